@@ -1,0 +1,124 @@
+"""The events the core emits; every front end (REPL, headless, ACP) consumes only these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kimicode.tools.base import ToolResult
+
+
+@dataclass
+class TextDelta:
+    text: str
+    agent: str = ""  # "" for the main agent; a sub-agent's id otherwise
+
+
+@dataclass
+class ThinkingDelta:
+    text: str
+    agent: str = ""
+
+
+@dataclass
+class StepStart:
+    step: int
+    agent: str = ""
+
+
+@dataclass
+class ToolCallStart:
+    call_id: str
+    name: str
+    args: dict[str, Any]
+    summary: str  # one line: "bash pytest -q", "strreplace src/app.py"
+    agent: str = ""
+
+
+@dataclass
+class ToolCallEnd:
+    call_id: str
+    name: str
+    result: ToolResult
+    agent: str = ""
+
+
+@dataclass
+class ApprovalRequest:
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    summary: str
+    reason: str = ""  # why it asks, e.g. "writes outside the workspace"
+    agent: str = ""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost: float  # USD for this step
+    total_cost: float  # USD so far in this run
+    context_tokens: int  # tokens the last request carried (for "context used %")
+    context_window: int
+    agent: str = ""
+
+
+@dataclass
+class SubAgentUpdate:
+    agent: str
+    role: str
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
+    steps: int = 0
+    last_tool: str = ""
+    result: str = ""
+
+
+@dataclass
+class Compacted:
+    tokens_before: int
+    tokens_after: int
+    summary: str = ""
+
+
+@dataclass
+class Error:
+    message: str
+    retrying: bool = False  # True: a transient failure the client is retrying
+    agent: str = ""
+
+
+@dataclass
+class RunResult:
+    subtype: Literal["success", "error_max_steps", "error", "interrupted"]
+    result: str
+    submitted: bool
+    num_steps: int
+    usage: dict[str, Any] = field(default_factory=dict)
+    duration_ms: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. critical_steps, mode
+
+    @property
+    def is_error(self) -> bool:
+        return self.subtype != "success"
+
+
+@dataclass
+class Done:
+    result: RunResult
+
+
+Event = (
+    TextDelta
+    | ThinkingDelta
+    | StepStart
+    | ToolCallStart
+    | ToolCallEnd
+    | ApprovalRequest
+    | Usage
+    | SubAgentUpdate
+    | Compacted
+    | Error
+    | Done
+)

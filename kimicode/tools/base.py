@@ -1,0 +1,95 @@
+"""What every tool shares: the Tool shape, its result, its context, and the output-size rules."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kimicode.llm.messages import Image
+
+# One place for how much a tool may return to the model (characters).
+MAX_OUTPUT_CHARS = 16_000
+
+
+@dataclass
+class ToolResult:
+    text: str
+    images: list[Image] = field(default_factory=list)
+    is_error: bool = False
+    # Set by `submit`: the loop ends after this step.
+    submitted: bool = False
+
+
+class ToolError(Exception):
+    """Raised inside a tool for a problem the model should read and fix (bad path, no match...)."""
+
+
+class FileLocks:
+    """One asyncio lock per resolved path, so concurrent edits (several calls, sub-agents) never interleave."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Path, asyncio.Lock] = {}
+
+    def lock(self, path: Path) -> asyncio.Lock:
+        return self._locks.setdefault(path, asyncio.Lock())
+
+
+@dataclass
+class ToolContext:
+    workspace: Path
+    file_locks: FileLocks = field(default_factory=FileLocks)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for commands
+
+    def resolve(self, path: str) -> Path:
+        """Relative paths resolve against the workspace; ``~`` is expanded."""
+        if not path or not path.strip():
+            raise ToolError("path is empty: give a file or directory path")
+        p = Path(path.strip()).expanduser()
+        if not p.is_absolute():
+            p = self.workspace / p
+        return Path(_normalize(p))
+
+
+def _normalize(p: Path) -> str:
+    import os
+
+    return os.path.normpath(str(p))
+
+
+class Tool:
+    """A tool the model can call. Subclasses set the class attributes and implement ``run``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    parameters: ClassVar[dict[str, Any]]
+    # Read-only tools never need approval.
+    read_only: ClassVar[bool] = False
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+    def summary(self, args: dict[str, Any]) -> str:
+        """One short line naming what a call does (path or command), for UIs and approvals."""
+        for key in ("command", "path", "target"):
+            if isinstance(args.get(key), str):
+                return f"{self.name} {args[key]}"
+        return self.name
+
+
+def truncate_middle(text: str, limit: int = MAX_OUTPUT_CHARS, hint: str = "") -> str:
+    """Keep the head and the tail of a long text with a note of what was left out."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 5
+    tail = limit - head
+    omitted = len(text) - head - tail
+    note = f"\n[... {omitted} characters elided{'; ' + hint if hint else ''} ...]\n"
+    return text[:head] + note + text[-tail:]
