@@ -1,0 +1,302 @@
+"""The agent loop: task → model reply → tool calls → results → … until submit, a final answer or a limit.
+
+The loop prints nothing. It emits events (kimicode.agent.events) that front ends render, and asks for
+approvals through the one callback it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kimicode.agent import events as ev
+from kimicode.agent.policy import ApprovalDecision, ApprovalPolicy
+from kimicode.llm.client import AuthError, ChatClient, LLMError, ToolCallRequest
+from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.validate import ArgumentError, validate_args
+
+Approver = Callable[[ev.ApprovalRequest], Awaitable[ApprovalDecision]]
+Emit = Callable[[ev.Event], None]
+
+# The same call (tool + arguments) this many times in one run gets a note asking for another approach.
+REPEAT_WARNING_AT = 3
+# Tokens kept free for the reply when the context is nearly full.
+MIN_REPLY_TOKENS = 1024
+
+
+async def refuse_all(request: ev.ApprovalRequest) -> ApprovalDecision:
+    return ApprovalDecision(False, "actions that need approval are not allowed in this run")
+
+
+@dataclass
+class RunTotals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost: float = 0.0
+    tool_calls: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.prompt_tokens,
+            "output_tokens": self.completion_tokens,
+            "cached_input_tokens": self.cached_tokens,
+            "cost_usd": round(self.cost, 6),
+            "tool_calls": self.tool_calls,
+        }
+
+
+@dataclass
+class Agent:
+    client: ChatClient
+    tools: dict[str, Tool]
+    ctx: ToolContext
+    system_prompt: str
+    approver: Approver = refuse_all
+    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    max_steps: int = 100
+    thinking: bool = True
+    session_id: str = ""
+    agent_id: str = ""  # "" for the main agent
+    messages: list[Message] = field(default_factory=list)
+    # Called with every message appended to the history (the session log).
+    on_message: Callable[[Message], None] | None = None
+    # Called before a tool writes the file at this path (undo backups).
+    before_write: Callable[[Path], None] | None = None
+    totals: RunTotals = field(default_factory=RunTotals)
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            self._append(system_message(self.system_prompt))
+        self._approval_lock = asyncio.Lock()
+        self._seen_calls: Counter[str] = Counter()
+        self._context_tokens = 0
+        self._unsent_chars = sum(_approx_chars(m) for m in self.messages)
+
+    def _append(self, message: Message) -> None:
+        self.messages.append(message)
+        if hasattr(self, "_unsent_chars"):
+            self._unsent_chars += _approx_chars(message)
+        if self.on_message:
+            self.on_message(message)
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        return [tool.schema() for tool in self.tools.values()]
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens the next request will carry: the last reported count plus what was added since."""
+        return self._context_tokens + self._unsent_chars // 4
+
+    async def run(self, task: str, images: list[Image] | None = None) -> AsyncIterator[ev.Event]:
+        """Run one task; yields events, the last one always ``Done``. Closing the iterator cancels the run."""
+        queue: asyncio.Queue[ev.Event] = asyncio.Queue()
+        driver = asyncio.create_task(self._drive(task, images, queue.put_nowait))
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, driver}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    event = getter.result()
+                    yield event
+                    if isinstance(event, ev.Done):
+                        return
+                    continue
+                getter.cancel()
+                driver.result()  # the driver died without Done: re-raise its exception
+                while not queue.empty():
+                    event = queue.get_nowait()
+                    yield event
+                    if isinstance(event, ev.Done):
+                        return
+                return
+        finally:
+            if not driver.done():
+                driver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await driver
+
+    async def _drive(self, task: str, images: list[Image] | None, emit: Emit) -> None:
+        started = time.monotonic()
+        self._append(user_message(task, images))
+        steps = 0
+        last_text = ""
+        try:
+            while True:
+                if steps >= self.max_steps:
+                    result = ev.RunResult(
+                        "error_max_steps",
+                        last_text or f"stopped after the step limit ({self.max_steps} steps)",
+                        submitted=False,
+                        num_steps=steps,
+                    )
+                    break
+                steps += 1
+                emit(ev.StepStart(steps, self.agent_id))
+                reply = await self._ask_model(emit)
+                last_text = reply.content or last_text
+                self._append(
+                    assistant_message(reply.content, [c.wire() for c in reply.tool_calls], reply.reasoning)
+                )
+                if not reply.tool_calls:
+                    result = ev.RunResult("success", reply.content, submitted=False, num_steps=steps)
+                    break
+                outcomes = await self._run_calls(reply.tool_calls, emit)
+                submitted = next((r for r in outcomes if r.submitted and not r.is_error), None)
+                if submitted is not None:
+                    result = ev.RunResult("success", submitted.text, submitted=True, num_steps=steps)
+                    break
+        except LLMError as err:
+            emit(ev.Error(err.message, agent=self.agent_id))
+            result = ev.RunResult("error", err.message, submitted=False, num_steps=steps)
+            if isinstance(err, AuthError):
+                result.extra["error_kind"] = "auth"
+        result.usage = self.totals.as_dict()
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        emit(ev.Done(result))
+
+    async def _ask_model(self, emit: Emit) -> Any:
+        profile = self.client.profile
+        room = profile.context_window - self.context_tokens
+        max_tokens = min(profile.max_output_tokens, max(room - 256, MIN_REPLY_TOKENS))
+        agent = self.agent_id
+        reply = await self.client.complete(
+            self.messages,
+            self.tool_schemas(),
+            thinking=self.thinking,
+            max_tokens=max_tokens,
+            session_id=self.session_id,
+            on_text=lambda text: emit(ev.TextDelta(text, agent)),
+            on_thinking=lambda text: emit(ev.ThinkingDelta(text, agent)),
+            on_retry=lambda why, delay: emit(ev.Error(f"{why}; retrying in {delay:.1f}s", True, agent)),
+        )
+        usage = reply.usage
+        cost = profile.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        self.totals.prompt_tokens += usage.prompt_tokens
+        self.totals.completion_tokens += usage.completion_tokens
+        self.totals.cached_tokens += usage.cached_tokens
+        self.totals.cost += cost
+        if usage.prompt_tokens:
+            self._context_tokens = usage.prompt_tokens + usage.completion_tokens
+            self._unsent_chars = 0
+        emit(
+            ev.Usage(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens,
+                cost,
+                self.totals.cost,
+                self.context_tokens,
+                profile.context_window,
+                agent,
+            )
+        )
+        return reply
+
+    async def _run_calls(self, calls: list[ToolCallRequest], emit: Emit) -> list[ToolResult]:
+        """Run one reply's tool calls concurrently; results join the history in the calls' order."""
+        prepared = [self._prepare(call) for call in calls]
+        for call, tool, args, _ in prepared:
+            summary = tool.summary(args) if tool else call.name
+            emit(ev.ToolCallStart(call.id, call.name, args, summary, self.agent_id))
+        tasks = [asyncio.ensure_future(self._execute(call, tool, args, error, emit)) for call, tool, args, error in prepared]
+        try:
+            results = await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            for call, *_ in prepared:  # keep the history valid for the next turn
+                for message in tool_messages(call.id, "Interrupted by the user before this call finished."):
+                    self._append(message)
+            raise
+        for (call, *_), result in zip(prepared, results):
+            for message in tool_messages(call.id, result.text, result.images):
+                self._append(message)
+        return list(results)
+
+    def _prepare(self, call: ToolCallRequest) -> tuple[ToolCallRequest, Tool | None, dict[str, Any], str]:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(self.tools)
+            return call, None, {}, f"Unknown tool '{call.name}'. Available tools: {known}."
+        try:
+            args = json.loads(call.arguments) if call.arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return call, tool, {}, (
+                f"The arguments of this {call.name} call are not valid JSON ({exc.msg} at character {exc.pos}); "
+                "it was not run. Send the call again with complete, valid JSON arguments."
+            )
+        if not isinstance(args, dict):
+            return call, tool, {}, f"The arguments of a {call.name} call must be a JSON object; it was not run."
+        try:
+            args = validate_args(tool.parameters, args)
+        except ArgumentError as exc:
+            return call, tool, args, f"Invalid arguments for {call.name}: {exc}. The call was not run."
+        return call, tool, args, ""
+
+    async def _execute(
+        self, call: ToolCallRequest, tool: Tool | None, args: dict[str, Any], error: str, emit: Emit
+    ) -> ToolResult:
+        if tool is None or error:
+            result = ToolResult(error, is_error=True)
+        else:
+            result = await self._approved_run(call, tool, args, emit)
+            self.totals.tool_calls += 1
+            signature = call.name + json.dumps(args, sort_keys=True, ensure_ascii=False)
+            self._seen_calls[signature] += 1
+            repeats = self._seen_calls[signature]
+            if repeats >= REPEAT_WARNING_AT and not result.submitted:
+                result.text += (
+                    f"\n\nNote: you have made this exact {call.name} call {repeats} times in this task; "
+                    "its result will not change. Try a different approach."
+                )
+        emit(ev.ToolCallEnd(call.id, call.name, result, self.agent_id))
+        return result
+
+    async def _approved_run(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit) -> ToolResult:
+        reason = self.policy.reason(tool, args, self.ctx)
+        if reason is not None:
+            async with self._approval_lock:  # one question at a time, in call order
+                reason = self.policy.reason(tool, args, self.ctx)  # an earlier answer may cover it now
+                if reason is not None:
+                    request = ev.ApprovalRequest(call.id, call.name, args, tool.summary(args), reason, self.agent_id)
+                    emit(request)
+                    decision = await self.approver(request)
+                    if not decision.approved:
+                        why = f" Reason: {decision.feedback}" if decision.feedback else ""
+                        return ToolResult(f"The user did not approve this {call.name} call; it was not run.{why}", is_error=True)
+                    if decision.remember:
+                        self.policy.remember(tool, args, self.ctx)
+        if self.before_write and not tool.read_only and isinstance(args.get("path"), str):
+            with contextlib.suppress(ToolError, OSError):
+                self.before_write(self.ctx.resolve(args["path"]))
+        try:
+            return await tool.run(args, self.ctx)
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in one tool must not end the session
+            return ToolResult(f"{call.name} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
+
+
+def _approx_chars(message: Message) -> int:
+    """Characters a message adds to the prompt; an image counts as its token budget, not its base64."""
+    content = message.get("content")
+    if isinstance(content, list):
+        total = 0
+        for part in content:
+            total += len(part.get("text", "")) if part.get("type") == "text" else 4 * 1000
+        return total + 16
+    size = len(content) if isinstance(content, str) else 0
+    for call in message.get("tool_calls") or []:
+        size += len(call["function"]["arguments"]) + 40
+    return size + len(message.get("reasoning_content", "")) + 16

@@ -1,0 +1,59 @@
+"""The system prompt: the template, the workspace facts, project instructions and extra sections."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+# Project instruction files, in order of preference at each directory.
+INSTRUCTION_FILES = ("AGENTS.md", "KIMI.md", "CLAUDE.md")
+MAX_INSTRUCTIONS_CHARS = 12_000
+
+
+def load_prompt(name: str) -> str:
+    return resources.files("kimicode.agent.prompts").joinpath(name).read_text(encoding="utf-8")
+
+
+def git_root(path: Path) -> Path | None:
+    for directory in (path, *path.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def project_instructions(workspace: Path) -> list[tuple[Path, str]]:
+    """The first instruction file found at the git root and at the workspace (root first)."""
+    directories: list[Path] = []
+    root = git_root(workspace)
+    if root is not None and root != workspace:
+        directories.append(root)
+    directories.append(workspace)
+    found: list[tuple[Path, str]] = []
+    for directory in directories:
+        for name in INSTRUCTION_FILES:
+            candidate = directory / name
+            if candidate.is_file():
+                try:
+                    text = candidate.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+                found.append((candidate, text[:MAX_INSTRUCTIONS_CHARS]))
+                break
+    return found
+
+
+def build_system_prompt(workspace: Path, sections: list[str] | None = None) -> str:
+    """The base prompt, then project instructions, then feature sections (skills, visual loop ...)."""
+    base = Template(load_prompt("system.md")).safe_substitute(
+        workspace=str(workspace),
+        date=datetime.date.today().isoformat(),
+        os=f"{platform.system()} {platform.release()}",
+    )
+    parts = [base.strip()]
+    for path, text in project_instructions(workspace):
+        parts.append(f"# Project instructions ({path.name}, from {path.parent})\n\n{text.strip()}")
+    parts.extend(section.strip() for section in sections or [] if section.strip())
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,106 @@
+"""Command line: parse flags, build the Config, hand over to a front end.
+
+Start-up cost matters (`--version`, `--help` must be instant): only typer and the config module load
+here; everything heavy is imported inside the function that needs it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from kimicode import __version__
+from kimicode.config import MODES, ConfigError, load_config
+
+# Words that select a management subcommand instead of being read as a task.
+SUBCOMMANDS = ("mcp", "skills", "sessions")
+
+EXIT_USAGE = 2
+
+run_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+manage_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print one clear line and return the exit to raise."""
+    typer.echo(f"kimicode: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kimicode {__version__}")
+        raise typer.Exit()
+
+
+@run_app.command(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions",
+)
+def run(
+    task: Annotated[Optional[str], typer.Argument(help="What to do. Omit for an interactive session.")] = None,
+    print_mode: Annotated[bool, typer.Option("-p", "--print", help="Run headless: do the task, print the result, exit.")] = False,
+    output_format: Annotated[str, typer.Option("--output-format", help="Headless output: text, json or stream-json.")] = "text",
+    yolo: Annotated[bool, typer.Option("-y", "--yolo", help="Approve every action without asking.")] = False,
+    model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name (default kimi-k2.5).")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint URL.")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="instant, thinking, agent or swarm.")] = None,
+    image: Annotated[Optional[list[Path]], typer.Option("--image", help="Attach an image to the first message (repeatable).")] = None,
+    video: Annotated[Optional[Path], typer.Option("--video", help="Attach a video to the first message.")] = None,
+    continue_session: Annotated[bool, typer.Option("-C", "--continue", help="Continue this workspace's last session.")] = False,
+    resume: Annotated[Optional[str], typer.Option("-r", "--resume", help="Resume a session by ID ('' or 'pick' to choose).")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option("-w", "--work-dir", help="Workspace directory (default: current).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Step limit for the main agent.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """kimicode: a terminal coding agent for Kimi K2.5."""
+    if output_format not in ("text", "json", "stream-json"):
+        raise fail(f"unknown --output-format '{output_format}': use text, json or stream-json")
+    if mode is not None and mode not in MODES:
+        raise fail(f"unknown --mode '{mode}': use one of {', '.join(MODES)}")
+    if work_dir is not None and not work_dir.is_dir():
+        raise fail(f"--work-dir {work_dir} is not a directory")
+    flags: dict[str, Any] = {
+        "yolo": yolo or None,
+        "model": model,
+        "base_url": base_url,
+        "mode": mode,
+        "max_steps": max_steps,
+        "debug": debug or None,
+    }
+    try:
+        config = load_config(work_dir=work_dir, flags=flags)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+
+    interactive = not print_mode and sys.stdin.isatty() and sys.stdout.isatty()
+    options = {
+        "images": list(image or []),
+        "video": video,
+        "continue_session": continue_session,
+        "resume": resume,
+    }
+    if interactive:
+        from kimicode.ui.launch import launch_repl
+
+        code = launch_repl(config, task, options)
+    else:
+        from kimicode.ui.launch import launch_headless
+
+        code = launch_headless(config, task, output_format, options)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv and argv[0] in SUBCOMMANDS:
+        from kimicode.ui.manage import register
+
+        register(manage_app)
+        manage_app(args=argv, prog_name="kimicode")
+    else:
+        run_app(args=argv, prog_name="kimicode")

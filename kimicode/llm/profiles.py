@@ -1,0 +1,63 @@
+"""What kimicode knows about each model: context size, media support, sampling rules, prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    name: str
+    context_window: int = 262_144
+    max_output_tokens: int = 32_768
+    vision: bool = True
+    video: bool = True
+    thinking: bool = True
+    # (temperature, top_p) in thinking / instant mode; None = let the server choose.
+    sampling_thinking: tuple[float, float] | None = (1.0, 0.95)
+    sampling_instant: tuple[float, float] | None = (0.6, 0.95)
+    image_max_tokens: int = 4096
+    # USD per million tokens.
+    price_input: float = 0.60
+    price_cached_input: float = 0.10
+    price_output: float = 3.00
+
+    def sampling(self, thinking: bool) -> tuple[float, float] | None:
+        return self.sampling_thinking if thinking else self.sampling_instant
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> float:
+        uncached = max(prompt_tokens - cached_tokens, 0)
+        return (
+            uncached * self.price_input
+            + cached_tokens * self.price_cached_input
+            + completion_tokens * self.price_output
+        ) / 1_000_000
+
+
+_PROFILES: dict[str, ModelProfile] = {
+    "kimi-k2.5": ModelProfile("kimi-k2.5"),
+    "kimi-k2-thinking": ModelProfile(
+        "kimi-k2-thinking", vision=False, video=False, price_input=0.60, price_output=2.50
+    ),
+    "kimi-k2-turbo-preview": ModelProfile(
+        "kimi-k2-turbo-preview", vision=False, video=False, thinking=False, price_input=1.15, price_output=8.00
+    ),
+}
+
+
+def profile_for(model: str) -> ModelProfile:
+    """The known profile, or a permissive one (no sampling overrides, no prices) for other models."""
+    if model in _PROFILES:
+        return _PROFILES[model]
+    base = model.rsplit("/", 1)[-1]
+    if base in _PROFILES:
+        return _PROFILES[base]
+    return ModelProfile(
+        model,
+        context_window=131_072,
+        sampling_thinking=None,
+        sampling_instant=None,
+        price_input=0.0,
+        price_cached_input=0.0,
+        price_output=0.0,
+    )

@@ -1,0 +1,197 @@
+"""Headless front end: run one task to completion and report it as text, json or stream-json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from kimicode import __version__
+from kimicode.agent import events as ev
+from kimicode.agent.policy import ApprovalDecision
+from kimicode.agent.runtime import Runtime
+from kimicode.llm.messages import Image
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+OUTPUT_FORMATS = ("text", "json", "stream-json")
+
+
+def compose_task(argument: str | None, stdin_text: str | None) -> str:
+    """The argument is the instruction and piped stdin its context; either alone is the task."""
+    argument = (argument or "").strip()
+    stdin_text = (stdin_text or "").strip()
+    if argument and stdin_text:
+        return f"{argument}\n\n<stdin>\n{stdin_text}\n</stdin>"
+    return argument or stdin_text
+
+
+def result_object(result: ev.RunResult, runtime: Runtime) -> dict[str, Any]:
+    return {
+        "type": "result",
+        "subtype": "error" if result.subtype == "interrupted" else result.subtype,
+        "is_error": result.is_error,
+        "result": result.result,
+        "submitted": result.submitted,
+        "session_id": runtime.session_id,
+        "num_steps": result.num_steps,
+        "usage": result.usage,
+        "duration_ms": result.duration_ms,
+        "model": runtime.config.model,
+        "mode": runtime.config.mode,
+        **result.extra,
+    }
+
+
+class HeadlessPrinter:
+    """Renders events: progress on stderr; the result (text/json) or every event (stream-json) on stdout."""
+
+    def __init__(self, runtime: Runtime, fmt: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+        self.runtime = runtime
+        self.fmt = fmt
+        self.out = out
+        self.err = err
+        self._text: dict[str, str] = {}
+        self._thinking: dict[str, str] = {}
+
+    def _emit_json(self, obj: dict[str, Any]) -> None:
+        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def _progress(self, line: str) -> None:
+        if self.fmt != "stream-json":
+            self.err.write(line + "\n")
+            self.err.flush()
+
+    def start(self) -> None:
+        if self.fmt == "stream-json":
+            config = self.runtime.config
+            self._emit_json(
+                {
+                    "type": "system",
+                    "subtype": "init",
+                    "session_id": self.runtime.session_id,
+                    "model": config.model,
+                    "mode": config.mode,
+                    "cwd": str(config.work_dir),
+                    "tools": list(self.runtime.tools),
+                    "version": __version__,
+                }
+            )
+
+    def event(self, event: ev.Event) -> None:
+        stream = self.fmt == "stream-json"
+        agent = getattr(event, "agent", "")
+        if isinstance(event, ev.TextDelta):
+            self._text[agent] = self._text.get(agent, "") + event.text
+        elif isinstance(event, ev.ThinkingDelta):
+            self._thinking[agent] = self._thinking.get(agent, "") + event.text
+        elif isinstance(event, ev.Usage):
+            text, thinking = self._text.pop(agent, ""), self._thinking.pop(agent, "")
+            if stream and (text or thinking):
+                message: dict[str, Any] = {"type": "assistant", "text": text, "agent": agent}
+                if thinking:
+                    message["thinking"] = thinking
+                self._emit_json(message)
+            if stream:
+                self._emit_json({"type": "usage", **asdict(event)})
+        elif isinstance(event, ev.ToolCallStart):
+            if stream:
+                self._emit_json(
+                    {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args, "agent": agent}
+                )
+            self._progress(f"→ {event.summary}")
+        elif isinstance(event, ev.ToolCallEnd):
+            result = event.result
+            if stream:
+                self._emit_json(
+                    {
+                        "type": "tool_result",
+                        "id": event.call_id,
+                        "name": event.name,
+                        "is_error": result.is_error,
+                        "content": result.text,
+                        "images": [image.describe() for image in result.images],
+                        "agent": agent,
+                    }
+                )
+            elif result.is_error:
+                first = result.text.strip().splitlines()[0] if result.text.strip() else "failed"
+                self._progress(f"  ✗ {first[:200]}")
+        elif isinstance(event, ev.ApprovalRequest):
+            if stream:
+                self._emit_json({"type": "approval_request", **asdict(event)})
+        elif isinstance(event, ev.Error):
+            if stream:
+                self._emit_json({"type": "error", "message": event.message, "retrying": event.retrying, "agent": agent})
+            self._progress(f"kimicode: {event.message}")
+        elif isinstance(event, ev.SubAgentUpdate):
+            if stream:
+                self._emit_json({"type": "subagent", **asdict(event)})
+            elif event.state in ("done", "failed"):
+                self._progress(f"[{event.agent} {event.role}] {event.state} after {event.steps} steps")
+        elif isinstance(event, ev.Compacted):
+            if stream:
+                self._emit_json({"type": "compacted", **asdict(event)})
+            self._progress(f"kimicode: context compacted ({event.tokens_before} → {event.tokens_after} tokens)")
+
+    def finish(self, result: ev.RunResult) -> None:
+        obj = result_object(result, self.runtime)
+        if self.fmt == "text":
+            if result.is_error:
+                self.err.write(f"kimicode: {result.subtype}: {result.result}\n")
+            elif result.result:
+                self.out.write(result.result.rstrip("\n") + "\n")
+            self.out.flush()
+        else:
+            self._emit_json(obj)
+
+
+def headless_approver(runtime: Runtime, err: TextIO = sys.stderr) -> Callable[[ev.ApprovalRequest], Any]:
+    async def approve(request: ev.ApprovalRequest) -> ApprovalDecision:
+        if runtime.config.yolo:
+            return ApprovalDecision(True)
+        err.write(f"kimicode: refused {request.summary} ({request.reason}; run with -y to allow)\n")
+        err.flush()
+        return ApprovalDecision(
+            False,
+            f"This non-interactive run may not do that ({request.reason}); only read-only actions are allowed. "
+            "Finish with what you can do, and say what the user should run.",
+        )
+
+    return approve
+
+
+def exit_code(result: ev.RunResult) -> int:
+    if result.subtype == "success":
+        return EXIT_OK
+    if result.subtype == "interrupted":
+        return EXIT_INTERRUPTED
+    if result.extra.get("error_kind") == "auth":
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+async def run_headless(
+    runtime: Runtime, task: str, fmt: str, images: list[Image] | None = None
+) -> int:
+    printer = HeadlessPrinter(runtime, fmt)
+    printer.start()
+    agent = runtime.agent(headless_approver(runtime))
+    result: ev.RunResult | None = None
+    run = agent.run(task, images)
+    try:
+        async for event in run:
+            if isinstance(event, ev.Done):
+                result = event.result
+            else:
+                printer.event(event)
+    except asyncio.CancelledError:
+        await run.aclose()
+        result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
+        result.usage = agent.totals.as_dict()
+    assert result is not None
+    printer.finish(result)
+    return exit_code(result)

@@ -1,0 +1,85 @@
+"""Start a front end from the CLI: check what a run needs, build the runtime, map failures to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from kimicode.config import Config
+from kimicode.ui.headless import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, compose_task
+
+NO_KEY = (
+    "no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY), or put api_key = \"...\" in {home}/config.toml "
+    "(get a key at https://platform.moonshot.ai)"
+)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"kimicode: {message}\n")
+    sys.stderr.flush()
+
+
+def _read_stdin() -> str | None:
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    try:
+        return sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        _say(f"could not read stdin ({exc}); pass the task as an argument instead")
+        return None
+
+
+def load_media(config: Config, images: list[Path], video: Path | None) -> list[Any]:
+    """Images and video frames for the first message, encoded for the model's budget."""
+    if not images and video is None:
+        return []
+    from kimicode.llm.profiles import profile_for
+    from kimicode.vision.images import encode_image_file
+
+    profile = profile_for(config.model)
+    if not profile.vision:
+        raise ValueError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
+    media = [encode_image_file(path, profile.image_max_tokens) for path in images]
+    if video is not None:
+        from kimicode.vision.video import sample_video
+
+        media.extend(sample_video(video))
+    return media
+
+
+def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dict[str, Any]) -> int:
+    task = compose_task(task_arg, _read_stdin())
+    if not task:
+        _say("no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
+        return EXIT_USAGE
+    if not config.api_key:
+        _say(NO_KEY.format(home=config.home))
+        return EXIT_USAGE
+    try:
+        media = load_media(config, options.get("images") or [], options.get("video"))
+    except Exception as exc:  # unreadable media is a usage problem, said in one line
+        _say(str(exc))
+        return EXIT_USAGE
+    from kimicode.agent.runtime import build_runtime
+    from kimicode.ui.headless import run_headless
+
+    try:
+        runtime = build_runtime(config)
+        return asyncio.run(run_headless(runtime, task, fmt, media))
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if config.debug:
+            traceback.print_exc()
+        _say(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return EXIT_FAILED
+
+
+def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
+    from kimicode.ui.repl import run_repl
+
+    return run_repl(config, task, options)
