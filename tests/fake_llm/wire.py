@@ -1,0 +1,185 @@
+"""The chat-completions wire format as OpenAI and Moonshot (Kimi) send it.
+
+Pure functions from a Reply to the JSON objects / SSE events on the wire; no sockets here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tests.fake_llm.script import Reply
+
+USAGE_STYLES = ("moonshot", "openai")
+DONE_EVENT = b"data: [DONE]\n\n"
+# A `data:` line a broken proxy might let through: the start of a chunk, cut off.
+MALFORMED_EVENT = b'data: {"id": "chatcmpl-broken", "object": "chat.completion.chunk", "choices": [{\n\n'
+
+
+@dataclass
+class Turn:
+    """One reply made concrete for one request: ids fixed, faults that alter the content applied."""
+
+    reply: Reply
+    model: str
+    completion_id: str
+    created: int
+    tool_call_ids: list[str]
+    tool_arguments: list[str]  # per tool call, as sent (possibly cut off)
+    usage: dict[str, Any]
+
+
+def new_completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+def make_turn(reply: Reply, model: str, tool_call_ids: list[str], prompt_bytes: int, usage_style: str) -> Turn:
+    arguments = [call.arguments_text() for call in reply.tool_calls]
+    if reply.fault is not None and reply.fault.kind == "truncated_tool_args" and arguments:
+        # Output ran out in the middle of the last call's JSON.
+        arguments[-1] = cut_json(arguments[-1])
+    produced = reply.reasoning + reply.content + "".join(
+        call.name + args for call, args in zip(reply.tool_calls, arguments)
+    )
+    usage = make_usage(prompt_bytes, len(produced), len(reply.reasoning), usage_style, reply.usage)
+    return Turn(reply, model, new_completion_id(), int(time.time()), tool_call_ids, arguments, usage)
+
+
+def cut_json(text: str) -> str:
+    cut = text[: max(1, len(text) // 2)]
+    try:
+        json.loads(cut)
+    except ValueError:
+        return cut
+    return cut + "{"  # "1" out of "12" still parses; make sure what arrives cannot be read
+
+
+def make_usage(
+    prompt_bytes: int,
+    output_chars: int,
+    reasoning_chars: int,
+    usage_style: str,
+    override: dict[str, Any] | None,
+) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_bytes // 4,
+        "completion_tokens": output_chars // 4,
+    }
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    if usage_style == "moonshot":
+        usage["cached_tokens"] = 0
+    usage["prompt_tokens_details"] = {"cached_tokens": 0}
+    if usage_style == "openai":
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_chars // 4}
+    if override:
+        usage.update(override)
+        if "total_tokens" not in override:
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return usage
+
+
+def pieces(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+@dataclass
+class StreamPlan:
+    body: list[bytes]  # role chunk and every delta
+    closing: list[bytes]  # finish chunk, usage chunk if any, [DONE]
+
+
+def stream_plan(turn: Turn, usage_style: str, include_usage: bool) -> StreamPlan:
+    reply = turn.reply
+    openai_usage_nulls = usage_style == "openai" and include_usage
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, **choice_extra: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": turn.completion_id,
+            "object": "chat.completion.chunk",
+            "created": turn.created,
+            "model": turn.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, **choice_extra}],
+        }
+        if openai_usage_nulls:
+            payload["usage"] = None  # OpenAI sends an explicit null on every chunk but the last
+        return payload
+
+    body = [sse(chunk({"role": "assistant", "content": ""}))]
+    body += [sse(chunk({"reasoning_content": p})) for p in pieces(reply.reasoning, reply.chunk_size)]
+    body += [sse(chunk({"content": p})) for p in pieces(reply.content, reply.chunk_size)]
+    for index, (call, call_id, arguments) in enumerate(zip(reply.tool_calls, turn.tool_call_ids, turn.tool_arguments)):
+        opening = {"index": index, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        body.append(sse(chunk({"tool_calls": [opening]})))
+        for piece in pieces(arguments, reply.chunk_size):
+            body.append(sse(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})))
+    if reply.fault is not None and reply.fault.kind == "malformed_chunk":
+        body.insert(1, MALFORMED_EVENT)
+
+    finish_reason = reply.default_finish_reason()
+    if usage_style == "moonshot":
+        closing = [sse(chunk({}, finish_reason, usage=turn.usage))]
+    else:
+        closing = [sse(chunk({}, finish_reason))]
+    if include_usage:
+        closing.append(
+            sse(
+                {
+                    "id": turn.completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": turn.created,
+                    "model": turn.model,
+                    "choices": [],
+                    "usage": turn.usage,
+                }
+            )
+        )
+    closing.append(DONE_EVENT)
+    return StreamPlan(body, closing)
+
+
+def completion_body(turn: Turn, usage_style: str) -> dict[str, Any]:
+    reply = turn.reply
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if reply.reasoning:
+        message["reasoning_content"] = reply.reasoning
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
+            for call, call_id, arguments in zip(reply.tool_calls, turn.tool_call_ids, turn.tool_arguments)
+        ]
+        if usage_style == "openai" and not reply.content:
+            message["content"] = None  # OpenAI sends null beside tool calls; Moonshot sends ""
+    return {
+        "id": turn.completion_id,
+        "object": "chat.completion",
+        "created": turn.created,
+        "model": turn.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.default_finish_reason()}],
+        "usage": turn.usage,
+    }
+
+
+def error_body(message: str, error_type: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type}}
+
+
+def models_body(model: str) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": model,
+                "object": "model",
+                "created": int(time.time()),
+                "owned_by": "moonshot",
+                "context_length": 262144,
+            }
+        ],
+    }
