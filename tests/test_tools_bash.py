@@ -155,3 +155,8 @@ def test_argument_errors(ctx: ToolContext) -> None:
 def test_summary_is_the_first_command_line() -> None:
     assert BashTool().summary({"command": "pytest -q"}) == "bash pytest -q"
     assert BashTool().summary({"command": "cd x\nmake"}) == "bash cd x …"
+
+
+def test_nul_byte_in_command_is_an_error_not_a_crash(ctx: ToolContext) -> None:
+    result = run(ctx, "echo a\x00b")
+    assert result.is_error and "cannot start bash" in result.text

@@ -72,6 +72,7 @@ def test_empty_file(ctx: ToolContext, tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("")
     result = view(ctx, "empty")
     assert not result.is_error and "empty" in result.text
+    assert view(ctx, "empty", view_range=[1, -1]).text == result.text
 
 
 def test_missing_path(ctx: ToolContext) -> None:

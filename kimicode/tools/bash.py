@@ -140,9 +140,9 @@ class BashTool(Tool):
                 )
             finally:
                 os.close(write_fd)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a NUL byte in the command
             os.close(read_fd)
-            raise ToolError(f"cannot start bash: {e.strerror or e}") from None
+            raise ToolError(f"cannot start bash: {getattr(e, 'strerror', None) or e}") from None
         return await _supervise(proc, read_fd, timeout)
 
 

@@ -61,11 +61,11 @@ def show_file(path: Path, view_range: tuple[int, int] | None) -> str:
     if text.endswith("\n"):
         lines.pop()
     total = len(lines) if text else 0
+    if total == 0:
+        return f"{path} is empty (0 lines)."
     start, end = 1, total
     if view_range is not None:
         start, end = _check_range(view_range, total, path)
-    if total == 0:
-        return f"{path} is empty (0 lines)."
     return _clip_numbered(lines[start - 1 : end], start, total)
 
 
