@@ -1,0 +1,58 @@
+"""The ``createfile`` tool: write a new file (parents created), or replace one on purpose."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from kimicode.tools.args import optional_bool, reports_errors, require_str
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, read_text_file, write_text_file
+
+
+class CreateFileTool(Tool):
+    name: ClassVar[str] = "createfile"
+    description: ClassVar[str] = (
+        "Create a file with the given content; missing parent directories are created. An existing "
+        "file is refused unless overwrite is true; to change part of a file use strreplace or insert."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "File to create, relative to the workspace or absolute."},
+            "content": {"type": "string", "description": "The whole content of the file."},
+            "overwrite": {
+                "type": "boolean",
+                "description": "Replace the file if it exists (default false).",
+                "default": False,
+            },
+        },
+        "required": ["path", "content"],
+    }
+
+    @reports_errors
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        path = ctx.resolve(require_str(args, "path"))
+        content = require_str(args, "content")
+        overwrite = optional_bool(args, "overwrite", False)
+        async with ctx.file_locks.lock(path):
+            if path.is_dir():
+                raise ToolError(f"{path} is a directory; give a file path")
+            existed = path.exists()
+            like: TextFile | None = None
+            if existed:
+                if not overwrite:
+                    raise ToolError(
+                        f"{path} already exists; edit it with strreplace or insert, "
+                        f"or call createfile with overwrite=true to replace it"
+                    )
+                try:
+                    like = read_text_file(path)  # keep its encoding, line endings and mode
+                except BinaryFileError:
+                    like = None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ToolError(f"cannot create directory {path.parent}: {e.strerror or e}") from None
+            write_text_file(path, content, like)
+        verb = "Overwrote" if existed else "Created"
+        return ToolResult(text=f"{verb} {path} ({count_lines(content)} lines).")

@@ -1,0 +1,68 @@
+"""The ``insert`` tool: add lines after a given line of a file."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from kimicode.tools.args import reports_errors, require_int, require_str
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.fileio import count_lines, read_text_file, write_text_file
+from kimicode.tools.snippets import snippet
+
+
+class InsertTool(Tool):
+    name: ClassVar[str] = "insert"
+    description: ClassVar[str] = (
+        "Insert new_str as new lines after line insert_line of a file (0 = at the top, the last line's "
+        "number = at the end). Returns the edited region with line numbers."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "File to edit, relative to the workspace or absolute."},
+            "insert_line": {"type": "integer", "description": "Insert after this line; 0 inserts at the top."},
+            "new_str": {"type": "string", "description": "The lines to insert."},
+        },
+        "required": ["path", "insert_line", "new_str"],
+    }
+
+    @reports_errors
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        path = ctx.resolve(require_str(args, "path"))
+        insert_line = require_int(args, "insert_line")
+        new_str = require_str(args, "new_str").replace("\r\n", "\n")
+        if not new_str:
+            raise ToolError("new_str is empty; nothing to insert")
+        async with ctx.file_locks.lock(path):
+            if path.is_dir():
+                raise ToolError(f"{path} is a directory; give a file path")
+            original = read_text_file(path)
+            text = original.text
+            total = count_lines(text)
+            if not 0 <= insert_line <= total:
+                raise ToolError(
+                    f"insert_line {insert_line} is out of range: {path} has {total} lines; "
+                    f"use 0 to insert at the top or {total} to insert at the end"
+                )
+            edited = insert_after_line(text, insert_line, new_str)
+            write_text_file(path, edited, original)
+        first = insert_line + 1
+        last = insert_line + count_lines(new_str)
+        return ToolResult(text=f"Inserted {last - first + 1} line(s) into {path}. The edited region:\n"
+                          f"{snippet(edited, first, last)}")
+
+
+def insert_after_line(text: str, line: int, new_str: str) -> str:
+    """Insert ``new_str`` as whole lines after line ``line`` (1-based; 0 = before the first line)."""
+    block = new_str if new_str.endswith("\n") else new_str + "\n"
+    if line == 0:
+        return block + text
+    offset = -1
+    for _ in range(line):
+        offset = text.find("\n", offset + 1)
+        if offset == -1:
+            # After the last line, which has no newline: end it first. Keep the file's lack of a
+            # final newline only if the inserted text had none either.
+            tail = block if new_str.endswith("\n") else new_str
+            return text + "\n" + tail
+    return text[: offset + 1] + block + text[offset + 1 :]

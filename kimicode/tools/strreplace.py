@@ -1,0 +1,108 @@
+"""The ``strreplace`` tool: replace text that occurs exactly once, or change nothing and say why."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from kimicode.tools.args import reports_errors, require_str
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.fileio import read_text_file, write_text_file
+from kimicode.tools.snippets import snippet
+
+# Naming every match of a very common string helps nobody.
+MAX_LISTED_MATCHES = 20
+
+
+class StrReplaceTool(Tool):
+    name: ClassVar[str] = "strreplace"
+    description: ClassVar[str] = (
+        "Replace old_str with new_str in a file. old_str must match exactly one place, character for "
+        "character (indentation too); include enough surrounding lines to make it unique. Returns the "
+        "edited region with line numbers."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "File to edit, relative to the workspace or absolute."},
+            "old_str": {"type": "string", "description": "Exact text to replace; must occur once."},
+            "new_str": {"type": "string", "description": "Replacement text (may be empty to delete)."},
+        },
+        "required": ["path", "old_str", "new_str"],
+    }
+
+    @reports_errors
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        path = ctx.resolve(require_str(args, "path"))
+        # The file's text is normalised to "\n", so the model's text must be too.
+        old_str = require_str(args, "old_str").replace("\r\n", "\n")
+        new_str = require_str(args, "new_str").replace("\r\n", "\n")
+        if not old_str:
+            raise ToolError("old_str is empty; give the exact text to replace (use insert to add new lines)")
+        async with ctx.file_locks.lock(path):
+            if path.is_dir():
+                raise ToolError(f"{path} is a directory; give a file path")
+            original = read_text_file(path)
+            text = original.text
+            starts = match_starts(text, old_str)
+            if not starts:
+                raise ToolError(_no_match_message(text, old_str, path))
+            if len(starts) > 1:
+                raise ToolError(_many_matches_message(text, starts, path))
+            start = starts[0]
+            if old_str == new_str:
+                return ToolResult(text=f"No change: old_str and new_str are the same in {path}.")
+            edited = text[:start] + new_str + text[start + len(old_str) :]
+            write_text_file(path, edited, original)
+        first_line = line_of(text, start)
+        last_line = first_line + new_str.count("\n")
+        return ToolResult(
+            text=f"Edited {path}. The edited region:\n{snippet(edited, first_line, last_line)}"
+        )
+
+
+def match_starts(text: str, needle: str) -> list[int]:
+    """Start offsets of every occurrence, overlapping ones included (so "aa" in "aaa" is ambiguous)."""
+    starts: list[int] = []
+    at = text.find(needle)
+    while at != -1:
+        starts.append(at)
+        at = text.find(needle, at + 1)
+    return starts
+
+
+def line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _many_matches_message(text: str, starts: list[int], path: object) -> str:
+    lines = [line_of(text, s) for s in starts[:MAX_LISTED_MATCHES]]
+    listed = ", ".join(str(n) for n in lines)
+    if len(starts) > MAX_LISTED_MATCHES:
+        listed += f", … ({len(starts)} in all)"
+    return (
+        f"old_str occurs {len(starts)} times in {path} (at lines {listed}); nothing was changed. "
+        f"Include more surrounding lines in old_str so it matches exactly one place"
+    )
+
+
+def _no_match_message(text: str, old_str: str, path: object) -> str:
+    message = f"old_str was not found in {path}; nothing was changed."
+    loose = _whitespace_insensitive_lines(text, old_str)
+    if loose:
+        where = ", ".join(str(n) for n in loose[:MAX_LISTED_MATCHES])
+        message += (
+            f" It does match at line(s) {where} if whitespace is ignored: view those lines and copy "
+            f"the exact indentation, tabs and spacing"
+        )
+    else:
+        message += " View the file and copy the exact current text (it may have changed since you saw it)"
+    return message
+
+
+def _whitespace_insensitive_lines(text: str, old_str: str) -> list[int]:
+    words = old_str.split()
+    if not words:
+        return []
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
+    return [line_of(text, m.start()) for m in pattern.finditer(text)]

@@ -1,0 +1,89 @@
+"""The ``submit`` tool: end the task with a summary and, in a git work tree, the change set."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kimicode.tools.args import optional_str, reports_errors
+from kimicode.tools.base import Tool, ToolContext, ToolResult, truncate_middle
+
+# The change set is for reading at a glance; a huge status is clipped.
+MAX_CHANGESET_CHARS = 4000
+GIT_TIMEOUT_S = 20
+
+
+class SubmitTool(Tool):
+    name: ClassVar[str] = "submit"
+    description: ClassVar[str] = (
+        "Finish the task. Call it once the work is done and checked; summary says what you changed "
+        "and how you verified it."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "description": "What was done and how it was verified."},
+        },
+        "required": [],
+    }
+    read_only: ClassVar[bool] = True
+
+    @reports_errors
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        text = optional_str(args, "summary").strip() or "Task submitted."
+        changes = await git_change_set(ctx.workspace)
+        if changes is not None:
+            text += "\n\n" + changes
+        return ToolResult(text=text, submitted=True)
+
+
+async def git_change_set(workspace: Path) -> str | None:
+    """`git status --porcelain` and `git diff --stat HEAD`, or None outside a git work tree."""
+    inside = await _git(workspace, "rev-parse", "--is-inside-work-tree")
+    if inside is None or inside.strip() != "true":
+        return None
+    status = await _git(workspace, "status", "--porcelain")
+    if status is None:
+        return None
+    if not status.strip():
+        return "Changes: none (the git work tree is clean)."
+    # A repository without commits has no HEAD to diff against; the status alone says enough.
+    stat = await _git(workspace, "diff", "--stat", "HEAD")
+    parts = ["Changes (git status --porcelain):", status.rstrip()]
+    if stat and stat.strip():
+        parts += ["", "git diff --stat HEAD:", stat.rstrip()]
+    return truncate_middle("\n".join(parts), MAX_CHANGESET_CHARS)
+
+
+async def _git(workspace: Path, *args: str) -> str | None:
+    """Run git and return its stdout, or None if git is missing or fails."""
+    env = dict(os.environ, GIT_PAGER="cat", PAGER="cat", GIT_TERMINAL_PROMPT="0")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            "-c",
+            "core.quotepath=off",
+            *args,
+            cwd=workspace,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError:
+        return None
+    try:
+        async with asyncio.timeout(GIT_TIMEOUT_S):
+            out, _ = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None
+    except asyncio.CancelledError:
+        proc.kill()
+        raise
+    if proc.returncode != 0:
+        return None
+    return out.decode("utf-8", errors="replace")

@@ -1,0 +1,158 @@
+"""The ``view`` tool: a file with line numbers, a directory's entries, or an image for the model to see."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kimicode.tools.args import optional_int_pair, reports_errors, require_str
+from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.fileio import read_text_file
+from kimicode.tools.snippets import numbered
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
+LISTING_DEPTH = 2
+# A directory like node_modules could hold many thousands of entries; the model needs an overview.
+MAX_LISTING_ENTRIES = 1000
+
+
+class ViewTool(Tool):
+    name: ClassVar[str] = "view"
+    description: ClassVar[str] = (
+        "Show a text file with line numbers (`cat -n` style), or only lines view_range of it; a "
+        "directory's entries up to 2 levels deep (hidden ones skipped); or an image file "
+        "(png/jpg/gif/webp), which you then see. View before editing: strreplace needs the exact text."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "File or directory, relative to the workspace or absolute."},
+            "view_range": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "[start, end] line numbers, 1-based, inclusive; end -1 means to the end.",
+            },
+        },
+        "required": ["path"],
+    }
+    read_only: ClassVar[bool] = True
+
+    @reports_errors
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        path = ctx.resolve(require_str(args, "path"))
+        view_range = optional_int_pair(args, "view_range")
+        if not path.exists():
+            raise ToolError(f"{path} does not exist; list its directory with view to find the right path")
+        if path.is_dir():
+            if view_range is not None:
+                raise ToolError(f"{path} is a directory; view_range only applies to files")
+            return ToolResult(text=list_directory(path))
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return _view_image(path)
+        return ToolResult(text=show_file(path, view_range))
+
+
+def show_file(path: Path, view_range: tuple[int, int] | None) -> str:
+    text = read_text_file(path).text
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    total = len(lines) if text else 0
+    if total == 0:
+        return f"{path} is empty (0 lines)."
+    start, end = 1, total
+    if view_range is not None:
+        start, end = _check_range(view_range, total, path)
+    return _clip_numbered(lines[start - 1 : end], start, total)
+
+
+def _check_range(view_range: tuple[int, int], total: int, path: Path) -> tuple[int, int]:
+    start, end = view_range
+    if end == -1:
+        end = total
+    if start < 1 or start > max(total, 1):
+        raise ToolError(f"view_range start {start} is out of range: {path} has {total} lines")
+    if end < start or end > total:
+        raise ToolError(
+            f"view_range end {view_range[1]} is out of range: {path} has {total} lines; "
+            f"end must be between {start} and {total}, or -1 for the end of the file"
+        )
+    return start, end
+
+
+def _clip_numbered(lines: list[str], first_line: int, total: int) -> str:
+    """Numbered lines up to ~MAX_OUTPUT_CHARS, cut at a line boundary with a note on how to see more."""
+    shown: list[str] = []
+    size = 0
+    for line in lines:
+        cost = len(line) + 8  # "%6d\t" and the newline
+        if size + cost > MAX_OUTPUT_CHARS:
+            if not shown:  # one enormous line (minified code): show its start
+                shown.append(line[: MAX_OUTPUT_CHARS - 8] + " [... line cut ...]")
+            break
+        shown.append(line)
+        size += cost
+    body = numbered(shown, first_line)
+    last = first_line + len(shown) - 1
+    if len(shown) < len(lines):
+        body += (
+            f"\n[output clipped: showed lines {first_line}-{last} of {total}; use view_range to see "
+            f"more (e.g. [{last + 1}, {min(total, last + 300)}]) or `grep -n` to find a spot]"
+        )
+    return body
+
+
+def list_directory(root: Path) -> str:
+    entries: list[str] = []
+    truncated = _collect(root, "", 1, entries)
+    header = f"Entries of {root} up to {LISTING_DEPTH} levels deep (hidden entries skipped):"
+    if not entries:
+        return f"{header}\n(empty)"
+    body = "\n".join(entries)
+    if truncated:
+        body += (
+            f"\n[listing stopped after {MAX_LISTING_ENTRIES} entries; view a subdirectory, "
+            f"or use bash (find, ls) to look further]"
+        )
+    if len(body) > MAX_OUTPUT_CHARS:
+        body = body[:MAX_OUTPUT_CHARS] + "\n[listing clipped; view a subdirectory to see more]"
+    return f"{header}\n{body}"
+
+
+def _collect(directory: Path, prefix: str, depth: int, entries: list[str]) -> bool:
+    """Append sorted entries depth-first; True when the entry cap stopped the walk."""
+    try:
+        with os.scandir(directory) as it:
+            children = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as e:
+        entries.append(f"{prefix}[cannot list: {e.strerror}]")
+        return False
+    for child in children:
+        if len(entries) >= MAX_LISTING_ENTRIES:
+            return True
+        try:
+            is_dir = child.is_dir()
+        except OSError:
+            is_dir = False
+        entries.append(f"{prefix}{child.name}{'/' if is_dir else ''}")
+        if is_dir and depth < LISTING_DEPTH:
+            if _collect(Path(child.path), f"{prefix}{child.name}/", depth + 1, entries):
+                return True
+    return False
+
+
+def _view_image(path: Path) -> ToolResult:
+    try:
+        from kimicode.vision.images import encode_image_file
+    except ImportError as e:
+        raise ToolError(f"cannot show {path}: image support is unavailable ({e})") from None
+    try:
+        image = encode_image_file(path)
+    except ToolError:
+        raise
+    except Exception as e:  # a corrupt or unsupported image is the model's to hear about, not a crash
+        raise ToolError(f"cannot read image {path}: {e}") from None
+    return ToolResult(text=f"{path} (image, {image.width}x{image.height})", images=[image])
