@@ -185,3 +185,37 @@ def test_tool_names_are_sanitised_and_bounded() -> None:
     long_name = mcp_tool_name("s" * 40, "t" * 40)
     assert len(long_name) == 64 and long_name.startswith("mcp__sss")
     assert long_name != mcp_tool_name("s" * 40, "t" * 41)
+
+
+def test_sse_server_tools_work(tmp_path: Path) -> None:
+    with http_server("sse") as url:
+        config = McpServerConfig(name="events", transport="sse", url=url, source="test")
+
+        async def scenario() -> None:
+            manager = McpManager([config], log_dir=tmp_path / "logs")
+            manager.start()
+            assert await manager.wait_ready(60)
+            assert manager.status()[0].state == "ready", manager.status()[0].error
+            result = await _tool(manager, "mcp__events__add").run({"a": 1, "b": 2}, ToolContext(workspace=tmp_path))
+            assert result.text == "3"
+            await manager.close()
+
+        asyncio.run(scenario())
+
+
+def test_unreachable_http_server_fails_without_hurting_others(tmp_path: Path) -> None:
+    from tests.mcp_servers.fixtures import free_port
+
+    dead = McpServerConfig(name="gone", transport="http", url=f"http://127.0.0.1:{free_port()}/mcp", source="t")
+    good = stdio_config("demo")
+
+    async def scenario() -> None:
+        manager = McpManager([dead, good], log_dir=tmp_path / "logs", start_timeout=20)
+        manager.start()
+        assert await manager.wait_ready(60)
+        states = {s.name: s for s in manager.status()}
+        assert states["gone"].state == "failed" and dead.url in states["gone"].error
+        assert states["demo"].state == "ready"
+        await manager.close()
+
+    asyncio.run(scenario())

@@ -270,6 +270,8 @@ def _describe_failure(exc: BaseException, config: McpServerConfig) -> str:
         return "did not finish starting in time (start timeout)"
     if _is_connection_closed(inner):
         return "exited or closed the connection"
+    if config.transport != "stdio":
+        return f"cannot use {config.url}: {_flatten(inner)}"
     return _flatten(inner)
 
 
@@ -305,6 +307,7 @@ class McpManager:
             log_path = log_dir / f"{sanitize_name(config.name)}.log"
             self._runners[config.name] = _ServerRunner(config, log_path, start_timeout)
         self._started = False
+        self._tool_cache: dict[str, list[Tool]] = {}
 
     def start(self) -> None:
         """Launch every server concurrently; returns at once (needs a running event loop)."""
@@ -333,8 +336,9 @@ class McpManager:
         for name, runner in self._runners.items():
             if runner.state != "ready":
                 continue
-            for remote in runner.tools:
-                tool = _make_tool(self, name, remote)
+            if name not in self._tool_cache:
+                self._tool_cache[name] = [_make_tool(self, name, remote) for remote in runner.tools]
+            for tool in self._tool_cache[name]:
                 if tool.name not in seen:
                     seen.add(tool.name)
                     result.append(tool)
