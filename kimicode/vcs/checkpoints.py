@@ -28,7 +28,11 @@ _IDENTITY = {
     "GIT_COMMITTER_EMAIL": "kimicode@localhost",
 }
 # Byte-exact snapshots: no line-ending conversion on the way in or out.
-_CONFIG = ["-c", "core.autocrlf=false", "-c", "core.safecrlf=false", "-c", "core.hooksPath=/dev/null"]
+_CONFIG = [
+    "-c", "core.autocrlf=false", "-c", "core.safecrlf=false", "-c", "core.hooksPath=/dev/null",
+    # Diffs and reports name files as they are, not as octal escapes.
+    "-c", "core.quotePath=false",
+]
 
 
 class CheckpointError(RuntimeError):
