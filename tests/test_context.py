@@ -64,12 +64,16 @@ def _conversation(steps: int) -> list[dict]:
     ]
     for step in range(steps):
         calls = [
-            {"id": f"call_{step}_{k}", "type": "function", "function": {"name": "bash", "arguments": json.dumps(
-                {"command": f"pytest -k case{step}{k}"})}}
+            {
+                "id": f"call_{step}_{k}",
+                "type": "function",
+                "function": {"name": "bash", "arguments": json.dumps({"command": f"pytest -k case{step}{k}"})},
+            }
             for k in range(2)
         ]
-        messages.append({"role": "assistant", "content": f"step {step}", "tool_calls": calls,
-                         "reasoning_content": "thinking " * 20})
+        messages.append(
+            {"role": "assistant", "content": f"step {step}", "tool_calls": calls, "reasoning_content": "thinking " * 20}
+        )
         for k in range(2):
             messages.append({"role": "tool", "tool_call_id": f"call_{step}_{k}", "content": f"out {step}{k} " * 300})
         if step % 5 == 4:

@@ -35,6 +35,8 @@ class FileBackups:
 
     def before_write(self, path: Path) -> None:
         target = Path(os.path.abspath(path))
+        if target.is_dir():
+            return  # tools write files; a directory is not something to copy
         if not self._turn_open:
             self._turn += 1
             self._turn_open = True
