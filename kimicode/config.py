@@ -34,6 +34,9 @@ class Config:
     retry_base_delay: float = 1.0  # seconds; doubled per attempt, with jitter
     request_timeout: float = 600.0
     debug: bool = False
+    # Headless only: seconds to wait for MCP servers before the first request (0 = never wait; servers
+    # that finish starting later still join the tool list on the next step).
+    mcp_startup_wait: float = 0.0
 
     @property
     def thinking(self) -> bool:
@@ -52,6 +55,7 @@ _FILE_KEYS: dict[str, type] = {
     "max_retries": int,
     "retry_base_delay": float,
     "request_timeout": float,
+    "mcp_startup_wait": float,
 }
 
 
