@@ -25,8 +25,13 @@ CLOSE_TIMEOUT = 3.0
 Report = Callable[[str], None]
 
 
+def logs_dir_for_home(kimicode_home: Path) -> Path:
+    """Where each server's stderr is kept (``<name>.log``)."""
+    return kimicode_home / "logs"
+
+
 def logs_dir(config: Config) -> Path:
-    return config.home / "logs"
+    return logs_dir_for_home(config.home)
 
 
 def failure_line(status: ServerStatus) -> str:

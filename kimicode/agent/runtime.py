@@ -13,6 +13,7 @@ from pathlib import Path
 from kimicode.agent.loop import Agent, Approver, refuse_all
 from kimicode.agent.policy import ApprovalPolicy
 from kimicode.agent.prompt import build_system_prompt
+from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
 from kimicode.config import Config
 from kimicode.discovery.skills import SkillCatalog
 from kimicode.llm.client import ChatClient
@@ -59,34 +60,14 @@ def base_tools(config: Config) -> list[Tool]:
     return swe_tools()
 
 
-# Modes whose system prompt lists the skills (B.7); instant and thinking keep the first request small.
-SKILL_MODES = ("agent", "swarm")
-
-
-def builtin_skills_dir() -> Path | None:
-    """The ``skills/`` folder shipped next to the kimicode package, when present."""
-    import kimicode
-
-    folder = Path(kimicode.__file__).resolve().parent.parent / "skills"
-    return folder if folder.is_dir() else None
-
-
-def find_skills(config: Config) -> SkillCatalog:
-    from kimicode.discovery.skills import discover_skills
-
-    return discover_skills(config.work_dir, Path.home(), config.home, builtin_dir=builtin_skills_dir())
-
-
 def build_runtime(config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None) -> Runtime:
     workspace: Path = config.work_dir
     tools = {tool.name: tool for tool in [*base_tools(config), *(extra_tools or [])]}
     sections: list[str] = []
     skills: SkillCatalog | None = None
     if config.mode in SKILL_MODES:
-        from kimicode.discovery.skills import render_catalog
-
-        skills = find_skills(config)
-        sections.append(render_catalog(skills))  # bounded; empty when there are no skills
+        skills = find_skills(workspace, config.home)
+        sections.append(skills_section(skills))  # bounded; empty when there are no skills
     return Runtime(
         config=config,
         client=ChatClient(config, profile_for(config.model)),
