@@ -141,7 +141,7 @@ def test_sse_framing_is_chunked_and_ends_with_done(fake_llm: FakeLLM) -> None:
 
 
 def test_moonshot_usage_sits_in_final_choice_and_top_level_when_asked(fake_llm: FakeLLM) -> None:
-    fake_llm.script(Reply(content="x" * 40), Reply(content="x" * 40))
+    fake_llm.script(Reply(content="x" * 40), Reply(content="x" * 40), Reply(usage={"prompt_tokens": 900, "cached_tokens": 800}))
     response, payload = raw_post(fake_llm, "/chat/completions", {"model": "m", "messages": USER, "stream": True})
     chunks = [json.loads(line) for line in sse_data_lines(payload)[:-1]]
     in_choice = chunks[-1]["choices"][0]["usage"]
@@ -152,7 +152,16 @@ def test_moonshot_usage_sits_in_final_choice_and_top_level_when_asked(fake_llm: 
 
     chunks = stream_chunks(fake_llm, stream_options={"include_usage": True})
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 10
+    assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 0
     assert chunks[-2].choices[0].model_extra["usage"]["completion_tokens"] == 10
+
+    cached = stream_chunks(fake_llm)[-1].choices[0].model_extra["usage"]
+    assert (cached["prompt_tokens"], cached["cached_tokens"], cached["prompt_tokens_details"]) == (
+        900,
+        800,
+        {"cached_tokens": 800},
+    )
+    assert cached["total_tokens"] == 900 + cached["completion_tokens"]
 
 
 def test_openai_usage_only_top_level_and_only_when_asked() -> None:
