@@ -300,7 +300,9 @@ def _playwright_executable(chromium: Any) -> str | None:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+    if not text:
+        return exc.__class__.__name__
+    return re.sub(r"^\w+\.\w+: ", "", text[0])  # drop Playwright's "Page.goto: " call prefix
 
 
 # One Browser per running event loop: Playwright objects belong to the loop that created them, and a
