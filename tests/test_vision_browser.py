@@ -131,6 +131,18 @@ def test_scroll_frames_show_each_section_and_scroll_triggered_changes(run: Any, 
     assert "3 frames" in result.text
 
 
+def test_page_errors_are_reported_with_the_picture(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "broken.html").write_text(
+        '<html><head><link rel="stylesheet" href="styles/missing.css"></head>'
+        "<body><script>undefinedFunction()</script><p>text</p></body></html>"
+    )
+    result = _screenshot(run, tmp_path, target="broken.html")
+    assert not result.is_error and len(result.images) == 1
+    assert "Problems reported by the page:" in result.text
+    assert "undefinedFunction" in result.text
+    assert "styles/missing.css" in result.text
+
+
 def test_full_page_captures_everything_within_budget(run: Any, tmp_path: Path) -> None:
     (tmp_path / "tall.html").write_text(TALL_PAGE)
 

@@ -90,6 +90,10 @@ def _describe(target: str, width: int, height: int, full_page: bool, frames: lis
     lines = [f"Screenshot of {target} (viewport {width}x{height}, page height {page_height}px)."]
     notes = [f.note for f in frames if getattr(f, "note", "")]
     lines.extend(f"Note: {note}." for note in notes)
+    page_errors = [e for f in frames for e in getattr(f, "page_errors", [])]
+    if page_errors:
+        lines.append("Problems reported by the page:")
+        lines.extend(f"- {error}" for error in page_errors)
     if len(images) > 1:
         lines.append(f"{len(images)} frames while scrolling from top to bottom:")
     for image in images:

@@ -44,6 +44,7 @@ NO_CHROMIUM_MESSAGE = (
     "or `playwright install chromium`"
 )
 MAX_SCROLL_FRAMES = 20
+MAX_PAGE_ERRORS = 10
 # After each scroll: two animation frames so scroll/IntersectionObserver handlers run, then a pause
 # so the CSS transitions they start are (mostly) finished in the picture.
 SCROLL_SETTLE_SECONDS = 0.35
@@ -57,12 +58,14 @@ class ScreenshotFrame(bytes):
     scroll_y: int
     page_height: int
     note: str
+    page_errors: list[str]  # JavaScript errors, console errors and failed requests seen while loading
 
     def __new__(cls, png: bytes, scroll_y: int = 0, page_height: int = 0, note: str = "") -> ScreenshotFrame:
         frame = super().__new__(cls, png)
         frame.scroll_y = scroll_y
         frame.page_height = page_height
         frame.note = note
+        frame.page_errors = []
         return frame
 
 
@@ -197,13 +200,16 @@ class Browser:
             await self.close()
             await self.start()
             page = await self._browser.new_page(viewport={"width": width, "height": height})
+        errors = _watch_errors(page)
         try:
             note = await _load(page, url, timeout)
             if scroll_frames:
-                return await _scroll_capture(page, scroll_frames, timeout, note)
-            shot = await _capture(page, url, timeout, full_page=full_page)
-            page_height = await _page_height(page)
-            return [ScreenshotFrame(shot, 0, page_height, note)]
+                frames = await _scroll_capture(page, scroll_frames, timeout, note)
+            else:
+                shot = await _capture(page, url, timeout, full_page=full_page)
+                frames = [ScreenshotFrame(shot, 0, await _page_height(page), note)]
+            frames[0].page_errors = errors[:MAX_PAGE_ERRORS]
+            return frames
         except PlaywrightError as exc:
             raise VisionError(f"screenshot of {url} failed: {_first_line(exc)}") from None
         finally:
@@ -211,6 +217,20 @@ class Browser:
                 await page.close()
             except Exception:  # noqa: BLE001 - the page may already be gone with a crashed browser
                 pass
+
+
+def _watch_errors(page: Any) -> list[str]:
+    """Collect what usually explains a blank or broken page: script errors and resources that failed."""
+    errors: list[str] = []
+
+    def add(text: str) -> None:
+        if len(errors) < MAX_PAGE_ERRORS:
+            errors.append(" ".join(text.split())[:300])
+
+    page.on("pageerror", lambda error: add(f"uncaught error: {error}"))
+    page.on("console", lambda message: add(f"console error: {message.text}") if message.type == "error" else None)
+    page.on("requestfailed", lambda request: add(f"failed to load {request.url}: {request.failure or 'error'}"))
+    return errors
 
 
 async def _load(page: Any, url: str, timeout: float) -> str:
