@@ -175,13 +175,17 @@ def exit_code(result: ev.RunResult) -> int:
 
 
 async def run_headless(
-    runtime: Runtime, task: str, fmt: str, images: list[Image] | None = None
+    runtime: Runtime,
+    task: str,
+    fmt: str,
+    images: list[Image] | None = None,
+    parts: list[dict[str, Any]] | None = None,
 ) -> int:
     printer = HeadlessPrinter(runtime, fmt)
     printer.start()
     agent = runtime.agent(headless_approver(runtime))
     result: ev.RunResult | None = None
-    run = agent.run(task, images)
+    run = agent.run(task, images, parts)
     try:
         async for event in run:
             if isinstance(event, ev.Done):
@@ -192,6 +196,10 @@ async def run_headless(
         await run.aclose()
         result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
         result.usage = agent.totals.as_dict()
+    finally:
+        from kimicode.vision.browser import close_session_browsers
+
+        await close_session_browsers()
     assert result is not None
     printer.finish(result)
     return exit_code(result)
