@@ -34,6 +34,12 @@ class Config:
     retry_base_delay: float = 1.0  # seconds; doubled per attempt, with jitter
     request_timeout: float = 600.0
     debug: bool = False
+    # Agent Swarm (mode "swarm"): sub-agents running at once, alive at once, tool calls across the
+    # whole swarm, and steps per sub-agent.
+    swarm_concurrency: int = 20
+    swarm_max_agents: int = 100
+    swarm_max_tool_calls: int = 1500
+    swarm_max_steps: int = 30
 
     @property
     def thinking(self) -> bool:
@@ -52,6 +58,10 @@ _FILE_KEYS: dict[str, type] = {
     "max_retries": int,
     "retry_base_delay": float,
     "request_timeout": float,
+    "swarm_concurrency": int,
+    "swarm_max_agents": int,
+    "swarm_max_tool_calls": int,
+    "swarm_max_steps": int,
 }
 
 
@@ -117,4 +127,7 @@ def load_config(
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")
     if config.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
+    for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"config key '{name}' must be at least 1, got {getattr(config, name)}")
     return config

@@ -13,6 +13,7 @@ from pathlib import Path
 from kimicode.agent.loop import Agent, Approver, refuse_all
 from kimicode.agent.policy import ApprovalPolicy
 from kimicode.agent.prompt import build_system_prompt
+from kimicode.agent.swarm import Swarm, SwarmLimits, annotate_result
 from kimicode.config import Config
 from kimicode.llm.client import ChatClient
 from kimicode.llm.profiles import profile_for
@@ -33,6 +34,8 @@ class Runtime:
     system_prompt: str
     session_id: str
     prompt_sections: list[str] = field(default_factory=list)
+    # Set in swarm mode: runs the sub-agents the spawn_agents tool asks for.
+    swarm: Swarm | None = None
 
     def agent(self, approver: Approver = refuse_all, **overrides: object) -> Agent:
         settings: dict[str, object] = {
@@ -45,8 +48,12 @@ class Runtime:
             "max_steps": self.config.max_steps,
             "thinking": self.config.thinking,
             "session_id": self.session_id,
+            "on_done": annotate_result,
         }
         settings.update(overrides)
+        if self.swarm is not None and "on_done" not in overrides:
+            self.swarm.bind(settings["approver"], settings["policy"])  # type: ignore[arg-type]
+            settings["on_done"] = self.swarm.finish_run
         return Agent(**settings)  # type: ignore[arg-type]
 
 
@@ -56,16 +63,90 @@ def base_tools(config: Config) -> list[Tool]:
     return swe_tools()
 
 
-def build_runtime(config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None) -> Runtime:
+SWE_TOOL_NAMES = ("bash", "view", "createfile", "strreplace", "insert", "submit")
+
+ORCHESTRATOR_SECTION = """\
+# Agent Swarm
+
+You can run sub-agents in parallel with `spawn_agents`. When a task splits into independent parts, decompose
+it, give each part to a sub-agent with a fitting role and a complete, self-contained task, then check and
+merge their results. Parallel sub-agents should edit different files. Fewer steps on the longest path is the
+goal: spawn many at once rather than one after another.
+"""
+
+# Modes that get the agent tools (screenshot, skills, MCP) on top of the SWE toolset (DESIGN.md B.7).
+AGENT_MODES = ("agent", "swarm")
+
+
+def agent_mode_tools() -> list[Tool]:
+    """Tools only the agent modes carry, where this installation has them."""
+    tools: list[Tool] = []
+    try:
+        from kimicode.tools.screenshot import ScreenshotTool
+    except ImportError:
+        pass
+    else:
+        tools.append(ScreenshotTool())
+    return tools
+
+
+def mode_tools(config: Config, extra_tools: list[Tool] | None = None, agent_tools: list[Tool] | None = None) -> list[Tool]:
+    """The tools the mode decides: SWE + discovered (``extra_tools``) in every mode; screenshot and
+    ``agent_tools`` (skills, MCP) in agent and swarm mode. spawn_agents is added by build_runtime."""
+    tools = [*base_tools(config), *(extra_tools or [])]
+    if config.mode in AGENT_MODES:
+        tools += [*agent_mode_tools(), *(agent_tools or [])]
+    return tools
+
+
+def sub_agent_tools(tools: dict[str, Tool]) -> dict[str, Tool]:
+    """What a sub-agent may use: the SWE toolset and the read-only discovered tools; never spawn_agents."""
+    return {
+        name: tool
+        for name, tool in tools.items()
+        if name != "spawn_agents" and (name in SWE_TOOL_NAMES or tool.read_only)
+    }
+
+
+def build_runtime(
+    config: Config,
+    session_id: str | None = None,
+    extra_tools: list[Tool] | None = None,
+    agent_tools: list[Tool] | None = None,
+) -> Runtime:
     workspace: Path = config.work_dir
-    tools = {tool.name: tool for tool in [*base_tools(config), *(extra_tools or [])]}
+    tools = {tool.name: tool for tool in mode_tools(config, extra_tools, agent_tools)}
     sections: list[str] = []
+    client = ChatClient(config, profile_for(config.model))
+    system_prompt = build_system_prompt(workspace, sections)
+    session = session_id or new_session_id()
+    swarm: Swarm | None = None
+    if config.mode == "swarm":
+        sub_prompt = system_prompt
+        system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION])
+        from kimicode.tools.spawn_agents import SpawnAgentsTool
+
+        swarm = Swarm(
+            client,
+            sub_agent_tools(tools),
+            sub_prompt,
+            SwarmLimits(
+                concurrency=config.swarm_concurrency,
+                max_agents=config.swarm_max_agents,
+                max_tool_calls=config.swarm_max_tool_calls,
+                max_steps=config.swarm_max_steps,
+            ),
+            thinking=config.thinking,
+            session_id=session,
+        )
+        tools["spawn_agents"] = SpawnAgentsTool(swarm)
     return Runtime(
         config=config,
-        client=ChatClient(config, profile_for(config.model)),
+        client=client,
         ctx=ToolContext(workspace=workspace),
         tools=tools,
-        system_prompt=build_system_prompt(workspace, sections),
-        session_id=session_id or new_session_id(),
+        system_prompt=system_prompt,
+        session_id=session,
         prompt_sections=sections,
+        swarm=swarm,
     )
