@@ -112,6 +112,7 @@ class Agent:
         """Run one task; yields events, the last one always ``Done``. Closing the iterator cancels the run."""
         queue: asyncio.Queue[ev.Event] = asyncio.Queue()
         driver = asyncio.create_task(self._drive(task, images, queue.put_nowait))
+        getter: asyncio.Future[ev.Event] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -131,6 +132,8 @@ class Agent:
                         return
                 return
         finally:
+            if getter is not None and not getter.done():
+                getter.cancel()  # a cancelled wait leaves it pending otherwise
             if not driver.done():
                 driver.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
