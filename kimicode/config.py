@@ -40,6 +40,14 @@ class Config:
     swarm_max_agents: int = 100
     swarm_max_tool_calls: int = 1500
     swarm_max_steps: int = 30
+    # Headless only: seconds to wait for MCP servers before the first request (0 = never wait; servers
+    # that finish starting later still join the tool list on the next step).
+    mcp_startup_wait: float = 0.0
+    # Video input: "frames" samples frames locally and sends them as images (works with any vision
+    # endpoint); "upload" sends the file to the endpoint's /files API and refers to it (Moonshot's route).
+    video_input: str = "frames"
+    video_max_frames: int = 32
+    video_token_budget: int = 32_000
 
     @property
     def thinking(self) -> bool:
@@ -57,11 +65,15 @@ _FILE_KEYS: dict[str, type] = {
     "thinking_style": str,
     "max_retries": int,
     "retry_base_delay": float,
+    "video_input": str,
+    "video_max_frames": int,
+    "video_token_budget": int,
     "request_timeout": float,
     "swarm_concurrency": int,
     "swarm_max_agents": int,
     "swarm_max_tool_calls": int,
     "swarm_max_steps": int,
+    "mcp_startup_wait": float,
 }
 
 
@@ -125,6 +137,8 @@ def load_config(
     config.base_url = config.base_url.rstrip("/")
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")
+    if config.video_input not in ("frames", "upload"):
+        raise ConfigError(f"video_input must be 'frames' or 'upload', got '{config.video_input}'")
     if config.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
     for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):

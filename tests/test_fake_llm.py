@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +20,22 @@ from tests.fake_llm import SCRIPT_EXHAUSTED, FakeLLM, Fault, RecordedRequest, Re
 USER = [{"role": "user", "content": "hi"}]
 
 
+_open_clients: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    while _open_clients:
+        _open_clients.pop().close()
+
+
 def sdk(server: FakeLLM, api_key: str = "sk-test") -> Any:
     from openai import OpenAI
 
-    return OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0)
+    client = OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0)
+    _open_clients.append(client)
+    return client
 
 
 def async_sdk(server: FakeLLM) -> Any:
@@ -50,7 +63,10 @@ def raw_post(
     all_headers.update(headers or {})
     connection.request("POST", url.path + path, body=data, headers=all_headers)
     response = connection.getresponse()
-    return response, response.read()
+    try:
+        return response, response.read()
+    finally:
+        connection.close()
 
 
 def sse_data_lines(payload: bytes) -> list[str]:
@@ -334,35 +350,39 @@ def test_responder_error_is_a_500_naming_it(fake_llm: FakeLLM) -> None:
 
 def test_responder_chooses_reply_from_the_request(fake_llm: FakeLLM) -> None:
     fake_llm.responder = lambda request: Reply(content="echo: " + request.last_user_text(), delay=0.05)
-    client = async_sdk(fake_llm)
 
-    async def ask(task: str) -> str:
-        response = await client.chat.completions.create(
-            model="kimi-k2.5", messages=[{"role": "user", "content": task}], stream=False
-        )
-        return response.choices[0].message.content
+    async def ask_all(tasks: list[str]) -> list[str]:
+        async with async_sdk(fake_llm) as client:
+
+            async def ask(task: str) -> str:
+                response = await client.chat.completions.create(
+                    model="kimi-k2.5", messages=[{"role": "user", "content": task}], stream=False
+                )
+                return response.choices[0].message.content
+
+            return list(await asyncio.gather(*(ask(t) for t in tasks)))
 
     tasks = [f"task number {i}" for i in range(12)]
-    answers = asyncio.run(_gather(ask, tasks))
+    answers = asyncio.run(ask_all(tasks))
     assert answers == [f"echo: {t}" for t in tasks]
     fake_llm.responder = None
     fake_llm.script(Reply(content="from the queue"))
     assert sdk(fake_llm).chat.completions.create(model="m", messages=USER).choices[0].message.content == "from the queue"
 
 
-async def _gather(ask: Any, tasks: list[str]) -> list[str]:
-    return list(await asyncio.gather(*(ask(t) for t in tasks)))
-
-
 def test_thirty_concurrent_sdk_requests_are_all_in_flight_at_once(fake_llm: FakeLLM) -> None:
     fake_llm.script(*[Reply(content=f"r{i}", delay=0.3) for i in range(30)])
-    client = async_sdk(fake_llm)
 
-    async def one() -> str:
-        stream = await client.chat.completions.create(model="m", messages=USER, stream=True)
-        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    async def thirty_at_once() -> list[str]:
+        async with async_sdk(fake_llm) as client:
 
-    answers = asyncio.run(_gather(lambda _: one(), ["" for _ in range(30)]))
+            async def one() -> str:
+                stream = await client.chat.completions.create(model="m", messages=USER, stream=True)
+                return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+            return list(await asyncio.gather(*(one() for _ in range(30))))
+
+    answers = asyncio.run(thirty_at_once())
     assert sorted(answers) == sorted(f"r{i}" for i in range(30))
     assert fake_llm.max_in_flight >= 30
 
@@ -395,7 +415,9 @@ def test_keep_alive_connection_serves_several_requests(fake_llm: FakeLLM) -> Non
         body = json.dumps({"model": "m", "messages": USER, "stream": True}).encode()
         connection.request("POST", "/v1/chat/completions", body=body, headers={"Authorization": "Bearer k"})
         payload = connection.getresponse().read()
-        contents.append("".join(json.loads(l)["choices"][0]["delta"].get("content") or "" for l in sse_data_lines(payload)[:-1]))
+        chunks = [json.loads(line) for line in sse_data_lines(payload)[:-1]]
+        contents.append("".join(c["choices"][0]["delta"].get("content") or "" for c in chunks))
+    connection.close()
     assert contents == ["one", "two"]
 
 
@@ -492,3 +514,4 @@ def test_standalone_entry_point_serves_a_json_script(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        process.stdout.close()

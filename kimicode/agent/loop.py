@@ -84,6 +84,8 @@ class Agent:
     tool_gate: ToolGate | None = None
     # Called with the run's result just before Done is emitted (adds accounting to result.extra).
     on_done: Callable[[ev.RunResult], None] | None = None
+    # Tools that can appear during the run (MCP servers that finish starting later); asked on every step.
+    extra_tools: Callable[[], list[Tool]] | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -100,18 +102,32 @@ class Agent:
         if self.on_message:
             self.on_message(message)
 
+    def current_tools(self) -> dict[str, Tool]:
+        """The fixed tools plus whatever ``extra_tools`` offers now; a fixed tool keeps its name."""
+        if self.extra_tools is None:
+            return self.tools
+        merged = dict(self.tools)
+        for tool in self.extra_tools():
+            merged.setdefault(tool.name, tool)
+        return merged
+
     def tool_schemas(self) -> list[dict[str, Any]]:
-        return [tool.schema() for tool in self.tools.values()]
+        return [tool.schema() for tool in self.current_tools().values()]
 
     @property
     def context_tokens(self) -> int:
         """Tokens the next request will carry: the last reported count plus what was added since."""
         return self._context_tokens + self._unsent_chars // 4
 
-    async def run(self, task: str, images: list[Image] | None = None) -> AsyncIterator[ev.Event]:
-        """Run one task; yields events, the last one always ``Done``. Closing the iterator cancels the run."""
+    async def run(
+        self, task: str, images: list[Image] | None = None, parts: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[ev.Event]:
+        """Run one task; yields events, the last one always ``Done``. Closing the iterator cancels the run.
+
+        ``images`` and other content ``parts`` (e.g. an uploaded video) go into the task's user message.
+        """
         queue: asyncio.Queue[ev.Event] = asyncio.Queue()
-        driver = asyncio.create_task(self._drive(task, images, queue.put_nowait))
+        driver = asyncio.create_task(self._drive(user_message(task, images, parts), queue.put_nowait))
         getter: asyncio.Future[ev.Event] | None = None
         try:
             while True:
@@ -139,10 +155,10 @@ class Agent:
                 with contextlib.suppress(asyncio.CancelledError):
                     await driver
 
-    async def _drive(self, task: str, images: list[Image] | None, emit: Emit) -> None:
+    async def _drive(self, task: Message, emit: Emit) -> None:
         started = time.monotonic()
         CURRENT_EMIT.set(emit)
-        self._append(user_message(task, images))
+        self._append(task)
         steps = 0
         last_text = ""
         try:
@@ -242,9 +258,10 @@ class Agent:
         return list(results)
 
     def _prepare(self, call: ToolCallRequest) -> tuple[ToolCallRequest, Tool | None, dict[str, Any], str]:
-        tool = self.tools.get(call.name)
+        tools = self.current_tools()
+        tool = tools.get(call.name)
         if tool is None:
-            known = ", ".join(self.tools)
+            known = ", ".join(tools)
             return call, None, {}, f"Unknown tool '{call.name}'. Available tools: {known}."
         try:
             args = json.loads(call.arguments) if call.arguments.strip() else {}

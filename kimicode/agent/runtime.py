@@ -13,8 +13,10 @@ from pathlib import Path
 from kimicode.agent.loop import Agent, Approver, refuse_all
 from kimicode.agent.policy import ApprovalPolicy
 from kimicode.agent.prompt import build_system_prompt
+from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
 from kimicode.agent.swarm import Swarm, SwarmLimits, annotate_result
 from kimicode.config import Config
+from kimicode.discovery.skills import SkillCatalog
 from kimicode.llm.client import ChatClient
 from kimicode.llm.profiles import profile_for
 from kimicode.tools.base import Tool, ToolContext
@@ -34,6 +36,8 @@ class Runtime:
     system_prompt: str
     session_id: str
     prompt_sections: list[str] = field(default_factory=list)
+    # The skills found for this run (None in modes without skills); front ends report its invalid ones.
+    skills: SkillCatalog | None = None
     # Set in swarm mode: runs the sub-agents the spawn_agents tool asks for.
     swarm: Swarm | None = None
 
@@ -51,8 +55,10 @@ class Runtime:
             "on_done": annotate_result,
         }
         settings.update(overrides)
+        if self.config.mode not in AGENT_MODES:
+            settings.pop("extra_tools", None)  # MCP tools belong to the agent modes (DESIGN.md B.7)
         if self.swarm is not None and "on_done" not in overrides:
-            self.swarm.bind(settings["approver"], settings["policy"])  # type: ignore[arg-type]
+            self.swarm.bind(settings["approver"], settings["policy"], settings.get("extra_tools"))  # type: ignore[arg-type]
             settings["on_done"] = self.swarm.finish_run
         return Agent(**settings)  # type: ignore[arg-type]
 
@@ -64,6 +70,8 @@ def base_tools(config: Config) -> list[Tool]:
 
 
 SWE_TOOL_NAMES = ("bash", "view", "createfile", "strreplace", "insert", "submit")
+# Modes that get screenshot, skills and MCP on top of the SWE toolset (DESIGN.md B.7); swarm adds spawn_agents.
+AGENT_MODES = ("agent", "swarm")
 
 ORCHESTRATOR_SECTION = """\
 # Agent Swarm
@@ -73,30 +81,6 @@ it, give each part to a sub-agent with a fitting role and a complete, self-conta
 merge their results. Parallel sub-agents should edit different files. Fewer steps on the longest path is the
 goal: spawn many at once rather than one after another.
 """
-
-# Modes that get the agent tools (screenshot, skills, MCP) on top of the SWE toolset (DESIGN.md B.7).
-AGENT_MODES = ("agent", "swarm")
-
-
-def agent_mode_tools() -> list[Tool]:
-    """Tools only the agent modes carry, where this installation has them."""
-    tools: list[Tool] = []
-    try:
-        from kimicode.tools.screenshot import ScreenshotTool
-    except ImportError:
-        pass
-    else:
-        tools.append(ScreenshotTool())
-    return tools
-
-
-def mode_tools(config: Config, extra_tools: list[Tool] | None = None, agent_tools: list[Tool] | None = None) -> list[Tool]:
-    """The tools the mode decides: SWE + discovered (``extra_tools``) in every mode; screenshot and
-    ``agent_tools`` (skills, MCP) in agent and swarm mode. spawn_agents is added by build_runtime."""
-    tools = [*base_tools(config), *(extra_tools or [])]
-    if config.mode in AGENT_MODES:
-        tools += [*agent_mode_tools(), *(agent_tools or [])]
-    return tools
 
 
 def sub_agent_tools(tools: dict[str, Tool]) -> dict[str, Tool]:
@@ -108,28 +92,35 @@ def sub_agent_tools(tools: dict[str, Tool]) -> dict[str, Tool]:
     }
 
 
-def build_runtime(
-    config: Config,
-    session_id: str | None = None,
-    extra_tools: list[Tool] | None = None,
-    agent_tools: list[Tool] | None = None,
-) -> Runtime:
+def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
+    """The screenshot tool and the prompt section that teaches the render → look → fix loop."""
+    if config.mode not in AGENT_MODES or not profile_for(config.model).vision:
+        return [], []
+    from kimicode.agent.prompt import load_prompt
+    from kimicode.tools.screenshot import ScreenshotTool
+
+    return [ScreenshotTool()], [load_prompt("visual.md")]
+
+
+def build_runtime(config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None) -> Runtime:
     workspace: Path = config.work_dir
-    tools = {tool.name: tool for tool in mode_tools(config, extra_tools, agent_tools)}
-    sections: list[str] = []
+    seeing, sections = vision_tools(config)
+    tools = {tool.name: tool for tool in [*base_tools(config), *seeing, *(extra_tools or [])]}
+    skills: SkillCatalog | None = None
+    if config.mode in SKILL_MODES:
+        skills = find_skills(workspace, config.home)
+        sections.append(skills_section(skills))  # bounded; empty when there are no skills
     client = ChatClient(config, profile_for(config.model))
     system_prompt = build_system_prompt(workspace, sections)
     session = session_id or new_session_id()
     swarm: Swarm | None = None
     if config.mode == "swarm":
-        sub_prompt = system_prompt
-        system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION])
         from kimicode.tools.spawn_agents import SpawnAgentsTool
 
         swarm = Swarm(
             client,
             sub_agent_tools(tools),
-            sub_prompt,
+            system_prompt,  # sub-agents: the same prompt without the orchestrator's section
             SwarmLimits(
                 concurrency=config.swarm_concurrency,
                 max_agents=config.swarm_max_agents,
@@ -140,6 +131,7 @@ def build_runtime(
             session_id=session,
         )
         tools["spawn_agents"] = SpawnAgentsTool(swarm)
+        system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION])
     return Runtime(
         config=config,
         client=client,
@@ -148,5 +140,6 @@ def build_runtime(
         system_prompt=system_prompt,
         session_id=session,
         prompt_sections=sections,
+        skills=skills,
         swarm=swarm,
     )

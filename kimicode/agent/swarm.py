@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,16 +160,26 @@ class Swarm:
         self.session_id = session_id
         self.approver: Approver = refuse_all
         self.policy = ApprovalPolicy()
+        self.extra_tools: Callable[[], list[Tool]] | None = None
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
         self._slots = asyncio.Semaphore(limits.concurrency)
         self._alive = 0
         self._ids = itertools.count(1)
 
-    def bind(self, approver: Approver, policy: ApprovalPolicy) -> None:
-        """Sub-agents ask the orchestrator's approver, under its policy (session approvals carry over)."""
+    def bind(
+        self, approver: Approver, policy: ApprovalPolicy, extra_tools: Callable[[], list[Tool]] | None = None
+    ) -> None:
+        """Sub-agents ask the orchestrator's approver, under its policy (session approvals carry over), and
+        see the read-only ones of its late-joining tools (MCP servers)."""
         self.approver = approver
         self.policy = policy
+        self.extra_tools = extra_tools
+
+    def _read_only_extras(self) -> list[Tool]:
+        if self.extra_tools is None:
+            return []
+        return [tool for tool in self.extra_tools() if tool.read_only and tool.name != "spawn_agents"]
 
     def finish_run(self, result: ev.RunResult) -> None:
         """The orchestrator's on_done: account the run, then start the next run's budget afresh."""
@@ -223,10 +234,10 @@ class Swarm:
         text = ""
         try:
             async with self._slots:
-                sub_tools = dict(self.tools)
                 agent = Agent(
                     client=self.client,
-                    tools=sub_tools,
+                    tools=self.tools,
+                    extra_tools=self._read_only_extras if self.extra_tools else None,
                     ctx=ctx,
                     system_prompt=self.system_prompt
                     + "\n\n"

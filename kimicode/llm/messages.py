@@ -56,10 +56,13 @@ def system_message(text: str) -> Message:
     return {"role": "system", "content": text}
 
 
-def user_message(text: str, images: list[Image] | None = None) -> Message:
-    if not images:
+def user_message(
+    text: str, images: list[Image] | None = None, parts: list[dict[str, Any]] | None = None
+) -> Message:
+    """A user turn; media (images, then other parts such as an uploaded video) come before the text."""
+    if not images and not parts:
         return {"role": "user", "content": text}
-    return {"role": "user", "content": [*media_parts(images), text_part(text)]}
+    return {"role": "user", "content": [*media_parts(images or []), *(parts or []), text_part(text)]}
 
 
 def assistant_message(
@@ -85,6 +88,14 @@ def tool_messages(call_id: str, text: str, images: list[Image] | None = None) ->
         intro = text_part(f"Images returned by tool call {call_id}:")
         messages.append({"role": "user", "content": [intro, *media_parts(images)]})
     return messages
+
+
+SUMMARY_PREFIX = "Summary of the earlier conversation: "
+
+
+def summary_message(summary: str) -> Message:
+    """The user message that stands in for compacted history (built the same way live and on resume)."""
+    return {"role": "user", "content": SUMMARY_PREFIX + summary}
 
 
 def message_text(message: Message) -> str:

@@ -193,23 +193,51 @@ def exit_code(result: ev.RunResult) -> int:
 
 
 async def run_headless(
-    runtime: Runtime, task: str, fmt: str, images: list[Image] | None = None
+    runtime: Runtime,
+    task: str,
+    fmt: str,
+    images: list[Image] | None = None,
+    parts: list[dict[str, Any]] | None = None,
 ) -> int:
+    from kimicode.agent.mcp_run import running_mcp
+
     printer = HeadlessPrinter(runtime, fmt)
     printer.start()
-    agent = runtime.agent(headless_approver(runtime))
-    result: ev.RunResult | None = None
-    run = agent.run(task, images)
-    try:
-        async for event in run:
-            if isinstance(event, ev.Done):
-                result = event.result
-            else:
-                printer.event(event)
-    except asyncio.CancelledError:
-        await run.aclose()
-        result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
-        result.usage = agent.totals.as_dict()
+    report_skill_problems(runtime, printer.err)
+    notice = lambda line: _notice(printer.err, line)  # noqa: E731
+    # MCP servers start in the background; with mcp_startup_wait > 0 the first request waits that long at most.
+    async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait) as mcp:
+        overrides = {"extra_tools": mcp.tools} if mcp is not None else {}
+        agent = runtime.agent(headless_approver(runtime), **overrides)
+        result: ev.RunResult | None = None
+        run = agent.run(task, images, parts)
+        try:
+            async for event in run:
+                if isinstance(event, ev.Done):
+                    result = event.result
+                else:
+                    printer.event(event)
+        except asyncio.CancelledError:
+            await run.aclose()
+            result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
+            result.usage = agent.totals.as_dict()
+        finally:
+            from kimicode.vision.browser import close_session_browsers
+
+            await close_session_browsers()
     assert result is not None
     printer.finish(result)
     return exit_code(result)
+
+
+def _notice(err: TextIO, line: str) -> None:
+    err.write(f"kimicode: {line}\n")
+    err.flush()
+
+
+def report_skill_problems(runtime: Runtime, err: TextIO) -> None:
+    """One stderr line per SKILL.md that was skipped, so a broken skill is never silently missing."""
+    if runtime.skills is None:
+        return
+    for path, reason in runtime.skills.invalid:
+        _notice(err, f"skipped invalid skill {path}: {reason}")

@@ -1,0 +1,29 @@
+"""Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`).
+
+Each feature contributes one registrar: a function that adds its command(s) to the management app.
+Adding a feature is one line in REGISTRARS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import typer
+
+from kimicode.ui.manage_mcp import register_mcp
+from kimicode.ui.manage_skills import register_skills
+
+Registrar = Callable[[typer.Typer], None]
+
+REGISTRARS: list[Registrar] = [register_mcp, register_skills]
+
+
+def register(app: typer.Typer) -> None:
+    """Add every management command to ``app`` (called once by kimicode.cli before dispatching)."""
+
+    @app.callback()
+    def management() -> None:
+        """kimicode management commands."""
+
+    for registrar in REGISTRARS:
+        registrar(app)
