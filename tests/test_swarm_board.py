@@ -20,11 +20,12 @@ def test_board_shows_each_sub_agent_once_with_its_latest_state() -> None:
     board.update(SubAgentUpdate("sub-1", "tester", "done", 3, "submit", "all 12 tests pass"))
     board.update(SubAgentUpdate("sub-2", "reviewer", "failed", 1, "", "failed: the model request timed out"))
     assert not board.active
-    lines = board.lines(width=60)
+    lines = board.lines(width=72)
     assert lines[0] == "swarm: 2 sub-agents (1 done, 1 failed)"
     assert lines[1].startswith("✗ sub-2") and lines[2].startswith("✓ sub-1")
     assert "all 12 tests pass" in lines[2]
-    assert all(len(line) <= 60 for line in lines)
+    assert all(len(line) <= 72 for line in lines)
+    assert board.lines(width=40)[1].endswith("…") and len(board.lines(width=40)[1]) == 40
 
 
 def test_board_limits_rows() -> None:
