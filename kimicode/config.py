@@ -34,6 +34,12 @@ class Config:
     retry_base_delay: float = 1.0  # seconds; doubled per attempt, with jitter
     request_timeout: float = 600.0
     debug: bool = False
+    # Agent Swarm (mode "swarm"): sub-agents running at once, alive at once, tool calls across the
+    # whole swarm, and steps per sub-agent.
+    swarm_concurrency: int = 20
+    swarm_max_agents: int = 100
+    swarm_max_tool_calls: int = 1500
+    swarm_max_steps: int = 30
     # Headless only: seconds to wait for MCP servers before the first request (0 = never wait; servers
     # that finish starting later still join the tool list on the next step).
     mcp_startup_wait: float = 0.0
@@ -63,6 +69,10 @@ _FILE_KEYS: dict[str, type] = {
     "video_max_frames": int,
     "video_token_budget": int,
     "request_timeout": float,
+    "swarm_concurrency": int,
+    "swarm_max_agents": int,
+    "swarm_max_tool_calls": int,
+    "swarm_max_steps": int,
     "mcp_startup_wait": float,
 }
 
@@ -131,4 +141,7 @@ def load_config(
         raise ConfigError(f"video_input must be 'frames' or 'upload', got '{config.video_input}'")
     if config.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
+    for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"config key '{name}' must be at least 1, got {getattr(config, name)}")
     return config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import time
 from collections import Counter
@@ -25,6 +26,13 @@ from kimicode.tools.validate import ArgumentError, validate_args
 
 Approver = Callable[[ev.ApprovalRequest], Awaitable[ApprovalDecision]]
 Emit = Callable[[ev.Event], None]
+# Asked before each tool call with the tool's name: None lets it run, a text refuses it (shared budgets).
+ToolGate = Callable[[str], str | None]
+
+# Set by a running agent for the tools it calls: where events go, and which step of the run this is.
+# Tools that run agents of their own (spawn_agents) forward events and account steps through these.
+CURRENT_EMIT: contextvars.ContextVar[Emit | None] = contextvars.ContextVar("kimicode_emit", default=None)
+CURRENT_STEP: contextvars.ContextVar[int] = contextvars.ContextVar("kimicode_step", default=0)
 
 # The same call (tool + arguments) this many times in one run gets a note asking for another approach.
 REPEAT_WARNING_AT = 3
@@ -72,6 +80,10 @@ class Agent:
     # Called before a tool writes the file at this path (undo backups).
     before_write: Callable[[Path], None] | None = None
     totals: RunTotals = field(default_factory=RunTotals)
+    # Checked before every tool call; see ToolGate.
+    tool_gate: ToolGate | None = None
+    # Called with the run's result just before Done is emitted (adds accounting to result.extra).
+    on_done: Callable[[ev.RunResult], None] | None = None
     # Tools that can appear during the run (MCP servers that finish starting later); asked on every step.
     extra_tools: Callable[[], list[Tool]] | None = None
 
@@ -116,6 +128,7 @@ class Agent:
         """
         queue: asyncio.Queue[ev.Event] = asyncio.Queue()
         driver = asyncio.create_task(self._drive(user_message(task, images, parts), queue.put_nowait))
+        getter: asyncio.Future[ev.Event] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -135,6 +148,8 @@ class Agent:
                         return
                 return
         finally:
+            if getter is not None and not getter.done():
+                getter.cancel()  # a cancelled wait leaves it pending otherwise
             if not driver.done():
                 driver.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -142,6 +157,7 @@ class Agent:
 
     async def _drive(self, task: Message, emit: Emit) -> None:
         started = time.monotonic()
+        CURRENT_EMIT.set(emit)
         self._append(task)
         steps = 0
         last_text = ""
@@ -156,6 +172,7 @@ class Agent:
                     )
                     break
                 steps += 1
+                CURRENT_STEP.set(steps)
                 emit(ev.StepStart(steps, self.agent_id))
                 reply = await self._ask_model(emit)
                 last_text = reply.content or last_text
@@ -177,6 +194,8 @@ class Agent:
                 result.extra["error_kind"] = "auth"
         result.usage = self.totals.as_dict()
         result.duration_ms = int((time.monotonic() - started) * 1000)
+        if self.on_done:
+            self.on_done(result)
         emit(ev.Done(result))
 
     async def _ask_model(self, emit: Emit) -> Any:
@@ -262,8 +281,11 @@ class Agent:
     async def _execute(
         self, call: ToolCallRequest, tool: Tool | None, args: dict[str, Any], error: str, emit: Emit
     ) -> ToolResult:
+        refusal = self.tool_gate(call.name) if self.tool_gate and tool is not None and not error else None
         if tool is None or error:
             result = ToolResult(error, is_error=True)
+        elif refusal is not None:
+            result = ToolResult(refusal, is_error=True)
         else:
             result = await self._approved_run(call, tool, args, emit)
             self.totals.tool_calls += 1

@@ -14,6 +14,7 @@ from kimicode.agent.loop import Agent, Approver, refuse_all
 from kimicode.agent.policy import ApprovalPolicy
 from kimicode.agent.prompt import build_system_prompt
 from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
+from kimicode.agent.swarm import Swarm, SwarmLimits, annotate_result
 from kimicode.config import Config
 from kimicode.discovery.skills import SkillCatalog
 from kimicode.llm.client import ChatClient
@@ -37,6 +38,8 @@ class Runtime:
     prompt_sections: list[str] = field(default_factory=list)
     # The skills found for this run (None in modes without skills); front ends report its invalid ones.
     skills: SkillCatalog | None = None
+    # Set in swarm mode: runs the sub-agents the spawn_agents tool asks for.
+    swarm: Swarm | None = None
 
     def agent(self, approver: Approver = refuse_all, **overrides: object) -> Agent:
         settings: dict[str, object] = {
@@ -49,8 +52,14 @@ class Runtime:
             "max_steps": self.config.max_steps,
             "thinking": self.config.thinking,
             "session_id": self.session_id,
+            "on_done": annotate_result,
         }
         settings.update(overrides)
+        if self.config.mode not in AGENT_MODES:
+            settings.pop("extra_tools", None)  # MCP tools belong to the agent modes (DESIGN.md B.7)
+        if self.swarm is not None and "on_done" not in overrides:
+            self.swarm.bind(settings["approver"], settings["policy"], settings.get("extra_tools"))  # type: ignore[arg-type]
+            settings["on_done"] = self.swarm.finish_run
         return Agent(**settings)  # type: ignore[arg-type]
 
 
@@ -60,9 +69,32 @@ def base_tools(config: Config) -> list[Tool]:
     return swe_tools()
 
 
+SWE_TOOL_NAMES = ("bash", "view", "createfile", "strreplace", "insert", "submit")
+# Modes that get screenshot, skills and MCP on top of the SWE toolset (DESIGN.md B.7); swarm adds spawn_agents.
+AGENT_MODES = ("agent", "swarm")
+
+ORCHESTRATOR_SECTION = """\
+# Agent Swarm
+
+You can run sub-agents in parallel with `spawn_agents`. When a task splits into independent parts, decompose
+it, give each part to a sub-agent with a fitting role and a complete, self-contained task, then check and
+merge their results. Parallel sub-agents should edit different files. Fewer steps on the longest path is the
+goal: spawn many at once rather than one after another.
+"""
+
+
+def sub_agent_tools(tools: dict[str, Tool]) -> dict[str, Tool]:
+    """What a sub-agent may use: the SWE toolset and the read-only discovered tools; never spawn_agents."""
+    return {
+        name: tool
+        for name, tool in tools.items()
+        if name != "spawn_agents" and (name in SWE_TOOL_NAMES or tool.read_only)
+    }
+
+
 def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
     """The screenshot tool and the prompt section that teaches the render → look → fix loop."""
-    if config.mode not in ("agent", "swarm") or not profile_for(config.model).vision:
+    if config.mode not in AGENT_MODES or not profile_for(config.model).vision:
         return [], []
     from kimicode.agent.prompt import load_prompt
     from kimicode.tools.screenshot import ScreenshotTool
@@ -78,13 +110,36 @@ def build_runtime(config: Config, session_id: str | None = None, extra_tools: li
     if config.mode in SKILL_MODES:
         skills = find_skills(workspace, config.home)
         sections.append(skills_section(skills))  # bounded; empty when there are no skills
+    client = ChatClient(config, profile_for(config.model))
+    system_prompt = build_system_prompt(workspace, sections)
+    session = session_id or new_session_id()
+    swarm: Swarm | None = None
+    if config.mode == "swarm":
+        from kimicode.tools.spawn_agents import SpawnAgentsTool
+
+        swarm = Swarm(
+            client,
+            sub_agent_tools(tools),
+            system_prompt,  # sub-agents: the same prompt without the orchestrator's section
+            SwarmLimits(
+                concurrency=config.swarm_concurrency,
+                max_agents=config.swarm_max_agents,
+                max_tool_calls=config.swarm_max_tool_calls,
+                max_steps=config.swarm_max_steps,
+            ),
+            thinking=config.thinking,
+            session_id=session,
+        )
+        tools["spawn_agents"] = SpawnAgentsTool(swarm)
+        system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION])
     return Runtime(
         config=config,
-        client=ChatClient(config, profile_for(config.model)),
+        client=client,
         ctx=ToolContext(workspace=workspace),
         tools=tools,
-        system_prompt=build_system_prompt(workspace, sections),
-        session_id=session_id or new_session_id(),
+        system_prompt=system_prompt,
+        session_id=session,
         prompt_sections=sections,
         skills=skills,
+        swarm=swarm,
     )

@@ -130,8 +130,9 @@ class HeadlessPrinter:
         elif isinstance(event, ev.SubAgentUpdate):
             if stream:
                 self._emit_json({"type": "subagent", **asdict(event)})
-            elif event.state in ("done", "failed"):
-                self._progress(f"[{event.agent} {event.role}] {event.state} after {event.steps} steps")
+            elif event.state in ("done", "failed", "cancelled"):
+                why = f": {event.result}" if event.state == "failed" and event.result else ""
+                self._progress(f"[{event.agent} {event.role}] {event.state} after {event.steps} steps{why}")
         elif isinstance(event, ev.Compacted):
             if stream:
                 self._emit_json({"type": "compacted", **asdict(event)})
@@ -140,6 +141,9 @@ class HeadlessPrinter:
     def finish(self, result: ev.RunResult) -> None:
         obj = result_object(result, self.runtime)
         if self.fmt == "text":
+            summary = run_summary(result)
+            if summary:
+                self._progress(f"kimicode: {summary}")
             if result.is_error:
                 self.err.write(f"kimicode: {result.subtype}: {result.result}\n")
             elif result.result:
@@ -147,6 +151,20 @@ class HeadlessPrinter:
             self.out.flush()
         else:
             self._emit_json(obj)
+
+
+def run_summary(result: ev.RunResult) -> str:
+    """One line of accounting for the end of a run: steps, critical path, tool calls, time, cost."""
+    extra = result.extra
+    if "critical_steps" not in extra:
+        return ""
+    parts = [f"{extra.get('total_steps', result.num_steps)} steps ({extra['critical_steps']} on the critical path)"]
+    parts.append(f"{extra.get('total_tool_calls', 0)} tool calls")
+    if extra.get("sub_agents"):
+        parts.append(f"{extra['sub_agents']} sub-agents")
+    parts.append(f"{result.duration_ms / 1000:.1f}s")
+    parts.append(f"${float(result.usage.get('cost_usd', 0.0)):.4f}")
+    return ", ".join(parts)
 
 
 def headless_approver(runtime: Runtime, err: TextIO = sys.stderr) -> Callable[[ev.ApprovalRequest], Any]:

@@ -1,0 +1,330 @@
+"""Agent Swarm: sub-agents run in parallel for an orchestrating agent, within shared budgets.
+
+Each sub-agent is an ordinary ``Agent`` with its own history (its role added to the system prompt, its task
+verbatim as the user message), the workspace's ToolContext (so the per-file locks are shared) and the same
+ChatClient. The swarm caps how many run at once, how many are alive, how many tool calls the whole swarm
+makes and how many steps each takes; it forwards sub-agent events to the orchestrator's event stream and
+accounts steps as Kimi K2.5's PARL work does:
+
+    CriticalSteps = Σ over orchestrator steps t of (S_main(t) + max_i S_sub,i(t))
+
+with S_main(t) = 1 and the max over the sub-agents spawned in step t (0 when none were).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kimicode.agent import events as ev
+from kimicode.agent.loop import CURRENT_EMIT, CURRENT_STEP, Agent, Approver, Emit, RunTotals, refuse_all
+from kimicode.agent.policy import ApprovalPolicy
+from kimicode.llm.client import ChatClient
+from kimicode.tools.base import Tool, ToolContext, ToolResult, truncate_middle
+
+SubState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+# Characters of all sub-agent results together in one spawn_agents result, and the least one gets.
+RESULTS_BUDGET_CHARS = 40_000
+MIN_RESULT_CHARS = 800
+
+ROLE_PROMPT = """\
+# Your role: {role}
+
+You are sub-agent {agent_id}, one of several agents working in parallel for an orchestrating agent, in the
+same workspace. Do exactly the task in the user message, nothing more. Other agents may be editing other
+files at the same time: touch only the files your task needs. Nobody will answer questions, so decide
+sensibly and note assumptions. You have at most {max_steps} steps. When the task is done, call `submit`
+with a summary of what you did, what you found and what the orchestrator must know (paths, results,
+problems).
+"""
+
+
+@dataclass(frozen=True)
+class SwarmLimits:
+    concurrency: int = 20  # sub-agents talking to the model / running tools at once
+    max_agents: int = 100  # sub-agents alive (queued or running) at once
+    max_tool_calls: int = 1500  # tool calls across every sub-agent of the run
+    max_steps: int = 30  # steps per sub-agent
+
+
+@dataclass
+class SubAgentOutcome:
+    agent_id: str
+    role: str
+    state: SubState
+    steps: int
+    tool_calls: int
+    text: str
+
+
+@dataclass
+class RunAccounting:
+    """Steps, tool calls and usage of the sub-agents of one orchestrator run."""
+
+    longest_by_step: dict[int, int] = field(default_factory=dict)  # orchestrator step -> max sub steps
+    sub_agents: int = 0
+    failed: int = 0
+    sub_steps: int = 0
+    sub_tool_calls: int = 0
+    usage: RunTotals = field(default_factory=RunTotals)
+
+    def record(self, orchestrator_step: int, outcome: SubAgentOutcome, totals: RunTotals) -> None:
+        self.longest_by_step[orchestrator_step] = max(self.longest_by_step.get(orchestrator_step, 0), outcome.steps)
+        self.sub_agents += 1
+        self.failed += outcome.state != "done"
+        self.sub_steps += outcome.steps
+        self.sub_tool_calls += outcome.tool_calls
+        self.usage.prompt_tokens += totals.prompt_tokens
+        self.usage.completion_tokens += totals.completion_tokens
+        self.usage.cached_tokens += totals.cached_tokens
+        self.usage.cost += totals.cost
+
+
+def annotate_result(result: ev.RunResult, accounting: RunAccounting | None = None) -> None:
+    """Put critical_steps, total_steps and total_tool_calls (and the swarm's usage) into the result."""
+    accounting = accounting or RunAccounting()
+    main_steps = result.num_steps
+    main_tool_calls = int(result.usage.get("tool_calls", 0))
+    result.extra["critical_steps"] = main_steps + sum(accounting.longest_by_step.values())
+    result.extra["total_steps"] = main_steps + accounting.sub_steps
+    result.extra["total_tool_calls"] = main_tool_calls + accounting.sub_tool_calls
+    if accounting.sub_agents:
+        usage = result.usage
+        sub = accounting.usage
+        usage["input_tokens"] = usage.get("input_tokens", 0) + sub.prompt_tokens
+        usage["output_tokens"] = usage.get("output_tokens", 0) + sub.completion_tokens
+        usage["cached_input_tokens"] = usage.get("cached_input_tokens", 0) + sub.cached_tokens
+        usage["cost_usd"] = round(usage.get("cost_usd", 0.0) + sub.cost, 6)
+        usage["tool_calls"] = main_tool_calls + accounting.sub_tool_calls
+        result.extra["sub_agents"] = accounting.sub_agents
+        result.extra["sub_agents_failed"] = accounting.failed
+
+
+class ToolBudget:
+    """The swarm-wide tool-call counter; taken before each sub-agent tool call."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used >= self.limit
+
+    def take(self) -> bool:
+        if self.exhausted:
+            return False
+        self.used += 1
+        return True
+
+    def refusal(self) -> str:
+        return (
+            f"Not run: the swarm's budget of {self.limit} tool calls is used up. "
+            "Stop now; your work so far is reported to the orchestrator."
+        )
+
+
+@dataclass
+class _SubAgent:
+    agent_id: str
+    role: str
+    task: str
+    steps: int = 0
+    tool_calls: int = 0
+    last_tool: str = ""
+    out_of_budget: bool = False
+
+
+class Swarm:
+    """Runs sub-agents for one orchestrator; ``spawn`` is what the spawn_agents tool calls."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        tools: dict[str, Tool],
+        system_prompt: str,
+        limits: SwarmLimits = SwarmLimits(),
+        *,
+        thinking: bool = True,
+        session_id: str = "",
+    ) -> None:
+        self.client = client
+        self.tools = tools
+        self.system_prompt = system_prompt.rstrip()
+        self.limits = limits
+        self.thinking = thinking
+        self.session_id = session_id
+        self.approver: Approver = refuse_all
+        self.policy = ApprovalPolicy()
+        self.extra_tools: Callable[[], list[Tool]] | None = None
+        self.budget = ToolBudget(limits.max_tool_calls)
+        self.accounting = RunAccounting()
+        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._alive = 0
+        self._ids = itertools.count(1)
+
+    def bind(
+        self, approver: Approver, policy: ApprovalPolicy, extra_tools: Callable[[], list[Tool]] | None = None
+    ) -> None:
+        """Sub-agents ask the orchestrator's approver, under its policy (session approvals carry over), and
+        see the read-only ones of its late-joining tools (MCP servers)."""
+        self.approver = approver
+        self.policy = policy
+        self.extra_tools = extra_tools
+
+    def _read_only_extras(self) -> list[Tool]:
+        if self.extra_tools is None:
+            return []
+        return [tool for tool in self.extra_tools() if tool.read_only and tool.name != "spawn_agents"]
+
+    def finish_run(self, result: ev.RunResult) -> None:
+        """The orchestrator's on_done: account the run, then start the next run's budget afresh."""
+        annotate_result(result, self.accounting)
+        self.accounting = RunAccounting()
+        self.budget = ToolBudget(self.limits.max_tool_calls)
+
+    async def spawn(self, agents: list[tuple[str, str]], ctx: ToolContext) -> ToolResult:
+        if self.budget.exhausted:
+            return ToolResult(
+                f"No sub-agents started: the swarm's budget of {self.budget.limit} tool calls is used up. "
+                "Finish with the results you have.",
+                is_error=True,
+            )
+        room = self.limits.max_agents - self._alive
+        if room <= 0:
+            return ToolResult(
+                f"No sub-agents started: {self._alive} are already running (the limit is "
+                f"{self.limits.max_agents}). Wait for them to finish.",
+                is_error=True,
+            )
+        notes: list[str] = []
+        if len(agents) > room:
+            notes.append(
+                f"Note: you asked for {len(agents)} sub-agents but at most {self.limits.max_agents} may be alive "
+                f"at once, so only the first {room} were started; the other {len(agents) - room} were not run. "
+                "Spawn them in another wave, or merge tasks."
+            )
+            agents = agents[:room]
+        emit = CURRENT_EMIT.get() or _ignore
+        step = CURRENT_STEP.get()
+        subs = [_SubAgent(f"sub-{next(self._ids)}", role, task) for role, task in agents]
+        self._alive += len(subs)
+        for sub in subs:
+            emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "queued"))
+        tasks = [asyncio.ensure_future(self._run_one(sub, ctx, emit, step)) for sub in subs]
+        try:
+            outcomes = await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            # Let every sub-agent close its run (kill its commands, report "cancelled") before going on.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            self._alive -= len(subs)
+        return ToolResult(format_outcomes(list(outcomes), notes))
+
+    async def _run_one(self, sub: _SubAgent, ctx: ToolContext, emit: Emit, step: int) -> SubAgentOutcome:
+        agent: Agent | None = None
+        state: SubState = "failed"
+        text = ""
+        try:
+            async with self._slots:
+                agent = Agent(
+                    client=self.client,
+                    tools=self.tools,
+                    extra_tools=self._read_only_extras if self.extra_tools else None,
+                    ctx=ctx,
+                    system_prompt=self.system_prompt
+                    + "\n\n"
+                    + ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id, max_steps=self.limits.max_steps),
+                    approver=self.approver,
+                    policy=self.policy,
+                    max_steps=self.limits.max_steps,
+                    thinking=self.thinking,
+                    session_id=f"{self.session_id}-{sub.agent_id}" if self.session_id else "",
+                    agent_id=sub.agent_id,
+                    tool_gate=lambda name: self._gate(sub),
+                )
+                emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running"))
+                state, text = await self._drive(agent, sub, emit)
+        except asyncio.CancelledError:
+            state, text = "cancelled", "cancelled before it finished"
+            raise
+        except Exception as exc:  # one broken sub-agent must not sink the others
+            state, text = "failed", f"failed unexpectedly: {type(exc).__name__}: {exc}"
+        finally:
+            outcome = SubAgentOutcome(sub.agent_id, sub.role, state, sub.steps, sub.tool_calls, text)
+            self.accounting.record(step, outcome, agent.totals if agent else RunTotals())
+            emit(ev.SubAgentUpdate(sub.agent_id, sub.role, state, sub.steps, sub.last_tool, _first_line(text)))
+        return outcome
+
+    def _gate(self, sub: _SubAgent) -> str | None:
+        if self.budget.take():
+            sub.tool_calls += 1
+            return None
+        sub.out_of_budget = True
+        return self.budget.refusal()
+
+    async def _drive(self, agent: Agent, sub: _SubAgent, emit: Emit) -> tuple[SubState, str]:
+        run = agent.run(sub.task)
+        try:
+            async for event in run:
+                if isinstance(event, ev.Done):
+                    return _judge(event.result, self.limits.max_steps)
+                if isinstance(event, ev.StepStart):
+                    sub.steps = event.step
+                    emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running", sub.steps, sub.last_tool))
+                elif isinstance(event, ev.ToolCallStart):
+                    sub.last_tool = event.summary
+                    emit(event)
+                    emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running", sub.steps, sub.last_tool))
+                elif isinstance(event, ev.ToolCallEnd):
+                    emit(event)
+                    if sub.out_of_budget:
+                        return "failed", (
+                            f"stopped after {sub.steps} steps: the swarm's budget of {self.budget.limit} "
+                            "tool calls is used up"
+                        )
+                elif isinstance(event, (ev.Error, ev.ApprovalRequest)):
+                    emit(event)
+        finally:
+            await run.aclose()
+        return "failed", "ended without a result"
+
+
+def _judge(result: ev.RunResult, max_steps: int) -> tuple[SubState, str]:
+    if result.subtype == "success":
+        return "done", result.result.strip() or "(finished without a summary)"
+    if result.subtype == "error_max_steps":
+        last = result.result.strip()
+        return "failed", f"stopped at its step limit ({max_steps} steps)" + (f"; last said: {last}" if last else "")
+    return "failed", f"failed: {result.result.strip()}"
+
+
+def format_outcomes(outcomes: list[SubAgentOutcome], notes: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
+    lines = [*notes, f"{len(outcomes)} sub-agents ran ({tally})."]
+    per_result = max(MIN_RESULT_CHARS, RESULTS_BUDGET_CHARS // max(len(outcomes), 1))
+    for outcome in outcomes:
+        lines.append("")
+        lines.append(f"## {outcome.agent_id} ({outcome.role}): {outcome.state} after {outcome.steps} steps")
+        lines.append(truncate_middle(outcome.text, per_result))
+    return "\n".join(lines)
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0][:200] if stripped else ""
+
+
+def _ignore(event: Any) -> None:
+    return None
+

@@ -1,0 +1,81 @@
+"""The ``spawn_agents`` tool (swarm mode): hand sub-tasks to sub-agents that run in parallel.
+
+The tool itself only checks the request; running the sub-agents is the job of the swarm it is given
+(kimicode.agent.swarm), which keeps this module free of the agent loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+
+
+class SubAgentRunner(Protocol):
+    async def spawn(self, agents: list[tuple[str, str]], ctx: ToolContext) -> ToolResult:
+        """Run one sub-agent per (role, task) pair and report each one's result."""
+        ...
+
+
+class SpawnAgentsTool(Tool):
+    name: ClassVar[str] = "spawn_agents"
+    description: ClassVar[str] = (
+        "Run sub-agents in parallel, one per {role, task}. Use it when the work splits into independent "
+        "parts (one per file, module, question or check). Each sub-agent starts with an empty context: "
+        "its task must say everything it needs (paths, goal, how to check, what to report back). "
+        "Sub-agents share this workspace and its tools but cannot spawn agents; give parallel sub-agents "
+        "different files to edit. All of them finish before this call returns with each one's result; "
+        "you may call it again for another wave. Up to 100 sub-agents per call."
+    )
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "agents": {
+                "type": "array",
+                "description": "The sub-agents to run, in parallel.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "role": {"type": "string", "description": "Who it is, e.g. 'test writer', 'reviewer'."},
+                        "task": {"type": "string", "description": "Its complete, self-contained task."},
+                    },
+                    "required": ["role", "task"],
+                },
+            }
+        },
+        "required": ["agents"],
+    }
+    # Sub-agents ask for approval of their own actions, one by one.
+    read_only: ClassVar[bool] = True
+
+    def __init__(self, runner: SubAgentRunner) -> None:
+        self.runner = runner
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        try:
+            agents = parse_agents(args.get("agents"))
+        except ToolError as exc:
+            return ToolResult(f"Error: {exc}", is_error=True)
+        return await self.runner.spawn(agents, ctx)
+
+    def summary(self, args: dict[str, Any]) -> str:
+        agents = args.get("agents")
+        count = len(agents) if isinstance(agents, list) else 0
+        return f"spawn_agents ({count} sub-agent{'s' if count != 1 else ''})"
+
+
+def parse_agents(value: Any) -> list[tuple[str, str]]:
+    """The (role, task) pairs of a request; a malformed entry is an error naming its index."""
+    if not isinstance(value, list) or not value:
+        raise ToolError("'agents' must be a non-empty list of {role, task} objects")
+    parsed: list[tuple[str, str]] = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ToolError(f"agents[{index}] must be an object with 'role' and 'task'")
+        role, task = entry.get("role"), entry.get("task")
+        if not isinstance(task, str) or not task.strip():
+            raise ToolError(f"agents[{index}] has no 'task': give each sub-agent its complete task as text")
+        if role is not None and not isinstance(role, str):
+            raise ToolError(f"agents[{index}].role must be a string")
+        parsed.append(((role or "").strip() or "worker", task))
+    return parsed
