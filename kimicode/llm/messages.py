@@ -87,6 +87,14 @@ def tool_messages(call_id: str, text: str, images: list[Image] | None = None) ->
     return messages
 
 
+SUMMARY_PREFIX = "Summary of the earlier conversation: "
+
+
+def summary_message(summary: str) -> Message:
+    """The user message that stands in for compacted history (built the same way live and on resume)."""
+    return {"role": "user", "content": SUMMARY_PREFIX + summary}
+
+
 def message_text(message: Message) -> str:
     """The text of a message, whatever its content shape (images are left out)."""
     content = message.get("content")

@@ -1,0 +1,430 @@
+"""Sessions as append-only JSONL files that survive a crash.
+
+Layout: ``KIMICODE_HOME/sessions/<workspace-hash>/<session-id>.jsonl``. The first line is a header record,
+then one record per line: ``message`` (a wire dict), ``compaction``, ``usage``, ``meta``... Each record is
+written with a single ``os.write`` of one complete line, so a ``kill -9`` loses at most the record being
+written; a cut last line is skipped on load with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kimicode import __version__
+from kimicode.llm.messages import Message, message_text, summary_message
+
+RECORD_HEADER = "session"
+RECORD_MESSAGE = "message"
+RECORD_COMPACTION = "compaction"
+
+# Dict keys whose values are credentials: never written to disk, whatever record they sit in.
+_SECRET_KEY = re.compile(r"^(api[_-]?key|authorization|x-api-key|access[_-]?token|secret)$", re.IGNORECASE)
+_REDACTED = "[redacted]"
+# Environment variables holding keys; their values are scrubbed from every line as a last defence.
+_SECRET_ENV_VARS = ("KIMI_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY")
+_MESSAGE_PREFIX = b'{"type":"message"'
+
+INTERRUPTED_TOOL_RESULT = (
+    "[interrupted] The session stopped before this tool call finished; its result is unknown. "
+    "Check the current state before relying on it."
+)
+TITLE_CHARS = 60
+
+
+class SessionNotFound(LookupError):
+    """No session with that id (or id prefix) for the workspace."""
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    workspace: str
+    created: datetime
+    updated: datetime
+    title: str  # first user text, up to 60 characters
+    message_count: int
+    path: Path
+
+
+@dataclass
+class LoadedSession:
+    messages: list[Message]
+    warnings: list[str] = field(default_factory=list)
+
+
+def workspace_hash(workspace: Path | str) -> str:
+    """A short stable name for a workspace directory."""
+    resolved = str(Path(workspace).expanduser().resolve())
+    return hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:16]
+
+
+def new_session_id() -> str:
+    """Sortable by creation time (UTC, to the second), with a random suffix against collisions."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def scrub(value: Any) -> Any:
+    """A copy of ``value`` with credential-looking dict values replaced (strings are shared, not copied)."""
+    if isinstance(value, dict):
+        return {
+            k: (_REDACTED if isinstance(k, str) and _SECRET_KEY.match(k) and v else scrub(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _known_secrets() -> list[str]:
+    # Short values would redact ordinary words; real keys are long.
+    return [v for name in _SECRET_ENV_VARS if len(v := os.environ.get(name, "")) >= 12]
+
+
+class Session:
+    """One conversation's log. Nothing touches the disk until the first record is appended, so a REPL
+    opened and closed without a message leaves no empty session behind."""
+
+    def __init__(
+        self,
+        session_id: str,
+        path: Path,
+        workspace: str,
+        header: dict[str, Any],
+        fsync: bool = False,
+    ) -> None:
+        self.id = session_id
+        self.path = path
+        self.workspace = workspace
+        self.header = header
+        self._fsync = fsync
+        self._fd: int | None = None
+        self._secrets = _known_secrets()
+
+    @property
+    def model(self) -> str:
+        return str(self.header.get("model", ""))
+
+    @property
+    def mode(self) -> str:
+        return str(self.header.get("mode", ""))
+
+    def append_message(self, msg: Message) -> None:
+        self._write({"type": RECORD_MESSAGE, "message": msg})
+
+    def append_record(self, type: str, **fields: Any) -> None:
+        """Any other record: ``compaction`` (summary, replaces), ``usage``, ``meta``..."""
+        if type in (RECORD_HEADER, RECORD_MESSAGE):
+            raise ValueError(f"record type {type!r} is reserved; use append_message for messages")
+        self._write({"type": type, **fields})
+
+    def append_compaction(self, summary: str, replaces: int) -> None:
+        """Record that the first ``replaces`` messages after the system message became one summary."""
+        self.append_record(RECORD_COMPACTION, summary=summary, replaces=replaces)
+
+    def load_messages(self) -> LoadedSession:
+        """Replay the log into a history that is valid to send: compactions applied, damage repaired."""
+        messages: list[Message] = []
+        warnings: list[str] = []
+        for lineno, record in _read_records(self.path, warnings):
+            kind = record.get("type")
+            if kind == RECORD_MESSAGE and isinstance(record.get("message"), dict):
+                messages.append(record["message"])
+            elif kind == RECORD_COMPACTION:
+                messages = _apply_compaction(messages, record, lineno, warnings)
+        return LoadedSession(_repair_tool_calls(messages, warnings), warnings)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(scrub(record), ensure_ascii=False, separators=(",", ":"))
+        for secret in self._secrets:
+            line = line.replace(secret, _REDACTED)
+        self._write_bytes(line.encode("utf-8") + b"\n")
+
+    def _write_bytes(self, data: bytes) -> None:
+        fd = self._open_for_append()
+        # One write call per record: the line lands whole in the page cache or not at all (short of a
+        # full disk), so a killed process never leaves half of an earlier record behind.
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if self._fsync:
+            os.fsync(fd)
+
+    def _open_for_append(self) -> int:
+        if self._fd is not None:
+            return self._fd
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = fd
+        size = os.fstat(fd).st_size
+        if size == 0:
+            header = json.dumps(self.header, ensure_ascii=False, separators=(",", ":"))
+            os.write(fd, header.encode("utf-8") + b"\n")
+        elif not _ends_with_newline(self.path, size):
+            # The previous process died mid-line: start on a fresh line so the cut record stays the only
+            # casualty instead of swallowing the next one.
+            os.write(fd, b"\n")
+        return fd
+
+
+class SessionStore:
+    """Finds, creates and lists the sessions under ``KIMICODE_HOME/sessions``."""
+
+    def __init__(self, kimicode_home: Path, fsync: bool = False) -> None:
+        self.root = Path(kimicode_home) / "sessions"
+        self._fsync = fsync
+
+    def create(self, workspace: Path | str, model: str, mode: str) -> Session:
+        ws = str(Path(workspace).expanduser().resolve())
+        session_id = new_session_id()
+        header = {
+            "type": RECORD_HEADER,
+            "id": session_id,
+            "workspace": ws,
+            "created": _now().isoformat(timespec="milliseconds"),
+            "model": model,
+            "mode": mode,
+            "version": __version__,
+        }
+        path = self._dir(ws) / f"{session_id}.jsonl"
+        return Session(session_id, path, ws, header, fsync=self._fsync)
+
+    def open(self, session_id: str, workspace: Path | str) -> Session:
+        """Open a session of this workspace by id or unique id prefix."""
+        ws = str(Path(workspace).expanduser().resolve())
+        path = self._find(session_id, ws)
+        header = _read_header(path) or {"type": RECORD_HEADER, "id": path.stem, "workspace": ws}
+        return Session(path.stem, path, ws, header, fsync=self._fsync)
+
+    def latest(self, workspace: Path | str) -> Session | None:
+        """The workspace's most recently written session, or None."""
+        ws = str(Path(workspace).expanduser().resolve())
+        paths = list(self._dir(ws).glob("*.jsonl"))
+        if not paths:
+            return None
+        newest = max(paths, key=lambda p: (p.stat().st_mtime_ns, p.stem))
+        return self.open(newest.stem, ws)
+
+    def list(self, workspace: Path | str | None = None) -> list[SessionInfo]:
+        """Sessions newest first (by last write), for one workspace or all of them."""
+        if workspace is None:
+            paths = list(self.root.glob("*/*.jsonl")) if self.root.is_dir() else []
+        else:
+            paths = list(self._dir(str(Path(workspace).expanduser().resolve())).glob("*.jsonl"))
+        infos = [info for p in paths if (info := _session_info(p)) is not None]
+        infos.sort(key=lambda i: (i.updated, i.id), reverse=True)
+        return infos
+
+    def _dir(self, workspace: str) -> Path:
+        return self.root / workspace_hash(workspace)
+
+    def _find(self, session_id: str, workspace: str) -> Path:
+        directory = self._dir(workspace)
+        exact = directory / f"{session_id}.jsonl"
+        if exact.is_file():
+            return exact
+        matches = sorted(directory.glob(f"{glob_escape(session_id)}*.jsonl")) if session_id else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise SessionNotFound(
+                f"session id {session_id!r} is ambiguous ({len(matches)} matches); give more characters"
+            )
+        raise SessionNotFound(
+            f"no session {session_id!r} for workspace {workspace}; run `kimicode sessions` to list them"
+        )
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        return f.read(1) == b"\n"
+
+
+def _read_records(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            warnings.append(
+                f"{path.name} line {lineno}: unreadable (cut off when the process was killed, or corrupt);"
+                f" skipped {len(raw)} bytes"
+            )
+            continue
+        if not isinstance(record, dict):
+            warnings.append(f"{path.name} line {lineno}: not a record; skipped")
+            continue
+        yield lineno, record
+
+
+def _read_header(path: Path) -> dict[str, Any] | None:
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        record = json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) and record.get("type") == RECORD_HEADER else None
+
+
+def _session_info(path: Path) -> SessionInfo | None:
+    try:
+        stat = path.stat()
+        data = path.read_bytes()
+    except OSError:
+        return None
+    header: dict[str, Any] = {}
+    title = ""
+    count = 0
+    for raw in data.split(b"\n"):
+        if raw.startswith(_MESSAGE_PREFIX):
+            count += 1
+            if not title:
+                title = _title_of(raw)
+        elif not header and raw.startswith(b'{"type":"session"'):
+            try:
+                header = json.loads(raw)
+            except json.JSONDecodeError:
+                header = {}
+    updated = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
+    try:
+        created = datetime.fromisoformat(str(header["created"]))
+    except (KeyError, ValueError):
+        created = updated
+    return SessionInfo(
+        id=path.stem,
+        workspace=str(header.get("workspace", "")),
+        created=created,
+        updated=updated,
+        title=title,
+        message_count=count,
+        path=path,
+    )
+
+
+def _title_of(raw: bytes) -> str:
+    try:
+        message = json.loads(raw).get("message", {})
+    except json.JSONDecodeError:
+        return ""
+    if message.get("role") != "user":
+        return ""
+    text = " ".join(message_text(message).split())
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+
+
+def _apply_compaction(
+    messages: list[Message], record: dict[str, Any], lineno: int, warnings: list[str]
+) -> list[Message]:
+    replaces = record.get("replaces")
+    summary = record.get("summary")
+    if not isinstance(replaces, int) or not isinstance(summary, str) or replaces < 0:
+        warnings.append(f"line {lineno}: compaction record without summary/replaces; ignored")
+        return messages
+    start = 1 if messages and messages[0].get("role") == "system" else 0
+    if start + replaces > len(messages):
+        warnings.append(f"line {lineno}: compaction replaces more messages than recorded; kept all")
+        return messages
+    return [*messages[:start], summary_message(summary), *messages[start + replaces :]]
+
+
+def _is_tool_image_carrier(message: Message) -> bool:
+    """The user message that carries a tool result's images (see llm.messages.tool_messages)."""
+    content = message.get("content")
+    return (
+        message.get("role") == "user"
+        and isinstance(content, list)
+        and bool(content)
+        and str(content[0].get("text", "")).startswith("Images returned by tool call")
+    )
+
+
+def _repair_tool_calls(messages: list[Message], warnings: list[str]) -> list[Message]:
+    """Every assistant tool call gets a result and every tool result has its call, as the API demands.
+
+    A process killed mid-step leaves calls without results; a later resume appends after them, so the
+    gap can sit anywhere in the log, not only at its end.
+    """
+    repaired: list[Message] = []
+    i = 0
+    while i < len(messages):
+        message = messages[i]
+        i += 1
+        if message.get("role") == "tool":
+            warnings.append(f"dropped a tool result with no matching call ({message.get('tool_call_id')})")
+            continue
+        repaired.append(message)
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        if not calls:
+            continue
+        wanted = [c.get("id", "") for c in calls if isinstance(c, dict)]
+        answered: set[str] = set()
+        block: list[Message] = []
+        while i < len(messages) and (messages[i].get("role") == "tool" or _is_tool_image_carrier(messages[i])):
+            follower = messages[i]
+            i += 1
+            if follower.get("role") == "tool":
+                call_id = follower.get("tool_call_id", "")
+                if call_id not in wanted or call_id in answered:
+                    warnings.append(f"dropped a tool result with no matching call ({call_id})")
+                    continue
+                answered.add(call_id)
+            block.append(follower)
+        missing = [call_id for call_id in wanted if call_id not in answered]
+        tool_count = sum(1 for m in block if m.get("role") == "tool")
+        # Results must come before any image-carrying user message that follows them.
+        insert_at = _position_after_nth_tool(block, tool_count)
+        block[insert_at:insert_at] = [
+            {"role": "tool", "tool_call_id": call_id, "content": INTERRUPTED_TOOL_RESULT} for call_id in missing
+        ]
+        if missing:
+            warnings.append(f"{len(missing)} tool call(s) had no result (interrupted); marked as interrupted")
+        repaired.extend(block)
+    return repaired
+
+
+def _position_after_nth_tool(block: list[Message], n: int) -> int:
+    if n == 0:
+        return 0
+    seen = 0
+    for index, message in enumerate(block):
+        if message.get("role") == "tool":
+            seen += 1
+            if seen == n:
+                return index + 1
+    return len(block)
