@@ -175,11 +175,17 @@ def exit_code(result: ev.RunResult) -> int:
 
 
 async def run_headless(
-    runtime: Runtime, task: str, fmt: str, images: list[Image] | None = None
+    runtime: Runtime, task: str, fmt: str, images: list[Image] | None = None, opened: Any = None
 ) -> int:
+    """``opened`` (kimicode.ui.sessions.OpenedSession) logs the run and carries a resumed history."""
     printer = HeadlessPrinter(runtime, fmt)
     printer.start()
-    agent = runtime.agent(headless_approver(runtime))
+    if opened is not None:
+        from kimicode.ui.sessions import bind_agent
+
+        agent = bind_agent(runtime, opened, headless_approver(runtime))
+    else:
+        agent = runtime.agent(headless_approver(runtime))
     result: ev.RunResult | None = None
     run = agent.run(task, images)
     try:
