@@ -14,7 +14,8 @@ SUMMARY_MAX_TOKENS = 4096
 
 
 def keep_recent_tokens(messages: list[Message], context_window: int) -> int:
-    return min(int(context_window * KEEP_RECENT_WINDOW_FRACTION), estimate_tokens(messages) // KEEP_RECENT_SHARE)
+    body = messages[1:] if messages and messages[0].get("role") == "system" else messages
+    return min(int(context_window * KEEP_RECENT_WINDOW_FRACTION), estimate_tokens(body) // KEEP_RECENT_SHARE)
 
 
 async def compact_history(client: ChatClient, messages: list[Message], session_id: str = "") -> CompactionResult:
