@@ -34,6 +34,11 @@ class Config:
     retry_base_delay: float = 1.0  # seconds; doubled per attempt, with jitter
     request_timeout: float = 600.0
     debug: bool = False
+    # Video input: "frames" samples frames locally and sends them as images (works with any vision
+    # endpoint); "upload" sends the file to the endpoint's /files API and refers to it (Moonshot's route).
+    video_input: str = "frames"
+    video_max_frames: int = 32
+    video_token_budget: int = 32_000
 
     @property
     def thinking(self) -> bool:
@@ -51,6 +56,9 @@ _FILE_KEYS: dict[str, type] = {
     "thinking_style": str,
     "max_retries": int,
     "retry_base_delay": float,
+    "video_input": str,
+    "video_max_frames": int,
+    "video_token_budget": int,
     "request_timeout": float,
 }
 
@@ -115,6 +123,8 @@ def load_config(
     config.base_url = config.base_url.rstrip("/")
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")
+    if config.video_input not in ("frames", "upload"):
+        raise ConfigError(f"video_input must be 'frames' or 'upload', got '{config.video_input}'")
     if config.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
     return config

@@ -267,3 +267,42 @@ def test_version_and_help_do_not_import_heavy_modules(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-c", probe, flag], cwd=REPO, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 0, proc.stderr
         assert "HEAVY=\n" in proc.stdout, proc.stdout
+
+
+def test_sigint_interrupts_with_130_and_kills_the_command(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from tests.clirun import cli_env
+
+    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "echo $$ > shell.pid; sleep 60"})]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimicode", "-p", "-y", "wait", "--output-format", "json"],
+        cwd=repo, env=cli_env(home, fake_llm.base_url), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    pid_file = repo / "shell.pid"
+    for _ in range(600):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        time.sleep(0.05)
+    shell_pid = int(pid_file.read_text())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    result = json.loads(out)
+    assert result["is_error"] is True and "interrupted" in result["result"]
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{shell_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(shell_pid, signal.SIGKILL)
+        raise AssertionError("the command's shell survived the interrupt")

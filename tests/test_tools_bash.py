@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -23,8 +24,18 @@ def ctx(tmp_path: Path) -> ToolContext:
     return ToolContext(workspace=tmp_path)
 
 
-def process_alive(pid: int) -> bool:
-    """A zombie waiting for an init that does not reap counts as gone: it runs nothing."""
+def process_alive(pid: int, grace: float = 5.0) -> bool:
+    """A zombie waiting for an init that does not reap counts as gone: it runs nothing.
+
+    SIGKILL is delivered asynchronously, so a process is given ``grace`` seconds to disappear.
+    """
+    deadline = time.monotonic() + grace
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _running(pid)
+
+
+def _running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]

@@ -101,10 +101,15 @@ class Agent:
         """Tokens the next request will carry: the last reported count plus what was added since."""
         return self._context_tokens + self._unsent_chars // 4
 
-    async def run(self, task: str, images: list[Image] | None = None) -> AsyncIterator[ev.Event]:
-        """Run one task; yields events, the last one always ``Done``. Closing the iterator cancels the run."""
+    async def run(
+        self, task: str, images: list[Image] | None = None, parts: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[ev.Event]:
+        """Run one task; yields events, the last one always ``Done``. Closing the iterator cancels the run.
+
+        ``images`` and other content ``parts`` (e.g. an uploaded video) go into the task's user message.
+        """
         queue: asyncio.Queue[ev.Event] = asyncio.Queue()
-        driver = asyncio.create_task(self._drive(task, images, queue.put_nowait))
+        driver = asyncio.create_task(self._drive(user_message(task, images, parts), queue.put_nowait))
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -129,9 +134,9 @@ class Agent:
                 with contextlib.suppress(asyncio.CancelledError):
                     await driver
 
-    async def _drive(self, task: str, images: list[Image] | None, emit: Emit) -> None:
+    async def _drive(self, task: Message, emit: Emit) -> None:
         started = time.monotonic()
-        self._append(user_message(task, images))
+        self._append(task)
         steps = 0
         last_text = ""
         try:

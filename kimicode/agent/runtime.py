@@ -56,10 +56,20 @@ def base_tools(config: Config) -> list[Tool]:
     return swe_tools()
 
 
+def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
+    """The screenshot tool and the prompt section that teaches the render → look → fix loop."""
+    if config.mode not in ("agent", "swarm") or not profile_for(config.model).vision:
+        return [], []
+    from kimicode.agent.prompt import load_prompt
+    from kimicode.tools.screenshot import ScreenshotTool
+
+    return [ScreenshotTool()], [load_prompt("visual.md")]
+
+
 def build_runtime(config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None) -> Runtime:
     workspace: Path = config.work_dir
-    tools = {tool.name: tool for tool in [*base_tools(config), *(extra_tools or [])]}
-    sections: list[str] = []
+    seeing, sections = vision_tools(config)
+    tools = {tool.name: tool for tool in [*base_tools(config), *seeing, *(extra_tools or [])]}
     return Runtime(
         config=config,
         client=ChatClient(config, profile_for(config.model)),

@@ -56,10 +56,13 @@ def system_message(text: str) -> Message:
     return {"role": "system", "content": text}
 
 
-def user_message(text: str, images: list[Image] | None = None) -> Message:
-    if not images:
+def user_message(
+    text: str, images: list[Image] | None = None, parts: list[dict[str, Any]] | None = None
+) -> Message:
+    """A user turn; media (images, then other parts such as an uploaded video) come before the text."""
+    if not images and not parts:
         return {"role": "user", "content": text}
-    return {"role": "user", "content": [*media_parts(images), text_part(text)]}
+    return {"role": "user", "content": [*media_parts(images or []), *(parts or []), text_part(text)]}
 
 
 def assistant_message(

@@ -175,7 +175,12 @@ def exit_code(result: ev.RunResult) -> int:
 
 
 async def run_headless(
-    runtime: Runtime, task: str, fmt: str, images: list[Image] | None = None, opened: Any = None
+    runtime: Runtime,
+    task: str,
+    fmt: str,
+    images: list[Image] | None = None,
+    parts: list[dict[str, Any]] | None = None,
+    opened: Any = None,
 ) -> int:
     """``opened`` (kimicode.ui.sessions.OpenedSession) logs the run and carries a resumed history."""
     printer = HeadlessPrinter(runtime, fmt)
@@ -187,7 +192,7 @@ async def run_headless(
     else:
         agent = runtime.agent(headless_approver(runtime))
     result: ev.RunResult | None = None
-    run = agent.run(task, images)
+    run = agent.run(task, images, parts)
     try:
         async for event in run:
             if isinstance(event, ev.Done):
@@ -198,6 +203,10 @@ async def run_headless(
         await run.aclose()
         result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
         result.usage = agent.totals.as_dict()
+    finally:
+        from kimicode.vision.browser import close_session_browsers
+
+        await close_session_browsers()
     assert result is not None
     printer.finish(result)
     return exit_code(result)

@@ -32,22 +32,40 @@ def _read_stdin() -> str | None:
         return None
 
 
-def load_media(config: Config, images: list[Path], video: Path | None) -> list[Any]:
-    """Images and video frames for the first message, encoded for the model's budget."""
+class MediaError(Exception):
+    """Attached media that cannot be sent; the message is one line for the user."""
+
+
+def load_media(config: Config, images: list[Path], video: Path | None) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Images (and sampled video frames) for the first message, plus other parts (an uploaded video)."""
     if not images and video is None:
-        return []
+        return [], []
     from kimicode.llm.profiles import profile_for
+    from kimicode.vision.errors import VisionError
     from kimicode.vision.images import encode_image_file
 
     profile = profile_for(config.model)
     if not profile.vision:
-        raise ValueError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
-    media = [encode_image_file(path, profile.image_max_tokens) for path in images]
-    if video is not None:
-        from kimicode.vision.video import sample_video
+        raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
+    try:
+        media = [encode_image_file(path, profile.image_max_tokens) for path in images]
+        parts: list[dict[str, Any]] = []
+        if video is not None and config.video_input == "upload":
+            from kimicode.vision.video import upload_video_native, video_url_part
 
-        media.extend(sample_video(video))
-    return media
+            if not profile.video:
+                raise MediaError(f"model {config.model} does not accept video uploads; set video_input = \"frames\"")
+            file_id = asyncio.run(upload_video_native(config.base_url, config.api_key, video))
+            parts.append(video_url_part(file_id))
+        elif video is not None:
+            from kimicode.vision.video import sample_video
+
+            media.extend(
+                sample_video(video, max_frames=config.video_max_frames, token_budget=config.video_token_budget)
+            )
+    except VisionError as exc:
+        raise MediaError(str(exc)) from exc
+    return media, parts
 
 
 def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dict[str, Any]) -> int:
@@ -59,8 +77,8 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         _say(NO_KEY.format(home=config.home))
         return EXIT_USAGE
     try:
-        media = load_media(config, options.get("images") or [], options.get("video"))
-    except Exception as exc:  # unreadable media is a usage problem, said in one line
+        media, parts = load_media(config, options.get("images") or [], options.get("video"))
+    except MediaError as exc:  # unreadable media is a usage problem, said in one line
         _say(str(exc))
         return EXIT_USAGE
     from kimicode.agent.runtime import build_runtime
@@ -80,7 +98,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         _say(f"session {opened.session.id}: {warning}")
     try:
         runtime = build_runtime(config, session_id=opened.session.id)
-        return asyncio.run(run_headless(runtime, task, fmt, media, opened))
+        return asyncio.run(run_headless(runtime, task, fmt, media, parts, opened))
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_INTERRUPTED

@@ -53,7 +53,9 @@ class Repl:
         self.options = options
         self.renderer = Renderer()
         self.want_exit = False
-        self.pending_images: list[Image] = list(options.get("media") or [])
+        # Media for the next message (--image/--video, or /image and /video).
+        self.pending_images: list[Image] = []
+        self.pending_parts: list[dict[str, Any]] = []
         self.runtime: Runtime
         self.opened: OpenedSession
         self.agent: Agent
@@ -112,7 +114,9 @@ class Repl:
         if images or video:
             from kimicode.ui.launch import load_media
 
-            self.pending_images.extend(load_media(self.config, images, video))
+            media, parts = load_media(self.config, images, video)
+            self.pending_images.extend(media)
+            self.pending_parts.extend(parts)
 
     def _attach_undo(self) -> None:
         from kimicode.vcs.checkpoints import make_undo_provider
@@ -212,11 +216,12 @@ class Repl:
         for path in attached:
             self.renderer.dim(f"attached {path}")
         images, self.pending_images = self.pending_images, []
+        parts, self.pending_parts = self.pending_parts, []
         try:
             await asyncio.to_thread(self._undo.begin_turn, text[:60])
         except Exception as exc:  # no checkpoint is no reason to refuse the turn
             self.renderer.warn(f"no undo checkpoint for this turn: {exc}")
-        self._turn = asyncio.ensure_future(self._consume(text, images or None))
+        self._turn = asyncio.ensure_future(self._consume(text, images or None, parts or None))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._cancel_turn)
         try:
@@ -233,8 +238,8 @@ class Repl:
         if self._turn is not None and not self._turn.done():
             self._turn.cancel()
 
-    async def _consume(self, text: str, images: list[Image] | None) -> None:
-        run = self.agent.run(text, images)
+    async def _consume(self, text: str, images: list[Image] | None, parts: list[dict[str, Any]] | None) -> None:
+        run = self.agent.run(text, images, parts)
         try:
             async for event in run:
                 self.renderer.event(event)

@@ -211,6 +211,8 @@ def _shutdown_quietly(connection: socket.socket) -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Streams are many small writes; with Nagle on, each waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _HTTPServer
     server_version = "fake-llm/1"
 

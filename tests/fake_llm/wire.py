@@ -78,6 +78,9 @@ def make_usage(
         usage.update(override)
         if "total_tokens" not in override:
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if "cached_tokens" in override and "prompt_tokens_details" not in override:
+            # Moonshot reports cache hits in both places; keep them in step so either reader agrees.
+            usage["prompt_tokens_details"] = {"cached_tokens": override["cached_tokens"]}
     return usage
 
 

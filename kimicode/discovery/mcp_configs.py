@@ -1,0 +1,214 @@
+"""Find the MCP servers the user configured for other agents and editors, in kimicode's normal form.
+
+Nine formats are read: Claude Desktop, Claude Code, Cursor, VS Code, Zed, Windsurf, Gemini CLI, Codex and
+Kimi CLI. Everything takes ``home`` (and ``platform``) explicitly so it can be pointed at any folder.
+A file that is missing is skipped silently; a file that cannot be parsed is reported in ``problems``
+rather than raising, because one broken editor config must never stop kimicode from starting.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kimicode.discovery.jsonc import loads_jsonc
+from kimicode.discovery.skills import find_project_root
+from kimicode.mcp.server_config import (
+    McpServerConfig,
+    config_from_entry,
+    expand_placeholders,
+    expand_vars,
+)
+
+__all__ = [
+    "McpDiscovery",
+    "McpServerConfig",
+    "discover_mcp_servers",
+    "expand_vars",
+    "find_mcp_servers",
+]
+
+
+@dataclass
+class McpDiscovery:
+    servers: list[McpServerConfig] = field(default_factory=list)
+    problems: list[tuple[Path, str]] = field(default_factory=list)  # (file, one-line reason)
+    files_read: list[Path] = field(default_factory=list)
+
+
+def _app_config_dir(home: Path, platform: str) -> Path:
+    """Where desktop apps keep per-user settings on each OS."""
+    if platform == "darwin":
+        return home / "Library" / "Application Support"
+    if platform.startswith("win"):
+        return home / "AppData" / "Roaming"
+    return home / ".config"
+
+
+def discover_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) -> list[McpServerConfig]:
+    """Every MCP server found, project files first; identical entries found twice are listed once."""
+    return find_mcp_servers(workspace, home, platform).servers
+
+
+def find_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) -> McpDiscovery:
+    """Like discover_mcp_servers, and also says which files were read and which could not be parsed."""
+    result = McpDiscovery()
+    project = find_project_root(workspace)
+    app_dir = _app_config_dir(home, platform)
+    placeholders = {"workspaceFolder": str(project), "userHome": str(home)}
+
+    readers: list[tuple[Path, Callable[[Any, str], Iterable[McpServerConfig]]]] = [
+        # Project-level files first: they are the most specific to this workspace.
+        (project / ".mcp.json", _read_mcp_servers),
+        (project / ".cursor" / "mcp.json", _read_mcp_servers),
+        (project / ".vscode" / "mcp.json", _read_vscode),
+        (project / ".zed" / "settings.json", _read_zed),
+        (project / ".gemini" / "settings.json", _read_gemini),
+        # User-level files.
+        (home / ".claude.json", lambda data, source: _read_claude_code_user(data, source, project, workspace)),
+        (app_dir / "Claude" / "claude_desktop_config.json", _read_mcp_servers),
+        (home / ".cursor" / "mcp.json", _read_mcp_servers),
+        (app_dir / "Code" / "User" / "mcp.json", _read_vscode),
+        (_zed_settings_path(home, platform), _read_zed),
+        (home / ".codeium" / "windsurf" / "mcp_config.json", _read_mcp_servers),
+        (home / ".gemini" / "settings.json", _read_gemini),
+        (home / ".codex" / "config.toml", _read_codex),
+        (home / ".kimi" / "mcp.json", _read_mcp_servers),
+    ]
+    for path, reader in readers:
+        if not path.is_file():
+            continue
+        try:
+            data = _load(path)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            result.problems.append((path, f"cannot parse {path}: {_one_line(exc)}"))
+            continue
+        result.files_read.append(path)
+        if not isinstance(data, dict):
+            result.problems.append((path, f"{path}: expected an object at the top level"))
+            continue
+        for server in reader(data, str(path)):
+            server = _with_placeholders(server, placeholders)
+            if not any(s.name == server.name and s.same_server(server) for s in result.servers):
+                result.servers.append(server)
+    return result
+
+
+def _zed_settings_path(home: Path, platform: str) -> Path:
+    if platform.startswith("win"):
+        return home / "AppData" / "Roaming" / "Zed" / "settings.json"
+    return home / ".config" / "zed" / "settings.json"
+
+
+def _load(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        import tomllib
+
+        return tomllib.loads(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return loads_jsonc(text)  # comments and trailing commas (Zed, VS Code)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _with_placeholders(server: McpServerConfig, placeholders: Mapping[str, str]) -> McpServerConfig:
+    """Expand path placeholders now (they depend on where the file was found); env refs stay for launch."""
+
+    def fix(text: str) -> str:
+        return expand_placeholders(text, placeholders)
+
+    server.command = fix(server.command)
+    server.args = [fix(a) for a in server.args]
+    server.env = {k: fix(v) for k, v in server.env.items()}
+    server.cwd = fix(server.cwd)
+    server.url = fix(server.url)
+    server.headers = {k: fix(v) for k, v in server.headers.items()}
+    return server
+
+
+def _entries(table: Any, source: str) -> Iterable[McpServerConfig]:
+    if not isinstance(table, dict):
+        return []
+    found: list[McpServerConfig] = []
+    for name, entry in table.items():
+        if isinstance(entry, dict):
+            config = config_from_entry(str(name), entry, source)
+            if config is not None:
+                found.append(config)
+    return found
+
+
+def _read_mcp_servers(data: dict[str, Any], source: str) -> Iterable[McpServerConfig]:
+    """Claude Desktop, Claude Code .mcp.json, Cursor, Windsurf (serverUrl) and Kimi CLI."""
+    return _entries(data.get("mcpServers"), source)
+
+
+def _read_claude_code_user(
+    data: dict[str, Any], source: str, project: Path, workspace: Path
+) -> Iterable[McpServerConfig]:
+    """~/.claude.json: user-wide ``mcpServers`` plus ``projects[<path>].mcpServers`` for this project."""
+    found = list(_entries(data.get("mcpServers"), source))
+    projects = data.get("projects")
+    if isinstance(projects, dict):
+        wanted = {str(project), str(workspace.resolve()), str(workspace)}
+        for key, settings in projects.items():
+            if isinstance(settings, dict) and str(Path(key)) in wanted:
+                found.extend(_entries(settings.get("mcpServers"), f"{source}#projects[{key}]"))
+    return found
+
+
+def _read_vscode(data: dict[str, Any], source: str) -> Iterable[McpServerConfig]:
+    """VS Code mcp.json: key ``servers`` (``type`` stdio/http/sse); ``inputs`` prompts are not supported."""
+    return _entries(data.get("servers"), source)
+
+
+def _read_zed(data: dict[str, Any], source: str) -> Iterable[McpServerConfig]:
+    """Zed settings.json ``context_servers``: ``command: {path, args, env}`` or the flat command/args shape."""
+    table = data.get("context_servers")
+    if not isinstance(table, dict):
+        return []
+    found: list[McpServerConfig] = []
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            continue
+        command = entry.get("command")
+        if isinstance(command, dict):
+            flat = {
+                "command": command.get("path") or command.get("command"),
+                "args": command.get("args"),
+                "env": command.get("env"),
+            }
+            if entry.get("enabled") is False:
+                flat["enabled"] = False
+            entry = flat
+        config = config_from_entry(str(name), entry, source)
+        if config is not None:
+            found.append(config)
+    return found
+
+
+def _read_gemini(data: dict[str, Any], source: str) -> Iterable[McpServerConfig]:
+    """Gemini CLI settings.json: ``url`` is SSE and ``httpUrl`` streamable HTTP."""
+    table = data.get("mcpServers")
+    if not isinstance(table, dict):
+        return []
+    adjusted: dict[str, Any] = {}
+    for name, entry in table.items():
+        if isinstance(entry, dict) and "url" in entry and "httpUrl" not in entry and "type" not in entry:
+            entry = {**entry, "type": "sse"}
+        adjusted[name] = entry
+    return _entries(adjusted, source)
+
+
+def _read_codex(data: dict[str, Any], source: str) -> Iterable[McpServerConfig]:
+    """Codex config.toml ``[mcp_servers.NAME]``: command/args/env/cwd, or url with http_headers."""
+    return _entries(data.get("mcp_servers"), source)

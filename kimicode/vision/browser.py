@@ -1,0 +1,346 @@
+"""Headless Chromium for screenshots: one browser per session, started on first use.
+
+Playwright drives the browser. Its own Chromium download is used when present and working; otherwise a
+system Chromium or Chrome is found on PATH. Starting Chromium costs seconds, so the browser stays alive
+between screenshots and each screenshot only opens (and closes) a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import weakref
+from pathlib import Path
+from typing import Any
+
+from kimicode.vision.errors import VisionError
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "NO_CHROMIUM_MESSAGE",
+    "MAX_SCROLL_FRAMES",
+    "Browser",
+    "ScreenshotFrame",
+    "find_chromium",
+    "resolve_target",
+    "session_browser",
+    "close_session_browsers",
+]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SYSTEM_BROWSERS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
+FALLBACK_PATHS = ["/usr/bin/chromium"]
+NO_CHROMIUM_MESSAGE = (
+    "no Chromium found: install it with `sudo apt-get install chromium` (Debian/Ubuntu) "
+    "or `playwright install chromium`"
+)
+MAX_SCROLL_FRAMES = 20
+MAX_PAGE_ERRORS = 10
+# After each scroll: two animation frames so scroll/IntersectionObserver handlers run, then a pause
+# so the CSS transitions they start are (mostly) finished in the picture.
+SCROLL_SETTLE_SECONDS = 0.35
+_URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^(about|data):")
+_HOST_LIKE = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\]|[\w.-]+:\d+)(:\d+)?(/.*)?$")
+
+
+class ScreenshotFrame(bytes):
+    """PNG bytes of one capture, with what the picture shows (scroll position, page size)."""
+
+    scroll_y: int
+    page_height: int
+    note: str
+    page_errors: list[str]  # JavaScript errors, console errors and failed requests seen while loading
+
+    def __new__(cls, png: bytes, scroll_y: int = 0, page_height: int = 0, note: str = "") -> ScreenshotFrame:
+        frame = super().__new__(cls, png)
+        frame.scroll_y = scroll_y
+        frame.page_height = page_height
+        frame.note = note
+        frame.page_errors = []
+        return frame
+
+
+def find_chromium(playwright_executable: str | None = None) -> str | None:
+    """The browser to launch: $KIMICODE_CHROMIUM, Playwright's own, then a system Chromium/Chrome."""
+    override = os.environ.get("KIMICODE_CHROMIUM")
+    if override:
+        return override if Path(override).is_file() else shutil.which(override)
+    if playwright_executable and Path(playwright_executable).is_file():
+        return playwright_executable
+    for name in SYSTEM_BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    for candidate in FALLBACK_PATHS:
+        if Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def resolve_target(target: str, workspace: Path | None = None) -> str:
+    """A URL stays as it is; ``localhost:3000``-style hosts get http://; anything else is a local file."""
+    target = target.strip()
+    if not target:
+        raise VisionError("screenshot target is empty: give a URL or a local HTML file path")
+    if _URL_SCHEME.match(target):
+        return target
+    path = Path(target).expanduser()
+    if not path.is_absolute():
+        path = (workspace or Path.cwd()) / path
+    if path.exists():
+        if path.is_dir():
+            index = path / "index.html"
+            if not index.is_file():
+                raise VisionError(f"{path} is a directory without index.html: give the HTML file to render")
+            path = index
+        return path.resolve().as_uri()
+    if _HOST_LIKE.match(target):
+        return "http://" + target
+    raise VisionError(f"screenshot target not found: {path} is neither an existing file nor a URL")
+
+
+class Browser:
+    """One headless Chromium, launched lazily and reused until ``close()``."""
+
+    def __init__(self, workspace: Path | None = None, executable: str | None = None) -> None:
+        self.workspace = workspace
+        self._executable = executable
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._browser is not None and self._browser.is_connected()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self.started:
+                return
+            await self._shutdown()  # a crashed browser leaves a driver behind
+            from playwright.async_api import async_playwright
+
+            self._playwright = await async_playwright().start()
+            self._browser = await self._launch()
+
+    async def _launch(self) -> Any:
+        chromium = self._playwright.chromium
+        candidates: list[str] = []
+        if self._executable:
+            candidates.append(self._executable)
+        else:
+            own = _playwright_executable(chromium)
+            if own and not os.environ.get("KIMICODE_CHROMIUM"):
+                candidates.append(own)  # tried first; on failure fall through to a system browser
+            system = find_chromium()
+            if system and system not in candidates:
+                candidates.append(system)
+        if not candidates:
+            await self._shutdown()
+            raise VisionError(NO_CHROMIUM_MESSAGE)
+        failure = ""
+        for executable in candidates:
+            try:
+                return await chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+            except Exception as exc:  # noqa: BLE001 - any launch failure means: try the next browser
+                failure = f"{executable}: {_first_line(exc)}"
+        await self._shutdown()
+        raise VisionError(f"Chromium failed to start ({failure}); {NO_CHROMIUM_MESSAGE.split(': ', 1)[1]}")
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        if browser is not None:
+            try:
+                await browser.close()
+            except Exception:  # noqa: BLE001 - already gone is fine when closing
+                pass
+        if playwright is not None:
+            try:
+                await playwright.stop()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def screenshot(
+        self,
+        target: str,
+        width: int = 1280,
+        height: int = 800,
+        full_page: bool = False,
+        scroll_frames: int = 0,
+        timeout: float = 30.0,
+        workspace: Path | None = None,
+    ) -> list[ScreenshotFrame]:
+        """PNG screenshots of ``target``: one (viewport or full page), or ``scroll_frames`` while scrolling."""
+        if not (64 <= width <= 4096 and 64 <= height <= 4096):
+            raise VisionError(f"viewport {width}x{height} is out of range: width and height must be 64..4096")
+        if not 0 <= scroll_frames <= MAX_SCROLL_FRAMES:
+            raise VisionError(f"scroll_frames must be between 0 and {MAX_SCROLL_FRAMES}, got {scroll_frames}")
+        url = resolve_target(target, workspace or self.workspace)
+        await self.start()
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            page = await self._browser.new_page(viewport={"width": width, "height": height})
+        except PlaywrightError:
+            # The browser died between calls: start a fresh one once.
+            await self.close()
+            await self.start()
+            page = await self._browser.new_page(viewport={"width": width, "height": height})
+        errors = _watch_errors(page)
+        try:
+            note = await _load(page, url, timeout)
+            if scroll_frames:
+                frames = await _scroll_capture(page, scroll_frames, timeout, note)
+            else:
+                shot = await _capture(page, url, timeout, full_page=full_page)
+                frames = [ScreenshotFrame(shot, 0, await _page_height(page), note)]
+            frames[0].page_errors = errors[:MAX_PAGE_ERRORS]
+            return frames
+        except PlaywrightError as exc:
+            raise VisionError(f"screenshot of {url} failed: {_first_line(exc)}") from None
+        finally:
+            try:
+                await page.close()
+            except Exception:  # noqa: BLE001 - the page may already be gone with a crashed browser
+                pass
+
+
+def _watch_errors(page: Any) -> list[str]:
+    """Collect what usually explains a blank or broken page: script errors and resources that failed."""
+    errors: list[str] = []
+
+    def add(text: str) -> None:
+        if len(errors) < MAX_PAGE_ERRORS:
+            errors.append(" ".join(text.split())[:300])
+
+    page.on("pageerror", lambda error: add(f"uncaught error: {error}"))
+    page.on("console", lambda message: add(f"console error: {message.text}") if message.type == "error" else None)
+    page.on("requestfailed", lambda request: add(f"failed to load {request.url}: {request.failure or 'error'}"))
+    return errors
+
+
+async def _load(page: Any, url: str, timeout: float) -> str:
+    """Navigate and wait for "load"; a page that never finishes loading is still captured, with a note."""
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        response = await page.goto(url, wait_until="load", timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        state = await _ready_state(page)
+        if state in ("interactive", "complete"):
+            return f"the page did not finish loading within {timeout:g}s (a resource is still pending); captured as it was"
+        raise VisionError(
+            f"{url} did not load within {timeout:g}s (no document arrived): check that the server is running "
+            "and answering, or raise the timeout"
+        ) from None
+    except PlaywrightError as exc:
+        message = _first_line(exc)
+        if "ERR_CONNECTION_REFUSED" in message:
+            raise VisionError(f"cannot open {url}: connection refused (is the server running?)") from None
+        if "ERR_FILE_NOT_FOUND" in message:
+            raise VisionError(f"cannot open {url}: file not found") from None
+        raise VisionError(f"cannot open {url}: {message}") from None
+    if response is not None and response.status >= 400:
+        return f"the server answered HTTP {response.status}"
+    return ""
+
+
+async def _ready_state(page: Any) -> str:
+    try:
+        return str(await asyncio.wait_for(page.evaluate("document.readyState"), 2.0))
+    except Exception:  # noqa: BLE001 - a page stuck before its document exists has no state to read
+        return ""
+
+
+async def _capture(page: Any, url: str, timeout: float, full_page: bool = False) -> bytes:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        # animations="disabled" would freeze the very effects scroll_frames exists to show.
+        return await page.screenshot(type="png", full_page=full_page, timeout=timeout * 1000, caret="initial")
+    except PlaywrightTimeout:
+        raise VisionError(
+            f"screenshot of {url} timed out after {timeout:g}s (the page kept the renderer busy): "
+            "try again or raise the timeout"
+        ) from None
+
+
+async def _page_height(page: Any) -> int:
+    try:
+        return int(await page.evaluate("document.documentElement.scrollHeight"))
+    except Exception:  # noqa: BLE001 - a size is a nicety, not a reason to fail
+        return 0
+
+
+_SCROLL_AND_SETTLE = """
+async ([fraction, settleMs]) => {
+  const root = document.scrollingElement || document.documentElement;
+  root.style.scrollBehavior = 'auto';
+  const max = Math.max(0, root.scrollHeight - window.innerHeight);
+  window.scrollTo({top: Math.round(max * fraction), left: 0, behavior: 'instant'});
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  await new Promise(r => setTimeout(r, settleMs));
+  return [Math.round(window.scrollY), root.scrollHeight];
+}
+"""
+
+
+async def _scroll_capture(page: Any, frames: int, timeout: float, note: str) -> list[ScreenshotFrame]:
+    shots: list[ScreenshotFrame] = []
+    settle_ms = int(SCROLL_SETTLE_SECONDS * 1000)
+    for i in range(frames):
+        fraction = i / (frames - 1) if frames > 1 else 0.0
+        scroll_y, page_height = await page.evaluate(_SCROLL_AND_SETTLE, [fraction, settle_ms])
+        png = await _capture(page, page.url, timeout)
+        shots.append(ScreenshotFrame(png, int(scroll_y), int(page_height), note if i == 0 else ""))
+    return shots
+
+
+def _playwright_executable(chromium: Any) -> str | None:
+    try:
+        return str(chromium.executable_path)
+    except Exception:  # noqa: BLE001 - no bundled browser registered
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    if not text:
+        return exc.__class__.__name__
+    return re.sub(r"^\w+\.\w+: ", "", text[0])  # drop Playwright's "Page.goto: " call prefix
+
+
+# One Browser per running event loop: Playwright objects belong to the loop that created them, and a
+# session (with its sub-agents) runs on one loop.
+_session_browsers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Browser] = weakref.WeakKeyDictionary()
+
+
+def session_browser() -> Browser:
+    """The Browser of the running event loop (created on first use, launched on first screenshot)."""
+    loop = asyncio.get_running_loop()
+    browser = _session_browsers.get(loop)
+    if browser is None:
+        browser = _session_browsers[loop] = Browser()
+    return browser
+
+
+async def close_session_browsers() -> None:
+    """Close the running loop's Browser, if one was started; call when a session ends."""
+    browser = _session_browsers.pop(asyncio.get_running_loop(), None)
+    if browser is not None:
+        await browser.close()

@@ -1,0 +1,242 @@
+"""Video in: sampled, timestamped frames within an image-token budget, or the Moonshot native upload.
+
+Frames are picked on a uniform grid (at most ``max_fps``, at most ``max_frames``) plus the first frame
+after each scene change. Scene changes are found on a denser scan grid by comparing tiny colour
+thumbnails of consecutive scan points, so a cut between two uniform samples is still seen.
+
+Decoding dominates the cost. Moving to a frame far ahead is a seek (the decoder restarts at the
+previous keyframe); a frame a little ahead is cheaper to reach by ``grab()``-ing forward, which
+decodes without converting pixels. ``_SEEK_GAP`` is where the two cost about the same (measured on a
+1080p MPEG-4 file: one seek ~18 ms, one grab ~0.7 ms).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kimicode.llm.messages import Image
+from kimicode.vision.errors import VisionError
+from kimicode.vision.images import DEFAULT_MAX_TOKENS, fit_within_tokens
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "DEFAULT_MAX_VIDEO_BYTES",
+    "NATIVE_VIDEO_MAX_BYTES",
+    "sample_video",
+    "upload_video_native",
+    "video_url_part",
+]
+
+DEFAULT_MAX_VIDEO_BYTES = 2 * 1024**3
+NATIVE_VIDEO_MAX_BYTES = 100 * 1024**2  # Moonshot's /v1/files limit for video
+DEFAULT_SCENE_THRESHOLD = 30.0  # mean absolute difference of 0..255 colour thumbnails
+_SEEK_GAP = 24  # frames: reach targets closer than this by grabbing forward instead of seeking
+_SCAN_DENSITY = 4  # scan points per uniform sample, for scene-change detection
+_MAX_SCAN_POINTS = 128
+_THUMB_SIZE = (32, 18)
+_JPEG_QUALITY = 85
+
+
+@dataclass
+class _Frame:
+    index: int
+    pixels: np.ndarray  # BGR, already downscaled to the largest per-frame size we may send
+    change: float = 0.0  # thumbnail difference from the previous scan point
+
+
+def sample_video(
+    path: Path,
+    max_frames: int = 32,
+    max_fps: float = 2.0,
+    token_budget: int = 32_000,
+    scene_threshold: float = DEFAULT_SCENE_THRESHOLD,
+    max_bytes: int = DEFAULT_MAX_VIDEO_BYTES,
+) -> list[Image]:
+    """Timestamped JPEG frames of a video, sorted by time, together within ``token_budget`` tokens."""
+    import cv2
+
+    if max_frames < 1 or max_fps <= 0 or token_budget < 1:
+        raise ValueError("max_frames, max_fps and token_budget must be positive")
+    path = _checked_file(Path(path), max_bytes)
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise VisionError(f"cannot read video {path}: not a video OpenCV can decode (try mp4, webm, mov)")
+        fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if fps <= 0 or fps > 1000:
+            fps = 25.0  # containers without a rate: timestamps are estimates
+        if frame_count <= 0:
+            frame_count = _count_frames(capture)
+            capture.release()
+            capture = cv2.VideoCapture(str(path))
+        if frame_count <= 0:
+            raise VisionError(f"cannot read video {path}: it has no decodable frames")
+
+        duration = frame_count / fps
+        uniform = _uniform_indices(frame_count, min(max_frames, max(1, int(duration * max_fps))))
+        scan = _scan_indices(frame_count, uniform)
+        # Keep frames no bigger than the largest size the final per-frame budget can allow.
+        keep_tokens = min(DEFAULT_MAX_TOKENS, max(1, token_budget // len(uniform)))
+        scanned = _scan(capture, scan, set(uniform), scene_threshold, keep_tokens)
+    finally:
+        capture.release()
+    if not scanned:
+        raise VisionError(f"cannot read video {path}: no frame could be decoded")
+
+    chosen = _choose(scanned, set(uniform), max_frames, scene_threshold)
+    per_frame_tokens = min(DEFAULT_MAX_TOKENS, max(1, token_budget // len(chosen)))
+    return [_to_image(frame, fps, per_frame_tokens) for frame in chosen]
+
+
+def _checked_file(path: Path, max_bytes: int) -> Path:
+    path = path.expanduser()
+    if not path.exists():
+        raise VisionError(f"video not found: {path} (check the path)")
+    if not path.is_file():
+        raise VisionError(f"not a video file: {path} is a directory")
+    size = path.stat().st_size
+    if size == 0:
+        raise VisionError(f"cannot read video {path}: the file is empty")
+    if size > max_bytes:
+        raise VisionError(
+            f"video too large: {path} is {size / 1024**2:.0f} MB, the limit is {max_bytes / 1024**2:.0f} MB "
+            "(trim or re-encode it smaller, e.g. with ffmpeg)"
+        )
+    return path
+
+
+def _count_frames(capture: Any) -> int:
+    count = 0
+    while capture.grab():
+        count += 1
+    return count
+
+
+def _uniform_indices(frame_count: int, count: int) -> list[int]:
+    """``count`` frames evenly spread from the first frame on."""
+    count = max(1, min(count, frame_count))
+    step = frame_count / count
+    return sorted({min(frame_count - 1, int(i * step)) for i in range(count)})
+
+
+def _scan_indices(frame_count: int, uniform: list[int]) -> list[int]:
+    points = min(frame_count, max(len(uniform) * _SCAN_DENSITY, 2), _MAX_SCAN_POINTS)
+    step = frame_count / points
+    grid = {min(frame_count - 1, int(i * step)) for i in range(points)}
+    return sorted(grid | set(uniform))
+
+
+def _scan(
+    capture: Any, indices: list[int], keep: set[int], threshold: float, keep_tokens: int
+) -> list[_Frame]:
+    """Visit each scan index once, in order; keep uniform frames and frames right after a change."""
+    import cv2
+    import numpy as np
+
+    frames: list[_Frame] = []
+    position = 0  # index of the frame the next grab() decodes
+    previous_thumb: np.ndarray | None = None
+    for index in indices:
+        if index < position or index - position > _SEEK_GAP:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        else:
+            while position < index and capture.grab():
+                position += 1
+        ok, pixels = capture.read()
+        position = index + 1
+        if not ok or pixels is None:
+            continue  # frame counts in headers are often a little high; skip missing tail frames
+        thumb = cv2.resize(pixels[::8, ::8], _THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.int16)
+        change = 0.0 if previous_thumb is None else float(np.abs(thumb - previous_thumb).mean())
+        previous_thumb = thumb
+        if index in keep or change >= threshold:
+            frames.append(_Frame(index, _downscale(pixels, keep_tokens), change))
+    return frames
+
+
+def _choose(frames: list[_Frame], uniform: set[int], max_frames: int, threshold: float) -> list[_Frame]:
+    """Scene-change frames first (strongest up to half the cap), the uniform grid fills the rest."""
+    scene = [f for f in frames if f.change >= threshold and f.index not in uniform]
+    scene = sorted(scene, key=lambda f: f.change, reverse=True)[: max(1, max_frames // 2)]
+    regular = [f for f in frames if f.index in uniform]
+    room = max_frames - len(scene)
+    if len(regular) > room:
+        # Thin the uniform grid evenly rather than cutting off the end of the video.
+        picks = {round(i * (len(regular) - 1) / max(1, room - 1)) for i in range(room)} if room > 0 else set()
+        regular = [f for i, f in enumerate(regular) if i in picks]
+    return sorted(scene + regular, key=lambda f: f.index)
+
+
+def _downscale(pixels: np.ndarray, max_tokens: int) -> np.ndarray:
+    import cv2
+
+    height, width = pixels.shape[:2]
+    target_w, target_h = fit_within_tokens(width, height, max_tokens)
+    if (target_w, target_h) == (width, height):
+        return pixels
+    # Area averaging is the sharpest for big reductions but ~9x slower; bilinear is fine down to half size.
+    interpolation = cv2.INTER_AREA if target_w < width / 2 else cv2.INTER_LINEAR
+    return cv2.resize(pixels, (target_w, target_h), interpolation=interpolation)
+
+
+def _to_image(frame: _Frame, fps: float, max_tokens: int) -> Image:
+    import cv2
+
+    pixels = _downscale(frame.pixels, max_tokens)
+    ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+    if not ok:
+        raise VisionError("cannot encode a video frame as JPEG")
+    height, width = pixels.shape[:2]
+    label = f"frame at t={frame.index / fps:.1f}s"
+    return Image(mime="image/jpeg", data=encoded.tobytes(), width=width, height=height, label=label)
+
+
+async def upload_video_native(client_base_url: str, api_key: str, path: Path, timeout: float = 300.0) -> str:
+    """Upload a video to the Moonshot Files API (purpose "video") and return its file id."""
+    import httpx2
+
+    path = _checked_file(Path(path), NATIVE_VIDEO_MAX_BYTES)
+    url = client_base_url.rstrip("/") + "/files"
+    try:
+        async with httpx2.AsyncClient(timeout=timeout) as client:
+            with path.open("rb") as handle:
+                response = await client.post(
+                    url,
+                    headers={"Authorization": f"Bearer {api_key}"},
+                    data={"purpose": "video"},
+                    files={"file": (path.name, handle, _video_mime(path))},
+                )
+    except httpx2.HTTPError as exc:
+        raise VisionError(f"video upload to {url} failed: {exc.__class__.__name__}: {exc}") from None
+    if response.status_code == 401:
+        raise VisionError("video upload refused: the API key is not valid (check KIMI_API_KEY)")
+    if response.status_code >= 400:
+        detail = response.text.strip().replace("\n", " ")[:300]
+        raise VisionError(f"video upload to {url} failed: HTTP {response.status_code} {detail}")
+    try:
+        file_id = response.json()["id"]
+    except (ValueError, KeyError, TypeError):
+        raise VisionError(f"video upload to {url} returned no file id: {response.text[:200]}") from None
+    return str(file_id)
+
+
+def video_url_part(file_id: str) -> dict[str, Any]:
+    """The content part that refers to an uploaded video on the Moonshot API."""
+    return {"type": "video_url", "video_url": {"url": f"ms://{file_id}"}}
+
+
+def _video_mime(path: Path) -> str:
+    return {
+        ".mp4": "video/mp4",
+        ".m4v": "video/mp4",
+        ".mov": "video/quicktime",
+        ".webm": "video/webm",
+        ".mkv": "video/x-matroska",
+        ".avi": "video/x-msvideo",
+    }.get(path.suffix.lower(), "application/octet-stream")

@@ -1,0 +1,72 @@
+"""Helpers to run the demo MCP server in tests: its stdio config, and an HTTP instance on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kimicode.mcp.server_config import McpServerConfig
+
+DEMO_SERVER = Path(__file__).with_name("demo_server.py")
+
+
+def stdio_config(name: str, *extra: str) -> McpServerConfig:
+    """A stdio config for the demo server; a unique --name marks its process for leak checks."""
+    marker = f"{name}-{uuid.uuid4().hex[:8]}"
+    return McpServerConfig(
+        name=name, command=sys.executable, args=[str(DEMO_SERVER), "--name", marker, *extra], source="test"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def http_server(transport: str = "streamable-http") -> Iterator[str]:
+    """Run the demo server over HTTP; yields its URL and stops it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(DEMO_SERVER), "--port", str(port), "--transport", transport],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("demo MCP HTTP server did not start") from None
+                time.sleep(0.1)
+        path = "/mcp" if transport == "streamable-http" else "/sse"
+        yield f"http://127.0.0.1:{port}{path}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def live_processes_with(marker: str) -> list[int]:
+    """PIDs of running (non-zombie) processes whose command line contains ``marker``."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
