@@ -34,6 +34,9 @@ class Config:
     retry_base_delay: float = 1.0  # seconds; doubled per attempt, with jitter
     request_timeout: float = 600.0
     debug: bool = False
+    # Headless only: seconds to wait for MCP servers before the first request (0 = never wait; servers
+    # that finish starting later still join the tool list on the next step).
+    mcp_startup_wait: float = 0.0
     # Video input: "frames" samples frames locally and sends them as images (works with any vision
     # endpoint); "upload" sends the file to the endpoint's /files API and refers to it (Moonshot's route).
     video_input: str = "frames"
@@ -60,6 +63,7 @@ _FILE_KEYS: dict[str, type] = {
     "video_max_frames": int,
     "video_token_budget": int,
     "request_timeout": float,
+    "mcp_startup_wait": float,
 }
 
 

@@ -77,6 +77,8 @@ class Agent:
     compact_threshold: float = DEFAULT_COMPACT_THRESHOLD
     # Called after the history was compacted (the session log records it).
     on_compacted: Callable[[CompactionResult], None] | None = None
+    # Tools that can appear during the run (MCP servers that finish starting later); asked on every step.
+    extra_tools: Callable[[], list[Tool]] | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -93,8 +95,17 @@ class Agent:
         if self.on_message:
             self.on_message(message)
 
+    def current_tools(self) -> dict[str, Tool]:
+        """The fixed tools plus whatever ``extra_tools`` offers now; a fixed tool keeps its name."""
+        if self.extra_tools is None:
+            return self.tools
+        merged = dict(self.tools)
+        for tool in self.extra_tools():
+            merged.setdefault(tool.name, tool)
+        return merged
+
     def tool_schemas(self) -> list[dict[str, Any]]:
-        return [tool.schema() for tool in self.tools.values()]
+        return [tool.schema() for tool in self.current_tools().values()]
 
     @property
     def context_tokens(self) -> int:
@@ -269,9 +280,10 @@ class Agent:
         return list(results)
 
     def _prepare(self, call: ToolCallRequest) -> tuple[ToolCallRequest, Tool | None, dict[str, Any], str]:
-        tool = self.tools.get(call.name)
+        tools = self.current_tools()
+        tool = tools.get(call.name)
         if tool is None:
-            known = ", ".join(self.tools)
+            known = ", ".join(tools)
             return call, None, {}, f"Unknown tool '{call.name}'. Available tools: {known}."
         try:
             args = json.loads(call.arguments) if call.arguments.strip() else {}

@@ -13,7 +13,9 @@ from pathlib import Path
 from kimicode.agent.loop import Agent, Approver, refuse_all
 from kimicode.agent.policy import ApprovalPolicy
 from kimicode.agent.prompt import build_system_prompt
+from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
 from kimicode.config import Config
+from kimicode.discovery.skills import SkillCatalog
 from kimicode.llm.client import ChatClient
 from kimicode.llm.profiles import profile_for
 from kimicode.tools.base import Tool, ToolContext
@@ -33,6 +35,8 @@ class Runtime:
     system_prompt: str
     session_id: str
     prompt_sections: list[str] = field(default_factory=list)
+    # The skills found for this run (None in modes without skills); front ends report its invalid ones.
+    skills: SkillCatalog | None = None
 
     def agent(self, approver: Approver = refuse_all, **overrides: object) -> Agent:
         settings: dict[str, object] = {
@@ -70,6 +74,10 @@ def build_runtime(config: Config, session_id: str | None = None, extra_tools: li
     workspace: Path = config.work_dir
     seeing, sections = vision_tools(config)
     tools = {tool.name: tool for tool in [*base_tools(config), *seeing, *(extra_tools or [])]}
+    skills: SkillCatalog | None = None
+    if config.mode in SKILL_MODES:
+        skills = find_skills(workspace, config.home)
+        sections.append(skills_section(skills))  # bounded; empty when there are no skills
     return Runtime(
         config=config,
         client=ChatClient(config, profile_for(config.model)),
@@ -78,4 +86,5 @@ def build_runtime(config: Config, session_id: str | None = None, extra_tools: li
         system_prompt=build_system_prompt(workspace, sections),
         session_id=session_id or new_session_id(),
         prompt_sections=sections,
+        skills=skills,
     )

@@ -128,6 +128,9 @@ class _ServerRunner:
         self._stop.set()
         if self._task is None:
             return
+        if self.state == "starting":
+            # A server still in its handshake never looks at _stop; waiting would only delay the exit.
+            timeout = 0
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
         except asyncio.TimeoutError:

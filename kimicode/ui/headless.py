@@ -182,31 +182,50 @@ async def run_headless(
     parts: list[dict[str, Any]] | None = None,
     opened: Any = None,
 ) -> int:
-    """``opened`` (kimicode.ui.sessions.OpenedSession) logs the run and carries a resumed history."""
+    from kimicode.agent.mcp_run import running_mcp
+
     printer = HeadlessPrinter(runtime, fmt)
     printer.start()
-    if opened is not None:
-        from kimicode.ui.sessions import bind_agent
+    report_skill_problems(runtime, printer.err)
+    notice = lambda line: _notice(printer.err, line)  # noqa: E731
+    # MCP servers start in the background; with mcp_startup_wait > 0 the first request waits that long at most.
+    async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait) as mcp:
+        overrides = {"extra_tools": mcp.tools} if mcp is not None else {}
+        if opened is not None:  # kimicode.ui.sessions.OpenedSession: log the run, continue its history
+            from kimicode.ui.sessions import bind_agent
 
-        agent = bind_agent(runtime, opened, headless_approver(runtime))
-    else:
-        agent = runtime.agent(headless_approver(runtime))
-    result: ev.RunResult | None = None
-    run = agent.run(task, images, parts)
-    try:
-        async for event in run:
-            if isinstance(event, ev.Done):
-                result = event.result
-            else:
-                printer.event(event)
-    except asyncio.CancelledError:
-        await run.aclose()
-        result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
-        result.usage = agent.totals.as_dict()
-    finally:
-        from kimicode.vision.browser import close_session_browsers
+            agent = bind_agent(runtime, opened, headless_approver(runtime), **overrides)
+        else:
+            agent = runtime.agent(headless_approver(runtime), **overrides)
+        result: ev.RunResult | None = None
+        run = agent.run(task, images, parts)
+        try:
+            async for event in run:
+                if isinstance(event, ev.Done):
+                    result = event.result
+                else:
+                    printer.event(event)
+        except asyncio.CancelledError:
+            await run.aclose()
+            result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
+            result.usage = agent.totals.as_dict()
+        finally:
+            from kimicode.vision.browser import close_session_browsers
 
-        await close_session_browsers()
+            await close_session_browsers()
     assert result is not None
     printer.finish(result)
     return exit_code(result)
+
+
+def _notice(err: TextIO, line: str) -> None:
+    err.write(f"kimicode: {line}\n")
+    err.flush()
+
+
+def report_skill_problems(runtime: Runtime, err: TextIO) -> None:
+    """One stderr line per SKILL.md that was skipped, so a broken skill is never silently missing."""
+    if runtime.skills is None:
+        return
+    for path, reason in runtime.skills.invalid:
+        _notice(err, f"skipped invalid skill {path}: {reason}")

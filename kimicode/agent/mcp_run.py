@@ -1,0 +1,97 @@
+"""The MCP servers of one run: started in the background when the run starts, closed when it ends.
+
+Servers come from ``KIMICODE_HOME/mcp.json`` (enabled ones only). Starting never blocks: the agent is
+given ``manager.tools`` as its ``extra_tools`` and sees each server's tools from the first step after that
+server is ready. A server that fails (at start or mid-call) is reported once, as one line naming it and its
+log, and the run carries on without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from kimicode.config import Config
+from kimicode.mcp.manager import McpManager, ServerStatus
+from kimicode.mcp.store import McpStoreError, load_servers
+
+# How often the watcher looks for servers that have failed since it last looked (seconds).
+WATCH_INTERVAL = 0.2
+# How long closing waits for a server to finish before it is cancelled (and its process killed).
+CLOSE_TIMEOUT = 3.0
+
+Report = Callable[[str], None]
+
+
+def logs_dir_for_home(kimicode_home: Path) -> Path:
+    """Where each server's stderr is kept (``<name>.log``)."""
+    return kimicode_home / "logs"
+
+
+def logs_dir(config: Config) -> Path:
+    return logs_dir_for_home(config.home)
+
+
+def failure_line(status: ServerStatus) -> str:
+    """One line: which server failed, why, and where its log is."""
+    why = f": {status.error}" if status.error else ""
+    return f"MCP server '{status.name}' failed{why} (log: {status.log_path})"
+
+
+class FailureReporter:
+    """Reports each failed server once, however many times it is checked."""
+
+    def __init__(self, manager: McpManager, report: Report) -> None:
+        self.manager = manager
+        self.report = report
+        self._reported: set[str] = set()
+
+    def check(self) -> None:
+        for status in self.manager.status():
+            if status.state == "failed" and status.name not in self._reported:
+                self._reported.add(status.name)
+                self.report(failure_line(status))
+
+    async def watch(self) -> None:
+        while True:
+            self.check()
+            await asyncio.sleep(WATCH_INTERVAL)
+
+
+def configured_manager(config: Config, report: Report) -> McpManager | None:
+    """A manager for the enabled servers in mcp.json, or None when there are none (or the file is broken)."""
+    try:
+        servers = [server for server in load_servers(config.home) if server.enabled]
+    except McpStoreError as exc:
+        report(f"{exc}; continuing without MCP servers")
+        return None
+    if not servers:
+        return None
+    return McpManager(servers, log_dir=logs_dir(config))
+
+
+@contextlib.asynccontextmanager
+async def running_mcp(config: Config, report: Report, wait: float = 0.0) -> AsyncIterator[McpManager | None]:
+    """Start the configured servers for the length of the ``async with`` block; yields None if there are none.
+
+    ``wait`` (seconds) lets a caller give servers a moment before the first request; 0 never waits.
+    """
+    manager = configured_manager(config, report)
+    if manager is None:
+        yield None
+        return
+    reporter = FailureReporter(manager, report)
+    manager.start()
+    watcher = asyncio.create_task(reporter.watch(), name="mcp-failure-watch")
+    try:
+        if wait > 0:
+            await manager.wait_ready(wait)
+        yield manager
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        reporter.check()  # a failure in the last moments of the run is still said
+        await manager.close(CLOSE_TIMEOUT)

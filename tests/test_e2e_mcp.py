@@ -1,0 +1,189 @@
+"""End-to-end: `kimicode -p` with real MCP servers (stdio and HTTP) against the scripted model server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+
+from kimicode.mcp.server_config import McpServerConfig
+from kimicode.mcp.store import save_servers
+from tests.clirun import run_cli, write_home_config
+from tests.fake_llm import FakeLLM, Reply, ToolCall
+from tests.mcp_servers.fixtures import http_server, live_processes_with, stdio_config
+
+# Wait for servers before the first request so the scripted calls find their tools.
+WAIT_FOR_SERVERS = "retry_base_delay = 0.01\nmax_retries = 2\nmcp_startup_wait = 30\n"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "kimihome"
+    write_home_config(home, WAIT_FOR_SERVERS)
+    return home
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    project = tmp_path / "proj"
+    project.mkdir()
+    return project
+
+
+def marker_of(server: McpServerConfig) -> str:
+    return server.args[server.args.index("--name") + 1]
+
+
+def kimicode(fake: FakeLLM, home: Path, cwd: Path, *args: str):
+    return run_cli(list(args), home=home, cwd=cwd, base_url=fake.base_url, timeout=90)
+
+
+def first_pixel_rgb(png: bytes) -> tuple[int, int, int]:
+    """The top-left pixel of an 8-bit RGB PNG without filters (what the demo server draws)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    stream = io.BytesIO(png[8:])
+    data = b""
+    color_type = None
+    while True:
+        length = int.from_bytes(stream.read(4), "big")
+        kind = stream.read(4)
+        body = stream.read(length)
+        stream.read(4)
+        if kind == b"IHDR":
+            color_type = body[9]
+        elif kind == b"IDAT":
+            data += body
+        elif kind == b"IEND":
+            break
+    assert color_type == 2
+    raw = zlib.decompress(data)
+    assert raw[0] == 0  # filter type "none" on the first row
+    return raw[1], raw[2], raw[3]
+
+
+def test_stdio_and_http_tools_reach_the_model(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    demo = stdio_config("demo")
+    with http_server() as url:
+        save_servers(home, [demo, McpServerConfig(name="web", transport="http", url=url, source="test")])
+        fake_llm.script(
+            Reply(tool_calls=[ToolCall("mcp__demo__echo", {"text": "hello from stdio"})]),
+            Reply(tool_calls=[ToolCall("mcp__web__add", {"a": 20, "b": 22})]),
+            Reply(content="all done"),
+        )
+        proc = kimicode(fake_llm, home, project, "-p", "-y", "use the mcp tools")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "all done"
+    tools = set(fake_llm.requests[0].tool_names())
+    assert {"mcp__demo__echo", "mcp__demo__red_square", "mcp__web__add", "view", "bash"} <= tools
+    assert fake_llm.requests[1].tool_results()[-1]["content"] == "hello from stdio"
+    assert fake_llm.requests[2].tool_results()[-1]["content"] == "42"
+    assert live_processes_with(marker_of(demo)) == []  # the server was shut down with the run
+
+
+def test_image_result_reaches_the_model_as_an_image(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    save_servers(home, [stdio_config("demo")])
+    fake_llm.script(Reply(tool_calls=[ToolCall("mcp__demo__red_square", {})]), Reply(content="it is red"))
+    proc = kimicode(fake_llm, home, project, "-p", "-y", "what colour is the square?")
+    assert proc.returncode == 0, proc.stderr
+    messages = fake_llm.requests[1].messages
+    image_parts = [
+        part
+        for message in messages
+        if message["role"] == "user" and isinstance(message["content"], list)
+        for part in message["content"]
+        if part.get("type") == "image_url"
+    ]
+    assert len(image_parts) == 1
+    url = image_parts[0]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    assert first_pixel_rgb(base64.b64decode(url.split(",", 1)[1])) == (255, 0, 0)
+
+
+def test_mcp_tool_needs_approval_unless_read_only(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    save_servers(home, [stdio_config("demo")])
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("mcp__demo__add", {"a": 1, "b": 2}), ToolCall("mcp__demo__echo", {"text": "ro"})]),
+        Reply(content="ok"),
+    )
+    proc = kimicode(fake_llm, home, project, "-p", "add without approval")
+    assert proc.returncode == 0, proc.stderr
+    add_result, echo_result = (r["content"] for r in fake_llm.requests[1].tool_results())
+    assert "not approve" in add_result  # headless without -y refuses side effects
+    assert echo_result == "ro"  # readOnlyHint: runs without asking
+    assert "refused demo:add" in proc.stderr
+
+
+def test_missing_command_and_crashing_server_leave_the_run_working(
+    fake_llm: FakeLLM, home: Path, project: Path
+) -> None:
+    crashy = stdio_config("crashy")
+    save_servers(
+        home,
+        [
+            McpServerConfig(name="ghost", command="no-such-mcp-server-binary", source="test"),
+            crashy,
+            stdio_config("demo"),
+        ],
+    )
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("mcp__crashy__crash", {})]),
+        Reply(tool_calls=[ToolCall("mcp__demo__echo", {"text": "still here"})]),
+        Reply(content="survived"),
+    )
+    proc = kimicode(fake_llm, home, project, "-p", "-y", "crash it")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "survived"
+    tools = set(fake_llm.requests[0].tool_names())
+    assert "mcp__crashy__crash" in tools and not any(name.startswith("mcp__ghost__") for name in tools)
+    crash_result = fake_llm.requests[1].tool_results()[-1]["content"]
+    assert "MCP server 'crashy' failed" in crash_result
+    assert fake_llm.requests[2].tool_results()[-1]["content"] == "still here"
+    # the crashed server's tools are gone from the next request; the healthy ones stay
+    assert not any(name.startswith("mcp__crashy__") for name in fake_llm.requests[1].tool_names())
+    assert "mcp__demo__echo" in fake_llm.requests[1].tool_names()
+    failures = [line for line in proc.stderr.splitlines() if line.startswith("kimicode: MCP server")]
+    assert len(failures) == 2, proc.stderr
+    ghost_line = next(line for line in failures if "'ghost'" in line)
+    assert "no-such-mcp-server-binary" in ghost_line and str(home / "logs" / "ghost.log") in ghost_line
+    assert any("'crashy'" in line and str(home / "logs" / "crashy.log") in line for line in failures)
+    assert "crashing on purpose" in (home / "logs" / "crashy.log").read_text()
+    assert "Traceback" not in proc.stderr
+    assert live_processes_with(marker_of(crashy)) == []
+
+
+def test_disabled_server_is_not_started(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    off = stdio_config("off")
+    off.enabled = False
+    save_servers(home, [off])
+    fake_llm.script(Reply(content="fine"))
+    proc = kimicode(fake_llm, home, project, "-p", "hi")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(name.startswith("mcp__") for name in fake_llm.requests[0].tool_names())
+    assert not (home / "logs" / "off.log").exists()
+
+
+def test_broken_mcp_json_is_one_line_and_the_run_goes_on(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    (home / "mcp.json").write_text("{not json")
+    fake_llm.script(Reply(content="fine"))
+    proc = kimicode(fake_llm, home, project, "-p", "hi")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "fine"
+    assert "mcp.json" in proc.stderr and "continuing without MCP servers" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_slow_server_does_not_hold_back_the_first_request(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    write_home_config(home, "retry_base_delay = 0.01\n")  # mcp_startup_wait = 0: never wait
+    slow = stdio_config("slow", "--start-delay", "30")
+    save_servers(home, [slow])
+    fake_llm.script(Reply(content="answered at once"))
+    proc = kimicode(fake_llm, home, project, "-p", "hi", "--output-format", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["result"] == "answered at once"
+    assert not any(name.startswith("mcp__") for name in fake_llm.requests[0].tool_names())
+    assert live_processes_with(marker_of(slow)) == []  # the still-starting server was stopped too
