@@ -62,6 +62,7 @@ class Repl:
         self._undo: Any = None
         self._turn: asyncio.Task[None] | None = None
         self._prompt: Any = None
+        self._extra: dict[str, Any] = {}  # agent overrides, e.g. MCP tools that appear while running
         # Approval questions wait until the events before them are on screen (keyed by call id).
         self._shown: dict[str, asyncio.Event] = {}
 
@@ -89,9 +90,21 @@ class Repl:
             await self.resume(None)
         self._banner()
         asyncio.get_running_loop().call_later(0.1, threading.Thread(target=_warm_imports, daemon=True).start)
-        if task:
-            await self.run_turn(task)
-        return await self._loop()
+        from kimicode.agent.mcp_run import running_mcp
+
+        try:
+            async with running_mcp(self.config, self.renderer.warn) as mcp:
+                self._extra = {"extra_tools": mcp.tools} if mcp is not None else {}
+                if mcp is not None:
+                    self._rebind()
+                if task:
+                    await self.run_turn(task)
+                return await self._loop()
+        finally:
+            from kimicode.vision.browser import close_session_browsers
+
+            with contextlib.suppress(Exception):
+                await close_session_browsers()
 
     def _open_first_session(self) -> int | None:
         resume = self.options.get("resume")
@@ -320,7 +333,9 @@ class Repl:
     def _rebind(self) -> None:
         old = self.agent
         self.runtime.session_id = self.opened.session.id
-        self.agent = bind_agent(self.runtime, self.opened, self.approve, policy=old.policy, thinking=old.thinking, totals=old.totals)
+        self.agent = bind_agent(
+            self.runtime, self.opened, self.approve, policy=old.policy, thinking=old.thinking, totals=old.totals, **self._extra
+        )
         self.agent.before_write = self._undo.before_write
 
     def set_model(self, name: str) -> None:
