@@ -92,6 +92,7 @@ class Repl:
         asyncio.get_running_loop().call_later(0.1, threading.Thread(target=_warm_imports, daemon=True).start)
         from kimicode.agent.mcp_run import running_mcp
 
+        self._offer_mcp_import()
         try:
             async with running_mcp(self.config, self.renderer.warn) as mcp:
                 self._extra = {"extra_tools": mcp.tools} if mcp is not None else {}
@@ -105,6 +106,15 @@ class Repl:
 
             with contextlib.suppress(Exception):
                 await close_session_browsers()
+
+    def _offer_mcp_import(self) -> None:
+        """First interactive run: offer the MCP servers other agents already use (asked once)."""
+        from kimicode.ui.mcp_import import first_run_mcp_offer
+
+        try:
+            first_run_mcp_offer(self.config)
+        except Exception as exc:  # discovery problems must not keep the REPL from starting
+            self.renderer.warn(f"could not look for other agents' MCP servers: {exc}")
 
     def _open_first_session(self) -> int | None:
         resume = self.options.get("resume")
