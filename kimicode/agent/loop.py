@@ -19,7 +19,8 @@ from typing import Any
 
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision, ApprovalPolicy
-from kimicode.llm.client import AuthError, ChatClient, LLMError, ToolCallRequest
+from kimicode.agent.context import DEFAULT_COMPACT_THRESHOLD, CompactionResult, should_compact
+from kimicode.llm.client import AuthError, ChatClient, ContextOverflowError, LLMError, ToolCallRequest
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.validate import ArgumentError, validate_args
@@ -84,6 +85,10 @@ class Agent:
     tool_gate: ToolGate | None = None
     # Called with the run's result just before Done is emitted (adds accounting to result.extra).
     on_done: Callable[[ev.RunResult], None] | None = None
+    # Share of the context window at which older history is summarised before the next request.
+    compact_threshold: float = DEFAULT_COMPACT_THRESHOLD
+    # Called after the history was compacted (the session log records it).
+    on_compacted: Callable[[CompactionResult], None] | None = None
     # Tools that can appear during the run (MCP servers that finish starting later); asked on every step.
     extra_tools: Callable[[], list[Tool]] | None = None
 
@@ -198,7 +203,43 @@ class Agent:
             self.on_done(result)
         emit(ev.Done(result))
 
+    async def compact(self, emit: Emit | None = None) -> ev.Compacted | None:
+        """Summarise older history now; None when there was nothing old enough to summarise."""
+        from kimicode.agent.compaction import compact_history
+
+        outcome = await compact_history(self.client, self.messages, self.session_id)
+        if not outcome.replaced_count:
+            return None
+        self.messages[:] = outcome.messages
+        self._context_tokens = 0
+        self._unsent_chars = sum(_approx_chars(m) for m in self.messages)
+        if self.on_compacted:
+            self.on_compacted(outcome)
+        event = ev.Compacted(outcome.tokens_before, outcome.tokens_after, outcome.summary)
+        if emit:
+            emit(event)
+        return event
+
     async def _ask_model(self, emit: Emit) -> Any:
+        from kimicode.agent.context import CompactionError
+
+        if should_compact(self.context_tokens, self.client.profile.context_window, self.compact_threshold):
+            try:
+                await self.compact(emit)
+            except (LLMError, CompactionError) as err:  # carry on uncompacted; the overflow path retries
+                emit(ev.Error(f"could not compact the history: {getattr(err, 'message', err)}", agent=self.agent_id))
+        try:
+            return await self._ask_model_once(emit)
+        except ContextOverflowError:
+            try:
+                compacted = await self.compact(emit)
+            except CompactionError:
+                compacted = None
+            if compacted is None:
+                raise
+            return await self._ask_model_once(emit)
+
+    async def _ask_model_once(self, emit: Emit) -> Any:
         profile = self.client.profile
         room = profile.context_window - self.context_tokens
         max_tokens = min(profile.max_output_tokens, max(room - 256, MIN_REPLY_TOKENS))

@@ -198,6 +198,7 @@ async def run_headless(
     fmt: str,
     images: list[Image] | None = None,
     parts: list[dict[str, Any]] | None = None,
+    opened: Any = None,
 ) -> int:
     from kimicode.agent.mcp_run import running_mcp
 
@@ -208,7 +209,12 @@ async def run_headless(
     # MCP servers start in the background; with mcp_startup_wait > 0 the first request waits that long at most.
     async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait) as mcp:
         overrides = {"extra_tools": mcp.tools} if mcp is not None else {}
-        agent = runtime.agent(headless_approver(runtime), **overrides)
+        if opened is not None:  # kimicode.ui.sessions.OpenedSession: log the run, continue its history
+            from kimicode.ui.sessions import bind_agent
+
+            agent = bind_agent(runtime, opened, headless_approver(runtime), **overrides)
+        else:
+            agent = runtime.agent(headless_approver(runtime), **overrides)
         result: ev.RunResult | None = None
         run = agent.run(task, images, parts)
         try:

@@ -83,10 +83,22 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         return EXIT_USAGE
     from kimicode.agent.runtime import build_runtime
     from kimicode.ui.headless import run_headless
+    from kimicode.ui.sessions import SessionNotFound, open_session
 
+    resume = options.get("resume")
+    if resume is not None and not resume.strip():
+        _say("-r needs a session id in a non-interactive run; `kimicode sessions` lists them")
+        return EXIT_USAGE
     try:
-        runtime = build_runtime(config)
-        return asyncio.run(run_headless(runtime, task, fmt, media, parts))
+        opened = open_session(config, bool(options.get("continue_session")), resume)
+    except SessionNotFound as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    for warning in opened.warnings:
+        _say(f"session {opened.session.id}: {warning}")
+    try:
+        runtime = build_runtime(config, session_id=opened.session.id)
+        return asyncio.run(run_headless(runtime, task, fmt, media, parts, opened))
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_INTERRUPTED
@@ -95,6 +107,8 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
             traceback.print_exc()
         _say(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return EXIT_FAILED
+    finally:
+        opened.session.close()
 
 
 def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:

@@ -11,11 +11,12 @@ from collections.abc import Callable
 import typer
 
 from kimicode.ui.manage_mcp import register_mcp
+from kimicode.ui.manage_sessions import register_sessions
 from kimicode.ui.manage_skills import register_skills
 
 Registrar = Callable[[typer.Typer], None]
 
-REGISTRARS: list[Registrar] = [register_mcp, register_skills]
+REGISTRARS: list[Registrar] = [register_sessions, register_mcp, register_skills]
 
 
 def register(app: typer.Typer) -> None:

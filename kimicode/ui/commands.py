@@ -1,0 +1,169 @@
+"""Slash commands of the REPL: a small registry, so a feature adds its command in one line:
+
+    register(SlashCommand("skills", "list the skills the agent can use", skills_command))
+
+A handler is ``async def handler(repl, argument: str) -> None``; ``repl`` is the running
+kimicode.ui.repl.Repl (its renderer, agent, config, runtime, pending_images ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kimicode.ui.repl import Repl
+
+Handler = Callable[["Repl", str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str  # without the slash
+    help: str
+    handler: Handler
+    usage: str = ""  # e.g. "[ID]"
+
+
+COMMANDS: dict[str, SlashCommand] = {}
+
+
+def register(command: SlashCommand) -> None:
+    COMMANDS[command.name] = command
+
+
+def slash(name: str, help: str, usage: str = "") -> Callable[[Handler], Handler]:
+    def decorate(handler: Handler) -> Handler:
+        register(SlashCommand(name, help, handler, usage))
+        return handler
+
+    return decorate
+
+
+def parse(line: str) -> tuple[str, str] | None:
+    """("name", "argument") when ``line`` is a slash command, else None ("/path/to/x" is not one)."""
+    if not line.startswith("/"):
+        return None
+    head, _, rest = line[1:].partition(" ")
+    if not head or "/" in head:
+        return None
+    return head, rest.strip()
+
+
+# -- the built-in commands ---------------------------------------------------------------------------
+
+
+@slash("help", "show the commands and keys")
+async def _help(repl: Repl, arg: str) -> None:
+    for command in sorted(COMMANDS.values(), key=lambda c: c.name):
+        usage = f" {command.usage}" if command.usage else ""
+        repl.renderer.info(f"  /{command.name}{usage:<10} {command.help}")
+    repl.renderer.dim(
+        "  Enter sends · Alt-Enter or Ctrl-J new line · @path attaches a file · "
+        "Ctrl-C cancels a turn · Ctrl-C twice or Ctrl-D exits"
+    )
+
+
+@slash("exit", "leave kimicode (the session is saved)")
+async def _exit(repl: Repl, arg: str) -> None:
+    repl.want_exit = True
+
+
+register(SlashCommand("quit", "same as /exit", _exit))
+
+
+@slash("clear", "start a new session (the old one stays resumable)")
+async def _clear(repl: Repl, arg: str) -> None:
+    repl.new_session()
+    repl.renderer.dim(f"new session {repl.opened.session.id}")
+
+
+@slash("compact", "summarise older history now to free context")
+async def _compact(repl: Repl, arg: str) -> None:
+    await repl.compact_now()
+
+
+@slash("mode", "show or set the mode", "[instant|thinking|agent|swarm]")
+async def _mode(repl: Repl, arg: str) -> None:
+    from kimicode.config import MODES
+
+    if not arg:
+        repl.renderer.info(f"mode: {repl.config.mode} (choices: {', '.join(MODES)})")
+        return
+    if arg not in MODES:
+        repl.renderer.error(f"unknown mode '{arg}': use one of {', '.join(MODES)}")
+        return
+    repl.config.mode = arg
+    repl.agent.thinking = repl.config.thinking
+    repl.renderer.dim(f"mode: {arg}")
+
+
+@slash("model", "show or set the model", "[NAME]")
+async def _model(repl: Repl, arg: str) -> None:
+    if not arg:
+        repl.renderer.info(f"model: {repl.config.model} at {repl.config.base_url}")
+        return
+    repl.set_model(arg)
+    repl.renderer.dim(f"model: {arg} (context {repl.agent.client.profile.context_window:,} tokens)")
+
+
+@slash("thinking", "turn thinking on or off", "[on|off]")
+async def _thinking(repl: Repl, arg: str) -> None:
+    if arg in ("on", "off"):
+        repl.agent.thinking = arg == "on"
+    elif not arg:
+        repl.agent.thinking = not repl.agent.thinking
+    else:
+        repl.renderer.error("use /thinking on or /thinking off")
+        return
+    repl.renderer.dim(f"thinking: {'on' if repl.agent.thinking else 'off'}")
+
+
+@slash("yolo", "approve every action from now on (again to ask again)")
+async def _yolo(repl: Repl, arg: str) -> None:
+    policy = repl.agent.policy
+    policy.yolo = not policy.yolo
+    repl.config.yolo = policy.yolo
+    repl.renderer.dim("yolo: every action runs without asking" if policy.yolo else "yolo off: actions ask again")
+
+
+@slash("cost", "tokens and cost of this session")
+async def _cost(repl: Repl, arg: str) -> None:
+    totals = repl.agent.totals
+    repl.renderer.info(
+        f"input {totals.prompt_tokens:,} tokens ({totals.cached_tokens:,} cached) · "
+        f"output {totals.completion_tokens:,} tokens · {totals.tool_calls} tool calls · ${totals.cost:.4f}"
+    )
+
+
+@slash("undo", "restore the files the last turn changed")
+async def _undo(repl: Repl, arg: str) -> None:
+    await repl.undo()
+
+
+@slash("diff", "show what this session changed")
+async def _diff(repl: Repl, arg: str) -> None:
+    diff = repl.session_diff()
+    if diff.strip():
+        repl.renderer.unified_diff(diff)
+    else:
+        repl.renderer.dim("no changes in this session")
+
+
+@slash("sessions", "list this workspace's sessions")
+async def _sessions(repl: Repl, arg: str) -> None:
+    from kimicode.ui.sessions import describe_sessions, session_store
+
+    infos = session_store(repl.config).list(repl.config.work_dir)
+    if not infos:
+        repl.renderer.dim("no saved sessions for this workspace")
+        return
+    for line in describe_sessions(infos):
+        marker = "*" if line.startswith(repl.opened.session.id) else " "
+        repl.renderer.info(f"{marker} {line}")
+
+
+@slash("resume", "continue a saved session (no ID: pick from a list)", "[ID]")
+async def _resume(repl: Repl, arg: str) -> None:
+    await repl.resume(arg or None)

@@ -1,0 +1,164 @@
+"""Terminal rendering of the core's events with rich: streamed text, dim thinking, one line per tool call,
+coloured diffs for edits, folded long output. NO_COLOR is honoured by rich itself.
+
+Text is written as it streams (no live region that repaints the screen), so nothing flickers and the
+scrollback stays a plain record of the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from kimicode.agent import events as ev
+
+# Lines of a tool's output shown under its call line; the rest is folded into a count.
+OUTPUT_PREVIEW_LINES = 4
+DIFF_PREVIEW_LINES = 40
+EDIT_TOOLS = ("strreplace", "insert", "createfile")
+
+
+def make_console() -> Console:
+    return Console(highlight=False, emoji=False, soft_wrap=False)
+
+
+def edit_diff_lines(name: str, args: dict[str, Any]) -> list[tuple[str, str]]:
+    """(marker, line) pairs showing what an edit call will change, built from its arguments alone."""
+    if name == "strreplace":
+        old = str(args.get("old_str", "")).splitlines()
+        new = str(args.get("new_str", "")).splitlines()
+        return [("-", line) for line in old] + [("+", line) for line in new]
+    if name == "insert":
+        where = args.get("insert_line", 0)
+        return [("@", f"after line {where}")] + [("+", line) for line in str(args.get("new_str", "")).splitlines()]
+    if name == "createfile":
+        lines = str(args.get("content", "")).splitlines()
+        return [("+", line) for line in lines] or [("@", "(empty file)")]
+    return []
+
+
+def fold(lines: list[str], keep: int) -> tuple[list[str], int]:
+    """The first ``keep`` lines and how many were left out."""
+    return lines[:keep], max(len(lines) - keep, 0)
+
+
+class Renderer:
+    """Turns events into terminal output. One instance per REPL; keeps track of what is mid-line."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or make_console()
+        self._streaming: str = ""  # "text", "thinking" or "" (nothing open)
+
+    # -- plain messages ------------------------------------------------------------------------------
+
+    def info(self, message: str, style: str = "") -> None:
+        self.close_stream()
+        self.console.print(Text(message, style=style))
+
+    def dim(self, message: str) -> None:
+        self.info(message, "dim")
+
+    def warn(self, message: str) -> None:
+        self.info(f"! {message}", "yellow")
+
+    def error(self, message: str) -> None:
+        self.info(f"✗ {message}", "red")
+
+    def close_stream(self) -> None:
+        if self._streaming:
+            self.console.file.write("\n")
+            self.console.file.flush()
+            self._streaming = ""
+
+    # -- events --------------------------------------------------------------------------------------
+
+    def event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.TextDelta):
+            self._stream("text", event.text, "")
+        elif isinstance(event, ev.ThinkingDelta):
+            self._stream("thinking", event.text, "dim italic")
+        elif isinstance(event, ev.ToolCallStart):
+            self.tool_start(event)
+        elif isinstance(event, ev.ToolCallEnd):
+            self.tool_end(event)
+        elif isinstance(event, ev.Compacted):
+            self.dim(f"⟳ context compacted: {event.tokens_before:,} → {event.tokens_after:,} tokens (summary kept)")
+        elif isinstance(event, ev.Error):
+            if event.retrying:
+                self.warn(event.message)
+            else:
+                self.error(event.message)
+        elif isinstance(event, ev.SubAgentUpdate):
+            if event.state in ("done", "failed", "cancelled"):
+                self.dim(f"  [{event.agent} {event.role}] {event.state} after {event.steps} steps")
+        elif isinstance(event, ev.Done):
+            self.close_stream()
+
+    def _stream(self, kind: str, text: str, style: str) -> None:
+        if self._streaming != kind:
+            self.close_stream()
+            if kind == "thinking":
+                self.console.print(Text("thinking…", style="dim"))
+            self._streaming = kind
+        self.console.print(Text(text, style=style), end="", soft_wrap=True)
+        self.console.file.flush()
+
+    def tool_start(self, event: ev.ToolCallStart) -> None:
+        self.close_stream()
+        line = Text("● ", style="cyan")
+        line.append(event.summary or event.name, style="bold")
+        self.console.print(line, soft_wrap=False, overflow="ellipsis", no_wrap=True)
+        if event.name in EDIT_TOOLS:
+            self.edit_diff(event.name, event.args)
+
+    def edit_diff(self, name: str, args: dict[str, Any]) -> None:
+        pairs = edit_diff_lines(name, args)
+        shown, hidden = pairs[:DIFF_PREVIEW_LINES], max(len(pairs) - DIFF_PREVIEW_LINES, 0)
+        styles = {"-": "red", "+": "green", "@": "cyan"}
+        for marker, text in shown:
+            prefix = "    " if marker == "@" else f"  {marker} "
+            self.console.print(Text(prefix + text, style=styles[marker]), soft_wrap=True)
+        if hidden:
+            self.console.print(Text(f"    … {hidden} more lines", style="dim"))
+
+    def tool_end(self, event: ev.ToolCallEnd) -> None:
+        self.close_stream()
+        result = event.result
+        lines = result.text.rstrip("\n").splitlines()
+        if result.is_error:
+            first = lines[0] if lines else "failed"
+            self.console.print(Text(f"  ⎿ ✗ {first[:300]}", style="red"), soft_wrap=True)
+            return
+        if event.name in EDIT_TOOLS:
+            self.console.print(Text("  ⎿ done", style="dim"))
+            return
+        if event.name == "submit":
+            return
+        shown, hidden = fold(lines, OUTPUT_PREVIEW_LINES)
+        if not shown:
+            self.console.print(Text("  ⎿ (no output)", style="dim"))
+            return
+        for index, text in enumerate(shown):
+            prefix = "  ⎿ " if index == 0 else "    "
+            self.console.print(Text(prefix + text[:400], style="dim"), soft_wrap=True)
+        if hidden:
+            self.console.print(Text(f"    … +{hidden} lines", style="dim"))
+        if result.images:
+            self.console.print(Text(f"    [{len(result.images)} image(s)]", style="dim"))
+
+    def unified_diff(self, diff: str) -> None:
+        """A unified diff (from /diff), coloured line by line."""
+        self.close_stream()
+        for line in diff.splitlines():
+            style = ""
+            if line.startswith(("+++", "---")):
+                style = "bold"
+            elif line.startswith("+"):
+                style = "green"
+            elif line.startswith("-"):
+                style = "red"
+            elif line.startswith("@@"):
+                style = "cyan"
+            self.console.print(Text(line, style=style), soft_wrap=True)

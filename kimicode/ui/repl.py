@@ -1,0 +1,403 @@
+"""The interactive REPL: prompt-toolkit input, rich output, approvals, Ctrl-C, slash commands, sessions.
+
+Start-up is kept short: the model client's SDK (openai, ~1 s to import) loads in a background thread once
+the prompt is on screen, while the user types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from kimicode.agent import events as ev
+from kimicode.agent.loop import Agent
+from kimicode.agent.policy import ApprovalDecision
+from kimicode.agent.runtime import Runtime, build_runtime
+from kimicode.config import Config
+from kimicode.llm.messages import Image
+from kimicode.ui import commands
+from kimicode.ui.render import Renderer
+from kimicode.ui.sessions import OpenedSession, SessionNotFound, bind_agent, describe_sessions, open_session
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+PROMPT = "› "
+# @path mentions: attached when the path names a file no larger than this.
+MAX_ATTACH_BYTES = 256 * 1024
+MENTION = re.compile(r"(?<!\S)@(\S+)")
+BACKGROUND_IMPORTS = ("openai",)
+APPROVAL_ANSWERS = {"once": "approved once", "session": "approved for this session", "reject": "rejected", "cancel": "cancelled"}
+
+
+def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
+    try:
+        return asyncio.run(Repl(config, options).main(task))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _warm_imports() -> None:
+    for name in BACKGROUND_IMPORTS:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+class Repl:
+    def __init__(self, config: Config, options: dict[str, Any]) -> None:
+        self.config = config
+        self.options = options
+        self.renderer = Renderer()
+        self.want_exit = False
+        # Media for the next message (--image/--video, or /image and /video).
+        self.pending_images: list[Image] = []
+        self.pending_parts: list[dict[str, Any]] = []
+        self.runtime: Runtime
+        self.opened: OpenedSession
+        self.agent: Agent
+        self._undo: Any = None
+        self._turn: asyncio.Task[None] | None = None
+        self._prompt: Any = None
+        self._extra: dict[str, Any] = {}  # agent overrides, e.g. MCP tools that appear while running
+        # Approval questions wait until the events before them are on screen (keyed by call id).
+        self._shown: dict[str, asyncio.Event] = {}
+
+    # -- start-up ------------------------------------------------------------------------------------
+
+    async def main(self, task: str | None) -> int:
+        if not self.config.api_key:
+            from kimicode.ui.setup import guided_setup
+
+            try:
+                if not await guided_setup(self.config, self.ask_line):
+                    self.renderer.error("no working API key; set KIMI_API_KEY or run kimicode again")
+                    return EXIT_USAGE
+            except (EOFError, KeyboardInterrupt):
+                return EXIT_USAGE
+        code = self._open_first_session()
+        if code is not None:
+            return code
+        self._prompt = self._make_prompt()
+        try:
+            self._load_media()
+        except Exception as exc:
+            self.renderer.error(str(exc))
+        if self.options.get("resume") is not None and not str(self.options["resume"]).strip():
+            await self.resume(None)
+        self._banner()
+        asyncio.get_running_loop().call_later(0.1, threading.Thread(target=_warm_imports, daemon=True).start)
+        from kimicode.agent.mcp_run import running_mcp
+
+        self._offer_mcp_import()
+        try:
+            async with running_mcp(self.config, self.renderer.warn) as mcp:
+                self._extra = {"extra_tools": mcp.tools} if mcp is not None else {}
+                if mcp is not None:
+                    self._rebind()
+                if task:
+                    await self.run_turn(task)
+                return await self._loop()
+        finally:
+            from kimicode.vision.browser import close_session_browsers
+
+            with contextlib.suppress(Exception):
+                await close_session_browsers()
+
+    def _offer_mcp_import(self) -> None:
+        """First interactive run: offer the MCP servers other agents already use (asked once)."""
+        from kimicode.ui.mcp_import import first_run_mcp_offer
+
+        try:
+            first_run_mcp_offer(self.config)
+        except Exception as exc:  # discovery problems must not keep the REPL from starting
+            self.renderer.warn(f"could not look for other agents' MCP servers: {exc}")
+
+    def _open_first_session(self) -> int | None:
+        resume = self.options.get("resume")
+        try:
+            self.opened = open_session(
+                self.config, bool(self.options.get("continue_session")), resume if resume and resume.strip() else None
+            )
+        except SessionNotFound as exc:
+            self.renderer.error(str(exc))
+            return EXIT_USAGE
+        self.runtime = build_runtime(self.config, session_id=self.opened.session.id)
+        self.agent = bind_agent(self.runtime, self.opened, self.approve)
+        self._attach_undo()
+        for warning in self.opened.warnings:
+            self.renderer.warn(warning)
+        return None
+
+    def _load_media(self) -> None:
+        images, video = self.options.get("images") or [], self.options.get("video")
+        if images or video:
+            from kimicode.ui.launch import load_media
+
+            media, parts = load_media(self.config, images, video)
+            self.pending_images.extend(media)
+            self.pending_parts.extend(parts)
+
+    def _attach_undo(self) -> None:
+        from kimicode.vcs.checkpoints import make_undo_provider
+
+        if self._undo is None:
+            self._undo = make_undo_provider(self.config.work_dir, self.config.home, self.opened.session.id)
+        self.agent.before_write = self._undo.before_write
+
+    def _banner(self) -> None:
+        session = self.opened.session
+        state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
+        self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
+        self.renderer.dim(f"{state} · /help for commands · Enter sends, Alt-Enter or Ctrl-J for a new line")
+
+    # -- the prompt ----------------------------------------------------------------------------------
+
+    def _make_prompt(self) -> Any:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        from kimicode.ui.input import main_key_bindings, MentionCompleter
+
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        return PromptSession(
+            PROMPT,
+            multiline=True,
+            key_bindings=main_key_bindings(),
+            history=FileHistory(str(self.config.home / "history")),
+            completer=MentionCompleter(self.config.work_dir, lambda: sorted(commands.COMMANDS)),
+            complete_while_typing=True,
+            bottom_toolbar=self.toolbar,
+            enable_history_search=False,
+        )
+
+    def toolbar(self) -> str:
+        agent = self.agent
+        window = agent.client.profile.context_window or 1
+        percent = min(100, round(100 * agent.context_tokens / window))
+        parts = [
+            self.config.model,
+            self.config.mode,
+            f"thinking {'on' if agent.thinking else 'off'}",
+            f"context {percent}%",
+            f"${agent.totals.cost:.4f}",
+        ]
+        if agent.policy.yolo:
+            parts.append("YOLO")
+        return " " + " · ".join(parts)
+
+    async def _loop(self) -> int:
+        interrupts = 0
+        while not self.want_exit:
+            try:
+                text = await self._prompt.prompt_async(handle_sigint=False)
+            except KeyboardInterrupt:  # Ctrl-C on an empty prompt
+                interrupts += 1
+                if interrupts >= 2:
+                    break
+                self.renderer.dim("(Ctrl-C again or Ctrl-D to exit)")
+                continue
+            except EOFError:
+                break
+            interrupts = 0
+            text = text.strip()
+            if not text:
+                continue
+            parsed = commands.parse(text)
+            if parsed is not None:
+                await self._command(*parsed)
+                continue
+            await self.run_turn(text)
+        self.opened.session.close()
+        self.renderer.dim(f"session saved: resume with kimicode -r {self.opened.session.id} (or -C)")
+        return EXIT_OK
+
+    async def _command(self, name: str, arg: str) -> None:
+        command = commands.COMMANDS.get(name)
+        if command is None:
+            self.renderer.error(f"unknown command /{name}; /help lists them")
+            return
+        try:
+            await command.handler(self, arg)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            self.renderer.dim("cancelled")
+        except Exception as exc:  # a failing command must not end the session
+            self.renderer.error(f"/{name} failed: {exc}")
+
+    async def ask_line(self, message: str, password: bool = False) -> str:
+        from prompt_toolkit import PromptSession
+
+        return await PromptSession().prompt_async(message, is_password=password, handle_sigint=False)
+
+    # -- turns ---------------------------------------------------------------------------------------
+
+    async def run_turn(self, text: str) -> None:
+        text, attached = attach_mentions(text, self.config.work_dir)
+        for path in attached:
+            self.renderer.dim(f"attached {path}")
+        images, self.pending_images = self.pending_images, []
+        parts, self.pending_parts = self.pending_parts, []
+        try:
+            await asyncio.to_thread(self._undo.begin_turn, text[:60])
+        except Exception as exc:  # no checkpoint is no reason to refuse the turn
+            self.renderer.warn(f"no undo checkpoint for this turn: {exc}")
+        self._turn = asyncio.ensure_future(self._consume(text, images or None, parts or None))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._cancel_turn)
+        try:
+            await self._turn
+        except asyncio.CancelledError:
+            self.renderer.close_stream()
+            self.renderer.warn("interrupted; the session is intact")
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            self._turn = None
+            self.renderer.info("")
+
+    def _cancel_turn(self) -> None:
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+
+    async def _consume(self, text: str, images: list[Image] | None, parts: list[dict[str, Any]] | None) -> None:
+        run = self.agent.run(text, images, parts)
+        try:
+            async for event in run:
+                self.renderer.event(event)
+                if isinstance(event, ev.ApprovalRequest):
+                    self._shown.setdefault(event.call_id, asyncio.Event()).set()
+                if isinstance(event, ev.Done):
+                    self._report(event.result)
+        finally:
+            await run.aclose()
+
+    def _report(self, result: ev.RunResult) -> None:
+        if result.submitted and result.result:
+            self.renderer.info(result.result, "bold")
+        elif result.subtype == "error_max_steps":
+            self.renderer.warn(result.result)
+
+    # -- approvals -----------------------------------------------------------------------------------
+
+    async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
+        if self.agent.policy.yolo:
+            return ApprovalDecision(True)
+        from kimicode.ui.input import ask_choice
+
+        await self._shown.setdefault(request.call_id, asyncio.Event()).wait()
+        self._shown.pop(request.call_id, None)
+        self.renderer.close_stream()
+        self.renderer.info(f"? {request.summary} — {request.reason}", "yellow bold")
+        answer = await ask_choice("  [y] yes once  [a] yes for this session  [n] no, tell the model why  › ")
+        self.renderer.dim(f"  → {APPROVAL_ANSWERS.get(answer, answer)}")
+        if answer == "once":
+            return ApprovalDecision(True)
+        if answer == "session":
+            return ApprovalDecision(True, remember=True)
+        if answer == "cancel":
+            self._cancel_turn()
+            return ApprovalDecision(False, "The user interrupted the turn.")
+        try:
+            reason = (await self.ask_line("  reason (Enter to skip) › ")).strip()
+        except (EOFError, KeyboardInterrupt):
+            reason = ""
+        return ApprovalDecision(False, reason)
+
+    # -- what commands call --------------------------------------------------------------------------
+
+    def new_session(self) -> None:
+        from kimicode.ui.sessions import session_store
+
+        self.opened.session.close()
+        self.opened = OpenedSession(session_store(self.config).create(self.config.work_dir, self.config.model, self.config.mode))
+        self._rebind()
+
+    async def resume(self, session_id: str | None) -> None:
+        from kimicode.ui.sessions import session_store
+
+        if session_id is None:
+            infos = session_store(self.config).list(self.config.work_dir)
+            if not infos:
+                self.renderer.dim("no saved sessions for this workspace")
+                return
+            for number, line in enumerate(describe_sessions(infos, 15), 1):
+                self.renderer.info(f"  {number:>2}) {line}")
+            choice = (await self.ask_line("  resume which? (number, Enter to cancel) › ")).strip()
+            if not choice.isdigit() or not 1 <= int(choice) <= min(len(infos), 15):
+                return
+            session_id = infos[int(choice) - 1].id
+        try:
+            opened = open_session(self.config, resume_id=session_id)
+        except SessionNotFound as exc:
+            self.renderer.error(str(exc))
+            return
+        self.opened.session.close()
+        self.opened = opened
+        self._rebind()
+        for warning in opened.warnings:
+            self.renderer.warn(warning)
+        self.renderer.dim(f"resumed session {opened.session.id} ({len(opened.history)} messages)")
+
+    def _rebind(self) -> None:
+        old = self.agent
+        self.runtime.session_id = self.opened.session.id
+        self.agent = bind_agent(
+            self.runtime, self.opened, self.approve, policy=old.policy, thinking=old.thinking, totals=old.totals, **self._extra
+        )
+        self.agent.before_write = self._undo.before_write
+
+    def set_model(self, name: str) -> None:
+        from kimicode.llm.client import ChatClient
+        from kimicode.llm.profiles import profile_for
+
+        self.config.model = name
+        self.runtime.client = ChatClient(self.config, profile_for(name))
+        self.agent.client = self.runtime.client
+
+    async def compact_now(self) -> None:
+        self.renderer.dim("compacting…")
+        try:
+            event = await self.agent.compact(self.renderer.event)
+        except Exception as exc:
+            self.renderer.error(f"could not compact: {getattr(exc, 'message', exc)}")
+            return
+        if event is None:
+            self.renderer.dim("nothing to compact yet")
+
+    async def undo(self) -> None:
+        report = await asyncio.to_thread(self._undo.undo)
+        if report.nothing_to_undo:
+            self.renderer.dim("nothing to undo")
+            return
+        for path in report.restored:
+            self.renderer.info(f"  restored {path}", "green")
+        for path in report.deleted:
+            self.renderer.info(f"  removed  {path}", "red")
+        label = f" (turn: {report.label})" if report.label else ""
+        self.renderer.dim(f"undid the last turn's file changes{label}")
+
+    def session_diff(self) -> str:
+        return str(self._undo.diff())
+
+
+def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
+    """Append the content of each ``@path`` that names a readable text file in the workspace."""
+    blocks: list[str] = []
+    attached: list[str] = []
+    for match in MENTION.finditer(text):
+        name = match.group(1).rstrip(".,;:!?)")
+        path = (workspace / name).resolve()
+        if name in attached or not path.is_file() or path.stat().st_size > MAX_ATTACH_BYTES:
+            continue
+        try:
+            content = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        attached.append(name)
+        blocks.append(f'<file path="{name}">\n{content.rstrip()}\n</file>')
+    if not blocks:
+        return text, []
+    return text + "\n\n" + "\n\n".join(blocks), attached
+
