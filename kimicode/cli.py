@@ -51,7 +51,7 @@ def run(
     image: Annotated[Optional[list[Path]], typer.Option("--image", help="Attach an image to the first message (repeatable).")] = None,
     video: Annotated[Optional[Path], typer.Option("--video", help="Attach a video to the first message.")] = None,
     continue_session: Annotated[bool, typer.Option("-C", "--continue", help="Continue this workspace's last session.")] = False,
-    resume: Annotated[Optional[str], typer.Option("-r", "--resume", help="Resume a session by ID ('' or 'pick' to choose).")] = None,
+    resume: Annotated[Optional[str], typer.Option("-r", "--resume", help="Resume a session by ID; without an ID, pick from a list.")] = None,
     work_dir: Annotated[Optional[Path], typer.Option("-w", "--work-dir", help="Workspace directory (default: current).")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Step limit for the main agent.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
@@ -95,8 +95,20 @@ def run(
     raise typer.Exit(code)
 
 
+def _optional_resume_id(argv: list[str]) -> list[str]:
+    """`-r`/`--resume` takes an optional ID: alone (or before another flag) it means "pick from a list"."""
+    fixed: list[str] = []
+    for i, word in enumerate(argv):
+        fixed.append(word)
+        if word in ("-r", "--resume"):
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            if following is None or following.startswith("-"):
+                fixed.append("")
+    return fixed
+
+
 def main() -> None:
-    argv = sys.argv[1:]
+    argv = _optional_resume_id(sys.argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         from kimicode.ui.manage import register
 

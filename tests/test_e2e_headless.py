@@ -306,3 +306,9 @@ def test_sigint_interrupts_with_130_and_kills_the_command(fake_llm: FakeLLM, hom
     else:
         os.kill(shell_pid, signal.SIGKILL)
         raise AssertionError("the command's shell survived the interrupt")
+
+
+def test_resume_without_an_id_in_headless_is_a_usage_error(home: Path, repo: Path) -> None:
+    proc = run_cli(["-p", "hi", "-r"], home=home, cwd=repo)
+    assert proc.returncode == 2
+    assert "kimicode sessions" in proc.stderr and "Traceback" not in proc.stderr

@@ -15,21 +15,19 @@ PER_IMAGE_TOKENS = 4096
 class ScreenshotTool(Tool):
     name: ClassVar[str] = "screenshot"
     description: ClassVar[str] = (
-        "Render a web page (URL, or a local HTML file path relative to the workspace) in headless Chromium "
-        "and look at it. Use it after changing a page to check what it really looks like, and compare with "
-        "any reference image. full_page=true captures the whole page (downscaled); scroll_frames=N captures N "
-        "viewport frames while scrolling from top to bottom, so scroll-triggered animations can be seen."
+        "Render a URL or local HTML file in headless Chromium and look at it: check what a page really looks "
+        "like after changing it. full_page: the whole page, downscaled; scroll_frames=N: N viewport frames "
+        "while scrolling top to bottom (scroll-triggered animations)."
     )
     parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
-            "target": {"type": "string", "description": "URL (http://..., file://...) or local HTML file path"},
-            "width": {"type": "integer", "description": "viewport width in CSS pixels", "default": 1280},
-            "height": {"type": "integer", "description": "viewport height in CSS pixels", "default": 800},
-            "full_page": {"type": "boolean", "description": "capture the whole scrollable page", "default": False},
+            "target": {"type": "string", "description": "URL or local HTML file path"},
+            "width": {"type": "integer", "default": 1280},
+            "height": {"type": "integer", "default": 800},
+            "full_page": {"type": "boolean", "default": False},
             "scroll_frames": {
                 "type": "integer",
-                "description": "N > 0: N viewport frames from top to bottom of the page while scrolling",
                 "default": 0,
             },
         },
