@@ -14,7 +14,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kimicode.llm.messages import Message, message_text, summary_message
+from kimicode.llm.messages import Message, is_tool_image_carrier, message_text, summary_message
 from kimicode.tools.base import truncate_middle
 
 # Kimi K2.5: about one token per 28x28 pixels, capped near 4k tokens per image.
@@ -110,7 +110,7 @@ def _units(body: list[Message]) -> list[list[Message]]:
     units: list[list[Message]] = []
     for message in body:
         follows_call = bool(units) and bool(units[-1][0].get("tool_calls"))
-        if follows_call and (message.get("role") == "tool" or _is_tool_image_carrier(message)):
+        if follows_call and (message.get("role") == "tool" or is_tool_image_carrier(message)):
             units[-1].append(message)
         else:
             units.append([message])
@@ -156,15 +156,6 @@ def _transcript_lines(messages: list[Message]) -> list[str]:
 def _clip(text: str) -> str:
     return truncate_middle(text, MAX_SUMMARY_PART_CHARS)
 
-
-def _is_tool_image_carrier(message: Message) -> bool:
-    content = message.get("content")
-    return (
-        message.get("role") == "user"
-        and isinstance(content, list)
-        and bool(content)
-        and str(content[0].get("text", "")).startswith("Images returned by tool call")
-    )
 
 
 def _is_media(part: object) -> bool:

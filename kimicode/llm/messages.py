@@ -77,6 +77,20 @@ def assistant_message(
     return message
 
 
+TOOL_IMAGES_PREFIX = "Images returned by tool call "
+
+
+def is_tool_image_carrier(message: Message) -> bool:
+    """The user message that carries a tool result's images; it belongs with that tool result."""
+    content = message.get("content")
+    return (
+        message.get("role") == "user"
+        and isinstance(content, list)
+        and bool(content)
+        and str(content[0].get("text", "")).startswith(TOOL_IMAGES_PREFIX)
+    )
+
+
 def tool_messages(call_id: str, text: str, images: list[Image] | None = None) -> list[Message]:
     """The tool result, plus a user message carrying its images.
 
@@ -85,7 +99,7 @@ def tool_messages(call_id: str, text: str, images: list[Image] | None = None) ->
     """
     messages: list[Message] = [{"role": "tool", "tool_call_id": call_id, "content": text}]
     if images:
-        intro = text_part(f"Images returned by tool call {call_id}:")
+        intro = text_part(f"{TOOL_IMAGES_PREFIX}{call_id}:")
         messages.append({"role": "user", "content": [intro, *media_parts(images)]})
     return messages
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kimicode import __version__
-from kimicode.llm.messages import Message, message_text, summary_message
+from kimicode.llm.messages import Message, is_tool_image_carrier, message_text, summary_message
 
 RECORD_HEADER = "session"
 RECORD_MESSAGE = "message"
@@ -363,16 +363,6 @@ def _apply_compaction(
     return [*messages[:start], summary_message(summary), *messages[start + replaces :]]
 
 
-def _is_tool_image_carrier(message: Message) -> bool:
-    """The user message that carries a tool result's images (see llm.messages.tool_messages)."""
-    content = message.get("content")
-    return (
-        message.get("role") == "user"
-        and isinstance(content, list)
-        and bool(content)
-        and str(content[0].get("text", "")).startswith("Images returned by tool call")
-    )
-
 
 def _repair_tool_calls(messages: list[Message], warnings: list[str]) -> list[Message]:
     """Every assistant tool call gets a result and every tool result has its call, as the API demands.
@@ -395,7 +385,7 @@ def _repair_tool_calls(messages: list[Message], warnings: list[str]) -> list[Mes
         wanted = [c.get("id", "") for c in calls if isinstance(c, dict)]
         answered: set[str] = set()
         block: list[Message] = []
-        while i < len(messages) and (messages[i].get("role") == "tool" or _is_tool_image_carrier(messages[i])):
+        while i < len(messages) and (messages[i].get("role") == "tool" or is_tool_image_carrier(messages[i])):
             follower = messages[i]
             i += 1
             if follower.get("role") == "tool":
