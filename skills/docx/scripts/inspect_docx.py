@@ -89,9 +89,12 @@ def paragraph_line(paragraph: Any, width: int, outline: bool) -> str | None:
     if outline:
         level = int(style.split()[-1]) if style.split()[-1].isdigit() else 0
         return f"{'  ' * max(level - 1, 0)}[{style}] {text}"
-    if not text:
-        return f"[{style}] (empty)"
-    return f"[{style}] {text}"
+    parts = [text] if text else []
+    if paragraph._p.xpath(".//w:drawing | .//w:pict"):
+        parts.append("(image)")
+    if paragraph._p.xpath('.//w:br[@w:type="page"]'):
+        parts.append("(page break)")
+    return f"[{style}] " + (" ".join(parts) if parts else "(empty)")
 
 
 def table_lines(table: Any, number: int, width: int) -> list[str]:

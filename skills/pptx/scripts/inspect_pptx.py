@@ -132,9 +132,13 @@ def shape_lines(shape: Any, width: int, depth: int = 1) -> tuple[list[str], list
         size = f"{shape.width / EMU_PER_MM:.0f}x{shape.height / EMU_PER_MM:.0f} mm" if shape.width else ""
         lines.append(f"{pad}[picture {shape.name!r}] {size} {image}")
     elif shape.has_text_frame:
-        text = shape.text_frame.text
-        if text.strip():
-            lines.append(f"{pad}[{label}] {shorten(text, width)}")
+        paragraphs = [(p.level, p.text) for p in shape.text_frame.paragraphs if p.text.strip()]
+        if len(paragraphs) == 1:
+            lines.append(f"{pad}[{label}] {shorten(paragraphs[0][1], width)}")
+        elif paragraphs:
+            lines.append(f"{pad}[{label}]")
+            # One line per paragraph, indented by bullet level, so the outline of the slide shows.
+            lines += [f"{pad}  {'  ' * level}- {shorten(text, width)}" for level, text in paragraphs]
         elif shape.is_placeholder:
             warnings.append(f"empty placeholder {shape.placeholder_format.idx} {shape.name!r}")
     elif shape.is_placeholder:
