@@ -158,9 +158,12 @@ def run_summary(result: ev.RunResult) -> str:
     extra = result.extra
     if "critical_steps" not in extra:
         return ""
-    parts = [f"{extra.get('total_steps', result.num_steps)} steps ({extra['critical_steps']} on the critical path)"]
-    parts.append(f"{extra.get('total_tool_calls', 0)} tool calls")
+    steps = extra.get("total_steps", result.num_steps)
+    calls = extra.get("total_tool_calls", 0)
+    parts = [f"{steps} step{'s' * (steps != 1)}", f"{calls} tool call{'s' * (calls != 1)}"]
     if extra.get("sub_agents"):
+        # The critical path only differs from the total when sub-agents ran in parallel.
+        parts[0] += f" ({extra['critical_steps']} on the critical path)"
         parts.append(f"{extra['sub_agents']} sub-agents")
     parts.append(f"{result.duration_ms / 1000:.1f}s")
     parts.append(f"${float(result.usage.get('cost_usd', 0.0)):.4f}")
