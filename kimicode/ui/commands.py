@@ -194,7 +194,7 @@ async def _skills(repl: Repl, arg: str) -> None:
     from kimicode.ui.integrations import skills_lines
 
     for line, style in skills_lines(repl.runtime.skills, repl.config):
-        repl.renderer.info(line, style)
+        repl.renderer.listing(line, style)
 
 
 @slash("mcp", "show the MCP servers: state, source, tools")
@@ -202,4 +202,4 @@ async def _mcp(repl: Repl, arg: str) -> None:
     from kimicode.ui.integrations import mcp_lines
 
     for line, style in mcp_lines(repl.mcp, repl.config):
-        repl.renderer.info(line, style)
+        repl.renderer.listing(line, style)

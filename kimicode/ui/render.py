@@ -60,6 +60,11 @@ class Renderer:
         self.close_stream()
         self.console.print(Text(message, style=style))
 
+    def listing(self, line: str, style: str = "") -> None:
+        """A line of a listing (paths, commands): never broken by rich; a narrow terminal wraps it whole."""
+        self.close_stream()
+        self.console.print(Text(line, style=style), soft_wrap=True)
+
     def dim(self, message: str) -> None:
         self.info(message, "dim")
 
