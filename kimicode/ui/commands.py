@@ -94,9 +94,9 @@ async def _mode(repl: Repl, arg: str) -> None:
     if arg not in MODES:
         repl.renderer.error(f"unknown mode '{arg}': use one of {', '.join(MODES)}")
         return
-    repl.config.mode = arg
-    repl.agent.thinking = repl.config.thinking
-    repl.renderer.dim(f"mode: {arg}")
+    repl.set_mode(arg)
+    tools = ", ".join(repl.agent.current_tools())
+    repl.renderer.dim(f"mode: {arg} · thinking {'on' if repl.agent.thinking else 'off'} · tools: {tools}")
 
 
 @slash("model", "show or set the model", "[NAME]")
@@ -167,3 +167,39 @@ async def _sessions(repl: Repl, arg: str) -> None:
 @slash("resume", "continue a saved session (no ID: pick from a list)", "[ID]")
 async def _resume(repl: Repl, arg: str) -> None:
     await repl.resume(arg or None)
+
+
+@slash("image", "attach an image to your next message", "PATH")
+async def _image(repl: Repl, arg: str) -> None:
+    from kimicode.ui.media import resolve_user_path
+
+    if not arg:
+        repl.renderer.error("give the image's path: /image PATH (or mention it as @file.png)")
+        return
+    repl.attach_images([resolve_user_path(arg, repl.config.work_dir)])
+
+
+@slash("video", "attach a video (as sampled frames) to your next message", "PATH")
+async def _video(repl: Repl, arg: str) -> None:
+    from kimicode.ui.media import resolve_user_path
+
+    if not arg:
+        repl.renderer.error("give the video's path: /video PATH")
+        return
+    await repl.attach_video(resolve_user_path(arg, repl.config.work_dir))
+
+
+@slash("skills", "list the skills found (name, source, path)")
+async def _skills(repl: Repl, arg: str) -> None:
+    from kimicode.ui.integrations import skills_lines
+
+    for line, style in skills_lines(repl.runtime.skills, repl.config):
+        repl.renderer.listing(line, style)
+
+
+@slash("mcp", "show the MCP servers: state, source, tools")
+async def _mcp(repl: Repl, arg: str) -> None:
+    from kimicode.ui.integrations import mcp_lines
+
+    for line, style in mcp_lines(repl.mcp, repl.config):
+        repl.renderer.listing(line, style)

@@ -2,7 +2,8 @@
 coloured diffs for edits, folded long output. NO_COLOR is honoured by rich itself.
 
 Text is written as it streams (no live region that repaints the screen), so nothing flickers and the
-scrollback stays a plain record of the session.
+scrollback stays a plain record of the session. The one exception is the swarm board: a few lines redrawn
+in place while sub-agents run (kimicode.ui.live_board), then left in the scrollback as they ended.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kimicode.agent import events as ev
+from kimicode.ui.live_board import LiveBoard
 
 # Lines of a tool's output shown under its call line; the rest is folded into a count.
 OUTPUT_PREVIEW_LINES = 4
@@ -50,12 +52,18 @@ class Renderer:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or make_console()
         self._streaming: str = ""  # "text", "thinking" or "" (nothing open)
+        self.board: LiveBoard | None = None  # while a spawn_agents call runs
 
     # -- plain messages ------------------------------------------------------------------------------
 
     def info(self, message: str, style: str = "") -> None:
         self.close_stream()
         self.console.print(Text(message, style=style))
+
+    def listing(self, line: str, style: str = "") -> None:
+        """A line of a listing (paths, commands): never broken by rich; a narrow terminal wraps it whole."""
+        self.close_stream()
+        self.console.print(Text(line, style=style), soft_wrap=True)
 
     def dim(self, message: str) -> None:
         self.info(message, "dim")
@@ -67,6 +75,8 @@ class Renderer:
         self.info(f"✗ {message}", "red")
 
     def close_stream(self) -> None:
+        if self.board is not None:
+            self.board.erase()
         if self._streaming:
             self.console.file.write("\n")
             self.console.file.flush()
@@ -75,13 +85,17 @@ class Renderer:
     # -- events --------------------------------------------------------------------------------------
 
     def event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TextDelta):
+        if getattr(event, "agent", "") and not isinstance(event, ev.SubAgentUpdate):
+            self._sub_agent_event(event)
+        elif isinstance(event, ev.TextDelta):
             self._stream("text", event.text, "")
         elif isinstance(event, ev.ThinkingDelta):
             self._stream("thinking", event.text, "dim italic")
         elif isinstance(event, ev.ToolCallStart):
             self.tool_start(event)
         elif isinstance(event, ev.ToolCallEnd):
+            if event.name == "spawn_agents":
+                self.finish_board()
             self.tool_end(event)
         elif isinstance(event, ev.Compacted):
             self.dim(f"⟳ context compacted: {event.tokens_before:,} → {event.tokens_after:,} tokens (summary kept)")
@@ -91,10 +105,30 @@ class Renderer:
             else:
                 self.error(event.message)
         elif isinstance(event, ev.SubAgentUpdate):
-            if event.state in ("done", "failed", "cancelled"):
-                self.dim(f"  [{event.agent} {event.role}] {event.state} after {event.steps} steps")
+            self.sub_agent_update(event)
         elif isinstance(event, ev.Done):
+            self.finish_board()
             self.close_stream()
+
+    # -- the swarm -----------------------------------------------------------------------------------
+
+    def sub_agent_update(self, event: ev.SubAgentUpdate) -> None:
+        if self.board is None:
+            self.close_stream()
+            self.board = LiveBoard(self.console.file, self.console.width, self.console.height, self.console.is_terminal)
+        self.board.update(event)
+
+    def finish_board(self) -> None:
+        """Leave the board's last state in the scrollback (a wave of sub-agents has ended)."""
+        board, self.board = self.board, None
+        if board is not None:
+            self.close_stream()
+            board.finish()
+
+    def _sub_agent_event(self, event: ev.Event) -> None:
+        # A sub-agent's tool calls show on its board line; only errors it cannot recover from get a line.
+        if isinstance(event, ev.Error) and not event.retrying:
+            self.warn(f"[{event.agent}] {event.message}")
 
     def _stream(self, kind: str, text: str, style: str) -> None:
         if self._streaming != kind:
@@ -138,15 +172,18 @@ class Renderer:
             return
         shown, hidden = fold(lines, OUTPUT_PREVIEW_LINES)
         if not shown:
-            self.console.print(Text("  ⎿ (no output)", style="dim"))
-            return
+            self.console.print(Text("  ⎿ (no output)" if not result.images else "  ⎿ images:", style="dim"))
         for index, text in enumerate(shown):
             prefix = "  ⎿ " if index == 0 else "    "
             self.console.print(Text(prefix + text[:400], style="dim"), soft_wrap=True)
         if hidden:
             self.console.print(Text(f"    … +{hidden} lines", style="dim"))
-        if result.images:
-            self.console.print(Text(f"    [{len(result.images)} image(s)]", style="dim"))
+        self.image_lines(result.images)
+
+    def image_lines(self, images: list[Any]) -> None:
+        """One line per image (what it is and its size), never its bytes."""
+        for image in images:
+            self.console.print(Text(f"    {image.describe()}", style="dim"), soft_wrap=True)
 
     def unified_diff(self, diff: str) -> None:
         """A unified diff (from /diff), coloured line by line."""

@@ -13,7 +13,7 @@ import re
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimicode.agent import events as ev
 from kimicode.agent.loop import Agent
@@ -22,8 +22,12 @@ from kimicode.agent.runtime import Runtime, build_runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Image
 from kimicode.ui import commands
+from kimicode.ui.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
 from kimicode.ui.render import Renderer
 from kimicode.ui.sessions import OpenedSession, SessionNotFound, bind_agent, describe_sessions, open_session
+
+if TYPE_CHECKING:
+    from kimicode.mcp.manager import McpManager
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 PROMPT = "› "
@@ -65,6 +69,9 @@ class Repl:
         self._extra: dict[str, Any] = {}  # agent overrides, e.g. MCP tools that appear while running
         # Approval questions wait until the events before them are on screen (keyed by call id).
         self._shown: dict[str, asyncio.Event] = {}
+        # Sub-agents may ask at the same time; the questions are put one after another.
+        self._asking = asyncio.Lock()
+        self.mcp: McpManager | None = None  # the MCP servers of this session, when any are configured
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -95,6 +102,7 @@ class Repl:
         self._offer_mcp_import()
         try:
             async with running_mcp(self.config, self.renderer.warn) as mcp:
+                self.mcp = mcp
                 self._extra = {"extra_tools": mcp.tools} if mcp is not None else {}
                 if mcp is not None:
                     self._rebind()
@@ -235,6 +243,13 @@ class Repl:
     # -- turns ---------------------------------------------------------------------------------------
 
     async def run_turn(self, text: str) -> None:
+        pasted = pasted_image_path(text, self.config.work_dir)
+        if pasted is not None:  # a dropped or pasted image file: attach it and wait for the words
+            self.attach_images([pasted])
+            return
+        mentioned = image_mentions(text, self.config.work_dir)
+        if mentioned and not self.attach_images(mentioned):
+            return
         text, attached = attach_mentions(text, self.config.work_dir)
         for path in attached:
             self.renderer.dim(f"attached {path}")
@@ -278,18 +293,27 @@ class Repl:
             self.renderer.info(result.result, "bold")
         elif result.subtype == "error_max_steps":
             self.renderer.warn(result.result)
+        if self.config.mode == "swarm" and "critical_steps" in result.extra:
+            self.renderer.dim(swarm_accounting(result.extra))
 
     # -- approvals -----------------------------------------------------------------------------------
 
     async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
         if self.agent.policy.yolo:
             return ApprovalDecision(True)
-        from kimicode.ui.input import ask_choice
-
         await self._shown.setdefault(request.call_id, asyncio.Event()).wait()
         self._shown.pop(request.call_id, None)
+        async with self._asking:
+            board = self.renderer.board
+            with board.held() if board is not None else contextlib.nullcontext():
+                return await self._ask_approval(request)
+
+    async def _ask_approval(self, request: ev.ApprovalRequest) -> ApprovalDecision:
+        from kimicode.ui.input import ask_choice
+
         self.renderer.close_stream()
-        self.renderer.info(f"? {request.summary} — {request.reason}", "yellow bold")
+        who = f"[{request.agent}] " if request.agent else ""
+        self.renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
         answer = await ask_choice("  [y] yes once  [a] yes for this session  [n] no, tell the model why  › ")
         self.renderer.dim(f"  → {APPROVAL_ANSWERS.get(answer, answer)}")
         if answer == "once":
@@ -348,6 +372,48 @@ class Repl:
         )
         self.agent.before_write = self._undo.before_write
 
+    def set_mode(self, mode: str) -> None:
+        """Switch mode: rebuild the tools and system prompt for it (DESIGN.md B.7), keeping the history."""
+        from kimicode.ui.sessions import fresh_history
+
+        old = self.agent
+        self.config.mode = mode
+        self.runtime = build_runtime(self.config, session_id=self.opened.session.id)
+        self.agent = self.runtime.agent(
+            self.approve,
+            messages=fresh_history(old.messages, self.runtime.system_prompt),
+            on_message=old.on_message,
+            on_compacted=old.on_compacted,
+            policy=old.policy,
+            thinking=self.config.thinking,
+            totals=old.totals,
+            **self._extra,
+        )
+        self.agent.before_write = self._undo.before_write
+
+    def attach_images(self, paths: list[Path]) -> bool:
+        """Encode image files for the next message and say what was attached; False (and one line) on failure."""
+        try:
+            images = attach_image_files(self.config, paths)
+        except MediaError as exc:
+            self.renderer.error(str(exc))
+            return False
+        self.pending_images.extend(images)
+        for image in images:
+            self.renderer.dim(f"attached {image.describe()}")
+        return True
+
+    async def attach_video(self, path: Path) -> bool:
+        try:  # frame sampling (or the upload) runs off the event loop
+            frames, parts, line = await asyncio.to_thread(attach_video_file, self.config, path)
+        except MediaError as exc:
+            self.renderer.error(str(exc))
+            return False
+        self.pending_images.extend(frames)
+        self.pending_parts.extend(parts)
+        self.renderer.dim(f"attached {line}")
+        return True
+
     def set_model(self, name: str) -> None:
         from kimicode.llm.client import ChatClient
         from kimicode.llm.profiles import profile_for
@@ -382,14 +448,31 @@ class Repl:
         return str(self._undo.diff())
 
 
+def swarm_accounting(extra: dict[str, Any]) -> str:
+    """The end of a swarm turn in one line: critical steps, total steps, tool calls, sub-agents."""
+    parts = [
+        f"{extra['critical_steps']} critical steps",
+        f"{extra.get('total_steps', 0)} total steps",
+        f"{extra.get('total_tool_calls', 0)} tool calls",
+    ]
+    if extra.get("sub_agents"):
+        failed = extra.get("sub_agents_failed", 0)
+        parts.append(f"{extra['sub_agents']} sub-agents" + (f" ({failed} failed)" if failed else ""))
+    return "swarm: " + " · ".join(parts)
+
+
 def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
-    """Append the content of each ``@path`` that names a readable text file in the workspace."""
+    """Append the content of each ``@path`` that names a readable text file in the workspace.
+
+    Image files are left out: they are attached as images (kimicode.ui.media.image_mentions)."""
+    from kimicode.ui.media import is_image_path
+
     blocks: list[str] = []
     attached: list[str] = []
     for match in MENTION.finditer(text):
         name = match.group(1).rstrip(".,;:!?)")
         path = (workspace / name).resolve()
-        if name in attached or not path.is_file() or path.stat().st_size > MAX_ATTACH_BYTES:
+        if name in attached or not path.is_file() or path.stat().st_size > MAX_ATTACH_BYTES or is_image_path(path):
             continue
         try:
             content = path.read_text(encoding="utf-8")

@@ -1,0 +1,99 @@
+"""Images and video the user attaches in the REPL: /image, /video, @file.png mentions, a pasted image path.
+
+Everything is encoded when attached (so a bad file is reported at once, in one line) and sent with the
+next message. What the user sees is a short description (path, pixel size, bytes), never base64.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from kimicode.config import Config
+from kimicode.llm.messages import Image
+from kimicode.ui.launch import MediaError, load_media
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MediaError",
+    "attach_image_files",
+    "attach_video_file",
+    "image_mentions",
+    "is_image_path",
+    "pasted_image_path",
+]
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+MENTION = re.compile(r"(?<!\S)@(\S+)")
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def resolve_user_path(text: str, workspace: Path) -> Path:
+    """A path as typed or pasted: quotes, ``file://`` URLs, ``\\ ``-escaped spaces and ``~`` understood."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    if text.startswith("file://"):
+        text = urllib.parse.unquote(urllib.parse.urlparse(text).path)
+    text = re.sub(r"\\(.)", r"\1", text)  # terminals escape spaces and parentheses in dropped paths
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else workspace / path
+
+
+def pasted_image_path(text: str, workspace: Path) -> Path | None:
+    """The image file a message consists of (a dropped or pasted path), else None."""
+    if "\n" in text.strip() or not text.strip():
+        return None
+    path = resolve_user_path(text, workspace)
+    try:
+        return path if is_image_path(path) and path.is_file() else None
+    except OSError:  # a message too long to be a file name
+        return None
+
+
+def image_mentions(text: str, workspace: Path) -> list[Path]:
+    """Image files named by ``@path`` mentions, in order, each once."""
+    found: list[Path] = []
+    for match in MENTION.finditer(text):
+        path = workspace / match.group(1).rstrip(".,;:!?)")
+        if is_image_path(path) and path.is_file() and path not in found:
+            found.append(path)
+    return found
+
+
+def attach_image_files(config: Config, paths: list[Path]) -> list[Image]:
+    """Encoded images within the model's budget; MediaError (one line) for a missing or unreadable file."""
+    images, _ = load_media(config, paths, None)
+    return images
+
+
+def attach_video_file(config: Config, path: Path) -> tuple[list[Image], list[dict[str, Any]], str]:
+    """Sampled frames (or an uploaded video part) and a line saying what was attached."""
+    frames, parts = load_media(config, [], path)
+    size = _size(path)
+    if parts:
+        return frames, parts, f"video {path} ({size}), uploaded"
+    if not frames:
+        raise MediaError(f"no frames could be read from {path}; is it a video file?")
+    span = f"{frames[0].label} … {frames[-1].label}" if frames[0].label else ""
+    sent_kb = sum(len(frame.data) for frame in frames) // 1024
+    return frames, parts, f"video {path} ({size}): {len(frames)} frames {span} ({sent_kb} KB)".replace("  ", " ")
+
+
+def _size(path: Path) -> str:
+    try:
+        size = float(path.stat().st_size)
+    except OSError:
+        return "?"
+    if size < 1024:
+        return f"{int(size)} bytes"
+    for unit in ("KB", "MB", "GB"):
+        size /= 1024
+        if size < 1024 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
