@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kimicode.agent import events as ev
+from kimicode.ui.markdown_stream import MarkdownLines
 from kimicode.ui.live_board import LiveBoard
 
 # Lines of a tool's output shown under its call line; the rest is folded into a count.
@@ -53,6 +54,9 @@ class Renderer:
         self.console = console or make_console()
         self._streaming: str = ""  # "text", "thinking" or "" (nothing open)
         self.board: LiveBoard | None = None  # while a spawn_agents call runs
+        self._markdown = MarkdownLines()
+        self._line = ""  # the answer's current line, as streamed so far
+        self._line_wrapped = False
 
     # -- plain messages ------------------------------------------------------------------------------
 
@@ -77,10 +81,29 @@ class Renderer:
     def close_stream(self) -> None:
         if self.board is not None:
             self.board.erase()
-        if self._streaming:
+        if self._streaming == "text":
+            self._end_text_line()
+            self._markdown.flush()
+            self._streaming = ""
+        elif self._streaming:
             self.console.file.write("\n")
             self.console.file.flush()
             self._streaming = ""
+
+    def _end_text_line(self) -> None:
+        """Replace the raw line just streamed with its markdown styling, then start a new line.
+
+        A line that wrapped on screen cannot be rewritten in place; it stays as streamed.
+        """
+        line, self._line = self._line, ""
+        styled = self._markdown.line(line)
+        if not self._line_wrapped and self.console.is_terminal:
+            self.console.file.write("\r\x1b[2K")
+            self.console.print(styled, soft_wrap=True)
+        else:
+            self.console.file.write("\n")
+        self._line_wrapped = False
+        self.console.file.flush()
 
     # -- events --------------------------------------------------------------------------------------
 
@@ -136,7 +159,18 @@ class Renderer:
             if kind == "thinking":
                 self.console.print(Text("thinking…", style="dim"))
             self._streaming = kind
-        self.console.print(Text(text, style=style), end="", soft_wrap=True)
+        if kind != "text":
+            self.console.print(Text(text, style=style), end="", soft_wrap=True)
+            self.console.file.flush()
+            return
+        # Answers stream raw and each line is restyled as markdown once it is complete.
+        for index, piece in enumerate(text.split("\n")):
+            if index:
+                self._end_text_line()
+            if piece:
+                self._line += piece
+                self._line_wrapped = self._line_wrapped or len(self._line) >= self.console.width
+                self.console.print(Text(piece), end="", soft_wrap=True)
         self.console.file.flush()
 
     def tool_start(self, event: ev.ToolCallStart) -> None:
