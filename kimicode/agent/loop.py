@@ -20,7 +20,7 @@ from typing import Any
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision, ApprovalPolicy
 from kimicode.agent.context import DEFAULT_COMPACT_THRESHOLD, CompactionResult, should_compact
-from kimicode.llm.client import AuthError, ChatClient, ContextOverflowError, LLMError, ToolCallRequest
+from kimicode.llm.client import AuthError, ChatClient, ContextOverflowError, LLMError, Reply, ToolCallRequest
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.validate import ArgumentError, validate_args
@@ -93,17 +93,20 @@ class Agent:
     extra_tools: Callable[[], list[Tool]] | None = None
 
     def __post_init__(self) -> None:
-        if not self.messages:
-            self._append(system_message(self.system_prompt))
         self._approval_lock = asyncio.Lock()
         self._seen_calls: Counter[str] = Counter()
+        self._recount()
+        if not self.messages:
+            self._append(system_message(self.system_prompt))
+
+    def _recount(self) -> None:
+        """Start the context estimate afresh from the history (no server count yet)."""
         self._context_tokens = 0
         self._unsent_chars = sum(_approx_chars(m) for m in self.messages)
 
     def _append(self, message: Message) -> None:
         self.messages.append(message)
-        if hasattr(self, "_unsent_chars"):
-            self._unsent_chars += _approx_chars(message)
+        self._unsent_chars += _approx_chars(message)
         if self.on_message:
             self.on_message(message)
 
@@ -211,8 +214,7 @@ class Agent:
         if not outcome.replaced_count:
             return None
         self.messages[:] = outcome.messages
-        self._context_tokens = 0
-        self._unsent_chars = sum(_approx_chars(m) for m in self.messages)
+        self._recount()
         if self.on_compacted:
             self.on_compacted(outcome)
         event = ev.Compacted(outcome.tokens_before, outcome.tokens_after, outcome.summary)
@@ -220,7 +222,7 @@ class Agent:
             emit(event)
         return event
 
-    async def _ask_model(self, emit: Emit) -> Any:
+    async def _ask_model(self, emit: Emit) -> Reply:
         from kimicode.agent.context import CompactionError
 
         if should_compact(self.context_tokens, self.client.profile.context_window, self.compact_threshold):
@@ -239,7 +241,7 @@ class Agent:
                 raise
             return await self._ask_model_once(emit)
 
-    async def _ask_model_once(self, emit: Emit) -> Any:
+    async def _ask_model_once(self, emit: Emit) -> Reply:
         profile = self.client.profile
         room = profile.context_window - self.context_tokens
         max_tokens = min(profile.max_output_tokens, max(room - 256, MIN_REPLY_TOKENS))
