@@ -7,13 +7,16 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kimicode import __version__
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
 from kimicode.llm.messages import Image
+
+if TYPE_CHECKING:
+    from kimicode.ui.sessions import OpenedSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUT_FORMATS = ("text", "json", "stream-json")
@@ -201,7 +204,7 @@ async def run_headless(
     fmt: str,
     images: list[Image] | None = None,
     parts: list[dict[str, Any]] | None = None,
-    opened: Any = None,
+    opened: OpenedSession | None = None,
 ) -> int:
     from kimicode.agent.mcp_run import running_mcp
 
@@ -212,7 +215,7 @@ async def run_headless(
     # MCP servers start in the background; with mcp_startup_wait > 0 the first request waits that long at most.
     async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait) as mcp:
         overrides = {"extra_tools": mcp.tools} if mcp is not None else {}
-        if opened is not None:  # kimicode.ui.sessions.OpenedSession: log the run, continue its history
+        if opened is not None:  # log the run to the session and continue its history
             from kimicode.ui.sessions import bind_agent
 
             agent = bind_agent(runtime, opened, headless_approver(runtime), **overrides)
