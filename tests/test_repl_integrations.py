@@ -298,3 +298,37 @@ def test_screenshot_result_shows_a_line_per_image_never_base64(spawn, fake_llm: 
     assert image_parts(fake_llm.chat_requests[1].messages[-1]["content"]) or any(
         image_parts(m.get("content")) for m in fake_llm.chat_requests[1].messages
     )
+
+
+def test_first_interactive_run_offers_other_agents_mcp_servers_once(spawn, home: Path, tmp_path: Path) -> None:
+    import json
+
+    from kimicode.mcp.store import load_servers
+    from tests.mcp_servers.fixtures import stdio_config
+
+    demo = stdio_config("fromcursor")
+    cursor = tmp_path / "userhome" / ".cursor" / "mcp.json"  # tests.clirun points HOME here
+    cursor.parent.mkdir(parents=True, exist_ok=True)
+    cursor.write_text(json.dumps({"mcpServers": {"fromcursor": {"command": demo.command, "args": demo.args}}}))
+
+    repl: Repl = spawn()
+    repl.expect("Found 1 MCP server(s)")
+    repl.expect("Import them into")
+    repl.send("y\r")
+    repl.wait_prompt()
+    assert [server.name for server in load_servers(home)] == ["fromcursor"]
+    ready = re.compile(r"fromcursor\s+stdio\s+ready \(\d+ tools\)")
+    for _ in range(60):  # imported servers start with this very session
+        start = len(repl.transcript)
+        repl.send_line("/mcp")
+        repl.expect(re.compile(r"fromcursor\s+stdio"))
+        repl.wait_prompt()
+        if ready.search(repl.transcript[start:]):
+            break
+    assert ready.search(repl.transcript[start:]), repl.transcript[start:]
+    repl.send_line("/exit")
+    assert repl.wait_exit() == 0
+
+    again: Repl = spawn()  # the answer is remembered: no second offer
+    again.wait_prompt()
+    assert "Found 1 MCP server(s)" not in again.transcript
