@@ -108,14 +108,21 @@ async def _model(repl: Repl, arg: str) -> None:
     repl.renderer.dim(f"model: {arg} (context {repl.agent.client.profile.context_window:,} tokens)")
 
 
-@slash("thinking", "turn thinking on or off", "[on|off]")
+@slash("thinking", "turn thinking on or off; show, hide (collapse) or print the last one", "[on|off|show|hide|last]")
 async def _thinking(repl: Repl, arg: str) -> None:
+    if arg in ("show", "hide"):
+        repl.renderer.show_thinking = arg == "show"
+        repl.renderer.dim(f"thinking is {'shown' if arg == 'show' else 'collapsed to one line'}")
+        return
+    if arg == "last":
+        repl.renderer.dim(repl.renderer.last_thinking.strip() or "(no thinking in the last reply)")
+        return
     if arg in ("on", "off"):
         repl.agent.thinking = arg == "on"
     elif not arg:
         repl.agent.thinking = not repl.agent.thinking
     else:
-        repl.renderer.error("use /thinking on or /thinking off")
+        repl.renderer.error("use /thinking on|off (the model thinks) or show|hide|last (what you see)")
         return
     repl.renderer.dim(f"thinking: {'on' if repl.agent.thinking else 'off'}")
 

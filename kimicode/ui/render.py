@@ -55,6 +55,8 @@ class Renderer:
         self._streaming: str = ""  # "text", "thinking" or "" (nothing open)
         self.board: LiveBoard | None = None  # while a spawn_agents call runs
         self._markdown = MarkdownLines()
+        self.show_thinking = True  # False: thinking collapses to one line; /thinking last shows it
+        self.last_thinking = ""
         self._line = ""  # the answer's current line, as streamed so far
         self._line_wrapped = False
 
@@ -84,6 +86,8 @@ class Renderer:
         if self._streaming == "text":
             self._end_text_line()
             self._markdown.flush()
+            self._streaming = ""
+        elif self._streaming == "thinking" and not self.show_thinking:
             self._streaming = ""
         elif self._streaming:
             self.console.file.write("\n")
@@ -157,8 +161,14 @@ class Renderer:
         if self._streaming != kind:
             self.close_stream()
             if kind == "thinking":
-                self.console.print(Text("thinking…", style="dim"))
+                self.last_thinking = ""
+                hint = "" if self.show_thinking else " (hidden; /thinking show or /thinking last)"
+                self.console.print(Text(f"thinking…{hint}", style="dim"))
             self._streaming = kind
+        if kind == "thinking":
+            self.last_thinking += text
+            if not self.show_thinking:
+                return  # collapsed: the "thinking…" line stands for it
         if kind != "text":
             self.console.print(Text(text, style=style), end="", soft_wrap=True)
             self.console.file.flush()
