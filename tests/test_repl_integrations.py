@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,22 +31,6 @@ def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "proj"
     ws.mkdir()
     return ws
-
-
-@pytest.fixture
-def spawn(home: Path, workspace: Path, fake_llm: FakeLLM) -> Iterator[object]:
-    started: list[Repl] = []
-
-    def start(*args: str) -> Repl:
-        repl = Repl(home, workspace, fake_llm.base_url, *args)
-        repl.raw = io.StringIO()  # type: ignore[attr-defined]
-        repl.child.logfile_read = repl.raw  # type: ignore[attr-defined]
-        started.append(repl)
-        return repl
-
-    yield start
-    for repl in started:
-        repl.close()
 
 
 def user_content(request: RecordedRequest) -> object:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +25,6 @@ def workspace(tmp_path: Path) -> Path:
     ws.mkdir()
     (ws / "notes.txt").write_text("original line\n")
     return ws
-
-
-@pytest.fixture
-def spawn(home: Path, workspace: Path, fake_llm: FakeLLM) -> Iterator[object]:
-    started: list[Repl] = []
-
-    def start(*args: str) -> Repl:
-        repl = Repl(home, workspace, fake_llm.base_url, *args)
-        started.append(repl)
-        return repl
-
-    yield start
-    for repl in started:
-        repl.close()
 
 
 def test_two_turn_conversation_then_exit(spawn, fake_llm: FakeLLM, home: Path) -> None:
