@@ -187,3 +187,14 @@ def test_slow_server_does_not_hold_back_the_first_request(fake_llm: FakeLLM, hom
     assert result["result"] == "answered at once"
     assert not any(name.startswith("mcp__") for name in fake_llm.requests[0].tool_names())
     assert live_processes_with(marker_of(slow)) == []  # the still-starting server was stopped too
+
+
+def test_instant_mode_does_not_start_mcp_servers(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    save_servers(home, [McpServerConfig(name="ghost", command="no-such-mcp-server-binary", source="test")])
+    fake_llm.script(Reply(content="quick answer"), Reply(content="agent answer"))
+    proc = kimicode(fake_llm, home, project, "-p", "--mode", "instant", "hi")
+    assert proc.returncode == 0, proc.stderr
+    assert "ghost" not in proc.stderr  # never started, so never failed
+    assert not any(name.startswith("mcp__") for name in fake_llm.requests[0].tool_names())
+    proc = kimicode(fake_llm, home, project, "-p", "hi")  # agent mode starts it, and says it failed
+    assert proc.returncode == 0 and "'ghost'" in proc.stderr

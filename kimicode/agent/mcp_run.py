@@ -73,12 +73,15 @@ def configured_manager(config: Config, report: Report) -> McpManager | None:
 
 
 @contextlib.asynccontextmanager
-async def running_mcp(config: Config, report: Report, wait: float = 0.0) -> AsyncIterator[McpManager | None]:
+async def running_mcp(
+    config: Config, report: Report, wait: float = 0.0, start: bool = True
+) -> AsyncIterator[McpManager | None]:
     """Start the configured servers for the length of the ``async with`` block; yields None if there are none.
 
     ``wait`` (seconds) lets a caller give servers a moment before the first request; 0 never waits.
+    ``start=False`` yields None without reading the configuration (a run that offers no MCP tools).
     """
-    manager = configured_manager(config, report)
+    manager = configured_manager(config, report) if start else None
     if manager is None:
         yield None
         return

@@ -207,13 +207,16 @@ async def run_headless(
     opened: OpenedSession | None = None,
 ) -> int:
     from kimicode.agent.mcp_run import running_mcp
+    from kimicode.agent.runtime import AGENT_MODES
 
     printer = HeadlessPrinter(runtime, fmt)
     printer.start()
     report_skill_problems(runtime, printer.err)
     notice = lambda line: _notice(printer.err, line)  # noqa: E731
+    # A headless run keeps its mode, so servers whose tools it would never offer are not started at all.
+    offers_mcp = runtime.config.mode in AGENT_MODES
     # MCP servers start in the background; with mcp_startup_wait > 0 the first request waits that long at most.
-    async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait) as mcp:
+    async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait, start=offers_mcp) as mcp:
         overrides = {"extra_tools": mcp.tools} if mcp is not None else {}
         if opened is not None:  # log the run to the session and continue its history
             from kimicode.ui.sessions import bind_agent
