@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def repo(tmp_path: Path) -> Path:
     return repo
 
 
-def responder_for(edits: dict[int, tuple[str, str]]):
+def responder_for(edits: dict[int, tuple[str, str]]) -> Callable[[RecordedRequest], Reply]:
     """Orchestrator spawns one sub-agent per edit; each sub-agent strreplaces, creates its own file, submits."""
 
     def respond(request: RecordedRequest) -> Reply:

@@ -85,7 +85,9 @@ class GitRepo:
     def __init__(self, toplevel: Path) -> None:
         self.toplevel = toplevel
 
-    def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, ok: tuple[int, ...] = (0,)
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, **_IDENTITY, "GIT_OPTIONAL_LOCKS": "0", **(env or {})}
         if env is None or "GIT_INDEX_FILE" not in env:
             full_env.pop("GIT_INDEX_FILE", None)
