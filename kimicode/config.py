@@ -40,6 +40,9 @@ class Config:
     swarm_max_agents: int = 100
     swarm_max_tool_calls: int = 1500
     swarm_max_steps: int = 30
+    # "shared": sub-agents edit the workspace itself; "worktree": each edits its own git worktree of it
+    # and a wave's end merges their changes back (falls back to "shared" outside a git repository).
+    swarm_isolation: str = "shared"
     # Headless only: seconds to wait for MCP servers before the first request (0 = never wait; servers
     # that finish starting later still join the tool list on the next step).
     mcp_startup_wait: float = 0.0
@@ -73,6 +76,7 @@ _FILE_KEYS: dict[str, type] = {
     "swarm_max_agents": int,
     "swarm_max_tool_calls": int,
     "swarm_max_steps": int,
+    "swarm_isolation": str,
     "mcp_startup_wait": float,
 }
 
@@ -141,6 +145,8 @@ def load_config(
         raise ConfigError(f"video_input must be 'frames' or 'upload', got '{config.video_input}'")
     if config.max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
+    if config.swarm_isolation not in ("shared", "worktree"):
+        raise ConfigError(f"swarm_isolation must be 'shared' or 'worktree', got '{config.swarm_isolation}'")
     for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):
         if getattr(config, name) < 1:
             raise ConfigError(f"config key '{name}' must be at least 1, got {getattr(config, name)}")

@@ -129,6 +129,7 @@ def build_runtime(config: Config, session_id: str | None = None, extra_tools: li
             ),
             thinking=config.thinking,
             session_id=session,
+            isolation="worktree" if config.swarm_isolation == "worktree" else "shared",
         )
         tools["spawn_agents"] = SpawnAgentsTool(swarm)
         system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION])

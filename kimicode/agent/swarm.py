@@ -9,15 +9,21 @@ accounts steps as Kimi K2.5's PARL work does:
     CriticalSteps = Σ over orchestrator steps t of (S_main(t) + max_i S_sub,i(t))
 
 with S_main(t) = 1 and the max over the sub-agents spawned in step t (0 when none were).
+
+With isolation "worktree" (and a workspace inside a git repository) each sub-agent of a wave works in its
+own git worktree of the workspace's current state instead, and the wave's end merges their changes back in
+the order they were started (kimicode.vcs.worktrees); each result then says what was merged or conflicted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kimicode.agent import events as ev
 from kimicode.agent.loop import CURRENT_EMIT, CURRENT_STEP, Agent, Approver, Emit, RunTotals, refuse_all
@@ -25,7 +31,12 @@ from kimicode.agent.policy import ApprovalPolicy
 from kimicode.llm.client import ChatClient
 from kimicode.tools.base import Tool, ToolContext, ToolResult, truncate_middle
 
+if TYPE_CHECKING:
+    from kimicode.vcs.worktrees import WaveWorktrees
+
 SubState = Literal["queued", "running", "done", "failed", "cancelled"]
+Isolation = Literal["shared", "worktree"]
+ISOLATIONS: tuple[str, ...] = ("shared", "worktree")
 
 # Characters of all sub-agent results together in one spawn_agents result, and the least one gets.
 RESULTS_BUDGET_CHARS = 40_000
@@ -40,6 +51,12 @@ files at the same time: touch only the files your task needs. Nobody will answer
 sensibly and note assumptions. You have at most {max_steps} steps. When the task is done, call `submit`
 with a summary of what you did, what you found and what the orchestrator must know (paths, results,
 problems).
+"""
+
+WORKTREE_PROMPT = """
+Your workspace is {workspace}: a private git worktree holding a copy of the shared workspace as it was when
+you started. Work only there (use relative paths, or absolute paths under it); never write to the original
+workspace directly. When you finish, your changes are merged back into the shared workspace for you.
 """
 
 
@@ -59,6 +76,7 @@ class SubAgentOutcome:
     steps: int
     tool_calls: int
     text: str
+    merge_note: str = ""  # worktree isolation: what of its changes was merged, or what conflicted
 
 
 @dataclass
@@ -151,6 +169,7 @@ class Swarm:
         *,
         thinking: bool = True,
         session_id: str = "",
+        isolation: Isolation = "shared",
     ) -> None:
         self.client = client
         self.tools = tools
@@ -158,6 +177,7 @@ class Swarm:
         self.limits = limits
         self.thinking = thinking
         self.session_id = session_id
+        self.isolation = isolation
         self.approver: Approver = refuse_all
         self.policy = ApprovalPolicy()
         self.extra_tools: Callable[[], list[Tool]] | None = None
@@ -166,6 +186,8 @@ class Swarm:
         self._slots = asyncio.Semaphore(limits.concurrency)
         self._alive = 0
         self._ids = itertools.count(1)
+        self._waves = itertools.count(1)
+        self._worktree_setup = asyncio.Lock()  # `git worktree add` one at a time
 
     def bind(
         self, approver: Approver, policy: ApprovalPolicy, extra_tools: Callable[[], list[Tool]] | None = None
@@ -211,11 +233,16 @@ class Swarm:
             agents = agents[:room]
         emit = CURRENT_EMIT.get() or _ignore
         step = CURRENT_STEP.get()
+        wave: WaveWorktrees | None = None
+        if self.isolation == "worktree":
+            wave, note = await self._open_wave(ctx)
+            if note:
+                notes.append(note)
         subs = [_SubAgent(f"sub-{next(self._ids)}", role, task) for role, task in agents]
         self._alive += len(subs)
         for sub in subs:
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "queued"))
-        tasks = [asyncio.ensure_future(self._run_one(sub, ctx, emit, step)) for sub in subs]
+        tasks = [asyncio.ensure_future(self._run_one(sub, ctx, emit, step, wave)) for sub in subs]
         try:
             outcomes = await asyncio.gather(*tasks)
         except asyncio.CancelledError:
@@ -223,25 +250,51 @@ class Swarm:
                 task.cancel()
             # Let every sub-agent close its run (kill its commands, report "cancelled") before going on.
             await asyncio.gather(*tasks, return_exceptions=True)
+            if wave is not None:
+                _discard_wave(wave, [sub.agent_id for sub in subs])
             raise
         finally:
             self._alive -= len(subs)
+        if wave is not None:
+            await asyncio.to_thread(_merge_wave, wave, list(outcomes))
         return ToolResult(format_outcomes(list(outcomes), notes))
 
-    async def _run_one(self, sub: _SubAgent, ctx: ToolContext, emit: Emit, step: int) -> SubAgentOutcome:
+    async def _open_wave(self, ctx: ToolContext) -> tuple[WaveWorktrees | None, str]:
+        """This wave's worktrees, or None and a note saying why the sub-agents share the workspace."""
+        from kimicode.vcs.worktrees import WaveWorktrees, WorktreeError
+
+        wave_id = f"{self.session_id or os.getpid()}-w{next(self._waves)}"
+        try:
+            wave = await asyncio.to_thread(WaveWorktrees.open, ctx.workspace, wave_id)
+        except (WorktreeError, OSError) as exc:
+            return None, f"Note: sub-agents shared the workspace (no git worktrees): {exc}."
+        if wave is None:
+            return None, (
+                "Note: swarm_isolation is 'worktree' but the workspace is not inside a git repository, "
+                "so the sub-agents shared the workspace."
+            )
+        return wave, ""
+
+    async def _run_one(
+        self, sub: _SubAgent, ctx: ToolContext, emit: Emit, step: int, wave: WaveWorktrees | None = None
+    ) -> SubAgentOutcome:
         agent: Agent | None = None
         state: SubState = "failed"
         text = ""
         try:
             async with self._slots:
+                role_prompt = ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id, max_steps=self.limits.max_steps)
+                if wave is not None:
+                    async with self._worktree_setup:
+                        workspace = await asyncio.to_thread(wave.add, sub.agent_id)
+                    ctx = dataclasses.replace(ctx, workspace=workspace)
+                    role_prompt += WORKTREE_PROMPT.format(workspace=workspace)
                 agent = Agent(
                     client=self.client,
                     tools=self.tools,
                     extra_tools=self._read_only_extras if self.extra_tools else None,
                     ctx=ctx,
-                    system_prompt=self.system_prompt
-                    + "\n\n"
-                    + ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id, max_steps=self.limits.max_steps),
+                    system_prompt=self.system_prompt + "\n\n" + role_prompt,
                     approver=self.approver,
                     policy=self.policy,
                     max_steps=self.limits.max_steps,
@@ -297,6 +350,29 @@ class Swarm:
         return "failed", "ended without a result"
 
 
+def _merge_wave(wave: WaveWorktrees, outcomes: list[SubAgentOutcome]) -> None:
+    """Merge the sub-agents' changes back in the order they were started, then tidy the worktrees up."""
+    try:
+        for outcome in outcomes:
+            if outcome.state == "cancelled":
+                wave.discard(outcome.agent_id)
+                continue
+            outcome.merge_note = wave.merge(outcome.agent_id).describe()
+    finally:
+        wave.close()
+
+
+def _discard_wave(wave: WaveWorktrees, agent_ids: list[str]) -> None:
+    from kimicode.vcs.worktrees import WorktreeError
+
+    try:
+        for agent_id in agent_ids:
+            wave.discard(agent_id)
+        wave.close()
+    except (WorktreeError, OSError):
+        pass  # cancelling must go on; `git worktree prune` tidies leftovers later
+
+
 def _judge(result: ev.RunResult, max_steps: int) -> tuple[SubState, str]:
     if result.subtype == "success":
         return "done", result.result.strip() or "(finished without a summary)"
@@ -317,6 +393,8 @@ def format_outcomes(outcomes: list[SubAgentOutcome], notes: list[str]) -> str:
         lines.append("")
         lines.append(f"## {outcome.agent_id} ({outcome.role}): {outcome.state} after {outcome.steps} steps")
         lines.append(truncate_middle(outcome.text, per_result))
+        if outcome.merge_note:
+            lines.append(outcome.merge_note)
     return "\n".join(lines)
 
 
