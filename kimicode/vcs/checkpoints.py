@@ -17,22 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimicode.vcs.backups import FileBackups
+from kimicode.vcs.git import run_git
 from kimicode.vcs.undo import UndoProvider, UndoReport
 
 __all__ = ["CheckpointError", "Checkpoints", "FileBackups", "UndoProvider", "UndoReport", "make_undo_provider"]
 
-_IDENTITY = {
-    "GIT_AUTHOR_NAME": "kimicode",
-    "GIT_AUTHOR_EMAIL": "kimicode@localhost",
-    "GIT_COMMITTER_NAME": "kimicode",
-    "GIT_COMMITTER_EMAIL": "kimicode@localhost",
-}
-# Byte-exact snapshots: no line-ending conversion on the way in or out.
-_CONFIG = [
-    "-c", "core.autocrlf=false", "-c", "core.safecrlf=false", "-c", "core.hooksPath=/dev/null",
-    # Diffs and reports name files as they are, not as octal escapes.
-    "-c", "core.quotePath=false",
-]
 
 
 class CheckpointError(RuntimeError):
@@ -215,25 +204,12 @@ class Checkpoints:
         *args: str,
         env: dict[str, str] | None = None,
         stdin: str | None = None,
-        # Round-trips any file name byte for byte; diffs of non-UTF-8 files ask for "replace" instead.
+        # Diffs of non-UTF-8 files ask for "replace" instead of the byte-exact default.
         errors: str = "surrogateescape",
     ) -> str:
-        full_env = {**os.environ, **_IDENTITY, "GIT_OPTIONAL_LOCKS": "0", **(env or {})}
-        if env is None:
-            full_env.pop("GIT_INDEX_FILE", None)
-        result = subprocess.run(
-            ["git", *_CONFIG, *args],
-            cwd=self.repo.toplevel,
-            capture_output=True,
-            encoding="utf-8",
-            errors=errors,
-            env=full_env,
-            input=stdin,
-        )
-        if result.returncode != 0:
-            reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
-            raise CheckpointError(f"git {args[0]} failed: {reason}")
-        return result.stdout
+        return run_git(
+            *args, cwd=self.repo.toplevel, error=CheckpointError, env=env, stdin=stdin, errors=errors
+        ).stdout
 
 
 def make_undo_provider(workspace: Path, kimicode_home: Path, session_id: str) -> UndoProvider:

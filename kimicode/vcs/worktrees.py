@@ -25,18 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kimicode.vcs.checkpoints import find_repo
+from kimicode.vcs.git import run_git
 
-_IDENTITY = {
-    "GIT_AUTHOR_NAME": "kimicode",
-    "GIT_AUTHOR_EMAIL": "kimicode@localhost",
-    "GIT_COMMITTER_NAME": "kimicode",
-    "GIT_COMMITTER_EMAIL": "kimicode@localhost",
-}
-# Byte-exact copies: no line-ending conversion, no hooks, file names as they are.
-_CONFIG = [
-    "-c", "core.autocrlf=false", "-c", "core.safecrlf=false", "-c", "core.hooksPath=/dev/null",
-    "-c", "core.quotePath=false",
-]
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -88,21 +78,7 @@ class GitRepo:
     def run(
         self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, ok: tuple[int, ...] = (0,)
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, **_IDENTITY, "GIT_OPTIONAL_LOCKS": "0", **(env or {})}
-        if env is None or "GIT_INDEX_FILE" not in env:
-            full_env.pop("GIT_INDEX_FILE", None)
-        result = subprocess.run(
-            ["git", *_CONFIG, *args],
-            cwd=cwd or self.toplevel,
-            capture_output=True,
-            encoding="utf-8",
-            errors="surrogateescape",
-            env=full_env,
-        )
-        if result.returncode not in ok:
-            reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
-            raise WorktreeError(f"git {args[0]} failed: {reason}")
-        return result
+        return run_git(*args, cwd=cwd or self.toplevel, error=WorktreeError, env=env, ok=ok)
 
     def out(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
         return self.run(*args, env=env, cwd=cwd).stdout.strip()
@@ -230,18 +206,10 @@ class WaveWorktrees:
             with tempfile.TemporaryDirectory(prefix="kimicode-index-") as scratch:
                 env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
                 self.git.run("read-tree", target_tree, env=env)
-                paths = subprocess.run(
-                    ["git", *_CONFIG, "checkout-index", "-f", "-z", "--stdin"],
-                    cwd=self.git.toplevel,
-                    input="\0".join(to_checkout),
-                    capture_output=True,
-                    encoding="utf-8",
-                    errors="surrogateescape",
-                    env={**os.environ, **env},
+                run_git(
+                    "checkout-index", "-f", "-z", "--stdin",
+                    cwd=self.git.toplevel, error=WorktreeError, env=env, stdin="\0".join(to_checkout),
                 )
-                if paths.returncode != 0:
-                    reason = (paths.stderr.strip().splitlines() or ["no message"])[-1]
-                    raise WorktreeError(f"git checkout-index failed: {reason}")
         return sorted(self._display(p) for p in [*to_checkout, *to_delete])
 
     def _display(self, toplevel_relative: str) -> str:
