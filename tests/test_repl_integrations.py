@@ -314,3 +314,21 @@ def test_first_interactive_run_offers_other_agents_mcp_servers_once(spawn, home:
     again: Repl = spawn()  # the answer is remembered: no second offer
     again.wait_prompt()
     assert "Found 1 MCP server(s)" not in again.transcript
+
+
+def test_video_flag_with_upload_route_reaches_the_first_message(spawn, fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
+    from tests.clirun import write_home_config
+    from tests.test_e2e_vision import write_video
+
+    write_home_config(home, 'retry_base_delay = 0.01\nmax_retries = 1\nvideo_input = "upload"\n')
+    clip = workspace / "clip.mp4"
+    write_video(clip, seconds=1.0)
+    fake_llm.script(Reply(content="seen the upload"))
+    repl: Repl = spawn("--video", str(clip))
+    repl.wait_prompt()
+    repl.send_line("what happens?")
+    repl.expect("seen the upload")
+    [uploaded] = fake_llm.files.values()
+    assert uploaded.data == clip.read_bytes()
+    content = user_content(fake_llm.chat_requests[0])
+    assert content[0]["type"] == "video_url" and uploaded.id in str(content[0])

@@ -90,8 +90,8 @@ class Repl:
             return code
         self._prompt = self._make_prompt()
         try:
-            self._load_media()
-        except Exception as exc:
+            await self._load_media()
+        except MediaError as exc:
             self.renderer.error(str(exc))
         if self.options.get("resume") is not None and not str(self.options["resume"]).strip():
             await self.resume(None)
@@ -140,12 +140,13 @@ class Repl:
             self.renderer.warn(warning)
         return None
 
-    def _load_media(self) -> None:
+    async def _load_media(self) -> None:
+        """--image/--video for the first message; sampling or uploading runs off the event loop."""
         images, video = self.options.get("images") or [], self.options.get("video")
         if images or video:
             from kimicode.ui.launch import load_media
 
-            media, parts = load_media(self.config, images, video)
+            media, parts = await asyncio.to_thread(load_media, self.config, images, video)
             self.pending_images.extend(media)
             self.pending_parts.extend(parts)
 
