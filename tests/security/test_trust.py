@@ -202,7 +202,7 @@ def test_layering_narrowing_and_widening(tmp_path: Path, workspace: Path) -> Non
     project_config(workspace, 'sandbox = "off"\nmax_steps = 10\n')
     config = load_config(work_dir=workspace, env=env)
     assert config.sandbox == "workspace-write" and config.max_steps == 10
-    assert config.ignored_project_settings == ['sandbox = "off"']
+    assert config.ignored_project_settings == ["sandbox = off"]
     assert load_config(work_dir=workspace, env=env, flags={"sandbox": "off"}).sandbox == "off"
 
 
