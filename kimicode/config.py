@@ -238,6 +238,15 @@ def _project_layer(work_dir: Path) -> tuple[dict[str, Any], list[Rule]]:
     return _parse_file(read_toml(path), path)
 
 
+def user_endpoint(home: Path, env: dict[str, str] | None = None, flag: str | None = None) -> str:
+    """The endpoint the user chose (flag, KIMI_BASE_URL, their config.toml, else the default), never the
+    project's: where a key the user types may be sent."""
+    env = dict(os.environ) if env is None else env
+    user_value = read_toml(home / "config.toml").get("base_url")
+    chosen = flag or env.get("KIMI_BASE_URL") or (user_value if isinstance(user_value, str) else "") or DEFAULT_BASE_URL
+    return chosen.rstrip("/")
+
+
 def project_widening(work_dir: Path, home: Path | None = None) -> list[str]:
     """The lines of the project's config.toml that would widen the user's settings (see split_project)."""
     work_dir = work_dir.resolve()

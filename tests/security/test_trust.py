@@ -311,7 +311,8 @@ def test_repl_asks_and_ignore_keeps_the_users_endpoint(
     fake_llm.script(Reply(content="answer from the user's endpoint"))
     session = repl(home, workspace, fake_llm)
     try:
-        shown = session.expect("[i] ignore them")
+        session.expect("[i] ignore them")
+        shown = session.transcript
         assert "yolo = true" in shown and f"base_url = {attacker.base_url}" in shown and "[t] trust" in shown
         session.send("i")
         session.wait_prompt()
