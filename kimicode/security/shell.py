@@ -118,6 +118,8 @@ class _Walk:
             return [self.bare_assignments(node)]
         if kind in ("declaration_command", "unset_command", "test_command"):
             return [self.builtin_like(node)]
+        if kind == "list":
+            return self.command_list(node)
         if kind in _OPAQUE_STATEMENTS:
             self.opaque = True
         return self.children(node)
@@ -131,6 +133,23 @@ class _Walk:
                 direct += self.children(child)
             elif child.type != "comment":
                 self.scan(child)
+        return direct
+
+    def command_list(self, node: Node) -> list[int]:
+        # `a && b || c` nests to the left, one level per operator: walk the spine without recursing, so a
+        # long chain does not exhaust Python's stack.
+        spine = [node]
+        while spine[-1].child_count and spine[-1].children[0].type == "list":
+            spine.append(spine[-1].children[0])
+        direct = self.children(spine.pop())
+        for level in reversed(spine):
+            for child in level.children[1:]:
+                if child.type in _STATEMENTS:
+                    direct += self.statement(child)
+                elif child.type == "ERROR":
+                    direct += self.children(child)
+                elif child.type != "comment":
+                    self.scan(child)
         return direct
 
     def redirected(self, node: Node) -> list[int]:
@@ -280,14 +299,14 @@ class _Walk:
         for i, child in enumerate(node.children):
             if node.field_name_for_child(i) != "destination":
                 self.scan(child)
-        operator = "".join(
-            self.text(c) for c in node.children if not c.is_named and c.type not in ("(", ")")
-        ).strip()
-        op = (self.text(descriptor) if descriptor is not None else "") + operator
         if destination is None:
-            return [Redirect(op, "")]  # `>&-` closes a descriptor
+            return [Redirect(self.text(node).strip(), "")]  # `>&-` closes a descriptor
+        start = descriptor.end_byte if descriptor is not None else node.start_byte
+        # The text between descriptor and target, not the grammar's tokens: `<>` parses as `<` and an error.
+        operator = self.data[start : destination.start_byte].decode("utf-8", "replace").strip()
+        op = (self.text(descriptor) if descriptor is not None else "") + operator
         target, _ = self.word(destination)
-        fd_dup = operator in (">&", "<&") and (destination.type == "number" or target == "-" or target.endswith("-"))
+        fd_dup = operator in (">&", "<&") and _FD.match(target) is not None
         writes = operator in (">", ">>", ">|", "&>", "&>>", "<>") or (operator == ">&" and not fd_dup)
         if writes and target not in _NOT_WRITES:
             self.writes.append(target)
@@ -363,6 +382,7 @@ _WORDS = frozenset(
         "variable_name",
     }
 )
+_FD = re.compile(r"^\d*-?$")  # `>&2`, `>&-` (close), `2>&1-` (move)
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
 _BRACE = re.compile(r"(?<!\\)\{[^{}]*(,|\.\.)[^{}]*(?<!\\)\}")
 _UNESCAPE_WORD = re.compile(r"\\(\n|.)", re.S)
@@ -408,7 +428,11 @@ def parse_command(source: str) -> ParsedCommand:
     data = source.encode("utf-8", "surrogatepass")
     root = _parser().parse(data).root_node
     walk = _Walk(data)
-    walk.children(root)
+    try:
+        walk.children(root)
+    except RecursionError:
+        # Substitutions nested hundreds deep: nothing a person would write; refuse to guess.
+        return ParsedCommand(source, tuple(walk.commands), True, tuple(walk.writes), True, "nested too deeply to analyse")
     error = ""
     if root.has_error:
         problem = _first_problem(root)
