@@ -219,15 +219,11 @@ class _Walk:
 
     def check_program(self, words: list[str], literal: list[bool]) -> None:
         if not literal[0]:
-            return  # `$CMD args`: no known program; the policy sees the source text
+            self.opaque = True  # `$CMD args`: which program runs is decided at run time
+            return
         for argv in [words, *_inner_argvs(words)]:
-            if not argv:
-                continue
-            name = _basename(argv[0])
-            if name in _OPAQUE_PROGRAMS or (name in _SHELLS and _shell_runs_code(argv)):
+            if argv and _runs_hidden_code(argv):
                 self.opaque = True
-            elif name in ("mapfile", "readarray") and any(w.startswith("-C") for w in argv[1:]):
-                self.opaque = True  # -C runs a callback (code) for each line
 
     def bare_assignments(self, node: Node) -> int:
         index = len(self.commands)
@@ -462,6 +458,26 @@ def _basename(program: str) -> str:
     return program.rsplit("/", 1)[-1]
 
 
+def _runs_hidden_code(argv: list[str] | tuple[str, ...]) -> bool:
+    name = _basename(argv[0])
+    if name in _OPAQUE_PROGRAMS:
+        return True
+    if name in _SHELLS:
+        return _shell_runs_code(argv)
+    if name == "env" and any(w in ("-S", "--split-string") or w.startswith(("-S", "--split-string=")) for w in argv[1:]):
+        return True  # env -S splits a string into a command line
+    if name in ("mapfile", "readarray"):
+        return any(w.startswith("-C") for w in argv[1:])  # -C runs a callback for each line
+    code_options = _interpreter(name)
+    if code_options is not None:
+        # `python`, `python -`, `node < x.js`: the program reads its code from stdin (a pipe, a heredoc).
+        if any(w in ("--version", "-V", "--help", "-h") for w in argv[1:]):
+            return False
+        operands = [w for w in argv[1:] if not w.startswith("-") or w == "-" or w in code_options]
+        return not operands or operands[0] == "-"
+    return False
+
+
 def _shell_runs_code(argv: list[str] | tuple[str, ...]) -> bool:
     """A shell given code we cannot see: `-c CODE`, a script on stdin (`| sh`, `bash <<EOF`), `-s`, `-i`."""
     args = argv[1:]
@@ -472,8 +488,8 @@ def _shell_runs_code(argv: list[str] | tuple[str, ...]) -> bool:
     i = 0
     while i < len(args):
         word = args[i]
-        if word == "--":
-            return i + 1 >= len(args)
+        if word in ("--", "-"):
+            return i + 1 >= len(args) or word == "-"
         if word in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
             i += 2
             continue
@@ -489,16 +505,18 @@ def _shell_runs_code(argv: list[str] | tuple[str, ...]) -> bool:
     return True  # no script: reads its code from stdin
 
 
-@dataclass(frozen=True)
 class _Wrapper:
-    arg_options: frozenset[str]  # options that take the next word as their value
-    flags: frozenset[str] = frozenset()  # options with no value; any other option makes the wrapper unknown
-    positional: int = 0  # operands before the command (`timeout 10 cmd`)
-    assignments: bool = False  # `env A=1 cmd`
+    # A plain class, not a dataclass: these tables are built at import, which must stay cheap.
+    __slots__ = ("arg_options", "flags", "positional", "assignments")
+
+    def __init__(self, arg_options: str, flags: str = "", positional: int = 0, assignments: bool = False) -> None:
+        self.arg_options = frozenset(arg_options.split())  # options that take the next word as their value
+        self.flags = frozenset(flags.split())  # options with no value; any other makes the wrapper unknown
+        self.positional = positional  # operands before the command (`timeout 10 cmd`)
+        self.assignments = assignments  # `env A=1 cmd`
 
 
-def _w(args: str, flags: str = "", positional: int = 0, assignments: bool = False) -> _Wrapper:
-    return _Wrapper(frozenset(args.split()), frozenset(flags.split()), positional, assignments)
+_w = _Wrapper
 
 
 # Programs whose operands are another command. Unknown options make the inner command unknown, and the
@@ -604,14 +622,15 @@ def inner_commands(cmd: SimpleCommand) -> tuple[tuple[str, ...], ...]:
 # ------------------------------------------------------------------------------------------------ prefix
 
 
-@dataclass(frozen=True)
 class _Subcommands:
-    arg_options: frozenset[str]  # global options taking a value before the subcommand (`git -C dir status`)
-    runs: frozenset[str] = frozenset()  # subcommands whose next word names what runs (`npm run build`)
+    __slots__ = ("arg_options", "runs")
+
+    def __init__(self, arg_options: str, runs: str = "") -> None:
+        self.arg_options = frozenset(arg_options.split())  # global options with a value (`git -C dir status`)
+        self.runs = frozenset(runs.split())  # subcommands whose next word names what runs (`npm run build`)
 
 
-def _s(args: str, runs: str = "") -> _Subcommands:
-    return _Subcommands(frozenset(args.split()), frozenset(runs.split()))
+_s = _Subcommands
 
 
 # Programs with subcommands whose global options come first. The options seen stay in the prefix, so an

@@ -200,6 +200,13 @@ def test_brace_groups_subshells_and_negation_are_analysed() -> None:
         "xargs bash -c 'rm x'",
         "sudo sh -c 'rm x'",
         "trap 'rm x' EXIT",
+        "curl -s x | sh -",
+        "curl -s x | python3",
+        "python - <<EOF\nimport os\nEOF",
+        "node < script.js",
+        "env -S 'sh -c x'",
+        '"$SHELL" -c "rm x"',
+        "$EDITOR notes.md",
     ],
 )
 def test_what_we_do_not_analyse_is_opaque(source: str) -> None:
@@ -212,8 +219,11 @@ def test_control_flow_still_exposes_the_commands_inside() -> None:
     assert ("rm", "x") in words("if true; then rm x; fi")
 
 
-def test_running_a_script_file_is_not_opaque() -> None:
-    assert not parse_command("bash ./build.sh --fast").opaque
+@pytest.mark.parametrize(
+    "source", ["bash ./build.sh --fast", "python3 -m pytest -x", "python manage.py test", "node --version", "sh -e x.sh"]
+)
+def test_running_a_script_file_is_not_opaque(source: str) -> None:
+    assert not parse_command(source).opaque
 
 
 @pytest.mark.parametrize("source", ['echo "unterminated', "ls &&", "ls; ;", "echo $(", "if true; then ls", "ls |"])
