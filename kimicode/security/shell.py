@@ -280,14 +280,17 @@ class _Walk:
             # `cat <<EOF > out | sh`: the grammar nests what follows the delimiter inside the heredoc node.
             found: list[Redirect] = []
             start = ""
+            quoted = False
             for child in node.children:
                 if child.type == "heredoc_start":
-                    start = self.text(child).strip("'\"\\")
+                    raw = self.text(child)
+                    quoted = any(c in raw for c in "'\"\\")
+                    start = raw.strip("'\"\\")
                 elif child.type in ("file_redirect", "herestring_redirect"):
                     found += self.redirect(child)
                 elif child.type in _STATEMENTS:
                     self.statement(child)
-                else:
+                elif child.type != "heredoc_body" or not quoted:
                     self.scan(child)  # the body: $( ) inside runs unless the delimiter is quoted
             return [Redirect("<<", start), *found]
         descriptor = node.child_by_field_name("descriptor")
@@ -322,6 +325,11 @@ class _Walk:
         elif kind in _STATEMENTS:
             self.statement(node)
             return
+        elif kind in _TEXT_LEAVES and node.named_child_count == 0:
+            # The grammar reads some substitutions as plain text (backticks inside ${x:-...}); bash runs them.
+            if _HIDDEN_SUBSTITUTION.search(_ESCAPED.sub("", self.text(node))):
+                self.substitution = True
+                self.opaque = True  # something runs that we cannot see
         for child in node.children:
             self.scan(child)
 
@@ -378,6 +386,9 @@ _WORDS = frozenset(
         "variable_name",
     }
 )
+_TEXT_LEAVES = frozenset({"word", "regex", "string_content", "heredoc_content", "heredoc_body", "extglob_pattern"})
+_ESCAPED = re.compile(r"\\.", re.S)
+_HIDDEN_SUBSTITUTION = re.compile(r"`|\$\(")
 _FD = re.compile(r"^\d*-?$")  # `>&2`, `>&-` (close), `2>&1-` (move)
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
 _BRACE = re.compile(r"(?<!\\)\{[^{}]*(,|\.\.)[^{}]*(?<!\\)\}")
@@ -418,9 +429,17 @@ def _first_problem(node: Node) -> Node | None:
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 @lru_cache(maxsize=1024)
 def parse_command(source: str) -> ParsedCommand:
     """Describe a bash command line: its simple commands, substitutions, file writes, and what we cannot see."""
+    control = _CONTROL.search(source)
+    if control is not None:
+        # bash splits words on space, tab and newline only; the grammar also on \r, \f, \v. Where the two
+        # would read a command differently, neither reading can be trusted.
+        return ParsedCommand(source, (), False, (), True, f"contains a control character ({control.group()!r})")
     data = source.encode("utf-8", "surrogatepass")
     root = _parser().parse(data).root_node
     walk = _Walk(data)

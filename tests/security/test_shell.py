@@ -65,9 +65,45 @@ def test_a_compound_command_exposes_its_other_part(source: str, extra: tuple[str
     assert not runs_unasked(source, APPROVED)
 
 
-@pytest.mark.parametrize("source", ["git status $(touch X)", "git status `touch X`", 'echo "$(id)"', "cat <(ls)"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "git status $(touch X)",
+        "git status `touch X`",
+        'echo "$(id)"',
+        "cat <(ls)",
+        "git status#$(touch X)",
+        "git status <<< $(touch X)",
+        "git status ${x:=$(touch X)}",
+        "git status $((a[$(touch X)]))",
+        "[[ $(touch X) ]]",
+        "declare -a x=($(touch X))",
+        "cat <<EOF\n$(touch X)\nEOF",
+        "echo ${x@P}",
+    ],
+)
 def test_substitutions_are_flagged(source: str) -> None:
     assert parse_command(source).has_substitution
+    assert not runs_unasked(source, APPROVED | {"echo", "cat", "declare -a x=($(touch X))", "[["})
+
+
+@pytest.mark.parametrize("source", ['git status "${x:-`touch X`}"', "cat <<EOF\n${x:-`touch X`}\nEOF"])
+def test_a_substitution_the_grammar_misses_is_still_flagged(source: str) -> None:
+    # bash runs these backticks; the grammar reads them as text.
+    parsed = parse_command(source)
+    assert parsed.has_substitution and parsed.opaque
+
+
+def test_quoted_text_that_looks_like_a_substitution_is_not_one() -> None:
+    for source in ["echo '`x` $(y)'", 'echo "a\\`b"', "cat <<'EOF'\n$(touch X) `y`\nEOF", "git status # $(touch X)"]:
+        parsed = parse_command(source)
+        assert not parsed.has_substitution and not parsed.opaque, source
+
+
+@pytest.mark.parametrize("char", ["\r", "\f", "\v", "\x00", "\x1b"])
+def test_control_characters_bash_reads_differently_are_an_error(char: str) -> None:
+    parsed = parse_command(f"git status{char}touch X")
+    assert parsed.error and not runs_unasked(f"git status{char}touch X", APPROVED)
 
 
 def test_a_redirection_into_a_file_is_a_write() -> None:
