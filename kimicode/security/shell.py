@@ -789,8 +789,24 @@ def _no_expanded(cmd: SimpleCommand) -> bool:
     return all(cmd.literal[1:]) if cmd.literal else True
 
 
-def _short_cluster_has(word: str, letters: str) -> bool:
-    return word.startswith("-") and not word.startswith("--") and any(c in letters for c in word[1:])
+def _short_has(word: str, letter: str, with_value: str = "") -> bool:
+    """Whether a cluster of short options (`-uo`) contains `letter`; letters in `with_value` take the rest."""
+    if not word.startswith("-") or word.startswith("--"):
+        return False
+    for c in word[1:]:
+        if c == letter:
+            return True
+        if c in with_value:
+            return False
+    return False
+
+
+def _long_is(word: str, *names: str) -> bool:
+    """Whether `word` is one of these long options; GNU tools and git accept any unambiguous abbreviation."""
+    if not word.startswith("--") or len(word) < 3:
+        return False
+    option = word.split("=", 1)[0]
+    return any(name.startswith(option) for name in names)
 
 
 def _find_ok(cmd: SimpleCommand) -> bool:
@@ -798,20 +814,13 @@ def _find_ok(cmd: SimpleCommand) -> bool:
 
 
 def _rg_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(w == "--pre" or w.startswith("--pre=") for w in cmd.words[1:])
+    return _no_expanded(cmd) and not any(_long_is(w, "--pre") for w in cmd.words[1:])
 
 
 def _sort_ok(cmd: SimpleCommand) -> bool:
-    for word in cmd.words[1:]:
-        if word in ("--output", "--compress-program") or word.startswith(("--output=", "--compress-program=")):
-            return False
-        if word.startswith("-") and not word.startswith("--"):
-            for c in word[1:]:
-                if c == "o":
-                    return False
-                if c in "ktST":  # the rest of the word is this option's value
-                    break
-    return _no_expanded(cmd)
+    return _no_expanded(cmd) and not any(
+        _short_has(w, "o", "ktST") or _long_is(w, "--output", "--compress-program") for w in cmd.words[1:]
+    )
 
 
 def _uniq_ok(cmd: SimpleCommand) -> bool:
@@ -828,17 +837,17 @@ def _uniq_ok(cmd: SimpleCommand) -> bool:
 
 
 def _tree_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(_short_cluster_has(w, "oR") or w.startswith("--output") for w in cmd.words[1:])
+    return _no_expanded(cmd) and not any(
+        _short_has(w, "o", "LPIHT") or _short_has(w, "R", "LPIHT") or _long_is(w, "--output") for w in cmd.words[1:]
+    )
 
 
 def _file_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(_short_cluster_has(w, "C") or w == "--compile" for w in cmd.words[1:])
+    return _no_expanded(cmd) and not any(_short_has(w, "C", "eFfmP") or _long_is(w, "--compile") for w in cmd.words[1:])
 
 
 def _date_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(
-        _short_cluster_has(w, "s") or w.startswith("--set") for w in cmd.words[1:]
-    )
+    return _no_expanded(cmd) and not any(_short_has(w, "s", "dfIr") or _long_is(w, "--set") for w in cmd.words[1:])
 
 
 def _printf_ok(cmd: SimpleCommand) -> bool:
@@ -881,7 +890,7 @@ def _git_ok(cmd: SimpleCommand) -> bool:
     sub, args = words[i], words[i + 1 :]
     for word in args:
         # --output writes the diff to a file; --ext-diff runs the configured external diff program.
-        if word == "--output" or word.startswith("--output=") or word == "--ext-diff":
+        if _long_is(word, "--output", "--ext-diff"):
             return False
     if sub == "branch":
         listing = any(w in ("-l", "--list") for w in args)
