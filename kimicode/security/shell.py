@@ -45,7 +45,8 @@ class ParsedCommand:
 
 # --------------------------------------------------------------------------------------------- parsing
 
-_NOT_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
+# Output targets that are not files. (`> -` is a file named "-".)
+_NOT_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/1", "/dev/fd/2"})
 
 # Statement node types the walker knows. Anything else is walked generically (children searched for
 # statements and substitutions) and, when it is control flow, marks the command opaque.

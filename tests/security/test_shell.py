@@ -190,6 +190,8 @@ def test_every_kind_of_output_redirection_is_a_write() -> None:
     read_write = parse_command("a 3<> f8")  # the grammar does not know <>; it is still seen as a write
     assert read_write.file_writes == ("f8",) and read_write.error
     assert parse_command("a 2> 'my file'").file_writes == ("my file",)
+    assert parse_command("a > -").file_writes == ("-",)
+    assert parse_command("a > $OUT").file_writes == ("$OUT",)
 
 
 def test_a_heredoc_can_hide_a_pipe_and_a_substitution() -> None:
