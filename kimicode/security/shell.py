@@ -448,7 +448,8 @@ def parse_command(source: str) -> ParsedCommand:
         walk.children(root)
     except RecursionError:
         # Substitutions nested hundreds deep: nothing a person would write; refuse to guess.
-        return ParsedCommand(source, tuple(walk.commands), True, tuple(walk.writes), True, "nested too deeply to analyse")
+        commands, writes = tuple(walk.commands), tuple(walk.writes)
+        return ParsedCommand(source, commands, True, writes, True, "nested too deeply to analyse")
     error = ""
     if root.has_error:
         problem = _first_problem(root)
@@ -484,7 +485,7 @@ def _runs_hidden_code(argv: list[str] | tuple[str, ...]) -> bool:
         return True
     if name in _SHELLS:
         return _shell_runs_code(argv)
-    if name == "env" and any(w in ("-S", "--split-string") or w.startswith(("-S", "--split-string=")) for w in argv[1:]):
+    if name == "env" and any(w.startswith(("-S", "--split-string")) for w in argv[1:]):
         return True  # env -S splits a string into a command line
     if name in ("mapfile", "readarray"):
         return any(w.startswith("-C") for w in argv[1:])  # -C runs a callback for each line
@@ -632,9 +633,9 @@ def _inner_argvs(words: tuple[str, ...] | list[str]) -> list[tuple[str, ...]]:
 
 
 def inner_commands(cmd: SimpleCommand) -> tuple[tuple[str, ...], ...]:
-    """The commands `cmd` runs on our behalf: `sudo rm x` → (("rm", "x"),); `find . -exec rm {} +` → (("rm", "{}"),).
+    """The commands `cmd` runs on our behalf.
 
-    A deny rule for `rm` should also see these. Nested wrappers give one entry each (`sudo env rm` → both).
+    `sudo rm x` → (("rm", "x"),); `find . -exec rm {} +` → (("rm", "{}"),). A deny rule for `rm` should also see these. Nested wrappers give one entry each (`sudo env rm` → both).
     """
     return tuple(_inner_argvs(cmd.words))
 
@@ -685,7 +686,9 @@ _INTERPRETERS: dict[str, frozenset[str]] = {
     "php": frozenset({"-r"}),
 }
 # These change the shell itself; their whole text is the prefix.
-_EXACT_PREFIX = frozenset({"export", "declare", "typeset", "local", "readonly", "unset", "set", "shopt", "ulimit", "umask"})
+_EXACT_PREFIX = frozenset(
+    {"export", "declare", "typeset", "local", "readonly", "unset", "set", "shopt", "ulimit", "umask"}
+)
 
 
 def _looks_like_subcommand(word: str) -> bool:
@@ -871,7 +874,9 @@ _GIT_BRANCH_LISTING = frozenset(
      "--color", "--no-color", "--column", "--no-column", "-i", "--ignore-case", "--abbrev", "--no-abbrev",
      "-q", "--quiet"}
 )
-_GIT_BRANCH_VALUE = frozenset({"--merged", "--no-merged", "--contains", "--no-contains", "--points-at", "--sort", "--format"})
+_GIT_BRANCH_VALUE = frozenset(
+    {"--merged", "--no-merged", "--contains", "--no-contains", "--points-at", "--sort", "--format"}
+)
 
 
 def _git_ok(cmd: SimpleCommand) -> bool:

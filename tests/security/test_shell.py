@@ -258,7 +258,8 @@ def test_control_flow_still_exposes_the_commands_inside() -> None:
 
 
 @pytest.mark.parametrize(
-    "source", ["bash ./build.sh --fast", "python3 -m pytest -x", "python manage.py test", "node --version", "sh -e x.sh"]
+    "source",
+    ["bash ./build.sh --fast", "python3 -m pytest -x", "python manage.py test", "node --version", "sh -e x.sh"],
 )
 def test_running_a_script_file_is_not_opaque(source: str) -> None:
     assert not parse_command(source).opaque
