@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from kimicode.security.redact import register as register_secret
+
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_MODEL = "kimi-k2.5"
 MODES = ("instant", "thinking", "agent", "swarm")
@@ -121,6 +123,7 @@ def load_config(
     config.home = kimicode_home(env)
     config.work_dir = (work_dir or Path.cwd()).resolve()
     _apply_file(config, read_toml(config.home / "config.toml"), config.home / "config.toml")
+    register_secret(config.api_key)  # the user's own key: hidden in every output even when env overrides it
     project_file = config.work_dir / ".kimicode" / "config.toml"
     project = read_toml(project_file)
     project.pop("api_key", None)  # a key committed to a repository must never be picked up silently
@@ -138,6 +141,7 @@ def load_config(
     for name, value in (flags or {}).items():
         if value is not None and name in known:
             setattr(config, name, value)
+    register_secret(config.api_key)
     config.base_url = config.base_url.rstrip("/")
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from kimicode.config import Config
 from kimicode.mcp.manager import McpManager, ServerStatus
 from kimicode.mcp.store import McpStoreError, load_servers
+from kimicode.security.redact import register_mcp_values
 
 # How often the watcher looks for servers that have failed since it last looked (seconds).
 WATCH_INTERVAL = 0.2
@@ -69,6 +70,10 @@ def configured_manager(config: Config, report: Report) -> McpManager | None:
         return None
     if not servers:
         return None
+    for server in servers:  # their tokens may come back in tool results, errors or logs: hide them there
+        register_mcp_values(server.env, server.headers)
+        expanded = server.expanded()
+        register_mcp_values(expanded.env, expanded.headers)
     return McpManager(servers, log_dir=logs_dir(config))
 
 

@@ -22,16 +22,12 @@ from typing import Any
 
 from kimicode import __version__
 from kimicode.llm.messages import Message, is_tool_image_carrier, message_text, summary_message
+from kimicode.security.redact import redact_obj, register_environment
 
 RECORD_HEADER = "session"
 RECORD_MESSAGE = "message"
 RECORD_COMPACTION = "compaction"
 
-# Dict keys whose values are credentials: never written to disk, whatever record they sit in.
-_SECRET_KEY = re.compile(r"^(api[_-]?key|authorization|x-api-key|access[_-]?token|secret)$", re.IGNORECASE)
-_REDACTED = "[redacted]"
-# Environment variables holding keys; their values are scrubbed from every line as a last defence.
-_SECRET_ENV_VARS = ("KIMI_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY")
 _MESSAGE_PREFIX = b'{"type":"message"'
 
 INTERRUPTED_TOOL_RESULT = (
@@ -77,23 +73,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def scrub(value: Any) -> Any:
-    """A copy of ``value`` with credential-looking dict values replaced (strings are shared, not copied)."""
-    if isinstance(value, dict):
-        return {
-            k: (_REDACTED if isinstance(k, str) and _SECRET_KEY.match(k) and v else scrub(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
-def _known_secrets() -> list[str]:
-    # Short values would redact ordinary words; real keys are long.
-    return [v for name in _SECRET_ENV_VARS if len(v := os.environ.get(name, "")) >= 12]
-
-
 class Session:
     """One conversation's log. Nothing touches the disk until the first record is appended, so a REPL
     opened and closed without a message leaves no empty session behind."""
@@ -112,7 +91,7 @@ class Session:
         self.header = header
         self._fsync = fsync
         self._fd: int | None = None
-        self._secrets = _known_secrets()
+        register_environment()
 
     @property
     def model(self) -> str:
@@ -159,9 +138,9 @@ class Session:
         self.close()
 
     def _write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(scrub(record), ensure_ascii=False, separators=(",", ":"))
-        for secret in self._secrets:
-            line = line.replace(secret, _REDACTED)
+        # Every record passes the registry of known secrets: a key kept only in config.toml, an MCP token,
+        # or anything key-shaped that a message or tool output carries never reaches the file.
+        line = json.dumps(redact_obj(record), ensure_ascii=False, separators=(",", ":"))
         self._write_bytes(line.encode("utf-8") + b"\n")
 
     def _write_bytes(self, data: bytes) -> None:
