@@ -4,10 +4,17 @@ Layout: ``KIMICODE_HOME/sessions/<workspace-hash>/<session-id>.jsonl``. The firs
 then one record per line: ``message`` (a wire dict), ``compaction``, ``usage``, ``meta``... Each record is
 written with a single ``os.write`` of one complete line, so a ``kill -9`` loses at most the record being
 written; a cut last line is skipped on load with a warning.
+
+A session belongs to the process using it: ``Session.lock`` takes an advisory ``flock`` on a sibling
+``<session-id>.lock`` file (the OS drops it when the process exits or dies), and a second process that
+wants the same session gets ``SessionInUse`` and continues in a fork (``SessionStore.fork``) instead of
+interleaving its records with the first one's. Where ``fcntl`` does not exist (Windows) nothing is locked.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -24,6 +31,11 @@ from kimicode import __version__
 from kimicode.llm.messages import Message, is_tool_image_carrier, message_text, summary_message
 from kimicode.security.redact import redact_obj, register_environment
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; sessions are used unlocked there
+    fcntl = None  # type: ignore[assignment]
+
 RECORD_HEADER = "session"
 RECORD_MESSAGE = "message"
 RECORD_COMPACTION = "compaction"
@@ -39,6 +51,15 @@ TITLE_CHARS = 60
 
 class SessionNotFound(LookupError):
     """No session with that id (or id prefix) for the workspace."""
+
+
+class SessionInUse(Exception):
+    """Another process holds the session; ``pid`` is its process id when it could be read."""
+
+    def __init__(self, session: Session, pid: int | None) -> None:
+        self.session = session
+        self.pid = pid
+        super().__init__(f"session {session.id} is in use by another kimicode{f' (pid {pid})' if pid else ''}")
 
 
 @dataclass
@@ -91,6 +112,7 @@ class Session:
         self.header = header
         self._fsync = fsync
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         register_environment()
 
     @property
@@ -126,10 +148,49 @@ class Session:
                 messages = _apply_compaction(messages, record, lineno, warnings)
         return LoadedSession(_repair_tool_calls(messages, warnings), warnings)
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_suffix(".lock")
+
+    def lock(self) -> None:
+        """Take the session for this process; raises SessionInUse when another process has it."""
+        if fcntl is None or self._lock_fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                pid = _read_pid(fd)
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    raise SessionInUse(self, pid) from None
+                return  # a file system without locks: carry on unlocked rather than refuse to work
+            # The holder removes the file as it lets go; a lock taken on that removed file guards nothing.
+            try:
+                if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.lock_path)  # still held: anyone who opened it re-checks and starts over
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self.unlock()
 
     def __enter__(self) -> Session:
         return self
@@ -193,6 +254,16 @@ class SessionStore:
         path = self._dir(ws) / f"{session_id}.jsonl"
         return Session(session_id, path, ws, header, fsync=self._fsync)
 
+    def fork(self, source: Session, model: str, mode: str) -> Session:
+        """A new, locked session that starts with ``source``'s records and names it in ``forked_from``."""
+        session = self.create(source.workspace, model, mode)
+        session.header["forked_from"] = source.id
+        session.lock()
+        records = _whole_records(source.path)
+        if records:
+            session._write_bytes(b"".join(record + b"\n" for record in records))
+        return session
+
     def open(self, session_id: str, workspace: Path | str) -> Session:
         """Open a session of this workspace by id or unique id prefix."""
         ws = str(Path(workspace).expanduser().resolve())
@@ -247,6 +318,26 @@ def _ends_with_newline(path: Path, size: int) -> bool:
     with open(path, "rb") as f:
         f.seek(size - 1)
         return f.read(1) == b"\n"
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _whole_records(path: Path) -> list[bytes]:
+    """The record lines after the header, without a last line still being written (or cut off)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")[:-1]  # whatever follows the last newline is not a whole record yet
+    if lines and lines[0].startswith(b'{"type":"session"'):
+        lines = lines[1:]
+    return [line for line in lines if line.strip()]
 
 
 def _read_records(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:

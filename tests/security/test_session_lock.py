@@ -95,9 +95,8 @@ def test_second_headless_continue_forks_and_leaves_the_first_alone(home: Path, w
     assert len([line for line in second.stderr.splitlines() if "in use" in line]) == 1
 
     # The original holds only the first process's records, whole and in order.
-    assert texts(original)[1:] == ["first", "first answer", "task A", "None", "A-finished\n", "A done"] or (
-        "task B" not in original.read_text() and "answer to task B" not in original.read_text()
-    )
+    kept = texts(original)
+    assert kept[1:4] == ["first", "first answer", "task A"] and kept[-1] == "A done"
     assert "task B" not in original.read_text()
     loaded = SessionStore(home).open(original.stem, workspace).load_messages()
     assert loaded.warnings == []
