@@ -44,21 +44,24 @@ _SHAPES = (
 _TRIGGERS = ("sk-", "bearer", "authorization")
 
 _lock = threading.Lock()
-_known: set[str] = set()
+# Replaced, never mutated: readers on other threads (sub-agents, MCP tasks) iterate a stable tuple.
+_known: tuple[str, ...] = ()
 _pattern: re.Pattern[str] | None = None
 
 
 def register(value: str | None) -> None:
     """Remember ``value`` as a secret from now on. Short or empty values are ignored."""
-    global _pattern
+    global _known, _pattern
     if not value:
         return
     value = value.strip()
     if len(value) < MIN_SECRET_LENGTH or value in _known:
         return
     with _lock:
-        _known.add(value)
-        _pattern = None  # rebuilt on the next redact
+        if value not in _known:
+            # Longest first: a secret that contains another one is replaced whole.
+            _known = tuple(sorted((*_known, value), key=len, reverse=True))
+            _pattern = None  # rebuilt on the next redact
 
 
 def register_environment(env: os._Environ[str] | dict[str, str] | None = None) -> None:
@@ -92,18 +95,12 @@ def looks_like_key(value: str) -> bool:
     )
 
 
-def known_count() -> int:
-    return len(_known)
-
-
 def _compiled() -> re.Pattern[str]:
     global _pattern
     pattern = _pattern
     if pattern is None:
         with _lock:
-            # Longest first: a secret that contains another one is replaced whole.
-            literals = [re.escape(s) for s in sorted(_known, key=len, reverse=True)]
-            pattern = _pattern = re.compile("|".join([*literals, *_SHAPES]))
+            pattern = _pattern = re.compile("|".join([*(re.escape(s) for s in _known), *_SHAPES]))
     return pattern
 
 
@@ -130,13 +127,14 @@ def redact_obj(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if isinstance(k, str) and v and isinstance(v, str) and _SECRET_DICT_KEY.match(k) else redact_obj(v))
-            for k, v in value.items()
-        }
+        return {k: REDACTED if _is_credential(k, v) else redact_obj(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_obj(v) for v in value]
     return value
+
+
+def _is_credential(key: Any, value: Any) -> bool:
+    return isinstance(key, str) and isinstance(value, str) and bool(value) and bool(_SECRET_DICT_KEY.match(key))
 
 
 class RedactingStream:

@@ -54,7 +54,8 @@ def test_registered_values_are_redacted_and_short_ones_ignored() -> None:
 def test_mcp_values_by_name_or_shape() -> None:
     token, path = "t" + uuid.uuid4().hex, "/usr/local/share/some/long/path/here"
     plain = "x" + uuid.uuid4().hex
-    r.register_mcp_values({"SERVICE_TOKEN": token, "DATA_DIR": path, "OPAQUE": plain}, {"Authorization": "Bearer hdr0123456789"})
+    env = {"SERVICE_TOKEN": token, "DATA_DIR": path, "OPAQUE": plain}
+    r.register_mcp_values(env, {"Authorization": "Bearer hdr0123456789"})
     out = r.redact(f"{token} {path} {plain} hdr0123456789")
     assert out == f"[redacted] {path} [redacted] [redacted]"
 
