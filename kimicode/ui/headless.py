@@ -176,13 +176,12 @@ def run_summary(result: ev.RunResult) -> str:
     return ", ".join(parts)
 
 
-def headless_approver(runtime: Runtime, err: TextIO | None = None) -> Callable[[ev.ApprovalRequest], Any]:
+def headless_approver(runtime: Runtime, err: TextIO = sys.stderr) -> Callable[[ev.ApprovalRequest], Any]:
     async def approve(request: ev.ApprovalRequest) -> ApprovalDecision:
         if runtime.config.yolo:
             return ApprovalDecision(True)
-        stream = err or sys.stderr
-        stream.write(f"kimicode: refused {request.summary} ({request.reason}; run with -y to allow)\n")
-        stream.flush()
+        err.write(f"kimicode: refused {request.summary} ({request.reason}; run with -y to allow)\n")
+        err.flush()
         return ApprovalDecision(
             False,
             f"This non-interactive run may not do that ({request.reason}); only read-only actions are allowed. "
