@@ -48,6 +48,11 @@ def texts(path: Path) -> list[str]:
     return [str(r["message"].get("content")) for r in records(path) if r.get("type") == "message"]
 
 
+# The first process's tool call runs until the test lets it finish, so the second process certainly starts
+# while the first is mid-call (however slow the machine).
+WAIT_FOR_GO = "for i in $(seq 600); do [ -f go ] && break; sleep 0.1; done; echo A-finished"
+
+
 def by_task(request: RecordedRequest) -> Reply:
     """Answers by the task each process was given, so two processes can share one server."""
     last = request.messages[-1]
@@ -57,7 +62,7 @@ def by_task(request: RecordedRequest) -> Reply:
     if task == "task A":
         if last.get("role") == "tool":
             return Reply(content="A done")
-        return Reply(tool_calls=[ToolCall("bash", {"command": "sleep 6; echo A-finished"})])
+        return Reply(tool_calls=[ToolCall("bash", {"command": WAIT_FOR_GO})])
     return Reply(content=f"answer to {task}")
 
 
@@ -80,7 +85,8 @@ def test_second_headless_continue_forks_and_leaves_the_first_alone(home: Path, w
             time.sleep(0.5)  # the first process is now running its tool call
             second = run_cli(["-p", "-C", "task B"], home=home, cwd=workspace, base_url=fake.base_url)
             assert first.poll() is None, "the first run ended before the second one started; the test proves nothing"
-            out, err = first.communicate(timeout=60)
+            (workspace / "go").touch()
+            out, err = first.communicate(timeout=90)
         finally:
             if first.poll() is None:
                 first.kill()
