@@ -118,6 +118,11 @@ def _optional_resume_id(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    from kimicode.security.redact import RedactingStream, register_environment
+
+    # stderr is one channel with one filter: progress, warnings, errors and tracebacks all pass it.
+    register_environment()
+    sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
     argv = _optional_resume_id(sys.argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         from kimicode.ui.manage import register

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from kimicode.security.redact import register as register_secret
+
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_MODEL = "kimi-k2.5"
 MODES = ("instant", "thinking", "agent", "swarm")
@@ -269,6 +271,7 @@ def load_config(
     flags = flags or {}
     home = kimicode_home(env)
     config, rules = _user_layer(home, (work_dir or Path.cwd()).resolve())
+    register_secret(config.api_key)  # the user's own key: hidden in every output even when env overrides it
     values, project_rules = _project_layer(config.work_dir)
     store = TrustStore(home)
     config.trusted = bool(flags.get("trust")) or store.is_trusted(config.work_dir)
@@ -296,6 +299,7 @@ def load_config(
     for name, value in flags.items():
         if value is not None and name in known:
             setattr(config, name, value)
+    register_secret(config.api_key)
     config.base_url = config.base_url.rstrip("/")
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")

@@ -19,6 +19,7 @@ from kimicode.config import Config
 from kimicode.mcp.manager import McpManager, ServerStatus
 from kimicode.mcp.server_config import McpServerConfig
 from kimicode.mcp.store import McpStoreError, load_servers
+from kimicode.security.redact import register_mcp_values
 
 # How often the watcher looks for servers that have failed since it last looked (seconds).
 WATCH_INTERVAL = 0.2
@@ -74,6 +75,10 @@ def configured_manager(config: Config, report: Report) -> McpManager | None:
         servers += project_servers(config, servers, report)
     if not servers:
         return None
+    for server in servers:  # their tokens may come back in tool results, errors or logs: hide them there
+        register_mcp_values(server.env, server.headers)
+        expanded = server.expanded()
+        register_mcp_values(expanded.env, expanded.headers)
     return McpManager(servers, log_dir=logs_dir(config))
 
 

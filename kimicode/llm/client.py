@@ -16,12 +16,16 @@ from typing import Any
 
 from kimicode.config import Config
 from kimicode.llm.profiles import ModelProfile
+from kimicode.security.redact import redact
 
 
 class LLMError(Exception):
     """A model request that failed for good. ``message`` is one line a user can act on."""
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        # Endpoints echo request details (a rejected key, the Authorization header) in error bodies; the
+        # message is shown on stderr and in json results, so it is redacted here, once, for every error.
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status = status

@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 
 from kimicode.llm.messages import Image
 from kimicode.mcp.server_config import McpServerConfig
+from kimicode.security.redact import redact
 from kimicode.tools.base import Tool, ToolContext, ToolResult, truncate_middle
 
 ServerState = Literal["starting", "ready", "failed", "stopped"]
@@ -144,7 +145,7 @@ class _ServerRunner:
 
     def _write_log(self, text: str) -> None:
         if self._log is not None and not self._log.closed:
-            self._log.write(text)
+            self._log.write(redact(text))
             self._log.flush()
 
     async def _run(self) -> None:
@@ -450,7 +451,14 @@ def _quiet_sdk_logging(log_dir: Path) -> None:
         return
     log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_dir / "mcp-client.log", encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler._kimicode = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.propagate = False
+
+
+class _RedactingFormatter(logging.Formatter):
+    """The SDK logs requests and headers at debug level; the file must not keep the tokens in them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

@@ -4,10 +4,17 @@ Layout: ``KIMICODE_HOME/sessions/<workspace-hash>/<session-id>.jsonl``. The firs
 then one record per line: ``message`` (a wire dict), ``compaction``, ``usage``, ``meta``... Each record is
 written with a single ``os.write`` of one complete line, so a ``kill -9`` loses at most the record being
 written; a cut last line is skipped on load with a warning.
+
+A session belongs to the process using it: ``Session.lock`` takes an advisory ``flock`` on a sibling
+``<session-id>.lock`` file (the OS drops it when the process exits or dies), and a second process that
+wants the same session gets ``SessionInUse`` and continues in a fork (``SessionStore.fork``) instead of
+interleaving its records with the first one's. Where ``fcntl`` does not exist (Windows) nothing is locked.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -22,16 +29,17 @@ from typing import Any
 
 from kimicode import __version__
 from kimicode.llm.messages import Message, is_tool_image_carrier, message_text, summary_message
+from kimicode.security.redact import redact_obj, register_environment
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; sessions are used unlocked there
+    fcntl = None  # type: ignore[assignment]
 
 RECORD_HEADER = "session"
 RECORD_MESSAGE = "message"
 RECORD_COMPACTION = "compaction"
 
-# Dict keys whose values are credentials: never written to disk, whatever record they sit in.
-_SECRET_KEY = re.compile(r"^(api[_-]?key|authorization|x-api-key|access[_-]?token|secret)$", re.IGNORECASE)
-_REDACTED = "[redacted]"
-# Environment variables holding keys; their values are scrubbed from every line as a last defence.
-_SECRET_ENV_VARS = ("KIMI_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY")
 _MESSAGE_PREFIX = b'{"type":"message"'
 
 INTERRUPTED_TOOL_RESULT = (
@@ -43,6 +51,15 @@ TITLE_CHARS = 60
 
 class SessionNotFound(LookupError):
     """No session with that id (or id prefix) for the workspace."""
+
+
+class SessionInUse(Exception):
+    """Another process holds the session; ``pid`` is its process id when it could be read."""
+
+    def __init__(self, session: Session, pid: int | None) -> None:
+        self.session = session
+        self.pid = pid
+        super().__init__(f"session {session.id} is in use by another kimicode{f' (pid {pid})' if pid else ''}")
 
 
 @dataclass
@@ -77,23 +94,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def scrub(value: Any) -> Any:
-    """A copy of ``value`` with credential-looking dict values replaced (strings are shared, not copied)."""
-    if isinstance(value, dict):
-        return {
-            k: (_REDACTED if isinstance(k, str) and _SECRET_KEY.match(k) and v else scrub(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
-def _known_secrets() -> list[str]:
-    # Short values would redact ordinary words; real keys are long.
-    return [v for name in _SECRET_ENV_VARS if len(v := os.environ.get(name, "")) >= 12]
-
-
 class Session:
     """One conversation's log. Nothing touches the disk until the first record is appended, so a REPL
     opened and closed without a message leaves no empty session behind."""
@@ -112,7 +112,8 @@ class Session:
         self.header = header
         self._fsync = fsync
         self._fd: int | None = None
-        self._secrets = _known_secrets()
+        self._lock_fd: int | None = None
+        register_environment()
 
     @property
     def model(self) -> str:
@@ -147,10 +148,49 @@ class Session:
                 messages = _apply_compaction(messages, record, lineno, warnings)
         return LoadedSession(_repair_tool_calls(messages, warnings), warnings)
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_suffix(".lock")
+
+    def lock(self) -> None:
+        """Take the session for this process; raises SessionInUse when another process has it."""
+        if fcntl is None or self._lock_fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                pid = _read_pid(fd)
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    raise SessionInUse(self, pid) from None
+                return  # a file system without locks: carry on unlocked rather than refuse to work
+            # The holder removes the file as it lets go; a lock taken on that removed file guards nothing.
+            try:
+                if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.lock_path)  # still held: anyone who opened it re-checks and starts over
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self.unlock()
 
     def __enter__(self) -> Session:
         return self
@@ -159,9 +199,9 @@ class Session:
         self.close()
 
     def _write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(scrub(record), ensure_ascii=False, separators=(",", ":"))
-        for secret in self._secrets:
-            line = line.replace(secret, _REDACTED)
+        # Every record passes the registry of known secrets: a key kept only in config.toml, an MCP token,
+        # or anything key-shaped that a message or tool output carries never reaches the file.
+        line = json.dumps(redact_obj(record), ensure_ascii=False, separators=(",", ":"))
         self._write_bytes(line.encode("utf-8") + b"\n")
 
     def _write_bytes(self, data: bytes) -> None:
@@ -213,6 +253,16 @@ class SessionStore:
         }
         path = self._dir(ws) / f"{session_id}.jsonl"
         return Session(session_id, path, ws, header, fsync=self._fsync)
+
+    def fork(self, source: Session, model: str, mode: str) -> Session:
+        """A new, locked session that starts with ``source``'s records and names it in ``forked_from``."""
+        session = self.create(source.workspace, model, mode)
+        session.header["forked_from"] = source.id
+        session.lock()
+        records = _whole_records(source.path)
+        if records:
+            session._write_bytes(b"".join(record + b"\n" for record in records))
+        return session
 
     def open(self, session_id: str, workspace: Path | str) -> Session:
         """Open a session of this workspace by id or unique id prefix."""
@@ -268,6 +318,26 @@ def _ends_with_newline(path: Path, size: int) -> bool:
     with open(path, "rb") as f:
         f.seek(size - 1)
         return f.read(1) == b"\n"
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _whole_records(path: Path) -> list[bytes]:
+    """The record lines after the header, without a last line still being written (or cut off)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")[:-1]  # whatever follows the last newline is not a whole record yet
+    if lines and lines[0].startswith(b'{"type":"session"'):
+        lines = lines[1:]
+    return [line for line in lines if line.strip()]
 
 
 def _read_records(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:

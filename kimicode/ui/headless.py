@@ -14,6 +14,7 @@ from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
 from kimicode.llm.messages import Image
+from kimicode.security.redact import redact, redact_obj
 
 if TYPE_CHECKING:
     from kimicode.ui.sessions import OpenedSession
@@ -51,16 +52,18 @@ def result_object(result: ev.RunResult, runtime: Runtime) -> dict[str, Any]:
 class HeadlessPrinter:
     """Renders events: progress on stderr; the result (text/json) or every event (stream-json) on stdout."""
 
-    def __init__(self, runtime: Runtime, fmt: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+    def __init__(self, runtime: Runtime, fmt: str, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.runtime = runtime
         self.fmt = fmt
-        self.out = out
-        self.err = err
+        # Looked up now, not at import: the CLI puts a redacting filter over sys.stderr before it runs.
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self._text: dict[str, str] = {}
         self._thinking: dict[str, str] = {}
 
     def _emit_json(self, obj: dict[str, Any]) -> None:
-        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        # stdout's one filter for json and stream-json: strings are redacted before they are escaped.
+        self.out.write(json.dumps(redact_obj(obj), ensure_ascii=False) + "\n")
         self.out.flush()
 
     def _progress(self, line: str) -> None:
@@ -150,7 +153,7 @@ class HeadlessPrinter:
             if result.is_error:
                 self.err.write(f"kimicode: {result.subtype}: {result.result}\n")
             elif result.result:
-                self.out.write(result.result.rstrip("\n") + "\n")
+                self.out.write(redact(result.result.rstrip("\n")) + "\n")
             self.out.flush()
         else:
             self._emit_json(obj)

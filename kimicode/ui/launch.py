@@ -91,7 +91,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         return EXIT_USAGE
     from kimicode.agent.runtime import build_runtime
     from kimicode.ui.headless import run_headless
-    from kimicode.ui.sessions import SessionNotFound, open_session
+    from kimicode.ui.sessions import SessionInUse, SessionNotFound, fork_notice, fork_session, open_session
 
     resume = options.get("resume")
     if resume is not None and not resume.strip():
@@ -102,6 +102,9 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     except SessionNotFound as exc:
         _say(str(exc))
         return EXIT_USAGE
+    except SessionInUse as busy:  # nobody to ask: keep the other process's log intact and say where this one went
+        opened = fork_session(config, busy)
+        _say(fork_notice(busy, opened.session))
     for warning in opened.warnings:
         _say(f"session {opened.session.id}: {warning}")
     if config.ignored_project_settings:  # headless never asks: it says once what it left out

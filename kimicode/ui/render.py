@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kimicode.agent import events as ev
+from kimicode.security.redact import redact
 from kimicode.ui.markdown_stream import MarkdownLines
 from kimicode.ui.live_board import LiveBoard
 
@@ -75,10 +76,11 @@ class Renderer:
         self.info(message, "dim")
 
     def warn(self, message: str) -> None:
-        self.info(f"! {message}", "yellow")
+        self.info(f"! {redact(message)}", "yellow")
 
     def error(self, message: str) -> None:
-        self.info(f"✗ {message}", "red")
+        # Warnings and errors quote settings, server answers and exceptions: the places a key shows up.
+        self.info(f"✗ {redact(message)}", "red")
 
     def close_stream(self) -> None:
         if self.board is not None:

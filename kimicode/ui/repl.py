@@ -24,7 +24,15 @@ from kimicode.llm.messages import Image
 from kimicode.ui import commands
 from kimicode.ui.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
 from kimicode.ui.render import Renderer
-from kimicode.ui.sessions import OpenedSession, SessionNotFound, bind_agent, describe_sessions, open_session
+from kimicode.ui.sessions import (
+    OpenedSession,
+    SessionInUse,
+    SessionNotFound,
+    bind_agent,
+    describe_sessions,
+    fork_session,
+    open_session,
+)
 
 if TYPE_CHECKING:
     from kimicode.mcp.manager import McpManager
@@ -86,7 +94,7 @@ class Repl:
                     return EXIT_USAGE
             except (EOFError, KeyboardInterrupt):
                 return EXIT_USAGE
-        code = self._open_first_session()
+        code = await self._open_first_session()
         if code is not None:
             return code
         self._prompt = self._make_prompt()
@@ -125,7 +133,7 @@ class Repl:
         except Exception as exc:  # discovery problems must not keep the REPL from starting
             self.renderer.warn(f"could not look for other agents' MCP servers: {exc}")
 
-    def _open_first_session(self) -> int | None:
+    async def _open_first_session(self) -> int | None:
         resume = self.options.get("resume")
         try:
             self.opened = open_session(
@@ -134,6 +142,11 @@ class Repl:
         except SessionNotFound as exc:
             self.renderer.error(str(exc))
             return EXIT_USAGE
+        except SessionInUse as busy:
+            forked = await self._fork_or_not(busy, "quit")
+            if forked is None:
+                return EXIT_OK
+            self.opened = forked
         self.runtime = build_runtime(self.config, session_id=self.opened.session.id)
         self.agent = bind_agent(self.runtime, self.opened, self.approve)
         self._attach_undo()
@@ -150,6 +163,20 @@ class Repl:
             media, parts = await asyncio.to_thread(load_media, self.config, images, video)
             self.pending_images.extend(media)
             self.pending_parts.extend(parts)
+
+    async def _fork_or_not(self, busy: SessionInUse, otherwise: str) -> OpenedSession | None:
+        """Another kimicode writes to that session: offer a fork of it (its history, a new log) instead."""
+        from kimicode.ui.input import ask_choice
+
+        self.renderer.warn(str(busy))
+        answer = await ask_choice(
+            f"  [f] fork: continue in a new session with its history  [q] {otherwise}  › ", {"f": "fork", "q": "quit"}
+        )
+        if answer != "fork":
+            return None
+        forked = fork_session(self.config, busy)
+        self.renderer.dim(f"  → continuing in new session {forked.session.id} (forked from {busy.session.id})")
+        return forked
 
     def _attach_undo(self) -> None:
         from kimicode.vcs.checkpoints import make_undo_provider
@@ -334,10 +361,10 @@ class Repl:
     # -- what commands call --------------------------------------------------------------------------
 
     def new_session(self) -> None:
-        from kimicode.ui.sessions import session_store
+        from kimicode.ui.sessions import new_session
 
         self.opened.session.close()
-        self.opened = OpenedSession(session_store(self.config).create(self.config.work_dir, self.config.model, self.config.mode))
+        self.opened = new_session(self.config)
         self._rebind()
 
     async def resume(self, session_id: str | None) -> None:
@@ -359,6 +386,14 @@ class Repl:
         except SessionNotFound as exc:
             self.renderer.error(str(exc))
             return
+        except SessionInUse as busy:
+            if busy.session.id == self.opened.session.id:
+                self.renderer.dim(f"session {busy.session.id} is the one in use here")
+                return
+            forked = await self._fork_or_not(busy, f"stay in session {self.opened.session.id}")
+            if forked is None:
+                return
+            opened = forked
         self.opened.session.close()
         self.opened = opened
         self._rebind()

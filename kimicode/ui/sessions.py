@@ -14,9 +14,20 @@ from kimicode.agent.loop import Agent, Approver
 from kimicode.agent.runtime import Runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Message, system_message
-from kimicode.session.store import Session, SessionInfo, SessionNotFound, SessionStore
+from kimicode.session.store import Session, SessionInfo, SessionInUse, SessionNotFound, SessionStore
 
-__all__ = ["OpenedSession", "SessionNotFound", "bind_agent", "open_session", "session_store", "describe_sessions"]
+__all__ = [
+    "OpenedSession",
+    "SessionInUse",
+    "SessionNotFound",
+    "bind_agent",
+    "describe_sessions",
+    "fork_notice",
+    "fork_session",
+    "new_session",
+    "open_session",
+    "session_store",
+]
 
 
 @dataclass
@@ -35,7 +46,8 @@ def session_store(config: Config) -> SessionStore:
 
 
 def open_session(config: Config, continue_last: bool = False, resume_id: str | None = None) -> OpenedSession:
-    """The session to use. Raises SessionNotFound (one-line message) for an unknown or ambiguous id."""
+    """The session to use, locked for this process. Raises SessionNotFound (one-line message) for an
+    unknown or ambiguous id, and SessionInUse when another kimicode has it (see ``fork_session``)."""
     store = session_store(config)
     session: Session | None = None
     if resume_id:
@@ -43,9 +55,27 @@ def open_session(config: Config, continue_last: bool = False, resume_id: str | N
     elif continue_last:
         session = store.latest(config.work_dir)
     if session is None:
-        return OpenedSession(store.create(config.work_dir, config.model, config.mode))
+        return new_session(config)
+    session.lock()
     loaded = session.load_messages()
     return OpenedSession(session, loaded.messages, loaded.warnings)
+
+
+def new_session(config: Config) -> OpenedSession:
+    session = session_store(config).create(config.work_dir, config.model, config.mode)
+    session.lock()  # nobody else can know its id yet; held so that a `-C` elsewhere sees it is in use
+    return OpenedSession(session)
+
+
+def fork_session(config: Config, busy: SessionInUse) -> OpenedSession:
+    """Continue a session another process is using in a new one that starts with the same history."""
+    session = session_store(config).fork(busy.session, config.model, config.mode)
+    loaded = session.load_messages()
+    return OpenedSession(session, loaded.messages, loaded.warnings)
+
+
+def fork_notice(busy: SessionInUse, fork: Session) -> str:
+    return f"{busy}; continuing in new session {fork.id} with its history"
 
 
 def fresh_history(history: list[Message], system_prompt: str) -> list[Message]:

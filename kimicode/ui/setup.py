@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from kimicode.config import DEFAULT_BASE_URL, Config, user_endpoint
+from kimicode.security.redact import register as register_secret
 
 PLATFORMS = (
     ("Moonshot AI (platform.moonshot.ai)", "https://api.moonshot.ai/v1"),
@@ -94,5 +95,6 @@ async def guided_setup(config: Config, ask: object, flag_base_url: str | None = 
         save_settings(path, settings)
         say(f"saved to {path} (readable only by you)")
         config.api_key, config.base_url = key, base_url.rstrip("/")
+        register_secret(key)
         return True
     return False

@@ -1,0 +1,144 @@
+"""Keys kimicode knows (environment, user config, MCP settings) and key-shaped strings never reach the
+session file, stdout (text, json, stream-json) or stderr — with the real CLI against the scripted server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kimicode.mcp.server_config import McpServerConfig
+from kimicode.mcp.store import save_servers
+from tests.clirun import cli_env, write_home_config
+from tests.fake_llm import Fault, FakeLLM, Reply, ToolCall
+from tests.mcp_servers.fixtures import stdio_config
+
+SETTINGS = "retry_base_delay = 0.01\nmax_retries = 1\n"
+# Deliberately not key-shaped (no "sk-" prefix): only knowing it can hide it.
+CONFIG_KEY = "cfgkey_" + uuid.uuid4().hex
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "kimihome"
+    write_home_config(home, SETTINGS)
+    return home
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "proj"
+    ws.mkdir()
+    return ws
+
+
+def run(
+    home: Path, cwd: Path, base_url: str, *args: str, key_in_env: bool = True, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    env = cli_env(home, base_url)
+    if not key_in_env:
+        del env["KIMI_API_KEY"]  # the key lives only in KIMICODE_HOME/config.toml
+    return subprocess.run(
+        [sys.executable, "-m", "kimicode", *args],
+        cwd=cwd,
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def session_text(home: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted((home / "sessions").glob("*/*.jsonl")))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "stream-json"])
+def test_config_file_key_reaches_no_output(home: Path, workspace: Path, fmt: str) -> None:
+    write_home_config(home, SETTINGS + f'api_key = "{CONFIG_KEY}"\n')
+    with FakeLLM(api_key=CONFIG_KEY) as fake:
+        fake.script(
+            Reply(tool_calls=[ToolCall("bash", {"command": f"echo the key is {CONFIG_KEY}"})]),
+            Reply(content=f"I found it: {CONFIG_KEY}. Done."),
+        )
+        proc = run(home, workspace, fake.base_url, "-p", "-y", "find the key", "--output-format", fmt, key_in_env=False)
+        assert proc.returncode == 0, proc.stderr
+        # The model really saw the key (so the test is about output, not about the key never showing up).
+        assert CONFIG_KEY in fake.chat_requests[-1].messages[-1]["content"]
+    log = session_text(home)
+    assert "the key is" in log and "[redacted]" in log
+    for where, text in (("session file", log), ("stdout", proc.stdout), ("stderr", proc.stderr)):
+        assert CONFIG_KEY not in text, f"the config key reached the {where}"
+    assert "[redacted]" in proc.stdout
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_error_body_echoing_the_key_is_redacted(home: Path, workspace: Path, fmt: str) -> None:
+    write_home_config(home, SETTINGS + f'api_key = "{CONFIG_KEY}"\n')
+    with FakeLLM() as fake:
+        echoed = f"Invalid Authentication: key {CONFIG_KEY} is not valid"
+        fake.script(Reply(fault=Fault.http(401, echoed, "invalid_authentication_error")))
+        proc = run(home, workspace, fake.base_url, "-p", "hello", "--output-format", fmt, key_in_env=False)
+    assert proc.returncode == 2, proc.stderr
+    assert CONFIG_KEY not in proc.stderr and CONFIG_KEY not in proc.stdout
+    assert CONFIG_KEY not in session_text(home)
+    if fmt == "json":
+        result = json.loads(proc.stdout)
+        assert result["is_error"] and "[redacted]" in result["result"]
+    else:
+        assert "[redacted]" in proc.stderr and "401" in proc.stderr
+
+
+def test_key_shaped_strings_in_tool_output_are_redacted(home: Path, workspace: Path) -> None:
+    shaped = "sk-" + uuid.uuid4().hex
+    bearer = "tok" + uuid.uuid4().hex[:20]
+    command = f"echo key={shaped}; echo 'Authorization: Bearer {bearer}'; echo plain-bearer Bearer {bearer}x"
+    with FakeLLM() as fake:
+        fake.script(Reply(tool_calls=[ToolCall("bash", {"command": command})]), Reply(content="Looked."))
+        proc = run(home, workspace, fake.base_url, "-p", "-y", "look", "--output-format", "stream-json")
+        assert proc.returncode == 0, proc.stderr
+        assert shaped in fake.chat_requests[-1].messages[-1]["content"]
+    log = session_text(home)
+    assert "key=[redacted]" in log and "plain-bearer" in log
+    for text in (log, proc.stdout, proc.stderr):
+        assert shaped not in text and bearer not in text
+    # Ordinary words stay: redaction must not eat text that only resembles a key.
+    ordinary = "task-description-of-the-desk-reservation"
+    assert _echo_roundtrip(home, workspace, ordinary) == ordinary
+
+
+def _echo_roundtrip(home: Path, workspace: Path, text: str) -> str:
+    with FakeLLM() as fake:
+        fake.script(Reply(content=text))
+        proc = run(home, workspace, fake.base_url, "-p", "say it")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_mcp_env_and_header_values_are_redacted(home: Path, workspace: Path) -> None:
+    token = "mcptok_" + uuid.uuid4().hex
+    header = "hdr" + uuid.uuid4().hex
+    demo = stdio_config("demo")
+    demo.env = {"DEMO_SERVICE_TOKEN": token}
+    remote = McpServerConfig(
+        name="remote", transport="http", url="http://127.0.0.1:9/mcp", headers={"X-Api-Token": header}
+    )
+    save_servers(home, [demo, remote])
+    write_home_config(home, SETTINGS + "mcp_startup_wait = 30\n")
+    with FakeLLM() as fake:
+        fake.script(
+            Reply(tool_calls=[ToolCall("mcp__demo__echo", {"text": f"token {token}"})]),
+            Reply(content=f"The token is {token} and the header {header}."),
+        )
+        proc = run(home, workspace, fake.base_url, "-p", "-y", "use the server", "--output-format", "json")
+        assert proc.returncode == 0, proc.stderr
+        assert token in fake.chat_requests[-1].messages[-1]["content"]
+    log = session_text(home)
+    logs = "\n".join(p.read_text() for p in (home / "logs").rglob("*") if p.is_file())
+    for text in (log, proc.stdout, proc.stderr, logs):
+        assert token not in text and header not in text
+    assert "The token is [redacted]" in json.loads(proc.stdout)["result"]
