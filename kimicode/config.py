@@ -119,6 +119,7 @@ LIMIT_KEYS = frozenset(
         "max_steps",
         "max_retries",
         "request_timeout",
+        "stream_stall_timeout",
         "swarm_concurrency",
         "swarm_max_agents",
         "swarm_max_tool_calls",
