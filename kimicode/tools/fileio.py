@@ -45,9 +45,9 @@ class TextFile:
     bom: bytes = b""
     newline: str = "\n"  # "\r\n" when the file uses CRLF line endings
     mode: int | None = None  # permission bits of the file when read
-    # When ``newline`` is "\r\n": the original ending of each line of ``text`` ("\r\n" or a lone "\n"),
-    # so lines an edit does not touch keep theirs. Empty for LF files, whose text is kept as read.
-    endings: tuple[str, ...] = ()
+    # When ``newline`` is "\r\n": the 0-based numbers of the lines that ended in a lone "\n", so lines an
+    # edit does not touch keep their ending. (LF files keep their text, stray "\r\n" included, as read.)
+    lone_lf_lines: frozenset[int] = frozenset()
 
     def line_count(self) -> int:
         return count_lines(self.text)
@@ -155,13 +155,20 @@ def text_file_from_bytes(path: Path, data: bytes, mode: int | None) -> TextFile:
     """The TextFile for a file's whole content ``data``; raises BinaryFileError for binary data."""
     text, encoding, bom = decode_bytes(data, path)
     newline = _detect_newline(text)
-    endings: tuple[str, ...] = ()
+    lone: frozenset[int] = frozenset()
     if newline == "\r\n":
-        endings = tuple("\r\n" if line.endswith("\r") else "\n" for line in text.split("\n")[:-1])
+        lone = _lone_lf_lines(text)
         text = text.replace("\r\n", "\n")
     return TextFile(
-        path=path, text=text, encoding=encoding, bom=bom, newline=newline, mode=mode, endings=endings
+        path=path, text=text, encoding=encoding, bom=bom, newline=newline, mode=mode, lone_lf_lines=lone
     )
+
+
+def _lone_lf_lines(text: str) -> frozenset[int]:
+    """Numbers (0-based) of the lines of ``text`` that end in "\\n" not preceded by "\\r"."""
+    lines = text.split("\n")
+    lines.pop()  # what follows the last newline ends in none
+    return frozenset(i for i, line in enumerate(lines) if not line.endswith("\r"))
 
 
 def sniff_encoding(head: bytes, path: Path, size: int) -> tuple[str, bytes]:
@@ -242,36 +249,69 @@ def encode_text(text: str, like: TextFile | None) -> bytes:
 def restore_endings(text: str, like: TextFile) -> str:
     """``text`` (normalised to "\\n") with each line's ending as in ``like``, new lines taking CRLF.
 
-    Lines the edit left alone are found as the longest common run of lines at the start and at the end;
-    they keep their own endings. In the changed middle, the n-th new line takes the ending of the n-th
-    old line it replaces (an edit within a line keeps that line's ending); lines beyond those are new
-    and take the file's dominant ending. One pass, linear in the file.
+    Lines the edit left alone are the common run of whole lines at the start and at the end; they keep
+    their own endings. In the changed middle, the n-th new line takes the ending of the n-th old line it
+    replaces (an edit within a line keeps that line's ending); lines beyond those are new and take the
+    file's dominant ending. String operations only, so a large file costs milliseconds.
     """
-    old = like.text.split("\n")
-    new = text.split("\n")
-    n_old, n_new = len(old) - 1, len(new) - 1  # lines that end with a newline
-    endings = like.endings if len(like.endings) == n_old else ("\r\n",) * n_old
-    head = 0
-    while head < n_old and head < n_new and old[head] == new[head]:
-        head += 1
-    tail = 0
-    while tail < n_old - head and tail < n_new - head and old[n_old - 1 - tail] == new[n_new - 1 - tail]:
-        tail += 1
-    out: list[str] = []
-    for i in range(n_new):
-        line = new[i]
+    if not like.lone_lf_lines:  # every line ended in CRLF: so do the new ones
+        return text.replace("\r\n", "\n").replace("\n", "\r\n")
+    old = like.text
+    lines = text.split("\n")
+    n_old, n_new = old.count("\n"), len(lines) - 1
+    prefix = _common_prefix(old, text)
+    suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
+    head = old.count("\n", 0, prefix)  # lines whose newline lies in the common start
+    tail = old.count("\n", len(old) - suffix)
+    if tail and not (_at_line_start(old, len(old) - suffix) and _at_line_start(text, len(text) - suffix)):
+        tail -= 1  # the first newline there ends a line that starts before the common end
+    middle = range(head, n_new - tail)
+    shift = n_new - n_old
+    lone_new: list[int] = []
+    for i in sorted(like.lone_lf_lines):
         if i < head:
-            ending = endings[i]
-        elif i >= n_new - tail:
-            ending = endings[n_old - (n_new - i)]
+            lone_new.append(i)
+        elif i >= n_old - tail:
+            lone_new.append(i + shift)
+        elif i - head < len(middle):
+            lone_new.append(i)  # the middle line that took this old line's place
+    for i in middle:
+        if lines[i].endswith("\r"):  # text given with CRLF: the ending is ours to add
+            lines[i] = lines[i][:-1]
+    parts: list[str] = []
+    start = 0
+    for i in lone_new:
+        parts.append("\r\n".join(lines[start : i + 1]))
+        start = i + 1
+    parts.append("\r\n".join(lines[start:]))
+    return "\n".join(parts)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix, by halving (slice comparisons run at C speed)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
         else:
-            line = line.removesuffix("\r")  # text written with CRLF by the model: the ending is ours to add
-            j = i - head
-            ending = endings[head + j] if j < n_old - tail - head else like.newline
-        out.append(line)
-        out.append(ending)
-    out.append(new[-1])
-    return "".join(out)
+            high = mid - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    low, high = 0, limit
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[len(a) - mid : len(a) - low] == b[len(b) - mid : len(b) - low]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _at_line_start(text: str, offset: int) -> bool:
+    return offset == 0 or text[offset - 1] == "\n"
 
 
 def write_text_file(path: Path, text: str, like: TextFile | None = None) -> None:
