@@ -230,12 +230,16 @@ def _detect_newline(text: str) -> str:
     return "\r\n" if crlf >= lone_lf else "\n"
 
 
-def encode_text(text: str, like: TextFile | None) -> bytes:
+# Where an edit changed the text: (start, characters removed, characters inserted) in the "\n" text.
+Splice = tuple[int, int, int]
+
+
+def encode_text(text: str, like: TextFile | None, splice: Splice | None = None) -> bytes:
     """The bytes to write for ``text`` in the style of ``like`` (UTF-8 and the text as given if None)."""
     if like is None:
         return text.encode("utf-8")
     if like.newline == "\r\n":
-        text = restore_endings(text, like)
+        text = restore_endings(text, like, splice)
     try:
         return like.bom + text.encode(like.encoding)
     except UnicodeEncodeError as e:
@@ -246,11 +250,11 @@ def encode_text(text: str, like: TextFile | None) -> bytes:
         ) from None
 
 
-def restore_endings(text: str, like: TextFile) -> str:
+def restore_endings(text: str, like: TextFile, splice: Splice | None = None) -> str:
     """``text`` (normalised to "\\n") with each line's ending as in ``like``, new lines taking CRLF.
 
-    Lines the edit left alone are the common run of whole lines at the start and at the end; they keep
-    their own endings. In the changed middle, the n-th new line takes the ending of the n-th old line it
+    Lines the edit left alone keep their own endings: those before and after ``splice`` when the editing
+    tool says where it changed the text, else the common run of whole lines at the start and the end. In the changed middle, the n-th new line takes the ending of the n-th old line it
     replaces (an edit within a line keeps that line's ending); lines beyond those are new and take the
     file's dominant ending. String operations only, so a large file costs milliseconds.
     """
@@ -259,8 +263,12 @@ def restore_endings(text: str, like: TextFile) -> str:
     old = like.text
     lines = text.split("\n")
     n_old, n_new = old.count("\n"), len(lines) - 1
-    prefix = _common_prefix(old, text)
-    suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
+    if splice is not None:
+        start, removed, _inserted = splice
+        prefix, suffix = start, len(old) - start - removed
+    else:
+        prefix = _common_prefix(old, text)
+        suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
     head = old.count("\n", 0, prefix)  # lines whose newline lies in the common start
     tail = old.count("\n", len(old) - suffix)
     if tail and not (_at_line_start(old, len(old) - suffix) and _at_line_start(text, len(text) - suffix)):
@@ -314,11 +322,12 @@ def _at_line_start(text: str, offset: int) -> bool:
     return offset == 0 or text[offset - 1] == "\n"
 
 
-def write_text_file(path: Path, text: str, like: TextFile | None = None) -> None:
+def write_text_file(path: Path, text: str, like: TextFile | None = None, splice: Splice | None = None) -> None:
     """Write ``text`` to ``path`` so that a failure leaves the old file whole.
 
     With ``like`` (the file as read before an edit) the original encoding, BOM, line endings and mode are
-    kept. Symlinks are followed, so the link stays a link. Read-only files (no write permission bit, or
+    kept (``splice``, where the edit changed the text, tells which lines keep their endings for sure).
+    Symlinks are followed, so the link stays a link. Read-only files (no write permission bit, or
     not writable by this user) and anything but a regular file are refused.
 
     The new content always goes to a temp file in the same directory first (written, fsynced). An
@@ -327,7 +336,7 @@ def write_text_file(path: Path, text: str, like: TextFile | None = None) -> None
     to a rename (the other names would keep the old inode), so its content is copied into the original
     inode instead, and the temp file, a complete copy, is removed only once that succeeded.
     """
-    data = encode_text(text, like)
+    data = encode_text(text, like, splice)
     target = Path(os.path.realpath(path))
     try:
         existing: os.stat_result | None = target.stat()

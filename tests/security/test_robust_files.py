@@ -292,3 +292,29 @@ def test_fifo_swapped_in_does_not_hang_view(ctx: ToolContext, tmp_path: Path) ->
         stop.set()
         thread.join()
     assert result.is_error and "FIFO" in result.text
+
+
+def test_random_edits_change_only_the_edited_bytes(ctx: ToolContext, tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(9)
+    path = tmp_path / "f.txt"
+    for _ in range(60):
+        words = [f"w{rng.randrange(10_000)}" for _ in range(rng.randrange(3, 30))]
+        endings = [b"\n" if rng.random() < 0.3 else b"\r\n" for _ in words]
+        endings[0] = b"\r\n"  # mostly CRLF, so normalised
+        raw = b"".join(w.encode() + e for w, e in zip(words, endings))
+        path.write_bytes(raw)
+        target = rng.randrange(len(words))
+        old = words[target]
+        if raw.count(old.encode()) != 1:
+            continue
+        new = f"X{rng.randrange(100)}"
+        result = call(StrReplaceTool(), ctx, path="f.txt", old_str=old, new_str=new)
+        assert not result.is_error, result.text
+        assert path.read_bytes() == raw.replace(old.encode(), new.encode())
+        at = rng.randrange(len(words) + 1)
+        result = call(InsertTool(), ctx, path="f.txt", insert_line=at, new_str="ins1\nins2")
+        assert not result.is_error, result.text
+        lines = raw.replace(old.encode(), new.encode()).splitlines(keepends=True)
+        assert path.read_bytes() == b"".join(lines[:at] + [b"ins1\r\n", b"ins2\r\n"] + lines[at:])
