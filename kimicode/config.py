@@ -49,7 +49,10 @@ class Config:
     thinking_style: str = "moonshot"
     max_retries: int = 4
     retry_base_delay: float = 1.0  # seconds; doubled per attempt, with jitter
+    # Seconds one model request may take in all, retries and their waits included.
     request_timeout: float = 600.0
+    # Seconds without a byte from the endpoint before an attempt counts as stalled (and is retried).
+    stream_stall_timeout: float = 90.0
     debug: bool = False
     # Agent Swarm (mode "swarm"): sub-agents running at once, alive at once, tool calls across the
     # whole swarm, and steps per sub-agent.
@@ -97,6 +100,7 @@ _FILE_KEYS: dict[str, type] = {
     "video_max_frames": int,
     "video_token_budget": int,
     "request_timeout": float,
+    "stream_stall_timeout": float,
     "swarm_concurrency": int,
     "swarm_max_agents": int,
     "swarm_max_tool_calls": int,
@@ -117,6 +121,7 @@ LIMIT_KEYS = frozenset(
         "max_steps",
         "max_retries",
         "request_timeout",
+        "stream_stall_timeout",
         "swarm_concurrency",
         "swarm_max_agents",
         "swarm_max_tool_calls",
@@ -311,6 +316,11 @@ def load_config(
         raise ConfigError("--max-steps must be at least 1")
     if config.swarm_isolation not in ("shared", "worktree"):
         raise ConfigError(f"swarm_isolation must be 'shared' or 'worktree', got '{config.swarm_isolation}'")
+    for name in ("request_timeout", "stream_stall_timeout"):
+        if not getattr(config, name) > 0:  # "not >" also catches NaN
+            raise ConfigError(f"config key '{name}' must be a number of seconds above 0, got {getattr(config, name)}")
+    if config.max_retries < 0:
+        raise ConfigError(f"config key 'max_retries' must be 0 or more, got {config.max_retries}")
     for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):
         if getattr(config, name) < 1:
             raise ConfigError(f"config key '{name}' must be at least 1, got {getattr(config, name)}")

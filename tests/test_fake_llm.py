@@ -515,3 +515,60 @@ def test_standalone_entry_point_serves_a_json_script(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def test_stall_sends_the_first_chunk_then_nothing(fake_llm: FakeLLM) -> None:
+    import socket
+
+    fake_llm.script(Reply(content="abcdefgh", chunk_size=2, fault=Fault.stall(after_chunks=1)))
+    url = urlsplit(fake_llm.base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=1.0)
+    body = json.dumps({"model": "m", "messages": USER, "stream": True})
+    connection.request("POST", url.path + "/chat/completions", body=body, headers={"Authorization": "Bearer k"})
+    response = connection.getresponse()
+    assert response.status == 200
+    first = response.read1()  # the role chunk arrives
+    assert sse_data_lines(first) and b"[DONE]" not in first
+    with pytest.raises((socket.timeout, TimeoutError)):
+        response.read1()  # then nothing
+    connection.close()
+
+
+def test_trickle_sends_keep_alive_comments_the_sdk_ignores(fake_llm: FakeLLM) -> None:
+    fake_llm.script(Reply(content="slow but whole", fault=Fault.trickle(interval=0.1, duration=0.5)))
+    response, payload = raw_post(fake_llm, "/chat/completions", {"model": "m", "messages": USER, "stream": True})
+    assert payload.count(b": keep-alive\n\n") >= 3
+    assert payload.endswith(b"data: [DONE]\n\n")
+    fake_llm.script(Reply(content="slow but whole", fault=Fault.trickle(interval=0.1, duration=0.3)))
+    text = "".join(c.choices[0].delta.content or "" for c in stream_chunks(fake_llm) if c.choices)
+    assert text == "slow but whole"
+
+
+def test_trickle_keeps_sending_bytes_until_the_client_gives_up(fake_llm: FakeLLM) -> None:
+    import socket
+    import time
+
+    fake_llm.script(Reply(content="never", fault=Fault.trickle(interval=0.2)))
+    url = urlsplit(fake_llm.base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=1.0)
+    body = json.dumps({"model": "m", "messages": USER, "stream": True})
+    connection.request("POST", url.path + "/chat/completions", body=body, headers={"Authorization": "Bearer k"})
+    response = connection.getresponse()
+    started = time.monotonic()
+    received = b""
+    while time.monotonic() - started < 1.5:
+        try:
+            received += response.read1()
+        except (socket.timeout, TimeoutError):
+            pytest.fail("the trickle stopped sending bytes")
+    assert received.count(b": keep-alive") >= 4 and b"[DONE]" not in received
+    connection.close()
+
+
+def test_empty_and_length_replies_are_well_formed(fake_llm: FakeLLM) -> None:
+    fake_llm.script(Reply(), Reply(content="cut here", finish_reason="length"))
+    chunks = stream_chunks(fake_llm)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    chunks = stream_chunks(fake_llm)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"

@@ -40,6 +40,18 @@ REPEAT_WARNING_AT = 3
 # Tokens kept free for the reply when the context is nearly full.
 MIN_REPLY_TOKENS = 1024
 
+# A reply with nothing in it, or one the endpoint cut at the output limit, gets one more request with
+# one of these notes; a second in a row ends the run as an error instead of passing for an answer.
+EMPTY_REPLY_NOTE = (
+    "Your last reply was empty: no text and no tool call. Continue the task: call a tool, or give your "
+    "final answer as text."
+)
+LENGTH_REPLY_NOTE = (
+    'Your last reply was cut off at the output limit (finish_reason "length") and was discarded, tool calls '
+    "included. Reply again, shorter: keep reasoning and text brief, and split large file contents over "
+    "several smaller tool calls (createfile with the first part, then insert the rest)."
+)
+
 
 async def refuse_all(request: ev.ApprovalRequest) -> ApprovalDecision:
     return ApprovalDecision(False, "actions that need approval are not allowed in this run")
@@ -169,6 +181,7 @@ class Agent:
         self._append(task)
         steps = 0
         last_text = ""
+        retried_unusable = False  # the previous reply was empty or cut off and was asked again
         try:
             while True:
                 if steps >= self.max_steps:
@@ -183,6 +196,21 @@ class Agent:
                 CURRENT_STEP.set(steps)
                 emit(ev.StepStart(steps, self.agent_id))
                 reply = await self._ask_model(emit)
+                problem = _unusable(reply)
+                if problem:
+                    # Not appended: an empty assistant message is rejected by some endpoints, and a cut
+                    # reply's last tool call has broken arguments. The history stays valid either way.
+                    if retried_unusable:
+                        message = f"{problem} twice in a row; stopped"
+                        emit(ev.Error(message, agent=self.agent_id))
+                        result = ev.RunResult("error", message, submitted=False, num_steps=steps)
+                        break
+                    retried_unusable = True
+                    emit(ev.Error(f"{problem}; asking it once more", True, self.agent_id))
+                    note = LENGTH_REPLY_NOTE if reply.finish_reason == "length" else EMPTY_REPLY_NOTE
+                    self._append(user_message(note))
+                    continue
+                retried_unusable = False
                 last_text = reply.content or last_text
                 self._append(
                     assistant_message(reply.content, [c.wire() for c in reply.tool_calls], reply.reasoning)
@@ -368,6 +396,15 @@ class Agent:
             raise
         except Exception as exc:  # a bug in one tool must not end the session
             return ToolResult(f"{call.name} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
+
+
+def _unusable(reply: Reply) -> str:
+    """Why ``reply`` cannot count as an answer ("" when it can): cut off at the output limit, or empty."""
+    if reply.finish_reason == "length":
+        return 'the model\'s reply was cut off at the output limit (finish_reason "length")'
+    if not reply.content.strip() and not reply.tool_calls:
+        return "the model returned an empty reply (no text and no tool call)"
+    return ""
 
 
 def _approx_chars(message: Message) -> int:

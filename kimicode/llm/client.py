@@ -85,7 +85,10 @@ class ChatClient:
                 api_key=self.config.api_key or "missing",
                 base_url=self.config.base_url,
                 max_retries=0,  # retries live here, where broken streams are retried too
-                timeout=self.config.request_timeout,
+                # A plain number is the limit for each network operation: connecting, and every read of
+                # the stream. So this is the stall limit (no byte for that long); the total deadline
+                # across attempts is kept in complete().
+                timeout=self.config.stream_stall_timeout,
             )
         return self._sdk
 
@@ -135,10 +138,26 @@ class ChatClient:
         """One model reply, streamed through the callbacks, retried on transient failures."""
         body = self.build_body(messages, tools, thinking=thinking, max_tokens=max_tokens, session_id=session_id)
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self._client()  # the SDK's first import takes a moment; it is no part of the endpoint's time
+        limit = self.config.request_timeout
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + limit
         attempt = 0
+        last_problem = ""
         while True:
+            deadline_cm = asyncio.timeout_at(deadline)
             try:
-                return await self._stream_once(payload, on_text, on_thinking)
+                async with deadline_cm:
+                    return await self._stream_once(payload, on_text, on_thinking)
+            except TimeoutError:
+                if not deadline_cm.expired():
+                    raise
+                problem = f"; last problem: {last_problem}" if last_problem else ""
+                raise LLMError(
+                    f"gave up after {limit:g} s (request_timeout) without a complete reply from the model"
+                    f"{problem}"
+                ) from None
             except LLMError as err:
                 if not err.retryable or attempt >= self.config.max_retries:
                     if err.retryable:
@@ -146,7 +165,14 @@ class ChatClient:
                             f"{err.message} (gave up after {attempt + 1} attempts)", status=err.status
                         ) from err
                     raise
+                last_problem = err.message
                 delay = self._backoff(attempt, err.retry_after)
+                if loop.time() + delay >= deadline:
+                    raise LLMError(
+                        f"{err.message} (gave up after {loop.time() - started:.0f} s: a retry in {delay:.1f} s "
+                        f"would pass the {limit:g} s request_timeout)",
+                        status=err.status,
+                    ) from err
                 attempt += 1
                 if on_retry:
                     on_retry(err.message, delay)
@@ -184,13 +210,20 @@ class ChatClient:
         except openai.APIStatusError as exc:
             raise _status_error(exc) from exc
         except openai.APITimeoutError as exc:
-            raise LLMError("the model request timed out", retryable=True) from exc
+            raise self._stalled() from exc
         except openai.APIConnectionError as exc:
             raise LLMError(f"connection to {self.config.base_url} failed or broke mid-reply", retryable=True) from exc
         except openai.APIError as exc:
             raise LLMError(f"the model stream reported an error: {exc.message}", retryable=True) from exc
         except json.JSONDecodeError as exc:
             raise LLMError("the model stream sent a malformed chunk", retryable=True) from exc
+        except Exception as exc:
+            # Some SDK versions let the HTTP library's own errors escape while a stream is read.
+            if not type(exc).__module__.startswith("httpx"):
+                raise
+            if "Timeout" in type(exc).__name__:
+                raise self._stalled() from exc
+            raise LLMError(f"connection to {self.config.base_url} failed or broke mid-reply", retryable=True) from exc
         reply.tool_calls = [calls[i] for i in sorted(calls)]
         for index, call in zip(sorted(calls), reply.tool_calls):
             if not call.id:
@@ -198,6 +231,9 @@ class ChatClient:
         if not reply.finish_reason:
             raise LLMError("the model stream ended before the reply was complete", retryable=True)
         return reply
+
+    def _stalled(self) -> LLMError:
+        return LLMError(f"no data from the endpoint for {self.config.stream_stall_timeout:g} s", retryable=True)
 
     @staticmethod
     def _absorb(

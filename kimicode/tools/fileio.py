@@ -1,7 +1,9 @@
 """Text-file reading and atomic writing that keep what the file already was.
 
 Editing tools work on text normalised to ``\\n``; this module remembers the file's encoding, byte-order mark,
-line endings and mode, and puts them back on write, so an edit changes only the edited characters.
+each line's ending and the mode, and puts them back on write, so an edit changes only the edited characters.
+Only regular files are read or written: FIFOs, devices and sockets are refused before they are opened
+(reading one can block forever or never end), and reads are bounded.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from kimicode.tools.base import ToolError
 
 # How far to look for NUL bytes when deciding whether a file is binary.
 BINARY_SNIFF_BYTES = 8192
+# The editing tools hold a file whole in memory (and the model needs exact text); past this, sed or a
+# script is the right tool, and refusing keeps a runaway file from taking the machine's memory.
+MAX_EDIT_BYTES = 64 * 1024 * 1024
 
 # Checked longest first: the UTF-32-LE mark starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -40,6 +45,9 @@ class TextFile:
     bom: bytes = b""
     newline: str = "\n"  # "\r\n" when the file uses CRLF line endings
     mode: int | None = None  # permission bits of the file when read
+    # When ``newline`` is "\r\n": the 0-based numbers of the lines that ended in a lone "\n", so lines an
+    # edit does not touch keep their ending. (LF files keep their text, stray "\r\n" included, as read.)
+    lone_lf_lines: frozenset[int] = frozenset()
 
     def line_count(self) -> int:
         return count_lines(self.text)
@@ -52,22 +60,140 @@ def count_lines(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
-def read_text_file(path: Path) -> TextFile:
-    """Read ``path`` as text; raises ToolError for missing, unreadable or binary files."""
+def describe_special(mode: int) -> str:
+    """What a non-regular file is, in words; "" for a regular file or a directory."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return ""
+    return "not a regular file"
+
+
+def refuse_special(path: Path, st: os.stat_result) -> None:
+    """Raise ToolError for FIFOs, devices and sockets: reading one can block forever or never end."""
+    kind = describe_special(st.st_mode)
+    if kind:
+        raise ToolError(
+            f"{path} is {kind}, not a regular file; it was not opened (reading it could block or never "
+            f"end). Use bash if you really need it (e.g. `head -c 100 {path}` with a timeout)"
+        )
+
+
+def open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading, only if it is a regular file; returns (fd, stat of the open file).
+
+    stat first, so a FIFO or device is never opened (opening a device can have effects of its own); then
+    open non-blocking and check the opened file again, so a FIFO swapped in between cannot hang the read.
+    """
     try:
-        data = path.read_bytes()
-        mode = stat.S_IMODE(path.stat().st_mode)
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ToolError(f"{path} does not exist") from None
+    except OSError as e:
+        raise ToolError(f"cannot read {path}: {e.strerror}") from None
+    refuse_special(path, st)
+    if stat.S_ISDIR(st.st_mode):
+        raise ToolError(f"{path} is a directory, not a file")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ToolError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise ToolError(f"{path} is a directory, not a file") from None
     except OSError as e:
         raise ToolError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        refuse_special(path, st)
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"{path} is a directory, not a file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_bounded(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd`` (fewer at end of file)."""
+    parts: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def read_text_file(path: Path, max_bytes: int = MAX_EDIT_BYTES) -> TextFile:
+    """Read ``path`` as text; raises ToolError for missing, unreadable, special, too large or binary files."""
+    fd, st = open_regular(path)
+    try:
+        if st.st_size > max_bytes:
+            raise ToolError(
+                f"{path} is {format_size(st.st_size)}, more than the {format_size(max_bytes)} the editing "
+                f"tools read whole; nothing was changed. Use bash (sed, a script) for a file this large"
+            )
+        data = read_bounded(fd, max_bytes + 1)
+    except OSError as e:
+        raise ToolError(f"cannot read {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # it grew while being read
+        raise ToolError(f"{path} grew past {format_size(max_bytes)} while being read; nothing was changed")
+    return text_file_from_bytes(path, data, stat.S_IMODE(st.st_mode))
+
+
+def text_file_from_bytes(path: Path, data: bytes, mode: int | None) -> TextFile:
+    """The TextFile for a file's whole content ``data``; raises BinaryFileError for binary data."""
     text, encoding, bom = decode_bytes(data, path)
     newline = _detect_newline(text)
+    lone: frozenset[int] = frozenset()
     if newline == "\r\n":
+        lone = _lone_lf_lines(text)
         text = text.replace("\r\n", "\n")
-    return TextFile(path=path, text=text, encoding=encoding, bom=bom, newline=newline, mode=mode)
+    return TextFile(
+        path=path, text=text, encoding=encoding, bom=bom, newline=newline, mode=mode, lone_lf_lines=lone
+    )
+
+
+def _lone_lf_lines(text: str) -> frozenset[int]:
+    """Numbers (0-based) of the lines of ``text`` that end in "\\n" not preceded by "\\r"."""
+    lines = text.split("\n")
+    lines.pop()  # what follows the last newline ends in none
+    return frozenset(i for i, line in enumerate(lines) if not line.endswith("\r"))
+
+
+def sniff_encoding(head: bytes, path: Path, size: int) -> tuple[str, bytes]:
+    """(encoding, bom) for a file whose first bytes are ``head``, when it is too big to decode whole."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding, bom
+    if b"\x00" in head[:BINARY_SNIFF_BYTES]:
+        raise BinaryFileError(
+            f"{path} is a binary file ({size} bytes) and cannot be shown or edited as text; "
+            f"inspect it with bash (e.g. `file` or `xxd | head`)"
+        )
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8", b""
+    except UnicodeDecodeError:
+        return "cp1252", b""
+
+
+def format_size(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MB"
+    if size >= 1 << 10:
+        return f"{size / (1 << 10):.1f} KB"
+    return f"{size} bytes"
 
 
 def decode_bytes(data: bytes, path: Path) -> tuple[str, str, bytes]:
@@ -104,12 +230,16 @@ def _detect_newline(text: str) -> str:
     return "\r\n" if crlf >= lone_lf else "\n"
 
 
-def encode_text(text: str, like: TextFile | None) -> bytes:
+# Where an edit changed the text: (start, characters removed, characters inserted) in the "\n" text.
+Splice = tuple[int, int, int]
+
+
+def encode_text(text: str, like: TextFile | None, splice: Splice | None = None) -> bytes:
     """The bytes to write for ``text`` in the style of ``like`` (UTF-8 and the text as given if None)."""
     if like is None:
         return text.encode("utf-8")
     if like.newline == "\r\n":
-        text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+        text = restore_endings(text, like, splice)
     try:
         return like.bom + text.encode(like.encoding)
     except UnicodeEncodeError as e:
@@ -120,14 +250,93 @@ def encode_text(text: str, like: TextFile | None) -> bytes:
         ) from None
 
 
-def write_text_file(path: Path, text: str, like: TextFile | None = None) -> None:
-    """Write atomically: a temp file in the same directory, fsync, then os.replace over ``path``.
+def restore_endings(text: str, like: TextFile, splice: Splice | None = None) -> str:
+    """``text`` (normalised to "\\n") with each line's ending as in ``like``, new lines taking CRLF.
+
+    Lines the edit left alone keep their own endings: those before and after ``splice`` when the editing
+    tool says where it changed the text, else the common run of whole lines at the start and the end. In the changed middle, the n-th new line takes the ending of the n-th old line it
+    replaces (an edit within a line keeps that line's ending); lines beyond those are new and take the
+    file's dominant ending. String operations only, so a large file costs milliseconds.
+    """
+    if not like.lone_lf_lines:  # every line ended in CRLF: so do the new ones
+        return text.replace("\r\n", "\n").replace("\n", "\r\n")
+    old = like.text
+    lines = text.split("\n")
+    n_old, n_new = old.count("\n"), len(lines) - 1
+    if splice is not None:
+        start, removed, _inserted = splice
+        prefix, suffix = start, len(old) - start - removed
+    else:
+        prefix = _common_prefix(old, text)
+        suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
+    head = old.count("\n", 0, prefix)  # lines whose newline lies in the common start
+    tail = old.count("\n", len(old) - suffix)
+    if tail and not (_at_line_start(old, len(old) - suffix) and _at_line_start(text, len(text) - suffix)):
+        tail -= 1  # the first newline there ends a line that starts before the common end
+    middle = range(head, n_new - tail)
+    shift = n_new - n_old
+    lone_new: list[int] = []
+    for i in sorted(like.lone_lf_lines):
+        if i < head:
+            lone_new.append(i)
+        elif i >= n_old - tail:
+            lone_new.append(i + shift)
+        elif i - head < len(middle):
+            lone_new.append(i)  # the middle line that took this old line's place
+    for i in middle:
+        if lines[i].endswith("\r"):  # text given with CRLF: the ending is ours to add
+            lines[i] = lines[i][:-1]
+    parts: list[str] = []
+    start = 0
+    for i in lone_new:
+        parts.append("\r\n".join(lines[start : i + 1]))
+        start = i + 1
+    parts.append("\r\n".join(lines[start:]))
+    return "\n".join(parts)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix, by halving (slice comparisons run at C speed)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    low, high = 0, limit
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[len(a) - mid : len(a) - low] == b[len(b) - mid : len(b) - low]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _at_line_start(text: str, offset: int) -> bool:
+    return offset == 0 or text[offset - 1] == "\n"
+
+
+def write_text_file(path: Path, text: str, like: TextFile | None = None, splice: Splice | None = None) -> None:
+    """Write ``text`` to ``path`` so that a failure leaves the old file whole.
 
     With ``like`` (the file as read before an edit) the original encoding, BOM, line endings and mode are
-    kept. Symlinks are followed, so the link stays a link. A failure leaves the old file untouched and no
-    temp file behind.
+    kept (``splice``, where the edit changed the text, tells which lines keep their endings for sure).
+    Symlinks are followed, so the link stays a link. Read-only files (no write permission bit, or
+    not writable by this user) and anything but a regular file are refused.
+
+    The new content always goes to a temp file in the same directory first (written, fsynced). An
+    ordinary file is then replaced by renaming the temp file over it: atomic, so a reader or a crash sees
+    the old or the new content, never half. A file with several hard links (st_nlink > 1) would lose them
+    to a rename (the other names would keep the old inode), so its content is copied into the original
+    inode instead, and the temp file, a complete copy, is removed only once that succeeded.
     """
-    data = encode_text(text, like)
+    data = encode_text(text, like, splice)
     target = Path(os.path.realpath(path))
     try:
         existing: os.stat_result | None = target.stat()
@@ -135,21 +344,28 @@ def write_text_file(path: Path, text: str, like: TextFile | None = None) -> None
         existing = None
     except OSError as e:
         raise ToolError(f"cannot write {path}: {e.strerror}") from None
+    if existing is not None:
+        refuse_special(path, existing)
+        if not stat.S_ISDIR(existing.st_mode):
+            _refuse_read_only(path, target, existing)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
     try:
         # 0o666 lets the umask decide a new file's mode, as any editor would.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            _write_all(fd, data)
             if existing is not None:
                 _copy_ownership_and_mode(fd, existing, like)
             os.fsync(fd)
         finally:
             os.close(fd)
+        if existing is not None and stat.S_ISREG(existing.st_mode) and existing.st_nlink > 1:
+            _write_in_place(path, target, data, existing, tmp)
+            _remove_quietly(tmp)
+            return
         os.replace(tmp, target)
+    except _InPlaceError:
+        raise
     except OSError as e:
         _remove_quietly(tmp)
         raise ToolError(f"cannot write {path}: {e.strerror or e}") from None
@@ -157,6 +373,53 @@ def write_text_file(path: Path, text: str, like: TextFile | None = None) -> None
         _remove_quietly(tmp)
         raise
     _fsync_directory(target.parent)
+
+
+class _InPlaceError(ToolError):
+    """Writing into a hard-linked file failed part way; the temp file keeps the whole new content."""
+
+
+def _refuse_read_only(path: Path, target: Path, existing: os.stat_result) -> None:
+    # The mode bits count even for root (which os.access lets write anything): a file someone made
+    # read-only says "do not change me", and replacing it through the directory would ignore that.
+    mode = stat.S_IMODE(existing.st_mode)
+    if mode & 0o222 == 0 or not os.access(target, os.W_OK):
+        raise ToolError(
+            f"{path} is read-only (mode {mode:04o}); it was not changed. If the change is intended, make "
+            f"the file writable first (e.g. `chmod u+w {path}`) and edit it again"
+        )
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _write_in_place(path: Path, target: Path, data: bytes, existing: os.stat_result, tmp: Path) -> None:
+    """Copy ``data`` into the existing inode of ``target`` (overwrite, then truncate to length)."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        _remove_quietly(tmp)
+        raise ToolError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (existing.st_dev, existing.st_ino) or not stat.S_ISREG(now.st_mode):
+            _remove_quietly(tmp)
+            raise ToolError(f"{path} was replaced by another file while being edited; nothing was written")
+        try:
+            _write_all(fd, data)
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        except OSError as e:
+            raise _InPlaceError(
+                f"cannot write {path}: {e.strerror or e}; it may be partly written, and the complete new "
+                f"content is in {tmp}"
+            ) from None
+    finally:
+        os.close(fd)
 
 
 def _copy_ownership_and_mode(fd: int, existing: os.stat_result, like: TextFile | None) -> None:

@@ -45,7 +45,8 @@ class InsertTool(Tool):
                     f"use 0 to insert at the top or {total} to insert at the end"
                 )
             edited = insert_after_line(text, insert_line, new_str)
-            write_text_file(path, edited, original)
+            at = insertion_offset(text, insert_line)
+            write_text_file(path, edited, original, (at, 0, len(edited) - len(text)))
         first = insert_line + 1
         last = insert_line + count_lines(new_str)
         return ToolResult(text=f"Inserted {last - first + 1} line(s) into {path}. The edited region:\n"
@@ -66,3 +67,14 @@ def insert_after_line(text: str, line: int, new_str: str) -> str:
             tail = block if new_str.endswith("\n") else new_str
             return text + "\n" + tail
     return text[: offset + 1] + block + text[offset + 1 :]
+
+
+def insertion_offset(text: str, line: int) -> int:
+    """Where ``insert_after_line`` puts the new text: after the line-th newline, or at the very end."""
+    offset = 0
+    for _ in range(line):
+        found = text.find("\n", offset)
+        if found == -1:
+            return len(text)
+        offset = found + 1
+    return offset

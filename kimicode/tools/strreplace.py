@@ -53,7 +53,7 @@ class StrReplaceTool(Tool):
             if old_str == new_str:
                 return ToolResult(text=f"No change: old_str and new_str are the same in {path}.")
             edited = text[:start] + new_str + text[start + len(old_str) :]
-            write_text_file(path, edited, original)
+            write_text_file(path, edited, original, (start, len(old_str), len(new_str)))
         first_line = line_of(text, start)
         last_line = first_line + new_str.count("\n")
         return ToolResult(

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_int_pair, reports_errors, require_str
 from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import read_text_file
+from kimicode.tools.fileio import (
+    format_size,
+    open_regular,
+    read_bounded,
+    refuse_special,
+    sniff_encoding,
+    text_file_from_bytes,
+)
 from kimicode.tools.snippets import numbered
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 LISTING_DEPTH = 2
 # A directory like node_modules could hold many thousands of entries; the model needs an overview.
 MAX_LISTING_ENTRIES = 1000
+# Files up to this size are read whole. Past it, view streams lines and stops once the output is full or
+# the range is shown, so a huge log costs a bounded read and little memory (the output is ~16k chars).
+VIEW_READ_BYTES = 4 * 1024 * 1024
+# Longest piece of one line read at a time while streaming: a minified file can be a single huge line.
+LINE_PIECE_CHARS = 64 * 1024
 
 
 class ViewTool(Tool):
@@ -44,8 +58,13 @@ class ViewTool(Tool):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         path = ctx.resolve(require_str(args, "path"))
         view_range = optional_int_pair(args, "view_range")
-        if not path.exists():
-            raise ToolError(f"{path} does not exist; list its directory with view to find the right path")
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ToolError(f"{path} does not exist; list its directory with view to find the right path") from None
+        except OSError as e:
+            raise ToolError(f"cannot read {path}: {e.strerror}") from None
+        refuse_special(path, st)  # before any open: a FIFO or device named like an image is no image
         if path.is_dir():
             if view_range is not None:
                 raise ToolError(f"{path} is a directory; view_range only applies to files")
@@ -56,7 +75,21 @@ class ViewTool(Tool):
 
 
 def show_file(path: Path, view_range: tuple[int, int] | None) -> str:
-    text = read_text_file(path).text
+    fd, st = open_regular(path)
+    try:
+        if st.st_size <= VIEW_READ_BYTES:
+            data = read_bounded(fd, VIEW_READ_BYTES + 1)
+            if len(data) <= VIEW_READ_BYTES:
+                return _show_text(path, text_file_from_bytes(path, data, None).text, view_range)
+            del data  # it grew past the bound while being read: stream it like any big file
+        return _show_streamed(path, fd, view_range)
+    except OSError as e:
+        raise ToolError(f"cannot read {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _show_text(path: Path, text: str, view_range: tuple[int, int] | None) -> str:
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
@@ -67,6 +100,65 @@ def show_file(path: Path, view_range: tuple[int, int] | None) -> str:
     if view_range is not None:
         start, end = _check_range(view_range, total, path)
     return _clip_numbered(lines[start - 1 : end], start, total)
+
+
+def _show_streamed(path: Path, fd: int, view_range: tuple[int, int] | None) -> str:
+    """Lines of a file too big to read whole, read only as far as the range (or the output) needs."""
+    size = os.fstat(fd).st_size
+    encoding, bom = sniff_encoding(os.pread(fd, 64 * 1024, 0), path, size)
+    os.lseek(fd, len(bom), os.SEEK_SET)
+    raw = io.FileIO(fd, closefd=False)
+    stream = io.TextIOWrapper(io.BufferedReader(raw), encoding=encoding, errors="replace", newline="")
+    start, end = view_range if view_range is not None else (1, -1)
+    if start < 1:
+        raise ToolError(f"view_range start {start} is out of range: line numbers start at 1")
+    if end != -1 and end < start:
+        raise ToolError(f"view_range end {end} is before start {start}; give [start, end] with end >= start, or -1")
+    shown: list[str] = []
+    budget = MAX_OUTPUT_CHARS
+    number = 0
+    stopped = ""  # "" at the end of the file, "range" when the range was shown, "full" when output is full
+    for number, line in enumerate(_stream_lines(stream), start=1):
+        if number < start:
+            continue
+        cost = len(line) + 8
+        if cost > budget:
+            if not shown:  # one enormous line (minified code): show its start
+                shown.append(line[: MAX_OUTPUT_CHARS - 8] + " [... line cut ...]")
+            stopped = "full"
+            break
+        shown.append(line)
+        budget -= cost
+        if number == end:
+            stopped = "range"
+            break
+    read = os.lseek(fd, 0, os.SEEK_CUR)
+    stream.detach()
+    if not stopped:  # the whole file was scanned, so its line count is known and the range can be checked
+        if view_range is not None:
+            _check_range(view_range, number, path)
+        if number == 0:
+            return f"{path} is empty (0 lines)."
+    last = start + len(shown) - 1
+    about = f"{path} is {format_size(size)}; read {format_size(read)} of it to show lines {start}-{last}"
+    if not stopped:
+        about += f" of {number}"
+    if stopped == "full":
+        about += f"; use view_range to see more (e.g. [{last + 1}, {last + 300}]) or `grep -n` to find a spot"
+    return numbered(shown, start) + f"\n[{about}]"
+
+
+def _stream_lines(stream: io.TextIOWrapper) -> Iterator[str]:
+    """Lines without their endings; a line longer than LINE_PIECE_CHARS is cut (the rest is skipped)."""
+    while True:
+        piece = stream.readline(LINE_PIECE_CHARS)
+        if not piece:
+            return
+        if not piece.endswith("\n") and len(piece) >= LINE_PIECE_CHARS:
+            rest = piece
+            while rest and not rest.endswith("\n"):  # skip the rest of the long line without keeping it
+                rest = stream.readline(LINE_PIECE_CHARS)
+        yield piece.removesuffix("\n").removesuffix("\r")
 
 
 def _check_range(view_range: tuple[int, int], total: int, path: Path) -> tuple[int, int]:

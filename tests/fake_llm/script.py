@@ -46,6 +46,8 @@ class Fault:
     error_type: str = ""
     retry_after: float | None = None
     after_chunks: int = 0
+    interval: float = 0.0
+    duration: float = 0.0
 
     @classmethod
     def http(
@@ -88,7 +90,20 @@ class Fault:
 
     @classmethod
     def hang(cls) -> Fault:
+        """No response at all (not even headers) until the server closes."""
         return cls("hang")
+
+    @classmethod
+    def stall(cls, after_chunks: int = 1) -> Fault:
+        """Send the headers and ``after_chunks`` events, then nothing more until the server closes
+        (streamed replies; a non-streamed one answers normally)."""
+        return cls("stall", after_chunks=after_chunks)
+
+    @classmethod
+    def trickle(cls, interval: float = 0.5, after_chunks: int = 1, duration: float = 3600.0) -> Fault:
+        """After ``after_chunks`` events, an SSE keep-alive comment every ``interval`` seconds for
+        ``duration`` seconds (bytes keep coming, the reply does not), then the rest of the reply."""
+        return cls("trickle", after_chunks=after_chunks, interval=interval, duration=duration)
 
 
 @dataclass

@@ -412,10 +412,25 @@ class _Handler(BaseHTTPRequestHandler):
         for number, event in enumerate(events):
             if number:
                 self.app._pause(turn.reply.chunk_delay)
+            if fault is not None and number == fault.after_chunks and fault.kind in ("stall", "trickle"):
+                self._stall_or_trickle(fault)
             self._write_chunk(event)
         if fault is not None and fault.kind == "drop_mid_stream":
             raise _ClientGone
         self.wfile.write(b"0\r\n\r\n")
+
+    def _stall_or_trickle(self, fault: Any) -> None:
+        self.wfile.flush()
+        if fault.kind == "stall":
+            self.app._closing.wait()
+            raise _ClientGone
+        # An SSE comment line: part of the format (servers send them to keep proxies from timing out),
+        # and ignored by every client's event parser.
+        ends = time.monotonic() + fault.duration
+        while time.monotonic() < ends:
+            self.app._pause(fault.interval)
+            self._write_chunk(wire.KEEP_ALIVE_EVENT)
+            self.wfile.flush()
 
     def _complete(self, turn: wire.Turn) -> None:
         data = json.dumps(wire.completion_body(turn, self.app.usage_style), ensure_ascii=False).encode()

@@ -15,6 +15,7 @@ from tests.fake_llm.script import Reply
 
 USAGE_STYLES = ("moonshot", "openai")
 DONE_EVENT = b"data: [DONE]\n\n"
+KEEP_ALIVE_EVENT = b": keep-alive\n\n"
 # A `data:` line a broken proxy might let through: the start of a chunk, cut off.
 MALFORMED_EVENT = b'data: {"id": "chatcmpl-broken", "object": "chat.completion.chunk", "choices": [{\n\n'
 
