@@ -300,7 +300,12 @@ def _watch_errors(page: Any) -> list[str]:
             errors.append(" ".join(text.split())[:300])
 
     page.on("pageerror", lambda error: add(f"uncaught error: {error}"))
-    page.on("console", lambda message: add(f"console error: {message.text}") if message.type == "error" else None)
+    def console(message: Any) -> None:
+        # "Failed to load resource" repeats what the request lines below say, without the URL.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            add(f"console error: {message.text}")
+
+    page.on("console", console)
     page.on("requestfailed", lambda request: add(f"failed to load {request.url}: {request.failure or 'error'}"))
     # The document's own status is noted separately; this catches scripts, styles, images and API calls.
     page.on(
