@@ -171,7 +171,8 @@ class _Report:
             if comparison.regions:
                 # Capture pixels -> CSS pixels of the page (device pixel ratio, scroll, element position).
                 boxes = [
-                    box.shifted(frame.origin_x, frame.scroll_y, frame.scale) for box in comparison.regions
+                    box.shifted(0, pair.offset_y).shifted(frame.origin_x, frame.scroll_y, frame.scale)
+                    for box in comparison.regions
                 ][:MAX_LISTED_REGIONS]
                 listed = "; ".join(f"{n}) {box}" for n, box in enumerate(boxes, start=1))
                 self.lines.append(f"  regions that differ, largest first (page px): {listed}")

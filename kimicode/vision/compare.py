@@ -127,6 +127,8 @@ def fit_reference(reference: np.ndarray, width: int, height: int) -> tuple[np.nd
         reference = cv2.resize(reference, (width, scaled_h), interpolation=interpolation)
         note = f"reference {ref_w}x{ref_h} scaled to width {width}"
     cur_h = reference.shape[0]
+    if cur_h != height and abs(cur_h - height) <= max(2, height // 100):
+        return np.ascontiguousarray(cv2.resize(reference, (width, height), interpolation=cv2.INTER_LINEAR)), note
     if cur_h > height:
         reference = reference[:height]
         note = (note + "; " if note else "reference ") + f"cropped to the top {height}px (the capture's height)"

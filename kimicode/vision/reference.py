@@ -30,6 +30,7 @@ class FramePair:
     reference: np.ndarray  # the part of the reference it was compared with (capture-sized)
     comparison: Comparison
     source: str  # where in the reference: "" for a plain image, "rows 800-1600", "t=3.2s (scrollY≈790)"
+    offset_y: int = 0  # capture pixels cut off the top of ``capture`` before comparing
 
 
 def compare_with_reference(frames: Sequence[Any], path: Path, whole: bool = False) -> list[FramePair]:
@@ -84,6 +85,20 @@ def _against_video(frames: Sequence[Any], path: Path) -> list[FramePair]:
         source = f"video t={best.time:.1f}s (scrollY≈{scroll_css})"
         if best.index not in decoded:
             decoded[best.index] = read_frame(path, best.index)
-        part = decoded[best.index]
-        pairs.append(FramePair(index, capture, part, compare_images(capture, part), source))
+        residual = frame.scroll_y - best.scroll * css_width / best.width
+        part, cut = _align(capture, decoded[best.index], residual, frame.scale)
+        offset = capture.shape[0] - cut.shape[0] if residual < 0 else 0  # rows cut off the capture's top
+        pairs.append(FramePair(index, cut, part, compare_images(cut, part), source, offset))
     return pairs
+
+
+def _align(capture: np.ndarray, recorded: np.ndarray, residual_css: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The recorded frame and the capture cut to the rows both show, when the nearest recorded frame is
+    ``residual_css`` page pixels above the capture (samples are a few dozen pixels apart)."""
+    cap_rows = round(abs(residual_css) * scale)
+    rec_rows = round(abs(residual_css) * recorded.shape[1] / (capture.shape[1] / scale))
+    if cap_rows < 2 or cap_rows >= capture.shape[0] // 2:
+        return recorded, capture
+    if residual_css > 0:  # the capture is further down: its top rows are the recording's lower rows
+        return recorded[rec_rows:], capture[: capture.shape[0] - cap_rows]
+    return recorded[: recorded.shape[0] - rec_rows], capture[cap_rows:]
