@@ -108,11 +108,14 @@ async def run_actions(page: Any, actions: list[Action], timeout: float = STEP_TI
             raise ActionError(
                 f"action {step} of {len(actions)} ({action.describe()}) failed: {reason}", png
             ) from None
-    if actions:
+    if actions and actions[-1].kind not in ("click", "hover", "press"):  # those settled already
         await settle(page)
 
 
 async def _run_one(page: Any, action: Action, timeout: float) -> None:
+    """One action; those that make the page react (click, hover, press) wait for it to settle."""
+    from playwright.async_api import Error as PlaywrightError
+
     ms = int(timeout * 1000)
     if action.kind == "wait_for":
         if action.amount is not None:
@@ -126,7 +129,6 @@ async def _run_one(page: Any, action: Action, timeout: float) -> None:
         return
     if action.kind == "scroll_to" and action.amount is not None:
         await page.evaluate("y => window.scrollTo({top: y, left: 0, behavior: 'instant'})", action.amount)
-        await settle(page)
         return
     element = await _locate(page, action.target, timeout)
     if action.kind == "click":
@@ -134,10 +136,15 @@ async def _run_one(page: Any, action: Action, timeout: float) -> None:
     elif action.kind == "hover":
         await element.hover(timeout=ms)
     elif action.kind == "type":
-        await element.click(timeout=ms)
-        await element.press_sequentially(action.text, timeout=ms)
+        try:
+            await element.fill(action.text, timeout=ms)  # one input event: fast, and what forms listen to
+        except PlaywrightError:  # not an input, textarea or contenteditable: type key by key
+            await element.click(timeout=ms)
+            await element.press_sequentially(action.text, timeout=ms)
+        return
     elif action.kind == "scroll_to":
         await element.evaluate("e => e.scrollIntoView({block: 'start', behavior: 'instant'})")
+        return  # the settle after the last action lets scroll-triggered observers run
     await settle(page)
 
 
