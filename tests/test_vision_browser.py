@@ -436,3 +436,34 @@ def test_recorded_scroll_video_pairs_frames_by_scroll_position(run: Any, tmp_pat
         captured = [int(i.label.split("scrollY=")[1]) for i in result.images if i.label.startswith("frame ") and "scrollY=" in i.label]
         assert abs(estimated - captured[frame - 1]) <= 45, (line, captured)  # samples are 80px apart
         assert float(line.split("similarity ")[1].split()[0]) > 0.5, result.text  # a half-size, lossy recording
+
+
+def test_actions_are_checked_before_the_browser_starts() -> None:
+    from kimicode.vision.actions import Action, parse_actions
+
+    assert parse_actions([{"click": "Open menu"}, {"type": {"selector": "#q", "text": "x"}}, {"wait_for": "250"}]) == [
+        Action("click", target="Open menu"),
+        Action("type", target="#q", text="x"),
+        Action("wait_for", amount=250),
+    ]
+    assert parse_actions([{"scroll_to": 1200}, {"press": "Control+A"}]) == [
+        Action("scroll_to", amount=1200),
+        Action("press", text="Control+A"),
+    ]
+    for bad, message in [
+        ({"click": "#a", "hover": "#b"}, "exactly one of"),
+        ({"type": "#q"}, "type needs a selector and the text"),
+        ({"wait_for": 60_000}, "out of range"),
+        ("click #a", "must be an object"),
+    ]:
+        with pytest.raises(VisionError, match=message):
+            parse_actions([{"wait_for": 1}, bad])
+    with pytest.raises(VisionError, match="action 2"):
+        parse_actions([{"wait_for": 1}, {"press": ""}])
+
+
+def test_schema_stays_small() -> None:
+    import json
+
+    # Every request carries it: the new parameters must not crowd the first request (budget 8 KB).
+    assert len(json.dumps(ScreenshotTool().schema())) <= 1100

@@ -180,6 +180,9 @@ class _Report:
                 label = f"{where}diff vs {reference.name}: magenta = differs, red boxes = regions above"
                 self.pictures.append((render_diff(pair.capture, comparison), label))
                 self.pictures.append((png_from_array(pair.reference), f"{where}reference {reference.name}{source}"))
+        missing = [str(i + 1) for i in range(len(frames)) if i not in {pair.index for pair in pairs}]
+        if missing:
+            self.lines.append(f"- frames {', '.join(missing)}: the reference ends above them (not compared)")
         if overall >= SIMILARITY_TARGET:
             self.lines.append("At or above the target: no diff image sent.")
 
