@@ -467,3 +467,39 @@ def test_schema_stays_small() -> None:
 
     # Every request carries it: the new parameters must not crowd the first request (budget 8 KB).
     assert len(json.dumps(ScreenshotTool().schema())) <= 1100
+
+
+class _ApiSite(BaseHTTPRequestHandler):
+    """/ is a page whose stylesheet is missing (404) and whose data call fails (500)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        routes = {
+            "/": (200, b'<html><head><link rel="stylesheet" href="/app.css"></head><body><p>hi</p>'
+                  b"<script>fetch('/api/items')</script></body></html>"),
+            "/api/items": (500, b"boom"),
+        }
+        status, body = routes.get(self.path, (404, b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_failed_requests_are_reported_with_their_status(run: Any, tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiSite)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        result = _screenshot(run, tmp_path, target=url, actions=[{"wait_for": 200}])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not result.is_error, result.text
+    assert f"- HTTP 404 for {url}app.css" in result.text
+    assert f"- HTTP 500 for {url}api/items" in result.text
+    assert "Failed to load resource" not in result.text  # the console's copy of the same news

@@ -20,7 +20,17 @@ from typing import Any
 
 from kimicode.vision.errors import VisionError
 
-__all__ = ["ACTION_KINDS", "MAX_ACTIONS", "Action", "ActionError", "parse_actions", "run_actions", "settle"]
+__all__ = [
+    "ACTION_KINDS",
+    "MAX_ACTIONS",
+    "Action",
+    "ActionError",
+    "locate",
+    "parse_actions",
+    "run_actions",
+    "settle",
+    "snapshot",
+]
 
 ACTION_KINDS = ("click", "hover", "type", "press", "wait_for", "scroll_to")
 MAX_ACTIONS = 20
@@ -104,7 +114,7 @@ async def run_actions(page: Any, actions: list[Action], timeout: float = STEP_TI
             await _run_one(page, action, timeout)
         except (PlaywrightError, VisionError) as exc:
             reason = str(exc) if isinstance(exc, VisionError) else _reason(exc)
-            png = await _snapshot(page)
+            png = await snapshot(page)
             raise ActionError(
                 f"action {step} of {len(actions)} ({action.describe()}) failed: {reason}", png
             ) from None
@@ -121,7 +131,7 @@ async def _run_one(page: Any, action: Action, timeout: float) -> None:
         if action.amount is not None:
             await page.wait_for_timeout(action.amount)
         else:
-            await _locate(page, action.target, timeout)
+            await locate(page, action.target, timeout)
         return
     if action.kind == "press":
         await page.keyboard.press(action.text)
@@ -130,7 +140,7 @@ async def _run_one(page: Any, action: Action, timeout: float) -> None:
     if action.kind == "scroll_to" and action.amount is not None:
         await page.evaluate("y => window.scrollTo({top: y, left: 0, behavior: 'instant'})", action.amount)
         return
-    element = await _locate(page, action.target, timeout)
+    element = await locate(page, action.target, timeout)
     if action.kind == "click":
         await element.click(timeout=ms)
     elif action.kind == "hover":
@@ -148,7 +158,7 @@ async def _run_one(page: Any, action: Action, timeout: float) -> None:
     await settle(page)
 
 
-async def _locate(page: Any, target: str, timeout: float) -> Any:
+async def locate(page: Any, target: str, timeout: float) -> Any:
     """The first element matching ``target`` as a CSS selector, else by its visible text; polled."""
     deadline = time.monotonic() + timeout
     css_valid = True
@@ -205,7 +215,8 @@ async def settle(page: Any, limit_ms: int = SETTLE_LIMIT_MS) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _snapshot(page: Any) -> bytes:
+async def snapshot(page: Any) -> bytes:
+    """The page as it is now (PNG), or nothing when it cannot be captured."""
     try:
         return bytes(await page.screenshot(type="png", timeout=5000))
     except Exception:  # noqa: BLE001 - the page may be gone; the error text still says what failed

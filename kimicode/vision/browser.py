@@ -264,15 +264,13 @@ class Browser:
 
 async def _element_capture(page: Any, selector: str, timeout: float, note: str) -> tuple[list[ScreenshotFrame], str]:
     """One element's picture (scrolled into view by Playwright) and the line of facts about it."""
-    from kimicode.vision.actions import ActionError, _locate
+    from kimicode.vision.actions import ActionError, locate, snapshot
     from kimicode.vision.pagefacts import element_facts
 
     try:
-        element = await _locate(page, selector, min(timeout, 5.0))
+        element = await locate(page, selector, min(timeout, 5.0))
     except VisionError as exc:
-        from kimicode.vision.actions import _snapshot
-
-        raise ActionError(f"selector: {exc}", await _snapshot(page)) from None
+        raise ActionError(f"selector: {exc}", await snapshot(page)) from None
     png = await element.screenshot(type="png", timeout=timeout * 1000, caret="initial")
     facts = await element_facts(element, selector)
     box = await element.bounding_box() or {"x": 0, "y": 0}
