@@ -183,7 +183,7 @@ class _Report:
         missing = [str(i + 1) for i in range(len(frames)) if i not in {pair.index for pair in pairs}]
         if missing:
             self.lines.append(f"- frames {', '.join(missing)}: the reference ends above them (not compared)")
-        if overall >= SIMILARITY_TARGET:
+        if all(score >= SIMILARITY_TARGET for score in scores):
             self.lines.append("At or above the target: no diff image sent.")
 
     def result(self) -> ToolResult:
