@@ -503,3 +503,15 @@ def test_failed_requests_are_reported_with_their_status(run: Any, tmp_path: Path
     assert f"- HTTP 404 for {url}app.css" in result.text
     assert f"- HTTP 500 for {url}api/items" in result.text
     assert "Failed to load resource" not in result.text  # the console's copy of the same news
+
+
+def test_each_conversation_keeps_its_own_record_of_pictures(tmp_path: Path) -> None:
+    from kimicode.agent.loop import Agent
+
+    shared = ToolContext(workspace=tmp_path)
+    shared.shown_images["digest"] = "a capture"
+    main, sub = (Agent(client=None, tools={}, ctx=shared, system_prompt="s") for _ in range(2))  # type: ignore[arg-type]
+    assert main.ctx.shown_images == {} and sub.ctx.shown_images == {}
+    main.ctx.shown_images["x"] = "main's picture"
+    assert sub.ctx.shown_images == {}  # a sub-agent never hears "already shown" about the main's pictures
+    assert main.ctx.file_locks is sub.ctx.file_locks is shared.file_locks  # edits still serialise
