@@ -100,3 +100,14 @@ def test_unreadable_reference_is_a_clear_error(tmp_path: Path) -> None:
     transparent = tmp_path / "t.png"
     PILImage.new("RGBA", (10, 10), (0, 0, 0, 0)).save(transparent)
     assert load_reference(transparent)[5, 5].tolist() == [255, 255, 255]
+
+
+def test_reference_photo_is_read_upright(tmp_path: Path) -> None:
+    photo = tmp_path / "design.jpg"
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # stored sideways: view rotated 90 degrees clockwise
+    PILImage.new("RGB", (200, 100), (10, 200, 10)).save(photo, exif=exif.tobytes())
+    assert load_reference(photo).shape == (200, 100, 3)
+    palette = tmp_path / "design.gif"
+    PILImage.new("P", (30, 20)).save(palette)
+    assert load_reference(palette).shape == (20, 30, 3)
