@@ -252,3 +252,266 @@ def test_targets_resolve_to_urls(tmp_path: Path) -> None:
     assert resolve_target("site/index.html", tmp_path).startswith("file:///")
     with pytest.raises(VisionError, match="neither an existing file nor a URL"):
         resolve_target("missing.html", tmp_path)
+
+
+# --- Interacting, devices, facts, references -----------------------------------------------------------
+
+FORM_PAGE = """<!doctype html><html><head><style>
+body { margin: 0; font: 16px sans-serif } #out { height: 40px } .tip { display: none }
+#hover:hover + .tip { display: block; width: 200px; height: 60px; background: rgb(0, 120, 255) }
+section { height: 900px } #far { background: rgb(200, 0, 200) }
+</style></head><body>
+<input id="q"><div id="out"></div>
+<a id="hover">hover me</a><div class="tip"></div>
+<section></section><section id="far">far</section>
+<script>
+document.getElementById('q').addEventListener('keydown', e => {
+  if (e.key === 'Enter') { const o = document.getElementById('out'); o.textContent = 'searched ' + e.target.value;
+    setTimeout(() => { o.style.background = 'rgb(255, 0, 0)'; o.className = 'done' }, 150) }
+});
+</script></body></html>"""
+
+
+def test_actions_type_press_wait_and_scroll_in_order(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "form.html").write_text(FORM_PAGE)
+    actions = [
+        {"type": "#q", "text": "shoes"},
+        {"press": "Enter"},
+        {"wait_for": ".done"},
+        {"scroll_to": "#far"},
+    ]
+    result = _screenshot(run, tmp_path, target="form.html", actions=actions, width=400, height=300)
+    assert not result.is_error, result.text
+    [image] = result.images
+    assert _near(_pixels(image.data).getpixel((200, 150)), (200, 0, 200))  # scrolled to #far
+    top = _screenshot(run, tmp_path, target="form.html", actions=actions[:3], width=400, height=300)
+    picture = _pixels(top.images[0].data)
+    assert _near(picture.getpixel((300, 40)), (255, 0, 0))  # the Enter handler ran and finished
+
+
+def test_hover_shows_what_only_hover_shows(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "form.html").write_text(FORM_PAGE)
+    plain = _screenshot(run, tmp_path, target="form.html", width=400, height=300)
+    hovered = _screenshot(run, tmp_path, target="form.html", width=400, height=300, actions=[{"hover": "hover me"}])
+    blue = (0, 120, 255)
+    assert not any(_near(p, blue) for p in _pixels(plain.images[0].data).get_flattened_data())
+    assert sum(_near(p, blue) for p in _pixels(hovered.images[0].data).get_flattened_data()) > 5000
+
+
+def test_a_failed_action_names_the_step_and_shows_the_page(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "box.html").write_text(BOX_PAGE)
+    result = _screenshot(
+        run, tmp_path, target="box.html", actions=[{"wait_for": 10}, {"click": "Sign in"}, {"press": "Enter"}]
+    )
+    assert result.is_error
+    assert result.text.startswith('action 2 of 3 (click "Sign in") failed: nothing on the page matches')
+    [image] = result.images
+    assert image.label == "the page as it was when the action failed"
+    assert _near(_pixels(image.data).getpixel((350, 195)), (220, 30, 40))
+    malformed = _screenshot(run, tmp_path, target="box.html", actions=[{"tap": "#x"}])
+    assert malformed.is_error and "action 1 must name exactly one of click, hover" in malformed.text
+
+
+def test_selector_captures_one_element_with_its_facts(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "box.html").write_text(BOX_PAGE.replace("<div ", '<div class="card" '))
+    result = _screenshot(run, tmp_path, target="box.html", selector=".card")
+    assert not result.is_error, result.text
+    [image] = result.images
+    assert (image.width, image.height) == (300, 150)
+    assert "element .card: x=200 y=120 w=300 h=150" in result.text
+    assert "background rgb(220, 30, 40)" in result.text
+    missing = _screenshot(run, tmp_path, target="box.html", selector="#nothing")
+    assert missing.is_error and "selector: nothing on the page matches" in missing.text
+
+
+def test_device_and_dark_scheme(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "scheme.html").write_text(
+        '<html><head><meta name="viewport" content="width=device-width"><style>body { background: rgb(255,255,255) }'
+        " @media (prefers-color-scheme: dark) { body { background: rgb(10, 10, 10) } }</style></head><body></body></html>"
+    )
+    dark = _screenshot(run, tmp_path, target="scheme.html", color_scheme="dark", device="iPhone 15")
+    assert "device iPhone 15: 393x659 at 3x, touch" in dark.text
+    [image] = dark.images
+    assert _near(_pixels(image.data).getpixel((10, 10)), (10, 10, 10))
+    assert abs(image.width / image.height - 393 / 659) < 0.01
+    tablet = _screenshot(run, tmp_path, target="scheme.html", device="tablet")
+    assert _near(_pixels(tablet.images[0].data).getpixel((10, 10)), (255, 255, 255))
+    unknown = _screenshot(run, tmp_path, target="scheme.html", device="Nokia 3310")
+    assert unknown.is_error and "unknown device 'Nokia 3310'" in unknown.text
+
+
+def test_overflow_names_the_outermost_culprit_only(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "wide.html").write_text(
+        "<html><body style='margin:0'><div class='row'><div class='inner' style='width:900px;height:20px'></div></div>"
+        "<div style='overflow:hidden'><div style='width:2000px;height:20px'></div></div></body></html>"
+    )
+    result = _screenshot(run, tmp_path, target="wide.html", width=500, height=300)
+    assert "horizontal overflow: the page is 900px wide in a 500px viewport" in result.text
+    assert "div.row" in result.text or "div.inner" in result.text
+    assert "2000px" not in result.text  # clipped by its parent: no scrollbar, not a problem
+    fits = _screenshot(run, tmp_path, target="wide.html", width=1200, height=300)
+    assert "overflow" not in fits.text
+
+
+def test_identical_capture_is_not_sent_twice_in_one_conversation(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "box.html").write_text(BOX_PAGE)
+    ctx = ToolContext(workspace=tmp_path)
+    first = run(ScreenshotTool().run({"target": "box.html"}, ctx))
+    again = run(ScreenshotTool().run({"target": "box.html"}, ctx))
+    assert len(first.images) == 1
+    assert again.images == [] and "identical to the picture already shown" in again.text
+    other_conversation = _screenshot(run, tmp_path, target="box.html")
+    assert len(other_conversation.images) == 1
+
+
+def test_reference_image_below_and_above_the_target(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "box.html").write_text(BOX_PAGE)
+    (tmp_path / "moved.html").write_text(BOX_PAGE.replace("left:200px", "left:600px"))
+    [design] = run(_shoot(str(tmp_path / "box.html")))
+    (tmp_path / "design.png").write_bytes(bytes(design))
+
+    moved = _screenshot(run, tmp_path, target="moved.html", reference="design.png")
+    assert not moved.is_error, moved.text
+    assert "similarity: 0." in moved.text and "(target 0.95: below)" in moved.text
+    assert "1) x=" in moved.text and "2) x=" in moved.text
+    assert [i.label.split(":")[0] for i in moved.images] == ["moved.html at 1280x800", "diff vs design.png", "reference design.png"]
+
+    same = _screenshot(run, tmp_path, target="box.html", reference="design.png")
+    assert "similarity: 1.00 (target 0.95: matches)" in same.text
+    assert len(same.images) == 1 and "no diff image sent" in same.text
+    missing = _screenshot(run, tmp_path, target="box.html", reference="nope.png")
+    assert missing.is_error and "reference image not found" in missing.text
+
+
+def test_tall_design_is_sliced_by_scroll_position(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "tall.html").write_text(TALL_PAGE.replace("<script>", "<script>document.getElementById('c').classList.add('seen');"))
+    [design] = run(_shoot(str(tmp_path / "tall.html"), full_page=True))
+    (tmp_path / "design.png").write_bytes(bytes(design))
+    result = _screenshot(run, tmp_path, target="tall.html", scroll_frames=3, reference="design.png")
+    assert not result.is_error, result.text
+    assert "similarity: 1.00" in result.text
+    assert "frame 2/3: similarity 1.00 vs reference rows 800-1600" in result.text
+    # The page without the blue section is wrong only in the last frame.
+    (tmp_path / "grey.html").write_text(TALL_PAGE.replace("new IntersectionObserver", "false && new IntersectionObserver"))
+    grey = _screenshot(run, tmp_path, target="grey.html", scroll_frames=3, reference="design.png")
+    lines = {line.split(":")[0].strip("- "): line for line in grey.text.splitlines() if line.startswith("- frame")}
+    assert "similarity 1.00" in lines["frame 1/3"] and "similarity 1.00" in lines["frame 2/3"]
+    assert "similarity 1.00" not in lines["frame 3/3"]
+    assert sum(i.label.startswith("frame 3/3: diff") for i in grey.images) == 1
+
+
+def test_recorded_scroll_video_pairs_frames_by_scroll_position(run: Any, tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    page = (
+        "<html><body style='margin:0'>"
+        + "".join(
+            f"<div style='height:{h}px;background:rgb({r},{g},{b});border-top:6px solid #000;font:20px sans-serif'>"
+            + "".join(f"<p style='margin:0 0 {12 + (h * i) % 37}px {(i * 53) % 200}px'>Line {i} of a {h}px section</p>" for i in range(h // 60))
+            + "</div>"
+            for h, r, g, b in [(300, 255, 80, 80), (500, 80, 200, 80), (400, 80, 80, 255), (700, 240, 240, 60), (500, 120, 40, 160)]
+        )
+        + "</body></html>"
+    )
+    (tmp_path / "page.html").write_text(page)
+    [full] = run(_shoot(str(tmp_path / "page.html"), full_page=True, width=640, height=400))
+    tall = cv2.imdecode(np.frombuffer(bytes(full), np.uint8), cv2.IMREAD_COLOR)
+    # A screen recording at half size: 1 s still, then scrolling 40 page px per frame at 25 fps.
+    video = tmp_path / "recording.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 200))
+    max_scroll = tall.shape[0] - 400
+    positions = [0] * 25 + list(range(0, max_scroll, 40)) + [max_scroll] * 10
+    for y in positions:
+        writer.write(cv2.resize(tall[y : y + 400], (320, 200), interpolation=cv2.INTER_AREA))
+    writer.release()
+
+    result = _screenshot(run, tmp_path, target="page.html", width=640, height=400, scroll_frames=4, reference=str(video))
+    assert not result.is_error, result.text
+    pairs = [line for line in result.text.splitlines() if line.startswith("- frame") and "similarity" in line]
+    assert len(pairs) == 4, result.text
+    for line in pairs:
+        estimated = int(line.rsplit("scrollY≈", 1)[1].rstrip(")"))
+        frame = int(line.split("/")[0].split()[-1])
+        captured = [int(i.label.split("scrollY=")[1]) for i in result.images if i.label.startswith("frame ") and "scrollY=" in i.label]
+        assert abs(estimated - captured[frame - 1]) <= 45, (line, captured)  # samples are 80px apart
+        assert float(line.split("similarity ")[1].split()[0]) > 0.5, result.text  # a half-size, lossy recording
+
+
+def test_actions_are_checked_before_the_browser_starts() -> None:
+    from kimicode.vision.actions import Action, parse_actions
+
+    assert parse_actions([{"click": "Open menu"}, {"type": {"selector": "#q", "text": "x"}}, {"wait_for": "250"}]) == [
+        Action("click", target="Open menu"),
+        Action("type", target="#q", text="x"),
+        Action("wait_for", amount=250),
+    ]
+    assert parse_actions([{"scroll_to": 1200}, {"press": "Control+A"}]) == [
+        Action("scroll_to", amount=1200),
+        Action("press", text="Control+A"),
+    ]
+    for bad, message in [
+        ({"click": "#a", "hover": "#b"}, "exactly one of"),
+        ({"type": "#q"}, "type needs a selector and the text"),
+        ({"wait_for": 60_000}, "out of range"),
+        ("click #a", "must be an object"),
+    ]:
+        with pytest.raises(VisionError, match=message):
+            parse_actions([{"wait_for": 1}, bad])
+    with pytest.raises(VisionError, match="action 2"):
+        parse_actions([{"wait_for": 1}, {"press": ""}])
+
+
+def test_schema_stays_small() -> None:
+    import json
+
+    # Every request carries it: the new parameters must not crowd the first request (budget 8 KB).
+    assert len(json.dumps(ScreenshotTool().schema())) <= 1100
+
+
+class _ApiSite(BaseHTTPRequestHandler):
+    """/ is a page whose stylesheet is missing (404) and whose data call fails (500)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        routes = {
+            "/": (200, b'<html><head><link rel="stylesheet" href="/app.css"></head><body><p>hi</p>'
+                  b"<script>fetch('/api/items')</script></body></html>"),
+            "/api/items": (500, b"boom"),
+        }
+        status, body = routes.get(self.path, (404, b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_failed_requests_are_reported_with_their_status(run: Any, tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiSite)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        result = _screenshot(run, tmp_path, target=url, actions=[{"wait_for": 200}])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not result.is_error, result.text
+    assert f"- HTTP 404 for {url}app.css" in result.text
+    assert f"- HTTP 500 for {url}api/items" in result.text
+    assert "Failed to load resource" not in result.text  # the console's copy of the same news
+
+
+def test_each_conversation_keeps_its_own_record_of_pictures(tmp_path: Path) -> None:
+    from kimicode.agent.loop import Agent
+
+    shared = ToolContext(workspace=tmp_path)
+    shared.shown_images["digest"] = "a capture"
+    main, sub = (Agent(client=None, tools={}, ctx=shared, system_prompt="s") for _ in range(2))  # type: ignore[arg-type]
+    assert main.ctx.shown_images == {} and sub.ctx.shown_images == {}
+    main.ctx.shown_images["x"] = "main's picture"
+    assert sub.ctx.shown_images == {}  # a sub-agent never hears "already shown" about the main's pictures
+    assert main.ctx.file_locks is sub.ctx.file_locks is shared.file_locks  # edits still serialise

@@ -13,7 +13,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,9 @@ class Agent:
     extra_tools: Callable[[], list[Tool]] | None = None
 
     def __post_init__(self) -> None:
+        # One conversation, one record of the pictures it was shown (sub-agents and /new start empty);
+        # everything else in the context (workspace, file locks) stays shared.
+        self.ctx = replace(self.ctx, shown_images={})
         self._approval_lock = asyncio.Lock()
         self._seen_calls: Counter[str] = Counter()
         self._recount()
@@ -243,6 +246,7 @@ class Agent:
             return None
         self.messages[:] = outcome.messages
         self._recount()
+        self.ctx.shown_images.clear()  # the summary dropped the pictures: an identical capture is news again
         if self.on_compacted:
             self.on_compacted(outcome)
         event = ev.Compacted(outcome.tokens_before, outcome.tokens_after, outcome.summary)

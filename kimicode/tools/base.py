@@ -41,6 +41,9 @@ class ToolContext:
     workspace: Path
     file_locks: FileLocks = field(default_factory=FileLocks)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for commands
+    # Digests of images this conversation has already been shown (digest -> label), so an identical
+    # capture is named instead of sent again. Each Agent (conversation) starts its own.
+    shown_images: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, path: str) -> Path:
         """Relative paths resolve against the workspace; ``~`` is expanded."""

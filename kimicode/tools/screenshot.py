@@ -1,7 +1,15 @@
-"""The `screenshot` tool: render a URL or local HTML file in headless Chromium and show it to the model."""
+"""The `screenshot` tool: render a page in headless Chromium, optionally after interacting with it, show it
+to the model, and compare it with a reference design.
+
+Cost rules: every picture goes at the budget the model reads (28x28 px per token, ~4k per image, 24k per
+call); a diff image (and the reference slice it was compared with) only when the similarity is below
+SIMILARITY_TARGET; a picture identical to one this conversation was already shown is named, not resent.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any, ClassVar
 
 from kimicode.llm.messages import Image
@@ -10,14 +18,14 @@ from kimicode.tools.base import Tool, ToolContext, ToolResult
 # All frames of one call together; one frame alone is still capped by the per-image budget (4096).
 SCREENSHOT_TOKEN_BUDGET = 24_000
 PER_IMAGE_TOKENS = 4096
+MAX_LISTED_REGIONS = 5
 
 
 class ScreenshotTool(Tool):
     name: ClassVar[str] = "screenshot"
     description: ClassVar[str] = (
-        "Render a URL or local HTML file in headless Chromium and look at it: check what a page really looks "
-        "like after changing it. full_page: the whole page, downscaled; scroll_frames=N: N viewport frames "
-        "while scrolling top to bottom (scroll-triggered animations)."
+        "Render a URL or local HTML file in headless Chromium and look at it. full_page: whole page; "
+        "scroll_frames=N: N frames while scrolling; reference: compare with a design (similarity, diff)."
     )
     parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -25,20 +33,27 @@ class ScreenshotTool(Tool):
             "target": {"type": "string", "description": "URL or local HTML file path"},
             "width": {"type": "integer", "default": 1280},
             "height": {"type": "integer", "default": 800},
-            "full_page": {"type": "boolean", "default": False},
-            "scroll_frames": {
-                "type": "integer",
-                "default": 0,
+            "full_page": {"type": "boolean"},
+            "scroll_frames": {"type": "integer"},
+            "actions": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "run first: {click|hover|wait_for|scroll_to: selector, text, ms or y}, "
+                "{type: selector, text}, {press: key}",
             },
+            "selector": {"type": "string", "description": "capture one element"},
+            "device": {"type": "string", "description": "phone, tablet, iPhone 15..."},
+            "color_scheme": {"type": "string", "enum": ["light", "dark"]},
+            "reference": {"type": "string", "description": "image or video path"},
         },
         "required": ["target"],
     }
     read_only: ClassVar[bool] = True
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        from kimicode.vision.actions import ActionError, parse_actions
         from kimicode.vision.browser import session_browser
         from kimicode.vision.errors import VisionError
-        from kimicode.vision.images import image_from_png_bytes
 
         try:
             target = str(args.get("target") or "")
@@ -46,8 +61,11 @@ class ScreenshotTool(Tool):
             height = _int_arg(args, "height", 800)
             full_page = bool(args.get("full_page", False))
             scroll_frames = _int_arg(args, "scroll_frames", 0)
-            if full_page and scroll_frames:
-                full_page = False  # scrolling frames are viewport-sized by definition
+            selector = str(args.get("selector") or "").strip()
+            if selector or scroll_frames:
+                full_page = False  # an element, or viewport-sized frames, by definition
+            if selector:
+                scroll_frames = 0
             frames = await session_browser().screenshot(
                 target,
                 width=width,
@@ -55,20 +73,22 @@ class ScreenshotTool(Tool):
                 full_page=full_page,
                 scroll_frames=scroll_frames,
                 workspace=ctx.workspace,
+                actions=parse_actions(args.get("actions")),
+                selector=selector,
+                device=str(args.get("device") or "").strip(),
+                color_scheme=str(args.get("color_scheme") or "").strip().lower(),
             )
-            per_image = min(PER_IMAGE_TOKENS, SCREENSHOT_TOKEN_BUDGET // max(1, len(frames)))
-            images: list[Image] = []
-            for i, frame in enumerate(frames, start=1):
-                if scroll_frames:
-                    label = f"frame {i}/{len(frames)} at scrollY={frame.scroll_y}"
-                elif full_page:
-                    label = f"full page of {target}"
-                else:
-                    label = f"{target} at {width}x{height}"
-                images.append(image_from_png_bytes(bytes(frame), max_tokens=per_image, label=label))
+            reference = str(args.get("reference") or "").strip()
+            report = _Report(target, width, height, full_page, selector, ctx)
+            report.add_frames(frames)
+            if reference:
+                report.add_comparison(frames, ctx.resolve(reference), whole=full_page or bool(selector))
+        except ActionError as exc:
+            images = [_encode(exc.png, "the page as it was when the action failed")] if exc.png else []
+            return ToolResult(text=str(exc), images=images, is_error=True)
         except VisionError as exc:
             return ToolResult(text=str(exc), is_error=True)
-        return ToolResult(text=_describe(target, width, height, full_page, frames, images), images=images)
+        return report.result()
 
 
 def _int_arg(args: dict[str, Any], key: str, default: int) -> int:
@@ -83,20 +103,104 @@ def _int_arg(args: dict[str, Any], key: str, default: int) -> int:
         raise VisionError(f"{key} must be an integer, got {value!r}") from None
 
 
-def _describe(target: str, width: int, height: int, full_page: bool, frames: list[Any], images: list[Image]) -> str:
-    page_height = max((getattr(f, "page_height", 0) for f in frames), default=0)
-    lines = [f"Screenshot of {target} (viewport {width}x{height}, page height {page_height}px)."]
-    notes = [f.note for f in frames if getattr(f, "note", "")]
-    lines.extend(f"Note: {note}." for note in notes)
-    page_errors = [e for f in frames for e in getattr(f, "page_errors", [])]
-    if page_errors:
-        lines.append("Problems reported by the page:")
-        lines.extend(f"- {error}" for error in page_errors)
-    if len(images) > 1:
-        lines.append(f"{len(images)} frames while scrolling from top to bottom:")
-    for image in images:
-        scaled = " (downscaled)" if full_page and image.width < width else ""
-        lines.append(f"- {image.label}: {image.width}x{image.height}{scaled}")
-    if full_page and page_height > height * 4:
-        lines.append("The page is tall, so detail is lost: use scroll_frames to see it at full size.")
-    return "\n".join(lines)
+def _encode(png: bytes, label: str, max_tokens: int = PER_IMAGE_TOKENS) -> Image:
+    from kimicode.vision.images import image_from_png_bytes
+
+    return image_from_png_bytes(png, max_tokens=max_tokens, label=label)
+
+
+class _Report:
+    """The text and pictures of one call, kept within the image budget and free of repeats."""
+
+    def __init__(self, target: str, width: int, height: int, full_page: bool, selector: str, ctx: ToolContext):
+        self.target, self.width, self.height = target, width, height
+        self.full_page, self.selector = full_page, selector
+        self.shown = ctx.shown_images
+        self.lines: list[str] = []
+        self.picture_lines: list[str] = []
+        self.pictures: list[tuple[bytes, str]] = []  # PNG bytes and label, encoded at the end
+        self.page_height = 0
+
+    def add_frames(self, frames: list[Any]) -> None:
+        first = frames[0]
+        self.page_height = max((getattr(f, "page_height", 0) for f in frames), default=0)
+        size = f"device {first.device}" if first.device else f"viewport {self.width}x{self.height}"
+        self.lines.append(f"Screenshot of {self.target} ({size}, page height {self.page_height}px).")
+        self.lines.extend(f"Note: {f.note}." for f in frames if f.note)
+        if first.page_errors:
+            self.lines.append("Problems reported by the page:")
+            self.lines.extend(f"- {error}" for error in first.page_errors)
+        if first.facts:
+            self.lines.append("Facts:")
+            self.lines.extend(f"- {fact}" if not fact.startswith("  ") else fact for fact in first.facts)
+        if len(frames) > 1:
+            self.picture_lines.append(f"{len(frames)} frames while scrolling from top to bottom:")
+        for i, frame in enumerate(frames, start=1):
+            self.pictures.append((bytes(frame), self._label(frame, i, len(frames))))
+
+    def _label(self, frame: Any, number: int, count: int) -> str:
+        if count > 1:
+            return f"frame {number}/{count} at scrollY={frame.scroll_y}"
+        if self.selector:
+            return f"element {self.selector}"
+        if self.full_page:
+            return f"full page of {self.target}"
+        if frame.device:
+            return f"{self.target} on {frame.device.split(':')[0]}"
+        return f"{self.target} at {self.width}x{self.height}"
+
+    def add_comparison(self, frames: list[Any], reference: Path, whole: bool) -> None:
+        from kimicode.vision.compare import SIMILARITY_TARGET, png_from_array, render_diff
+        from kimicode.vision.reference import compare_with_reference
+
+        pairs = compare_with_reference(frames, reference, whole=whole)
+        scores = [pair.comparison.similarity for pair in pairs]
+        overall = sum(scores) / len(scores)
+        verdict = "matches" if overall >= SIMILARITY_TARGET else "below"
+        self.lines.append(f"Compared with {reference.name}:")
+        self.lines.append(f"similarity: {overall:.2f} (target {SIMILARITY_TARGET:.2f}: {verdict})")
+        for pair in pairs:
+            frame = frames[pair.index]
+            comparison = pair.comparison
+            where = f"frame {pair.index + 1}/{len(frames)}: " if len(frames) > 1 else ""
+            source = f" vs {pair.source}" if pair.source else ""
+            if len(pairs) > 1 or source:
+                self.lines.append(f"- {where}similarity {comparison.similarity:.2f}{source}")
+            if comparison.note:
+                self.lines.append(f"  ({comparison.note})")
+            if comparison.regions:
+                # Capture pixels -> CSS pixels of the page (device pixel ratio, scroll, element position).
+                boxes = [
+                    box.shifted(0, pair.offset_y).shifted(frame.origin_x, frame.scroll_y, frame.scale)
+                    for box in comparison.regions
+                ][:MAX_LISTED_REGIONS]
+                listed = "; ".join(f"{n}) {box}" for n, box in enumerate(boxes, start=1))
+                self.lines.append(f"  regions that differ, largest first (page px): {listed}")
+            if comparison.similarity < SIMILARITY_TARGET:
+                label = f"{where}diff vs {reference.name}: magenta = differs, red boxes = regions above"
+                self.pictures.append((render_diff(pair.capture, comparison), label))
+                self.pictures.append((png_from_array(pair.reference), f"{where}reference {reference.name}{source}"))
+        missing = [str(i + 1) for i in range(len(frames)) if i not in {pair.index for pair in pairs}]
+        if missing:
+            self.lines.append(f"- frames {', '.join(missing)}: the reference ends above them (not compared)")
+        if all(score >= SIMILARITY_TARGET for score in scores):
+            self.lines.append("At or above the target: no diff image sent.")
+
+    def result(self) -> ToolResult:
+        per_image = min(PER_IMAGE_TOKENS, SCREENSHOT_TOKEN_BUDGET // max(1, len(self.pictures)))
+        images: list[Image] = []
+        lines = [*self.lines, *self.picture_lines]
+        for png, label in self.pictures:
+            image = _encode(png, label, per_image)
+            digest = hashlib.sha256(image.data).hexdigest()
+            earlier = self.shown.get(digest)
+            if earlier is not None:
+                lines.append(f"- {label}: identical to the picture already shown as '{earlier}' (not sent again)")
+                continue
+            self.shown[digest] = label
+            scaled = " (downscaled)" if self.full_page and image.width < self.width else ""
+            lines.append(f"- {label}: {image.width}x{image.height}{scaled}")
+            images.append(image)
+        if self.full_page and self.page_height > self.height * 4:
+            lines.append("The page is tall, so detail is lost: use scroll_frames to see it at full size.")
+        return ToolResult(text="\n".join(lines), images=images)

@@ -13,9 +13,12 @@ import re
 import shutil
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimicode.vision.errors import VisionError
+
+if TYPE_CHECKING:
+    from kimicode.vision.actions import Action
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -55,10 +58,14 @@ _HOST_LIKE = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\]|[\w.-]+:\d+)(:\d+)?(/
 class ScreenshotFrame(bytes):
     """PNG bytes of one capture, with what the picture shows (scroll position, page size)."""
 
-    scroll_y: int
+    scroll_y: int  # page y (CSS px) of the picture's top edge
+    origin_x: int  # page x of its left edge (non-zero for element captures)
+    scale: float  # device pixel ratio: picture pixels per CSS pixel
     page_height: int
     note: str
     page_errors: list[str]  # JavaScript errors, console errors and failed requests seen while loading
+    facts: list[str]  # what the picture hides: overflow, an element's computed style
+    device: str
 
     def __new__(cls, png: bytes, scroll_y: int = 0, page_height: int = 0, note: str = "") -> ScreenshotFrame:
         frame = super().__new__(cls, png)
@@ -66,6 +73,10 @@ class ScreenshotFrame(bytes):
         frame.page_height = page_height
         frame.note = note
         frame.page_errors = []
+        frame.origin_x = 0
+        frame.scale = 1.0
+        frame.facts = []
+        frame.device = ""
         return frame
 
 
@@ -183,32 +194,64 @@ class Browser:
         scroll_frames: int = 0,
         timeout: float = 30.0,
         workspace: Path | None = None,
+        actions: list[Action] | None = None,
+        selector: str = "",
+        device: str = "",
+        color_scheme: str = "",
     ) -> list[ScreenshotFrame]:
-        """PNG screenshots of ``target``: one (viewport or full page), or ``scroll_frames`` while scrolling."""
+        """PNG screenshots of ``target``: one (viewport, full page or one element), or ``scroll_frames``.
+
+        ``actions`` run first, in order; one that fails raises ActionError carrying the page as it was.
+        ``device`` (a preset or Playwright device name) replaces width and height with its viewport, pixel
+        ratio and touch. The first frame carries what the page reported and the facts a picture hides.
+        """
+        from kimicode.vision.actions import run_actions, settle
+        from kimicode.vision.devices import Device, resolve_device
+
         if not (64 <= width <= 4096 and 64 <= height <= 4096):
             raise VisionError(f"viewport {width}x{height} is out of range: width and height must be 64..4096")
         if not 0 <= scroll_frames <= MAX_SCROLL_FRAMES:
             raise VisionError(f"scroll_frames must be between 0 and {MAX_SCROLL_FRAMES}, got {scroll_frames}")
+        if color_scheme not in ("", "light", "dark"):
+            raise VisionError(f"color_scheme must be light or dark, got {color_scheme!r}")
         url = resolve_target(target, workspace or self.workspace)
         await self.start()
         from playwright.async_api import Error as PlaywrightError
 
+        chosen = resolve_device(device, self._playwright.devices) if device else Device("", width, height, 1)
+        options = chosen.context_options()
+        if color_scheme:
+            options["color_scheme"] = color_scheme
         try:
-            page = await self._browser.new_page(viewport={"width": width, "height": height})
+            page = await self._browser.new_page(**options)
         except PlaywrightError:
             # The browser died between calls: start a fresh one once.
             await self.close()
             await self.start()
-            page = await self._browser.new_page(viewport={"width": width, "height": height})
+            page = await self._browser.new_page(**options)
         errors = _watch_errors(page)
         try:
             note = await _load(page, url, timeout)
-            if scroll_frames:
+            if actions:
+                await settle(page)  # transitions started on load should not race the first action
+                await run_actions(page, actions)
+            element_line = ""
+            if selector:
+                frames, element_line = await _element_capture(page, selector, timeout, note)
+            elif scroll_frames:
                 frames = await _scroll_capture(page, scroll_frames, timeout, note)
             else:
                 shot = await _capture(page, url, timeout, full_page=full_page)
-                frames = [ScreenshotFrame(shot, 0, await _page_height(page), note)]
-            frames[0].page_errors = errors[:MAX_PAGE_ERRORS]
+                scroll_y = 0 if full_page else await _scroll_y(page)
+                frames = [ScreenshotFrame(shot, scroll_y, await _page_height(page), note)]
+            from kimicode.vision.pagefacts import overflow_facts
+
+            first = frames[0]
+            first.page_errors = errors[:MAX_PAGE_ERRORS]
+            first.facts = [line for line in [element_line, *await overflow_facts(page)] if line]
+            for frame in frames:
+                frame.scale = chosen.scale
+            first.device = chosen.describe() if device else ""
             return frames
         except PlaywrightError as exc:
             raise VisionError(f"screenshot of {url} failed: {_first_line(exc)}") from None
@@ -217,6 +260,33 @@ class Browser:
                 await page.close()
             except Exception:  # noqa: BLE001 - the page may already be gone with a crashed browser
                 pass
+
+
+async def _element_capture(page: Any, selector: str, timeout: float, note: str) -> tuple[list[ScreenshotFrame], str]:
+    """One element's picture (scrolled into view by Playwright) and the line of facts about it."""
+    from kimicode.vision.actions import ActionError, locate, snapshot
+    from kimicode.vision.pagefacts import element_facts
+
+    try:
+        element = await locate(page, selector, min(timeout, 5.0))
+    except VisionError as exc:
+        raise ActionError(f"selector: {exc}", await snapshot(page)) from None
+    png = await element.screenshot(type="png", timeout=timeout * 1000, caret="initial")
+    facts = await element_facts(element, selector)
+    box = await element.bounding_box() or {"x": 0, "y": 0}
+    frame = ScreenshotFrame(png, 0, await _page_height(page), note)
+    # Element captures start at the element: boxes found in them are offset by its page position.
+    offset = await page.evaluate("() => [scrollX, scrollY]")
+    frame.origin_x = round(box["x"] + offset[0])
+    frame.scroll_y = round(box["y"] + offset[1])
+    return [frame], facts
+
+
+async def _scroll_y(page: Any) -> int:
+    try:
+        return int(await page.evaluate("Math.round(scrollY)"))
+    except Exception:  # noqa: BLE001
+        return 0
 
 
 def _watch_errors(page: Any) -> list[str]:
@@ -228,8 +298,20 @@ def _watch_errors(page: Any) -> list[str]:
             errors.append(" ".join(text.split())[:300])
 
     page.on("pageerror", lambda error: add(f"uncaught error: {error}"))
-    page.on("console", lambda message: add(f"console error: {message.text}") if message.type == "error" else None)
+    def console(message: Any) -> None:
+        # "Failed to load resource" repeats what the request lines below say, without the URL.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            add(f"console error: {message.text}")
+
+    page.on("console", console)
     page.on("requestfailed", lambda request: add(f"failed to load {request.url}: {request.failure or 'error'}"))
+    # The document's own status is noted separately; this catches scripts, styles, images and API calls.
+    page.on(
+        "response",
+        lambda response: add(f"HTTP {response.status} for {response.url}")
+        if response.status >= 400 and response.request.resource_type != "document"
+        else None,
+    )
     return errors
 
 

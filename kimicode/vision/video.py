@@ -240,3 +240,98 @@ def _video_mime(path: Path) -> str:
         ".mkv": "video/x-matroska",
         ".avi": "video/x-msvideo",
     }.get(path.suffix.lower(), "application/octet-stream")
+
+
+@dataclass
+class ScrollSample:
+    index: int  # frame number in the video
+    time: float  # seconds
+    scroll: float  # how far the page has scrolled since the first frame, in video pixels
+    width: int  # the video's width (to convert scroll to page pixels)
+
+
+_TRACK_WIDTH = 320  # thumbnails for motion estimation
+_TRACK_RATE = 10.0  # samples per second: fast enough that one step never scrolls past most of a frame
+_MAX_TRACK_SAMPLES = 600
+
+
+def scroll_track(path: Path, max_bytes: int = DEFAULT_MAX_VIDEO_BYTES) -> list[ScrollSample]:
+    """Estimated scroll position of a screen recording over time (phase correlation between samples).
+
+    Each step's vertical shift is found by matching the middle band of one grey thumbnail in the next
+    (falling back to phase correlation when that band is blank); a step with no clear match (a cut, a
+    fade) counts as no movement. Pages scroll vertically, so only vertical shifts are looked for.
+    """
+    import cv2
+    import numpy as np
+
+    path = _checked_file(Path(path), max_bytes)
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise VisionError(f"cannot read video {path}: not a video OpenCV can decode (try mp4, webm, mov)")
+        fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+        if fps <= 0 or fps > 1000:
+            fps = 25.0
+        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        step = max(1, round(fps / _TRACK_RATE))
+        if frame_count > step * _MAX_TRACK_SAMPLES:
+            step = -(-frame_count // _MAX_TRACK_SAMPLES)
+        samples: list[ScrollSample] = []
+        previous: np.ndarray | None = None
+        scroll = 0.0
+        index = 0
+        while True:
+            ok = capture.grab()
+            if not ok:
+                break
+            if index % step == 0:
+                ok, pixels = capture.retrieve()
+                if not ok or pixels is None:
+                    break
+                height, width = pixels.shape[:2]
+                factor = _TRACK_WIDTH / width
+                grey = cv2.cvtColor(
+                    cv2.resize(pixels, (_TRACK_WIDTH, max(8, round(height * factor))), interpolation=cv2.INTER_AREA),
+                    cv2.COLOR_BGR2GRAY,
+                ).astype(np.float32)
+                if previous is not None:
+                    scroll += _vertical_shift(previous, grey) / factor
+                previous = grey
+                samples.append(ScrollSample(index, index / fps, max(0.0, scroll), width))
+            index += 1
+    finally:
+        capture.release()
+    if not samples:
+        raise VisionError(f"cannot read video {path}: it has no decodable frames")
+    return samples
+
+
+def _vertical_shift(previous: np.ndarray, current: np.ndarray) -> float:
+    """How many thumbnail rows the content moved up from ``previous`` to ``current`` (within a third)."""
+    import cv2
+
+    height = previous.shape[0]
+    top, bottom = height // 3, 2 * height // 3
+    band = previous[top:bottom]
+    if float(band.std()) > 2.0:
+        scores = cv2.matchTemplate(current, band, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (_, position) = cv2.minMaxLoc(scores)
+        return float(top - position) if best > 0.6 else 0.0
+    (dx, dy), response = cv2.phaseCorrelate(previous, current)
+    return float(-dy) if response > 0.1 and abs(dx) < 2 else 0.0
+
+
+def read_frame(path: Path, index: int) -> np.ndarray:
+    """One frame of a video as RGB pixels."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, pixels = capture.read()
+    finally:
+        capture.release()
+    if not ok or pixels is None:
+        raise VisionError(f"cannot read frame {index} of {path}")
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
