@@ -58,6 +58,7 @@ class HeadlessPrinter:
         self.err = err
         self._text: dict[str, str] = {}
         self._thinking: dict[str, str] = {}
+        self._refused: set[str] = set()  # call ids already reported by their refusal line
 
     def _emit_json(self, obj: dict[str, Any]) -> None:
         self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -120,9 +121,15 @@ class HeadlessPrinter:
                         "agent": agent,
                     }
                 )
-            elif result.is_error:
+            elif result.is_error and event.call_id not in self._refused:
                 first = result.text.strip().splitlines()[0] if result.text.strip() else "failed"
                 self._progress(f"  ✗ {first[:200]}")
+        elif isinstance(event, ev.Refused):
+            self._refused.add(event.call_id)
+            if stream:
+                self._emit_json({"type": "refused", **asdict(event)})
+            self.err.write(refusal_line(event) + "\n")  # every format: a refusal is never silent
+            self.err.flush()
         elif isinstance(event, ev.ApprovalRequest):
             if stream:
                 self._emit_json({"type": "approval_request", **asdict(event)})
@@ -173,10 +180,15 @@ def run_summary(result: ev.RunResult) -> str:
     return ", ".join(parts)
 
 
+def refusal_line(event: ev.Refused) -> str:
+    who = f"[{event.agent}] " if event.agent else ""
+    return f"kimicode: refused {who}{event.summary} ({event.reason})"
+
+
 def headless_approver(runtime: Runtime, err: TextIO = sys.stderr) -> Callable[[ev.ApprovalRequest], Any]:
+    """The headless policy refuses instead of asking; should a question still come, nobody can say yes."""
+
     async def approve(request: ev.ApprovalRequest) -> ApprovalDecision:
-        if runtime.config.yolo:
-            return ApprovalDecision(True)
         err.write(f"kimicode: refused {request.summary} ({request.reason}; run with -y to allow)\n")
         err.flush()
         return ApprovalDecision(

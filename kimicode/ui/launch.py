@@ -97,7 +97,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     for warning in opened.warnings:
         _say(f"session {opened.session.id}: {warning}")
     try:
-        runtime = build_runtime(config, session_id=opened.session.id)
+        runtime = build_runtime(config, session_id=opened.session.id, headless=True)
         return asyncio.run(run_headless(runtime, task, fmt, media, parts, opened))
     except KeyboardInterrupt:
         _say("interrupted")

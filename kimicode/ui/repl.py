@@ -35,7 +35,13 @@ PROMPT = "› "
 MAX_ATTACH_BYTES = 256 * 1024
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 BACKGROUND_IMPORTS = ("openai",)
-APPROVAL_ANSWERS = {"once": "approved once", "session": "approved for this session", "reject": "rejected", "cancel": "cancelled"}
+APPROVAL_ANSWERS = {
+    "once": "approved once",
+    "session": "approved for this session",
+    "always": "approved; kept as a rule for this project (/permissions lists it)",
+    "reject": "rejected",
+    "cancel": "cancelled",
+}
 
 
 def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
@@ -300,8 +306,6 @@ class Repl:
     # -- approvals -----------------------------------------------------------------------------------
 
     async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
-        if self.agent.policy.yolo:
-            return ApprovalDecision(True)
         await self._shown.setdefault(request.call_id, asyncio.Event()).wait()
         self._shown.pop(request.call_id, None)
         async with self._asking:
@@ -310,17 +314,25 @@ class Repl:
                 return await self._ask_approval(request)
 
     async def _ask_approval(self, request: ev.ApprovalRequest) -> ApprovalDecision:
-        from kimicode.ui.input import ask_choice
+        from kimicode.ui.input import APPROVAL_KEYS, ask_choice
 
         self.renderer.close_stream()
         who = f"[{request.agent}] " if request.agent else ""
         self.renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
-        answer = await ask_choice("  [y] yes once  [a] yes for this session  [n] no, tell the model why  › ")
+        if request.rememberable:
+            question = "  [y] yes once  [a] yes for this session  [!] always (save a rule for this project)  [n] no  › "
+            keys = APPROVAL_KEYS
+        else:  # protected paths, leaving the sandbox, an ask rule: each call is its own question
+            question = "  [y] yes once  [n] no, tell the model why  › "
+            keys = {key: answer for key, answer in APPROVAL_KEYS.items() if answer not in ("session", "always")}
+        answer = await ask_choice(question, keys)
         self.renderer.dim(f"  → {APPROVAL_ANSWERS.get(answer, answer)}")
         if answer == "once":
             return ApprovalDecision(True)
         if answer == "session":
             return ApprovalDecision(True, remember=True)
+        if answer == "always":
+            return ApprovalDecision(True, remember=True, always=True)
         if answer == "cancel":
             self._cancel_turn()
             return ApprovalDecision(False, "The user interrupted the turn.")

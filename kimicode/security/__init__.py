@@ -1,0 +1,1 @@
+"""Deciding what may run: trust, rules, shell parsing, sandbox, secrets."""
