@@ -13,10 +13,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from kimicode import __version__
-from kimicode.config import MODES, ConfigError, load_config
+from kimicode.config import MODES, SANDBOX_MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "trust")
 
 EXIT_USAGE = 2
 
@@ -38,7 +38,10 @@ def _version(value: bool) -> None:
 
 @run_app.command(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions",
+    epilog=(
+        "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
+        "kimicode trust [--revoke]"
+    ),
 )
 def run(
     task: Annotated[Optional[str], typer.Argument(help="What to do. Omit for an interactive session.")] = None,
@@ -54,6 +57,8 @@ def run(
     resume: Annotated[Optional[str], typer.Option("-r", "--resume", help="Resume a session by ID; without an ID, pick from a list.")] = None,
     work_dir: Annotated[Optional[Path], typer.Option("-w", "--work-dir", help="Workspace directory (default: current).")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Step limit for the main agent.")] = None,
+    trust: Annotated[bool, typer.Option("--trust", help="Trust this folder for this run: its own settings (.kimicode/config.toml, .mcp.json) apply.")] = False,
+    sandbox: Annotated[Optional[str], typer.Option("--sandbox", help="Sandbox for commands: read-only, workspace-write or off.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -62,6 +67,8 @@ def run(
         raise fail(f"unknown --output-format '{output_format}': use text, json or stream-json")
     if mode is not None and mode not in MODES:
         raise fail(f"unknown --mode '{mode}': use one of {', '.join(MODES)}")
+    if sandbox is not None and sandbox not in SANDBOX_MODES:
+        raise fail(f"unknown --sandbox '{sandbox}': use one of {', '.join(SANDBOX_MODES)}")
     if work_dir is not None and not work_dir.is_dir():
         raise fail(f"--work-dir {work_dir} is not a directory")
     flags: dict[str, Any] = {
@@ -71,6 +78,8 @@ def run(
         "mode": mode,
         "max_steps": max_steps,
         "debug": debug or None,
+        "trust": trust or None,
+        "sandbox": sandbox,
     }
     try:
         config = load_config(work_dir=work_dir, flags=flags)
@@ -83,6 +92,7 @@ def run(
         "video": video,
         "continue_session": continue_session,
         "resume": resume,
+        "flags": flags,  # to rebuild the config when the REPL's trust question is answered
     }
     if interactive:
         from kimicode.ui.launch import launch_repl

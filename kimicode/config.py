@@ -1,8 +1,17 @@
-"""Settings for one run, layered: defaults < ~/.kimicode/config.toml < ./.kimicode/config.toml < env < flags."""
+"""Settings for one run, layered: defaults < ~/.kimicode/config.toml < ./.kimicode/config.toml < env < flags.
+
+The project's file is someone else's until the user trusts the folder: from it only settings that narrow
+what a run may do apply (deny/ask rules, a stricter sandbox, lower limits, ``yolo = false``) plus harmless
+ones (model, mode, thinking_style ...). Settings that widen (``yolo = true``, another endpoint or key, allow
+rules, a looser sandbox, the network, higher limits, anything not known to be harmless) wait for trust:
+``--trust`` for one run, or the stored decision (kimicode.security.trust) while the files are unchanged.
+Environment variables and flags are the user's own and always apply.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -11,6 +20,12 @@ from typing import Any
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_MODEL = "kimi-k2.5"
 MODES = ("instant", "thinking", "agent", "swarm")
+SANDBOX_MODES = ("read-only", "workspace-write", "off")  # strictest first
+RULE_KINDS = ("allow", "ask", "deny")
+# `tool(pattern)`, or a bare tool name that may be a glob (`mcp__github__*`).
+RULE_SYNTAX = re.compile(r"[A-Za-z0-9_*?\-]+(\(.+\))?", re.DOTALL)
+# Where a rule came from, as /permissions shows it.
+SOURCE_USER, SOURCE_PROJECT, SOURCE_SAVED = "user config", "project config", "saved for this project"
 
 
 class ConfigError(Exception):
@@ -51,6 +66,14 @@ class Config:
     video_input: str = "frames"
     video_max_frames: int = 32
     video_token_budget: int = 32_000
+    # Effective for this run: --trust, or a stored "trusted" whose fingerprint matches the project files.
+    trusted: bool = False
+    sandbox: str = "workspace-write"  # "read-only" | "workspace-write" | "off"
+    sandbox_network: bool = False
+    # (kind, rule text, source): kind "allow" | "ask" | "deny"; source one of the SOURCE_* labels.
+    permission_rules: list[tuple[str, str, str]] = field(default_factory=list)
+    # The project's widening settings left out because the folder is not trusted, one human line each.
+    ignored_project_settings: list[str] = field(default_factory=list)
 
     @property
     def thinking(self) -> bool:
@@ -78,7 +101,29 @@ _FILE_KEYS: dict[str, type] = {
     "swarm_max_steps": int,
     "swarm_isolation": str,
     "mcp_startup_wait": float,
+    "sandbox": str,
+    "sandbox_network": bool,
 }
+
+# Project values of these apply untrusted: they change how the model is asked, not what it may do.
+HARMLESS_KEYS = frozenset(
+    {"model", "mode", "thinking_style", "retry_base_delay", "video_input", "swarm_isolation", "mcp_startup_wait"}
+)
+# Limits: a lower project value narrows and applies; a higher one widens (longer, costlier runs).
+LIMIT_KEYS = frozenset(
+    {
+        "max_steps",
+        "max_retries",
+        "request_timeout",
+        "swarm_concurrency",
+        "swarm_max_agents",
+        "swarm_max_tool_calls",
+        "swarm_max_steps",
+        "video_max_frames",
+        "video_token_budget",
+    }
+)
+SECRET_KEYS = frozenset({"api_key"})
 
 
 def kimicode_home(env: dict[str, str] | None = None) -> Path:
@@ -97,16 +142,117 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
 
 
-def _apply_file(config: Config, data: dict[str, Any], path: Path) -> None:
+Rule = tuple[str, str]  # (kind, rule text)
+
+
+def _parse_file(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[Rule]]:
+    """The known keys of one config.toml, type-checked, and its [permissions] rules, syntax-checked."""
+    values: dict[str, Any] = {}
     for key, value in data.items():
         expected = _FILE_KEYS.get(key)
         if expected is None:
             continue  # unknown keys belong to other features (mcp, skills ...) or newer versions
-        if expected is float and isinstance(value, int):
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, expected):
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{path}: '{key}' must be a {expected.__name__}, got {value!r}")
+        values[key] = value
+    if "sandbox" in values and values["sandbox"] not in SANDBOX_MODES:
+        raise ConfigError(f"{path}: sandbox must be one of {', '.join(SANDBOX_MODES)}, got {values['sandbox']!r}")
+    return values, _parse_rules(data.get("permissions"), path)
+
+
+def _parse_rules(table: Any, path: Path) -> list[Rule]:
+    if table is None:
+        return []
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [permissions] must be a table with allow, ask and deny lists")
+    rules: list[Rule] = []
+    for kind in RULE_KINDS:
+        entries = table.get(kind, [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"{path}: [permissions] {kind} must be a list of rules such as \"bash(git status)\"")
+        for entry in entries:
+            if not isinstance(entry, str) or not valid_rule(entry):
+                raise ConfigError(
+                    f"{path}: [permissions] {kind} entry {entry!r} is not a rule: write tool(pattern) such as "
+                    "bash(npm test *), or a tool name such as mcp__github__*"
+                )
+            rules.append((kind, entry.strip()))
+    return rules
+
+
+def valid_rule(text: str) -> bool:
+    return bool(RULE_SYNTAX.fullmatch(text.strip()))
+
+
+def _shown(key: str, value: Any) -> str:
+    """One line for a setting; keys are never shown."""
+    if key in SECRET_KEYS:
+        return f"{key} = (a key)"
+    if isinstance(value, bool):
+        return f"{key} = {'true' if value else 'false'}"
+    return f"{key} = {value}"
+
+
+def _widens(base: Config, key: str, value: Any) -> bool:
+    """Would this project value let a run do more than the user's own settings allow?"""
+    current = getattr(base, key)
+    if key in HARMLESS_KEYS:
+        return False
+    if key in ("yolo", "sandbox_network"):
+        return bool(value) and not current
+    if key == "sandbox":
+        return SANDBOX_MODES.index(value) > SANDBOX_MODES.index(current)
+    if key in LIMIT_KEYS:
+        return bool(value > current)
+    return bool(value != current)  # endpoints, keys and whatever is not known to be harmless
+
+
+def split_project(
+    base: Config, values: dict[str, Any], rules: list[Rule]
+) -> tuple[dict[str, Any], list[Rule], list[str]]:
+    """The project's settings in three parts: values that may apply untrusted, rules that may, and the
+    human lines of everything that would widen ``base`` (applied only when trusted)."""
+    safe = {k: v for k, v in values.items() if not _widens(base, k, v)}
+    widening = [_shown(k, v) for k, v in values.items() if k not in safe]
+    safe_rules = [(kind, text) for kind, text in rules if kind != "allow"]
+    widening += [f"{kind} {text}" for kind, text in rules if kind == "allow"]
+    return safe, safe_rules, widening
+
+
+def _user_layer(home: Path, work_dir: Path) -> tuple[Config, list[tuple[str, str, str]]]:
+    """Defaults plus the user's config.toml, and the user's rules."""
+    config = Config()
+    config.home = home
+    config.work_dir = work_dir
+    path = home / "config.toml"
+    values, rules = _parse_file(read_toml(path), path)
+    for key, value in values.items():
         setattr(config, key, value)
+    return config, [(kind, text, SOURCE_USER) for kind, text in rules]
+
+
+def _project_layer(work_dir: Path) -> tuple[dict[str, Any], list[Rule]]:
+    path = work_dir / ".kimicode" / "config.toml"
+    return _parse_file(read_toml(path), path)
+
+
+def user_endpoint(home: Path, env: dict[str, str] | None = None, flag: str | None = None) -> str:
+    """The endpoint the user chose (flag, KIMI_BASE_URL, their config.toml, else the default), never the
+    project's: where a key the user types may be sent."""
+    env = dict(os.environ) if env is None else env
+    user_value = read_toml(home / "config.toml").get("base_url")
+    chosen = flag or env.get("KIMI_BASE_URL") or (user_value if isinstance(user_value, str) else "") or DEFAULT_BASE_URL
+    return chosen.rstrip("/")
+
+
+def project_widening(work_dir: Path, home: Path | None = None) -> list[str]:
+    """The lines of the project's config.toml that would widen the user's settings (see split_project)."""
+    work_dir = work_dir.resolve()
+    base, _ = _user_layer(home or kimicode_home(), work_dir)
+    values, rules = _project_layer(work_dir)
+    return split_project(base, values, rules)[2]
 
 
 def load_config(
@@ -115,16 +261,28 @@ def load_config(
     flags: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
 ) -> Config:
-    """Build the Config for this run. ``flags`` holds only the options the user actually gave."""
+    """Build the Config for this run. ``flags`` holds only the options the user actually gave;
+    ``flags["trust"]`` trusts the workspace for this run."""
+    from kimicode.security.trust import TrustStore, project_mcp_lines
+
     env = dict(os.environ) if env is None else env
-    config = Config()
-    config.home = kimicode_home(env)
-    config.work_dir = (work_dir or Path.cwd()).resolve()
-    _apply_file(config, read_toml(config.home / "config.toml"), config.home / "config.toml")
-    project_file = config.work_dir / ".kimicode" / "config.toml"
-    project = read_toml(project_file)
-    project.pop("api_key", None)  # a key committed to a repository must never be picked up silently
-    _apply_file(config, project, project_file)
+    flags = flags or {}
+    home = kimicode_home(env)
+    config, rules = _user_layer(home, (work_dir or Path.cwd()).resolve())
+    values, project_rules = _project_layer(config.work_dir)
+    store = TrustStore(home)
+    config.trusted = bool(flags.get("trust")) or store.is_trusted(config.work_dir)
+    if config.trusted:
+        applied, applied_rules = values, project_rules
+    else:
+        applied, applied_rules, config.ignored_project_settings = split_project(config, values, project_rules)
+        config.ignored_project_settings += project_mcp_lines(config.work_dir)
+    for key, value in applied.items():
+        setattr(config, key, value)
+    rules += [(kind, text, SOURCE_PROJECT) for kind, text in applied_rules]
+    # Rules the user kept from an approval question are the user's own: they apply trusted or not.
+    rules += [("allow", text, SOURCE_SAVED) for text in store.rules(config.work_dir) if valid_rule(text)]
+    config.permission_rules = rules
 
     key = env.get("KIMI_API_KEY") or env.get("MOONSHOT_API_KEY")
     if key:
@@ -134,13 +292,15 @@ def load_config(
     if env.get("KIMI_MODEL"):
         config.model = env["KIMI_MODEL"]
 
-    known = {f.name for f in fields(Config)}
-    for name, value in (flags or {}).items():
+    known = {f.name for f in fields(Config)} - {"trusted", "permission_rules", "ignored_project_settings"}
+    for name, value in flags.items():
         if value is not None and name in known:
             setattr(config, name, value)
     config.base_url = config.base_url.rstrip("/")
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")
+    if config.sandbox not in SANDBOX_MODES:
+        raise ConfigError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, got '{config.sandbox}'")
     if config.video_input not in ("frames", "upload"):
         raise ConfigError(f"video_input must be 'frames' or 'upload', got '{config.video_input}'")
     if config.max_steps < 1:

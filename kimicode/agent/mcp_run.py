@@ -1,6 +1,8 @@
 """The MCP servers of one run: started in the background when the run starts, closed when it ends.
 
-Servers come from ``KIMICODE_HOME/mcp.json`` (enabled ones only). Starting never blocks: the agent is
+Servers come from ``KIMICODE_HOME/mcp.json`` (enabled ones only) and, in a trusted folder only, from the
+project's own MCP files (``.mcp.json``, ``.kimicode/mcp.json`` ...: project-scoped, never copied into the
+user's list). Starting never blocks: the agent is
 given ``manager.tools`` as its ``extra_tools`` and sees each server's tools from the first step after that
 server is ready. A server that fails (at start or mid-call) is reported once, as one line naming it and its
 log, and the run carries on without it.
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from kimicode.config import Config
 from kimicode.mcp.manager import McpManager, ServerStatus
+from kimicode.mcp.server_config import McpServerConfig
 from kimicode.mcp.store import McpStoreError, load_servers
 
 # How often the watcher looks for servers that have failed since it last looked (seconds).
@@ -67,9 +70,27 @@ def configured_manager(config: Config, report: Report) -> McpManager | None:
     except McpStoreError as exc:
         report(f"{exc}; continuing without MCP servers")
         return None
+    if config.trusted:
+        servers += project_servers(config, servers, report)
     if not servers:
         return None
     return McpManager(servers, log_dir=logs_dir(config))
+
+
+def project_servers(config: Config, user_servers: list[McpServerConfig], report: Report) -> list[McpServerConfig]:
+    """The trusted project's own enabled servers; the user's server of the same name wins."""
+    from kimicode.discovery.mcp_configs import find_project_mcp_servers
+
+    added: list[McpServerConfig] = []
+    for server in find_project_mcp_servers(config.work_dir).servers:
+        taken = [s for s in [*user_servers, *added] if s.name == server.name]
+        if not server.enabled or any(s.same_server(server) for s in taken):
+            continue
+        if taken:
+            report(f"project MCP server '{server.name}' ({server.source}) not started: mcp.json has one of that name")
+            continue
+        added.append(server)
+    return added
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,9 @@
 """Find the MCP servers the user configured for other agents and editors, in kimicode's normal form.
 
 Nine formats are read: Claude Desktop, Claude Code, Cursor, VS Code, Zed, Windsurf, Gemini CLI, Codex and
-Kimi CLI. Everything takes ``home`` (and ``platform``) explicitly so it can be pointed at any folder.
+Kimi CLI. The project's own files (``.mcp.json``, ``.cursor/mcp.json``, ``.vscode/mcp.json``, Zed's and
+Gemini's project settings, and kimicode's ``.kimicode/mcp.json``) are project-scoped: someone else may have
+written them, so they are never copied into the user's list and run only in a trusted folder. Everything takes ``home`` (and ``platform``) explicitly so it can be pointed at any folder.
 A file that is missing is skipped silently; a file that cannot be parsed is reported in ``problems``
 rather than raising, because one broken editor config must never stop kimicode from starting.
 """
@@ -30,6 +32,8 @@ __all__ = [
     "discover_mcp_servers",
     "expand_vars",
     "find_mcp_servers",
+    "find_project_mcp_servers",
+    "project_mcp_files",
 ]
 
 
@@ -38,6 +42,17 @@ class McpDiscovery:
     servers: list[McpServerConfig] = field(default_factory=list)
     problems: list[tuple[Path, str]] = field(default_factory=list)  # (file, one-line reason)
     files_read: list[Path] = field(default_factory=list)
+    project_files: list[Path] = field(default_factory=list)  # the project-scoped files among those read
+
+    def is_project(self, server: McpServerConfig) -> bool:
+        """True for a server found in one of the project's own files (project-scoped)."""
+        return server.source in {str(path) for path in self.project_files}
+
+    def user_servers(self) -> list[McpServerConfig]:
+        return [s for s in self.servers if not self.is_project(s)]
+
+    def project_servers(self) -> list[McpServerConfig]:
+        return [s for s in self.servers if self.is_project(s)]
 
 
 def _app_config_dir(home: Path, platform: str) -> Path:
@@ -54,20 +69,33 @@ def discover_mcp_servers(workspace: Path, home: Path, platform: str = sys.platfo
     return find_mcp_servers(workspace, home, platform).servers
 
 
-def find_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) -> McpDiscovery:
-    """Like discover_mcp_servers, and also says which files were read and which could not be parsed."""
-    result = McpDiscovery()
-    project = find_project_root(workspace)
-    app_dir = _app_config_dir(home, platform)
-    placeholders = {"workspaceFolder": str(project), "userHome": str(home)}
+Reader = Callable[[Any, str], Iterable[McpServerConfig]]
 
-    readers: list[tuple[Path, Callable[[Any, str], Iterable[McpServerConfig]]]] = [
-        # Project-level files first: they are the most specific to this workspace.
+
+def _project_readers(workspace: Path) -> list[tuple[Path, Reader]]:
+    project = find_project_root(workspace)
+    return [
+        (workspace.resolve() / ".kimicode" / "mcp.json", _read_mcp_servers),
         (project / ".mcp.json", _read_mcp_servers),
         (project / ".cursor" / "mcp.json", _read_mcp_servers),
         (project / ".vscode" / "mcp.json", _read_vscode),
         (project / ".zed" / "settings.json", _read_zed),
         (project / ".gemini" / "settings.json", _read_gemini),
+    ]
+
+
+def project_mcp_files(workspace: Path) -> list[Path]:
+    """The project's own MCP files, present or not (what workspace trust fingerprints)."""
+    return [path for path, _ in _project_readers(workspace)]
+
+
+def find_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) -> McpDiscovery:
+    """Like discover_mcp_servers, and also says which files were read and which could not be parsed."""
+    project = find_project_root(workspace)
+    app_dir = _app_config_dir(home, platform)
+    readers: list[tuple[Path, Reader]] = [
+        # Project-level files first: they are the most specific to this workspace.
+        *_project_readers(workspace),
         # User-level files.
         (home / ".claude.json", lambda data, source: _read_claude_code_user(data, source, project, workspace)),
         (app_dir / "Claude" / "claude_desktop_config.json", _read_mcp_servers),
@@ -79,6 +107,17 @@ def find_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) 
         (home / ".codex" / "config.toml", _read_codex),
         (home / ".kimi" / "mcp.json", _read_mcp_servers),
     ]
+    return _read_all(readers, workspace, home, project_mcp_files(workspace))
+
+
+def find_project_mcp_servers(workspace: Path) -> McpDiscovery:
+    """Only the servers the project's own files configure (none of the user's)."""
+    return _read_all(_project_readers(workspace), workspace, Path.home(), project_mcp_files(workspace))
+
+
+def _read_all(readers: list[tuple[Path, Reader]], workspace: Path, home: Path, project_files: list[Path]) -> McpDiscovery:
+    result = McpDiscovery()
+    placeholders = {"workspaceFolder": str(find_project_root(workspace)), "userHome": str(home)}
     for path, reader in readers:
         if not path.is_file():
             continue
@@ -88,6 +127,8 @@ def find_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) 
             result.problems.append((path, f"cannot parse {path}: {_one_line(exc)}"))
             continue
         result.files_read.append(path)
+        if path in project_files:
+            result.project_files.append(path)
         if not isinstance(data, dict):
             result.problems.append((path, f"{path}: expected an object at the top level"))
             continue

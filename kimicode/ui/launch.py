@@ -32,6 +32,14 @@ def _read_stdin() -> str | None:
         return None
 
 
+def ignored_line(config: Config) -> str:
+    """One line naming the project settings left out because the folder is not trusted, and how to trust it."""
+    return (
+        f"this folder is not trusted, so its own settings were ignored: {'; '.join(config.ignored_project_settings)} "
+        "(to use them: `kimicode trust`, or --trust for one run)"
+    )
+
+
 class MediaError(Exception):
     """Attached media that cannot be sent; the message is one line for the user."""
 
@@ -96,6 +104,8 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         return EXIT_USAGE
     for warning in opened.warnings:
         _say(f"session {opened.session.id}: {warning}")
+    if config.ignored_project_settings:  # headless never asks: it says once what it left out
+        _say(ignored_line(config))
     try:
         runtime = build_runtime(config, session_id=opened.session.id, headless=True)
         return asyncio.run(run_headless(runtime, task, fmt, media, parts, opened))
@@ -113,5 +123,11 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
 
 def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
     from kimicode.ui.repl import run_repl
+    from kimicode.ui.trust_prompt import settle_trust
+
+    try:
+        config = settle_trust(config, options.get("flags") or {})
+    except (EOFError, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
 
     return run_repl(config, task, options)

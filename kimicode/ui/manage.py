@@ -1,4 +1,4 @@
-"""Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`).
+"""Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`, `kimicode trust`).
 
 Each feature contributes one registrar: a function that adds its command(s) to the management app.
 Adding a feature is one line in REGISTRARS.
@@ -13,10 +13,11 @@ import typer
 from kimicode.ui.manage_mcp import register_mcp
 from kimicode.ui.manage_sessions import register_sessions
 from kimicode.ui.manage_skills import register_skills
+from kimicode.ui.manage_trust import register_trust
 
 Registrar = Callable[[typer.Typer], None]
 
-REGISTRARS: list[Registrar] = [register_sessions, register_mcp, register_skills]
+REGISTRARS: list[Registrar] = [register_sessions, register_mcp, register_skills, register_trust]
 
 
 def register(app: typer.Typer) -> None:

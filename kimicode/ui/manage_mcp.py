@@ -187,12 +187,15 @@ def import_(
     discovery = discover((work_dir or Path.cwd()).resolve())
     for path, reason in discovery.problems:
         typer.echo(f"kimicode: skipped {path}: {reason}", err=True)
+    for server in discovery.project_servers():
+        # A repository's own servers stay with it (they run there once it is trusted), never in the user's list.
+        typer.echo(f"left out {server.name} [{server.source}]: project-scoped, it runs only in its trusted folder")
     try:
-        fresh = new_servers(discovery.servers, home)
+        fresh = new_servers(discovery.user_servers(), home)
     except McpStoreError as exc:
         raise _fail(str(exc)) from exc
     if not fresh:
-        found = len(discovery.servers)
+        found = len(discovery.user_servers())
         typer.echo(f"nothing new to import ({found} server(s) found, all already in {store_path(home)})")
         return
     typer.echo(f"found {len(fresh)} MCP server(s) to import:")

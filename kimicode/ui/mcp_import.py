@@ -57,16 +57,26 @@ def first_run_mcp_offer(
 ) -> list[McpServerConfig]:
     """On the first interactive run (no KIMICODE_HOME/mcp.json yet), offer the servers other agents use.
 
-    Shows what was found and imports it all on one "yes". Either answer writes mcp.json, so the offer is
-    made once; when nothing is found nothing is written and nothing is asked. Returns the servers added.
+    Shows what was found and imports the user's own servers on one "yes". The project's servers (its
+    .mcp.json and the like) are only named: someone else may have written them, so they are never copied
+    into the user's list; they run in this folder only, once it is trusted. Either answer writes mcp.json,
+    so the offer is made once; when no user server is found nothing is written and nothing is asked.
+    Returns the servers added.
     """
     if store_path(config.home).exists():
         return []
     discovery = discover(config.work_dir, home)
-    if not discovery.servers:
+    project = discovery.project_servers()
+    if project:
+        where = "they run here" if config.trusted else "they run only once you trust this folder (`kimicode trust`)"
+        out.write(f"This project configures {len(project)} MCP server(s) of its own; {where}, never elsewhere:\n")
+        out.write("\n".join(describe_found(project)) + "\n")
+    servers = discovery.user_servers()
+    if not servers:
+        out.flush()
         return []
-    out.write(f"Found {len(discovery.servers)} MCP server(s) configured for other agents and editors:\n")
-    out.write("\n".join(describe_found(discovery.servers)) + "\n")
+    out.write(f"Found {len(servers)} MCP server(s) configured for other agents and editors:\n")
+    out.write("\n".join(describe_found(servers)) + "\n")
     out.flush()
     try:
         answer = ask(f"Import them into {store_path(config.home)}? [Y/n] ").strip().lower()
@@ -74,7 +84,7 @@ def first_run_mcp_offer(
         answer = "n"
     try:
         if answer in ("", "y", "yes"):
-            report = import_servers(config.home, discovery.servers)
+            report = import_servers(config.home, servers)
             out.write("\n".join(describe_report(report, config.home)) + "\n")
             return report.added
         save_servers(config.home, [])  # remember the answer: do not ask again

@@ -86,7 +86,8 @@ class Repl:
             from kimicode.ui.setup import guided_setup
 
             try:
-                if not await guided_setup(self.config, self.ask_line):
+                flag_base_url = (self.options.get("flags") or {}).get("base_url")
+                if not await guided_setup(self.config, self.ask_line, flag_base_url):
                     self.renderer.error("no working API key; set KIMI_API_KEY or run kimicode again")
                     return EXIT_USAGE
             except (EOFError, KeyboardInterrupt):

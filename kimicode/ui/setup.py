@@ -1,4 +1,9 @@
-"""First-run setup in the REPL: no API key yet → ask for the platform and key, check it, save it."""
+"""First-run setup in the REPL: no API key yet → ask for the platform and key, check it, save it.
+
+The endpoint comes from the user's own choices only (flag, KIMI_BASE_URL, their config.toml, the platform
+list), never from the project's config: a key typed here must not reach an endpoint a repository names,
+and nothing from the project is written into the user's config.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from kimicode.config import DEFAULT_BASE_URL, Config
+from kimicode.config import DEFAULT_BASE_URL, Config, user_endpoint
 
 PLATFORMS = (
     ("Moonshot AI (platform.moonshot.ai)", "https://api.moonshot.ai/v1"),
@@ -55,12 +60,12 @@ def save_settings(path: Path, settings: dict[str, str]) -> None:
     os.chmod(path, 0o600)
 
 
-async def guided_setup(config: Config, ask: object) -> bool:
+async def guided_setup(config: Config, ask: object, flag_base_url: str | None = None) -> bool:
     """Ask for what is missing; True when the config now has a key. ``ask(message, password)`` is the REPL's
-    line prompt (raises EOFError/KeyboardInterrupt when the user gives up)."""
+    line prompt (raises EOFError/KeyboardInterrupt when the user gives up); ``flag_base_url`` is --base-url."""
     say = print
     say("No API key yet. Let's set one up (Ctrl-C to quit).")
-    base_url = config.base_url
+    base_url = user_endpoint(config.home, flag=flag_base_url)
     if base_url == DEFAULT_BASE_URL and not os.environ.get("KIMI_BASE_URL"):
         for number, (label, _) in enumerate(PLATFORMS, 1):
             say(f"  {number}) {label}")

@@ -1,0 +1,154 @@
+"""Workspace trust: which folders may change what kimicode is allowed to do.
+
+A repository can carry settings (``.kimicode/config.toml``, ``.mcp.json`` and the other editors' MCP files)
+that widen what the agent may do or where data goes: ``yolo``, another endpoint, allow rules, MCP servers.
+Those apply only in a folder the user trusts. The user's decision lives in ``KIMICODE_HOME/trust.json``
+(never in the project), keyed by the resolved workspace path and tied to a fingerprint of the project files,
+so a file changed after the decision makes the folder untrusted again.
+
+``trust.json``::
+
+    {"version": 1, "workspaces": {"/abs/path": {"decision": "trusted" | "ignored" | "",
+                                               "config_hash": "<sha256>", "rules": ["bash(npm test *)"]}}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TRUST_FILE = "trust.json"
+
+# The project's config file; with the project's MCP files (kimicode.discovery.mcp_configs) its bytes make
+# the fingerprint.
+PROJECT_CONFIG = ".kimicode/config.toml"
+
+
+@dataclass
+class TrustRecord:
+    decision: str  # "trusted", "ignored", or "" (only saved rules so far)
+    config_hash: str = ""
+    rules: list[str] = field(default_factory=list)
+
+
+def _key(workspace: Path) -> str:
+    return str(workspace.expanduser().resolve())
+
+
+class TrustStore:
+    """The user's trust decisions and saved rules, one entry per workspace."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / TRUST_FILE
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            # Missing or unreadable: no decisions, which is the safe reading (nothing is trusted).
+            return {}
+        table = data.get("workspaces") if isinstance(data, dict) else None
+        return table if isinstance(table, dict) else {}
+
+    def _save(self, table: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=".trust.", suffix=".json", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"version": 1, "workspaces": table}, handle, indent=2, sort_keys=True)
+                handle.write("\n")
+            os.replace(temp_name, self.path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+
+    def record(self, workspace: Path) -> TrustRecord | None:
+        entry = self._load().get(_key(workspace))
+        if not isinstance(entry, dict):
+            return None
+        rules = entry.get("rules")
+        return TrustRecord(
+            decision=str(entry.get("decision") or ""),
+            config_hash=str(entry.get("config_hash") or ""),
+            rules=[str(r) for r in rules] if isinstance(rules, list) else [],
+        )
+
+    def set(self, workspace: Path, trusted: bool, config_hash: str) -> None:
+        table = self._load()
+        entry = table.get(_key(workspace))
+        entry = entry if isinstance(entry, dict) else {}
+        entry.update(decision="trusted" if trusted else "ignored", config_hash=config_hash)
+        table[_key(workspace)] = entry
+        self._save(table)
+
+    def revoke(self, workspace: Path) -> None:
+        """Forget everything about the folder: the decision and the rules saved for it."""
+        table = self._load()
+        if table.pop(_key(workspace), None) is not None:
+            self._save(table)
+
+    def add_rule(self, workspace: Path, rule: str) -> None:
+        table = self._load()
+        entry = table.get(_key(workspace))
+        entry = entry if isinstance(entry, dict) else {"decision": ""}
+        rules = entry.get("rules") if isinstance(entry.get("rules"), list) else []
+        if rule not in rules:
+            rules.append(rule)
+        entry["rules"] = rules
+        table[_key(workspace)] = entry
+        self._save(table)
+
+    def rules(self, workspace: Path) -> list[str]:
+        record = self.record(workspace)
+        return record.rules if record else []
+
+    def is_trusted(self, workspace: Path) -> bool:
+        """A stored "trusted" whose fingerprint still matches the project files."""
+        record = self.record(workspace)
+        return bool(record and record.decision == "trusted" and record.config_hash == project_fingerprint(workspace))
+
+
+def fingerprinted_files(workspace: Path) -> list[Path]:
+    """Every file that takes part in the fingerprint, present or not."""
+    from kimicode.discovery.mcp_configs import project_mcp_files
+
+    workspace = workspace.resolve()
+    return list(dict.fromkeys([workspace / PROJECT_CONFIG, *project_mcp_files(workspace)]))
+
+
+def project_fingerprint(workspace: Path) -> str:
+    """sha256 over the project files that can widen (name and bytes of each; absent ones count as absent)."""
+    digest = hashlib.sha256()
+    for path in fingerprinted_files(workspace):
+        digest.update(str(path).encode() + b"\0")
+        try:
+            data = path.read_bytes()
+        except OSError:
+            digest.update(b"absent\0")
+            continue
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def project_mcp_lines(workspace: Path) -> list[str]:
+    """One line per MCP server the project's own files configure (they run only in a trusted folder)."""
+    from kimicode.discovery.mcp_configs import find_project_mcp_servers
+
+    return [f"MCP server {s.name}: {s.describe()}" for s in find_project_mcp_servers(workspace).servers]
+
+
+def widening_settings(workspace: Path, home: Path | None = None) -> list[str]:
+    """What trusting the folder would turn on, one human line each ("yolo = true", "allow bash(rm *)" ...).
+
+    Compared with the user's own settings in ``home`` (default: KIMICODE_HOME), so a project value that only
+    repeats or tightens them is not listed.
+    """
+    from kimicode.config import project_widening
+
+    return project_widening(workspace, home) + project_mcp_lines(workspace)
