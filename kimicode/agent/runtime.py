@@ -69,34 +69,15 @@ class Runtime:
         return Agent(**settings)  # type: ignore[arg-type]
 
 
-def permission_inputs(config: Config) -> tuple[bool, list[tuple[str, str, str]]]:
-    """Whether this folder is trusted, and every permission rule in force as (kind, text, source).
-
-    Config layering (what a project file may add) decides the configured rules; the rules the user kept
-    for this project ("always" answers) come from the trust store.
-    """
-    trusted = bool(getattr(config, "trusted", False))
-    rules: list[tuple[str, str, str]] = list(getattr(config, "permission_rules", []) or [])
-    try:
-        from kimicode.security.trust import TrustStore
-
-        saved = TrustStore(config.home).rules(config.work_dir)
-    except Exception:  # no store yet, or an unreadable one: nothing was saved that we can honour
-        saved = []
-    for text in saved:
-        if not any(kind == "allow" and rule == text for kind, rule, _ in rules):
-            rules.append(("allow", text, "saved for this project"))
-    return trusted, rules
-
-
 def build_policy(config: Config, ctx: ToolContext, skills: SkillCatalog | None, headless: bool = False) -> Policy:
-    trusted, rules = permission_inputs(config)
+    """The run's decision point. Config layering already chose the rules (a project's allow rules only in a
+    trusted folder; the user's saved ones always), so the policy takes them as they are."""
     return Policy(
         yolo=config.yolo,
-        trusted=trusted,
+        trusted=config.trusted,
         headless=headless,
         sandbox=getattr(ctx, "sandbox", None),
-        rules=rules,
+        rules=config.permission_rules,
         workspace=config.work_dir,
         home=config.home,
         skill_dirs=[skill.path.parent for skill in skills.skills] if skills is not None else [],

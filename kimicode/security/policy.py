@@ -30,7 +30,7 @@ from kimicode.tools.base import Tool, ToolContext, ToolError
 
 Action = Literal["allow", "ask", "deny"]
 SESSION_SOURCE = "this session"
-SAVED_SOURCE = "saved for this project"
+SAVED_SOURCE = "saved for this project"  # the same label config layering gives them
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # How a headless refusal tells the user the way out.
 _WITH_Y = "run with -y to allow"

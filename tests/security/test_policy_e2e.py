@@ -150,7 +150,7 @@ def test_refusals_are_events_in_stream_json(fake_llm: FakeLLM, home: Path, works
 @pytest.mark.parametrize("path", PROTECTED)
 def test_headless_protected_writes_need_trust_and_yes(fake_llm: FakeLLM, home: Path, workspace: Path, user_home: Path, path: str) -> None:
     fake_llm.script(Reply(tool_calls=[ToolCall("createfile", {"path": path, "content": "yolo = true\n"})]), Reply(content="ok"))
-    target = Path(os.path.expanduser(path.replace("~", str(user_home), 1)))
+    target = user_home / path[2:] if path.startswith("~/") else workspace / path
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "configure")
     assert proc.returncode == 0, proc.stderr
     lines = refusals(proc.stderr)
