@@ -200,23 +200,24 @@ class Policy:
     # -- shell commands ------------------------------------------------------------------------------
 
     def _bash(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
-        from kimicode.security.shell import ParsedCommand, is_read_only, parse_command
+        from kimicode.security.shell import ParsedCommand, inner_commands, is_read_only, parse_command
 
         command = str(args.get("command") or "")
         escalate = str(args.get("escalate") or "").strip()
         parsed = parse_command(command)
         parts = parsed.commands
         workspace = ctx.workspace
-        for kind in ("deny",):
-            for part in parts:
-                rule = self._rule(kind, "bash", words=part.words)
-                if rule is not None:
-                    return self._by_rule(rule)
+        # Deny and ask rules also see what a wrapper runs: `sudo rm x`, `find . -exec rm {} +`, `xargs rm`.
+        runs = [argv for part in parts for argv in (part.words, *inner_commands(part))]
+        for argv in runs:
+            rule = self._rule("deny", "bash", words=argv)
+            if rule is not None:
+                return self._by_rule(rule)
         secret = self._secret_words(parts, workspace)
         if secret:
             return Decision("deny", f"names {secret}; only an allow rule for the command opens it", "", False)
-        for part in parts:
-            rule = self._rule("ask", "bash", words=part.words)
+        for argv in runs:
+            rule = self._rule("ask", "bash", words=argv)
             if rule is not None:
                 return self._by_rule(rule)
         read_only = [is_read_only(ParsedCommand(part.text, (part,), False, (), False, "")) for part in parts]

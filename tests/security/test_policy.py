@@ -228,6 +228,8 @@ def test_deny_beats_yolo_and_allow_and_ask_beats_allow(env) -> None:
     rules = [("allow", "bash(rm *)", "user config"), ("deny", "bash(rm *)", "project config")]
     decision = policy(env, yolo=True, rules=rules).decide(BASH, {"command": "ls && rm -rf /"}, ctx(env))
     assert decision.action == "deny" and "bash(rm *)" in decision.reason and "project config" in decision.reason
+    for wrapped in ["sudo rm -rf /", "find . -exec rm {} +", "/bin/rm -f x", "timeout 5 rm x"]:
+        assert policy(env, yolo=True, rules=rules).decide(BASH, {"command": wrapped}, ctx(env)).action == "deny", wrapped
     asked = policy(env, rules=[("allow", "bash(git push *)", "user config"), ("ask", "bash(git push *)", "user config")])
     decision = asked.decide(BASH, {"command": "git push origin main"}, ctx(env))
     assert decision.action == "ask" and not decision.rememberable
