@@ -102,6 +102,22 @@ def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
     return [ScreenshotTool()], [load_prompt("visual.md")]
 
 
+def command_context(config: Config) -> ToolContext:
+    """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose."""
+    import os
+
+    from kimicode.security.sandbox import detect_sandbox
+
+    sandbox = detect_sandbox(
+        getattr(config, "sandbox", "workspace-write"),
+        getattr(config, "sandbox_network", False),
+        config.work_dir,
+        config.home,
+    )
+    passed = {name: os.environ[name] for name in getattr(config, "pass_env", []) if name in os.environ}
+    return ToolContext(workspace=config.work_dir, env=passed, sandbox=sandbox)
+
+
 def build_runtime(config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None) -> Runtime:
     workspace: Path = config.work_dir
     seeing, sections = vision_tools(config)
@@ -136,7 +152,7 @@ def build_runtime(config: Config, session_id: str | None = None, extra_tools: li
     return Runtime(
         config=config,
         client=client,
-        ctx=ToolContext(workspace=workspace),
+        ctx=command_context(config),
         tools=tools,
         system_prompt=system_prompt,
         session_id=session,
