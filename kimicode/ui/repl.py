@@ -163,6 +163,11 @@ class Repl:
         state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
         self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
         self.renderer.dim(f"{state} · /help for commands · Enter sends, Alt-Enter or Ctrl-J for a new line")
+        from kimicode.security.sandbox import unavailable_notice
+
+        notice = unavailable_notice(self.runtime.ctx.sandbox)
+        if notice:
+            self.renderer.warn(notice)
 
     # -- the prompt ----------------------------------------------------------------------------------
 
