@@ -413,3 +413,32 @@ def test_unsandboxed_leftovers_end_with_kimicode(fake_llm: FakeLLM, kimihome: Pa
     # They ran while the session lasted (the second call saw them) and ended with it.
     assert "still-here" in fake_llm.requests[2].tool_results()[-1]["content"]
     assert left == [], "a process started by a command outlived kimicode"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["sigterm", "sighup"])
+def test_repl_stop_signals_end_the_command_and_save_the_session(
+    fake_llm: FakeLLM, kimihome: Path, workspace: Path, sig: int, code: int
+) -> None:
+    from tests.replpty import Repl
+
+    marker = f"kimimark-{uuid.uuid4().hex[:8]}"
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": f"bash -c 'exec -a {marker} sleep 1000'"})]),
+        Reply(content="never"),
+    )
+    repl = Repl(kimihome, workspace, fake_llm.base_url, "-y", "--sandbox", "off")
+    try:
+        repl.wait_prompt()
+        repl.send_line("wait here")
+        wait_for(marker)
+        repl.child.kill(sig)
+        status = repl.wait_exit()
+    finally:
+        repl.close()
+    left = wait_gone(marker)
+    kill_all(left)
+    assert left == [], "the running command survived the signal"
+    assert status == code, repl.transcript[-2000:]
+    assert "Traceback" not in repl.transcript
+    records = json.dumps(session_records(kimihome))
+    assert "wait here" in records and marker in records
