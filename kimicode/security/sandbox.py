@@ -114,13 +114,13 @@ class Sandbox:
                 roots = [root for root in roots if not _within(root, real)] + [real]
         return roots
 
-    def _protected(self, roots: Iterable[Path]) -> list[Path]:
+    def _protected(self, roots: Sequence[Path]) -> list[Path]:
         found: list[Path] = []
         for root in roots:
             for rel in PROTECTED:
-                real = _real(root / rel)
+                real = _existing(root / rel)
                 # A protected name that points outside the writable roots is read-only already.
-                if real is not None and real.exists() and any(_within(real, r) for r in roots):
+                if real is not None and any(_within(real, r) for r in roots):
                     found.append(real)
         return found
 
@@ -141,13 +141,12 @@ class Sandbox:
     def _secrets(self) -> tuple[list[Path], list[Path]]:
         """(folders to empty, files to blank), only those that exist."""
         user = Path.home()
-        dirs = [p for p in (_real(user / d) for d in SECRET_DIRS) if p is not None and p.is_dir()]
-        files = [_real(user / f) for f in SECRET_FILES] + [_real(self.home / f) for f in SECRET_HOME_FILES]
+        dirs = [p for p in (_existing(user / d) for d in SECRET_DIRS) if p is not None and p.is_dir()]
+        files = [_existing(user / f) for f in SECRET_FILES] + [_existing(self.home / f) for f in SECRET_HOME_FILES]
         files += self._env_files()
         sock = os.environ.get("SSH_AUTH_SOCK")
-        candidates = [*SOCKETS, sock] if sock else list(SOCKETS)
-        files += [_real(Path(s)) for s in candidates]
-        blanks = [p for p in files if p is not None and p.exists() and not p.is_dir()]
+        files += [_existing(Path(s)) for s in (*SOCKETS, *([sock] if sock else []))]
+        blanks = [p for p in files if p is not None and not p.is_dir()]
         return dirs, blanks
 
     def _bwrap_args(self, writable: list[Path], cwd: Path, network: bool) -> list[str]:
@@ -218,6 +217,14 @@ def _real(path: Path) -> Path | None:
         return Path(os.path.realpath(path))
     except (OSError, ValueError):
         return None
+
+
+def _existing(path: Path) -> Path | None:
+    """The real path of ``path`` when it exists (the common case, a missing path, costs one stat)."""
+    if not os.path.lexists(path):
+        return None
+    real = _real(path)
+    return real if real is not None and real.exists() else None
 
 
 def _within(path: Path, root: Path) -> bool:
