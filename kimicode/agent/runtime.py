@@ -76,7 +76,7 @@ def build_policy(config: Config, ctx: ToolContext, skills: SkillCatalog | None, 
         yolo=config.yolo,
         trusted=config.trusted,
         headless=headless,
-        sandbox=getattr(ctx, "sandbox", None),
+        sandbox=ctx.sandbox,
         rules=config.permission_rules,
         workspace=config.work_dir,
         home=config.home,
@@ -123,6 +123,22 @@ def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
     return [ScreenshotTool()], [load_prompt("visual.md")]
 
 
+def command_context(config: Config) -> ToolContext:
+    """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose."""
+    import os
+
+    from kimicode.security.sandbox import detect_sandbox
+
+    sandbox = detect_sandbox(
+        getattr(config, "sandbox", "workspace-write"),
+        getattr(config, "sandbox_network", False),
+        config.work_dir,
+        config.home,
+    )
+    passed = {name: os.environ[name] for name in getattr(config, "pass_env", []) if name in os.environ}
+    return ToolContext(workspace=config.work_dir, env=passed, sandbox=sandbox)
+
+
 def build_runtime(
     config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None, headless: bool = False
 ) -> Runtime:
@@ -159,7 +175,7 @@ def build_runtime(
     return Runtime(
         config=config,
         client=client,
-        ctx=ToolContext(workspace=workspace),
+        ctx=command_context(config),
         tools=tools,
         system_prompt=system_prompt,
         session_id=session,

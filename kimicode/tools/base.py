@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kimicode.llm.messages import Image
+
+if TYPE_CHECKING:
+    from kimicode.security.sandbox import Sandbox
 
 # One place for how much a tool may return to the model (characters).
 MAX_OUTPUT_CHARS = 16_000
@@ -41,6 +44,8 @@ class ToolContext:
     workspace: Path
     file_locks: FileLocks = field(default_factory=FileLocks)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for commands
+    # Where the model's commands run contained (None or mode "off": they run as they are).
+    sandbox: Sandbox | None = None
 
     def resolve(self, path: str) -> Path:
         """Relative paths resolve against the workspace; ``~`` is expanded."""

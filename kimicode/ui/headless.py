@@ -224,6 +224,7 @@ async def run_headless(
     printer = HeadlessPrinter(runtime, fmt)
     printer.start()
     report_skill_problems(runtime, printer.err)
+    report_sandbox(runtime, printer.err)
     notice = lambda line: _notice(printer.err, line)  # noqa: E731
     # A headless run keeps its mode, so servers whose tools it would never offer are not started at all.
     offers_mcp = runtime.config.mode in AGENT_MODES
@@ -260,6 +261,15 @@ async def run_headless(
 def _notice(err: TextIO, line: str) -> None:
     err.write(f"kimicode: {line}\n")
     err.flush()
+
+
+def report_sandbox(runtime: Runtime, err: TextIO) -> None:
+    """Said once per run: the sandbox asked for does not work here, so commands go through approvals."""
+    from kimicode.security.sandbox import unavailable_notice
+
+    line = unavailable_notice(runtime.ctx.sandbox)
+    if line:
+        _notice(err, line)
 
 
 def report_skill_problems(runtime: Runtime, err: TextIO) -> None:

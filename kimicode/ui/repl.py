@@ -45,10 +45,22 @@ APPROVAL_ANSWERS = {
 
 
 def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
+    from kimicode.security.orphans import adopt_orphans, end_orphans
+    from kimicode.ui.signals import exit_code_for
+
+    adopt_orphans()  # what an unsandboxed command leaves running ends with the session
+    repl = Repl(config, options)
     try:
-        return asyncio.run(Repl(config, options).main(task))
+        code = asyncio.run(repl.main(task))
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+    except OSError:  # the terminal went away (SIGHUP): the session is saved already
+        if repl.stop_signal is None:
+            raise
+        code = EXIT_INTERRUPTED
+    finally:
+        end_orphans()
+    return exit_code_for(repl.stop_signal) if repl.stop_signal is not None else code
 
 
 def _warm_imports() -> None:
@@ -78,6 +90,8 @@ class Repl:
         # Sub-agents may ask at the same time; the questions are put one after another.
         self._asking = asyncio.Lock()
         self.mcp: McpManager | None = None  # the MCP servers of this session, when any are configured
+        # SIGTERM or SIGHUP received: the turn is cancelled, the session saved, and the REPL ends.
+        self.stop_signal: signal.Signals | None = None
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -96,6 +110,9 @@ class Repl:
         if code is not None:
             return code
         self._prompt = self._make_prompt()
+        from kimicode.ui.signals import install
+
+        install(self._stop_on_signal, (signal.SIGTERM, signal.SIGHUP))
         try:
             await self._load_media()
         except MediaError as exc:
@@ -169,6 +186,11 @@ class Repl:
         state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
         self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
         self.renderer.dim(f"{state} · /help for commands · Enter sends, Alt-Enter or Ctrl-J for a new line")
+        from kimicode.security.sandbox import unavailable_notice
+
+        notice = unavailable_notice(self.runtime.ctx.sandbox)
+        if notice:
+            self.renderer.warn(notice)
 
     # -- the prompt ----------------------------------------------------------------------------------
 
@@ -279,6 +301,15 @@ class Repl:
             loop.remove_signal_handler(signal.SIGINT)
             self._turn = None
             self.renderer.info("")
+
+    def _stop_on_signal(self, sig: signal.Signals) -> None:
+        """SIGTERM/SIGHUP: end like Ctrl-D, cancelling a running turn first (its command's group is killed)."""
+        self.stop_signal = sig
+        self.want_exit = True
+        self._cancel_turn()
+        app = getattr(self._prompt, "app", None)
+        if app is not None and app.is_running:
+            app.exit(exception=EOFError())
 
     def _cancel_turn(self) -> None:
         if self._turn is not None and not self._turn.done():

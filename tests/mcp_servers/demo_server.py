@@ -58,6 +58,11 @@ def build_server(name: str) -> "object":
         sys.stderr.flush()
         os._exit(3)
 
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    def getenv(name: str) -> str:
+        """The value of an environment variable of this server, or "(unset)"."""
+        return os.environ.get(name, "(unset)")
+
     @server.tool()
     async def slow(seconds: float) -> str:
         """Sleep, then answer."""
