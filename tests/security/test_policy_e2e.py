@@ -298,3 +298,64 @@ def test_always_keeps_a_rule_for_the_next_session_and_permissions_lists_it(spawn
     assert "bash(mkdir *)" in listing
     listing += again.wait_prompt()
     assert "deny" in listing and "bash(rm -rf *)" in listing and "user config" in listing
+
+
+# -- with the sandbox ----------------------------------------------------------------------------------
+
+
+def _bwrap_problem() -> str:
+    from kimicode.security.sandbox import detect_sandbox
+
+    probe = detect_sandbox("workspace-write", False, Path.cwd(), Path.cwd())
+    return "" if probe.backend == "bwrap" else (probe.unavailable or "no bubblewrap sandbox here")
+
+
+needs_bwrap = pytest.mark.skipif(bool(_bwrap_problem()), reason=f"bubblewrap does not work here: {_bwrap_problem()}")
+
+
+@needs_bwrap
+def test_sandbox_in_a_trusted_folder_runs_commands_unasked_but_not_escalations(fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
+    fake_llm.script(
+        Reply(
+            tool_calls=[
+                ToolCall("bash", {"command": "touch made && echo ok > note.txt"}),
+                ToolCall("bash", {"command": "touch escaped", "escalate": "needs to write outside"}),
+            ]
+        ),
+        Reply(content="ok"),
+    )
+    untrusted = kimicode(fake_llm, home, workspace, "-p", "build")
+    assert not (workspace / "made").exists()
+    assert len(refusals(untrusted.stderr)) == 2, untrusted.stderr
+    fake_llm.script(
+        Reply(
+            tool_calls=[
+                ToolCall("bash", {"command": "touch made && echo ok > note.txt"}),
+                ToolCall("bash", {"command": "touch escaped", "escalate": "needs to write outside"}),
+            ]
+        ),
+        Reply(content="ok"),
+    )
+    trusted = kimicode(fake_llm, home, workspace, "-p", "--trust", "build")
+    assert trusted.returncode == 0, trusted.stderr
+    assert (workspace / "made").exists() and (workspace / "note.txt").read_text() == "ok\n"
+    lines = refusals(trusted.stderr)
+    assert len(lines) == 1 and "outside the sandbox" in lines[0] and "needs to write outside" in lines[0], trusted.stderr
+    assert not (workspace / "escaped").exists()
+
+
+@needs_bwrap
+def test_escalation_asks_every_time_in_the_repl(spawn, fake_llm: FakeLLM, workspace: Path) -> None:
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": "touch out1", "escalate": "publish the build"})]),
+        Reply(content="Escalated once"),
+    )
+    repl: Repl = spawn("--trust")
+    repl.wait_prompt()
+    repl.send_line("publish")
+    repl.expect("asks to run outside the sandbox: publish the build")
+    question = repl.expect("›")
+    assert "[a]" not in question and "[!]" not in question
+    repl.send("y")
+    repl.expect("Escalated once")
+    assert (workspace / "out1").exists()
