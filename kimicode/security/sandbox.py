@@ -3,7 +3,8 @@
 Inside the sandbox (modes "workspace-write" and "read-only"):
 - the whole file system is read-only; "workspace-write" makes the workspace writable again;
 - a private temporary directory (one per kimicode process, removed at exit) is writable, and TMPDIR, TMP
-  and TEMP point at it (``/tmp`` itself stays read-only: other programs' files live there);
+  and TEMP point at it (``/tmp`` itself stays read-only: other programs' files live there), as does
+  XDG_CACHE_HOME (``~/.cache`` is read-only like the rest of the home folder);
 - protected paths in the workspace stay read-only: ``.kimicode/``, ``.mcp.json``, editor and agent folders,
   ``.github/workflows/``, and inside ``.git/`` the two places a write turns into code that runs later
   outside the sandbox: ``.git/hooks/`` and ``.git/config`` (core.hooksPath, core.fsmonitor, aliases,
@@ -165,6 +166,8 @@ class Sandbox:
             args.append("--unshare-net")
         for name in ("TMPDIR", "TMP", "TEMP"):
             args += ["--setenv", name, tmp]
+        # Caches under ~/.cache are read-only here; a cold private cache beats a build tool failing (go, pip).
+        args += ["--setenv", "XDG_CACHE_HOME", f"{tmp}/.cache"]
         args += ["--unsetenv", "SSH_AUTH_SOCK"]
         # A PID namespace whose init dies with bwrap (and bwrap with kimicode): nothing outlives the command.
         # --new-session: no way back to a terminal (TIOCSTI); the kill still reaches everything through
@@ -180,7 +183,7 @@ class Sandbox:
         if not self.active or self.backend != "seatbelt":
             return {}
         tmp = str(self.temp_dir)
-        return {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
+        return {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp, "XDG_CACHE_HOME": f"{tmp}/.cache"}
 
     def describe(self) -> str:
         if not self.active:
