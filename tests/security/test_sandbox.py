@@ -304,7 +304,7 @@ def test_mcp_servers_do_not_inherit_the_model_keys(fake_llm: FakeLLM, kimihome: 
     from tests.mcp_servers.fixtures import stdio_config
 
     write_home_config(kimihome, FAST + "mcp_startup_wait = 30\n")
-    server = stdio_config("demo")
+    server = stdio_config("demo", "--getenv-tool")
     server.env = {"GIVEN": "given-5"}
     save_servers(kimihome, [server])
     fake_llm.script(
