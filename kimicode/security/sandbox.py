@@ -3,7 +3,8 @@
 Inside the sandbox (modes "workspace-write" and "read-only"):
 - the whole file system is read-only; "workspace-write" makes the workspace writable again;
 - a private temporary directory (one per kimicode process, removed at exit) is writable, and TMPDIR, TMP
-  and TEMP point at it (``/tmp`` itself stays read-only: other programs' files live there);
+  and TEMP point at it (``/tmp`` itself stays read-only: other programs' files live there), as does
+  XDG_CACHE_HOME (``~/.cache`` is read-only like the rest of the home folder);
 - protected paths in the workspace stay read-only: ``.kimicode/``, ``.mcp.json``, editor and agent folders,
   ``.github/workflows/``, and inside ``.git/`` the two places a write turns into code that runs later
   outside the sandbox: ``.git/hooks/`` and ``.git/config`` (core.hooksPath, core.fsmonitor, aliases,
@@ -76,6 +77,9 @@ class Sandbox:
     home: Path = field(default_factory=lambda: Path.home() / ".kimicode")  # KIMICODE_HOME
     extra_writable: tuple[Path, ...] = ()
     program: str = ""  # the bwrap / sandbox-exec executable
+    # The repository's .git folder when the workspace is a subfolder of a repository: writable too, so that
+    # commits work, with the same hooks/config protection.
+    git_dir: Path | None = None
     _temp_dir: Path | None = None
 
     @property
@@ -99,7 +103,7 @@ class Sandbox:
         writable = self._writable_roots(cwd)
         if self.backend == "seatbelt":
             profile = seatbelt_profile(writable, self.temp_dir, self._protected(writable), self._secrets(), network)
-            return [self.program, "-p", profile, *self._env_args_seatbelt(), *argv]
+            return [self.program, "-p", profile, *argv]  # the caller adds env() to the environment
         return self._bwrap_args(writable, cwd, network) + ["--", *argv]
 
     # -- what the sandbox opens and closes -----------------------------------------------------------
@@ -108,7 +112,8 @@ class Sandbox:
         if self.mode != "workspace-write":
             return []
         roots: list[Path] = []
-        for path in (self.workspace, cwd, *self.extra_writable):
+        git = [self.git_dir] if self.git_dir is not None else []
+        for path in (self.workspace, cwd, *self.extra_writable, *git):
             real = _real(path)
             if real is not None and real.is_dir() and not any(_within(real, root) for root in roots):
                 roots = [root for root in roots if not _within(root, real)] + [real]
@@ -122,6 +127,8 @@ class Sandbox:
                 # A protected name that points outside the writable roots is read-only already.
                 if real is not None and any(_within(real, r) for r in roots):
                     found.append(real)
+        if self.git_dir is not None and self.mode == "workspace-write":
+            found += [p for p in (_existing(self.git_dir / "hooks"), _existing(self.git_dir / "config")) if p is not None]
         return found
 
     def _env_files(self) -> list[Path]:
@@ -165,6 +172,8 @@ class Sandbox:
             args.append("--unshare-net")
         for name in ("TMPDIR", "TMP", "TEMP"):
             args += ["--setenv", name, tmp]
+        # Caches under ~/.cache are read-only here; a cold private cache beats a build tool failing (go, pip).
+        args += ["--setenv", "XDG_CACHE_HOME", f"{tmp}/.cache"]
         args += ["--unsetenv", "SSH_AUTH_SOCK"]
         # A PID namespace whose init dies with bwrap (and bwrap with kimicode): nothing outlives the command.
         # --new-session: no way back to a terminal (TIOCSTI); the kill still reaches everything through
@@ -172,15 +181,12 @@ class Sandbox:
         args += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(cwd)]
         return args
 
-    def _env_args_seatbelt(self) -> list[str]:
-        return []  # sandbox-exec passes the environment through; TMPDIR is set by the caller (see env())
-
     def env(self) -> dict[str, str]:
         """Variables the caller adds for a sandboxed command (bwrap sets them itself; Seatbelt cannot)."""
         if not self.active or self.backend != "seatbelt":
             return {}
         tmp = str(self.temp_dir)
-        return {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
+        return {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp, "XDG_CACHE_HOME": f"{tmp}/.cache"}
 
     def describe(self) -> str:
         if not self.active:
@@ -264,7 +270,13 @@ def detect_sandbox(
     """The sandbox this machine can give for ``mode``; mode "off" (with ``unavailable`` said) where none works."""
     if mode not in MODES:
         raise ValueError(f"unknown sandbox mode {mode!r}")
-    base = {"network": network, "workspace": workspace, "home": home, "extra_writable": tuple(extra_writable)}
+    base = {
+        "network": network,
+        "workspace": workspace,
+        "home": home,
+        "extra_writable": tuple(extra_writable),
+        "git_dir": _git_dir_above(workspace),
+    }
     if mode == "off":
         return Sandbox(mode="off", backend="none", **base)  # type: ignore[arg-type]
     why = ""
@@ -288,6 +300,20 @@ def detect_sandbox(
     else:
         why = f"no sandbox on {sys.platform}"
     return Sandbox(mode="off", backend="none", unavailable=why, **base)  # type: ignore[arg-type]
+
+
+def _git_dir_above(workspace: Path) -> Path | None:
+    """The .git folder of the repository the workspace lies in, when its top is above the workspace."""
+    start = _real(workspace)
+    if start is None:
+        return None
+    for folder in start.parents:
+        candidate = folder / ".git"
+        if candidate.is_dir():
+            return candidate
+        if candidate.exists():
+            return None  # a worktree's .git file: its git dir is elsewhere; not opened up
+    return None
 
 
 def unavailable_notice(sandbox: Sandbox | None) -> str:

@@ -304,7 +304,7 @@ def test_mcp_servers_do_not_inherit_the_model_keys(fake_llm: FakeLLM, kimihome: 
     from tests.mcp_servers.fixtures import stdio_config
 
     write_home_config(kimihome, FAST + "mcp_startup_wait = 30\n")
-    server = stdio_config("demo")
+    server = stdio_config("demo", "--getenv-tool")
     server.env = {"GIVEN": "given-5"}
     save_servers(kimihome, [server])
     fake_llm.script(
@@ -442,3 +442,34 @@ def test_repl_stop_signals_end_the_command_and_save_the_session(
     assert "Traceback" not in repl.transcript
     records = json.dumps(session_records(kimihome))
     assert "wait here" in records and marker in records
+
+
+@needs_bwrap
+def test_a_timeout_ends_everything_the_sandboxed_command_started(workspace: Path, kimihome: Path) -> None:
+    marker = f"kimimark-{uuid.uuid4().hex[:8]}"
+    ctx = ToolContext(workspace=workspace, sandbox=sandbox_for(workspace, kimihome))
+    command = f"setsid bash -c 'exec -a {marker}-bg sleep 1000' >/dev/null 2>&1 & exec -a {marker} sleep 1000"
+    result = bash(ctx, command, timeout=1)
+    assert "timed out after 1s" in result.text
+    left = wait_gone(marker)
+    kill_all(left)
+    assert left == []
+
+
+@needs_bwrap
+def test_commits_work_from_a_subfolder_of_the_repository(tmp_path: Path, kimihome: Path) -> None:
+    repo = tmp_path / "repo"
+    sub = repo / "pkg"
+    sub.mkdir(parents=True)
+    git(repo, "init", "-q")
+    (sub / "b.txt").write_text("b\n")
+    ctx = ToolContext(workspace=sub, sandbox=sandbox_for(sub, kimihome))
+    result = bash(
+        ctx,
+        "touch ../outside.txt; echo x > ../.git/hooks/post-commit; "
+        "git -c user.name=t -c user.email=t@t add b.txt && git -c user.name=t -c user.email=t@t commit -qm two "
+        "&& echo committed",
+    )
+    assert "committed" in result.text, result.text
+    assert not (repo / "outside.txt").exists()
+    assert not (repo / ".git" / "hooks" / "post-commit").exists()
