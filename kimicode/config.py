@@ -75,6 +75,9 @@ class Config:
     trusted: bool = False
     sandbox: str = "workspace-write"  # "read-only" | "workspace-write" | "off"
     sandbox_network: bool = False
+    # Environment variables the model's commands may inherit although kimicode withholds them
+    # (KIMI_API_KEY, MOONSHOT_API_KEY, OPENAI_API_KEY; see security/childenv.py).
+    pass_env: list[str] = field(default_factory=list)
     # (kind, rule text, source): kind "allow" | "ask" | "deny"; source one of the SOURCE_* labels.
     permission_rules: list[tuple[str, str, str]] = field(default_factory=list)
     # The project's widening settings left out because the folder is not trusted, one human line each.
@@ -109,6 +112,7 @@ _FILE_KEYS: dict[str, type] = {
     "mcp_startup_wait": float,
     "sandbox": str,
     "sandbox_network": bool,
+    "pass_env": list,
 }
 
 # Project values of these apply untrusted: they change how the model is asked, not what it may do.
@@ -166,6 +170,8 @@ def _parse_file(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[
         values[key] = value
     if "sandbox" in values and values["sandbox"] not in SANDBOX_MODES:
         raise ConfigError(f"{path}: sandbox must be one of {', '.join(SANDBOX_MODES)}, got {values['sandbox']!r}")
+    if "pass_env" in values and not all(isinstance(v, str) and v for v in values["pass_env"]):
+        raise ConfigError(f"{path}: pass_env must be a list of environment variable names, got {values['pass_env']!r}")
     return values, _parse_rules(data.get("permissions"), path)
 
 

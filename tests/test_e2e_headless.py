@@ -278,7 +278,8 @@ def test_sigint_interrupts_with_130_and_kills_the_command(fake_llm: FakeLLM, hom
 
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "echo $$ > shell.pid; sleep 60"})]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kimicode", "-p", "-y", "wait", "--output-format", "json"],
+        # Unsandboxed: the shell's $$ must be a host PID for this check (tests/security covers the sandbox).
+        [sys.executable, "-m", "kimicode", "-p", "-y", "wait", "--output-format", "json", "--sandbox", "off"],
         cwd=repo, env=cli_env(home, fake_llm.base_url), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

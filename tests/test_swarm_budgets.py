@@ -150,7 +150,8 @@ def test_cancelling_the_run_cancels_every_sub_agent(fake_llm: FakeLLM, tmp_path:
     fake_llm.responder = responder
 
     async def scenario() -> list[int]:
-        runtime = build_runtime(swarm_config(fake_llm, tmp_path))
+        # Unsandboxed: the shells' $$ must be host PIDs for the check below (tests/security covers the sandbox).
+        runtime = build_runtime(swarm_config(fake_llm, tmp_path, sandbox="off"))
         run = runtime.agent(approve_all).run("sleep in parallel")
 
         async def consume() -> None:

@@ -51,6 +51,19 @@ class ApprovalRequest:
     summary: str
     reason: str = ""  # why it asks, e.g. "writes outside the workspace"
     agent: str = ""
+    # False: only "yes once" or "no" make sense (protected paths, leaving the sandbox, an ask rule).
+    rememberable: bool = True
+
+
+@dataclass
+class Refused:
+    """A call the policy refused without asking (a deny rule, a secret path, a headless run's stance)."""
+
+    call_id: str
+    tool: str
+    summary: str
+    reason: str
+    agent: str = ""
 
 
 @dataclass
@@ -116,6 +129,7 @@ Event = (
     | ToolCallStart
     | ToolCallEnd
     | ApprovalRequest
+    | Refused
     | Usage
     | SubAgentUpdate
     | Compacted

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from kimicode.agent import events as ev
-from kimicode.agent.policy import ApprovalDecision, ApprovalPolicy
+from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.context import DEFAULT_COMPACT_THRESHOLD, CompactionResult, should_compact
 from kimicode.llm.client import AuthError, ChatClient, ContextOverflowError, LLMError, Reply, ToolCallRequest
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
+from kimicode.security.policy import Decision, Policy
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.validate import ArgumentError, validate_args
 
@@ -82,7 +83,7 @@ class Agent:
     ctx: ToolContext
     system_prompt: str
     approver: Approver = refuse_all
-    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    policy: Policy = field(default_factory=Policy)
     max_steps: int = 100
     thinking: bool = True
     session_id: str = ""
@@ -376,19 +377,25 @@ class Agent:
         return result
 
     async def _approved_run(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit) -> ToolResult:
-        reason = self.policy.reason(tool, args, self.ctx)
-        if reason is not None:
+        decision = self.policy.decide(tool, args, self.ctx)
+        if decision.action == "ask":
             async with self._approval_lock:  # one question at a time, in call order
-                reason = self.policy.reason(tool, args, self.ctx)  # an earlier answer may cover it now
-                if reason is not None:
-                    request = ev.ApprovalRequest(call.id, call.name, args, tool.summary(args), reason, self.agent_id)
+                decision = self.policy.decide(tool, args, self.ctx)  # an earlier answer may cover it now
+                if decision.action == "ask":
+                    request = ev.ApprovalRequest(
+                        call.id, call.name, args, tool.summary(args), decision.reason, self.agent_id, decision.rememberable
+                    )
                     emit(request)
-                    decision = await self.approver(request)
-                    if not decision.approved:
-                        why = f" Reason: {decision.feedback}" if decision.feedback else ""
+                    answer = await self.approver(request)
+                    if not answer.approved:
+                        why = f" Reason: {answer.feedback}" if answer.feedback else ""
                         return ToolResult(f"The user did not approve this {call.name} call; it was not run.{why}", is_error=True)
-                    if decision.remember:
+                    if decision.rememberable and answer.always:
+                        self._keep_rule(tool, args, emit)
+                    elif decision.rememberable and answer.remember:
                         self.policy.remember(tool, args, self.ctx)
+        if decision.action == "deny":
+            return self._refuse(call, tool, args, decision, emit)
         if self.before_write and not tool.read_only and isinstance(args.get("path"), str):
             with contextlib.suppress(ToolError, OSError):
                 self.before_write(self.ctx.resolve(args["path"]))
@@ -400,6 +407,21 @@ class Agent:
             raise
         except Exception as exc:  # a bug in one tool must not end the session
             return ToolResult(f"{call.name} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
+
+    def _refuse(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], decision: Decision, emit: Emit) -> ToolResult:
+        emit(ev.Refused(call.id, call.name, tool.summary(args), decision.reason, self.agent_id))
+        return ToolResult(
+            f"This {call.name} call was refused and not run: {decision.reason}. It is not approved in this run; "
+            "do what you can without it, and tell the user what they would have to run or allow.",
+            is_error=True,
+        )
+
+    def _keep_rule(self, tool: Tool, args: dict[str, Any], emit: Emit) -> None:
+        try:
+            self.policy.keep_rule(tool, args, self.ctx)
+        except Exception as exc:  # the call was approved; a rule that cannot be saved still covers this session
+            self.policy.remember(tool, args, self.ctx)
+            emit(ev.Error(f"could not save the rule for this project: {exc}", agent=self.agent_id))
 
 
 def _unusable(reply: Reply) -> str:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kimicode.agent.loop import Agent, Approver, refuse_all
-from kimicode.agent.policy import ApprovalPolicy
 from kimicode.agent.prompt import build_system_prompt
 from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
 from kimicode.agent.swarm import Swarm, SwarmLimits, annotate_result
@@ -19,6 +18,7 @@ from kimicode.config import Config
 from kimicode.discovery.skills import SkillCatalog
 from kimicode.llm.client import ChatClient
 from kimicode.llm.profiles import profile_for
+from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
 
 
@@ -40,6 +40,12 @@ class Runtime:
     skills: SkillCatalog | None = None
     # Set in swarm mode: runs the sub-agents the spawn_agents tool asks for.
     swarm: Swarm | None = None
+    # Headless runs have nobody to ask: what would be asked is refused (DESIGN.md B.1, B.8).
+    headless: bool = False
+
+    def policy(self) -> Policy:
+        """A fresh decision point for an agent of this run (sub-agents share their orchestrator's)."""
+        return build_policy(self.config, self.ctx, self.skills, headless=self.headless)
 
     def agent(self, approver: Approver = refuse_all, **overrides: object) -> Agent:
         settings: dict[str, object] = {
@@ -48,7 +54,7 @@ class Runtime:
             "ctx": self.ctx,
             "system_prompt": self.system_prompt,
             "approver": approver,
-            "policy": ApprovalPolicy(yolo=self.config.yolo),
+            "policy": overrides.get("policy") or self.policy(),
             "max_steps": self.config.max_steps,
             "thinking": self.config.thinking,
             "session_id": self.session_id,
@@ -61,6 +67,21 @@ class Runtime:
             self.swarm.bind(settings["approver"], settings["policy"], settings.get("extra_tools"))  # type: ignore[arg-type]
             settings["on_done"] = self.swarm.finish_run
         return Agent(**settings)  # type: ignore[arg-type]
+
+
+def build_policy(config: Config, ctx: ToolContext, skills: SkillCatalog | None, headless: bool = False) -> Policy:
+    """The run's decision point. Config layering already chose the rules (a project's allow rules only in a
+    trusted folder; the user's saved ones always), so the policy takes them as they are."""
+    return Policy(
+        yolo=config.yolo,
+        trusted=config.trusted,
+        headless=headless,
+        sandbox=ctx.sandbox,
+        rules=config.permission_rules,
+        workspace=config.work_dir,
+        home=config.home,
+        skill_dirs=[skill.path.parent for skill in skills.skills] if skills is not None else [],
+    )
 
 
 def base_tools(config: Config) -> list[Tool]:
@@ -102,7 +123,25 @@ def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
     return [ScreenshotTool()], [load_prompt("visual.md")]
 
 
-def build_runtime(config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None) -> Runtime:
+def command_context(config: Config) -> ToolContext:
+    """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose."""
+    import os
+
+    from kimicode.security.sandbox import detect_sandbox
+
+    sandbox = detect_sandbox(
+        getattr(config, "sandbox", "workspace-write"),
+        getattr(config, "sandbox_network", False),
+        config.work_dir,
+        config.home,
+    )
+    passed = {name: os.environ[name] for name in getattr(config, "pass_env", []) if name in os.environ}
+    return ToolContext(workspace=config.work_dir, env=passed, sandbox=sandbox)
+
+
+def build_runtime(
+    config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None, headless: bool = False
+) -> Runtime:
     workspace: Path = config.work_dir
     seeing, sections = vision_tools(config)
     tools = {tool.name: tool for tool in [*base_tools(config), *seeing, *(extra_tools or [])]}
@@ -136,11 +175,12 @@ def build_runtime(config: Config, session_id: str | None = None, extra_tools: li
     return Runtime(
         config=config,
         client=client,
-        ctx=ToolContext(workspace=workspace),
+        ctx=command_context(config),
         tools=tools,
         system_prompt=system_prompt,
         session_id=session,
         prompt_sections=sections,
         skills=skills,
         swarm=swarm,
+        headless=headless,
     )

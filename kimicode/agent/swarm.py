@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from kimicode.agent import events as ev
 from kimicode.agent.loop import CURRENT_EMIT, CURRENT_STEP, Agent, Approver, Emit, RunTotals, refuse_all
-from kimicode.agent.policy import ApprovalPolicy
 from kimicode.llm.client import ChatClient
+from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext, ToolResult, truncate_middle
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class Swarm:
         self.session_id = session_id
         self.isolation = isolation
         self.approver: Approver = refuse_all
-        self.policy = ApprovalPolicy()
+        self.policy = Policy()
         self.extra_tools: Callable[[], list[Tool]] | None = None
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
@@ -190,7 +190,7 @@ class Swarm:
         self._worktree_setup = asyncio.Lock()  # `git worktree add` one at a time
 
     def bind(
-        self, approver: Approver, policy: ApprovalPolicy, extra_tools: Callable[[], list[Tool]] | None = None
+        self, approver: Approver, policy: Policy, extra_tools: Callable[[], list[Tool]] | None = None
     ) -> None:
         """Sub-agents ask the orchestrator's approver, under its policy (session approvals carry over), and
         see the read-only ones of its late-joining tools (MCP servers)."""

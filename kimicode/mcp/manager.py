@@ -193,10 +193,12 @@ class _ServerRunner:
         if config.transport == "stdio":
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
+            from kimicode.security.childenv import server_env
+
             params = StdioServerParameters(
                 command=config.command,
                 args=config.args,
-                env=config.env or None,
+                env=server_env(config.env),  # its own settings only: never the model's API keys
                 cwd=config.cwd or None,
                 encoding_error_handler="replace",
             )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kimicode.llm.messages import Image
+
+if TYPE_CHECKING:
+    from kimicode.security.sandbox import Sandbox
 
 # One place for how much a tool may return to the model (characters).
 MAX_OUTPUT_CHARS = 16_000
@@ -44,6 +47,8 @@ class ToolContext:
     # Digests of images this conversation has already been shown (digest -> label), so an identical
     # capture is named instead of sent again. Each Agent (conversation) starts its own.
     shown_images: dict[str, str] = field(default_factory=dict)
+    # Where the model's commands run contained (None or mode "off": they run as they are).
+    sandbox: Sandbox | None = None
 
     def resolve(self, path: str) -> Path:
         """Relative paths resolve against the workspace; ``~`` is expanded."""

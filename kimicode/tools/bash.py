@@ -7,6 +7,7 @@ import os
 import signal
 from typing import Any, ClassVar
 
+from kimicode.security.childenv import command_env as child_env
 from kimicode.tools.args import optional_int, reports_errors, require_str
 from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
 
@@ -67,8 +68,10 @@ class BoundedOutput:
 
 
 def command_env(ctx: ToolContext) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(ctx.env)
+    # Without the model's API keys (security/childenv.py); ctx.env carries what the user passes on purpose.
+    env = child_env(ctx.env)
+    if ctx.sandbox is not None:
+        env.update(ctx.sandbox.env())
     # Pagers would wait for a keypress on a closed stdin.
     env["PAGER"] = "cat"
     env["GIT_PAGER"] = "cat"
@@ -89,7 +92,12 @@ class BashTool(Tool):
         "Run a command with `bash -c` in the workspace; returns the output (stdout and stderr merged) "
         "and the exit code. stdin is closed: no interactive programs. Long output keeps its head and "
         "tail; redirect to a file and grep it when you need all of it. Start background jobs with their "
-        "output redirected (`cmd > log 2>&1 &`)."
+        "output redirected (`cmd > log 2>&1 &`).\n"
+        "Commands usually run in a sandbox: no network, writes only inside the workspace and $TMPDIR "
+        "(not /tmp), .git/hooks, .git/config and .kimicode/ read-only, and every process the command starts "
+        "(background jobs too) ends when it returns. When a command really needs more (network access, "
+        "writing outside the workspace, a server that must keep running), set `escalate` to the reason: "
+        "the user is asked, and the command runs outside the sandbox."
     )
     parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -99,6 +107,13 @@ class BashTool(Tool):
                 "type": "integer",
                 "description": "Seconds before the command and its children are killed (default 120).",
                 "default": DEFAULT_TIMEOUT_S,
+            },
+            "escalate": {
+                "type": "string",
+                "description": (
+                    "Only when the command must run outside the sandbox: why (network access, writing "
+                    "outside the workspace, a server that must outlive the command). The user is asked."
+                ),
             },
         },
         "required": ["command"],
@@ -110,7 +125,9 @@ class BashTool(Tool):
             return self.name
         first = command.strip().splitlines()[0]
         more = " …" if len(first) > 80 or "\n" in command.strip() else ""
-        return f"{self.name} {first[:80]}{more}"
+        escalate = args.get("escalate")
+        why = f" [outside the sandbox: {escalate.strip()[:80]}]" if isinstance(escalate, str) and escalate.strip() else ""
+        return f"{self.name} {first[:80]}{more}{why}"
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -122,15 +139,19 @@ class BashTool(Tool):
             raise ToolError(f"timeout must be a positive number of seconds, got {timeout}")
         if not ctx.workspace.is_dir():
             raise ToolError(f"workspace {ctx.workspace} is not a directory")
+        escalate = args.get("escalate")
+        if escalate is not None and not isinstance(escalate, str):
+            raise ToolError("parameter 'escalate' must be a string: the reason the command needs to leave the sandbox")
+        argv = ["bash", "-c", command]
+        if ctx.sandbox is not None and not (escalate or "").strip():
+            argv = ctx.sandbox.wrap(argv, ctx.workspace)
         # Our own pipe, not asyncio's PIPE: asyncio's Process.wait() also waits for its pipes to close,
         # which a background job (`server &`) holding the pipe would stretch until the timeout.
         read_fd, write_fd = os.pipe()
         try:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    "bash",
-                    "-c",
-                    command,
+                    *argv,
                     cwd=ctx.workspace,
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=write_fd,
@@ -142,7 +163,7 @@ class BashTool(Tool):
                 os.close(write_fd)
         except (OSError, ValueError) as e:  # ValueError: a NUL byte in the command
             os.close(read_fd)
-            raise ToolError(f"cannot start bash: {getattr(e, 'strerror', None) or e}") from None
+            raise ToolError(f"cannot start {argv[0]}: {getattr(e, 'strerror', None) or e}") from None
         return await _supervise(proc, read_fd, timeout)
 
 

@@ -135,6 +135,20 @@ async def _yolo(repl: Repl, arg: str) -> None:
     repl.renderer.dim("yolo: every action runs without asking" if policy.yolo else "yolo off: actions ask again")
 
 
+@slash("permissions", "list the permission rules in force and where each came from")
+async def _permissions(repl: Repl, arg: str) -> None:
+    policy = repl.agent.policy
+    rules = policy.listing()
+    stance = "yolo (every action runs without asking)" if policy.yolo else "asks before actions that change things"
+    repl.renderer.info(f"  {stance}; folder {'trusted' if policy.trusted else 'not trusted'}")
+    if not rules:
+        repl.renderer.dim("  no permission rules; add [permissions] allow/ask/deny to config.toml, or answer ! (always)")
+        return
+    for rule in rules:
+        style = {"deny": "red", "ask": "yellow", "allow": "green"}.get(rule.kind, "")
+        repl.renderer.listing(f"  {rule.kind:<5}  {rule.text:<40}  {rule.source}", style)
+
+
 @slash("cost", "tokens and cost of this session")
 async def _cost(repl: Repl, arg: str) -> None:
     totals = repl.agent.totals

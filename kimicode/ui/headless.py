@@ -60,6 +60,7 @@ class HeadlessPrinter:
         self.err = err or sys.stderr
         self._text: dict[str, str] = {}
         self._thinking: dict[str, str] = {}
+        self._refused: set[str] = set()  # call ids already reported by their refusal line
 
     def _emit_json(self, obj: dict[str, Any]) -> None:
         # stdout's one filter for json and stream-json: strings are redacted before they are escaped.
@@ -123,9 +124,15 @@ class HeadlessPrinter:
                         "agent": agent,
                     }
                 )
-            elif result.is_error:
+            elif result.is_error and event.call_id not in self._refused:
                 first = result.text.strip().splitlines()[0] if result.text.strip() else "failed"
                 self._progress(f"  ✗ {first[:200]}")
+        elif isinstance(event, ev.Refused):
+            self._refused.add(event.call_id)
+            if stream:
+                self._emit_json({"type": "refused", **asdict(event)})
+            self.err.write(refusal_line(event) + "\n")  # every format: a refusal is never silent
+            self.err.flush()
         elif isinstance(event, ev.ApprovalRequest):
             if stream:
                 self._emit_json({"type": "approval_request", **asdict(event)})
@@ -176,10 +183,15 @@ def run_summary(result: ev.RunResult) -> str:
     return ", ".join(parts)
 
 
+def refusal_line(event: ev.Refused) -> str:
+    who = f"[{event.agent}] " if event.agent else ""
+    return f"kimicode: refused {who}{event.summary} ({event.reason})"
+
+
 def headless_approver(runtime: Runtime, err: TextIO = sys.stderr) -> Callable[[ev.ApprovalRequest], Any]:
+    """The headless policy refuses instead of asking; should a question still come, nobody can say yes."""
+
     async def approve(request: ev.ApprovalRequest) -> ApprovalDecision:
-        if runtime.config.yolo:
-            return ApprovalDecision(True)
         err.write(f"kimicode: refused {request.summary} ({request.reason}; run with -y to allow)\n")
         err.flush()
         return ApprovalDecision(
@@ -215,6 +227,7 @@ async def run_headless(
     printer = HeadlessPrinter(runtime, fmt)
     printer.start()
     report_skill_problems(runtime, printer.err)
+    report_sandbox(runtime, printer.err)
     notice = lambda line: _notice(printer.err, line)  # noqa: E731
     # A headless run keeps its mode, so servers whose tools it would never offer are not started at all.
     offers_mcp = runtime.config.mode in AGENT_MODES
@@ -251,6 +264,15 @@ async def run_headless(
 def _notice(err: TextIO, line: str) -> None:
     err.write(f"kimicode: {line}\n")
     err.flush()
+
+
+def report_sandbox(runtime: Runtime, err: TextIO) -> None:
+    """Said once per run: the sandbox asked for does not work here, so commands go through approvals."""
+    from kimicode.security.sandbox import unavailable_notice
+
+    line = unavailable_notice(runtime.ctx.sandbox)
+    if line:
+        _notice(err, line)
 
 
 def report_skill_problems(runtime: Runtime, err: TextIO) -> None:

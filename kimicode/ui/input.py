@@ -80,7 +80,7 @@ class MentionCompleter(Completer):
                 return
 
 
-APPROVAL_KEYS = {"y": "once", "enter": "once", "a": "session", "n": "reject", "escape": "reject"}
+APPROVAL_KEYS = {"y": "once", "enter": "once", "a": "session", "!": "always", "n": "reject", "escape": "reject"}
 
 
 async def ask_choice(message: str, keys: dict[str, str] = APPROVAL_KEYS) -> str:
@@ -88,7 +88,7 @@ async def ask_choice(message: str, keys: dict[str, str] = APPROVAL_KEYS) -> str:
     bindings = KeyBindings()
     for key, answer in keys.items():
         bindings.add(key, eager=True)(lambda event, answer=answer: event.app.exit(result=answer))
-        if len(key) == 1:
+        if len(key) == 1 and key.isalpha():
             bindings.add(key.upper())(lambda event, answer=answer: event.app.exit(result=answer))
     bindings.add("c-c")(lambda event: event.app.exit(result="cancel"))
     bindings.add("c-d")(lambda event: event.app.exit(result="cancel"))

@@ -109,12 +109,18 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         _say(f"session {opened.session.id}: {warning}")
     if config.ignored_project_settings:  # headless never asks: it says once what it left out
         _say(ignored_line(config))
+    from kimicode.security.orphans import adopt_orphans, end_orphans
+    from kimicode.ui.signals import cancel_on_signals, exit_code_for
+
+    adopt_orphans()  # what an unsandboxed command leaves running ends with the session
+    received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
     try:
-        runtime = build_runtime(config, session_id=opened.session.id)
-        return asyncio.run(run_headless(runtime, task, fmt, media, parts, opened))
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return EXIT_INTERRUPTED
+        runtime = build_runtime(config, session_id=opened.session.id, headless=True)
+        code = asyncio.run(cancel_on_signals(run_headless(runtime, task, fmt, media, parts, opened), received))
+        return exit_code_for(received[0]) if received else code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _say(f"interrupted by {received[0].name}" if received else "interrupted")
+        return exit_code_for(received[0]) if received else EXIT_INTERRUPTED
     except Exception as exc:
         if config.debug:
             traceback.print_exc()
@@ -122,6 +128,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         return EXIT_FAILED
     finally:
         opened.session.close()
+        end_orphans()
 
 
 def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:

@@ -60,6 +60,7 @@ class Renderer:
         self.last_thinking = ""
         self._line = ""  # the answer's current line, as streamed so far
         self._line_wrapped = False
+        self._refused: set[str] = set()  # call ids whose refusal line was shown
 
     # -- plain messages ------------------------------------------------------------------------------
 
@@ -114,7 +115,11 @@ class Renderer:
     # -- events --------------------------------------------------------------------------------------
 
     def event(self, event: ev.Event) -> None:
-        if getattr(event, "agent", "") and not isinstance(event, ev.SubAgentUpdate):
+        if isinstance(event, ev.Refused):
+            self.refused(event)
+        elif isinstance(event, ev.ToolCallEnd) and event.call_id in self._refused:
+            self._refused.discard(event.call_id)  # its refusal line said it already
+        elif getattr(event, "agent", "") and not isinstance(event, ev.SubAgentUpdate):
             self._sub_agent_event(event)
         elif isinstance(event, ev.TextDelta):
             self._stream("text", event.text, "")
@@ -202,6 +207,12 @@ class Renderer:
             self.console.print(Text(prefix + text, style=styles[marker]), soft_wrap=True)
         if hidden:
             self.console.print(Text(f"    … {hidden} more lines", style="dim"))
+
+    def refused(self, event: ev.Refused) -> None:
+        self.close_stream()
+        self._refused.add(event.call_id)
+        who = f"[{event.agent}] " if event.agent else ""
+        self.console.print(Text(f"  ⎿ ✗ refused {who}{event.summary} ({event.reason})", style="red"), soft_wrap=True)
 
     def tool_end(self, event: ev.ToolCallEnd) -> None:
         self.close_stream()

@@ -43,14 +43,32 @@ PROMPT = "› "
 MAX_ATTACH_BYTES = 256 * 1024
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 BACKGROUND_IMPORTS = ("openai",)
-APPROVAL_ANSWERS = {"once": "approved once", "session": "approved for this session", "reject": "rejected", "cancel": "cancelled"}
+APPROVAL_ANSWERS = {
+    "once": "approved once",
+    "session": "approved for this session",
+    "always": "approved; kept as a rule for this project (/permissions lists it)",
+    "reject": "rejected",
+    "cancel": "cancelled",
+}
 
 
 def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
+    from kimicode.security.orphans import adopt_orphans, end_orphans
+    from kimicode.ui.signals import exit_code_for
+
+    adopt_orphans()  # what an unsandboxed command leaves running ends with the session
+    repl = Repl(config, options)
     try:
-        return asyncio.run(Repl(config, options).main(task))
+        code = asyncio.run(repl.main(task))
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+    except OSError:  # the terminal went away (SIGHUP): the session is saved already
+        if repl.stop_signal is None:
+            raise
+        code = EXIT_INTERRUPTED
+    finally:
+        end_orphans()
+    return exit_code_for(repl.stop_signal) if repl.stop_signal is not None else code
 
 
 def _warm_imports() -> None:
@@ -80,6 +98,8 @@ class Repl:
         # Sub-agents may ask at the same time; the questions are put one after another.
         self._asking = asyncio.Lock()
         self.mcp: McpManager | None = None  # the MCP servers of this session, when any are configured
+        # SIGTERM or SIGHUP received: the turn is cancelled, the session saved, and the REPL ends.
+        self.stop_signal: signal.Signals | None = None
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -98,6 +118,9 @@ class Repl:
         if code is not None:
             return code
         self._prompt = self._make_prompt()
+        from kimicode.ui.signals import install
+
+        install(self._stop_on_signal, (signal.SIGTERM, signal.SIGHUP))
         try:
             await self._load_media()
         except MediaError as exc:
@@ -190,6 +213,11 @@ class Repl:
         state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
         self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
         self.renderer.dim(f"{state} · /help for commands · Enter sends, Alt-Enter or Ctrl-J for a new line")
+        from kimicode.security.sandbox import unavailable_notice
+
+        notice = unavailable_notice(self.runtime.ctx.sandbox)
+        if notice:
+            self.renderer.warn(notice)
 
     # -- the prompt ----------------------------------------------------------------------------------
 
@@ -301,6 +329,15 @@ class Repl:
             self._turn = None
             self.renderer.info("")
 
+    def _stop_on_signal(self, sig: signal.Signals) -> None:
+        """SIGTERM/SIGHUP: end like Ctrl-D, cancelling a running turn first (its command's group is killed)."""
+        self.stop_signal = sig
+        self.want_exit = True
+        self._cancel_turn()
+        app = getattr(self._prompt, "app", None)
+        if app is not None and app.is_running:
+            app.exit(exception=EOFError())
+
     def _cancel_turn(self) -> None:
         if self._turn is not None and not self._turn.done():
             self._turn.cancel()
@@ -328,8 +365,6 @@ class Repl:
     # -- approvals -----------------------------------------------------------------------------------
 
     async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
-        if self.agent.policy.yolo:
-            return ApprovalDecision(True)
         await self._shown.setdefault(request.call_id, asyncio.Event()).wait()
         self._shown.pop(request.call_id, None)
         async with self._asking:
@@ -338,17 +373,25 @@ class Repl:
                 return await self._ask_approval(request)
 
     async def _ask_approval(self, request: ev.ApprovalRequest) -> ApprovalDecision:
-        from kimicode.ui.input import ask_choice
+        from kimicode.ui.input import APPROVAL_KEYS, ask_choice
 
         self.renderer.close_stream()
         who = f"[{request.agent}] " if request.agent else ""
         self.renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
-        answer = await ask_choice("  [y] yes once  [a] yes for this session  [n] no, tell the model why  › ")
+        if request.rememberable:
+            question = "  [y] yes once  [a] yes for this session  [!] always (save a rule for this project)  [n] no  › "
+            keys = APPROVAL_KEYS
+        else:  # protected paths, leaving the sandbox, an ask rule: each call is its own question
+            question = "  [y] yes once  [n] no, tell the model why  › "
+            keys = {key: answer for key, answer in APPROVAL_KEYS.items() if answer not in ("session", "always")}
+        answer = await ask_choice(question, keys)
         self.renderer.dim(f"  → {APPROVAL_ANSWERS.get(answer, answer)}")
         if answer == "once":
             return ApprovalDecision(True)
         if answer == "session":
             return ApprovalDecision(True, remember=True)
+        if answer == "always":
+            return ApprovalDecision(True, remember=True, always=True)
         if answer == "cancel":
             self._cancel_turn()
             return ApprovalDecision(False, "The user interrupted the turn.")

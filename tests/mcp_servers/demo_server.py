@@ -28,7 +28,7 @@ def red_square_png(size: int = 8) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
-def build_server(name: str) -> "object":
+def build_server(name: str, getenv_tool: bool = False) -> "object":
     import anyio
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.utilities.types import Image
@@ -58,6 +58,13 @@ def build_server(name: str) -> "object":
         sys.stderr.flush()
         os._exit(3)
 
+    if getenv_tool:
+
+        @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+        def getenv(name: str) -> str:
+            """The value of an environment variable of this server, or "(unset)"."""
+            return os.environ.get(name, "(unset)")
+
     @server.tool()
     async def slow(seconds: float) -> str:
         """Sleep, then answer."""
@@ -74,13 +81,14 @@ def main() -> None:
     parser.add_argument("--transport", choices=["streamable-http", "sse"], default="streamable-http")
     parser.add_argument("--start-delay", type=float, default=0.0)
     parser.add_argument("--garbage", action="store_true")
+    parser.add_argument("--getenv-tool", action="store_true", help="add a tool that reads this server's environment")
     options = parser.parse_args()
 
     if options.start_delay:
         time.sleep(options.start_delay)
     if options.garbage:
         print("this is not JSON-RPC", flush=True)
-    server = build_server(options.name)
+    server = build_server(options.name, options.getenv_tool)
     if options.port:
         server.run(options.transport, host="127.0.0.1", port=options.port)
     else:

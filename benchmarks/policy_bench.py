@@ -1,0 +1,81 @@
+"""The permission policy's cost per bash call: Policy.decide() on typical commands, with a few rules in force.
+
+Parsing is cached per command text, so the first call of a text (cold) and a repeat (warm) are shown apart;
+a model rarely sends the same command twice, so the cold figure is the one that matters.
+
+Run: python benchmarks/policy_bench.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kimicode.security.policy import Policy  # noqa: E402
+from kimicode.security.shell import parse_command  # noqa: E402
+from kimicode.tools.base import ToolContext  # noqa: E402
+from kimicode.tools.bash import BashTool  # noqa: E402
+
+COMMANDS = [
+    "git status",
+    "ls -la src",
+    "pytest -q tests/test_app.py -k 'login and not slow'",
+    "npm test -- --watch=false",
+    "cat README.md | head -50",
+    "git diff HEAD~1 -- src/ | grep -n TODO",
+    "make build && ./dist/app --version",
+    "python -m pip install -e . > install.log 2>&1",
+    "find . -name '*.py' -not -path './.venv/*' | xargs wc -l",
+    "cd frontend && npm run lint; echo done",
+]
+RULES = [
+    ("deny", "bash(rm -rf *)", "user config"),
+    ("ask", "bash(git push *)", "user config"),
+    ("allow", "bash(npm test *)", "user config"),
+    ("allow", "bash(pytest *)", "saved for this project"),
+    ("allow", "view(~/.config/app/**)", "user config"),
+]
+ROUNDS = 200
+
+
+def main() -> None:
+    tool = BashTool()
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp)
+        ctx = ToolContext(workspace=workspace)
+        policy = Policy(workspace=workspace, home=workspace / ".kimihome", rules=RULES)
+        cold: list[float] = []
+        warm: list[float] = []
+        for round_ in range(ROUNDS):
+            for command in COMMANDS:
+                text = f"{command} # {round_}"  # a new text each round: nothing cached
+                start = time.perf_counter()
+                policy.decide(tool, {"command": text}, ctx)
+                cold.append((time.perf_counter() - start) * 1e6)
+                start = time.perf_counter()
+                policy.decide(tool, {"command": text}, ctx)
+                warm.append((time.perf_counter() - start) * 1e6)
+        parse: list[float] = []
+        for round_ in range(ROUNDS):
+            for command in COMMANDS:
+                text = f"{command} # p{round_}"
+                start = time.perf_counter()
+                parse_command(text)
+                parse.append((time.perf_counter() - start) * 1e6)
+    print(f"policy.decide per bash call, {len(cold)} calls over {len(COMMANDS)} command shapes, {len(RULES)} rules")
+    print(f"  cold (new command text): median {statistics.median(cold):7.1f} µs   p95 {_p95(cold):7.1f} µs")
+    print(f"  warm (parse cached):     median {statistics.median(warm):7.1f} µs   p95 {_p95(warm):7.1f} µs")
+    print(f"  of which parsing (cold): median {statistics.median(parse):7.1f} µs")
+
+
+def _p95(values: list[float]) -> float:
+    return sorted(values)[int(len(values) * 0.95)]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Path classes the policy cares about: inside the workspace, protected (writes always ask), secret (denied).
+
+Every check looks at both the path as written and the path with symlinks resolved: a link in the workspace
+that points at ``~/.ssh`` is a secret path, and a link named ``notes`` that points into ``.git/hooks`` is a
+protected one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Writes below these folders (anywhere in the workspace) steer kimicode or other tools: its own and other
+# agents' settings, git's hooks and config, editors' task runners, CI workflows.
+PROTECTED_DIRS: tuple[tuple[str, ...], ...] = (
+    (".kimicode",),
+    (".git",),
+    (".vscode",),
+    (".cursor",),
+    (".zed",),
+    (".claude",),
+    (".codex",),
+    (".agents",),
+    (".github", "workflows"),
+)
+PROTECTED_FILES = frozenset({".mcp.json"})
+# Shell start-up files in the user's home: a write there runs code in every later shell.
+SHELL_STARTUP = (
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".config/fish/config.fish",
+    ".inputrc",
+)
+# Secrets in the user's home (folders cover everything below them).
+HOME_SECRETS = (".ssh", ".aws", ".gnupg", ".config/gh", ".netrc", ".docker/config.json")
+# Secrets in KIMICODE_HOME: the user's config holds the API key; trust.json decides what runs unasked.
+KIMICODE_SECRETS = ("config.toml", "trust.json")
+
+
+def user_home() -> Path:
+    return Path(os.path.expanduser("~"))
+
+
+def variants(path: Path) -> list[Path]:
+    """The path as written (normalised) and with symlinks resolved, without duplicates."""
+    literal = Path(os.path.normpath(str(path)))
+    try:
+        real = Path(os.path.realpath(literal))
+    except OSError:
+        real = literal
+    return [literal] if real == literal else [literal, real]
+
+
+def inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def is_inside_workspace(path: Path, workspace: Path) -> bool:
+    """Every form of the path (written and resolved) lies in the workspace."""
+    roots = variants(workspace)
+    return all(any(inside(p, root) for root in roots) for p in variants(path))
+
+
+def _relative(path: Path, roots: list[Path]) -> tuple[str, ...] | None:
+    for root in roots:
+        if inside(path, root):
+            return path.relative_to(root).parts
+    return None
+
+
+def protected_reason(path: Path, workspace: Path, home: Path | None = None) -> str:
+    """Why writing ``path`` is a protected write ("" when it is not): names the path class."""
+    home = home or user_home()
+    roots = variants(workspace)
+    for p in variants(path):
+        parts = _relative(p, roots)
+        if parts is not None:
+            for i in range(len(parts)):
+                for prefix in PROTECTED_DIRS:
+                    if parts[i : i + len(prefix)] == prefix and i + len(prefix) <= len(parts):
+                        return f"a protected path ({'/'.join(prefix)}/)"
+            if parts and parts[-1] in PROTECTED_FILES:
+                return f"a protected path ({parts[-1]})"
+            continue
+        for name in SHELL_STARTUP:
+            if p == home / name:
+                return f"a shell start-up file (~/{name})"
+    return ""
+
+
+def secret_reason(path: Path, kimicode_home: Path, home: Path | None = None) -> str:
+    """Why ``path`` is a secret path ("" when it is not)."""
+    home = home or user_home()
+    for p in variants(path):
+        for name in HOME_SECRETS:
+            if inside(p, home / name):
+                return f"a secret path (~/{name})"
+        for name in KIMICODE_SECRETS:
+            for base in variants(kimicode_home):
+                if p == base / name:
+                    return f"a secret path (kimicode's {name})"
+        if p.name.startswith(".env"):
+            return "a secret path (.env files)"
+    return ""
+
+
+def expand_word(word: str, workspace: Path, home: Path | None = None) -> Path | None:
+    """A shell word read as a path when it plausibly is one (has a slash, a ~ or a dot-name); else None."""
+    home = home or user_home()
+    text = word
+    for var in ("$HOME", "${HOME}"):
+        if text.startswith(var):
+            text = str(home) + text[len(var) :]
+    if text.startswith("~"):
+        text = os.path.expanduser(text) if not text.startswith("~/") else str(home) + text[1:]
+    if "=" in text and not text.startswith("/"):
+        text = text.split("=", 1)[1]  # --key=path, VAR=path
+    if not text or text.startswith("-") or "$" in text or "://" in text:
+        return None
+    if "/" not in text and not text.startswith("."):
+        return None
+    candidate = Path(text)
+    if not candidate.is_absolute():
+        candidate = workspace / candidate
+    return Path(os.path.normpath(str(candidate)))
