@@ -18,12 +18,7 @@ QUESTION = "[t] trust this folder  [i] ignore them "
 
 def settle_trust(config: Config, flags: dict[str, Any]) -> Config:
     """The config to run with: unchanged, or rebuilt with the project's settings once the user trusts them."""
-    if config.trusted:
-        return config
-    if not config.ignored_project_settings:
-        # The user is at the keyboard and the folder carries nothing that could widen what kimicode does:
-        # trusting it only lets commands the sandbox contains run without a question (headless never does).
-        config.trusted = True
+    if config.trusted or not config.ignored_project_settings:
         return config
     from kimicode.security.trust import TrustStore, project_fingerprint
 
