@@ -91,7 +91,7 @@ def test_schemas_are_small_and_match_the_contract() -> None:
         assert len(json.dumps({"type": "function", "function": fn})) <= 700, name
     props = {name: set(fn["parameters"]["properties"]) for name, fn in schemas.items()}
     assert props == {
-        "bash": {"command", "timeout"},
+        "bash": {"command", "timeout", "escalate"},
         "view": {"path", "view_range"},
         "createfile": {"path", "content", "overwrite"},
         "strreplace": {"path", "old_str", "new_str"},

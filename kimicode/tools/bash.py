@@ -89,15 +89,9 @@ def kill_group(pgid: int) -> None:
 class BashTool(Tool):
     name: ClassVar[str] = "bash"
     description: ClassVar[str] = (
-        "Run a command with `bash -c` in the workspace; returns the output (stdout and stderr merged) "
-        "and the exit code. stdin is closed: no interactive programs. Long output keeps its head and "
-        "tail; redirect to a file and grep it when you need all of it. Start background jobs with their "
-        "output redirected (`cmd > log 2>&1 &`).\n"
-        "Commands usually run in a sandbox: no network, writes only inside the workspace and $TMPDIR "
-        "(not /tmp), .git/hooks, .git/config and .kimicode/ read-only, and every process the command starts "
-        "(background jobs too) ends when it returns. When a command really needs more (network access, "
-        "writing outside the workspace, a server that must keep running), set `escalate` to the reason: "
-        "the user is asked, and the command runs outside the sandbox."
+        "Run `bash -c` in the workspace; returns merged output and exit code. No stdin; long output "
+        "keeps head and tail. Sandboxed: no network, writes only in the workspace and $TMPDIR; background jobs "
+        "end with the command."
     )
     parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -105,15 +99,12 @@ class BashTool(Tool):
             "command": {"type": "string", "description": "The bash command to run."},
             "timeout": {
                 "type": "integer",
-                "description": "Seconds before the command and its children are killed (default 120).",
+                "description": "Seconds before it and its children are killed (default 120).",
                 "default": DEFAULT_TIMEOUT_S,
             },
             "escalate": {
                 "type": "string",
-                "description": (
-                    "Only when the command must run outside the sandbox: why (network access, writing "
-                    "outside the workspace, a server that must outlive the command). The user is asked."
-                ),
+                "description": "Why it must leave the sandbox (network, writes outside, a lasting server); asks the user.",
             },
         },
         "required": ["command"],
