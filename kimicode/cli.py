@@ -16,7 +16,7 @@ from kimicode import __version__
 from kimicode.config import MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "batch")
 
 EXIT_USAGE = 2
 
@@ -38,7 +38,7 @@ def _version(value: bool) -> None:
 
 @run_app.command(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions",
+    epilog="Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · kimicode batch TASKS.jsonl",
 )
 def run(
     task: Annotated[Optional[str], typer.Argument(help="What to do. Omit for an interactive session.")] = None,
