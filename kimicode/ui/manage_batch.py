@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_WORKERS = 4
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -26,7 +27,7 @@ def register_batch(app: typer.Typer) -> None:
     @app.command("batch")
     def batch(
         tasks: Annotated[Optional[Path], typer.Argument(help="TASKS.jsonl: one task per line.")] = None,
-        workers: Annotated[int, typer.Option("--workers", "-j", help="Tasks running at once.")] = 4,
+        workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="Tasks running at once (default 4; on Ray: the cluster's CPUs / --num-cpus).")] = None,
         ray: Annotated[Optional[str], typer.Option("--ray", help="Run on a Ray cluster: its ADDRESS, or 'auto'.")] = None,
         num_cpus: Annotated[float, typer.Option("--num-cpus", help="CPUs Ray reserves per task.")] = 1.0,
         out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results folder (default: <TASKS>-out).")] = None,
@@ -51,7 +52,7 @@ def register_batch(app: typer.Typer) -> None:
             raise _fail("give a TASKS.jsonl (kimicode batch TASKS.jsonl), or --report OUT")
         if output_format not in ("text", "json"):
             raise _fail(f"unknown --output-format '{output_format}': use text or json")
-        if workers < 1:
+        if workers is not None and workers < 1:
             raise _fail("--workers must be at least 1")
         if timeout <= 0:
             raise _fail("--timeout must be positive")
@@ -66,7 +67,7 @@ def register_batch(app: typer.Typer) -> None:
 
 def _run(
     tasks_path: Path,
-    workers: int,
+    workers: int | None,
     ray: str | None,
     num_cpus: float,
     out: Path | None,
@@ -97,7 +98,7 @@ def _run(
     options = BatchOptions(
         out=out_dir.resolve(),
         out_label=str(out_dir),
-        workers=workers,
+        workers=workers or (0 if ray else DEFAULT_WORKERS),
         max_cost=max_cost,
         max_tokens=max_tokens,
         limiter_start=config.swarm_concurrency,
