@@ -59,7 +59,7 @@ def test_a_waiting_caller_gets_the_next_free_slot() -> None:
 
 
 def test_a_crowd_of_clients_finds_the_servers_concurrency_without_a_storm_of_429s() -> None:
-    start, server_limit, callers, requests_each = 6, 24, 6
+    start, server_limit, callers, requests_each = 2, 6, 24, 6
     with FakeLLM() as server:
         server.concurrency_limit = server_limit
         server.throttle_retry_after = 0.05
