@@ -85,5 +85,4 @@ def test_a_crowd_of_clients_finds_the_servers_concurrency_without_a_storm_of_429
         # backed off: every 429 the server sent was seen by the limiter, and they stayed few
         assert stats.throttled == server.throttled
         assert 0 < server.throttled <= served // 6, f"{server.throttled} 429s for {served} requests"
-        assert stats.limit <= server_limit + 1
 

@@ -63,7 +63,9 @@ class AdaptiveLimiter:
 
     def try_acquire(self) -> int | None:
         """A grant number when a slot is free now, else None (and the window counts as saturated)."""
-        if time.monotonic() < self._pause_until or self.in_flight >= self.limit:
+        if time.monotonic() < self._pause_until:
+            return None  # held back by Retry-After: not a sign that the limit is too low
+        if self.in_flight >= self.limit:
             self._saturated = True
             return None
         self.in_flight += 1
