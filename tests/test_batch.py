@@ -207,6 +207,7 @@ def test_kill_9_of_the_driver_then_rerun_runs_no_task_twice_and_loses_none(fake_
     time.sleep(0.5)
     assert len(fake_llm.chat_requests) == quiet_since
     assert all(r.time < killed_at + 0.5 for r in fake_llm.chat_requests)
+    assert _processes_mentioning(str(out / ".work")) == []
 
     proc = run_cli(["batch", str(tasks), "--workers", "3", "--out", str(out)], home=home, cwd=tmp_path,
                    base_url=fake_llm.base_url, timeout=180)
@@ -254,3 +255,61 @@ def test_bad_task_lines_and_missing_ray_are_one_clear_line(tmp_path: Path) -> No
     tasks.write_text('{"id": "a", "task": "x", "repo": ".", "colour": "red"}\n')
     proc = run_cli(["batch", str(tasks)], home=home, cwd=tmp_path)
     assert proc.returncode == 2 and "unknown field(s) colour" in proc.stderr
+
+
+def test_ctrl_c_ends_running_tasks_and_leaves_the_batch_resumable(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    repos = make_repos(tmp_path, 1)
+    tasks = tmp_path / "TASKS.jsonl"
+    write_tasks(tasks, repos, 3)
+    fake_llm.responder = responder(latency=30)  # every agent is mid-request when the user presses Ctrl-C
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "kimicode", "batch", str(tasks), "--workers", "2", "--out", "out"],
+        cwd=tmp_path, env=cli_env(home, fake_llm.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert fake_llm.wait_for_requests(2, timeout=60), "both agents reach the model"
+        driver.send_signal(signal.SIGINT)
+        _, stderr = driver.communicate(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, stderr
+    assert "interrupted: rerun the same command to finish" in stderr
+    assert read_results(tmp_path / "out") == []  # nothing half-done is recorded
+    listed = subprocess.run(["git", "worktree", "list"], cwd=repos[0], capture_output=True, text=True).stdout
+    assert len(listed.splitlines()) == 1, listed  # checkouts removed
+    assert _processes_mentioning(str(tmp_path / "out" / ".work")) == []  # no agent lives on
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_local_batch_never_imports_ray(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    poison = tmp_path / "poison"
+    (poison / "ray").mkdir(parents=True)
+    (poison / "ray" / "__init__.py").write_text("raise RuntimeError('ray imported')\n")
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    tasks = tmp_path / "TASKS.jsonl"
+    write_tasks(tasks, make_repos(tmp_path, 1), 1)
+    fake_llm.responder = responder()
+    from tests.clirun import REPO
+
+    env = {"PYTHONPATH": f"{REPO}{os.pathsep}{poison}"}
+    proc = run_cli(["batch", str(tasks), "--out", "out"], home=home, cwd=tmp_path, base_url=fake_llm.base_url,
+                   env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(["batch", str(tasks), "--out", "out2", "--ray", "auto"], home=home, cwd=tmp_path,
+                   base_url=fake_llm.base_url, env_extra=env)
+    assert proc.returncode != 0 and "ray imported" in proc.stderr  # only --ray reaches for it

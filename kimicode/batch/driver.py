@@ -177,7 +177,8 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
     except asyncio.CancelledError:
         interrupted = True
         for task in workers:
-            task.cancel()
+            if not task.done() and not task.cancelling():  # a second cancel would cut their clean-up short
+                task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
     finally:
         await service.close()
