@@ -313,3 +313,27 @@ def test_a_local_batch_never_imports_ray(fake_llm: FakeLLM, tmp_path: Path) -> N
     proc = run_cli(["batch", str(tasks), "--out", "out2", "--ray", "auto"], home=home, cwd=tmp_path,
                    base_url=fake_llm.base_url, env_extra=env)
     assert proc.returncode != 0 and "ray imported" in proc.stderr  # only --ray reaches for it
+
+
+def test_a_task_past_its_wall_clock_limit_is_failed_and_the_others_finish(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    tasks = tmp_path / "TASKS.jsonl"
+    write_tasks(tasks, make_repos(tmp_path, 1), 2)
+    quick = responder()
+
+    def slow_t00(request: Any) -> Any:
+        reply = quick(request)
+        if task_of(request) == "t00":
+            reply.delay = 60
+        return reply
+
+    fake_llm.responder = slow_t00
+    proc = run_cli(["batch", str(tasks), "--out", "out", "--timeout", "8"], home=home, cwd=tmp_path,
+                   base_url=fake_llm.base_url, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    by_id = {r["id"]: r for r in read_results(tmp_path / "out")}
+    assert by_id["t00"]["status"] == "failed"
+    assert by_id["t00"]["reason"] == "timed out after 8s (during agent)"
+    assert by_id["t01"]["status"] == "done"
+    assert _processes_mentioning(str(tmp_path / "out" / ".work")) == []
