@@ -47,11 +47,13 @@ def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
     """The agent's command line: the one place it is built.
 
     Headless with -y: the agent may edit its checkout without asking, inside whatever sandbox and
-    permission rules are in force (-y never switches the sandbox off). A checkout made for the task is
-    trusted for that run when this kimicode knows --trust.
+    permission rules are in force (-y never switches the sandbox off). --trust (when this kimicode has
+    it) applies the project's own settings as a run in the user's folder would: given for a worktree of a
+    local repository (the user's own code), never for a clone of a URL, whose project config could
+    otherwise widen what the agent may do or point it, with the user's key, at another endpoint.
     """
     argv = [sys.executable, "-m", "kimicode", "-p", "--output-format", "json", "-y", "-w", str(checkout)]
-    if cli_has_flag("--trust"):
+    if not is_url(spec.repo) and cli_has_flag("--trust"):
         argv.append("--trust")
     if spec.mode:
         argv += ["--mode", spec.mode]
