@@ -16,7 +16,7 @@ from kimicode import __version__
 from kimicode.config import MODES, SANDBOX_MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions", "trust")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch")
 
 EXIT_USAGE = 2
 
@@ -40,7 +40,7 @@ def _version(value: bool) -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
-        "kimicode trust [--revoke]"
+        "kimicode trust [--revoke] · kimicode batch TASKS.jsonl"
     ),
 )
 def run(

@@ -10,6 +10,13 @@ accounts steps as Kimi K2.5's PARL work does:
 
 with S_main(t) = 1 and the max over the sub-agents spawned in step t (0 when none were).
 
+That formula assumes every sub-agent of a step runs at once. With more sub-agents than
+``swarm_concurrency`` they queue behind the cap in waves, and the real critical path is longer: the result
+also reports ``forced_waves`` (waves beyond the first that the cap forced), ``critical_steps_capped``
+(the same sum with each step's sub-agents list-scheduled, in spawn order, on ``swarm_concurrency`` slots),
+``queued_sub_agents`` (how many waited for a slot), and ``concurrency_reached`` / ``concurrency_limit``
+(most model requests in flight at once, and the endpoint's adaptive limit at the end; kimicode/llm/limiter.py).
+
 With isolation "worktree" (and a workspace inside a git repository) each sub-agent of a wave works in its
 own git worktree of the workspace's current state instead, and the wave's end merges their changes back in
 the order they were started (kimicode.vcs.worktrees); each result then says what was merged or conflicted.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import itertools
 import os
 from collections.abc import Callable
@@ -84,6 +92,9 @@ class RunAccounting:
     """Steps, tool calls and usage of the sub-agents of one orchestrator run."""
 
     longest_by_step: dict[int, int] = field(default_factory=dict)  # orchestrator step -> max sub steps
+    # orchestrator step -> (spawn order, steps) of each of its sub-agents
+    steps_by_step: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    queued: int = 0  # sub-agents that waited for a slot behind the concurrency cap
     sub_agents: int = 0
     failed: int = 0
     sub_steps: int = 0
@@ -92,6 +103,8 @@ class RunAccounting:
 
     def record(self, orchestrator_step: int, outcome: SubAgentOutcome, totals: RunTotals) -> None:
         self.longest_by_step[orchestrator_step] = max(self.longest_by_step.get(orchestrator_step, 0), outcome.steps)
+        order = int(outcome.agent_id.rpartition("-")[2] or 0)
+        self.steps_by_step.setdefault(orchestrator_step, []).append((order, outcome.steps))
         self.sub_agents += 1
         self.failed += outcome.state != "done"
         self.sub_steps += outcome.steps
@@ -120,6 +133,29 @@ def annotate_result(result: ev.RunResult, accounting: RunAccounting | None = Non
         usage["tool_calls"] = main_tool_calls + accounting.sub_tool_calls
         result.extra["sub_agents"] = accounting.sub_agents
         result.extra["sub_agents_failed"] = accounting.failed
+
+
+def capped_figures(accounting: RunAccounting, main_steps: int, concurrency: int) -> dict[str, int]:
+    """What the concurrency cap did to the critical path: extra waves, and the path with queueing."""
+    slots = max(1, concurrency)
+    waves = 0
+    critical = main_steps
+    for runs in accounting.steps_by_step.values():
+        waves += -(-len(runs) // slots) - 1
+        critical += _makespan([steps for _, steps in sorted(runs)], slots)
+    return {"forced_waves": waves, "critical_steps_capped": critical, "queued_sub_agents": accounting.queued}
+
+
+def _makespan(durations: list[int], slots: int) -> int:
+    """Steps until the last finishes when each starts, in order, on the first free of ``slots``."""
+    free_at = [0] * min(slots, len(durations))
+    heapq.heapify(free_at)
+    end = 0
+    for duration in durations:
+        start = heapq.heappop(free_at)
+        end = max(end, start + duration)
+        heapq.heappush(free_at, start + duration)
+    return end
 
 
 class ToolBudget:
@@ -206,6 +242,9 @@ class Swarm:
     def finish_run(self, result: ev.RunResult) -> None:
         """The orchestrator's on_done: account the run, then start the next run's budget afresh."""
         annotate_result(result, self.accounting)
+        result.extra.update(capped_figures(self.accounting, result.num_steps, self.limits.concurrency))
+        result.extra["concurrency_reached"] = self.client.peak_in_flight
+        result.extra["concurrency_limit"] = self.client.limiter.stats().limit
         self.accounting = RunAccounting()
         self.budget = ToolBudget(self.limits.max_tool_calls)
 
@@ -282,6 +321,8 @@ class Swarm:
         state: SubState = "failed"
         text = ""
         try:
+            if self._slots.locked():
+                self.accounting.queued += 1
             async with self._slots:
                 role_prompt = ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id, max_steps=self.limits.max_steps)
                 if wave is not None:

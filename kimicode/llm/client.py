@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimicode.config import Config
+from kimicode.llm.limiter import Limiter, limiter_for
 from kimicode.llm.profiles import ModelProfile
 from kimicode.security.redact import redact
 
@@ -76,6 +77,18 @@ class ChatClient:
         self.config = config
         self.profile = profile
         self._sdk: Any = None
+        self._limiter: Limiter | None = None
+        # Model requests of this client in flight now, and the most at once (reported by swarm runs).
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    @property
+    def limiter(self) -> Limiter:
+        """The endpoint's adaptive concurrency limit, shared with every client of this process (and, with
+        KIMICODE_LIMITER set, of the whole batch)."""
+        if self._limiter is None:
+            self._limiter = limiter_for(self.config.base_url, self.config.swarm_concurrency)
+        return self._limiter
 
     def _client(self) -> Any:
         if self._sdk is None:
@@ -149,7 +162,7 @@ class ChatClient:
             deadline_cm = asyncio.timeout_at(deadline)
             try:
                 async with deadline_cm:
-                    return await self._stream_once(payload, on_text, on_thinking)
+                    return await self._limited_attempt(payload, on_text, on_thinking)
             except TimeoutError:
                 if not deadline_cm.expired():
                     raise
@@ -177,6 +190,26 @@ class ChatClient:
                 if on_retry:
                     on_retry(err.message, delay)
                 await asyncio.sleep(delay)
+
+    async def _limited_attempt(
+        self, payload: bytes, on_text: DeltaCallback | None, on_thinking: DeltaCallback | None
+    ) -> Reply:
+        """One request attempt inside a slot of the endpoint's limiter, reporting how it went."""
+        permit = await self.limiter.acquire()
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            reply = await self._stream_once(payload, on_text, on_thinking)
+        except LLMError as err:
+            permit.done("throttled" if err.status == 429 else "error", err.retry_after)
+            raise
+        except BaseException:
+            permit.done("error")
+            raise
+        finally:
+            self.in_flight -= 1
+        permit.done("ok")
+        return reply
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -176,8 +176,13 @@ def run_summary(result: ev.RunResult) -> str:
     parts = [f"{steps} step{'s' * (steps != 1)}", f"{calls} tool call{'s' * (calls != 1)}"]
     if extra.get("sub_agents"):
         # The critical path only differs from the total when sub-agents ran in parallel.
-        parts[0] += f" ({extra['critical_steps']} on the critical path)"
+        path = f"{extra['critical_steps']} on the critical path"
+        if extra.get("forced_waves"):
+            path += f", {extra['critical_steps_capped']} with the {extra['forced_waves']} extra waves the concurrency cap forced"
+        parts[0] += f" ({path})"
         parts.append(f"{extra['sub_agents']} sub-agents")
+        if extra.get("concurrency_reached"):
+            parts.append(f"concurrency reached {extra['concurrency_reached']} (limit {extra['concurrency_limit']})")
     parts.append(f"{result.duration_ms / 1000:.1f}s")
     parts.append(f"${float(result.usage.get('cost_usd', 0.0)):.4f}")
     return ", ".join(parts)

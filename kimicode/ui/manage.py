@@ -1,4 +1,4 @@
-"""Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`, `kimicode trust`).
+"""Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`, `kimicode trust`, `kimicode batch`).
 
 Each feature contributes one registrar: a function that adds its command(s) to the management app.
 Adding a feature is one line in REGISTRARS.
@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import typer
 
+from kimicode.ui.manage_batch import register_batch
 from kimicode.ui.manage_mcp import register_mcp
 from kimicode.ui.manage_sessions import register_sessions
 from kimicode.ui.manage_skills import register_skills
@@ -17,7 +18,7 @@ from kimicode.ui.manage_trust import register_trust
 
 Registrar = Callable[[typer.Typer], None]
 
-REGISTRARS: list[Registrar] = [register_sessions, register_mcp, register_skills, register_trust]
+REGISTRARS: list[Registrar] = [register_sessions, register_mcp, register_skills, register_trust, register_batch]
 
 
 def register(app: typer.Typer) -> None:

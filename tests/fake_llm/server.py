@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from tests.fake_llm import wire
 from tests.fake_llm.recorded import RecordedRequest
-from tests.fake_llm.script import Reply, format_seconds
+from tests.fake_llm.script import Fault, Reply, format_seconds
 
 SCRIPT_EXHAUSTED = "fake_llm: script exhausted"
 CHAT_PATH = "/v1/chat/completions"
@@ -81,6 +81,11 @@ class FakeLLM:
         self.files: dict[str, UploadedFile] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        # A rate limit on concurrency: a chat request arriving while this many are being answered gets a
+        # 429 (rate_limit_reached_error, Retry-After: throttle_retry_after) instead; `throttled` counts them.
+        self.concurrency_limit: int | None = None
+        self.throttle_retry_after: float | None = 0.05
+        self.throttled = 0
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._request_arrived = threading.Condition(self._lock)
@@ -164,10 +169,15 @@ class FakeLLM:
         with self._lock:
             return f"{name}:{next(self._tool_call_numbers)}"
 
-    def _enter_chat(self) -> None:
+    def _enter_chat(self) -> bool:
+        """Count a chat request in; False (and counted as throttled) when it is over concurrency_limit."""
         with self._lock:
+            if self.concurrency_limit is not None and self.in_flight >= self.concurrency_limit:
+                self.throttled += 1
+                return False
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return True
 
     def _leave_chat(self) -> None:
         with self._lock:
@@ -354,7 +364,12 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- /v1/chat/completions --------------------------------------------------------------------------
 
     def _chat_completions(self) -> None:
-        self.app._enter_chat()
+        if not self.app._enter_chat():
+            fault = Fault.rate_limit(self.app.throttle_retry_after or 0)
+            retry = self.app.throttle_retry_after
+            headers = [] if retry is None else [("Retry-After", format_seconds(retry))]
+            self._send_error(fault.status, fault.message, fault.error_type, headers)
+            return
         try:
             self._answer_chat()
         finally:

@@ -1,0 +1,353 @@
+"""Run one batch task: checkout → setup → the agent → check; leave its artifacts in a folder.
+
+The agent runs as a `kimicode -p --output-format json` subprocess in the task's checkout: the very path a
+user's script takes, and a crash, a hang or a runaway memory use stays inside that one task. Each process
+gets its own process group (a timeout or a cancel ends the whole group) and dies with the process that
+started it (PR_SET_PDEATHSIG), so a killed driver leaves no agent running on behind it.
+
+The same function runs in the local pool and inside a Ray task; it only needs the task, a folder for
+artifacts, a folder for checkouts and the agent's environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kimicode.batch.tasks import TaskSpec, is_url
+
+LineCallback = Callable[[str], None]
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a task's process group
+
+
+def _user_trusts(repo: Path) -> bool:
+    from kimicode.config import kimicode_home
+    from kimicode.security.trust import TrustStore
+
+    return TrustStore(kimicode_home()).is_trusted(repo.expanduser().resolve())
+
+
+def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
+    """The agent's command line: the one place it is built.
+
+    Headless with -y: the agent may edit its checkout without asking, inside whatever sandbox and
+    permission rules are in force (-y never switches the sandbox off). --trust is given only for a worktree
+    of a local repository the user has trusted (`kimicode trust` there, files unchanged since): a local
+    path is no proof of authorship (a cloned repository is a local path too), and an untrusted project's
+    config could otherwise widen what the agent may do or point it, with the user's key, at another endpoint.
+    """
+    argv = [sys.executable, "-m", "kimicode", "-p", "--output-format", "json", "-y", "-w", str(checkout)]
+    if not is_url(spec.repo) and _user_trusts(Path(spec.repo)):
+        argv.append("--trust")
+    if spec.mode:
+        argv += ["--mode", spec.mode]
+    if spec.max_steps:
+        argv += ["--max-steps", str(spec.max_steps)]
+    for image in spec.images:
+        argv += ["--image", image]
+    return argv
+
+
+class CheckoutError(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    """What one task came to; ``record`` is its results.jsonl line (without the driver's path)."""
+
+    record: dict[str, Any]
+    folder: Path
+
+
+@dataclass
+class _Run:
+    spec: TaskSpec
+    folder: Path
+    work_root: Path
+    env: dict[str, str]
+    on_line: LineCallback
+    phase: str = "checkout"
+    checkout: Path | None = None
+    repo_root: Path | None = None
+    base: str = ""
+    agent: dict[str, Any] = field(default_factory=dict)
+    check_exit: int | None = None
+
+
+async def run_task(
+    spec: TaskSpec, folder: Path, work_root: Path, env: dict[str, str], on_line: LineCallback | None = None
+) -> Outcome:
+    """Run ``spec`` with artifacts in ``folder`` and its checkout under ``work_root``; never raises for a
+    failure of the task itself (that is a result), only for cancellation."""
+    run = _Run(spec, folder, work_root, env, on_line or (lambda line: None))
+    started = time.monotonic()
+    status, reason = "done", ""
+    try:
+        async with asyncio.timeout(spec.timeout):
+            status, reason = await _pipeline(run)
+    except TimeoutError:
+        status, reason = "failed", f"timed out after {spec.timeout:g}s (during {run.phase})"
+    except CheckoutError as exc:
+        status, reason = "failed", f"checkout: {exc}"
+    finally:
+        await _finish(run)  # also when cancelled: the patch is kept and the checkout dropped
+    record: dict[str, Any] = {"id": spec.id, "status": status}
+    if reason:
+        record["reason"] = reason
+    if run.check_exit is not None:
+        record["check_exit"] = run.check_exit
+    record.update(
+        {
+            "result": str(run.agent.get("result", "")),
+            "num_steps": int(run.agent.get("num_steps", 0) or 0),
+            "usage": run.agent.get("usage") or {},
+            "duration_ms": int((time.monotonic() - started) * 1000),
+            "patch": f"{spec.id}/patch.diff",
+        }
+    )
+    if run.agent.get("session_id"):
+        record["session_id"] = run.agent["session_id"]
+    (folder / "result.json").write_text(json.dumps(run.agent or {}, ensure_ascii=False, indent=2) + "\n")
+    return Outcome(record, folder)
+
+
+async def _pipeline(run: _Run) -> tuple[str, str]:
+    spec = run.spec
+    run.on_line("checking out")
+    await _checkout(run)
+    assert run.checkout is not None
+    if spec.setup:
+        run.phase = "setup"
+        run.on_line("setup: " + spec.setup)
+        code, _ = await run_process(["bash", "-c", spec.setup], run.checkout, None, run.folder / "setup.log", run.on_line)
+        if code != 0:
+            return "failed", f"setup failed (exit {code}); see {spec.id}/setup.log"
+    run.phase = "agent"
+    run.on_line("agent started")
+    env = {**os.environ, **run.env}
+    code, stdout = await run_process(
+        agent_argv(spec, run.checkout), run.checkout, spec.task, run.folder / "agent.log", run.on_line, env=env
+    )
+    run.agent = _parse_result(stdout)
+    if code != 0 or run.agent.get("is_error", True):
+        what = run.agent.get("subtype") or f"exit {code}"
+        said = str(run.agent.get("result") or _last_line(run.folder / "agent.log") or "no result").strip()
+        return "failed", f"agent {what}: {said.splitlines()[0][:300] if said else ''}"
+    if spec.check:
+        run.phase = "check"
+        run.on_line("check: " + spec.check)
+        code, _ = await run_process(["bash", "-c", spec.check], run.checkout, None, run.folder / "check.log", run.on_line)
+        run.check_exit = code
+        if code != 0:
+            return "failed", f"check failed (exit {code}); see {spec.id}/check.log"
+    return "done", ""
+
+
+async def _checkout(run: _Run) -> None:
+    spec = run.spec
+    path = run.work_root / spec.id
+    run.work_root.mkdir(parents=True, exist_ok=True)
+    if is_url(spec.repo):
+        await asyncio.to_thread(_remove_tree, path)
+        await _git_async(["clone", "--quiet", spec.repo, str(path)], run.work_root)
+        if spec.ref:
+            await _git_async(["checkout", "--quiet", "--detach", spec.ref], path)
+    else:
+        repo = Path(spec.repo)
+        if not repo.is_dir():
+            raise CheckoutError(f"{repo} is not a directory on this machine")
+        try:
+            top = Path((await _git_async(["rev-parse", "--show-toplevel"], repo)).strip())
+            common = (await _git_async(["rev-parse", "--git-common-dir"], repo)).strip()
+        except CheckoutError as exc:
+            raise CheckoutError(f"{repo} is not a git repository ({exc})") from exc
+        lock = (repo / common).resolve() / "kimicode-batch.lock"
+        run.repo_root = top
+        await asyncio.to_thread(_add_worktree, top, lock, path, spec.ref or "HEAD")
+    run.checkout = path
+    run.base = (await _git_async(["rev-parse", "HEAD"], path)).strip()
+
+
+def _add_worktree(top: Path, lock: Path, path: Path, ref: str) -> None:
+    """`git worktree add`, one at a time per repository (several tasks and processes share it)."""
+    with _locked(lock):
+        _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
+        _remove_tree(path)
+        _git(["worktree", "prune"], top)
+        _git(["worktree", "add", "--quiet", "--detach", str(path), ref], top)
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Any:
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+async def _finish(run: _Run) -> None:
+    """Keep the change as a patch and the session, then drop the checkout (also after a failure)."""
+    checkout = run.checkout
+    try:
+        if checkout is not None and run.base:
+            await _git_async(["add", "-A"], checkout)
+            patch = await _git_async(["diff", "--cached", "--binary", run.base], checkout)
+            (run.folder / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
+        else:
+            (run.folder / "patch.diff").write_text("")
+    except (CheckoutError, OSError) as exc:
+        (run.folder / "patch.diff").write_text("")
+        _append(run.folder / "agent.log", f"kimicode batch: could not collect the patch: {exc}\n")
+    _copy_session(run)
+    if checkout is not None:
+        if run.repo_root is not None:
+            lock_dir = (await _git_async(["rev-parse", "--git-common-dir"], run.repo_root)).strip()
+            lock = (run.repo_root / lock_dir).resolve() / "kimicode-batch.lock"
+            await asyncio.to_thread(_remove_worktree, run.repo_root, lock, checkout)
+        else:
+            await asyncio.to_thread(_remove_tree, checkout)
+
+
+def _remove_worktree(top: Path, lock: Path, path: Path) -> None:
+    with _locked(lock):
+        _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
+        _remove_tree(path)
+        _git(["worktree", "prune"], top)
+
+
+def _copy_session(run: _Run) -> None:
+    session_id = run.agent.get("session_id")
+    if not session_id:
+        return
+    home = Path(run.env.get("KIMICODE_HOME") or os.environ.get("KIMICODE_HOME") or Path.home() / ".kimicode")
+    for found in (home / "sessions").glob(f"*/{session_id}.jsonl"):
+        shutil.copyfile(found, run.folder / "session.jsonl")
+        return
+
+
+def _parse_result(stdout: str) -> dict[str, Any]:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and value.get("type") == "result":
+            return value
+    return {}
+
+
+async def run_process(
+    argv: list[str],
+    cwd: Path,
+    stdin_text: str | None,
+    log: Path,
+    on_line: LineCallback,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    """Run one command of a task: stderr (and for shell steps stdout) to ``log`` line by line, each line
+    also to ``on_line``; returns the exit code and stdout (the agent's json). Cancelling ends its group."""
+    shell_step = argv[0] == "bash"
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.PIPE if stdin_text is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if shell_step else asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        if stdin_text is not None and proc.stdin is not None:
+            proc.stdin.write(stdin_text.encode("utf-8"))
+            with contextlib.suppress(ConnectionError):
+                await proc.stdin.drain()
+            proc.stdin.close()
+        with open(log, "a", encoding="utf-8", errors="replace") as sink:
+            if shell_step:
+                assert proc.stdout is not None
+                await _pump(proc.stdout, sink, on_line)
+                stdout = ""
+            else:
+                assert proc.stdout is not None and proc.stderr is not None
+                out_task = asyncio.ensure_future(proc.stdout.read())
+                await _pump(proc.stderr, sink, on_line)
+                stdout = (await out_task).decode("utf-8", errors="replace")
+        return await proc.wait(), stdout
+    finally:
+        if proc.returncode is None:
+            await _end_group(proc)
+
+
+async def _pump(stream: asyncio.StreamReader, sink: Any, on_line: LineCallback) -> None:
+    while True:
+        raw = await stream.readline()
+        if not raw:
+            return
+        line = raw.decode("utf-8", errors="replace")
+        sink.write(line)
+        sink.flush()
+        if line.strip():
+            on_line(line.strip())
+
+
+async def _end_group(proc: asyncio.subprocess.Process) -> None:
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            await asyncio.wait_for(proc.wait(), wait)
+            return
+        except TimeoutError:
+            continue
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the process that started us dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _git(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> str:
+    from kimicode.vcs.git import run_git
+
+    return run_git(*args, cwd=cwd, error=CheckoutError, ok=ok).stdout
+
+
+async def _git_async(args: list[str], cwd: Path) -> str:
+    return await asyncio.to_thread(_git, args, cwd)
+
+
+def _remove_tree(path: Path) -> None:
+    if path.exists() or path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""

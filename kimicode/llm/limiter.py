@@ -1,0 +1,236 @@
+"""One adaptive concurrency limit per endpoint, shared by everything that talks to it.
+
+AIMD, as TCP does it: the limit starts at ``swarm_concurrency``; after a window of ``limit`` successful
+requests during which callers actually waited for a slot, it grows by one; a 429 halves it (once per
+window: 429s of requests granted before the last decrease do not halve it again) and, with Retry-After,
+pauses every new request until then. So a fleet finds what the account allows without a storm of 429s.
+
+Where the limit lives:
+- in-process (one ``AdaptiveLimiter`` per endpoint in this process): swarm sub-agents share it;
+- across processes: when ``KIMICODE_LIMITER=host:port`` is set, every request asks a limiter service
+  there (kimicode/batch/limiter_service.py) over one TCP connection held for the request's duration; a
+  process that dies drops its connection and so its slot. A batch sets it for its agents; on Ray the
+  service on each worker forwards to one actor.
+
+``ChatClient`` takes a permit around each model request attempt (kimicode/llm/client.py, one place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Outcome = Literal["ok", "throttled", "error"]
+LIMITER_ENV = "KIMICODE_LIMITER"
+MAX_LIMIT = 1000  # a ceiling only so a runaway count stays printable; accounts cap far lower
+
+
+@dataclass
+class LimiterStats:
+    limit: int  # the limit now
+    peak: int  # most requests in flight at once
+    throttled: int  # 429s reported
+    granted: int  # requests let through
+
+    def as_dict(self) -> dict[str, int]:
+        return {"limit": self.limit, "peak": self.peak, "throttled": self.throttled, "granted": self.granted}
+
+
+class AdaptiveLimiter:
+    """The AIMD state for one endpoint. ``acquire`` waits for a slot; ``release`` reports how it went."""
+
+    def __init__(self, start: int, ceiling: int = MAX_LIMIT) -> None:
+        self.limit = max(1, min(start, ceiling))
+        self.ceiling = ceiling
+        self.in_flight = 0
+        self.peak = 0
+        self.throttled = 0
+        self.granted = 0
+        self._successes = 0
+        self._saturated = False  # someone waited for a slot during this window: growing is worth it
+        self._last_decrease = 0  # grant number at the last halving
+        self._pause_until = 0.0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def stats(self) -> LimiterStats:
+        return LimiterStats(self.limit, self.peak, self.throttled, self.granted)
+
+    def try_acquire(self) -> int | None:
+        """A grant number when a slot is free now, else None (and the window counts as saturated)."""
+        if time.monotonic() < self._pause_until:
+            return None  # held back by Retry-After: not a sign that the limit is too low
+        if self.in_flight >= self.limit:
+            self._saturated = True
+            return None
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        self.granted += 1
+        return self.granted
+
+    async def acquire(self) -> int:
+        while True:
+            grant = self.try_acquire()
+            if grant is not None:
+                return grant
+            pause = self._pause_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+                continue
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # we were woken but leave: pass the turn on
+                raise
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def release(self, grant: int, outcome: Outcome, retry_after: float | None = None) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        if outcome == "ok":
+            self._successes += 1
+            if self._successes >= self.limit:
+                if self._saturated:
+                    self.limit = min(self.ceiling, self.limit + 1)
+                self._successes = 0
+                self._saturated = False
+        elif outcome == "throttled":
+            self.throttled += 1
+            if grant > self._last_decrease:
+                self.limit = max(1, self.limit // 2)
+                self._last_decrease = self.granted
+                self._successes = 0
+            if retry_after:
+                self._pause_until = max(self._pause_until, time.monotonic() + min(retry_after, 120.0))
+        self._wake()
+
+    def _wake(self) -> None:
+        free = max(1, self.limit - self.in_flight)
+        while self._waiters and free > 0:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+
+class Permit(Protocol):
+    def done(self, outcome: Outcome, retry_after: float | None = None) -> None: ...
+
+
+class Limiter(Protocol):
+    async def acquire(self) -> Permit: ...
+
+    def stats(self) -> LimiterStats: ...
+
+
+class _LocalPermit:
+    def __init__(self, limiter: AdaptiveLimiter, grant: int) -> None:
+        self._limiter = limiter
+        self._grant = grant
+        self._open = True
+
+    def done(self, outcome: Outcome, retry_after: float | None = None) -> None:
+        if self._open:
+            self._open = False
+            self._limiter.release(self._grant, outcome, retry_after)
+
+
+class LocalLimiter:
+    """The in-process limit: swarm sub-agents of this process share it."""
+
+    def __init__(self, limiter: AdaptiveLimiter) -> None:
+        self.limiter = limiter
+
+    async def acquire(self) -> Permit:
+        return _LocalPermit(self.limiter, await self.limiter.acquire())
+
+    def stats(self) -> LimiterStats:
+        return self.limiter.stats()
+
+
+class _RemotePermit:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._open = True
+
+    def done(self, outcome: Outcome, retry_after: float | None = None) -> None:
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._writer.write(json.dumps({"outcome": outcome, "retry_after": retry_after}).encode() + b"\n")
+        except (OSError, RuntimeError):
+            pass  # the service is gone: closing the connection releases the slot anyway
+        finally:
+            self._writer.close()
+
+
+class RemoteLimiter:
+    """Asks a limiter service (``KIMICODE_LIMITER``); falls back to the in-process limit if it is gone."""
+
+    def __init__(self, address: str, key: str, start: int, fallback: LocalLimiter) -> None:
+        host, _, port = address.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port)
+        self.key = key
+        self.start = start
+        self.fallback = fallback
+        self._warned = False
+        self._peak_seen = 0
+        self._last_limit = start
+
+    async def acquire(self) -> Permit:
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError as exc:
+            return await self._fall_back(exc)
+        try:
+            writer.write(json.dumps({"key": self.key, "start": self.start}).encode() + b"\n")
+            await writer.drain()
+            line = await reader.readline()
+            granted = json.loads(line) if line else None
+        except (OSError, ValueError) as exc:
+            writer.close()
+            return await self._fall_back(exc)
+        except BaseException:
+            writer.close()  # cancelled while waiting: the service drops the request
+            raise
+        if not isinstance(granted, dict):
+            writer.close()
+            return await self._fall_back(ConnectionError("no grant"))
+        self._last_limit = int(granted.get("limit", self._last_limit))
+        self._peak_seen = max(self._peak_seen, int(granted.get("in_flight", 0)))
+        return _RemotePermit(writer)
+
+    async def _fall_back(self, exc: BaseException) -> Permit:
+        if not self._warned:
+            self._warned = True
+            sys.stderr.write(f"kimicode: rate limiter at {self.host}:{self.port} unreachable ({exc}); limiting locally\n")
+        return await self.fallback.acquire()
+
+    def stats(self) -> LimiterStats:
+        local = self.fallback.stats()
+        return LimiterStats(self._last_limit, max(self._peak_seen, local.peak), local.throttled, local.granted)
+
+
+_LOCAL: dict[str, AdaptiveLimiter] = {}
+
+
+def limiter_for(endpoint: str, start: int) -> Limiter:
+    """This process's limiter for ``endpoint`` (created at ``start`` by its first user)."""
+    limiter = _LOCAL.get(endpoint)
+    if limiter is None:
+        limiter = _LOCAL[endpoint] = AdaptiveLimiter(start)
+    local = LocalLimiter(limiter)
+    address = os.environ.get(LIMITER_ENV, "").strip()
+    if address:
+        return RemoteLimiter(address, endpoint, start, local)
+    return local
