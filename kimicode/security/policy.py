@@ -44,6 +44,13 @@ class Decision:
     rememberable: bool = True  # False: a session ("a") or "always" answer must not cover it
 
 
+_STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
+
+
+def _stricter(first: Decision, second: Decision) -> Decision:
+    return second if _STRICTNESS[second.action] > _STRICTNESS[first.action] else first
+
+
 def _allow(reason: str, rule: Rule | None = None) -> Decision:
     return Decision("allow", reason, rule.describe() if rule else "")
 
@@ -81,7 +88,12 @@ class Policy:
         if name == "bash":
             return self._bash(tool, args, ctx)
         if name == "screenshot":
-            return self._screenshot(tool, args, ctx)
+            page = self._screenshot(tool, args, ctx)
+            reference = str(args.get("reference") or "").strip()
+            if not reference:
+                return page
+            # The reference's pixels go to the model: the same decision as a `view` of that file.
+            return _stricter(page, self._path(tool.name, ctx.resolve(reference), ctx.workspace, write=False))
         if (name in PATH_TOOLS or not name.startswith("mcp__")) and isinstance(args.get("path"), str):
             return self._path_tool(tool, args, ctx)
         return self._other(tool, args)

@@ -287,3 +287,21 @@ def test_keep_rule_saves_through_the_trust_store(env) -> None:
 
 def test_home_is_read_from_the_environment(env) -> None:
     assert os.path.expanduser("~") == str(env["user"])
+
+
+def test_a_screenshot_reference_is_a_read_of_that_file(env) -> None:
+    """`reference` sends the image's pixels to the model: it is judged like a `view` of the same path."""
+    page = {"target": "index.html"}
+    p = policy(env, headless=True)
+    (env["user"] / ".ssh" / "design.png").write_bytes(b"\x89PNG")
+    for secret in [str(env["user"] / ".ssh" / "design.png"), "~/.ssh/id_rsa", str(env["kimi"] / "config.toml")]:
+        decision = p.decide(SHOT, {**page, "reference": secret}, ctx(env))
+        assert decision.action == "deny", secret
+    outside = env["tmp"] / "elsewhere.png"
+    outside.write_bytes(b"\x89PNG")
+    assert p.decide(SHOT, {**page, "reference": str(outside)}, ctx(env)).action == "deny"
+    assert policy(env).decide(SHOT, {**page, "reference": str(outside)}, ctx(env)).action == "ask"
+    (env["ws"] / "design.png").write_bytes(b"\x89PNG")
+    assert p.decide(SHOT, {**page, "reference": "design.png"}, ctx(env)).action == "allow"
+    # A remote target still asks even when the reference is harmless.
+    assert p.decide(SHOT, {"target": "https://example.com/", "reference": "design.png"}, ctx(env)).action == "deny"
