@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kimicode.tools.fileio import fsync_directory
+
 RESULTS = "results.jsonl"
 
 
@@ -40,7 +42,7 @@ class ResultsFile:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(self.out)
+        fsync_directory(self.out)
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -64,16 +66,3 @@ def fresh_task_dir(out: Path, task_id: str) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -372,7 +372,7 @@ def write_text_file(path: Path, text: str, like: TextFile | None = None, splice:
     except BaseException:
         _remove_quietly(tmp)
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
 
 
 class _InPlaceError(ToolError):
@@ -439,7 +439,7 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make the rename itself durable; not every filesystem allows it, and that is fine."""
     try:
         fd = os.open(directory, os.O_RDONLY)
