@@ -8,6 +8,7 @@ protected one.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 # Writes below these folders (anywhere in the workspace) steer kimicode or other tools: its own and other
@@ -108,7 +109,19 @@ def secret_reason(path: Path, kimicode_home: Path, home: Path | None = None) -> 
                     return f"a secret path (kimicode's {name})"
         if p.name.startswith(".env"):
             return "a secret path (.env files)"
+        if is_process_environment(str(p)):
+            return PROCESS_ENVIRONMENT
     return ""
+
+
+PROCESS_ENVIRONMENT = "a secret path (a process's environment, where kimicode's own key lives)"
+# /proc/<pid>/environ and /proc/<pid>/task/<tid>/environ, with the pid written any way ($PPID, self, 1234).
+_PROC_ENVIRON = re.compile(r"^/proc/[^/]+(/task/[^/]+)?/environ$")
+
+
+def is_process_environment(text: str) -> bool:
+    """A path (or a shell word naming one, variables unexpanded) to some process's environment."""
+    return bool(_PROC_ENVIRON.match(os.path.normpath(text) if text.startswith("/") else text))
 
 
 def expand_word(word: str, workspace: Path, home: Path | None = None) -> Path | None:

@@ -279,6 +279,8 @@ class Policy:
             if self._rule("allow", "bash", words=part.words, patterned=True) is not None:
                 continue  # a rule that names this very command opens what it reads
             for word in part.words[1:] + tuple(r.target for r in part.redirects):
+                if P.is_process_environment(word):  # `cat /proc/$PPID/environ`: a variable hides nothing here
+                    return P.PROCESS_ENVIRONMENT
                 path = P.expand_word(word, workspace, home)
                 if path is not None:
                     secret = P.secret_reason(path, self.home, home)

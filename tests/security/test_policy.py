@@ -305,3 +305,12 @@ def test_a_screenshot_reference_is_a_read_of_that_file(env) -> None:
     assert p.decide(SHOT, {**page, "reference": "design.png"}, ctx(env)).action == "allow"
     # A remote target still asks even when the reference is harmless.
     assert p.decide(SHOT, {"target": "https://example.com/", "reference": "design.png"}, ctx(env)).action == "deny"
+
+
+def test_a_process_environment_is_a_secret_path(env) -> None:
+    """kimicode's own environment holds the API key; /proc/<pid>/environ of the parent would hand it over."""
+    p = policy(env, headless=True)
+    for path in ["/proc/self/environ", f"/proc/{os.getpid()}/environ", "/proc/1/task/1/environ"]:
+        assert p.decide(VIEW, {"path": path}, ctx(env)).action == "deny", path
+    for command in ["cat /proc/$PPID/environ", f"cat /proc/{os.getppid()}/environ", "strings /proc/self/environ"]:
+        assert bash(p, env, command).action == "deny", command
