@@ -123,6 +123,9 @@ def main() -> None:
     # stderr is one channel with one filter: progress, warnings, errors and tracebacks all pass it.
     register_environment()
     sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
+    from kimicode.security.childenv import withhold_keys
+
+    withhold_keys()  # after registering them for redaction: nothing kimicode starts inherits them
     argv = _optional_resume_id(sys.argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         from kimicode.ui.manage import register

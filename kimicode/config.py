@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kimicode.security.redact import register as register_secret
+from kimicode.security.childenv import environment
 
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_MODEL = "kimi-k2.5"
@@ -254,7 +255,7 @@ def _project_layer(work_dir: Path) -> tuple[dict[str, Any], list[Rule]]:
 def user_endpoint(home: Path, env: dict[str, str] | None = None, flag: str | None = None) -> str:
     """The endpoint the user chose (flag, KIMI_BASE_URL, their config.toml, else the default), never the
     project's: where a key the user types may be sent."""
-    env = dict(os.environ) if env is None else env
+    env = environment() if env is None else env
     user_value = read_toml(home / "config.toml").get("base_url")
     chosen = flag or env.get("KIMI_BASE_URL") or (user_value if isinstance(user_value, str) else "") or DEFAULT_BASE_URL
     return chosen.rstrip("/")
@@ -278,7 +279,7 @@ def load_config(
     ``flags["trust"]`` trusts the workspace for this run."""
     from kimicode.security.trust import TrustStore, project_mcp_lines
 
-    env = dict(os.environ) if env is None else env
+    env = environment() if env is None else env
     flags = flags or {}
     home = kimicode_home(env)
     config, rules = _user_layer(home, (work_dir or Path.cwd()).resolve())

@@ -515,3 +515,44 @@ def test_each_conversation_keeps_its_own_record_of_pictures(tmp_path: Path) -> N
     main.ctx.shown_images["x"] = "main's picture"
     assert sub.ctx.shown_images == {}  # a sub-agent never hears "already shown" about the main's pictures
     assert main.ctx.file_locks is sub.ctx.file_locks is shared.file_locks  # edits still serialise
+
+
+def _descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            children.append(int(entry))
+    return children + [grand for child in children for grand in _descendants(child)]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process environments from /proc")
+def test_the_browser_does_not_inherit_the_model_keys(run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page can show `file:///proc/self/environ`; Chromium must not hold kimicode's key to show."""
+    from kimicode.security import childenv
+
+    monkeypatch.setenv("KIMI_API_KEY", "sk-browser-must-not-see-this-0123456789")
+    monkeypatch.setattr(childenv, "_taken", {})
+    childenv.withhold_keys()  # what kimicode's start-up does
+    assert childenv.environment()["KIMI_API_KEY"] == "sk-browser-must-not-see-this-0123456789"
+    page = tmp_path / "box.html"
+    page.write_text(BOX_PAGE)
+    browser = Browser()
+    try:
+        run(browser.screenshot(page.as_uri()))
+        pids = _descendants(os.getpid())
+        assert pids, "the browser runs as a child of this process"
+        for pid in pids:
+            try:
+                environ = open(f"/proc/{pid}/environ", "rb").read()
+            except OSError:
+                continue
+            assert b"sk-browser-must-not-see-this" not in environ, pid
+    finally:
+        run(browser.close())

@@ -125,7 +125,6 @@ def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
 
 def command_context(config: Config) -> ToolContext:
     """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose."""
-    import os
 
     from kimicode.security.sandbox import detect_sandbox
 
@@ -135,7 +134,10 @@ def command_context(config: Config) -> ToolContext:
         config.work_dir,
         config.home,
     )
-    passed = {name: os.environ[name] for name in getattr(config, "pass_env", []) if name in os.environ}
+    from kimicode.security.childenv import environment
+
+    own = environment()
+    passed = {name: own[name] for name in getattr(config, "pass_env", []) if name in own}
     return ToolContext(workspace=config.work_dir, env=passed, sandbox=sandbox)
 
 

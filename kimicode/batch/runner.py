@@ -136,7 +136,9 @@ async def _pipeline(run: _Run) -> tuple[str, str]:
             return "failed", f"setup failed (exit {code}); see {spec.id}/setup.log"
     run.phase = "agent"
     run.on_line("agent started")
-    env = {**os.environ, **run.env}
+    from kimicode.security.childenv import environment
+
+    env = {**environment(), **run.env}  # the agent is kimicode itself: it gets the endpoint key
     code, stdout = await run_process(
         agent_argv(spec, run.checkout), run.checkout, spec.task, run.folder / "agent.log", run.on_line, env=env
     )

@@ -8,7 +8,6 @@ kimicode's files; they are expanded when the server is launched (``McpServerConf
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -74,7 +73,11 @@ class McpServerConfig:
 
     def expanded(self, env: Mapping[str, str] | None = None) -> McpServerConfig:
         """A copy with every ``${VAR}`` expanded from ``env`` (default: the process environment)."""
-        values = os.environ if env is None else env
+        if env is None:
+            from kimicode.security.childenv import environment
+
+            env = environment()  # a configured "${OPENAI_API_KEY}" still finds the key kimicode withholds
+        values = env
         return replace(
             self,
             command=expand_vars(self.command, values),

@@ -13,12 +13,32 @@ from collections.abc import Iterable, Mapping
 
 # Keys for the model's endpoint; never inherited by a child unless passed on purpose.
 WITHHELD = ("KIMI_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY")
+# The withheld keys, taken out of os.environ at start-up (see withhold_keys).
+_taken: dict[str, str] = {}
+
+
+def withhold_keys() -> None:
+    """Move the model's keys out of this process's environment, once, at start-up.
+
+    Every program kimicode starts inherits os.environ unless told otherwise: the model's commands, MCP
+    servers, git, the browser and its driver (a page can show ``file:///proc/<pid>/environ``). Taking the
+    keys out at the source covers them all, including programs a library starts on its own.
+    """
+    for name in WITHHELD:
+        value = os.environ.pop(name, None)
+        if value is not None:
+            _taken[name] = value
+
+
+def environment() -> dict[str, str]:
+    """kimicode's own view of its environment: what it was started with, withheld keys included."""
+    return {**os.environ, **_taken}
 
 
 def command_env(extra: Mapping[str, str] | None = None, pass_env: Iterable[str] = ()) -> dict[str, str]:
     """kimicode's environment without the withheld keys (except those in ``pass_env``), plus ``extra``."""
     keep = set(pass_env)
-    env = {k: v for k, v in os.environ.items() if k not in WITHHELD or k in keep}
+    env = {k: v for k, v in environment().items() if k not in WITHHELD or k in keep}
     env.update(extra or {})
     return env
 
