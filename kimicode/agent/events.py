@@ -96,6 +96,26 @@ class Compacted:
 
 
 @dataclass
+class TodoUpdate:
+    """The model rewrote its todo list (the whole list: each item has ``content`` and ``status``)."""
+
+    items: list[dict[str, str]]
+    agent: str = ""
+
+
+@dataclass
+class TaskUpdate:
+    """A background task started, printed a line, or ended."""
+
+    task_id: str
+    command: str
+    state: Literal["running", "done", "failed", "stopped"]
+    exit_code: int | None = None
+    last_line: str = ""
+    agent: str = ""
+
+
+@dataclass
 class Error:
     message: str
     retrying: bool = False  # True: a transient failure the client is retrying
@@ -133,6 +153,8 @@ Event = (
     | Usage
     | SubAgentUpdate
     | Compacted
+    | TodoUpdate
+    | TaskUpdate
     | Error
     | Done
 )
