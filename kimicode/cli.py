@@ -95,11 +95,11 @@ def run(
         "flags": flags,  # to rebuild the config when the REPL's trust question is answered
     }
     if interactive:
-        from kimicode.ui.launch import launch_repl
+        from kimicode.frontends.launch import launch_repl
 
         code = launch_repl(config, task, options)
     else:
-        from kimicode.ui.launch import launch_headless
+        from kimicode.frontends.launch import launch_headless
 
         code = launch_headless(config, task, output_format, options)
     raise typer.Exit(code)
@@ -128,7 +128,7 @@ def main() -> None:
     withhold_keys()  # after registering them for redaction: nothing kimicode starts inherits them
     argv = _optional_resume_id(sys.argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
-        from kimicode.ui.manage import register
+        from kimicode.manage import register
 
         register(manage_app)
         manage_app(args=argv, prog_name="kimicode")

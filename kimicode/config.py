@@ -269,6 +269,17 @@ def project_widening(work_dir: Path, home: Path | None = None) -> list[str]:
     return split_project(base, values, rules)[2]
 
 
+def widening_settings(work_dir: Path, home: Path | None = None) -> list[str]:
+    """What trusting the folder would turn on, one human line each ("yolo = true", "allow bash(rm *)" ...).
+
+    Compared with the user's own settings in ``home`` (default: KIMICODE_HOME), so a project value that only
+    repeats or tightens them is not listed.
+    """
+    from kimicode.security.trust import project_mcp_lines
+
+    return project_widening(work_dir, home) + project_mcp_lines(work_dir)
+
+
 def load_config(
     *,
     work_dir: Path | None = None,

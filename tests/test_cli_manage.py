@@ -11,7 +11,7 @@ import pytest
 
 from kimicode.config import Config
 from kimicode.mcp.store import load_servers
-from kimicode.ui.mcp_import import first_run_mcp_offer
+from kimicode.manage.mcp_import import first_run_mcp_offer
 from tests.clirun import run_cli
 from tests.mcp_servers.fixtures import DEMO_SERVER, http_server
 

@@ -1,4 +1,4 @@
-from kimicode.ui.markdown_stream import MarkdownLines
+from kimicode.frontends.repl.markdown_stream import MarkdownLines
 
 
 def styles_of(text) -> dict[str, str]:  # type: ignore[no-untyped-def]

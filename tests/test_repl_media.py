@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kimicode.ui.media import image_mentions, pasted_image_path, resolve_user_path
-from kimicode.ui.repl import attach_mentions
+from kimicode.frontends.common.media import image_mentions, pasted_image_path, resolve_user_path
+from kimicode.frontends.repl.app import attach_mentions
 
 
 def make_files(ws: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.clirun import run_cli
 from tests.fake_llm import FakeLLM, Reply
 from tests.replpty import Repl
-from kimicode.ui.setup import save_settings
+from kimicode.frontends.repl.setup import save_settings
 
 
 def test_guided_setup_checks_and_saves_the_key(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kimicode.agent.events import SubAgentUpdate
-from kimicode.ui.board import SwarmBoard
+from kimicode.frontends.repl.board import SwarmBoard
 
 
 def test_board_shows_each_sub_agent_once_with_its_latest_state() -> None:

@@ -26,7 +26,7 @@ WORK_DIR = ".work"  # OUT/.work/<id>: the local pool's checkouts while tasks run
 
 
 class Reporter(Protocol):
-    """Progress, as the front end shows it (kimicode/ui/batch_view.py)."""
+    """Progress, as the front end shows it (kimicode/manage/batch_view.py)."""
 
     def begin(self, total: int, skipped: int, queued: list[str], engine: str) -> None: ...
 

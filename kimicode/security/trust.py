@@ -141,14 +141,3 @@ def project_mcp_lines(workspace: Path) -> list[str]:
     from kimicode.discovery.mcp_configs import find_project_mcp_servers
 
     return [f"MCP server {s.name}: {s.describe()}" for s in find_project_mcp_servers(workspace).servers]
-
-
-def widening_settings(workspace: Path, home: Path | None = None) -> list[str]:
-    """What trusting the folder would turn on, one human line each ("yolo = true", "allow bash(rm *)" ...).
-
-    Compared with the user's own settings in ``home`` (default: KIMICODE_HOME), so a project value that only
-    repeats or tightens them is not listed.
-    """
-    from kimicode.config import project_widening
-
-    return project_widening(workspace, home) + project_mcp_lines(workspace)

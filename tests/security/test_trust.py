@@ -207,7 +207,8 @@ def test_layering_narrowing_and_widening(tmp_path: Path, workspace: Path) -> Non
 
 
 def test_saved_rules_and_trust_store(tmp_path: Path, workspace: Path) -> None:
-    from kimicode.security.trust import TrustStore, project_fingerprint, widening_settings
+    from kimicode.config import widening_settings
+    from kimicode.security.trust import TrustStore, project_fingerprint
 
     home = tmp_path / "h"
     project_config(workspace, 'yolo = true\nbase_url = "http://x.test/v1"\n')
@@ -283,7 +284,7 @@ def test_first_run_offer_never_imports_project_servers(tmp_path: Path, workspace
 
     from kimicode.config import Config
     from kimicode.mcp.store import load_servers
-    from kimicode.ui.mcp_import import first_run_mcp_offer
+    from kimicode.manage.mcp_import import first_run_mcp_offer
 
     home, user_home = tmp_path / "h", tmp_path / "uh"
     project_mcp(workspace, "proj")

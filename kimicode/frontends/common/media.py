@@ -6,6 +6,7 @@ next message. What the user sees is a short description (path, pixel size, bytes
 
 from __future__ import annotations
 
+import asyncio
 import re
 import urllib.parse
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import Any
 
 from kimicode.config import Config
 from kimicode.llm.messages import Image
-from kimicode.ui.launch import MediaError, load_media
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -27,6 +27,43 @@ __all__ = [
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 MENTION = re.compile(r"(?<!\S)@(\S+)")
+
+
+class MediaError(Exception):
+    """Attached media that cannot be sent; the message is one line for the user."""
+
+
+def load_media(config: Config, images: list[Path], video: Path | None) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Images (and sampled video frames) for the first message, plus other parts (an uploaded video)."""
+    if not images and video is None:
+        return [], []
+    from kimicode.llm.profiles import profile_for
+    from kimicode.vision.errors import VisionError
+    from kimicode.vision.images import encode_image_file
+
+    profile = profile_for(config.model)
+    if not profile.vision:
+        raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
+    try:
+        media = [encode_image_file(path, profile.image_max_tokens) for path in images]
+        parts: list[dict[str, Any]] = []
+        if video is not None and config.video_input == "upload":
+            from kimicode.vision.video import upload_video_native, video_url_part
+
+            if not profile.video:
+                raise MediaError(f"model {config.model} does not accept video uploads; set video_input = \"frames\"")
+            file_id = asyncio.run(upload_video_native(config.base_url, config.api_key, video))
+            parts.append(video_url_part(file_id))
+        elif video is not None:
+            from kimicode.vision.video import sample_video
+
+            media.extend(
+                sample_video(video, max_frames=config.video_max_frames, token_budget=config.video_token_budget)
+            )
+    except VisionError as exc:
+        raise MediaError(str(exc)) from exc
+    return media, parts
+
 
 
 def is_image_path(path: Path) -> bool:

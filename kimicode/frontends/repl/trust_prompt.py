@@ -39,7 +39,7 @@ def settle_trust(config: Config, flags: dict[str, Any]) -> Config:
         out.write(f"  {line}\n")
     out.write("Trust it only if you know who wrote these files.\n")
     out.flush()
-    from kimicode.ui.input import ask_choice
+    from kimicode.frontends.repl.input import ask_choice
 
     answer = asyncio.run(ask_choice(QUESTION, TRUST_KEYS))
     if answer == "trust":

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from kimicode.agent.events import SubAgentUpdate
-from kimicode.ui.board import SwarmBoard
+from kimicode.frontends.repl.board import SwarmBoard
 
 # Seconds between repaints at most; updates arriving in between are drawn together.
 REDRAW_INTERVAL = 0.05

@@ -3,7 +3,7 @@ coloured diffs for edits, folded long output. NO_COLOR is honoured by rich itsel
 
 Text is written as it streams (no live region that repaints the screen), so nothing flickers and the
 scrollback stays a plain record of the session. The one exception is the swarm board: a few lines redrawn
-in place while sub-agents run (kimicode.ui.live_board), then left in the scrollback as they ended.
+in place while sub-agents run (kimicode.frontends.repl.live_board), then left in the scrollback as they ended.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from rich.text import Text
 
 from kimicode.agent import events as ev
 from kimicode.security.redact import redact
-from kimicode.ui.markdown_stream import MarkdownLines
-from kimicode.ui.live_board import LiveBoard
+from kimicode.frontends.repl.markdown_stream import MarkdownLines
+from kimicode.frontends.repl.live_board import LiveBoard
 
 # Lines of a tool's output shown under its call line; the rest is folded into a count.
 OUTPUT_PREVIEW_LINES = 4

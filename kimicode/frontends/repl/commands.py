@@ -3,7 +3,7 @@
     register(SlashCommand("skills", "list the skills the agent can use", skills_command))
 
 A handler is ``async def handler(repl, argument: str) -> None``; ``repl`` is the running
-kimicode.ui.repl.Repl (its renderer, agent, config, runtime, pending_images ...).
+kimicode.frontends.repl.app.Repl (its renderer, agent, config, runtime, pending_images ...).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kimicode.ui.repl import Repl
+    from kimicode.frontends.repl.app import Repl
 
 Handler = Callable[["Repl", str], Awaitable[Any]]
 
@@ -174,7 +174,7 @@ async def _diff(repl: Repl, arg: str) -> None:
 
 @slash("sessions", "list this workspace's sessions")
 async def _sessions(repl: Repl, arg: str) -> None:
-    from kimicode.ui.sessions import describe_sessions, session_store
+    from kimicode.frontends.common.sessions import describe_sessions, session_store
 
     infos = session_store(repl.config).list(repl.config.work_dir)
     if not infos:
@@ -192,7 +192,7 @@ async def _resume(repl: Repl, arg: str) -> None:
 
 @slash("image", "attach an image to your next message", "PATH")
 async def _image(repl: Repl, arg: str) -> None:
-    from kimicode.ui.media import resolve_user_path
+    from kimicode.frontends.common.media import resolve_user_path
 
     if not arg:
         repl.renderer.error("give the image's path: /image PATH (or mention it as @file.png)")
@@ -202,7 +202,7 @@ async def _image(repl: Repl, arg: str) -> None:
 
 @slash("video", "attach a video (as sampled frames) to your next message", "PATH")
 async def _video(repl: Repl, arg: str) -> None:
-    from kimicode.ui.media import resolve_user_path
+    from kimicode.frontends.common.media import resolve_user_path
 
     if not arg:
         repl.renderer.error("give the video's path: /video PATH")
@@ -212,7 +212,7 @@ async def _video(repl: Repl, arg: str) -> None:
 
 @slash("skills", "list the skills found (name, source, path)")
 async def _skills(repl: Repl, arg: str) -> None:
-    from kimicode.ui.integrations import skills_lines
+    from kimicode.frontends.common.integrations import skills_lines
 
     for line, style in skills_lines(repl.runtime.skills, repl.config):
         repl.renderer.listing(line, style)
@@ -220,7 +220,7 @@ async def _skills(repl: Repl, arg: str) -> None:
 
 @slash("mcp", "show the MCP servers: state, source, tools")
 async def _mcp(repl: Repl, arg: str) -> None:
-    from kimicode.ui.integrations import mcp_lines
+    from kimicode.frontends.common.integrations import mcp_lines
 
     for line, style in mcp_lines(repl.mcp, repl.config):
         repl.renderer.listing(line, style)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from kimicode.config import Config
-from kimicode.ui.headless import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, compose_task
+from kimicode.frontends.common.media import MediaError, load_media
+from kimicode.frontends.headless.printer import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, compose_task
 
 NO_KEY = (
     "no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY), or put api_key = \"...\" in {home}/config.toml "
@@ -40,42 +41,6 @@ def ignored_line(config: Config) -> str:
     )
 
 
-class MediaError(Exception):
-    """Attached media that cannot be sent; the message is one line for the user."""
-
-
-def load_media(config: Config, images: list[Path], video: Path | None) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Images (and sampled video frames) for the first message, plus other parts (an uploaded video)."""
-    if not images and video is None:
-        return [], []
-    from kimicode.llm.profiles import profile_for
-    from kimicode.vision.errors import VisionError
-    from kimicode.vision.images import encode_image_file
-
-    profile = profile_for(config.model)
-    if not profile.vision:
-        raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
-    try:
-        media = [encode_image_file(path, profile.image_max_tokens) for path in images]
-        parts: list[dict[str, Any]] = []
-        if video is not None and config.video_input == "upload":
-            from kimicode.vision.video import upload_video_native, video_url_part
-
-            if not profile.video:
-                raise MediaError(f"model {config.model} does not accept video uploads; set video_input = \"frames\"")
-            file_id = asyncio.run(upload_video_native(config.base_url, config.api_key, video))
-            parts.append(video_url_part(file_id))
-        elif video is not None:
-            from kimicode.vision.video import sample_video
-
-            media.extend(
-                sample_video(video, max_frames=config.video_max_frames, token_budget=config.video_token_budget)
-            )
-    except VisionError as exc:
-        raise MediaError(str(exc)) from exc
-    return media, parts
-
-
 def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dict[str, Any]) -> int:
     task = compose_task(task_arg, _read_stdin())
     if not task:
@@ -90,8 +55,8 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         _say(str(exc))
         return EXIT_USAGE
     from kimicode.agent.runtime import build_runtime
-    from kimicode.ui.headless import run_headless
-    from kimicode.ui.sessions import SessionInUse, SessionNotFound, fork_notice, fork_session, open_session
+    from kimicode.frontends.headless.printer import run_headless
+    from kimicode.frontends.common.sessions import SessionInUse, SessionNotFound, fork_notice, fork_session, open_session
 
     resume = options.get("resume")
     if resume is not None and not resume.strip():
@@ -110,7 +75,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     if config.ignored_project_settings:  # headless never asks: it says once what it left out
         _say(ignored_line(config))
     from kimicode.security.orphans import adopt_orphans, end_orphans
-    from kimicode.ui.signals import cancel_on_signals, exit_code_for
+    from kimicode.frontends.common.signals import cancel_on_signals, exit_code_for
 
     adopt_orphans()  # what an unsandboxed command leaves running ends with the session
     received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
@@ -132,8 +97,8 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
 
 
 def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
-    from kimicode.ui.repl import run_repl
-    from kimicode.ui.trust_prompt import settle_trust
+    from kimicode.frontends.repl.app import run_repl
+    from kimicode.frontends.repl.trust_prompt import settle_trust
 
     try:
         config = settle_trust(config, options.get("flags") or {})

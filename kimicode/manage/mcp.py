@@ -181,7 +181,7 @@ def import_(
 ) -> None:
     """Import the servers configured for Claude, Cursor, VS Code, Zed, Windsurf, Gemini, Codex and Kimi."""
     from kimicode.mcp.store import McpStoreError, import_servers, store_path
-    from kimicode.ui.mcp_import import describe_found, describe_report, discover, new_servers
+    from kimicode.manage.mcp_import import describe_found, describe_report, discover, new_servers
 
     home = _home()
     discovery = discover((work_dir or Path.cwd()).resolve())

@@ -45,7 +45,7 @@ def register_batch(app: typer.Typer) -> None:
     ) -> None:
         """Run many tasks, each in its own checkout; results in OUT/results.jsonl. Rerun to resume."""
         if report is not None:
-            from kimicode.ui.batch_view import report as print_report
+            from kimicode.manage.batch_view import report as print_report
 
             raise typer.Exit(print_report(report))
         if tasks is None:
@@ -79,8 +79,8 @@ def _run(
     from kimicode.batch.driver import BatchOptions, run_local
     from kimicode.batch.tasks import Defaults, TaskFileError, is_url, load_tasks
     from kimicode.config import ConfigError, load_config
-    from kimicode.ui.batch_view import JsonReporter, TextReporter
-    from kimicode.ui.launch import NO_KEY
+    from kimicode.manage.batch_view import JsonReporter, TextReporter
+    from kimicode.frontends.launch import NO_KEY
 
     try:
         config = load_config()

@@ -17,7 +17,7 @@ from kimicode.llm.messages import Image
 from kimicode.security.redact import redact, redact_obj
 
 if TYPE_CHECKING:
-    from kimicode.ui.sessions import OpenedSession
+    from kimicode.frontends.common.sessions import OpenedSession
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUT_FORMATS = ("text", "json", "stream-json")
@@ -240,7 +240,7 @@ async def run_headless(
     async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait, start=offers_mcp) as mcp:
         overrides = {"extra_tools": mcp.tools} if mcp is not None else {}
         if opened is not None:  # log the run to the session and continue its history
-            from kimicode.ui.sessions import bind_agent
+            from kimicode.frontends.common.sessions import bind_agent
 
             agent = bind_agent(runtime, opened, headless_approver(runtime), **overrides)
         else:

@@ -21,10 +21,10 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime, build_runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Image
-from kimicode.ui import commands
-from kimicode.ui.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
-from kimicode.ui.render import Renderer
-from kimicode.ui.sessions import (
+from kimicode.frontends.repl import commands
+from kimicode.frontends.common.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
+from kimicode.frontends.repl.render import Renderer
+from kimicode.frontends.common.sessions import (
     OpenedSession,
     SessionInUse,
     SessionNotFound,
@@ -54,7 +54,7 @@ APPROVAL_ANSWERS = {
 
 def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
     from kimicode.security.orphans import adopt_orphans, end_orphans
-    from kimicode.ui.signals import exit_code_for
+    from kimicode.frontends.common.signals import exit_code_for
 
     adopt_orphans()  # what an unsandboxed command leaves running ends with the session
     repl = Repl(config, options)
@@ -105,7 +105,7 @@ class Repl:
 
     async def main(self, task: str | None) -> int:
         if not self.config.api_key:
-            from kimicode.ui.setup import guided_setup
+            from kimicode.frontends.repl.setup import guided_setup
 
             try:
                 flag_base_url = (self.options.get("flags") or {}).get("base_url")
@@ -118,7 +118,7 @@ class Repl:
         if code is not None:
             return code
         self._prompt = self._make_prompt()
-        from kimicode.ui.signals import install
+        from kimicode.frontends.common.signals import install
 
         install(self._stop_on_signal, (signal.SIGTERM, signal.SIGHUP))
         try:
@@ -149,7 +149,7 @@ class Repl:
 
     def _offer_mcp_import(self) -> None:
         """First interactive run: offer the MCP servers other agents already use (asked once)."""
-        from kimicode.ui.mcp_import import first_run_mcp_offer
+        from kimicode.manage.mcp_import import first_run_mcp_offer
 
         try:
             first_run_mcp_offer(self.config)
@@ -181,7 +181,7 @@ class Repl:
         """--image/--video for the first message; sampling or uploading runs off the event loop."""
         images, video = self.options.get("images") or [], self.options.get("video")
         if images or video:
-            from kimicode.ui.launch import load_media
+            from kimicode.frontends.common.media import load_media
 
             media, parts = await asyncio.to_thread(load_media, self.config, images, video)
             self.pending_images.extend(media)
@@ -189,7 +189,7 @@ class Repl:
 
     async def _fork_or_not(self, busy: SessionInUse, otherwise: str) -> OpenedSession | None:
         """Another kimicode writes to that session: offer a fork of it (its history, a new log) instead."""
-        from kimicode.ui.input import ask_choice
+        from kimicode.frontends.repl.input import ask_choice
 
         self.renderer.warn(str(busy))
         answer = await ask_choice(
@@ -225,7 +225,7 @@ class Repl:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory
 
-        from kimicode.ui.input import main_key_bindings, MentionCompleter
+        from kimicode.frontends.repl.input import main_key_bindings, MentionCompleter
 
         self.config.home.mkdir(parents=True, exist_ok=True)
         return PromptSession(
@@ -373,7 +373,7 @@ class Repl:
                 return await self._ask_approval(request)
 
     async def _ask_approval(self, request: ev.ApprovalRequest) -> ApprovalDecision:
-        from kimicode.ui.input import APPROVAL_KEYS, ask_choice
+        from kimicode.frontends.repl.input import APPROVAL_KEYS, ask_choice
 
         self.renderer.close_stream()
         who = f"[{request.agent}] " if request.agent else ""
@@ -404,14 +404,14 @@ class Repl:
     # -- what commands call --------------------------------------------------------------------------
 
     def new_session(self) -> None:
-        from kimicode.ui.sessions import new_session
+        from kimicode.frontends.common.sessions import new_session
 
         self.opened.session.close()
         self.opened = new_session(self.config)
         self._rebind()
 
     async def resume(self, session_id: str | None) -> None:
-        from kimicode.ui.sessions import session_store
+        from kimicode.frontends.common.sessions import session_store
 
         if session_id is None:
             infos = session_store(self.config).list(self.config.work_dir)
@@ -454,7 +454,7 @@ class Repl:
 
     def set_mode(self, mode: str) -> None:
         """Switch mode: rebuild the tools and system prompt for it (DESIGN.md B.7), keeping the history."""
-        from kimicode.ui.sessions import fresh_history
+        from kimicode.frontends.common.sessions import fresh_history
 
         old = self.agent
         self.config.mode = mode
@@ -544,8 +544,8 @@ def swarm_accounting(extra: dict[str, Any]) -> str:
 def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
     """Append the content of each ``@path`` that names a readable text file in the workspace.
 
-    Image files are left out: they are attached as images (kimicode.ui.media.image_mentions)."""
-    from kimicode.ui.media import is_image_path
+    Image files are left out: they are attached as images (kimicode.frontends.common.media.image_mentions)."""
+    from kimicode.frontends.common.media import is_image_path
 
     blocks: list[str] = []
     attached: list[str] = []

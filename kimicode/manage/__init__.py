@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 import typer
 
-from kimicode.ui.manage_batch import register_batch
-from kimicode.ui.manage_mcp import register_mcp
-from kimicode.ui.manage_sessions import register_sessions
-from kimicode.ui.manage_skills import register_skills
-from kimicode.ui.manage_trust import register_trust
+from kimicode.manage.batch import register_batch
+from kimicode.manage.mcp import register_mcp
+from kimicode.manage.sessions import register_sessions
+from kimicode.manage.skills import register_skills
+from kimicode.manage.trust import register_trust
 
 Registrar = Callable[[typer.Typer], None]
 

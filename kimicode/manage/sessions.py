@@ -22,7 +22,7 @@ def register_sessions(app: typer.Typer) -> None:
     ) -> None:
         """List saved sessions (resume one with kimicode -r ID, or the last with kimicode -C)."""
         from kimicode.config import ConfigError, load_config
-        from kimicode.ui.sessions import describe_sessions, session_store
+        from kimicode.frontends.common.sessions import describe_sessions, session_store
 
         try:
             config = load_config(work_dir=work_dir)

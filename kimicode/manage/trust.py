@@ -19,7 +19,8 @@ def trust(
     work_dir: Annotated[Optional[Path], typer.Option("-w", "--work-dir", help="Folder (default: current).")] = None,
 ) -> None:
     """Trust this folder: its .kimicode/config.toml and MCP files may widen what kimicode does."""
-    from kimicode.security.trust import TrustStore, project_fingerprint, widening_settings
+    from kimicode.config import widening_settings
+    from kimicode.security.trust import TrustStore, project_fingerprint
 
     workspace = (work_dir or Path.cwd()).resolve()
     if not workspace.is_dir():

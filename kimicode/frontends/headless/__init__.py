@@ -1,0 +1,1 @@
+"""Headless runs (`kimicode -p`): text, json or stream-json output, exit codes."""

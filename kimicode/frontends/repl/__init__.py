@@ -1,0 +1,1 @@
+"""The interactive REPL: prompt-toolkit input, rich rendering, slash commands, approvals."""
