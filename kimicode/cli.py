@@ -46,19 +46,19 @@ def _version(value: bool) -> None:
 def run(
     task: Annotated[Optional[str], typer.Argument(help="What to do. Omit for an interactive session.")] = None,
     print_mode: Annotated[bool, typer.Option("-p", "--print", help="Run headless: do the task, print the result, exit.")] = False,
-    output_format: Annotated[str, typer.Option("--output-format", help="Headless output: text, json or stream-json.")] = "text",
+    output_format: Annotated[str, typer.Option("--output-format", metavar="FORMAT", help="Headless output: text, json or stream-json.")] = "text",
     yolo: Annotated[bool, typer.Option("-y", "--yolo", help="Approve every action without asking.")] = False,
-    model: Annotated[Optional[str], typer.Option("-m", "--model", help="Model name (default kimi-k2.5).")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint URL.")] = None,
-    mode: Annotated[Optional[str], typer.Option("--mode", help="instant, thinking, agent or swarm.")] = None,
-    image: Annotated[Optional[list[Path]], typer.Option("--image", help="Attach an image to the first message (repeatable).")] = None,
-    video: Annotated[Optional[Path], typer.Option("--video", help="Attach a video to the first message.")] = None,
+    model: Annotated[Optional[str], typer.Option("-m", "--model", metavar="NAME", help="Model name (default kimi-k2.5).")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="OpenAI-compatible endpoint URL.")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", metavar="MODE", help="instant, thinking, agent or swarm.")] = None,
+    image: Annotated[Optional[list[Path]], typer.Option("--image", metavar="PATH", help="Attach an image to the first message (repeatable).")] = None,
+    video: Annotated[Optional[Path], typer.Option("--video", metavar="PATH", help="Attach a video to the first message.")] = None,
     continue_session: Annotated[bool, typer.Option("-C", "--continue", help="Continue this workspace's last session.")] = False,
-    resume: Annotated[Optional[str], typer.Option("-r", "--resume", help="Resume a session by ID; without an ID, pick from a list.")] = None,
-    work_dir: Annotated[Optional[Path], typer.Option("-w", "--work-dir", help="Workspace directory (default: current).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Step limit for the main agent.")] = None,
+    resume: Annotated[Optional[str], typer.Option("-r", "--resume", metavar="ID", help="Resume a session by ID; without an ID, pick from a list.")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option("-w", "--work-dir", metavar="DIR", help="Workspace directory (default: current).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", metavar="N", help="Step limit for the main agent.")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Trust this folder for this run: its own settings (.kimicode/config.toml, .mcp.json) apply.")] = False,
-    sandbox: Annotated[Optional[str], typer.Option("--sandbox", help="Sandbox for commands: read-only, workspace-write or off.")] = None,
+    sandbox: Annotated[Optional[str], typer.Option("--sandbox", metavar="MODE", help="Sandbox for commands: read-only, workspace-write or off.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -127,10 +127,12 @@ def main() -> None:
 
     withhold_keys()  # after registering them for redaction: nothing kimicode starts inherits them
     argv = _optional_resume_id(sys.argv[1:])
+    from kimicode.cli_help import plain_help
+
     if argv and argv[0] in SUBCOMMANDS:
         from kimicode.manage import register
 
         register(manage_app)
-        manage_app(args=argv, prog_name="kimicode")
+        plain_help(typer.main.get_command(manage_app)).main(args=argv, prog_name="kimicode")
     else:
-        run_app(args=argv, prog_name="kimicode")
+        plain_help(typer.main.get_command(run_app)).main(args=argv, prog_name="kimicode")
