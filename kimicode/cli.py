@@ -6,6 +6,8 @@ here; everything heavy is imported inside the function that needs it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -63,14 +65,24 @@ def run(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """kimicode: a terminal coding agent for Kimi K2.5."""
+    interactive = not print_mode and sys.stdin.isatty() and sys.stdout.isatty()
+
+    def refuse(message: str, kind: str = "usage") -> typer.Exit:
+        """One line; a headless json run also gets its one result object (DESIGN.md B.10)."""
+        if not interactive and output_format in ("json", "stream-json"):
+            from kimicode.frontends.headless.printer import early_exit
+
+            return typer.Exit(early_exit(output_format, kind, message, EXIT_USAGE))
+        return fail(message)
+
     if output_format not in ("text", "json", "stream-json"):
         raise fail(f"unknown --output-format '{output_format}': use text, json or stream-json")
     if mode is not None and mode not in MODES:
-        raise fail(f"unknown --mode '{mode}': use one of {', '.join(MODES)}")
+        raise refuse(f"unknown --mode '{mode}': use one of {', '.join(MODES)}")
     if sandbox is not None and sandbox not in SANDBOX_MODES:
-        raise fail(f"unknown --sandbox '{sandbox}': use one of {', '.join(SANDBOX_MODES)}")
+        raise refuse(f"unknown --sandbox '{sandbox}': use one of {', '.join(SANDBOX_MODES)}")
     if work_dir is not None and not work_dir.is_dir():
-        raise fail(f"--work-dir {work_dir} is not a directory")
+        raise refuse(f"--work-dir {work_dir} is not a directory")
     flags: dict[str, Any] = {
         "yolo": yolo or None,
         "model": model,
@@ -84,9 +96,8 @@ def run(
     try:
         config = load_config(work_dir=work_dir, flags=flags)
     except ConfigError as exc:
-        raise fail(str(exc)) from exc
+        raise refuse(str(exc), "config") from exc
 
-    interactive = not print_mode and sys.stdin.isatty() and sys.stdout.isatty()
     options = {
         "images": list(image or []),
         "video": video,
@@ -135,4 +146,27 @@ def main() -> None:
         register(manage_app)
         plain_help(typer.main.get_command(manage_app)).main(args=argv, prog_name="kimicode")
     else:
-        plain_help(typer.main.get_command(run_app)).main(args=argv, prog_name="kimicode")
+        command = plain_help(typer.main.get_command(run_app))
+        try:
+            code = command.main(args=argv, prog_name="kimicode", standalone_mode=False)
+        except Exception as exc:  # a usage error found while parsing (unknown option, bad value)
+            show = getattr(exc, "show", None)
+            if show is None:
+                raise
+            show()
+            sys.exit(_usage_error_exit(argv, str(getattr(exc, "format_message", lambda: exc)())))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error_exit(argv: list[str], message: str) -> int:
+    """A parse error still gets its result object when the words asked for json output."""
+    for i, word in enumerate(argv):
+        value = word.split("=", 1)[1] if word.startswith("--output-format=") else None
+        if word == "--output-format" and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value in ("json", "stream-json"):
+            from kimicode.frontends.headless.printer import early_exit
+
+            with contextlib.redirect_stderr(io.StringIO()):  # click has said it on stderr already
+                return early_exit(value, "usage", message, EXIT_USAGE)
+    return EXIT_USAGE

@@ -31,6 +31,13 @@ RULE_SYNTAX = re.compile(r"[A-Za-z0-9_*?\-]+(\(.+\))?", re.DOTALL)
 SOURCE_USER, SOURCE_PROJECT, SOURCE_SAVED = "user config", "project config", "saved for this project"
 
 
+# What to say when no key is configured: every place that needs a key says the same.
+NO_KEY = (
+    "no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY), or put api_key = \"...\" in {home}/config.toml "
+    "(get a key at https://platform.moonshot.ai)"
+)
+
+
 class ConfigError(Exception):
     """A configuration problem the user must fix; the CLI prints it as one line and exits 2."""
 
@@ -66,7 +73,8 @@ class Config:
     swarm_isolation: str = "shared"
     # Headless only: seconds to wait for MCP servers before the first request (0 = never wait; servers
     # that finish starting later still join the tool list on the next step).
-    mcp_startup_wait: float = 0.0
+    # Headless and ACP runs wait this long (s) for MCP servers before the first request; the REPL never waits.
+    mcp_startup_wait: float = 10.0
     # Video input: "frames" samples frames locally and sends them as images (works with any vision
     # endpoint); "upload" sends the file to the endpoint's /files API and refers to it (Moonshot's route).
     video_input: str = "frames"

@@ -152,6 +152,36 @@ def test_no_task_is_a_usage_error(home: Path, repo: Path) -> None:
     assert proc.returncode == 2 and "no task" in proc.stderr
 
 
+# Every exit of a json run prints one result object, whatever stopped it (DESIGN.md B.10).
+EARLY_EXITS = {
+    "no key": (["-p", "hi"], {"KIMI_API_KEY": ""}, "config", "KIMI_API_KEY"),
+    "no task": (["-p"], {}, "usage", "no task"),
+    "bad mode": (["-p", "--mode", "fast", "hi"], {}, "usage", "--mode"),
+    "unknown option": (["-p", "--no-such-flag", "hi"], {}, "usage", "--no-such-flag"),
+    "missing image": (["-p", "--image", "nowhere.png", "hi"], {}, "usage", "nowhere.png"),
+    "unknown session": (["-p", "-r", "20990101-000000-abcdef", "hi"], {}, "session", "20990101-000000-abcdef"),
+    "broken config": (["-p", "hi"], {"BROKEN": "1"}, "config", "config.toml"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["json", "stream-json"])
+@pytest.mark.parametrize("case", list(EARLY_EXITS))
+def test_every_exit_of_a_json_run_prints_one_result_object(case: str, fmt: str, home: Path, repo: Path) -> None:
+    args, env, kind, named = EARLY_EXITS[case]
+    env = dict(env)
+    if env.pop("BROKEN", None):
+        write_home_config(home, "max_steps = [not a number\n")
+    proc = run_cli([*args, "--output-format", fmt], home=home, cwd=repo, env_extra=env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout
+    result = json.loads(lines[0])
+    assert result["type"] == "result" and result["is_error"] is True and result["subtype"] == "error"
+    assert result["error_kind"] == kind
+    assert named in result["result"]
+    assert named in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize(
     "fault",
     [Fault.http(500), Fault.http(503), Fault.overloaded(), Fault.drop_mid_stream(after_chunks=2), Fault.malformed_chunk()],

@@ -176,8 +176,23 @@ def test_broken_mcp_json_is_one_line_and_the_run_goes_on(fake_llm: FakeLLM, home
     assert "Traceback" not in proc.stderr
 
 
+def test_one_shot_run_offers_mcp_tools_in_its_first_request(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    write_home_config(home, "retry_base_delay = 0.01\n")  # the default mcp_startup_wait
+    server = stdio_config("clock", "--start-delay", "1.5")  # slower than the first request would be
+    save_servers(home, [server])
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("mcp__clock__echo", {"text": "Tokyo 09:00"})]),
+        Reply(content="It is 09:00 in Tokyo."),
+    )
+    proc = kimicode(fake_llm, home, project, "-p", "what time is it in Tokyo? use the clock tool")
+    assert proc.returncode == 0, proc.stderr
+    assert "mcp__clock__echo" in fake_llm.requests[0].tool_names()
+    assert fake_llm.requests[1].tool_results()[-1]["content"] == "Tokyo 09:00"
+    assert proc.stdout.strip() == "It is 09:00 in Tokyo."
+
+
 def test_slow_server_does_not_hold_back_the_first_request(fake_llm: FakeLLM, home: Path, project: Path) -> None:
-    write_home_config(home, "retry_base_delay = 0.01\n")  # mcp_startup_wait = 0: never wait
+    write_home_config(home, "retry_base_delay = 0.01\nmcp_startup_wait = 0.5\n")
     slow = stdio_config("slow", "--start-delay", "30")
     save_servers(home, [slow])
     fake_llm.script(Reply(content="answered at once"))
@@ -185,6 +200,7 @@ def test_slow_server_does_not_hold_back_the_first_request(fake_llm: FakeLLM, hom
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["result"] == "answered at once"
+    assert "slow still starting after 0.5 s" in proc.stderr
     assert not any(name.startswith("mcp__") for name in fake_llm.requests[0].tool_names())
     assert live_processes_with(marker_of(slow)) == []  # the still-starting server was stopped too
 

@@ -115,8 +115,12 @@ async def running_mcp(
     manager.start()
     watcher = asyncio.create_task(reporter.watch(), name="mcp-failure-watch")
     try:
-        if wait > 0:
-            await manager.wait_ready(wait)
+        if wait > 0 and not await manager.wait_ready(wait):
+            starting = [status.name for status in manager.status() if status.state == "starting"]
+            report(
+                f"MCP server{'s' * (len(starting) != 1)} {', '.join(starting)} still starting after {wait:g} s "
+                "(mcp_startup_wait); carrying on, their tools join when ready"
+            )
         yield manager
     finally:
         watcher.cancel()

@@ -80,7 +80,7 @@ def _run(
     from kimicode.batch.tasks import Defaults, TaskFileError, is_url, load_tasks
     from kimicode.config import ConfigError, load_config
     from kimicode.manage.batch_view import JsonReporter, TextReporter
-    from kimicode.frontends.launch import NO_KEY
+    from kimicode.config import NO_KEY
 
     try:
         config = load_config()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO
@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kimicode import __version__
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
-from kimicode.agent.runtime import Runtime
-from kimicode.llm.messages import Image
+from kimicode.config import Config
 from kimicode.security.redact import redact, redact_obj
 
 if TYPE_CHECKING:
-    from kimicode.frontends.common.sessions import OpenedSession
+    from kimicode.agent.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUT_FORMATS = ("text", "json", "stream-json")
@@ -32,29 +31,34 @@ def compose_task(argument: str | None, stdin_text: str | None) -> str:
     return argument or stdin_text
 
 
-def result_object(result: ev.RunResult, runtime: Runtime) -> dict[str, Any]:
+def result_object(result: ev.RunResult, config: Config, session_id: str) -> dict[str, Any]:
     return {
         "type": "result",
         "subtype": "error" if result.subtype == "interrupted" else result.subtype,
         "is_error": result.is_error,
         "result": result.result,
         "submitted": result.submitted,
-        "session_id": runtime.session_id,
+        "session_id": session_id,
         "num_steps": result.num_steps,
         "usage": result.usage,
         "duration_ms": result.duration_ms,
-        "model": runtime.config.model,
-        "mode": runtime.config.mode,
+        "model": config.model,
+        "mode": config.mode,
         **result.extra,
     }
 
 
 class HeadlessPrinter:
-    """Renders events: progress on stderr; the result (text/json) or every event (stream-json) on stdout."""
+    """Renders events: progress on stderr; the result (text/json) or every event (stream-json) on stdout.
 
-    def __init__(self, runtime: Runtime, fmt: str, out: TextIO | None = None, err: TextIO | None = None) -> None:
-        self.runtime = runtime
+    Each event type has its own small method (``_on_<Type>``), looked up once per type.
+    """
+
+    def __init__(self, config: Config, session_id: str, fmt: str, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.config = config
+        self.session_id = session_id
         self.fmt = fmt
+        self.stream = fmt == "stream-json"
         # Looked up now, not at import: the CLI puts a redacting filter over sys.stderr before it runs.
         self.out = out or sys.stdout
         self.err = err or sys.stderr
@@ -68,91 +72,108 @@ class HeadlessPrinter:
         self.out.flush()
 
     def _progress(self, line: str) -> None:
-        if self.fmt != "stream-json":
+        if not self.stream:
             self.err.write(line + "\n")
             self.err.flush()
 
-    def start(self) -> None:
-        if self.fmt == "stream-json":
-            config = self.runtime.config
+    def notice(self, line: str) -> None:
+        """A line about the run itself (MCP, skills, sandbox): on stderr in every format."""
+        self.err.write(f"kimicode: {line}\n")
+        self.err.flush()
+
+    def start(self, tools: list[str]) -> None:
+        if self.stream:
             self._emit_json(
                 {
                     "type": "system",
                     "subtype": "init",
-                    "session_id": self.runtime.session_id,
-                    "model": config.model,
-                    "mode": config.mode,
-                    "cwd": str(config.work_dir),
-                    "tools": list(self.runtime.tools),
+                    "session_id": self.session_id,
+                    "model": self.config.model,
+                    "mode": self.config.mode,
+                    "cwd": str(self.config.work_dir),
+                    "tools": tools,
                     "version": __version__,
                 }
             )
 
     def event(self, event: ev.Event) -> None:
-        stream = self.fmt == "stream-json"
-        agent = getattr(event, "agent", "")
-        if isinstance(event, ev.TextDelta):
-            self._text[agent] = self._text.get(agent, "") + event.text
-        elif isinstance(event, ev.ThinkingDelta):
-            self._thinking[agent] = self._thinking.get(agent, "") + event.text
-        elif isinstance(event, ev.Usage):
-            text, thinking = self._text.pop(agent, ""), self._thinking.pop(agent, "")
-            if stream and (text or thinking):
-                message: dict[str, Any] = {"type": "assistant", "text": text, "agent": agent}
-                if thinking:
-                    message["thinking"] = thinking
-                self._emit_json(message)
-            if stream:
-                self._emit_json({"type": "usage", **asdict(event)})
-        elif isinstance(event, ev.ToolCallStart):
-            if stream:
-                self._emit_json(
-                    {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args, "agent": agent}
-                )
-            self._progress(f"→ {event.summary}")
-        elif isinstance(event, ev.ToolCallEnd):
-            result = event.result
-            if stream:
-                self._emit_json(
-                    {
-                        "type": "tool_result",
-                        "id": event.call_id,
-                        "name": event.name,
-                        "is_error": result.is_error,
-                        "content": result.text,
-                        "images": [image.describe() for image in result.images],
-                        "agent": agent,
-                    }
-                )
-            elif result.is_error and event.call_id not in self._refused:
-                first = result.text.strip().splitlines()[0] if result.text.strip() else "failed"
-                self._progress(f"  ✗ {first[:200]}")
-        elif isinstance(event, ev.Refused):
-            self._refused.add(event.call_id)
-            if stream:
-                self._emit_json({"type": "refused", **asdict(event)})
-            self.err.write(refusal_line(event) + "\n")  # every format: a refusal is never silent
-            self.err.flush()
-        elif isinstance(event, ev.ApprovalRequest):
-            if stream:
-                self._emit_json({"type": "approval_request", **asdict(event)})
-        elif isinstance(event, ev.Error):
-            if stream:
-                self._emit_json({"type": "error", "message": event.message, "retrying": event.retrying, "agent": agent})
-            self._progress(f"kimicode: {event.message}")
-        elif isinstance(event, ev.SubAgentUpdate):
-            if stream:
-                self._emit_json({"type": "subagent", **asdict(event)})
-            elif event.state in ("done", "failed", "cancelled"):
-                why = f": {event.result}" if event.state == "failed" and event.result else ""
-                self._progress(f"[{event.agent} {event.role}] {event.state} after {event.steps} steps{why}")
-        elif isinstance(event, ev.Compacted):
-            if stream:
-                self._emit_json({"type": "compacted", **asdict(event)})
-            self._progress(f"kimicode: context compacted ({event.tokens_before} → {event.tokens_after} tokens)")
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_TextDelta(self, event: ev.TextDelta) -> None:
+        self._text[event.agent] = self._text.get(event.agent, "") + event.text
+
+    def _on_ThinkingDelta(self, event: ev.ThinkingDelta) -> None:
+        self._thinking[event.agent] = self._thinking.get(event.agent, "") + event.text
+
+    def _on_Usage(self, event: ev.Usage) -> None:
+        # The step's reply is complete when its usage arrives: that is when stream-json shows it whole.
+        text, thinking = self._text.pop(event.agent, ""), self._thinking.pop(event.agent, "")
+        if not self.stream:
+            return
+        if text or thinking:
+            message: dict[str, Any] = {"type": "assistant", "text": text, "agent": event.agent}
+            if thinking:
+                message["thinking"] = thinking
+            self._emit_json(message)
+        self._emit_json({"type": "usage", **asdict(event)})
+
+    def _on_ToolCallStart(self, event: ev.ToolCallStart) -> None:
+        if self.stream:
+            self._emit_json(
+                {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args, "agent": event.agent}
+            )
+        self._progress(f"→ {event.summary}")
+
+    def _on_ToolCallEnd(self, event: ev.ToolCallEnd) -> None:
+        result = event.result
+        if self.stream:
+            self._emit_json(
+                {
+                    "type": "tool_result",
+                    "id": event.call_id,
+                    "name": event.name,
+                    "is_error": result.is_error,
+                    "content": result.text,
+                    "images": [image.describe() for image in result.images],
+                    "agent": event.agent,
+                }
+            )
+        elif result.is_error and event.call_id not in self._refused:
+            first = result.text.strip().splitlines()[0] if result.text.strip() else "failed"
+            self._progress(f"  ✗ {first[:200]}")
+
+    def _on_Refused(self, event: ev.Refused) -> None:
+        self._refused.add(event.call_id)
+        if self.stream:
+            self._emit_json({"type": "refused", **asdict(event)})
+        self.err.write(refusal_line(event) + "\n")  # every format: a refusal is never silent
+        self.err.flush()
+
+    def _on_ApprovalRequest(self, event: ev.ApprovalRequest) -> None:
+        if self.stream:
+            self._emit_json({"type": "approval_request", **asdict(event)})
+
+    def _on_Error(self, event: ev.Error) -> None:
+        if self.stream:
+            self._emit_json({"type": "error", "message": event.message, "retrying": event.retrying, "agent": event.agent})
+        self._progress(f"kimicode: {event.message}")
+
+    def _on_SubAgentUpdate(self, event: ev.SubAgentUpdate) -> None:
+        if self.stream:
+            self._emit_json({"type": "subagent", **asdict(event)})
+        elif event.state in ("done", "failed", "cancelled"):
+            why = f": {event.result}" if event.state == "failed" and event.result else ""
+            self._progress(f"[{event.agent} {event.role}] {event.state} after {event.steps} steps{why}")
+
+    def _on_Compacted(self, event: ev.Compacted) -> None:
+        if self.stream:
+            self._emit_json({"type": "compacted", **asdict(event)})
+        self._progress(f"kimicode: context compacted ({event.tokens_before} → {event.tokens_after} tokens)")
 
     def finish(self, result: ev.RunResult) -> None:
-        obj = result_object(result, self.runtime)
+        obj = result_object(result, self.config, self.session_id)
         if self.fmt == "text":
             summary = run_summary(result)
             if summary:
@@ -164,6 +185,32 @@ class HeadlessPrinter:
             self.out.flush()
         else:
             self._emit_json(obj)
+
+
+def early_exit(
+    fmt: str, kind: str, message: str, code: int, *, session_id: str = "", started: float | None = None
+) -> int:
+    """A run that ends before (or outside) the agent: one line on stderr; with json or stream-json also the
+    one result object every exit prints (DESIGN.md B.10), its ``error_kind`` saying what went wrong."""
+    sys.stderr.write(f"kimicode: {message}\n")
+    sys.stderr.flush()
+    if fmt in ("json", "stream-json"):
+        elapsed = int((time.monotonic() - started) * 1000) if started is not None else 0
+        obj = {
+            "type": "result",
+            "subtype": "error",
+            "is_error": True,
+            "result": message,
+            "submitted": False,
+            "session_id": session_id,
+            "num_steps": 0,
+            "usage": {},
+            "duration_ms": elapsed,
+            "error_kind": kind,
+        }
+        sys.stdout.write(json.dumps(redact_obj(obj), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return code
 
 
 def run_summary(result: ev.RunResult) -> str:
@@ -193,12 +240,13 @@ def refusal_line(event: ev.Refused) -> str:
     return f"kimicode: refused {who}{event.summary} ({event.reason})"
 
 
-def headless_approver(runtime: Runtime, err: TextIO = sys.stderr) -> Callable[[ev.ApprovalRequest], Any]:
+def headless_approver(err: TextIO | None = None) -> Callable[[ev.ApprovalRequest], Any]:
     """The headless policy refuses instead of asking; should a question still come, nobody can say yes."""
 
     async def approve(request: ev.ApprovalRequest) -> ApprovalDecision:
-        err.write(f"kimicode: refused {request.summary} ({request.reason}; run with -y to allow)\n")
-        err.flush()
+        stream = err or sys.stderr  # looked up late: the CLI's redacting filter is in place by then
+        stream.write(f"kimicode: refused {request.summary} ({request.reason}; run with -y to allow)\n")
+        stream.flush()
         return ApprovalDecision(
             False,
             f"This non-interactive run may not do that ({request.reason}); only read-only actions are allowed. "
@@ -218,71 +266,18 @@ def exit_code(result: ev.RunResult) -> int:
     return EXIT_FAILED
 
 
-async def run_headless(
-    runtime: Runtime,
-    task: str,
-    fmt: str,
-    images: list[Image] | None = None,
-    parts: list[dict[str, Any]] | None = None,
-    opened: OpenedSession | None = None,
-) -> int:
-    from kimicode.agent.mcp_run import running_mcp
-    from kimicode.agent.runtime import AGENT_MODES
-
-    printer = HeadlessPrinter(runtime, fmt)
-    printer.start()
-    report_skill_problems(runtime, printer.err)
-    report_sandbox(runtime, printer.err)
-    notice = lambda line: _notice(printer.err, line)  # noqa: E731
-    # A headless run keeps its mode, so servers whose tools it would never offer are not started at all.
-    offers_mcp = runtime.config.mode in AGENT_MODES
-    # MCP servers start in the background; with mcp_startup_wait > 0 the first request waits that long at most.
-    async with running_mcp(runtime.config, notice, wait=runtime.config.mcp_startup_wait, start=offers_mcp) as mcp:
-        overrides = {"extra_tools": mcp.tools} if mcp is not None else {}
-        if opened is not None:  # log the run to the session and continue its history
-            from kimicode.frontends.common.sessions import bind_agent
-
-            agent = bind_agent(runtime, opened, headless_approver(runtime), **overrides)
-        else:
-            agent = runtime.agent(headless_approver(runtime), **overrides)
-        result: ev.RunResult | None = None
-        run = agent.run(task, images, parts)
-        try:
-            async for event in run:
-                if isinstance(event, ev.Done):
-                    result = event.result
-                else:
-                    printer.event(event)
-        except asyncio.CancelledError:
-            await run.aclose()
-            result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
-            result.usage = agent.totals.as_dict()
-        finally:
-            from kimicode.vision.browser import close_session_browsers
-
-            await close_session_browsers()
-    assert result is not None
-    printer.finish(result)
-    return exit_code(result)
-
-
-def _notice(err: TextIO, line: str) -> None:
-    err.write(f"kimicode: {line}\n")
-    err.flush()
-
-
-def report_sandbox(runtime: Runtime, err: TextIO) -> None:
+def report_sandbox(runtime: Runtime, notice: Callable[[str], None]) -> None:
     """Said once per run: the sandbox asked for does not work here, so commands go through approvals."""
     from kimicode.security.sandbox import unavailable_notice
 
     line = unavailable_notice(runtime.ctx.sandbox)
     if line:
-        _notice(err, line)
+        notice(line)
 
 
-def report_skill_problems(runtime: Runtime, err: TextIO) -> None:
+def report_skill_problems(runtime: Runtime, notice: Callable[[str], None]) -> None:
     """One stderr line per SKILL.md that was skipped, so a broken skill is never silently missing."""
     if runtime.skills is None:
         return
     for path, reason in runtime.skills.invalid:
-        _notice(err, f"skipped invalid skill {path}: {reason}")
+        notice(f"skipped invalid skill {path}: {reason}")

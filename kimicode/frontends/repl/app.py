@@ -68,6 +68,10 @@ def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
         code = EXIT_INTERRUPTED
     finally:
         end_orphans()
+        if repl.warmer is not None and repl.warmer.is_alive():
+            # An interpreter that exits while a daemon thread is inside an import can abort (SIGABRT):
+            # a quick Ctrl-D right after start-up waits for the import to finish instead.
+            repl.warmer.join(timeout=10)
     return exit_code_for(repl.stop_signal) if repl.stop_signal is not None else code
 
 
@@ -100,6 +104,8 @@ class Repl:
         self.mcp: McpManager | None = None  # the MCP servers of this session, when any are configured
         # SIGTERM or SIGHUP received: the turn is cancelled, the session saved, and the REPL ends.
         self.stop_signal: signal.Signals | None = None
+        # Imports the model client in the background once the prompt shows (see _warm_imports).
+        self.warmer: threading.Thread | None = None
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -128,7 +134,8 @@ class Repl:
         if self.options.get("resume") is not None and not str(self.options["resume"]).strip():
             await self.resume(None)
         self._banner()
-        asyncio.get_running_loop().call_later(0.1, threading.Thread(target=_warm_imports, daemon=True).start)
+        self.warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)
+        asyncio.get_running_loop().call_later(0.1, self.warmer.start)
         from kimicode.agent.mcp_run import running_mcp
 
         self._offer_mcp_import()

@@ -1,0 +1,141 @@
+"""A headless run (`kimicode -p`), top to bottom: the task, its checks, the session, the run, the exit code.
+
+Every exit goes through ``Outcome``: with ``--output-format json`` or ``stream-json`` it prints one result
+object (a configuration error included, with its ``error_kind``); with ``text`` one line on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import traceback
+from typing import Any
+
+from kimicode.agent import events as ev
+from kimicode.config import NO_KEY, Config
+from kimicode.frontends.common.media import MediaError, load_media
+from kimicode.frontends.headless.printer import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    HeadlessPrinter,
+    compose_task,
+    early_exit,
+    exit_code,
+    headless_approver,
+    report_sandbox,
+    report_skill_problems,
+)
+from kimicode.llm.messages import Image
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"kimicode: {message}\n")
+    sys.stderr.flush()
+
+
+def _read_stdin() -> str | None:
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    try:
+        return sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        _say(f"could not read stdin ({exc}); pass the task as an argument instead")
+        return None
+
+
+def ignored_line(config: Config) -> str:
+    """One line naming the project settings left out because the folder is not trusted, and how to trust it."""
+    return (
+        f"this folder is not trusted, so its own settings were ignored: {'; '.join(config.ignored_project_settings)} "
+        "(to use them: `kimicode trust`, or --trust for one run)"
+    )
+
+
+def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dict[str, Any]) -> int:
+    started = time.monotonic()
+
+    def stop(kind: str, message: str, code: int = EXIT_USAGE, session_id: str = "") -> int:
+        return early_exit(fmt, kind, message, code, session_id=session_id, started=started)
+
+    task = compose_task(task_arg, _read_stdin())
+    if not task:
+        return stop("usage", "no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
+    if not config.api_key:
+        return stop("config", NO_KEY.format(home=config.home))
+    try:
+        media, parts = load_media(config, options.get("images") or [], options.get("video"))
+    except MediaError as exc:  # unreadable media is a usage problem, said in one line
+        return stop("usage", str(exc))
+    from kimicode.frontends.common.sessions import SessionInUse, SessionNotFound, fork_notice, fork_session, open_session
+
+    resume = options.get("resume")
+    if resume is not None and not resume.strip():
+        return stop("usage", "-r needs a session id in a non-interactive run; `kimicode sessions` lists them")
+    try:
+        opened = open_session(config, bool(options.get("continue_session")), resume)
+    except SessionNotFound as exc:
+        return stop("session", str(exc))
+    except SessionInUse as busy:  # nobody to ask: keep the other process's log intact and say where this one went
+        opened = fork_session(config, busy)
+        _say(fork_notice(busy, opened.session))
+    for warning in opened.warnings:
+        _say(f"session {opened.session.id}: {warning}")
+    if config.ignored_project_settings:  # headless never asks: it says once what it left out
+        _say(ignored_line(config))
+    from kimicode.frontends.common.signals import cancel_on_signals, exit_code_for
+    from kimicode.security.orphans import adopt_orphans, end_orphans
+
+    adopt_orphans()  # what an unsandboxed command leaves running ends with the session
+    received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
+    try:
+        code = asyncio.run(cancel_on_signals(run_headless(config, opened, task, fmt, media, parts), received))
+        return exit_code_for(received[0]) if received else code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        why = f"interrupted by {received[0].name}" if received else "interrupted"
+        code = exit_code_for(received[0]) if received else EXIT_INTERRUPTED
+        return stop("interrupted", why, code, session_id=opened.session.id)
+    except Exception as exc:
+        if config.debug:
+            traceback.print_exc()
+        message = f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        return stop("internal", message, EXIT_FAILED, session_id=opened.session.id)
+    finally:
+        opened.session.close()
+        end_orphans()
+
+
+async def run_headless(
+    config: Config,
+    opened: Any,
+    task: str,
+    fmt: str,
+    images: list[Image] | None = None,
+    parts: list[dict[str, Any]] | None = None,
+) -> int:
+    from kimicode.frontends.common.assembly import assembled_run
+
+    printer = HeadlessPrinter(config, opened.session.id, fmt)
+    notice = printer.notice
+    async with assembled_run(
+        config, opened, headless_approver(), report=notice, headless=True, mcp_wait=config.mcp_startup_wait
+    ) as run:
+        printer.start(list(run.runtime.tools))
+        report_skill_problems(run.runtime, notice)
+        report_sandbox(run.runtime, notice)
+        agent = run.agent
+        result: ev.RunResult | None = None
+        events = agent.run(task, images, parts)
+        try:
+            async for event in events:
+                if isinstance(event, ev.Done):
+                    result = event.result
+                else:
+                    printer.event(event)
+        except asyncio.CancelledError:
+            await events.aclose()
+            result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
+            result.usage = agent.totals.as_dict()
+    assert result is not None
+    printer.finish(result)
+    return exit_code(result)
