@@ -263,8 +263,27 @@ async def _serve(agent: KimicodeAgent, in_fd: int, out_fd: int) -> None:
         await connection.close()
 
 
+# Imported in the background at start-up, so the first prompt does not wait for them (the model
+# client's SDK takes about a second).
+WARM_IMPORTS = ("openai", "kimicode.llm.client", "kimicode.security.shell")
+
+
+def _warm_imports() -> None:
+    import importlib
+
+    for name in WARM_IMPORTS:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    with contextlib.suppress(Exception):  # its HTTP transport loads on the first client made: make one
+        import openai
+
+        openai.AsyncOpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1")
+
+
 def run_acp(flags: dict[str, Any]) -> int:
     """Serve the protocol on stdio until the editor closes it; returns the exit code."""
+    import threading
+
     from kimicode.frontends.acp.stdio import claim_stdio
     from kimicode.frontends.common.signals import cancel_on_signals, exit_code_for
     from kimicode.security.orphans import adopt_orphans, end_orphans
@@ -273,6 +292,8 @@ def run_acp(flags: dict[str, Any]) -> int:
     _log_to_file(kimicode_home(), bool(flags.get("debug")))
     log.info("kimicode %s acp started (protocol %s)", __version__, PROTOCOL_VERSION)
     adopt_orphans()  # what an unsandboxed command leaves running ends with the agent
+    warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)
+    warmer.start()
     received: list[Any] = []  # an editor that quits may send SIGTERM: running commands end, sessions close
     try:
         asyncio.run(cancel_on_signals(_serve(KimicodeAgent(flags), in_fd, out_fd), received))
@@ -284,5 +305,7 @@ def run_acp(flags: dict[str, Any]) -> int:
         return 1
     finally:
         end_orphans()
+        # An interpreter that exits while a daemon thread is inside an import can abort: let it finish.
+        warmer.join(timeout=10)
         log.info("kimicode acp stopped")
     return 0
