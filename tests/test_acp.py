@@ -531,3 +531,23 @@ def test_an_untrusted_folder_widens_nothing_and_the_thread_says_so(fake_llm: Fak
     assert not any(name.startswith("mcp__planted") for name in fake_llm.requests[0].tool_names())
     notice = client.agent_text()
     assert "not trusted" in notice and "yolo = true" in notice and "kimicode trust" in notice
+
+
+def test_a_rejected_key_or_a_failing_model_is_an_error_for_that_prompt_only(fake_llm: FakeLLM, home: Path, ws: Path) -> None:
+    fake_llm.script(Reply(fault=Fault.auth()), Reply(fault=Fault.http(500)), Reply(fault=Fault.http(500)), Reply(content="back"))
+    client = EditorClient()
+
+    async def scenario() -> tuple[RequestError, RequestError, str]:
+        async with running_agent(client, home, ws, fake_llm.base_url) as (conn, _):
+            session = await conn.new_session(cwd=str(ws), mcp_servers=[])
+            sid = session.session_id
+            with pytest.raises(RequestError) as rejected:
+                await conn.prompt(session_id=sid, prompt=[text_block("one")])
+            with pytest.raises(RequestError) as failed:
+                await conn.prompt(session_id=sid, prompt=[text_block("two")])
+            return rejected.value, failed.value, (await conn.prompt(session_id=sid, prompt=[text_block("three")])).stop_reason
+
+    rejected, failed, after = run(scenario())
+    assert rejected.code == -32000 and "rejected the API key" in str(rejected)
+    assert failed.code == -32603 and "500" in str(failed)
+    assert after == "end_turn" and client.agent_text().endswith("back")
