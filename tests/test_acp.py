@@ -19,7 +19,7 @@ from acp import RequestError, image_block, resource_link_block, text_block
 from acp.schema import McpServerStdio
 
 from tests.acpclient import EditorClient, running_agent
-from tests.clirun import REPO, cli_env, write_home_config
+from tests.clirun import cli_env, write_home_config
 from tests.fake_llm import Fault, FakeLLM, Reply, ToolCall
 from tests.mcp_servers.fixtures import DEMO_SERVER, live_processes_with
 from tests.mcp_servers.demo_server import red_square_png

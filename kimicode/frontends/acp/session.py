@@ -298,7 +298,6 @@ class AcpSession:
         if command is not None:
             await self._command(*command)
             return "end_turn"
-        await self._wait_for_mcp()
         self._cancelled = False
         self._turn = asyncio.create_task(self._consume(text, images))
         try:
@@ -328,6 +327,7 @@ class AcpSession:
             self.notify(f"MCP servers still starting after {self.config.mcp_startup_wait:g} s; their tools join when ready")
 
     async def _consume(self, text: str, images: list[Any]) -> ev.RunResult | None:
+        await self._wait_for_mcp()  # inside the turn: a cancel ends the wait too
         run = self.agent.run(text, images or None)
         result: ev.RunResult | None = None
         try:
