@@ -24,6 +24,7 @@ EXIT_USAGE = 2
 
 run_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 manage_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+acp_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -42,7 +43,7 @@ def _version(value: bool) -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
-        "kimicode trust [--revoke] · kimicode batch TASKS.jsonl"
+        "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · Editors: kimicode acp"
     ),
 )
 def run(
@@ -116,6 +117,33 @@ def run(
     raise typer.Exit(code)
 
 
+@acp_app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def acp(
+    yolo: Annotated[bool, typer.Option("-y", "--yolo", help="Approve every action without asking.")] = False,
+    model: Annotated[Optional[str], typer.Option("-m", "--model", metavar="NAME", help="Model name (default kimi-k2.5).")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="OpenAI-compatible endpoint URL.")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", metavar="MODE", help="Mode of new sessions: instant, thinking, agent or swarm.")] = None,
+    sandbox: Annotated[Optional[str], typer.Option("--sandbox", metavar="MODE", help="Sandbox for commands: read-only, workspace-write or off.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Log debug detail to KIMICODE_HOME/logs/acp.log.")] = False,
+) -> None:
+    """Run as an Agent Client Protocol agent on stdio, for editors (Zed, JetBrains IDEs, ...)."""
+    if mode is not None and mode not in MODES:
+        raise fail(f"unknown --mode '{mode}': use one of {', '.join(MODES)}")
+    if sandbox is not None and sandbox not in SANDBOX_MODES:
+        raise fail(f"unknown --sandbox '{sandbox}': use one of {', '.join(SANDBOX_MODES)}")
+    flags: dict[str, Any] = {
+        "yolo": yolo or None,
+        "model": model,
+        "base_url": base_url,
+        "mode": mode,
+        "sandbox": sandbox,
+        "debug": debug or None,
+    }
+    from kimicode.frontends.launch import launch_acp
+
+    raise typer.Exit(launch_acp(flags))
+
+
 def _optional_resume_id(argv: list[str]) -> list[str]:
     """`-r`/`--resume` takes an optional ID: alone (or before another flag) it means "pick from a list"."""
     fixed: list[str] = []
@@ -140,7 +168,9 @@ def main() -> None:
     argv = _optional_resume_id(sys.argv[1:])
     from kimicode.cli_help import plain_help
 
-    if argv and argv[0] in SUBCOMMANDS:
+    if argv and argv[0] == "acp":  # a front end of its own, not a management verb
+        plain_help(typer.main.get_command(acp_app)).main(args=argv[1:], prog_name="kimicode acp")
+    elif argv and argv[0] in SUBCOMMANDS:
         from kimicode.manage import register
 
         register(manage_app)

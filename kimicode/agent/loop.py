@@ -23,7 +23,7 @@ from kimicode.agent.context import DEFAULT_COMPACT_THRESHOLD, CompactionResult, 
 from kimicode.llm.client import AuthError, ChatClient, ContextOverflowError, LLMError, Reply, ToolCallRequest
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
 from kimicode.security.policy import Decision, Policy
-from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.validate import ArgumentError, validate_args
 
 Approver = Callable[[ev.ApprovalRequest], Awaitable[ApprovalDecision]]
@@ -357,6 +357,7 @@ class Agent:
     async def _execute(
         self, call: ToolCallRequest, tool: Tool | None, args: dict[str, Any], error: str, emit: Emit
     ) -> ToolResult:
+        CURRENT_TOOL_CALL.set((self.agent_id, call.id))  # this call's own task: hooks see which call they serve
         refusal = self.tool_gate(call.name) if self.tool_gate and tool is not None and not error else None
         if tool is None or error:
             result = ToolResult(error, is_error=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from kimicode.config import Config
@@ -64,15 +64,23 @@ class FailureReporter:
             await asyncio.sleep(WATCH_INTERVAL)
 
 
-def configured_manager(config: Config, report: Report) -> McpManager | None:
-    """A manager for the enabled servers in mcp.json, or None when there are none (or the file is broken)."""
+def configured_manager(
+    config: Config, report: Report, extra: Sequence[McpServerConfig] = ()
+) -> McpManager | None:
+    """A manager for the enabled servers in mcp.json, or None when there are none (or the file is broken).
+
+    ``extra`` are servers the user named for this run elsewhere (an editor passes its own over ACP): the
+    user's choice, so they need no folder trust, and one of them replaces mcp.json's server of its name."""
     try:
         servers = [server for server in load_servers(config.home) if server.enabled]
     except McpStoreError as exc:
         report(f"{exc}; continuing without MCP servers")
-        return None
+        servers = []
     if config.trusted:
         servers += project_servers(config, servers, report)
+    if extra:
+        named = {server.name for server in extra}
+        servers = [server for server in servers if server.name not in named] + list(extra)
     if not servers:
         return None
     for server in servers:  # their tokens may come back in tool results, errors or logs: hide them there
@@ -100,14 +108,19 @@ def project_servers(config: Config, user_servers: list[McpServerConfig], report:
 
 @contextlib.asynccontextmanager
 async def running_mcp(
-    config: Config, report: Report, wait: float = 0.0, start: bool = True
+    config: Config,
+    report: Report,
+    wait: float = 0.0,
+    start: bool = True,
+    extra: Sequence[McpServerConfig] = (),
 ) -> AsyncIterator[McpManager | None]:
     """Start the configured servers for the length of the ``async with`` block; yields None if there are none.
 
     ``wait`` (seconds) lets a caller give servers a moment before the first request; 0 never waits.
     ``start=False`` yields None without reading the configuration (a run that offers no MCP tools).
+    ``extra``: see ``configured_manager``.
     """
-    manager = configured_manager(config, report) if start else None
+    manager = configured_manager(config, report, extra) if start else None
     if manager is None:
         yield None
         return

@@ -1,4 +1,4 @@
-"""The CLI's door into the front ends: the REPL for a terminal, headless otherwise (ACP has its own verb)."""
+"""The CLI's door into the front ends: the REPL for a terminal, headless otherwise, ACP for `kimicode acp`."""
 
 from __future__ import annotations
 
@@ -25,3 +25,9 @@ def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> in
         return EXIT_INTERRUPTED
 
     return run_repl(config, task, options)
+
+
+def launch_acp(flags: dict[str, Any]) -> int:
+    from kimicode.frontends.acp.server import run_acp
+
+    return run_acp(flags)

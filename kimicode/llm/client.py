@@ -90,6 +90,11 @@ class ChatClient:
             self._limiter = limiter_for(self.config.base_url, self.config.swarm_concurrency)
         return self._limiter
 
+    def prepare(self) -> None:
+        """Make the SDK's client now: its HTTP transport loads TLS certificates (~60 ms). Safe to call
+        from a thread, ahead of the first request, so that request does not wait for it."""
+        self._client()
+
     def _client(self) -> Any:
         if self._sdk is None:
             from openai import AsyncOpenAI  # heavy: only when the first request is made

@@ -45,6 +45,11 @@ _PROFILES: dict[str, ModelProfile] = {
 }
 
 
+def known_models() -> list[str]:
+    """The models kimicode has a profile for (a model picker's choices; any other name works too)."""
+    return list(_PROFILES)
+
+
 def profile_for(model: str) -> ModelProfile:
     """The known profile, or a permissive one (no sampling overrides, no prices) for other models."""
     if model in _PROFILES:

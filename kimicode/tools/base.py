@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from kimicode.llm.messages import Image
 
@@ -23,6 +24,38 @@ class ToolResult:
     is_error: bool = False
     # Set by `submit`: the loop ends after this step.
     submitted: bool = False
+
+
+# The tool call running in this task, as (agent id, call id): set by the agent loop for each call, so a
+# front end's hook (an editor showing a command's terminal, an edit's diff) knows which call it serves.
+CURRENT_TOOL_CALL: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
+    "kimicode_tool_call", default=("", "")
+)
+
+
+class EditorFiles(Protocol):
+    """Where the file tools read and write text when an editor holds the files (ACP's ``fs/*``): what the
+    user sees in unsaved buffers is what the model reads, and edits land in the editor.
+
+    The tools still check the path themselves (regular file, size, read-only) and the policy has decided
+    before the call runs; this only replaces the bytes' source and destination."""
+
+    async def read_text(self, path: Path) -> str | None:
+        """The file's current text, or None to read it from disk."""
+        ...
+
+    async def write_text(self, path: Path, text: str, before: str | None) -> bool:
+        """Write ``text`` (``before``: the text it replaces, None for a new file); False to write the disk."""
+        ...
+
+
+class EditorCommands(Protocol):
+    """Where ``bash`` runs a command when an editor offers terminals (ACP's ``terminal/*``)."""
+
+    async def run_command(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: int) -> ToolResult | None:
+        """Run ``argv`` (already wrapped in the sandbox) to its end; None to run it locally. Cancelling
+        the call must kill the command."""
+        ...
 
 
 class ToolError(Exception):
@@ -49,6 +82,9 @@ class ToolContext:
     shown_images: dict[str, str] = field(default_factory=dict)
     # Where the model's commands run contained (None or mode "off": they run as they are).
     sandbox: Sandbox | None = None
+    # Set by a front end that runs inside an editor (ACP): file text and commands go through it.
+    files: EditorFiles | None = None
+    commands: EditorCommands | None = None
 
     def resolve(self, path: str) -> Path:
         """Relative paths resolve against the workspace; ``~`` is expanded."""

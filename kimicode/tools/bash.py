@@ -136,6 +136,10 @@ class BashTool(Tool):
         argv = ["bash", "-c", command]
         if ctx.sandbox is not None and not (escalate or "").strip():
             argv = ctx.sandbox.wrap(argv, ctx.workspace)
+        if ctx.commands is not None:  # an editor's terminal, where the user watches it (ACP)
+            delegated = await ctx.commands.run_command(argv, ctx.workspace, command_env(ctx), timeout)
+            if delegated is not None:
+                return delegated
         # Our own pipe, not asyncio's PIPE: asyncio's Process.wait() also waits for its pipes to close,
         # which a background job (`server &`) holding the pipe would stretch until the timeout.
         read_fd, write_fd = os.pipe()

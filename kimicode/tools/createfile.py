@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_bool, reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, read_text_file, write_text_file
+from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, load_text, save_text
 
 
 class CreateFileTool(Tool):
@@ -46,13 +46,13 @@ class CreateFileTool(Tool):
                         f"or call createfile with overwrite=true to replace it"
                     )
                 try:
-                    like = read_text_file(path)  # keep its encoding, line endings and mode
+                    like = await load_text(ctx, path)  # keep its encoding, line endings and mode
                 except BinaryFileError:
                     like = None
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise ToolError(f"cannot create directory {path.parent}: {e.strerror or e}") from None
-            write_text_file(path, content, like)
+            await save_text(ctx, path, content, like)
         verb = "Overwrote" if existed else "Created"
         return ToolResult(text=f"{verb} {path} ({count_lines(content)} lines).")

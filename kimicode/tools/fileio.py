@@ -9,13 +9,14 @@ Only regular files are read or written: FIFOs, devices and sockets are refused b
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimicode.tools.base import ToolError
+from kimicode.tools.base import ToolContext, ToolError
 
 # How far to look for NUL bytes when deciding whether a file is binary.
 BINARY_SNIFF_BYTES = 8192
@@ -337,17 +338,7 @@ def write_text_file(path: Path, text: str, like: TextFile | None = None, splice:
     inode instead, and the temp file, a complete copy, is removed only once that succeeded.
     """
     data = encode_text(text, like, splice)
-    target = Path(os.path.realpath(path))
-    try:
-        existing: os.stat_result | None = target.stat()
-    except FileNotFoundError:
-        existing = None
-    except OSError as e:
-        raise ToolError(f"cannot write {path}: {e.strerror}") from None
-    if existing is not None:
-        refuse_special(path, existing)
-        if not stat.S_ISDIR(existing.st_mode):
-            _refuse_read_only(path, target, existing)
+    target, existing = _writable_target(path)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
     try:
         # 0o666 lets the umask decide a new file's mode, as any editor would.
@@ -373,6 +364,58 @@ def write_text_file(path: Path, text: str, like: TextFile | None = None, splice:
         _remove_quietly(tmp)
         raise
     fsync_directory(target.parent)
+
+
+def _writable_target(path: Path) -> tuple[Path, os.stat_result | None]:
+    """The file a write to ``path`` lands in (symlinks followed) and its stat (None: it is new); raises
+    ToolError for special files and read-only ones."""
+    target = Path(os.path.realpath(path))
+    try:
+        existing: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as e:
+        raise ToolError(f"cannot write {path}: {e.strerror}") from None
+    if existing is not None:
+        refuse_special(path, existing)
+        if not stat.S_ISDIR(existing.st_mode):
+            _refuse_read_only(path, target, existing)
+    return target, existing
+
+
+async def load_text(ctx: ToolContext, path: Path) -> TextFile:
+    """``path`` as the edit tools see it: the editor's text when an editor holds the files (its unsaved
+    changes included), else the disk's. The disk is read either way: it answers whether the file may be
+    edited at all, and gives the encoding and mode a later write keeps."""
+    disk = read_text_file(path)
+    if ctx.files is None:
+        return disk
+    text = await ctx.files.read_text(path)
+    if text is None:
+        return disk
+    newline = _detect_newline(text)
+    lone: frozenset[int] = frozenset()
+    if newline == "\r\n":
+        lone = _lone_lf_lines(text)
+        text = text.replace("\r\n", "\n")
+    return dataclasses.replace(disk, text=text, newline=newline, lone_lf_lines=lone)
+
+
+async def save_text(
+    ctx: ToolContext, path: Path, text: str, like: TextFile | None = None, splice: Splice | None = None
+) -> None:
+    """``write_text_file``, or through the editor when one holds the files (same refusals first)."""
+    if ctx.files is not None:
+        target, _ = _writable_target(path)
+        encode_text(text, like, splice)  # a character the file's encoding cannot hold is refused here too
+        content, before = text, None
+        if like is not None:
+            crlf = like.newline == "\r\n"
+            content = restore_endings(text, like, splice) if crlf else text
+            before = restore_endings(like.text, like) if crlf else like.text
+        if await ctx.files.write_text(target, content, before):
+            return
+    write_text_file(path, text, like, splice)
 
 
 class _InPlaceError(ToolError):

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_int, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import count_lines, read_text_file, write_text_file
+from kimicode.tools.fileio import count_lines, load_text, save_text
 from kimicode.tools.snippets import snippet
 
 
@@ -36,7 +36,7 @@ class InsertTool(Tool):
         async with ctx.file_locks.lock(path):
             if path.is_dir():
                 raise ToolError(f"{path} is a directory; give a file path")
-            original = read_text_file(path)
+            original = await load_text(ctx, path)
             text = original.text
             total = count_lines(text)
             if not 0 <= insert_line <= total:
@@ -46,7 +46,7 @@ class InsertTool(Tool):
                 )
             edited = insert_after_line(text, insert_line, new_str)
             at = insertion_offset(text, insert_line)
-            write_text_file(path, edited, original, (at, 0, len(edited) - len(text)))
+            await save_text(ctx, path, edited, original, (at, 0, len(edited) - len(text)))
         first = insert_line + 1
         last = insert_line + count_lines(new_str)
         return ToolResult(text=f"Inserted {last - first + 1} line(s) into {path}. The edited region:\n"

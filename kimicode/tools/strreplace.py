@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import read_text_file, write_text_file
+from kimicode.tools.fileio import load_text, save_text
 from kimicode.tools.snippets import snippet
 
 # Naming every match of a very common string helps nobody.
@@ -42,7 +42,7 @@ class StrReplaceTool(Tool):
         async with ctx.file_locks.lock(path):
             if path.is_dir():
                 raise ToolError(f"{path} is a directory; give a file path")
-            original = read_text_file(path)
+            original = await load_text(ctx, path)
             text = original.text
             starts = match_starts(text, old_str)
             if not starts:
@@ -53,7 +53,7 @@ class StrReplaceTool(Tool):
             if old_str == new_str:
                 return ToolResult(text=f"No change: old_str and new_str are the same in {path}.")
             edited = text[:start] + new_str + text[start + len(old_str) :]
-            write_text_file(path, edited, original, (start, len(old_str), len(new_str)))
+            await save_text(ctx, path, edited, original, (start, len(old_str), len(new_str)))
         first_line = line_of(text, start)
         last_line = first_line + new_str.count("\n")
         return ToolResult(

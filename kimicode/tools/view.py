@@ -71,6 +71,10 @@ class ViewTool(Tool):
             return ToolResult(text=list_directory(path))
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return _view_image(path)
+        if ctx.files is not None and st.st_size <= VIEW_READ_BYTES:
+            text = await ctx.files.read_text(path)  # an editor's buffer, unsaved changes included
+            if text is not None:
+                return ToolResult(text=_show_text(path, text.replace("\r\n", "\n"), view_range))
         return ToolResult(text=show_file(path, view_range))
 
 

@@ -10,17 +10,18 @@ mode, model and session switches.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kimicode.agent.loop import Agent, Approver
 from kimicode.agent.runtime import AGENT_MODES, Runtime, build_runtime
 from kimicode.config import Config
-from kimicode.frontends.common.sessions import OpenedSession, bind_agent
+from kimicode.frontends.common.sessions import OpenedSession, bind_agent, fresh_history
 
 if TYPE_CHECKING:
     from kimicode.mcp.manager import McpManager
+    from kimicode.mcp.server_config import McpServerConfig
 
 
 @dataclass
@@ -41,18 +42,25 @@ async def assembled_run(
     report: Callable[[str], None],
     headless: bool,
     mcp_wait: float,
+    extra_mcp: Sequence[McpServerConfig] = (),
+    adapt_runtime: Callable[[Runtime], None] | None = None,
     **agent_overrides: Any,
 ) -> AsyncIterator[AssembledRun]:
     """The run's parts for the length of the ``async with`` block; servers and browser are closed after it.
 
     A headless run keeps its mode, so servers whose tools it would never offer are not started at all.
+    ``extra_mcp``: servers named for this run besides the configured ones (an editor's, over ACP).
+    ``adapt_runtime`` sees the runtime before the agent is bound to it (an editor's hooks go into its
+    tool context there).
     """
     from kimicode.agent.mcp_run import running_mcp
 
     runtime = build_runtime(config, session_id=opened.session.id, headless=headless)
+    if adapt_runtime is not None:
+        adapt_runtime(runtime)
     offers_mcp = config.mode in AGENT_MODES or not headless
     try:
-        async with running_mcp(config, report, wait=mcp_wait, start=offers_mcp) as mcp:
+        async with running_mcp(config, report, wait=mcp_wait, start=offers_mcp, extra=extra_mcp) as mcp:
             overrides = dict(agent_overrides)
             if mcp is not None:
                 overrides["extra_tools"] = mcp.tools
@@ -63,3 +71,30 @@ async def assembled_run(
 
         with contextlib.suppress(Exception):  # a browser that will not close must not hide the run's result
             await close_session_browsers()
+
+
+def rebuilt_for_mode(
+    config: Config,
+    session_id: str,
+    old: Agent,
+    approver: Approver,
+    *,
+    adapt_runtime: Callable[[Runtime], None] | None = None,
+    **agent_overrides: Any,
+) -> tuple[Runtime, Agent]:
+    """A runtime for ``config.mode`` (its tools and system prompt, DESIGN.md B.7) and an agent that carries
+    on ``old``'s conversation, session log, permission answers and totals."""
+    runtime = build_runtime(config, session_id=session_id)
+    if adapt_runtime is not None:
+        adapt_runtime(runtime)
+    agent = runtime.agent(
+        approver,
+        messages=fresh_history(old.messages, runtime.system_prompt),
+        on_message=old.on_message,
+        on_compacted=old.on_compacted,
+        policy=old.policy,
+        thinking=config.thinking,
+        totals=old.totals,
+        **agent_overrides,
+    )
+    return runtime, agent

@@ -17,9 +17,12 @@ from kimicode.llm.messages import Image
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "MAX_ATTACH_BYTES",
     "MediaError",
+    "attach_image_bytes",
     "attach_image_files",
     "attach_video_file",
+    "file_block",
     "image_mentions",
     "is_image_path",
     "pasted_image_path",
@@ -27,6 +30,8 @@ __all__ = [
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 MENTION = re.compile(r"(?<!\S)@(\S+)")
+# A file attached to a message (@path, an editor's mention) is sent whole up to this size.
+MAX_ATTACH_BYTES = 256 * 1024
 
 
 class MediaError(Exception):
@@ -107,6 +112,27 @@ def attach_image_files(config: Config, paths: list[Path]) -> list[Image]:
     """Encoded images within the model's budget; MediaError (one line) for a missing or unreadable file."""
     images, _ = load_media(config, paths, None)
     return images
+
+
+def attach_image_bytes(config: Config, data: bytes, label: str = "") -> Image:
+    """Image bytes (an editor's pasted picture) encoded within the model's budget; MediaError when they
+    are no image the model can take."""
+    from kimicode.llm.profiles import profile_for
+    from kimicode.vision.errors import VisionError
+    from kimicode.vision.images import encode_image_bytes
+
+    profile = profile_for(config.model)
+    if not profile.vision:
+        raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
+    try:
+        return encode_image_bytes(data, profile.image_max_tokens, label)
+    except VisionError as exc:
+        raise MediaError(str(exc)) from exc
+
+
+def file_block(name: str, content: str) -> str:
+    """A file's text as the model sees an attached file."""
+    return f'<file path="{name}">\n{content.rstrip()}\n</file>'
 
 
 def attach_video_file(config: Config, path: Path) -> tuple[list[Image], list[dict[str, Any]], str]:

@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 PROMPT = "› "
-# @path mentions: attached when the path names a file no larger than this.
-MAX_ATTACH_BYTES = 256 * 1024
 MENTION = re.compile(r"(?<!\S)@(\S+)")
 BACKGROUND_IMPORTS = ("openai",)
 APPROVAL_ANSWERS = {
@@ -461,20 +459,11 @@ class Repl:
 
     def set_mode(self, mode: str) -> None:
         """Switch mode: rebuild the tools and system prompt for it (DESIGN.md B.7), keeping the history."""
-        from kimicode.frontends.common.sessions import fresh_history
+        from kimicode.frontends.common.assembly import rebuilt_for_mode
 
-        old = self.agent
         self.config.mode = mode
-        self.runtime = build_runtime(self.config, session_id=self.opened.session.id)
-        self.agent = self.runtime.agent(
-            self.approve,
-            messages=fresh_history(old.messages, self.runtime.system_prompt),
-            on_message=old.on_message,
-            on_compacted=old.on_compacted,
-            policy=old.policy,
-            thinking=self.config.thinking,
-            totals=old.totals,
-            **self._extra,
+        self.runtime, self.agent = rebuilt_for_mode(
+            self.config, self.opened.session.id, self.agent, self.approve, **self._extra
         )
         self.agent.before_write = self._undo.before_write
 
@@ -552,7 +541,7 @@ def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
     """Append the content of each ``@path`` that names a readable text file in the workspace.
 
     Image files are left out: they are attached as images (kimicode.frontends.common.media.image_mentions)."""
-    from kimicode.frontends.common.media import is_image_path
+    from kimicode.frontends.common.media import MAX_ATTACH_BYTES, file_block, is_image_path
 
     blocks: list[str] = []
     attached: list[str] = []
@@ -566,7 +555,7 @@ def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
         except (OSError, UnicodeDecodeError):
             continue
         attached.append(name)
-        blocks.append(f'<file path="{name}">\n{content.rstrip()}\n</file>')
+        blocks.append(file_block(name, content))
     if not blocks:
         return text, []
     return text + "\n\n" + "\n\n".join(blocks), attached
