@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -453,12 +454,14 @@ def test_stdout_carries_only_protocol_messages(fake_llm: FakeLLM, home: Path, ws
     noisy.mkdir()
     # Something in the process that prints to stdout while it serves: Python-level and raw fd 1.
     (noisy / "sitecustomize.py").write_text(
-        "import os, sys, threading\n"
-        "def noise():\n"
+        "import os, signal, sys\n"
+        "def noise(*_):\n"
         "    print('noise from a library')\n"
         "    sys.stdout.flush()\n"
         "    os.write(1, b'raw noise on fd 1\\n')\n"
-        "threading.Timer(1.5, noise).start()\n"
+        "    sys.stderr.write('noise done\\n')\n"
+        "    sys.stderr.flush()\n"
+        "signal.signal(signal.SIGUSR1, noise)\n"
     )
     env = cli_env(home, fake_llm.base_url)
     env["PYTHONPATH"] = f"{noisy}{os.pathsep}{env['PYTHONPATH']}"
@@ -466,13 +469,20 @@ def test_stdout_carries_only_protocol_messages(fake_llm: FakeLLM, home: Path, ws
         [sys.executable, "-m", "kimicode", "acp"], cwd=ws, env=env,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}).encode() + b"\n")
     proc.stdin.flush()
-    time.sleep(3)
+    first = proc.stdout.readline()  # serving now: the noise comes while the connection is up
+    proc.send_signal(signal.SIGUSR1)
+    err = b""
+    while b"noise done" not in err:
+        line = proc.stderr.readline()
+        assert line, "the process ended before making its noise"
+        err += line
     last = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "session/list", "params": {}}).encode() + b"\n"
-    out, err = proc.communicate(last, timeout=60)
-    lines = out.decode().splitlines()
+    out, rest = proc.communicate(last, timeout=60)
+    err += rest
+    lines = [first.decode().strip(), *out.decode().splitlines()]
     assert [json.loads(line)["id"] for line in lines] == [1, 2]
     assert json.loads(lines[0])["result"]["protocolVersion"] == 1
     assert b"noise from a library" in err and b"raw noise on fd 1" in err
