@@ -1,14 +1,15 @@
 """Video in: sampled, timestamped frames within an image-token budget, or the Moonshot native upload.
 
 Frames are picked on a uniform grid (at most ``max_fps``, at most ``max_frames``) plus the first frame
-after each scene change. A scene change is found between any two consecutive frames: a clip of up to
-``_MAX_DENSE_FRAMES`` frames is decoded in one pass and every frame's tiny luma thumbnail is compared with
-the previous one; a longer one is scanned on a grid, and each change seen between two grid points is then
-pinned to its exact frame by decoding only that stretch.
+after each scene change, wherever it falls. Tiny luma thumbnails of scan points are compared: every frame of
+a clip up to ``_MAX_DENSE_FRAMES`` frames; on longer ones a grid (four points per uniform sample), and each
+change seen between two grid points is then pinned to its exact frame by decoding only that stretch again
+and comparing each of its frames with the one before. (Comparing every frame of a long video costs ~0.5 ms
+a frame more at 1080p than decoding alone, more than the whole pass may take; a flash that comes and goes
+between two grid points is what that leaves unseen.)
 
-Decoding dominates the cost, so the pass never converts a frame it does not keep: with the colour
-conversion switched off the decoder hands over its luma plane as it is (a copy, ~0.4 ms at 1080p against
-~2 ms for BGR), and only kept frames are converted. Moving far ahead is a seek (the decoder restarts at
+Decoding dominates the cost, so the pass converts only the frames it keeps: with the colour conversion
+switched off the decoder hands over its luma plane as it is (~0.4 ms at 1080p against ~2 ms for BGR). Moving far ahead is a seek (the decoder restarts at
 the previous keyframe); a frame a little ahead is cheaper to reach by ``grab()``-ing forward.
 """
 
@@ -40,8 +41,9 @@ DEFAULT_MAX_VIDEO_BYTES = 2 * 1024**3
 NATIVE_VIDEO_MAX_BYTES = 100 * 1024**2  # Moonshot's /v1/files limit for video
 DEFAULT_SCENE_THRESHOLD = 30.0  # mean absolute difference of 0..255 luma thumbnails
 _SEEK_GAP = 24  # frames: reach targets closer than this by grabbing forward instead of seeking
-_MAX_DENSE_FRAMES = 3 * 60 * 30  # up to this many frames (3 min at 30 fps) every frame is compared
-_MAX_SCAN_POINTS = 256  # longer videos: grid points compared, then each change pinned to its frame
+_MAX_DENSE_FRAMES = 300  # up to this many frames (10 s at 30 fps) every frame is compared
+_SCAN_DENSITY = 4  # longer videos: grid points per uniform sample ...
+_MAX_SCAN_POINTS = 128  # ... at most this many; each change seen between two is pinned to its frame
 _MAX_PINNED_CHANGES = 64  # changes located exactly per video (a slideshow of flashes stays bounded)
 _THUMB_SIZE = (32, 18)
 _JPEG_QUALITY = 85
@@ -134,8 +136,9 @@ def _scan_indices(frame_count: int, uniform: list[int]) -> list[int]:
     """Every frame of a short clip; a grid (plus the uniform frames) over a long one."""
     if frame_count <= _MAX_DENSE_FRAMES:
         return list(range(frame_count))
-    step = frame_count / _MAX_SCAN_POINTS
-    grid = {min(frame_count - 1, int(i * step)) for i in range(_MAX_SCAN_POINTS)}
+    points = min(frame_count, max(len(uniform) * _SCAN_DENSITY, 2), _MAX_SCAN_POINTS)
+    step = frame_count / points
+    grid = {min(frame_count - 1, int(i * step)) for i in range(points)}
     return sorted(grid | set(uniform))
 
 
@@ -167,19 +170,27 @@ class _Scanner:
         self.position = 0  # index of the frame the next grab() decodes
         self.luma = True  # the decoder's own luma plane, until it turns out not to be one
         self.primed = False
+        self.converting = True
 
     def run(self, frame_count: int) -> list[_Frame]:
         indices = _scan_indices(frame_count, sorted(self.keep))
         frames: dict[int, _Frame] = {}
         previous: tuple[int, np.ndarray] | None = None
         pinned = 0
+        recent: list[float] = []  # the latest grid-point differences
         for index in indices:
             thumb = self._visit(index)
             if thumb is None:
                 continue  # frame counts in headers are often a little high; skip missing tail frames
             change = 0.0 if previous is None else _difference(previous[1], thumb)
             gap = index - previous[0] if previous is not None else 0
-            if change >= self.threshold and gap > 1 and pinned < _MAX_PINNED_CHANGES:
+            # Between grid points motion alone adds up; a cut stands out against what motion gives, so only
+            # a jump of twice the usual and of the last grid step is looked into.
+            typical = max(sorted(recent)[len(recent) // 2] if recent else 0.0, recent[-1] if recent else 0.0)
+            if gap > 1:
+                recent.append(change)
+                del recent[:-16]
+            if change >= self.threshold and change >= 2 * typical and gap > 1 and pinned < _MAX_PINNED_CHANGES:
                 # Seen between two grid points: find the frame where it happens.
                 pinned += 1
                 exact = self._pin(previous, index)  # type: ignore[arg-type]
@@ -193,22 +204,18 @@ class _Scanner:
         return [frames[i] for i in sorted(frames)]
 
     def _pin(self, before: tuple[int, np.ndarray], after: int) -> _Frame | None:
-        """The frame in (before, after] that differs most from the one before it, decoded and kept."""
-        best: tuple[float, int] | None = None
+        """The first frame in (before, after] that differs from the one before it, decoded and kept."""
         last = before[1]
         self._move_to(before[0] + 1)
         for index in range(before[0] + 1, after + 1):
             thumb = self._visit(index)
             if thumb is None:
-                break
+                return None
             change = _difference(last, thumb)
-            if best is None or change > best[0]:
-                best = (change, index)
+            if change >= self.threshold:
+                return _Frame(index, self._colour(), change)
             last = thumb
-        if best is None or best[0] < self.threshold:
-            return None  # a gradual change (a fade): no single frame to show
-        self._visit(best[1])
-        return _Frame(best[1], self._colour(), best[0])
+        return None  # a gradual change (a fade): no single frame to show
 
     def _move_to(self, index: int) -> None:
         import cv2
@@ -247,19 +254,28 @@ class _Scanner:
                 # conversions of this capture fail.
                 self.capture.retrieve()
                 self.primed = True
-            self.capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+            self._convert(False)
             ok, plane = self.capture.retrieve()
-            self.capture.set(cv2.CAP_PROP_CONVERT_RGB, 1)
             if ok and plane is not None and plane.ndim == 2 and plane.dtype == np.uint8 and plane.size > 0:
                 return plane
             self.luma = False  # another backend or pixel format: convert every frame instead
+            self._convert(True)
         ok, pixels = self.capture.retrieve()
         if not ok or pixels is None:
             return None
         return cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
 
+    def _convert(self, on: bool) -> None:
+        # Setting the property costs about as much as decoding a frame: only when it changes.
+        import cv2
+
+        if self.converting != on:
+            self.capture.set(cv2.CAP_PROP_CONVERT_RGB, 1 if on else 0)
+            self.converting = on
+
     def _colour(self) -> np.ndarray:
         """The frame last decoded, in colour, downscaled to what may be sent."""
+        self._convert(True)
         ok, pixels = self.capture.retrieve()
         if not ok or pixels is None or pixels.ndim != 3:
             raise VisionError("cannot convert a decoded video frame to colour")
