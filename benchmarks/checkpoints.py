@@ -1,4 +1,5 @@
-"""Git checkpoints: GitPython's import cost vs plain git subprocesses, and snapshot/undo timings.
+"""Git checkpoints: GitPython's import cost, one git command through kimicode's runner (GitPython's command
+layer) vs a bare subprocess, and snapshot/undo timings.
 
 Run: python benchmarks/checkpoints.py
 """
@@ -37,6 +38,22 @@ def git_call_ms(repo: Path) -> float:
     return statistics.median(runs)
 
 
+def runner_call_ms(repo: Path) -> tuple[float, float]:
+    """(kimicode's run_git, bare subprocess.run) medians for the same command, interleaved against noise."""
+    from kimicode.vcs.git import run_git
+
+    run_git("rev-parse", "--show-toplevel", cwd=repo, error=RuntimeError)  # GitPython imported and warm
+    ours, bare = [], []
+    for _ in range(ROUNDS * 5):
+        start = time.perf_counter()
+        run_git("rev-parse", "--show-toplevel", cwd=repo, error=RuntimeError)
+        ours.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True, check=True)
+        bare.append((time.perf_counter() - start) * 1000)
+    return statistics.median(ours), statistics.median(bare)
+
+
 def make_repo(root: Path) -> None:
     env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b",
            "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
@@ -55,6 +72,8 @@ def main() -> None:
         repo = Path(tmp)
         make_repo(repo)
         print(f"one git subprocess (rev-parse) {git_call_ms(repo):7.1f} ms")
+        ours, bare = runner_call_ms(repo)
+        print(f"  through kimicode's run_git   {ours:7.1f} ms  (bare subprocess {bare:.1f} ms, ratio {ours / bare:.2f})")
         snapshots, undos = [], []
         for n in range(ROUNDS):
             checkpoints = Checkpoints(repo, f"bench-{n}")

@@ -26,7 +26,7 @@ MODES = ("instant", "thinking", "agent", "swarm")
 SANDBOX_MODES = ("read-only", "workspace-write", "off")  # strictest first
 RULE_KINDS = ("allow", "ask", "deny")
 # `tool(pattern)`, or a bare tool name that may be a glob (`mcp__github__*`).
-RULE_SYNTAX = re.compile(r"[A-Za-z0-9_*?\-]+(\(.+\))?", re.DOTALL)
+RULE_SYNTAX = re.compile(r"[A-Za-z0-9_$*?\-]+(\(.+\))?", re.DOTALL)  # "$": a provider builtin ($web_search)
 # Where a rule came from, as /permissions shows it.
 SOURCE_USER, SOURCE_PROJECT, SOURCE_SAVED = "user config", "project config", "saved for this project"
 

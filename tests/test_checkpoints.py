@@ -174,3 +174,32 @@ def test_file_backups_outside_git(tmp_path: Path) -> None:
     assert not (workspace / "lib").exists()
     assert resumed.undo().nothing_to_undo
     assert resumed.diff() == ""
+
+
+def test_an_inherited_index_file_is_neither_read_nor_written(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # kimicode started from a git hook (or by a user who exported GIT_INDEX_FILE) must still snapshot the
+    # work tree against the repository's own index and leave the other index file alone.
+    foreign = tmp_path / "foreign-index"
+    foreign.write_bytes(b"not an index")
+    before = user_git_state(repo)
+    monkeypatch.setenv("GIT_INDEX_FILE", str(foreign))
+    checkpoints = Checkpoints(repo, "inherited")
+    checkpoints.snapshot("before turn")
+    (repo / "tracked.txt").write_text("changed by the turn\n")
+    (repo / "fresh.txt").write_text("new\n")
+    report = checkpoints.undo()
+    assert sorted(report.restored) == ["tracked.txt"] and report.deleted == ["fresh.txt"]
+    assert (repo / "tracked.txt").read_text() == "one\ntwo\nuser edit\n"
+    assert foreign.read_bytes() == b"not an index"
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    assert user_git_state(repo) == before
+
+
+def test_the_repl_provider_decides_on_first_use(repo: Path, tmp_path: Path) -> None:
+    from kimicode.vcs.checkpoints import DeferredUndo
+
+    provider = DeferredUndo(repo, tmp_path / "home", "deferred")
+    provider.begin_turn("first turn")
+    (repo / "tracked.txt").write_text("changed\n")
+    assert provider.undo().restored == ["tracked.txt"]
+    assert isinstance(provider.resolve(), Checkpoints)

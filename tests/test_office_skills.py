@@ -13,7 +13,7 @@ import pytest
 
 from kimicode.discovery.frontmatter import parse_frontmatter, split_frontmatter
 
-SKILLS_DIR = Path(__file__).resolve().parent.parent / "skills"
+SKILLS_DIR = Path(__file__).resolve().parent.parent / "kimicode" / "skills"
 OFFICE_SKILLS = ("docx", "xlsx", "pdf", "pptx")
 SCRIPTS = {
     "docx": ["inspect_docx.py"],

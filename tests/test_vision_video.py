@@ -156,3 +156,51 @@ def test_native_upload_refusal_is_one_line(files_api: tuple[str, type[_FilesApi]
     handler.status = 401
     with pytest.raises(VisionError, match="API key is not valid"):
         asyncio.run(upload_video_native(base_url, "sk-wrong", red_then_blue))
+
+
+def _clip(path: Path, fourcc: str, colours: list[tuple[int, int, int]], fps: int = FPS) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (320, 240))
+    assert writer.isOpened()
+    for colour in colours:
+        frame = np.zeros((240, 320, 3), np.uint8)
+        frame[:] = colour
+        cv2.putText(frame, "scene", (40, 120), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize(("fourcc", "suffix"), [("mp4v", "mp4"), ("VP80", "webm")])
+def test_a_cut_off_every_grid_is_found_at_its_frame(tmp_path: Path, fourcc: str, suffix: str) -> None:
+    # 3.4 s: between the 2 fps samples (3.0 s, 3.5 s) and on no scan grid either; the frame shown for the
+    # new scene must be the cut's own frame, not the next regular sample.
+    clip = _clip(tmp_path / f"cut.{suffix}", fourcc, [RED_BGR] * 34 + [BLUE_BGR] * 26)
+    frames = sample_video(clip)
+    times = [_time(frame.label) for frame in frames]
+    assert 3.4 in times, times
+    cut = frames[times.index(3.4)]
+    assert _is(_centre_bgr(cut.data), BLUE_BGR)
+    assert all(_is(_centre_bgr(f.data), RED_BGR) for f, t in zip(frames, times) if t < 3.4)
+
+
+def test_a_one_frame_flash_is_seen(tmp_path: Path) -> None:
+    colours = [RED_BGR] * 47 + [BLUE_BGR] + [RED_BGR] * 12  # frame 47: t = 4.7 s
+    frames = sample_video(_clip(tmp_path / "flash.mp4", "mp4v", colours))
+    times = [_time(frame.label) for frame in frames]
+    assert 4.7 in times and _is(_centre_bgr(frames[times.index(4.7)].data), BLUE_BGR)
+
+
+def test_a_long_video_pins_each_change_to_its_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past the dense limit the scan compares grid points; a change between two of them is then located by
+    # decoding only that stretch. The limits are lowered so a short clip takes that path.
+    import kimicode.vision.video as video
+
+    monkeypatch.setattr(video, "_MAX_DENSE_FRAMES", 10)
+    monkeypatch.setattr(video, "_MAX_SCAN_POINTS", 6)
+    green = (0, 200, 0)
+    clip = _clip(tmp_path / "long.mp4", "mp4v", [RED_BGR] * 23 + [BLUE_BGR] * 18 + [green] * 19)
+    frames = sample_video(clip, max_fps=0.5)
+    times = [_time(frame.label) for frame in frames]
+    assert 2.3 in times and 4.1 in times, times
+    assert _is(_centre_bgr(frames[times.index(2.3)].data), BLUE_BGR)
+    assert _is(_centre_bgr(frames[times.index(4.1)].data), green)

@@ -400,6 +400,8 @@ class Agent:
         if self.before_write and not tool.read_only and isinstance(args.get("path"), str):
             with contextlib.suppress(ToolError, OSError):
                 self.before_write(self.ctx.resolve(args["path"]))
+        if tool.echoes_arguments:
+            return ToolResult(call.arguments)
         try:
             return await tool.run(args, self.ctx)
         except ToolError as exc:

@@ -145,8 +145,11 @@ def build_runtime(
     config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None, headless: bool = False
 ) -> Runtime:
     workspace: Path = config.work_dir
+    from kimicode.tools.registry import web_tools
+
     seeing, sections = vision_tools(config)
-    tools = {tool.name: tool for tool in [*base_tools(config), *seeing, *(extra_tools or [])]}
+    web = web_tools(config.base_url) if config.mode in AGENT_MODES else []  # B.9: fetch (+ $web_search)
+    tools = {tool.name: tool for tool in [*base_tools(config), *seeing, *web, *(extra_tools or [])]}
     skills: SkillCatalog | None = None
     if config.mode in SKILL_MODES:
         skills = find_skills(workspace, config.home)

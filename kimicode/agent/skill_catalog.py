@@ -11,10 +11,14 @@ SKILL_MODES = ("agent", "swarm")
 
 
 def builtin_skills_dir() -> Path | None:
-    """The ``skills/`` folder shipped next to the kimicode package, when present."""
+    """The ``skills/`` folder inside the kimicode package (package data), when present.
+
+    Only kimicode's own package folder counts: a ``skills`` folder beside it (another distribution's, in
+    site-packages) is never taken for the built-in skills.
+    """
     import kimicode
 
-    folder = Path(kimicode.__file__).resolve().parent.parent / "skills"
+    folder = Path(kimicode.__file__).resolve().parent / "skills"
     return folder if folder.is_dir() else None
 
 

@@ -217,15 +217,22 @@ class _ServerRunner:
             self.fail(f"sent something that is not MCP on its output ({text[:120]})")
 
 
+HTTP_TIMEOUT = 30.0  # connect, write, pool (s)
+HTTP_STREAM_READ_TIMEOUT = 300.0  # a server may hold a streamed response open
+
+
 def _streamable_http(config: McpServerConfig) -> Any:
     from contextlib import asynccontextmanager
 
+    import httpx2
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
 
     @asynccontextmanager
     async def connect() -> Any:
-        async with create_mcp_http_client(headers=config.headers or None) as client:
+        # The SDK's own client settings, made here: a response stream may stay open for minutes, so only the
+        # read timeout is long. Redirects are the transport's business (it follows them within the origin).
+        timeout = httpx2.Timeout(HTTP_TIMEOUT, read=HTTP_STREAM_READ_TIMEOUT)
+        async with httpx2.AsyncClient(headers=config.headers or None, timeout=timeout) as client:
             async with streamable_http_client(config.url, http_client=client) as streams:
                 yield streams
 

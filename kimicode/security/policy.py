@@ -94,6 +94,8 @@ class Policy:
                 return page
             # The reference's pixels go to the model: the same decision as a `view` of that file.
             return _stricter(page, self._path(tool.name, ctx.resolve(reference), ctx.workspace, write=False))
+        if name == "fetch":
+            return self._fetch(tool, args)
         if (name in PATH_TOOLS or not name.startswith("mcp__")) and isinstance(args.get("path"), str):
             return self._path_tool(tool, args, ctx)
         return self._other(tool, args)
@@ -208,6 +210,49 @@ class Policy:
         if self.headless:
             return Decision("deny", f"opens a page on {where}, off this machine; {_WITH_Y} or a screenshot(URL) rule")
         return Decision("ask", f"opens a page on {where}, off this machine")
+
+    # -- fetch ---------------------------------------------------------------------------------------
+
+    def _fetch(self, tool: Tool, args: dict[str, Any]) -> Decision:
+        """A page read over the network. Addresses are judged by the URL's text here; the tool checks the
+        addresses a name resolves to when it connects (kimicode/security/network.py)."""
+        from kimicode.security.network import KIND_TEXT, NON_PUBLIC, host_kind
+
+        url = str(args.get("url") or "").strip()
+        if not url:
+            return _allow("no URL to check")  # the tool itself reports the empty URL
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return Decision(
+                "deny", f"fetch reads http and https URLs only, not {parts.scheme or 'this'}: (local files: use view)",
+                "", False,
+            )
+        for kind in ("deny", "ask"):
+            rule = self._rule(kind, tool.name, url=url)
+            if rule is not None:
+                return self._by_rule(rule)
+        host = (parts.hostname or "").lower()
+        where = host_kind(host)
+        if where == "loopback":
+            return _allow("a page on this machine")
+        if where in NON_PUBLIC:
+            # -y does not reach here: the private network and cloud metadata are what a hostile page or
+            # prompt aims fetch at. Only a rule that names the address opens it; otherwise ask every time.
+            rule = self._rule("allow", tool.name, url=url, patterned=True)
+            if rule is not None:
+                return _allow(f"allowed by {rule.describe()}", rule)
+            why = f"opens {host}, an address on {KIND_TEXT[where]}"
+            if self.headless:
+                return Decision("deny", f"{why}; only a rule such as fetch({parts.scheme}://{host}/*) allows it", "", False)
+            return Decision("ask", why, "", False)
+        rule = self._rule("allow", tool.name, url=url)
+        if rule is not None:
+            return _allow(f"allowed by {rule.describe()}", rule)
+        if self.yolo:
+            return _allow("yolo")
+        if self.headless:
+            return Decision("deny", f"reads a page on {host or 'an unknown host'}, off this machine; {_WITH_Y} or a fetch(URL) rule")
+        return Decision("ask", f"reads a page on {host or 'an unknown host'}, off this machine")
 
     # -- shell commands ------------------------------------------------------------------------------
 
@@ -358,11 +403,11 @@ class Policy:
                     if text not in texts:
                         texts.append(text)
             return texts
-        if name == "screenshot":
-            target = str(args.get("target") or "")
+        if name in ("screenshot", "fetch"):
+            target = str(args.get("target" if name == "screenshot" else "url") or "")
             parts = urlsplit(target)
             if parts.scheme in ("http", "https") and parts.netloc:
-                return [f"screenshot({parts.scheme}://{_escape_glob(parts.netloc)}/*)"]
+                return [f"{name}({parts.scheme}://{_escape_glob(parts.netloc)}/*)"]
             return []
         if isinstance(args.get("path"), str) and not name.startswith("mcp__"):
             try:

@@ -7,7 +7,8 @@ Forms (DESIGN.md B.8):
 - ``view(~/.ssh/**)``, ``createfile(docs/**)``: path globs; ``~`` is the user's home, a relative pattern is
   relative to the workspace, ``*`` stays inside one path segment, ``**`` crosses segments.
   ``edit(...)`` names the three editing tools (createfile, strreplace, insert) at once.
-- ``screenshot(https://*.example.com/*)``: a glob over the target URL (``*`` matches anything).
+- ``screenshot(https://*.example.com/*)``, ``fetch(https://docs.example.com/*)``: a glob over the URL
+  (``*`` matches anything; in the host it stays inside the host).
 - ``mcp__srv__*``, ``bash``, ``createfile``: a bare name (glob) matches every call of the tools it names.
 """
 
@@ -24,7 +25,8 @@ KINDS = ("allow", "ask", "deny")
 # Tools whose pattern is a path, and the alias that names all editing tools.
 PATH_TOOLS = frozenset({"view", "createfile", "strreplace", "insert"})
 EDIT_TOOLS = frozenset({"createfile", "strreplace", "insert"})
-_RULE = re.compile(r"^\s*([A-Za-z0-9_*?\-\[\]]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+# "$" names a provider's builtin tool ($web_search).
+_RULE = re.compile(r"^\s*([A-Za-z0-9_$*?\-\[\]]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
 class RuleError(ValueError):

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 # One place for how much a tool may return to the model (characters).
 MAX_OUTPUT_CHARS = 16_000
+# fetch: its max_chars (default 20 000, DESIGN.md B.9) goes up to this; what it downloads stops here.
+FETCH_MAX_CHARS = 100_000
+FETCH_MAX_DOWNLOAD_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
@@ -110,6 +113,9 @@ class Tool:
     parameters: ClassVar[dict[str, Any]]
     # Read-only tools never need approval.
     read_only: ClassVar[bool] = False
+    # A provider's builtin (Moonshot's $web_search): the endpoint runs it, and the call's arguments go back
+    # unchanged as its result instead of running anything here.
+    echoes_arguments: ClassVar[bool] = False
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise NotImplementedError

@@ -61,3 +61,14 @@ def swe_tools() -> list[Tool]:
     from kimicode.tools.view import ViewTool
 
     return [BashTool(), ViewTool(), CreateFileTool(), StrReplaceTool(), InsertTool(), SubmitTool()]
+
+
+def web_tools(base_url: str) -> list[Tool]:
+    """The agent and swarm modes' web tools: fetch everywhere, Moonshot's $web_search on its own API."""
+    from kimicode.tools.fetch import FetchTool
+    from kimicode.tools.web_search import WebSearchTool, is_moonshot_endpoint
+
+    tools: list[Tool] = [FetchTool()]
+    if is_moonshot_endpoint(base_url):
+        tools.append(WebSearchTool())
+    return tools

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,32 +56,8 @@ async def git_change_set(workspace: Path) -> str | None:
 
 
 async def _git(workspace: Path, *args: str) -> str | None:
-    """Run git and return its stdout, or None if git is missing or fails."""
-    env = dict(os.environ, GIT_PAGER="cat", PAGER="cat", GIT_TERMINAL_PROMPT="0")
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "git",
-            "-c",
-            "core.quotepath=off",
-            *args,
-            cwd=workspace,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-        )
-    except OSError:
-        return None
-    try:
-        async with asyncio.timeout(GIT_TIMEOUT_S):
-            out, _ = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return None
-    except asyncio.CancelledError:
-        proc.kill()
-        raise
-    if proc.returncode != 0:
-        return None
-    return out.decode("utf-8", errors="replace")
+    """git's stdout, or None if git is missing, fails or takes longer than GIT_TIMEOUT_S."""
+    from kimicode.vcs.git import git_output_async
+
+    env = {"GIT_PAGER": "cat", "PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+    return await git_output_async(*args, cwd=workspace, timeout=GIT_TIMEOUT_S, env=env)

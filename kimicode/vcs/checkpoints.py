@@ -4,24 +4,23 @@ A snapshot is a commit of the whole working tree (tracked files plus untracked, 
 in a private index file inside ``.git/`` and stored on ``refs/kimicode/<session-id>``; the commit chain
 on that ref is the undo stack. The user's HEAD, branch, index and stash are never read-modified-written.
 
-Plain ``git`` subprocesses rather than GitPython: a call costs a few milliseconds and there is no
-~100 ms import on the REPL's start-up path (see benchmarks/checkpoints.py).
+Each git command is one process run through GitPython's command layer (``kimicode/vcs/git.py``), a few
+milliseconds each (see benchmarks/checkpoints.py). ``DeferredUndo`` decides git or backups on the first
+turn, so GitPython's import stays off the REPL's start-up path.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from kimicode.vcs.backups import FileBackups
-from kimicode.vcs.git import run_git
+from kimicode.vcs.git import git_available, git_output, run_git
 from kimicode.vcs.undo import UndoProvider, UndoReport
 
-__all__ = ["CheckpointError", "Checkpoints", "FileBackups", "UndoProvider", "UndoReport", "make_undo_provider"]
-
+__all__ = ["CheckpointError", "Checkpoints", "DeferredUndo", "FileBackups", "UndoProvider", "UndoReport", "make_undo_provider"]
 
 
 class CheckpointError(RuntimeError):
@@ -36,20 +35,11 @@ class _Repo:
 
 def find_repo(workspace: Path) -> _Repo | None:
     """The git work tree holding ``workspace``, or None (not a repo, bare, or no git installed)."""
-    if shutil.which("git") is None:
+    if not git_available():
         return None
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel", "--absolute-git-dir"],
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-    except OSError:
-        return None
-    lines = out.stdout.splitlines()
-    if out.returncode != 0 or len(lines) != 2 or not lines[0]:
+    out = git_output("rev-parse", "--show-toplevel", "--absolute-git-dir", cwd=workspace)
+    lines = (out or "").splitlines()
+    if len(lines) != 2 or not lines[0]:
         return None
     return _Repo(Path(lines[0]), Path(lines[1]))
 
@@ -218,3 +208,32 @@ def make_undo_provider(workspace: Path, kimicode_home: Path, session_id: str) ->
     if repo is not None:
         return Checkpoints(Path(workspace), session_id, repo=repo)
     return FileBackups(Path(kimicode_home), session_id, workspace=Path(workspace))
+
+
+class DeferredUndo:
+    """An undo provider that picks git checkpoints or file backups when it is first used.
+
+    The REPL makes its provider at start-up; deciding there would import GitPython on the path to the first
+    prompt. The first turn decides instead (``begin_turn`` runs in a worker thread).
+    """
+
+    def __init__(self, workspace: Path, kimicode_home: Path, session_id: str) -> None:
+        self._args = (Path(workspace), Path(kimicode_home), session_id)
+        self._provider: UndoProvider | None = None
+
+    def resolve(self) -> UndoProvider:
+        if self._provider is None:
+            self._provider = make_undo_provider(*self._args)
+        return self._provider
+
+    def begin_turn(self, label: str = "") -> None:
+        self.resolve().begin_turn(label)
+
+    def before_write(self, path: Path) -> None:
+        self.resolve().before_write(path)
+
+    def undo(self) -> UndoReport:
+        return self.resolve().undo()
+
+    def diff(self) -> str:
+        return self.resolve().diff()

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 PROMPT = "› "
 MENTION = re.compile(r"(?<!\S)@(\S+)")
-BACKGROUND_IMPORTS = ("openai",)
+BACKGROUND_IMPORTS = ("openai", "git")  # git: GitPython, for the first turn's checkpoint
 APPROVAL_ANSWERS = {
     "once": "approved once",
     "session": "approved for this session",
@@ -207,10 +207,10 @@ class Repl:
         return forked
 
     def _attach_undo(self) -> None:
-        from kimicode.vcs.checkpoints import make_undo_provider
+        from kimicode.vcs.checkpoints import DeferredUndo
 
         if self._undo is None:
-            self._undo = make_undo_provider(self.config.work_dir, self.config.home, self.opened.session.id)
+            self._undo = DeferredUndo(self.config.work_dir, self.config.home, self.opened.session.id)
         self.agent.before_write = self._undo.before_write
 
     def _banner(self) -> None:
