@@ -106,6 +106,7 @@ class Repl:
         self.stop_signal: signal.Signals | None = None
         # Imports the model client in the background once the prompt shows (see _warm_imports).
         self.warmer: threading.Thread | None = None
+        self._attach_terminal()
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -219,27 +220,47 @@ class Repl:
         session = self.opened.session
         state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
         self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
-        self.renderer.dim(f"{state} · /help for commands · Enter sends, Alt-Enter or Ctrl-J for a new line")
+        self.renderer.dim(f"{state} · /help for commands · Enter sends, Shift-Enter or Alt-Enter for a new line")
         from kimicode.security.sandbox import unavailable_notice
 
         notice = unavailable_notice(self.runtime.ctx.sandbox)
         if notice:
             self.renderer.warn(notice)
 
+    def _attach_terminal(self) -> None:
+        """What the terminal can do (environment variables only: cheap): links, notifications, keys."""
+        from kimicode.frontends.repl.links import Linker, choose_format
+        from kimicode.frontends.repl.notify import Notifier
+        from kimicode.frontends.repl.terminal import detect
+
+        self.terminal = detect()
+        pattern = choose_format(self.terminal, self.config.hyperlink_format)
+        self.renderer.links = Linker(self.config.work_dir, pattern) if pattern else None
+        self.notifier = Notifier(self.terminal, self.config.notify_after, self._write_terminal)
+
+    def _write_terminal(self, sequence: str) -> None:
+        self.renderer.console.file.write(sequence)
+        self.renderer.console.file.flush()
+
     # -- the prompt ----------------------------------------------------------------------------------
 
     def _make_prompt(self) -> Any:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import merge_key_bindings
 
+        from kimicode.frontends.repl.history import WorkspaceHistory
         from kimicode.frontends.repl.input import main_key_bindings, MentionCompleter
+        from kimicode.frontends.repl.keys import install_sequences, prompt_bindings, prompt_input, prompt_output
 
         self.config.home.mkdir(parents=True, exist_ok=True)
+        install_sequences()  # Shift-Enter as kitty, xterm and the editors' keybinding send it
         return PromptSession(
             PROMPT,
             multiline=True,
-            key_bindings=main_key_bindings(),
-            history=FileHistory(str(self.config.home / "history")),
+            key_bindings=merge_key_bindings([main_key_bindings(), prompt_bindings(self)]),
+            input=prompt_input(),
+            output=prompt_output(self.terminal.keyboard_mode),
+            history=WorkspaceHistory(self.config.home, self.config.work_dir),
             completer=MentionCompleter(self.config.work_dir, lambda: sorted(commands.COMMANDS)),
             complete_while_typing=True,
             bottom_toolbar=self.toolbar,
@@ -326,9 +347,13 @@ class Repl:
         self._turn = asyncio.ensure_future(self._consume(text, images or None, parts or None))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._cancel_turn)
+        self._turn_summary = ""
+        self.notifier.turn_started()
         try:
             await self._turn
+            self.notifier.turn_ended(self._turn_summary)
         except asyncio.CancelledError:
+            self.notifier.turn_cancelled()  # interrupted by the user, who is here: no notification
             self.renderer.close_stream()
             self.renderer.warn("interrupted; the session is intact")
         finally:
@@ -361,7 +386,11 @@ class Repl:
         finally:
             await run.aclose()
 
+    _turn_summary = ""  # the first line of the last turn's result, for the notification
+
     def _report(self, result: ev.RunResult) -> None:
+        first = (result.result or "").strip().splitlines()
+        self._turn_summary = first[0][:100] if first else ""
         if result.submitted and result.result:
             self.renderer.info(result.result, "bold")
         elif result.subtype == "error_max_steps":
@@ -383,6 +412,7 @@ class Repl:
         from kimicode.frontends.repl.input import APPROVAL_KEYS, ask_choice
 
         self.renderer.close_stream()
+        self.notifier.approval_needed(request.summary)
         who = f"[{request.agent}] " if request.agent else ""
         self.renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
         if request.rememberable:
@@ -413,8 +443,12 @@ class Repl:
     def new_session(self) -> None:
         from kimicode.frontends.common.sessions import new_session
 
+        self.switch_to(new_session(self.config))
+
+    def switch_to(self, opened: OpenedSession) -> None:
+        """Continue in ``opened`` (the current session is saved and released)."""
         self.opened.session.close()
-        self.opened = new_session(self.config)
+        self.opened = opened
         self._rebind()
 
     async def resume(self, session_id: str | None) -> None:
@@ -444,9 +478,7 @@ class Repl:
             if forked is None:
                 return
             opened = forked
-        self.opened.session.close()
-        self.opened = opened
-        self._rebind()
+        self.switch_to(opened)
         for warning in opened.warnings:
             self.renderer.warn(warning)
         self.renderer.dim(f"resumed session {opened.session.id} ({len(opened.history)} messages)")
@@ -509,10 +541,10 @@ class Repl:
         self.runtime.client = ChatClient(self.config, profile_for(name))
         self.agent.client = self.runtime.client
 
-    async def compact_now(self) -> None:
+    async def compact_now(self, instruction: str = "") -> None:
         self.renderer.dim("compacting…")
         try:
-            event = await self.agent.compact(self.renderer.event)
+            event = await self.agent.compact(self.renderer.event, instruction)
         except Exception as exc:
             self.renderer.error(f"could not compact: {getattr(exc, 'message', exc)}")
             return
