@@ -21,7 +21,7 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime, build_runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Image
-from kimicode.frontends.repl import commands
+from kimicode.frontends.repl import commands, verbs  # noqa: F401 (verbs registers /init, /fork, /export …)
 from kimicode.frontends.common.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
 from kimicode.frontends.repl.render import Renderer
 from kimicode.frontends.common.sessions import (
@@ -565,6 +565,24 @@ class Repl:
 
     def session_diff(self) -> str:
         return str(self._undo.diff())
+
+    def open_diff_in_editor(self, diff: str) -> bool:
+        """Open ``diff`` in the diff view of the editor this terminal belongs to; False if there is none."""
+        from kimicode.frontends.repl.editor_diff import diff_launcher, open_diffs
+        from kimicode.frontends.repl.terminal import EDITOR_LABELS
+
+        launcher = diff_launcher(self.terminal)
+        if launcher is None:
+            return False
+        folder = self.config.home / "diffs" / self.opened.session.id
+        opened, skipped = open_diffs(diff, launcher, self.config.work_dir, folder)
+        if not opened:
+            return False
+        label = EDITOR_LABELS.get(self.terminal.editor or "", "the editor")
+        self.renderer.dim(f"opened {len(opened)} file(s) in {label}'s diff view: {', '.join(opened)}")
+        if skipped:
+            self.renderer.dim(f"not opened: {', '.join(skipped)} (/diff text prints every change here)")
+        return True
 
 
 def swarm_accounting(extra: dict[str, Any]) -> str:
