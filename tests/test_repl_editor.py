@@ -83,6 +83,19 @@ def test_shift_enter_in_kitty_protocol_mode_and_the_mode_is_popped(spawn, fake_l
     assert out.rindex("\x1b[<u") > out.rindex("\x1b[>1u")
 
 
+def test_sigterm_at_the_prompt_pops_the_kitty_mode(spawn) -> None:
+    import signal
+
+    repl: Repl = spawn(env=KITTY)
+    repl.expect("Enter sends, Shift-Enter or Alt-Enter new line")
+    repl.wait_prompt()
+    repl.child.kill(signal.SIGTERM)
+    assert repl.wait_exit() == 143
+    out = raw(repl)
+    assert out.count("\x1b[>1u") == out.count("\x1b[<u") >= 1
+    assert out.rindex("\x1b[<u") > out.rindex("\x1b[>1u")
+
+
 def test_the_kitty_mode_is_off_while_a_turn_runs(spawn, fake_llm: FakeLLM) -> None:
     fake_llm.script(Reply(content="slow answer", delay=1.0))
     repl: Repl = spawn(env=KITTY)
@@ -98,6 +111,7 @@ def test_the_kitty_mode_is_off_while_a_turn_runs(spawn, fake_llm: FakeLLM) -> No
 def test_shift_enter_as_esc_cr_from_an_editor_keybinding(spawn, fake_llm: FakeLLM) -> None:
     fake_llm.script(Reply(content="ok"))
     repl: Repl = spawn(env={"TERM_PROGRAM": "vscode"})
+    repl.expect("Enter sends, Alt-Enter new line (Shift-Enter: /terminal-setup)")
     repl.wait_prompt()
     assert "\x1b[>1u" in raw(repl)  # VS Code ignores it unless its kitty keyboard setting is on
     repl.send("first")

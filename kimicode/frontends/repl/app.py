@@ -220,7 +220,7 @@ class Repl:
         session = self.opened.session
         state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
         self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
-        self.renderer.dim(f"{state} · /help for commands · Enter sends, Shift-Enter or Alt-Enter for a new line")
+        self.renderer.dim(f"{state} · /help · Enter sends, {self.terminal.newline_hint()}")
         from kimicode.security.sandbox import unavailable_notice
 
         notice = unavailable_notice(self.runtime.ctx.sandbox)

@@ -66,6 +66,8 @@ _HYPERLINKS = frozenset(
      "vte", "konsole", "contour", "hyper", "warp"}
     | VSCODE_FAMILY
 )
+# Terminals that report Shift-Enter once the kitty protocol is pushed, with no setting to change.
+_SHIFT_ENTER_NATIVE = frozenset({"kitty", "ghostty", "foot", "iterm2", "rio", "alacritty"})
 _OSC9 = frozenset({"iterm2", "kitty", "wezterm", "ghostty", "zed"})
 _OSC777 = frozenset({"windows-terminal", "foot", "konsole", "contour", "rxvt", "warp"})
 
@@ -130,6 +132,14 @@ class Terminal:
 
     def editor_commands(self) -> tuple[str, ...]:
         return EDITOR_COMMANDS.get(self.editor or "", ())
+
+    def newline_hint(self) -> str:
+        """How to start a new line here, for the banner (Shift-Enter only where it is known to work)."""
+        if self.name in VSCODE_FAMILY or self.name == "zed":
+            return "Alt-Enter new line (Shift-Enter: /terminal-setup)"
+        if self.keyboard_mode is not None and self.keyboard_mode[0] == KITTY_PUSH and self.name in _SHIFT_ENTER_NATIVE:
+            return "Shift-Enter or Alt-Enter new line"
+        return "Alt-Enter or Ctrl-J new line"
 
 
 def detect(env: Mapping[str, str] | None = None, tty: bool | None = None) -> Terminal:
