@@ -148,21 +148,23 @@ def test_a_plain_terminal_gets_no_keyboard_mode(spawn) -> None:
 # -- links ------------------------------------------------------------------------------------------------
 
 
-def _view_turn(fake_llm: FakeLLM) -> None:
+def _links_after_a_view_turn(repl: Repl, fake_llm: FakeLLM) -> list[str]:
+    """The OSC 8 targets printed by a turn that views notes.txt:2 and names it (and a missing file)."""
     fake_llm.script(
         Reply(tool_calls=[ToolCall("view", {"path": "notes.txt", "view_range": [2, 2]})]),
         Reply(content="The second line is in notes.txt:2 and nothing is in missing.py:3"),
     )
-
-
-def test_paths_are_vscode_links_in_a_vscode_terminal(spawn, fake_llm: FakeLLM, workspace: Path) -> None:
-    _view_turn(fake_llm)
-    repl: Repl = spawn(env=VSCODE)
     repl.wait_prompt()
     repl.send_line("what is on line 2?")
     repl.expect("nothing is in missing.py")
     repl.wait_prompt()
     targets = OSC8.findall(raw(repl))
+    repl.close()
+    return targets
+
+
+def test_paths_are_vscode_links_in_a_vscode_terminal(spawn, fake_llm: FakeLLM, workspace: Path) -> None:
+    targets = _links_after_a_view_turn(spawn(env=VSCODE), fake_llm)
     notes = workspace.resolve() / "notes.txt"
     assert f"vscode://file{notes}:2:1" in targets  # the view call's line, and the answer's notes.txt:2
     assert not any("missing.py" in target for target in targets)  # a path that does not exist is no link
@@ -170,14 +172,7 @@ def test_paths_are_vscode_links_in_a_vscode_terminal(spawn, fake_llm: FakeLLM, w
 
 def test_no_links_in_a_plain_terminal_or_with_no_color(spawn, fake_llm: FakeLLM) -> None:
     for env in ({"NO_COLOR": ""}, {**VSCODE, "NO_COLOR": "1"}):
-        _view_turn(fake_llm)
-        repl: Repl = spawn(env=env)
-        repl.wait_prompt()
-        repl.send_line("what is on line 2?")
-        repl.expect("nothing is in missing.py")
-        repl.wait_prompt()
-        assert "\x1b]8;" not in raw(repl), env
-        repl.close()
+        assert not _links_after_a_view_turn(spawn(env=env), fake_llm), env
 
 
 def test_file_links_with_the_host_elsewhere_and_kitty_line_fragments(spawn, fake_llm: FakeLLM, workspace: Path) -> None:
@@ -188,14 +183,7 @@ def test_file_links_with_the_host_elsewhere_and_kitty_line_fragments(spawn, fake
         ({"TERM_PROGRAM": "WezTerm", "NO_COLOR": ""}, f"file://{socket.gethostname()}{notes}"),
         ({**KITTY, "NO_COLOR": ""}, f"file://{socket.gethostname()}{notes}#2"),
     ):
-        _view_turn(fake_llm)
-        repl: Repl = spawn(env=env)
-        repl.wait_prompt()
-        repl.send_line("what is on line 2?")
-        repl.expect("nothing is in missing.py")
-        repl.wait_prompt()
-        assert expected in OSC8.findall(raw(repl)), env
-        repl.close()
+        assert expected in _links_after_a_view_turn(spawn(env=env), fake_llm), env
 
 
 # -- notifications ------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kimicode.discovery.jsonc import loads_jsonc
+from kimicode.discovery.jsonc import loads_jsonc, pieces
 
 SEQUENCE = "\x1b\r"
 # The folder under the platform's config directory each editor keeps its user settings in.
@@ -142,29 +142,9 @@ def insert_into_array(text: str, entry: str) -> str:
 
 
 def _significant_positions(text: str) -> list[int]:
-    """Indexes of the characters that are JSON syntax: outside strings and // or /* */ comments."""
-    positions: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-            positions.append(min(i, n - 1))  # the closing quote: a comma after the string goes after it
-            i += 1
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end == -1 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end == -1 else end + 2
-        elif not char.isspace() and char != "\ufeff":
-            positions.append(i)
-            i += 1
-        else:
-            i += 1
-    return positions
+    """Indexes of the characters that are JSON syntax (a string counts by its closing quote, so a comma
+    after it goes after the string); comments and blanks are left out."""
+    return [start if kind == "code" else end - 1 for kind, start, end in pieces(text) if kind in ("code", "string")]
 
 
 def _indented(entry: dict[str, Any]) -> str:
