@@ -2,7 +2,8 @@
 
 The editor is ``$VISUAL``, then ``$EDITOR`` (both may carry arguments, e.g. ``code --wait``); inside an
 editor's terminal with neither set, that editor's own launcher waits for the tab to close (``code --wait``,
-``cursor --wait``, ``zed --wait``); else Debian's ``editor`` alternative, ``nano``, ``vi``.
+``cursor --wait``, ``zed --wait``); else Debian's ``editor`` alternative, ``nano``, ``vi`` (Notepad on
+Windows).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from kimicode.frontends.repl.terminal import EDITOR_LABELS, Terminal
 
-FALLBACK_EDITORS = ("editor", "nano", "vi")
+FALLBACK_EDITORS = ("notepad",) if sys.platform == "win32" else ("editor", "nano", "vi")
 
 
 class EditorError(Exception):

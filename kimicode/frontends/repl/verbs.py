@@ -7,9 +7,7 @@ leaves the work to the module that owns it.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from string import Template
 from typing import TYPE_CHECKING
 
 from kimicode.frontends.repl.commands import SHELL_ESCAPE, SlashCommand, register, slash
@@ -22,6 +20,8 @@ YES_NO = {"y": "yes", "n": "no", "escape": "no", "enter": "no"}
 
 @slash("init", "explore the repository and write AGENTS.md (edits ask as usual)", "[FOCUS]")
 async def _init(repl: Repl, arg: str) -> None:
+    from string import Template
+
     from kimicode.agent.prompt import INSTRUCTION_FILES, load_prompt
 
     found = [name for name in INSTRUCTION_FILES if (repl.config.work_dir / name).is_file()]
@@ -162,6 +162,8 @@ register(SlashCommand(SHELL_ESCAPE, "run a shell command yourself; its output go
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
