@@ -235,12 +235,16 @@ def test_ctrl_g_edits_the_prompt_in_editor(spawn, fake_llm: FakeLLM, tmp_path: P
         "p.write_text('rewritten: ' + p.read_text() + '\\nand a second line\\n')\n",
     )
     fake_llm.script(Reply(content="edited message received"))
-    repl: Repl = spawn(env={"EDITOR": f"{editor} --flag"})
+    repl: Repl = spawn(env={"EDITOR": f"{editor} --flag", **KITTY})
     repl.wait_prompt()
     repl.send("draft text")
-    repl.send("\x07")  # Ctrl-G
+    repl.send("\x1b[103;5u")  # Ctrl-G, as kitty reports it with the protocol on
     repl.expect("editing the prompt in $EDITOR")
     repl.wait_prompt()
+    out = raw(repl)
+    # The editor gets the terminal as the user's shell has it: the keyboard mode is off while it runs.
+    editing = out.index("editing the prompt")
+    assert out.rfind("\x1b[<u", 0, editing) > out.rfind("\x1b[>1u", 0, editing)
     repl.send("\r")
     repl.expect("edited message received")
     assert fake_llm.chat_requests[0].messages[-1]["content"] == "rewritten: draft text\nand a second line"
