@@ -261,7 +261,7 @@ class Repl:
             input=prompt_input(),
             output=prompt_output(self.terminal.keyboard_mode),
             history=WorkspaceHistory(self.config.home, self.config.work_dir),
-            completer=MentionCompleter(self.config.work_dir, lambda: sorted(commands.COMMANDS)),
+            completer=MentionCompleter(self.config.work_dir, commands.slash_names),
             complete_while_typing=True,
             bottom_toolbar=self.toolbar,
             enable_history_search=False,

@@ -31,6 +31,11 @@ COMMANDS: dict[str, SlashCommand] = {}
 SHELL_ESCAPE = "!"
 
 
+def slash_names() -> list[str]:
+    """The commands typed with a slash (what Tab completes after ``/``)."""
+    return sorted(name for name in COMMANDS if name != SHELL_ESCAPE)
+
+
 def register(command: SlashCommand) -> None:
     COMMANDS[command.name] = command
 
