@@ -34,7 +34,7 @@ from prompt_toolkit.keys import Keys
 NEWLINE_KEYS = (Keys.Escape, Keys.ControlM)
 # xterm-style modifier parameters: 2 shift, 3 alt, 4 shift+alt, 5 ctrl, 6 ctrl+shift, 7 ctrl+alt, 8 all.
 _MODIFIED = range(2, 9)
-_CSI_U = re.compile(r"\x1b\[(\d+)(?::\d*)*(?:;(\d+)(?::\d+)?)?(?:;[\d:]*)?u\Z")
+_CSI_U = r"\x1b\[(\d+)(?::\d*)*(?:;(\d+)(?::\d+)?)?(?:;[\d:]*)?u\Z"  # compiled (and cached by re) on first use
 # kitty's keypad keys (numbers from its protocol's table): text they stand for, or the key.
 _KEYPAD_TEXT = {57399 + i: str(i) for i in range(10)} | {
     57409: ".", 57410: "/", 57411: "*", 57412: "-", 57413: "+", 57415: "=", 57416: ",",
@@ -70,7 +70,7 @@ def install_sequences() -> None:
 
 def decode_csi_u(sequence: str) -> list[KeyPress] | None:
     """The key presses a kitty-protocol ``CSI code;modifiers u`` sequence stands for; None if it is not one."""
-    match = _CSI_U.match(sequence)
+    match = re.match(_CSI_U, sequence)
     if match is None:
         return None
     code = int(match.group(1))

@@ -46,11 +46,12 @@ FORMATS = {
     "file": "file://{host}{path}",
 }
 # A path-like token: a run of path characters holding a slash or a file extension, then :LINE[:COL].
-_CANDIDATE = re.compile(
+# (Patterns are compiled on first use: the REPL starts without paying for them.)
+_CANDIDATE = (
     r"(?<![\w./~:@+-])(?P<path>~?[\w./@+-]*(?:/[\w.@+-]+|\.[A-Za-z0-9_]{1,12}))"
     r"(?::(?P<line>\d{1,7})(?::(?P<col>\d{1,5}))?)?"
 )
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+_HUNK = r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@"
 _CACHE_LIMIT = 4096
 
 
@@ -121,7 +122,7 @@ class Linker:
         plain = text.plain
         if "/" not in plain and "." not in plain:
             return text
-        for match in _CANDIDATE.finditer(plain):
+        for match in re.finditer(_CANDIDATE, plain):
             name = match.group("path").rstrip(".")
             if not name or name in (".", ".."):
                 continue
@@ -149,7 +150,7 @@ class Linker:
             if path is not None:
                 text.stylize(Style(link=self.uri(path)), 4, len(plain))
             return path if plain.startswith("+++ ") else (path or current)
-        hunk = _HUNK.match(plain)
+        hunk = re.match(_HUNK, plain)
         if hunk and current is not None:
             text.stylize(Style(link=self.uri(current, int(hunk.group(1)))), 0, hunk.end())
         return current

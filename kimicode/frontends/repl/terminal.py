@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 # Editors whose integrated terminal we can recognise, with the command-line launcher each installs.
 EDITOR_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -72,19 +71,38 @@ _OSC9 = frozenset({"iterm2", "kitty", "wezterm", "ghostty", "zed"})
 _OSC777 = frozenset({"windows-terminal", "foot", "konsole", "contour", "rxvt", "warp"})
 
 
-@dataclass(frozen=True)
 class Terminal:
     """What runs the REPL's screen. ``name`` is the emulator drawing it; ``editor`` the editor it lives in
-    (also known inside tmux when the editor's variables are inherited)."""
+    (also known inside tmux when the editor's variables are inherited).
 
-    name: str = "unknown"
-    version: str = ""
-    editor: str | None = None
-    multiplexer: str | None = None  # "tmux" or "screen"
-    remote: bool = False  # over SSH (or in a container/WSL from an editor): file:// on this machine is not the viewer's
-    tty: bool = True
-    no_color: bool = False
-    force_hyperlinks: bool | None = None  # FORCE_HYPERLINK=1/0
+    A plain class rather than a dataclass: it is built on every start-up, and generating a dataclass's
+    methods costs a millisecond there."""
+
+    __slots__ = ("name", "version", "editor", "multiplexer", "remote", "tty", "no_color", "force_hyperlinks")
+
+    def __init__(
+        self,
+        name: str = "unknown",
+        version: str = "",
+        editor: str | None = None,
+        multiplexer: str | None = None,  # "tmux" or "screen"
+        remote: bool = False,  # over SSH (or in a container/WSL from an editor): local file:// is not the viewer's
+        tty: bool = True,
+        no_color: bool = False,
+        force_hyperlinks: bool | None = None,  # FORCE_HYPERLINK=1/0
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.editor = editor
+        self.multiplexer = multiplexer
+        self.remote = remote
+        self.tty = tty
+        self.no_color = no_color
+        self.force_hyperlinks = force_hyperlinks
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Terminal({fields})"
 
     @property
     def label(self) -> str:
