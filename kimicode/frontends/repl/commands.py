@@ -67,10 +67,8 @@ def parse(line: str) -> tuple[str, str] | None:
 async def _help(repl: Repl, arg: str) -> None:
     for command in sorted(COMMANDS.values(), key=lambda c: c.name):
         usage = f" {command.usage}" if command.usage else ""
-        if command.name == SHELL_ESCAPE:
-            repl.renderer.info(f"  {SHELL_ESCAPE}{command.usage:<10}  {command.help}")
-            continue
-        repl.renderer.info(f"  /{command.name}{usage:<10} {command.help}")
+        label = f"{SHELL_ESCAPE}{command.usage}" if command.name == SHELL_ESCAPE else f"/{command.name}{usage}"
+        repl.renderer.info(f"  {label:<25} {command.help}")
     repl.renderer.dim(
         "  Enter sends · Shift-Enter, Alt-Enter or Ctrl-J new line · Ctrl-G edit in $EDITOR · Ctrl-V paste an "
         "image · @path attaches a file · Ctrl-C cancels a turn · Ctrl-C twice or Ctrl-D exits"
