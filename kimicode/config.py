@@ -91,6 +91,11 @@ class Config:
     permission_rules: list[tuple[str, str, str]] = field(default_factory=list)
     # The project's widening settings left out because the folder is not trusted, one human line each.
     ignored_project_settings: list[str] = field(default_factory=list)
+    # REPL: a turn that ran this long (s) sends a terminal notification when it ends or asks; 0 = never.
+    notify_after: float = 20.0
+    # REPL: how file paths become links ("auto" picks by terminal; "none", "file", "vscode", ... or a
+    # pattern with {path} {line} {column} {host}; see kimicode/frontends/repl/links.py).
+    hyperlink_format: str = "auto"
 
     @property
     def thinking(self) -> bool:
@@ -122,11 +127,14 @@ _FILE_KEYS: dict[str, type] = {
     "sandbox": str,
     "sandbox_network": bool,
     "pass_env": list,
+    "notify_after": float,
+    "hyperlink_format": str,
 }
 
 # Project values of these apply untrusted: they change how the model is asked, not what it may do.
 HARMLESS_KEYS = frozenset(
-    {"model", "mode", "thinking_style", "retry_base_delay", "video_input", "swarm_isolation", "mcp_startup_wait"}
+    {"model", "mode", "thinking_style", "retry_base_delay", "video_input", "swarm_isolation", "mcp_startup_wait",
+     "notify_after"}
 )
 # Limits: a lower project value narrows and applies; a higher one widens (longer, costlier runs).
 LIMIT_KEYS = frozenset(
@@ -345,6 +353,8 @@ def load_config(
     for name in ("request_timeout", "stream_stall_timeout"):
         if not getattr(config, name) > 0:  # "not >" also catches NaN
             raise ConfigError(f"config key '{name}' must be a number of seconds above 0, got {getattr(config, name)}")
+    if not config.notify_after >= 0:
+        raise ConfigError(f"config key 'notify_after' must be 0 (off) or more seconds, got {config.notify_after}")
     if config.max_retries < 0:
         raise ConfigError(f"config key 'max_retries' must be 0 or more, got {config.max_retries}")
     for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):

@@ -23,8 +23,8 @@ def spawn(home: Path, workspace: Path, fake_llm: FakeLLM) -> Iterator[Callable[.
     """
     started: list[Repl] = []
 
-    def start(*args: str) -> Repl:
-        repl = Repl(home, workspace, fake_llm.base_url, *args)
+    def start(*args: str, env: dict[str, str] | None = None) -> Repl:
+        repl = Repl(home, workspace, fake_llm.base_url, *args, env=env)
         repl.raw = io.StringIO()  # type: ignore[attr-defined]
         repl.child.logfile_read = repl.raw  # type: ignore[attr-defined]
         started.append(repl)

@@ -20,16 +20,30 @@ CURSOR_POSITION_REQUEST = "\x1b[6n"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][AB0-2]|\x1b[=>]|\r")
 
 
+# What names the terminal (and the editor around it) the tests run in: left out, so a test sees the same
+# plain xterm wherever it runs (inside VS Code, tmux, kitty …); a test that wants one sets it.
+TERMINAL_VARIABLES = (
+    "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "TMUX", "STY", "TERMINAL_EMULATOR", "LC_TERMINAL",
+    "LC_TERMINAL_VERSION", "VTE_VERSION", "KONSOLE_VERSION", "XTERM_VERSION", "ZED_TERM", "FORCE_HYPERLINK",
+    "VISUAL", "EDITOR", "SSH_CONNECTION", "SSH_TTY", "GIT_ASKPASS", "DISPLAY", "WAYLAND_DISPLAY",
+)
+TERMINAL_PREFIXES = ("VSCODE_", "CURSOR_", "KITTY_", "WEZTERM_", "ITERM_", "WT_", "GHOSTTY_", "ALACRITTY_")
+
+
 def pty_env(home: Path, base_url: str, **extra: str) -> dict[str, str]:
-    return cli_env(
+    env = cli_env(
         home,
         base_url,
         TERM="xterm-256color",
         COLUMNS=str(COLUMNS),
         LINES=str(LINES),
         NO_COLOR="1",
-        **extra,
     )
+    for name in list(env):
+        if name in TERMINAL_VARIABLES or name.startswith(TERMINAL_PREFIXES):
+            del env[name]
+    env.update(extra)
+    return env
 
 
 class Repl:

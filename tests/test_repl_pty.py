@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kimicode.frontends.repl.history import history_path
 from tests.clirun import write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl, processes_with, wait_until
@@ -27,7 +28,7 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def test_two_turn_conversation_then_exit(spawn, fake_llm: FakeLLM, home: Path) -> None:
+def test_two_turn_conversation_then_exit(spawn, fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
     fake_llm.script(Reply(reasoning="Greet back.", content="Hello from the model"), Reply(content="Second answer here"))
     repl: Repl = spawn()
     repl.wait_prompt()
@@ -44,9 +45,9 @@ def test_two_turn_conversation_then_exit(spawn, fake_llm: FakeLLM, home: Path) -
     assert second[1]["content"] == "first question"
     assert second[2]["content"] == "Hello from the model"
     assert second[3]["content"] == "second question"
-    # the thinking was shown (dim) and the history file keeps what was typed
+    # the thinking was shown (dim) and this workspace's history file keeps what was typed
     assert "Greet back." in repl.transcript
-    assert "first question" in (home / "history").read_text()
+    assert "first question" in history_path(home, workspace).read_text()
 
 
 def test_approval_answered_each_way(spawn, fake_llm: FakeLLM, workspace: Path) -> None:

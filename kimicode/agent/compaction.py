@@ -18,8 +18,11 @@ def keep_recent_tokens(messages: list[Message], context_window: int) -> int:
     return min(int(context_window * KEEP_RECENT_WINDOW_FRACTION), estimate_tokens(body) // KEEP_RECENT_SHARE)
 
 
-async def compact_history(client: ChatClient, messages: list[Message], session_id: str = "") -> CompactionResult:
-    """Summarise the older part of ``messages`` with the model (no tools, no thinking)."""
+async def compact_history(
+    client: ChatClient, messages: list[Message], session_id: str = "", instruction: str = ""
+) -> CompactionResult:
+    """Summarise the older part of ``messages`` with the model (no tools, no thinking); ``instruction`` is
+    what the user wants the summary to keep."""
 
     async def summarize(request: list[Message]) -> str:
         reply = await client.complete(
@@ -27,4 +30,5 @@ async def compact_history(client: ChatClient, messages: list[Message], session_i
         )
         return reply.content
 
-    return await compact(messages, summarize, keep_recent_tokens(messages, client.profile.context_window))
+    keep = keep_recent_tokens(messages, client.profile.context_window)
+    return await compact(messages, summarize, keep, instruction)

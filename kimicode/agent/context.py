@@ -73,8 +73,11 @@ def estimate_tokens(messages: list[Message]) -> int:
     return total
 
 
-async def compact(messages: list[Message], summarize: Summarize, keep_recent_tokens: int) -> CompactionResult:
+async def compact(
+    messages: list[Message], summarize: Summarize, keep_recent_tokens: int, instruction: str = ""
+) -> CompactionResult:
     """Replace older history with a summary, keeping about ``keep_recent_tokens`` of recent steps verbatim.
+    ``instruction`` is what the user asked the summary to keep (``/compact keep the API decisions``).
 
     ``summarize`` receives a complete request (a system and a user message holding a transcript of the
     old history and the instructions; no tools needed) and returns the model's reply text.
@@ -86,7 +89,7 @@ async def compact(messages: list[Message], summarize: Summarize, keep_recent_tok
     old = [m for unit in units[:cut] for m in unit]
     if not old:
         return CompactionResult(list(messages), "", tokens_before, tokens_before, 0)
-    summary = (await summarize(summary_request(old))).strip()
+    summary = (await summarize(summary_request(old, instruction))).strip()
     if not summary:
         raise CompactionError("the model returned an empty summary; the history was left as it was")
     kept = [m for unit in units[cut:] for m in unit]
@@ -94,14 +97,15 @@ async def compact(messages: list[Message], summarize: Summarize, keep_recent_tok
     return CompactionResult(compacted, summary, tokens_before, estimate_tokens(compacted), len(old))
 
 
-def summary_request(old: list[Message]) -> list[Message]:
+def summary_request(old: list[Message], instruction: str = "") -> list[Message]:
     """The messages that ask the model to summarise ``old``: a plain transcript, so it suits any server."""
     transcript = truncate_middle(
         "\n\n".join(_transcript_lines(old)), MAX_TRANSCRIPT_CHARS, "middle of the transcript left out"
     )
+    asked = f"\n\nThe user asks the summary to keep, in particular: {instruction.strip()}" if instruction.strip() else ""
     return [
         {"role": "system", "content": SUMMARY_SYSTEM_PROMPT},
-        {"role": "user", "content": f"<conversation>\n{transcript}\n</conversation>\n\n{COMPACTION_PROMPT}"},
+        {"role": "user", "content": f"<conversation>\n{transcript}\n</conversation>\n\n{COMPACTION_PROMPT}{asked}"},
     ]
 
 
@@ -166,7 +170,7 @@ def _media_tokens(part: dict) -> int:
     if part.get("type") != "image_url":
         return UNKNOWN_MEDIA_TOKENS
     url = str((part.get("image_url") or {}).get("url", ""))
-    size = _data_url_image_size(url)
+    size = data_url_image_size(url)
     if size is None:
         return UNKNOWN_MEDIA_TOKENS
     width, height = size
@@ -174,7 +178,7 @@ def _media_tokens(part: dict) -> int:
     return max(1, min(IMAGE_TOKEN_CAP, patches))
 
 
-def _data_url_image_size(url: str) -> tuple[int, int] | None:
+def data_url_image_size(url: str) -> tuple[int, int] | None:
     """Width and height from the first bytes of a base64 data URL (PNG, GIF, WebP, JPEG), or None."""
     if not url.startswith("data:") or ";base64," not in url[:100]:
         return None

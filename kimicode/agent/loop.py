@@ -238,11 +238,12 @@ class Agent:
             self.on_done(result)
         emit(ev.Done(result))
 
-    async def compact(self, emit: Emit | None = None) -> ev.Compacted | None:
-        """Summarise older history now; None when there was nothing old enough to summarise."""
+    async def compact(self, emit: Emit | None = None, instruction: str = "") -> ev.Compacted | None:
+        """Summarise older history now (keeping what ``instruction`` asks for); None when there was nothing
+        old enough to summarise."""
         from kimicode.agent.compaction import compact_history
 
-        outcome = await compact_history(self.client, self.messages, self.session_id)
+        outcome = await compact_history(self.client, self.messages, self.session_id, instruction)
         if not outcome.replaced_count:
             return None
         self.messages[:] = outcome.messages

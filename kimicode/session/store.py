@@ -1,7 +1,8 @@
 """Sessions as append-only JSONL files that survive a crash.
 
 Layout: ``KIMICODE_HOME/sessions/<workspace-hash>/<session-id>.jsonl``. The first line is a header record,
-then one record per line: ``message`` (a wire dict), ``compaction``, ``usage``, ``meta``... Each record is
+then one record per line: ``message`` (a wire dict), ``compaction``, ``title`` (set by /title; the last one
+counts), ``usage``, ``meta``... Each record is
 written with a single ``os.write`` of one complete line, so a ``kill -9`` loses at most the record being
 written; a cut last line is skipped on load with a warning.
 
@@ -39,14 +40,18 @@ except ImportError:  # Windows: no flock; sessions are used unlocked there
 RECORD_HEADER = "session"
 RECORD_MESSAGE = "message"
 RECORD_COMPACTION = "compaction"
+RECORD_TITLE = "title"
 
 _MESSAGE_PREFIX = b'{"type":"message"'
+_TITLE_PREFIX = b'{"type":"title"'
 
 INTERRUPTED_TOOL_RESULT = (
     "[interrupted] The session stopped before this tool call finished; its result is unknown. "
     "Check the current state before relying on it."
 )
 TITLE_CHARS = 60
+# A title set with /title may be longer than one taken from the first message.
+MAX_SET_TITLE_CHARS = 120
 
 
 class SessionNotFound(LookupError):
@@ -68,7 +73,7 @@ class SessionInfo:
     workspace: str
     created: datetime
     updated: datetime
-    title: str  # first user text, up to 60 characters
+    title: str  # set with /title, else the first user text (up to 60 characters)
     message_count: int
     path: Path
 
@@ -135,6 +140,21 @@ class Session:
     def append_compaction(self, summary: str, replaces: int) -> None:
         """Record that the first ``replaces`` messages after the system message became one summary."""
         self.append_record(RECORD_COMPACTION, summary=summary, replaces=replaces)
+
+    def set_title(self, title: str) -> str:
+        """Name the session (what ``kimicode sessions`` shows); returns the title as stored."""
+        title = " ".join(title.split())[:MAX_SET_TITLE_CHARS]
+        self.append_record(RECORD_TITLE, title=title)
+        return title
+
+    def transcript(self) -> list[Message]:
+        """Every message ever logged, in order: compaction summarises the history the model gets, but the
+        log keeps what was said (for /export)."""
+        messages: list[Message] = []
+        for _lineno, record in _read_records(self.path, []):
+            if record.get("type") == RECORD_MESSAGE and isinstance(record.get("message"), dict):
+                messages.append(record["message"])
+        return messages
 
     def load_messages(self) -> LoadedSession:
         """Replay the log into a history that is valid to send: compactions applied, damage repaired."""
@@ -380,12 +400,18 @@ def _session_info(path: Path) -> SessionInfo | None:
         return None
     header: dict[str, Any] = {}
     title = ""
+    set_title = ""
     count = 0
     for raw in data.split(b"\n"):
         if raw.startswith(_MESSAGE_PREFIX):
             count += 1
             if not title:
                 title = _title_of(raw)
+        elif raw.startswith(_TITLE_PREFIX):
+            try:
+                set_title = str(json.loads(raw).get("title", "")) or set_title
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                pass
         elif not header and raw.startswith(b'{"type":"session"'):
             try:
                 header = json.loads(raw)
@@ -401,7 +427,7 @@ def _session_info(path: Path) -> SessionInfo | None:
         workspace=str(header.get("workspace", "")),
         created=created,
         updated=updated,
-        title=title,
+        title=set_title or title,
         message_count=count,
         path=path,
     )
@@ -414,6 +440,10 @@ def _title_of(raw: bytes) -> str:
         return ""
     if message.get("role") != "user":
         return ""
+    content = message.get("content")
+    if isinstance(content, list):  # the typed text is the last part; earlier ones are attached context
+        texts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        message = {"content": texts[-1] if texts else ""}
     text = " ".join(message_text(message).split())
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
 

@@ -23,6 +23,7 @@ __all__ = [
     "bind_agent",
     "describe_sessions",
     "fork_notice",
+    "fork_of",
     "fork_session",
     "new_session",
     "open_session",
@@ -69,7 +70,12 @@ def new_session(config: Config) -> OpenedSession:
 
 def fork_session(config: Config, busy: SessionInUse) -> OpenedSession:
     """Continue a session another process is using in a new one that starts with the same history."""
-    session = session_store(config).fork(busy.session, config.model, config.mode)
+    return fork_of(config, busy.session)
+
+
+def fork_of(config: Config, source: Session) -> OpenedSession:
+    """A new session (locked for this process) that starts with everything ``source`` logged so far."""
+    session = session_store(config).fork(source, config.model, config.mode)
     loaded = session.load_messages()
     return OpenedSession(session, loaded.messages, loaded.warnings)
 

@@ -21,7 +21,7 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime, build_runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Image
-from kimicode.frontends.repl import commands
+from kimicode.frontends.repl import commands, verbs  # noqa: F401 (verbs registers /init, /fork, /export …)
 from kimicode.frontends.common.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
 from kimicode.frontends.repl.render import Renderer
 from kimicode.frontends.common.sessions import (
@@ -104,6 +104,7 @@ class Repl:
         self.stop_signal: signal.Signals | None = None
         # Imports the model client in the background once the prompt shows (see _warm_imports).
         self.warmer: threading.Thread | None = None
+        self._attach_terminal()
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -217,28 +218,48 @@ class Repl:
         session = self.opened.session
         state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
         self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
-        self.renderer.dim(f"{state} · /help for commands · Enter sends, Alt-Enter or Ctrl-J for a new line")
+        self.renderer.dim(f"{state} · /help · Enter sends, {self.terminal.newline_hint()}")
         from kimicode.security.sandbox import unavailable_notice
 
         notice = unavailable_notice(self.runtime.ctx.sandbox)
         if notice:
             self.renderer.warn(notice)
 
+    def _attach_terminal(self) -> None:
+        """What the terminal can do (environment variables only: cheap): links, notifications, keys."""
+        from kimicode.frontends.repl.links import Linker, choose_format
+        from kimicode.frontends.repl.notify import Notifier
+        from kimicode.frontends.repl.terminal import detect
+
+        self.terminal = detect()
+        pattern = choose_format(self.terminal, self.config.hyperlink_format)
+        self.renderer.links = Linker(self.config.work_dir, pattern) if pattern else None
+        self.notifier = Notifier(self.terminal, self.config.notify_after, self._write_terminal)
+
+    def _write_terminal(self, sequence: str) -> None:
+        self.renderer.console.file.write(sequence)
+        self.renderer.console.file.flush()
+
     # -- the prompt ----------------------------------------------------------------------------------
 
     def _make_prompt(self) -> Any:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import merge_key_bindings
 
+        from kimicode.frontends.repl.history import WorkspaceHistory
         from kimicode.frontends.repl.input import main_key_bindings, MentionCompleter
+        from kimicode.frontends.repl.keys import install_sequences, prompt_bindings, prompt_input, prompt_output
 
         self.config.home.mkdir(parents=True, exist_ok=True)
+        install_sequences()  # Shift-Enter as kitty, xterm and the editors' keybinding send it
         return PromptSession(
             PROMPT,
             multiline=True,
-            key_bindings=main_key_bindings(),
-            history=FileHistory(str(self.config.home / "history")),
-            completer=MentionCompleter(self.config.work_dir, lambda: sorted(commands.COMMANDS)),
+            key_bindings=merge_key_bindings([main_key_bindings(), prompt_bindings(self)]),
+            input=prompt_input(),
+            output=prompt_output(self.terminal.keyboard_mode),
+            history=WorkspaceHistory(self.config.home, self.config.work_dir),
+            completer=MentionCompleter(self.config.work_dir, commands.slash_names),
             complete_while_typing=True,
             bottom_toolbar=self.toolbar,
             enable_history_search=False,
@@ -324,9 +345,13 @@ class Repl:
         self._turn = asyncio.ensure_future(self._consume(text, images or None, parts or None))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._cancel_turn)
+        self._turn_summary = ""
+        self.notifier.turn_started()
         try:
             await self._turn
+            self.notifier.turn_ended(self._turn_summary)
         except asyncio.CancelledError:
+            self.notifier.turn_cancelled()  # interrupted by the user, who is here: no notification
             self.renderer.close_stream()
             self.renderer.warn("interrupted; the session is intact")
         finally:
@@ -359,7 +384,11 @@ class Repl:
         finally:
             await run.aclose()
 
+    _turn_summary = ""  # the first line of the last turn's result, for the notification
+
     def _report(self, result: ev.RunResult) -> None:
+        first = (result.result or "").strip().splitlines()
+        self._turn_summary = first[0][:100] if first else ""
         if result.submitted and result.result:
             self.renderer.info(result.result, "bold")
         elif result.subtype == "error_max_steps":
@@ -381,6 +410,7 @@ class Repl:
         from kimicode.frontends.repl.input import APPROVAL_KEYS, ask_choice
 
         self.renderer.close_stream()
+        self.notifier.approval_needed(request.summary)
         who = f"[{request.agent}] " if request.agent else ""
         self.renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
         if request.rememberable:
@@ -411,8 +441,12 @@ class Repl:
     def new_session(self) -> None:
         from kimicode.frontends.common.sessions import new_session
 
+        self.switch_to(new_session(self.config))
+
+    def switch_to(self, opened: OpenedSession) -> None:
+        """Continue in ``opened`` (the current session is saved and released)."""
         self.opened.session.close()
-        self.opened = new_session(self.config)
+        self.opened = opened
         self._rebind()
 
     async def resume(self, session_id: str | None) -> None:
@@ -442,9 +476,7 @@ class Repl:
             if forked is None:
                 return
             opened = forked
-        self.opened.session.close()
-        self.opened = opened
-        self._rebind()
+        self.switch_to(opened)
         for warning in opened.warnings:
             self.renderer.warn(warning)
         self.renderer.dim(f"resumed session {opened.session.id} ({len(opened.history)} messages)")
@@ -498,10 +530,10 @@ class Repl:
         self.runtime.client = ChatClient(self.config, profile_for(name))
         self.agent.client = self.runtime.client
 
-    async def compact_now(self) -> None:
+    async def compact_now(self, instruction: str = "") -> None:
         self.renderer.dim("compacting…")
         try:
-            event = await self.agent.compact(self.renderer.event)
+            event = await self.agent.compact(self.renderer.event, instruction)
         except Exception as exc:
             self.renderer.error(f"could not compact: {getattr(exc, 'message', exc)}")
             return
@@ -522,6 +554,24 @@ class Repl:
 
     def session_diff(self) -> str:
         return str(self._undo.diff())
+
+    def open_diff_in_editor(self, diff: str) -> bool:
+        """Open ``diff`` in the diff view of the editor this terminal belongs to; False if there is none."""
+        from kimicode.frontends.repl.editor_diff import diff_launcher, open_diffs
+        from kimicode.frontends.repl.terminal import EDITOR_LABELS
+
+        launcher = diff_launcher(self.terminal)
+        if launcher is None:
+            return False
+        folder = self.config.home / "diffs" / self.opened.session.id
+        opened, skipped = open_diffs(diff, launcher, self.config.work_dir, folder)
+        if not opened:
+            return False
+        label = EDITOR_LABELS.get(self.terminal.editor or "", "the editor")
+        self.renderer.dim(f"opened {len(opened)} file(s) in {label}'s diff view: {', '.join(opened)}")
+        if skipped:
+            self.renderer.dim(f"not opened: {', '.join(skipped)} (/diff text prints every change here)")
+        return True
 
 
 def swarm_accounting(extra: dict[str, Any]) -> str:

@@ -27,6 +27,13 @@ class SlashCommand:
 
 
 COMMANDS: dict[str, SlashCommand] = {}
+# ``!cmd`` runs a shell command; it is dispatched like a command named "!".
+SHELL_ESCAPE = "!"
+
+
+def slash_names() -> list[str]:
+    """The commands typed with a slash (what Tab completes after ``/``)."""
+    return sorted(name for name in COMMANDS if name != SHELL_ESCAPE)
 
 
 def register(command: SlashCommand) -> None:
@@ -42,7 +49,9 @@ def slash(name: str, help: str, usage: str = "") -> Callable[[Handler], Handler]
 
 
 def parse(line: str) -> tuple[str, str] | None:
-    """("name", "argument") when ``line`` is a slash command, else None ("/path/to/x" is not one)."""
+    """("name", "argument") when ``line`` is a slash command (or ``!cmd``), else None ("/path/to/x" is not one)."""
+    if line.startswith(SHELL_ESCAPE):
+        return SHELL_ESCAPE, line[1:].strip()
     if not line.startswith("/"):
         return None
     head, _, rest = line[1:].partition(" ")
@@ -58,10 +67,11 @@ def parse(line: str) -> tuple[str, str] | None:
 async def _help(repl: Repl, arg: str) -> None:
     for command in sorted(COMMANDS.values(), key=lambda c: c.name):
         usage = f" {command.usage}" if command.usage else ""
-        repl.renderer.info(f"  /{command.name}{usage:<10} {command.help}")
+        label = f"{SHELL_ESCAPE}{command.usage}" if command.name == SHELL_ESCAPE else f"/{command.name}{usage}"
+        repl.renderer.info(f"  {label:<25} {command.help}")
     repl.renderer.dim(
-        "  Enter sends · Alt-Enter or Ctrl-J new line · @path attaches a file · "
-        "Ctrl-C cancels a turn · Ctrl-C twice or Ctrl-D exits"
+        "  Enter sends · Shift-Enter, Alt-Enter or Ctrl-J new line · Ctrl-G edit in $EDITOR · Ctrl-V paste an "
+        "image · @path attaches a file · Ctrl-C cancels a turn · Ctrl-C twice or Ctrl-D exits"
     )
 
 
@@ -79,9 +89,9 @@ async def _clear(repl: Repl, arg: str) -> None:
     repl.renderer.dim(f"new session {repl.opened.session.id}")
 
 
-@slash("compact", "summarise older history now to free context")
+@slash("compact", "summarise older history now to free context; the text says what to keep", "[KEEP]")
 async def _compact(repl: Repl, arg: str) -> None:
-    await repl.compact_now()
+    await repl.compact_now(arg)
 
 
 @slash("mode", "show or set the mode", "[instant|thinking|agent|swarm]")
@@ -163,13 +173,13 @@ async def _undo(repl: Repl, arg: str) -> None:
     await repl.undo()
 
 
-@slash("diff", "show what this session changed")
+@slash("diff", "show what this session changed (in the editor's diff view in VS Code, Cursor, Zed)", "[text]")
 async def _diff(repl: Repl, arg: str) -> None:
     diff = repl.session_diff()
-    if diff.strip():
-        repl.renderer.unified_diff(diff)
-    else:
+    if not diff.strip():
         repl.renderer.dim("no changes in this session")
+    elif arg == "text" or not repl.open_diff_in_editor(diff):
+        repl.renderer.unified_diff(diff)
 
 
 @slash("sessions", "list this workspace's sessions")

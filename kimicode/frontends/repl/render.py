@@ -8,7 +8,7 @@ in place while sub-agents run (kimicode.frontends.repl.live_board), then left in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -17,6 +17,9 @@ from kimicode.agent import events as ev
 from kimicode.security.redact import redact
 from kimicode.frontends.repl.markdown_stream import MarkdownLines
 from kimicode.frontends.repl.live_board import LiveBoard
+
+if TYPE_CHECKING:
+    from kimicode.frontends.repl.links import Linker
 
 # Lines of a tool's output shown under its call line; the rest is folded into a count.
 OUTPUT_PREVIEW_LINES = 4
@@ -61,6 +64,7 @@ class Renderer:
         self._line = ""  # the answer's current line, as streamed so far
         self._line_wrapped = False
         self._refused: set[str] = set()  # call ids whose refusal line was shown
+        self.links: Linker | None = None  # file paths as OSC 8 links, where the terminal has them
 
     # -- plain messages ------------------------------------------------------------------------------
 
@@ -106,7 +110,7 @@ class Renderer:
         styled = self._markdown.line(line)
         if not self._line_wrapped and self.console.is_terminal:
             self.console.file.write("\r\x1b[2K")
-            self.console.print(styled, soft_wrap=True)
+            self.console.print(self._linked(styled), soft_wrap=True)
         else:
             self.console.file.write("\n")
         self._line_wrapped = False
@@ -194,7 +198,9 @@ class Renderer:
         self.close_stream()
         line = Text("● ", style="cyan")
         line.append(event.summary or event.name, style="bold")
-        self.console.print(line, soft_wrap=False, overflow="ellipsis", no_wrap=True)
+        view_range = event.args.get("view_range") if event.name == "view" else None
+        hint = view_range[0] if isinstance(view_range, list) and view_range and isinstance(view_range[0], int) else None
+        self.console.print(self._linked(line, hint), soft_wrap=False, overflow="ellipsis", no_wrap=True)
         if event.name in EDIT_TOOLS:
             self.edit_diff(event.name, event.args)
 
@@ -216,6 +222,8 @@ class Renderer:
 
     def tool_end(self, event: ev.ToolCallEnd) -> None:
         self.close_stream()
+        if self.links is not None:
+            self.links.forget()  # the call may have created or removed files
         result = event.result
         lines = result.text.rstrip("\n").splitlines()
         if result.is_error:
@@ -232,7 +240,7 @@ class Renderer:
             self.console.print(Text("  ⎿ (no output)" if not result.images else "  ⎿ images:", style="dim"))
         for index, text in enumerate(shown):
             prefix = "  ⎿ " if index == 0 else "    "
-            self.console.print(Text(prefix + text[:400], style="dim"), soft_wrap=True)
+            self.console.print(self._linked(Text(prefix + text[:400], style="dim")), soft_wrap=True)
         if hidden:
             self.console.print(Text(f"    … +{hidden} lines", style="dim"))
         self.image_lines(result.images)
@@ -245,6 +253,7 @@ class Renderer:
     def unified_diff(self, diff: str) -> None:
         """A unified diff (from /diff), coloured line by line."""
         self.close_stream()
+        current = None
         for line in diff.splitlines():
             style = ""
             if line.startswith(("+++", "---")):
@@ -255,4 +264,10 @@ class Renderer:
                 style = "red"
             elif line.startswith("@@"):
                 style = "cyan"
-            self.console.print(Text(line, style=style), soft_wrap=True)
+            text = Text(line, style=style)
+            if self.links is not None:
+                current = self.links.link_diff_line(text, current)
+            self.console.print(text, soft_wrap=True)
+
+    def _linked(self, text: Text, line_hint: int | None = None) -> Text:
+        return self.links.decorate(text, line_hint) if self.links is not None else text
