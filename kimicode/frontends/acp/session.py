@@ -70,6 +70,8 @@ COMMANDS = {
     "model": ("Show or switch the model", "a model name"),
     "cost": ("Tokens and cost of this session so far", None),
 }
+# How long a finished or cancelled turn waits for its last updates to reach the editor (seconds).
+FLUSH_TIMEOUT = 5.0
 STOP_REASONS = {"success": "end_turn", "error_max_steps": "max_turn_requests", "interrupted": "cancelled"}
 
 
@@ -330,15 +332,31 @@ class AcpSession:
         await self._wait_for_mcp()  # inside the turn: a cancel ends the wait too
         run = self.agent.run(text, images or None)
         result: ev.RunResult | None = None
+        # Events are taken from the run as they come and sent by a task of their own: a slow editor never
+        # holds an event back inside the run, so a cancel still tells the editor about the call it ended.
+        outbox: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        sender = asyncio.create_task(self._send_in_order(outbox), name=f"acp-updates-{self.id}")
         try:
             async for event in run:
                 if isinstance(event, ev.Done):
                     result = event.result
                 else:
-                    await self._forward(event)
+                    outbox.put_nowait(event)
         finally:
             await run.aclose()
+            outbox.put_nowait(None)
+            try:
+                await asyncio.wait_for(sender, FLUSH_TIMEOUT)
+            except asyncio.TimeoutError:
+                sender.cancel()
+            except asyncio.CancelledError:  # cancelled again while flushing: stop now
+                sender.cancel()
+                raise
         return result
+
+    async def _send_in_order(self, outbox: asyncio.Queue[ev.Event | None]) -> None:
+        while (event := await outbox.get()) is not None:
+            await self._forward(event)
 
     async def _outcome(self, result: ev.RunResult | None) -> str:
         if result is None:
