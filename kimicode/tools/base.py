@@ -11,6 +11,9 @@ from kimicode.llm.messages import Image
 
 if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
+    from kimicode.tools.background import TaskManager
+    from kimicode.tools.propose_plan import PlanReviewer
+    from kimicode.tools.todo import TodoList
 
 # One place for how much a tool may return to the model (characters).
 MAX_OUTPUT_CHARS = 16_000
@@ -49,6 +52,12 @@ class ToolContext:
     shown_images: dict[str, str] = field(default_factory=dict)
     # Where the model's commands run contained (None or mode "off": they run as they are).
     sandbox: Sandbox | None = None
+    # The session's background tasks (bash background, task_output, task_stop); None: not offered here.
+    tasks: TaskManager | None = None
+    # This conversation's todo list (each Agent starts its own).
+    todo: TodoList | None = None
+    # Asks the user about a proposed plan (plan mode); None: nobody to ask, the plan ends the run.
+    review_plan: PlanReviewer | None = None
 
     def resolve(self, path: str) -> Path:
         """Relative paths resolve against the workspace; ``~`` is expanded."""
@@ -74,6 +83,8 @@ class Tool:
     parameters: ClassVar[dict[str, Any]]
     # Read-only tools never need approval.
     read_only: ClassVar[bool] = False
+    # Offered only while the approval stance is "plan" (the plan hand-over).
+    plan_only: ClassVar[bool] = False
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise NotImplementedError
@@ -83,6 +94,11 @@ class Tool:
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
         }
+
+    def offered(self, ctx: ToolContext, stance: str) -> bool:
+        """Whether the model is shown this tool now: some appear only once they can be of use, which keeps
+        every request until then smaller."""
+        return not self.plan_only or stance == "plan"
 
     def summary(self, args: dict[str, Any]) -> str:
         """One short line naming what a call does (path or command), for UIs and approvals."""
