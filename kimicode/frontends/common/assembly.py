@@ -3,8 +3,8 @@
 Headless runs and ACP sessions are put together here the same way, top to bottom: build the runtime for the
 session's id, start the MCP servers (waiting for them up to ``mcp_wait`` seconds, so a one-shot task sees
 the tools it was asked to use), bind an agent to the session's history and log, and, when the run ends,
-close the servers and the session's browser. The REPL uses the same pieces but keeps its agent across
-mode, model and session switches.
+close the servers, the session's browser and its background tasks. The REPL uses the same pieces but keeps
+its agent across mode, model and session switches.
 """
 
 from __future__ import annotations
@@ -61,5 +61,7 @@ async def assembled_run(
     finally:
         from kimicode.vision.browser import close_session_browsers
 
+        if runtime.ctx.tasks is not None:
+            await runtime.ctx.tasks.close()  # background tasks end with the session
         with contextlib.suppress(Exception):  # a browser that will not close must not hide the run's result
             await close_session_browsers()
