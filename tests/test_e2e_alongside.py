@@ -273,3 +273,17 @@ def test_a_signal_to_kimicode_ends_its_background_tasks(
     assert wait_until(lambda: not processes_with(marker), 5), "the background server outlived kimicode"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_a_sub_agent_todo_list_reaches_the_stream(fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
+    items = [{"content": "check the parser", "status": "in_progress"}]
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("spawn_agents", {"agents": [{"role": "checker", "task": "check the parser"}]})]),
+        Reply(tool_calls=[ToolCall("todo", {"items": items})]),  # the sub-agent
+        Reply(tool_calls=[ToolCall("submit", {"summary": "parser checked"})]),
+        Reply(content="All checked."),
+    )
+    proc = run_cli(["-p", "--mode", "swarm", "--output-format", "stream-json", "check"], home=home, cwd=workspace, base_url=fake_llm.base_url)
+    assert proc.returncode == 0, proc.stderr
+    assert {"type": "todo", "items": items, "agent": "sub-1"} in events(proc.stdout)
+    assert "todo" in fake_llm.chat_requests[1].tool_names()  # sub-agents have their own list
