@@ -130,7 +130,7 @@ def sub_agent_tools(tools: dict[str, Tool]) -> dict[str, Tool]:
 
 ALONGSIDE_SECTION = """\
 ## Todo list
-For work of several steps keep a `todo` list and update it as you go; skip it for quick tasks.
+For work of several steps keep a `todo` list current (one item in_progress); skip it for quick tasks.
 """
 
 

@@ -58,7 +58,7 @@ def todo_summary(items: list[dict[str, str]]) -> str:
 
 class TodoTool(Tool):
     name: ClassVar[str] = "todo"
-    description: ClassVar[str] = "Your task list: the whole list each call, one item in_progress."
+    description: ClassVar[str] = "Replace your task list (the whole list each call)."
     parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
