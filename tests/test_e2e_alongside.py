@@ -17,19 +17,11 @@ from typing import Any
 
 import pytest
 
-from kimicode.security.sandbox import detect_sandbox
 from tests.clirun import cli_env, run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.fake_llm.recorded import RecordedRequest
 from tests.replpty import processes_with, wait_until
-
-
-def _bwrap_problem() -> str:
-    probe = detect_sandbox("workspace-write", False, Path.cwd(), Path.cwd())
-    return "" if probe.backend == "bwrap" else (probe.unavailable or "no bubblewrap sandbox here")
-
-
-needs_bwrap = pytest.mark.skipif(bool(_bwrap_problem()), reason=f"bubblewrap does not work here: {_bwrap_problem()}")
+from tests.sandboxing import needs_bwrap
 
 
 @pytest.fixture

@@ -20,16 +20,9 @@ from kimicode.tools.bash import BashTool
 from kimicode.tools.task_output import TaskOutputTool
 from kimicode.tools.task_stop import TaskStopTool
 from tests.replpty import processes_with, wait_until
+from tests.sandboxing import needs_bwrap
 
 BASH = BashTool(background=True)
-
-
-def _bwrap_problem() -> str:
-    probe = detect_sandbox("workspace-write", False, Path.cwd(), Path.cwd())
-    return "" if probe.backend == "bwrap" else (probe.unavailable or "no bubblewrap sandbox here")
-
-
-needs_bwrap = pytest.mark.skipif(bool(_bwrap_problem()), reason=f"bubblewrap does not work here: {_bwrap_problem()}")
 
 
 def free_port() -> int:

@@ -42,30 +42,20 @@ def relay_argv(socket_path: Path, argv: list[str]) -> list[str]:
 
 def process_tree(root: int) -> list[int]:
     """``root`` and every live descendant of it, from /proc (Linux); [] elsewhere or when it is gone."""
-    parents: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
+    from kimicode.security.orphans import process_table
+
+    table = process_table()
+    if root not in table:
         return []
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and fields[0] != b"Z":
-            parents.setdefault(int(fields[1]), []).append(int(name))
-    tree: list[int] = []
-    if not os.path.exists(f"/proc/{root}"):
-        return tree
-    todo = [root]
+    below: dict[int, list[int]] = {}
+    for pid, (ppid, state) in table.items():
+        if state != "Z":
+            below.setdefault(ppid, []).append(pid)
+    tree, todo = [], [root]
     while todo:
         pid = todo.pop()
         tree.append(pid)
-        todo.extend(parents.get(pid, []))
+        todo.extend(below.get(pid, []))
     return tree
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kimicode.security.portbridge import PortBridge, listening_ports, process_tree
-from kimicode.tools.base import MAX_OUTPUT_CHARS, ToolError
+from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError
 from kimicode.tools.bash import DRAIN_GRACE_S, KILL_GRACE_S, BoundedOutput, exit_line, kill_group, pump
 
 MAX_RUNNING = 16
@@ -340,3 +340,19 @@ class TaskManager:
                 future.set_result(None)
                 moved += 1
         return moved
+
+
+class TaskTool(Tool):
+    """What task_output and task_stop share: offered from the session's first task on, and the manager."""
+
+    # They read a task, or end what an approved call started: never a question of their own.
+    read_only = True
+
+    def offered(self, ctx: ToolContext, stance: str) -> bool:
+        return ctx.tasks is not None and bool(ctx.tasks.tasks)
+
+    @staticmethod
+    def manager(ctx: ToolContext) -> TaskManager:
+        if ctx.tasks is None:
+            raise ToolError("background tasks are not available in this run")
+        return ctx.tasks

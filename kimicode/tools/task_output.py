@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_int, reports_errors, require_str
-from kimicode.tools.background import MAX_WAIT_S
-from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.background import MAX_WAIT_S, TaskTool
+from kimicode.tools.base import ToolContext, ToolError, ToolResult
 
 
-class TaskOutputTool(Tool):
+class TaskOutputTool(TaskTool):
     name: ClassVar[str] = "task_output"
     description: ClassVar[str] = "New output and state of a background task; wait_seconds waits for it to end."
     parameters: ClassVar[dict[str, Any]] = {
@@ -17,16 +17,10 @@ class TaskOutputTool(Tool):
         "properties": {"task_id": {"type": "string"}, "wait_seconds": {"type": "integer", "default": 0}},
         "required": ["task_id"],
     }
-    read_only: ClassVar[bool] = True
-
-    def offered(self, ctx: ToolContext, stance: str) -> bool:
-        return ctx.tasks is not None and bool(ctx.tasks.tasks)  # from the session's first background task on
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        if ctx.tasks is None:
-            raise ToolError("background tasks are not available in this run")
-        task = ctx.tasks.get(require_str(args, "task_id"))
+        task = self.manager(ctx).get(require_str(args, "task_id"))
         wait = optional_int(args, "wait_seconds", 0)
         if wait < 0:
             raise ToolError(f"wait_seconds must be 0 or more, got {wait}")

@@ -131,6 +131,7 @@ class Repl:
         self._pauses = 0
         self._unpaused: asyncio.Event | None = None
         self._ticker: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Future[None]] = set()  # earlier sessions' tasks, being stopped
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Repl:
         finally:
             from kimicode.vision.browser import close_session_browsers
 
-            await self.tasks.close()  # background tasks end with the session
+            await asyncio.gather(self.tasks.close(), *self._closing, return_exceptions=True)  # tasks end with the session
             with contextlib.suppress(Exception):
                 await close_session_browsers()
 
@@ -685,7 +686,7 @@ class Repl:
         self._unsubscribe_tasks()
         if old.running():
             self.renderer.dim(f"stopping {len(old.running())} background task(s) of the previous session")
-        asyncio.ensure_future(old.close())
+        self._closing.add(asyncio.ensure_future(old.close()))
         self.tasks = _task_manager()
         self._unsubscribe_tasks = self.tasks.subscribe(self._task_changed)
         if self.runtime.ctx.tasks is not None:
