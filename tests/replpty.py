@@ -86,7 +86,12 @@ class Repl:
             self.child.terminate(force=True)
 
 
+# prompt-toolkit redraws by difference: a character already on screen is stepped over (cursor forward).
+CURSOR_FORWARD = re.compile(r"\x1b\[(\d*)C")
+
+
 def clean(text: str) -> str:
+    text = CURSOR_FORWARD.sub(lambda m: " " * int(m.group(1) or 1), text)
     return ANSI.sub("", text)
 
 

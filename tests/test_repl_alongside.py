@@ -66,13 +66,13 @@ def test_a_message_typed_during_a_turn_is_queued_edited_and_sent_after_it(spawn,
 
 def test_ctrl_s_sends_a_message_into_the_running_turn(spawn, fake_llm: FakeLLM) -> None:
     fake_llm.script(
-        Reply(tool_calls=[ToolCall("bash", {"command": "sleep 2; echo slept"})]),
+        Reply(tool_calls=[ToolCall("bash", {"command": "sleep 3; echo slept"})]),
         Reply(content="Using port 9000 then"),
     )
     repl: Repl = spawn("-y")
     repl.wait_prompt()
     repl.send_line("start the server")
-    repl.expect("bash sleep 2")
+    repl.expect("bash sleep 3")
     type_text(repl, "use port 9000")
     repl.send(CTRL_S)
     repl.expect("to the running turn: use port 9000")  # shown above the prompt until the model has it
