@@ -50,6 +50,8 @@ def run(
     task: Annotated[Optional[str], typer.Argument(help="What to do. Omit for an interactive session.")] = None,
     print_mode: Annotated[bool, typer.Option("-p", "--print", help="Run headless: do the task, print the result, exit.")] = False,
     output_format: Annotated[str, typer.Option("--output-format", metavar="FORMAT", help="Headless output: text, json or stream-json.")] = "text",
+    input_format: Annotated[str, typer.Option("--input-format", metavar="FORMAT", help="Headless input: text, or stream-json (one JSON user message a line; later lines steer the running turn).")] = "text",
+    plan: Annotated[bool, typer.Option("--plan", help="Plan only: read, change nothing, end with a plan (headless: the plan is the result).")] = False,
     yolo: Annotated[bool, typer.Option("-y", "--yolo", help="Approve every action without asking.")] = False,
     model: Annotated[Optional[str], typer.Option("-m", "--model", metavar="NAME", help="Model name (default kimi-k2.5).")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="OpenAI-compatible endpoint URL.")] = None,
@@ -78,6 +80,8 @@ def run(
 
     if output_format not in ("text", "json", "stream-json"):
         raise fail(f"unknown --output-format '{output_format}': use text, json or stream-json")
+    if input_format not in ("text", "stream-json"):
+        raise refuse(f"unknown --input-format '{input_format}': use text or stream-json")
     if mode is not None and mode not in MODES:
         raise refuse(f"unknown --mode '{mode}': use one of {', '.join(MODES)}")
     if sandbox is not None and sandbox not in SANDBOX_MODES:
@@ -93,6 +97,7 @@ def run(
         "debug": debug or None,
         "trust": trust or None,
         "sandbox": sandbox,
+        "stance": "plan" if plan else None,
     }
     try:
         config = load_config(work_dir=work_dir, flags=flags)
@@ -104,6 +109,7 @@ def run(
         "video": video,
         "continue_session": continue_session,
         "resume": resume,
+        "input_format": input_format,
         "flags": flags,  # to rebuild the config when the REPL's trust question is answered
     }
     if interactive:

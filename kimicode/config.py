@@ -82,6 +82,9 @@ class Config:
     video_token_budget: int = 32_000
     # Effective for this run: --trust, or a stored "trusted" whose fingerprint matches the project files.
     trusted: bool = False
+    # The approval stance the run starts in: "ask", "auto-edit" or "plan" (--plan); the REPL cycles it
+    # with Shift-Tab. Not a config.toml key: a run plans because the user asked for it.
+    stance: str = "ask"
     sandbox: str = "workspace-write"  # "read-only" | "workspace-write" | "off"
     sandbox_network: bool = False
     # Environment variables the model's commands may inherit although kimicode withholds them

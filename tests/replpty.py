@@ -61,18 +61,22 @@ class Repl:
         self.transcript = ""
 
     def expect(self, pattern: str | re.Pattern[str], timeout: float = 20) -> str:
-        """Wait for ``pattern`` (a plain string is matched literally); returns the text before it, cleaned."""
+        """Wait for ``pattern`` (a plain string is matched literally); returns the text since the previous
+        call up to and including the match, cleaned (the prompt asking where the cursor is, which the live
+        prompt does each time it redraws below new output, does not cut it short)."""
         target = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
+        seen = ""
         try:
             while self.child.expect([target, re.escape(CURSOR_POSITION_REQUEST)], timeout=timeout) == 1:
-                self.transcript += clean(str(self.child.before))
+                seen += clean(str(self.child.before))
                 self.child.send("\x1b[1;1R")
         except (pexpect.TIMEOUT, pexpect.EOF) as exc:
-            seen = clean(str(self.child.before))
+            seen += clean(str(self.child.before))
+            self.transcript += seen
             raise AssertionError(f"did not see {target.pattern!r}; screen output so far:\n{seen[-3000:]}") from exc
-        before = clean(str(self.child.before)) + clean(str(self.child.after))
-        self.transcript += before
-        return before
+        seen += clean(str(self.child.before)) + clean(str(self.child.after))
+        self.transcript += seen
+        return seen
 
     def wait_prompt(self) -> str:
         return self.expect(PROMPT_READY)
@@ -96,7 +100,12 @@ class Repl:
             self.child.terminate(force=True)
 
 
+# prompt-toolkit redraws by difference: a character already on screen is stepped over (cursor forward).
+CURSOR_FORWARD = re.compile(r"\x1b\[(\d*)C")
+
+
 def clean(text: str) -> str:
+    text = CURSOR_FORWARD.sub(lambda m: " " * int(m.group(1) or 1), text)
     return ANSI.sub("", text)
 
 

@@ -35,3 +35,17 @@ def test_board_limits_rows() -> None:
     lines = board.lines(max_rows=10)
     assert len(lines) == 12 and lines[-1] == "  … and 30 more"
     assert lines[1].startswith("▶ sub-1 ") and lines[10].startswith("▶ sub-10")
+
+
+def test_a_sub_agent_todo_list_shows_on_its_line() -> None:
+    from kimicode.agent.events import TodoUpdate
+
+    board = SwarmBoard()
+    board.update(SubAgentUpdate("sub-1", "fixer", "running", 2, "view parser.py"))
+    items = [{"content": "reproduce", "status": "done"}, {"content": "patch the parser", "status": "in_progress"},
+             {"content": "run tests", "status": "pending"}]
+    board.update_todo(TodoUpdate(items, "sub-1"))
+    board.update_todo(TodoUpdate(items, "sub-9"))  # not on the board: ignored
+    assert board.lines(width=120)[1].endswith("2 steps  [1/3: patch the parser] view parser.py")
+    board.update(SubAgentUpdate("sub-1", "fixer", "done", 4, "submit", "parser fixed"))
+    assert board.lines(width=120)[1].endswith("4 steps  parser fixed")  # a finished agent shows its result

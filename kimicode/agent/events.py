@@ -105,13 +105,22 @@ class TodoUpdate:
 
 @dataclass
 class TaskUpdate:
-    """A background task started, printed a line, or ended."""
+    """A background task started, printed a line, began listening on a port, or ended."""
 
     task_id: str
     command: str
     state: Literal["running", "done", "failed", "stopped"]
     exit_code: int | None = None
     last_line: str = ""
+    agent: str = ""
+    ports: list[int] = field(default_factory=list)  # loopback ports reachable from this machine
+
+
+@dataclass
+class Steered:
+    """A message the user sent into the running turn reached the model (before this step's request)."""
+
+    text: str
     agent: str = ""
 
 
@@ -155,6 +164,7 @@ Event = (
     | Compacted
     | TodoUpdate
     | TaskUpdate
+    | Steered
     | Error
     | Done
 )

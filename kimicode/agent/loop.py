@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
@@ -24,7 +24,11 @@ from kimicode.llm.client import AuthError, ChatClient, ContextOverflowError, LLM
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
 from kimicode.security.policy import Decision, Policy
 from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.todo import TodoList
 from kimicode.tools.validate import ArgumentError, validate_args
+
+if TYPE_CHECKING:
+    from kimicode.tools.background import BackgroundTask
 
 Approver = Callable[[ev.ApprovalRequest], Awaitable[ApprovalDecision]]
 Emit = Callable[[ev.Event], None]
@@ -51,6 +55,21 @@ LENGTH_REPLY_NOTE = (
     'Your last reply was cut off at the output limit (finish_reason "length") and was discarded, tool calls '
     "included. Reply again, shorter: keep reasoning and text brief, and split large file contents over "
     "several smaller tool calls (createfile with the first part, then insert the rest)."
+)
+
+
+# Said to the model when the approval stance enters or leaves plan mode (policy.py decides what runs).
+PLAN_MODE_ON_NOTE = (
+    "[Plan mode is on] The user wants a plan before any change. Do not edit files or run commands that change "
+    "anything (they are refused). Read what you need (view, read-only commands, screenshot), then call "
+    "propose_plan with a concise plan: the steps, the files involved, how you will verify. The user accepts, "
+    "edits or rejects it."
+)
+PLAN_MODE_OFF_NOTE = "[Plan mode is off] You may change files and run commands again (they may ask the user first)."
+PLAN_REFUSAL = (
+    "This {name} call was not run: you are in plan mode, where nothing may change. Keep to reading (view, "
+    "read-only commands, screenshot) and call propose_plan with your plan; the work starts once the user "
+    "accepts it."
 )
 
 
@@ -104,13 +123,25 @@ class Agent:
     on_compacted: Callable[[CompactionResult], None] | None = None
     # Tools that can appear during the run (MCP servers that finish starting later); asked on every step.
     extra_tools: Callable[[], list[Tool]] | None = None
+    # Called with the whole todo list each time the model rewrites it (the session log records it).
+    on_todo: Callable[[list[dict[str, str]]], None] | None = None
+    # The todo list this conversation starts with (a resumed session's last one).
+    todo_items: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # One conversation, one record of the pictures it was shown (sub-agents and /new start empty);
-        # everything else in the context (workspace, file locks) stays shared.
-        self.ctx = replace(self.ctx, shown_images={})
+        # One conversation, one record of the pictures it was shown and one todo list (sub-agents and /new
+        # start empty); everything else in the context (workspace, file locks, background tasks) stays shared.
+        todo = TodoList()
+        todo.items = [dict(item) for item in self.todo_items]
+        self.ctx = replace(self.ctx, shown_images={}, todo=todo)
+        self._todo_version = todo.version
         self._approval_lock = asyncio.Lock()
         self._seen_calls: Counter[str] = Counter()
+        self._last_answer: dict[str, int] = {}
+        # Messages the user sent into the running turn, delivered before the next request (``steer``).
+        self._steering: list[str] = []
+        self._planning_said = False  # the history's last word on plan mode is that it is on
+        self.running = False
         self._recount()
         if not self.messages:
             self._append(system_message(self.system_prompt))
@@ -127,13 +158,53 @@ class Agent:
             self.on_message(message)
 
     def current_tools(self) -> dict[str, Tool]:
-        """The fixed tools plus whatever ``extra_tools`` offers now; a fixed tool keeps its name."""
-        if self.extra_tools is None:
-            return self.tools
-        merged = dict(self.tools)
-        for tool in self.extra_tools():
-            merged.setdefault(tool.name, tool)
+        """The fixed tools the model is offered now (the plan hand-over only in plan mode, the task tools once
+        there is a task: ``Tool.offered``) plus whatever ``extra_tools`` offers; a fixed tool keeps its name."""
+        stance = self.policy.stance
+        merged = {name: tool for name, tool in self.tools.items() if tool.offered(self.ctx, stance)}
+        if self.extra_tools is not None:
+            for tool in self.extra_tools():
+                merged.setdefault(tool.name, tool)
         return merged
+
+    # -- the user speaking into a running turn -------------------------------------------------------
+
+    def steer(self, text: str) -> None:
+        """Send ``text`` into the running turn: the model sees it before its next request (``Steered`` is
+        emitted then). A turn that was about to end goes on so that it is heard."""
+        if text.strip():
+            self._steering.append(text)
+
+    @property
+    def steering(self) -> list[str]:
+        """Messages sent with ``steer`` and not delivered yet."""
+        return list(self._steering)
+
+    def take_steering(self) -> list[str]:
+        """Withdraw the undelivered messages (a cancelled turn gives them back to the front end)."""
+        taken, self._steering = self._steering, []
+        return taken
+
+    def _before_request(self, emit: Emit) -> None:
+        """What the model must know before this step's request: a change of stance, the user's new words."""
+        planning = self.policy.stance == "plan"
+        if planning != self._planning_said:
+            self._planning_said = planning
+            self._append(user_message(PLAN_MODE_ON_NOTE if planning else PLAN_MODE_OFF_NOTE))
+        while self._steering:
+            text = self._steering.pop(0)
+            self._append(user_message(text))
+            emit(ev.Steered(text, self.agent_id))
+
+    def _emit_todo(self, emit: Emit) -> None:
+        todo = self.ctx.todo
+        if todo is None or todo.version == self._todo_version:
+            return
+        self._todo_version = todo.version
+        items = todo.snapshot()
+        emit(ev.TodoUpdate(items, self.agent_id))
+        if self.on_todo:
+            self.on_todo(items)
 
     def tool_schemas(self) -> list[dict[str, Any]]:
         return [tool.schema() for tool in self.current_tools().values()]
@@ -186,6 +257,10 @@ class Agent:
         steps = 0
         last_text = ""
         retried_unusable = False  # the previous reply was empty or cut off and was asked again
+        self.running = True
+        # The main agent reports the session's background tasks as they change (sub-agents share them).
+        tasks = self.ctx.tasks
+        unsubscribe = tasks.subscribe(lambda t: emit(task_event(t))) if tasks is not None and not self.agent_id else None
         try:
             while True:
                 if steps >= self.max_steps:
@@ -199,6 +274,7 @@ class Agent:
                 steps += 1
                 CURRENT_STEP.set(steps)
                 emit(ev.StepStart(steps, self.agent_id))
+                self._before_request(emit)
                 reply = await self._ask_model(emit)
                 problem = _unusable(reply)
                 if problem:
@@ -220,11 +296,13 @@ class Agent:
                     assistant_message(reply.content, [c.wire() for c in reply.tool_calls], reply.reasoning)
                 )
                 if not reply.tool_calls:
+                    if self._steering:
+                        continue  # the user spoke while the model answered: the turn goes on to hear it
                     result = ev.RunResult("success", reply.content, submitted=False, num_steps=steps)
                     break
                 outcomes = await self._run_calls(reply.tool_calls, emit)
                 submitted = next((r for r in outcomes if r.submitted and not r.is_error), None)
-                if submitted is not None:
+                if submitted is not None and not self._steering:
                     result = ev.RunResult("success", submitted.text, submitted=True, num_steps=steps)
                     break
         except LLMError as err:
@@ -232,6 +310,10 @@ class Agent:
             result = ev.RunResult("error", err.message, submitted=False, num_steps=steps)
             if isinstance(err, AuthError):
                 result.extra["error_kind"] = "auth"
+        finally:
+            self.running = False
+            if unsubscribe is not None:
+                unsubscribe()
         result.usage = self.totals.as_dict()
         result.duration_ms = int((time.monotonic() - started) * 1000)
         if self.on_done:
@@ -370,11 +452,16 @@ class Agent:
             signature = call.name + json.dumps(args, sort_keys=True, ensure_ascii=False)
             self._seen_calls[signature] += 1
             repeats = self._seen_calls[signature]
-            if repeats >= REPEAT_WARNING_AT and not result.submitted:
+            # A call whose answer moved on (a background task's output, a page that changed) is not a loop.
+            answer = hash(result.text)
+            same = self._last_answer.get(signature, answer) == answer
+            self._last_answer[signature] = answer
+            if repeats >= REPEAT_WARNING_AT and same and not result.submitted:
                 result.text += (
                     f"\n\nNote: you have made this exact {call.name} call {repeats} times in this task; "
                     "its result will not change. Try a different approach."
                 )
+            self._emit_todo(emit)
         emit(ev.ToolCallEnd(call.id, call.name, result, self.agent_id))
         return result
 
@@ -414,6 +501,8 @@ class Agent:
 
     def _refuse(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], decision: Decision, emit: Emit) -> ToolResult:
         emit(ev.Refused(call.id, call.name, tool.summary(args), decision.reason, self.agent_id))
+        if decision.planning:
+            return ToolResult(PLAN_REFUSAL.format(name=call.name), is_error=True)
         return ToolResult(
             f"This {call.name} call was refused and not run: {decision.reason}. It is not approved in this run; "
             "do what you can without it, and tell the user what they would have to run or allow.",
@@ -426,6 +515,12 @@ class Agent:
         except Exception as exc:  # the call was approved; a rule that cannot be saved still covers this session
             self.policy.remember(tool, args, self.ctx)
             emit(ev.Error(f"could not save the rule for this project: {exc}", agent=self.agent_id))
+
+
+def task_event(task: BackgroundTask) -> ev.TaskUpdate:
+    return ev.TaskUpdate(
+        task.id, task.command, task.state, task.exit_code, task.last_line, ports=list(task.ports)  # type: ignore[arg-type]
+    )
 
 
 def _unusable(reply: Reply) -> str:

@@ -9,6 +9,7 @@ import datetime
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimicode.agent.loop import Agent, Approver, refuse_all
 from kimicode.agent.prompt import build_system_prompt
@@ -20,6 +21,9 @@ from kimicode.llm.client import ChatClient
 from kimicode.llm.profiles import profile_for
 from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
+
+if TYPE_CHECKING:
+    from kimicode.tools.background import TaskManager
 
 
 def new_session_id() -> str:
@@ -73,6 +77,7 @@ def build_policy(config: Config, ctx: ToolContext, skills: SkillCatalog | None, 
     """The run's decision point. Config layering already chose the rules (a project's allow rules only in a
     trusted folder; the user's saved ones always), so the policy takes them as they are."""
     return Policy(
+        stance=getattr(config, "stance", "ask"),
         yolo=config.yolo,
         trusted=config.trusted,
         headless=headless,
@@ -85,9 +90,18 @@ def build_policy(config: Config, ctx: ToolContext, skills: SkillCatalog | None, 
 
 
 def base_tools(config: Config) -> list[Tool]:
+    """The SWE toolset; in the agent modes with background tasks, plus the todo list and the task tools.
+    The plan hand-over is there in every mode (offered only in plan mode)."""
+    from kimicode.tools.propose_plan import ProposePlanTool
     from kimicode.tools.registry import swe_tools
 
-    return swe_tools()
+    if config.mode not in AGENT_MODES:
+        return [*swe_tools(), ProposePlanTool()]
+    from kimicode.tools.task_output import TaskOutputTool
+    from kimicode.tools.task_stop import TaskStopTool
+    from kimicode.tools.todo import TodoTool
+
+    return [*swe_tools(background=True), TodoTool(), TaskOutputTool(), TaskStopTool(), ProposePlanTool()]
 
 
 SWE_TOOL_NAMES = ("bash", "view", "createfile", "strreplace", "insert", "submit")
@@ -105,12 +119,19 @@ goal: spawn many at once rather than one after another.
 
 
 def sub_agent_tools(tools: dict[str, Tool]) -> dict[str, Tool]:
-    """What a sub-agent may use: the SWE toolset and the read-only discovered tools; never spawn_agents."""
+    """What a sub-agent may use: the SWE toolset and the read-only tools (its own todo list, the session's
+    background tasks); never spawn_agents, and never the plan hand-over (plans are the orchestrator's)."""
     return {
         name: tool
         for name, tool in tools.items()
-        if name != "spawn_agents" and (name in SWE_TOOL_NAMES or tool.read_only)
+        if name != "spawn_agents" and not tool.plan_only and (name in SWE_TOOL_NAMES or tool.read_only)
     }
+
+
+ALONGSIDE_SECTION = """\
+## Todo list
+For work of several steps keep a `todo` list current (one item in_progress); skip it for quick tasks.
+"""
 
 
 def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
@@ -123,8 +144,9 @@ def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
     return [ScreenshotTool()], [load_prompt("visual.md")]
 
 
-def command_context(config: Config) -> ToolContext:
-    """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose."""
+def command_context(config: Config, tasks: TaskManager | None = None) -> ToolContext:
+    """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose, and (in
+    the agent modes) the session's background tasks: ``tasks``, or a new manager."""
 
     from kimicode.security.sandbox import detect_sandbox
 
@@ -138,17 +160,30 @@ def command_context(config: Config) -> ToolContext:
 
     own = environment()
     passed = {name: own[name] for name in getattr(config, "pass_env", []) if name in own}
-    return ToolContext(workspace=config.work_dir, env=passed, sandbox=sandbox)
+    if config.mode in AGENT_MODES and tasks is None:
+        from kimicode.tools.background import TaskManager
+
+        tasks = TaskManager()
+    return ToolContext(
+        workspace=config.work_dir, env=passed, sandbox=sandbox, tasks=tasks if config.mode in AGENT_MODES else None
+    )
 
 
 def build_runtime(
-    config: Config, session_id: str | None = None, extra_tools: list[Tool] | None = None, headless: bool = False
+    config: Config,
+    session_id: str | None = None,
+    extra_tools: list[Tool] | None = None,
+    headless: bool = False,
+    tasks: TaskManager | None = None,
 ) -> Runtime:
+    """``tasks``: the background tasks to keep (the REPL switching modes keeps its session's tasks)."""
     workspace: Path = config.work_dir
     from kimicode.tools.registry import web_tools
 
     seeing, sections = vision_tools(config)
     web = web_tools(config.base_url) if config.mode in AGENT_MODES else []  # B.9: fetch (+ $web_search)
+    if config.mode in AGENT_MODES:
+        sections.append(ALONGSIDE_SECTION)
     tools = {tool.name: tool for tool in [*base_tools(config), *seeing, *web, *(extra_tools or [])]}
     skills: SkillCatalog | None = None
     if config.mode in SKILL_MODES:
@@ -180,7 +215,7 @@ def build_runtime(
     return Runtime(
         config=config,
         client=client,
-        ctx=command_context(config),
+        ctx=command_context(config, tasks),
         tools=tools,
         system_prompt=system_prompt,
         session_id=session,

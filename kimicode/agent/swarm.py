@@ -384,8 +384,8 @@ class Swarm:
                             f"stopped after {sub.steps} steps: the swarm's budget of {self.budget.limit} "
                             "tool calls is used up"
                         )
-                elif isinstance(event, (ev.Error, ev.ApprovalRequest)):
-                    emit(event)
+                elif isinstance(event, (ev.Error, ev.ApprovalRequest, ev.TodoUpdate)):
+                    emit(event)  # a sub-agent's todo list shows on its board line
         finally:
             await run.aclose()
         return "failed", "ended without a result"

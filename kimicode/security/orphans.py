@@ -38,11 +38,16 @@ def adopt_orphans() -> bool:
 def children(pid: int | None = None) -> list[int]:
     """The live (or zombie) children of ``pid`` (default: this process), from /proc."""
     parent = os.getpid() if pid is None else pid
-    found: list[int] = []
+    return [child for child, (ppid, _) in process_table().items() if ppid == parent]
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """Every process in /proc: pid -> (parent pid, state letter); {} where there is no /proc."""
+    table: dict[int, tuple[int, str]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return found
+        return table
     for name in entries:
         if not name.isdigit():
             continue
@@ -53,9 +58,9 @@ def children(pid: int | None = None) -> list[int]:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == parent:
-            found.append(int(name))
-    return found
+        if len(fields) > 1:
+            table[int(name)] = (int(fields[1]), fields[0].decode("ascii", "replace"))
+    return table
 
 
 def end_orphans(rounds: int = 5) -> int:

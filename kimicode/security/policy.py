@@ -5,6 +5,11 @@ protected writes and sandbox escalations (asked every time: a session answer nev
 the stance allows without asking — allow rules (configured, saved, and this session's answers), read-only
 actions inside the workspace, commands a working sandbox contains in a trusted folder, or everything under
 yolo. What is left is asked for in an interactive run and refused in a headless one (DESIGN.md B.8).
+
+The approval stance, which the REPL cycles with Shift-Tab, is decided here too: "ask" (the rules above),
+"auto-edit" (file edits inside the workspace run unasked; commands still ask) and "plan" (only what reads:
+every write, and every command that is not known to be read-only, is refused with a reason telling the model
+it is planning — whatever yolo, trust or the rules say; the rules still apply to what it reads).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from kimicode.security.rules import (
 from kimicode.tools.base import Tool, ToolContext, ToolError
 
 Action = Literal["allow", "ask", "deny"]
+STANCES = ("ask", "auto-edit", "plan")
+PLAN_RULE = "plan mode"
 SESSION_SOURCE = "this session"
 SAVED_SOURCE = "saved for this project"  # the same label config layering gives them
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -42,6 +49,11 @@ class Decision:
     reason: str  # one line: why (names the rule or the path class)
     rule: str = ""  # the rule that decided, with its source
     rememberable: bool = True  # False: a session ("a") or "always" answer must not cover it
+
+    @property
+    def planning(self) -> bool:
+        """Refused because the stance is "plan" (the model is told to plan instead)."""
+        return self.rule == PLAN_RULE
 
 
 _STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
@@ -68,9 +80,13 @@ class Policy:
         home: Path | None = None,
         skill_dirs: Sequence[Path] = (),
         user_home: Path | None = None,
+        stance: str = "ask",
     ) -> None:
         from kimicode.config import kimicode_home
 
+        if stance not in STANCES:
+            raise ValueError(f"unknown approval stance {stance!r}")
+        self.stance = stance
         self.yolo = yolo
         self.trusted = trusted
         self.headless = headless
@@ -84,6 +100,9 @@ class Policy:
     # -- the decision --------------------------------------------------------------------------------
 
     def decide(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
+        if self.stance == "plan" and not self._only_reads(tool, args):
+            what = "a command that is not read-only" if tool.name == "bash" else "a change"
+            return Decision("deny", f"plan mode: {what}; nothing changes until the user accepts a plan", PLAN_RULE, False)
         name = tool.name
         if name == "bash":
             return self._bash(tool, args, ctx)
@@ -99,6 +118,16 @@ class Policy:
         if (name in PATH_TOOLS or not name.startswith("mcp__")) and isinstance(args.get("path"), str):
             return self._path_tool(tool, args, ctx)
         return self._other(tool, args)
+
+    def _only_reads(self, tool: Tool, args: dict[str, Any]) -> bool:
+        """What plan mode lets through: read-only tools, and commands known to be read-only, in the sandbox."""
+        if tool.name != "bash":
+            return tool.read_only
+        from kimicode.security.shell import is_read_only, parse_command
+
+        if str(args.get("escalate") or "").strip() or args.get("background") is True:
+            return False
+        return is_read_only(parse_command(str(args.get("command") or "")))
 
     def _other(self, tool: Tool, args: dict[str, Any]) -> Decision:
         name = tool.name
@@ -157,6 +186,8 @@ class Policy:
                 rule = self._rule("allow", name, paths=forms, workspace=workspace)
                 if rule is not None:
                     return _allow(f"allowed by {rule.describe()}", rule)
+                if self.stance == "auto-edit":
+                    return _allow("auto-edit: a file edit inside the workspace")
             if self.yolo:
                 return _allow("yolo")
             why = "changes files" if inside else "writes outside the workspace"

@@ -41,6 +41,7 @@ RECORD_HEADER = "session"
 RECORD_MESSAGE = "message"
 RECORD_COMPACTION = "compaction"
 RECORD_TITLE = "title"
+RECORD_TODO = "todo"  # the model's todo list, whole, each time it changes; the last one is restored
 
 _MESSAGE_PREFIX = b'{"type":"message"'
 _TITLE_PREFIX = b'{"type":"title"'
@@ -82,6 +83,7 @@ class SessionInfo:
 class LoadedSession:
     messages: list[Message]
     warnings: list[str] = field(default_factory=list)
+    todo: list[dict[str, str]] = field(default_factory=list)  # the last todo list recorded
 
 
 def workspace_hash(workspace: Path | str) -> str:
@@ -160,13 +162,19 @@ class Session:
         """Replay the log into a history that is valid to send: compactions applied, damage repaired."""
         messages: list[Message] = []
         warnings: list[str] = []
+        todo: list[dict[str, str]] = []
         for lineno, record in _read_records(self.path, warnings):
             kind = record.get("type")
             if kind == RECORD_MESSAGE and isinstance(record.get("message"), dict):
                 messages.append(record["message"])
             elif kind == RECORD_COMPACTION:
                 messages = _apply_compaction(messages, record, lineno, warnings)
-        return LoadedSession(_repair_tool_calls(messages, warnings), warnings)
+            elif kind == RECORD_TODO and isinstance(record.get("items"), list):
+                todo = [item for item in record["items"] if _todo_item(item)]
+        return LoadedSession(_repair_tool_calls(messages, warnings), warnings, todo)
+
+    def append_todo(self, items: list[dict[str, str]]) -> None:
+        self.append_record(RECORD_TODO, items=items)
 
     @property
     def lock_path(self) -> Path:
@@ -328,6 +336,10 @@ class SessionStore:
         raise SessionNotFound(
             f"no session {session_id!r} for workspace {workspace}; run `kimicode sessions` to list them"
         )
+
+
+def _todo_item(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("content"), str) and isinstance(item.get("status"), str)
 
 
 def glob_escape(text: str) -> str:

@@ -12,6 +12,9 @@ from kimicode.llm.messages import Image
 
 if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
+    from kimicode.tools.background import TaskManager
+    from kimicode.tools.propose_plan import PlanReviewer
+    from kimicode.tools.todo import TodoList
 
 # One place for how much a tool may return to the model (characters).
 MAX_OUTPUT_CHARS = 16_000
@@ -88,6 +91,12 @@ class ToolContext:
     # Set by a front end that runs inside an editor (ACP): file text and commands go through it.
     files: EditorFiles | None = None
     commands: EditorCommands | None = None
+    # The session's background tasks (bash background, task_output, task_stop); None: not offered here.
+    tasks: TaskManager | None = None
+    # This conversation's todo list (each Agent starts its own).
+    todo: TodoList | None = None
+    # Asks the user about a proposed plan (plan mode); None: nobody to ask, the plan ends the run.
+    review_plan: PlanReviewer | None = None
 
     def resolve(self, path: str) -> Path:
         """Relative paths resolve against the workspace; ``~`` is expanded."""
@@ -116,6 +125,8 @@ class Tool:
     # A provider's builtin (Moonshot's $web_search): the endpoint runs it, and the call's arguments go back
     # unchanged as its result instead of running anything here.
     echoes_arguments: ClassVar[bool] = False
+    # Offered only while the approval stance is "plan" (the plan hand-over).
+    plan_only: ClassVar[bool] = False
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise NotImplementedError
@@ -125,6 +136,11 @@ class Tool:
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
         }
+
+    def offered(self, ctx: ToolContext, stance: str) -> bool:
+        """Whether the model is shown this tool now: some appear only once they can be of use, which keeps
+        every request until then smaller."""
+        return not self.plan_only or stance == "plan"
 
     def summary(self, args: dict[str, Any]) -> str:
         """One short line naming what a call does (path or command), for UIs and approvals."""

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 import signal
-from typing import Any, ClassVar
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kimicode.security.childenv import command_env as child_env
-from kimicode.tools.args import optional_int, reports_errors, require_str
+from kimicode.tools.args import optional_bool, optional_int, reports_errors, require_str
 from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
+
+if TYPE_CHECKING:
+    from kimicode.tools.background import TaskManager
 
 DEFAULT_TIMEOUT_S = 120
 READ_CHUNK_BYTES = 64 * 1024
@@ -33,8 +40,13 @@ class BoundedOutput:
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
+        # Set when the command moved to the background: its output goes there (the task's log) instead.
+        self.sink: Callable[[bytes], None] | None = None
 
     def feed(self, chunk: bytes) -> None:
+        if self.sink is not None:
+            self.sink(chunk)
+            return
         self.total += len(chunk)
         room = self.head_limit - len(self.head)
         if room > 0:
@@ -87,6 +99,9 @@ def kill_group(pgid: int) -> None:
 
 
 class BashTool(Tool):
+    """``background=True`` (agent and swarm modes) adds the ``background`` parameter and moves a command
+    still running at its timeout to the background; without it (the SWE toolset) such a command is killed."""
+
     name: ClassVar[str] = "bash"
     description: ClassVar[str] = (
         "Run `bash -c` in the workspace; returns merged output and exit code. No stdin; long output "
@@ -109,6 +124,31 @@ class BashTool(Tool):
         },
         "required": ["command"],
     }
+    BACKGROUND_DESCRIPTION: ClassVar[str] = (
+        "Run `bash -c` in the workspace; returns merged output and exit code. No stdin; long output "
+        "keeps head and tail. Sandboxed: no network, writes only in the workspace and $TMPDIR. "
+        "background: true for servers and watchers (returns a task id)."
+    )
+    BACKGROUND_PARAMETERS: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "command": {"type": "string"},
+            "timeout": {
+                "type": "integer",
+                "description": "Seconds (default 120); then it moves to the background.",
+                "default": DEFAULT_TIMEOUT_S,
+            },
+            "background": {"type": "boolean"},
+            "escalate": {"type": "string", "description": "Why it must leave the sandbox (network, writes outside); asks the user."},
+        },
+        "required": ["command"],
+    }
+
+    def __init__(self, background: bool = False) -> None:
+        self.background = background
+        if background:
+            self.description = self.BACKGROUND_DESCRIPTION  # type: ignore[misc]
+            self.parameters = self.BACKGROUND_PARAMETERS  # type: ignore[misc]
 
     def summary(self, args: dict[str, Any]) -> str:
         command = args.get("command")
@@ -118,7 +158,8 @@ class BashTool(Tool):
         more = " …" if len(first) > 80 or "\n" in command.strip() else ""
         escalate = args.get("escalate")
         why = f" [outside the sandbox: {escalate.strip()[:80]}]" if isinstance(escalate, str) and escalate.strip() else ""
-        return f"{self.name} {first[:80]}{more}{why}"
+        where = " [background]" if args.get("background") is True else ""
+        return f"{self.name} {first[:80]}{more}{where}{why}"
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -133,36 +174,72 @@ class BashTool(Tool):
         escalate = args.get("escalate")
         if escalate is not None and not isinstance(escalate, str):
             raise ToolError("parameter 'escalate' must be a string: the reason the command needs to leave the sandbox")
+        background = optional_bool(args, "background")
+        sandboxed = ctx.sandbox is not None and ctx.sandbox.active and not (escalate or "").strip()
+        tasks = ctx.tasks if self.background else None
+        if background:
+            return await _start_background(command, sandboxed, ctx, tasks)
         argv = ["bash", "-c", command]
-        if ctx.sandbox is not None and not (escalate or "").strip():
-            argv = ctx.sandbox.wrap(argv, ctx.workspace)
+        if sandboxed:
+            argv = ctx.sandbox.wrap(argv, ctx.workspace)  # type: ignore[union-attr]
         if ctx.commands is not None:  # an editor's terminal, where the user watches it (ACP)
             delegated = await ctx.commands.run_command(argv, ctx.workspace, command_env(ctx), timeout)
             if delegated is not None:
                 return delegated
-        # Our own pipe, not asyncio's PIPE: asyncio's Process.wait() also waits for its pipes to close,
-        # which a background job (`server &`) holding the pipe would stretch until the timeout.
-        read_fd, write_fd = os.pipe()
+        proc, read_fd = await spawn(argv, ctx)
+        return await _supervise(proc, read_fd, timeout, command, sandboxed, tasks)
+
+
+async def spawn(argv: list[str], ctx: ToolContext) -> tuple[asyncio.subprocess.Process, int]:
+    """Start ``argv`` in the workspace, its own process group, stdout and stderr on one pipe we read."""
+    # Our own pipe, not asyncio's PIPE: asyncio's Process.wait() also waits for its pipes to close,
+    # which a background job (`server &`) holding the pipe would stretch until the timeout.
+    read_fd, write_fd = os.pipe()
+    try:
         try:
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    cwd=ctx.workspace,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=write_fd,
-                    stderr=write_fd,
-                    start_new_session=True,  # its own process group, so a kill reaches every descendant
-                    env=command_env(ctx),
-                )
-            finally:
-                os.close(write_fd)
-        except (OSError, ValueError) as e:  # ValueError: a NUL byte in the command
-            os.close(read_fd)
-            raise ToolError(f"cannot start {argv[0]}: {getattr(e, 'strerror', None) or e}") from None
-        return await _supervise(proc, read_fd, timeout)
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=ctx.workspace,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,  # its own process group, so a kill reaches every descendant
+                env=command_env(ctx),
+            )
+        finally:
+            os.close(write_fd)
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the command
+        os.close(read_fd)
+        raise ToolError(f"cannot start {argv[0]}: {getattr(e, 'strerror', None) or e}") from None
+    return proc, read_fd
 
 
-async def _pump(read_fd: int, output: BoundedOutput) -> None:
+async def _start_background(command: str, sandboxed: bool, ctx: ToolContext, tasks: TaskManager | None) -> ToolResult:
+    if tasks is None:
+        raise ToolError("background tasks are not available in this run; run the command in the foreground")
+    refusal = tasks.refusal()
+    if refusal:
+        raise ToolError(f"not started: {refusal}")
+    argv = ["bash", "-c", command]
+    bridge_socket = None
+    if sandboxed:
+        from kimicode.security.portbridge import relay_argv
+
+        # The relay inside the sandbox lets the host reach the ports the task listens on (portbridge.py).
+        bridge_socket = ctx.sandbox.temp_dir / f"bridge-{secrets.token_hex(6)}.sock"  # type: ignore[union-attr]
+        argv = ctx.sandbox.wrap(relay_argv(bridge_socket, argv), ctx.workspace)  # type: ignore[union-attr]
+    proc, read_fd = await spawn(argv, ctx)
+    task = tasks.launch(proc, read_fd, command, sandboxed=sandboxed, bridge_socket=bridge_socket)
+    await tasks.settle(task)
+    output = task.unread()
+    head = f"task {task.id} started in the background" if task.running else f"task {task.id} ended at once"
+    text = f"{head}.\n{output}{'' if not output or output.endswith(chr(10)) else chr(10)}{task.status()}"
+    if task.running:
+        text += f'\ntask_output("{task.id}") shows what it prints; task_stop("{task.id}") ends it.'
+    return ToolResult(text, is_error=task.state == "failed")
+
+
+async def pump(read_fd: int, output: BoundedOutput) -> None:
     """Read the pipe to its end; closes ``read_fd``."""
     loop = asyncio.get_running_loop()
     stream = asyncio.StreamReader(limit=READ_CHUNK_BYTES)
@@ -179,42 +256,62 @@ async def _pump(read_fd: int, output: BoundedOutput) -> None:
         transport.close()
 
 
-async def _supervise(proc: asyncio.subprocess.Process, read_fd: int, timeout: int) -> ToolResult:
+async def _supervise(
+    proc: asyncio.subprocess.Process,
+    read_fd: int,
+    timeout: int,
+    command: str,
+    sandboxed: bool,
+    tasks: TaskManager | None,
+) -> ToolResult:
+    started = time.monotonic()
     output = BoundedOutput()
-    reader = asyncio.ensure_future(_pump(read_fd, output))
+    reader = asyncio.ensure_future(pump(read_fd, output))
+    waiter = asyncio.ensure_future(proc.wait())
     timed_out = False
     pipe_left_open = False
-    try:
+    moved = ""  # "timeout" or "user": the command goes on in the background
+    with tasks.foreground() if tasks is not None else contextlib.nullcontext(None) as detach:
         try:
-            async with asyncio.timeout(timeout):
-                await proc.wait()
-                done, _ = await asyncio.wait({reader}, timeout=DRAIN_GRACE_S)
-                pipe_left_open = not done
-        except TimeoutError:
-            timed_out = True
-            kill_group(proc.pid)
-            await _reap(proc, reader)
-    except asyncio.CancelledError:
-        # The user interrupted the turn: nothing the command started may outlive it.
-        kill_group(proc.pid)
-        try:
-            await _reap(proc, reader)
+            done, _ = await asyncio.wait(
+                {waiter} | ({detach} if detach is not None else set()), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if waiter in done:
+                drained, _ = await asyncio.wait({reader}, timeout=DRAIN_GRACE_S)
+                pipe_left_open = not drained
+            elif tasks is not None and not tasks.refusal():
+                moved = "user" if detach in done else "timeout"
+            else:
+                timed_out = True
+                kill_group(proc.pid)
+                await _reap(proc, reader)
         except asyncio.CancelledError:
-            pass  # interrupted again while waiting: the group is already killed
-        raise
-    finally:
-        if not reader.done():
-            reader.cancel()
+            # The user interrupted the turn: nothing the command started may outlive it.
+            kill_group(proc.pid)
             try:
-                await reader  # let it close the pipe
-            except (asyncio.CancelledError, Exception):
-                pass
-    if not reader.cancelled() and reader.exception() is not None:
+                await _reap(proc, reader)
+            except asyncio.CancelledError:
+                pass  # interrupted again while waiting: the group is already killed
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            if not moved and not reader.done():
+                reader.cancel()
+                try:
+                    await reader  # let it close the pipe
+                except (asyncio.CancelledError, Exception):
+                    pass
+    if not moved and not reader.cancelled() and reader.exception() is not None:
         raise ToolError(f"reading the command's output failed: {reader.exception()}")
 
     text = output.render()
     if text and not text.endswith("\n"):
         text += "\n"
+    if moved:
+        assert tasks is not None
+        task = tasks.adopt(proc, reader, output, command, sandboxed=sandboxed, why=moved, started=started)
+        return ToolResult(text=text + moved_note(task.id, moved, timeout, sandboxed) + "\n" + task.status())
     if timed_out:
         return ToolResult(text=f"{text}[timed out after {timeout}s; process group killed]", is_error=True)
     notes = ""
@@ -224,6 +321,17 @@ async def _supervise(proc: asyncio.subprocess.Process, read_fd: int, timeout: in
             "Redirect background jobs: `cmd > log 2>&1 &`]\n"
         )
     return ToolResult(text=f"{text}{notes}{exit_line(proc.returncode)}")
+
+
+def moved_note(task_id: str, why: str, timeout: int, sandboxed: bool) -> str:
+    who = f"still running after {timeout}s" if why == "timeout" else "the user moved it"
+    note = (
+        f'[{who}: it goes on in the background as task {task_id}. task_output("{task_id}") shows what it '
+        f'prints next, task_stop("{task_id}") ends it.'
+    )
+    if sandboxed:
+        note += " Its ports are not reachable from this machine: start servers with background: true."
+    return note + "]"
 
 
 async def _reap(proc: asyncio.subprocess.Process, reader: asyncio.Future[None]) -> None:

@@ -51,8 +51,10 @@ class ToolRegistry:
         return len(self._tools)
 
 
-def swe_tools() -> list[Tool]:
-    """Fresh instances of the six SWE tools: bash, view, createfile, strreplace, insert, submit."""
+def swe_tools(background: bool = False) -> list[Tool]:
+    """Fresh instances of the six SWE tools: bash, view, createfile, strreplace, insert, submit.
+
+    ``background``: bash runs background tasks (agent and swarm modes, DESIGN.md B.9)."""
     from kimicode.tools.bash import BashTool
     from kimicode.tools.createfile import CreateFileTool
     from kimicode.tools.insert import InsertTool
@@ -60,7 +62,7 @@ def swe_tools() -> list[Tool]:
     from kimicode.tools.submit import SubmitTool
     from kimicode.tools.view import ViewTool
 
-    return [BashTool(), ViewTool(), CreateFileTool(), StrReplaceTool(), InsertTool(), SubmitTool()]
+    return [BashTool(background), ViewTool(), CreateFileTool(), StrReplaceTool(), InsertTool(), SubmitTool()]
 
 
 def web_tools(base_url: str) -> list[Tool]:

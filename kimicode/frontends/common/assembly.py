@@ -3,8 +3,8 @@
 Headless runs and ACP sessions are put together here the same way, top to bottom: build the runtime for the
 session's id, start the MCP servers (waiting for them up to ``mcp_wait`` seconds, so a one-shot task sees
 the tools it was asked to use), bind an agent to the session's history and log, and, when the run ends,
-close the servers and the session's browser. The REPL uses the same pieces but keeps its agent across
-mode, model and session switches.
+close the servers, the session's browser and its background tasks. The REPL uses the same pieces but keeps
+its agent across mode, model and session switches.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from kimicode.frontends.common.sessions import OpenedSession, bind_agent, fresh_
 
 if TYPE_CHECKING:
     from kimicode.mcp.manager import McpManager
+    from kimicode.tools.background import TaskManager
     from kimicode.mcp.server_config import McpServerConfig
 
 
@@ -69,6 +70,8 @@ async def assembled_run(
     finally:
         from kimicode.vision.browser import close_session_browsers
 
+        if runtime.ctx.tasks is not None:
+            await runtime.ctx.tasks.close()  # background tasks end with the session
         with contextlib.suppress(Exception):  # a browser that will not close must not hide the run's result
             await close_session_browsers()
 
@@ -80,11 +83,13 @@ def rebuilt_for_mode(
     approver: Approver,
     *,
     adapt_runtime: Callable[[Runtime], None] | None = None,
+    tasks: TaskManager | None = None,
     **agent_overrides: Any,
 ) -> tuple[Runtime, Agent]:
     """A runtime for ``config.mode`` (its tools and system prompt, DESIGN.md B.7) and an agent that carries
-    on ``old``'s conversation, session log, permission answers and totals."""
-    runtime = build_runtime(config, session_id=session_id)
+    on ``old``'s conversation, session log, todo list, permission answers and totals; ``tasks``: the
+    session's background tasks, kept across the switch."""
+    runtime = build_runtime(config, session_id=session_id, tasks=tasks)
     if adapt_runtime is not None:
         adapt_runtime(runtime)
     agent = runtime.agent(
@@ -92,6 +97,8 @@ def rebuilt_for_mode(
         messages=fresh_history(old.messages, runtime.system_prompt),
         on_message=old.on_message,
         on_compacted=old.on_compacted,
+        on_todo=old.on_todo,
+        todo_items=old.ctx.todo.snapshot() if old.ctx.todo is not None else [],
         policy=old.policy,
         thinking=config.thinking,
         totals=old.totals,

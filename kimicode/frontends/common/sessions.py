@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kimicode.agent.loop import Agent, Approver
@@ -36,6 +37,7 @@ class OpenedSession:
     session: Session
     history: list[Message] = field(default_factory=list)  # empty for a new session
     warnings: list[str] = field(default_factory=list)
+    todo: list[dict[str, str]] = field(default_factory=list)  # the model's last todo list in it
 
     @property
     def resumed(self) -> bool:
@@ -59,7 +61,7 @@ def open_session(config: Config, continue_last: bool = False, resume_id: str | N
         return new_session(config)
     session.lock()
     loaded = session.load_messages()
-    return OpenedSession(session, loaded.messages, loaded.warnings)
+    return OpenedSession(session, loaded.messages, loaded.warnings, loaded.todo)
 
 
 def new_session(config: Config) -> OpenedSession:
@@ -77,7 +79,7 @@ def fork_of(config: Config, source: Session) -> OpenedSession:
     """A new session (locked for this process) that starts with everything ``source`` logged so far."""
     session = session_store(config).fork(source, config.model, config.mode)
     loaded = session.load_messages()
-    return OpenedSession(session, loaded.messages, loaded.warnings)
+    return OpenedSession(session, loaded.messages, loaded.warnings, loaded.todo)
 
 
 def fork_notice(busy: SessionInUse, fork: Session) -> str:
@@ -94,15 +96,25 @@ def fresh_history(history: list[Message], system_prompt: str) -> list[Message]:
 
 
 def bind_agent(runtime: Runtime, opened: OpenedSession, approver: Approver, **overrides: Any) -> Agent:
-    """An agent that continues ``opened``'s history and appends every new message to its log."""
+    """An agent that continues ``opened``'s history and todo list, appends every new message (and todo list)
+    to its log, and keeps its background tasks' logs in the session's folder."""
     session = opened.session
-    return runtime.agent(
-        approver,
-        messages=fresh_history(opened.history, runtime.system_prompt),
-        on_message=_deferred_logger(session),
-        on_compacted=lambda outcome: session.append_compaction(outcome.summary, outcome.replaced_count),
-        **overrides,
-    )
+    if runtime.ctx.tasks is not None:
+        runtime.ctx.tasks.log_dir = session_folder(session)
+    settings: dict[str, Any] = {
+        "messages": fresh_history(opened.history, runtime.system_prompt),
+        "on_message": _deferred_logger(session),
+        "on_compacted": lambda outcome: session.append_compaction(outcome.summary, outcome.replaced_count),
+        "on_todo": session.append_todo,
+        "todo_items": opened.todo,
+    }
+    settings.update(overrides)
+    return runtime.agent(approver, **settings)
+
+
+def session_folder(session: Session) -> Path:
+    """Where a session keeps files beside its log (background task logs): ``<id>/`` next to ``<id>.jsonl``."""
+    return session.path.with_suffix("")
 
 
 def _deferred_logger(session: Session) -> Callable[[Message], None]:

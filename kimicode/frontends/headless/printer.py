@@ -65,6 +65,7 @@ class HeadlessPrinter:
         self._text: dict[str, str] = {}
         self._thinking: dict[str, str] = {}
         self._refused: set[str] = set()  # call ids already reported by their refusal line
+        self._tasks_seen: set[str] = set()  # background tasks whose start was said
 
     def _emit_json(self, obj: dict[str, Any]) -> None:
         # stdout's one filter for json and stream-json: strings are redacted before they are escaped.
@@ -171,6 +172,31 @@ class HeadlessPrinter:
         if self.stream:
             self._emit_json({"type": "compacted", **asdict(event)})
         self._progress(f"kimicode: context compacted ({event.tokens_before} → {event.tokens_after} tokens)")
+
+    def _on_Steered(self, event: ev.Steered) -> None:
+        if self.stream:
+            self._emit_json({"type": "user", "content": event.text, "agent": event.agent})
+        self._progress(f"» {' '.join(event.text.split())[:200]}")
+
+    def _on_TodoUpdate(self, event: ev.TodoUpdate) -> None:
+        from kimicode.tools.todo import todo_summary
+
+        if self.stream:
+            self._emit_json({"type": "todo", "items": event.items, "agent": event.agent})
+        who = f"[{event.agent}] " if event.agent else ""
+        self._progress(f"{who}todo: {todo_summary(event.items)}")
+
+    def _on_TaskUpdate(self, event: ev.TaskUpdate) -> None:
+        if self.stream:
+            self._emit_json({"type": "task", **asdict(event)})
+            return
+        if event.state == "running":
+            if event.task_id not in self._tasks_seen:
+                self._tasks_seen.add(event.task_id)
+                self._progress(f"task {event.task_id} running: {event.command[:120]}")
+        else:
+            code = f" (exit {event.exit_code})" if event.exit_code is not None else ""
+            self._progress(f"task {event.task_id} {event.state}{code}: {event.command[:120]}")
 
     def finish(self, result: ev.RunResult) -> None:
         obj = result_object(result, self.config, self.session_id)

@@ -10,7 +10,7 @@ import asyncio
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, TextIO
 
 from kimicode.agent import events as ev
 from kimicode.config import NO_KEY, Config
@@ -58,7 +58,17 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     def stop(kind: str, message: str, code: int = EXIT_USAGE, session_id: str = "") -> int:
         return early_exit(fmt, kind, message, code, session_id=session_id, started=started)
 
-    task = compose_task(task_arg, _read_stdin())
+    steering: TextIO | None = None  # --input-format stream-json: later stdin lines steer the running turn
+    first_line = 0
+    if options.get("input_format") == "stream-json":
+        from kimicode.frontends.headless.input_stream import first_message
+
+        task = (task_arg or "").strip()
+        if not task:
+            task, first_line = first_message(sys.stdin, _say)
+        steering = sys.stdin
+    else:
+        task = compose_task(task_arg, _read_stdin())
     if not task:
         return stop("usage", "no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
     if not config.api_key:
@@ -89,7 +99,8 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     adopt_orphans()  # what an unsandboxed command leaves running ends with the session
     received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
     try:
-        code = asyncio.run(cancel_on_signals(run_headless(config, opened, task, fmt, media, parts), received))
+        work = run_headless(config, opened, task, fmt, media, parts, steering=steering, first_line=first_line)
+        code = asyncio.run(cancel_on_signals(work, received))
         return exit_code_for(received[0]) if received else code
     except (KeyboardInterrupt, asyncio.CancelledError):
         why = f"interrupted by {received[0].name}" if received else "interrupted"
@@ -112,7 +123,11 @@ async def run_headless(
     fmt: str,
     images: list[Image] | None = None,
     parts: list[dict[str, Any]] | None = None,
+    *,
+    steering: TextIO | None = None,
+    first_line: int = 0,
 ) -> int:
+    """``steering``: a stream of stream-json user messages that steer the running turn (read to its end)."""
     from kimicode.frontends.common.assembly import assembled_run
 
     printer = HeadlessPrinter(config, opened.session.id, fmt)
@@ -124,6 +139,10 @@ async def run_headless(
         report_skill_problems(run.runtime, notice)
         report_sandbox(run.runtime, notice)
         agent = run.agent
+        if steering is not None:
+            from kimicode.frontends.headless.input_stream import follow
+
+            follow(steering, agent.steer, notice, first_line)
         result: ev.RunResult | None = None
         events = agent.run(task, images, parts)
         try:

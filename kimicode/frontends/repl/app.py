@@ -1,5 +1,10 @@
 """The interactive REPL: prompt-toolkit input, rich output, approvals, Ctrl-C, slash commands, sessions.
 
+The prompt stays live while a turn runs (kimicode.frontends.repl.live): output is printed above it, Enter
+queues a message for the turn's end, Ctrl-S sends it into the running turn, Ctrl-B moves the running
+command to the background (kimicode.frontends.repl.live_keys). A question (an approval, a plan to review)
+pauses the prompt, keeping what was typed, and brings it back afterwards.
+
 Start-up is kept short: the model client's SDK (openai, ~1 s to import) loads in a background thread once
 the prompt is on screen, while the user types.
 """
@@ -12,6 +17,7 @@ import importlib
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +27,8 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime, build_runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Image
-from kimicode.frontends.repl import commands, verbs  # noqa: F401 (verbs registers /init, /fork, /export …)
+from kimicode.frontends.repl import commands, tasks_command, verbs  # noqa: F401 (they register /tasks, /init, /fork …)
+from kimicode.frontends.repl.live import LiveArea
 from kimicode.frontends.common.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
 from kimicode.frontends.repl.render import Renderer
 from kimicode.frontends.common.sessions import (
@@ -36,6 +43,8 @@ from kimicode.frontends.common.sessions import (
 
 if TYPE_CHECKING:
     from kimicode.mcp.manager import McpManager
+    from kimicode.tools.background import BackgroundTask, TaskManager
+    from kimicode.tools.propose_plan import PlanReview
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 PROMPT = "› "
@@ -48,6 +57,11 @@ APPROVAL_ANSWERS = {
     "reject": "rejected",
     "cancel": "cancelled",
 }
+STANCES = ("ask", "auto-edit", "plan")
+# The key under which the plan review waits for the propose_plan call to be on screen.
+PLAN_SHOWN = "propose_plan"
+# What the prompt returns when a question paused it (the text typed so far is kept in the draft).
+_PAUSED = object()
 
 
 def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
@@ -105,6 +119,18 @@ class Repl:
         # Imports the model client in the background once the prompt shows (see _warm_imports).
         self.warmer: threading.Thread | None = None
         self._attach_terminal()
+        # Working alongside the agent: the area above the prompt, the session's background tasks, the
+        # turn that runs while the prompt stays live, and questions that pause the prompt.
+        self.live = LiveArea()
+        self.tasks: TaskManager = _task_manager()
+        self._unsubscribe_tasks = self.tasks.subscribe(self._task_changed)
+        self._runner: asyncio.Task[None] | None = None
+        self._prompt_active = False
+        self._draft: Any = ""
+        self._pauses = 0
+        self._unpaused: asyncio.Event | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Future[None]] = set()  # earlier sessions' tasks, being stopped
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -145,11 +171,12 @@ class Repl:
                 if mcp is not None:
                     self._rebind()
                 if task:
-                    await self.run_turn(task)
+                    self.start_turn(task)
                 return await self._loop()
         finally:
             from kimicode.vision.browser import close_session_browsers
 
+            await asyncio.gather(self.tasks.close(), *self._closing, return_exceptions=True)  # tasks end with the session
             with contextlib.suppress(Exception):
                 await close_session_browsers()
 
@@ -176,8 +203,9 @@ class Repl:
             if forked is None:
                 return EXIT_OK
             self.opened = forked
-        self.runtime = build_runtime(self.config, session_id=self.opened.session.id)
+        self.runtime = self._build_runtime()
         self.agent = bind_agent(self.runtime, self.opened, self.approve)
+        self.live.todo = list(self.opened.todo)
         self._attach_undo()
         for warning in self.opened.warnings:
             self.renderer.warn(warning)
@@ -198,9 +226,10 @@ class Repl:
         from kimicode.frontends.repl.input import ask_choice
 
         self.renderer.warn(str(busy))
-        answer = await ask_choice(
-            f"  [f] fork: continue in a new session with its history  [q] {otherwise}  › ", {"f": "fork", "q": "quit"}
-        )
+        async with self.paused_prompt():
+            answer = await ask_choice(
+                f"  [f] fork: continue in a new session with its history  [q] {otherwise}  › ", {"f": "fork", "q": "quit"}
+            )
         if answer != "fork":
             return None
         forked = fork_session(self.config, busy)
@@ -249,13 +278,15 @@ class Repl:
         from kimicode.frontends.repl.history import WorkspaceHistory
         from kimicode.frontends.repl.input import main_key_bindings, MentionCompleter
         from kimicode.frontends.repl.keys import install_sequences, prompt_bindings, prompt_input, prompt_output
+        from kimicode.frontends.repl.live_keys import alongside_bindings
 
         self.config.home.mkdir(parents=True, exist_ok=True)
         install_sequences()  # Shift-Enter as kitty, xterm and the editors' keybinding send it
+        self.renderer.on_partial = self._invalidate
         return PromptSession(
-            PROMPT,
+            self._prompt_message,
             multiline=True,
-            key_bindings=merge_key_bindings([main_key_bindings(), prompt_bindings(self)]),
+            key_bindings=merge_key_bindings([main_key_bindings(), prompt_bindings(self), alongside_bindings(self)]),
             input=prompt_input(),
             output=prompt_output(self.terminal.keyboard_mode),
             history=WorkspaceHistory(self.config.home, self.config.work_dir),
@@ -263,9 +294,24 @@ class Repl:
             complete_while_typing=True,
             bottom_toolbar=self.toolbar,
             enable_history_search=False,
+            # The prompt leaves no copy of itself in the scrollback: a sent message is echoed instead, and a
+            # prompt paused for a question comes back below it.
+            erase_when_done=True,
         )
 
+    def _prompt_message(self) -> list[tuple[str, str]]:
+        width = self.renderer.console.width
+        above = self.live.fragments(
+            partial=self.renderer.partial(),
+            steering=self.agent.steering,
+            tasks=self.tasks.running(),
+            width=width,
+        )
+        return [*above, ("", PROMPT)]
+
     def toolbar(self) -> str:
+        if self.turn_running:
+            return self.live.running_toolbar(self.agent.policy.stance, self.can_background)
         agent = self.agent
         window = agent.client.profile.context_window or 1
         percent = min(100, round(100 * agent.context_tokens / window))
@@ -278,33 +324,191 @@ class Repl:
         ]
         if agent.policy.yolo:
             parts.append("YOLO")
+        parts.append({"ask": "ask", "auto-edit": "auto-edit", "plan": "plan mode"}.get(agent.policy.stance, agent.policy.stance))
         return " " + " · ".join(parts)
 
     async def _loop(self) -> int:
+        from kimicode.frontends.repl.live import live_output
+
         interrupts = 0
-        while not self.want_exit:
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        with live_output():
+            self.renderer.hold_partial = True
             try:
-                text = await self._prompt.prompt_async(handle_sigint=False)
-            except KeyboardInterrupt:  # Ctrl-C on an empty prompt
-                interrupts += 1
-                if interrupts >= 2:
-                    break
-                self.renderer.dim("(Ctrl-C again or Ctrl-D to exit)")
-                continue
-            except EOFError:
-                break
-            interrupts = 0
-            text = text.strip()
-            if not text:
-                continue
-            parsed = commands.parse(text)
-            if parsed is not None:
-                await self._command(*parsed)
-                continue
-            await self.run_turn(text)
+                while not self.want_exit:
+                    if self._pauses:
+                        await self._unpaused.wait()
+                        continue
+                    self._prompt_active = True
+                    try:
+                        text = await self._prompt.prompt_async(default=self._draft, handle_sigint=False)
+                    except KeyboardInterrupt:  # Ctrl-C on an empty prompt
+                        interrupts += 1
+                        if interrupts >= 2:
+                            break
+                        self.renderer.dim("(Ctrl-C again or Ctrl-D to exit)")
+                        continue
+                    except EOFError:
+                        break
+                    finally:
+                        self._prompt_active = False
+                    if text is _PAUSED:
+                        continue
+                    self._draft = ""
+                    interrupts = 0
+                    await self._take(text.strip())
+                if self.turn_running:
+                    self.cancel_running_turn()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await self._runner  # type: ignore[misc]
+            finally:
+                self.renderer.close_stream()
+                self.renderer.hold_partial = False
         self.opened.session.close()
         self.renderer.dim(f"session saved: resume with kimicode -r {self.opened.session.id} (or -C)")
         return EXIT_OK
+
+    async def _take(self, text: str) -> None:
+        """What was typed: a command runs (during a turn only those that may), a message starts a turn or,
+        during one, waits in the queue for its end."""
+        if not text:
+            return
+        parsed = commands.parse(text)
+        if self.turn_running:
+            command = commands.COMMANDS.get(parsed[0]) if parsed else None
+            if command is not None and command.while_running:
+                self._echo(text)
+                await self._command(*parsed)  # type: ignore[misc]
+            else:
+                self.live.queue.append(text)
+            return
+        self._echo(text)
+        if parsed is not None:
+            await self._command(*parsed)
+            return
+        self.start_turn(text)
+
+    def _echo(self, text: str) -> None:
+        """What the user sent, as the scrollback's record of it (the prompt itself leaves none)."""
+        for number, line in enumerate(text.splitlines() or [""]):
+            self.renderer.info(f"{PROMPT if number == 0 else '  '}{line}", "bold")
+
+    # -- the turn that runs while the prompt stays live ----------------------------------------------
+
+    @property
+    def turn_running(self) -> bool:
+        return self._runner is not None and not self._runner.done()
+
+    def start_turn(self, text: str) -> None:
+        """Run a turn while the prompt stays live; what is queued meanwhile is sent when it ends."""
+        self._runner = asyncio.ensure_future(self.run_turn(text))
+        self.live.turn_started = time.monotonic()
+        self._runner.add_done_callback(self._turn_finished)
+        self._tick()
+
+    def _turn_finished(self, runner: asyncio.Task[None]) -> None:
+        self.live.turn_started = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        # Messages sent into the turn that it never reached (cancelled, a limit): they wait in the queue.
+        self.live.queue[:0] = self.agent.take_steering()
+        self._invalidate()
+        if self.live.queue and not self.want_exit:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._send_queue()))
+
+    async def _send_queue(self) -> None:
+        """The turn ended: queued commands run in order, the messages between them go as one turn."""
+        while self.live.queue and not self.turn_running and not self.want_exit:
+            first = self.live.queue.pop(0)
+            parsed = commands.parse(first)
+            if parsed is not None:
+                self._echo(first)
+                await self._command(*parsed)
+                continue
+            batch = [first]
+            while self.live.queue and commands.parse(self.live.queue[0]) is None:
+                batch.append(self.live.queue.pop(0))
+            text = "\n\n".join(batch)
+            self._echo(text)
+            self.start_turn(text)
+
+    def _tick(self) -> None:
+        """Redraw once a second while a turn runs (its elapsed time on the bottom line)."""
+        self._invalidate()
+        if self.turn_running:
+            self._ticker = asyncio.get_running_loop().call_later(1.0, self._tick)
+
+    def _invalidate(self) -> None:
+        app = getattr(self._prompt, "app", None)
+        if app is not None and app.is_running:
+            app.invalidate()
+
+    def prompt_text(self) -> str:
+        app = getattr(self._prompt, "app", None)
+        return app.current_buffer.text if app is not None and app.is_running else ""
+
+    def cancel_running_turn(self) -> None:
+        self._cancel_turn()
+
+    def steer(self, text: str) -> None:
+        """Ctrl-S: the line typed (or, on an empty line, every queued message) goes into the running turn."""
+        messages = [text] if text.strip() else self.live.queue[:]
+        if not text.strip():
+            self.live.queue.clear()
+        for message in messages:
+            self.agent.steer(message)
+        self._invalidate()
+
+    @property
+    def can_background(self) -> bool:
+        return self.turn_running and self.tasks.has_foreground
+
+    def background_command(self) -> None:
+        self.tasks.detach_foreground()
+
+    def cycle_stance(self) -> None:
+        policy = self.agent.policy
+        policy.stance = STANCES[(STANCES.index(policy.stance) + 1) % len(STANCES)] if policy.stance in STANCES else "ask"
+        self.config.stance = policy.stance
+        self._invalidate()
+
+    def _task_changed(self, task: BackgroundTask) -> None:
+        if task.state in ("done", "failed") and task.ended is not None:
+            code = f"exit {task.exit_code}" if task.exit_code is not None else "ended"
+            last = f" — {task.last_line}" if task.last_line else ""
+            line = f"task {task.id} ({task.command[:60]}) {task.state}, {code}, after {task.runtime:.0f}s{last}"
+            if task.state == "failed":
+                self.renderer.warn(line)
+            else:
+                self.renderer.dim(line)
+        self._invalidate()
+
+    # -- questions pause the live prompt -------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def paused_prompt(self) -> Any:
+        """The prompt steps aside (its text kept) while a question is asked below the transcript."""
+        self._pauses += 1
+        if self._unpaused is not None:
+            self._unpaused.clear()
+        try:
+            while self._prompt_active:
+                app = self._prompt.app
+                if app.is_running and not app.is_done:
+                    from prompt_toolkit.document import Document
+
+                    buffer = app.current_buffer
+                    self._draft = Document(buffer.text, buffer.cursor_position)
+                    with contextlib.suppress(Exception):  # it may be exiting already
+                        app.exit(result=_PAUSED)
+                await asyncio.sleep(0.01)
+            yield
+        finally:
+            self._pauses -= 1
+            if not self._pauses and self._unpaused is not None:
+                self._unpaused.set()
 
     async def _command(self, name: str, arg: str) -> None:
         command = commands.COMMANDS.get(name)
@@ -321,7 +525,8 @@ class Repl:
     async def ask_line(self, message: str, password: bool = False) -> str:
         from prompt_toolkit import PromptSession
 
-        return await PromptSession().prompt_async(message, is_password=password, handle_sigint=False)
+        async with self.paused_prompt():
+            return await PromptSession().prompt_async(message, is_password=password, handle_sigint=False)
 
     # -- turns ---------------------------------------------------------------------------------------
 
@@ -376,9 +581,15 @@ class Repl:
         run = self.agent.run(text, images, parts)
         try:
             async for event in run:
+                if isinstance(event, ev.TodoUpdate) and not event.agent:
+                    self.live.todo = list(event.items)
                 self.renderer.event(event)
+                if isinstance(event, (ev.TodoUpdate, ev.Steered, ev.TaskUpdate, ev.ToolCallStart, ev.ToolCallEnd)):
+                    self._invalidate()
                 if isinstance(event, ev.ApprovalRequest):
                     self._shown.setdefault(event.call_id, asyncio.Event()).set()
+                elif isinstance(event, ev.ToolCallStart) and event.name == "propose_plan":
+                    self._shown.setdefault(PLAN_SHOWN, asyncio.Event()).set()
                 if isinstance(event, ev.Done):
                     self._report(event.result)
         finally:
@@ -401,7 +612,7 @@ class Repl:
     async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
         await self._shown.setdefault(request.call_id, asyncio.Event()).wait()
         self._shown.pop(request.call_id, None)
-        async with self._asking:
+        async with self._asking, self.paused_prompt():
             board = self.renderer.board
             with board.held() if board is not None else contextlib.nullcontext():
                 return await self._ask_approval(request)
@@ -447,6 +658,7 @@ class Repl:
         """Continue in ``opened`` (the current session is saved and released)."""
         self.opened.session.close()
         self.opened = opened
+        self._new_tasks()
         self._rebind()
 
     async def resume(self, session_id: str | None) -> None:
@@ -488,6 +700,36 @@ class Repl:
             self.runtime, self.opened, self.approve, policy=old.policy, thinking=old.thinking, totals=old.totals, **self._extra
         )
         self.agent.before_write = self._undo.before_write
+        self.live.todo = list(self.opened.todo)
+
+    def _build_runtime(self) -> Runtime:
+        """The runtime for the current mode, with this session's background tasks and the plan review."""
+        runtime = build_runtime(self.config, session_id=self.opened.session.id, tasks=self.tasks)
+        self._adapt_runtime(runtime)
+        return runtime
+
+    def _adapt_runtime(self, runtime: Runtime) -> None:
+        runtime.ctx.review_plan = self.review_plan
+
+    def _new_tasks(self) -> None:
+        """Another session: the old one's background tasks end with it (they belonged to its conversation)."""
+        old = self.tasks
+        self._unsubscribe_tasks()
+        if old.running():
+            self.renderer.dim(f"stopping {len(old.running())} background task(s) of the previous session")
+        self._closing.add(asyncio.ensure_future(old.close()))
+        self.tasks = _task_manager()
+        self._unsubscribe_tasks = self.tasks.subscribe(self._task_changed)
+        if self.runtime.ctx.tasks is not None:
+            self.runtime.ctx.tasks = self.tasks
+
+    async def review_plan(self, plan: str) -> PlanReview:
+        from kimicode.frontends.repl.plan_review import review_plan
+
+        await self._shown.setdefault(PLAN_SHOWN, asyncio.Event()).wait()  # what came before it is on screen
+        self._shown.pop(PLAN_SHOWN, None)
+        async with self._asking, self.paused_prompt():
+            return await review_plan(self, plan)
 
     def set_mode(self, mode: str) -> None:
         """Switch mode: rebuild the tools and system prompt for it (DESIGN.md B.7), keeping the history."""
@@ -495,7 +737,13 @@ class Repl:
 
         self.config.mode = mode
         self.runtime, self.agent = rebuilt_for_mode(
-            self.config, self.opened.session.id, self.agent, self.approve, **self._extra
+            self.config,
+            self.opened.session.id,
+            self.agent,
+            self.approve,
+            tasks=self.tasks,
+            adapt_runtime=self._adapt_runtime,
+            **self._extra,
         )
         self.agent.before_write = self._undo.before_write
 
@@ -572,6 +820,12 @@ class Repl:
         if skipped:
             self.renderer.dim(f"not opened: {', '.join(skipped)} (/diff text prints every change here)")
         return True
+
+
+def _task_manager() -> TaskManager:
+    from kimicode.tools.background import TaskManager
+
+    return TaskManager()
 
 
 def swarm_accounting(extra: dict[str, Any]) -> str:

@@ -6,9 +6,9 @@ where to draw them and how often (e.g. a prompt-toolkit window or a rich Live re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from kimicode.agent.events import SubAgentUpdate
+from kimicode.agent.events import SubAgentUpdate, TodoUpdate
 
 STATE_MARKS = {"queued": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "⊘"}
 
@@ -21,6 +21,17 @@ class BoardRow:
     steps: int = 0
     last_tool: str = ""
     result: str = ""
+    todo: list[dict[str, str]] = field(default_factory=list)
+
+    def detail(self) -> str:
+        if self.state in ("done", "failed") and self.result:
+            return self.result
+        if not self.todo:
+            return self.last_tool
+        done = sum(item["status"] == "done" for item in self.todo)
+        now = next((i["content"] for i in self.todo if i["status"] == "in_progress"), "")
+        head = f"[{done}/{len(self.todo)}{': ' + now if now else ''}]"
+        return f"{head} {self.last_tool}".strip()
 
 
 class SwarmBoard:
@@ -32,6 +43,11 @@ class SwarmBoard:
         row.role, row.state, row.steps = event.role, event.state, max(row.steps, event.steps)
         row.last_tool = event.last_tool or row.last_tool
         row.result = event.result or row.result
+
+    def update_todo(self, event: TodoUpdate) -> None:
+        row = self.rows.get(event.agent)
+        if row is not None:
+            row.todo = list(event.items)
 
     def clear(self) -> None:
         self.rows.clear()
@@ -54,9 +70,8 @@ class SwarmBoard:
         rows = sorted(self.rows.values(), key=lambda r: (rank.get(r.state, 5), _number(r.agent)))
         out = [_clip(self.summary(), width)]
         for row in rows[:max_rows]:
-            detail = row.result if row.state in ("done", "failed") and row.result else row.last_tool
             mark = STATE_MARKS.get(row.state, "?")
-            out.append(_clip(f"{mark} {row.agent:<7} {row.role[:18]:<18} {row.state:<9} {row.steps:>3} steps  {detail}", width))
+            out.append(_clip(f"{mark} {row.agent:<7} {row.role[:18]:<18} {row.state:<9} {row.steps:>3} steps  {row.detail()}", width))
         if len(rows) > max_rows:
             out.append(f"  … and {len(rows) - max_rows} more")
         return out

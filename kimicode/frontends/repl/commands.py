@@ -24,6 +24,9 @@ class SlashCommand:
     help: str
     handler: Handler
     usage: str = ""  # e.g. "[ID]"
+    # Runs at once while a turn is running (it only reads, or changes what is shown); others wait in the
+    # queue for the turn's end.
+    while_running: bool = False
 
 
 COMMANDS: dict[str, SlashCommand] = {}
@@ -40,9 +43,9 @@ def register(command: SlashCommand) -> None:
     COMMANDS[command.name] = command
 
 
-def slash(name: str, help: str, usage: str = "") -> Callable[[Handler], Handler]:
+def slash(name: str, help: str, usage: str = "", while_running: bool = False) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
-        register(SlashCommand(name, help, handler, usage))
+        register(SlashCommand(name, help, handler, usage, while_running))
         return handler
 
     return decorate
@@ -63,7 +66,7 @@ def parse(line: str) -> tuple[str, str] | None:
 # -- the built-in commands ---------------------------------------------------------------------------
 
 
-@slash("help", "show the commands and keys")
+@slash("help", "show the commands and keys", while_running=True)
 async def _help(repl: Repl, arg: str) -> None:
     for command in sorted(COMMANDS.values(), key=lambda c: c.name):
         usage = f" {command.usage}" if command.usage else ""
@@ -73,14 +76,18 @@ async def _help(repl: Repl, arg: str) -> None:
         "  Enter sends · Shift-Enter, Alt-Enter or Ctrl-J new line · Ctrl-G edit in $EDITOR · Ctrl-V paste an "
         "image · @path attaches a file · Ctrl-C cancels a turn · Ctrl-C twice or Ctrl-D exits"
     )
+    repl.renderer.dim(
+        "  During a turn: Enter queues · Up edits the last queued · Ctrl-S sends into the turn · "
+        "Ctrl-B backgrounds the command · Esc cancels · Shift-Tab: ask → auto-edit → plan · Ctrl-T folds the todo list"
+    )
 
 
-@slash("exit", "leave kimicode (the session is saved)")
+@slash("exit", "leave kimicode (the session is saved)", while_running=True)
 async def _exit(repl: Repl, arg: str) -> None:
     repl.want_exit = True
 
 
-register(SlashCommand("quit", "same as /exit", _exit))
+register(SlashCommand("quit", "same as /exit", _exit, while_running=True))
 
 
 @slash("clear", "start a new session (the old one stays resumable)")
@@ -137,7 +144,7 @@ async def _thinking(repl: Repl, arg: str) -> None:
     repl.renderer.dim(f"thinking: {'on' if repl.agent.thinking else 'off'}")
 
 
-@slash("yolo", "approve every action from now on (again to ask again)")
+@slash("yolo", "approve every action from now on (again to ask again)", while_running=True)
 async def _yolo(repl: Repl, arg: str) -> None:
     policy = repl.agent.policy
     policy.yolo = not policy.yolo
@@ -145,7 +152,7 @@ async def _yolo(repl: Repl, arg: str) -> None:
     repl.renderer.dim("yolo: every action runs without asking" if policy.yolo else "yolo off: actions ask again")
 
 
-@slash("permissions", "list the permission rules in force and where each came from")
+@slash("permissions", "list the permission rules in force and where each came from", while_running=True)
 async def _permissions(repl: Repl, arg: str) -> None:
     policy = repl.agent.policy
     rules = policy.listing()
@@ -159,7 +166,7 @@ async def _permissions(repl: Repl, arg: str) -> None:
         repl.renderer.listing(f"  {rule.kind:<5}  {rule.text:<40}  {rule.source}", style)
 
 
-@slash("cost", "tokens and cost of this session")
+@slash("cost", "tokens and cost of this session", while_running=True)
 async def _cost(repl: Repl, arg: str) -> None:
     totals = repl.agent.totals
     repl.renderer.info(

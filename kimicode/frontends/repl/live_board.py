@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TextIO
 
-from kimicode.agent.events import SubAgentUpdate
+from kimicode.agent.events import SubAgentUpdate, TodoUpdate
 from kimicode.frontends.repl.board import SwarmBoard
 
 # Seconds between repaints at most; updates arriving in between are drawn together.
@@ -37,6 +37,10 @@ class LiveBoard:
 
     def update(self, event: SubAgentUpdate) -> None:
         self.board.update(event)
+        self._request_redraw()
+
+    def update_todo(self, event: TodoUpdate) -> None:
+        self.board.update_todo(event)
         self._request_redraw()
 
     def erase(self) -> None:

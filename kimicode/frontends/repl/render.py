@@ -4,10 +4,13 @@ coloured diffs for edits, folded long output. NO_COLOR is honoured by rich itsel
 Text is written as it streams (no live region that repaints the screen), so nothing flickers and the
 scrollback stays a plain record of the session. The one exception is the swarm board: a few lines redrawn
 in place while sub-agents run (kimicode.frontends.repl.live_board), then left in the scrollback as they ended.
+With ``hold_partial`` (the prompt stays live during a turn) only whole lines are written; the line still
+being streamed is shown by the prompt above its input (``partial``), so the prompt never lands mid-line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 OUTPUT_PREVIEW_LINES = 4
 DIFF_PREVIEW_LINES = 40
 EDIT_TOOLS = ("strreplace", "insert", "createfile")
+# A streamed line longer than this many screen widths is written in pieces (at a space) as it grows.
+PARTIAL_SCREEN_WIDTHS = 3
 
 
 def make_console() -> Console:
@@ -65,6 +70,14 @@ class Renderer:
         self._line_wrapped = False
         self._refused: set[str] = set()  # call ids whose refusal line was shown
         self.links: Linker | None = None  # file paths as OSC 8 links, where the terminal has them
+        self.hold_partial = False  # write whole lines only; the partial one is the prompt's to show
+        self.on_partial: Callable[[], None] | None = None  # the partial line changed
+
+    def partial(self) -> tuple[str, str]:
+        """("text" or "thinking", the line being streamed) while ``hold_partial``; ("", "") otherwise."""
+        if not self.hold_partial or not self._line or (self._streaming == "thinking" and not self.show_thinking):
+            return ("", "")
+        return (self._streaming, self._line)
 
     # -- plain messages ------------------------------------------------------------------------------
 
@@ -90,6 +103,9 @@ class Renderer:
     def close_stream(self) -> None:
         if self.board is not None:
             self.board.erase()
+        if self.hold_partial and self._streaming:
+            self._close_held()
+            return
         if self._streaming == "text":
             self._end_text_line()
             self._markdown.flush()
@@ -144,6 +160,8 @@ class Renderer:
                 self.error(event.message)
         elif isinstance(event, ev.SubAgentUpdate):
             self.sub_agent_update(event)
+        elif isinstance(event, ev.Steered):
+            self.info(f"↳ you, to the running turn: {event.text}", "magenta")
         elif isinstance(event, ev.Done):
             self.finish_board()
             self.close_stream()
@@ -164,9 +182,44 @@ class Renderer:
             board.finish()
 
     def _sub_agent_event(self, event: ev.Event) -> None:
-        # A sub-agent's tool calls show on its board line; only errors it cannot recover from get a line.
+        # A sub-agent's tool calls and todo list show on its board line; only errors it cannot recover from
+        # get a line.
         if isinstance(event, ev.Error) and not event.retrying:
             self.warn(f"[{event.agent}] {event.message}")
+        elif isinstance(event, ev.TodoUpdate) and self.board is not None:
+            self.board.update_todo(event)
+
+    def _close_held(self) -> None:
+        kind, line = self._streaming, self._line
+        self._streaming, self._line = "", ""
+        if line:
+            self._held_line(kind, line)
+        if kind == "text":
+            self._markdown.flush()
+        if self.on_partial:
+            self.on_partial()
+
+    def _held_line(self, kind: str, line: str) -> None:
+        if kind == "text":
+            self.console.print(self._markdown.line(line), soft_wrap=True)
+        elif self.show_thinking:
+            self.console.print(Text(line, style="dim italic"), soft_wrap=True)
+
+    def _stream_held(self, kind: str, text: str) -> None:
+        """Whole lines to the scrollback; the rest waits in ``_line`` for the prompt to show."""
+        limit = max(self.console.width, 40) * PARTIAL_SCREEN_WIDTHS
+        for index, piece in enumerate(text.split("\n")):
+            if index:
+                line, self._line = self._line, ""
+                self._held_line(kind, line)
+            self._line += piece
+            if len(self._line) > limit:  # a paragraph with no newline: write what wrapped, at a space
+                cut = self._line.rfind(" ", 0, limit)
+                cut = cut if cut > 0 else limit
+                self._held_line(kind, self._line[:cut])
+                self._line = self._line[cut:].lstrip(" ")
+        if self.on_partial:
+            self.on_partial()
 
     def _stream(self, kind: str, text: str, style: str) -> None:
         if self._streaming != kind:
@@ -180,6 +233,9 @@ class Renderer:
             self.last_thinking += text
             if not self.show_thinking:
                 return  # collapsed: the "thinking…" line stands for it
+        if self.hold_partial:
+            self._stream_held(kind, text)
+            return
         if kind != "text":
             self.console.print(Text(text, style=style), end="", soft_wrap=True)
             self.console.file.flush()
@@ -249,6 +305,15 @@ class Renderer:
         """One line per image (what it is and its size), never its bytes."""
         for image in images:
             self.console.print(Text(f"    {image.describe()}", style="dim"), soft_wrap=True)
+
+    def markdown(self, text: str, indent: str = "  ") -> None:
+        """A whole markdown text (a plan), styled line by line like streamed answers."""
+        self.close_stream()
+        lines = MarkdownLines()
+        for line in text.splitlines():
+            styled = lines.line(line)
+            self.console.print(Text(indent) + styled, soft_wrap=True)
+        lines.flush()
 
     def unified_diff(self, diff: str) -> None:
         """A unified diff (from /diff), coloured line by line."""

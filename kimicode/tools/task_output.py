@@ -1,0 +1,35 @@
+"""The ``task_output`` tool: what a background task printed since the last look, and its state."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from kimicode.tools.args import optional_int, reports_errors, require_str
+from kimicode.tools.background import MAX_WAIT_S, TaskTool
+from kimicode.tools.base import ToolContext, ToolError, ToolResult
+
+
+class TaskOutputTool(TaskTool):
+    name: ClassVar[str] = "task_output"
+    description: ClassVar[str] = "New output and state of a background task; wait_seconds waits for it to end."
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"task_id": {"type": "string"}, "wait_seconds": {"type": "integer", "default": 0}},
+        "required": ["task_id"],
+    }
+
+    @reports_errors
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        task = self.manager(ctx).get(require_str(args, "task_id"))
+        wait = optional_int(args, "wait_seconds", 0)
+        if wait < 0:
+            raise ToolError(f"wait_seconds must be 0 or more, got {wait}")
+        await task.wait(min(wait, MAX_WAIT_S))
+        output = task.unread() or "(no new output)\n"
+        if not output.endswith("\n"):
+            output += "\n"
+        return ToolResult(output + task.status())
+
+    def summary(self, args: dict[str, Any]) -> str:
+        wait = args.get("wait_seconds")
+        return f"task_output {args.get('task_id', '')}" + (f" (wait {wait}s)" if wait else "")

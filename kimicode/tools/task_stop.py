@@ -1,0 +1,30 @@
+"""The ``task_stop`` tool: end a background task and everything it started."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from kimicode.tools.args import reports_errors, require_str
+from kimicode.tools.background import TaskTool
+from kimicode.tools.base import ToolContext, ToolResult
+
+
+class TaskStopTool(TaskTool):
+    name: ClassVar[str] = "task_stop"
+    description: ClassVar[str] = "Stop a background task and what it started."
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"task_id": {"type": "string"}},
+        "required": ["task_id"],
+    }
+
+    @reports_errors
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        task = await self.manager(ctx).stop(require_str(args, "task_id"))
+        output = task.unread()
+        if output and not output.endswith("\n"):
+            output += "\n"
+        return ToolResult(output + task.status())
+
+    def summary(self, args: dict[str, Any]) -> str:
+        return f"task_stop {args.get('task_id', '')}"

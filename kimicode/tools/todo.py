@@ -1,0 +1,96 @@
+"""The ``todo`` tool: the model's task list for multi-step work, replaced whole on every call.
+
+The list belongs to one conversation (each Agent has its own ``TodoList``); the loop notices a new version
+after the call and tells the front ends (``TodoUpdate``), which show it, and the session log keeps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+
+STATUSES = ("pending", "in_progress", "done")
+MAX_ITEMS = 50
+MAX_CONTENT_CHARS = 300
+
+
+@dataclass
+class TodoList:
+    items: list[dict[str, str]] = field(default_factory=list)
+    version: int = 0
+
+    def replace(self, items: list[dict[str, str]]) -> None:
+        self.items = [dict(item) for item in items]
+        self.version += 1
+
+    def snapshot(self) -> list[dict[str, str]]:
+        return [dict(item) for item in self.items]
+
+
+def parse_items(value: Any) -> list[dict[str, str]]:
+    """The items of a call, checked; a malformed one is an error naming its index."""
+    if not isinstance(value, list):
+        raise ToolError("'items' must be a list of {content, status} objects (the whole list, [] to clear it)")
+    if len(value) > MAX_ITEMS:
+        raise ToolError(f"'items' has {len(value)} entries; keep the list to {MAX_ITEMS} or fewer")
+    items: list[dict[str, str]] = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ToolError(f"items[{index}] must be an object with 'content' and 'status'")
+        content, status = entry.get("content"), entry.get("status")
+        if not isinstance(content, str) or not content.strip():
+            raise ToolError(f"items[{index}] has no 'content': say what the step is")
+        if status not in STATUSES:
+            raise ToolError(f"items[{index}].status must be one of {', '.join(STATUSES)}, got {status!r}")
+        items.append({"content": " ".join(content.split())[:MAX_CONTENT_CHARS], "status": status})
+    return items
+
+
+def todo_summary(items: list[dict[str, str]]) -> str:
+    """One line: how many are done and which one is in progress."""
+    done = sum(item["status"] == "done" for item in items)
+    current = next((item["content"] for item in items if item["status"] == "in_progress"), "")
+    line = f"{done}/{len(items)} done"
+    return f"{line}; in progress: {current}" if current else line
+
+
+class TodoTool(Tool):
+    name: ClassVar[str] = "todo"
+    description: ClassVar[str] = "Replace your task list (the whole list each call)."
+    parameters: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "content": {"type": "string"},
+                        "status": {"type": "string", "enum": list(STATUSES)},
+                    },
+                    "required": ["content", "status"],
+                },
+            }
+        },
+        "required": ["items"],
+    }
+    # It changes nothing outside the conversation: never asked, allowed in plan mode.
+    read_only: ClassVar[bool] = True
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        try:
+            items = parse_items(args.get("items"))
+        except ToolError as exc:
+            return ToolResult(f"Error: {exc}", is_error=True)
+        if ctx.todo is None:
+            return ToolResult("Error: there is no todo list in this run", is_error=True)
+        ctx.todo.replace(items)
+        if not items:
+            return ToolResult("Todo list cleared.")
+        return ToolResult(f"Todo list saved: {todo_summary(items)}.")
+
+    def summary(self, args: dict[str, Any]) -> str:
+        items = args.get("items")
+        return f"todo ({len(items)} item{'s' * (len(items) != 1)})" if isinstance(items, list) else "todo"
