@@ -46,11 +46,19 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     if not task:
         _say("no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
         return EXIT_USAGE
-    if not config.api_key:
+    from kimicode.config import user_endpoint
+    from kimicode.llm.endpoint import keyless_ok
+    from kimicode.llm.setup import model_setup
+
+    flag_url = (options.get("flags") or {}).get("base_url")
+    if not config.api_key and not keyless_ok(config.base_url, user_endpoint(config.home, flag=flag_url)):
         _say(NO_KEY.format(home=config.home))
         return EXIT_USAGE
+    model = model_setup(config)  # the model and endpoint facts, derived once for the whole run
+    for notice in model.notices():
+        _say(notice)
     try:
-        media, parts = load_media(config, options.get("images") or [], options.get("video"))
+        media, parts = load_media(config, options.get("images") or [], options.get("video"), model.profile)
     except MediaError as exc:  # unreadable media is a usage problem, said in one line
         _say(str(exc))
         return EXIT_USAGE
@@ -80,8 +88,15 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     adopt_orphans()  # what an unsandboxed command leaves running ends with the session
     received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
     try:
-        runtime = build_runtime(config, session_id=opened.session.id, headless=True)
-        code = asyncio.run(cancel_on_signals(run_headless(runtime, task, fmt, media, parts, opened), received))
+        runtime = build_runtime(config, session_id=opened.session.id, headless=True, model=model)
+
+        async def run_and_close() -> int:
+            try:
+                return await run_headless(runtime, task, fmt, media, parts, opened)
+            finally:
+                await runtime.aclose()
+
+        code = asyncio.run(cancel_on_signals(run_and_close(), received))
         return exit_code_for(received[0]) if received else code
     except (KeyboardInterrupt, asyncio.CancelledError):
         _say(f"interrupted by {received[0].name}" if received else "interrupted")
