@@ -280,3 +280,28 @@ def test_write_home_config_keeps_thinking_style_valid(home: Path, workspace: Pat
     write_home_config(home, 'thinking_style = "sometimes"\n')
     proc = run_cli(["-p", "hi"], home=home, cwd=workspace, base_url=fake_llm.base_url)
     assert proc.returncode == 2 and "thinking_style must be one of auto" in proc.stderr
+
+
+def test_switching_models_in_the_repl_leaves_no_unclosed_transport(
+    fake_llm: FakeLLM, home: Path, workspace: Path
+) -> None:
+    from tests.replpty import Repl
+
+    fake_llm.script(Reply(content="answer one"), Reply(content="answer two"), Reply(content="answer three"))
+    repl = Repl(home, workspace, fake_llm.base_url, env={"PYTHONWARNINGS": "always::ResourceWarning"})
+    try:
+        for number, model in (("one", "kimi-k2-thinking"), ("two", "kimi-k2.5"), ("three", "")):
+            repl.wait_prompt()
+            repl.send_line("hi")
+            repl.expect(f"answer {number}")
+            if model:
+                repl.wait_prompt()
+                repl.send_line(f"/model {model}")
+                repl.expect(f"model: {model}")
+        repl.wait_prompt()
+        repl.send_line("/exit")
+        assert repl.wait_exit() == 0
+    finally:
+        repl.close()
+    assert [r.body["model"] for r in fake_llm.chat_requests] == ["kimi-k2.5", "kimi-k2-thinking", "kimi-k2.5"]
+    assert "ResourceWarning" not in repl.transcript and "unclosed" not in repl.transcript

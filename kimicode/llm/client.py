@@ -350,7 +350,7 @@ class ChatClient:
             finally:
                 await stream.close()
         except openai.APIStatusError as exc:
-            raise _status_error(exc, sent) from exc
+            raise _status_error(exc, sent, bool(self.config.api_key)) from exc
         except openai.APITimeoutError as exc:
             raise self._stalled() from exc
         except openai.APIConnectionError as exc:
@@ -394,7 +394,7 @@ class ChatClient:
                 options={"headers": {"Content-Type": "application/json"}},
             )
         except openai.APIStatusError as exc:
-            raise _status_error(exc, sent) from exc
+            raise _status_error(exc, sent, bool(self.config.api_key)) from exc
         except openai.APITimeoutError as exc:
             raise self._stalled() from exc
         except openai.APIConnectionError as exc:
@@ -500,11 +500,16 @@ def _overflow_error(detail: str, status: int | None, overflow: Any) -> ContextOv
     )
 
 
-def _status_error(exc: Any, sent: list[str]) -> LLMError:
+def _status_error(exc: Any, sent: list[str], keyed: bool = True) -> LLMError:
     status: int = exc.status_code
     body = _error_body(exc)
     detail = _error_detail(exc, body)
     if status in (401, 403):
+        if not keyed:
+            return AuthError(
+                f"the endpoint wants an API key ({status}: {detail}); set KIMI_API_KEY or api_key in config.toml",
+                status=status,
+            )
         return AuthError(
             f"the API rejected the key ({status}: {detail}); check KIMI_API_KEY or api_key in config.toml",
             status=status,

@@ -75,6 +75,7 @@ class FakeLLM:
         models_style: str = "moonshot",
         context_window: int | None = None,
         overflow_style: str = "moonshot",
+        require_key: bool | None = None,
     ) -> None:
         if usage_style not in wire.USAGE_STYLES:
             raise ValueError(f"usage_style must be one of {wire.USAGE_STYLES}, got {usage_style!r}")
@@ -98,6 +99,9 @@ class FakeLLM:
         # refused as `overflow_style` refuses them, without taking a scripted reply.
         self.context_window = context_window
         self.overflow_style = overflow_style
+        # Hosted APIs want a key; servers on a machine (llama.cpp, Ollama, vLLM ... started without
+        # --api-key) take requests with none. `api_key`, when set, is always checked.
+        self.require_key = require_key if require_key is not None else models_style in ("moonshot", "openai")
         self.responder: Responder | None = None
         self.requests: list[RecordedRequest] = []
         self.files: dict[str, UploadedFile] = {}
@@ -377,6 +381,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         header = self.recorded.headers.get("authorization", "")
+        if not header and not self.app.require_key and self.app.api_key is None:
+            return True
         scheme, _, key = header.partition(" ")
         if scheme != "Bearer" or not key.strip():
             self._send_error(401, "Invalid Authentication: no API key given", "invalid_authentication_error")

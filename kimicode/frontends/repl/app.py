@@ -105,11 +105,11 @@ class Repl:
 
     async def main(self, task: str | None) -> int:
         from kimicode.config import user_endpoint
-        from kimicode.llm.endpoint import keyless_ok
+        from kimicode.frontends.repl.setup import needs_key
 
         flag_base_url = (self.options.get("flags") or {}).get("base_url")
         users_endpoint = user_endpoint(self.config.home, flag=flag_base_url)
-        if not self.config.api_key and not keyless_ok(self.config.base_url, users_endpoint):
+        if not self.config.api_key and await needs_key(self.config.base_url, users_endpoint):
             from kimicode.frontends.repl.setup import guided_setup
 
             try:
