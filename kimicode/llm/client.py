@@ -60,6 +60,10 @@ class EmptyStreamError(LLMError):
     """A 200 stream that carried no event at all."""
 
 
+class ConnectionBroke(LLMError):
+    """The connection failed before an unstreamed answer came."""
+
+
 DeltaCallback = Callable[[str], None]
 RetryCallback = Callable[[str, float], None]  # (what went wrong, seconds until the retry)
 ChunkCallback = Callable[[dict[str, Any]], None]
@@ -242,6 +246,7 @@ class ChatClient:
         attempt = 0
         last_problem = ""
         plain: bytes | None = None  # the same request unstreamed, once a stream came back empty
+        stale_connection_retry = False
         while True:
             deadline_cm = asyncio.timeout_at(deadline)
             try:
@@ -251,9 +256,12 @@ class ChatClient:
                 if plain is not None:
                     raise
                 # Some servers fail a streamed request with an empty 200 (llama-cpp-python on a prompt over
-                # its window); asked once without streaming they answer the error, or the reply.
+                # its window); asked once without streaming they answer the error, or the reply. Such a
+                # server may also drop the connection the stream came on, so a connection error on the
+                # first unstreamed attempt is retried at once, without a word.
                 unstreamed = {key: value for key, value in body.items() if key != "stream_options"}
                 plain = json.dumps({**unstreamed, "stream": False}, ensure_ascii=False).encode("utf-8")
+                stale_connection_retry = True
             except TimeoutError:
                 if not deadline_cm.expired():
                     raise
@@ -263,6 +271,9 @@ class ChatClient:
                     f"{problem}"
                 ) from None
             except LLMError as err:
+                if plain is not None and stale_connection_retry and isinstance(err, ConnectionBroke):
+                    stale_connection_retry = False
+                    continue
                 if not err.retryable or attempt >= self.config.max_retries:
                     if err.retryable:
                         raise LLMError(
@@ -398,7 +409,7 @@ class ChatClient:
         except openai.APITimeoutError as exc:
             raise self._stalled() from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"connection to {self.config.base_url} failed", retryable=True) from exc
+            raise ConnectionBroke(f"connection to {self.config.base_url} failed", retryable=True) from exc
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise LLMError("the endpoint answered a completion without choices", retryable=True)

@@ -488,6 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
         if streamed and answer.streamed == "empty":
             self._open_stream()
             self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True  # as llama-cpp-python's server hangs up after the failed stream
             return "again"
         if streamed and answer.streamed == "event":
             self._open_stream()
