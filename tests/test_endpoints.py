@@ -19,18 +19,6 @@ from tests.fake_llm import FakeLLM, Fault, Reply, ToolCall
 from tests.fake_llm.vendors import OVERFLOW, STANDARD_MESSAGE_FIELDS, STRICT_STYLES, rejection
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
 def big_output(word: str) -> str:
     return f"python3 -c \"print('{word}' * 20000)\""
 

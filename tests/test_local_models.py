@@ -23,18 +23,6 @@ from tests.fake_llm import FakeLLM, Reply
 from tests.replpty import Repl
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
 def closed_port() -> int:
     """A port nothing listens on (bound, then released)."""
     with socket.socket() as sock:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from tests.clirun import run_cli
 from tests.fake_llm import CompetentModel, FakeLLM, Reply
@@ -15,18 +14,6 @@ REQUIRED_FOR_KIMI = {
     "streaming", "max_tokens", "sampling", "tool_call", "tool_call_ids", "parallel_tool_calls", "tool_call_json",
     "reasoning_round_trip", "thinking_off", "image_input", "context_overflow",
 }
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
 
 
 def verify(server: FakeLLM, home: Path, workspace: Path, *args: str) -> tuple[int, dict]:

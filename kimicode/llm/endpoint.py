@@ -17,13 +17,13 @@ is unreadable it is ignored (with one line saying so) and rewritten.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from kimicode.jsonfile import write_json_atomic
 
 ENDPOINTS_FILE = "endpoints.json"
 
@@ -249,16 +249,7 @@ class EndpointStore:
             return
         table = self._read()
         table[profile.base_url] = profile.to_json()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=".endpoints.", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"version": 1, "endpoints": table}, handle, indent=2, sort_keys=True)
-                handle.write("\n")
-            os.replace(temp_name, self.path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.path, {"version": 1, "endpoints": table}, sort_keys=True)
         profile.dirty = False
         self.problem = None
 

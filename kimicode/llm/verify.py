@@ -375,26 +375,27 @@ class Battery:
         return f"~{tokens:,} tokens accepted{counted}; the word in the middle: {found}"
 
     async def error_shapes(self) -> str:
-        notes = []
-        wrong_key = ChatClient(replace(self.client.config, api_key="kimicode-verify-invalid-key", max_retries=0), self.profile, self.model.endpoint)
+        wrong_key = await self._error_of(api_key="kimicode-verify-invalid-key")
+        if wrong_key is not None and not isinstance(wrong_key, AuthError):
+            raise CheckFailed(f"a wrong key was not answered 401/403: {wrong_key.message}")
+        no_model = await self._error_of(model="kimicode-verify-no-such-model")
+        return "; ".join(
+            [
+                f"a wrong key: {wrong_key.status}" if wrong_key else "any key is accepted",
+                f"an unknown model: {no_model.status}" if no_model else "an unknown model is answered anyway",
+            ]
+        )
+
+    async def _error_of(self, **changes: str) -> LLMError | None:
+        """The error a one-off request with ``changes`` to the config gets (None: it was answered)."""
+        client = ChatClient(replace(self.client.config, max_retries=0, **changes), self.profile, self.model.endpoint)
         try:
-            await wrong_key.complete([user_message("Say OK.")], [], thinking=False, max_tokens=8)
-            notes.append("any key is accepted")
-        except AuthError as err:
-            notes.append(f"a wrong key: {err.status}")
+            await client.complete([user_message("Say OK.")], [], thinking=False, max_tokens=8)
+            return None
         except LLMError as err:
-            raise CheckFailed(f"a wrong key was not answered 401/403: {err.message}") from err
+            return err
         finally:
-            await wrong_key.aclose()
-        no_model = ChatClient(replace(self.client.config, model="kimicode-verify-no-such-model", max_retries=0), self.profile, self.model.endpoint)
-        try:
-            await no_model.complete([user_message("Say OK.")], [], thinking=False, max_tokens=8)
-            notes.append("an unknown model is answered anyway")
-        except LLMError as err:
-            notes.append(f"an unknown model: {err.status}")
-        finally:
-            await no_model.aclose()
-        return "; ".join(notes)
+            await client.aclose()
 
 
 def verdict(checks: list[Check]) -> bool:

@@ -9,10 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"kimicode: {message}", err=True)
-    return typer.Exit(code)
+from kimicode.manage.common import fail as _fail
 
 
 def register_models(app: typer.Typer) -> None:
