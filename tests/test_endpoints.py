@@ -293,3 +293,30 @@ def test_switching_models_in_the_repl_leaves_no_unclosed_transport(
         repl.close()
     assert [r.body["model"] for r in fake_llm.chat_requests] == ["kimi-k2.5", "kimi-k2-thinking", "kimi-k2.5"]
     assert "ResourceWarning" not in repl.transcript and "unclosed" not in repl.transcript
+
+
+def test_requests_in_flight_together_all_recover_from_one_refusal(tmp_path: Path) -> None:
+    """A swarm's sub-agents share the endpoint profile: each request refused before the lesson was learned
+    is sent again, not failed."""
+    import asyncio
+
+    with FakeLLM(strict="openai") as server:
+        server.responder = lambda request: Reply(content="ok", delay=0.2)
+        store = EndpointStore(tmp_path)
+        config = Config(base_url=server.base_url, api_key="k", home=tmp_path, model="kimi-k2.5")
+        endpoint = store.load(server.base_url)
+
+        async def together() -> list[str]:
+            client = ChatClient(config, profile_for("kimi-k2.5"), endpoint, store)
+            try:
+                replies = await asyncio.gather(
+                    *[client.complete([{"role": "user", "content": f"q{n}"}], [], thinking=True, session_id="s")
+                      for n in range(4)]
+                )
+            finally:
+                await client.aclose()
+            return [reply.content for reply in replies]
+
+        assert asyncio.run(together()) == ["ok"] * 4
+        refused = [r for r in server.chat_requests if r.status == 400]
+    assert len(refused) >= 2  # they really were in flight together

@@ -87,6 +87,7 @@ class ChatClient:
         self._sdk: Any = None
         self._limiter: Limiter | None = None
         self._probed = False
+        self._probe_lock = asyncio.Lock()
         # Model requests of this client in flight now, and the most at once (reported by swarm runs).
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -185,19 +186,27 @@ class ChatClient:
                     self.learn_window(err.limit)
                 raise
             except LLMError as err:
-                fresh = [name for name in err.rejected if name not in tried and self.endpoint.reject(name)]
-                if not fresh:
+                refused = [name for name in err.rejected if name not in tried]
+                if not refused:
                     raise
-                tried.update(fresh)
-                self._save()
-                if on_retry:
-                    on_retry(f"{self.config.base_url} does not take {', '.join(fresh)}; sending without it", 0.0)
+                tried.update(refused)
+                # Requests in flight at the same time (a swarm's) learn the same thing: each is sent again,
+                # but only the first to learn it saves it and says so.
+                news = [name for name in refused if self.endpoint.reject(name)]
+                if news:
+                    self._save()
+                    if on_retry:
+                        on_retry(f"{self.config.base_url} does not take {', '.join(news)}; sending without it", 0.0)
 
     async def ready(self) -> None:
-        """Learn what GET /models tells about the endpoint, once, before the first request is sized."""
-        if not self._probed:
-            self._probed = True
-            await self._probe_models()
+        """Learn what GET /models tells about the endpoint, once, before the first request is built (the
+        requests of a swarm that start together all wait for it)."""
+        if self._probed:
+            return
+        async with self._probe_lock:
+            if not self._probed:
+                await self._probe_models()
+                self._probed = True
 
     def learn_window(self, window: int, exact: bool = True) -> None:
         """The endpoint's window for this model: used from now on (unless the user set one) and kept."""

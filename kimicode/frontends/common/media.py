@@ -35,18 +35,14 @@ class MediaError(Exception):
 
 
 def load_media(
-    config: Config, images: list[Path], video: Path | None, profile: ModelProfile | None = None
+    config: Config, images: list[Path], video: Path | None, profile: ModelProfile
 ) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Images (and sampled video frames) for the first message, plus other parts (an uploaded video)."""
+    """Images (and sampled video frames) for the first message, plus other parts (an uploaded video),
+    within the budget of ``profile`` (the run's model, as the run was assembled with it)."""
     if not images and video is None:
         return [], []
     from kimicode.vision.errors import VisionError
     from kimicode.vision.images import encode_image_file
-
-    if profile is None:
-        from kimicode.llm.profiles import profile_for
-
-        profile = profile_for(config.model)
     if not profile.vision:
         raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
     try:
@@ -108,14 +104,14 @@ def image_mentions(text: str, workspace: Path) -> list[Path]:
     return found
 
 
-def attach_image_files(config: Config, paths: list[Path], profile: ModelProfile | None = None) -> list[Image]:
+def attach_image_files(config: Config, paths: list[Path], profile: ModelProfile) -> list[Image]:
     """Encoded images within the model's budget; MediaError (one line) for a missing or unreadable file."""
     images, _ = load_media(config, paths, None, profile)
     return images
 
 
 def attach_video_file(
-    config: Config, path: Path, profile: ModelProfile | None = None
+    config: Config, path: Path, profile: ModelProfile
 ) -> tuple[list[Image], list[dict[str, Any]], str]:
     """Sampled frames (or an uploaded video part) and a line saying what was attached."""
     frames, parts = load_media(config, [], path, profile)
