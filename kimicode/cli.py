@@ -18,7 +18,7 @@ from kimicode import __version__
 from kimicode.config import MODES, SANDBOX_MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint")
 
 EXIT_USAGE = 2
 
@@ -43,7 +43,8 @@ def _version(value: bool) -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
-        "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · Editors: kimicode acp"
+        "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
+        "kimicode verify-endpoint · Editors: kimicode acp"
     ),
 )
 def run(
@@ -55,6 +56,7 @@ def run(
     yolo: Annotated[bool, typer.Option("-y", "--yolo", help="Approve every action without asking.")] = False,
     model: Annotated[Optional[str], typer.Option("-m", "--model", metavar="NAME", help="Model name (default kimi-k2.5).")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="OpenAI-compatible endpoint URL.")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Use an OpenAI-compatible server on this machine (Ollama, LM Studio, llama.cpp, vLLM, SGLang); no key needed.")] = False,
     mode: Annotated[Optional[str], typer.Option("--mode", metavar="MODE", help="instant, thinking, agent or swarm.")] = None,
     image: Annotated[Optional[list[Path]], typer.Option("--image", metavar="PATH", help="Attach an image to the first message (repeatable).")] = None,
     video: Annotated[Optional[Path], typer.Option("--video", metavar="PATH", help="Attach a video to the first message.")] = None,
@@ -99,8 +101,18 @@ def run(
         "sandbox": sandbox,
         "stance": "plan" if plan else None,
     }
+    if local and base_url:
+        raise fail("--local and --base-url both name the endpoint: give one")
     try:
         config = load_config(work_dir=work_dir, flags=flags)
+        if local:
+            from kimicode.llm.local import use_local
+
+            server = use_local(config, model)
+            # The user's own choice for this run: a config rebuilt from the flags (the REPL's trust
+            # question) keeps it, key left out included.
+            flags.update(base_url=config.base_url, model=config.model, api_key="")
+            typer.echo(f"kimicode: using {server.name} at {config.base_url}, model {config.model}", err=True)
     except ConfigError as exc:
         raise refuse(str(exc), "config") from exc
 

@@ -23,6 +23,7 @@ from kimicode.security.childenv import environment
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_MODEL = "kimi-k2.5"
 MODES = ("instant", "thinking", "agent", "swarm")
+THINKING_STYLES = ("auto", "moonshot", "chat_template", "none")
 SANDBOX_MODES = ("read-only", "workspace-write", "off")  # strictest first
 RULE_KINDS = ("allow", "ask", "deny")
 # `tool(pattern)`, or a bare tool name that may be a glob (`mcp__github__*`).
@@ -53,8 +54,12 @@ class Config:
     yolo: bool = False
     max_steps: int = 100
     # How the endpoint switches thinking: "moonshot" (extra_body.thinking), "chat_template"
-    # (vLLM/SGLang chat_template_kwargs.thinking) or "none" (send nothing).
-    thinking_style: str = "moonshot"
+    # (vLLM/SGLang chat_template_kwargs.thinking), "none" (send nothing), or "auto": moonshot for Moonshot's
+    # API, chat_template for a vLLM/SGLang server, none elsewhere (see llm/endpoint.py).
+    thinking_style: str = "auto"
+    # Overrides of the model profile (0 = the profile's or what the endpoint reports).
+    context_window: int = 0
+    max_output_tokens: int = 0
     max_retries: int = 4
     retry_base_delay: float = 1.0  # seconds; doubled per attempt, with jitter
     # Seconds one model request may take in all, retries and their waits included.
@@ -114,6 +119,8 @@ _FILE_KEYS: dict[str, type] = {
     "yolo": bool,
     "max_steps": int,
     "thinking_style": str,
+    "context_window": int,
+    "max_output_tokens": int,
     "max_retries": int,
     "retry_base_delay": float,
     "video_input": str,
@@ -136,8 +143,18 @@ _FILE_KEYS: dict[str, type] = {
 
 # Project values of these apply untrusted: they change how the model is asked, not what it may do.
 HARMLESS_KEYS = frozenset(
-    {"model", "mode", "thinking_style", "retry_base_delay", "video_input", "swarm_isolation", "mcp_startup_wait",
-     "notify_after"}
+    {
+        "model",
+        "mode",
+        "thinking_style",
+        "context_window",
+        "max_output_tokens",
+        "retry_base_delay",
+        "video_input",
+        "swarm_isolation",
+        "mcp_startup_wait",
+        "notify_after",
+    }
 )
 # Limits: a lower project value narrows and applies; a higher one widens (longer, costlier runs).
 LIMIT_KEYS = frozenset(
@@ -358,6 +375,11 @@ def load_config(
             raise ConfigError(f"config key '{name}' must be a number of seconds above 0, got {getattr(config, name)}")
     if not config.notify_after >= 0:
         raise ConfigError(f"config key 'notify_after' must be 0 (off) or more seconds, got {config.notify_after}")
+    if config.thinking_style not in THINKING_STYLES:
+        raise ConfigError(f"thinking_style must be one of {', '.join(THINKING_STYLES)}, got '{config.thinking_style}'")
+    for name in ("context_window", "max_output_tokens"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"config key '{name}' must be 0 (automatic) or more, got {getattr(config, name)}")
     if config.max_retries < 0:
         raise ConfigError(f"config key 'max_retries' must be 0 or more, got {config.max_retries}")
     for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):

@@ -9,6 +9,19 @@ from tests.replpty import Repl
 
 
 @pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """KIMICODE_HOME for the test (created by kimicode when it writes there); modules may define their own."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "ws"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
 def fake_llm() -> Iterator[FakeLLM]:
     """A started scripted model server on 127.0.0.1; closed after the test."""
     with FakeLLM() as server:

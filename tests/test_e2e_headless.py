@@ -51,20 +51,20 @@ def test_fixes_a_buggy_repo_and_submits(fake_llm: FakeLLM, home: Path, repo: Pat
     assert proc.returncode == 0, proc.stderr
     assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
     assert "Fixed add() to return a + b." in proc.stdout
-    assert len(fake_llm.requests) == 4
-    first = fake_llm.requests[0].body
+    assert len(fake_llm.chat_requests) == 4
+    first = fake_llm.chat_requests[0].body
     assert first["messages"][0]["role"] == "system"
     assert first["messages"][-1] == {"role": "user", "content": "fix the failing test"}
-    assert {"bash", "view", "createfile", "strreplace", "insert", "submit"} <= set(fake_llm.requests[0].tool_names())
+    assert {"bash", "view", "createfile", "strreplace", "insert", "submit"} <= set(fake_llm.chat_requests[0].tool_names())
     # the view result carried the numbered file
-    second = fake_llm.requests[1].body["messages"]
+    second = fake_llm.chat_requests[1].body["messages"]
     assert "return a - b" in second[-1]["content"] and second[-1]["role"] == "tool"
     # reasoning goes back on the assistant message that made tool calls; ids are echoed exactly
     assistant = second[-2]
     assert assistant["reasoning_content"] == "Let me look at the code."
     assert second[-1]["tool_call_id"] == assistant["tool_calls"][0]["id"]
     # the test run's output reached the model
-    fourth = fake_llm.requests[3].body["messages"]
+    fourth = fake_llm.chat_requests[3].body["messages"]
     assert "all tests passed" in fourth[-1]["content"]
 
 
@@ -73,18 +73,18 @@ def test_request_carries_kimi_settings(fake_llm: FakeLLM, home: Path, repo: Path
     proc = kimicode(fake_llm, home, repo, "-p", "say hello", "--output-format", "json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    body = fake_llm.requests[0].body
+    body = fake_llm.chat_requests[0].body
     assert body["model"] == "kimi-k2.5"
     assert body["stream"] is True
     assert body["thinking"] == {"type": "enabled"}
     assert (body["temperature"], body["top_p"]) == (1.0, 0.95)
     assert body["prompt_cache_key"] == result["session_id"]
     assert 0 < body["max_completion_tokens"] <= 262_144
-    assert fake_llm.requests[0].headers["authorization"] == "Bearer test-key"
+    assert fake_llm.chat_requests[0].headers["authorization"] == "Bearer test-key"
 
     proc = kimicode(fake_llm, home, repo, "-p", "say hi", "--mode", "instant", "-m", "kimi-k2.5")
     assert proc.returncode == 0, proc.stderr
-    body = fake_llm.requests[1].body
+    body = fake_llm.chat_requests[1].body
     assert body["thinking"] == {"type": "disabled"}
     assert (body["temperature"], body["top_p"]) == (0.6, 0.95)
 
@@ -101,14 +101,14 @@ def test_json_output_and_stdin_task(fake_llm: FakeLLM, home: Path, repo: Path) -
     # 600 uncached at $0.60/M + 400 cached at $0.10/M + 10 out at $3/M
     assert result["usage"]["cost_usd"] == pytest.approx((600 * 0.6 + 400 * 0.1 + 10 * 3.0) / 1e6)
     assert isinstance(result["duration_ms"], int) and result["session_id"]
-    assert fake_llm.requests[0].last_user_text() == "how long is calc.py?"
+    assert fake_llm.chat_requests[0].last_user_text() == "how long is calc.py?"
 
 
 def test_argument_is_instruction_and_stdin_is_context(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
     fake_llm.script(Reply(content="It is a traceback."))
     proc = kimicode(fake_llm, home, repo, "-p", "explain this log", stdin="Traceback: boom\n")
     assert proc.returncode == 0, proc.stderr
-    text = fake_llm.requests[0].last_user_text()
+    text = fake_llm.chat_requests[0].last_user_text()
     assert text.startswith("explain this log") and "Traceback: boom" in text
     assert proc.stdout.strip() == "It is a traceback."
 
@@ -144,7 +144,7 @@ def test_rejected_key_is_one_line_and_exit_2(fake_llm: FakeLLM, home: Path, repo
     proc = kimicode(fake_llm, home, repo, "-p", "hi")
     assert proc.returncode == 2
     assert "rejected the key" in proc.stderr and "Traceback" not in proc.stderr
-    assert len(fake_llm.requests) == 1  # a bad key is not retried
+    assert len(fake_llm.chat_requests) == 1  # a bad key is not retried
 
 
 def test_no_task_is_a_usage_error(home: Path, repo: Path) -> None:
@@ -193,15 +193,15 @@ def test_transient_faults_are_retried(fault: Fault, fake_llm: FakeLLM, home: Pat
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "recovered answer"
     assert "retrying" in proc.stderr
-    assert len(fake_llm.requests) == 2
-    assert fake_llm.requests[0].body == fake_llm.requests[1].body  # the same request is sent again
+    assert len(fake_llm.chat_requests) == 2
+    assert fake_llm.chat_requests[0].body == fake_llm.chat_requests[1].body  # the same request is sent again
 
 
 def test_rate_limit_honours_retry_after(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
     fake_llm.script(Reply(fault=Fault.rate_limit(retry_after=0.5)), Reply(content="ok"))
     proc = kimicode(fake_llm, home, repo, "-p", "hi")
     assert proc.returncode == 0, proc.stderr
-    assert fake_llm.requests[1].time - fake_llm.requests[0].time >= 0.5
+    assert fake_llm.chat_requests[1].time - fake_llm.chat_requests[0].time >= 0.5
 
 
 def test_persistent_failure_exits_1_with_one_line(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
@@ -222,7 +222,7 @@ def test_truncated_tool_arguments_reach_the_model_as_an_error(fake_llm: FakeLLM,
     )
     proc = kimicode(fake_llm, home, repo, "-p", "-y", "make new.txt")
     assert proc.returncode == 0, proc.stderr
-    error = fake_llm.requests[1].tool_results()[-1]["content"]
+    error = fake_llm.chat_requests[1].tool_results()[-1]["content"]
     assert "not valid JSON" in error
     assert (repo / "new.txt").read_text() == "hello world"
 
@@ -234,7 +234,7 @@ def test_unknown_tool_and_bad_arguments_are_errors_for_the_model(fake_llm: FakeL
     )
     proc = kimicode(fake_llm, home, repo, "-p", "hi")
     assert proc.returncode == 0, proc.stderr
-    results = fake_llm.requests[1].tool_results()
+    results = fake_llm.chat_requests[1].tool_results()
     assert "Unknown tool 'teleport'" in results[0]["content"]
     assert "missing required argument(s): path" in results[1]["content"]
 
@@ -245,7 +245,7 @@ def test_max_steps_exits_1(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
     assert proc.returncode == 1
     result = json.loads(proc.stdout)
     assert result["subtype"] == "error_max_steps" and result["num_steps"] == 2
-    assert len(fake_llm.requests) == 2
+    assert len(fake_llm.chat_requests) == 2
 
 
 def test_headless_without_yolo_refuses_writes_but_reads(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
@@ -257,7 +257,7 @@ def test_headless_without_yolo_refuses_writes_but_reads(fake_llm: FakeLLM, home:
     assert proc.returncode == 0, proc.stderr
     assert not (repo / "pwned").exists()
     assert "refused bash touch pwned" in proc.stderr and "-y" in proc.stderr
-    results = fake_llm.requests[1].tool_results()
+    results = fake_llm.chat_requests[1].tool_results()
     assert "not approve" in results[0]["content"] and "return a - b" in results[1]["content"]
 
 
@@ -273,7 +273,7 @@ def test_tool_calls_in_one_reply_run_concurrently(fake_llm: FakeLLM, home: Path,
     )
     proc = kimicode(fake_llm, home, repo, "-p", "-y", "rendezvous")
     assert proc.returncode == 0, proc.stderr
-    results = [r["content"] for r in fake_llm.requests[1].tool_results()]
+    results = [r["content"] for r in fake_llm.chat_requests[1].tool_results()]
     assert "met-a" in results[0] and "met-b" in results[1]
 
 
@@ -281,8 +281,8 @@ def test_repeated_identical_calls_get_a_warning(fake_llm: FakeLLM, home: Path, r
     fake_llm.script(*[Reply(tool_calls=[ToolCall("view", {"path": "calc.py"})]) for _ in range(3)], Reply(content="ok"))
     proc = kimicode(fake_llm, home, repo, "-p", "look")
     assert proc.returncode == 0, proc.stderr
-    assert "exact view call" not in fake_llm.requests[2].tool_results()[-1]["content"]
-    assert "this exact view call 3 times" in fake_llm.requests[3].tool_results()[-1]["content"]
+    assert "exact view call" not in fake_llm.chat_requests[2].tool_results()[-1]["content"]
+    assert "this exact view call 3 times" in fake_llm.chat_requests[3].tool_results()[-1]["content"]
 
 
 def test_version_and_help_do_not_import_heavy_modules(tmp_path: Path) -> None:

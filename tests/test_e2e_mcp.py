@@ -77,10 +77,10 @@ def test_stdio_and_http_tools_reach_the_model(fake_llm: FakeLLM, home: Path, pro
         proc = kimicode(fake_llm, home, project, "-p", "-y", "use the mcp tools")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "all done"
-    tools = set(fake_llm.requests[0].tool_names())
+    tools = set(fake_llm.chat_requests[0].tool_names())
     assert {"mcp__demo__echo", "mcp__demo__red_square", "mcp__web__add", "view", "bash"} <= tools
-    assert fake_llm.requests[1].tool_results()[-1]["content"] == "hello from stdio"
-    assert fake_llm.requests[2].tool_results()[-1]["content"] == "42"
+    assert fake_llm.chat_requests[1].tool_results()[-1]["content"] == "hello from stdio"
+    assert fake_llm.chat_requests[2].tool_results()[-1]["content"] == "42"
     assert live_processes_with(marker_of(demo)) == []  # the server was shut down with the run
 
 
@@ -89,7 +89,7 @@ def test_image_result_reaches_the_model_as_an_image(fake_llm: FakeLLM, home: Pat
     fake_llm.script(Reply(tool_calls=[ToolCall("mcp__demo__red_square", {})]), Reply(content="it is red"))
     proc = kimicode(fake_llm, home, project, "-p", "-y", "what colour is the square?")
     assert proc.returncode == 0, proc.stderr
-    messages = fake_llm.requests[1].messages
+    messages = fake_llm.chat_requests[1].messages
     image_parts = [
         part
         for message in messages
@@ -111,7 +111,7 @@ def test_mcp_tool_needs_approval_unless_read_only(fake_llm: FakeLLM, home: Path,
     )
     proc = kimicode(fake_llm, home, project, "-p", "add without approval")
     assert proc.returncode == 0, proc.stderr
-    add_result, echo_result = (r["content"] for r in fake_llm.requests[1].tool_results())
+    add_result, echo_result = (r["content"] for r in fake_llm.chat_requests[1].tool_results())
     assert "not approve" in add_result  # headless without -y refuses side effects
     assert echo_result == "ro"  # readOnlyHint: runs without asking
     assert "refused demo:add" in proc.stderr
@@ -137,14 +137,14 @@ def test_missing_command_and_crashing_server_leave_the_run_working(
     proc = kimicode(fake_llm, home, project, "-p", "-y", "crash it")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "survived"
-    tools = set(fake_llm.requests[0].tool_names())
+    tools = set(fake_llm.chat_requests[0].tool_names())
     assert "mcp__crashy__crash" in tools and not any(name.startswith("mcp__ghost__") for name in tools)
-    crash_result = fake_llm.requests[1].tool_results()[-1]["content"]
+    crash_result = fake_llm.chat_requests[1].tool_results()[-1]["content"]
     assert "MCP server 'crashy' failed" in crash_result
-    assert fake_llm.requests[2].tool_results()[-1]["content"] == "still here"
+    assert fake_llm.chat_requests[2].tool_results()[-1]["content"] == "still here"
     # the crashed server's tools are gone from the next request; the healthy ones stay
-    assert not any(name.startswith("mcp__crashy__") for name in fake_llm.requests[1].tool_names())
-    assert "mcp__demo__echo" in fake_llm.requests[1].tool_names()
+    assert not any(name.startswith("mcp__crashy__") for name in fake_llm.chat_requests[1].tool_names())
+    assert "mcp__demo__echo" in fake_llm.chat_requests[1].tool_names()
     failures = [line for line in proc.stderr.splitlines() if line.startswith("kimicode: MCP server")]
     assert len(failures) == 2, proc.stderr
     ghost_line = next(line for line in failures if "'ghost'" in line)
@@ -162,7 +162,7 @@ def test_disabled_server_is_not_started(fake_llm: FakeLLM, home: Path, project: 
     fake_llm.script(Reply(content="fine"))
     proc = kimicode(fake_llm, home, project, "-p", "hi")
     assert proc.returncode == 0, proc.stderr
-    assert not any(name.startswith("mcp__") for name in fake_llm.requests[0].tool_names())
+    assert not any(name.startswith("mcp__") for name in fake_llm.chat_requests[0].tool_names())
     assert not (home / "logs" / "off.log").exists()
 
 
@@ -211,6 +211,6 @@ def test_instant_mode_does_not_start_mcp_servers(fake_llm: FakeLLM, home: Path, 
     proc = kimicode(fake_llm, home, project, "-p", "--mode", "instant", "hi")
     assert proc.returncode == 0, proc.stderr
     assert "ghost" not in proc.stderr  # never started, so never failed
-    assert not any(name.startswith("mcp__") for name in fake_llm.requests[0].tool_names())
+    assert not any(name.startswith("mcp__") for name in fake_llm.chat_requests[0].tool_names())
     proc = kimicode(fake_llm, home, project, "-p", "hi")  # agent mode starts it, and says it failed
     assert proc.returncode == 0 and "'ghost'" in proc.stderr

@@ -28,7 +28,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 def system_prompt(fake: FakeLLM) -> str:
-    first = fake.requests[0].messages[0]
+    first = fake.chat_requests[0].messages[0]
     assert first["role"] == "system"
     return first["content"]
 

@@ -70,15 +70,15 @@ def test_screenshot_pixels_reach_the_model(fake_llm: FakeLLM, home: Path, site: 
     )
     proc = run_cli(["-p", "look at box.html"], home=home, cwd=site, base_url=fake_llm.base_url, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "screenshot" in fake_llm.requests[0].tool_names()
-    shots = images_in(fake_llm.requests[1])
+    assert "screenshot" in fake_llm.chat_requests[0].tool_names()
+    shots = images_in(fake_llm.chat_requests[1])
     assert len(shots) == 1
     _, image = shots[0]
     scale = image.width / 1280  # the image may be downscaled to the token budget
     assert is_colour(image.getpixel((int(200 * scale), int(175 * scale))), (0, 160, 0))
     assert is_colour(image.getpixel((int(50 * scale), int(50 * scale))), (255, 255, 255))
     # the request carried pixels, never a file path the model cannot open
-    assert "base64" in fake_llm.requests[1].raw.decode()
+    assert "base64" in fake_llm.chat_requests[1].raw.decode()
 
 
 def test_scroll_frames_show_each_section(fake_llm: FakeLLM, home: Path, site: Path) -> None:
@@ -88,7 +88,7 @@ def test_scroll_frames_show_each_section(fake_llm: FakeLLM, home: Path, site: Pa
     )
     proc = run_cli(["-p", "scroll it"], home=home, cwd=site, base_url=fake_llm.base_url, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    frames = images_in(fake_llm.requests[1])
+    frames = images_in(fake_llm.chat_requests[1])
     assert len(frames) == 3
     centres = [image.getpixel((image.width // 2, image.height // 2)) for _, image in frames]
     for centre, colour in zip(centres, [(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
@@ -104,11 +104,11 @@ def test_big_photo_arrives_within_budget_with_its_aspect(fake_llm: FakeLLM, home
     fake_llm.script(Reply(content="a red photo"))
     proc = run_cli(["-p", "what is this?", "--image", str(photo)], home=home, cwd=tmp_path, base_url=fake_llm.base_url)
     assert proc.returncode == 0, proc.stderr
-    [(_, image)] = images_in(fake_llm.requests[0])
+    [(_, image)] = images_in(fake_llm.chat_requests[0])
     tokens = -(-image.width // 28) * -(-image.height // 28)
     assert tokens <= 4096
     assert abs(image.width / image.height - 4 / 3) < 0.02
-    assert fake_llm.requests[0].messages[-1]["content"][-1] == {"type": "text", "text": "what is this?"}
+    assert fake_llm.chat_requests[0].messages[-1]["content"][-1] == {"type": "text", "text": "what is this?"}
 
 
 def write_video(path: Path, seconds: float = 6.0, fps: int = 10, change_at: float = 3.3) -> None:
@@ -129,7 +129,7 @@ def test_video_arrives_as_timestamped_frames_including_the_scene_change(fake_llm
     fake_llm.script(Reply(content="red then blue"))
     proc = run_cli(["-p", "describe the video", "--video", str(video)], home=home, cwd=tmp_path, base_url=fake_llm.base_url)
     assert proc.returncode == 0, proc.stderr
-    frames = images_in(fake_llm.requests[0])
+    frames = images_in(fake_llm.chat_requests[0])
     assert 2 <= len(frames) <= 32
     times = [float(label.rsplit("t=", 1)[1].rstrip("s")) for label, _ in frames]
     assert times == sorted(times)
@@ -267,7 +267,7 @@ def test_compare_loop_marks_the_overlap_then_passes_after_the_fix(fake_llm: Fake
     proc = run_cli(["-p", "-y", "make overlap.html match design.png"], home=home, cwd=overlap_site, base_url=fake_llm.base_url, timeout=180)
     assert proc.returncode == 0, proc.stderr
 
-    after_first = fake_llm.requests[1]
+    after_first = fake_llm.chat_requests[1]
     before = similarity_in(tool_text(after_first))
     assert before < 0.95
     pictures = dict(images_in(after_first))
@@ -282,7 +282,7 @@ def test_compare_loop_marks_the_overlap_then_passes_after_the_fix(fake_llm: Fake
     scale = diff.width / capture.width
     assert red_box_encloses(diff, tuple(round(v * scale) for v in button)), button  # type: ignore[arg-type]
 
-    after_fix = fake_llm.requests[3]
+    after_fix = fake_llm.chat_requests[3]
     text = tool_text(after_fix)
     assert similarity_in(text) >= 0.95 > before
     assert "no diff image sent" in text
@@ -319,18 +319,18 @@ def test_menu_click_phone_overflow_and_console_error_reach_the_model(fake_llm: F
     proc = run_cli(["-p", "check the menu and the phone layout"], home=home, cwd=tmp_path, base_url=fake_llm.base_url, timeout=180)
     assert proc.returncode == 0, proc.stderr
 
-    closed_text = tool_text(fake_llm.requests[1])
+    closed_text = tool_text(fake_llm.chat_requests[1])
     assert "console error: analytics failed to start: no key" in closed_text
-    [(_, closed)] = images_in(fake_llm.requests[1])
+    [(_, closed)] = images_in(fake_llm.chat_requests[1])
     assert is_colour(closed.getpixel((140, 160)), (255, 255, 255))  # menu shut before the click
 
-    [_, (label, opened)] = images_in(fake_llm.requests[2])
+    [_, (label, opened)] = images_in(fake_llm.chat_requests[2])
     assert label == "menu.html at 1280x800"
     assert is_colour(opened.getpixel((140, 160)), (250, 200, 0))  # captured open
 
-    phone_text = tool_text(fake_llm.requests[3])
+    phone_text = tool_text(fake_llm.chat_requests[3])
     assert "device phone: 390x844 at 3x, touch" in phone_text
     assert "horizontal overflow: the page is 720px wide in a 390px viewport" in phone_text
     assert "div.promo at x=0 y=0 is 720px wide" in phone_text
-    [*_, (_, phone)] = images_in(fake_llm.requests[3])
+    [*_, (_, phone)] = images_in(fake_llm.chat_requests[3])
     assert abs(phone.width / phone.height - 390 / 844) < 0.01

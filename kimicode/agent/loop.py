@@ -348,7 +348,16 @@ class Agent:
                 emit(ev.Error(f"could not compact the history: {getattr(err, 'message', err)}", agent=self.agent_id))
         try:
             return await self._ask_model_once(emit)
-        except ContextOverflowError:
+        except ContextOverflowError as err:
+            if err.prompt_tokens:  # the endpoint's count beats the estimate
+                self._context_tokens, self._unsent_chars = err.prompt_tokens, 0
+            if err.limit and err.prompt_tokens and err.prompt_tokens + MIN_REPLY_TOKENS < err.limit:
+                # The prompt fits; only the room asked for the reply did not. Ask again within the
+                # window the endpoint stated (the client now knows it) before summarising anything.
+                try:
+                    return await self._ask_model_once(emit)
+                except ContextOverflowError:
+                    pass
             try:
                 compacted = await self.compact(emit)
             except CompactionError:
@@ -358,19 +367,24 @@ class Agent:
             return await self._ask_model_once(emit)
 
     async def _ask_model_once(self, emit: Emit) -> Reply:
+        await self.client.ready()  # the endpoint may report a window the profile does not know
         profile = self.client.profile
-        room = profile.context_window - self.context_tokens
+        schemas = self.tool_schemas()
+        # Until the endpoint has counted a request, the tool schemas' share of the window is estimated too:
+        # on a small window, asking for more reply room than is left gets the request refused.
+        unmeasured = 0 if self._context_tokens else len(json.dumps(schemas)) // 4
+        room = profile.context_window - self.context_tokens - unmeasured
         max_tokens = min(profile.max_output_tokens, max(room - 256, MIN_REPLY_TOKENS))
         agent = self.agent_id
         reply = await self.client.complete(
             self.messages,
-            self.tool_schemas(),
+            schemas,
             thinking=self.thinking,
             max_tokens=max_tokens,
             session_id=self.session_id,
             on_text=lambda text: emit(ev.TextDelta(text, agent)),
             on_thinking=lambda text: emit(ev.ThinkingDelta(text, agent)),
-            on_retry=lambda why, delay: emit(ev.Error(f"{why}; retrying in {delay:.1f}s", True, agent)),
+            on_retry=lambda why, delay: emit(ev.Error(f"{why}; retrying in {delay:.1f}s" if delay else why, True, agent)),
         )
         usage = reply.usage
         cost = profile.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)

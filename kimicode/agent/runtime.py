@@ -18,7 +18,8 @@ from kimicode.agent.swarm import Swarm, SwarmLimits, annotate_result
 from kimicode.config import Config
 from kimicode.discovery.skills import SkillCatalog
 from kimicode.llm.client import ChatClient
-from kimicode.llm.profiles import profile_for
+from kimicode.llm.profiles import ModelProfile
+from kimicode.llm.setup import ModelSetup, model_setup
 from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
 
@@ -46,6 +47,12 @@ class Runtime:
     swarm: Swarm | None = None
     # Headless runs have nobody to ask: what would be asked is refused (DESIGN.md B.1, B.8).
     headless: bool = False
+    # The model and endpoint facts this run was built with (derived once, in build_runtime's caller).
+    model: ModelSetup | None = None
+
+    async def aclose(self) -> None:
+        """Release the model client's connections (sub-agents share it)."""
+        await self.client.aclose()
 
     def policy(self) -> Policy:
         """A fresh decision point for an agent of this run (sub-agents share their orchestrator's)."""
@@ -134,9 +141,9 @@ For work of several steps keep a `todo` list current (one item in_progress); ski
 """
 
 
-def vision_tools(config: Config) -> tuple[list[Tool], list[str]]:
+def vision_tools(config: Config, profile: ModelProfile) -> tuple[list[Tool], list[str]]:
     """The screenshot tool and the prompt section that teaches the render → look → fix loop."""
-    if config.mode not in AGENT_MODES or not profile_for(config.model).vision:
+    if config.mode not in AGENT_MODES or not profile.vision:
         return [], []
     from kimicode.agent.prompt import load_prompt
     from kimicode.tools.screenshot import ScreenshotTool
@@ -175,12 +182,14 @@ def build_runtime(
     extra_tools: list[Tool] | None = None,
     headless: bool = False,
     tasks: TaskManager | None = None,
+    model: ModelSetup | None = None,
 ) -> Runtime:
     """``tasks``: the background tasks to keep (the REPL switching modes keeps its session's tasks)."""
     workspace: Path = config.work_dir
     from kimicode.tools.registry import web_tools
 
-    seeing, sections = vision_tools(config)
+    model = model or model_setup(config)
+    seeing, sections = vision_tools(config, model.profile)
     web = web_tools(config.base_url) if config.mode in AGENT_MODES else []  # B.9: fetch (+ $web_search)
     if config.mode in AGENT_MODES:
         sections.append(ALONGSIDE_SECTION)
@@ -189,7 +198,7 @@ def build_runtime(
     if config.mode in SKILL_MODES:
         skills = find_skills(workspace, config.home)
         sections.append(skills_section(skills))  # bounded; empty when there are no skills
-    client = ChatClient(config, profile_for(config.model))
+    client = ChatClient(config, model.profile, model.endpoint, model.store)
     system_prompt = build_system_prompt(workspace, sections)
     session = session_id or new_session_id()
     swarm: Swarm | None = None
@@ -223,4 +232,5 @@ def build_runtime(
         skills=skills,
         swarm=swarm,
         headless=headless,
+        model=model,
     )

@@ -17,6 +17,9 @@ class ModelProfile:
     sampling_thinking: tuple[float, float] | None = (1.0, 0.95)
     sampling_instant: tuple[float, float] | None = (0.6, 0.95)
     image_max_tokens: int = 4096
+    # False for a model kimicode has no facts about: the defaults below are guesses, and what the endpoint
+    # reports (GET /models, its errors) wins over them.
+    known: bool = True
     # USD per million tokens.
     price_input: float = 0.60
     price_cached_input: float = 0.10
@@ -51,18 +54,23 @@ def known_models() -> list[str]:
 
 
 def profile_for(model: str) -> ModelProfile:
-    """The known profile, or a permissive one (no sampling overrides, no prices) for other models."""
+    """The known profile (also for ``org/Kimi-K2.5`` as vLLM names it), or a permissive one for other
+    models: no sampling overrides, no prices, and no thinking switch, since how (and whether) another model
+    turns thinking on is not known; reasoning it streams is still shown and sent back."""
     if model in _PROFILES:
         return _PROFILES[model]
-    base = model.rsplit("/", 1)[-1]
-    if base in _PROFILES:
-        return _PROFILES[base]
+    base = model.rsplit("/", 1)[-1].lower()
+    for name, profile in _PROFILES.items():
+        if name == base:
+            return profile
     return ModelProfile(
         model,
         context_window=131_072,
+        thinking=False,
         sampling_thinking=None,
         sampling_instant=None,
         price_input=0.0,
         price_cached_input=0.0,
         price_output=0.0,
+        known=False,
     )

@@ -1,4 +1,5 @@
-"""Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`, `kimicode trust`, `kimicode batch`).
+"""Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`, `kimicode trust`,
+`kimicode batch`, `kimicode models`, `kimicode verify-endpoint`).
 
 Each feature contributes one registrar: a function that adds its command(s) to the management app.
 Adding a feature is one line in REGISTRARS.
@@ -12,13 +13,23 @@ import typer
 
 from kimicode.manage.batch import register_batch
 from kimicode.manage.mcp import register_mcp
+from kimicode.manage.models import register_models
 from kimicode.manage.sessions import register_sessions
 from kimicode.manage.skills import register_skills
 from kimicode.manage.trust import register_trust
+from kimicode.manage.verify_endpoint import register_verify_endpoint
 
 Registrar = Callable[[typer.Typer], None]
 
-REGISTRARS: list[Registrar] = [register_sessions, register_mcp, register_skills, register_trust, register_batch]
+REGISTRARS: list[Registrar] = [
+    register_sessions,
+    register_mcp,
+    register_skills,
+    register_trust,
+    register_batch,
+    register_models,
+    register_verify_endpoint,
+]
 
 
 def register(app: typer.Typer) -> None:

@@ -14,13 +14,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from kimicode.manage.common import fail as _fail
+
 EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_WORKERS = 4
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.echo(f"kimicode: {message}", err=True)
-    return typer.Exit(code)
 
 
 def register_batch(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from kimicode.config import kimicode_home
+from kimicode.manage.common import fail as _fail
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -24,11 +25,6 @@ mcp_app = typer.Typer(
 
 def register_mcp(app: typer.Typer) -> None:
     app.add_typer(mcp_app, name="mcp")
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.echo(f"kimicode: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _home() -> Path:

@@ -7,10 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"kimicode: {message}", err=True)
-    return typer.Exit(code)
+from kimicode.manage.common import fail as _fail
 
 
 def register_sessions(app: typer.Typer) -> None:

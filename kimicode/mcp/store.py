@@ -9,12 +9,11 @@ second import adds nothing.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kimicode.jsonfile import write_json_atomic
 from kimicode.mcp.server_config import McpServerConfig, config_from_entry
 
 STORE_FILE = "mcp.json"
@@ -68,15 +67,7 @@ def save_servers(kimicode_home: Path, servers: Iterable[McpServerConfig]) -> Pat
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             document = {}
     document["mcpServers"] = {server.name: server.to_json() for server in servers}
-    fd, temp_name = tempfile.mkstemp(prefix=".mcp.", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, document)
     return path
 
 

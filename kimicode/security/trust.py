@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kimicode.jsonfile import write_json_atomic
 
 TRUST_FILE = "trust.json"
 
@@ -56,17 +56,7 @@ class TrustStore:
         return table if isinstance(table, dict) else {}
 
     def _save(self, table: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=".trust.", suffix=".json", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"version": 1, "workspaces": table}, handle, indent=2, sort_keys=True)
-                handle.write("\n")
-            os.replace(temp_name, self.path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.path, {"version": 1, "workspaces": table}, private=True, sort_keys=True)
 
     def record(self, workspace: Path) -> TrustRecord | None:
         entry = self._load().get(_key(workspace))

@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--usage-style", choices=["moonshot", "openai"], default="moonshot")
     parser.add_argument("--api-key", default=None, help="only this key is accepted (default: any)")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument("--models-style", default="moonshot", help="list models as this server does (wire.MODELS_STYLES)")
+    parser.add_argument("--context-window", type=int, default=None, help="refuse requests over this many tokens")
+    parser.add_argument("--competent", action="store_true", help="answer like a capable model instead of a script")
     args = parser.parse_args(argv)
 
     replies = []
@@ -35,9 +38,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fake_llm: cannot load script {args.script}: {error}", file=sys.stderr)
             return 2
     server = FakeLLM(
-        model=args.model, usage_style=args.usage_style, api_key=args.api_key, port=args.port, verbose=not args.quiet
+        model=args.model,
+        usage_style=args.usage_style,
+        api_key=args.api_key,
+        port=args.port,
+        verbose=not args.quiet,
+        models_style=args.models_style,
+        context_window=args.context_window,
     )
     server.script(*replies)
+    if args.competent:
+        from tests.fake_llm.competent import CompetentModel
+
+        server.responder = CompetentModel()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()

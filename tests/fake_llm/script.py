@@ -77,6 +77,20 @@ class Fault:
         return cls.http(400, TOKEN_LIMIT_MESSAGE, "invalid_request_error")
 
     @classmethod
+    def context_overflow(cls, vendor: str = "moonshot") -> Fault:
+        """The prompt is over the window, answered as ``vendor`` answers it (tests/fake_llm/vendors.py)."""
+        from tests.fake_llm.vendors import OVERFLOW
+
+        if vendor not in OVERFLOW:
+            raise ValueError(f"no overflow body for {vendor!r}; known: {', '.join(OVERFLOW)}")
+        return cls("context_overflow", message=vendor)
+
+    @classmethod
+    def rewritten_tool_call_ids(cls) -> Fault:
+        """Every streamed piece of a tool call carries a new id (as a broken proxy re-labels chunks)."""
+        return cls("rewritten_tool_call_ids")
+
+    @classmethod
     def drop_mid_stream(cls, after_chunks: int = 3) -> Fault:
         return cls("drop_mid_stream", after_chunks=after_chunks)
 

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fake_llm import wire
+from tests.fake_llm import vendors, wire
 from tests.fake_llm.recorded import RecordedRequest
 from tests.fake_llm.script import Fault, Reply, format_seconds
 
@@ -69,15 +69,42 @@ class FakeLLM:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        strict: str | None = None,
+        accepted_fields: frozenset[str] = vendors.STANDARD_FIELDS,
+        accepted_message_fields: frozenset[str] | None = None,
+        models_style: str = "moonshot",
+        context_window: int | None = None,
+        overflow_style: str = "moonshot",
+        require_key: bool | None = None,
     ) -> None:
         if usage_style not in wire.USAGE_STYLES:
             raise ValueError(f"usage_style must be one of {wire.USAGE_STYLES}, got {usage_style!r}")
+        if strict is not None and strict not in vendors.STRICT_STYLES:
+            raise ValueError(f"strict must be one of {vendors.STRICT_STYLES}, got {strict!r}")
+        if models_style not in wire.MODELS_STYLES or overflow_style not in vendors.OVERFLOW:
+            raise ValueError(f"unknown models_style {models_style!r} or overflow_style {overflow_style!r}")
         self.model = model
         self.usage_style = usage_style
         self.api_key = api_key
         self.verbose = verbose
+        # A strict server answers a request carrying a field outside these sets with a 400 (or 422) naming
+        # it, worded as the `strict` vendor words it; `rejections` counts such answers.
+        self.strict = strict
+        self.accepted_fields = accepted_fields
+        self.accepted_message_fields = accepted_message_fields
+        self.rejections = 0
+        # GET /v1/models as this server software lists a model, with this window (None: its default).
+        self.models_style = models_style
+        # Requests estimated over this many tokens (body bytes / 4, plus the reply room asked for) are
+        # refused as `overflow_style` refuses them, without taking a scripted reply.
+        self.context_window = context_window
+        self.overflow_style = overflow_style
+        # Hosted APIs want a key; servers on a machine (llama.cpp, Ollama, vLLM ... started without
+        # --api-key) take requests with none. `api_key`, when set, is always checked.
+        self.require_key = require_key if require_key is not None else models_style in ("moonshot", "openai")
         self.responder: Responder | None = None
-        self.requests: list[RecordedRequest] = []
+        # Every request the server saw, any path (GET /models, /files, token estimates ...); see ``requests``.
+        self.all_requests: list[RecordedRequest] = []
         self.files: dict[str, UploadedFile] = {}
         self.in_flight = 0
         self.max_in_flight = 0
@@ -117,13 +144,20 @@ class FakeLLM:
             return len(self._queue)
 
     @property
-    def chat_requests(self) -> list[RecordedRequest]:
+    def requests(self) -> list[RecordedRequest]:
+        """The chat completion requests, in arrival order: what a test means by "what the model was sent"
+        (a run may ask GET /models first; those are in ``all_requests``)."""
         with self._lock:
-            return [r for r in self.requests if r.path == CHAT_PATH]
+            return [r for r in self.all_requests if r.path == CHAT_PATH]
 
-    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+    chat_requests = requests
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0, path: str | None = CHAT_PATH) -> bool:
+        """Wait until ``n`` requests to ``path`` (chat completions; None = any path) have arrived."""
         with self._request_arrived:
-            return self._request_arrived.wait_for(lambda: len(self.requests) >= n, timeout)
+            return self._request_arrived.wait_for(
+                lambda: sum(1 for r in self.all_requests if path is None or r.path == path) >= n, timeout
+            )
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
@@ -149,13 +183,13 @@ class FakeLLM:
         self.close()
 
     def __repr__(self) -> str:
-        return f"FakeLLM({self.base_url!r}, requests={len(self.requests)}, remaining={self.remaining})"
+        return f"FakeLLM({self.base_url!r}, requests={len(self.all_requests)}, remaining={self.remaining})"
 
     # ---- used by the handler ---------------------------------------------------------------------------
 
     def _record(self, request: RecordedRequest) -> None:
         with self._request_arrived:
-            self.requests.append(request)
+            self.all_requests.append(request)
             self._request_arrived.notify_all()
 
     def _next_reply(self, request: RecordedRequest) -> Reply | None:
@@ -340,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == CHAT_PATH and method == "POST":
             self._chat_completions()
         elif path == "/v1/models" and method == "GET":
-            self._send_json(200, wire.models_body(self.app.model))
+            self._send_json(200, wire.models_body(self.app.model, self.app.models_style, self.app.context_window))
         elif path == "/v1/files" and method == "POST":
             self._upload_file()
         elif path.startswith("/v1/files/") and method in ("GET", "DELETE"):
@@ -352,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         header = self.recorded.headers.get("authorization", "")
+        if not header and not self.app.require_key and self.app.api_key is None:
+            return True
         scheme, _, key = header.partition(" ")
         if scheme != "Bearer" or not key.strip():
             self._send_error(401, "Invalid Authentication: no API key given", "invalid_authentication_error")
@@ -380,6 +416,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self._send_error(400, "Invalid request: body must be JSON with a messages list", "invalid_request_error")
             return
+        if self._refuse_unknown_fields(body) or self._refuse_over_window(body):
+            return
         try:
             reply = self.app._next_reply(self.recorded)
         except Exception as error:
@@ -398,6 +436,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "hang":
             self.app._closing.wait()
             raise _ClientGone
+        if fault is not None and fault.kind == "context_overflow":
+            if self._overflow(fault.message, body) == "again":
+                with self.app._lock:  # the same request unstreamed must fail the same way
+                    self.app._queue.appendleft(reply)
+            return
         turn = wire.make_turn(
             reply,
             model=str(body.get("model") or self.app.model),
@@ -410,16 +453,70 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._complete(turn)
 
-    def _stream(self, turn: wire.Turn, body: dict[str, Any]) -> None:
-        stream_options = body.get("stream_options") or {}
-        include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
-        plan = wire.stream_plan(turn, self.app.usage_style, include_usage)
+    def _refuse_unknown_fields(self, body: dict[str, Any]) -> bool:
+        app = self.app
+        if app.strict is None:
+            return False
+        unknown = [name for name in body if name not in app.accepted_fields]
+        if app.accepted_message_fields is not None:
+            for number, message in enumerate(body["messages"]):
+                if isinstance(message, dict):
+                    unknown += [f"messages.{number}.{k}" for k in message if k not in app.accepted_message_fields]
+        if not unknown:
+            return False
+        if app.strict in ("openai-unknown", "groq"):
+            unknown = unknown[:1]  # these name one field per answer
+        status, payload = vendors.rejection(app.strict, unknown)
+        with app._lock:
+            app.rejections += 1
+        self._send_bytes(status, vendors.dumps(payload))
+        return True
+
+    def _refuse_over_window(self, body: dict[str, Any]) -> bool:
+        window = self.app.context_window
+        if window is None:
+            return False
+        room = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        if len(self.recorded.raw) // 4 + int(room) <= window:
+            return False
+        self._overflow(self.app.overflow_style, body, window)
+        return True
+
+    def _overflow(self, vendor: str, body: dict[str, Any], window: int | None = None) -> str:
+        """Answer a request over the window as ``vendor`` does (stating ``window`` where the vendor states
+        one); "again" when only the unstreamed form of the same request will show the error."""
+        answer = vendors.OVERFLOW[vendor]
+        if window is not None and answer.window is not None:
+            text = vendors.dumps(answer.body).decode().replace(str(answer.window), str(window))
+            answer = vendors.OverflowAnswer(answer.status, json.loads(text), window, answer.streamed)
+        streamed = body.get("stream") is True
+        if streamed and answer.streamed == "empty":
+            self._open_stream()
+            self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True  # as llama-cpp-python's server hangs up after the failed stream
+            return "again"
+        if streamed and answer.streamed == "event":
+            self._open_stream()
+            self._write_chunk(b"event: error\ndata: " + vendors.dumps(answer.body) + b"\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return "done"
+        status = answer.status if answer.status != 200 else 400
+        self._send_bytes(status, vendors.dumps(answer.body))
+        return "done"
+
+    def _open_stream(self) -> None:
         self._record_status(200)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+
+    def _stream(self, turn: wire.Turn, body: dict[str, Any]) -> None:
+        stream_options = body.get("stream_options") or {}
+        include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
+        plan = wire.stream_plan(turn, self.app.usage_style, include_usage)
+        self._open_stream()
         fault = turn.reply.fault
         events = plan.body + plan.closing
         if fault is not None and fault.kind == "drop_mid_stream":

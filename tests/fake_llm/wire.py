@@ -118,11 +118,15 @@ def stream_plan(turn: Turn, usage_style: str, include_usage: bool) -> StreamPlan
     body = [sse(chunk({"role": "assistant", "content": ""}))]
     body += [sse(chunk({"reasoning_content": p})) for p in pieces(reply.reasoning, reply.chunk_size)]
     body += [sse(chunk({"content": p})) for p in pieces(reply.content, reply.chunk_size)]
+    relabel = reply.fault is not None and reply.fault.kind == "rewritten_tool_call_ids"
     for index, (call, call_id, arguments) in enumerate(zip(reply.tool_calls, turn.tool_call_ids, turn.tool_arguments)):
         opening = {"index": index, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
         body.append(sse(chunk({"tool_calls": [opening]})))
-        for piece in pieces(arguments, reply.chunk_size):
-            body.append(sse(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})))
+        for number, piece in enumerate(pieces(arguments, reply.chunk_size)):
+            part: dict[str, Any] = {"index": index, "function": {"arguments": piece}}
+            if relabel:
+                part["id"] = f"{call_id}-{number + 1}"
+            body.append(sse(chunk({"tool_calls": [part]})))
     if reply.fault is not None and reply.fault.kind == "malformed_chunk":
         body.insert(1, MALFORMED_EVENT)
 
@@ -174,16 +178,29 @@ def error_body(message: str, error_type: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type}}
 
 
-def models_body(model: str) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [
-            {
-                "id": model,
-                "object": "model",
-                "created": int(time.time()),
-                "owned_by": "moonshot",
-                "context_length": 262144,
-            }
-        ],
-    }
+# How each server lists a model in GET /v1/models: its owned_by, and where it puts the window.
+MODELS_STYLES = ("moonshot", "vllm", "sglang", "llama.cpp", "llama-cpp-python", "ollama", "lmstudio", "openai")
+
+
+def models_body(model: str, style: str = "moonshot", window: int | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": model, "object": "model", "created": int(time.time())}
+    if style == "moonshot":  # Moonshot's list
+        entry.update(owned_by="moonshot", context_length=window or 262144)
+    elif style in ("vllm", "sglang"):  # vLLM's and SGLang's ModelCard
+        entry.update(owned_by=style, root=model, parent=None, max_model_len=window or 32768)
+    elif style == "llama.cpp":  # llama.cpp's server: the trained size in meta
+        entry.update(owned_by="llamacpp", meta={"vocab_type": 2, "n_vocab": 262144, "n_ctx_train": window or 32768})
+    elif style == "llama-cpp-python":  # measured: {"id", "object", "owned_by": "me", "permissions": []}
+        entry = {"id": model, "object": "model", "owned_by": "me", "permissions": []}
+    elif style == "ollama":
+        entry.update(owned_by="library")
+    elif style == "lmstudio":
+        entry.update(owned_by="organization_owner")
+    elif style == "openai":
+        entry.update(owned_by="system")
+    else:
+        raise ValueError(f"unknown models style {style!r}; known: {', '.join(MODELS_STYLES)}")
+    body: dict[str, Any] = {"object": "list", "data": [entry]}
+    if style == "llama.cpp":
+        body["models"] = [{"name": model, "model": model, "type": "model"}]
+    return body

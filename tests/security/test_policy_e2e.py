@@ -128,10 +128,10 @@ def test_headless_review_cannot_read_secrets_or_send_them_away(
     assert any(line.startswith("kimicode: refused bash touch X (") and "-y" in line for line in lines)
     assert collector.seen == []
     assert not (workspace / "X").exists()
-    first = [r["content"] for r in fake_llm.requests[1].tool_results()]
+    first = [r["content"] for r in fake_llm.chat_requests[1].tool_results()]
     assert all("refused" in text for text in first)
     assert not any("sekrit" in text or "TOKEN" in text for text in first)
-    second = [r["content"] for r in fake_llm.requests[2].tool_results()][-5:]
+    second = [r["content"] for r in fake_llm.chat_requests[2].tool_results()][-5:]
     assert "README" in second[0] and "the readme" in second[1] and "branch" in second[2] and "1:the readme" in second[3]
     assert "refused" in second[4]
 
@@ -201,7 +201,7 @@ def test_allow_rule_opens_a_secret_path(fake_llm: FakeLLM, home: Path, workspace
     proc = kimicode(fake_llm, home, workspace, "-p", "show the key")
     assert proc.returncode == 0, proc.stderr
     assert refusals(proc.stderr) == []
-    assert "sekrit" in fake_llm.requests[1].tool_results()[0]["content"]
+    assert "sekrit" in fake_llm.chat_requests[1].tool_results()[0]["content"]
 
 
 # -- the REPL ------------------------------------------------------------------------------------------

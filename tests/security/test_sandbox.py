@@ -276,7 +276,7 @@ def test_commands_do_not_inherit_the_model_keys(
     keys = {"MOONSHOT_API_KEY": "moonkey-1", "OPENAI_API_KEY": "openaikey-2", "PASSME": "fine-3"}
     proc = kimicode(fake_llm, kimihome, workspace, "-p", "-y", "--sandbox", sandbox, "go", env_extra=keys)
     assert proc.returncode == 0, proc.stderr
-    output = fake_llm.requests[1].tool_results()[-1]["content"]
+    output = fake_llm.chat_requests[1].tool_results()[-1]["content"]
     assert "fine-3" in output  # other variables are inherited as before
     for secret in ("test-key", "moonkey-1", "openaikey-2"):
         assert secret not in output
@@ -290,7 +290,7 @@ def test_pass_env_hands_a_named_key_on(fake_llm: FakeLLM, kimihome: Path, worksp
     )
     proc = kimicode(fake_llm, kimihome, workspace, "-p", "-y", "go", env_extra={"OPENAI_API_KEY": "openaikey-2"})
     assert proc.returncode == 0, proc.stderr
-    output = fake_llm.requests[1].tool_results()[-1]["content"]
+    output = fake_llm.chat_requests[1].tool_results()[-1]["content"]
     assert "OPENAI_API_KEY=openaikey-2" in output and "test-key" not in output
 
 
@@ -313,7 +313,7 @@ def test_mcp_servers_do_not_inherit_the_model_keys(fake_llm: FakeLLM, kimihome: 
     )
     proc = kimicode(fake_llm, kimihome, workspace, "-p", "-y", "go")
     assert proc.returncode == 0, proc.stderr
-    results = [r["content"] for r in fake_llm.requests[1].tool_results()]
+    results = [r["content"] for r in fake_llm.chat_requests[1].tool_results()]
     assert results[-2:] == ["(unset)", "given-5"]
 
 
@@ -406,7 +406,7 @@ def test_unsandboxed_leftovers_end_with_kimicode(fake_llm: FakeLLM, kimihome: Pa
     kill_all(left)
     assert proc.returncode == 0, proc.stderr
     # They ran while the session lasted (the second call saw them) and ended with it.
-    assert "still-here" in fake_llm.requests[2].tool_results()[-1]["content"]
+    assert "still-here" in fake_llm.chat_requests[2].tool_results()[-1]["content"]
     assert left == [], "a process started by a command outlived kimicode"
 
 

@@ -20,6 +20,7 @@ from kimicode.config import Config
 from kimicode.frontends.common.sessions import OpenedSession, bind_agent, fresh_history
 
 if TYPE_CHECKING:
+    from kimicode.llm.setup import ModelSetup
     from kimicode.mcp.manager import McpManager
     from kimicode.tools.background import TaskManager
     from kimicode.mcp.server_config import McpServerConfig
@@ -45,6 +46,7 @@ async def assembled_run(
     mcp_wait: float,
     extra_mcp: Sequence[McpServerConfig] = (),
     adapt_runtime: Callable[[Runtime], None] | None = None,
+    model: ModelSetup | None = None,
     **agent_overrides: Any,
 ) -> AsyncIterator[AssembledRun]:
     """The run's parts for the length of the ``async with`` block; servers and browser are closed after it.
@@ -52,11 +54,11 @@ async def assembled_run(
     A headless run keeps its mode, so servers whose tools it would never offer are not started at all.
     ``extra_mcp``: servers named for this run besides the configured ones (an editor's, over ACP).
     ``adapt_runtime`` sees the runtime before the agent is bound to it (an editor's hooks go into its
-    tool context there).
+    tool context there). ``model``: the model and endpoint facts when the caller derived them already.
     """
     from kimicode.agent.mcp_run import running_mcp
 
-    runtime = build_runtime(config, session_id=opened.session.id, headless=headless)
+    runtime = build_runtime(config, session_id=opened.session.id, headless=headless, model=model)
     if adapt_runtime is not None:
         adapt_runtime(runtime)
     offers_mcp = config.mode in AGENT_MODES or not headless
@@ -74,6 +76,7 @@ async def assembled_run(
             await runtime.ctx.tasks.close()  # background tasks end with the session
         with contextlib.suppress(Exception):  # a browser that will not close must not hide the run's result
             await close_session_browsers()
+        await runtime.aclose()  # the model client's connections
 
 
 def rebuilt_for_mode(
@@ -84,12 +87,13 @@ def rebuilt_for_mode(
     *,
     adapt_runtime: Callable[[Runtime], None] | None = None,
     tasks: TaskManager | None = None,
+    model: ModelSetup | None = None,
     **agent_overrides: Any,
 ) -> tuple[Runtime, Agent]:
     """A runtime for ``config.mode`` (its tools and system prompt, DESIGN.md B.7) and an agent that carries
     on ``old``'s conversation, session log, todo list, permission answers and totals; ``tasks``: the
     session's background tasks, kept across the switch."""
-    runtime = build_runtime(config, session_id=session_id, tasks=tasks)
+    runtime = build_runtime(config, session_id=session_id, tasks=tasks, model=model)
     if adapt_runtime is not None:
         adapt_runtime(runtime)
     agent = runtime.agent(

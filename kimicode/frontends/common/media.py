@@ -14,6 +14,7 @@ from typing import Any
 
 from kimicode.config import Config
 from kimicode.llm.messages import Image
+from kimicode.llm.profiles import ModelProfile
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -38,15 +39,15 @@ class MediaError(Exception):
     """Attached media that cannot be sent; the message is one line for the user."""
 
 
-def load_media(config: Config, images: list[Path], video: Path | None) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Images (and sampled video frames) for the first message, plus other parts (an uploaded video)."""
+def load_media(
+    config: Config, images: list[Path], video: Path | None, profile: ModelProfile
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Images (and sampled video frames) for the first message, plus other parts (an uploaded video),
+    within the budget of ``profile`` (the run's model, as the run was assembled with it)."""
     if not images and video is None:
         return [], []
-    from kimicode.llm.profiles import profile_for
     from kimicode.vision.errors import VisionError
     from kimicode.vision.images import encode_image_file
-
-    profile = profile_for(config.model)
     if not profile.vision:
         raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
     try:
@@ -108,20 +109,18 @@ def image_mentions(text: str, workspace: Path) -> list[Path]:
     return found
 
 
-def attach_image_files(config: Config, paths: list[Path]) -> list[Image]:
+def attach_image_files(config: Config, paths: list[Path], profile: ModelProfile) -> list[Image]:
     """Encoded images within the model's budget; MediaError (one line) for a missing or unreadable file."""
-    images, _ = load_media(config, paths, None)
+    images, _ = load_media(config, paths, None, profile)
     return images
 
 
-def attach_image_bytes(config: Config, data: bytes, label: str = "") -> Image:
+def attach_image_bytes(config: Config, data: bytes, profile: ModelProfile, label: str = "") -> Image:
     """Image bytes (an editor's pasted picture) encoded within the model's budget; MediaError when they
     are no image the model can take."""
-    from kimicode.llm.profiles import profile_for
     from kimicode.vision.errors import VisionError
     from kimicode.vision.images import encode_image_bytes
 
-    profile = profile_for(config.model)
     if not profile.vision:
         raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
     try:
@@ -135,9 +134,11 @@ def file_block(name: str, content: str) -> str:
     return f'<file path="{name}">\n{content.rstrip()}\n</file>'
 
 
-def attach_video_file(config: Config, path: Path) -> tuple[list[Image], list[dict[str, Any]], str]:
+def attach_video_file(
+    config: Config, path: Path, profile: ModelProfile
+) -> tuple[list[Image], list[dict[str, Any]], str]:
     """Sampled frames (or an uploaded video part) and a line saying what was attached."""
-    frames, parts = load_media(config, [], path)
+    frames, parts = load_media(config, [], path, profile)
     size = _size(path)
     if parts:
         return frames, parts, f"video {path} ({size}), uploaded"

@@ -10,7 +10,7 @@ import asyncio
 import sys
 import time
 import traceback
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kimicode.agent import events as ev
 from kimicode.config import NO_KEY, Config
@@ -28,6 +28,9 @@ from kimicode.frontends.headless.printer import (
     report_skill_problems,
 )
 from kimicode.llm.messages import Image
+
+if TYPE_CHECKING:
+    from kimicode.llm.setup import ModelSetup
 
 def _say(message: str) -> None:
     sys.stderr.write(f"kimicode: {message}\n")
@@ -71,10 +74,18 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         task = compose_task(task_arg, _read_stdin())
     if not task:
         return stop("usage", "no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
-    if not config.api_key:
+    from kimicode.config import user_endpoint
+    from kimicode.llm.endpoint import keyless_ok
+    from kimicode.llm.setup import model_setup
+
+    flag_url = (options.get("flags") or {}).get("base_url")
+    if not config.api_key and not keyless_ok(config.base_url, user_endpoint(config.home, flag=flag_url)):
         return stop("config", NO_KEY.format(home=config.home))
+    model = model_setup(config)  # the model and endpoint facts, derived once for the whole run
+    for line in model.notices():
+        _say(line)
     try:
-        media, parts = load_media(config, options.get("images") or [], options.get("video"))
+        media, parts = load_media(config, options.get("images") or [], options.get("video"), model.profile)
     except MediaError as exc:  # unreadable media is a usage problem, said in one line
         return stop("usage", str(exc))
     from kimicode.frontends.common.sessions import SessionInUse, SessionNotFound, fork_notice, fork_session, open_session
@@ -99,7 +110,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     adopt_orphans()  # what an unsandboxed command leaves running ends with the session
     received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
     try:
-        work = run_headless(config, opened, task, fmt, media, parts, steering=steering, first_line=first_line)
+        work = run_headless(config, opened, task, fmt, media, parts, steering=steering, first_line=first_line, model=model)
         code = asyncio.run(cancel_on_signals(work, received))
         return exit_code_for(received[0]) if received else code
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -126,6 +137,7 @@ async def run_headless(
     *,
     steering: TextIO | None = None,
     first_line: int = 0,
+    model: ModelSetup | None = None,
 ) -> int:
     """``steering``: a stream of stream-json user messages that steer the running turn (read to its end)."""
     from kimicode.frontends.common.assembly import assembled_run
@@ -133,7 +145,7 @@ async def run_headless(
     printer = HeadlessPrinter(config, opened.session.id, fmt)
     notice = printer.notice
     async with assembled_run(
-        config, opened, headless_approver(), report=notice, headless=True, mcp_wait=config.mcp_startup_wait
+        config, opened, headless_approver(), report=notice, headless=True, mcp_wait=config.mcp_startup_wait, model=model
     ) as run:
         printer.start(list(run.runtime.tools))
         report_skill_problems(run.runtime, notice)

@@ -42,6 +42,7 @@ from kimicode.frontends.common.sessions import (
 )
 
 if TYPE_CHECKING:
+    from kimicode.llm.setup import ModelSetup
     from kimicode.mcp.manager import McpManager
     from kimicode.tools.background import BackgroundTask, TaskManager
     from kimicode.tools.propose_plan import PlanReview
@@ -135,11 +136,15 @@ class Repl:
     # -- start-up ------------------------------------------------------------------------------------
 
     async def main(self, task: str | None) -> int:
-        if not self.config.api_key:
+        from kimicode.config import user_endpoint
+        from kimicode.frontends.repl.setup import needs_key
+
+        flag_base_url = (self.options.get("flags") or {}).get("base_url")
+        users_endpoint = user_endpoint(self.config.home, flag=flag_base_url)
+        if not self.config.api_key and await needs_key(self.config.base_url, users_endpoint):
             from kimicode.frontends.repl.setup import guided_setup
 
             try:
-                flag_base_url = (self.options.get("flags") or {}).get("base_url")
                 if not await guided_setup(self.config, self.ask_line, flag_base_url):
                     self.renderer.error("no working API key; set KIMI_API_KEY or run kimicode again")
                     return EXIT_USAGE
@@ -179,6 +184,8 @@ class Repl:
             await asyncio.gather(self.tasks.close(), *self._closing, return_exceptions=True)  # tasks end with the session
             with contextlib.suppress(Exception):
                 await close_session_browsers()
+            with contextlib.suppress(Exception):
+                await self.runtime.aclose()
 
     def _offer_mcp_import(self) -> None:
         """First interactive run: offer the MCP servers other agents already use (asked once)."""
@@ -203,7 +210,12 @@ class Repl:
             if forked is None:
                 return EXIT_OK
             self.opened = forked
-        self.runtime = self._build_runtime()
+        from kimicode.llm.setup import model_setup
+
+        model = model_setup(self.config)  # derived once; /model and /mode reuse the endpoint's part
+        for notice in model.notices():
+            self.renderer.warn(notice)
+        self.runtime = self._build_runtime(model)
         self.agent = bind_agent(self.runtime, self.opened, self.approve)
         self.live.todo = list(self.opened.todo)
         self._attach_undo()
@@ -217,7 +229,7 @@ class Repl:
         if images or video:
             from kimicode.frontends.common.media import load_media
 
-            media, parts = await asyncio.to_thread(load_media, self.config, images, video)
+            media, parts = await asyncio.to_thread(load_media, self.config, images, video, self.agent.client.profile)
             self.pending_images.extend(media)
             self.pending_parts.extend(parts)
 
@@ -702,9 +714,9 @@ class Repl:
         self.agent.before_write = self._undo.before_write
         self.live.todo = list(self.opened.todo)
 
-    def _build_runtime(self) -> Runtime:
+    def _build_runtime(self, model: ModelSetup | None = None) -> Runtime:
         """The runtime for the current mode, with this session's background tasks and the plan review."""
-        runtime = build_runtime(self.config, session_id=self.opened.session.id, tasks=self.tasks)
+        runtime = build_runtime(self.config, session_id=self.opened.session.id, tasks=self.tasks, model=model)
         self._adapt_runtime(runtime)
         return runtime
 
@@ -731,11 +743,13 @@ class Repl:
         async with self._asking, self.paused_prompt():
             return await review_plan(self, plan)
 
-    def set_mode(self, mode: str) -> None:
+    async def set_mode(self, mode: str) -> None:
         """Switch mode: rebuild the tools and system prompt for it (DESIGN.md B.7), keeping the history."""
         from kimicode.frontends.common.assembly import rebuilt_for_mode
 
         self.config.mode = mode
+        previous = self.runtime
+        model = previous.model.for_model(self.config) if previous.model is not None else None
         self.runtime, self.agent = rebuilt_for_mode(
             self.config,
             self.opened.session.id,
@@ -743,14 +757,16 @@ class Repl:
             self.approve,
             tasks=self.tasks,
             adapt_runtime=self._adapt_runtime,
+            model=model,
             **self._extra,
         )
         self.agent.before_write = self._undo.before_write
+        await previous.aclose()
 
     def attach_images(self, paths: list[Path]) -> bool:
         """Encode image files for the next message and say what was attached; False (and one line) on failure."""
         try:
-            images = attach_image_files(self.config, paths)
+            images = attach_image_files(self.config, paths, self.agent.client.profile)
         except MediaError as exc:
             self.renderer.error(str(exc))
             return False
@@ -761,7 +777,7 @@ class Repl:
 
     async def attach_video(self, path: Path) -> bool:
         try:  # frame sampling (or the upload) runs off the event loop
-            frames, parts, line = await asyncio.to_thread(attach_video_file, self.config, path)
+            frames, parts, line = await asyncio.to_thread(attach_video_file, self.config, path, self.agent.client.profile)
         except MediaError as exc:
             self.renderer.error(str(exc))
             return False
@@ -770,13 +786,21 @@ class Repl:
         self.renderer.dim(f"attached {line}")
         return True
 
-    def set_model(self, name: str) -> None:
+    async def set_model(self, name: str) -> None:
+        """Another model at the same endpoint: a new client (what is known about the endpoint carries
+        over), the old one's connections closed."""
         from kimicode.llm.client import ChatClient
-        from kimicode.llm.profiles import profile_for
+        from kimicode.llm.setup import model_setup
 
         self.config.model = name
-        self.runtime.client = ChatClient(self.config, profile_for(name))
+        previous = self.runtime.client
+        model = self.runtime.model.for_model(self.config) if self.runtime.model else model_setup(self.config)
+        self.runtime.model = model
+        self.runtime.client = ChatClient(self.config, model.profile, model.endpoint, model.store)
         self.agent.client = self.runtime.client
+        if self.runtime.swarm is not None:  # sub-agents ask the orchestrator's model
+            self.runtime.swarm.client = self.runtime.client
+        await previous.aclose()
 
     async def compact_now(self, instruction: str = "") -> None:
         self.renderer.dim("compacting…")

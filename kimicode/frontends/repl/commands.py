@@ -111,7 +111,7 @@ async def _mode(repl: Repl, arg: str) -> None:
     if arg not in MODES:
         repl.renderer.error(f"unknown mode '{arg}': use one of {', '.join(MODES)}")
         return
-    repl.set_mode(arg)
+    await repl.set_mode(arg)
     tools = ", ".join(repl.agent.current_tools())
     repl.renderer.dim(f"mode: {arg} · thinking {'on' if repl.agent.thinking else 'off'} · tools: {tools}")
 
@@ -121,7 +121,7 @@ async def _model(repl: Repl, arg: str) -> None:
     if not arg:
         repl.renderer.info(f"model: {repl.config.model} at {repl.config.base_url}")
         return
-    repl.set_model(arg)
+    await repl.set_model(arg)
     repl.renderer.dim(f"model: {arg} (context {repl.agent.client.profile.context_window:,} tokens)")
 
 

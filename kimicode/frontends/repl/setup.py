@@ -1,4 +1,5 @@
-"""First-run setup in the REPL: no API key yet → ask for the platform and key, check it, save it.
+"""First-run setup in the REPL: no API key yet → offer the platforms and the OpenAI-compatible servers
+found on this machine (which need no key); for a platform, ask for the key, check it, save it.
 
 The endpoint comes from the user's own choices only (flag, KIMI_BASE_URL, their config.toml, the platform
 list), never from the project's config: a key typed here must not reach an endpoint a repository names,
@@ -11,12 +12,14 @@ import asyncio
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimicode.config import DEFAULT_BASE_URL, Config, user_endpoint
 from kimicode.security.redact import register as register_secret
+
+if TYPE_CHECKING:
+    from kimicode.llm.local import LocalServer
 
 PLATFORMS = (
     ("Moonshot AI (platform.moonshot.ai)", "https://api.moonshot.ai/v1"),
@@ -32,16 +35,30 @@ class KeyRejected(Exception):
 
 def check_key(base_url: str, key: str) -> int:
     """GET /models with the key; returns how many models the endpoint lists. KeyRejected on 401/403."""
-    request = urllib.request.Request(f"{base_url.rstrip('/')}/models", headers={"Authorization": f"Bearer {key}"})
+    from kimicode.llm.models import ModelsError, fetch_models
+
     try:
-        with urllib.request.urlopen(request, timeout=CHECK_TIMEOUT_S) as response:
-            body = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            raise KeyRejected(f"the endpoint rejected the key ({exc.code})") from exc
-        raise OSError(f"{base_url} answered {exc.code}") from exc
-    data = body.get("data") if isinstance(body, dict) else None
-    return len(data) if isinstance(data, list) else 0
+        return len(fetch_models(base_url, key, CHECK_TIMEOUT_S))
+    except ModelsError as exc:
+        if exc.status in (401, 403):
+            raise KeyRejected(f"the endpoint rejected the key ({exc.status})") from exc
+        raise OSError(str(exc)) from exc
+
+
+async def needs_key(base_url: str, users_endpoint: str) -> bool:
+    """Must the user give a key before the session starts? Not for a server on this machine that the user
+    chose, unless it answers 401/403 without one (vLLM and llama.cpp can be started with --api-key)."""
+    from kimicode.llm.endpoint import keyless_ok
+
+    if not keyless_ok(base_url, users_endpoint):
+        return True
+    try:
+        await asyncio.to_thread(check_key, base_url, "")
+    except KeyRejected:
+        return True
+    except OSError:
+        pass  # not up yet: the first request says so
+    return False
 
 
 def save_settings(path: Path, settings: dict[str, str]) -> None:
@@ -62,16 +79,25 @@ def save_settings(path: Path, settings: dict[str, str]) -> None:
 
 
 async def guided_setup(config: Config, ask: object, flag_base_url: str | None = None) -> bool:
-    """Ask for what is missing; True when the config now has a key. ``ask(message, password)`` is the REPL's
-    line prompt (raises EOFError/KeyboardInterrupt when the user gives up); ``flag_base_url`` is --base-url."""
+    """Ask for what is missing; True when the run can go on (a key, or a server on this machine that needs
+    none). ``ask(message, password)`` is the REPL's line prompt (raises EOFError/KeyboardInterrupt when the
+    user gives up); ``flag_base_url`` is --base-url."""
     say = print
     say("No API key yet. Let's set one up (Ctrl-C to quit).")
     base_url = user_endpoint(config.home, flag=flag_base_url)
     if base_url == DEFAULT_BASE_URL and not os.environ.get("KIMI_BASE_URL"):
+        from kimicode.llm.local import discover
+
+        local = [server for server in await discover() if server.models]
         for number, (label, _) in enumerate(PLATFORMS, 1):
             say(f"  {number}) {label}")
+        for number, server in enumerate(local, len(PLATFORMS) + 1):
+            say(f"  {number}) {server.describe()} — on this machine, no key needed")
+        choices = len(PLATFORMS) + len(local)
         choice = (await ask("Platform [1]: ", False)).strip() or "1"  # type: ignore[operator]
-        index = int(choice) - 1 if choice.isdigit() and 1 <= int(choice) <= len(PLATFORMS) else 0
+        index = int(choice) - 1 if choice.isdigit() and 1 <= int(choice) <= choices else 0
+        if index >= len(PLATFORMS):
+            return await _use_local(config, local[index - len(PLATFORMS)], ask)
         base_url = PLATFORMS[index][1]
         while not base_url:
             base_url = (await ask("Base URL (e.g. http://localhost:8000/v1): ", False)).strip()  # type: ignore[operator]
@@ -98,3 +124,20 @@ async def guided_setup(config: Config, ask: object, flag_base_url: str | None = 
         register_secret(key)
         return True
     return False
+
+
+async def _use_local(config: Config, server: LocalServer, ask: object) -> bool:
+    """A local server picked from the list: choose one of its models, save the endpoint (no key)."""
+    model = server.models[0].id
+    if len(server.models) > 1:
+        for number, listed in enumerate(server.models, 1):
+            window = f" ({listed.context_window:,} tokens)" if listed.context_window else ""
+            print(f"  {number}) {listed.id}{window}")
+        choice = (await ask("Model [1]: ", False)).strip() or "1"  # type: ignore[operator]
+        if choice.isdigit() and 1 <= int(choice) <= len(server.models):
+            model = server.models[int(choice) - 1].id
+    path = config.home / "config.toml"
+    save_settings(path, {"base_url": server.base_url, "model": model})
+    print(f"✓ using {model} on {server.name} at {server.base_url}; saved to {path}")
+    config.base_url, config.model, config.api_key = server.base_url, model, ""
+    return True

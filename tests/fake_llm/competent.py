@@ -1,0 +1,80 @@
+"""A responder that answers the way a capable model would, for checks that send many different requests
+(``kimicode verify-endpoint``): it calls the tool it is asked to call with the arguments the prompt
+gives, thinks when thinking is switched on, sees the colour of an image, finds a word in a long text and
+stops at the max-tokens bound. Flags turn it into the broken servers the checks must catch.
+
+    server.responder = CompetentModel(drop_reasoning=True)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tests.fake_llm.recorded import RecordedRequest
+from tests.fake_llm.script import Fault, Reply, ToolCall
+
+STORY = "Once upon a time a dragon wanted to bake bread. " * 60
+
+
+def thinking_requested(body: dict[str, Any]) -> bool:
+    """Thinking on, as Moonshot (``thinking.type``) or vLLM/SGLang (``chat_template_kwargs``) switch it."""
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict):
+        return thinking.get("type") == "enabled"
+    kwargs = body.get("chat_template_kwargs")
+    return isinstance(kwargs, dict) and kwargs.get("thinking") is True
+
+
+@dataclass
+class CompetentModel:
+    drop_reasoning: bool = False  # never streams reasoning_content, thinking on or not
+    rewrite_tool_call_ids: bool = False  # relabels every streamed piece of a tool call
+    ignore_max_completion_tokens: bool = False  # as llama-cpp-python: only max_tokens bounds a reply
+
+    def __call__(self, request: RecordedRequest) -> Reply:
+        body = request.body if isinstance(request.body, dict) else {}
+        messages = request.messages
+        last = messages[-1] if messages else {}
+        reply = self._answer(body, last, request.last_user_text())
+        if thinking_requested(body) and not self.drop_reasoning:
+            reply.reasoning = "The user asks something simple; I answer it directly and briefly."
+        if self.rewrite_tool_call_ids and reply.tool_calls:
+            reply.fault = Fault.rewritten_tool_call_ids()
+        self._bound(reply, body)
+        return reply
+
+    def _answer(self, body: dict[str, Any], last: dict[str, Any], text: str) -> Reply:
+        tools = [t["function"]["name"] for t in body.get("tools") or [] if isinstance(t, dict) and "function" in t]
+        if last.get("role") == "tool":
+            return Reply(content="It is 18 °C and clear.")
+        asked = [name for name in tools if name in text]  # a tool is called when the prompt names it
+        if asked and last.get("role") == "user":
+            arguments = [json.loads(found) for found in re.findall(r"\{[^{}]*\}", text)]
+            if not arguments:
+                city = re.search(r"weather in (\w+)", text)
+                arguments = [{"city": city.group(1) if city else "Paris"}]
+            return Reply(tool_calls=[ToolCall(asked[0], args) for args in arguments])
+        content = last.get("content")
+        if isinstance(content, list) and any(part.get("type") == "image_url" for part in content):
+            return Reply(content="Red.")
+        secret = re.search(r"The secret word is (\w+)", text)
+        if secret:
+            return Reply(content=secret.group(1))
+        if "Count from 1 to 10" in text:
+            return Reply(content=" ".join(str(n) for n in range(1, 11)))
+        if "story" in text:
+            return Reply(content=STORY)
+        return Reply(content="OK.")
+
+    def _bound(self, reply: Reply, body: dict[str, Any]) -> None:
+        """Cut the reply at the bound the request asked for (about four characters a token)."""
+        limit = body.get("max_tokens")
+        if limit is None and not self.ignore_max_completion_tokens:
+            limit = body.get("max_completion_tokens")
+        if isinstance(limit, int) and len(reply.content) > limit * 4:
+            reply.content = reply.content[: limit * 4]
+            reply.finish_reason = "length"
+

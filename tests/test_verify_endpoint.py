@@ -1,0 +1,113 @@
+"""`kimicode verify-endpoint`: green against a scripted server that behaves, red, with the failing check
+named, against one that drops reasoning_content, re-labels tool-call ids, or truncates silently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+from tests.clirun import run_cli
+from tests.fake_llm import CompetentModel, FakeLLM, Reply
+
+REQUIRED_FOR_KIMI = {
+    "streaming", "max_tokens", "sampling", "tool_call", "tool_call_ids", "parallel_tool_calls", "tool_call_json",
+    "reasoning_round_trip", "thinking_off", "image_input", "context_overflow",
+}
+
+
+def verify(server: FakeLLM, home: Path, workspace: Path, *args: str) -> tuple[int, dict]:
+    proc = run_cli(["verify-endpoint", "--base-url", server.base_url, "--json", *args], home=home, cwd=workspace,
+                   timeout=120)
+    assert proc.stdout.strip(), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def failing(report: dict) -> set[str]:
+    return {check["name"] for check in report["checks"] if check["required"] and not check["ok"]}
+
+
+def test_green_against_a_server_that_behaves(home: Path, workspace: Path) -> None:
+    with FakeLLM(context_window=16384) as server:
+        server.responder = CompetentModel()
+        code, report = verify(server, home, workspace)
+    assert code == 0 and report["ok"] is True
+    for check in report["checks"]:
+        assert set(check) == {"name", "ok", "required", "ms", "detail"}
+        assert isinstance(check["ms"], int) and check["ms"] >= 0 and check["detail"]
+    assert {c["name"] for c in report["checks"] if c["required"]} == REQUIRED_FOR_KIMI
+    assert all(check["ok"] for check in report["checks"])
+    details = {c["name"]: c["detail"] for c in report["checks"]}
+    assert "window of 16,384" in details["context_overflow"] and "found" in details["long_context"]
+
+
+def test_the_table_names_the_failing_check_and_exits_1(home: Path, workspace: Path) -> None:
+    with FakeLLM(context_window=16384) as server:
+        server.responder = CompetentModel(drop_reasoning=True)
+        proc = run_cli(["verify-endpoint", "--base-url", server.base_url], home=home, cwd=workspace, timeout=120)
+    assert proc.returncode == 1
+    row = next(line for line in proc.stdout.splitlines() if "reasoning_round_trip" in line)
+    assert "FAIL" in row and "no reasoning_content" in row
+    assert proc.stdout.strip().splitlines()[-1].startswith("14/15 checks passed; required checks failed: reasoning_round_trip")
+
+
+def test_red_when_the_server_drops_reasoning_content(home: Path, workspace: Path) -> None:
+    with FakeLLM(context_window=16384) as server:
+        server.responder = CompetentModel(drop_reasoning=True)
+        code, report = verify(server, home, workspace)
+    assert code == 1 and report["ok"] is False
+    assert failing(report) == {"reasoning_round_trip"}
+
+
+def test_red_when_the_server_rewrites_tool_call_ids(home: Path, workspace: Path) -> None:
+    with FakeLLM(context_window=16384) as server:
+        server.responder = CompetentModel(rewrite_tool_call_ids=True)
+        code, report = verify(server, home, workspace)
+    assert code == 1 and failing(report) == {"tool_call_ids"}
+    detail = next(c["detail"] for c in report["checks"] if c["name"] == "tool_call_ids")
+    assert "changed mid-stream" in detail
+
+
+def test_red_when_the_server_truncates_silently(home: Path, workspace: Path) -> None:
+    """No window, no error: a prompt far over the reported window is answered (as Ollama does)."""
+    with FakeLLM(models_style="vllm", context_window=None) as server:
+        server.responder = CompetentModel()
+        code, report = verify(server, home, workspace, "--skip", "long_context")
+    assert code == 1 and failing(report) == {"context_overflow"}
+    skipped = next(c for c in report["checks"] if c["name"] == "long_context")
+    assert skipped["ok"] and not skipped["required"] and "skipped" in skipped["detail"]
+
+
+def test_an_ignored_max_completion_tokens_is_found_and_kept_for_later_runs(home: Path, workspace: Path) -> None:
+    with FakeLLM(model="local-model", models_style="openai", context_window=16384) as server:
+        server.responder = CompetentModel(ignore_max_completion_tokens=True)
+        # an endpoint first met as OpenAI-like: kimicode starts with max_completion_tokens there
+        home.mkdir(parents=True)
+        (home / "endpoints.json").write_text(json.dumps(
+            {"version": 1, "endpoints": {server.base_url: {"max_tokens_field": "max_completion_tokens"}}}
+        ))
+        code, report = verify(server, home, workspace, "--model", "local-model")
+        assert code == 0, report
+        detail = next(c["detail"] for c in report["checks"] if c["name"] == "max_tokens")
+        assert "max_completion_tokens ignored" in detail
+        server.responder = None
+        server.script(Reply(content="bounded"))
+        proc = run_cli(["-p", "-m", "local-model", "hi"], home=home, cwd=workspace, base_url=server.base_url)
+        assert proc.returncode == 0, proc.stderr
+        body = server.chat_requests[-1].body
+    assert "max_tokens" in body and "max_completion_tokens" not in body
+
+
+def test_an_unknown_model_is_not_held_to_kimi_features(home: Path, workspace: Path) -> None:
+    with FakeLLM(model="gemma-3-270m", models_style="llama-cpp-python", context_window=8192) as server:
+        server.responder = CompetentModel(drop_reasoning=True)
+        code, report = verify(server, home, workspace, "--model", "gemma-3-270m")
+    required = {c["name"] for c in report["checks"] if c["required"]}
+    assert required == {"streaming", "max_tokens", "tool_call", "tool_call_ids", "tool_call_json", "context_overflow"}
+    assert code == 0, report
+
+
+def test_an_unknown_check_name_is_a_usage_error(home: Path, workspace: Path, fake_llm: FakeLLM) -> None:
+    proc = run_cli(["verify-endpoint", "--skip", "nonsense"], home=home, cwd=workspace, base_url=fake_llm.base_url)
+    assert proc.returncode == 2 and "no check named nonsense" in proc.stderr
+    assert fake_llm.requests == []
