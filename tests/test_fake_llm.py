@@ -464,7 +464,7 @@ def test_token_estimate_and_unknown_path(fake_llm: FakeLLM) -> None:
     assert json.loads(payload) == {"data": {"total_tokens": len(json.dumps(body)) // 4}}
     response, payload = raw_post(fake_llm, "/no/such/thing", {})
     assert response.status == 404 and "no route" in json.loads(payload)["error"]["message"]
-    assert [r.path for r in fake_llm.requests] == ["/v1/tokenizers/estimate-token-count", "/v1/no/such/thing"]
+    assert [r.path for r in fake_llm.all_requests] == ["/v1/tokenizers/estimate-token-count", "/v1/no/such/thing"]
 
 
 def test_recorded_request_helpers(fake_llm: FakeLLM) -> None:

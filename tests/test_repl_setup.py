@@ -31,7 +31,7 @@ def test_guided_setup_checks_and_saves_the_key(tmp_path: Path) -> None:
         finally:
             repl.close()
         assert fake.chat_requests[0].headers["authorization"] == "Bearer good-key-123"
-        assert [r.path for r in fake.requests[:2]] == ["/v1/models", "/v1/models"]
+        assert [r.path for r in fake.all_requests[:2]] == ["/v1/models", "/v1/models"]
     config_file = home / "config.toml"
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
     assert tomllib.loads(config_file.read_text())["api_key"] == "good-key-123"
