@@ -241,6 +241,53 @@ def test_no_key_is_an_authentication_error_that_says_how_to_set_one(fake_llm: Fa
 # -- modes -------------------------------------------------------------------------------------------
 
 
+def test_plan_mode_refuses_writes_and_the_accepted_plan_leads_to_the_edit(fake_llm: FakeLLM, home: Path, ws: Path) -> None:
+    (ws / "app.py").write_text("print('helo')\n")
+    fix = ToolCall("strreplace", {"path": "app.py", "old_str": "helo", "new_str": "hello"})
+    fake_llm.script(
+        Reply(tool_calls=[fix]),  # in plan mode: refused, nobody asked
+        Reply(tool_calls=[ToolCall("propose_plan", {"plan": "1. Fix the typo in app.py"})]),
+        Reply(tool_calls=[fix]),  # accepted with edits allowed: runs without a question
+        Reply(content="fixed"),
+    )
+    client = EditorClient()
+    client.answers = ["start_auto_edit"]
+
+    async def scenario() -> str:
+        async with running_agent(client, home, ws, fake_llm.base_url) as (conn, _):
+            session = await conn.new_session(cwd=str(ws), mcp_servers=[])
+            await conn.set_session_mode(session_id=session.session_id, mode_id="plan")
+            return (await conn.prompt(session_id=session.session_id, prompt=[text_block("fix the typo")])).stop_reason
+
+    assert run(scenario()) == "end_turn"
+    assert (ws / "app.py").read_text() == "print('hello')\n"
+    planning, proposing, working, _ = fake_llm.chat_requests
+    assert "propose_plan" in planning.tool_names() and "propose_plan" not in working.tool_names()
+    assert "plan" in proposing.tool_results()[-1]["content"].lower()  # the refused edit told the model it plans
+    [(question, options)] = client.permission_requests  # only the plan was asked about
+    assert question.kind == "switch_mode" and "Fix the typo" in question.content[0].content.text
+    assert [o.option_id for o in options] == ["start_ask", "start_auto_edit", "keep_planning"]
+    assert [u.current_mode_id for u in client.of_kind("current_mode_update")] == ["agent"]
+    approvals = [o for o in client.of_kind("config_option_update")[-1].config_options if o.id == "approvals"]
+    assert approvals[0].current_value == "auto-edit"
+
+
+def test_choosing_another_model_reaches_the_endpoint(fake_llm: FakeLLM, home: Path, ws: Path) -> None:
+    fake_llm.script(Reply(content="one"), Reply(content="two"))
+    client = EditorClient()
+
+    async def scenario() -> None:
+        async with running_agent(client, home, ws, fake_llm.base_url) as (conn, _):
+            session = await conn.new_session(cwd=str(ws), mcp_servers=[])
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("one")])
+            options = await conn.set_config_option(session_id=session.session_id, config_id="model", value="kimi-k2-thinking")
+            assert [o.current_value for o in options.config_options if o.id == "model"] == ["kimi-k2-thinking"]
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("two")])
+
+    run(scenario())
+    assert [r.body["model"] for r in fake_llm.chat_requests] == ["kimi-k2.5", "kimi-k2-thinking"]
+
+
 def test_set_mode_changes_the_tools_offered(fake_llm: FakeLLM, home: Path, ws: Path) -> None:
     fake_llm.script(Reply(content="agent"), Reply(content="instant"), Reply(content="swarm"))
     client = EditorClient()
@@ -261,7 +308,7 @@ def test_set_mode_changes_the_tools_offered(fake_llm: FakeLLM, home: Path, ws: P
                 await conn.set_session_mode(session_id=sid, mode_id="nonsense")
             return modes
 
-    assert run(scenario()) == ["instant", "thinking", "agent", "swarm"]
+    assert run(scenario()) == ["instant", "thinking", "agent", "swarm", "plan"]
     agent, instant, swarm = (set(r.tool_names()) for r in fake_llm.chat_requests)
     assert "screenshot" in agent and "spawn_agents" not in agent
     assert instant == SWE

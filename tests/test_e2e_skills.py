@@ -47,10 +47,12 @@ def test_user_and_project_skills_in_the_system_prompt(fake_llm: FakeLLM, setup: 
     assert proc.returncode == 0, proc.stderr
     prompt = system_prompt(fake_llm)
     assert "## Skills" in prompt and "`view`" in prompt
-    assert f"- pdf-tools — Fill and merge PDF forms: use for any .pdf work — {pdf}" in prompt
-    assert f"- deploy — Deploy this project with make ship — {deploy}" in prompt  # project shadows user
-    assert str(shadowed) not in prompt and "old deploy steps" not in prompt
-    assert str(broken) not in prompt and "- broken" not in prompt
+    assert f"In {pdf.parent.parent}/ (each NAME/SKILL.md):\n" in prompt
+    assert "- pdf-tools — Fill and merge PDF forms: use for any .pdf work (pdf/SKILL.md)" in prompt
+    # the project's deploy shadows the user's
+    assert f"In {deploy.parent.parent}/ (each NAME/SKILL.md):\n- deploy — Deploy this project with make ship" in prompt
+    assert "old deploy steps" not in prompt
+    assert "- broken" not in prompt
     skipped = [line for line in proc.stderr.splitlines() if "skipped invalid skill" in line]
     assert len(skipped) == 1 and str(broken) in skipped[0] and "description" in skipped[0]
 

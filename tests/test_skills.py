@@ -56,10 +56,18 @@ def test_user_and_project_skills_found_invalid_reported_and_shadowing(tmp_path: 
     assert "frontmatter" in invalid[no_frontmatter]
 
     text = render_catalog(catalog)
-    assert f"- pdf — Fill and read PDF forms. — {pdf}" in text
-    assert f"- deploy — Project deploy: uses make ship. — {project_deploy}" in text
-    assert str(review) in text
-    assert "broken" not in text and str(user_deploy) not in text
+    assert f"In {pdf.parent.parent}/ (each NAME/SKILL.md):\n- pdf — Fill and read PDF forms." in text
+    assert f"In {project_deploy.parent.parent}/ (each NAME/SKILL.md):\n" in text
+    assert "- deploy — Project deploy: uses make ship.\n" in text and "- review — Review a diff." in text
+    assert text.count("In ") == 2  # one line per folder of skills, however many skills it holds
+    assert "broken" not in text and "User deploy steps" not in text
+
+
+def test_catalog_names_the_skill_file_when_its_folder_has_another_name(tmp_path: Path) -> None:
+    home, _project, workspace = make_layout(tmp_path)
+    write_skill(home / ".claude/skills", "pdf", "name: pdf-tools\ndescription: PDF forms.")
+    text = render_catalog(discover_skills(workspace, home, tmp_path / "kh"))
+    assert "- pdf-tools — PDF forms. (pdf/SKILL.md)" in text
 
 
 def test_precedence_kimicode_home_over_other_user_dirs_and_builtin_last(tmp_path: Path) -> None:

@@ -169,7 +169,12 @@ def _string_map(value: Any) -> dict[str, str]:
 
 
 def render_catalog(catalog: SkillCatalog, max_chars: int = 3000) -> str:
-    """A bounded markdown list of the skills for the system prompt; empty when there are none."""
+    """A bounded markdown list of the skills for the system prompt; empty when there are none.
+
+    Skills that sit side by side (one folder of skill folders) are listed under that folder, each by name
+    alone when its SKILL.md is ``<folder>/<name>/SKILL.md``: a long install path is said once, not seven
+    times, in every request.
+    """
     if not catalog.skills:
         return ""
     header = (
@@ -179,18 +184,24 @@ def render_catalog(catalog: SkillCatalog, max_chars: int = 3000) -> str:
     )
     lines: list[str] = []
     used = len(header)
+    root: Path | None = None
     for index, skill in enumerate(catalog.skills):
         description = " ".join(skill.description.split())
         if len(description) > CATALOG_DESCRIPTION_CHARS:
             description = description[: CATALOG_DESCRIPTION_CHARS - 1].rstrip() + "…"
-        line = f"- {skill.name} — {description} — {skill.path}"
+        folder = skill.path.parent.parent
+        heading = [f"In {folder}/ (each NAME/SKILL.md):"] if folder != root else []
+        where = "" if skill.path.parent.name == skill.name else f" ({skill.path.parent.name}/SKILL.md)"
+        entry = [*heading, f"- {skill.name} — {description}{where}"]
+        size = sum(len(line) + 1 for line in entry)
         left = len(catalog.skills) - index - 1
         # Keep room for the overflow note in case later lines do not fit.
         note_room = 80 if left else 0
-        if used + len(line) + 1 + note_room > max_chars:
+        if used + size + note_room > max_chars:
             omitted = len(catalog.skills) - index
             lines.append(f"({omitted} more skill{'s' if omitted != 1 else ''} not listed: the list is full)")
             break
-        lines.append(line)
-        used += len(line) + 1
+        lines.extend(entry)
+        used += size
+        root = folder
     return header + "\n".join(lines) + "\n"

@@ -250,7 +250,7 @@ class ChatClient:
         on_retry: RetryCallback | None,
         on_chunk: ChunkCallback | None,
     ) -> Reply:
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         sent = _optional_fields(body)
         self._client()  # the SDK's first import takes a moment; it is no part of the endpoint's time
         limit = self.config.request_timeout
@@ -274,7 +274,7 @@ class ChatClient:
                 # server may also drop the connection the stream came on, so a connection error on the
                 # first unstreamed attempt is retried at once, without a word.
                 unstreamed = {key: value for key, value in body.items() if key != "stream_options"}
-                plain = json.dumps({**unstreamed, "stream": False}, ensure_ascii=False).encode("utf-8")
+                plain = json.dumps({**unstreamed, "stream": False}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
                 stale_connection_retry = True
             except TimeoutError:
                 if not deadline_cm.expired():

@@ -122,19 +122,30 @@ class EditorTerminals:
         variables = [EnvVariable(name=name, value=value) for name, value in env.items()]
         # The editor's terminal has the editor's environment: the model's keys are blanked there too.
         variables += [EnvVariable(name=name, value="") for name in WITHHELD if name not in env]
-        created = await self.conn.create_terminal(
-            session_id=self.session_id,
-            command=argv[0],
-            args=argv[1:],
-            env=variables,
-            cwd=str(cwd),
-            output_byte_limit=TERMINAL_OUTPUT_BYTES,
+        creating = asyncio.ensure_future(
+            self.conn.create_terminal(
+                session_id=self.session_id,
+                command=argv[0],
+                args=argv[1:],
+                env=variables,
+                cwd=str(cwd),
+                output_byte_limit=TERMINAL_OUTPUT_BYTES,
+            )
         )
+        try:
+            created = await asyncio.shield(creating)
+        except asyncio.CancelledError:  # the editor may be starting it already: when it has, kill it
+            with contextlib.suppress(Exception):
+                late = await asyncio.wait_for(creating, 5)
+                await self._kill(late.terminal_id)
+                await self._release(late.terminal_id)
+            raise
         terminal = created.terminal_id
         self.used[key] = terminal
-        await self.show(key, terminal)
         timed_out = False
         try:
+            # Inside the try: a cancel that comes while the editor is told must still kill the command.
+            await self.show(key, terminal)
             try:
                 async with asyncio.timeout(timeout):
                     exited = await self.conn.wait_for_terminal_exit(session_id=self.session_id, terminal_id=terminal)

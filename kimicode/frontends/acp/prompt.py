@@ -24,6 +24,7 @@ from kimicode.frontends.common.media import (
     is_image_path,
 )
 from kimicode.llm.messages import Image
+from kimicode.llm.profiles import ModelProfile
 
 
 def uri_path(uri: str) -> Path | None:
@@ -66,8 +67,11 @@ def _joined(words: list[str]) -> str:
     return text
 
 
-async def prompt_input(config: Config, blocks: list[Any], files: EditorFiles) -> tuple[str, list[Image]]:
-    """The message text (with its attached files) and its images; MediaError (one line) for bad media."""
+async def prompt_input(
+    config: Config, blocks: list[Any], files: EditorFiles, profile: ModelProfile
+) -> tuple[str, list[Image]]:
+    """The message text (with its attached files) and its images (within ``profile``'s picture budget);
+    MediaError (one line) for bad media."""
     workspace = config.work_dir
     words: list[str] = []
     attached: list[str] = []
@@ -77,7 +81,7 @@ async def prompt_input(config: Config, blocks: list[Any], files: EditorFiles) ->
         if kind == "text":
             words.append(block.text)
         elif kind == "image":
-            images.append(attach_image_bytes(config, _decoded(block.data, "image"), block.uri or ""))
+            images.append(attach_image_bytes(config, _decoded(block.data, "image"), profile, block.uri or ""))
         elif kind == "resource_link":
             path = uri_path(block.uri)
             if path is None:
@@ -86,7 +90,7 @@ async def prompt_input(config: Config, blocks: list[Any], files: EditorFiles) ->
             name = shown_name(path, workspace)
             words.append(f"@{name}")
             if is_image_path(path) and path.is_file():
-                images.extend(attach_image_files(config, [path]))
+                images.extend(attach_image_files(config, [path], profile))
             elif path.is_file():
                 text = await files.current_text(path)
                 if text is not None:
@@ -99,7 +103,7 @@ async def prompt_input(config: Config, blocks: list[Any], files: EditorFiles) ->
             if getattr(resource, "text", None) is not None:
                 attached.append(file_block(name, _clipped(resource.text)))
             elif (resource.mime_type or "").startswith("image/"):
-                images.append(attach_image_bytes(config, _decoded(resource.blob, "embedded image"), name))
+                images.append(attach_image_bytes(config, _decoded(resource.blob, "embedded image"), profile, name))
             else:
                 attached.append(f'<file path="{name}">(binary content, {resource.mime_type or "unknown type"}: not shown)</file>')
         else:

@@ -40,6 +40,7 @@ from kimicode.config import NO_KEY, Config, ConfigError, kimicode_home, load_con
 from kimicode.frontends.acp.session import (
     AcpSession,
     config_options,
+    current_mode,
     mcp_servers_from_client,
     session_modes,
     workspace_of,
@@ -197,20 +198,23 @@ class KimicodeAgent:
 
     async def set_session_mode(self, mode_id: str, session_id: str, **_: Any) -> SetSessionModeResponse:
         session = self._session(session_id)
-        session.set_mode(mode_id)
+        await session.set_mode(mode_id)
         await session.options_changed()
         return SetSessionModeResponse()
 
     async def set_config_option(self, config_id: str, session_id: str, value: Any, **_: Any) -> SetSessionConfigOptionResponse:
         session = self._session(session_id)
         if config_id == "mode":
-            session.set_mode(str(value))
-            await session.send(update_current_mode(session.config.mode))
+            await session.set_mode(str(value))
+        elif config_id == "approvals":
+            session.set_stance(str(value))
         elif config_id == "model":
-            session.set_model(str(value))
+            await session.set_model(str(value))
         else:
-            raise RequestError.invalid_params({"configId": f"unknown option '{config_id}': use mode or model"})
-        return SetSessionConfigOptionResponse(config_options=config_options(session.config))
+            raise RequestError.invalid_params({"configId": f"unknown option '{config_id}': use mode, approvals or model"})
+        if config_id in ("mode", "approvals"):
+            await session.send(update_current_mode(current_mode(session.config, session.stance)))
+        return SetSessionConfigOptionResponse(config_options=config_options(session.config, session.stance))
 
     # -- turns ---------------------------------------------------------------------------------------
 

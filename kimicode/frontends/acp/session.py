@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acp import RequestError
 from acp import helpers as h
@@ -53,20 +53,31 @@ from kimicode.frontends.common.media import MediaError
 from kimicode.frontends.common.sessions import OpenedSession
 from kimicode.mcp.server_config import McpServerConfig
 
+if TYPE_CHECKING:
+    from kimicode.tools.propose_plan import PlanReview
+
 log = logging.getLogger("kimicode.acp")
 
-# What each mode offers (DESIGN.md B.7). A mode added to config.MODES (plan mode, say) shows up in the
-# editor's mode picker by itself; a line here gives it its description.
+PLAN = "plan"
+
+# What each mode offers (DESIGN.md B.7). A mode added to config.MODES shows up in the editor's mode picker
+# by itself; a line here gives it its description.
 MODE_INFO = {
     "instant": ("Instant", "No thinking; the SWE tools (bash, view, edits)"),
     "thinking": ("Thinking", "Thinks before it acts; the SWE tools"),
     "agent": ("Agent", "Thinking, the SWE tools, screenshot, skills and MCP tools"),
     "swarm": ("Swarm", "Agent, plus sub-agents that work in parallel (spawn_agents)"),
+    PLAN: ("Plan", "Reads and plans, changes nothing; the plan is proposed for approval before any work"),
 }
+# Editors show one mode picker; plan mode is the policy's stance rather than a set of tools, so picking it
+# keeps the current mode's tools and picking a mode again leaves plan mode.
+ACP_MODES = (*MODES, PLAN)
+# The approval stance (the REPL's Shift-Tab), also offered as an option of its own.
+STANCE_INFO = {"ask": "Ask before edits and commands", "auto-edit": "Edit without asking; ask before commands", PLAN: "Plan only"}
 # Slash commands that make sense in an editor (its own UI does sessions, undo and diffs).
 COMMANDS = {
     "compact": ("Summarise older history now to free context", None),
-    "mode": ("Show or switch the mode", "instant, thinking, agent or swarm"),
+    "mode": ("Show or switch the mode", "instant, thinking, agent, swarm or plan"),
     "model": ("Show or switch the model", "a model name"),
     "cost": ("Tokens and cost of this session so far", None),
 }
@@ -80,12 +91,17 @@ def _mode_info(mode: str) -> tuple[str, str | None]:
     return name, description or None
 
 
+def current_mode(config: Config, stance: str) -> str:
+    """The mode id the editor shows: plan mode while the stance is "plan", else the run's mode."""
+    return PLAN if stance == PLAN else config.mode
+
+
 def session_modes(current: str) -> SessionModeState:
-    modes = [SessionMode(id=mode, name=_mode_info(mode)[0], description=_mode_info(mode)[1]) for mode in MODES]
+    modes = [SessionMode(id=mode, name=_mode_info(mode)[0], description=_mode_info(mode)[1]) for mode in ACP_MODES]
     return SessionModeState(current_mode_id=current, available_modes=modes)
 
 
-def config_options(config: Config) -> list[SessionConfigOptionSelect]:
+def config_options(config: Config, stance: str = "ask") -> list[SessionConfigOptionSelect]:
     from kimicode.llm.profiles import known_models
 
     models = [config.model, *(m for m in known_models() if m != config.model)]
@@ -95,8 +111,15 @@ def config_options(config: Config) -> list[SessionConfigOptionSelect]:
             id="mode",
             name="Mode",
             category="mode",
-            current_value=config.mode,
-            options=[SessionConfigSelectOption(value=mode, name=_mode_info(mode)[0]) for mode in MODES],
+            current_value=current_mode(config, stance),
+            options=[SessionConfigSelectOption(value=mode, name=_mode_info(mode)[0]) for mode in ACP_MODES],
+        ),
+        SessionConfigOptionSelect(
+            type="select",
+            id="approvals",
+            name="Approvals",
+            current_value=stance,
+            options=[SessionConfigSelectOption(value=value, name=name) for value, name in STANCE_INFO.items()],
         ),
         SessionConfigOptionSelect(
             type="select",
@@ -166,9 +189,11 @@ class AcpSession:
         self._turn: asyncio.Task[ev.RunResult | None] | None = None
         self._cancelled = False
         self._asked: dict[str, asyncio.Event] = {}  # approvals wait until their call is on screen
+        self._shown: dict[str, asyncio.Event] = {}  # calls the editor was told about, until they end
         self._open_calls: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (tool, args) until it ends
         self._notices: list[str] = []
         self._announced = False
+        self._first_runtime: Runtime  # the assembly's own: it closes that one when the session ends
 
     # -- life -----------------------------------------------------------------------------------------
 
@@ -191,9 +216,12 @@ class AcpSession:
                 adapt_runtime=self._adapt,
             ) as run:
                 self.runtime, self.agent, self.mcp = run.runtime, run.agent, run.mcp
+                self._first_runtime = run.runtime
                 self._prepare_client()
                 self._ready.set_result(None)
                 await self._closing.wait()
+                if self.runtime is not run.runtime:  # a mode switch replaced it: its client is this one's own
+                    await self.runtime.aclose()
         except BaseException as exc:
             if not self._ready.done():
                 self._ready.set_exception(exc)
@@ -213,6 +241,7 @@ class AcpSession:
     def _adapt(self, runtime: Runtime) -> None:
         runtime.ctx.files = self.files
         runtime.ctx.commands = self.terminals
+        runtime.ctx.review_plan = self.review_plan
 
     async def close(self) -> None:
         self.cancel()
@@ -255,37 +284,112 @@ class AcpSession:
 
     # -- modes and models ----------------------------------------------------------------------------
 
-    def set_mode(self, mode: str) -> None:
+    @property
+    def stance(self) -> str:
+        return self.agent.policy.stance
+
+    async def set_mode(self, mode: str) -> None:
+        """One of the four modes (its tools; leaves plan mode), or "plan" (the stance; the tools stay)."""
         from kimicode.frontends.common.assembly import rebuilt_for_mode
 
-        if mode not in MODES:
-            raise RequestError.invalid_params({"modeId": f"unknown mode '{mode}': use one of {', '.join(MODES)}"})
+        if mode not in ACP_MODES:
+            raise RequestError.invalid_params({"modeId": f"unknown mode '{mode}': use one of {', '.join(ACP_MODES)}"})
         if self._turn is not None and not self._turn.done():
             raise RequestError.invalid_request({"details": "a turn is running; switch modes when it has ended"})
+        if mode == PLAN:
+            self.agent.policy.stance = PLAN
+            return
+        if self.stance == PLAN:
+            self.agent.policy.stance = "ask"
+        if mode == self.config.mode:
+            return
         self.config.mode = mode
+        previous = self.runtime
+        model = previous.model.for_model(self.config) if previous.model is not None else None
         extra = {"extra_tools": self.mcp.tools} if self.mcp is not None else {}
         self.runtime, self.agent = rebuilt_for_mode(
-            self.config, self.id, self.agent, self.approve, adapt_runtime=self._adapt, **extra
+            self.config,
+            self.id,
+            self.agent,
+            self.approve,
+            adapt_runtime=self._adapt,
+            tasks=previous.ctx.tasks,  # the session's background tasks carry on
+            model=model,
+            **extra,
         )
         self._prepare_client()
+        if previous is not self._first_runtime:  # the first one is closed with the session's assembly
+            await previous.aclose()
 
-    def set_model(self, name: str) -> None:
+    def set_stance(self, stance: str) -> None:
+        if stance not in STANCE_INFO:
+            raise RequestError.invalid_params({"value": f"unknown approvals '{stance}': use one of {', '.join(STANCE_INFO)}"})
+        if self._turn is not None and not self._turn.done():
+            raise RequestError.invalid_request({"details": "a turn is running; change approvals when it has ended"})
+        self.agent.policy.stance = stance
+
+    async def set_model(self, name: str) -> None:
+        """Another model at the same endpoint: a new client (what is known about the endpoint carries over)."""
         from kimicode.llm.client import ChatClient
-        from kimicode.llm.profiles import profile_for
+        from kimicode.llm.setup import model_setup
 
         if not name.strip():
             raise RequestError.invalid_params({"value": "give a model name"})
         self.config.model = name.strip()
-        self.runtime.client = ChatClient(self.config, profile_for(self.config.model))
+        previous = self.runtime.client
+        model = self.runtime.model.for_model(self.config) if self.runtime.model else model_setup(self.config)
+        self.runtime.model = model
+        self.runtime.client = ChatClient(self.config, model.profile, model.endpoint, model.store)
         self.agent.client = self.runtime.client
+        if self.runtime.swarm is not None:  # sub-agents ask the orchestrator's model
+            self.runtime.swarm.client = self.runtime.client
         self._prepare_client()
+        if previous is not self._first_runtime.client:
+            await previous.aclose()
 
     async def mode_changed(self) -> None:
-        await self.send(h.update_current_mode(self.config.mode))
+        await self.send(h.update_current_mode(current_mode(self.config, self.stance)))
         await self.options_changed()
 
     async def options_changed(self) -> None:
-        await self.send(ConfigOptionUpdate(session_update="config_option_update", config_options=config_options(self.config)))
+        options = config_options(self.config, self.stance)
+        await self.send(ConfigOptionUpdate(session_update="config_option_update", config_options=options))
+
+    # -- plan mode -----------------------------------------------------------------------------------
+
+    async def review_plan(self, plan: str) -> PlanReview:
+        """propose_plan's question, as a permission request on its tool call: start asking before edits,
+        start with edits allowed, or keep planning."""
+        from kimicode.tools.base import CURRENT_TOOL_CALL
+        from kimicode.tools.propose_plan import PlanReview
+
+        key = call_key(*CURRENT_TOOL_CALL.get())
+        await self._shown.setdefault(key, asyncio.Event()).wait()  # the call is on the editor's screen
+        options = [
+            PermissionOption(option_id="start_ask", name="Yes, and ask before edits", kind="allow_once"),
+            PermissionOption(option_id="start_auto_edit", name="Yes, and allow edits", kind="allow_always"),
+            PermissionOption(option_id="keep_planning", name="No, keep planning", kind="reject_once"),
+        ]
+        tool_call = ToolCallUpdate(
+            tool_call_id=key,
+            title="Ready to start on this plan?",
+            kind="switch_mode",
+            status="pending",
+            content=[h.tool_content(h.text_block(plan))],
+        )
+        try:
+            response = await self.conn.request_permission(session_id=self.id, tool_call=tool_call, options=options)
+        except (RequestError, ConnectionError) as exc:
+            log.info("session/request_permission failed: %s", exc)
+            return PlanReview(False, plan, feedback="the editor did not answer")
+        outcome = response.outcome
+        chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else ""
+        if chosen not in ("start_ask", "start_auto_edit"):
+            return PlanReview(False, plan, feedback="The user wants to keep planning.")
+        stance = "auto-edit" if chosen == "start_auto_edit" else "ask"
+        self.agent.policy.stance = stance
+        await self.mode_changed()
+        return PlanReview(True, plan, stance=stance)
 
     # -- a turn --------------------------------------------------------------------------------------
 
@@ -293,7 +397,7 @@ class AcpSession:
         if self._turn is not None and not self._turn.done():
             raise RequestError.invalid_request({"details": "a turn is already running in this session"})
         try:
-            text, images = await prompt_input(self.config, blocks, self.files)
+            text, images = await prompt_input(self.config, blocks, self.files, self.agent.client.profile)
         except MediaError as exc:
             raise RequestError.invalid_params({"prompt": str(exc)}) from None
         command = _slash_command(text)
@@ -405,9 +509,11 @@ class AcpSession:
                 raw_input=event.args,
             )
         )
+        self._shown.setdefault(key, asyncio.Event()).set()
 
     async def _call_ended(self, event: ev.ToolCallEnd) -> None:
         key = call_key(event.agent, event.call_id)
+        self._shown.pop(key, None)
         name, args = self._open_calls.pop(key, (event.name, {}))
         status = "failed" if event.result.is_error else "completed"
         writes = self.files.written.pop(key, [])
@@ -500,13 +606,13 @@ class AcpSession:
             await say("Nothing to compact yet." if event is None else f"Compacted: {event.tokens_before:,} → {event.tokens_after:,} tokens.")
         elif name == "mode":
             if arg:
-                self.set_mode(arg)
+                await self.set_mode(arg)
                 await self.mode_changed()
             tools = ", ".join(self.agent.current_tools())
             await say(f"Mode: {self.config.mode} (thinking {'on' if self.agent.thinking else 'off'}). Tools: {tools}.")
         elif name == "model":
             if arg:
-                self.set_model(arg)
+                await self.set_model(arg)
                 await self.options_changed()
             await say(f"Model: {self.config.model} at {self.config.base_url}.")
         elif name == "cost":

@@ -25,6 +25,7 @@ KINDS = {
     "todo": "think",
     "task_output": "read",
     "task_stop": "execute",
+    "propose_plan": "switch_mode",
 }
 EDIT_TOOLS = ("createfile", "strreplace", "insert")
 # Commands that only look for things: a bash call made of these alone is shown as a search.
