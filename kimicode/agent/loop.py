@@ -222,7 +222,7 @@ class Agent:
         ``images`` and other content ``parts`` (e.g. an uploaded video) go into the task's user message.
         """
         queue: asyncio.Queue[ev.Event] = asyncio.Queue()
-        driver = asyncio.create_task(self._drive(user_message(task, images, parts), queue.put_nowait))
+        driver = asyncio.create_task(self.drive(task, queue.put_nowait, images, parts))
         getter: asyncio.Future[ev.Event] | None = None
         try:
             while True:
@@ -249,6 +249,14 @@ class Agent:
                 driver.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await driver
+
+    async def drive(
+        self, task: str, emit: Emit, images: list[Image] | None = None, parts: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Run one task, handing every event to ``emit`` the moment it happens (``Done`` last); cancelling
+        the caller cancels the run. For a front end that must not lose an event a cancel cuts off (``run``
+        hands events over only as fast as they are read)."""
+        await self._drive(user_message(task, images, parts), emit)
 
     async def _drive(self, task: Message, emit: Emit) -> None:
         started = time.monotonic()

@@ -434,20 +434,21 @@ class AcpSession:
 
     async def _consume(self, text: str, images: list[Any]) -> ev.RunResult | None:
         await self._wait_for_mcp()  # inside the turn: a cancel ends the wait too
-        run = self.agent.run(text, images or None)
-        result: ev.RunResult | None = None
-        # Events are taken from the run as they come and sent by a task of their own: a slow editor never
-        # holds an event back inside the run, so a cancel still tells the editor about the call it ended.
+        results: list[ev.RunResult] = []
+        # Every event goes into the outbox as it happens and a task of its own sends them in order: a slow
+        # editor never holds the run back, and a cancel still tells the editor about the call it ended.
         outbox: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+
+        def emit(event: ev.Event) -> None:
+            if isinstance(event, ev.Done):
+                results.append(event.result)
+            else:
+                outbox.put_nowait(event)
+
         sender = asyncio.create_task(self._send_in_order(outbox), name=f"acp-updates-{self.id}")
         try:
-            async for event in run:
-                if isinstance(event, ev.Done):
-                    result = event.result
-                else:
-                    outbox.put_nowait(event)
+            await self.agent.drive(text, emit, images or None)
         finally:
-            await run.aclose()
             outbox.put_nowait(None)
             try:
                 await asyncio.wait_for(sender, FLUSH_TIMEOUT)
@@ -456,7 +457,7 @@ class AcpSession:
             except asyncio.CancelledError:  # cancelled again while flushing: stop now
                 sender.cancel()
                 raise
-        return result
+        return results[0] if results else None
 
     async def _send_in_order(self, outbox: asyncio.Queue[ev.Event | None]) -> None:
         while (event := await outbox.get()) is not None:
