@@ -167,15 +167,21 @@ def test_a_sandboxed_server_is_reachable_from_the_host_through_the_bridge(worksp
 
     async def scenario() -> tuple[ToolResult, str, ToolResult]:
         ctx = context(workspace, tmp_path, sandboxed=True)
-        started = await BASH.run({"command": f"exec -a {marker} python3 -m http.server {port}", "background": True}, ctx)
+        await BASH.run({"command": f"exec -a {marker} python3 -m http.server {port}", "background": True}, ctx)
+        # The start result waits a second for the port; a loaded machine may take longer to listen.
+        deadline = time.monotonic() + 20
+        status = await TaskOutputTool().run({"task_id": "1"}, ctx)
+        while "listening on" not in status.text and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            status = await TaskOutputTool().run({"task_id": "1"}, ctx)
         page = await asyncio.to_thread(fetch, port)
         # the task itself still has no network: only its own ports are bridged, inwards
         probe = await BASH.run({"command": "python3 -c \"import urllib.request as u; u.urlopen('http://example.com', timeout=3)\""}, ctx)
         await TaskStopTool().run({"task_id": "1"}, ctx)
-        return started, page, probe
+        return status, page, probe
 
-    started, page, probe = run(scenario())
-    assert f"listening on 127.0.0.1:{port} (bridged from the sandbox)" in started.text
+    status, page, probe = run(scenario())
+    assert f"listening on 127.0.0.1:{port} (bridged from the sandbox)" in status.text
     assert page == "<h1>served from the workspace</h1>\n"
     assert "exit code: 1" in probe.text
     with pytest.raises(OSError):  # the bridge closed with the task
