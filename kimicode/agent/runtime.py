@@ -54,6 +54,18 @@ class Runtime:
         """Release the model client's connections (sub-agents share it)."""
         await self.client.aclose()
 
+    def switch_model(self) -> ChatClient:
+        """A client for ``config.model`` at the same endpoint (what is known about the endpoint carries over),
+        for this runtime and its sub-agents; returns the previous client, for the caller to close."""
+        from kimicode.llm.setup import model_setup
+
+        previous = self.client
+        self.model = self.model.for_model(self.config) if self.model else model_setup(self.config)
+        self.client = ChatClient(self.config, self.model.profile, self.model.endpoint, self.model.store)
+        if self.swarm is not None:  # sub-agents ask the orchestrator's model
+            self.swarm.client = self.client
+        return previous
+
     def policy(self) -> Policy:
         """A fresh decision point for an agent of this run (sub-agents share their orchestrator's)."""
         return build_policy(self.config, self.ctx, self.skills, headless=self.headless)

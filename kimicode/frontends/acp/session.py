@@ -330,19 +330,11 @@ class AcpSession:
 
     async def set_model(self, name: str) -> None:
         """Another model at the same endpoint: a new client (what is known about the endpoint carries over)."""
-        from kimicode.llm.client import ChatClient
-        from kimicode.llm.setup import model_setup
-
         if not name.strip():
             raise RequestError.invalid_params({"value": "give a model name"})
         self.config.model = name.strip()
-        previous = self.runtime.client
-        model = self.runtime.model.for_model(self.config) if self.runtime.model else model_setup(self.config)
-        self.runtime.model = model
-        self.runtime.client = ChatClient(self.config, model.profile, model.endpoint, model.store)
+        previous = self.runtime.switch_model()
         self.agent.client = self.runtime.client
-        if self.runtime.swarm is not None:  # sub-agents ask the orchestrator's model
-            self.runtime.swarm.client = self.runtime.client
         self._prepare_client()
         if previous is not self._first_runtime.client:
             await previous.aclose()

@@ -787,19 +787,10 @@ class Repl:
         return True
 
     async def set_model(self, name: str) -> None:
-        """Another model at the same endpoint: a new client (what is known about the endpoint carries
-        over), the old one's connections closed."""
-        from kimicode.llm.client import ChatClient
-        from kimicode.llm.setup import model_setup
-
+        """Another model at the same endpoint: a new client, the old one's connections closed."""
         self.config.model = name
-        previous = self.runtime.client
-        model = self.runtime.model.for_model(self.config) if self.runtime.model else model_setup(self.config)
-        self.runtime.model = model
-        self.runtime.client = ChatClient(self.config, model.profile, model.endpoint, model.store)
+        previous = self.runtime.switch_model()
         self.agent.client = self.runtime.client
-        if self.runtime.swarm is not None:  # sub-agents ask the orchestrator's model
-            self.runtime.swarm.client = self.runtime.client
         await previous.aclose()
 
     async def compact_now(self, instruction: str = "") -> None:
