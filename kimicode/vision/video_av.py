@@ -19,7 +19,9 @@ at its own frame wherever it falls, at the cost of the one GOP it is in.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,15 +67,34 @@ def scan(path: Path, max_frames: int, max_fps: float, threshold: float, token_bu
         raise Unsupported("PyAV is not installed") from exc
     error = getattr(av, "FFmpegError", None) or av.error.FFmpegError
     try:
-        layout = _Layout.read(av, path)
-        scanner = _Scanner(av, path, layout, max_frames, max_fps, threshold, token_budget)
-        scanner.forward()
-        scanner.replay()
+        with _quiet(av):
+            layout = _Layout.read(av, path)
+            scanner = _Scanner(av, path, layout, max_frames, max_fps, threshold, token_budget)
+            scanner.forward()
+            scanner.replay()
     except error as exc:
         raise Unsupported(str(exc)) from exc
     if not any(i in scanner.result.colour for i in scanner.result.uniform):
         raise Unsupported("no frame could be decoded")
     return scanner.result
+
+
+@contextlib.contextmanager
+def _quiet(av: Any) -> Iterator[None]:
+    """FFmpeg's own messages (a damaged packet, a missing index) stay out of the terminal.
+
+    PyAV before 13 passes them to Python's logging, which prints warnings to stderr; later ones drop them.
+    """
+    logging = getattr(av, "logging", None)
+    level = logging.get_level() if logging is not None and hasattr(logging, "get_level") else None
+    if level is None:
+        yield
+        return
+    logging.set_level(logging.PANIC)
+    try:
+        yield
+    finally:
+        logging.set_level(level)
 
 
 def _open(av: Any, path: Path) -> Any:
