@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -422,3 +423,33 @@ def test_every_cut_in_a_long_motion_heavy_clip_is_found_and_flashes_are_not(
     for start, length in flashes.items():
         # Neither the flash nor the frame it returns on is taken for a change of scene.
         assert not any(start <= n <= start + length for n in numbers), (start, numbers)
+
+
+def test_a_variable_frame_rate_recording_is_sampled_and_labelled_by_its_timestamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As screen recorders write them: one frame a second while nothing moves (0-7 s), then 30 fps (8-10 s)
+    # with a cut at 9.0 s. Counting frames would put the cut at frame 39 of 69, "t=5.7s" at 6.9 fps.
+    av = pytest.importorskip("av")
+    _pyav_only(monkeypatch)
+    path = tmp_path / "vfr.mp4"
+    stamps = [second * 1000 for second in range(8)] + [8000 + round(i * 1000 / 30) for i in range(60)]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for stamp in stamps:
+            pixels = np.zeros((240, 320, 3), np.uint8)
+            pixels[:] = BLUE_BGR if stamp >= 9000 else RED_BGR
+            frame = av.VideoFrame.from_ndarray(pixels, format="bgr24")
+            frame.pts, frame.time_base = stamp, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+    frames = sample_video(path, max_fps=1.0)
+    times = [_time(frame.label) for frame in frames]
+    assert times == [float(t) for t in range(11)] or times == [float(t) for t in range(10)], times
+    for frame, t in zip(frames, times):
+        assert _is(_centre_bgr(frame.data), BLUE_BGR if t >= 9.0 else RED_BGR), t

@@ -129,7 +129,8 @@ class _Layout:
         if not self.gop_starts or self.gop_starts[0] != 0:
             self.gop_starts.insert(0, 0)  # a stream cut out of a longer one may not start on a keyframe
         self.reordered = any(b < a for a, b in zip(self.shown, self.shown[1:]))  # B-frames
-        self.times = [float((pts - self.pts[0]) * time_base) for pts in self.pts]
+        unit = float(time_base)
+        self.times = [(pts - self.pts[0]) * unit for pts in self.pts]
         span = self.times[-1]
         self.fps = rate if 0 < rate <= 1000 else ((len(self.pts) - 1) / span if span > 0 else 25.0)
 
@@ -204,9 +205,13 @@ class _Scanner:
         self.path = path
         self.layout = layout
         self.threshold = threshold
-        count = len(layout)
-        wanted = min(max_frames, max(1, int(count / layout.fps * max_fps)))
-        uniform = _uniform_by_time(layout.times, count / layout.fps, wanted)
+        times = layout.times
+        # The last frame is shown as long as the one before it (the average rate misleads in a recording
+        # whose rate varies).
+        last = times[-1] - times[-2] if len(times) > 1 and times[-1] > times[-2] else 1 / layout.fps
+        duration = times[-1] + last
+        wanted = min(max_frames, max(1, int(duration * max_fps)))
+        uniform = _uniform_by_time(layout.times, duration, wanted)
         self.result = Scan(fps=layout.fps, uniform=uniform)
         self.uniform = set(uniform)
         self.keep_tokens = keep_tokens_for(budget, len(uniform))
