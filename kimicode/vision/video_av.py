@@ -13,7 +13,14 @@ pass, with FFmpeg's ``skip_frame`` set packet by packet:
 Every decoded frame gets a thumbnail of its Y, U and V planes, sampled straight from the decoder's buffers
 (no colour conversion). Where two neighbouring decoded frames differ enough to hide a cut, the frames
 between them are decoded afterwards by a second decoder that seeks to their keyframe, so a change is placed
-at its own frame wherever it falls, at the cost of the one GOP it is in.
+at its own frame wherever it falls, at the cost of the one GOP it is in. When motion makes so many
+stretches suspect that they would cost more than the whole clip, the whole clip is decoded once instead:
+a scan never costs more than its forward pass plus one full decode.
+
+Measured (60 s 1080p, 32 frames, CPU seconds on 2 shared cores): the frames the uniform samples alone
+need are most of the cost. In a long GOP each sample needs every reference frame back to its keyframe;
+skipping all B-frames instead of only unreferenced ones would save a third on H.264 but corrupts most
+frames of x264's default output (P-frames are predicted from B-frames), and FFmpeg does not flag them.
 """
 
 from __future__ import annotations
@@ -245,32 +252,28 @@ class _Scanner:
             container.close()
 
     def replay(self) -> None:
-        """Decode the frames between neighbours that differ enough to hide a change, GOP by GOP."""
-        suspects = []
+        """Decode the frames between neighbours that differ enough to hide a change, GOP by GOP.
+
+        Across a skipped frame only a clear jump counts; across wider gaps half of one does, as motion
+        over the gap may hide part of a cut's jump. When those stretches together would cost more than
+        decoding the whole clip, the whole clip is decoded instead, once, from the start.
+        """
+        thumbs, count = self.result.thumbs, len(self.layout)
+        stretches = []
         for before, after in zip(self.decoded, self.decoded[1:]):
-            if after - before > 1:
-                strength = difference(self.result.thumbs[before], self.result.thumbs[after])
-                if strength >= self.threshold / 2:  # motion between them may hide part of a cut's jump
-                    clear = strength >= self.threshold
-                    suspects.append((not (clear and after - before > 2), not clear, -strength, before, after))
-        if not suspects:
+            gap = after - before
+            if gap > 1 and difference(thumbs[before], thumbs[after]) >= self.threshold / (1 if gap == 2 else 2):
+                # On past the later frame too, for the flash check: does the picture come back?
+                stretches.append(range(before + 1, min(count, after + self.window + 1)))
+        if not stretches:
             return
-        # Most telling first, within a second decode's worth: wide gaps with a clear jump (only a replay
-        # can place those), then clear jumps between frames two apart (else placed within one frame).
-        budget = len(self.layout)
-        needed: set[int] = set()
-        for *_, before, after in sorted(suspects):
-            frames = range(before + 1, min(len(self.layout), after + self.window + 1))
-            cost = self.layout.reach(frames)
-            if cost > budget and needed:
-                continue
-            budget -= cost
-            needed.update(frames)
-        self._decode_again(needed)
-        thumbs = self.result.thumbs
+        if sum(self.layout.reach(frames) for frames in stretches) >= count:
+            self._decode_again(set(range(count)))
+        else:
+            self._decode_again({i for frames in stretches for i in frames})
         for before, after in zip(self.decoded, self.decoded[1:]):
             if after - before == 2 and difference(thumbs[before], thumbs[after]) >= self.threshold:
-                self.result.approximate.add(after)
+                self.result.approximate.add(after)  # (not placed exactly: a replay failed)
 
     def _decode_again(self, needed: set[int]) -> None:
         layout = self.layout
