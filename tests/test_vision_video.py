@@ -453,3 +453,21 @@ def test_a_variable_frame_rate_recording_is_sampled_and_labelled_by_its_timestam
     assert times == [float(t) for t in range(11)] or times == [float(t) for t in range(10)], times
     for frame, t in zip(frames, times):
         assert _is(_centre_bgr(frame.data), BLUE_BGR if t >= 9.0 else RED_BGR), t
+
+
+@pytest.mark.parametrize("writer", ["opencv-mp4v", "pyav-h264"])
+def test_skipping_decode_work_changes_nothing_the_model_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    # The scan skips frames (keyframes as anchors, unreferenced B-frames) and later decodes stretches again
+    # after a seek. What it sends must be byte for byte what a decoder that decodes every frame gives.
+    import kimicode.vision.video_av as video_av
+
+    _pyav_only(monkeypatch)
+    clip = _long_clip(tmp_path / "motion.mp4", 45, MOTION_CUTS, {450: 1, 1030: 4}, writer)
+    skipping = sample_video(clip)
+    monkeypatch.setattr(video_av, "_KEYFRAMES", "DEFAULT")
+    monkeypatch.setattr(video_av, "_REFERENCES", "DEFAULT")
+    everything = sample_video(clip)
+    assert [f.label for f in skipping] == [f.label for f in everything]
+    assert [f.data for f in skipping] == [f.data for f in everything]
