@@ -271,6 +271,7 @@ class _Scanner:
             self._decode_again(set(range(count)))
         else:
             self._decode_again({i for frames in stretches for i in frames})
+        self.decoded = sorted(thumbs)
         for before, after in zip(self.decoded, self.decoded[1:]):
             if after - before == 2 and difference(thumbs[before], thumbs[after]) >= self.threshold:
                 self.result.approximate.add(after)  # (not placed exactly: a replay failed)
@@ -324,17 +325,24 @@ class _Scanner:
         if needed is not None and index not in needed:
             return  # a replay decodes its GOP's start only to reach the frames it is after
         thumb = _thumb(frame)
-        place = bisect.bisect_left(self.decoded, index)
-        if place == len(self.decoded) or self.decoded[place] != index:
-            self.decoded.insert(place, index)
-        self.result.thumbs[index] = thumb
+        thumbs = self.result.thumbs
+        if needed is None:  # the forward pass: frames come in display order
+            if self.decoded and self.decoded[-1] >= index:
+                bisect.insort(self.decoded, index)  # (a decoder handing frames over out of order)
+            else:
+                self.decoded.append(index)
+            place = bisect.bisect_left(self.decoded, index)
+            previous = self.decoded[place - 1] if place > 0 else None
+        else:  # a replay, in order within each stretch; the order is rebuilt once afterwards
+            place = bisect.bisect_left(self.decoded, index)
+            previous = index - 1 if index - 1 in thumbs else (self.decoded[place - 1] if place > 0 else None)
+        thumbs[index] = thumb
         colour = self.result.colour
         if index in colour:
             return
         if index in self.uniform:
             colour[index] = Frame(index, layout.times[index], _colour(frame, self.keep_tokens, self.reformatter))
             return
-        previous = self.decoded[place - 1] if place > 0 else None
         # A possible change is kept in colour only when the frame before it (or, failing that, the one
         # before that) was decoded: a change seen across a wider gap is a replay's to place.
         if previous is None or index - previous > 2:
@@ -379,7 +387,7 @@ def _plane_thumb(plane: Any, grid: tuple[int, int]) -> np.ndarray:
     # About four samples a cell each way: reading every pixel of a 1080p plane costs more than decoding.
     step_y, step_x = max(1, height // (grid[1] * 4)), max(1, width // (grid[0] * 4))
     sample = np.ascontiguousarray(rows[step_y // 2 : height : step_y, step_x // 2 : width : step_x])
-    return cv2.resize(sample, grid, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(sample, grid, interpolation=cv2.INTER_AREA)
 
 
 def _colour(frame: Any, max_tokens: int, reformatter: Any) -> np.ndarray:

@@ -188,9 +188,9 @@ class _Scanner:
             return None
         height, width = plane.shape[:2]
         step = max(1, min(width // (LUMA_GRID[0] * 4), height // (LUMA_GRID[1] * 4)))
-        thumb = cv2.resize(plane[::step, ::step], LUMA_GRID, interpolation=cv2.INTER_AREA).astype(np.float32)
-        self.result.thumbs[index] = thumb.ravel()
-        return thumb.ravel()
+        thumb = cv2.resize(np.ascontiguousarray(plane[::step, ::step]), LUMA_GRID, interpolation=cv2.INTER_AREA).ravel()
+        self.result.thumbs[index] = thumb
+        return thumb
 
     def _plane(self) -> np.ndarray | None:
         """The current frame as one 8-bit plane: the decoder's luma, or grey from BGR where that fails."""

@@ -35,10 +35,12 @@ __all__ = [
 FLASH_SECONDS = 0.25  # a change that reverts within this long is a flash
 LUMA_GRID = (32, 18)  # thumbnail cells (width, height) of the luma plane ...
 CHROMA_GRID = (16, 9)  # ... and of each colour plane
-# A thumbnail: float32 cell means, the luma grid's then (when the scanner has colour) U's and V's, flat.
+# A thumbnail: uint8 cell means, the luma grid's then (when the scanner has colour) U's and V's, flat
+# (864 bytes a frame: an hour at 30 fps is 93 MB).
 Thumb = "np.ndarray"
 _LUMA_CELLS = LUMA_GRID[0] * LUMA_GRID[1]
 _CHROMA_CELLS = CHROMA_GRID[0] * CHROMA_GRID[1]
+_PLANE_STARTS = (0, _LUMA_CELLS, _LUMA_CELLS + _CHROMA_CELLS)
 
 
 @dataclass
@@ -75,10 +77,10 @@ def difference(first: Thumb, second: Thumb) -> float:
     """
     import numpy as np
 
-    gaps = np.abs(first - second)
+    gaps = np.abs(first.astype(np.int32) - second)
     if gaps.size == _LUMA_CELLS:
         return float(gaps.mean())
-    sums = np.add.reduceat(gaps, (0, _LUMA_CELLS, _LUMA_CELLS + _CHROMA_CELLS))
+    sums = np.add.reduceat(gaps, _PLANE_STARTS)
     return float(max(sums[0] / _LUMA_CELLS, sums[1] / _CHROMA_CELLS, sums[2] / _CHROMA_CELLS))
 
 
