@@ -471,3 +471,22 @@ def test_skipping_decode_work_changes_nothing_the_model_sees(
     everything = sample_video(clip)
     assert [f.label for f in skipping] == [f.label for f in everything]
     assert [f.data for f in skipping] == [f.data for f in everything]
+
+
+def test_a_damaged_recording_is_still_sampled_and_its_cuts_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bytes garbled all through the middle of the clip (a bad download, a recorder that crashed): packets
+    # the decoder refuses are dropped, as players drop them, and the rest is sampled as usual.
+    import random
+
+    _pyav_only(monkeypatch)
+    clip = _long_clip(tmp_path / "damaged.mp4", 45, MOTION_CUTS, {}, "pyav-h264")
+    data = bytearray(clip.read_bytes())  # the index (moov) is at the end: only frames are damaged
+    noise = random.Random(5)
+    for at in range(len(data) // 10, len(data) * 3 // 4, 3000):
+        data[at : at + 30] = bytes(noise.randrange(256) for _ in range(30))
+    clip.write_bytes(bytes(data))
+
+    frames = sample_video(clip)
+    times = [_time(frame.label) for frame in frames]
+    assert len(frames) >= 30 and times == sorted(times) and times[-1] > 40, times
+    assert _found(frames, 1213), [_frame_number(f.data) for f in frames]  # past the damage

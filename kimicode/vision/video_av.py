@@ -54,6 +54,7 @@ _DECODE = "DEFAULT"  # skip_frame levels: decode the packet
 _REFERENCES = "NONREF"  # decode it if other frames are predicted from it
 _KEYFRAMES = "NONKEY"  # decode it if it is a keyframe
 _KEYFRAME_MODE_RATIO = 0.4  # keyframes as anchors when that decodes at most this share of the references
+_MAX_REFUSED = 50  # refused packets before a first decoded frame: the OpenCV scan gets its turn
 _CANDIDATES_PER_FRAME = 2  # colour frames of possible scene changes kept, per frame that may be sent
 # Pixel formats whose planes are 8-bit Y, U, V (or Y alone) and can be sampled as they are.
 _PLANAR_8BIT = {
@@ -227,6 +228,8 @@ class _Scanner:
         self.decoded: list[int] = []  # frame numbers with a thumbnail, sorted
         self.window = max(2, round(FLASH_SECONDS * layout.fps))
         self.reformatter = av.video.reformatter.VideoReformatter()
+        self.error = getattr(av, "FFmpegError", None) or av.error.FFmpegError
+        self.refused = 0  # packets the decoder refused
 
     def forward(self) -> None:
         """One pass from the start: the uniform samples, and the keyframes or all references as anchors."""
@@ -246,7 +249,7 @@ class _Scanner:
                     level = levels[position] if position is not None else _DECODE
                     if level != current:
                         context.skip_frame = current = level
-                for frame in packet.decode():
+                for frame in self._decode(packet):
                     self._take(frame, None)
         finally:
             container.close()
@@ -306,13 +309,23 @@ class _Scanner:
                         continue
                     if levels[position] != current:
                         context.skip_frame = current = levels[position]
-                    for frame in packet.decode():
+                    for frame in self._decode(packet):
                         self._take(frame, needed)
                 for frame in context.decode(None):  # the frames still in the decoder's threads
                     self._take(frame, needed)
                 # (The next run's seek resets the drained decoder.)
         finally:
             container.close()
+
+    def _decode(self, packet: Any) -> list[Any]:
+        """The frames a packet completes; a damaged packet the decoder refuses is dropped, as players do."""
+        try:
+            return list(packet.decode())
+        except self.error:
+            self.refused += 1
+            if self.refused > _MAX_REFUSED and not self.result.thumbs:
+                raise  # nothing decodes at all: not damage but a stream this decoder cannot read
+            return []
 
     def _take(self, frame: Any, needed: set[int] | None) -> None:
         """Record a decoded frame's thumbnail; keep it in colour if it is wanted or may be a change."""
