@@ -102,11 +102,11 @@ def scene_changes(scan: Scan, threshold: float, window: int) -> list[Change]:
         if strength < threshold:
             continue
         back = None
-        for later in order[k + 1 :]:
-            if later > index + window:
+        for j in range(k + 1, len(order)):
+            if order[j] > index + window:
                 break
-            if difference(thumbs[before], thumbs[later]) < threshold:
-                back = later
+            if difference(thumbs[before], thumbs[order[j]]) < threshold:
+                back = order[j]
                 break
         if back is not None:
             within_flash = back
