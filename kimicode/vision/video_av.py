@@ -80,7 +80,7 @@ def scan(path: Path, max_frames: int, max_fps: float, threshold: float, token_bu
             scanner = _Scanner(av, path, layout, max_frames, max_fps, threshold, token_budget)
             scanner.forward()
             scanner.replay()
-    except error as exc:
+    except (error, ValueError) as exc:  # (ValueError: a frame whose planes or format PyAV cannot map)
         raise Unsupported(str(exc)) from exc
     if not any(i in scanner.result.colour for i in scanner.result.uniform):
         raise Unsupported("no frame could be decoded")
