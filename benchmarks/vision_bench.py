@@ -16,7 +16,9 @@ Target: <= 2 s wall on an idle 2-core machine.
 ``--baseline REV`` (e.g. 6351d87, the scan before FFmpeg's decoder) also times that revision's
 ``sample_video`` (from ``git archive``), runs of the two interleaved so load changes hit both alike, and
 prints the ratio. ``--keep DIR`` keeps the generated videos there and reuses them (the VP8 one takes
-minutes to encode).
+minutes to encode). ``--screen`` adds what users mostly send, screen recordings (a page for every 10 s, a
+cursor always moving, each page scrolled), as H.264 and long-GOP VP8: the test clip above, whose whole
+picture moves in every frame, is the decoders' worst case.
 """
 
 from __future__ import annotations
@@ -102,6 +104,52 @@ VARIANTS = {
         9999,
     ),
 }
+
+
+def write_screen_video(path: Path, codec: str, options: dict[str, str], gop: int | None, seconds: int = 60) -> None:
+    """1920x1080 like a screen recording: a page per 10 s, a cursor always moving, a scroll in each page."""
+    import av
+    import numpy as np
+
+    height, width, fps = 1080, 1920, 30
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        stream.options = options
+        stream.codec_context.thread_count = os.cpu_count() or 1
+        pages = []
+        for number in range(seconds // 10 + 1):
+            page = np.full((height * 2, width, 3), 250, np.uint8)  # twice the screen: room to scroll
+            page[:90] = ((number * 70) % 256, 90, 160)  # a header of its own colour
+            for row in range(140, height * 2 - 40, 44):  # lines of "text" in a column
+                length = 300 + (row * 37 + number * 101) % 1100
+                page[row : row + 14, 120 : 120 + length] = 60
+            pages.append(page)
+        for index in range(seconds * fps):
+            second, page = (index / fps) % 10, pages[index // (10 * fps)]
+            top = int(min(max(0.0, second - 3) * 180, height))  # scrolls from 3 s to ~9 s into each page
+            frame = page[top : top + height].copy()
+            x, y = (index * 13) % (width - 40), 300 + int(200 * np.sin(index / 20))
+            frame[y : y + 28, x : x + 18] = 0  # the cursor
+            video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video.pts, video.time_base = index, Fraction(1, fps)
+            for packet in stream.encode(video):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def screen_videos(folder: Path) -> list[Path]:
+    videos = []
+    for name, (codec, options, gop) in VARIANTS.items():
+        target = folder / name.replace("video-", "screen-")
+        if not target.exists():
+            print(f"encoding {target.name} ...", flush=True)
+            write_screen_video(target, codec, options, gop)
+        videos.append(target)
+    return videos
 
 
 def test_videos(folder: Path) -> list[Path]:
@@ -219,6 +267,7 @@ def main() -> None:
     parser.add_argument("--video-only", action="store_true", help="skip the screenshot timings")
     parser.add_argument("--baseline", metavar="REV", help="also time this revision's sample_video (e.g. 6351d87)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the generated videos here and reuse them")
+    parser.add_argument("--screen", action="store_true", help="also time screen-recording-like H.264 and VP8 clips")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as temp:
@@ -234,6 +283,8 @@ def main() -> None:
         folder = args.keep or Path(temp)
         folder.mkdir(parents=True, exist_ok=True)
         videos = [args.video] if args.video is not None else test_videos(folder)
+        if args.screen:
+            videos += screen_videos(folder)
         baseline = checkout(args.baseline, Path(temp) / "baseline") if args.baseline else None
         bench_videos(videos, max(3, args.runs // 2), baseline, args.baseline)
 
