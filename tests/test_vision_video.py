@@ -490,3 +490,51 @@ def test_a_damaged_recording_is_still_sampled_and_its_cuts_found(tmp_path: Path,
     times = [_time(frame.label) for frame in frames]
     assert len(frames) >= 30 and times == sorted(times) and times[-1] > 40, times
     assert _found(frames, 1213), [_frame_number(f.data) for f in frames]  # past the damage
+
+
+def _screen_page(number: int, width: int = 320, height: int = 180) -> np.ndarray:
+    """A page of a screen recording, twice the screen's height: a header of its own colour, lines of text."""
+    page = np.full((height * 2, width, 3), 250, np.uint8)
+    page[:16] = ((number * 70) % 256, 90, 160)
+    for row in range(26, height * 2 - 8, 8):
+        page[row : row + 3, 20 : 20 + 50 + (row * 37 + number * 101) % 230] = 60
+    return page
+
+
+def test_a_page_change_in_a_screen_recording_is_found_though_most_of_the_screen_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A browser recording: most of the screen is white on both sides of a page change, so the picture
+    # changes less than at a film cut; scrolling and the cursor keep something moving all the time.
+    # Pages change at 7.1 s and 15.3 s (frames 213 and 459), each page is scrolled, H.264 with B-frames.
+    av = pytest.importorskip("av")
+    _pyav_only(monkeypatch)
+    changes = (213, 459)
+    path = tmp_path / "screen.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.options = {"x264-params": "scenecut=0:keyint=900:bframes=3"}
+        pages = [_screen_page(number) for number in range(3)]
+        for index in range(24 * 30):
+            page = sum(index >= change for change in changes)
+            start = (0, *changes)[page]
+            top = min(max(0, index - start - 60) * 2, 180)  # still for 2 s, then scrolled 2 px a frame
+            frame = pages[page][top : top + 180].copy()
+            x, y = (index * 3) % 300, 60 + (index % 40)
+            frame[y : y + 8, x : x + 5] = 0  # the cursor
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+    frames = sample_video(path)
+    times = [_time(frame.label) for frame in frames]
+    assert 7.1 in times and 15.3 in times, times
+    for change, t in zip(changes, (7.1, 15.3)):
+        header = cv2.imdecode(np.frombuffer(frames[times.index(t)].data, np.uint8), cv2.IMREAD_COLOR)[4, 160]
+        page = _screen_page(changes.index(change) + 1)[4, 160][::-1]  # (RGB there, BGR here)
+        assert np.abs(header.astype(int) - page).max() < 40, (t, header, page)
+    # Nothing else (scrolling, the cursor) is taken for a change: the rest are uniform samples.
+    uniform = {_time(frame.label) for frame in sample_video(path, scene_threshold=1000.0)}
+    assert set(times) - {7.1, 15.3} <= uniform, sorted(set(times) - uniform)

@@ -42,7 +42,9 @@ from kimicode.vision.video_scenes import (
     Scan,
     Thumb,
     difference,
+    is_jump,
     keep_tokens_for,
+    motion_around,
 )
 
 if TYPE_CHECKING:
@@ -257,17 +259,26 @@ class _Scanner:
     def replay(self) -> None:
         """Decode the frames between neighbours that differ enough to hide a change, GOP by GOP.
 
-        Across a skipped frame only a clear jump counts; across wider gaps half of one does, as motion
-        over the gap may hide part of a cut's jump. When those stretches together would cost more than
-        decoding the whole clip, the whole clip is decoded instead, once, from the start.
+        Across a skipped frame what would count between neighbours (``is_jump``) is looked into; across
+        wider gaps half the threshold is, as motion over the gap may hide part of a cut's jump. When those
+        stretches together would cost more than decoding the whole clip, the whole clip is decoded
+        instead, once, from the start.
         """
-        thumbs, count = self.result.thumbs, len(self.layout)
+        thumbs, count, order = self.result.thumbs, len(self.layout), self.decoded
+        steps = [difference(thumbs[a], thumbs[b]) for a, b in zip(order, order[1:])]
         stretches = []
-        for before, after in zip(self.decoded, self.decoded[1:]):
+        for k, (before, after) in enumerate(zip(order, order[1:])):
             gap = after - before
-            if gap > 1 and difference(thumbs[before], thumbs[after]) >= self.threshold / (1 if gap == 2 else 2):
-                # On past the later frame too, for the flash check: does the picture come back?
+            if gap == 1:
+                continue
+            if gap == 2:
+                suspect = is_jump(steps[k], 2, motion_around(steps, order, k), self.threshold)
+            else:
+                suspect = steps[k] >= self.threshold / 2
+            if suspect:  # on past the later frame too, for the flash check: does the picture come back?
                 stretches.append(range(before + 1, min(count, after + self.window + 1)))
+                if gap == 2:
+                    self.result.approximate.add(after)  # unless the replay fills the frame between
         if not stretches:
             return
         if sum(self.layout.reach(frames) for frames in stretches) >= count:
@@ -275,9 +286,7 @@ class _Scanner:
         else:
             self._decode_again({i for frames in stretches for i in frames})
         self.decoded = sorted(thumbs)
-        for before, after in zip(self.decoded, self.decoded[1:]):
-            if after - before == 2 and difference(thumbs[before], thumbs[after]) >= self.threshold:
-                self.result.approximate.add(after)  # (not placed exactly: a replay failed)
+        self.result.approximate = {i for i in self.result.approximate if i - 1 not in thumbs}
 
     def _decode_again(self, needed: set[int]) -> None:
         layout = self.layout
@@ -361,7 +370,7 @@ class _Scanner:
         if previous is None or index - previous > 2:
             return
         change = difference(self.result.thumbs[previous], thumb)
-        if change < self.threshold:
+        if change < self.threshold / 2:  # (whether it stands out against motion is decided at the end)
             return
         if len(self.candidates) >= self.max_candidates:
             weakest = min(self.candidates, key=self.candidates.__getitem__)

@@ -20,6 +20,7 @@ __all__ = [
     "CHROMA_GRID",
     "FLASH_SECONDS",
     "LUMA_GRID",
+    "STANDS_OUT",
     "Change",
     "Frame",
     "Scan",
@@ -27,12 +28,17 @@ __all__ = [
     "choose",
     "difference",
     "downscale",
+    "is_jump",
     "keep_tokens_for",
+    "motion_around",
     "scene_changes",
     "uniform_indices",
 ]
 
 FLASH_SECONDS = 0.25  # a change that reverts within this long is a flash
+# A jump below the threshold (down to half of it) still counts when it is this many times the motion of
+# the frames around it: a page change in a screen recording leaves most of the screen as it was.
+STANDS_OUT = 3.0
 LUMA_GRID = (32, 18)  # thumbnail cells (width, height) of the luma plane ...
 CHROMA_GRID = (16, 9)  # ... and of each colour plane
 # A thumbnail: uint8 cell means, the luma grid's then (when the scanner has colour) U's and V's, flat
@@ -84,28 +90,45 @@ def difference(first: Thumb, second: Thumb) -> float:
     return float(max(sums[0] / _LUMA_CELLS, sums[1] / _CHROMA_CELLS, sums[2] / _CHROMA_CELLS))
 
 
+def motion_around(steps: list[float], order: list[int], k: int) -> float:
+    """The difference a frame's worth of motion makes around step ``k`` (between ``order[k]`` and the next):
+    the mean of the two steps on each side, each over the frames it spans."""
+    around = [steps[j] / (order[j + 1] - order[j]) for j in (k - 2, k - 1, k + 1, k + 2) if 0 <= j < len(steps)]
+    return sum(around) / len(around) if around else 0.0
+
+
+def is_jump(strength: float, frames: int, motion: float, threshold: float) -> bool:
+    """A change of picture over ``frames`` frames: past the threshold, or past half of it and standing out
+    against what the motion around it would give over as many frames."""
+    return strength >= threshold or (strength >= threshold / 2 and strength >= STANDS_OUT * motion * frames)
+
+
 def scene_changes(scan: Scan, threshold: float, window: int) -> list[Change]:
-    """Jumps of at least ``threshold`` between neighbouring decoded frames, each marked cut or flash.
+    """Jumps between neighbouring decoded frames (see ``is_jump``), each marked cut or flash.
 
     ``window`` is FLASH_SECONDS in frames: a jump whose picture before comes back within it is a flash,
     and the jumps until it is back (the return) are not changes of their own.
     """
     order = sorted(scan.thumbs)
     thumbs = scan.thumbs
+    steps = [difference(thumbs[a], thumbs[b]) for a, b in zip(order, order[1:])]
     changes: list[Change] = []
     within_flash = -1  # frames up to here belong to a flash already found
     for k in range(1, len(order)):
         before, index = order[k - 1], order[k]
         if index <= within_flash or (index - before != 1 and index not in scan.approximate):
             continue
-        strength = difference(thumbs[before], thumbs[index])
-        if strength < threshold:
+        strength = steps[k - 1]
+        if not is_jump(strength, index - before, motion_around(steps, order, k - 1), threshold):
             continue
         back = None
         for j in range(k + 1, len(order)):
             if order[j] > index + window:
                 break
-            if difference(thumbs[before], thumbs[order[j]]) < threshold:
+            # Back: the picture is nearer what it was before the jump than what it jumped to, by half of
+            # either (motion while it lasted moves both pictures on a little).
+            later = thumbs[order[j]]
+            if difference(thumbs[before], later) < min(difference(thumbs[index], later), strength) / 2:
                 back = order[j]
                 break
         if back is not None:
