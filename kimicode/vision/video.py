@@ -31,7 +31,8 @@ __all__ = [
 
 DEFAULT_MAX_VIDEO_BYTES = 2 * 1024**3
 NATIVE_VIDEO_MAX_BYTES = 100 * 1024**2  # Moonshot's /v1/files limit for video
-# Mean absolute difference of 0..255 thumbnails, in the plane (luma or colour) that changes most.
+# Mean absolute difference of 0..255 thumbnails, in the plane (luma or colour) that changes most; from
+# half of it a jump counts when it stands out against the motion around it (video_scenes.is_jump).
 DEFAULT_SCENE_THRESHOLD = 30.0
 _JPEG_QUALITY = 85
 
