@@ -2,8 +2,9 @@
 
 Both scanners (FFmpeg's decoder through PyAV, OpenCV as the fallback) hand over the same thing: a small
 thumbnail of every frame they decoded, by frame number, and the kept frames in colour. A scene change is a
-jump between two neighbouring frames; one that comes back within ``FLASH_SECONDS`` (a flash, a glitch, a
-frame of something else) is a flash, not a cut: the frame it returns on is no change at all.
+jump between two neighbouring frames (``is_jump``: past the threshold, or past half of it and standing out
+against the motion around it); one that comes back within ``FLASH_SECONDS`` (a flash, a glitch, a frame
+of something else) is a flash, not a cut: the frame it returns on is no change at all.
 """
 
 from __future__ import annotations
