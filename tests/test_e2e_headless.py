@@ -290,7 +290,7 @@ def test_version_and_help_do_not_import_heavy_modules(tmp_path: Path) -> None:
         "import sys, runpy\n"
         "sys.argv = ['kimicode', sys.argv[1]]\n"
         "try:\n    runpy.run_module('kimicode', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('openai', 'mcp', 'cv2', 'PIL', 'git', 'playwright', 'httpx2', 'httpx') if m in sys.modules]\n"
+        "heavy = [m for m in ('openai', 'mcp', 'cv2', 'PIL', 'git', 'playwright', 'httpx2', 'httpx', 'av', 'acp', 'trafilatura', 'tree_sitter', 'ray') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     for flag in ("--version", "--help"):
