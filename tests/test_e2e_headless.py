@@ -122,6 +122,7 @@ def test_stream_json_events(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert lines[0]["type"] == "system" and lines[0]["subtype"] == "init"
+    assert lines[0]["tools"] == fake_llm.requests[0].tool_names()  # the tools offered, as the model saw them
     types = [line["type"] for line in lines]
     assert types[-1] == "result"
     assert {"assistant", "tool_use", "tool_result", "usage"} <= set(types)

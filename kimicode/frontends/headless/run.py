@@ -147,7 +147,7 @@ async def run_headless(
     async with assembled_run(
         config, opened, headless_approver(), report=notice, headless=True, mcp_wait=config.mcp_startup_wait, model=model
     ) as run:
-        printer.start(list(run.runtime.tools))
+        printer.start(list(run.agent.current_tools()))  # what the first request offers
         report_skill_problems(run.runtime, notice)
         report_sandbox(run.runtime, notice)
         agent = run.agent
