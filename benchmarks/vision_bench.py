@@ -263,7 +263,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--video", type=Path, help="time this video instead of the generated ones")
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=7, help="screenshot runs; each video gets half as many, at least 3")
     parser.add_argument("--video-only", action="store_true", help="skip the screenshot timings")
     parser.add_argument("--baseline", metavar="REV", help="also time this revision's sample_video (e.g. 6351d87)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the generated videos here and reuse them")

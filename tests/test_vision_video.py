@@ -473,6 +473,41 @@ def test_skipping_decode_work_changes_nothing_the_model_sees(
     assert [f.data for f in skipping] == [f.data for f in everything]
 
 
+@pytest.mark.parametrize("writer", ["opencv-mp4v", "pyav-h264"])
+def test_decoding_parts_of_a_clip_side_by_side_changes_nothing_the_model_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    # With two cores the clip's GOPs are dealt to two decoders of their own, in threads. Cuts fall on the
+    # keyframes at 20 s and 40 s (H.264: the second decoder starts there), so the change at a part's first
+    # frame is decided only once the part before it is decoded. What is sent must be byte for byte what one
+    # decoder gives.
+    import kimicode.vision.video_av as video_av
+
+    _pyav_only(monkeypatch)
+    cuts = {301: 1, 600: 2, 904: 3, 1200: 4}
+    clip = _long_clip(tmp_path / "motion.mp4", 45, cuts, {450: 1, 1030: 4}, writer)
+    decoders: list[int] = []
+    split = video_av._Layout.split
+
+    def counted(self: object, levels: list, count: int) -> list:
+        dealt = split(self, levels, count)  # type: ignore[arg-type]
+        decoders.append(len(dealt))
+        return dealt
+
+    monkeypatch.setattr(video_av._Layout, "split", counted)
+    monkeypatch.setattr(video_av, "_cores", lambda: 2)
+    side_by_side = sample_video(clip)
+    assert decoders and decoders[0] == 2, decoders  # the forward pass ran on two decoders
+    monkeypatch.setattr(video_av, "_cores", lambda: 1)
+    one = sample_video(clip)
+    assert decoders[-1] == 1
+    assert [f.label for f in side_by_side] == [f.label for f in one]
+    assert [f.data for f in side_by_side] == [f.data for f in one]
+    numbers = [_frame_number(f.data) for f in side_by_side]
+    for cut in cuts:
+        assert _found(side_by_side, cut), (cut, numbers)
+
+
 def test_a_damaged_recording_is_still_sampled_and_its_cuts_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Bytes garbled all through the middle of the clip (a bad download, a recorder that crashed): packets
     # the decoder refuses are dropped, as players drop them, and the rest is sampled as usual.
