@@ -267,6 +267,31 @@ def test_a_signal_to_kimicode_ends_its_background_tasks(
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
 
 
+@pytest.mark.parametrize("sandbox", ["off", pytest.param("workspace-write", marks=needs_bwrap)])
+def test_what_commands_started_ends_when_kimicode_is_killed_outright(
+    fake_llm: FakeLLM, home: Path, workspace: Path, sandbox: str
+) -> None:
+    # SIGKILL (the OOM killer, a crash, `kill -9`) leaves kimicode no time to clean up. What its commands
+    # started must end anyway: a background server, a foreground command, and one that escaped its process
+    # group and parent (`setsid`, reparented away from kimicode when kimicode dies).
+    tag = uuid.uuid4().int % 10**6
+    server, foreground, escaped = f"devserver-{tag}", f"sleep 61.{tag}", f"sleep 62.{tag}"
+    port = free_port()
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": f"exec -a {server} python3 -m http.server {port}", "background": True})]),
+        Reply(tool_calls=[ToolCall("bash", {"command": f"(setsid {escaped} &) ; {foreground}"})]),
+    )
+    proc = start(fake_llm, home, workspace, "-p", "-y", "--trust", "--sandbox", sandbox, "serve it")
+    proc.stdin.close()  # type: ignore[union-attr]
+    try:
+        assert wait_until(lambda: processes_with(server) and processes_with(foreground) and processes_with(escaped), 30)
+    finally:
+        proc.kill()
+    proc.wait(timeout=10)
+    for name in (server, foreground, escaped):
+        assert wait_until(lambda: not processes_with(name), 10), f"{name} outlived a killed kimicode"
+
+
 def test_a_sub_agent_todo_list_reaches_the_stream(fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
     items = [{"content": "check the parser", "status": "in_progress"}]
     fake_llm.script(

@@ -6,6 +6,9 @@ the kernel would hand the orphan to init. On Linux kimicode marks itself a child
 (``PR_SET_CHILD_SUBREAPER``): such orphans become kimicode's children instead, and ``end_orphans`` kills
 every child still alive when the session ends (MCP servers and browsers are closed before that).
 
+Killed outright (``kill -9``), kimicode runs no code: the watchdog (``watchdog.py``), started with the first
+command, ends what the commands started then, by the mark every command's environment carries.
+
 Not covered: a process that escapes further (re-parented to a subreaper of its own, or started through
 another service such as ``systemd-run``, ``at`` or a terminal multiplexer's server), and other systems
 than Linux, where only the command's own process group is killed.
@@ -14,12 +17,73 @@ than Linux, where only the command's own process group is killed.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
+from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 REAP_WAIT_S = 1.0
+MARK_VARIABLE = "KIMICODE_SESSION_MARK"
+
+_watchdog: int | None = None  # its pid
+_watchdog_pipe: int | None = None  # the writing end: kimicode's alone (not inherited)
+_mark: dict[str, str] = {}
+
+
+def command_mark() -> dict[str, str]:
+    """The variable every command of this process is started with; the watchdog is started on first use.
+
+    Empty where no watchdog can run (not Linux, or it could not start): commands then end as before, with
+    the session when it ends normally.
+    """
+    global _watchdog, _watchdog_pipe
+    if _mark or not sys.platform.startswith("linux"):
+        return _mark
+    value = secrets.token_hex(8)
+    script = str(Path(__file__).with_name("watchdog.py"))
+    devnull = os.open(os.devnull, os.O_RDWR)
+    read_end, write_end = os.pipe()  # (both not inherited: only the copy made stdin below is)
+    try:
+        _watchdog = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-I", "-S", script, f"{MARK_VARIABLE}={value}"],
+            dict(os.environ),
+            file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)],
+            setsid=True,  # Ctrl-C and a closed terminal reach kimicode, not the watchdog
+        )
+    except OSError:
+        os.close(write_end)
+        return _mark
+    finally:
+        os.close(read_end)
+        os.close(devnull)
+    _watchdog_pipe = write_end
+    _mark[MARK_VARIABLE] = value
+    return _mark
+
+
+def release_watchdog(wait_s: float = 0.2) -> None:
+    """The session is over: the watchdog ends what is still marked (normally nothing) and exits.
+
+    Waited for briefly, so that it is not left a zombie; one still checking is left to finish on its own.
+    """
+    global _watchdog, _watchdog_pipe
+    if _watchdog_pipe is None or _watchdog is None:
+        return
+    os.close(_watchdog_pipe)
+    _watchdog_pipe = None
+    _mark.clear()  # a later command starts another watchdog, with a mark of its own
+    pid, _watchdog = _watchdog, None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] or time.monotonic() > deadline:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.005)
 
 
 def adopt_orphans() -> bool:
@@ -74,8 +138,9 @@ def end_orphans(rounds: int = 5) -> int:
         return 0
     killed = 0
     own_group = os.getpgrp()
+    watchdog = _watchdog
     for _ in range(rounds):
-        pids = children()
+        pids = [pid for pid in children() if pid != watchdog]
         if not pids:
             break
         for pid in pids:
@@ -88,6 +153,7 @@ def end_orphans(rounds: int = 5) -> int:
             except (ProcessLookupError, PermissionError):
                 pass
         _reap(pids)
+    release_watchdog()
     return killed
 
 

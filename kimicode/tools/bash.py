@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kimicode.security.childenv import command_env as child_env
+from kimicode.security.orphans import command_mark
 from kimicode.tools.args import optional_bool, optional_int, reports_errors, require_str
 from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
 
@@ -87,6 +88,7 @@ def command_env(ctx: ToolContext) -> dict[str, str]:
     # Pagers would wait for a keypress on a closed stdin.
     env["PAGER"] = "cat"
     env["GIT_PAGER"] = "cat"
+    env.update(command_mark())  # what the command starts ends with kimicode, even killed (watchdog.py)
     return env
 
 

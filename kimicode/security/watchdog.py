@@ -1,0 +1,76 @@
+"""What a session's commands started ends even when kimicode cannot end it (``kill -9``, the OOM killer, a crash).
+
+On a normal exit kimicode kills its commands' process groups and the orphans it adopted (``orphans.py``).
+Killed outright it runs no code at all, and an unsandboxed command's processes would live on (a sandboxed
+one ends with it: bubblewrap's ``--die-with-parent``). So the first command of a session starts this
+watchdog: a small process of its own session (no terminal signal reaches it) that reads a pipe only
+kimicode holds the writing end of. The pipe closes when kimicode ends, however it ends; the watchdog then
+ends every process that carries the session's mark, a random value in a variable every command is started
+with and every descendant inherits (``/proc/<pid>/environ`` is what a process was started with), also one
+that left its process group and parent. SIGTERM first, SIGKILL a second later.
+
+Not covered: a process started with an emptied environment (``env -i``), one of another user, other
+systems than Linux.
+
+Run as ``python -I -S watchdog.py NAME=VALUE`` with the pipe as stdin; it imports nothing of kimicode.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+GRACE_S = 1.0  # between SIGTERM and SIGKILL
+
+
+def marked(mark: bytes) -> list[int]:
+    """Processes whose environment holds ``mark`` (a whole ``NAME=VALUE`` entry), this one aside."""
+    own = os.getpid()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == own:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if mark in f.read().split(b"\0"):
+                    found.append(int(name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def end_marked(mark: bytes) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = marked(mark)
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + GRACE_S
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pids = marked(mark)  # (a killed process reads as empty: a zombie has no environment left)
+        if not pids:
+            return
+
+
+def main() -> None:
+    mark = sys.argv[1].encode()
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # only the pipe's end ends it
+    while True:
+        try:
+            if not os.read(0, 512):
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+    end_marked(mark)
+
+
+if __name__ == "__main__":
+    main()
