@@ -12,11 +12,11 @@ import pytest
 from kimicode.config import Config
 from kimicode.llm.client import ChatClient
 from kimicode.llm.endpoint import EndpointProfile, EndpointStore, vendor_of
-from kimicode.llm.errors import context_overflow, error_text, rejected_fields
+from kimicode.llm.errors import context_overflow, error_text, images_refused, rejected_fields
 from kimicode.llm.profiles import profile_for
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Fault, Reply, ToolCall
-from tests.fake_llm.vendors import OVERFLOW, STANDARD_MESSAGE_FIELDS, STRICT_STYLES, rejection
+from tests.fake_llm.vendors import IMAGE_REFUSAL, OVERFLOW, STANDARD_MESSAGE_FIELDS, STRICT_STYLES, rejection
 
 
 def big_output(word: str) -> str:
@@ -320,3 +320,62 @@ def test_requests_in_flight_together_all_recover_from_one_refusal(tmp_path: Path
         assert asyncio.run(together()) == ["ok"] * 4
         refused = [r for r in server.chat_requests if r.status == 400]
     assert len(refused) >= 2  # they really were in flight together
+
+
+# -- a model that takes no images ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vendor", sorted(IMAGE_REFUSAL))
+def test_each_vendors_refusal_of_images_is_recognised(vendor: str) -> None:
+    _, body = IMAGE_REFUSAL[vendor]
+    assert images_refused(body)
+
+
+def test_other_errors_are_not_taken_for_a_refusal_of_images() -> None:
+    others = [answer.body for answer in OVERFLOW.values()]
+    others += [rejection(style, ["thinking"])[1] for style in STRICT_STYLES]
+    others += [{"error": {"message": "image too large: 40 MB, at most 20 MB", "type": "invalid_request_error"}}]
+    assert not any(images_refused(body) for body in others)
+
+
+def _photo(folder: Path) -> Path:
+    from PIL import Image as PILImage
+
+    photo = folder / "photo.png"
+    PILImage.new("RGB", (64, 48), (200, 30, 30)).save(photo)
+    return photo
+
+
+@pytest.mark.parametrize("vendor", ["llama.cpp", "llama.cpp-500", "vllm", "openai"])
+def test_images_a_text_only_model_refuses_are_left_out_once_and_from_then_on(
+    vendor: str, home: Path, workspace: Path
+) -> None:
+    # A llama.cpp server started without its projector, vLLM serving a text-only model: the run goes on
+    # without the image (the model is told it was not sent), and later runs neither send images nor offer
+    # the screenshot tool to that model there.
+    photo = _photo(workspace)
+    with FakeLLM(text_only=vendor, models_style="llama.cpp") as server:
+        server.script(Reply(content="I cannot see it"), Reply(content="hello"))
+        first = run_cli(["-p", "--image", str(photo), "what is this?"], home=home, cwd=workspace, base_url=server.base_url)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == "I cannot see it"
+        assert server.image_refusals == 1
+        assert "takes no images" in first.stderr
+        answered = [r for r in server.chat_requests if r.status == 200]
+        assert len(answered) == 1
+        sent = json.dumps(answered[0].messages)
+        assert "image_url" not in sent and "[image not sent: this model takes no images at this endpoint]" in sent
+        assert "what is this?" in sent
+
+        again = run_cli(["-p", "--image", str(photo), "and now?"], home=home, cwd=workspace, base_url=server.base_url)
+        assert again.returncode == 2
+        assert "refused images before" in again.stderr and "endpoints.json" in again.stderr
+        requests_before = len(server.chat_requests)
+
+        plain = run_cli(["-p", "hi"], home=home, cwd=workspace, base_url=server.base_url)
+        assert plain.returncode == 0, plain.stderr
+        [request] = server.chat_requests[requests_before:]
+        assert "screenshot" not in request.tool_names()
+        assert server.image_refusals == 1
+    saved = json.loads((home / "endpoints.json").read_text())["endpoints"][server.base_url]
+    assert saved["no_images"] == ["kimi-k2.5"]

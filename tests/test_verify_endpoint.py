@@ -111,3 +111,22 @@ def test_an_unknown_check_name_is_a_usage_error(home: Path, workspace: Path, fak
     proc = run_cli(["verify-endpoint", "--skip", "nonsense"], home=home, cwd=workspace, base_url=fake_llm.base_url)
     assert proc.returncode == 2 and "no check named nonsense" in proc.stderr
     assert fake_llm.requests == []
+
+
+def test_red_when_the_model_refuses_images_and_green_again_once_it_takes_them(home: Path, workspace: Path) -> None:
+    # llama.cpp without its projector: the image check fails with the reason and runs stop sending images.
+    # Restarted with it (the same base URL), verify-endpoint sends an image again and forgets the refusal.
+    with FakeLLM(context_window=16384, text_only="llama.cpp") as server:
+        server.responder = CompetentModel()
+        code, report = verify(server, home, workspace)
+        assert code == 1 and failing(report) == {"image_input"}
+        detail = next(c["detail"] for c in report["checks"] if c["name"] == "image_input")
+        assert "refused the image" in detail
+        saved = json.loads((home / "endpoints.json").read_text())["endpoints"][server.base_url]
+        assert saved["no_images"] == ["kimi-k2.5"]
+
+        server.text_only = None  # the server now has its projector
+        code, report = verify(server, home, workspace)
+        assert code == 0, failing(report)
+    saved = json.loads((home / "endpoints.json").read_text())["endpoints"][server.base_url]
+    assert saved["no_images"] == []

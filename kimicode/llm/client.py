@@ -22,6 +22,7 @@ from kimicode.llm.errors import (
     LLMError,
     context_overflow,
     error_text,
+    images_refused,
     rejected_fields,
 )
 from kimicode.llm.limiter import Limiter, limiter_for
@@ -139,6 +140,8 @@ class ChatClient:
         endpoint = self.endpoint
         if not endpoint.takes("reasoning_content"):
             messages = [_without_reasoning(m) if "reasoning_content" in m else m for m in messages]
+        if not endpoint.takes_images(self.config.model):
+            messages = [_without_media(m) if _carries_media(m) else m for m in messages]
         body: dict[str, Any] = {"model": self.config.model, "messages": messages, "stream": True}
         if endpoint.takes("stream_options"):
             body["stream_options"] = {"include_usage": True}
@@ -178,8 +181,9 @@ class ChatClient:
         """One model reply, streamed through the callbacks, retried on transient failures.
 
         A request the endpoint refuses because of an optional field it does not take is sent again once
-        without that field, and the endpoint's profile remembers it; an overflow that states the window
-        teaches the window before it is raised (the caller compacts and asks again)."""
+        without that field, and the endpoint's profile remembers it; so is one refused for its images (each
+        image becomes a line saying it was not sent); an overflow that states the window teaches the window
+        before it is raised (the caller compacts and asks again)."""
         await self.ready()
         tried: set[str] = set()
         while True:
@@ -191,6 +195,9 @@ class ChatClient:
                     self.learn_window(err.limit)
                 raise
             except LLMError as err:
+                if err.images_refused and any(_carries_media(m) for m in body["messages"]):
+                    self._learn_no_images(on_retry)
+                    continue  # (the next body carries no image: this cannot repeat)
                 refused = [name for name in err.rejected if name not in tried]
                 if not refused:
                     raise
@@ -199,7 +206,7 @@ class ChatClient:
                 # but only the first to learn it saves it and says so.
                 news = [name for name in refused if self.endpoint.reject(name)]
                 if news:
-                    self._save()
+                    self.save_learned()
                     if on_retry:
                         on_retry(f"{self.config.base_url} does not take {', '.join(news)}; sending without it", 0.0)
 
@@ -216,12 +223,22 @@ class ChatClient:
     def learn_window(self, window: int, exact: bool = True) -> None:
         """The endpoint's window for this model: used from now on (unless the user set one) and kept."""
         if self.endpoint.learn_window(self.config.model, window, exact):
-            self._save()
+            self.save_learned()
         known = self.endpoint.windows.get(self.config.model)
         if known and not self.config.context_window and known != self.profile.context_window:
             self.profile = replace(self.profile, context_window=known)
 
-    def _save(self) -> None:
+    def _learn_no_images(self, on_retry: RetryCallback | None) -> None:
+        """The model takes no images here: from now on (and in later runs) none is sent, and the profile
+        says so (a run built from it offers no screenshot tool)."""
+        if self.endpoint.refuse_images(self.config.model):
+            self.save_learned()
+            if on_retry:
+                on_retry(f"{self.config.model} at {self.config.base_url} takes no images; sending without them", 0.0)
+        self.profile = replace(self.profile, vision=False, video=False)
+
+    def save_learned(self) -> None:
+        """Keep what is known about the endpoint now (the store writes only when something changed)."""
         if self.store is not None:
             self.store.save_quietly(self.endpoint)
 
@@ -240,7 +257,7 @@ class ChatClient:
         listed = find_model(models, self.config.model)
         if listed is not None and listed.context_window:
             self.learn_window(listed.context_window, listed.window_exact)
-        self._save()
+        self.save_learned()
 
     async def _complete_body(
         self,
@@ -512,6 +529,28 @@ def _optional_fields(body: dict[str, Any]) -> list[str]:
     return sent
 
 
+MEDIA_PART_TYPES = ("image_url", "video_url")
+MEDIA_NOT_SENT = "[{kind} not sent: this model takes no images at this endpoint]"
+
+
+def _carries_media(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(
+        isinstance(part, dict) and part.get("type") in MEDIA_PART_TYPES for part in content
+    )
+
+
+def _without_media(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with each image or video part replaced by a line saying it was not sent."""
+    parts = []
+    for part in message["content"]:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in MEDIA_PART_TYPES:
+            part = {"type": "text", "text": MEDIA_NOT_SENT.format(kind="image" if kind == "image_url" else "video")}
+        parts.append(part)
+    return {**message, "content": parts}
+
+
 def _without_reasoning(message: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in message.items() if key != "reasoning_content"}
 
@@ -542,6 +581,10 @@ def _status_error(exc: Any, sent: list[str], keyed: bool = True) -> LLMError:
     overflow = context_overflow(body)
     if overflow is not None and status != 429:
         return _overflow_error(detail, status, overflow)
+    if status != 429 and images_refused(body):  # (llama.cpp answered it 500: not a failure to retry)
+        err = LLMError(f"the model endpoint answered {status}: {detail}", status=status)
+        err.images_refused = True
+        return err
     if status == 429 or status >= 500 or status == 408:
         err = LLMError(f"the model endpoint answered {status}: {detail}", status=status, retryable=True)
         err.retry_after = _retry_after(exc)

@@ -1,9 +1,11 @@
 """What kimicode knows about an endpoint (a base URL): which optional request fields it takes, which
-max-tokens field it honours, how thinking is switched there, and each model's context window.
+max-tokens field it honours, how thinking is switched there, each model's context window, and which models
+take no images there.
 
 Some facts are known up front (Moonshot's API takes ``thinking`` and ``prompt_cache_key``; OpenAI wants
 ``max_completion_tokens``); the rest is learned while kimicode talks to the endpoint — a 400 that names a
-field it does not take, a context window stated by ``GET /models`` or by an overflow error — and kept per
+field it does not take, a context window stated by ``GET /models`` or by an overflow error, a model that
+refuses images — and kept per
 base URL in ``KIMICODE_HOME/endpoints.json`` so the next run starts from it. The file is a cache: when it
 is unreadable it is ignored (with one line saying so) and rewritten.
 
@@ -11,7 +13,8 @@ is unreadable it is ignored (with one line saying so) and rewritten.
 
     {"version": 1, "endpoints": {"http://127.0.0.1:8080/v1": {
         "rejected": ["prompt_cache_key", "thinking"], "max_tokens_field": "max_tokens",
-        "server": "llama.cpp", "windows": {"kimi-k2.5": 8192}, "updated": 1767225600}}}
+        "server": "llama.cpp", "windows": {"kimi-k2.5": 8192}, "no_images": ["kimi-k2.5"],
+        "updated": 1767225600}}}
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ class EndpointProfile:
     learned_max_tokens_field: str = ""
     # Context windows by model, learned from GET /models or an overflow error.
     windows: dict[str, int] = field(default_factory=dict)
+    # Models that refused images here (a llama.cpp server without its projector, a text-only model).
+    no_images: set[str] = field(default_factory=set)
     # When GET /models was last asked (time.time()); 0 = never.
     models_checked: float = 0.0
     # Set when a learned fact changed, so the store knows there is something to write.
@@ -147,6 +152,24 @@ class EndpointProfile:
         self.dirty = True
         return True
 
+    def takes_images(self, model: str) -> bool:
+        return model not in self.no_images
+
+    def refuse_images(self, model: str) -> bool:
+        """Remember that ``model`` takes no images here; True when that is news (worth a retry)."""
+        if model in self.no_images:
+            return False
+        self.no_images.add(model)
+        self.dirty = True
+        return True
+
+    def forget_no_images(self, model: str) -> None:
+        """Ask again whether ``model`` takes images (verify-endpoint's image check sends one whatever was
+        learned: the server may have been given its projector since)."""
+        if model in self.no_images:
+            self.no_images.discard(model)
+            self.dirty = True
+
     def use_max_tokens_field(self, name: str) -> None:
         if name in MAX_TOKENS_FIELDS and self.max_tokens_field != name:
             self.learned_max_tokens_field = name
@@ -183,6 +206,7 @@ class EndpointProfile:
             "max_tokens_field": self.learned_max_tokens_field,
             "server": self.server,
             "windows": dict(sorted(self.windows.items())),
+            "no_images": sorted(self.no_images),
             "models_checked": int(self.models_checked),
             "updated": int(time.time()),
         }
@@ -203,6 +227,9 @@ def _from_json(base_url: str, entry: dict[str, Any]) -> EndpointProfile:
     windows = entry.get("windows")
     if isinstance(windows, dict):
         profile.windows = {str(k): int(v) for k, v in windows.items() if isinstance(v, int) and v > 0}
+    no_images = entry.get("no_images")
+    if isinstance(no_images, list):
+        profile.no_images = {name for name in no_images if isinstance(name, str)}
     return profile
 
 

@@ -1,4 +1,5 @@
-"""What an endpoint's error means: a rejected key, a context overflow, a request field it does not take.
+"""What an endpoint's error means: a rejected key, a context overflow, a request field it does not take,
+images a model does not take.
 
 Every OpenAI-compatible server words these differently and shapes its error body differently
 (``{"error": {"message"}}``, ``{"error": "text"}``, ``{"object": "error", "message"}``, a pydantic
@@ -31,6 +32,8 @@ class LLMError(Exception):
         self.retry_after: float | None = None
         # Request fields the endpoint said it does not take (see rejected_fields); empty for other errors.
         self.rejected: list[str] = []
+        # The endpoint said the model takes no images (see images_refused).
+        self.images_refused = False
 
 
 class AuthError(LLMError):
@@ -158,6 +161,27 @@ def context_overflow(body: Any) -> Overflow | None:
     # "too large" for max_tokens alone is still this case: the reply asked for room the window lacks.
     limit = _first_int(_LIMIT_PATTERNS, text)
     return Overflow(limit if limit and limit >= 256 else None, _first_int(_PROMPT_PATTERNS, text))
+
+
+# How servers say "this model takes no images"; tests/fake_llm/vendors.py holds the bodies.
+IMAGE_REFUSAL_PHRASES = (
+    "image input is not supported",  # llama.cpp server without a projector (mmproj)
+    "image_url is only supported by certain models",  # OpenAI, text-only models
+    "is not a multimodal model",  # vLLM
+    "no endpoints found that support image input",  # OpenRouter
+    "model does not support images",  # LM Studio, Ollama
+    "does not support image input",
+    "does not support vision",
+    "vision is not supported",
+    "images are not supported",
+    "allowed values: ['text']",  # text-only gateways that validate part types
+)
+
+
+def images_refused(body: Any) -> bool:
+    """Does the error say that the model takes no images (so the request may go again without them)?"""
+    text = _flat(body)
+    return any(phrase.lower() in text for phrase in IMAGE_REFUSAL_PHRASES)
 
 
 # How servers say "I do not take this field". {f} is the field's name (regex-escaped); each pattern

@@ -28,13 +28,16 @@ class ModelSetup:
 
 def fitted_profile(config: Config, endpoint: EndpointProfile) -> ModelProfile:
     """The model's profile with what this run knows better: the user's overrides, then the window this
-    endpoint reported (a server may run a model with less context than the model has)."""
+    endpoint reported (a server may run a model with less context than the model has), and no vision
+    where the endpoint refused the model's images (no screenshot tool is offered then)."""
     profile = profile_for(config.model)
     window = config.context_window or endpoint.windows.get(config.model, 0)
     if window:
         profile = replace(profile, context_window=window)
     if config.max_output_tokens:
         profile = replace(profile, max_output_tokens=config.max_output_tokens)
+    if not endpoint.takes_images(config.model):
+        profile = replace(profile, vision=False, video=False)
     return profile
 
 

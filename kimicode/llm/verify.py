@@ -24,6 +24,7 @@ from kimicode.config import Config
 from kimicode.llm.client import ChatClient, ContextOverflowError, LLMError, Reply
 from kimicode.llm.errors import AuthError
 from kimicode.llm.messages import Image, assistant_message, tool_messages, user_message
+from kimicode.llm.profiles import profile_for
 from kimicode.llm.setup import ModelSetup
 
 TOOL_CALLS_CHECKED = 5
@@ -108,7 +109,8 @@ class Battery:
             ("tool_call_json", True, self.tool_call_json),
             ("reasoning_round_trip", p.thinking, self.reasoning_round_trip),
             ("thinking_off", p.thinking, self.thinking_off),
-            ("image_input", p.vision and p.known, self.image_input),
+            # (required by what the model is, not by what this endpoint was seen to do with its images)
+            ("image_input", profile_for(self.config.model).vision and p.known, self.image_input),
             ("context_overflow", True, self.context_overflow),
             ("long_context", False, self.long_context),
             ("error_shapes", False, self.error_shapes),
@@ -222,7 +224,7 @@ class Battery:
         endpoint.use_max_tokens_field(other)
         retry = await self.ask(prompt, max_tokens=16)
         if _bounded(retry, 16):
-            self.client._save()
+            self.client.save_learned()
             self.learned.append(f"{self.config.base_url} ignores {first}; kimicode sends {other} from now on")
             return f"{first} ignored, {other}=16 honoured: kimicode now sends {other} here (kept)"
         endpoint.use_max_tokens_field(first)
@@ -334,10 +336,15 @@ class Battery:
         return f"no reasoning with thinking off (thinking_style {style!r})"
 
     async def image_input(self) -> str:
+        model, endpoint = self.config.model, self.model.endpoint
+        endpoint.forget_no_images(model)
         image = Image("image/png", _solid_png(32, 32, (220, 20, 20)), 32, 32)
         reply = await self.ask(
             [user_message("What colour is this image? Answer with one word.", [image])], max_tokens=256
         )
+        if not endpoint.takes_images(model):
+            raise CheckFailed(f"the endpoint refused the image: {model} takes no images there (runs send none)")
+        self.client.save_learned()  # (what a refusal taught before is forgotten now)
         said = reply.content.strip()
         if "red" not in said.lower():
             raise CheckFailed(f"a red image was accepted, but the reply was {said[:60]!r}: the model does not see it")

@@ -76,11 +76,14 @@ class FakeLLM:
         context_window: int | None = None,
         overflow_style: str = "moonshot",
         require_key: bool | None = None,
+        text_only: str | None = None,
     ) -> None:
         if usage_style not in wire.USAGE_STYLES:
             raise ValueError(f"usage_style must be one of {wire.USAGE_STYLES}, got {usage_style!r}")
         if strict is not None and strict not in vendors.STRICT_STYLES:
             raise ValueError(f"strict must be one of {vendors.STRICT_STYLES}, got {strict!r}")
+        if text_only is not None and text_only not in vendors.IMAGE_REFUSAL:
+            raise ValueError(f"text_only must be one of {sorted(vendors.IMAGE_REFUSAL)}, got {text_only!r}")
         if models_style not in wire.MODELS_STYLES or overflow_style not in vendors.OVERFLOW:
             raise ValueError(f"unknown models_style {models_style!r} or overflow_style {overflow_style!r}")
         self.model = model
@@ -93,6 +96,10 @@ class FakeLLM:
         self.accepted_fields = accepted_fields
         self.accepted_message_fields = accepted_message_fields
         self.rejections = 0
+        # A model without vision: a request with an image or video part is refused as `text_only` refuses
+        # it (vendors.IMAGE_REFUSAL), without taking a scripted reply; `image_refusals` counts them.
+        self.text_only = text_only
+        self.image_refusals = 0
         # GET /v1/models as this server software lists a model, with this window (None: its default).
         self.models_style = models_style
         # Requests estimated over this many tokens (body bytes / 4, plus the reply room asked for) are
@@ -416,7 +423,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self._send_error(400, "Invalid request: body must be JSON with a messages list", "invalid_request_error")
             return
-        if self._refuse_unknown_fields(body) or self._refuse_over_window(body):
+        if self._refuse_unknown_fields(body) or self._refuse_images(body) or self._refuse_over_window(body):
             return
         try:
             reply = self.app._next_reply(self.recorded)
@@ -452,6 +459,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(turn, body)
         else:
             self._complete(turn)
+
+    def _refuse_images(self, body: dict[str, Any]) -> bool:
+        app = self.app
+        if app.text_only is None or not _has_media(body.get("messages")):
+            return False
+        status, payload = vendors.IMAGE_REFUSAL[app.text_only]
+        with app._lock:
+            app.image_refusals += 1
+        self._send_bytes(status, vendors.dumps(payload))
+        return True
 
     def _refuse_unknown_fields(self, body: dict[str, Any]) -> bool:
         app = self.app
@@ -629,3 +646,14 @@ def parse_multipart(content_type: str, raw: bytes) -> dict[str, FormField] | Non
                 content_type=part.get("content-type", "application/octet-stream"),
             )
     return fields
+
+
+def _has_media(messages: Any) -> bool:
+    """Does any message carry an image or a video part?"""
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+            isinstance(part, dict) and part.get("type") in ("image_url", "video_url") for part in content
+        ):
+            return True
+    return False

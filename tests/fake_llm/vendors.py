@@ -1,5 +1,5 @@
-"""How real OpenAI-compatible servers answer two situations kimicode must recognise: a prompt over the
-context window, and a request field the server does not take. Bodies as the servers send them, with the
+"""How real OpenAI-compatible servers answer three situations kimicode must recognise: a prompt over the
+context window, a request field the server does not take, and an image sent to a model without vision. Bodies as the servers send them, with the
 source each was taken from; the scripted server replays them and the tests check the real client.
 
 Sources (read 2026-12): the servers' own code where it is public, otherwise bug reports quoting the body.
@@ -198,6 +198,50 @@ OVERFLOW: dict[str, OverflowAnswer] = {
         streamed="event",
     ),
 }
+
+# ---- an image sent to a model that takes none ---------------------------------------------------------
+
+IMAGE_REFUSAL: dict[str, tuple[int, Any]] = {
+    # llama.cpp server started without a projector (tools/server/utils.hpp, oaicompat_chat_params_parse:
+    # the exception becomes an invalid_request_error).
+    "llama.cpp": (
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj",
+                "type": "invalid_request_error",
+            }
+        },
+    ),
+    # The same wording answered 500 server_error, as clients' tests record it for older builds.
+    "llama.cpp-500": (
+        500,
+        {"error": {"code": 500, "message": "image input is not supported - hint: provide the mmproj", "type": "server_error"}},
+    ),
+    # OpenAI chat completions with a text-only model.
+    "openai": (
+        400,
+        {
+            "error": {
+                "message": "Invalid content type. image_url is only supported by certain models.",
+                "type": "invalid_request_error",
+                "param": "messages.[0].content.[1].type",
+                "code": None,
+            }
+        },
+    ),
+    # vLLM serving a text-only model (its OpenAI server's error object).
+    "vllm": (
+        400,
+        {"object": "error", "message": "Qwen2.5-7B-Instruct is not a multimodal model", "type": "BadRequestError", "param": None, "code": 400},
+    ),
+    # OpenRouter when no provider of the model takes images.
+    "openrouter": (404, {"error": {"message": "No endpoints found that support image input", "code": 404}}),
+    # Ollama's wording (as clients' tests mock it), in its OpenAI layer's error object.
+    "ollama": (400, {"error": {"message": "this model does not support images", "type": "invalid_request_error"}}),
+}
+
 
 # ---- a field the server does not take ----------------------------------------------------------------
 

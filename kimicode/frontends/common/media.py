@@ -14,7 +14,7 @@ from typing import Any
 
 from kimicode.config import Config
 from kimicode.llm.messages import Image
-from kimicode.llm.profiles import ModelProfile
+from kimicode.llm.profiles import ModelProfile, profile_for
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -39,6 +39,19 @@ class MediaError(Exception):
     """Attached media that cannot be sent; the message is one line for the user."""
 
 
+def no_vision(config: Config) -> str:
+    """Why the run's model takes no images, and what to do."""
+    from kimicode.llm.endpoint import ENDPOINTS_FILE
+
+    if profile_for(config.model).vision:  # it would, but this endpoint refused its images (llm/endpoint.py)
+        return (
+            f"model {config.model} at {config.base_url} refused images before (kept in "
+            f"{config.home / ENDPOINTS_FILE}); once the server takes them (llama.cpp: --mmproj), "
+            "`kimicode verify-endpoint` checks again and forgets the refusal"
+        )
+    return f"model {config.model} does not accept images; use a vision model such as kimi-k2.5"
+
+
 def load_media(
     config: Config, images: list[Path], video: Path | None, profile: ModelProfile
 ) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -49,7 +62,7 @@ def load_media(
     from kimicode.vision.errors import VisionError
     from kimicode.vision.images import encode_image_file
     if not profile.vision:
-        raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
+        raise MediaError(no_vision(config))
     try:
         media = [encode_image_file(path, profile.image_max_tokens) for path in images]
         parts: list[dict[str, Any]] = []
@@ -122,7 +135,7 @@ def attach_image_bytes(config: Config, data: bytes, profile: ModelProfile, label
     from kimicode.vision.images import encode_image_bytes
 
     if not profile.vision:
-        raise MediaError(f"model {config.model} does not accept images; use a vision model such as kimi-k2.5")
+        raise MediaError(no_vision(config))
     try:
         return encode_image_bytes(data, profile.image_max_tokens, label)
     except VisionError as exc:
