@@ -49,8 +49,13 @@ def command_mark() -> dict[str, str]:
         _watchdog = os.posix_spawn(
             sys.executable,
             [sys.executable, "-I", "-S", script, f"{MARK_VARIABLE}={value}"],
-            dict(os.environ),
-            file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)],
+            {"PATH": os.environ.get("PATH", os.defpath)},  # nothing else: no key sits in its environment
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, read_end, 0),
+                (os.POSIX_SPAWN_DUP2, devnull, 1),
+                (os.POSIX_SPAWN_DUP2, devnull, 2),
+                *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()),
+            ],
             setsid=True,  # Ctrl-C and a closed terminal reach kimicode, not the watchdog
         )
     except OSError:
@@ -62,6 +67,24 @@ def command_mark() -> dict[str, str]:
     _watchdog_pipe = write_end
     _mark[MARK_VARIABLE] = value
     return _mark
+
+
+def _inherited_fds() -> list[int]:
+    """Descriptors above 2 that a child would inherit (ones kimicode itself inherited from its parent):
+    the watchdog must not hold a pipe someone waits on to close."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return []
+    inherited = []
+    for fd in fds:
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    inherited.append(fd)
+            except OSError:  # (the descriptor listdir itself used, closed by now)
+                continue
+    return inherited
 
 
 def release_watchdog(wait_s: float = 0.2) -> None:

@@ -1,0 +1,76 @@
+"""The watchdog that ends a session's processes when kimicode cannot: only marked ones, and it holds nothing
+of kimicode's (no key in its environment, no file descriptor but its pipe and /dev/null)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kimicode.security import orphans
+from kimicode.tools.base import ToolContext
+from kimicode.tools.bash import command_env
+from tests.replpty import wait_until
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog is for Linux")
+
+
+@pytest.fixture
+def mark(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    monkeypatch.setenv("KIMI_API_KEY", "sk-watchdog-must-not-hold-this")
+    orphans.release_watchdog()  # (one an earlier test of this process started)
+    yield dict(orphans.command_mark())
+    orphans.release_watchdog()
+
+
+def _alive(proc: subprocess.Popen[bytes]) -> bool:
+    return proc.poll() is None
+
+
+def test_it_ends_the_marked_processes_and_leaves_the_others(mark: dict[str, str]) -> None:
+    assert list(mark) == [orphans.MARK_VARIABLE] and len(mark[orphans.MARK_VARIABLE]) == 16
+    marked = subprocess.Popen(["sleep", "30"], env={**os.environ, **mark}, start_new_session=True)
+    # Not marked: started with another session's mark, and with none.
+    other = subprocess.Popen(["sleep", "30"], env={**os.environ, orphans.MARK_VARIABLE: "0" * 16})
+    unmarked = subprocess.Popen(["sleep", "30"])
+    try:
+        orphans.release_watchdog()
+        assert wait_until(lambda: not _alive(marked), 5), "the marked process outlived the session"
+        assert _alive(other) and _alive(unmarked)
+    finally:
+        for proc in (marked, other, unmarked):
+            proc.kill()
+            proc.wait()
+
+
+def test_it_holds_no_key_and_no_descriptor_of_kimicode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kimicode may itself inherit a descriptor its parent waits on (a pipe a script reads to its end):
+    # the watchdog must not keep it open.
+    monkeypatch.setenv("KIMI_API_KEY", "sk-watchdog-must-not-hold-this")
+    orphans.release_watchdog()
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    try:
+        orphans.command_mark()
+        pid = orphans._watchdog
+        assert pid is not None
+        assert wait_until(lambda: b"watchdog.py" in Path(f"/proc/{pid}/cmdline").read_bytes(), 5)
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert b"sk-watchdog" not in environ and orphans.MARK_VARIABLE.encode() not in environ
+        # (while Python starts it has its script open too)
+        assert wait_until(lambda: sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == [0, 1, 2], 5)
+        assert os.getsid(pid) == pid  # a session of its own: Ctrl-C at the terminal does not reach it
+    finally:
+        orphans.release_watchdog()
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_every_command_carries_the_mark(mark: dict[str, str], tmp_path: Path) -> None:
+    env = command_env(ToolContext(workspace=tmp_path))
+    assert env[orphans.MARK_VARIABLE] == mark[orphans.MARK_VARIABLE]
+    assert "KIMI_API_KEY" not in env
