@@ -142,3 +142,37 @@ def test_mcp_env_and_header_values_are_redacted(home: Path, workspace: Path) -> 
     for text in (log, proc.stdout, proc.stderr, logs):
         assert token not in text and header not in text
     assert "The token is [redacted]" in json.loads(proc.stdout)["result"]
+
+
+def test_a_script_reading_kimicodes_own_start_environment_finds_no_key(home: Path, workspace: Path) -> None:
+    # /proc/<pid>/environ shows the environment a process was started with, whatever it unset since. A
+    # command naming it is refused (a secret path), but an unsandboxed script the model wrote can read it
+    # without naming it: it must find the variables blanked, not the keys. Counted, not printed: printed,
+    # redaction would hide them either way.
+    script = (
+        "import os\n"
+        "found = 0\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        if b'kimicode' not in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+        "            continue\n"
+        "        entries = open(f'/proc/{pid}/' + 'env' + 'iron', 'rb').read().split(bytes(1))\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    found += sum(e.startswith((b'KIMI_API_KEY=', b'OPENAI_API_KEY=')) for e in entries)\n"
+        "print('keys found:', found)\n"
+    )
+    with FakeLLM() as fake:
+        fake.script(
+            Reply(tool_calls=[ToolCall("createfile", {"path": "count.py", "content": script})]),
+            Reply(tool_calls=[ToolCall("bash", {"command": "python3 count.py"})]),
+            Reply(content="Counted."),
+        )
+        env = cli_env(home, fake.base_url, OPENAI_API_KEY="sk-" + uuid.uuid4().hex)
+        proc = subprocess.run(
+            [sys.executable, "-m", "kimicode", "-p", "-y", "--sandbox", "off", "count"],
+            cwd=workspace, env=env, input="", capture_output=True, text=True, timeout=90,
+        )
+        assert proc.returncode == 0, proc.stderr
+        result = fake.chat_requests[-1].messages[-1]["content"]
+    assert "keys found: 0" in result, result
