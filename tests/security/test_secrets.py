@@ -151,15 +151,14 @@ def test_a_script_reading_kimicodes_own_start_environment_finds_no_key(home: Pat
     # redaction would hide them either way.
     script = (
         "import os\n"
-        "found = 0\n"
-        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-        "    try:\n"
-        "        if b'kimicode' not in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
-        "            continue\n"
+        "found, pid = 0, os.getppid()\n"
+        "while pid > 1:  # up to the kimicode that started this\n"
+        "    if b'kimicode' in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
         "        entries = open(f'/proc/{pid}/' + 'env' + 'iron', 'rb').read().split(bytes(1))\n"
-        "    except OSError:\n"
-        "        continue\n"
-        "    found += sum(e.startswith((b'KIMI_API_KEY=', b'OPENAI_API_KEY=')) for e in entries)\n"
+        "        found = sum(e.startswith((b'KIMI_API_KEY=', b'OPENAI_API_KEY=')) for e in entries)\n"
+        "        print('kimicode found')\n"
+        "        break\n"
+        "    pid = int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])\n"
         "print('keys found:', found)\n"
     )
     with FakeLLM() as fake:
@@ -175,4 +174,4 @@ def test_a_script_reading_kimicodes_own_start_environment_finds_no_key(home: Pat
         )
         assert proc.returncode == 0, proc.stderr
         result = fake.chat_requests[-1].messages[-1]["content"]
-    assert "keys found: 0" in result, result
+    assert "kimicode found" in result and "keys found: 0" in result, result
