@@ -40,7 +40,8 @@ def scrub_start_environment(names: set[str]) -> bool:
     is still there for any process of the same user to read (an unsandboxed script the model runs,
     ``cat /proc/$PPID/environ``). Once unset, nothing points into those bytes any more (unsetenv drops
     the pointer; os.environ holds copies), so they are overwritten with NULs in place, as programs that
-    take a password on their command line blank their argv.
+    take a password on their command line blank their argv. Through ``/proc/self/mem``: a wrong address
+    is an error, never a crash, and no ctypes import on the start-up path.
     """
     if not sys.platform.startswith("linux") or not names:
         return False
@@ -48,32 +49,23 @@ def scrub_start_environment(names: set[str]) -> bool:
         with open("/proc/self/stat", "rb") as f:
             stat = f.read()
         fields = stat[stat.rfind(b")") + 2 :].split()  # fields[0] is field 3 (state)
-        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50 and 51 of proc(5))
-        if not 0 < start < end or end - start > 1 << 24 or not _writable(start, end):
-            return False
+        start = int(fields[47])  # env_start (field 50 of proc(5))
+        with open("/proc/self/environ", "rb") as f:
+            block = f.read()  # the bytes from env_start to env_end
+        blanked = False
+        memory = os.open("/proc/self/mem", os.O_RDWR)
+        try:
+            offset = 0
+            for entry in block.split(b"\0"):
+                if entry.partition(b"=")[0].decode("utf-8", "replace") in names:
+                    os.pwrite(memory, bytes(len(entry)), start + offset)
+                    blanked = True
+                offset += len(entry) + 1
+        finally:
+            os.close(memory)
+        return blanked
     except (OSError, IndexError, ValueError):
         return False
-    import ctypes
-
-    block = ctypes.string_at(start, end - start)
-    offset, blanked = 0, False
-    for entry in block.split(b"\0"):
-        if entry.partition(b"=")[0].decode("utf-8", "replace") in names:
-            ctypes.memset(start + offset, 0, len(entry))
-            blanked = True
-        offset += len(entry) + 1
-    return blanked
-
-
-def _writable(start: int, end: int) -> bool:
-    """Is [start, end) inside one readable and writable mapping of this process?"""
-    with open("/proc/self/maps", encoding="ascii", errors="replace") as f:
-        for line in f:
-            span, perms = line.split()[:2]
-            low, high = (int(x, 16) for x in span.split("-"))
-            if low <= start and end <= high:
-                return perms.startswith("rw")
-    return False
 
 
 def environment() -> dict[str, str]:
