@@ -18,8 +18,9 @@ served with `python -m llama_cpp.server --model PATH --chat_format gemma --model
 What to expect from this model (measured; see DESIGN.md part C): gemma-3-270m is tiny and its answers are
 nonsense; with --chat_format gemma it has no tool calling, no thinking and no vision, never stops by itself
 (every reply ends at max_tokens or the context), and the server streams no usage. So `kimicode -p` ends with
-"cut off at the output limit" and verify-endpoint is red on the tool-call, reasoning and image checks,
-while the transport checks (streaming, max_tokens, context overflow, long context) pass.
+"cut off at the output limit" and verify-endpoint is red on the system-prompt check (the gemma chat format
+of llama-cpp-python leaves system messages out), the tool-call, reasoning and image checks, while the
+transport checks (streaming, max_tokens, context overflow, long context) pass.
 """
 
 from __future__ import annotations

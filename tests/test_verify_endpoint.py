@@ -11,7 +11,7 @@ from tests.clirun import run_cli
 from tests.fake_llm import CompetentModel, FakeLLM, Reply
 
 REQUIRED_FOR_KIMI = {
-    "streaming", "max_tokens", "sampling", "tool_call", "tool_call_ids", "parallel_tool_calls", "tool_call_json",
+    "streaming", "system_prompt", "max_tokens", "sampling", "tool_call", "tool_call_ids", "parallel_tool_calls", "tool_call_json",
     "reasoning_round_trip", "thinking_off", "image_input", "context_overflow",
 }
 
@@ -48,7 +48,7 @@ def test_the_table_names_the_failing_check_and_exits_1(home: Path, workspace: Pa
     assert proc.returncode == 1
     row = next(line for line in proc.stdout.splitlines() if "reasoning_round_trip" in line)
     assert "FAIL" in row and "no reasoning_content" in row
-    assert proc.stdout.strip().splitlines()[-1].startswith("14/15 checks passed; required checks failed: reasoning_round_trip")
+    assert proc.stdout.strip().splitlines()[-1].startswith("15/16 checks passed; required checks failed: reasoning_round_trip")
 
 
 def test_red_when_the_server_drops_reasoning_content(home: Path, workspace: Path) -> None:
@@ -57,6 +57,16 @@ def test_red_when_the_server_drops_reasoning_content(home: Path, workspace: Path
         code, report = verify(server, home, workspace)
     assert code == 1 and report["ok"] is False
     assert failing(report) == {"reasoning_round_trip"}
+
+
+def test_red_when_the_chat_template_drops_the_system_message(home: Path, workspace: Path) -> None:
+    # As llama-cpp-python's gemma format does: kimicode's whole prompt (tools, rules) would never arrive.
+    with FakeLLM(context_window=16384) as server:
+        server.responder = CompetentModel(drop_system=True)
+        code, report = verify(server, home, workspace)
+    assert code == 1 and failing(report) == {"system_prompt"}
+    detail = next(c["detail"] for c in report["checks"] if c["name"] == "system_prompt")
+    assert "does not reach it" in detail
 
 
 def test_red_when_the_server_rewrites_tool_call_ids(home: Path, workspace: Path) -> None:
@@ -103,7 +113,9 @@ def test_an_unknown_model_is_not_held_to_kimi_features(home: Path, workspace: Pa
         server.responder = CompetentModel(drop_reasoning=True)
         code, report = verify(server, home, workspace, "--model", "gemma-3-270m")
     required = {c["name"] for c in report["checks"] if c["required"]}
-    assert required == {"streaming", "max_tokens", "tool_call", "tool_call_ids", "tool_call_json", "context_overflow"}
+    assert required == {
+        "streaming", "system_prompt", "max_tokens", "tool_call", "tool_call_ids", "tool_call_json", "context_overflow"
+    }
     assert code == 0, report
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import struct
 import time
 import zlib
@@ -28,6 +29,7 @@ from kimicode.llm.profiles import profile_for
 from kimicode.llm.setup import ModelSetup
 
 TOOL_CALLS_CHECKED = 5
+CODE_WORDS = ("KUMQUAT", "TAMARIND", "PERSIMMON", "RAMBUTAN", "SOURSOP", "LONGAN")
 REPLY_TOKENS = 192  # enough for a short answer or a tool call; a model that rambles is cut off there
 THINKING_TOKENS = 1024
 WEATHER_TOOL: dict[str, Any] = {
@@ -100,6 +102,7 @@ class Battery:
         return [
             ("models", False, self.models_listed),
             ("streaming", True, self.streaming),
+            ("system_prompt", True, self.system_prompt),
             ("usage", False, self.usage),
             ("max_tokens", True, self.max_tokens),
             ("sampling", p.sampling(True) is not None, self.sampling),
@@ -206,6 +209,25 @@ class Battery:
         if len(pieces) < 2:
             raise CheckFailed(f"the reply came in {len(pieces)} piece(s): the endpoint does not stream ({first})")
         return f"{len(pieces)} text deltas, {first}, finish_reason {reply.finish_reason!r}"
+
+    async def system_prompt(self) -> str:
+        # kimicode's whole prompt (tools, rules, skills) travels as the system message; some chat templates
+        # drop it without a word (llama-cpp-python's gemma format). A word only the system message holds:
+        word = secrets.choice(CODE_WORDS)
+        reply = await self.ask(
+            [
+                {"role": "system", "content": f"The code word is {word}. When asked for the code word, answer with it alone."},
+                user_message("What is the code word?"),
+            ],
+            max_tokens=64,
+        )
+        said = reply.content.strip()
+        if word.lower() not in said.lower():
+            raise CheckFailed(
+                f"asked for the code word only the system message holds, the model said {said[:60]!r}: the system "
+                "message does not reach it (a chat template that drops it?) or it does not follow it"
+            )
+        return f"the code word from the system message came back: {said[:40]!r}"
 
     async def usage(self) -> str:
         reply = self._stream_reply or await self.ask([user_message("Say OK.")], max_tokens=16)

@@ -33,12 +33,16 @@ class CompetentModel:
     drop_reasoning: bool = False  # never streams reasoning_content, thinking on or not
     rewrite_tool_call_ids: bool = False  # relabels every streamed piece of a tool call
     ignore_max_completion_tokens: bool = False  # as llama-cpp-python: only max_tokens bounds a reply
+    drop_system: bool = False  # as a chat template that leaves system messages out (llama-cpp-python's gemma)
 
     def __call__(self, request: RecordedRequest) -> Reply:
         body = request.body if isinstance(request.body, dict) else {}
         messages = request.messages
         last = messages[-1] if messages else {}
-        reply = self._answer(body, last, request.last_user_text())
+        system = "" if self.drop_system else " ".join(
+            m["content"] for m in messages if m.get("role") == "system" and isinstance(m.get("content"), str)
+        )
+        reply = self._answer(body, last, request.last_user_text(), system)
         if thinking_requested(body) and not self.drop_reasoning:
             reply.reasoning = "The user asks something simple; I answer it directly and briefly."
         if self.rewrite_tool_call_ids and reply.tool_calls:
@@ -46,7 +50,7 @@ class CompetentModel:
         self._bound(reply, body)
         return reply
 
-    def _answer(self, body: dict[str, Any], last: dict[str, Any], text: str) -> Reply:
+    def _answer(self, body: dict[str, Any], last: dict[str, Any], text: str, system: str) -> Reply:
         tools = [t["function"]["name"] for t in body.get("tools") or [] if isinstance(t, dict) and "function" in t]
         if last.get("role") == "tool":
             return Reply(content="It is 18 °C and clear.")
@@ -60,6 +64,9 @@ class CompetentModel:
         content = last.get("content")
         if isinstance(content, list) and any(part.get("type") == "image_url" for part in content):
             return Reply(content="Red.")
+        code = re.search(r"The code word is (\w+)", system)
+        if code and "code word" in text:
+            return Reply(content=code.group(1))
         secret = re.search(r"The secret word is (\w+)", text)
         if secret:
             return Reply(content=secret.group(1))
