@@ -28,6 +28,10 @@ TAIL_BYTES = MAX_OUTPUT_CHARS - HEAD_BYTES - _NOTES_RESERVE
 # After the shell exits, how long to wait for output still in the pipe. Longer means a background job
 # that inherited the pipe (`server &`) is holding it open; we stop reading rather than hang.
 DRAIN_GRACE_S = 1.0
+# A command moved to the background: how long its output may be quiet, and at most waited for, before the
+# result is written (what came before the move belongs in it).
+CATCH_UP_QUIET_S = 0.03
+CATCH_UP_MAX_S = 0.3
 # After SIGKILL, how long to wait for the process to be reaped and the pipe to close.
 KILL_GRACE_S = 2.0
 
@@ -258,6 +262,17 @@ async def pump(read_fd: int, output: BoundedOutput) -> None:
         transport.close()
 
 
+async def _caught_up(output: BoundedOutput, reader: asyncio.Future[None]) -> None:
+    """Let the reader take in what the command wrote before it was moved (a loaded machine may not have
+    read it yet), so that the result shows it rather than only the task's log: until nothing new came for
+    CATCH_UP_QUIET_S, at most CATCH_UP_MAX_S."""
+    deadline = time.monotonic() + CATCH_UP_MAX_S
+    seen = -1
+    while output.total != seen and not reader.done() and time.monotonic() < deadline:
+        seen = output.total
+        await asyncio.sleep(CATCH_UP_QUIET_S)
+
+
 async def _supervise(
     proc: asyncio.subprocess.Process,
     read_fd: int,
@@ -306,6 +321,8 @@ async def _supervise(
                     pass
     if not moved and not reader.cancelled() and reader.exception() is not None:
         raise ToolError(f"reading the command's output failed: {reader.exception()}")
+    if moved:
+        await _caught_up(output, reader)
 
     text = output.render()
     if text and not text.endswith("\n"):
