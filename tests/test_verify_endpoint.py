@@ -1,11 +1,13 @@
 """`kimicode verify-endpoint`: green against a scripted server that behaves, red, with the failing check
-named, against one that drops reasoning_content, re-labels tool-call ids, or truncates silently."""
+named, against one that drops reasoning_content or system messages, re-labels tool-call ids, refuses images,
+or truncates silently."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 
 from tests.clirun import run_cli
 from tests.fake_llm import CompetentModel, FakeLLM, Reply
@@ -59,23 +61,24 @@ def test_red_when_the_server_drops_reasoning_content(home: Path, workspace: Path
     assert failing(report) == {"reasoning_round_trip"}
 
 
-def test_red_when_the_chat_template_drops_the_system_message(home: Path, workspace: Path) -> None:
-    # As llama-cpp-python's gemma format does: kimicode's whole prompt (tools, rules) would never arrive.
+@pytest.mark.parametrize(
+    ("fault", "check", "says"),
+    [
+        # As llama-cpp-python's gemma format does: kimicode's whole prompt (tools, rules) would never arrive.
+        ({"drop_system": True}, "system_prompt", "does not reach it"),
+        ({"rewrite_tool_call_ids": True}, "tool_call_ids", "changed mid-stream"),
+    ],
+    ids=["drops-system-messages", "rewrites-tool-call-ids"],
+)
+def test_red_with_the_failing_check_named_and_why(
+    home: Path, workspace: Path, fault: dict[str, bool], check: str, says: str
+) -> None:
     with FakeLLM(context_window=16384) as server:
-        server.responder = CompetentModel(drop_system=True)
+        server.responder = CompetentModel(**fault)
         code, report = verify(server, home, workspace)
-    assert code == 1 and failing(report) == {"system_prompt"}
-    detail = next(c["detail"] for c in report["checks"] if c["name"] == "system_prompt")
-    assert "does not reach it" in detail
-
-
-def test_red_when_the_server_rewrites_tool_call_ids(home: Path, workspace: Path) -> None:
-    with FakeLLM(context_window=16384) as server:
-        server.responder = CompetentModel(rewrite_tool_call_ids=True)
-        code, report = verify(server, home, workspace)
-    assert code == 1 and failing(report) == {"tool_call_ids"}
-    detail = next(c["detail"] for c in report["checks"] if c["name"] == "tool_call_ids")
-    assert "changed mid-stream" in detail
+    assert code == 1 and failing(report) == {check}
+    detail = next(c["detail"] for c in report["checks"] if c["name"] == check)
+    assert says in detail
 
 
 def test_red_when_the_server_truncates_silently(home: Path, workspace: Path) -> None:
