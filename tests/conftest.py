@@ -4,14 +4,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.clirun import write_home_config
 from tests.fake_llm import FakeLLM
 from tests.replpty import Repl
 
 
+QUICK_RETRIES = "retry_base_delay = 0.01\nmax_retries = 1\n"
+
+
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """KIMICODE_HOME for the test (created by kimicode when it writes there); modules may define their own."""
-    return tmp_path / "home"
+def home(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """KIMICODE_HOME for the test (created by kimicode when it writes there); modules may define their own.
+
+    Tests marked ``quick_retries`` get a config.toml whose retries are quick, so that a faulty scripted
+    reply fails in milliseconds rather than after the default backoff.
+    """
+    home = tmp_path / "home"
+    if request.node.get_closest_marker("quick_retries") is not None:
+        write_home_config(home, QUICK_RETRIES)
+    return home
 
 
 @pytest.fixture

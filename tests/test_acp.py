@@ -20,10 +20,13 @@ from acp import RequestError, image_block, resource_link_block, text_block
 from acp.schema import McpServerStdio
 
 from tests.acpclient import EditorClient, running_agent
-from tests.clirun import cli_env, write_home_config
+from tests.clirun import cli_env
 from tests.fake_llm import Fault, FakeLLM, Reply, ToolCall
 from tests.mcp_servers.fixtures import DEMO_SERVER, live_processes_with
 from tests.mcp_servers.demo_server import red_square_png
+
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
 
 T = TypeVar("T")
 SWE = {"bash", "view", "createfile", "strreplace", "insert", "submit"}
@@ -31,13 +34,6 @@ SWE = {"bash", "view", "createfile", "strreplace", "insert", "submit"}
 
 def run(coro: Awaitable[T]) -> T:
     return asyncio.run(asyncio.wait_for(coro, 120))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
 
 
 @pytest.fixture

@@ -17,25 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.clirun import cli_env, run_cli, write_home_config
+from tests.clirun import cli_env, run_cli
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.fake_llm.recorded import RecordedRequest
 from tests.replpty import processes_with, wait_until
 from tests.sandboxing import needs_bwrap
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "proj"
-    ws.mkdir()
-    return ws
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
 
 
 def user_line(text: str) -> str:

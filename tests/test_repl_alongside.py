@@ -11,26 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl, processes_with, wait_until
 
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
+
 SHIFT_TAB, CTRL_B, CTRL_C, CTRL_S, CTRL_T, UP = "\x1b[Z", "\x02", "\x03", "\x13", "\x14", "\x1b[A"
 RUNNING = "● working"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "proj"
-    ws.mkdir()
-    return ws
 
 
 @pytest.fixture

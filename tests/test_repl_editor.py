@@ -18,16 +18,12 @@ from tests.clirun import write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl
 
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
+
 KITTY = {"TERM": "xterm-kitty", "KITTY_WINDOW_ID": "1"}
 VSCODE = {"TERM_PROGRAM": "vscode", "TERM_PROGRAM_VERSION": "1.99.0", "NO_COLOR": ""}
 OSC8 = re.compile(r"\x1b\]8;[^;]*;([^\x1b]*)\x1b\\")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
 
 
 @pytest.fixture

@@ -14,23 +14,12 @@ from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
 from tests.replpty import Repl
 from tests.swarm_script import is_sub_agent, steps_done, task_number
 
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
+
 SWE_TOOLS = {"bash", "view", "createfile", "strreplace", "insert", "submit"}
 ROLES = ("researcher", "fact checker", "reviewer")
 IMAGE_LINE = re.compile(r"\[image \S*shot\.png 64x48 image/png, \d+ KB\]")
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "proj"
-    ws.mkdir()
-    return ws
 
 
 def user_content(request: RecordedRequest) -> object:
@@ -317,7 +306,6 @@ def test_first_interactive_run_offers_other_agents_mcp_servers_once(spawn, home:
 
 
 def test_video_flag_with_upload_route_reaches_the_first_message(spawn, fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
-    from tests.clirun import write_home_config
     from tests.test_e2e_vision import write_video
 
     write_home_config(home, 'retry_base_delay = 0.01\nmax_retries = 1\nvideo_input = "upload"\n')

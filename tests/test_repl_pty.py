@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from kimicode.frontends.repl.history import history_path
-from tests.clirun import write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl, processes_with, wait_until
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
 
 
 @pytest.fixture

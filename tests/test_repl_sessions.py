@@ -9,23 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import run_cli, write_home_config
+from tests.clirun import run_cli
 from tests.fake_llm import Fault, FakeLLM, Reply, ToolCall
 from tests.replpty import Repl
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "proj"
-    ws.mkdir()
-    return ws
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
 
 
 def session_files(home: Path) -> list[Path]:

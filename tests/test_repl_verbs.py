@@ -14,16 +14,12 @@ from PIL import Image
 
 from kimicode.discovery.jsonc import loads_jsonc
 from kimicode.session.store import SessionStore
-from tests.clirun import run_cli, write_home_config
+from tests.clirun import run_cli
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl, processes_with, wait_until
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
 
 
 @pytest.fixture

@@ -13,27 +13,16 @@ from pathlib import Path
 import pytest
 
 from kimicode.session.store import INTERRUPTED_TOOL_RESULT, SessionStore
-from tests.clirun import cli_env, run_cli, write_home_config
+from tests.clirun import cli_env, run_cli
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
 from tests.replpty import Repl
+
+# KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
+pytestmark = pytest.mark.quick_retries
 
 IN_USE = re.compile(
     r"session (\S+) is in use by another kimicode \(pid (\d+)\); continuing in new session (\S+) with its history"
 )
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, "retry_base_delay = 0.01\nmax_retries = 1\n")
-    return home
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "proj"
-    ws.mkdir()
-    return ws
 
 
 def session_files(home: Path) -> list[Path]:
