@@ -117,7 +117,13 @@ def _quiet(av: Any) -> Iterator[None]:
 
 def _open(av: Any, path: Path, threads: int = 0) -> Any:
     """The file's first video stream, its decoder on ``threads`` threads (0: one a core)."""
-    container = av.open(str(path), metadata_errors="ignore")
+    try:
+        # A clip's tags may be in any encoding: before PyAV 19 undecodable ones raise unless ignored.
+        container = av.open(str(path), metadata_errors="ignore")
+    except TypeError as exc:
+        if "metadata_errors" not in str(exc):
+            raise
+        container = av.open(str(path))  # PyAV 19 dropped the argument
     if not container.streams.video:
         container.close()
         raise Unsupported("no video stream")
