@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -267,18 +268,34 @@ def test_what_commands_started_ends_when_kimicode_is_killed_outright(
     server, foreground, escaped = f"devserver-{tag}", f"sleep 61.{tag}", f"sleep 62.{tag}"
     port = free_port()
     fake_llm.script(
-        Reply(tool_calls=[ToolCall("bash", {"command": f"exec -a {server} python3 -m http.server {port}", "background": True})]),
+        # Found by a variable in its environment: argv[0] (`exec -a`) is lost where python3 is a wrapper script.
+        Reply(tool_calls=[ToolCall("bash", {"command": f"TEST_MARK={server} exec python3 -m http.server {port}", "background": True})]),
         Reply(tool_calls=[ToolCall("bash", {"command": f"(setsid {escaped} &) ; {foreground}"})]),
     )
     proc = start(fake_llm, home, workspace, "-p", "-y", "--trust", "--sandbox", sandbox, "serve it")
     proc.stdin.close()  # type: ignore[union-attr]
     try:
-        assert wait_until(lambda: processes_with(server) and processes_with(foreground) and processes_with(escaped), 30)
+        assert wait_until(lambda: processes_in_env(f"TEST_MARK={server}") and processes_with(foreground) and processes_with(escaped), 30)
     finally:
         proc.kill()
     proc.wait(timeout=10)
-    for name in (server, foreground, escaped):
+    assert wait_until(lambda: not processes_in_env(f"TEST_MARK={server}"), 10), f"{server} outlived a killed kimicode"
+    for name in (foreground, escaped):
         assert wait_until(lambda: not processes_with(name), 10), f"{name} outlived a killed kimicode"
+
+
+def processes_in_env(entry: str) -> list[int]:
+    """Ids of live processes whose environment holds ``entry`` (NAME=value)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if entry.encode() in environ and state != "Z":
+            found.append(int(pid))
+    return found
 
 
 def test_a_sub_agent_todo_list_reaches_the_stream(fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
