@@ -7,6 +7,7 @@ import pytest
 from tests.clirun import write_home_config
 from tests.fake_llm import FakeLLM
 from tests.replpty import Repl
+from tests.sandboxing import check_needs
 
 
 QUICK_RETRIES = "retry_base_delay = 0.01\nmax_retries = 1\n"
@@ -57,3 +58,7 @@ def spawn(home: Path, workspace: Path, fake_llm: FakeLLM) -> Iterator[Callable[.
     yield start
     for repl in started:
         repl.close()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_needs(item)  # a missing system dependency skips the test, or in CI fails it

@@ -125,7 +125,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory, local_run: LocalRun) -> Iterator[str]:
     """A real single-node Ray cluster on 127.0.0.1, started (and stopped) by this test module."""
-    pytest.importorskip("ray")
     port = _free_port()
     temp = Path(f"/tmp/kb{os.getpid()}")  # Ray's socket paths must stay short
     env = cli_env(local_run.home)

@@ -4,7 +4,6 @@ documents generated here with python-docx, openpyxl, xlsxwriter, reportlab and p
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kimicode.discovery.frontmatter import parse_frontmatter, split_frontmatter
+from tests.sandboxing import needs_pdftoppm
 
 SKILLS_DIR = Path(__file__).resolve().parent.parent / "kimicode" / "skills"
 OFFICE_SKILLS = ("docx", "xlsx", "pdf", "pptx")
@@ -271,7 +271,7 @@ def test_inspect_pdf_prints_only_selected_pages_and_checks_the_range(tmp_path: P
     assert_one_line_error(run_script("pdf", "inspect_pdf.py", str(path), "--pages", "2-5"), "outside 1-3")
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
+@needs_pdftoppm
 def test_render_pages_writes_one_png_per_page(tmp_path: Path) -> None:
     from PIL import Image
 

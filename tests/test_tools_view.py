@@ -144,7 +144,6 @@ def test_image_support_missing_is_a_clear_error(
 
 
 def test_real_png_when_image_support_is_installed(ctx: ToolContext, tmp_path: Path) -> None:
-    pytest.importorskip("kimicode.vision.images")
     from PIL import Image as PILImage
 
     PILImage.new("RGB", (40, 20), (255, 0, 0)).save(tmp_path / "red.png")

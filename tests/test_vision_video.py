@@ -345,7 +345,7 @@ def _long_clip(path: Path, seconds: int, cuts: dict[int, int], flashes: dict[int
             out.write(frame)
         out.release()
         return path
-    av = pytest.importorskip("av")
+    import av
     container = av.open(str(path), "w")
     if writer == "pyav-h264":
         # B-frames, keyframes 20 s apart and none at the cuts: what a cut inside a GOP looks like.
@@ -430,7 +430,7 @@ def test_a_variable_frame_rate_recording_is_sampled_and_labelled_by_its_timestam
 ) -> None:
     # As screen recorders write them: one frame a second while nothing moves (0-7 s), then 30 fps (8-10 s)
     # with a cut at 9.0 s. Counting frames would put the cut at frame 39 of 69, "t=5.7s" at 6.9 fps.
-    av = pytest.importorskip("av")
+    import av
     _pyav_only(monkeypatch)
     path = tmp_path / "vfr.mp4"
     stamps = [second * 1000 for second in range(8)] + [8000 + round(i * 1000 / 30) for i in range(60)]
@@ -542,7 +542,7 @@ def test_a_page_change_in_a_screen_recording_is_found_though_most_of_the_screen_
     # A browser recording: most of the screen is white on both sides of a page change, so the picture
     # changes less than at a film cut; scrolling and the cursor keep something moving all the time.
     # Pages change at 7.1 s and 15.3 s (frames 213 and 459), each page is scrolled, H.264 with B-frames.
-    av = pytest.importorskip("av")
+    import av
     _pyav_only(monkeypatch)
     changes = (213, 459)
     path = tmp_path / "screen.mp4"

@@ -277,7 +277,8 @@ def test_session_answers_are_listed_as_rules(env) -> None:
 
 
 def test_keep_rule_saves_through_the_trust_store(env) -> None:
-    trust = pytest.importorskip("kimicode.security.trust")
+    from kimicode.security import trust
+
     p = policy(env)
     saved = p.keep_rule(BASH, {"command": "pytest -q"}, ctx(env))
     assert saved == "bash(pytest *)"

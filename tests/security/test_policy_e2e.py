@@ -16,6 +16,7 @@ import pytest
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl
+from tests.sandboxing import needs_bwrap
 
 FAST = "retry_base_delay = 0.01\nmax_retries = 1\n"
 PROTECTED = [".kimicode/config.toml", ".git/hooks/pre-commit", ".github/workflows/x.yml", ".mcp.json", ".vscode/settings.json", "~/.bashrc"]
@@ -301,16 +302,6 @@ def test_always_keeps_a_rule_for_the_next_session_and_permissions_lists_it(spawn
 
 
 # -- with the sandbox ----------------------------------------------------------------------------------
-
-
-def _bwrap_problem() -> str:
-    from kimicode.security.sandbox import detect_sandbox
-
-    probe = detect_sandbox("workspace-write", False, Path.cwd(), Path.cwd())
-    return "" if probe.backend == "bwrap" else (probe.unavailable or "no bubblewrap sandbox here")
-
-
-needs_bwrap = pytest.mark.skipif(bool(_bwrap_problem()), reason=f"bubblewrap does not work here: {_bwrap_problem()}")
 
 
 @needs_bwrap

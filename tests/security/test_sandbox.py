@@ -26,7 +26,7 @@ from kimicode.tools.bash import BashTool
 from tests.clirun import cli_env, run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.mcp_servers.fixtures import live_processes_with
-from tests.sandboxing import bwrap_problem, needs_bwrap
+from tests.sandboxing import bwrap_problem, missing, needs_bwrap
 
 FAST = "retry_base_delay = 0.01\nmax_retries = 2\n"
 
@@ -268,7 +268,7 @@ def test_commands_do_not_inherit_the_model_keys(
     fake_llm: FakeLLM, kimihome: Path, workspace: Path, sandbox: str
 ) -> None:
     if sandbox != "off" and bwrap_problem():
-        pytest.skip(f"bubblewrap does not work here: {bwrap_problem()}")
+        missing(f"a working bubblewrap (bwrap): {bwrap_problem()}")
     fake_llm.script(
         Reply(tool_calls=[ToolCall("bash", {"command": "env | grep -E 'API_KEY|PASSME' || echo none"})]),
         Reply(content="done"),
@@ -363,7 +363,7 @@ def test_stop_signals_end_the_command_and_save_the_session(
     fake_llm: FakeLLM, kimihome: Path, workspace: Path, sandbox: str, sig: int, code: int, ignore_sigint: bool
 ) -> None:
     if sandbox != "off" and bwrap_problem():
-        pytest.skip(f"bubblewrap does not work here: {bwrap_problem()}")
+        missing(f"a working bubblewrap (bwrap): {bwrap_problem()}")
     marker = f"kimimark-{uuid.uuid4().hex[:8]}"
     command = f"bash -c 'exec -a {marker} sleep 1000'; echo never"
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": command})]), Reply(content="never"))
