@@ -62,6 +62,7 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
         yield LocalRun(root, home, tasks, ids, repos, root / "out", proc, events, server)
 
 
+@pytest.mark.xdist_group("batch_local_run")  # one worker runs the module's 30-task batch once
 def test_thirty_tasks_on_the_local_pool_each_in_its_own_checkout(local_run: LocalRun) -> None:
     run = local_run
     assert run.proc.returncode == 0, run.proc.stderr
@@ -109,6 +110,7 @@ def test_thirty_tasks_on_the_local_pool_each_in_its_own_checkout(local_run: Loca
     assert run.server.throttled <= len(run.server.chat_requests) // 4
 
 
+@pytest.mark.xdist_group("batch_local_run")  # one worker runs the module's 30-task batch once
 def test_report_prints_the_summary_table_again(local_run: LocalRun) -> None:
     proc = run_cli(["batch", "--report", "out"], home=local_run.home, cwd=local_run.root)
     assert proc.returncode == 0, proc.stderr
@@ -131,7 +133,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, local_run: LocalRun) -
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     head = subprocess.Popen(
         [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-         f"--port={port}", "--num-cpus=6", "--include-dashboard=false", "--object-store-memory=80000000",
+         # Every port it listens on is a free one (its defaults are fixed: two clusters at once would clash).
+         f"--port={port}", f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
+         f"--metrics-export-port={_free_port()}", "--num-cpus=6", "--include-dashboard=false", "--object-store-memory=80000000",
          f"--temp-dir={temp}", "--disable-usage-stats"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
@@ -147,6 +151,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, local_run: LocalRun) -
         subprocess.run(["rm", "-rf", str(temp)], check=False)
 
 
+@pytest.mark.xdist_group("batch_local_run")  # one worker runs the module's 30-task batch once
 def test_the_same_thirty_tasks_on_a_ray_cluster_give_the_same_results(local_run: LocalRun, ray_cluster: str) -> None:
     out = local_run.root / "out-ray"
     with FakeLLM() as server:
