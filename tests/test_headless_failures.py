@@ -73,16 +73,16 @@ def test_a_malformed_base_url_flag_names_the_flag(home: Path, workspace: Path) -
     assert session_files(home) == []
 
 
-@pytest.mark.parametrize("fmt", ["json", "text"])
+@pytest.mark.parametrize("fmt", ["json", "stream-json", "text"])
 def test_a_refused_connection_says_so_in_one_line(home: Path, workspace: Path, refused_url: str, fmt: str) -> None:
     proc = run_cli(["-p", "--output-format", fmt, "hi"], home=home, cwd=workspace, base_url=refused_url)
     assert proc.returncode == 1
     (line,) = stderr_lines(proc)
     assert f"cannot connect to {refused_url}: connection refused" in line
     assert f"{CONNECT_RETRIES + 1} attempts" in line and "Traceback" not in proc.stderr
-    if fmt == "json":
-        result = result_of(proc)
-        assert result["is_error"] is True and result["error_kind"] == "connection"
+    if fmt != "text":
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["type"] == "result" and result["is_error"] is True and result["error_kind"] == "connection"
         assert result["result"].startswith(f"cannot connect to {refused_url}: connection refused")
     else:
         assert proc.stdout == ""

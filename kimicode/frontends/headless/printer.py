@@ -161,7 +161,7 @@ class HeadlessPrinter:
         if self.stream:
             self._emit_json({"type": "error", "message": event.message, "retrying": event.retrying, "agent": event.agent})
         self._progress(f"kimicode: {event.message}")
-        if not self.stream and not event.retrying and not event.agent:
+        if not self.stream and not event.retrying and not event.agent:  # (stream-json: on stdout only)
             self._errors_said.add(event.message)
 
     def _on_SubAgentUpdate(self, event: ev.SubAgentUpdate) -> None:
@@ -215,6 +215,9 @@ class HeadlessPrinter:
                 self.out.write(redact(result.result.rstrip("\n")) + "\n")
             self.out.flush()
         else:
+            if result.is_error and result.result not in self._errors_said:  # every failure: one stderr line
+                self.err.write(f"kimicode: {result.subtype}: {result.result}\n")
+                self.err.flush()
             self._emit_json(obj)
 
 
