@@ -180,3 +180,9 @@ def test_red_when_the_model_refuses_images_and_green_again_once_it_takes_them(ho
         assert code == 0, failing(report)
     saved = json.loads((home / "endpoints.json").read_text())["endpoints"][server.base_url]
     assert saved["no_images"] == []
+
+
+def test_a_base_url_that_is_not_one_is_a_usage_error_with_one_line(home: Path, workspace: Path) -> None:
+    proc = run_cli(["verify-endpoint", "--base-url", "localhost:8000/v1"], home=home, cwd=workspace)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "is not usable" in proc.stderr and "http://" in proc.stderr

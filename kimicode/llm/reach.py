@@ -45,6 +45,15 @@ def base_url_problem(url: str) -> str:
     return ""
 
 
+def base_url_line(url: str, problem: str, from_flag: bool) -> str:
+    """One line for a base URL that is not one: what is wrong, and where to set it."""
+    where = "--base-url" if from_flag else "KIMI_BASE_URL, --base-url or base_url in config.toml"
+    return (
+        f"the base URL {url!r} is not usable: {problem}; set {where} to the endpoint's http:// or https:// URL, "
+        "e.g. https://api.moonshot.ai/v1 or http://127.0.0.1:8000/v1"
+    )
+
+
 def unreachable_reason(exc: BaseException) -> str:
     """Why no connection could be made, in words, from the chain of errors the HTTP library raised ("" when
     the chain holds none of these causes: a connection that broke mid-reply is another matter)."""

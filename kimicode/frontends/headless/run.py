@@ -54,15 +54,6 @@ def ignored_line(config: Config) -> str:
     )
 
 
-def base_url_line(config: Config, problem: str, flag: str | None) -> str:
-    """One line for a base URL that is not one: what is wrong, and where to set it."""
-    where = "--base-url" if flag else "KIMI_BASE_URL, --base-url or base_url in config.toml"
-    return (
-        f"the base URL {config.base_url!r} is not usable: {problem}; set {where} to the endpoint's "
-        "http:// or https:// URL, e.g. https://api.moonshot.ai/v1 or http://127.0.0.1:8000/v1"
-    )
-
-
 def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dict[str, Any]) -> int:
     """Run the task; any exception nothing else caught still ends as one line and, in json, a result
     object (``error_kind: "internal"``), never as a traceback."""
@@ -99,13 +90,13 @@ def _launch(
         return stop("usage", "no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
     from kimicode.config import user_endpoint
     from kimicode.llm.endpoint import keyless_ok
-    from kimicode.llm.reach import base_url_problem
+    from kimicode.llm.reach import base_url_line, base_url_problem
     from kimicode.llm.setup import model_setup
 
     flag_url = (options.get("flags") or {}).get("base_url")
     problem = base_url_problem(config.base_url)
     if problem:  # before anything is started or written: there is no endpoint to talk to
-        return stop("config", base_url_line(config, problem, flag_url))
+        return stop("config", base_url_line(config.base_url, problem, bool(flag_url)))
     if not config.api_key and not keyless_ok(config.base_url, user_endpoint(config.home, flag=flag_url)):
         return stop("config", NO_KEY.format(home=config.home))
     model = model_setup(config)  # the model and endpoint facts, derived once for the whole run
