@@ -57,23 +57,26 @@ def base_url_line(url: str, problem: str, from_flag: bool) -> str:
 def unreachable_reason(exc: BaseException) -> str:
     """Why no connection could be made, in words, from the chain of errors the HTTP library raised ("" when
     the chain holds none of these causes: a connection that broke mid-reply is another matter)."""
-    seen: set[int] = set()
+    chain: list[BaseException] = []
     pending: list[BaseException] = [exc]
     while pending:
         error = pending.pop(0)
-        if id(error) in seen:
+        if any(error is known for known in chain):
             continue
-        seen.add(id(error))
+        chain.append(error)
+        pending += [e for e in (error.__cause__, error.__context__) if e is not None]
+        pending += list(getattr(error, "exceptions", ()) or ())  # an ExceptionGroup of attempts
+    # (httpx and httpcore raise a ConnectError while connecting; a TLS error later is a broken reply)
+    connecting = any(type(error).__name__ == "ConnectError" for error in chain)
+    for error in chain:
         if isinstance(error, ConnectionRefusedError):
             return "connection refused"
         if isinstance(error, socket.gaierror):
             return "name not resolved"
-        if isinstance(error, ssl.SSLCertVerificationError):
+        if isinstance(error, ssl.SSLCertVerificationError) and connecting:
             return f"TLS certificate not accepted ({error.verify_message or _ssl_text(error)})"
-        if isinstance(error, ssl.SSLError):
+        if isinstance(error, ssl.SSLError) and connecting:
             return f"TLS handshake failed ({_ssl_text(error)})"
-        pending += [e for e in (error.__cause__, error.__context__) if e is not None]
-        pending += list(getattr(error, "exceptions", ()) or ())  # an ExceptionGroup of attempts
     return ""
 
 
