@@ -572,3 +572,30 @@ def test_empty_and_length_replies_are_well_formed(fake_llm: FakeLLM) -> None:
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     chunks = stream_chunks(fake_llm)
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+
+
+@pytest.mark.parametrize("renames", [False, True], ids=["direct", "behind-a-renaming-proxy"])
+def test_the_competent_model_answers_from_a_result_only_under_its_own_call_id(renames: bool) -> None:
+    from tests.fake_llm import CompetentModel
+    from tests.fake_llm.competent import UNMATCHED_RESULT
+
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    question = [{"role": "user", "content": "What is the weather in Lima? Use the get_weather tool."}]
+    with FakeLLM(renames_tool_call_ids=renames) as server:
+        server.responder = CompetentModel()
+        client = sdk(server)
+        first = client.chat.completions.create(model="kimi-k2.5", messages=question, tools=[tool])
+        call = first.choices[0].message.tool_calls[0]
+        history = [
+            *question,
+            {"role": "assistant", "content": "", "tool_calls": [call.model_dump(exclude_none=True)]},
+            {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 31, "sky": "clear"}'},
+        ]
+        second = client.chat.completions.create(model="kimi-k2.5", messages=history, tools=[tool])
+        sent_back = server.requests[-1].messages
+    # the ids reach the model exactly as the client sent them: the proxy maps nothing back
+    assert sent_back[-1]["tool_call_id"] == call.id
+    if renames:
+        assert call.id.startswith("call_") and second.choices[0].message.content == UNMATCHED_RESULT
+    else:
+        assert call.id == "functions.get_weather:0" and "31 °C" in second.choices[0].message.content

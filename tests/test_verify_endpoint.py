@@ -81,6 +81,41 @@ def test_red_with_the_failing_check_named_and_why(
     assert says in detail
 
 
+@pytest.mark.parametrize(
+    ("model", "server_args", "says"),
+    [
+        # A Kimi model is trained on ids of the form functions.NAME:IDX: a renamed one is caught by its form
+        # and by the answer, which cannot use a result it cannot match to its call.
+        ("kimi-k2.5", {}, ["not of the form functions.get_weather:IDX", "does not use the tool result"]),
+        # Any other model: by the answer alone.
+        ("gemma-3-270m", {"models_style": "llama-cpp-python"}, ["does not use the tool result",
+                                                                "I cannot find the result of my tool call"]),
+    ],
+    ids=["kimi", "other-model"],
+)
+def test_red_behind_a_proxy_that_renames_tool_call_ids(
+    home: Path, workspace: Path, model: str, server_args: dict[str, str], says: list[str]
+) -> None:
+    # The ids are stable within each stream and the model answers something: only the answer's content,
+    # and the ids' form, show that the tool result never reached the model as the result of its call.
+    with FakeLLM(model=model, context_window=16384, renames_tool_call_ids=True, **server_args) as server:
+        server.responder = CompetentModel(drop_reasoning=model != "kimi-k2.5")
+        code, report = verify(server, home, workspace, "--model", model)
+    assert code == 1 and failing(report) == {"tool_call_ids"}, report
+    detail = next(c["detail"] for c in report["checks"] if c["name"] == "tool_call_ids")
+    for words in says:
+        assert words in detail
+
+
+def test_green_tool_call_ids_name_the_value_the_answer_used(home: Path, workspace: Path) -> None:
+    with FakeLLM(context_window=16384) as server:
+        server.responder = CompetentModel()
+        code, report = verify(server, home, workspace)
+    assert code == 0
+    detail = next(c["detail"] for c in report["checks"] if c["name"] == "tool_call_ids")
+    assert "'functions.get_weather:0'" in detail and "the answer used the result" in detail
+
+
 def test_red_when_the_server_truncates_silently(home: Path, workspace: Path) -> None:
     """No window, no error: a prompt far over the reported window is answered (as Ollama does)."""
     with FakeLLM(models_style="vllm", context_window=None) as server:
@@ -145,3 +180,9 @@ def test_red_when_the_model_refuses_images_and_green_again_once_it_takes_them(ho
         assert code == 0, failing(report)
     saved = json.loads((home / "endpoints.json").read_text())["endpoints"][server.base_url]
     assert saved["no_images"] == []
+
+
+def test_a_base_url_that_is_not_one_is_a_usage_error_with_one_line(home: Path, workspace: Path) -> None:
+    proc = run_cli(["verify-endpoint", "--base-url", "localhost:8000/v1"], home=home, cwd=workspace)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "is not usable" in proc.stderr and "http://" in proc.stderr

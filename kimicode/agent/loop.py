@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.context import DEFAULT_COMPACT_THRESHOLD, CompactionResult, should_compact
-from kimicode.llm.client import AuthError, ChatClient, ContextOverflowError, LLMError, Reply, ToolCallRequest
+from kimicode.llm.client import ChatClient, ContextOverflowError, LLMError, Reply, ToolCallRequest
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
 from kimicode.security.policy import Decision, Policy
 from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolContext, ToolError, ToolResult
@@ -316,8 +316,8 @@ class Agent:
         except LLMError as err:
             emit(ev.Error(err.message, agent=self.agent_id))
             result = ev.RunResult("error", err.message, submitted=False, num_steps=steps)
-            if isinstance(err, AuthError):
-                result.extra["error_kind"] = "auth"
+            if err.kind:  # "auth", "connection": what a script reading the result can act on
+                result.extra["error_kind"] = err.kind
         finally:
             self.running = False
             if unsubscribe is not None:
@@ -421,8 +421,7 @@ class Agent:
         """Run one reply's tool calls concurrently; results join the history in the calls' order."""
         prepared = [self._prepare(call) for call in calls]
         for call, tool, args, _ in prepared:
-            summary = tool.summary(args) if tool else call.name
-            emit(ev.ToolCallStart(call.id, call.name, args, summary, self.agent_id))
+            emit(ev.ToolCallStart(call.id, call.name, args, _summary(call, tool, args), self.agent_id))
         tasks = [asyncio.ensure_future(self._execute(call, tool, args, error, emit)) for call, tool, args, error in prepared]
         try:
             results = await asyncio.gather(*tasks)
@@ -463,6 +462,26 @@ class Agent:
         self, call: ToolCallRequest, tool: Tool | None, args: dict[str, Any], error: str, emit: Emit
     ) -> ToolResult:
         CURRENT_TOOL_CALL.set((self.agent_id, call.id))  # this call's own task: hooks see which call they serve
+        try:
+            result = await self._checked_run(call, tool, args, error, emit)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Whatever a call raises (the policy reading a path the OS refuses, a tool's own bug) is this
+            # call's failure, told to the model; the run goes on. Nothing ran unless the tool had started.
+            result = ToolResult(
+                f"This {call.name} call failed unexpectedly: {type(exc).__name__}: {exc}. "
+                "Check its arguments, or do it another way.",
+                is_error=True,
+            )
+        emit(ev.ToolCallEnd(call.id, call.name, result, self.agent_id))
+        return result
+
+    async def _checked_run(
+        self, call: ToolCallRequest, tool: Tool | None, args: dict[str, Any], error: str, emit: Emit
+    ) -> ToolResult:
+        """The call's result: its error as prepared, a gate's refusal, or the approved run with a note on
+        repeats."""
         refusal = self.tool_gate(call.name) if self.tool_gate and tool is not None and not error else None
         if tool is None or error:
             result = ToolResult(error, is_error=True)
@@ -484,7 +503,6 @@ class Agent:
                     "its result will not change. Try a different approach."
                 )
             self._emit_todo(emit)
-        emit(ev.ToolCallEnd(call.id, call.name, result, self.agent_id))
         return result
 
     async def _approved_run(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit) -> ToolResult:
@@ -543,6 +561,16 @@ def task_event(task: BackgroundTask) -> ev.TaskUpdate:
     return ev.TaskUpdate(
         task.id, task.command, task.state, task.exit_code, task.last_line, ports=list(task.ports)  # type: ignore[arg-type]
     )
+
+
+def _summary(call: ToolCallRequest, tool: Tool | None, args: dict[str, Any]) -> str:
+    """The call's one-line description; its name when the tool cannot describe these arguments."""
+    if tool is None:
+        return call.name
+    try:
+        return tool.summary(args)
+    except Exception:  # the call itself then fails in _execute, where the model is told why
+        return call.name
 
 
 def _unusable(reply: Reply) -> str:

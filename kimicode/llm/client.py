@@ -26,6 +26,7 @@ from kimicode.llm.errors import (
     rejected_fields,
 )
 from kimicode.llm.limiter import Limiter, limiter_for
+from kimicode.llm.reach import CONNECT_RETRIES, CONNECT_RETRY_BUDGET, CONNECT_RETRY_DELAY, EndpointUnreachable, unreachable
 from kimicode.llm.profiles import ModelProfile
 
 __all__ = ["AuthError", "ChatClient", "ContextOverflowError", "LLMError", "Reply", "TokenUsage", "ToolCallRequest"]
@@ -301,6 +302,19 @@ class ChatClient:
                     f"gave up after {limit:g} s (request_timeout) without a complete reply from the model"
                     f"{problem}"
                 ) from None
+            except EndpointUnreachable as err:
+                # Not overload: a few quick, silent retries (a server still starting), then one line.
+                delay = CONNECT_RETRY_DELAY * 2**attempt
+                if attempt >= min(CONNECT_RETRIES, self.config.max_retries) or (
+                    loop.time() + delay - started > CONNECT_RETRY_BUDGET
+                ):
+                    tries = f"{attempt + 1} attempt{'s' * (attempt > 0)}"
+                    raise EndpointUnreachable(
+                        f"{err.message} ({tries}); check the endpoint's URL (KIMI_BASE_URL, --base-url) and that "
+                        "its server is running",
+                    ) from err
+                attempt += 1
+                await asyncio.sleep(delay)
             except LLMError as err:
                 if plain is not None and stale_connection_retry and isinstance(err, ConnectionBroke):
                     stale_connection_retry = False
@@ -396,7 +410,8 @@ class ChatClient:
         except openai.APITimeoutError as exc:
             raise self._stalled() from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"connection to {self.config.base_url} failed or broke mid-reply", retryable=True) from exc
+            broke = LLMError(f"connection to {self.config.base_url} failed or broke mid-reply", retryable=True)
+            raise unreachable(self.config.base_url, exc) or broke from exc
         except openai.APIError as exc:
             # An error event inside a 200 stream (LM Studio reports an overflow this way, vLLM some errors).
             overflow = context_overflow(exc.body) or context_overflow(exc.message)
@@ -411,7 +426,8 @@ class ChatClient:
                 raise
             if "Timeout" in type(exc).__name__:
                 raise self._stalled() from exc
-            raise LLMError(f"connection to {self.config.base_url} failed or broke mid-reply", retryable=True) from exc
+            broke = LLMError(f"connection to {self.config.base_url} failed or broke mid-reply", retryable=True)
+            raise unreachable(self.config.base_url, exc) or broke from exc
         reply.tool_calls = [calls[i] for i in sorted(calls)]
         for index, call in zip(sorted(calls), reply.tool_calls):
             if not call.id:
@@ -440,7 +456,8 @@ class ChatClient:
         except openai.APITimeoutError as exc:
             raise self._stalled() from exc
         except openai.APIConnectionError as exc:
-            raise ConnectionBroke(f"connection to {self.config.base_url} failed", retryable=True) from exc
+            broken = ConnectionBroke(f"connection to {self.config.base_url} failed", retryable=True)
+            raise unreachable(self.config.base_url, exc) or broken from exc
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise LLMError("the endpoint answered a completion without choices", retryable=True)

@@ -21,6 +21,9 @@ from kimicode.security.redact import redact
 class LLMError(Exception):
     """A model request that failed for good. ``message`` is one line a user can act on."""
 
+    # The ``error_kind`` a headless json result reports for this failure ("" for none in particular).
+    kind = ""
+
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
         # Endpoints echo request details (a rejected key, the Authorization header) in error bodies; the
         # message is shown on stderr and in json results, so it is redacted here, once, for every error.
@@ -38,6 +41,8 @@ class LLMError(Exception):
 
 class AuthError(LLMError):
     """The endpoint rejected the API key (401/403)."""
+
+    kind = "auth"
 
 
 class ContextOverflowError(LLMError):

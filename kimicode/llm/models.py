@@ -111,8 +111,8 @@ def fetch_models(base_url: str, api_key: str = "", timeout: float = MODELS_TIMEO
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     url = f"{normalize(base_url)}/models"
-    request = urllib.request.Request(url, headers=headers)
     try:
+        request = urllib.request.Request(url, headers=headers)  # (a URL of no known type: ValueError)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read()
     except urllib.error.HTTPError as exc:

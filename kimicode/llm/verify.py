@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import struct
 import time
@@ -46,6 +47,12 @@ WEATHER_TOOL: dict[str, Any] = {
 }
 CITIES = ("Paris", "Tokyo", "Lima", "Oslo", "Cairo", "Perth", "Quito", "Riga")
 WEATHER_RESULT = '{"temp_c": 18, "sky": "clear"}'
+WEATHER_QUESTION = "What is the weather in Paris right now? Use the get_weather tool, then tell me the temperature."
+# The temperature the tool_call_ids check hands back, one picked at random: a value only the result holds,
+# so an answer that names it shows the result reached the model as the result of its call.
+RESULT_TEMPERATURES = (13, 23, 27, 29, 31, 33, 37)
+# The id a Kimi model gives a tool call and is trained to see again: functions.NAME:IDX.
+KIMI_TOOL_CALL_ID = r"functions\.{name}:\d+"
 # Filler for the long-context checks: ordinary words, about four characters per token.
 FILLER = "The quick brown fox jumps over the lazy dog while the river runs past the old mill. "
 CHARS_PER_TOKEN = 4
@@ -268,7 +275,7 @@ class Battery:
     async def tool_call(self) -> str:
         self._chunk_ids.clear()
         self._tool_reply = await self.ask(
-            [user_message("What is the weather in Paris right now? Use the get_weather tool.")],
+            [user_message(WEATHER_QUESTION)],
             tools=[WEATHER_TOOL],
             on_chunk=self._record_ids,
         )
@@ -290,15 +297,32 @@ class Battery:
         if len(set(ids)) != len(ids):
             raise CheckFailed(f"tool-call ids are not unique: {ids}")
         call = reply.tool_calls[0]
+        problems = []
+        if _is_kimi(self.config.model):
+            form = KIMI_TOOL_CALL_ID.format
+            foreign = [c.id for c in reply.tool_calls if not re.fullmatch(form(name=re.escape(c.name)), c.id)]
+            if foreign:
+                problems.append(
+                    f"id {foreign[0]!r} is not of the form functions.{call.name}:IDX the model is trained on "
+                    "(something between kimicode and the model renames tool-call ids)"
+                )
+        temperature = secrets.choice(RESULT_TEMPERATURES)
+        result = json.dumps({"temp_c": temperature, "sky": "clear"})
         history = [
-            user_message("What is the weather in Paris right now? Use the get_weather tool."),
+            user_message(WEATHER_QUESTION),
             assistant_message(reply.content, [c.wire() for c in reply.tool_calls], reply.reasoning),
-            *[m for c in reply.tool_calls for m in tool_messages(c.id, WEATHER_RESULT)],
+            *[m for c in reply.tool_calls for m in tool_messages(c.id, result)],
         ]
         answer = await self.ask(history, tools=[WEATHER_TOOL])
-        if not (answer.content.strip() or answer.tool_calls):
-            raise CheckFailed(f"the reply to the tool result {call.id!r} was empty")
-        return f"id {call.id!r} stable in the stream, sent back verbatim, answered"
+        said = " ".join(answer.content.split())
+        if not re.search(rf"(?<![\d.]){temperature}(?!\d)", said):
+            problems.append(
+                f"the answer does not use the tool result (it holds {temperature} °C; the model said {said[:80]!r}): "
+                "the result did not reach the model as the answer to its call (a proxy that renames tool-call ids?)"
+            )
+        if problems:
+            raise CheckFailed("; ".join(problems))
+        return f"id {call.id!r} stable in the stream, sent back verbatim; the answer used the result ({temperature} °C)"
 
     async def parallel_tool_calls(self) -> str:
         reply = await self.ask(
@@ -425,6 +449,11 @@ class Battery:
             return err
         finally:
             await client.aclose()
+
+
+def _is_kimi(model: str) -> bool:
+    """A Kimi model, under Moonshot's name or a server's (``moonshotai/Kimi-K2-Instruct``)."""
+    return model.rsplit("/", 1)[-1].lower().startswith("kimi-")
 
 
 def verdict(checks: list[Check]) -> bool:

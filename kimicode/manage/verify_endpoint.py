@@ -26,6 +26,7 @@ def register_verify_endpoint(app: typer.Typer) -> None:
         off, tool-call JSON, image input, long and overflowing context, sampling, usage and error shapes."""
         from kimicode.config import ConfigError, load_config, user_endpoint
         from kimicode.llm.endpoint import keyless_ok
+        from kimicode.llm.reach import base_url_line, base_url_problem
         from kimicode.llm.setup import model_setup
         from kimicode.llm.verify import Battery, Check, verdict
 
@@ -33,6 +34,9 @@ def register_verify_endpoint(app: typer.Typer) -> None:
             config = load_config(flags={"base_url": base_url, "model": model})
         except ConfigError as exc:
             raise _fail(str(exc)) from exc
+        problem = base_url_problem(config.base_url)
+        if problem:
+            raise _fail(base_url_line(config.base_url, problem, bool(base_url)))
         if not config.api_key and not keyless_ok(config.base_url, user_endpoint(config.home, flag=base_url)):
             raise _fail("no API key: set KIMI_API_KEY (a server on this machine needs none: give --base-url)")
         setup = model_setup(config)

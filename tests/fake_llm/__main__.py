@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-style", default="moonshot", help="list models as this server does (wire.MODELS_STYLES)")
     parser.add_argument("--context-window", type=int, default=None, help="refuse requests over this many tokens")
     parser.add_argument("--competent", action="store_true", help="answer like a capable model instead of a script")
+    parser.add_argument(
+        "--renames-tool-call-ids", action="store_true", help="act as a proxy that gives tool calls ids of its own"
+    )
     args = parser.parse_args(argv)
 
     replies = []
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         verbose=not args.quiet,
         models_style=args.models_style,
         context_window=args.context_window,
+        renames_tool_call_ids=args.renames_tool_call_ids,
     )
     server.script(*replies)
     if args.competent:

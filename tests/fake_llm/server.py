@@ -77,6 +77,7 @@ class FakeLLM:
         overflow_style: str = "moonshot",
         require_key: bool | None = None,
         text_only: str | None = None,
+        renames_tool_call_ids: bool = False,
     ) -> None:
         if usage_style not in wire.USAGE_STYLES:
             raise ValueError(f"usage_style must be one of {wire.USAGE_STYLES}, got {usage_style!r}")
@@ -100,6 +101,10 @@ class FakeLLM:
         # it (vendors.IMAGE_REFUSAL), without taking a scripted reply; `image_refusals` counts them.
         self.text_only = text_only
         self.image_refusals = 0
+        # A proxy in front of the model that gives every tool call an id of its own on the way out and does
+        # not map it back on the way in: the model is then sent its calls and their results under ids it
+        # never produced (a responder that matches results to its calls, as CompetentModel does, cannot).
+        self.renames_tool_call_ids = renames_tool_call_ids
         # GET /v1/models as this server software lists a model, with this window (None: its default).
         self.models_style = models_style
         # Requests estimated over this many tokens (body bytes / 4, plus the reply room asked for) are
@@ -448,10 +453,13 @@ class _Handler(BaseHTTPRequestHandler):
                 with self.app._lock:  # the same request unstreamed must fail the same way
                     self.app._queue.appendleft(reply)
             return
+        ids = [call.id or self.app._tool_call_id(call.name) for call in reply.tool_calls]
+        if self.app.renames_tool_call_ids:
+            ids = [f"call_{uuid.uuid4().hex[:24]}" for _ in ids]  # stable within the reply, never the model's
         turn = wire.make_turn(
             reply,
             model=str(body.get("model") or self.app.model),
-            tool_call_ids=[call.id or self.app._tool_call_id(call.name) for call in reply.tool_calls],
+            tool_call_ids=ids,
             prompt_bytes=len(self.recorded.raw),
             usage_style=self.app.usage_style,
         )

@@ -66,6 +66,7 @@ class HeadlessPrinter:
         self._thinking: dict[str, str] = {}
         self._refused: set[str] = set()  # call ids already reported by their refusal line
         self._tasks_seen: set[str] = set()  # background tasks whose start was said
+        self._errors_said: set[str] = set()  # the main agent's final errors, already on stderr
 
     def _emit_json(self, obj: dict[str, Any]) -> None:
         # stdout's one filter for json and stream-json: strings are redacted before they are escaped.
@@ -160,6 +161,8 @@ class HeadlessPrinter:
         if self.stream:
             self._emit_json({"type": "error", "message": event.message, "retrying": event.retrying, "agent": event.agent})
         self._progress(f"kimicode: {event.message}")
+        if not self.stream and not event.retrying and not event.agent:  # (stream-json: on stdout only)
+            self._errors_said.add(event.message)
 
     def _on_SubAgentUpdate(self, event: ev.SubAgentUpdate) -> None:
         if self.stream:
@@ -201,15 +204,20 @@ class HeadlessPrinter:
     def finish(self, result: ev.RunResult) -> None:
         obj = result_object(result, self.config, self.session_id)
         if self.fmt == "text":
-            summary = run_summary(result)
+            # A run that failed before the model said a word has nothing to account for.
+            summary = run_summary(result) if result.usage.get("input_tokens") or not result.is_error else ""
             if summary:
                 self._progress(f"kimicode: {summary}")
             if result.is_error:
-                self.err.write(f"kimicode: {result.subtype}: {result.result}\n")
+                if result.result not in self._errors_said:  # each error is said once
+                    self.err.write(f"kimicode: {result.subtype}: {result.result}\n")
             elif result.result:
                 self.out.write(redact(result.result.rstrip("\n")) + "\n")
             self.out.flush()
         else:
+            if result.is_error and result.result not in self._errors_said:  # every failure: one stderr line
+                self.err.write(f"kimicode: {result.subtype}: {result.result}\n")
+                self.err.flush()
             self._emit_json(obj)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import traceback
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kimicode.agent import events as ev
@@ -56,8 +55,23 @@ def ignored_line(config: Config) -> str:
 
 
 def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dict[str, Any]) -> int:
+    """Run the task; any exception nothing else caught still ends as one line and, in json, a result
+    object (``error_kind: "internal"``), never as a traceback."""
     started = time.monotonic()
+    opened: list[Any] = []  # the session once one is open, for the error record
+    try:
+        return _launch(config, task_arg, fmt, options, started, opened)
+    except Exception as exc:
+        from kimicode.frontends.headless.crash import internal_error_line
 
+        session = opened[0].session if opened else None
+        line = internal_error_line(config, exc, session)
+        return early_exit(fmt, "internal", line, EXIT_FAILED, session_id=session.id if session else "", started=started)
+
+
+def _launch(
+    config: Config, task_arg: str | None, fmt: str, options: dict[str, Any], started: float, opened_box: list[Any]
+) -> int:
     def stop(kind: str, message: str, code: int = EXIT_USAGE, session_id: str = "") -> int:
         return early_exit(fmt, kind, message, code, session_id=session_id, started=started)
 
@@ -76,9 +90,13 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         return stop("usage", "no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
     from kimicode.config import user_endpoint
     from kimicode.llm.endpoint import keyless_ok
+    from kimicode.llm.reach import base_url_line, base_url_problem
     from kimicode.llm.setup import model_setup
 
     flag_url = (options.get("flags") or {}).get("base_url")
+    problem = base_url_problem(config.base_url)
+    if problem:  # before anything is started or written: there is no endpoint to talk to
+        return stop("config", base_url_line(config.base_url, problem, bool(flag_url)))
     if not config.api_key and not keyless_ok(config.base_url, user_endpoint(config.home, flag=flag_url)):
         return stop("config", NO_KEY.format(home=config.home))
     model = model_setup(config)  # the model and endpoint facts, derived once for the whole run
@@ -100,6 +118,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     except SessionInUse as busy:  # nobody to ask: keep the other process's log intact and say where this one went
         opened = fork_session(config, busy)
         _say(fork_notice(busy, opened.session))
+    opened_box.append(opened)
     for warning in opened.warnings:
         _say(f"session {opened.session.id}: {warning}")
     if config.ignored_project_settings:  # headless never asks: it says once what it left out
@@ -117,11 +136,11 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
         why = f"interrupted by {received[0].name}" if received else "interrupted"
         code = exit_code_for(received[0]) if received else EXIT_INTERRUPTED
         return stop("interrupted", why, code, session_id=opened.session.id)
-    except Exception as exc:
-        if config.debug:
-            traceback.print_exc()
-        message = f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)"
-        return stop("internal", message, EXIT_FAILED, session_id=opened.session.id)
+    except Exception as exc:  # said here, while the session can still take the traceback
+        from kimicode.frontends.headless.crash import internal_error_line
+
+        line = internal_error_line(config, exc, opened.session)
+        return stop("internal", line, EXIT_FAILED, session_id=opened.session.id)
     finally:
         opened.session.close()
         end_orphans()
