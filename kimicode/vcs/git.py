@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from kimicode.vcs import githarden
+from kimicode.vcs.gitdrivers import driver_overrides
 from kimicode.vcs.gitwatch import gitlinks, refusal
-from kimicode.vcs.layout import GitRefused, Layout, find_layout, refuse
+from kimicode.vcs.layout import GitRefused, Layout, common_dir_of, find_layout, refuse
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "kimicode",
@@ -89,6 +90,8 @@ def run_git(
         raise error(str(exc)) from None
     except GitRefused as exc:
         raise error(str(exc)) from None
+    except OSError as exc:  # a control file that cannot be read
+        raise error(f"git {args[0]} failed: {exc}") from None
     command = ["git", *options, *githarden.command_args(args)]
     status, out, err = _execute(layer, command, full_env, stdin, errors, timeout, error, args[0])
     stdout = out.decode("utf-8", errors) if isinstance(out, bytes) else str(out or "")
@@ -103,6 +106,7 @@ def _hardened(args: tuple[str, ...], cwd: Path, env: dict[str, str], layer: Any)
     """The environment and the options before the command name for ``git *args`` at ``cwd``."""
     full_env = {**IDENTITY, **githarden.ENVIRONMENT}
     transport = args[0] == "clone"  # a batch task's URL; the new repository has no config of its own yet
+    layout: Layout | None = None
     if "GIT_DIR" not in env and not transport:
         layout = check_repository(cwd)
         if layout is not None:
@@ -114,7 +118,9 @@ def _hardened(args: tuple[str, ...], cwd: Path, env: dict[str, str], layer: Any)
     full_env.update(env)
     options = githarden.global_options(transport)
     if "GIT_DIR" in full_env:
-        options += githarden.driver_options(_driver_listing(layer, options, full_env))
+        git_dir = Path(full_env["GIT_DIR"])
+        common = layout.common_dir if layout is not None and layout.git_dir == git_dir else common_dir_of(git_dir)
+        full_env.update(driver_overrides(git_dir, common, full_env, lambda: _driver_listing(layer, options, full_env)))
         if args[0] == "add":
             _unlink_nested_repositories(layer, options, full_env)
     elif "GIT_INDEX_FILE" in os.environ and "GIT_INDEX_FILE" not in env:

@@ -109,23 +109,6 @@ def global_options(transport: bool) -> list[str]:
     return options
 
 
-def driver_options(config_listing: str) -> list[str]:
-    """``-c`` options emptying every driver program in ``git config -z --get-regexp`` output."""
-    options: list[str] = []
-    seen: set[str] = set()
-    for record in config_listing.split("\0"):
-        key = record.split("\n", 1)[0].strip()
-        match = DRIVER_KEY.match(key)
-        if match is None or key.lower() in seen:
-            continue
-        seen.add(key.lower())
-        kind, name, program = match.group(1), match.group(2), match.group(3).lower()
-        options += ["-c", f"{kind}.{name}.{program}={DRIVER_VALUE.get(program, '')}"]
-        if kind.lower() == "filter":
-            options += ["-c", f"filter.{name}.required=false"]
-    return options
-
-
 def command_args(args: tuple[str, ...]) -> list[str]:
     """``args`` with the command's own safety options after its name; refuses what is not a built-in."""
     if not args or args[0] not in BUILTINS:

@@ -142,6 +142,8 @@ def _parse_gitlinks(data: bytes) -> tuple[str, ...]:
     version, count = struct.unpack_from(">II", data, 4)
     if version not in (2, 3, 4):
         raise ValueError(f"index version {version}")
+    if b"\x00\x00\xe0\x00" not in data:  # a gitlink's mode (0o160000, big-endian) is nowhere: none
+        return ()
     for hash_size in (20, 32):
         try:
             return _entries(data, version, count, hash_size)

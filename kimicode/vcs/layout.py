@@ -61,17 +61,21 @@ def find_layout(start: Path) -> Layout | None:
         git_dir = dotgit.resolve()
     if not git_dir.is_dir():
         raise refuse(toplevel, f"the git directory {git_dir} is missing")
-    common_dir = git_dir
-    commondir_file = git_dir / "commondir"
-    if commondir_file.exists():
-        try:
-            text = commondir_file.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError as exc:
-            raise refuse(toplevel, f"{commondir_file} cannot be read ({exc.strerror})") from None
-        common_dir = (git_dir / text).resolve()
-        if not within(git_dir, common_dir):
-            raise refuse(toplevel, f"{commondir_file} points at {common_dir}, not a folder around the git directory")
+    try:
+        common_dir = common_dir_of(git_dir)
+    except OSError as exc:
+        raise refuse(toplevel, f"{git_dir / 'commondir'} cannot be read ({exc.strerror})") from None
+    if not within(git_dir, common_dir):
+        raise refuse(toplevel, f"{git_dir / 'commondir'} points at {common_dir}, not a folder around the git directory")
     return Layout(toplevel, git_dir, common_dir)
+
+
+def common_dir_of(git_dir: Path) -> Path:
+    """Where git reads the shared config, objects and refs of ``git_dir``: its ``commondir``, else itself."""
+    commondir_file = git_dir / "commondir"
+    if not commondir_file.exists():
+        return git_dir.resolve()
+    return (git_dir / commondir_file.read_text(encoding="utf-8", errors="replace").strip()).resolve()
 
 
 def _pointer_target(dotgit: Path, toplevel: Path) -> Path:
