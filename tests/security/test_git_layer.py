@@ -8,7 +8,9 @@ git, so these tests check the layer without it.)
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +156,23 @@ def test_every_forced_key_is_on_the_command_line() -> None:
         assert why
         if value is not None:
             assert f"{key}={value}" in options
+
+
+def test_a_driver_added_to_an_included_file_after_a_listing_is_emptied_too(repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "MARKER"
+    included = repo / "more.cfg"
+    included.write_text("# nothing yet\n")
+    _git(repo, "config", "include.path", str(included))
+    (repo / ".gitattributes").write_text("* filter=late\n")
+    old = time.time() - 3600
+    for path in (included, repo / ".git" / "config", repo / ".git" / "HEAD"):
+        os.utime(path, (old, old))  # old enough for the listing to be kept
+    checkpoints = Checkpoints(repo, "20261206-000000-ffffff")
+    checkpoints.snapshot("listed and kept")
+    included.write_text(f'[filter "late"]\n\tclean = "touch {marker}; cat"\n')
+    os.utime(included, (old, old + 1))  # old again: only its changed stat tells
+    (repo / "a.txt").write_text("changed\n")
+    checkpoints.snapshot("after")
+    assert not marker.exists()
+    subprocess.run(["git", "add", "a.txt"], cwd=repo, capture_output=True)
+    assert marker.exists(), "the late filter is not live: this test proves nothing"
