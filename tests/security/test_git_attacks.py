@@ -9,6 +9,7 @@ user afterwards does run the planted code: that proves each plant was live, and 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -112,5 +113,7 @@ def test_headless_submit_after_git_init_in_a_plain_folder_runs_none_of_it(
     assert proc.returncode == 0, proc.stderr
     assert not marker.exists(), "submit's change set ran the repository's planted code"
     assert CHANGED_HEADLINE in fake_llm.chat_requests[1].messages[-1]["content"]
+    submitted = json.loads(proc.stdout.strip().splitlines()[-1])["result"]
+    assert "Changes: not listed" in submitted and REFUSED_HEADLINE in submitted
     subprocess.run(["git", "status"], cwd=workspace, capture_output=True)
     assert marker.exists(), "the plant was not live: this test proves nothing"

@@ -135,7 +135,8 @@ def test_a_gitdir_pointer_outside_the_work_tree_is_refused(repo: Path, tmp_path:
     elsewhere = tmp_path / "elsewhere.git"
     (repo / ".git").rename(elsewhere)
     (repo / ".git").write_text(f"gitdir: {elsewhere}\n")
-    assert asyncio.run(git_change_set(repo)) is None
+    listed = asyncio.run(git_change_set(repo))
+    assert listed is not None and REFUSED_HEADLINE in listed and "outside the work tree" in listed
     with pytest.raises(CheckpointError, match=REFUSED_HEADLINE):
         Checkpoints(repo, "20261206-000000-dddddd", repo=None)
 
