@@ -101,7 +101,8 @@ def _is_linked_worktree(target: Path, dotgit: Path) -> bool:
         back = (target / "gitdir").read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return False
-    return Path(os.path.abspath(back)) == Path(os.path.abspath(dotgit)) or Path(back).resolve() == dotgit.resolve()
+    pointed = target / back  # an absolute path, or relative to the worktree's git directory (newer git)
+    return Path(os.path.abspath(pointed)) == Path(os.path.abspath(dotgit)) or pointed.resolve() == dotgit.resolve()
 
 
 def _is_submodule(target: Path, toplevel: Path) -> bool:
