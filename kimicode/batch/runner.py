@@ -31,11 +31,14 @@ LineCallback = Callable[[str], None]
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a task's process group
 
 
-def _user_trusts(repo: Path) -> bool:
+def _user_trusts(repo: Path, checkout: Path) -> bool:
+    """The user trusts ``repo`` as it is and the task's checkout carries the very settings trusted there."""
+    from kimicode.batch.settings import same_settings
     from kimicode.config import kimicode_home
     from kimicode.security.trust import TrustStore
 
-    return TrustStore(kimicode_home()).is_trusted(repo.expanduser().resolve())
+    repo = repo.expanduser().resolve()
+    return TrustStore(kimicode_home()).is_trusted(repo) and same_settings(repo, checkout)
 
 
 def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
@@ -43,12 +46,13 @@ def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
 
     Headless with -y: the agent may edit its checkout without asking, inside whatever sandbox and
     permission rules are in force (-y never switches the sandbox off). --trust is given only for a worktree
-    of a local repository the user has trusted (`kimicode trust` there, files unchanged since): a local
-    path is no proof of authorship (a cloned repository is a local path too), and an untrusted project's
-    config could otherwise widen what the agent may do or point it, with the user's key, at another endpoint.
+    of a local repository the user has trusted (`kimicode trust` there, files unchanged since) whose
+    settings at the task's ref are the trusted ones (another branch may add an MCP server): a local path is
+    no proof of authorship (a cloned repository is a local path too), and an untrusted project's config
+    could otherwise widen what the agent may do or point it, with the user's key, at another endpoint.
     """
     argv = [sys.executable, "-m", "kimicode", "-p", "--output-format", "json", "-y", "-w", str(checkout)]
-    if not is_url(spec.repo) and _user_trusts(Path(spec.repo)):
+    if not is_url(spec.repo) and _user_trusts(Path(spec.repo), checkout):
         argv.append("--trust")
     if spec.mode:
         argv += ["--mode", spec.mode]
@@ -81,6 +85,9 @@ class _Run:
     phase: str = "checkout"
     checkout: Path | None = None
     repo_root: Path | None = None
+    # The checkout's git directory as made, before the agent ran: the patch is read through it, whatever
+    # the agent's commands did to the checkout's `.git`.
+    git_dir: Path | None = None
     base: str = ""
     agent: dict[str, Any] = field(default_factory=dict)
     check_exit: int | None = None
@@ -180,6 +187,7 @@ async def _checkout(run: _Run) -> None:
         await asyncio.to_thread(_add_worktree, top, lock, path, spec.ref or "HEAD")
     run.checkout = path
     run.base = (await _git_async(["rev-parse", "HEAD"], path)).strip()
+    run.git_dir = Path((await _git_async(["rev-parse", "--absolute-git-dir"], path)).strip()).resolve()
 
 
 def _add_worktree(top: Path, lock: Path, path: Path, ref: str) -> None:
@@ -205,9 +213,11 @@ async def _finish(run: _Run) -> None:
     """Keep the change as a patch and the session, then drop the checkout (also after a failure)."""
     checkout = run.checkout
     try:
-        if checkout is not None and run.base:
-            await _git_async(["add", "-A"], checkout)
-            patch = await _git_async(["diff", "--cached", "--binary", run.base], checkout)
+        if checkout is not None and run.base and run.git_dir is not None:
+            _note_moved_git_dir(run, checkout)
+            pinned = {"GIT_DIR": str(run.git_dir), "GIT_WORK_TREE": str(checkout)}
+            await _git_async(["add", "-A"], checkout, env=pinned)
+            patch = await _git_async(["diff", "--cached", "--binary", run.base], checkout, env=pinned)
             (run.folder / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
         else:
             (run.folder / "patch.diff").write_text("")
@@ -222,6 +232,22 @@ async def _finish(run: _Run) -> None:
             await asyncio.to_thread(_remove_worktree, run.repo_root, lock, checkout)
         else:
             await asyncio.to_thread(_remove_tree, checkout)
+
+
+def _note_moved_git_dir(run: _Run, checkout: Path) -> None:
+    from kimicode.vcs.layout import GitRefused, find_layout
+
+    try:
+        layout = find_layout(checkout)
+        now = str(layout.git_dir) if layout is not None else "no repository"
+    except GitRefused as exc:
+        now = str(exc)
+    if now != str(run.git_dir):
+        _append(
+            run.folder / "agent.log",
+            f"kimicode batch: the task changed its checkout's .git (now: {now}); the patch is read through "
+            f"{run.git_dir}, the git directory the checkout was made with\n",
+        )
 
 
 def _remove_worktree(top: Path, lock: Path, path: Path) -> None:
@@ -327,14 +353,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _git(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> str:
-    from kimicode.vcs.git import run_git
+def _git(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> str:
+    from kimicode.vcs.git import run_git  # hardened: a checkout's config and attributes run nothing
 
-    return run_git(*args, cwd=cwd, error=CheckoutError, ok=ok).stdout
+    return run_git(*args, cwd=cwd, error=CheckoutError, ok=ok, env=env).stdout
 
 
-async def _git_async(args: list[str], cwd: Path) -> str:
-    return await asyncio.to_thread(_git, args, cwd)
+async def _git_async(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    return await asyncio.to_thread(_git, args, cwd, (0,), env)
 
 
 def _remove_tree(path: Path) -> None:

@@ -167,8 +167,19 @@ class BashTool(Tool):
         where = " [background]" if args.get("background") is True else ""
         return f"{self.name} {first[:80]}{more}{where}{why}"
 
-    @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        # What git would run, before and after: a change is reported and ends kimicode's own git there.
+        from kimicode.vcs.gitwatch import changed_note, fingerprint
+
+        before = await asyncio.to_thread(fingerprint, ctx.workspace)
+        result = await self._run(args, ctx)
+        note = await asyncio.to_thread(changed_note, ctx.workspace, before)
+        if note:
+            result.text = f"{result.text}{'' if result.text.endswith(chr(10)) else chr(10)}{note}"
+        return result
+
+    @reports_errors
+    async def _run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         command = require_str(args, "command")
         if not command.strip():
             raise ToolError("parameter 'command' is empty: give a bash command to run")

@@ -39,6 +39,13 @@ class SubmitTool(Tool):
 
 async def git_change_set(workspace: Path) -> str | None:
     """`git status --porcelain` and `git diff --stat HEAD`, or None outside a git work tree."""
+    from kimicode.vcs.git import check_repository
+    from kimicode.vcs.layout import GitRefused
+
+    try:
+        check_repository(workspace)
+    except GitRefused as exc:
+        return f"Changes: not listed ({exc})."
     inside = await _git(workspace, "rev-parse", "--is-inside-work-tree")
     if inside is None or inside.strip() != "true":
         return None
@@ -59,5 +66,4 @@ async def _git(workspace: Path, *args: str) -> str | None:
     """git's stdout, or None if git is missing, fails or takes longer than GIT_TIMEOUT_S."""
     from kimicode.vcs.git import git_output_async
 
-    env = {"GIT_PAGER": "cat", "PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
-    return await git_output_async(*args, cwd=workspace, timeout=GIT_TIMEOUT_S, env=env)
+    return await git_output_async(*args, cwd=workspace, timeout=GIT_TIMEOUT_S)  # hardened: no pager, no prompt

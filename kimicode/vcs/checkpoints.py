@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimicode.vcs.backups import FileBackups
-from kimicode.vcs.git import git_available, git_output, run_git
+from kimicode.vcs.git import check_repository, git_available, git_output, run_git
+from kimicode.vcs.layout import GitRefused
 from kimicode.vcs.undo import UndoProvider, UndoReport
 
 __all__ = ["CheckpointError", "Checkpoints", "DeferredUndo", "FileBackups", "UndoProvider", "UndoReport", "make_undo_provider"]
@@ -33,10 +34,15 @@ class _Repo:
     git_dir: Path
 
 
-def find_repo(workspace: Path) -> _Repo | None:
-    """The git work tree holding ``workspace``, or None (not a repo, bare, or no git installed)."""
+def find_repo(workspace: Path, error: type[Exception] = CheckpointError) -> _Repo | None:
+    """The git work tree holding ``workspace``, or None (not a repo, bare, or no git installed); raises
+    ``error`` for a repository kimicode runs no git on (layout.py, gitwatch.py)."""
     if not git_available():
         return None
+    try:
+        check_repository(workspace)
+    except GitRefused as exc:
+        raise error(str(exc)) from None
     out = git_output("rev-parse", "--show-toplevel", "--absolute-git-dir", cwd=workspace)
     lines = (out or "").splitlines()
     if len(lines) != 2 or not lines[0]:
@@ -117,6 +123,10 @@ class Checkpoints:
 
     def _write_tree(self) -> str:
         """The tree of the working tree as it is now, built in the private index."""
+        try:  # before the private index is touched: .git may no longer be the folder it was
+            check_repository(self.repo.toplevel, git_dir=self.repo.git_dir)
+        except GitRefused as exc:
+            raise CheckpointError(str(exc)) from None
         self._seed_index(self._snapshot_index)
         env = {"GIT_INDEX_FILE": str(self._snapshot_index)}
         self._git("add", "-A", "--", self._pathspec, env=env)
@@ -128,7 +138,7 @@ class Checkpoints:
         index.parent.mkdir(parents=True, exist_ok=True)
         user_index = self.repo.git_dir / "index"
         if user_index.is_file():
-            shutil.copyfile(user_index, index)
+            shutil.copy2(user_index, index)  # with its mtime: git tells racily clean entries by it
         else:
             index.unlink(missing_ok=True)
 

@@ -103,7 +103,7 @@ class WaveWorktrees:
     def open(cls, workspace: Path, wave_id: str) -> WaveWorktrees | None:
         """The isolation for a workspace inside a git work tree, or None when there is no repository."""
         workspace = Path(workspace).resolve()
-        repo = find_repo(workspace)
+        repo = find_repo(workspace, error=WorktreeError)
         if repo is None:
             return None
         common = GitRepo(repo.toplevel).out("rev-parse", "--path-format=absolute", "--git-common-dir")
@@ -126,7 +126,7 @@ class WaveWorktrees:
             # Seeding from the real index spares rehashing unchanged files and keeps files that are
             # tracked although they match .gitignore.
             if seed_index is not None and seed_index.is_file():
-                shutil.copyfile(seed_index, index)
+                shutil.copy2(seed_index, index)  # with its mtime: git tells racily clean entries by it
             env = {"GIT_INDEX_FILE": str(index)}
             self.git.run("add", "-A", "--", ".", env=env, cwd=root)
             return self.git.out("write-tree", env=env, cwd=root)

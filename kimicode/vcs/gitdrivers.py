@@ -1,0 +1,106 @@
+"""The filter, diff and merge driver programs a repository's config defines, each emptied for kimicode's git.
+
+git itself lists them (``git config --get-regexp``, which follows includes); the listing is kept per git
+directory until one of the files it came from changes. The overrides travel as GIT_CONFIG_KEY_n /
+GIT_CONFIG_VALUE_n: like ``-c`` they outrank every config file, and a driver name holding ``=`` cannot
+split them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kimicode.vcs import githarden
+
+# A file changed this recently may change again within its timestamp's granularity: not cached.
+RACY_SECONDS = 2.0
+_INCLUDE_PATH = re.compile(r"^\s*path\s*=\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[tuple[object, ...], list[tuple[str, str]]]] = {}
+
+
+def driver_overrides(git_dir: Path, common_dir: Path, env: dict[str, str], listing: Callable[[], str]) -> dict[str, str]:
+    """GIT_CONFIG_COUNT/KEY/VALUE entries emptying every driver program; ``listing`` runs git's listing."""
+    key = _sources_key(git_dir, common_dir, env)
+    with _lock:
+        cached = _cache.get(str(git_dir))
+    if key is not None and cached is not None and cached[0] == key:
+        pairs = cached[1]
+    else:
+        pairs = overrides_from_listing(listing())
+        if key is not None:
+            with _lock:
+                _cache[str(git_dir)] = (key, pairs)
+    entries: dict[str, str] = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for n, (name, value) in enumerate(pairs):
+        entries[f"GIT_CONFIG_KEY_{n}"] = name
+        entries[f"GIT_CONFIG_VALUE_{n}"] = value
+    return entries
+
+
+def overrides_from_listing(config_listing: str) -> list[tuple[str, str]]:
+    """(key, value) pairs emptying every driver program in ``git config -z --get-regexp`` output."""
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for record in config_listing.split("\0"):
+        key = record.split("\n", 1)[0].strip()
+        match = githarden.DRIVER_KEY.match(key)
+        if match is None or key in seen:
+            continue
+        seen.add(key)
+        kind, name, program = match.group(1).lower(), match.group(2), match.group(3).lower()
+        pairs.append((f"{kind}.{name}.{program}", githarden.DRIVER_VALUE.get(program, "")))
+        if kind == "filter":
+            pairs.append((f"filter.{name}.required", "false"))
+    return pairs
+
+
+def _sources_key(git_dir: Path, common_dir: Path, env: dict[str, str]) -> tuple[object, ...] | None:
+    """The stat of every config file git would read (includes followed); None when one is too fresh."""
+    home = Path(os.path.expanduser("~"))
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    roots = [Path(os.environ["GIT_CONFIG_GLOBAL"])] if os.environ.get("GIT_CONFIG_GLOBAL") else [
+        home / ".gitconfig", xdg / "git" / "config"]
+    # HEAD: an `includeIf "onbranch:..."` turns on with a branch switch.
+    roots += [common_dir / "config", git_dir / "config.worktree", git_dir / "HEAD"]
+    seen: dict[Path, object] = {}
+    pending = list(roots)
+    now = time.time()
+    while pending and len(seen) < 64:
+        path = pending.pop()
+        if path in seen:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            seen[path] = None
+            continue
+        if now - st.st_mtime < RACY_SECONDS:
+            return None
+        seen[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        pending += _include_candidates(path, home)
+    if pending:
+        return None  # too many includes to watch: list every time
+    return (tuple(sorted((str(p), s) for p, s in seen.items())), env.get("GIT_CONFIG_PARAMETERS", ""))
+
+
+def _include_candidates(path: Path, home: Path) -> list[Path]:
+    """Every `path = ...` line of a config file, read as an include (more than git follows: only a cost)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    found = []
+    for raw in _INCLUDE_PATH.findall(text):
+        value = raw.split(" #")[0].split(" ;")[0].strip().strip('"')
+        if not value or "%(" in value:
+            continue
+        target = Path(os.path.expanduser(value)) if value.startswith("~") else path.parent / value
+        found.append(target)
+    return found
