@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -108,7 +108,11 @@ class Policy:
             return Decision("deny", f"plan mode: {what}; nothing changes until the user accepts a plan", PLAN_RULE, False)
         name = tool.name
         if name == "bash":
-            return self._bash(tool, args, ctx)
+            decision = self._bash(tool, args, ctx)
+            if self.stance == "plan" and decision.action == "allow":
+                # Plan mode let it through as read-only: yolo, trust or a rule do not make it writable.
+                decision = replace(decision, read_only_everything=True)
+            return decision
         if name == "screenshot":
             page = self._screenshot(tool, args, ctx)
             reference = str(args.get("reference") or "").strip()

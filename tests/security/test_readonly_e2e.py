@@ -149,7 +149,7 @@ def test_no_sandbox_secret_globs_print_nothing(
 
 
 @needs_bwrap
-@pytest.mark.parametrize("flags", [["-p"], ["-p", "--plan"]], ids=["headless", "plan"])
+@pytest.mark.parametrize("flags", [["-p"], ["-p", "--plan"], ["-p", "--plan", "-y"]], ids=["headless", "plan", "plan-with-y"])
 def test_read_only_commands_run_with_the_workspace_read_only(
     fake_llm: FakeLLM, home: Path, workspace: Path, flags: list[str]
 ) -> None:

@@ -185,6 +185,7 @@ def test_plan_mode_and_headless_run_read_only_commands_with_the_workspace_read_o
     for kw in ({"headless": True}, {"stance": "plan"}):
         decision = decide(env, "cat file", **kw)
         assert decision.action == "allow" and decision.read_only_everything, kw
+    assert decide(env, "cat file", stance="plan", yolo=True, trusted=True).read_only_everything
     # Under -y, or approved by a rule, a command may write: the sandbox is the ordinary one.
     assert not decide(env, "cat file", headless=True, yolo=True).read_only_everything
     assert not decide(env, "cat file").read_only_everything
