@@ -327,7 +327,7 @@ class Policy:
             rule = self._rule("ask", "bash", words=argv)
             if rule is not None:
                 return self._by_rule(rule)
-        line, part_problems = self._read_only(parsed, workspace)
+        line, part_problems = self._read_only(parsed, workspace, words_checked=True)
         read_only = [not why for why in part_problems]
         protected = self._protected_writes(parsed, parts, read_only, workspace)
         if protected and not (self.yolo and self.trusted):
@@ -380,10 +380,10 @@ class Policy:
             return Decision("deny", f"{why}; {_WITH_Y}")
         return Decision("ask", why, "", bool(new))
 
-    def _read_only(self, parsed: Any, workspace: Path) -> tuple[str, list[str]]:
+    def _read_only(self, parsed: Any, workspace: Path, words_checked: bool = False) -> tuple[str, list[str]]:
         from kimicode.security.readonly import Where, read_only_problems
 
-        where = Where(workspace, self.home, self._user_home(), self.trusted)
+        where = Where(workspace, self.home, self._user_home(), self.trusted, words_checked)
         return read_only_problems(parsed, where)
 
     def _secret_words(self, parts: Sequence[Any], workspace: Path) -> str:

@@ -24,6 +24,7 @@ class Where:
     kimicode_home: Path
     user_home: Path
     trusted: bool = False
+    words_checked: bool = False  # the caller has checked every word for secret paths from the workspace
 
 
 class Program:
@@ -253,6 +254,8 @@ def _git_ok(cmd: SimpleCommand, cwds: list[Path], where: Where) -> str:
         return "git branch with these arguments changes branches"
     own = gitrepo.discover(where.workspace)
     for folder in dirs:
+        if folder == cwds[0]:
+            continue  # the workspace itself
         if not P.is_inside_workspace(folder, where.workspace):
             return "git in a folder outside the workspace"
         found = gitrepo.discover(folder)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import glob as _glob
 import os
 import re
+import stat
+from functools import lru_cache
 from pathlib import Path
 
 from kimicode.security import paths as P
@@ -125,7 +127,9 @@ def _word_problem(program: str, word: str, plain: bool, options_matter: bool, cw
 def _secret(word: str, cwds: list[Path], where: Where) -> str:
     if P.is_process_environment(word):
         return P.PROCESS_ENVIRONMENT
-    for cwd in cwds:
+    for index, cwd in enumerate(cwds):
+        if index == 0 and where.words_checked:
+            continue  # the caller judged every word against the workspace already
         path = P.expand_word(word, cwd, where.user_home)
         if path is not None:
             why = P.secret_reason(path, where.kimicode_home, where.user_home)
@@ -142,23 +146,58 @@ def _glob_problem(word: str, cwds: list[Path], where: Where) -> str:
         return f"{_short(word)}: a glob outside the workspace"
     first = min(i for i in (pattern.find("*"), pattern.find("?")) if i >= 0)
     literal_dir = pattern[:first].rsplit("/", 1)[0] if "/" in pattern[:first] else ""
+    if "/../" in f"/{pattern}/"[first:] or "/./" in f"/{pattern}/"[first:]:
+        return f"{_short(word)}: a glob that climbs out of the folders it matches"
+    homes = _homes_inside(str(where.workspace), str(where.user_home), str(where.kimicode_home))
     for cwd in cwds:
         base = Path(os.path.normpath(cwd / (literal_dir or "/" if pattern.startswith("/") else literal_dir or ".")))
         if not P.is_inside_workspace(base, where.workspace):
             return f"{_short(word)}: a glob outside the workspace"
-        matches = _glob.iglob(pattern, root_dir=cwd)
-        for count, match in enumerate(matches):
+        plain: set[str] = set()  # folders below cwd known to be no link
+        for count, match in enumerate(_glob.iglob(pattern, root_dir=cwd)):
             if count >= _GLOB_LIMIT:
                 return f"{_short(word)} matches too many files to check"
             if match.startswith("-"):
                 return f"{_short(word)} matches {match!r}, which would be read as an option"
-            path = Path(os.path.normpath(cwd / match))
-            if not P.is_inside_workspace(path, where.workspace):
+            literal = Path(os.path.normpath(os.path.join(cwd, match)))
+            linked = _has_link(cwd, match, plain)
+            if linked and not P.is_inside_workspace(literal, where.workspace):
                 return f"{_short(word)} matches {match}, which leads out of the workspace"
-            why = P.secret_reason(path, where.kimicode_home, where.user_home)
-            if why:
-                return f"{_short(word)} matches {why}"
+            # Below the workspace and reached without a link, a secret lies in the user's or kimicode's home
+            # (when one of them is inside the workspace) or has a dot-name (.env files). Checking only those
+            # keeps a glob over hundreds of files fast.
+            text = str(literal)
+            if linked or "/." in "/" + match or any(text == h or text.startswith(h + "/") for h in homes):
+                why = P.secret_reason(literal, where.kimicode_home, where.user_home)
+                if why:
+                    return f"{_short(word)} matches {why}"
     return ""
+
+
+def _has_link(cwd: Path, match: str, plain: set[str]) -> bool:
+    """Whether any part of `match` below `cwd` (a real folder inside the workspace) is a symbolic link."""
+    prefix = ""
+    for part in match.split("/"):
+        if not part or part == ".":
+            continue
+        prefix = f"{prefix}/{part}" if prefix else part
+        if prefix in plain:
+            continue
+        try:
+            if stat.S_ISLNK(os.lstat(os.path.join(cwd, prefix)).st_mode):
+                return True
+        except OSError:
+            return True  # gone or unreadable: judge it the slow way
+        plain.add(prefix)
+    return False
+
+
+@lru_cache(maxsize=16)
+def _homes_inside(workspace: str, user_home: str, kimicode_home: str) -> tuple[str, ...]:
+    """The user's and kimicode's homes where they lie inside the workspace (their secrets can match a glob)."""
+    roots = P.variants(Path(workspace))
+    homes = [h for home in (user_home, kimicode_home) for h in P.variants(Path(home))]
+    return tuple(str(h) for h in homes if any(P.inside(h, root) for root in roots))
 
 
 def _redirect_problem(op: str, target: str, cwds: list[Path], where: Where) -> str:

@@ -156,7 +156,8 @@ def _argv_reason(argv: tuple[str, ...], workspace: Path, path_changed: bool, dep
         found = shutil.which(name)
         if found is None:
             return f"`{name}` is not a program on PATH"
-        if P.is_inside_workspace(Path(found), workspace):
+        real, root = os.path.realpath(found), os.path.realpath(workspace)
+        if real == root or real.startswith(root.rstrip("/") + "/") or P.inside(Path(found), workspace):
             return f"`{name}` is a program inside the workspace"
     return ""
 
