@@ -37,6 +37,7 @@ _TILDE_WORD = re.compile(r"^~(?:/[A-Za-z0-9_./@%+,:=-]*)?$")
 _FD_TARGET = re.compile(r"^[0-9]*-?$")
 _INPUT = frozenset({"<", "0<"})
 _EXPANDING = frozenset("$`*?[{~\\'\"")
+_DOTS_GLOB = re.compile(r"^\.[*?]+$")
 _GLOB_LIMIT = 2000  # matches looked at; a glob matching more is not proven harmless
 
 
@@ -146,8 +147,10 @@ def _glob_problem(word: str, cwds: list[Path], where: Where) -> str:
         return f"{_short(word)}: a glob outside the workspace"
     first = min(i for i in (pattern.find("*"), pattern.find("?")) if i >= 0)
     literal_dir = pattern[:first].rsplit("/", 1)[0] if "/" in pattern[:first] else ""
-    if "/../" in f"/{pattern}/"[first:] or "/./" in f"/{pattern}/"[first:]:
-        return f"{_short(word)}: a glob that climbs out of the folders it matches"
+    # `..` after the first wildcard, or a part such as `.*` that older bash lets match `..`, climbs out of the
+    # folders the glob is checked in.
+    if any(_DOTS_GLOB.match(part) for part in pattern.split("/")) or ".." in pattern[first:].split("/"):
+        return f"{_short(word)}: a glob that can climb out of the folders it matches"
     homes = _homes_inside(str(where.workspace), str(where.user_home), str(where.kimicode_home))
     for cwd in cwds:
         base = Path(os.path.normpath(cwd / (literal_dir or "/" if pattern.startswith("/") else literal_dir or ".")))

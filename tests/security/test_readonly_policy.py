@@ -74,6 +74,8 @@ ATTACKS = [
     "cat ~/.ss?/id_rsa ~/.git-credential?",
     "cat /etc/*.conf",
     "ls ../*",
+    "cat .*/id_rsa",
+    "cat src/../../*",
     "git -C evil.git diff",
     "git --git-dir=evil.git log",
     "git --work-tree=.. status",
