@@ -49,7 +49,35 @@ RUNNERS: dict[str, str] = {
         "tclsh", "wish", "expect", "lua", "luajit", "Rscript", "R", "julia", "osascript", "guile", "racket",
         "sbcl", "ocaml", "ghci", "runghc", "groovy", "scala", "kotlin", "jshell", "pwsh", "powershell")},
 }
+# With a deny rule, only these run unasked under -y (besides builtins): programs that do not take a command
+# from their arguments, or whose options that do are judged (`find -exec`, `git -c`, `tar -I`, `sed e`, awk).
+# Anything else — a wrapper kimicode does not know (`chronic touch x`), a copy under another name — is unknown.
+KNOWN_PROGRAMS = frozenset(
+    """
+    ls dir cat tac head tail wc nl grep egrep fgrep rg ag find sed sort uniq cut tr paste join diff diff3 sdiff cmp
+    comm patch echo printf pwd mkdir rmdir rm cp mv ln link unlink chmod chown chgrp touch mktemp stat du df file
+    tree date sleep basename dirname realpath readlink which whereis type nl rev fold column expand unexpand seq
+    yes tee xxd od hexdump strings md5sum sha1sum sha224sum sha256sum sha384sum sha512sum shasum cksum b2sum sum
+    base64 base32 gzip gunzip zcat bzip2 bunzip2 xz unxz zstd unzstd tar unzip zip curl wget jq yq git make cmake
+    ninja meson cargo rustc rustup rustfmt go gofmt npm pnpm yarn bun pip pip3 uv poetry pdm hatch pytest tox nox
+    black ruff mypy pyright flake8 isort pylint eslint prettier tsc jest vitest mocha gcc g++ cc c++ clang clang++
+    ld ar nm objdump strip javac mvn gradle dotnet kubectl helm terraform ps kill free uptime whoami id uname
+    hostname nproc lsof tput clear stty locale groups arch tty ip ss netstat ping dig nslookup host openssl
+    ssh-keygen awk gawk mawk nawk iconv dos2unix unix2dos split csplit truncate shred numfmt factor expr bc dc
+    env nice nohup timeout stdbuf setsid ionice sudo doas xargs command exec time python python3 node perl ruby
+    php deno pipx bundle gem rake composer npx
+    """.split()
+)
 _AWK = frozenset({"awk", "gawk", "mawk", "nawk"})
+# Options of known programs that run a program named in their value.
+_RUNS_OPTION: dict[str, tuple[str, ...]] = {
+    "tar": ("-I", "--use-compress-program", "--to-command", "--checkpoint-action", "--info-script", "-F",
+            "--new-volume-script", "--rsh-command", "--rmt-command"),
+    "zip": ("-TT", "--unzip-command"),
+    "rsync": ("-e", "--rsh", "--rsync-path"),
+    "make": ("--eval", "SHELL="),
+    "find": ("-exec", "-execdir", "-ok", "-okdir"),
+}
 _AWK_RUNS = re.compile(r"system|\||getline|@load|ENVIRON")
 # Subcommands that take a script name from the project (`npm run test`): judged by that name.
 _SCRIPT_RUNS = frozenset({"run", "run-script"})
@@ -75,7 +103,7 @@ def runs(parsed: ParsedCommand, depth: int = 0) -> list[tuple[str, ...]]:
             if not argv:
                 continue
             found.append(argv)
-            code = _literal_shell_code(argv)
+            code = _literal_shell_code(argv, part.literal if argv is part.words else ())
             if code is not None and depth < MAX_DEPTH:
                 found += runs(parse_command(code), depth + 1)
             found += _subcommand_runs(argv)
@@ -102,13 +130,18 @@ def unknown_reason(parsed: ParsedCommand, workspace: Path, depth: int = 0) -> st
         if part.literal and not part.literal[0]:
             return f"the program of {_shown(part.text)} is decided when it runs"
         for argv in (part.words, *_inner_argvs(part.words)):
-            why = _argv_reason(argv, workspace, path_changed, depth, first=argv is part.words)
+            why = _argv_reason(argv, workspace, path_changed, depth, part.literal if argv is part.words else None)
             if why:
                 return why
     return ""
 
 
-def _argv_reason(argv: tuple[str, ...], workspace: Path, path_changed: bool, depth: int, first: bool) -> str:
+def _argv_reason(
+    argv: tuple[str, ...], workspace: Path, path_changed: bool, depth: int, literal: tuple[bool, ...] | None
+) -> str:
+    """Why the program of `argv` cannot be known before it runs; `literal`: the parser's flags (None: a
+    command a wrapper runs, whose words are judged by their text)."""
+    first = literal is not None
     program = argv[0]
     if not first and _EXPANDED.search(program) or "{}" in program:
         return f"the program `{program}` is decided when it runs"
@@ -129,7 +162,7 @@ def _argv_reason(argv: tuple[str, ...], workspace: Path, path_changed: bool, dep
     if name in ("mapfile", "readarray") and any(w.startswith("-C") for w in argv[1:]):
         return f"{name} -C runs a callback"
     if name in _SHELLS:
-        code = _literal_shell_code(argv)
+        code = _literal_shell_code(argv, literal or ())
         if code is None or depth >= MAX_DEPTH:
             return f"{name} runs code kimicode cannot see before it runs (a script, stdin or a variable)"
         why = unknown_reason(parse_command(code), workspace, depth + 1)
@@ -147,9 +180,15 @@ def _argv_reason(argv: tuple[str, ...], workspace: Path, path_changed: bool, dep
         if why:
             return why
     for inner in _subcommand_runs(argv):
-        why = _argv_reason(inner, workspace, path_changed, depth, first=False)
+        why = _argv_reason(inner, workspace, path_changed, depth, None)
         if why:
             return why
+    for option in _RUNS_OPTION.get(name, ()):
+        if name != "find" and any(w == option or w.startswith(option + ("" if option.endswith("=") else "=")) or
+                                  (len(option) == 2 and w.startswith(option)) for w in argv[1:]):
+            return f"{name} {option} runs a program named in its value"
+    if name not in BUILTINS and name not in KNOWN_PROGRAMS and name not in _SHELLS and _interpreter(name) is None:
+        return f"`{name}` is not a program kimicode knows, so a deny rule cannot be checked against what it runs"
     if "/" not in program and name not in BUILTINS:
         if path_changed:
             return f"`{name}` is looked up on a PATH this command changes"
@@ -162,13 +201,16 @@ def _argv_reason(argv: tuple[str, ...], workspace: Path, path_changed: bool, dep
     return ""
 
 
-def _literal_shell_code(argv: tuple[str, ...]) -> str | None:
-    """The code of `bash -c 'CODE'` when it is plain text (no expansion); None otherwise."""
+def _literal_shell_code(argv: tuple[str, ...], literal: tuple[bool, ...] = ()) -> str | None:
+    """The code of `bash -c 'CODE'` when it is plain text (no expansion); None otherwise. Without the parser's
+    `literal` flags (a wrapped command), code with any expansion character is not plain."""
     if _basename(argv[0]) not in _SHELLS or _basename(argv[0]) == "busybox":
         return None
     for i, word in enumerate(argv[1:], 1):
-        if word.startswith("-") and not word.startswith("--") and "c" in word[1:] and set(word[1:]) <= set("cexuv"):
-            if i + 1 < len(argv) and not _EXPANDED.search(argv[i + 1].replace("'", "").replace('"', "")):
+        if word.startswith("-") and not word.startswith("--") and "c" in word[1:] and set(word[1:]) <= set("cexuvlE"):
+            if i + 1 >= len(argv):
+                return None
+            if literal[i + 1 : i + 2] == (True,) or (not literal and not _EXPANDED.search(argv[i + 1])):
                 return argv[i + 1]
             return None
         if not word.startswith("-"):

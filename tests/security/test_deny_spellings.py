@@ -87,6 +87,17 @@ SPELLINGS = [
     ". ./script.sh",
     "f() { touch x; }; f",
     "for c in touch; do $c x; done",
+    "coproc touch x",
+    "busybox touch x",
+    "bash -lc 'touch x'",
+    "tar -I 'sh -c \"touch x\"' -xf a.tar",
+    "make --eval='x:; touch x' x",
+    "script -qc 'touch x'",
+    "watch touch x",
+    "ln -s /usr/bin/touch t; ./t x",
+    "chronic touch x",
+    "git --config-env=alias.x=V x",
+    "printf 'touch x' | bash",
 ]
 
 
@@ -109,6 +120,7 @@ def test_a_literal_bash_c_is_judged_by_what_it_runs(ws: Path) -> None:
     decision = decide(ws, "bash -c 'touch x'", yolo=True)
     assert "bash(touch *)" in decision.reason
     assert decide(ws, "bash -c 'ls -la'", yolo=True).action == "allow"
+    assert decide(ws, "bash -c 'echo $HOME && git status'", yolo=True).action == "allow"
 
 
 @pytest.mark.parametrize(
