@@ -9,6 +9,7 @@ Run: python benchmarks/policy_bench.py
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +34,22 @@ COMMANDS = [
     "find . -name '*.py' -not -path './.venv/*' | xargs wc -l",
     "cd frontend && npm run lint; echo done",
 ]
+# The hard ones: what the read-only proof and the deny rules have to see through.
+HARD = [
+    "[[ 'x[$(touch W)]' -eq 0 ]] && test -v 'a[$(touch W)]'",
+    "cat < /dev/${PATH:0:0}tcp/127.0.0.1/9",
+    "git -C evil.git diff HEAD~1 HEAD",
+    "cat ~/.ss?/id_rsa ~/.git-credential?",
+    "wc -l src/*.py | sort -n | tail -3",
+    "bash -c 'ls; sh -c \"rm -rf build\"'",
+    "echo touch x | sh",
+    "git -c alias.x='!touch x' x",
+    "find . -name '*.py' -exec grep -l TODO {} + | xargs wc -l",
+    "cd src && grep -rn 'def main' . | head -20 && git log -p -3 -- main.py",
+]
 RULES = [
     ("deny", "bash(rm -rf *)", "user config"),
+    ("deny", "bash(touch *)", "user config"),
     ("ask", "bash(git push *)", "user config"),
     ("allow", "bash(npm test *)", "user config"),
     ("allow", "bash(pytest *)", "saved for this project"),
@@ -49,9 +64,19 @@ def main() -> None:
         workspace = Path(tmp)
         ctx = ToolContext(workspace=workspace)
         policy = Policy(workspace=workspace, home=workspace / ".kimihome", rules=RULES)
+        (workspace / "src").mkdir()
+        for i in range(20):
+            (workspace / "src" / f"m{i}.py").write_text("x = 1\n")
+        subprocess.run(["git", "init", "-q"], cwd=workspace, check=True)
         cold: list[float] = []
         warm: list[float] = []
+        hard: list[float] = []
         for round_ in range(ROUNDS):
+            for command in HARD:
+                text = f"{command} # {round_}"
+                start = time.perf_counter()
+                policy.decide(tool, {"command": text}, ctx)
+                hard.append((time.perf_counter() - start) * 1e6)
             for command in COMMANDS:
                 text = f"{command} # {round_}"  # a new text each round: nothing cached
                 start = time.perf_counter()
@@ -71,6 +96,7 @@ def main() -> None:
     print(f"  cold (new command text): median {statistics.median(cold):7.1f} µs   p95 {_p95(cold):7.1f} µs")
     print(f"  warm (parse cached):     median {statistics.median(warm):7.1f} µs   p95 {_p95(warm):7.1f} µs")
     print(f"  of which parsing (cold): median {statistics.median(parse):7.1f} µs")
+    print(f"  hard commands (cold, {len(HARD)} shapes): median {statistics.median(hard):7.1f} µs   p95 {_p95(hard):7.1f} µs   max {max(hard):7.1f} µs")
 
 
 def _p95(values: list[float]) -> float:

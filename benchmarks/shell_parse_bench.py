@@ -15,7 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kimicode.security.shell import is_read_only, parse_command  # noqa: E402
+from kimicode.security.readonly import is_read_only  # noqa: E402
+from kimicode.security.shell import parse_command  # noqa: E402
 
 TYPICAL = [
     "git status",

@@ -530,8 +530,12 @@ class Agent:
                 self.before_write(self.ctx.resolve(args["path"]))
         if tool.echoes_arguments:
             return ToolResult(call.arguments)
+        ctx = self.ctx
+        if decision.read_only_everything and ctx.sandbox is not None and ctx.sandbox.active:
+            # Allowed only because it reads: the sandbox holds the workspace read-only too.
+            ctx = replace(ctx, sandbox=replace(ctx.sandbox, read_only_everything=True))
         try:
-            return await tool.run(args, self.ctx)
+            return await tool.run(args, ctx)
         except ToolError as exc:
             return ToolResult(str(exc), is_error=True)
         except asyncio.CancelledError:

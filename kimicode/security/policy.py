@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -49,6 +49,9 @@ class Decision:
     reason: str  # one line: why (names the rule or the path class)
     rule: str = ""  # the rule that decided, with its source
     rememberable: bool = True  # False: a session ("a") or "always" answer must not cover it
+    # Allowed as read-only where nothing may write (headless without -y, plan mode): the command runs in the
+    # sandbox with the whole file system read-only, the workspace included, so a misjudged command cannot write.
+    read_only_everything: bool = False
 
     @property
     def planning(self) -> bool:
@@ -100,12 +103,16 @@ class Policy:
     # -- the decision --------------------------------------------------------------------------------
 
     def decide(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
-        if self.stance == "plan" and not self._only_reads(tool, args):
+        if self.stance == "plan" and not self._only_reads(tool, args, ctx):
             what = "a command that is not read-only" if tool.name == "bash" else "a change"
             return Decision("deny", f"plan mode: {what}; nothing changes until the user accepts a plan", PLAN_RULE, False)
         name = tool.name
         if name == "bash":
-            return self._bash(tool, args, ctx)
+            decision = self._bash(tool, args, ctx)
+            if self.stance == "plan" and decision.action == "allow":
+                # Plan mode let it through as read-only: yolo, trust or a rule do not make it writable.
+                decision = replace(decision, read_only_everything=True)
+            return decision
         if name == "screenshot":
             page = self._screenshot(tool, args, ctx)
             reference = str(args.get("reference") or "").strip()
@@ -119,15 +126,16 @@ class Policy:
             return self._path_tool(tool, args, ctx)
         return self._other(tool, args)
 
-    def _only_reads(self, tool: Tool, args: dict[str, Any]) -> bool:
+    def _only_reads(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> bool:
         """What plan mode lets through: read-only tools, and commands known to be read-only, in the sandbox."""
         if tool.name != "bash":
             return tool.read_only
-        from kimicode.security.shell import is_read_only, parse_command
+        from kimicode.security.shell import parse_command
 
         if str(args.get("escalate") or "").strip() or args.get("background") is True:
             return False
-        return is_read_only(parse_command(str(args.get("command") or "")))
+        line, parts = self._read_only(parse_command(str(args.get("command") or "")), ctx.workspace)
+        return not line and not any(parts)
 
     def _other(self, tool: Tool, args: dict[str, Any]) -> Decision:
         name = tool.name
@@ -288,27 +296,39 @@ class Policy:
     # -- shell commands ------------------------------------------------------------------------------
 
     def _bash(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
-        from kimicode.security.shell import ParsedCommand, inner_commands, is_read_only, parse_command
+        from kimicode.security.runs import runs, unknown_reason
+        from kimicode.security.shell import parse_command
 
         command = str(args.get("command") or "")
         escalate = str(args.get("escalate") or "").strip()
         parsed = parse_command(command)
         parts = parsed.commands
         workspace = ctx.workspace
-        # Deny and ask rules also see what a wrapper runs: `sudo rm x`, `find . -exec rm {} +`, `xargs rm`.
-        runs = [argv for part in parts for argv in (part.words, *inner_commands(part))]
-        for argv in runs:
+        # Deny and ask rules also see what a wrapper runs (`sudo rm x`, `find . -exec rm {} +`, `xargs rm`)
+        # and what a literal `bash -c 'rm x'` runs.
+        every = runs(parsed)
+        for argv in every:
             rule = self._rule("deny", "bash", words=argv)
             if rule is not None:
                 return self._by_rule(rule)
+        deny = next((r for r in self.rules if r.kind == "deny" and r.names("bash") and r.pattern is not None), None)
+        if deny is not None:
+            # A deny rule matches names; a program decided at run time could be the denied one in disguise.
+            unknown = unknown_reason(parsed, workspace)
+            if unknown:
+                why = f"{unknown}; the rule {deny.describe()} cannot be checked against it"
+                if self.yolo or self.headless:
+                    return Decision("deny", why, deny.describe(), False)
+                return Decision("ask", why, deny.describe(), False)
         secret = self._secret_words(parts, workspace)
         if secret:
             return Decision("deny", f"names {secret}; only an allow rule for the command opens it", "", False)
-        for argv in runs:
+        for argv in every:
             rule = self._rule("ask", "bash", words=argv)
             if rule is not None:
                 return self._by_rule(rule)
-        read_only = [is_read_only(ParsedCommand(part.text, (part,), False, (), False, "")) for part in parts]
+        line, part_problems = self._read_only(parsed, workspace, words_checked=True)
+        read_only = [not why for why in part_problems]
         protected = self._protected_writes(parsed, parts, read_only, workspace)
         if protected and not (self.yolo and self.trusted):
             why = f"writes {protected}"
@@ -327,32 +347,49 @@ class Policy:
             return _allow("contained by the sandbox")
         if self.yolo:
             return _allow("yolo")
-        new = [part for part, ro in zip(parts, read_only) if not ro and self._rule("allow", "bash", words=part.words) is None]
+        new = [
+            (part, why)
+            for part, why in zip(parts, part_problems)
+            if why and self._rule("allow", "bash", words=(*part.assignments, *part.words)) is None
+        ]
         problems: list[str] = []
         if parsed.error:
             problems.append(f"cannot be parsed ({parsed.error})")
         elif parsed.opaque:
             problems.append("uses shell constructs kimicode does not analyse")
         if new and len(parts) == 1 and not problems:
-            problems.append("runs a shell command")
+            problems.append(f"runs a shell command ({new[0][1]})")
         elif new:
-            problems.append("runs " + ", ".join(_quote(part.text) for part in new) + ", not approved yet")
+            problems.append("runs " + ", ".join(_quote(part.text) for part, _ in new) + ", not approved yet")
         if parsed.has_substitution:
             problems.append("runs a command substitution")
+        elif parsed.evaluates:
+            problems.append("evaluates arithmetic or an array subscript, which can run commands")
         if parsed.file_writes:
             problems.append("writes to " + ", ".join(parsed.file_writes))
+        if not parts and not problems:
+            problems.append("runs nothing kimicode can check")
         if not problems:
-            return _allow("read-only or approved")
+            if any(not ro for ro in read_only):
+                return _allow("approved")
+            # Proven read-only. Where nothing may write, the sandbox holds the workspace read-only too.
+            return Decision("allow", "read-only", read_only_everything=self.headless or self.stance == "plan")
         why = "; ".join(problems)
         if self.headless:
-            why = "not a read-only command" if why == "runs a shell command" else f"{why}: not read-only"
+            why = why.replace("runs a shell command", "not a read-only command", 1) if why.startswith("runs a shell command") else f"{why}: not read-only"
             return Decision("deny", f"{why}; {_WITH_Y}")
         return Decision("ask", why, "", bool(new))
+
+    def _read_only(self, parsed: Any, workspace: Path, words_checked: bool = False) -> tuple[str, list[str]]:
+        from kimicode.security.readonly import Where, read_only_problems
+
+        where = Where(workspace, self.home, self._user_home(), self.trusted, words_checked)
+        return read_only_problems(parsed, where)
 
     def _secret_words(self, parts: Sequence[Any], workspace: Path) -> str:
         home = self._user_home()
         for part in parts:
-            if self._rule("allow", "bash", words=part.words, patterned=True) is not None:
+            if self._rule("allow", "bash", words=(*part.assignments, *part.words), patterned=True) is not None:
                 continue  # a rule that names this very command opens what it reads
             for word in part.words[1:] + tuple(r.target for r in part.redirects):
                 if P.is_process_environment(word):  # `cat /proc/$PPID/environ`: a variable hides nothing here
@@ -405,7 +442,7 @@ class Policy:
                 if not patterned:
                     return rule
                 continue
-            if words is not None and command_matches(rule.pattern, words):
+            if words is not None and command_matches(rule.pattern, words, basename=kind != "allow"):
                 return rule
             if paths is not None and path_matches(rule.pattern, paths, workspace or Path.cwd()):
                 return rule
@@ -422,14 +459,15 @@ class Policy:
         """The allow rules an approval of this call stands for (what "a" and "always" record)."""
         name = tool.name
         if name == "bash":
-            from kimicode.security.shell import ParsedCommand, command_prefix, is_read_only, parse_command
+            from kimicode.security.shell import command_prefix, parse_command
 
             texts: list[str] = []
-            for part in parse_command(str(args.get("command") or "")).commands:
-                if is_read_only(ParsedCommand(part.text, (part,), False, (), False, "")):
+            parsed = parse_command(str(args.get("command") or ""))
+            for part, why in zip(parsed.commands, self._read_only(parsed, ctx.workspace)[1]):
+                if not why:
                     continue
                 prefix = command_prefix(part)
-                if prefix and self._rule("allow", "bash", words=part.words) is None:
+                if prefix and self._rule("allow", "bash", words=(*part.assignments, *part.words)) is None:
                     text = f"bash({_escape_glob(prefix)} *)"
                     if text not in texts:
                         texts.append(text)

@@ -79,13 +79,14 @@ def parse_rules(entries: list[tuple[str, str, str]]) -> list[Rule]:
 # -- matching ----------------------------------------------------------------------------------------
 
 
-def command_matches(pattern: str, words: tuple[str, ...]) -> bool:
-    """A bash pattern against one simple command; the program may also be named by its basename."""
+def command_matches(pattern: str, words: tuple[str, ...], basename: bool = True) -> bool:
+    """A bash pattern against one simple command; the program may also be named by its basename (deny and
+    ask rules: `/usr/bin/rm` is still rm; never for allow rules: `/tmp/evil/git` is not git)."""
     if not words:
         return False
     candidates = [" ".join(words)]
     program = os.path.basename(words[0])
-    if program != words[0]:
+    if basename and program != words[0]:
         candidates.append(" ".join((program, *words[1:])))
     for text in candidates:
         if fnmatch.fnmatchcase(text, pattern):

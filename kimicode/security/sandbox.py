@@ -80,6 +80,9 @@ class Sandbox:
     # The repository's .git folder when the workspace is a subfolder of a repository: writable too, so that
     # commits work, with the same hooks/config protection.
     git_dir: Path | None = None
+    # The workspace bound read-only too, whatever the mode: for commands allowed as read-only where nothing
+    # may write (headless without -y, plan mode), so a misjudged command cannot write.
+    read_only_everything: bool = False
     _temp_dir: Path | None = None
 
     @property
@@ -109,7 +112,7 @@ class Sandbox:
     # -- what the sandbox opens and closes -----------------------------------------------------------
 
     def _writable_roots(self, cwd: Path) -> list[Path]:
-        if self.mode != "workspace-write":
+        if self.mode != "workspace-write" or self.read_only_everything:
             return []
         roots: list[Path] = []
         git = [self.git_dir] if self.git_dir is not None else []

@@ -41,6 +41,12 @@ class ParsedCommand:
     file_writes: tuple[str, ...]  # output redirection targets, except /dev/null, /dev/stdout, /dev/stderr, fd dups
     opaque: bool  # constructs not analysed: functions, loops, if/case, eval, exec, source, shells given code ...
     error: str  # "" or why it did not parse
+    # Arithmetic or array subscripts bash evaluates while expanding ($(( )), (( )), ${a[i]}, ${x:off}) and
+    # expansions that assign (${x:=v}): a subscript's text is expanded again, $( ) inside it included.
+    evaluates: bool = False
+    # Code whose commands are not all among `commands`: a substitution the grammar reads as text, a function
+    # definition (its name then runs its body), nesting too deep to walk.
+    hidden: bool = False
 
 
 # --------------------------------------------------------------------------------------------- parsing
@@ -102,6 +108,8 @@ class _Walk:
         self.substitution = False
         self.writes: list[str] = []
         self.opaque = False
+        self.evaluates = False
+        self.hidden = False
 
     def text(self, node: Node) -> str:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
@@ -123,6 +131,9 @@ class _Walk:
             return self.command_list(node)
         if kind in _OPAQUE_STATEMENTS:
             self.opaque = True
+            self.hidden = self.hidden or kind == "function_definition"
+        elif kind == "compound_statement" and node.child_count and node.children[0].type == "((":
+            self.evaluates = True  # (( expr )): arithmetic
         return self.children(node)
 
     def children(self, node: Node) -> list[int]:
@@ -321,6 +332,8 @@ class _Walk:
             self.substitution = True
             self.children(node)
             return
+        if kind in _EVALUATED or (kind == "expansion" and not _PLAIN_EXPANSION.match(self.text(node))):
+            self.evaluates = True
         if kind == "expansion" and _PROMPT_EXPANSION.search(self.text(node)):
             self.substitution = True  # ${x@P} expands a prompt string, which runs $( ) inside the value
         elif kind in _STATEMENTS:
@@ -331,6 +344,7 @@ class _Walk:
             if _HIDDEN_SUBSTITUTION.search(_ESCAPED.sub("", self.text(node))):
                 self.substitution = True
                 self.opaque = True  # something runs that we cannot see
+                self.hidden = True
         for child in node.children:
             self.scan(child)
 
@@ -347,7 +361,7 @@ class _Walk:
             if raw.startswith("~") or _GLOB.search(raw) or _BRACE.search(raw):
                 return None
             return _UNESCAPE_WORD.sub(_unescape_one, raw)
-        if kind == "number":
+        if kind in ("number", "test_operator"):
             return raw
         if kind == "raw_string":
             return raw[1:-1]
@@ -396,6 +410,9 @@ _BRACE = re.compile(r"(?<!\\)\{[^{}]*(,|\.\.)[^{}]*(?<!\\)\}")
 _UNESCAPE_WORD = re.compile(r"\\(\n|.)", re.S)
 _UNESCAPE_DQUOTE = re.compile(r'\\([$`"\\\n])')
 _PROMPT_EXPANSION = re.compile(r"@P\}$")
+# ${NAME}, ${#NAME}, ${1}, ${@}: nothing evaluated, nothing assigned.
+_PLAIN_EXPANSION = re.compile(r"^\$\{#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])\}$")
+_EVALUATED = frozenset({"arithmetic_expansion", "subscript"})
 _ANSI_C = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.S)
 _ANSI_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "e": "\x1b", "E": "\x1b"}
 
@@ -449,7 +466,7 @@ def parse_command(source: str) -> ParsedCommand:
     except RecursionError:
         # Substitutions nested hundreds deep: nothing a person would write; refuse to guess.
         commands, writes = tuple(walk.commands), tuple(walk.writes)
-        return ParsedCommand(source, commands, True, writes, True, "nested too deeply to analyse")
+        return ParsedCommand(source, commands, True, writes, True, "nested too deeply to analyse", True, True)
     error = ""
     if root.has_error:
         problem = _first_problem(root)
@@ -469,6 +486,8 @@ def parse_command(source: str) -> ParsedCommand:
         file_writes=tuple(walk.writes),
         opaque=walk.opaque,
         error=error,
+        evaluates=walk.evaluates,
+        hidden=walk.hidden,
     )
 
 
@@ -768,208 +787,3 @@ def command_prefix(cmd: SimpleCommand) -> str:
     if not cmd.words:
         return " ".join(cmd.assignments)
     return " ".join([*cmd.assignments, *_prefix_words(cmd.words)])
-
-
-# --------------------------------------------------------------------------------------------- read-only
-
-# Programs that only read, whatever their arguments (output redirections are checked separately).
-READ_ONLY_PROGRAMS: frozenset[str] = frozenset(
-    {
-        "ls", "dir", "vdir", "cat", "tac", "head", "tail", "wc", "nl", "grep", "egrep", "fgrep",
-        "pwd", "echo", "stat", "du", "df", "which", "type", "cut", "tr", "diff", "cmp", "comm", "basename",
-        "dirname", "realpath", "readlink", "true", "false", "test", "[", "[[", "whoami", "id", "uname",
-        "printenv", "cd", "md5sum", "sha1sum", "sha256sum", "sha512sum", "cksum", "b2sum", "od", "hexdump",
-        "strings", "rev", "paste", "fold", "column", "expand", "unexpand", "seq", "sleep", "jq", "nproc",
-        "locale", "groups", "arch", "tty", "lsof", "ps", "free", "uptime",
-    }
-)
-
-# Programs that are read-only only with some arguments; the function says whether these words are safe.
-# A word that was expanded ($x, *, {a,b}) may become any option at run time, so it is refused where an
-# option could do harm.
-
-
-def _no_expanded(cmd: SimpleCommand) -> bool:
-    return all(cmd.literal[1:]) if cmd.literal else True
-
-
-def _short_has(word: str, letter: str, with_value: str = "") -> bool:
-    """Whether a cluster of short options (`-uo`) contains `letter`; letters in `with_value` take the rest."""
-    if not word.startswith("-") or word.startswith("--"):
-        return False
-    for c in word[1:]:
-        if c == letter:
-            return True
-        if c in with_value:
-            return False
-    return False
-
-
-def _long_is(word: str, *names: str) -> bool:
-    """Whether `word` is one of these long options; GNU tools and git accept any unambiguous abbreviation."""
-    if not word.startswith("--") or len(word) < 3:
-        return False
-    option = word.split("=", 1)[0]
-    return any(name.startswith(option) for name in names)
-
-
-def _find_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(w in _FIND_WRITES for w in cmd.words[1:])
-
-
-def _rg_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(_long_is(w, "--pre") for w in cmd.words[1:])
-
-
-def _sort_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(
-        _short_has(w, "o", "ktST") or _long_is(w, "--output", "--compress-program") for w in cmd.words[1:]
-    )
-
-
-def _uniq_ok(cmd: SimpleCommand) -> bool:
-    # `uniq IN OUT` writes OUT.
-    operands, skip = 0, False
-    for word in cmd.words[1:]:
-        if skip:
-            skip = False
-        elif word in ("-f", "-s", "-w"):
-            skip = True
-        elif not word.startswith("-") or word == "-":
-            operands += 1
-    return operands <= 1 and _no_expanded(cmd)
-
-
-def _tree_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(
-        _short_has(w, "o", "LPIHT") or _short_has(w, "R", "LPIHT") or _long_is(w, "--output") for w in cmd.words[1:]
-    )
-
-
-def _file_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(_short_has(w, "C", "eFfmP") or _long_is(w, "--compile") for w in cmd.words[1:])
-
-
-def _date_ok(cmd: SimpleCommand) -> bool:
-    return _no_expanded(cmd) and not any(_short_has(w, "s", "dfIr") or _long_is(w, "--set") for w in cmd.words[1:])
-
-
-def _printf_ok(cmd: SimpleCommand) -> bool:
-    return "-v" not in cmd.words[1:2]
-
-
-def _no_args(cmd: SimpleCommand) -> bool:
-    return len(cmd.words) == 1
-
-
-def _command_ok(cmd: SimpleCommand) -> bool:
-    return len(cmd.words) > 1 and cmd.words[1] in ("-v", "-V")
-
-
-_GIT_GLOBAL_OK = frozenset({"--no-pager", "-P", "--no-optional-locks", "--literal-pathspecs", "--no-replace-objects"})
-_GIT_READ = frozenset({"status", "log", "diff", "show", "branch", "rev-parse", "ls-files", "blame", "describe"})
-_GIT_BRANCH_LISTING = frozenset(
-    {"-a", "--all", "-r", "--remotes", "-l", "--list", "-v", "-vv", "--verbose", "--show-current",
-     "--merged", "--no-merged", "--contains", "--no-contains", "--points-at", "--sort", "--format",
-     "--color", "--no-color", "--column", "--no-column", "-i", "--ignore-case", "--abbrev", "--no-abbrev",
-     "-q", "--quiet"}
-)
-_GIT_BRANCH_VALUE = frozenset(
-    {"--merged", "--no-merged", "--contains", "--no-contains", "--points-at", "--sort", "--format"}
-)
-
-
-def _git_ok(cmd: SimpleCommand) -> bool:
-    if not _no_expanded(cmd):
-        return False
-    words = cmd.words
-    i = 1
-    while i < len(words) and words[i].startswith("-"):
-        if words[i] == "-C" and i + 1 < len(words):
-            i += 2  # reading another repository is still reading
-        elif words[i] in _GIT_GLOBAL_OK:
-            i += 1
-        else:
-            return False  # -c / --config-env / --exec-path can make git run programs
-    if i >= len(words) or words[i] not in _GIT_READ:
-        return False
-    sub, args = words[i], words[i + 1 :]
-    for word in args:
-        # --output writes the diff to a file; --ext-diff runs the configured external diff program.
-        if _long_is(word, "--output", "--ext-diff"):
-            return False
-    if sub == "branch":
-        listing = any(w in ("-l", "--list") for w in args)
-        skip = False
-        for word in args:
-            if skip:
-                skip = False
-                continue
-            option = word.split("=", 1)[0]
-            if word.startswith("-"):
-                if option not in _GIT_BRANCH_LISTING:
-                    return False  # -d, -D, -m, -M, -c, -C, -u, --set-upstream-to, -f ...
-                skip = option in _GIT_BRANCH_VALUE and "=" not in word
-            elif not listing:
-                return False  # `git branch NAME` creates a branch
-    return True
-
-
-_FIND_WRITES = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls"})
-
-READ_ONLY_WITH_CHECK: dict[str, Any] = {
-    "find": _find_ok,  # -exec/-execdir/-ok/-okdir run programs; -delete deletes; -fprint*/-fls write files
-    "rg": _rg_ok,  # --pre runs a program on every file searched
-    "git": _git_ok,  # status|log|diff|show|branch (listing)|rev-parse|ls-files|blame|describe; no -c, --output
-    "sort": _sort_ok,  # -o/--output writes a file; --compress-program runs one
-    "uniq": _uniq_ok,  # a second operand is an output file
-    "tree": _tree_ok,  # -o writes a file; -R writes 00Tree.html files
-    "file": _file_ok,  # -C compiles a magic file (writes)
-    "date": _date_ok,  # -s/--set sets the clock
-    "printf": _printf_ok,  # -v assigns a shell variable
-    "env": _no_args,  # `env CMD` runs CMD with a changed environment
-    "hostname": _no_args,  # `hostname NAME` renames the machine
-    "command": _command_ok,  # `command -v x` looks up; `command x` runs x
-}
-
-# Commands people expect to be read-only but are not, and why (kept as data so the policy can say why).
-NOT_READ_ONLY: dict[str, str] = {
-    "sed": "sed -i edits files in place; the w and e commands write files and run programs",
-    "awk": "awk can write files (print > f) and run programs (system(), |)",
-    "gawk": "awk can write files (print > f) and run programs (system(), |)",
-    "perl": "an interpreter: runs code",
-    "tee": "writes its file operands",
-    "xargs": "runs its operands as a command",
-    "less": "can run shell commands (!cmd) and editors (v)",
-    "more": "can run shell commands (!cmd)",
-    "man": "runs a pager, which can run shell commands",
-    "vi": "an editor: writes files, runs commands",
-    "vim": "an editor: writes files, runs commands",
-    "xxd": "xxd -r and a second operand write files",
-    "touch": "creates files and changes timestamps",
-    "curl": "reaches the network; -o writes files",
-    "wget": "reaches the network and writes files",
-}
-
-# Input redirections from these reach the network.
-_NETWORK_PATHS = ("/dev/tcp/", "/dev/udp/")
-
-
-def _command_read_only(cmd: SimpleCommand) -> bool:
-    if cmd.assignments or not cmd.words or (cmd.literal and not cmd.literal[0]):
-        return False
-    if any(r.target.startswith(_NETWORK_PATHS) for r in cmd.redirects):
-        return False
-    program = cmd.words[0]
-    if program in READ_ONLY_PROGRAMS:
-        return True
-    check = READ_ONLY_WITH_CHECK.get(program)
-    return bool(check is not None and check(cmd))
-
-
-def is_read_only(parsed: ParsedCommand) -> bool:
-    """True when every simple command is in the known read-only set with harmless arguments, and nothing is
-    written, substituted, hidden (opaque) or unparsed. Pipes between read-only commands are read-only."""
-    if parsed.error or parsed.opaque or parsed.has_substitution or parsed.file_writes or not parsed.commands:
-        return False
-    return all(_command_read_only(cmd) for cmd in parsed.commands)

@@ -1,29 +1,63 @@
-"""Shell commands parsed, not guessed: what an approval of one command's prefix can and cannot cover."""
+"""Shell commands parsed, not guessed: what an approval of one command's prefix can and cannot cover.
+
+Every case is decided by the real Policy.decide: in the REPL after "a" (this session) on some prefixes, and
+headless without -y, where only what is proven read-only runs."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from kimicode.security.policy import SESSION_SOURCE, Policy
 from kimicode.security.shell import (
     ParsedCommand,
     Redirect,
     command_prefix,
     inner_commands,
-    is_read_only,
     parse_command,
 )
+from kimicode.tools.base import ToolContext
+from kimicode.tools.bash import BashTool
 from tests.clirun import REPO
+
+BASH = BashTool()
+_WORKSPACE: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository to decide in; the user's home is a folder of its own."""
+    monkeypatch.setenv("HOME", str(tmp_path / "userhome"))
+    ws = tmp_path / "proj"
+    (ws / "sub").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=ws, check=True)
+    _WORKSPACE[:] = [ws]
+    return ws
+
+
+def _decide(source: str, approved: set[str] = frozenset(), **kw: object) -> str:  # type: ignore[assignment]
+    ws = _WORKSPACE[0]
+    # What "a" on each prefix records (Policy.rule_texts): an allow rule for this session.
+    rules = [("allow", f"bash({prefix} *)", SESSION_SOURCE) for prefix in approved]
+    policy = Policy(workspace=ws, home=ws.parent / "kimihome", rules=rules, **kw)  # type: ignore[arg-type]
+    return policy.decide(BASH, {"command": source}, ToolContext(workspace=ws)).action
 
 
 def runs_unasked(source: str, approved: set[str]) -> bool:
-    """The rule a session approval follows: every part covered, nothing hidden, written or substituted."""
-    parsed = parse_command(source)
-    if parsed.error or parsed.opaque or parsed.has_substitution or parsed.file_writes:
-        return False
-    return all(command_prefix(cmd) in approved for cmd in parsed.commands)
+    """In the REPL, after "a" on each of `approved`: the real policy runs it without asking."""
+    return _decide(source, approved) == "allow"
+
+
+def is_read_only(parsed: ParsedCommand) -> bool:
+    """Headless without -y runs only what is proven read-only: the real policy's answer."""
+    return _decide(parsed.source, headless=True) == "allow"
+
+
+Decide = Callable[..., str]
 
 
 def words(source: str) -> list[tuple[str, ...]]:
@@ -381,6 +415,8 @@ def test_inner_commands_name_what_wrappers_run() -> None:
         "git branch --contains HEAD",
         "git rev-parse --show-toplevel",
         "git -C sub status",
+        "sed -n 1p file",
+        "[[ -f x ]] && test -d sub",
         "pwd && echo done",
         "sort -u names.txt | uniq -c",
         "sort -k2 -t, data.csv",
@@ -446,7 +482,7 @@ def test_read_only(source: str) -> None:
         "rg --pre sh pattern",
         "rg --pre=./evil pattern",
         "sed -i s/a/b/ file",
-        "sed -n 1p file",
+        "sed -n 'w out' file",
         "awk '{print}' file",
         "ls | tee out.txt",
         "echo hi | tee -a log",
