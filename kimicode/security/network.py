@@ -14,6 +14,9 @@ HostKind = Literal[
 # Kinds an SSRF aims at: the private network, cloud metadata (169.254.169.254 is link-local), and addresses
 # that mean "any" or "everyone". Loopback is this machine, which the dev-server loop needs.
 NON_PUBLIC: frozenset[str] = frozenset({"private", "link-local", "metadata", "unspecified", "multicast", "reserved"})
+# This machine as dev servers are reached: other loopback spellings (127.0.0.2, ::ffff:127.0.0.1) are
+# treated like private addresses, asked every time.
+LOCAL_ADDRESSES: frozenset[str] = frozenset({"127.0.0.1", "::1"})
 # Cloud instance metadata services hand out credentials to whoever asks from the machine: AWS, GCP, Azure,
 # OpenStack (169.254.169.254), AWS over IPv6 (fd00:ec2::254), Alibaba (100.100.100.200). Never reachable,
 # whatever the rules or -y say.

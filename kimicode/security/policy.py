@@ -263,7 +263,7 @@ class Policy:
         and a name is judged on the address it resolves to; that lookup is pinned, so the tool connects
         to the address decided on here (kimicode/security/urls.py)."""
         from kimicode.security import urls
-        from kimicode.security.network import KIND_TEXT, NON_PUBLIC
+        from kimicode.security.network import KIND_TEXT, LOCAL_ADDRESSES, NON_PUBLIC
 
         try:
             target = urls.parse(url)
@@ -274,7 +274,7 @@ class Policy:
         if kind == "metadata":
             return Decision("deny", f"{doing} on {host}, {KIND_TEXT['metadata']}: always refused", "", False)
         for action in ("deny", "ask"):
-            rule = self._rule(action, tool.name, url=url)
+            rule = self._url_rule(action, tool.name, url, target.url)
             if rule is not None:
                 return self._by_rule(rule)
         if kind == "name":
@@ -282,23 +282,23 @@ class Policy:
             problem = urls.connect_problem(target, addresses) if addresses else ""
             if problem:  # unresolvable names go on: the tool says so when it tries
                 return Decision("deny", f"{doing} on {host}: refused, {problem}", "", False)
-        elif kind == "loopback":
+        elif kind == "loopback" and (not target.literal or host in LOCAL_ADDRESSES):
             addresses = () if target.literal else urls.resolve_now(target)
             problem = urls.connect_problem(target, addresses) if addresses else ""
             if problem:  # app.localhost answered by something other than this machine
                 return Decision("deny", f"{doing} on {host}: refused, {problem}", "", False)
             return _allow("a page on this machine")
-        elif kind in NON_PUBLIC:
+        elif kind in NON_PUBLIC or kind == "loopback":
             # -y does not reach here: the private network is what a hostile page or prompt aims at. Only
             # a rule that names the address opens it; otherwise ask every time.
-            rule = self._rule("allow", tool.name, url=url, patterned=True)
+            rule = self._url_rule("allow", tool.name, url, target.url, patterned=True)
             if rule is not None:
                 return _allow(f"allowed by {rule.describe()}", rule)
             why = f"{doing} on {host}, an address on {KIND_TEXT[kind]}"
             if self.headless:
                 return Decision("deny", f"{why}; only a rule such as {tool.name}({target.scheme}://{target.netloc}/*) allows it", "", False)
             return Decision("ask", why, "", False)
-        rule = self._rule("allow", tool.name, url=url)
+        rule = self._url_rule("allow", tool.name, url, target.url)
         if rule is not None:
             return _allow(f"allowed by {rule.describe()}", rule)
         if self.yolo:
@@ -306,6 +306,15 @@ class Policy:
         if self.headless:
             return Decision("deny", f"{doing} on {host}, off this machine; {_WITH_Y} or a {tool.name}(URL) rule")
         return Decision("ask", f"{doing} on {host}, off this machine")
+
+    def _url_rule(self, kind: Action, name: str, written: str, canonical: str, patterned: bool = False) -> Rule | None:
+        """A rule matching the URL as written or as read (host in lower case, default port left out): both
+        name the same place once the URL has parsed."""
+        for url in dict.fromkeys((written, canonical)):
+            rule = self._rule(kind, name, url=url, patterned=patterned)
+            if rule is not None:
+                return rule
+        return None
 
     # -- shell commands ------------------------------------------------------------------------------
 

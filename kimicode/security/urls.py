@@ -24,7 +24,14 @@ import socket
 import time
 from dataclasses import dataclass
 
-from kimicode.security.network import KIND_TEXT, METADATA_NAMES, HostKind, address_kind, is_local_name
+from kimicode.security.network import (
+    KIND_TEXT,
+    LOCAL_ADDRESSES,
+    METADATA_NAMES,
+    HostKind,
+    address_kind,
+    is_local_name,
+)
 
 # How long a lookup stays pinned: long enough for one policy decision and the call it allowed.
 PIN_SECONDS = 60.0
@@ -193,7 +200,11 @@ def _pin(target: Target, infos: list[tuple]) -> tuple[str, ...]:  # type: ignore
         if address not in addresses:
             addresses.append(address)
     if addresses:
-        _PINS[(target.host, target.port)] = (time.monotonic(), tuple(addresses))
+        now = time.monotonic()
+        if len(_PINS) > 512:  # a long session's old lookups
+            for key in [k for k, (when, _) in _PINS.items() if now - when > PIN_SECONDS]:
+                del _PINS[key]
+        _PINS[(target.host, target.port)] = (now, tuple(addresses))
     return tuple(addresses)
 
 
@@ -214,7 +225,7 @@ def connect_problem(target: Target, addresses: tuple[str, ...], approved: frozen
             return f"{host} resolves to {address}, {KIND_TEXT['metadata']}: always refused"
     if target.literal:
         kind = address_kind(host) or "reserved"
-        if kind in ("loopback", "public") or approved is None or host in approved:
+        if kind == "public" or host in LOCAL_ADDRESSES or approved is None or host in approved:
             return ""
         return f"{host} is an address on {KIND_TEXT[kind]}; only a URL the user allowed may open it"
     if not addresses:

@@ -155,3 +155,35 @@ def test_metadata_and_private_addresses_stay_unreached_directly_and_by_redirect(
     assert not [key for key in hits if not key.startswith("127.0.0.1:")], hits
     results = facts["results"]
     assert "169.254.169.254" in results[0] and "refused" in results[0]  # the direct screenshot
+
+
+# -- the policy's side: the screenshot target is read as the browser will read it -------------------------
+
+
+@pytest.mark.parametrize("target", [
+    "http://169.254.169.254/latest/meta-data/", "169.254.169.254:80/latest/meta-data/", "http://[fd00:ec2::254]/",
+    "http://0xa9fea9fe/", "http://127.0.0.1%25.example.com/", "http://user@127.0.0.1/",
+])
+def test_screenshot_targets_off_limits_are_refused_even_with_yolo(target: str, tmp_path: Path) -> None:
+    from kimicode.security.policy import Policy
+    from kimicode.tools.base import ToolContext
+    from kimicode.tools.screenshot import ScreenshotTool
+
+    policy = Policy(workspace=tmp_path, headless=True, yolo=True)
+    decision = policy.decide(ScreenshotTool(), {"target": target}, ToolContext(workspace=tmp_path))
+    assert decision.action == "deny" and not decision.rememberable, decision
+
+
+def test_a_private_address_written_as_host_and_port_is_asked_like_fetch(tmp_path: Path) -> None:
+    from kimicode.security.policy import Policy
+    from kimicode.tools.base import ToolContext
+    from kimicode.tools.screenshot import ScreenshotTool
+
+    def decide(**stance: object) -> str:
+        policy = Policy(workspace=tmp_path, **stance)  # type: ignore[arg-type]
+        return policy.decide(ScreenshotTool(), {"target": "10.0.0.5:8080"}, ToolContext(workspace=tmp_path)).action
+
+    assert decide(yolo=True) == "ask" and decide(headless=True, yolo=True) == "deny"
+    assert decide(headless=True, rules=[("allow", "screenshot(http://10.0.0.5:8080/*)", "user config")]) == "allow"
+    assert decide(headless=True) == "deny"
+    assert decide(headless=True, yolo=True, rules=[]) == "deny"
