@@ -221,7 +221,7 @@ def test_a_name_that_resolves_to_this_machine_is_refused(site: Site, monkeypatch
 
     monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", rebinding)
     for name, why in (("docs.example.com", "this machine"), ("intranet.example.com", "a private network"),
-                      ("meta.example.com", "link-local")):
+                      ("meta.example.com", "metadata")):
         result = fetch(f"http://{name}:{site.port}/article.html")
         assert result.is_error and f"{name} resolves to" in result.text and why in result.text, result.text
     assert site.hits["/article.html"] == 0
@@ -301,7 +301,7 @@ def test_pages_off_this_machine_ask_and_are_refused_headless() -> None:
     assert _decide("https://docs.python.org/3/", yolo=True, rules=[("deny", "fetch(https://docs.python.org/*)", "")])[0] == "deny"
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/", "http://192.168.1.1/admin",
+@pytest.mark.parametrize("url", ["http://169.254.1.1/", "http://10.0.0.5/", "http://192.168.1.1/admin",
                                  "http://[fe80::1]/", "http://0.0.0.0:8080/", "http://[::ffff:10.0.0.1]/", "http://100.64.0.1/"])
 def test_private_and_link_local_addresses_need_a_rule_even_with_yolo(url: str) -> None:
     action, reason, rememberable = _decide(url, headless=True, yolo=True)

@@ -555,3 +555,54 @@ def test_the_browser_does_not_inherit_the_model_keys(run: Any, tmp_path: Path, m
             assert b"sk-browser-must-not-see-this" not in environ, pid
     finally:
         run(browser.close())
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/ns/user").exists(), reason="Linux namespaces only")
+def test_chromium_renders_inside_its_own_sandbox(run: Any, tmp_path: Path) -> None:
+    # As root too: Chromium refuses its sandbox as root, so it is started as an ordinary user in a user
+    # namespace of its own, where the sandbox works.
+    page = tmp_path / "p.html"
+    page.write_text("<p>hello</p>")
+    renderers: list[str] = []
+    sandboxed: list[bool] = []
+
+    async def shoot_and_look() -> None:
+        browser = session_browser()
+        sandboxed.append(browser.sandboxed)
+        context = await browser._browser.new_context()
+        tab = await context.new_page()
+        await tab.goto(page.as_uri())
+        for pid in _descendants(os.getpid()):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                status = Path(f"/proc/{pid}/status").read_text()
+                namespace = os.readlink(f"/proc/{pid}/ns/user")
+            except OSError:
+                continue
+            assert b"--no-sandbox" not in command
+            if b"--type=renderer" in command:
+                renderers.append(f"{status} user-ns {namespace}")
+        await context.close()
+
+    run(shoot_and_look())
+    assert sandboxed == [True] and renderers
+    ours = os.readlink("/proc/self/ns/user")
+    for renderer in renderers:
+        assert "Seccomp:\t2" in renderer and "CapEff:\t0000000000000000" in renderer and ours not in renderer

@@ -1,8 +1,6 @@
-"""Where a URL points: this machine, a private network, or the internet.
+"""Where an address points: this machine, a private network, cloud metadata, or the internet.
 
-The permission policy classifies the host a call names (``host_kind``); the fetch tool checks each address
-a name resolves to just before it connects (``resolved_problem``), and connects to that very address, so a
-name cannot be re-pointed at this machine or the private network between the check and the connection.
+URLs are read, resolved and judged in one place (``kimicode/security/urls.py``) on top of these kinds.
 """
 
 from __future__ import annotations
@@ -10,14 +8,25 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-HostKind = Literal["loopback", "private", "link-local", "unspecified", "multicast", "reserved", "public", "name"]
+HostKind = Literal[
+    "loopback", "private", "link-local", "metadata", "unspecified", "multicast", "reserved", "public", "name"
+]
 # Kinds an SSRF aims at: the private network, cloud metadata (169.254.169.254 is link-local), and addresses
 # that mean "any" or "everyone". Loopback is this machine, which the dev-server loop needs.
-NON_PUBLIC: frozenset[str] = frozenset({"private", "link-local", "unspecified", "multicast", "reserved"})
+NON_PUBLIC: frozenset[str] = frozenset({"private", "link-local", "metadata", "unspecified", "multicast", "reserved"})
+# This machine as dev servers are reached: other loopback spellings (127.0.0.2, ::ffff:127.0.0.1) are
+# treated like private addresses, asked every time.
+LOCAL_ADDRESSES: frozenset[str] = frozenset({"127.0.0.1", "::1"})
+# Cloud instance metadata services hand out credentials to whoever asks from the machine: AWS, GCP, Azure,
+# OpenStack (169.254.169.254), AWS over IPv6 (fd00:ec2::254), Alibaba (100.100.100.200). Never reachable,
+# whatever the rules or -y say.
+METADATA_ADDRESSES: frozenset[str] = frozenset({"169.254.169.254", "fd00:ec2::254", "100.100.100.200"})
+METADATA_NAMES: frozenset[str] = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 KIND_TEXT = {
     "loopback": "this machine",
     "private": "a private network",
     "link-local": "the link-local network (cloud metadata services live there)",
+    "metadata": "a cloud metadata service (it hands out the machine's credentials)",
     "unspecified": "an unspecified address",
     "multicast": "a multicast address",
     "reserved": "a reserved address",
@@ -38,6 +47,8 @@ def address_kind(text: str) -> HostKind | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if str(address) in METADATA_ADDRESSES:
+        return "metadata"
     if address.is_loopback:
         return "loopback"
     if address.is_unspecified:
@@ -54,39 +65,3 @@ def address_kind(text: str) -> HostKind | None:
 
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: a provider's private network
-
-
-def host_kind(host: str) -> HostKind:
-    """What the host part of a URL names, by its text alone (no DNS lookup)."""
-    host = (host or "").lower()
-    if is_local_name(host):
-        return "loopback"
-    return address_kind(host) or "name"
-
-
-def resolved_problem(host: str, addresses: list[str]) -> str:
-    """Why connecting to ``host`` at these addresses is refused, or "" when it may go ahead.
-
-    An address written in the URL was judged by the policy already. A name must resolve to public
-    addresses only; ``localhost`` names to loopback only.
-    """
-    if address_kind(host) is not None:
-        return ""
-    if not addresses:
-        return f"{host} did not resolve to any address"
-    local = is_local_name(host)
-    for address in addresses:
-        kind = address_kind(address) or "reserved"
-        if local and kind != "loopback":
-            return f"{host} resolves to {address}, which is not this machine"
-        if not local and kind == "loopback":
-            return (
-                f"{host} resolves to {address}, this machine; a name that points here is refused (write "
-                "localhost or 127.0.0.1 in the URL if a server on this machine is meant)"
-            )
-        if not local and kind != "public":
-            return (
-                f"{host} resolves to {address}, an address on {KIND_TEXT[kind]}; a name that points there is "
-                "refused (write the address itself in the URL if it is really meant: that is asked every time)"
-            )
-    return ""

@@ -38,7 +38,6 @@ STANCES = ("ask", "auto-edit", "plan")
 PLAN_RULE = "plan mode"
 SESSION_SOURCE = "this session"
 SAVED_SOURCE = "saved for this project"  # the same label config layering gives them
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # How a headless refusal tells the user the way out.
 _WITH_Y = "run with -y to allow"
 
@@ -224,74 +223,106 @@ class Policy:
     # -- screenshots ---------------------------------------------------------------------------------
 
     def _screenshot(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
+        from kimicode.vision.browser import resolve_target
+        from kimicode.vision.errors import VisionError
+
         target = str(args.get("target") or "").strip()
-        if "://" not in target:
-            if not target:
-                return _allow("no target to check")
-            local = Path(os.path.expanduser(target))
-            return self._path(tool.name, local if local.is_absolute() else ctx.workspace / local, ctx.workspace, False)
-        parts = urlsplit(target)
+        if not target:
+            return _allow("no target to check")
+        try:
+            url = resolve_target(target, ctx.workspace)  # what the browser will open, read the same way
+        except VisionError:
+            return _allow("no page to open")  # the tool reports the missing file
+        parts = urlsplit(url)
         if parts.scheme == "file":
-            return self._path(tool.name, Path(parts.path), ctx.workspace, False)
+            local = Path(os.path.expanduser(target)) if "://" not in target else Path(parts.path)
+            return self._path(tool.name, local if local.is_absolute() else ctx.workspace / local, ctx.workspace, False)
+        if parts.scheme in ("http", "https"):
+            return self._network(tool, url, "opens a page")
         for kind in ("deny", "ask"):
             rule = self._rule(kind, tool.name, url=target)
             if rule is not None:
                 return self._by_rule(rule)
-        host = (parts.hostname or "").lower()
-        if parts.scheme in ("http", "https") and (host in LOCAL_HOSTS or host.endswith(".localhost")):
-            return _allow("a page on this machine")
         rule = self._rule("allow", tool.name, url=target)
         if rule is not None:
             return _allow(f"allowed by {rule.describe()}", rule)
         if self.yolo:
             return _allow("yolo")
-        where = host or parts.scheme or "an unknown place"
         if self.headless:
-            return Decision("deny", f"opens a page on {where}, off this machine; {_WITH_Y} or a screenshot(URL) rule")
-        return Decision("ask", f"opens a page on {where}, off this machine")
+            return Decision("deny", f"opens a {parts.scheme or 'local'}: page; {_WITH_Y} or a screenshot(URL) rule")
+        return Decision("ask", f"opens a {parts.scheme or 'local'}: page")
 
     # -- fetch ---------------------------------------------------------------------------------------
 
     def _fetch(self, tool: Tool, args: dict[str, Any]) -> Decision:
-        """A page read over the network. Addresses are judged by the URL's text here; the tool checks the
-        addresses a name resolves to when it connects (kimicode/security/network.py)."""
-        from kimicode.security.network import KIND_TEXT, NON_PUBLIC, host_kind
-
         url = str(args.get("url") or "").strip()
         if not url:
             return _allow("no URL to check")  # the tool itself reports the empty URL
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
             return Decision(
-                "deny", f"fetch reads http and https URLs only, not {parts.scheme or 'this'}: (local files: use view)",
+                "deny", f"fetch reads http and https URLs only, not {scheme or 'this'}: (local files: use view)",
                 "", False,
             )
-        for kind in ("deny", "ask"):
-            rule = self._rule(kind, tool.name, url=url)
+        return self._network(tool, url, "reads a page")
+
+    def _network(self, tool: Tool, url: str, doing: str) -> Decision:
+        """A URL reached over the network (fetch, screenshot). It is read by the one parser the tools use,
+        and a name is judged on the address it resolves to; that lookup is pinned, so the tool connects
+        to the address decided on here (kimicode/security/urls.py)."""
+        from kimicode.security import urls
+        from kimicode.security.network import KIND_TEXT, LOCAL_ADDRESSES, NON_PUBLIC
+
+        try:
+            target = urls.parse(url)
+        except urls.UrlError as exc:
+            return Decision("deny", f"{url!r} is refused: {exc}", "", False)
+        host = target.host
+        kind = target.kind
+        if kind == "metadata":
+            return Decision("deny", f"{doing} on {host}, {KIND_TEXT['metadata']}: always refused", "", False)
+        for action in ("deny", "ask"):
+            rule = self._url_rule(action, tool.name, url, target.url)
             if rule is not None:
                 return self._by_rule(rule)
-        host = (parts.hostname or "").lower()
-        where = host_kind(host)
-        if where == "loopback":
+        if kind == "name":
+            addresses = urls.resolve_now(target)
+            problem = urls.connect_problem(target, addresses) if addresses else ""
+            if problem:  # unresolvable names go on: the tool says so when it tries
+                return Decision("deny", f"{doing} on {host}: refused, {problem}", "", False)
+        elif kind == "loopback" and (not target.literal or host in LOCAL_ADDRESSES):
+            addresses = () if target.literal else urls.resolve_now(target)
+            problem = urls.connect_problem(target, addresses) if addresses else ""
+            if problem:  # app.localhost answered by something other than this machine
+                return Decision("deny", f"{doing} on {host}: refused, {problem}", "", False)
             return _allow("a page on this machine")
-        if where in NON_PUBLIC:
-            # -y does not reach here: the private network and cloud metadata are what a hostile page or
-            # prompt aims fetch at. Only a rule that names the address opens it; otherwise ask every time.
-            rule = self._rule("allow", tool.name, url=url, patterned=True)
+        elif kind in NON_PUBLIC or kind == "loopback":
+            # -y does not reach here: the private network is what a hostile page or prompt aims at. Only
+            # a rule that names the address opens it; otherwise ask every time.
+            rule = self._url_rule("allow", tool.name, url, target.url, patterned=True)
             if rule is not None:
                 return _allow(f"allowed by {rule.describe()}", rule)
-            why = f"opens {host}, an address on {KIND_TEXT[where]}"
+            why = f"{doing} on {host}, an address on {KIND_TEXT[kind]}"
             if self.headless:
-                return Decision("deny", f"{why}; only a rule such as fetch({parts.scheme}://{host}/*) allows it", "", False)
+                return Decision("deny", f"{why}; only a rule such as {tool.name}({target.scheme}://{target.netloc}/*) allows it", "", False)
             return Decision("ask", why, "", False)
-        rule = self._rule("allow", tool.name, url=url)
+        rule = self._url_rule("allow", tool.name, url, target.url)
         if rule is not None:
             return _allow(f"allowed by {rule.describe()}", rule)
         if self.yolo:
             return _allow("yolo")
         if self.headless:
-            return Decision("deny", f"reads a page on {host or 'an unknown host'}, off this machine; {_WITH_Y} or a fetch(URL) rule")
-        return Decision("ask", f"reads a page on {host or 'an unknown host'}, off this machine")
+            return Decision("deny", f"{doing} on {host}, off this machine; {_WITH_Y} or a {tool.name}(URL) rule")
+        return Decision("ask", f"{doing} on {host}, off this machine")
+
+    def _url_rule(self, kind: Action, name: str, written: str, canonical: str, patterned: bool = False) -> Rule | None:
+        """A rule matching the URL as written or as read (host in lower case, default port left out): both
+        name the same place once the URL has parsed."""
+        for url in dict.fromkeys((written, canonical)):
+            rule = self._rule(kind, name, url=url, patterned=patterned)
+            if rule is not None:
+                return rule
+        return None
 
     # -- shell commands ------------------------------------------------------------------------------
 

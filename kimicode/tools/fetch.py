@@ -1,9 +1,9 @@
 """The ``fetch`` tool: a web page as readable Markdown (a PDF as its text), bounded in size and time.
 
 Whether a URL may be read at all is the permission policy's decision (``fetch(URL)`` rules, pages off this
-machine ask). This tool adds what only the connection can know: every name is resolved here and must point
-at the internet (``localhost`` names at this machine), and the request goes to the checked address itself
-(the TLS certificate is still checked against the name). Redirects are followed within the same origin
+machine ask). The policy and this tool read the URL the same way and judge the same resolved address
+(kimicode/security/urls.py): the lookup the policy made is pinned, the request goes to that address itself
+(the TLS certificate is still checked against the name), and cloud metadata is refused whatever was allowed. Redirects are followed within the same origin
 (and from http to https on the same host); one that leaves it is reported, not followed, so the next URL
 passes the policy as a call of its own. Proxy variables are not used: the checks hold only for a
 direct connection.
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kimicode.tools.base import FETCH_MAX_CHARS, FETCH_MAX_DOWNLOAD_BYTES, Tool, ToolContext, ToolResult
+
+if TYPE_CHECKING:
+    from kimicode.security.urls import Target
 
 DEFAULT_MAX_CHARS = 20_000
 MIN_MAX_CHARS = 500
@@ -104,27 +106,28 @@ class FetchTool(Tool):
 async def download_page(url: str) -> Download:
     import httpx2
 
-    from kimicode.security.network import resolved_problem
+    from kimicode.security import urls
 
     try:
-        current = httpx2.URL(url)
-    except httpx2.InvalidURL as exc:
-        raise FetchProblem(f"not a valid URL ({exc})") from None
+        target = urls.parse(url)
+    except urls.UrlError as exc:
+        raise FetchProblem(f"refused: {exc}") from None
     timeout = httpx2.Timeout(TOTAL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
     async with httpx2.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False) as client:
         for _hop in range(MAX_REDIRECTS + 1):
-            if current.scheme not in ("http", "https") or not current.host:
-                raise FetchProblem(f"{current} is not an http or https URL")
-            port = current.port or (443 if current.scheme == "https" else 80)
-            addresses = await _resolve(current.host, port)
-            problem = resolved_problem(current.host, addresses)
+            # The lookup the policy made (pinned), or one made now: either way the address judged is the
+            # address connected to.
+            addresses = await urls.resolve(target)
+            problem = urls.connect_problem(target, addresses)
             if problem:
-                raise FetchProblem(problem)
+                raise FetchProblem(f"refused: {problem}")
+            current = httpx2.URL(target.url)
+            pinned = addresses[0]
             request = client.build_request(
                 "GET",
-                current.copy_with(host=addresses[0]),  # the address just checked, not a second lookup
-                headers={"Host": current.netloc.decode("ascii"), "User-Agent": USER_AGENT, "Accept": ACCEPT},
-                extensions={"sni_hostname": current.host},
+                current.copy_with(host=pinned),  # the address just checked, not a second lookup
+                headers={"Host": target.netloc, "User-Agent": USER_AGENT, "Accept": ACCEPT},
+                extensions={"sni_hostname": target.host},
             )
             try:
                 response = await client.send(request, stream=True)
@@ -133,15 +136,19 @@ async def download_page(url: str) -> Download:
             try:
                 if response.is_redirect and "location" in response.headers:
                     location = response.headers["location"]
-                    target = current.join(location)
-                    if not _same_origin(current, target):
-                        shown = location if "://" in location else str(target)  # as the server wrote it
-                        return Download(str(current), response.status_code, "", "", b"", False, redirect=shown)
-                    current = target
+                    joined = str(current.join(location))
+                    try:
+                        following = urls.parse(joined)
+                    except urls.UrlError:
+                        following = None
+                    if following is None or not _same_origin(target, following):
+                        shown = location if "://" in location else joined  # as the server wrote it
+                        return Download(target.url, response.status_code, "", "", b"", False, redirect=shown)
+                    target = following
                     continue
                 body, cut = await _read_bounded(response)
                 media, charset = _content_type(response.headers.get("content-type", ""))
-                return Download(str(current), response.status_code, media, charset, body, cut)
+                return Download(target.url, response.status_code, media, charset, body, cut)
             except httpx2.HTTPError as exc:
                 raise FetchProblem(f"the connection broke while reading ({type(exc).__name__})") from None
             finally:
@@ -149,30 +156,13 @@ async def download_page(url: str) -> Download:
     raise FetchProblem(f"more than {MAX_REDIRECTS} redirects")
 
 
-async def _resolve(host: str, port: int) -> list[str]:
-    from kimicode.security.network import address_kind
-
-    if address_kind(host) is not None:
-        return [host.strip("[]")]
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise FetchProblem(f"cannot resolve {host} ({exc.strerror or exc})") from None
-    addresses: list[str] = []
-    for info in infos:
-        address = str(info[4][0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
-
-
-def _same_origin(current: Any, target: Any) -> bool:
+def _same_origin(current: Target, target: Target) -> bool:
     if (current.scheme, current.host, current.port) == (target.scheme, target.host, target.port):
         return True
     # http → https on the same host with default ports is the same site moving to TLS.
     return (
         current.host == target.host and current.scheme == "http" and target.scheme == "https"
-        and current.port is None and target.port is None
+        and current.port == 80 and target.port == 443
     )
 
 

@@ -2,7 +2,10 @@
 
 Playwright drives the browser. Its own Chromium download is used when present and working; otherwise a
 system Chromium or Chrome is found on PATH. Starting Chromium costs seconds, so the browser stays alive
-between screenshots and each screenshot only opens (and closes) a page.
+between screenshots and each screenshot only opens (and closes) a page in a context of its own.
+
+The browser stays inside the boundary (kimicode/vision/boundary.py): its network goes through the gate,
+its files are the workspace's, and Chromium's sandbox is on wherever the machine allows it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import shutil
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
+from kimicode.vision.boundary import Boundary, FileGuard, gate_args, sandbox_wrapper
 from kimicode.vision.errors import VisionError
 
 if TYPE_CHECKING:
@@ -33,7 +38,6 @@ __all__ = [
 ]
 
 CHROMIUM_ARGS = [
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
@@ -128,6 +132,9 @@ class Browser:
         self._playwright: Any = None
         self._browser: Any = None
         self._lock = asyncio.Lock()
+        self._gate: Any = None
+        self.boundary = Boundary()
+        self.sandboxed = False  # Chromium's own sandbox is on (known after start)
 
     @property
     def started(self) -> bool:
@@ -140,6 +147,10 @@ class Browser:
             await self._shutdown()  # a crashed browser leaves a driver behind
             from playwright.async_api import async_playwright
 
+            from kimicode.vision.gate import Gate
+
+            self._gate = Gate(self.boundary.network_problem)
+            await self._gate.start()
             self._playwright = await async_playwright().start()
             self._browser = await self._launch()
 
@@ -159,11 +170,19 @@ class Browser:
             await self._shutdown()
             raise VisionError(NO_CHROMIUM_MESSAGE)
         failure = ""
+        args = [*CHROMIUM_ARGS, *gate_args(self._gate.port)]
         for executable in candidates:
-            try:
-                return await chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-            except Exception as exc:  # noqa: BLE001 - any launch failure means: try the next browser
-                failure = f"{executable}: {_first_line(exc)}"
+            # Sandboxed first (as root: as an ordinary user in a user namespace), then without a sandbox.
+            for launcher, sandbox in ((sandbox_wrapper(executable) or executable, True), (executable, False)):
+                try:
+                    browser = await chromium.launch(
+                        executable_path=launcher, args=args, headless=True, chromium_sandbox=sandbox
+                    )
+                except Exception as exc:  # noqa: BLE001 - any launch failure means: try the next way
+                    failure = f"{executable}: {_first_line(exc)}"
+                    continue
+                self.sandboxed = sandbox
+                return browser
         await self._shutdown()
         raise VisionError(f"Chromium failed to start ({failure}); {NO_CHROMIUM_MESSAGE.split(': ', 1)[1]}")
 
@@ -172,8 +191,8 @@ class Browser:
             await self._shutdown()
 
     async def _shutdown(self) -> None:
-        browser, playwright = self._browser, self._playwright
-        self._browser = self._playwright = None
+        browser, playwright, gate = self._browser, self._playwright, self._gate
+        self._browser = self._playwright = self._gate = None
         if browser is not None:
             try:
                 await browser.close()
@@ -184,6 +203,8 @@ class Browser:
                 await playwright.stop()
             except Exception:  # noqa: BLE001
                 pass
+        if gate is not None:
+            await gate.close()
 
     async def screenshot(
         self,
@@ -222,16 +243,26 @@ class Browser:
         options = chosen.context_options()
         if color_scheme:
             options["color_scheme"] = color_scheme
+        # Service workers would fetch out of sight of the file route; the gate sees them, but one place is
+        # simpler to trust.
+        options["service_workers"] = "block"
         try:
-            page = await self._browser.new_page(**options)
+            context = await self._browser.new_context(**options)
         except PlaywrightError:
             # The browser died between calls: start a fresh one once.
             await self.close()
             await self.start()
-            page = await self._browser.new_page(**options)
+            context = await self._browser.new_context(**options)
+        page_file = Path(unquote(urlsplit(url).path)) if url.startswith("file:") else None
+        root = workspace or self.workspace
+        refused: list[str] = []
+        await context.route("**/*", FileGuard([root] if root else [], page_file, refused))
+        address = self.boundary.allow_address(url)
+        gate_seen = len(self._gate.refused)
+        page = await context.new_page()
         errors = _watch_errors(page)
         try:
-            note = await _load(page, url, timeout)
+            note = await _load(page, url, timeout, self._gate.unreachable)
             if actions:
                 await settle(page)  # transitions started on load should not race the first action
                 await run_actions(page, actions)
@@ -247,7 +278,9 @@ class Browser:
             from kimicode.vision.pagefacts import overflow_facts
 
             first = frames[0]
-            first.page_errors = errors[:MAX_PAGE_ERRORS]
+            refused += self._gate.refused[gate_seen:]
+            first.page_errors = [f"refused {line}" for line in refused[:MAX_PAGE_ERRORS]]
+            first.page_errors += errors[: MAX_PAGE_ERRORS - len(first.page_errors)]
             first.facts = [line for line in [element_line, *await overflow_facts(page)] if line]
             for frame in frames:
                 frame.scale = chosen.scale
@@ -256,8 +289,9 @@ class Browser:
         except PlaywrightError as exc:
             raise VisionError(f"screenshot of {url} failed: {_first_line(exc)}") from None
         finally:
+            self.boundary.release(address)
             try:
-                await page.close()
+                await context.close()
             except Exception:  # noqa: BLE001 - the page may already be gone with a crashed browser
                 pass
 
@@ -315,7 +349,7 @@ def _watch_errors(page: Any) -> list[str]:
     return errors
 
 
-async def _load(page: Any, url: str, timeout: float) -> str:
+async def _load(page: Any, url: str, timeout: float, unreachable: set[tuple[str, int]]) -> str:
     """Navigate and wait for "load"; a page that never finishes loading is still captured, with a note."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -332,7 +366,7 @@ async def _load(page: Any, url: str, timeout: float) -> str:
         ) from None
     except PlaywrightError as exc:
         message = _first_line(exc)
-        if "ERR_CONNECTION_REFUSED" in message:
+        if "ERR_CONNECTION_REFUSED" in message or _target_of(url) in unreachable:
             raise VisionError(f"cannot open {url}: connection refused (is the server running?)") from None
         if "ERR_FILE_NOT_FOUND" in message:
             raise VisionError(f"cannot open {url}: file not found") from None
@@ -340,6 +374,16 @@ async def _load(page: Any, url: str, timeout: float) -> str:
     if response is not None and response.status >= 400:
         return f"the server answered HTTP {response.status}"
     return ""
+
+
+def _target_of(url: str) -> tuple[str, int] | None:
+    from kimicode.security import urls
+
+    try:
+        target = urls.parse(url)
+    except urls.UrlError:
+        return None
+    return target.host, target.port
 
 
 async def _ready_state(page: Any) -> str:

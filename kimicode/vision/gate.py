@@ -1,0 +1,142 @@
+"""The browser's only way onto the network: a proxy on this machine's loopback that judges every connection.
+
+Chromium is started with this proxy for every host, loopback included, so each request it makes (the
+page, its frames, images, scripts, fetches, WebSockets, and every hop of a redirect, which arrives as a
+request of its own) names its host here. The host is read by the same parser as the policy's, resolved
+once, judged by the same function as ``fetch`` (kimicode/security/urls.py), and connected to at the very
+address judged: Chromium itself resolves no names, so a name cannot be re-pointed in between.
+
+Plain http requests are forwarded one per connection (``Connection: close``), so a kept-alive proxy
+connection cannot carry a second request to a host nobody judged; https and WebSockets go through CONNECT
+tunnels, judged by host and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from kimicode.security import urls
+
+MAX_HEAD_BYTES = 64 * 1024
+CONNECT_TIMEOUT_S = 10.0
+# Hop-by-hop and proxy headers that must not reach the server.
+_DROPPED = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
+
+
+class Gate:
+    """The proxy; ``problem(target, addresses)`` says why a connection is refused ("" lets it through)."""
+
+    def __init__(self, problem: Callable[[urls.Target, tuple[str, ...]], str]) -> None:
+        self._problem = problem
+        self._server: asyncio.AbstractServer | None = None
+        self.port = 0
+        self.refused: list[str] = []  # "URL: why", for the page's report
+        self.unreachable: set[tuple[str, int]] = set()  # (host, port) nothing answered at
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._one(reader, writer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if len(head) > MAX_HEAD_BYTES:
+            return
+        request_line, _, header_block = head.partition(b"\r\n")
+        method, _, rest = request_line.partition(b" ")
+        where, _, version = rest.partition(b" ")
+        text = where.decode("ascii", "replace")
+        tunnel = method == b"CONNECT"
+        try:
+            target = urls.parse_authority(text) if tunnel else urls.parse(text)
+        except urls.UrlError as exc:
+            await self._refuse(writer, text, str(exc))
+            return
+        addresses = await urls.resolve(target)
+        problem = self._problem(target, addresses)
+        if problem:
+            await self._refuse(writer, target.url if not tunnel else text, problem)
+            return
+        upstream = await self._connect(addresses, target.port)
+        if upstream is None:
+            self.unreachable.add((target.host, target.port))
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            return
+        up_reader, up_writer = upstream
+        try:
+            if tunnel:
+                writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                await writer.drain()
+            else:
+                up_writer.write(_origin_request(method, target, version, header_block))
+                await up_writer.drain()
+            await _pipe_both(reader, writer, up_reader, up_writer)
+        finally:
+            up_writer.close()
+
+    async def _connect(
+        self, addresses: tuple[str, ...], port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        for address in addresses:  # only the addresses judged, in the resolver's order
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError):
+                continue
+        return None
+
+    async def _refuse(self, writer: asyncio.StreamWriter, url: str, why: str) -> None:
+        self.refused.append(f"{url}: {why}")
+        body = f"kimicode refused to open {url}: {why}\n".encode()
+        writer.write(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        await writer.drain()
+
+
+def _origin_request(method: bytes, target: urls.Target, version: bytes, header_block: bytes) -> bytes:
+    """The proxy request rewritten for the server: origin-form path, one request per connection."""
+    lines = [f"{method.decode('ascii', 'replace')} {target.rest or '/'} ".encode() + (version or b"HTTP/1.1")]
+    for line in header_block.split(b"\r\n"):
+        name = line.partition(b":")[0].strip().lower()
+        if line and name not in _DROPPED:
+            lines.append(line)
+    lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def _pipe_both(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter,
+) -> None:
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await source.read(65536):
+                sink.write(chunk)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError, RuntimeError):
+                if sink.can_write_eof():
+                    sink.write_eof()
+
+    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
