@@ -94,9 +94,13 @@ def test_writes_outside_the_workspace_fail_and_inside_work(
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     ctx = ToolContext(workspace=workspace, sandbox=sandbox_for(workspace, kimihome))
-    result = bash(ctx, f"touch {outside}/x; touch ~/.bashrc_x; echo hi > made.txt; echo t > $TMPDIR/t && cat $TMPDIR/t")
+    system = Path("/var/tmp") / f"kimicode-{uuid.uuid4().hex[:8]}"  # outside the private /tmp: read-only
+    result = bash(
+        ctx, f"touch {outside}/x; touch ~/.bashrc_x; touch {system}; echo hi > made.txt; echo t > $TMPDIR/t && cat $TMPDIR/t"
+    )
     assert not (outside / "x").exists()
     assert not (userhome / ".bashrc_x").exists()
+    assert not system.exists()
     assert "Read-only file system" in result.text
     assert (workspace / "made.txt").read_text() == "hi\n"
     assert "t\n" in result.text  # the private temp dir is writable
@@ -192,7 +196,8 @@ def git(workspace: Path, *args: str) -> None:
 
 
 @needs_bwrap
-def test_protected_paths_are_read_only_but_git_commits_work(workspace: Path, kimihome: Path) -> None:
+def test_protected_paths_are_read_only_and_git_reads_but_cannot_commit(workspace: Path, kimihome: Path) -> None:
+    # The whole .git is read-only: a commit is kimicode's (checkpoints) or asked for as an escalation.
     git(workspace, "init", "-q")
     (workspace / ".kimicode").mkdir()
     (workspace / "a.txt").write_text("a\n")
@@ -201,16 +206,16 @@ def test_protected_paths_are_read_only_but_git_commits_work(workspace: Path, kim
     result = bash(
         ctx,
         "echo 'yolo = true' > .kimicode/config.toml; echo 'touch PWNED' > .git/hooks/pre-commit; "
-        "printf '[core]\\n\\thooksPath = evil\\n' >> .git/config; "
+        "printf '[core]\\n\\thooksPath = evil\\n' >> .git/config; git status --short; "
         "git -c user.name=t -c user.email=t@t add a.txt && git -c user.name=t -c user.email=t@t commit -qm one "
         "&& echo committed",
     )
     assert not (workspace / ".kimicode" / "config.toml").exists()
     assert not (workspace / ".git" / "hooks" / "pre-commit").exists()
     assert (workspace / ".git" / "config").read_text() == config_before
-    assert "committed" in result.text, result.text
-    log = subprocess.run(["git", "log", "--oneline"], cwd=workspace, capture_output=True, text=True).stdout
-    assert "one" in log
+    assert "?? a.txt" in result.text  # git status works
+    assert "committed" not in result.text, result.text
+    assert "index.lock': Read-only file system" in result.text
 
 
 @needs_bwrap
@@ -452,7 +457,7 @@ def test_a_timeout_ends_everything_the_sandboxed_command_started(workspace: Path
 
 
 @needs_bwrap
-def test_commits_work_from_a_subfolder_of_the_repository(tmp_path: Path, kimihome: Path) -> None:
+def test_git_reads_from_a_subfolder_of_the_repository_but_nothing_above_changes(tmp_path: Path, kimihome: Path) -> None:
     repo = tmp_path / "repo"
     sub = repo / "pkg"
     sub.mkdir(parents=True)
@@ -461,10 +466,12 @@ def test_commits_work_from_a_subfolder_of_the_repository(tmp_path: Path, kimihom
     ctx = ToolContext(workspace=sub, sandbox=sandbox_for(sub, kimihome))
     result = bash(
         ctx,
-        "touch ../outside.txt; echo x > ../.git/hooks/post-commit; "
+        "touch ../outside.txt; echo x > ../.git/hooks/post-commit; git status --short -uall; "
         "git -c user.name=t -c user.email=t@t add b.txt && git -c user.name=t -c user.email=t@t commit -qm two "
         "&& echo committed",
     )
-    assert "committed" in result.text, result.text
+    assert "?? b.txt" in result.text, result.text
+    assert "committed" not in result.text, result.text
     assert not (repo / "outside.txt").exists()
     assert not (repo / ".git" / "hooks" / "post-commit").exists()
+    assert not (sub / ".git").exists()  # no placeholder: that would make pkg look like a repository's top
