@@ -339,6 +339,7 @@ def detect_sandbox(
     workspace: Path,
     home: Path,
     extra_writable: Iterable[Path] = (),
+    sockets: Iterable[Path] = (),
 ) -> Sandbox:
     """The sandbox this machine can give for ``mode``; mode "off" (with ``unavailable`` said) where none works."""
     if mode not in MODES:
@@ -348,6 +349,7 @@ def detect_sandbox(
         "workspace": workspace,
         "home": home,
         "extra_writable": tuple(extra_writable),
+        "sockets": tuple(sockets),
         "git_dir": _git_dir_above(workspace),
     }
     if mode == "off":

@@ -475,3 +475,59 @@ def test_git_reads_from_a_subfolder_of_the_repository_but_nothing_above_changes(
     assert not (repo / "outside.txt").exists()
     assert not (repo / ".git" / "hooks" / "post-commit").exists()
     assert not (sub / ".git").exists()  # no placeholder: that would make pkg look like a repository's top
+
+
+@pytest.fixture
+def host_sockets(tmp_path: Path) -> Iterator[list[Path]]:
+    """Two unix sockets in the host's /tmp, each answering its own name to whoever connects."""
+    import socket
+
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    paths = [folder / "named.sock", folder / "other.sock"]
+    servers = []
+    for path in paths:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.listen()
+        servers.append(server)
+
+        def answer(server: socket.socket = server, name: bytes = path.name.encode()) -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                conn.sendall(b"reached " + name)
+                conn.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+    yield paths
+    for server in servers:
+        server.close()
+
+
+@needs_bwrap
+def test_only_the_host_sockets_named_in_sandbox_sockets_are_reachable(
+    fake_llm: FakeLLM, kimihome: Path, workspace: Path, host_sockets: list[Path]
+) -> None:
+    named, other = host_sockets
+    write_home_config(kimihome, FAST + f'sandbox_sockets = ["{named}"]\n')
+    probe = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.recv(64).decode())"
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": f"python3 -c '{probe}' {named}; python3 -c '{probe}' {other}"})]),
+        Reply(content="done"),
+    )
+    proc = kimicode(fake_llm, kimihome, workspace, "-p", "-y", "go")
+    assert proc.returncode == 0, proc.stderr
+    output = fake_llm.chat_requests[1].tool_results()[-1]["content"]
+    assert "reached named.sock" in output and "reached other.sock" not in output, output
+    assert "No such file or directory" in output  # the other one is not there at all
+
+
+def test_sandbox_sockets_must_be_absolute_paths(fake_llm: FakeLLM, kimihome: Path, workspace: Path) -> None:
+    write_home_config(kimihome, FAST + 'sandbox_sockets = ["agent.sock"]\n')
+    proc = kimicode(fake_llm, kimihome, workspace, "-p", "-y", "go")
+    assert proc.returncode != 0
+    assert "sandbox_sockets must be a list of absolute socket paths" in proc.stderr
+    assert "Traceback" not in proc.stderr
