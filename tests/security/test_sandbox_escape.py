@@ -213,3 +213,22 @@ def test_the_sandbox_temp_dir_and_a_workspace_in_tmp_stay_usable(box: Box) -> No
     assert "t\n" in str(result["out"]) and "done" in str(result["out"])
     assert (box.workspace / "made.txt").read_text() == "w\n"
     assert (box.workspace / "made.txt").stat().st_uid == box.uid
+
+
+@needs_bwrap
+def test_a_worktrees_git_file_cannot_be_pointed_elsewhere(box: Box, base: Path) -> None:
+    main = base / "main"
+    main.mkdir()
+    os.chown(main, box.uid, box.uid)
+    box.host("git", "init", "-q", cwd=main)
+    box.host("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "one", cwd=main)
+    assert box.host("git", "worktree", "add", "-q", str(box.workspace), cwd=main).returncode == 0
+    pointer = (box.workspace / ".git").read_text()
+    result = box.sandboxed(
+        "cp -a $(sed 's/gitdir: //' .git) evilgit; "
+        f"printf '{box.fsmonitor()}' >> evilgit/config; echo 'gitdir: ./evilgit' > .git; "
+        "mv .git .git-o; echo 'gitdir: ./evilgit' > .git; echo x > $(sed 's/gitdir: //' .git-o)/commondir"
+    )
+    assert (box.workspace / ".git").read_text() == pointer, result["out"]
+    box.after()
+    assert not box.marker.exists()
