@@ -51,6 +51,7 @@ from pathlib import Path
 
 from kimicode.security.bwrap_argv import PRIVATE_DIRS, BwrapSpec, bwrap_argv
 from kimicode.security.placeholders import Placeholders
+from kimicode.security.seatbelt import seatbelt_profile
 
 MODES = ("read-only", "workspace-write", "off")
 
@@ -95,6 +96,7 @@ class Sandbox:
     # commits work, with the same hooks/config protection.
     git_dir: Path | None = None
     sockets: tuple[Path, ...] = ()  # host unix sockets the user allows inside (sandbox_sockets)
+    disable_userns: bool = True  # bubblewrap knows --disable-userns (0.8 and later)
     _temp_dir: Path | None = None
     _placeholders: Placeholders = field(default_factory=Placeholders, repr=False)
 
@@ -218,6 +220,7 @@ class Sandbox:
             hidden_files=tuple(blanks),
             private_dirs=_private_dirs(),
             runtime_dir=Path(runtime) if runtime.startswith("/") else None,
+            disable_userns=self.disable_userns,
         )
 
     def env(self) -> dict[str, str]:
@@ -232,29 +235,6 @@ class Sandbox:
             return "off"
         net = "network on" if self.network else "no network"
         return f"{self.mode} ({self.backend}, {net})"
-
-
-def seatbelt_profile(
-    writable: Sequence[Path], temp: Path, protected: Sequence[Path], secrets: tuple[list[Path], list[Path]], network: bool
-) -> str:
-    """A sandbox-exec profile with the same shape as the bubblewrap arguments (untested: no macOS here)."""
-
-    def q(path: Path) -> str:
-        return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = ["(version 1)", "(allow default)", "(deny file-write*)"]
-    allowed = [f"(subpath {q(p)})" for p in (*writable, temp)]
-    lines.append(f'(allow file-write* {" ".join(allowed)} (literal "/dev/null") (literal "/dev/tty"))')
-    if protected:
-        lines.append("(deny file-write* " + " ".join(f"(subpath {q(p)})" for p in protected) + ")")
-    dirs, files = secrets
-    hidden = [f"(subpath {q(p)})" for p in dirs] + [f"(literal {q(p)})" for p in files]
-    if hidden:
-        lines.append("(deny file-read* file-write* " + " ".join(hidden) + ")")
-    if not network:
-        lines.append("(deny network*)")
-        lines.append('(allow network* (remote unix-socket (path-literal "/private/var/run/mDNSResponder")))')
-    return "\n".join(lines)
 
 
 def _real(path: Path) -> Path | None:
@@ -330,7 +310,10 @@ def _probe(program: str, args: tuple[str, ...]) -> str:
     return ""
 
 
-_BWRAP_PROBE = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent")
+_BWRAP_PROBE = (
+    *("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"),
+    *("--unshare-user", "--cap-drop", "ALL", "--unshare-pid", "--die-with-parent"),
+)
 
 
 def detect_sandbox(
@@ -361,9 +344,13 @@ def detect_sandbox(
             why = "bubblewrap (bwrap) is not installed"
         else:
             probe = _BWRAP_PROBE if network else (*_BWRAP_PROBE, "--unshare-net")
-            why = _probe(program, probe)
+            # --disable-userns came with bubblewrap 0.8; older ones still drop every capability without it.
+            disable_userns = not _probe(program, (*probe, "--disable-userns"))
+            why = "" if disable_userns else _probe(program, probe)
             if not why:
-                return Sandbox(mode=mode, backend="bwrap", program=program, **base)  # type: ignore[arg-type]
+                return Sandbox(  # type: ignore[arg-type]
+                    mode=mode, backend="bwrap", program=program, disable_userns=disable_userns, **base
+                )
     elif sys.platform == "darwin":
         program = shutil.which("sandbox-exec")
         if program is None:

@@ -121,3 +121,9 @@ def test_network_pid_and_session_namespaces() -> None:
     assert {"--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"} <= set(argv)
     assert "--unshare-net" not in bwrap_argv(spec(network=True))
     assert argv[-2:] == ["--chdir", str(WS)]
+
+
+def test_an_older_bubblewrap_without_disable_userns_still_drops_every_capability() -> None:
+    argv = bwrap_argv(spec(uid=0, gid=0, disable_userns=False))
+    assert "--disable-userns" not in argv
+    assert "--unshare-user" in argv and argv[argv.index("--cap-drop") + 1] == "ALL"

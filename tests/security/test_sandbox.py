@@ -9,6 +9,7 @@ import asyncio
 import http.server
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,6 +241,28 @@ def test_no_bwrap_means_no_sandbox_and_a_reason(
     assert sandbox.mode == "off" and sandbox.backend == "none"
     assert "namespace" in sandbox.unavailable
     assert detect_sandbox("off", False, workspace, kimihome).unavailable == ""
+
+
+@needs_bwrap
+def test_a_bubblewrap_without_disable_userns_still_drops_every_capability(
+    workspace: Path, kimihome: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # bubblewrap before 0.8 (Ubuntu 22.04) has no --disable-userns: the sandbox must still work, without it.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    old = fake_bin / "bwrap"
+    old.write_text(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --disable-userns ] && "
+        "{ echo 'bwrap: Unknown option --disable-userns' >&2; exit 1; }; done\n"
+        f"exec {shutil.which('bwrap')} \"$@\"\n"
+    )
+    old.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    sandbox = detect_sandbox("workspace-write", False, workspace, kimihome)
+    assert sandbox.backend == "bwrap", sandbox.unavailable
+    result = bash(ToolContext(workspace=workspace, sandbox=sandbox), "grep CapEff /proc/self/status; echo hi > made.txt")
+    assert "CapEff:\t0000000000000000" in result.text, result.text
+    assert (workspace / "made.txt").read_text() == "hi\n"
 
 
 # -- end to end: the CLI with the scripted model -------------------------------------------------------
