@@ -1,6 +1,6 @@
 """Time the sandbox adds to one `bash` call: the median of `bash true` through the tool, sandboxed vs not.
 
-Target: at most 15 ms added per call. Run: python benchmarks/sandbox_bench.py [CALLS]
+Target: at most 10 ms added per call. Run: python benchmarks/sandbox_bench.py [CALLS]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kimicode.tools.base import ToolContext  # noqa: E402
 from kimicode.tools.bash import BashTool  # noqa: E402
 
 CALLS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-TARGET_MS = 15.0
+TARGET_MS = 10.0
 
 
 async def call_ms(ctx: ToolContext, calls: int) -> list[float]:

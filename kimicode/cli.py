@@ -183,6 +183,11 @@ def main() -> None:
     from kimicode.security.childenv import withhold_keys
 
     withhold_keys()  # after registering them for redaction: nothing kimicode starts inherits them
+    from kimicode.security.dumpable import forbid_inspection
+
+    # After withhold_keys, which blanks the start-up environment through /proc/self/mem: a process that is
+    # not dumpable may no longer open its own /proc files as a non-root user.
+    forbid_inspection()
     argv = _optional_resume_id(sys.argv[1:])
     from kimicode.cli_help import plain_help
 

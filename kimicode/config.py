@@ -92,6 +92,8 @@ class Config:
     stance: str = "ask"
     sandbox: str = "workspace-write"  # "read-only" | "workspace-write" | "off"
     sandbox_network: bool = False
+    # Host unix sockets sandboxed commands may reach although /tmp and /run are private inside (an ssh-agent).
+    sandbox_sockets: list[str] = field(default_factory=list)
     # Environment variables the model's commands may inherit although kimicode withholds them
     # (KIMI_API_KEY, MOONSHOT_API_KEY, OPENAI_API_KEY; see security/childenv.py).
     pass_env: list[str] = field(default_factory=list)
@@ -136,6 +138,7 @@ _FILE_KEYS: dict[str, type] = {
     "mcp_startup_wait": float,
     "sandbox": str,
     "sandbox_network": bool,
+    "sandbox_sockets": list,
     "pass_env": list,
     "notify_after": float,
     "hyperlink_format": str,
@@ -207,6 +210,9 @@ def _parse_file(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[
         values[key] = value
     if "sandbox" in values and values["sandbox"] not in SANDBOX_MODES:
         raise ConfigError(f"{path}: sandbox must be one of {', '.join(SANDBOX_MODES)}, got {values['sandbox']!r}")
+    sockets = values.get("sandbox_sockets", [])
+    if not all(isinstance(v, str) and v.startswith("/") for v in sockets):
+        raise ConfigError(f"{path}: sandbox_sockets must be a list of absolute socket paths, got {sockets!r}")
     if "pass_env" in values and not all(isinstance(v, str) and v for v in values["pass_env"]):
         raise ConfigError(f"{path}: pass_env must be a list of environment variable names, got {values['pass_env']!r}")
     return values, _parse_rules(data.get("permissions"), path)

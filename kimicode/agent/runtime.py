@@ -174,6 +174,7 @@ def command_context(config: Config, tasks: TaskManager | None = None) -> ToolCon
         getattr(config, "sandbox_network", False),
         config.work_dir,
         config.home,
+        sockets=[Path(p) for p in getattr(config, "sandbox_sockets", [])],
     )
     from kimicode.security.childenv import environment
 

@@ -1,27 +1,38 @@
 """The OS sandbox for the model's shell commands: bubblewrap on Linux, sandbox-exec (Seatbelt) on macOS.
 
-Inside the sandbox (modes "workspace-write" and "read-only"):
+Inside the sandbox (modes "workspace-write" and "read-only"), as root and as any other user alike:
 - the whole file system is read-only; "workspace-write" makes the workspace writable again;
-- a private temporary directory (one per kimicode process, removed at exit) is writable, and TMPDIR, TMP
-  and TEMP point at it (``/tmp`` itself stays read-only: other programs' files live there), as does
-  XDG_CACHE_HOME (``~/.cache`` is read-only like the rest of the home folder);
-- protected paths in the workspace stay read-only: ``.kimicode/``, ``.mcp.json``, editor and agent folders,
-  ``.github/workflows/``, and inside ``.git/`` the two places a write turns into code that runs later
-  outside the sandbox: ``.git/hooks/`` and ``.git/config`` (core.hooksPath, core.fsmonitor, aliases,
-  filter drivers). The rest of ``.git/`` stays writable so that ``git add`` and ``git commit`` work;
+- ``/tmp``, ``/run`` (``/var/run``), ``$XDG_RUNTIME_DIR`` and ``/dev/shm`` are private and empty: the unix
+  sockets host programs keep there (tmux, ssh-agent, D-Bus, docker, X11) cannot be reached — a read-only
+  mount does not stop ``connect()``. A socket the user names in ``sandbox_sockets`` is put back. kimicode's
+  private temporary directory (one per process, removed at exit) is writable, and TMPDIR, TMP, TEMP and
+  XDG_CACHE_HOME point into it; a workspace that lies in ``/tmp`` is bound in as usual;
+- protected paths in the workspace are read-only mount points: ``.git`` as a whole (folder or file, and
+  where a ``.git`` file leads when that is in the workspace), ``.kimicode/``, ``.mcp.json``, editor and agent
+  folders, ``.github/workflows/``. A mount point cannot be renamed, so a protected folder cannot be moved
+  aside with its protection and rebuilt; ``.github`` is bound over itself for the same reason. One that
+  does not exist yet gets an empty placeholder folder to mount over (placeholders.py), so it cannot be
+  created. ``git status``, ``diff`` and ``log`` work; commits do not: kimicode's checkpoints make them, or
+  the command asks to run outside the sandbox;
 - secret paths are hidden: credential folders become empty, credential files cannot be opened (permission
   denied), and neither can the ``.env*`` files at the top of the workspace (templates such as
   ``.env.example`` excepted);
-- well-known local sockets that hand out more power (the SSH agent, Docker) are hidden;
-- the network is cut (a new network namespace) unless ``sandbox_network = true`` or the call escalated;
+- the command runs in a user namespace with kimicode's own uid and gid and no capabilities (root outside
+  is powerless inside: no ``mount``, ``umount``, ``chroot``, no nested user namespace); files it makes
+  belong to the user running kimicode;
+- the network is cut (a new network namespace, which also hides abstract unix sockets) unless
+  ``sandbox_network = true`` or the call escalated;
 - bubblewrap runs the command in a new PID namespace whose init dies with the command: whatever it starts
   (``&``, ``setsid``, double forks) ends when the command ends.
 
-Not covered: a protected path that does not exist yet can be created (a new ``.kimicode/config.toml`` is
-caught by workspace trust, which fingerprints it); ``.env*`` files below the top level are visible; unix
-sockets other than the ones listed stay reachable; reads outside the secret paths are allowed (the
-sandbox limits writes and the network, not what a command may read). The macOS profile is written from
-Apple's documented Seatbelt rules but is not tested here, and has no PID namespace: background jobs there
+The exact bubblewrap arguments are built by a pure function in bwrap_argv.py from what this module finds.
+
+Not covered: ``.env*`` files below the top level are visible; unix sockets outside the private folders
+(say in the home folder) stay reachable, and so do abstract sockets when the network is allowed; a
+protected name that is a symbolic link can be replaced; a repository made in a subfolder (``git init
+sub``) is the host git's to distrust; reads outside the secret paths are allowed (the sandbox limits
+writes and the network, not what a command may read). The macOS profile is written from Apple's
+documented Seatbelt rules but is not tested here, and has no PID namespace: background jobs there
 are ended by kimicode's own clean-up at the end of the session.
 """
 
@@ -38,13 +49,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kimicode.security.bwrap_argv import PRIVATE_DIRS, BwrapSpec, bwrap_argv
+from kimicode.security.placeholders import Placeholders
+from kimicode.security.seatbelt import seatbelt_profile
+
 MODES = ("read-only", "workspace-write", "off")
 
-# Workspace paths a sandboxed command may read but not change (see the module docstring for .git).
+# Workspace paths a sandboxed command may read but neither change, move nor create.
 PROTECTED = (
+    ".git",
     ".kimicode",
-    ".git/hooks",
-    ".git/config",
     ".mcp.json",
     ".vscode",
     ".cursor",
@@ -52,6 +66,7 @@ PROTECTED = (
     ".claude",
     ".codex",
     ".agents",
+    ".gemini",
     ".github/workflows",
 )
 # Below the user's home: hidden (empty) inside the sandbox.
@@ -83,7 +98,10 @@ class Sandbox:
     # The workspace bound read-only too, whatever the mode: for commands allowed as read-only where nothing
     # may write (headless without -y, plan mode), so a misjudged command cannot write.
     read_only_everything: bool = False
+    sockets: tuple[Path, ...] = ()  # host unix sockets the user allows inside (sandbox_sockets)
+    disable_userns: bool = True  # bubblewrap knows --disable-userns (0.8 and later)
     _temp_dir: Path | None = None
+    _placeholders: Placeholders = field(default_factory=Placeholders, repr=False)
 
     @property
     def active(self) -> bool:
@@ -105,9 +123,11 @@ class Sandbox:
         network = self.network or allow_network
         writable = self._writable_roots(cwd)
         if self.backend == "seatbelt":
-            profile = seatbelt_profile(writable, self.temp_dir, self._protected(writable), self._secrets(), network)
+            # Seatbelt denies by path: a protected path needs no mount point to stay uncreatable.
+            protected = [root / rel for root in writable for rel in PROTECTED]
+            profile = seatbelt_profile(writable, self.temp_dir, protected, self._secrets(), network)
             return [self.program, "-p", profile, *argv]  # the caller adds env() to the environment
-        return self._bwrap_args(writable, cwd, network) + ["--", *argv]
+        return bwrap_argv(self.bwrap_spec(writable, cwd, network)) + ["--", *argv]
 
     # -- what the sandbox opens and closes -----------------------------------------------------------
 
@@ -115,24 +135,38 @@ class Sandbox:
         if self.mode != "workspace-write" or self.read_only_everything:
             return []
         roots: list[Path] = []
-        git = [self.git_dir] if self.git_dir is not None else []
-        for path in (self.workspace, cwd, *self.extra_writable, *git):
+        for path in (self.workspace, cwd, *self.extra_writable):
             real = _real(path)
             if real is not None and real.is_dir() and not any(_within(real, root) for root in roots):
                 roots = [root for root in roots if not _within(root, real)] + [real]
         return roots
 
-    def _protected(self, roots: Sequence[Path]) -> list[Path]:
-        found: list[Path] = []
+    def _protected(self, roots: Sequence[Path]) -> tuple[list[Path], list[Path]]:  # bubblewrap's
+        """(folders to make immovable, paths to make read-only) in the writable ``roots``.
+
+        A protected path that does not exist yet gets an empty folder as its mount point (made here, removed
+        when kimicode ends if still empty), so that the command cannot create it.
+        """
+        immovable: list[Path] = []
+        protected: list[Path] = []
         for root in roots:
+            # In a subfolder of a repository a new .git is a nested repository like any other folder's: no
+            # placeholder, which would make the subfolder look like the top of a repository to kimicode.
+            in_repo = (self.git_dir if root == _real(self.workspace) else _git_dir_above(root)) is not None
             for rel in PROTECTED:
-                real = _existing(root / rel)
+                path = root / rel
+                if rel == ".git" and in_repo and not os.path.lexists(path):
+                    continue
+                for parent in reversed(Path(rel).parents[:-1]):  # .github for .github/workflows
+                    folder = self._placeholders.claim(root / parent)
+                    if folder is not None and folder not in immovable:
+                        immovable.append(folder)
+                real = self._placeholders.claim(path)
                 # A protected name that points outside the writable roots is read-only already.
-                if real is not None and any(_within(real, r) for r in roots):
-                    found.append(real)
-        if self.git_dir is not None and self.mode == "workspace-write":
-            found += [p for p in (_existing(self.git_dir / "hooks"), _existing(self.git_dir / "config")) if p is not None]
-        return found
+                if real is not None and any(_within(real, r) for r in roots) and real not in protected:
+                    protected.append(real)
+            protected += [p for p in _git_file_targets(root / ".git") if any(_within(p, r) for r in roots)]
+        return immovable, protected
 
     def _env_files(self) -> list[Path]:
         found: list[Path] = []
@@ -159,30 +193,38 @@ class Sandbox:
         blanks = [p for p in files if p is not None and not p.is_dir()]
         return dirs, blanks
 
-    def _bwrap_args(self, writable: list[Path], cwd: Path, network: bool) -> list[str]:
-        tmp = str(self.temp_dir)
-        args = [self.program, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", tmp, tmp]
-        for root in writable:
-            args += ["--bind", str(root), str(root)]
-        for path in self._protected(writable):
-            args += ["--ro-bind", str(path), str(path)]
+    def bwrap_spec(self, writable: list[Path], cwd: Path, network: bool) -> BwrapSpec:
+        """What the sandbox is for one command, from the machine as it is now (see bwrap_argv.py)."""
+        immovable, protected = self._protected(writable)
         dirs, blanks = self._secrets()
-        for path in dirs:
-            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
-        for path in blanks:
-            args += ["--ro-bind", "/dev/null", str(path)]
-        if not network:
-            args.append("--unshare-net")
-        for name in ("TMPDIR", "TMP", "TEMP"):
-            args += ["--setenv", name, tmp]
-        # Caches under ~/.cache are read-only here; a cold private cache beats a build tool failing (go, pip).
-        args += ["--setenv", "XDG_CACHE_HOME", f"{tmp}/.cache"]
-        args += ["--unsetenv", "SSH_AUTH_SOCK"]
-        # A PID namespace whose init dies with bwrap (and bwrap with kimicode): nothing outlives the command.
-        # --new-session: no way back to a terminal (TIOCSTI); the kill still reaches everything through
-        # the namespace, since killing the outer bwrap takes the namespace's init with it.
-        args += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(cwd)]
-        return args
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        # The workspace (in read-only mode) and a repository above it stay readable where a private /tmp
+        # would hide them; the whole repository, since git stops looking for .git at a file-system boundary.
+        readable = [self.workspace, cwd, *self.extra_writable, *([self.git_dir.parent] if self.git_dir else [])]
+        visible: list[Path] = []
+        for path in readable:
+            real = _real(path)
+            if real is not None and real.is_dir() and _under_private(real) and real not in visible:
+                if not any(_within(real, root) for root in writable):
+                    visible.append(real)
+        return BwrapSpec(
+            program=self.program,
+            cwd=_real(cwd) or cwd,
+            temp_dir=self.temp_dir,
+            uid=os.getuid(),
+            gid=os.getgid(),
+            network=network,
+            writable=tuple(writable),
+            immovable=tuple(immovable),
+            protected=tuple(protected),
+            visible=tuple(visible),
+            sockets=tuple(p for p in (_existing(s) for s in self.sockets) if p is not None),
+            hidden_dirs=tuple(dirs),
+            hidden_files=tuple(blanks),
+            private_dirs=_private_dirs(),
+            runtime_dir=Path(runtime) if runtime.startswith("/") else None,
+            disable_userns=self.disable_userns,
+        )
 
     def env(self) -> dict[str, str]:
         """Variables the caller adds for a sandboxed command (bwrap sets them itself; Seatbelt cannot)."""
@@ -196,29 +238,6 @@ class Sandbox:
             return "off"
         net = "network on" if self.network else "no network"
         return f"{self.mode} ({self.backend}, {net})"
-
-
-def seatbelt_profile(
-    writable: Sequence[Path], temp: Path, protected: Sequence[Path], secrets: tuple[list[Path], list[Path]], network: bool
-) -> str:
-    """A sandbox-exec profile with the same shape as the bubblewrap arguments (untested: no macOS here)."""
-
-    def q(path: Path) -> str:
-        return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = ["(version 1)", "(allow default)", "(deny file-write*)"]
-    allowed = [f"(subpath {q(p)})" for p in (*writable, temp)]
-    lines.append(f'(allow file-write* {" ".join(allowed)} (literal "/dev/null") (literal "/dev/tty"))')
-    if protected:
-        lines.append("(deny file-write* " + " ".join(f"(subpath {q(p)})" for p in protected) + ")")
-    dirs, files = secrets
-    hidden = [f"(subpath {q(p)})" for p in dirs] + [f"(literal {q(p)})" for p in files]
-    if hidden:
-        lines.append("(deny file-read* file-write* " + " ".join(hidden) + ")")
-    if not network:
-        lines.append("(deny network*)")
-        lines.append('(allow network* (remote unix-socket (path-literal "/private/var/run/mDNSResponder")))')
-    return "\n".join(lines)
 
 
 def _real(path: Path) -> Path | None:
@@ -238,6 +257,40 @@ def _existing(path: Path) -> Path | None:
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+@functools.lru_cache(maxsize=1)
+def _private_dirs() -> tuple[Path, ...]:
+    """The folders of PRIVATE_DIRS that are folders here (``/var/run`` is mostly a link to ``/run``)."""
+    return tuple(Path(p) for p in PRIVATE_DIRS if os.path.isdir(p) and not os.path.islink(p))
+
+
+def _under_private(path: Path) -> bool:
+    return any(_within(path, root) for root in _private_dirs())
+
+
+def _git_file_targets(dot_git: Path) -> list[Path]:
+    """Where a ``.git`` file (``gitdir: ...``, a linked worktree's) leads: its git dir and that one's common dir."""
+    try:
+        if not dot_git.is_file():
+            return []
+        first = dot_git.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return []
+    if not first.startswith("gitdir:"):
+        return []
+    targets: list[Path] = []
+    git_dir = _existing(dot_git.parent / first[len("gitdir:") :].strip())
+    if git_dir is not None and git_dir.is_dir():
+        targets.append(git_dir)
+        try:
+            common = (git_dir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            common = ""
+        real = _existing(git_dir / common) if common else None
+        if real is not None and real.is_dir():
+            targets.append(real)
+    return targets
 
 
 @functools.lru_cache(maxsize=None)
@@ -260,7 +313,10 @@ def _probe(program: str, args: tuple[str, ...]) -> str:
     return ""
 
 
-_BWRAP_PROBE = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--die-with-parent")
+_BWRAP_PROBE = (
+    *("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"),
+    *("--unshare-user", "--cap-drop", "ALL", "--unshare-pid", "--die-with-parent"),
+)
 
 
 def detect_sandbox(
@@ -269,6 +325,7 @@ def detect_sandbox(
     workspace: Path,
     home: Path,
     extra_writable: Iterable[Path] = (),
+    sockets: Iterable[Path] = (),
 ) -> Sandbox:
     """The sandbox this machine can give for ``mode``; mode "off" (with ``unavailable`` said) where none works."""
     if mode not in MODES:
@@ -278,6 +335,7 @@ def detect_sandbox(
         "workspace": workspace,
         "home": home,
         "extra_writable": tuple(extra_writable),
+        "sockets": tuple(sockets),
         "git_dir": _git_dir_above(workspace),
     }
     if mode == "off":
@@ -289,9 +347,13 @@ def detect_sandbox(
             why = "bubblewrap (bwrap) is not installed"
         else:
             probe = _BWRAP_PROBE if network else (*_BWRAP_PROBE, "--unshare-net")
-            why = _probe(program, probe)
+            # --disable-userns came with bubblewrap 0.8; older ones still drop every capability without it.
+            disable_userns = not _probe(program, (*probe, "--disable-userns"))
+            why = "" if disable_userns else _probe(program, probe)
             if not why:
-                return Sandbox(mode=mode, backend="bwrap", program=program, **base)  # type: ignore[arg-type]
+                return Sandbox(  # type: ignore[arg-type]
+                    mode=mode, backend="bwrap", program=program, disable_userns=disable_userns, **base
+                )
     elif sys.platform == "darwin":
         program = shutil.which("sandbox-exec")
         if program is None:

@@ -9,6 +9,7 @@ import asyncio
 import http.server
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,9 +95,13 @@ def test_writes_outside_the_workspace_fail_and_inside_work(
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     ctx = ToolContext(workspace=workspace, sandbox=sandbox_for(workspace, kimihome))
-    result = bash(ctx, f"touch {outside}/x; touch ~/.bashrc_x; echo hi > made.txt; echo t > $TMPDIR/t && cat $TMPDIR/t")
+    system = Path("/var/tmp") / f"kimicode-{uuid.uuid4().hex[:8]}"  # outside the private /tmp: read-only
+    result = bash(
+        ctx, f"touch {outside}/x; touch ~/.bashrc_x; touch {system}; echo hi > made.txt; echo t > $TMPDIR/t && cat $TMPDIR/t"
+    )
     assert not (outside / "x").exists()
     assert not (userhome / ".bashrc_x").exists()
+    assert not system.exists()
     assert "Read-only file system" in result.text
     assert (workspace / "made.txt").read_text() == "hi\n"
     assert "t\n" in result.text  # the private temp dir is writable
@@ -192,7 +197,8 @@ def git(workspace: Path, *args: str) -> None:
 
 
 @needs_bwrap
-def test_protected_paths_are_read_only_but_git_commits_work(workspace: Path, kimihome: Path) -> None:
+def test_protected_paths_are_read_only_and_git_reads_but_cannot_commit(workspace: Path, kimihome: Path) -> None:
+    # The whole .git is read-only: a commit is kimicode's (checkpoints) or asked for as an escalation.
     git(workspace, "init", "-q")
     (workspace / ".kimicode").mkdir()
     (workspace / "a.txt").write_text("a\n")
@@ -201,16 +207,16 @@ def test_protected_paths_are_read_only_but_git_commits_work(workspace: Path, kim
     result = bash(
         ctx,
         "echo 'yolo = true' > .kimicode/config.toml; echo 'touch PWNED' > .git/hooks/pre-commit; "
-        "printf '[core]\\n\\thooksPath = evil\\n' >> .git/config; "
+        "printf '[core]\\n\\thooksPath = evil\\n' >> .git/config; git status --short; "
         "git -c user.name=t -c user.email=t@t add a.txt && git -c user.name=t -c user.email=t@t commit -qm one "
         "&& echo committed",
     )
     assert not (workspace / ".kimicode" / "config.toml").exists()
     assert not (workspace / ".git" / "hooks" / "pre-commit").exists()
     assert (workspace / ".git" / "config").read_text() == config_before
-    assert "committed" in result.text, result.text
-    log = subprocess.run(["git", "log", "--oneline"], cwd=workspace, capture_output=True, text=True).stdout
-    assert "one" in log
+    assert "?? a.txt" in result.text  # git status works
+    assert "committed" not in result.text, result.text
+    assert "index.lock': Read-only file system" in result.text
 
 
 @needs_bwrap
@@ -235,6 +241,28 @@ def test_no_bwrap_means_no_sandbox_and_a_reason(
     assert sandbox.mode == "off" and sandbox.backend == "none"
     assert "namespace" in sandbox.unavailable
     assert detect_sandbox("off", False, workspace, kimihome).unavailable == ""
+
+
+@needs_bwrap
+def test_a_bubblewrap_without_disable_userns_still_drops_every_capability(
+    workspace: Path, kimihome: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # bubblewrap before 0.8 (Ubuntu 22.04) has no --disable-userns: the sandbox must still work, without it.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    old = fake_bin / "bwrap"
+    old.write_text(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --disable-userns ] && "
+        "{ echo 'bwrap: Unknown option --disable-userns' >&2; exit 1; }; done\n"
+        f"exec {shutil.which('bwrap')} \"$@\"\n"
+    )
+    old.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    sandbox = detect_sandbox("workspace-write", False, workspace, kimihome)
+    assert sandbox.backend == "bwrap", sandbox.unavailable
+    result = bash(ToolContext(workspace=workspace, sandbox=sandbox), "grep CapEff /proc/self/status; echo hi > made.txt")
+    assert "CapEff:\t0000000000000000" in result.text, result.text
+    assert (workspace / "made.txt").read_text() == "hi\n"
 
 
 # -- end to end: the CLI with the scripted model -------------------------------------------------------
@@ -452,7 +480,7 @@ def test_a_timeout_ends_everything_the_sandboxed_command_started(workspace: Path
 
 
 @needs_bwrap
-def test_commits_work_from_a_subfolder_of_the_repository(tmp_path: Path, kimihome: Path) -> None:
+def test_git_reads_from_a_subfolder_of_the_repository_but_nothing_above_changes(tmp_path: Path, kimihome: Path) -> None:
     repo = tmp_path / "repo"
     sub = repo / "pkg"
     sub.mkdir(parents=True)
@@ -461,10 +489,68 @@ def test_commits_work_from_a_subfolder_of_the_repository(tmp_path: Path, kimihom
     ctx = ToolContext(workspace=sub, sandbox=sandbox_for(sub, kimihome))
     result = bash(
         ctx,
-        "touch ../outside.txt; echo x > ../.git/hooks/post-commit; "
+        "touch ../outside.txt; echo x > ../.git/hooks/post-commit; git status --short -uall; "
         "git -c user.name=t -c user.email=t@t add b.txt && git -c user.name=t -c user.email=t@t commit -qm two "
         "&& echo committed",
     )
-    assert "committed" in result.text, result.text
+    assert "?? b.txt" in result.text, result.text
+    assert "committed" not in result.text, result.text
     assert not (repo / "outside.txt").exists()
     assert not (repo / ".git" / "hooks" / "post-commit").exists()
+    assert not (sub / ".git").exists()  # no placeholder: that would make pkg look like a repository's top
+
+
+@pytest.fixture
+def host_sockets(tmp_path: Path) -> Iterator[list[Path]]:
+    """Two unix sockets in the host's /tmp, each answering its own name to whoever connects."""
+    import socket
+
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    paths = [folder / "named.sock", folder / "other.sock"]
+    servers = []
+    for path in paths:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.listen()
+        servers.append(server)
+
+        def answer(server: socket.socket = server, name: bytes = path.name.encode()) -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                conn.sendall(b"reached " + name)
+                conn.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+    yield paths
+    for server in servers:
+        server.close()
+
+
+@needs_bwrap
+def test_only_the_host_sockets_named_in_sandbox_sockets_are_reachable(
+    fake_llm: FakeLLM, kimihome: Path, workspace: Path, host_sockets: list[Path]
+) -> None:
+    named, other = host_sockets
+    write_home_config(kimihome, FAST + f'sandbox_sockets = ["{named}"]\n')
+    probe = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.recv(64).decode())"
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": f"python3 -c '{probe}' {named}; python3 -c '{probe}' {other}"})]),
+        Reply(content="done"),
+    )
+    proc = kimicode(fake_llm, kimihome, workspace, "-p", "-y", "go")
+    assert proc.returncode == 0, proc.stderr
+    output = fake_llm.chat_requests[1].tool_results()[-1]["content"]
+    assert "reached named.sock" in output and "reached other.sock" not in output, output
+    assert "No such file or directory" in output  # the other one is not there at all
+
+
+def test_sandbox_sockets_must_be_absolute_paths(fake_llm: FakeLLM, kimihome: Path, workspace: Path) -> None:
+    write_home_config(kimihome, FAST + 'sandbox_sockets = ["agent.sock"]\n')
+    proc = kimicode(fake_llm, kimihome, workspace, "-p", "-y", "go")
+    assert proc.returncode != 0
+    assert "sandbox_sockets must be a list of absolute socket paths" in proc.stderr
+    assert "Traceback" not in proc.stderr

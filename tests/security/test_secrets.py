@@ -4,8 +4,11 @@ session file, stdout (text, json, stream-json) or stderr — with the real CLI a
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -175,3 +178,70 @@ def test_a_script_reading_kimicodes_own_start_environment_finds_no_key(home: Pat
         assert proc.returncode == 0, proc.stderr
         result = fake.chat_requests[-1].messages[-1]["content"]
     assert "kimicode found" in result and "keys found: 0" in result, result
+
+
+MEMORY_READER = (
+    "import os, sys\n"
+    "needle = sys.argv[1][::-1].encode()  # given reversed: the command itself does not hold the key\n"
+    "pid = os.getppid()\n"
+    "while b'kimicode' not in open(f'/proc/{pid}/cmdline', 'rb').read():\n"
+    "    pid = int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+    "print('kimicode found')\n"
+    "for name in ('env' + 'iron', 'mem'):\n"
+    "    try:\n"
+    "        open(f'/proc/{pid}/{name}', 'rb').close()\n"
+    "        print(name, 'opened')\n"
+    "    except OSError as e:\n"
+    "        print(name, 'refused', e.errno)\n"
+    "hits = 0\n"
+    "try:\n"
+    "    mem = open(f'/proc/{pid}/mem', 'rb', buffering=0)\n"
+    "    for line in open(f'/proc/{pid}/maps'):\n"
+    "        span, perms = line.split()[:2]\n"
+    "        if perms.startswith('rw'):\n"
+    "            lo, hi = (int(x, 16) for x in span.split('-'))\n"
+    "            try:\n"
+    "                mem.seek(lo)\n"
+    "                hits += mem.read(hi - lo).count(needle)\n"
+    "            except OSError:\n"
+    "                pass\n"
+    "except OSError:\n"
+    "    pass\n"
+    "print('key copies read:', hits)\n"
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0, reason="switches to uid 1000 (Linux, as root)")
+def test_a_process_of_the_same_user_cannot_read_kimicodes_memory(tmp_path: Path) -> None:
+    # The key lives in kimicode's heap however its environment is blanked. Another process of the same
+    # (unprivileged) user — here a script kimicode runs outside the sandbox — must not read it.
+    uid = 1000
+    base = Path(tempfile.mkdtemp(prefix="kimicode-mem-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        home, workspace, userhome = base / "kimihome", base / "proj", base / "userhome"
+        for folder in (home, workspace, userhome):
+            folder.mkdir()
+            os.chown(folder, uid, uid)
+        write_home_config(home, SETTINGS)
+        os.chown(home / "config.toml", uid, uid)
+        key = "kimikey" + uuid.uuid4().hex
+        with FakeLLM() as fake:
+            fake.script(
+                Reply(tool_calls=[ToolCall("createfile", {"path": "peek.py", "content": MEMORY_READER})]),
+                Reply(tool_calls=[ToolCall("bash", {"command": f"python3 peek.py {key[::-1]}"})]),
+                Reply(content="Read."),
+            )
+            env = cli_env(home, fake.base_url, KIMI_API_KEY=key, HOME=str(userhome))
+            proc = subprocess.run(
+                ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-m", "kimicode"]
+                + ["-p", "-y", "--sandbox", "off", "peek"],
+                cwd=workspace, env=env, input="", capture_output=True, text=True, timeout=90,
+            )
+            assert proc.returncode == 0, proc.stderr
+            result = fake.chat_requests[-1].messages[-1]["content"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert "kimicode found" in result, result
+    assert "iron refused 13" in result and "mem refused 13" in result, result
+    assert "key copies read: 0" in result, result
