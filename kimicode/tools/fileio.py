@@ -238,7 +238,13 @@ Splice = tuple[int, int, int]
 def encode_text(text: str, like: TextFile | None, splice: Splice | None = None) -> bytes:
     """The bytes to write for ``text`` in the style of ``like`` (UTF-8 and the text as given if None)."""
     if like is None:
-        return text.encode("utf-8")
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate ("\ud800") that JSON can carry
+            raise ToolError(
+                f"cannot write the file: the text contains {e.object[e.start : e.end]!r}, which is not a "
+                f"character (a lone surrogate); send the text without it"
+            ) from None
     if like.newline == "\r\n":
         text = restore_endings(text, like, splice)
     try:

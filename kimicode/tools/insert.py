@@ -50,7 +50,7 @@ class InsertTool(Tool):
         first = insert_line + 1
         last = insert_line + count_lines(new_str)
         return ToolResult(text=f"Inserted {last - first + 1} line(s) into {path}. The edited region:\n"
-                          f"{snippet(edited, first, last)}")
+                          f"{snippet(edited, first, last, focus=at)}")
 
 
 def insert_after_line(text: str, line: int, new_str: str) -> str:

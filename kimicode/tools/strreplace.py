@@ -57,7 +57,7 @@ class StrReplaceTool(Tool):
         first_line = line_of(text, start)
         last_line = first_line + new_str.count("\n")
         return ToolResult(
-            text=f"Edited {path}. The edited region:\n{snippet(edited, first_line, last_line)}"
+            text=f"Edited {path}. The edited region:\n{snippet(edited, first_line, last_line, focus=start)}"
         )
 
 

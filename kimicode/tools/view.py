@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_int_pair, reports_errors, require_str
-from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult, clip_line
 from kimicode.tools.fileio import (
     format_size,
     open_regular,
@@ -128,7 +128,7 @@ def _show_streamed(path: Path, fd: int, view_range: tuple[int, int] | None) -> s
         cost = len(line) + 8
         if cost > budget:
             if not shown:  # one enormous line (minified code): show its start
-                shown.append(line[: MAX_OUTPUT_CHARS - 8] + " [... line cut ...]")
+                shown.append(clip_line(line, MAX_OUTPUT_CHARS - 100))
             stopped = "full"
             break
         shown.append(line)
@@ -187,7 +187,7 @@ def _clip_numbered(lines: list[str], first_line: int, total: int) -> str:
         cost = len(line) + 8  # "%6d\t" and the newline
         if size + cost > MAX_OUTPUT_CHARS:
             if not shown:  # one enormous line (minified code): show its start
-                shown.append(line[: MAX_OUTPUT_CHARS - 8] + " [... line cut ...]")
+                shown.append(clip_line(line, MAX_OUTPUT_CHARS - 100))
             break
         shown.append(line)
         size += cost
