@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -69,6 +70,20 @@ class EditorCommands(Protocol):
 
 class ToolError(Exception):
     """Raised inside a tool for a problem the model should read and fix (bad path, no match...)."""
+
+
+# Set by the agent loop for each call that names a path: judges again, on the real path of what a file tool
+# actually opened, the decision made on the path as written (a link swapped in between must not carry the
+# call somewhere else). Raises ToolError when the opened file is not what was decided on.
+OPENED_CHECK: contextvars.ContextVar[Callable[[Path], None] | None] = contextvars.ContextVar(
+    "kimicode_opened_check", default=None
+)
+
+
+def check_opened(real: Path) -> None:
+    check = OPENED_CHECK.get()
+    if check is not None:
+        check(real)
 
 
 class FileLocks:

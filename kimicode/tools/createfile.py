@@ -49,10 +49,7 @@ class CreateFileTool(Tool):
                     like = await load_text(ctx, path)  # keep its encoding, line endings and mode
                 except BinaryFileError:
                     like = None
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise ToolError(f"cannot create directory {path.parent}: {e.strerror or e}") from None
-            await save_text(ctx, path, content, like)
+            # Missing parents are made by the write, below the directory the policy judged.
+            await save_text(ctx, path, content, like, make_parents=True)
         verb = "Overwrote" if existed else "Created"
         return ToolResult(text=f"{verb} {path} ({count_lines(content)} lines).")
