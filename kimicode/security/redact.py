@@ -6,16 +6,21 @@ A process-wide registry is fed where secrets enter: the API key (environment or 
 output channel — session records, stderr, headless stdout, model error messages, MCP logs — not in every
 caller. What the model is sent is not redacted: it needs the real text of files and command output.
 
-One compiled regular expression covers everything; it is rebuilt only when the registry changes.
+A registered secret is also found in the forms a tool result or a command's output can carry it in: without
+its ``sk-`` prefix, base64-encoded (any alignment, either alphabet), percent-encoded (whole or in part,
+either case), and split by whitespace or line breaks. The forms are computed once, at registration; plain
+substring checks decide whether the (slower) pattern runs, so text without a secret costs little.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 REDACTED = "[redacted]"
 # Shorter values would redact ordinary words and numbers; real keys and tokens are longer.
@@ -44,14 +49,22 @@ _SHAPES = (
 _TRIGGERS = ("sk-", "bearer", "authorization")
 
 _lock = threading.Lock()
-# Replaced, never mutated: readers on other threads (sub-agents, MCP tasks) iterate a stable tuple.
+# Replaced, never mutated: readers on other threads (sub-agents, MCP tasks) iterate stable tuples.
 _known: tuple[str, ...] = ()
+# Every form a registered secret can take in text (see _derived_forms), longest first: C-speed substring
+# checks on them decide whether the slower pattern runs at all.
+_needles: tuple[str, ...] = ()
+# The secrets and their prefix-less bodies: looked for in text with percent-escapes decoded.
+_bodies: tuple[str, ...] = ()
 _pattern: re.Pattern[str] | None = None
+_secret_pattern: re.Pattern[str] | None = None
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def register(value: str | None) -> None:
-    """Remember ``value`` as a secret from now on. Short or empty values are ignored."""
-    global _known, _pattern
+    """Remember ``value`` as a secret from now on, with every derived form it can take in text (computed
+    once, here). Short or empty values are ignored."""
+    global _known, _needles, _bodies, _pattern, _secret_pattern
     if not value:
         return
     value = value.strip()
@@ -61,7 +74,68 @@ def register(value: str | None) -> None:
         if value not in _known:
             # Longest first: a secret that contains another one is replaced whole.
             _known = tuple(sorted((*_known, value), key=len, reverse=True))
-            _pattern = None  # rebuilt on the next redact
+            bodies = [value]
+            if value.startswith("sk-") and len(value) - 3 >= MIN_SECRET_LENGTH:
+                bodies.append(value[3:])  # the key with its prefix stripped is the key
+            forms = {form for body in bodies for form in _derived_forms(body)}
+            _needles = tuple(sorted(set(_needles) | forms, key=len, reverse=True))
+            _bodies = tuple(sorted({*_bodies, *bodies}, key=len, reverse=True))
+            _pattern = _secret_pattern = None  # rebuilt on the next redact
+
+
+def _derived_forms(body: str) -> set[str]:
+    """``body`` as written, base64-encoded at each of the three byte alignments (standard and URL-safe
+    alphabets; only the characters that depend on ``body`` alone, so it is found inside a longer encoded
+    blob) and fully percent-encoded in either case of hex."""
+    forms = {body, _percent_all(body, "%{:02X}"), _percent_all(body, "%{:02x}")}
+    raw = body.encode()
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + raw).decode()
+        total = pad + len(raw)
+        core = encoded[(0, 2, 3)[pad] : total // 3 * 4 + total % 3]
+        forms.add(core)
+        forms.add(core.replace("+", "-").replace("/", "_"))
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _percent_all(text: str, spelling: str) -> str:
+    return "".join(spelling.format(byte) for byte in text.encode())
+
+
+def _secret_compiled() -> re.Pattern[str]:
+    """The registered secrets in all their forms, each allowed to be split by whitespace (a key broken
+    over lines, base64 wrapped at 76 columns); the plain ones also with any characters percent-encoded."""
+    global _secret_pattern
+    pattern = _secret_pattern
+    if pattern is None:
+        gap = r"\s*"
+        alternatives = [gap.join(_char_or_escape(c) for c in body) for body in _bodies]
+        alternatives += [gap.join(re.escape(c) for c in form) for form in _needles if form not in _bodies]
+        with _lock:
+            pattern = _secret_pattern = re.compile("|".join(alternatives))
+    return pattern
+
+
+def _char_or_escape(char: str) -> str:
+    escapes = "".join(f"%(?i:{byte:02x})" for byte in char.encode())
+    return f"(?:{re.escape(char)}|{escapes})"
+
+
+def _mentions_secret(text: str) -> bool:
+    """Whether any form of a registered secret is in ``text``: substring checks, first as it is, then with
+    whitespace removed, then with percent-escapes decoded. All at C speed but the decoding, which runs only
+    on text that has escapes."""
+    if not _needles:
+        return False
+    if any(form in text for form in _needles):
+        return True
+    compact = "".join(text.split())
+    if any(form in compact for form in _needles):
+        return True
+    if "%" in compact and _PERCENT.search(compact):
+        decoded = unquote(compact, errors="surrogateescape")
+        return any(body in decoded for body in _bodies)
+    return False
 
 
 def register_environment(env: os._Environ[str] | dict[str, str] | None = None) -> None:
@@ -100,7 +174,7 @@ def _compiled() -> re.Pattern[str]:
     pattern = _pattern
     if pattern is None:
         with _lock:
-            pattern = _pattern = re.compile("|".join([*(re.escape(s) for s in _known), *_SHAPES]))
+            pattern = _pattern = re.compile("|".join(_SHAPES))
     return pattern
 
 
@@ -113,8 +187,10 @@ def redact(text: str) -> str:
     """``text`` with every known secret and key-shaped string replaced by ``[redacted]``."""
     if not text or not isinstance(text, str):
         return text
+    if _mentions_secret(text):
+        text = _secret_compiled().sub(REDACTED, text)
     lowered = text.lower()
-    if not any(t in lowered for t in _TRIGGERS) and not any(s in text for s in _known):
+    if not any(t in lowered for t in _TRIGGERS):
         return text
     return _compiled().sub(_replace, text)
 
