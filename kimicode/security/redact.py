@@ -9,12 +9,13 @@ caller. What the model is sent is not redacted: it needs the real text of files 
 A registered secret is also found in the forms a tool result or a command's output can carry it in: without
 its ``sk-`` prefix, base64-encoded (any alignment, either alphabet), percent-encoded (whole or in part,
 either case), and split by whitespace or line breaks. The forms are computed once, at registration; plain
-substring checks decide whether the (slower) pattern runs, so text without a secret costs little.
+substring checks decide whether a (slower) pattern runs, so text without a secret costs little.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import threading
@@ -57,14 +58,15 @@ _needles: tuple[str, ...] = ()
 # The secrets and their prefix-less bodies: looked for in text with percent-escapes decoded.
 _bodies: tuple[str, ...] = ()
 _pattern: re.Pattern[str] | None = None
-_secret_pattern: re.Pattern[str] | None = None
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+# What a key split over lines or words is split by (str.translate deletes these at C speed).
+_NO_WHITESPACE = dict.fromkeys(map(ord, " \t\n\r\f\v\u00a0\u2028\u2029"))
 
 
 def register(value: str | None) -> None:
     """Remember ``value`` as a secret from now on, with every derived form it can take in text (computed
     once, here). Short or empty values are ignored."""
-    global _known, _needles, _bodies, _pattern, _secret_pattern
+    global _known, _needles, _bodies
     if not value:
         return
     value = value.strip()
@@ -80,14 +82,14 @@ def register(value: str | None) -> None:
             forms = {form for body in bodies for form in _derived_forms(body)}
             _needles = tuple(sorted(set(_needles) | forms, key=len, reverse=True))
             _bodies = tuple(sorted({*_bodies, *bodies}, key=len, reverse=True))
-            _pattern = _secret_pattern = None  # rebuilt on the next redact
 
 
 def _derived_forms(body: str) -> set[str]:
-    """``body`` as written, base64-encoded at each of the three byte alignments (standard and URL-safe
+    """``body`` as written and base64-encoded at each of the three byte alignments (standard and URL-safe
     alphabets; only the characters that depend on ``body`` alone, so it is found inside a longer encoded
-    blob) and fully percent-encoded in either case of hex."""
-    forms = {body, _percent_all(body, "%{:02X}"), _percent_all(body, "%{:02x}")}
+    blob). Percent-encoding is matched by decoding instead (see _percent_hits): any mix of escaped and plain
+    characters is one form there."""
+    forms = {body}
     raw = body.encode()
     for pad in range(3):
         encoded = base64.b64encode(b"\0" * pad + raw).decode()
@@ -98,22 +100,16 @@ def _derived_forms(body: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
-def _percent_all(text: str, spelling: str) -> str:
-    return "".join(spelling.format(byte) for byte in text.encode())
+@functools.lru_cache(maxsize=256)
+def _split_pattern(form: str) -> re.Pattern[str]:
+    """``form`` with whitespace (line breaks included) allowed between any two characters."""
+    return re.compile(r"\s*".join(re.escape(c) for c in form))
 
 
-def _secret_compiled() -> re.Pattern[str]:
-    """The registered secrets in all their forms, each allowed to be split by whitespace (a key broken
-    over lines, base64 wrapped at 76 columns); the plain ones also with any characters percent-encoded."""
-    global _secret_pattern
-    pattern = _secret_pattern
-    if pattern is None:
-        gap = r"\s*"
-        alternatives = [gap.join(_char_or_escape(c) for c in body) for body in _bodies]
-        alternatives += [gap.join(re.escape(c) for c in form) for form in _needles if form not in _bodies]
-        with _lock:
-            pattern = _secret_pattern = re.compile("|".join(alternatives))
-    return pattern
+@functools.lru_cache(maxsize=64)
+def _escaped_pattern(body: str) -> re.Pattern[str]:
+    """``body`` with any of its characters percent-encoded (hex in either case), whitespace allowed between."""
+    return re.compile(r"\s*".join(_char_or_escape(c) for c in body))
 
 
 def _char_or_escape(char: str) -> str:
@@ -121,21 +117,24 @@ def _char_or_escape(char: str) -> str:
     return f"(?:{re.escape(char)}|{escapes})"
 
 
-def _mentions_secret(text: str) -> bool:
-    """Whether any form of a registered secret is in ``text``: substring checks, first as it is, then with
-    whitespace removed, then with percent-escapes decoded. All at C speed but the decoding, which runs only
-    on text that has escapes."""
-    if not _needles:
-        return False
-    if any(form in text for form in _needles):
-        return True
-    compact = "".join(text.split())
-    if any(form in compact for form in _needles):
-        return True
+def _redact_secrets(text: str) -> str:
+    """Every form of every registered secret in ``text`` replaced. Substring checks at C speed decide what
+    runs; a pattern runs only for a form that is there split by whitespace or percent-encoded."""
+    needles, bodies = _needles, _bodies
+    for form in needles:  # longest first: a secret that contains another one is replaced whole
+        if form in text:
+            text = text.replace(form, REDACTED)
+    compact = text.translate(_NO_WHITESPACE)
+    if len(compact) != len(text):
+        for form in needles:
+            if form in compact:
+                text = _split_pattern(form).sub(REDACTED, text)
     if "%" in compact and _PERCENT.search(compact):
         decoded = unquote(compact, errors="surrogateescape")
-        return any(body in decoded for body in _bodies)
-    return False
+        for body in bodies:
+            if body in decoded:
+                text = _escaped_pattern(body).sub(REDACTED, text)
+    return text
 
 
 def register_environment(env: os._Environ[str] | dict[str, str] | None = None) -> None:
@@ -187,8 +186,8 @@ def redact(text: str) -> str:
     """``text`` with every known secret and key-shaped string replaced by ``[redacted]``."""
     if not text or not isinstance(text, str):
         return text
-    if _mentions_secret(text):
-        text = _secret_compiled().sub(REDACTED, text)
+    if _needles:
+        text = _redact_secrets(text)
     lowered = text.lower()
     if not any(t in lowered for t in _TRIGGERS):
         return text
