@@ -65,8 +65,13 @@ def _write(path: Path, target: Target, data: bytes, existing: os.stat_result | N
             _write_in_place(path, target, data, existing, tmp)
             _remove_quietly(tmp, at)
             return
+        if target.moved():  # narrows a rename of the whole directory to the moment of the rename below
+            raise ToolError(f"cannot write {path}: its directory was moved while it was being written")
         os.replace(tmp, target.name, src_dir_fd=at, dst_dir_fd=at)
     except _InPlaceError:
+        raise
+    except ToolError:
+        _remove_quietly(tmp, at)
         raise
     except OSError as e:
         _remove_quietly(tmp, at)

@@ -43,14 +43,16 @@ class Target:
     fd: int
     name: str
     missing: list[str] = field(default_factory=list)
+    judged: Path | None = None  # the real path the policy judged (locate_for_writing)
 
     @property
     def real(self) -> Path:
         """The real path this target names: the directory's path as the kernel knows it, plus the rest."""
         return real_path(self.fd).joinpath(*self.missing, self.name)
 
-    def exists(self) -> bool:
-        return not self.missing and self.lstat() is not None
+    def moved(self) -> bool:
+        """The judged directory is somewhere else by now (renamed as a whole since the check)."""
+        return self.judged is not None and self.real != self.judged
 
     def lstat(self) -> os.stat_result | None:
         if self.missing:
@@ -210,7 +212,8 @@ def locate_for_writing(path: Path) -> Target:
     """The place a write to ``path`` lands, judged by the policy on its real path; the caller closes it."""
     target = locate(path)
     try:
-        check_opened(target.real)
+        target.judged = target.real
+        check_opened(target.judged)
     except BaseException:
         target.close()
         raise
