@@ -121,7 +121,10 @@ class ToolContext:
         if not path or not path.strip():
             raise ToolError("path is empty: give a file or directory path")
         refuse_impossible_path(path)
-        p = Path(path.strip()).expanduser()
+        try:
+            p = Path(path.strip()).expanduser()
+        except RuntimeError:  # "~name" for a user this machine does not know
+            raise ToolError(f"{path!r} cannot be a path: no user's home is named by {path.split('/')[0]!r}") from None
         if not p.is_absolute():
             p = self.workspace / p
         return Path(_normalize(p))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import stat
 from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_bool, reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, load_text, save_text
+from kimicode.tools.safeopen import lstat_target
 
 
 class CreateFileTool(Tool):
@@ -35,9 +37,10 @@ class CreateFileTool(Tool):
         content = require_str(args, "content")
         overwrite = optional_bool(args, "overwrite", False)
         async with ctx.file_locks.lock(path):
-            if path.is_dir():
+            found = lstat_target(path)
+            if found is not None and stat.S_ISDIR(found.st_mode):
                 raise ToolError(f"{path} is a directory; give a file path")
-            existed = path.exists()
+            existed = found is not None
             like: TextFile | None = None
             if existed:
                 if not overwrite:

@@ -149,6 +149,18 @@ def _step(fd: int, name: str) -> int:
     return child
 
 
+def lstat_target(path: Path) -> os.stat_result | None:
+    """What ``path`` leads to (links followed by the walk), or None when nothing is there; never raises
+    OSError (a name too long, a file where a directory should be: ToolError)."""
+    target = locate(path)
+    try:
+        return target.lstat()
+    except OSError as e:
+        raise ToolError(f"cannot open {path}: {e.strerror or e}") from None
+    finally:
+        target.close()
+
+
 def describe_special(mode: int) -> str:
     """What a non-regular file is, in words; "" for a regular file or a directory."""
     if stat.S_ISFIFO(mode):

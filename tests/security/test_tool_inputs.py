@@ -86,3 +86,24 @@ def test_view_of_a_huge_line_is_bounded(fake_llm: FakeLLM, home: Path, workspace
     [text] = results(fake_llm)
     assert len(text) <= MAX_OUTPUT_CHARS + 200, len(text)
     assert "characters cut" in text
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("createfile", {"path": "x" * 300, "content": "y"}),
+        ("strreplace", {"path": "x" * 300, "old_str": "a", "new_str": "b"}),
+        ("insert", {"path": "x" * 300, "insert_line": 0, "new_str": "b"}),
+        ("view", {"path": "~nosuchuser-4d1f/x"}),
+    ],
+)
+def test_names_too_long_or_unknown_homes_are_a_tool_error(
+    fake_llm: FakeLLM, home: Path, workspace: Path, name: str, args: dict[str, object]
+) -> None:
+    fake_llm.script(Reply(tool_calls=[ToolCall(name, args)]), Reply(content="done"))
+    proc = run_cli(["-p", "go", "-y"], home=home, cwd=workspace, base_url=fake_llm.base_url)
+    assert proc.returncode == 0, proc.stderr
+    [text] = results(fake_llm)
+    assert "too long" in text or "cannot be a path" in text, text
+    assert "unexpectedly" not in text  # the tool's own clear error, not the loop's catch-all
+    assert list(workspace.iterdir()) == []
