@@ -15,10 +15,13 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimicode.security.redact import register as register_secret
 from kimicode.security.childenv import environment
+
+if TYPE_CHECKING:
+    from kimicode.security.trust import ProjectFiles
 
 DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_MODEL = "kimi-k2.5"
@@ -101,6 +104,9 @@ class Config:
     permission_rules: list[tuple[str, str, str]] = field(default_factory=list)
     # The project's widening settings left out because the folder is not trusted, one human line each.
     ignored_project_settings: list[str] = field(default_factory=list)
+    # The project files trust was decided on, as read then (security/trust.py): what loads them later
+    # (the project's MCP servers) parses these bytes, not the files again.
+    project_files: ProjectFiles | None = field(default=None, repr=False, compare=False)
     # REPL: a turn that ran this long (s) sends a terminal notification when it ends or asks; 0 = never.
     notify_after: float = 20.0
     # REPL: how file paths become links ("auto" picks by terminal; "none", "file", "vscode", ... or a
@@ -289,9 +295,22 @@ def _user_layer(home: Path, work_dir: Path) -> tuple[Config, list[tuple[str, str
     return config, [(kind, text, SOURCE_USER) for kind, text in rules]
 
 
-def _project_layer(work_dir: Path) -> tuple[dict[str, Any], list[Rule]]:
+def _project_layer(work_dir: Path, files: ProjectFiles | None = None) -> tuple[dict[str, Any], list[Rule]]:
+    """The project's config.toml; ``files``: the project files as read for the trust check, whose bytes are
+    parsed rather than the file read again (what was fingerprinted is what applies)."""
     path = work_dir / ".kimicode" / "config.toml"
-    return _parse_file(read_toml(path), path)
+    if files is None:
+        return _parse_file(read_toml(path), path)
+    key = work_dir.resolve() / ".kimicode" / "config.toml"  # as ProjectFiles names it
+    if key not in files.data:
+        return _parse_file(read_toml(path), path)
+    data = files.data[key]
+    if data is None:
+        return _parse_file({}, path)
+    try:
+        return _parse_file(tomllib.loads(data.decode("utf-8")), path)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
 
 
 def user_endpoint(home: Path, env: dict[str, str] | None = None, flag: str | None = None) -> str:
@@ -330,21 +349,23 @@ def load_config(
 ) -> Config:
     """Build the Config for this run. ``flags`` holds only the options the user actually gave;
     ``flags["trust"]`` trusts the workspace for this run."""
-    from kimicode.security.trust import TrustStore, project_mcp_lines
+    from kimicode.security.trust import ProjectFiles, TrustStore, project_mcp_lines
 
     env = environment() if env is None else env
     flags = flags or {}
     home = kimicode_home(env)
     config, rules = _user_layer(home, (work_dir or Path.cwd()).resolve())
     register_secret(config.api_key)  # the user's own key: hidden in every output even when env overrides it
-    values, project_rules = _project_layer(config.work_dir)
+    # Read once: the trust fingerprint, the project's settings and its MCP servers all come from these bytes.
+    files = config.project_files = ProjectFiles(config.work_dir)
+    values, project_rules = _project_layer(config.work_dir, files)
     store = TrustStore(home)
-    config.trusted = bool(flags.get("trust")) or store.is_trusted(config.work_dir)
+    config.trusted = bool(flags.get("trust")) or store.is_trusted(config.work_dir, files)
     if config.trusted:
         applied, applied_rules = values, project_rules
     else:
         applied, applied_rules, config.ignored_project_settings = split_project(config, values, project_rules)
-        config.ignored_project_settings += project_mcp_lines(config.work_dir)
+        config.ignored_project_settings += project_mcp_lines(config.work_dir, files)
     for key, value in applied.items():
         setattr(config, key, value)
     rules += [(kind, text, SOURCE_PROJECT) for kind, text in applied_rules]
@@ -360,7 +381,7 @@ def load_config(
     if env.get("KIMI_MODEL"):
         config.model = env["KIMI_MODEL"]
 
-    known = {f.name for f in fields(Config)} - {"trusted", "permission_rules", "ignored_project_settings"}
+    known = {f.name for f in fields(Config)} - {"trusted", "permission_rules", "ignored_project_settings", "project_files"}
     for name, value in flags.items():
         if value is not None and name in known:
             setattr(config, name, value)

@@ -116,19 +116,19 @@ def test_image_goes_to_the_model(
 ) -> None:
     picture = tmp_path / "shot.png"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n")
-    seen: list[Path] = []
+    seen: list[tuple[bytes, str]] = []
 
-    def encode_image_file(path: Path, max_tokens: int = 4096) -> Image:
-        seen.append(path)
-        return Image(mime="image/png", data=b"png-bytes", width=64, height=32, label=str(path))
+    def encode_image_bytes(data: bytes, max_tokens: int = 4096, label: str = "") -> Image:
+        seen.append((data, label))
+        return Image(mime="image/png", data=b"png-bytes", width=64, height=32, label=label)
 
     module = types.ModuleType("kimicode.vision.images")
-    module.encode_image_file = encode_image_file  # type: ignore[attr-defined]
+    module.encode_image_bytes = encode_image_bytes  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kimicode.vision.images", module)
     result = view(ctx, "shot.png")
     assert not result.is_error
     assert result.text == f"{picture} (image, 64x32)"
-    assert seen == [picture]
+    assert seen == [(b"\x89PNG\r\n\x1a\n", str(picture))]  # the bytes read through the opened file
     assert [img.data for img in result.images] == [b"png-bytes"]
 
 

@@ -23,7 +23,7 @@ from kimicode.agent.context import DEFAULT_COMPACT_THRESHOLD, CompactionResult, 
 from kimicode.llm.client import ChatClient, ContextOverflowError, LLMError, Reply, ToolCallRequest
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
 from kimicode.security.policy import Decision, Policy
-from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.base import CURRENT_TOOL_CALL, OPENED_CHECK, Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.todo import TodoList
 from kimicode.tools.validate import ArgumentError, validate_args
 
@@ -534,6 +534,8 @@ class Agent:
         if decision.read_only_everything and ctx.sandbox is not None and ctx.sandbox.active:
             # Allowed only because it reads: the sandbox holds the workspace read-only too.
             ctx = replace(ctx, sandbox=replace(ctx.sandbox, read_only_everything=True))
+        if isinstance(args.get("path"), str):  # this call's own task: the check serves only this call
+            OPENED_CHECK.set(self._opened_check(tool, args, decision))
         try:
             return await tool.run(args, ctx)
         except ToolError as exc:
@@ -542,6 +544,21 @@ class Agent:
             raise
         except Exception as exc:  # a bug in one tool must not end the session
             return ToolResult(f"{call.name} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
+
+    def _opened_check(self, tool: Tool, args: dict[str, Any], decided: Decision) -> Callable[[Path], None]:
+        """The decision made again on the real path of what the tool opened: it must allow that file as the
+        first decision allowed the path (a link swapped in since then must not lead anywhere else)."""
+
+        def check(real: Path) -> None:
+            again = self.policy.decide(tool, {**args, "path": str(real)}, self.ctx)
+            same = again.action == "allow" or (again.action == decided.action == "ask" and again.reason == decided.reason)
+            if not same:
+                raise ToolError(
+                    f"{args['path']} leads to {real} now, which is not what was decided on ({again.reason}); "
+                    f"nothing was read or written"
+                )
+
+        return check
 
     def _refuse(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], decision: Decision, emit: Emit) -> ToolResult:
         emit(ev.Refused(call.id, call.name, tool.summary(args), decision.reason, self.agent_id))

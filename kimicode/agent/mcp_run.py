@@ -95,7 +95,8 @@ def project_servers(config: Config, user_servers: list[McpServerConfig], report:
     from kimicode.discovery.mcp_configs import find_project_mcp_servers
 
     added: list[McpServerConfig] = []
-    for server in find_project_mcp_servers(config.work_dir).servers:
+    # The bytes trust was decided on (config.project_files), not the files read again.
+    for server in find_project_mcp_servers(config.work_dir, config.project_files).servers:
         taken = [s for s in [*user_servers, *added] if s.name == server.name]
         if not server.enabled or any(s.same_server(server) for s in taken):
             continue

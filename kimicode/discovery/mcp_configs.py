@@ -15,9 +15,12 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimicode.discovery.jsonc import loads_jsonc
+
+if TYPE_CHECKING:
+    from kimicode.security.trust import ProjectFiles
 from kimicode.discovery.skills import find_project_root
 from kimicode.mcp.server_config import (
     McpServerConfig,
@@ -110,19 +113,30 @@ def find_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) 
     return _read_all(readers, workspace, home, project_mcp_files(workspace))
 
 
-def find_project_mcp_servers(workspace: Path) -> McpDiscovery:
-    """Only the servers the project's own files configure (none of the user's)."""
-    return _read_all(_project_readers(workspace), workspace, Path.home(), project_mcp_files(workspace))
+def find_project_mcp_servers(workspace: Path, files: ProjectFiles | None = None) -> McpDiscovery:
+    """Only the servers the project's own files configure (none of the user's). ``files``: the project
+    files as read for the trust check; their bytes are parsed, not the files read again."""
+    snapshot = files.data if files is not None else None
+    if snapshot is not None:
+        workspace = workspace.resolve()  # as the snapshot names its files
+    return _read_all(_project_readers(workspace), workspace, Path.home(), project_mcp_files(workspace), snapshot)
 
 
-def _read_all(readers: list[tuple[Path, Reader]], workspace: Path, home: Path, project_files: list[Path]) -> McpDiscovery:
+def _read_all(
+    readers: list[tuple[Path, Reader]],
+    workspace: Path,
+    home: Path,
+    project_files: list[Path],
+    snapshot: Mapping[Path, bytes | None] | None = None,
+) -> McpDiscovery:
     result = McpDiscovery()
     placeholders = {"workspaceFolder": str(find_project_root(workspace)), "userHome": str(home)}
     for path, reader in readers:
-        if not path.is_file():
+        known = snapshot is not None and path in snapshot
+        if (snapshot[path] is None) if known else not path.is_file():  # type: ignore[index]
             continue
         try:
-            data = _load(path)
+            data = _parse(path, snapshot[path]) if known else _load(path)  # type: ignore[index, arg-type]
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             result.problems.append((path, f"cannot parse {path}: {_one_line(exc)}"))
             continue
@@ -146,7 +160,11 @@ def _zed_settings_path(home: Path, platform: str) -> Path:
 
 
 def _load(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+    return _parse(path, path.read_bytes())
+
+
+def _parse(path: Path, data: bytes) -> Any:
+    text = data.decode("utf-8")
     if path.suffix == ".toml":
         import tomllib
 

@@ -6,16 +6,22 @@ A process-wide registry is fed where secrets enter: the API key (environment or 
 output channel — session records, stderr, headless stdout, model error messages, MCP logs — not in every
 caller. What the model is sent is not redacted: it needs the real text of files and command output.
 
-One compiled regular expression covers everything; it is rebuilt only when the registry changes.
+A registered secret is also found in the forms a tool result or a command's output can carry it in: without
+its ``sk-`` prefix, base64-encoded (any alignment, either alphabet), percent-encoded (whole or in part,
+either case), and split by whitespace or line breaks. The forms are computed once, at registration; plain
+substring checks decide whether a (slower) pattern runs, so text without a secret costs little.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import os
 import re
 import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 REDACTED = "[redacted]"
 # Shorter values would redact ordinary words and numbers; real keys and tokens are longer.
@@ -44,14 +50,23 @@ _SHAPES = (
 _TRIGGERS = ("sk-", "bearer", "authorization")
 
 _lock = threading.Lock()
-# Replaced, never mutated: readers on other threads (sub-agents, MCP tasks) iterate a stable tuple.
+# Replaced, never mutated: readers on other threads (sub-agents, MCP tasks) iterate stable tuples.
 _known: tuple[str, ...] = ()
+# Every form a registered secret can take in text (see _derived_forms), longest first: C-speed substring
+# checks on them decide whether the slower pattern runs at all.
+_needles: tuple[str, ...] = ()
+# The secrets and their prefix-less bodies: looked for in text with percent-escapes decoded.
+_bodies: tuple[str, ...] = ()
 _pattern: re.Pattern[str] | None = None
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+# What a key split over lines or words is split by (str.translate deletes these at C speed).
+_NO_WHITESPACE = dict.fromkeys(map(ord, " \t\n\r\f\v\u00a0\u2028\u2029"))
 
 
 def register(value: str | None) -> None:
-    """Remember ``value`` as a secret from now on. Short or empty values are ignored."""
-    global _known, _pattern
+    """Remember ``value`` as a secret from now on, with every derived form it can take in text (computed
+    once, here). Short or empty values are ignored."""
+    global _known, _needles, _bodies
     if not value:
         return
     value = value.strip()
@@ -61,7 +76,65 @@ def register(value: str | None) -> None:
         if value not in _known:
             # Longest first: a secret that contains another one is replaced whole.
             _known = tuple(sorted((*_known, value), key=len, reverse=True))
-            _pattern = None  # rebuilt on the next redact
+            bodies = [value]
+            if value.startswith("sk-") and len(value) - 3 >= MIN_SECRET_LENGTH:
+                bodies.append(value[3:])  # the key with its prefix stripped is the key
+            forms = {form for body in bodies for form in _derived_forms(body)}
+            _needles = tuple(sorted(set(_needles) | forms, key=len, reverse=True))
+            _bodies = tuple(sorted({*_bodies, *bodies}, key=len, reverse=True))
+
+
+def _derived_forms(body: str) -> set[str]:
+    """``body`` as written and base64-encoded at each of the three byte alignments (standard and URL-safe
+    alphabets; only the characters that depend on ``body`` alone, so it is found inside a longer encoded
+    blob). Percent-encoding is matched by decoding instead (see _percent_hits): any mix of escaped and plain
+    characters is one form there."""
+    forms = {body}
+    raw = body.encode()
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + raw).decode()
+        total = pad + len(raw)
+        core = encoded[(0, 2, 3)[pad] : total // 3 * 4 + total % 3]
+        forms.add(core)
+        forms.add(core.replace("+", "-").replace("/", "_"))
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+@functools.lru_cache(maxsize=256)
+def _split_pattern(form: str) -> re.Pattern[str]:
+    """``form`` with whitespace (line breaks included) allowed between any two characters."""
+    return re.compile(r"\s*".join(re.escape(c) for c in form))
+
+
+@functools.lru_cache(maxsize=64)
+def _escaped_pattern(body: str) -> re.Pattern[str]:
+    """``body`` with any of its characters percent-encoded (hex in either case), whitespace allowed between."""
+    return re.compile(r"\s*".join(_char_or_escape(c) for c in body))
+
+
+def _char_or_escape(char: str) -> str:
+    escapes = "".join(f"%(?i:{byte:02x})" for byte in char.encode())
+    return f"(?:{re.escape(char)}|{escapes})"
+
+
+def _redact_secrets(text: str) -> str:
+    """Every form of every registered secret in ``text`` replaced. Substring checks at C speed decide what
+    runs; a pattern runs only for a form that is there split by whitespace or percent-encoded."""
+    needles, bodies = _needles, _bodies
+    for form in needles:  # longest first: a secret that contains another one is replaced whole
+        if form in text:
+            text = text.replace(form, REDACTED)
+    compact = text.translate(_NO_WHITESPACE)
+    if len(compact) != len(text):
+        for form in needles:
+            if form in compact:
+                text = _split_pattern(form).sub(REDACTED, text)
+    if "%" in compact and _PERCENT.search(compact):
+        decoded = unquote(compact, errors="surrogateescape")
+        for body in bodies:
+            if body in decoded:
+                text = _escaped_pattern(body).sub(REDACTED, text)
+    return text
 
 
 def register_environment(env: os._Environ[str] | dict[str, str] | None = None) -> None:
@@ -100,7 +173,7 @@ def _compiled() -> re.Pattern[str]:
     pattern = _pattern
     if pattern is None:
         with _lock:
-            pattern = _pattern = re.compile("|".join([*(re.escape(s) for s in _known), *_SHAPES]))
+            pattern = _pattern = re.compile("|".join(_SHAPES))
     return pattern
 
 
@@ -113,8 +186,10 @@ def redact(text: str) -> str:
     """``text`` with every known secret and key-shaped string replaced by ``[redacted]``."""
     if not text or not isinstance(text, str):
         return text
+    if _needles:
+        text = _redact_secrets(text)
     lowered = text.lower()
-    if not any(t in lowered for t in _TRIGGERS) and not any(s in text for s in _known):
+    if not any(t in lowered for t in _TRIGGERS):
         return text
     return _compiled().sub(_replace, text)
 

@@ -98,10 +98,13 @@ class TrustStore:
         record = self.record(workspace)
         return record.rules if record else []
 
-    def is_trusted(self, workspace: Path) -> bool:
-        """A stored "trusted" whose fingerprint still matches the project files."""
+    def is_trusted(self, workspace: Path, files: ProjectFiles | None = None) -> bool:
+        """A stored "trusted" whose fingerprint still matches the project files (``files``: as already read,
+        the bytes the caller goes on to load)."""
         record = self.record(workspace)
-        return bool(record and record.decision == "trusted" and record.config_hash == project_fingerprint(workspace))
+        if not (record and record.decision == "trusted"):
+            return False
+        return record.config_hash == (files or ProjectFiles(workspace)).fingerprint()
 
 
 def fingerprinted_files(workspace: Path) -> list[Path]:
@@ -112,22 +115,38 @@ def fingerprinted_files(workspace: Path) -> list[Path]:
     return list(dict.fromkeys([workspace / PROJECT_CONFIG, *project_mcp_files(workspace)]))
 
 
+class ProjectFiles:
+    """The project files that can widen, each read once: the fingerprint and the loaders use these very
+    bytes, so a file changed (or created and removed) between the trust check and the load is never
+    loaded unchecked. ``None`` stands for a file that was absent or unreadable."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.data: dict[Path, bytes | None] = {}
+        for path in fingerprinted_files(workspace):
+            try:
+                self.data[path] = path.read_bytes()
+            except OSError:
+                self.data[path] = None
+
+    def fingerprint(self) -> str:
+        """sha256 over each file's name and bytes (absent ones count as absent)."""
+        digest = hashlib.sha256()
+        for path, data in self.data.items():
+            digest.update(str(path).encode() + b"\0")
+            if data is None:
+                digest.update(b"absent\0")
+            else:
+                digest.update(len(data).to_bytes(8, "big") + data)
+        return digest.hexdigest()
+
+
 def project_fingerprint(workspace: Path) -> str:
     """sha256 over the project files that can widen (name and bytes of each; absent ones count as absent)."""
-    digest = hashlib.sha256()
-    for path in fingerprinted_files(workspace):
-        digest.update(str(path).encode() + b"\0")
-        try:
-            data = path.read_bytes()
-        except OSError:
-            digest.update(b"absent\0")
-            continue
-        digest.update(len(data).to_bytes(8, "big") + data)
-    return digest.hexdigest()
+    return ProjectFiles(workspace).fingerprint()
 
 
-def project_mcp_lines(workspace: Path) -> list[str]:
+def project_mcp_lines(workspace: Path, files: ProjectFiles | None = None) -> list[str]:
     """One line per MCP server the project's own files configure (they run only in a trusted folder)."""
     from kimicode.discovery.mcp_configs import find_project_mcp_servers
 
-    return [f"MCP server {s.name}: {s.describe()}" for s in find_project_mcp_servers(workspace).servers]
+    return [f"MCP server {s.name}: {s.describe()}" for s in find_project_mcp_servers(workspace, files).servers]

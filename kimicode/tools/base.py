@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -21,6 +23,8 @@ MAX_OUTPUT_CHARS = 16_000
 # fetch: its max_chars (default 20 000, DESIGN.md B.9) goes up to this; what it downloads stops here.
 FETCH_MAX_CHARS = 100_000
 FETCH_MAX_DOWNLOAD_BYTES = 10 * 1024 * 1024
+# One line of numbered output around an edit longer than this is cut: a minified file can be one 10 MB line.
+MAX_LINE_CHARS = 2_000
 
 
 @dataclass
@@ -68,6 +72,20 @@ class ToolError(Exception):
     """Raised inside a tool for a problem the model should read and fix (bad path, no match...)."""
 
 
+# Set by the agent loop for each call that names a path: judges again, on the real path of what a file tool
+# actually opened, the decision made on the path as written (a link swapped in between must not carry the
+# call somewhere else). Raises ToolError when the opened file is not what was decided on.
+OPENED_CHECK: contextvars.ContextVar[Callable[[Path], None] | None] = contextvars.ContextVar(
+    "kimicode_opened_check", default=None
+)
+
+
+def check_opened(real: Path) -> None:
+    check = OPENED_CHECK.get()
+    if check is not None:
+        check(real)
+
+
 class FileLocks:
     """One asyncio lock per resolved path, so concurrent edits (several calls, sub-agents) never interleave."""
 
@@ -102,15 +120,30 @@ class ToolContext:
         """Relative paths resolve against the workspace; ``~`` is expanded."""
         if not path or not path.strip():
             raise ToolError("path is empty: give a file or directory path")
-        p = Path(path.strip()).expanduser()
+        refuse_impossible_path(path)
+        try:
+            p = Path(path.strip()).expanduser()
+        except RuntimeError:  # "~name" for a user this machine does not know
+            raise ToolError(f"{path!r} cannot be a path: no user's home is named by {path.split('/')[0]!r}") from None
         if not p.is_absolute():
             p = self.workspace / p
         return Path(_normalize(p))
 
 
-def _normalize(p: Path) -> str:
-    import os
+def refuse_impossible_path(path: str) -> None:
+    """Raise ToolError for text no file can be named by: a NUL byte, or characters the file system's
+    encoding cannot hold (a lone surrogate). Said here once, before any os call would raise ValueError."""
+    if "\0" in path:
+        raise ToolError(f"{path!r} cannot be a path: it contains a NUL byte; give the path without it")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError as e:
+        raise ToolError(
+            f"{path!r} cannot be a path: {e.object[e.start:e.end]!r} is not a character a file name can hold"
+        ) from None
 
+
+def _normalize(p: Path) -> str:
     return os.path.normpath(str(p))
 
 
@@ -159,3 +192,18 @@ def truncate_middle(text: str, limit: int = MAX_OUTPUT_CHARS, hint: str = "") ->
     omitted = len(text) - head - tail
     note = f"\n[... {omitted} characters elided{'; ' + hint if hint else ''} ...]\n"
     return text[:head] + note + text[-tail:]
+
+
+def clip_line(line: str, limit: int = MAX_LINE_CHARS, around: int | None = None) -> str:
+    """``line`` cut to about ``limit`` characters with a marker naming how many were left out.
+
+    ``around``: an offset in the line to keep in view (where an edit happened); else the line's start is kept.
+    """
+    if len(line) <= limit:
+        return line
+    if around is None or around < limit // 2:
+        return f"{line[:limit]} [... {len(line) - limit} characters cut ...]"
+    start = min(around - limit // 2, len(line) - limit)
+    end = start + limit
+    after = f" [... {len(line) - end} characters cut ...]" if end < len(line) else ""
+    return f"[... {start} characters cut ...] {line[start:end]}{after}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import stat
 from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_bool, reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, load_text, save_text
+from kimicode.tools.safeopen import lstat_target
 
 
 class CreateFileTool(Tool):
@@ -35,9 +37,10 @@ class CreateFileTool(Tool):
         content = require_str(args, "content")
         overwrite = optional_bool(args, "overwrite", False)
         async with ctx.file_locks.lock(path):
-            if path.is_dir():
+            found = lstat_target(path)
+            if found is not None and stat.S_ISDIR(found.st_mode):
                 raise ToolError(f"{path} is a directory; give a file path")
-            existed = path.exists()
+            existed = found is not None
             like: TextFile | None = None
             if existed:
                 if not overwrite:
@@ -49,10 +52,7 @@ class CreateFileTool(Tool):
                     like = await load_text(ctx, path)  # keep its encoding, line endings and mode
                 except BinaryFileError:
                     like = None
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise ToolError(f"cannot create directory {path.parent}: {e.strerror or e}") from None
-            await save_text(ctx, path, content, like)
+            # Missing parents are made by the write, below the directory the policy judged.
+            await save_text(ctx, path, content, like, make_parents=True)
         verb = "Overwrote" if existed else "Created"
         return ToolResult(text=f"{verb} {path} ({count_lines(content)} lines).")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from kimicode.tools.base import ToolContext, ToolError
+from kimicode.tools.safeopen import describe_special, open_for_reading, refuse_special  # noqa: F401
 
 # How far to look for NUL bytes when deciding whether a file is binary.
 BINARY_SNIFF_BYTES = 8192
@@ -61,62 +61,16 @@ def count_lines(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
-def describe_special(mode: int) -> str:
-    """What a non-regular file is, in words; "" for a regular file or a directory."""
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return ""
-    return "not a regular file"
-
-
-def refuse_special(path: Path, st: os.stat_result) -> None:
-    """Raise ToolError for FIFOs, devices and sockets: reading one can block forever or never end."""
-    kind = describe_special(st.st_mode)
-    if kind:
-        raise ToolError(
-            f"{path} is {kind}, not a regular file; it was not opened (reading it could block or never "
-            f"end). Use bash if you really need it (e.g. `head -c 100 {path}` with a timeout)"
-        )
-
-
 def open_regular(path: Path) -> tuple[int, os.stat_result]:
     """Open ``path`` for reading, only if it is a regular file; returns (fd, stat of the open file).
 
-    stat first, so a FIFO or device is never opened (opening a device can have effects of its own); then
-    open non-blocking and check the opened file again, so a FIFO swapped in between cannot hang the read.
+    Through the descriptor walk (kimicode.tools.safeopen): the file opened is the file the policy judged,
+    and a FIFO or device is never opened.
     """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ToolError(f"{path} does not exist") from None
-    except OSError as e:
-        raise ToolError(f"cannot read {path}: {e.strerror}") from None
-    refuse_special(path, st)
+    fd, st = open_for_reading(path)
     if stat.S_ISDIR(st.st_mode):
-        raise ToolError(f"{path} is a directory, not a file")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise ToolError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise ToolError(f"{path} is a directory, not a file") from None
-    except OSError as e:
-        raise ToolError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        refuse_special(path, st)
-        if stat.S_ISDIR(st.st_mode):
-            raise ToolError(f"{path} is a directory, not a file")
-    except BaseException:
         os.close(fd)
-        raise
+        raise ToolError(f"{path} is a directory, not a file")
     return fd, st
 
 
@@ -238,7 +192,13 @@ Splice = tuple[int, int, int]
 def encode_text(text: str, like: TextFile | None, splice: Splice | None = None) -> bytes:
     """The bytes to write for ``text`` in the style of ``like`` (UTF-8 and the text as given if None)."""
     if like is None:
-        return text.encode("utf-8")
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate ("\ud800") that JSON can carry
+            raise ToolError(
+                f"cannot write the file: the text contains {e.object[e.start : e.end]!r}, which is not a "
+                f"character (a lone surrogate); send the text without it"
+            ) from None
     if like.newline == "\r\n":
         text = restore_endings(text, like, splice)
     try:
@@ -323,66 +283,6 @@ def _at_line_start(text: str, offset: int) -> bool:
     return offset == 0 or text[offset - 1] == "\n"
 
 
-def write_text_file(path: Path, text: str, like: TextFile | None = None, splice: Splice | None = None) -> None:
-    """Write ``text`` to ``path`` so that a failure leaves the old file whole.
-
-    With ``like`` (the file as read before an edit) the original encoding, BOM, line endings and mode are
-    kept (``splice``, where the edit changed the text, tells which lines keep their endings for sure).
-    Symlinks are followed, so the link stays a link. Read-only files (no write permission bit, or
-    not writable by this user) and anything but a regular file are refused.
-
-    The new content always goes to a temp file in the same directory first (written, fsynced). An
-    ordinary file is then replaced by renaming the temp file over it: atomic, so a reader or a crash sees
-    the old or the new content, never half. A file with several hard links (st_nlink > 1) would lose them
-    to a rename (the other names would keep the old inode), so its content is copied into the original
-    inode instead, and the temp file, a complete copy, is removed only once that succeeded.
-    """
-    data = encode_text(text, like, splice)
-    target, existing = _writable_target(path)
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        # 0o666 lets the umask decide a new file's mode, as any editor would.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        try:
-            _write_all(fd, data)
-            if existing is not None:
-                _copy_ownership_and_mode(fd, existing, like)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if existing is not None and stat.S_ISREG(existing.st_mode) and existing.st_nlink > 1:
-            _write_in_place(path, target, data, existing, tmp)
-            _remove_quietly(tmp)
-            return
-        os.replace(tmp, target)
-    except _InPlaceError:
-        raise
-    except OSError as e:
-        _remove_quietly(tmp)
-        raise ToolError(f"cannot write {path}: {e.strerror or e}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    fsync_directory(target.parent)
-
-
-def _writable_target(path: Path) -> tuple[Path, os.stat_result | None]:
-    """The file a write to ``path`` lands in (symlinks followed) and its stat (None: it is new); raises
-    ToolError for special files and read-only ones."""
-    target = Path(os.path.realpath(path))
-    try:
-        existing: os.stat_result | None = target.stat()
-    except FileNotFoundError:
-        existing = None
-    except OSError as e:
-        raise ToolError(f"cannot write {path}: {e.strerror}") from None
-    if existing is not None:
-        refuse_special(path, existing)
-        if not stat.S_ISDIR(existing.st_mode):
-            _refuse_read_only(path, target, existing)
-    return target, existing
-
-
 async def load_text(ctx: ToolContext, path: Path) -> TextFile:
     """``path`` as the edit tools see it: the editor's text when an editor holds the files (its unsaved
     changes included), else the disk's. The disk is read either way: it answers whether the file may be
@@ -402,11 +302,22 @@ async def load_text(ctx: ToolContext, path: Path) -> TextFile:
 
 
 async def save_text(
-    ctx: ToolContext, path: Path, text: str, like: TextFile | None = None, splice: Splice | None = None
+    ctx: ToolContext,
+    path: Path,
+    text: str,
+    like: TextFile | None = None,
+    splice: Splice | None = None,
+    make_parents: bool = False,
 ) -> None:
     """``write_text_file``, or through the editor when one holds the files (same refusals first)."""
+    from kimicode.tools.filewrite import writable_target
+
     if ctx.files is not None:
-        target, _ = _writable_target(path)
+        found, _ = writable_target(path)
+        try:
+            target = found.real
+        finally:
+            found.close()
         encode_text(text, like, splice)  # a character the file's encoding cannot hold is refused here too
         content, before = text, None
         if like is not None:
@@ -415,82 +326,8 @@ async def save_text(
             before = restore_endings(like.text, like) if crlf else like.text
         if await ctx.files.write_text(target, content, before):
             return
-    write_text_file(path, text, like, splice)
+    write_text_file(path, text, like, splice, make_parents)
 
 
-class _InPlaceError(ToolError):
-    """Writing into a hard-linked file failed part way; the temp file keeps the whole new content."""
-
-
-def _refuse_read_only(path: Path, target: Path, existing: os.stat_result) -> None:
-    # The mode bits count even for root (which os.access lets write anything): a file someone made
-    # read-only says "do not change me", and replacing it through the directory would ignore that.
-    mode = stat.S_IMODE(existing.st_mode)
-    if mode & 0o222 == 0 or not os.access(target, os.W_OK):
-        raise ToolError(
-            f"{path} is read-only (mode {mode:04o}); it was not changed. If the change is intended, make "
-            f"the file writable first (e.g. `chmod u+w {path}`) and edit it again"
-        )
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _write_in_place(path: Path, target: Path, data: bytes, existing: os.stat_result, tmp: Path) -> None:
-    """Copy ``data`` into the existing inode of ``target`` (overwrite, then truncate to length)."""
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as e:
-        _remove_quietly(tmp)
-        raise ToolError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        now = os.fstat(fd)
-        if (now.st_dev, now.st_ino) != (existing.st_dev, existing.st_ino) or not stat.S_ISREG(now.st_mode):
-            _remove_quietly(tmp)
-            raise ToolError(f"{path} was replaced by another file while being edited; nothing was written")
-        try:
-            _write_all(fd, data)
-            os.ftruncate(fd, len(data))
-            os.fsync(fd)
-        except OSError as e:
-            raise _InPlaceError(
-                f"cannot write {path}: {e.strerror or e}; it may be partly written, and the complete new "
-                f"content is in {tmp}"
-            ) from None
-    finally:
-        os.close(fd)
-
-
-def _copy_ownership_and_mode(fd: int, existing: os.stat_result, like: TextFile | None) -> None:
-    mode = like.mode if like is not None and like.mode is not None else stat.S_IMODE(existing.st_mode)
-    if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
-        try:
-            os.fchown(fd, existing.st_uid, existing.st_gid)
-        except PermissionError:
-            pass  # an unprivileged user cannot give files away; the content still gets written
-    os.fchmod(fd, mode)
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable; not every filesystem allows it, and that is fine."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+# The write side lives in its own module (it imports this one); these names stay importable from here.
+from kimicode.tools.filewrite import fsync_directory, write_text_file  # noqa: E402

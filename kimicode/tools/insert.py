@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import stat
 from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_int, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.fileio import count_lines, load_text, save_text
+from kimicode.tools.safeopen import lstat_target
 from kimicode.tools.snippets import snippet
 
 
@@ -34,7 +36,8 @@ class InsertTool(Tool):
         if not new_str:
             raise ToolError("new_str is empty; nothing to insert")
         async with ctx.file_locks.lock(path):
-            if path.is_dir():
+            found = lstat_target(path)
+            if found is not None and stat.S_ISDIR(found.st_mode):
                 raise ToolError(f"{path} is a directory; give a file path")
             original = await load_text(ctx, path)
             text = original.text
@@ -50,7 +53,7 @@ class InsertTool(Tool):
         first = insert_line + 1
         last = insert_line + count_lines(new_str)
         return ToolResult(text=f"Inserted {last - first + 1} line(s) into {path}. The edited region:\n"
-                          f"{snippet(edited, first, last)}")
+                          f"{snippet(edited, first, last, focus=at)}")
 
 
 def insert_after_line(text: str, line: int, new_str: str) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import stat
 from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.fileio import load_text, save_text
+from kimicode.tools.safeopen import lstat_target
 from kimicode.tools.snippets import snippet
 
 # Naming every match of a very common string helps nobody.
@@ -40,7 +42,8 @@ class StrReplaceTool(Tool):
         if not old_str:
             raise ToolError("old_str is empty; give the exact text to replace (use insert to add new lines)")
         async with ctx.file_locks.lock(path):
-            if path.is_dir():
+            found = lstat_target(path)
+            if found is not None and stat.S_ISDIR(found.st_mode):
                 raise ToolError(f"{path} is a directory; give a file path")
             original = await load_text(ctx, path)
             text = original.text
@@ -57,7 +60,7 @@ class StrReplaceTool(Tool):
         first_line = line_of(text, start)
         last_line = first_line + new_str.count("\n")
         return ToolResult(
-            text=f"Edited {path}. The edited region:\n{snippet(edited, first_line, last_line)}"
+            text=f"Edited {path}. The edited region:\n{snippet(edited, first_line, last_line, focus=start)}"
         )
 
 

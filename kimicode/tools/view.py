@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_int_pair, reports_errors, require_str
-from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult, clip_line
 from kimicode.tools.fileio import (
     format_size,
     open_regular,
     read_bounded,
-    refuse_special,
     sniff_encoding,
     text_file_from_bytes,
 )
+from kimicode.tools.safeopen import open_for_reading
 from kimicode.tools.snippets import numbered
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
@@ -29,6 +30,9 @@ MAX_LISTING_ENTRIES = 1000
 VIEW_READ_BYTES = 4 * 1024 * 1024
 # Longest piece of one line read at a time while streaming: a minified file can be a single huge line.
 LINE_PIECE_CHARS = 64 * 1024
+# An image file is read whole through its descriptor; a photo is a few MB, past this it is not an image to show.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+_LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class ViewTool(Tool):
@@ -58,28 +62,40 @@ class ViewTool(Tool):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         path = ctx.resolve(require_str(args, "path"))
         view_range = optional_int_pair(args, "view_range")
+        # One descriptor, opened without following a link the walk did not judge: what is listed, shown
+        # or seen is what the policy decided on, whatever the name points at by now.
         try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise ToolError(f"{path} does not exist; list its directory with view to find the right path") from None
-        except OSError as e:
-            raise ToolError(f"cannot read {path}: {e.strerror}") from None
-        refuse_special(path, st)  # before any open: a FIFO or device named like an image is no image
-        if path.is_dir():
-            if view_range is not None:
-                raise ToolError(f"{path} is a directory; view_range only applies to files")
-            return ToolResult(text=list_directory(path))
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return _view_image(path)
-        if ctx.files is not None and st.st_size <= VIEW_READ_BYTES:
-            text = await ctx.files.read_text(path)  # an editor's buffer, unsaved changes included
-            if text is not None:
-                return ToolResult(text=_show_text(path, text.replace("\r\n", "\n"), view_range))
-        return ToolResult(text=show_file(path, view_range))
+            fd, st = open_for_reading(path)
+        except ToolError as e:
+            if str(e) == f"{path} does not exist":
+                raise ToolError(f"{path} does not exist; list its directory with view to find the right path") from None
+            raise
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                if view_range is not None:
+                    raise ToolError(f"{path} is a directory; view_range only applies to files")
+                return ToolResult(text=list_directory(path, fd))
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                return _view_image(path, fd)
+            if ctx.files is not None and st.st_size <= VIEW_READ_BYTES:
+                text = await ctx.files.read_text(path)  # an editor's buffer, unsaved changes included
+                if text is not None:
+                    return ToolResult(text=_show_text(path, text.replace("\r\n", "\n"), view_range))
+            return ToolResult(text=show_file(path, view_range, fd, st))
+        finally:
+            os.close(fd)
 
 
-def show_file(path: Path, view_range: tuple[int, int] | None) -> str:
-    fd, st = open_regular(path)
+def show_file(
+    path: Path, view_range: tuple[int, int] | None, fd: int | None = None, st: os.stat_result | None = None
+) -> str:
+    """The numbered lines of ``path``, read through ``fd`` when given (the caller closes it)."""
+    if fd is None or st is None:
+        own, st = open_regular(path)
+        try:
+            return show_file(path, view_range, own, st)
+        finally:
+            os.close(own)
     try:
         if st.st_size <= VIEW_READ_BYTES:
             data = read_bounded(fd, VIEW_READ_BYTES + 1)
@@ -89,8 +105,6 @@ def show_file(path: Path, view_range: tuple[int, int] | None) -> str:
         return _show_streamed(path, fd, view_range)
     except OSError as e:
         raise ToolError(f"cannot read {path}: {e.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 def _show_text(path: Path, text: str, view_range: tuple[int, int] | None) -> str:
@@ -128,7 +142,7 @@ def _show_streamed(path: Path, fd: int, view_range: tuple[int, int] | None) -> s
         cost = len(line) + 8
         if cost > budget:
             if not shown:  # one enormous line (minified code): show its start
-                shown.append(line[: MAX_OUTPUT_CHARS - 8] + " [... line cut ...]")
+                shown.append(clip_line(line, MAX_OUTPUT_CHARS - 100))
             stopped = "full"
             break
         shown.append(line)
@@ -187,7 +201,7 @@ def _clip_numbered(lines: list[str], first_line: int, total: int) -> str:
         cost = len(line) + 8  # "%6d\t" and the newline
         if size + cost > MAX_OUTPUT_CHARS:
             if not shown:  # one enormous line (minified code): show its start
-                shown.append(line[: MAX_OUTPUT_CHARS - 8] + " [... line cut ...]")
+                shown.append(clip_line(line, MAX_OUTPUT_CHARS - 100))
             break
         shown.append(line)
         size += cost
@@ -201,9 +215,10 @@ def _clip_numbered(lines: list[str], first_line: int, total: int) -> str:
     return body
 
 
-def list_directory(root: Path) -> str:
+def list_directory(root: Path, fd: int) -> str:
+    """The entries below the open directory ``fd`` (named ``root``)."""
     entries: list[str] = []
-    truncated = _collect(root, "", 1, entries)
+    truncated = _collect(fd, "", 1, entries)
     header = f"Entries of {root} up to {LISTING_DEPTH} levels deep (hidden entries skipped):"
     if not entries:
         return f"{header}\n(empty)"
@@ -218,8 +233,9 @@ def list_directory(root: Path) -> str:
     return f"{header}\n{body}"
 
 
-def _collect(directory: Path, prefix: str, depth: int, entries: list[str]) -> bool:
-    """Append sorted entries depth-first; True when the entry cap stopped the walk."""
+def _collect(directory: int, prefix: str, depth: int, entries: list[str]) -> bool:
+    """Append sorted entries depth-first; True when the entry cap stopped the walk. Subdirectories are
+    opened below ``directory`` without following links: a link is listed, not entered."""
     try:
         with os.scandir(directory) as it:
             children = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
@@ -234,19 +250,32 @@ def _collect(directory: Path, prefix: str, depth: int, entries: list[str]) -> bo
         except OSError:
             is_dir = False
         entries.append(f"{prefix}{child.name}{'/' if is_dir else ''}")
-        if is_dir and depth < LISTING_DEPTH:
-            if _collect(Path(child.path), f"{prefix}{child.name}/", depth + 1, entries):
-                return True
+        if is_dir and depth < LISTING_DEPTH and not child.is_symlink():
+            try:
+                sub = os.open(child.name, _LIST_FLAGS, dir_fd=directory)
+            except OSError:
+                continue  # gone or swapped for a link since it was listed
+            try:
+                if _collect(sub, f"{prefix}{child.name}/", depth + 1, entries):
+                    return True
+            finally:
+                os.close(sub)
     return False
 
 
-def _view_image(path: Path) -> ToolResult:
+def _view_image(path: Path, fd: int) -> ToolResult:
     try:
-        from kimicode.vision.images import encode_image_file
+        from kimicode.vision.images import encode_image_bytes
     except ImportError as e:
         raise ToolError(f"cannot show {path}: image support is unavailable ({e})") from None
     try:
-        image = encode_image_file(path)
+        data = read_bounded(fd, MAX_IMAGE_BYTES + 1)
+    except OSError as e:
+        raise ToolError(f"cannot read image {path}: {e.strerror}") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ToolError(f"cannot show {path}: it is more than {format_size(MAX_IMAGE_BYTES)}, too large for an image")
+    try:
+        image = encode_image_bytes(data, label=str(path))
     except ToolError:
         raise
     except Exception as e:  # a corrupt or unsupported image is the model's to hear about, not a crash
