@@ -177,3 +177,16 @@ def test_a_driver_added_to_an_included_file_after_a_listing_is_emptied_too(repo:
     assert not marker.exists()
     subprocess.run(["git", "add", "a.txt"], cwd=repo, capture_output=True)
     assert marker.exists(), "the late filter is not live: this test proves nothing"
+
+
+def test_a_planted_core_worktree_moves_nothing(repo: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.txt").write_text("the user's other file\n")
+    checkpoints = Checkpoints(repo, "20261206-000000-gggggg")
+    checkpoints.snapshot("before")
+    _git(repo, "config", "core.worktree", str(elsewhere))
+    (repo / "a.txt").write_text("two\n")
+    report = checkpoints.undo()
+    assert report.restored == ["a.txt"] and (repo / "a.txt").read_text() == "one\n"
+    assert (elsewhere / "a.txt").read_text() == "the user's other file\n"
