@@ -190,3 +190,22 @@ def test_a_planted_core_worktree_moves_nothing(repo: Path, tmp_path: Path) -> No
     report = checkpoints.undo()
     assert report.restored == ["a.txt"] and (repo / "a.txt").read_text() == "one\n"
     assert (elsewhere / "a.txt").read_text() == "the user's other file\n"
+
+
+def test_a_swarm_merge_runs_no_planted_merge_driver(repo: Path, tmp_path: Path) -> None:
+    from kimicode.vcs.worktrees import WaveWorktrees
+
+    marker = tmp_path / "MARKER"
+    (repo / "a.txt").write_text("1\n2\n3\n4\n5\n6\n")
+    (repo / ".gitattributes").write_text("* merge=x\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "lines")
+    _git(repo, "config", "merge.x.driver", f"touch {marker}; false")
+    wave = WaveWorktrees.open(repo, "w1")
+    assert wave is not None
+    theirs = wave.add("sub")
+    (theirs / "a.txt").write_text("1\n2\n3\n4\n5\nsix\n")
+    (repo / "a.txt").write_text("one\n2\n3\n4\n5\n6\n")  # both sides change the file: a content merge
+    report = wave.merge("sub")
+    assert not marker.exists(), "the swarm's merge ran the repository's merge driver"
+    assert report.conflicts == ["a.txt"] or (repo / "a.txt").read_text() == "one\n2\n3\n4\n5\nsix\n"
