@@ -209,3 +209,19 @@ def test_a_swarm_merge_runs_no_planted_merge_driver(repo: Path, tmp_path: Path) 
     report = wave.merge("sub")
     assert not marker.exists(), "the swarm's merge ran the repository's merge driver"
     assert report.conflicts == ["a.txt"] or (repo / "a.txt").read_text() == "one\n2\n3\n4\n5\nsix\n"
+
+
+def test_a_planted_partial_clone_fetches_nothing(repo: Path, tmp_path: Path) -> None:
+    """A missing object and a promisor remote: git would fetch it, running the remote's upload-pack."""
+    marker = tmp_path / "MARKER"
+    blob = _git(repo, "rev-parse", "HEAD:a.txt").strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    for key, value in {"core.repositoryformatversion": "1", "extensions.partialClone": "origin",
+                       "remote.origin.url": str(tmp_path), "remote.origin.promisor": "true",
+                       "remote.origin.uploadpack": f"touch {marker}; false"}.items():
+        _git(repo, "config", key, value)
+    (repo / "a.txt").write_text("two\n")
+    assert asyncio.run(git_change_set(repo)) is not None
+    assert not marker.exists(), "submit's change set fetched through the planted remote"
+    subprocess.run(["git", "diff", "--stat", "HEAD"], cwd=repo, capture_output=True)
+    assert marker.exists(), "the planted remote is not live: this test proves nothing"
