@@ -24,7 +24,7 @@ from typing import Any
 
 from kimicode.vcs import githarden
 from kimicode.vcs.gitdrivers import driver_overrides
-from kimicode.vcs.gitwatch import gitlinks, refusal
+from kimicode.vcs.gitwatch import UNREADABLE_INDEX, gitlinks, refusal
 from kimicode.vcs.layout import GitRefused, Layout, common_dir_of, find_layout, refuse
 
 IDENTITY = {
@@ -97,8 +97,7 @@ def run_git(
     stdout = out.decode("utf-8", errors) if isinstance(out, bytes) else str(out or "")
     result = subprocess.CompletedProcess(command, status, stdout, err or "")
     if status not in ok:
-        reason = ((err or "").strip().splitlines() or ["no message"])[-1]
-        raise error(f"git {args[0]} failed: {reason}")
+        raise error(f"git {args[0]} failed: {_last_line(err)}")
     return result
 
 
@@ -134,7 +133,14 @@ def _driver_listing(layer: Any, options: list[str], env: dict[str, str]) -> str:
         ["git", *options, "config", "-z", "--get-regexp", githarden.DRIVER_QUERY],
         with_extended_output=True, with_exceptions=False, stdout_as_string=False, env=env,
     )
+    if status not in (0, 1):  # 1: no driver at all; anything else: nothing known, so nothing runs
+        raise GitRefused(f"cannot list the repository's drivers: {_last_line(_err)}")
     return out.decode("utf-8", "surrogateescape") if status == 0 and isinstance(out, bytes) else ""
+
+
+def _last_line(err: Any) -> str:
+    text = err.decode("utf-8", "replace") if isinstance(err, bytes) else str(err or "")
+    return (text.strip().splitlines() or ["no message"])[-1]
 
 
 def _unlink_nested_repositories(layer: Any, options: list[str], env: dict[str, str]) -> None:
@@ -146,7 +152,15 @@ def _unlink_nested_repositories(layer: Any, options: list[str], env: dict[str, s
     """
     index = Path(env.get("GIT_INDEX_FILE") or Path(env["GIT_DIR"]) / "index")
     top = Path(env.get("GIT_WORK_TREE", "."))
-    populated = [link for link in gitlinks(index) if os.path.lexists(top / link / ".git")]
+    links = gitlinks(index)
+    if links == (UNREADABLE_INDEX,):  # a format the reader does not know: git lists them
+        status, out, _err = layer.execute(
+            ["git", *options, "ls-files", "-s", "-z"],
+            with_extended_output=True, with_exceptions=False, stdout_as_string=False, env=env,
+        )
+        records = out.decode("utf-8", "surrogateescape").split("\0") if status == 0 else []
+        links = tuple(r.split("\t", 1)[1] for r in records if r.startswith("160000 ") and "\t" in r)
+    populated = [link for link in links if os.path.lexists(top / link / ".git")]
     if not populated:
         return
     handle = _stdin_file("\0".join(populated), "surrogateescape")
@@ -158,7 +172,7 @@ def _unlink_nested_repositories(layer: Any, options: list[str], env: dict[str, s
     finally:
         handle.close()
     if status != 0:
-        raise GitRefused(f"cannot set nested repositories aside: {(err or '').strip()[-200:]}")
+        raise GitRefused(f"cannot set nested repositories aside: {_last_line(err)}")
 
 
 def _stdin_file(text: str, errors: str) -> Any:

@@ -20,6 +20,7 @@ from kimicode.vcs.layout import REFUSED_HEADLINE, GitRefused, find_dotgit, find_
 __all__ = ["CHANGED_HEADLINE", "REFUSED_HEADLINE", "changed_note", "fingerprint", "gitlinks", "refusal"]
 
 CHANGED_HEADLINE = "git control files changed"
+UNREADABLE_INDEX = "<index not readable>"  # what gitlinks() says when it cannot parse the index
 Fingerprint = tuple[tuple[str, object], ...]
 
 _lock = threading.Lock()
@@ -126,7 +127,7 @@ def gitlinks(index: Path) -> tuple[str, ...]:
     try:
         links = _parse_gitlinks(index.read_bytes())
     except (OSError, ValueError, struct.error):
-        links = ("<index not readable>",)
+        links = (UNREADABLE_INDEX,)
     with _lock:
         _gitlink_cache[str(index)] = (key, links)
     return links

@@ -177,3 +177,51 @@ def test_a_driver_added_to_an_included_file_after_a_listing_is_emptied_too(repo:
     assert not marker.exists()
     subprocess.run(["git", "add", "a.txt"], cwd=repo, capture_output=True)
     assert marker.exists(), "the late filter is not live: this test proves nothing"
+
+
+def test_a_planted_core_worktree_moves_nothing(repo: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.txt").write_text("the user's other file\n")
+    checkpoints = Checkpoints(repo, "20261206-000000-gggggg")
+    checkpoints.snapshot("before")
+    _git(repo, "config", "core.worktree", str(elsewhere))
+    (repo / "a.txt").write_text("two\n")
+    report = checkpoints.undo()
+    assert report.restored == ["a.txt"] and (repo / "a.txt").read_text() == "one\n"
+    assert (elsewhere / "a.txt").read_text() == "the user's other file\n"
+
+
+def test_a_swarm_merge_runs_no_planted_merge_driver(repo: Path, tmp_path: Path) -> None:
+    from kimicode.vcs.worktrees import WaveWorktrees
+
+    marker = tmp_path / "MARKER"
+    (repo / "a.txt").write_text("1\n2\n3\n4\n5\n6\n")
+    (repo / ".gitattributes").write_text("* merge=x\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "lines")
+    _git(repo, "config", "merge.x.driver", f"touch {marker}; false")
+    wave = WaveWorktrees.open(repo, "w1")
+    assert wave is not None
+    theirs = wave.add("sub")
+    (theirs / "a.txt").write_text("1\n2\n3\n4\n5\nsix\n")
+    (repo / "a.txt").write_text("one\n2\n3\n4\n5\n6\n")  # both sides change the file: a content merge
+    report = wave.merge("sub")
+    assert not marker.exists(), "the swarm's merge ran the repository's merge driver"
+    assert report.conflicts == ["a.txt"] or (repo / "a.txt").read_text() == "one\n2\n3\n4\n5\nsix\n"
+
+
+def test_a_planted_partial_clone_fetches_nothing(repo: Path, tmp_path: Path) -> None:
+    """A missing object and a promisor remote: git would fetch it, running the remote's upload-pack."""
+    marker = tmp_path / "MARKER"
+    blob = _git(repo, "rev-parse", "HEAD:a.txt").strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    for key, value in {"core.repositoryformatversion": "1", "extensions.partialClone": "origin",
+                       "remote.origin.url": str(tmp_path), "remote.origin.promisor": "true",
+                       "remote.origin.uploadpack": f"touch {marker}; false"}.items():
+        _git(repo, "config", key, value)
+    (repo / "a.txt").write_text("two\n")
+    assert asyncio.run(git_change_set(repo)) is not None
+    assert not marker.exists(), "submit's change set fetched through the planted remote"
+    subprocess.run(["git", "diff", "--stat", "HEAD"], cwd=repo, capture_output=True)
+    assert marker.exists(), "the planted remote is not live: this test proves nothing"
