@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from kimicode.tools.bash import exit_line
+
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.sandboxing import needs_bwrap
@@ -153,19 +155,25 @@ def test_no_sandbox_secret_globs_print_nothing(
 def test_read_only_commands_run_with_the_workspace_read_only(
     fake_llm: FakeLLM, home: Path, workspace: Path, flags: list[str]
 ) -> None:
-    # `git status` is read-only, yet it rewrites .git/index when a file's timestamp changed: in the
-    # ordinary workspace-write sandbox it can; with the whole workspace read-only it cannot.
+    # `git status` is read-only, yet it rewrites .git/index when a file's timestamp changed; the sandbox
+    # holds .git read-only anyway, so the witness is the workspace itself: `find -writable` asks the kernel
+    # (EROFS on a read-only bind, for root too; bash's `test -w` answers yes to root without asking).
     index = workspace / ".git" / "index"
     before = index.stat().st_mtime_ns
     stamp = time.time() + 5
     os.utime(workspace / "README", (stamp, stamp))
-    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "git status --short"})]), Reply(content="clean"))
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": "git status --short"})]),
+        Reply(tool_calls=[ToolCall("bash", {"command": "find README -writable"})]),
+        Reply(content="clean"),
+    )
     proc = kimicode(fake_llm, home, workspace, *flags, "--sandbox", "workspace-write", "status")
     assert proc.returncode == 0, proc.stderr
     assert refusals(proc.stderr) == []
     assert index.stat().st_mtime_ns == before
-    # The same command approved by -y runs in the ordinary sandbox, which lets git refresh its index.
-    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "git status --short"})]), Reply(content="clean"))
+    assert fake_llm.chat_requests[2].tool_results()[0]["content"] == exit_line(0)  # nothing listed
+    # The same check approved by -y runs in the ordinary sandbox, where the workspace is writable.
+    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "find README -writable"})]), Reply(content="clean"))
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "--sandbox", "workspace-write", "status")
     assert proc.returncode == 0, proc.stderr
-    assert index.stat().st_mtime_ns != before
+    assert fake_llm.chat_requests[-1].tool_results()[0]["content"].startswith("README")
