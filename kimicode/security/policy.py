@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from kimicode.security import paths as P
+from kimicode.security import scope as S
 from kimicode.security.rules import (
     PATH_TOOLS,
     Rule,
@@ -41,6 +42,7 @@ SAVED_SOURCE = "saved for this project"  # the same label config layering gives 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # How a headless refusal tells the user the way out.
 _WITH_Y = "run with -y to allow"
+_ESCALATION = 'leaving the sandbox needs --allow-escalation (or escalation = "auto" in config.toml); -y does not approve it'
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class Policy:
         skill_dirs: Sequence[Path] = (),
         user_home: Path | None = None,
         stance: str = "ask",
+        add_dirs: Sequence[Path] = (),
+        allow_escalation: bool = False,
+        path_dirs: Sequence[Path] | None = None,
     ) -> None:
         from kimicode.config import kimicode_home
 
@@ -96,6 +101,11 @@ class Policy:
         self.home = home or kimicode_home()
         self.skill_dirs = [Path(os.path.realpath(d)) for d in skill_dirs]
         self.user_home = user_home
+        # Folders that count as the workspace for -y (--add-dir, config add_dirs).
+        self.add_dirs = [Path(os.path.normpath(os.path.abspath(d))) for d in add_dirs]
+        # --allow-escalation / escalation = "auto": commands may leave the sandbox without a question.
+        self.allow_escalation = allow_escalation
+        self.path_dirs = list(path_dirs) if path_dirs is not None else S.path_dirs()
 
     # -- the decision --------------------------------------------------------------------------------
 
@@ -175,26 +185,33 @@ class Policy:
             return self._by_rule(rule)
         if secret:
             return _allow(f"allowed by {explicit.describe()}", explicit)  # type: ignore[union-attr]
+        bases = self._bases(workspace)
         inside = P.is_inside_workspace(target, workspace)
+        in_scope = S.in_scope(target, bases)
         if write:
-            protected = P.protected_reason(target, workspace, self._user_home())
-            if protected:
-                return self._protected(protected, explicit)
             if explicit is not None:
                 return _allow(f"allowed by {explicit.describe()}", explicit)
-            if inside:
+            guarded = self._guarded(target, workspace)
+            if guarded:
+                return self._out_of_scope(f"writes {guarded}", f"a rule such as {name}({_shown(target)})")
+            protected = self._protected_reason(target, workspace)
+            if protected:
+                return self._protected(protected, None)
+            if in_scope:
                 rule = self._rule("allow", name, paths=forms, workspace=workspace)
                 if rule is not None:
                     return _allow(f"allowed by {rule.describe()}", rule)
                 if self.stance == "auto-edit":
                     return _allow("auto-edit: a file edit inside the workspace")
-            if self.yolo:
-                return _allow("yolo")
+                if self.yolo:
+                    return _allow("yolo")
+            elif self.yolo:
+                return self._out_of_scope("writes outside the workspace", f"--add-dir {_shown(target.parent)} or a rule such as {name}({_shown(target.parent)}/**)")
             why = "changes files" if inside else "writes outside the workspace"
             if self.headless:
                 return Decision("deny", f"{why}; {_WITH_Y}")
             return Decision("ask", why, "", inside)
-        if inside or any(P.inside(f, d) for f in forms for d in self.skill_dirs):
+        if in_scope or any(P.inside(f, d) for f in forms for d in self.skill_dirs):
             return _allow("read inside the workspace")
         if explicit is not None:
             return _allow(f"allowed by {explicit.describe()}", explicit)
@@ -203,6 +220,30 @@ class Policy:
         if self.headless:
             return Decision("deny", f"reads outside the workspace; {_WITH_Y}")
         return Decision("ask", "reads outside the workspace")
+
+    def _bases(self, workspace: Path) -> list[Path]:
+        return [workspace, *self.add_dirs]
+
+    def _guarded(self, target: Path, workspace: Path) -> str:
+        """The guarded place a write to ``target`` changes (kimicode/security/scope.py), "" when none."""
+        return S.guard_reason(
+            target, self._bases(workspace), kimicode_home=self.home, home=self._user_home(), on_path=self.path_dirs
+        )
+
+    def _protected_reason(self, target: Path, workspace: Path) -> str:
+        """Protected folders (.git/, .kimicode/, ...) of the workspace and of every added folder."""
+        for base in self._bases(workspace):
+            if P.is_inside_workspace(target, base):
+                reason = P.protected_reason(target, base, self._user_home())
+                if reason:
+                    return reason
+        return ""
+
+    def _out_of_scope(self, why: str, remedy: str) -> Decision:
+        """A write -y does not cover: refused headless, asked (every time) otherwise."""
+        if self.headless:
+            return Decision("deny", f"{why}; -y covers the workspace only: {remedy} allows it", "", False)
+        return Decision("ask", why, "", False)
 
     def _protected(self, protected: str, explicit: Rule | None) -> Decision:
         if explicit is not None:
@@ -309,7 +350,13 @@ class Policy:
             if rule is not None:
                 return self._by_rule(rule)
         read_only = [is_read_only(ParsedCommand(part.text, (part,), False, (), False, "")) for part in parts]
-        protected = self._protected_writes(parsed, parts, read_only, workspace)
+        writes = self._write_targets(parsed, parts, read_only, workspace)
+        explicit = [self._rule("allow", "bash", words=part.words, patterned=True) is not None for part in parts]
+        if not all(explicit):  # a rule naming this very command opens what it writes
+            guarded = next((why for why in (self._guarded(path, workspace) for path, _ in writes) if why), "")
+            if guarded:
+                return self._out_of_scope(f"writes {guarded}", f"a rule such as bash({_escape_glob(' '.join(parts[0].words))})" if len(parts) == 1 else "a rule naming the command")
+        protected = next((why for why in (self._protected_reason(path, workspace) for path, _ in writes) if why), "")
         if protected and not (self.yolo and self.trusted):
             why = f"writes {protected}"
             if escalate:
@@ -317,16 +364,25 @@ class Policy:
             if self.headless:
                 return Decision("deny", f"{why}; only a trusted folder with -y allows it", "", False)
             return Decision("ask", why, "", False)
-        if escalate:
-            if self.yolo:
-                return _allow("yolo approves leaving the sandbox")
+        if escalate and not self.allow_escalation:
+            why = f"asks to run outside the sandbox: {escalate}"
             if self.headless:
-                return Decision("deny", f"asks to run outside the sandbox ({escalate}); {_WITH_Y}", "", False)
-            return Decision("ask", f"asks to run outside the sandbox: {escalate}", "", False)
-        if self._sandboxed() and self.trusted:
+                return Decision("deny", f"{why}; {_ESCALATION}", "", False)
+            return Decision("ask", why, "", False)
+        contained = self._sandboxed() and not escalate
+        if self.yolo and not contained:
+            # Without the sandbox, what the command is known to write must lie in the workspace (or --add-dir).
+            bases = self._bases(workspace)
+            outside = [
+                path for path, certain in writes
+                if certain and not S.in_scope(path, bases) and not P.inside(path, Path("/dev"))  # /dev/null, /dev/stderr
+            ]
+            if outside and not all(explicit):
+                return self._out_of_scope(f"writes outside the workspace ({_shown(outside[0])})", f"--add-dir {_shown(outside[0].parent)}")
+        if contained and self.trusted:
             return _allow("contained by the sandbox")
         if self.yolo:
-            return _allow("yolo")
+            return _allow("yolo approves leaving the sandbox" if escalate else "yolo")
         new = [part for part, ro in zip(parts, read_only) if not ro and self._rule("allow", "bash", words=part.words) is None]
         problems: list[str] = []
         if parsed.error:
@@ -364,23 +420,26 @@ class Policy:
                         return secret
         return ""
 
-    def _protected_writes(self, parsed: Any, parts: Sequence[Any], read_only: list[bool], workspace: Path) -> str:
-        """A protected path the command writes: a redirection into one, or one named by a command that writes."""
+    def _write_targets(
+        self, parsed: Any, parts: Sequence[Any], read_only: list[bool], workspace: Path
+    ) -> list[tuple[Path, bool]]:
+        """What the command may write, each with whether that is certain: output redirections and `git config`
+        files are; a path named by a command that is not read-only may be (`cp x ~/.bashrc`)."""
         home = self._user_home()
-        words: list[str] = list(parsed.file_writes)
+        words: list[tuple[str, bool]] = [(w, True) for w in parsed.file_writes]
         for part, ro in zip(parts, read_only):
-            words.extend(r.target for r in part.redirects if r.op not in ("<", "<<", "<<<"))
+            words.extend((r.target, True) for r in part.redirects if r.op not in ("<", "<<", "<<<"))
+            words.extend((w, True) for w in _git_config_writes(part.words))
             if not ro:
-                words.extend(part.words[1:])
-        for word in words:
+                words.extend((w, False) for w in part.words[1:])
+        found: list[tuple[Path, bool]] = []
+        for word, certain in words:
             path = P.expand_word(word, workspace, home) if not os.path.isabs(word) else Path(os.path.normpath(word))
             if path is None and word in P.PROTECTED_FILES:
                 path = workspace / word
             if path is not None:
-                reason = P.protected_reason(path, workspace, home)
-                if reason:
-                    return reason
-        return ""
+                found.append((path, certain))
+        return found
 
     def _sandboxed(self) -> bool:
         return self.sandbox is not None and getattr(self.sandbox, "mode", "off") != "off"
@@ -491,3 +550,36 @@ def _shown(path: Path) -> str:
     home = str(P.user_home())
     text = str(path)
     return "~" + text[len(home) :] if text.startswith(home + os.sep) else text
+
+
+# `git config` options that only read; any other use of `git config` writes a config file.
+_GIT_CONFIG_READS = frozenset(
+    {"--get", "--get-all", "--get-regexp", "--get-urlmatch", "--get-color", "--get-colorbool", "-l", "--list",
+     "get", "list", "--show-origin", "--show-scope", "--name-only"}
+)
+
+
+def _git_config_writes(words: tuple[str, ...]) -> list[str]:
+    """The file a `git config` command writes (as a shell word), none when it only reads."""
+    if not words or os.path.basename(words[0]) != "git":
+        return []
+    i = 1
+    while i < len(words) and words[i].startswith("-"):  # global options: `git -C dir config`
+        i += 2 if words[i] in ("-C", "-c", "--git-dir", "--work-tree") else 1
+    if i >= len(words) or words[i] != "config":
+        return []
+    rest = words[i + 1 :]
+    if any(word in _GIT_CONFIG_READS for word in rest) or len([w for w in rest if not w.startswith("-")]) < 2:
+        if not any(word in ("set", "unset", "--unset", "--unset-all", "--add", "--replace-all", "rename-section",
+                            "remove-section", "--rename-section", "--remove-section") for word in rest):
+            return []
+    for j, word in enumerate(rest):
+        if word in ("--file", "-f") and j + 1 < len(rest):
+            return [rest[j + 1]]
+        if word.startswith("--file="):
+            return [word.split("=", 1)[1]]
+    if "--global" in rest:
+        return ["~/.gitconfig"]
+    if "--system" in rest:
+        return ["/etc/gitconfig"]
+    return [".git/config"]

@@ -1,0 +1,107 @@
+"""What `-y` covers: the workspace and the folders added with `--add-dir` — minus the guarded places.
+
+A guarded place is one where a write changes what runs later, outside this run: kimicode's own home (its
+mcp.json starts servers with the user's key, skills/ goes into every prompt, sessions/ is replayed as the
+user's words), other agents' and tools' settings, shell start-up files, folders on PATH and git config files.
+A write there needs a rule that names the path, or `--add-dir` naming the guarded folder itself (or a folder
+inside it). The workspace counts as named too when it lies inside a guarded folder (a project in
+``~/.config/nvim`` stays writable), but never by being above one: a workspace that is the home folder does
+not open ``~/.bashrc``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kimicode.security.paths import (
+    AGENT_CONFIG_DIRS,
+    GIT_CONFIG_FILES,
+    SHELL_STARTUP,
+    inside,
+    is_inside_workspace,
+    variants,
+)
+
+
+@dataclass(frozen=True)
+class Guard:
+    root: Path  # the guarded folder (everything below it) or file
+    what: str  # names the class for the user: "a shell start-up file (~/.bashrc)"
+
+
+def path_dirs(value: str | None = None) -> list[Path]:
+    """The absolute folders on PATH (relative entries name the current folder, which is the workspace)."""
+    text = os.environ.get("PATH", "") if value is None else value
+    found: list[Path] = []
+    for entry in text.split(os.pathsep):
+        if os.path.isabs(entry):
+            path = Path(os.path.normpath(entry))
+            if path != Path(path.anchor) and path not in found:  # "/" on PATH would guard everything
+                found.append(path)
+    return found
+
+
+def guards(path: Path, *, kimicode_home: Path, home: Path, on_path: Sequence[Path]) -> list[Guard]:
+    """Every guarded place ``path`` (as written or resolved) lies in, most specific first."""
+    found: list[Guard] = []
+
+    def add(root: Path, what: str) -> None:
+        if not any(g.root == root for g in found):
+            found.append(Guard(root, what))
+
+    for p in variants(path):
+        for base in variants(kimicode_home):
+            if inside(p, base):
+                add(base, f"kimicode's home ({base})")
+        for name in SHELL_STARTUP:
+            if inside(p, home / name):
+                add(home / name, f"a shell start-up file (~/{name})")
+        for name in GIT_CONFIG_FILES:
+            if inside(p, home / name):
+                add(home / name, f"git's configuration (~/{name})")
+        for name in AGENT_CONFIG_DIRS:
+            if inside(p, home / name):
+                add(home / name, f"another tool's settings (~/{name}/)")
+        for folder in on_path:
+            if inside(p, folder):
+                add(folder, f"a folder on PATH ({folder})")
+        git = _git_config(p)
+        if git is not None:
+            add(git, f"a git config file ({git})")
+    return found
+
+
+def _git_config(path: Path) -> Path | None:
+    """``.git/config`` (and ``config.worktree``) of any repository, worktrees' own included."""
+    parts = path.parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == ".git":
+            rest = parts[i + 1 :]
+            if rest and rest[0].startswith("config"):
+                return Path(*parts[: i + 2])
+            if len(rest) >= 3 and rest[0] == "worktrees" and rest[2].startswith("config"):
+                return Path(*parts[: i + 4])
+            return None
+    return None
+
+
+def guard_reason(
+    path: Path, bases: Sequence[Path], *, kimicode_home: Path, home: Path, on_path: Sequence[Path]
+) -> str:
+    """The guarded place a write to ``path`` would change ("" when none): a base (the workspace, an added
+    folder) lying inside the guarded place and holding ``path`` is the user having named it."""
+    for guard in guards(path, kimicode_home=kimicode_home, home=home, on_path=on_path):
+        named = any(
+            any(inside(b, guard.root) for b in variants(base)) and is_inside_workspace(path, base) for base in bases
+        )
+        if not named:
+            return guard.what
+    return ""
+
+
+def in_scope(path: Path, bases: Sequence[Path]) -> bool:
+    """Inside the workspace or a folder added with --add-dir (every form of the path)."""
+    return any(is_inside_workspace(path, base) for base in bases)
