@@ -351,7 +351,7 @@ class Policy:
                 return self._by_rule(rule)
         read_only = [is_read_only(ParsedCommand(part.text, (part,), False, (), False, "")) for part in parts]
         writes = self._write_targets(parsed, parts, read_only, workspace)
-        explicit = [self._rule("allow", "bash", words=part.words, patterned=True) is not None for part in parts]
+        explicit = [self._rule("allow", "bash", words=part.words, assignments=part.assignments, patterned=True) is not None for part in parts]
         if not all(explicit):  # a rule naming this very command opens what it writes
             guarded = next((why for why in (self._guarded(path, workspace) for path, _ in writes) if why), "")
             if guarded:
@@ -383,7 +383,7 @@ class Policy:
             return _allow("contained by the sandbox")
         if self.yolo:
             return _allow("yolo approves leaving the sandbox" if escalate else "yolo")
-        new = [part for part, ro in zip(parts, read_only) if not ro and self._rule("allow", "bash", words=part.words) is None]
+        new = [part for part, ro in zip(parts, read_only) if not ro and self._rule("allow", "bash", words=part.words, assignments=part.assignments) is None]
         problems: list[str] = []
         if parsed.error:
             problems.append(f"cannot be parsed ({parsed.error})")
@@ -408,7 +408,7 @@ class Policy:
     def _secret_words(self, parts: Sequence[Any], workspace: Path) -> str:
         home = self._user_home()
         for part in parts:
-            if self._rule("allow", "bash", words=part.words, patterned=True) is not None:
+            if self._rule("allow", "bash", words=part.words, assignments=part.assignments, patterned=True) is not None:
                 continue  # a rule that names this very command opens what it reads
             for word in part.words[1:] + tuple(r.target for r in part.redirects):
                 if P.is_process_environment(word):  # `cat /proc/$PPID/environ`: a variable hides nothing here
@@ -452,6 +452,7 @@ class Policy:
         name: str,
         *,
         words: tuple[str, ...] | None = None,
+        assignments: tuple[str, ...] = (),
         paths: list[Path] | None = None,
         url: str | None = None,
         workspace: Path | None = None,
@@ -464,7 +465,8 @@ class Policy:
                 if not patterned:
                     return rule
                 continue
-            if words is not None and command_matches(rule.pattern, words):
+            # An allow rule's `*` never stands for an option that loads other code (codeflags.py).
+            if words is not None and command_matches(rule.pattern, words, assignments, strict=kind == "allow"):
                 return rule
             if paths is not None and path_matches(rule.pattern, paths, workspace or Path.cwd()):
                 return rule
@@ -481,6 +483,7 @@ class Policy:
         """The allow rules an approval of this call stands for (what "a" and "always" record)."""
         name = tool.name
         if name == "bash":
+            from kimicode.security.codeflags import loading_pairs
             from kimicode.security.shell import ParsedCommand, command_prefix, is_read_only, parse_command
 
             texts: list[str] = []
@@ -488,8 +491,11 @@ class Policy:
                 if is_read_only(ParsedCommand(part.text, (part,), False, (), False, "")):
                     continue
                 prefix = command_prefix(part)
-                if prefix and self._rule("allow", "bash", words=part.words) is None:
+                if prefix and self._rule("allow", "bash", words=part.words, assignments=part.assignments) is None:
                     text = f"bash({_escape_glob(prefix)} *)"
+                    if loading_pairs(part.words, part.assignments):
+                        # It loads other code (`pytest -p xdist`): the answer covers this very command only.
+                        text = f"bash({_escape_glob(' '.join((*part.assignments, *part.words)))})"
                     if text not in texts:
                         texts.append(text)
             return texts

@@ -79,14 +79,28 @@ def parse_rules(entries: list[tuple[str, str, str]]) -> list[Rule]:
 # -- matching ----------------------------------------------------------------------------------------
 
 
-def command_matches(pattern: str, words: tuple[str, ...]) -> bool:
-    """A bash pattern against one simple command; the program may also be named by its basename."""
+def command_matches(
+    pattern: str, words: tuple[str, ...], assignments: tuple[str, ...] = (), strict: bool = False
+) -> bool:
+    """A bash pattern against one simple command; the program may also be named by its basename.
+
+    ``strict`` (allow rules): the pattern must also spell out each option or variable that makes the
+    program load other code (kimicode/security/codeflags.py) — ``bash(pytest *)`` does not cover
+    ``pytest -p evil``. Leading assignments may be written in the pattern (``bash(CI=1 npm test *)``).
+    """
     if not words:
         return False
+    if strict:
+        from kimicode.security.codeflags import covered
+
+        if not covered(pattern, words, assignments):
+            return False
     candidates = [" ".join(words)]
     program = os.path.basename(words[0])
     if program != words[0]:
         candidates.append(" ".join((program, *words[1:])))
+    if assignments:
+        candidates += [" ".join((*assignments, text)) for text in list(candidates)]
     for text in candidates:
         if fnmatch.fnmatchcase(text, pattern):
             return True

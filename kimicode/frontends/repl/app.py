@@ -637,6 +637,8 @@ class Repl:
         who = f"[{request.agent}] " if request.agent else ""
         self.renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
         if request.rememberable:
+            if request.remembers:  # what "a" and "!" would store, so the user sees what they allow
+                self.renderer.dim(f"  [a] and [!] allow: {request.remembers}")
             question = "  [y] yes once  [a] yes for this session  [!] always (save a rule for this project)  [n] no  › "
             keys = APPROVAL_KEYS
         else:  # protected paths, leaving the sandbox, an ask rule: each call is its own question
