@@ -232,3 +232,17 @@ def test_the_sandbox_hides_the_same_list(env) -> None:
     hidden = {str(p) for p in [*dirs, *files]}
     for name in P.HOME_SECRETS:
         assert str(env["user"] / name) in hidden, name
+
+
+def test_at_path_attachments_leave_secret_files_out(env) -> None:
+    from kimicode.frontends.common.media import image_mentions
+    from kimicode.frontends.repl.app import attach_mentions
+
+    (env["user"] / ".npmrc").write_text("//registry/:_authToken=TOPSECRET\n")
+    (env["user"] / ".ssh").mkdir()
+    (env["user"] / ".ssh" / "key.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (env["ws"] / "notes").symlink_to(env["user"] / ".npmrc")
+    (env["ws"] / "plain.txt").write_text("ordinary\n")
+    text, attached = attach_mentions(f"see @notes @{env['user']}/.npmrc and @plain.txt", env["ws"])
+    assert attached == ["plain.txt"] and "TOPSECRET" not in text and "ordinary" in text
+    assert image_mentions(f"@../userhome/.ssh/key.png", env["ws"]) == []
