@@ -429,7 +429,7 @@ class Policy:
         words: list[tuple[str, bool]] = [(w, True) for w in parsed.file_writes]
         for part, ro in zip(parts, read_only):
             words.extend((r.target, True) for r in part.redirects if r.op not in ("<", "<<", "<<<"))
-            words.extend((w, True) for w in _git_config_writes(part.words))
+            words.extend((w, True) for w in S.git_config_writes(part.words))
             if not ro:
                 words.extend((w, False) for w in part.words[1:])
         found: list[tuple[Path, bool]] = []
@@ -557,35 +557,3 @@ def _shown(path: Path) -> str:
     text = str(path)
     return "~" + text[len(home) :] if text.startswith(home + os.sep) else text
 
-
-# `git config` options that only read; any other use of `git config` writes a config file.
-_GIT_CONFIG_READS = frozenset(
-    {"--get", "--get-all", "--get-regexp", "--get-urlmatch", "--get-color", "--get-colorbool", "-l", "--list",
-     "get", "list", "--show-origin", "--show-scope", "--name-only"}
-)
-
-
-def _git_config_writes(words: tuple[str, ...]) -> list[str]:
-    """The file a `git config` command writes (as a shell word), none when it only reads."""
-    if not words or os.path.basename(words[0]) != "git":
-        return []
-    i = 1
-    while i < len(words) and words[i].startswith("-"):  # global options: `git -C dir config`
-        i += 2 if words[i] in ("-C", "-c", "--git-dir", "--work-tree") else 1
-    if i >= len(words) or words[i] != "config":
-        return []
-    rest = words[i + 1 :]
-    if any(word in _GIT_CONFIG_READS for word in rest) or len([w for w in rest if not w.startswith("-")]) < 2:
-        if not any(word in ("set", "unset", "--unset", "--unset-all", "--add", "--replace-all", "rename-section",
-                            "remove-section", "--rename-section", "--remove-section") for word in rest):
-            return []
-    for j, word in enumerate(rest):
-        if word in ("--file", "-f") and j + 1 < len(rest):
-            return [rest[j + 1]]
-        if word.startswith("--file="):
-            return [word.split("=", 1)[1]]
-    if "--global" in rest:
-        return ["~/.gitconfig"]
-    if "--system" in rest:
-        return ["/etc/gitconfig"]
-    return [".git/config"]
