@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from kimicode.security import paths as P
 from kimicode.security import scope as S
 from kimicode.security.rules import (
+    EDIT_TOOLS,
     PATH_TOOLS,
     Rule,
     command_matches,
@@ -513,6 +514,10 @@ class Policy:
             if tool.read_only:  # a read outside the workspace: its folder
                 folder = target if target.is_dir() else target.parent
                 return [f"{name}({folder}/**)"]  # path globs have no escapes; a folder with * is rare
+            if name in EDIT_TOOLS and P.is_inside_workspace(target, ctx.workspace):
+                # One answer for editing this project: createfile, strreplace and insert alike (the rule
+                # covers the workspace only; guarded and protected paths ask whatever it says).
+                return ["edit"]
             return [name]
         return [name]
 

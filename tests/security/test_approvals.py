@@ -128,3 +128,23 @@ def test_the_repl_shows_the_pattern_and_asks_again_for_make_f(spawn, fake_llm: F
     repl.expect("All tried")
     assert (workspace / "built.txt").exists()
     assert not (workspace / "PWNED").exists()
+
+
+def test_one_answer_covers_editing_the_project_with_any_editing_tool(ws: Path, tmp_path: Path) -> None:
+    from kimicode.tools.createfile import CreateFileTool
+    from kimicode.tools.insert import InsertTool
+    from kimicode.tools.strreplace import StrReplaceTool
+
+    (ws / "a.py").write_text("a\n")
+    p = Policy(workspace=ws, home=tmp_path / "kimi")
+    ctx = ToolContext(workspace=ws)
+    replace = (StrReplaceTool(), {"path": "a.py", "old_str": "a", "new_str": "b"})
+    assert p.decide(*replace, ctx).action == "ask"
+    assert p.rule_texts(*replace, ctx) == ["edit"]
+    p.remember(*replace, ctx)
+    assert p.decide(InsertTool(), {"path": "a.py", "insert_line": 0, "new_str": "x"}, ctx).action == "allow"
+    assert p.decide(CreateFileTool(), {"path": "b/c.py", "content": "x"}, ctx).action == "allow"
+    # not outside the workspace, not its protected folders
+    outside = p.decide(CreateFileTool(), {"path": str(tmp_path / "elsewhere.py"), "content": "x"}, ctx)
+    assert outside.action == "ask" and not outside.rememberable
+    assert p.decide(CreateFileTool(), {"path": ".git/hooks/pre-commit", "content": "x"}, ctx).action == "ask"
