@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from functools import lru_cache
 
 # Long options that load code or configuration that can run code, in any program.
 GENERIC: dict[str, str] = {
@@ -146,6 +147,7 @@ ENV_PREFIXES: dict[str, str] = {
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+@lru_cache(maxsize=128)
 def _options(program: str) -> dict[str, str]:
     name = os.path.basename(program)
     name = re.sub(r"[\d.]+$", "", name) or name  # python3.12, node18

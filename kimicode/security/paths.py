@@ -92,7 +92,9 @@ def variants(path: Path) -> list[Path]:
 
 
 def inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    """``path`` is ``root`` or below it (both normalised; a string test: ``Path.parents`` is slow)."""
+    text, base = str(path), str(root)
+    return text == base or text.startswith(base if base.endswith(os.sep) else base + os.sep)
 
 
 def is_inside_workspace(path: Path, workspace: Path) -> bool:

@@ -424,13 +424,14 @@ class Policy:
     def _write_targets(
         self, parsed: Any, parts: Sequence[Any], read_only: list[bool], workspace: Path
     ) -> list[tuple[Path, bool]]:
-        """What the command may write, each with whether that is certain: output redirections and `git config`
-        files are; a path named by a command that is not read-only may be (`cp x ~/.bashrc`)."""
+        """What the command may write, each with whether that is certain: output redirections, the targets of
+        `cp`, `tee`, `rm` ... and `git config` files are; any path a command that is not read-only names may
+        be (`python x.py ~/.bashrc`)."""
         home = self._user_home()
         words: list[tuple[str, bool]] = [(w, True) for w in parsed.file_writes]
         for part, ro in zip(parts, read_only):
             words.extend((r.target, True) for r in part.redirects if r.op not in ("<", "<<", "<<<"))
-            words.extend((w, True) for w in S.git_config_writes(part.words))
+            words.extend((w, True) for w in S.command_writes(part.words))
             if not ro:
                 words.extend((w, False) for w in part.words[1:])
         found: list[tuple[Path, bool]] = []

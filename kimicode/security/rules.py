@@ -90,11 +90,6 @@ def command_matches(
     """
     if not words:
         return False
-    if strict:
-        from kimicode.security.codeflags import covered
-
-        if not covered(pattern, words, assignments):
-            return False
     candidates = [" ".join(words)]
     program = os.path.basename(words[0])
     if program != words[0]:
@@ -102,10 +97,12 @@ def command_matches(
     if assignments:
         candidates += [" ".join((*assignments, text)) for text in list(candidates)]
     for text in candidates:
-        if fnmatch.fnmatchcase(text, pattern):
-            return True
-        if pattern.endswith(" *") and fnmatch.fnmatchcase(text, pattern[:-2]):
-            return True
+        if fnmatch.fnmatchcase(text, pattern) or (pattern.endswith(" *") and fnmatch.fnmatchcase(text, pattern[:-2])):
+            if not strict:
+                return True
+            from kimicode.security.codeflags import covered
+
+            return covered(pattern, words, assignments)
     return False
 
 

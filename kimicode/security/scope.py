@@ -52,8 +52,9 @@ def guards(path: Path, *, kimicode_home: Path, home: Path, on_path: Sequence[Pat
         if not any(g.root == root for g in found):
             found.append(Guard(root, what))
 
+    homes = variants(kimicode_home)
     for p in variants(path):
-        for base in variants(kimicode_home):
+        for base in homes:
             if inside(p, base):
                 add(base, f"kimicode's home ({base})")
         for name in SHELL_STARTUP:
@@ -138,3 +139,24 @@ def git_config_writes(words: tuple[str, ...]) -> list[str]:
     if "--system" in rest:
         return ["/etc/gitconfig"]
     return [".git/config"]
+
+
+# Programs whose path arguments are what they write: all of them, or the last one (the destination).
+_WRITES_EVERY_PATH = frozenset({"tee", "touch", "mkdir", "rm", "rmdir", "truncate", "chmod", "chown", "chgrp", "shred", "unlink"})
+_WRITES_LAST_PATH = frozenset({"cp", "mv", "install", "ln", "rsync", "scp"})
+
+
+def command_writes(words: tuple[str, ...]) -> list[str]:
+    """The words a simple command is known to write to (`cp a b` → b, `tee -a f` → f, `dd of=f` → f)."""
+    if not words:
+        return []
+    name = os.path.basename(words[0])
+    args = [w for w in words[1:] if not w.startswith("-")]
+    if name in _WRITES_EVERY_PATH:
+        return args[1:] if name in ("chmod", "chown", "chgrp") else args
+    if name in _WRITES_LAST_PATH:
+        target = next((w.split("=", 1)[1] for w in words if w.startswith("--target-directory=")), None)
+        return [target] if target else args[-1:] if len(args) >= 2 else []
+    if name == "dd":
+        return [w[3:] for w in words[1:] if w.startswith("of=")]
+    return git_config_writes(words)

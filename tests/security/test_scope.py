@@ -179,10 +179,15 @@ def test_yolo_commands_writing_guarded_paths_are_refused(env, sandbox: str) -> N
     assert bash(p, env, "echo ok > out.txt").action == "allow"
 
 
-def test_yolo_without_a_sandbox_refuses_known_writes_outside_the_workspace(env) -> None:
-    target = env["other"] / "f"
-    assert bash(policy(env, sandbox=Sandbox("off")), env, f"echo x > {target}").action == "deny"
-    assert bash(policy(env, sandbox=Sandbox("off"), add_dirs=[env["other"]]), env, f"echo x > {target}").action == "allow"
+@pytest.mark.parametrize("form", ["echo x > {t}", "cp a {t}", "tee -a {t} < a", "rm -f {t}", "dd if=a of={t}", "touch {t}"])
+def test_yolo_without_a_sandbox_refuses_known_writes_outside_the_workspace(env, form: str) -> None:
+    command = form.format(t=env["other"] / "f")
+    assert bash(policy(env, sandbox=Sandbox("off")), env, command).action == "deny"
+    assert bash(policy(env, sandbox=Sandbox("off"), add_dirs=[env["other"]]), env, command).action == "allow"
+    # inside the sandbox the same command cannot write there: -y runs it
+    assert bash(policy(env, sandbox=Sandbox("workspace-write"), trusted=True), env, command).action == "allow"
+    # reading from outside is no write
+    assert bash(policy(env, sandbox=Sandbox("off")), env, f"cp {env['other'] / 'f'} here").action == "allow"
 
 
 # -- escalation ------------------------------------------------------------------------------------------
