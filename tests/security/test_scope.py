@@ -251,3 +251,17 @@ def test_at_path_attachments_leave_secret_files_out(env) -> None:
     text, attached = attach_mentions(f"see @notes @{env['user']}/.npmrc and @plain.txt", env["ws"])
     assert attached == ["plain.txt"] and "TOPSECRET" not in text and "ordinary" in text
     assert image_mentions(f"@../userhome/.ssh/key.png", env["ws"]) == []
+
+
+def test_a_projects_add_dirs_and_escalation_wait_for_trust(env) -> None:
+    from kimicode.config import load_config
+
+    (env["ws"] / ".kimicode").mkdir()
+    (env["ws"] / ".kimicode" / "config.toml").write_text(f'add_dirs = ["{env["user"]}"]\nescalation = "auto"\n')
+    environ = {"KIMICODE_HOME": str(env["kimi"]), "HOME": str(env["user"])}
+    untrusted = load_config(work_dir=env["ws"], env=environ)
+    assert untrusted.add_dirs == [] and untrusted.escalation == "ask"
+    assert any("add_dirs" in line for line in untrusted.ignored_project_settings)
+    assert any("escalation" in line for line in untrusted.ignored_project_settings)
+    trusted = load_config(work_dir=env["ws"], env=environ, flags={"trust": True, "add_dirs": [env["other"]]})
+    assert trusted.add_dirs == [env["user"], env["other"]] and trusted.escalation == "auto"
