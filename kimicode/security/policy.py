@@ -28,6 +28,7 @@ from kimicode.security.rules import (
     PATH_TOOLS,
     Rule,
     command_matches,
+    expand_path_pattern,
     parse_rule,
     parse_rules,
     path_matches,
@@ -190,15 +191,17 @@ class Policy:
         inside = P.is_inside_workspace(target, workspace)
         in_scope = S.in_scope(target, bases)
         if write:
-            if explicit is not None:
-                return _allow(f"allowed by {explicit.describe()}", explicit)
-            guarded = self._guarded(target, workspace)
+            # A guarded place opens to a rule that names it (`createfile(~/.bash_aliases)`,
+            # `edit(~/.claude/**)`), never to a broader one (`edit(~/**)`).
+            guarded = self._guarded(target, workspace, self._rule_roots(name, forms, workspace))
             if guarded:
                 return self._out_of_scope(f"writes {guarded}", f"a rule such as {name}({_shown(target)})")
+            if explicit is not None:
+                return _allow(f"allowed by {explicit.describe()}", explicit)
             protected = self._protected_reason(target, workspace)
             if protected:
                 return self._protected(protected, None)
-            if in_scope:
+            if in_scope:  # the workspace and --add-dir folders
                 rule = self._rule("allow", name, paths=forms, workspace=workspace)
                 if rule is not None:
                     return _allow(f"allowed by {rule.describe()}", rule)
@@ -208,10 +211,10 @@ class Policy:
                     return _allow("yolo")
             elif self.yolo:
                 return self._out_of_scope("writes outside the workspace", f"--add-dir {_shown(target.parent)} or a rule such as {name}({_shown(target.parent)}/**)")
-            why = "changes files" if inside else "writes outside the workspace"
+            why = "changes files" if in_scope else "writes outside the workspace"
             if self.headless:
                 return Decision("deny", f"{why}; {_WITH_Y}")
-            return Decision("ask", why, "", inside)
+            return Decision("ask", why, "", in_scope)
         if in_scope or any(P.inside(f, d) for f in forms for d in self.skill_dirs):
             return _allow("read inside the workspace")
         if explicit is not None:
@@ -225,11 +228,21 @@ class Policy:
     def _bases(self, workspace: Path) -> list[Path]:
         return [workspace, *self.add_dirs]
 
-    def _guarded(self, target: Path, workspace: Path) -> str:
-        """The guarded place a write to ``target`` changes (kimicode/security/scope.py), "" when none."""
+    def _guarded(self, target: Path, workspace: Path, named: Sequence[Path] = ()) -> str:
+        """The guarded place a write to ``target`` changes (kimicode/security/scope.py), "" when none;
+        ``named``: folders (or files) allow rules name, which count as --add-dir does."""
         return S.guard_reason(
-            target, self._bases(workspace), kimicode_home=self.home, home=self._user_home(), on_path=self.path_dirs
+            target, [*self._bases(workspace), *named], kimicode_home=self.home, home=self._user_home(), on_path=self.path_dirs
         )
+
+    def _rule_roots(self, name: str, forms: list[Path], workspace: Path) -> list[Path]:
+        """What the allow rules matching this path name literally: the part of each pattern before its first
+        glob (`~/.claude/**` → ~/.claude, `~/.bash_aliases` → itself)."""
+        roots: list[Path] = []
+        for rule in self.rules:
+            if rule.kind == "allow" and rule.pattern is not None and rule.names(name) and path_matches(rule.pattern, forms, workspace):
+                roots.append(S.literal_root(expand_path_pattern(rule.pattern, workspace)))
+        return roots
 
     def _protected_reason(self, target: Path, workspace: Path) -> str:
         """Protected folders (.git/, .kimicode/, ...) of the workspace and of every added folder."""
@@ -353,10 +366,11 @@ class Policy:
         read_only = [is_read_only(ParsedCommand(part.text, (part,), False, (), False, "")) for part in parts]
         writes = self._write_targets(parsed, parts, read_only, workspace)
         explicit = [self._rule("allow", "bash", words=part.words, assignments=part.assignments, patterned=True) is not None for part in parts]
-        if not all(explicit):  # a rule naming this very command opens what it writes
+        exact = [self._exact_rule(part) for part in parts]
+        if not all(exact):  # only a rule spelling out this very command (no glob) opens a guarded place
             guarded = next((why for why in (self._guarded(path, workspace) for path, _ in writes) if why), "")
             if guarded:
-                return self._out_of_scope(f"writes {guarded}", f"a rule such as bash({_escape_glob(' '.join(parts[0].words))})" if len(parts) == 1 else "a rule naming the command")
+                return self._out_of_scope(f"writes {guarded}", f"a rule such as bash({' '.join(parts[0].text.split())})" if len(parts) == 1 else "a rule naming the command")
         protected = next((why for why in (self._protected_reason(path, workspace) for path, _ in writes) if why), "")
         if protected and not (self.yolo and self.trusted):
             why = f"writes {protected}"
@@ -378,7 +392,7 @@ class Policy:
                 path for path, certain in writes
                 if certain and not S.in_scope(path, bases) and not P.inside(path, Path("/dev"))  # /dev/null, /dev/stderr
             ]
-            if outside and not all(explicit):
+            if outside and not (all(explicit) or all(exact)):
                 return self._out_of_scope(f"writes outside the workspace ({_shown(outside[0])})", f"--add-dir {_shown(outside[0].parent)}")
         if contained and self.trusted:
             return _allow("contained by the sandbox")
@@ -442,6 +456,15 @@ class Policy:
             if path is not None:
                 found.append((path, certain))
         return found
+
+    def _exact_rule(self, part: Any) -> bool:
+        """An allow rule that spells out this simple command as written, redirections included
+        (`bash(tee -a ~/.bash_aliases < aliases.txt)`): the only kind that opens a guarded place."""
+        text = " ".join(part.text.split())
+        return any(
+            rule.kind == "allow" and rule.names("bash") and rule.pattern is not None and " ".join(rule.pattern.split()) == text
+            for rule in self.rules
+        )
 
     def _sandboxed(self) -> bool:
         return self.sandbox is not None and getattr(self.sandbox, "mode", "off") != "off"

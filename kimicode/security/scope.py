@@ -103,6 +103,15 @@ def guard_reason(
     return ""
 
 
+def literal_root(pattern: str) -> Path:
+    """The path a glob pattern names before its first wildcard (`/h/.claude/**` → /h/.claude)."""
+    cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
+    head = pattern[:cut]
+    if cut < len(pattern) and not head.endswith("/"):
+        head = head.rsplit("/", 1)[0]  # the wildcard is inside a name: its folder
+    return Path(os.path.normpath(head or "/"))
+
+
 def in_scope(path: Path, bases: Sequence[Path]) -> bool:
     """Inside the workspace or a folder added with --add-dir (every form of the path)."""
     return any(is_inside_workspace(path, base) for base in bases)

@@ -265,3 +265,14 @@ def test_a_projects_add_dirs_and_escalation_wait_for_trust(env) -> None:
     assert any("escalation" in line for line in untrusted.ignored_project_settings)
     trusted = load_config(work_dir=env["ws"], env=environ, flags={"trust": True, "add_dirs": [env["other"]]})
     assert trusted.add_dirs == [env["user"], env["other"]] and trusted.escalation == "auto"
+
+
+def test_only_a_rule_naming_the_guarded_place_opens_it(env) -> None:
+    broad = policy(env, rules=[("allow", "edit(~/**)", "user config"), ("allow", "bash(echo *)", "user config")])
+    assert create(broad, env["user"] / ".bashrc", env["ws"]).action == "deny"
+    assert create(broad, env["user"] / "notes.txt", env["ws"]).action == "allow"  # the rule covers the rest of ~
+    assert bash(broad, env, "echo x >> ~/.bashrc").action == "deny"
+    named = policy(env, rules=[("allow", "edit(~/.claude/**)", "user config"), ("allow", "bash(echo x >> ~/.bashrc)", "user config")])
+    assert create(named, env["user"] / ".claude" / "skills" / "x" / "SKILL.md", env["ws"]).action == "allow"
+    assert bash(named, env, "echo x >> ~/.bashrc").action == "allow"
+    assert bash(named, env, "echo y >> ~/.bashrc").action == "deny"
