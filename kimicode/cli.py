@@ -66,6 +66,8 @@ def run(
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", metavar="N", help="Step limit for the main agent.")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Trust this folder for this run: its own settings (.kimicode/config.toml, .mcp.json) apply.")] = False,
     sandbox: Annotated[Optional[str], typer.Option("--sandbox", metavar="MODE", help="Sandbox for commands: read-only, workspace-write or off.")] = None,
+    add_dir: Annotated[Optional[list[Path]], typer.Option("--add-dir", metavar="DIR", help="A folder outside the workspace that -y may write too (repeatable).")] = None,
+    allow_escalation: Annotated[bool, typer.Option("--allow-escalation", help="Let commands that ask to leave the sandbox run without asking (-y does not).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -90,6 +92,9 @@ def run(
         raise refuse(f"unknown --sandbox '{sandbox}': use one of {', '.join(SANDBOX_MODES)}")
     if work_dir is not None and not work_dir.is_dir():
         raise refuse(f"--work-dir {work_dir} is not a directory")
+    for folder in add_dir or []:
+        if not folder.expanduser().is_dir():
+            raise refuse(f"--add-dir {folder} is not a directory")
     flags: dict[str, Any] = {
         "yolo": yolo or None,
         "model": model,
@@ -100,6 +105,8 @@ def run(
         "trust": trust or None,
         "sandbox": sandbox,
         "stance": "plan" if plan else None,
+        "add_dirs": [folder.expanduser().resolve() for folder in add_dir] if add_dir else None,
+        "escalation": "auto" if allow_escalation else None,
     }
     if local and base_url:
         raise fail("--local and --base-url both name the endpoint: give one")

@@ -29,6 +29,7 @@ MODES = ("instant", "thinking", "agent", "swarm")
 THINKING_STYLES = ("auto", "moonshot", "chat_template", "none")
 SANDBOX_MODES = ("read-only", "workspace-write", "off")  # strictest first
 RULE_KINDS = ("allow", "ask", "deny")
+ESCALATION_MODES = ("ask", "auto")  # strictest first
 # `tool(pattern)`, or a bare tool name that may be a glob (`mcp__github__*`).
 RULE_SYNTAX = re.compile(r"[A-Za-z0-9_$*?\-]+(\(.+\))?", re.DOTALL)  # "$": a provider builtin ($web_search)
 # Where a rule came from, as /permissions shows it.
@@ -97,6 +98,11 @@ class Config:
     sandbox_network: bool = False
     # Host unix sockets sandboxed commands may reach although /tmp and /run are private inside (an ssh-agent).
     sandbox_sockets: list[str] = field(default_factory=list)
+    # Folders outside the workspace that -y covers too (--add-dir, repeatable); guarded places inside them
+    # still need a rule (kimicode/security/scope.py).
+    add_dirs: list[Path] = field(default_factory=list)
+    # Commands asking to leave the sandbox: "ask" (every time; refused headless) or "auto" (--allow-escalation).
+    escalation: str = "ask"
     # Environment variables the model's commands may inherit although kimicode withholds them
     # (KIMI_API_KEY, MOONSHOT_API_KEY, OPENAI_API_KEY; see security/childenv.py).
     pass_env: list[str] = field(default_factory=list)
@@ -146,6 +152,8 @@ _FILE_KEYS: dict[str, type] = {
     "sandbox_network": bool,
     "sandbox_sockets": list,
     "pass_env": list,
+    "add_dirs": list,
+    "escalation": str,
     "notify_after": float,
     "hyperlink_format": str,
 }
@@ -219,9 +227,23 @@ def _parse_file(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[
     sockets = values.get("sandbox_sockets", [])
     if not all(isinstance(v, str) and v.startswith("/") for v in sockets):
         raise ConfigError(f"{path}: sandbox_sockets must be a list of absolute socket paths, got {sockets!r}")
+    if "add_dirs" in values:
+        if not all(isinstance(v, str) and v.strip() for v in values["add_dirs"]):
+            raise ConfigError(f"{path}: add_dirs must be a list of folder paths, got {values['add_dirs']!r}")
+        values["add_dirs"] = [_folder(v, path.parent.parent if path.parent.name == ".kimicode" else None) for v in values["add_dirs"]]
+    if "escalation" in values and values["escalation"] not in ESCALATION_MODES:
+        raise ConfigError(f"{path}: escalation must be one of {', '.join(ESCALATION_MODES)}, got {values['escalation']!r}")
     if "pass_env" in values and not all(isinstance(v, str) and v for v in values["pass_env"]):
         raise ConfigError(f"{path}: pass_env must be a list of environment variable names, got {values['pass_env']!r}")
     return values, _parse_rules(data.get("permissions"), path)
+
+
+def _folder(text: str, base: Path | None) -> Path:
+    """A folder named in a config file: ``~`` expanded; relative to the project for a project's file."""
+    path = Path(os.path.expanduser(text.strip()))
+    if not path.is_absolute():
+        path = (base or Path.home()) / path
+    return Path(os.path.normpath(path))
 
 
 def _parse_rules(table: Any, path: Path) -> list[Rule]:
@@ -254,6 +276,8 @@ def _shown(key: str, value: Any) -> str:
         return f"{key} = (a key)"
     if isinstance(value, bool):
         return f"{key} = {'true' if value else 'false'}"
+    if isinstance(value, list):
+        return f"{key} = [{', '.join(str(v) for v in value)}]"
     return f"{key} = {value}"
 
 
@@ -264,6 +288,10 @@ def _widens(base: Config, key: str, value: Any) -> bool:
         return False
     if key in ("yolo", "sandbox_network"):
         return bool(value) and not current
+    if key == "escalation":
+        return ESCALATION_MODES.index(value) > ESCALATION_MODES.index(current)
+    if key == "add_dirs":
+        return bool(set(value) - set(current))
     if key == "sandbox":
         return SANDBOX_MODES.index(value) > SANDBOX_MODES.index(current)
     if key in LIMIT_KEYS:
@@ -384,6 +412,8 @@ def load_config(
     known = {f.name for f in fields(Config)} - {"trusted", "permission_rules", "ignored_project_settings", "project_files"}
     for name, value in flags.items():
         if value is not None and name in known:
+            if name == "add_dirs":  # the flag adds to the configured folders
+                value = [*config.add_dirs, *(p for p in value if p not in config.add_dirs)]
             setattr(config, name, value)
     register_secret(config.api_key)
     config.base_url = config.base_url.rstrip("/")
@@ -391,6 +421,8 @@ def load_config(
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")
     if config.sandbox not in SANDBOX_MODES:
         raise ConfigError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, got '{config.sandbox}'")
+    if config.escalation not in ESCALATION_MODES:
+        raise ConfigError(f"escalation must be one of {', '.join(ESCALATION_MODES)}, got '{config.escalation}'")
     if config.video_input not in ("frames", "upload"):
         raise ConfigError(f"video_input must be 'frames' or 'upload', got '{config.video_input}'")
     if config.max_steps < 1:

@@ -53,6 +53,8 @@ class ApprovalRequest:
     agent: str = ""
     # False: only "yes once" or "no" make sense (protected paths, leaving the sandbox, an ask rule).
     rememberable: bool = True
+    # The allow rules a "yes for this session" / "always" answer stores, as the question shows them.
+    remembers: str = ""
 
 
 @dataclass

@@ -511,8 +511,10 @@ class Agent:
             async with self._approval_lock:  # one question at a time, in call order
                 decision = self.policy.decide(tool, args, self.ctx)  # an earlier answer may cover it now
                 if decision.action == "ask":
+                    remembers = ", ".join(self.policy.rule_texts(tool, args, self.ctx)) if decision.rememberable else ""
                     request = ev.ApprovalRequest(
-                        call.id, call.name, args, tool.summary(args), decision.reason, self.agent_id, decision.rememberable
+                        call.id, call.name, args, tool.summary(args), decision.reason, self.agent_id,
+                        decision.rememberable, remembers,
                     )
                     emit(request)
                     answer = await self.approver(request)

@@ -105,6 +105,8 @@ def build_policy(config: Config, ctx: ToolContext, skills: SkillCatalog | None, 
         workspace=config.work_dir,
         home=config.home,
         skill_dirs=[skill.path.parent for skill in skills.skills] if skills is not None else [],
+        add_dirs=getattr(config, "add_dirs", []),
+        allow_escalation=getattr(config, "escalation", "ask") == "auto",
     )
 
 

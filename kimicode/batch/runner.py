@@ -50,10 +50,13 @@ def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
     settings at the task's ref are the trusted ones (another branch may add an MCP server): a local path is
     no proof of authorship (a cloned repository is a local path too), and an untrusted project's config
     could otherwise widen what the agent may do or point it, with the user's key, at another endpoint.
+    -y never approves leaving the sandbox: --allow-escalation goes along only when the batch was given it.
     """
     argv = [sys.executable, "-m", "kimicode", "-p", "--output-format", "json", "-y", "-w", str(checkout)]
     if not is_url(spec.repo) and _user_trusts(Path(spec.repo), checkout):
         argv.append("--trust")
+    if spec.allow_escalation:
+        argv.append("--allow-escalation")
     if spec.mode:
         argv += ["--mode", spec.mode]
     if spec.max_steps:

@@ -31,6 +31,8 @@ class TaskSpec:
     max_steps: int | None = None
     images: list[str] = field(default_factory=list)
     timeout: float = 1800.0  # seconds for the whole task: checkout, setup, agent, check
+    # `kimicode batch --allow-escalation` only (never a task line): the agent gets --allow-escalation.
+    allow_escalation: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,6 +47,7 @@ class Defaults:
     mode: str = ""
     max_steps: int | None = None
     timeout: float = 1800.0
+    allow_escalation: bool = False
 
 
 def is_url(repo: str) -> bool:
@@ -114,4 +117,5 @@ def _spec(raw: dict[str, Any], defaults: Defaults, where: str, base: Path) -> Ta
         max_steps=max_steps,
         images=[str((base / Path(i).expanduser()).resolve()) for i in images],
         timeout=defaults.timeout,
+        allow_escalation=defaults.allow_escalation,
     )

@@ -39,6 +39,7 @@ def register_batch(app: typer.Typer) -> None:
         max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Default step limit per task.")] = None,
         output_format: Annotated[str, typer.Option("--output-format", help="text or json (one event per line).")] = "text",
         report: Annotated[Optional[Path], typer.Option("--report", help="Print the summary table of an OUT folder.")] = None,
+        allow_escalation: Annotated[bool, typer.Option("--allow-escalation", help="Let the agents' commands leave the sandbox when they ask to (not given: refused).")] = False,
     ) -> None:
         """Run many tasks, each in its own checkout; results in OUT/results.jsonl. Rerun to resume."""
         if report is not None:
@@ -57,7 +58,7 @@ def register_batch(app: typer.Typer) -> None:
             _run(
                 tasks, workers, ray, num_cpus, out, max_cost, max_tokens, output_format,
                 {"repo": repo or "", "ref": ref, "setup": setup, "check": check, "mode": mode,
-                 "max_steps": max_steps, "timeout": timeout},
+                 "max_steps": max_steps, "timeout": timeout, "allow_escalation": allow_escalation},
             )
         )
 

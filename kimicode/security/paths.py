@@ -31,18 +31,50 @@ SHELL_STARTUP = (
     ".bash_profile",
     ".bash_login",
     ".bash_logout",
+    ".bash_aliases",
     ".profile",
     ".zshrc",
     ".zshenv",
     ".zprofile",
     ".zlogin",
-    ".config/fish/config.fish",
+    ".zlogout",
+    ".kshrc",
+    ".mkshrc",
+    ".cshrc",
+    ".tcshrc",
+    ".config/fish",
     ".inputrc",
 )
-# Secrets in the user's home (folders cover everything below them).
-HOME_SECRETS = (".ssh", ".aws", ".gnupg", ".config/gh", ".netrc", ".docker/config.json")
+# Folders in the user's home where other tools (coding agents first) read settings, skills and hooks: a
+# write there steers them. ~/.config covers git's, fish's and most programs' own settings.
+AGENT_CONFIG_DIRS = (".claude", ".codex", ".gemini", ".cursor", ".kimi", ".agents", ".aider", ".continue", ".config")
+# Git reads these as the user's configuration (aliases, pager, fsmonitor: all run code).
+GIT_CONFIG_FILES = (".gitconfig", ".config/git")
+# Secrets in the user's home (folders cover everything below them). The one list: the policy refuses
+# reads of them (view, screenshot, command arguments), the sandbox hides them (kimicode/security/sandbox.py).
+HOME_SECRETS = (
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".config/gh",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".git-credentials",
+    ".config/git/credentials",
+    ".npmrc",
+    ".pypirc",
+)
 # Secrets in KIMICODE_HOME: the user's config holds the API key; trust.json decides what runs unasked.
 KIMICODE_SECRETS = ("config.toml", "trust.json")
+# `.env` files hold keys; these templates hold none, and builds read them.
+ENV_TEMPLATES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"})
+
+
+def is_env_file(name: str) -> bool:
+    return name.startswith(".env") and name not in ENV_TEMPLATES
 
 
 def user_home() -> Path:
@@ -60,7 +92,9 @@ def variants(path: Path) -> list[Path]:
 
 
 def inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    """``path`` is ``root`` or below it (both normalised; a string test: ``Path.parents`` is slow)."""
+    text, base = str(path), str(root)
+    return text == base or text.startswith(base if base.endswith(os.sep) else base + os.sep)
 
 
 def is_inside_workspace(path: Path, workspace: Path) -> bool:
@@ -89,10 +123,6 @@ def protected_reason(path: Path, workspace: Path, home: Path | None = None) -> s
                         return f"a protected path ({'/'.join(prefix)}/)"
             if parts and parts[-1] in PROTECTED_FILES:
                 return f"a protected path ({parts[-1]})"
-            continue
-        for name in SHELL_STARTUP:
-            if p == home / name:
-                return f"a shell start-up file (~/{name})"
     return ""
 
 
@@ -107,7 +137,7 @@ def secret_reason(path: Path, kimicode_home: Path, home: Path | None = None) -> 
             for base in variants(kimicode_home):
                 if p == base / name:
                     return f"a secret path (kimicode's {name})"
-        if p.name.startswith(".env"):
+        if is_env_file(p.name):
             return "a secret path (.env files)"
         if is_process_environment(str(p)):
             return PROCESS_ENVIRONMENT

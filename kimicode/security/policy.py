@@ -22,10 +22,13 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from kimicode.security import paths as P
+from kimicode.security import scope as S
 from kimicode.security.rules import (
+    EDIT_TOOLS,
     PATH_TOOLS,
     Rule,
     command_matches,
+    expand_path_pattern,
     parse_rule,
     parse_rules,
     path_matches,
@@ -40,6 +43,7 @@ SESSION_SOURCE = "this session"
 SAVED_SOURCE = "saved for this project"  # the same label config layering gives them
 # How a headless refusal tells the user the way out.
 _WITH_Y = "run with -y to allow"
+_ESCALATION = 'leaving the sandbox needs --allow-escalation (or escalation = "auto" in config.toml); -y does not approve it'
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class Policy:
         skill_dirs: Sequence[Path] = (),
         user_home: Path | None = None,
         stance: str = "ask",
+        add_dirs: Sequence[Path] = (),
+        allow_escalation: bool = False,
+        path_dirs: Sequence[Path] | None = None,
     ) -> None:
         from kimicode.config import kimicode_home
 
@@ -98,6 +105,11 @@ class Policy:
         self.home = home or kimicode_home()
         self.skill_dirs = [Path(os.path.realpath(d)) for d in skill_dirs]
         self.user_home = user_home
+        # Folders that count as the workspace for -y (--add-dir, config add_dirs).
+        self.add_dirs = [Path(os.path.normpath(os.path.abspath(d))) for d in add_dirs]
+        # --allow-escalation / escalation = "auto": commands may leave the sandbox without a question.
+        self.allow_escalation = allow_escalation
+        self.path_dirs = list(path_dirs) if path_dirs is not None else S.path_dirs()
 
     # -- the decision --------------------------------------------------------------------------------
 
@@ -182,26 +194,35 @@ class Policy:
             return self._by_rule(rule)
         if secret:
             return _allow(f"allowed by {explicit.describe()}", explicit)  # type: ignore[union-attr]
+        bases = self._bases(workspace)
         inside = P.is_inside_workspace(target, workspace)
+        in_scope = S.in_scope(target, bases)
         if write:
-            protected = P.protected_reason(target, workspace, self._user_home())
-            if protected:
-                return self._protected(protected, explicit)
+            # A guarded place opens to a rule that names it (`createfile(~/.bash_aliases)`,
+            # `edit(~/.claude/**)`), never to a broader one (`edit(~/**)`).
+            guarded = self._guarded(target, workspace, self._rule_roots(name, forms, workspace))
+            if guarded:
+                return self._out_of_scope(f"writes {guarded}", f"a rule such as {name}({_shown(target)})")
             if explicit is not None:
                 return _allow(f"allowed by {explicit.describe()}", explicit)
-            if inside:
+            protected = self._protected_reason(target, workspace)
+            if protected:
+                return self._protected(protected, None)
+            if in_scope:  # the workspace and --add-dir folders
                 rule = self._rule("allow", name, paths=forms, workspace=workspace)
                 if rule is not None:
                     return _allow(f"allowed by {rule.describe()}", rule)
                 if self.stance == "auto-edit":
                     return _allow("auto-edit: a file edit inside the workspace")
-            if self.yolo:
-                return _allow("yolo")
-            why = "changes files" if inside else "writes outside the workspace"
+                if self.yolo:
+                    return _allow("yolo")
+            elif self.yolo:
+                return self._out_of_scope("writes outside the workspace", f"--add-dir {_shown(target.parent)} or a rule such as {name}({_shown(target.parent)}/**)")
+            why = "changes files" if in_scope else "writes outside the workspace"
             if self.headless:
                 return Decision("deny", f"{why}; {_WITH_Y}")
-            return Decision("ask", why, "", inside)
-        if inside or any(P.inside(f, d) for f in forms for d in self.skill_dirs):
+            return Decision("ask", why, "", in_scope)
+        if in_scope or any(P.inside(f, d) for f in forms for d in self.skill_dirs):
             return _allow("read inside the workspace")
         if explicit is not None:
             return _allow(f"allowed by {explicit.describe()}", explicit)
@@ -210,6 +231,40 @@ class Policy:
         if self.headless:
             return Decision("deny", f"reads outside the workspace; {_WITH_Y}")
         return Decision("ask", "reads outside the workspace")
+
+    def _bases(self, workspace: Path) -> list[Path]:
+        return [workspace, *self.add_dirs]
+
+    def _guarded(self, target: Path, workspace: Path, named: Sequence[Path] = ()) -> str:
+        """The guarded place a write to ``target`` changes (kimicode/security/scope.py), "" when none;
+        ``named``: folders (or files) allow rules name, which count as --add-dir does."""
+        return S.guard_reason(
+            target, [*self._bases(workspace), *named], kimicode_home=self.home, home=self._user_home(), on_path=self.path_dirs
+        )
+
+    def _rule_roots(self, name: str, forms: list[Path], workspace: Path) -> list[Path]:
+        """What the allow rules matching this path name literally: the part of each pattern before its first
+        glob (`~/.claude/**` → ~/.claude, `~/.bash_aliases` → itself)."""
+        roots: list[Path] = []
+        for rule in self.rules:
+            if rule.kind == "allow" and rule.pattern is not None and rule.names(name) and path_matches(rule.pattern, forms, workspace):
+                roots.append(S.literal_root(expand_path_pattern(rule.pattern, workspace)))
+        return roots
+
+    def _protected_reason(self, target: Path, workspace: Path) -> str:
+        """Protected folders (.git/, .kimicode/, ...) of the workspace and of every added folder."""
+        for base in self._bases(workspace):
+            if P.is_inside_workspace(target, base):
+                reason = P.protected_reason(target, base, self._user_home())
+                if reason:
+                    return reason
+        return ""
+
+    def _out_of_scope(self, why: str, remedy: str) -> Decision:
+        """A write -y does not cover: refused headless, asked (every time) otherwise."""
+        if self.headless:
+            return Decision("deny", f"{why}; -y covers the workspace only: {remedy} allows it", "", False)
+        return Decision("ask", why, "", False)
 
     def _protected(self, protected: str, explicit: Rule | None) -> Decision:
         if explicit is not None:
@@ -360,7 +415,14 @@ class Policy:
                 return self._by_rule(rule)
         line, part_problems = self._read_only(parsed, workspace, words_checked=True)
         read_only = [not why for why in part_problems]
-        protected = self._protected_writes(parsed, parts, read_only, workspace)
+        writes = self._write_targets(parsed, parts, read_only, workspace)
+        explicit = [self._rule("allow", "bash", words=part.words, assignments=part.assignments, patterned=True) is not None for part in parts]
+        exact = [self._exact_rule(part) for part in parts]
+        if not all(exact):  # only a rule spelling out this very command (no glob) opens a guarded place
+            guarded = next((why for why in (self._guarded(path, workspace) for path, _ in writes) if why), "")
+            if guarded:
+                return self._out_of_scope(f"writes {guarded}", f"a rule such as bash({' '.join(parts[0].text.split())})" if len(parts) == 1 else "a rule naming the command")
+        protected = next((why for why in (self._protected_reason(path, workspace) for path, _ in writes) if why), "")
         if protected and not (self.yolo and self.trusted):
             why = f"writes {protected}"
             if escalate:
@@ -368,20 +430,29 @@ class Policy:
             if self.headless:
                 return Decision("deny", f"{why}; only a trusted folder with -y allows it", "", False)
             return Decision("ask", why, "", False)
-        if escalate:
-            if self.yolo:
-                return _allow("yolo approves leaving the sandbox")
+        if escalate and not self.allow_escalation:
+            why = f"asks to run outside the sandbox: {escalate}"
             if self.headless:
-                return Decision("deny", f"asks to run outside the sandbox ({escalate}); {_WITH_Y}", "", False)
-            return Decision("ask", f"asks to run outside the sandbox: {escalate}", "", False)
-        if self._sandboxed() and self.trusted:
+                return Decision("deny", f"{why}; {_ESCALATION}", "", False)
+            return Decision("ask", why, "", False)
+        contained = self._sandboxed() and not escalate
+        if self.yolo and not contained:
+            # Without the sandbox, what the command is known to write must lie in the workspace (or --add-dir).
+            bases = self._bases(workspace)
+            outside = [
+                path for path, certain in writes
+                if certain and not S.in_scope(path, bases) and not P.inside(path, Path("/dev"))  # /dev/null, /dev/stderr
+            ]
+            if outside and not (all(explicit) or all(exact)):
+                return self._out_of_scope(f"writes outside the workspace ({_shown(outside[0])})", f"--add-dir {_shown(outside[0].parent)}")
+        if contained and self.trusted:
             return _allow("contained by the sandbox")
         if self.yolo:
-            return _allow("yolo")
+            return _allow("yolo approves leaving the sandbox" if escalate else "yolo")
         new = [
             (part, why)
             for part, why in zip(parts, part_problems)
-            if why and self._rule("allow", "bash", words=(*part.assignments, *part.words)) is None
+            if why and self._rule("allow", "bash", words=part.words, assignments=part.assignments) is None
         ]
         problems: list[str] = []
         if parsed.error:
@@ -420,7 +491,7 @@ class Policy:
     def _secret_words(self, parts: Sequence[Any], workspace: Path) -> str:
         home = self._user_home()
         for part in parts:
-            if self._rule("allow", "bash", words=(*part.assignments, *part.words), patterned=True) is not None:
+            if self._rule("allow", "bash", words=part.words, assignments=part.assignments, patterned=True) is not None:
                 continue  # a rule that names this very command opens what it reads
             for word in part.words[1:] + tuple(r.target for r in part.redirects):
                 if P.is_process_environment(word):  # `cat /proc/$PPID/environ`: a variable hides nothing here
@@ -432,23 +503,36 @@ class Policy:
                         return secret
         return ""
 
-    def _protected_writes(self, parsed: Any, parts: Sequence[Any], read_only: list[bool], workspace: Path) -> str:
-        """A protected path the command writes: a redirection into one, or one named by a command that writes."""
+    def _write_targets(
+        self, parsed: Any, parts: Sequence[Any], read_only: list[bool], workspace: Path
+    ) -> list[tuple[Path, bool]]:
+        """What the command may write, each with whether that is certain: output redirections, the targets of
+        `cp`, `tee`, `rm` ... and `git config` files are; any path a command that is not read-only names may
+        be (`python x.py ~/.bashrc`)."""
         home = self._user_home()
-        words: list[str] = list(parsed.file_writes)
+        words: list[tuple[str, bool]] = [(w, True) for w in parsed.file_writes]
         for part, ro in zip(parts, read_only):
-            words.extend(r.target for r in part.redirects if r.op not in ("<", "<<", "<<<"))
+            words.extend((r.target, True) for r in part.redirects if r.op not in ("<", "<<", "<<<"))
+            words.extend((w, True) for w in S.command_writes(part.words))
             if not ro:
-                words.extend(part.words[1:])
-        for word in words:
+                words.extend((w, False) for w in part.words[1:])
+        found: list[tuple[Path, bool]] = []
+        for word, certain in words:
             path = P.expand_word(word, workspace, home) if not os.path.isabs(word) else Path(os.path.normpath(word))
             if path is None and word in P.PROTECTED_FILES:
                 path = workspace / word
             if path is not None:
-                reason = P.protected_reason(path, workspace, home)
-                if reason:
-                    return reason
-        return ""
+                found.append((path, certain))
+        return found
+
+    def _exact_rule(self, part: Any) -> bool:
+        """An allow rule that spells out this simple command as written, redirections included
+        (`bash(tee -a ~/.bash_aliases < aliases.txt)`): the only kind that opens a guarded place."""
+        text = " ".join(part.text.split())
+        return any(
+            rule.kind == "allow" and rule.names("bash") and rule.pattern is not None and " ".join(rule.pattern.split()) == text
+            for rule in self.rules
+        )
 
     def _sandboxed(self) -> bool:
         return self.sandbox is not None and getattr(self.sandbox, "mode", "off") != "off"
@@ -461,6 +545,7 @@ class Policy:
         name: str,
         *,
         words: tuple[str, ...] | None = None,
+        assignments: tuple[str, ...] = (),
         paths: list[Path] | None = None,
         url: str | None = None,
         workspace: Path | None = None,
@@ -473,7 +558,8 @@ class Policy:
                 if not patterned:
                     return rule
                 continue
-            if words is not None and command_matches(rule.pattern, words, basename=kind != "allow"):
+            # An allow rule's `*` never stands for an option that loads other code (codeflags.py).
+            if words is not None and command_matches(rule.pattern, words, assignments, strict=kind == "allow"):
                 return rule
             if paths is not None and path_matches(rule.pattern, paths, workspace or Path.cwd()):
                 return rule
@@ -490,6 +576,7 @@ class Policy:
         """The allow rules an approval of this call stands for (what "a" and "always" record)."""
         name = tool.name
         if name == "bash":
+            from kimicode.security.codeflags import loading_pairs
             from kimicode.security.shell import command_prefix, parse_command
 
             texts: list[str] = []
@@ -498,8 +585,12 @@ class Policy:
                 if not why:
                     continue
                 prefix = command_prefix(part)
-                if prefix and self._rule("allow", "bash", words=(*part.assignments, *part.words)) is None:
-                    text = f"bash({_escape_glob(prefix)} *)"
+                if prefix and self._rule("allow", "bash", words=part.words, assignments=part.assignments) is None:
+                    # Allow rules match leading assignments only where spelled out (rules.command_matches).
+                    text = f"bash({_escape_glob(' '.join((*part.assignments, prefix)))} *)"
+                    if loading_pairs(part.words, part.assignments):
+                        # It loads other code (`pytest -p xdist`): the answer covers this very command only.
+                        text = f"bash({_escape_glob(' '.join((*part.assignments, *part.words)))})"
                     if text not in texts:
                         texts.append(text)
             return texts
@@ -517,6 +608,10 @@ class Policy:
             if tool.read_only:  # a read outside the workspace: its folder
                 folder = target if target.is_dir() else target.parent
                 return [f"{name}({folder}/**)"]  # path globs have no escapes; a folder with * is rare
+            if name in EDIT_TOOLS and P.is_inside_workspace(target, ctx.workspace):
+                # One answer for editing this project: createfile, strreplace and insert alike (the rule
+                # covers the workspace only; guarded and protected paths ask whatever it says).
+                return ["edit"]
             return [name]
         return [name]
 
@@ -560,3 +655,4 @@ def _shown(path: Path) -> str:
     home = str(P.user_home())
     text = str(path)
     return "~" + text[len(home) :] if text.startswith(home + os.sep) else text
+

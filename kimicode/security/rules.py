@@ -79,20 +79,33 @@ def parse_rules(entries: list[tuple[str, str, str]]) -> list[Rule]:
 # -- matching ----------------------------------------------------------------------------------------
 
 
-def command_matches(pattern: str, words: tuple[str, ...], basename: bool = True) -> bool:
-    """A bash pattern against one simple command; the program may also be named by its basename (deny and
-    ask rules: `/usr/bin/rm` is still rm; never for allow rules: `/tmp/evil/git` is not git)."""
+def command_matches(
+    pattern: str, words: tuple[str, ...], assignments: tuple[str, ...] = (), strict: bool = False
+) -> bool:
+    """A bash pattern against one simple command.
+
+    Deny and ask rules match broadly: the program also by its basename (`/usr/bin/rm` is still rm) and the
+    command with or without its leading assignments. ``strict`` (allow rules) matches only what the pattern
+    spells out: never by basename (`/tmp/evil/git` is not git), leading assignments written in the pattern
+    (``bash(CI=1 npm test *)``), and each option or variable that makes the program load other code too
+    (kimicode/security/codeflags.py): ``bash(pytest *)`` does not cover ``pytest -p evil``.
+    """
     if not words:
         return False
     candidates = [" ".join(words)]
     program = os.path.basename(words[0])
-    if basename and program != words[0]:
+    if not strict and program != words[0]:
         candidates.append(" ".join((program, *words[1:])))
+    if assignments:
+        spelled = [" ".join((*assignments, text)) for text in candidates]
+        candidates = spelled if strict else candidates + spelled
     for text in candidates:
-        if fnmatch.fnmatchcase(text, pattern):
-            return True
-        if pattern.endswith(" *") and fnmatch.fnmatchcase(text, pattern[:-2]):
-            return True
+        if fnmatch.fnmatchcase(text, pattern) or (pattern.endswith(" *") and fnmatch.fnmatchcase(text, pattern[:-2])):
+            if not strict:
+                return True
+            from kimicode.security.codeflags import covered
+
+            return covered(pattern, words, assignments)
     return False
 
 

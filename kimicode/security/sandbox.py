@@ -52,6 +52,7 @@ from pathlib import Path
 from kimicode.security.bwrap_argv import PRIVATE_DIRS, BwrapSpec, bwrap_argv
 from kimicode.security.placeholders import Placeholders
 from kimicode.security.seatbelt import seatbelt_profile
+from kimicode.security.paths import HOME_SECRETS, KIMICODE_SECRETS, is_env_file
 
 MODES = ("read-only", "workspace-write", "off")
 
@@ -69,13 +70,9 @@ PROTECTED = (
     ".gemini",
     ".github/workflows",
 )
-# Below the user's home: hidden (empty) inside the sandbox.
-SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".config/gh", ".config/gcloud", ".azure", ".kube", ".docker")
-SECRET_FILES = (".netrc", ".git-credentials", ".pypirc", ".npmrc")
-# In KIMICODE_HOME: the user's key and the trust decisions.
-SECRET_HOME_FILES = ("config.toml", "trust.json")
-# Templates that hold no secrets and that builds read.
-ENV_TEMPLATES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"})
+# Secret paths (one list with the policy's, kimicode/security/paths.py): below the user's home, folders
+# are emptied and files blanked inside the sandbox; in KIMICODE_HOME, the user's key and trust decisions.
+SECRET_HOME_FILES = KIMICODE_SECRETS
 # Local sockets that would let a contained command act with more power than the sandbox gives it.
 SOCKETS = ("/run/docker.sock", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock")
 
@@ -176,7 +173,7 @@ class Sandbox:
             try:
                 with os.scandir(root) as entries:
                     for entry in entries:
-                        if entry.name.startswith(".env") and entry.name not in ENV_TEMPLATES and entry.is_file():
+                        if is_env_file(entry.name) and entry.is_file():
                             found.append(Path(entry.path))
             except OSError:
                 continue
@@ -185,8 +182,10 @@ class Sandbox:
     def _secrets(self) -> tuple[list[Path], list[Path]]:
         """(folders to empty, files to blank), only those that exist."""
         user = Path.home()
-        dirs = [p for p in (_existing(user / d) for d in SECRET_DIRS) if p is not None and p.is_dir()]
-        files = [_existing(user / f) for f in SECRET_FILES] + [_existing(self.home / f) for f in SECRET_HOME_FILES]
+        found = [_existing(user / name) for name in HOME_SECRETS]
+        dirs = [p for p in found if p is not None and p.is_dir()]
+        files = [p for p in found if p is not None and not p.is_dir()]
+        files += [_existing(self.home / f) for f in SECRET_HOME_FILES]
         files += self._env_files()
         sock = os.environ.get("SSH_AUTH_SOCK")
         files += [_existing(Path(s)) for s in (*SOCKETS, *([sock] if sock else []))]

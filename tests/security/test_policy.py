@@ -129,7 +129,11 @@ def test_sandbox_in_a_trusted_folder_runs_commands_unasked_but_escalation_asks(e
     assert p.decide(BASH, {"command": "touch X && make"}, ctx(env)).action == "allow"
     escalated = p.decide(BASH, {"command": "curl https://pypi.org", "escalate": "needs the network"}, ctx(env))
     assert escalated.action == "ask" and not escalated.rememberable and "needs the network" in escalated.reason
+    # -y does not approve leaving the sandbox; --allow-escalation does
     assert policy(env, trusted=True, sandbox=FakeSandbox(), yolo=True).decide(
+        BASH, {"command": "curl x", "escalate": "network"}, ctx(env)
+    ).action == "ask"
+    assert policy(env, trusted=True, sandbox=FakeSandbox(), yolo=True, allow_escalation=True).decide(
         BASH, {"command": "curl x", "escalate": "network"}, ctx(env)
     ).action == "allow"
     untrusted = policy(env, sandbox=FakeSandbox())
@@ -159,7 +163,9 @@ def test_protected_writes_ask_every_time(env, path: str) -> None:
     assert policy(env, headless=True).decide(CREATE, {"path": path, "content": "x"}, ctx(env)).action == "deny"
     assert policy(env, headless=True, yolo=True).decide(CREATE, {"path": path, "content": "x"}, ctx(env)).action == "deny"
     trusted = policy(env, headless=True, yolo=True, trusted=True)
-    assert trusted.decide(CREATE, {"path": path, "content": "x"}, ctx(env)).action == "allow"
+    # a trusted folder with -y may change its own settings, never the user's start-up files
+    expected = "deny" if path.startswith("~/") else "allow"
+    assert trusted.decide(CREATE, {"path": path, "content": "x"}, ctx(env)).action == expected
 
 
 def test_a_symlink_into_a_protected_folder_is_protected(env) -> None:

@@ -155,11 +155,15 @@ def test_headless_protected_writes_need_trust_and_yes(fake_llm: FakeLLM, home: P
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "configure")
     assert proc.returncode == 0, proc.stderr
     lines = refusals(proc.stderr)
-    assert len(lines) == 1 and ("protected" in lines[0] or "start-up" in lines[0]) and "trusted" in lines[0], proc.stderr
+    assert len(lines) == 1 and ("protected" in lines[0] or "start-up" in lines[0]), proc.stderr
+    assert ("createfile(~/.bashrc)" if path.startswith("~/") else "trusted") in lines[0], proc.stderr
     assert not target.exists() or "yolo" not in target.read_text()
     fake_llm.script(Reply(tool_calls=[ToolCall("createfile", {"path": path, "content": "yolo = true\n"})]), Reply(content="ok"))
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "--trust", "configure")
     assert proc.returncode == 0, proc.stderr
+    if path.startswith("~/"):  # a trusted folder opens its own settings, never the user's start-up files
+        assert len(refusals(proc.stderr)) == 1 and not target.exists(), proc.stderr
+        return
     assert refusals(proc.stderr) == []
     assert target.read_text() == "yolo = true\n"
 

@@ -85,6 +85,14 @@ def load_media(
 
 
 
+def is_secret(path: Path) -> bool:
+    """A secret path (the policy's one list, kimicode/security/paths.py): never attached for the model."""
+    from kimicode.config import kimicode_home
+    from kimicode.security.paths import secret_reason
+
+    return bool(secret_reason(path, kimicode_home()))
+
+
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -107,7 +115,7 @@ def pasted_image_path(text: str, workspace: Path) -> Path | None:
         return None
     path = resolve_user_path(text, workspace)
     try:
-        return path if is_image_path(path) and path.is_file() else None
+        return path if is_image_path(path) and path.is_file() and not is_secret(path) else None
     except OSError:  # a message too long to be a file name
         return None
 
@@ -117,7 +125,7 @@ def image_mentions(text: str, workspace: Path) -> list[Path]:
     found: list[Path] = []
     for match in MENTION.finditer(text):
         path = workspace / match.group(1).rstrip(".,;:!?)")
-        if is_image_path(path) and path.is_file() and path not in found:
+        if is_image_path(path) and path.is_file() and path not in found and not is_secret(path):
             found.append(path)
     return found
 

@@ -637,6 +637,8 @@ class Repl:
         who = f"[{request.agent}] " if request.agent else ""
         self.renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
         if request.rememberable:
+            if request.remembers:  # what "a" and "!" would store, so the user sees what they allow
+                self.renderer.dim(f"  [a] and [!] allow: {request.remembers}")
             question = "  [y] yes once  [a] yes for this session  [!] always (save a rule for this project)  [n] no  › "
             keys = APPROVAL_KEYS
         else:  # protected paths, leaving the sandbox, an ask rule: each call is its own question
@@ -860,7 +862,7 @@ def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
     """Append the content of each ``@path`` that names a readable text file in the workspace.
 
     Image files are left out: they are attached as images (kimicode.frontends.common.media.image_mentions)."""
-    from kimicode.frontends.common.media import MAX_ATTACH_BYTES, file_block, is_image_path
+    from kimicode.frontends.common.media import MAX_ATTACH_BYTES, file_block, is_image_path, is_secret
 
     blocks: list[str] = []
     attached: list[str] = []
@@ -868,6 +870,8 @@ def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
         name = match.group(1).rstrip(".,;:!?)")
         path = (workspace / name).resolve()
         if name in attached or not path.is_file() or path.stat().st_size > MAX_ATTACH_BYTES or is_image_path(path):
+            continue
+        if is_secret(workspace / name):  # `@notes` linking to ~/.ssh/id_rsa: secrets never go to the model
             continue
         try:
             content = path.read_text(encoding="utf-8")
