@@ -161,7 +161,12 @@ def test_ordinary_reading_runs_unasked(env, stance: str, command: str) -> None:
 def test_a_glob_that_matches_a_link_to_a_secret_is_not_read_only(env) -> None:
     (env["ws"] / "src" / "key").symlink_to(env["user"] / ".ssh" / "id_rsa")
     assert decide(env, "cat src/*", headless=True).action == "deny"
+    assert decide(env, "cat */k?y", headless=True).action == "deny"
+    assert decide(env, f"cat {env['ws']}/src/*", headless=True).action == "deny"
     assert decide(env, "cat src/*.py", headless=True).action == "allow"
+    assert decide(env, f"cat {env['ws']}/*/*.py", headless=True).action == "allow"
+    (env["ws"] / "src" / ".env").write_text("TOKEN=x\n")
+    assert decide(env, "cat src/.e*", headless=True).action == "deny"
 
 
 def test_a_glob_that_matches_an_option_is_not_read_only(env) -> None:
