@@ -201,3 +201,8 @@ def test_plan_mode_and_headless_run_read_only_commands_with_the_workspace_read_o
 def test_cd_out_of_the_workspace_then_a_relative_secret_is_not_read_only(env) -> None:
     assert decide(env, f"cd {env['user']}/.ssh && cat id_rsa", headless=True).action == "deny"
     assert decide(env, "cd ~ && cat .git-credentials", headless=True).action == "deny"
+
+
+@pytest.mark.parametrize("command", ['cat "$HOME/.ssh/id_rsa"', 'cat "$HOME"/.ssh/id_rsa', 'cat "${HOME}/.ssh/id_rsa"'])
+def test_a_quoted_home_variable_does_not_hide_a_secret_from_yes(env, command: str) -> None:
+    assert decide(env, command, yolo=True).action == "deny"
