@@ -493,7 +493,11 @@ class Policy:
         for part in parts:
             if self._rule("allow", "bash", words=part.words, assignments=part.assignments, patterned=True) is not None:
                 continue  # a rule that names this very command opens what it reads
-            for word in part.words[1:] + tuple(r.target for r in part.redirects):
+            literal = part.literal[1:] if part.literal else (True,) * (len(part.words) - 1)
+            for word, plain in zip(part.words[1:] + tuple(r.target for r in part.redirects), (*literal, *(True,) * len(part.redirects))):
+                if not plain:
+                    # An expanded word keeps its source text: `"$HOME"/.ssh/id_rsa` is ~/.ssh/id_rsa all the same.
+                    word = word.replace('"', "")
                 if P.is_process_environment(word):  # `cat /proc/$PPID/environ`: a variable hides nothing here
                     return P.PROCESS_ENVIRONMENT
                 path = P.expand_word(word, workspace, home)

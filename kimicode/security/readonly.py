@@ -10,11 +10,13 @@ of it and no option. Everything else, known or not, is not read-only: default de
 
 from __future__ import annotations
 
+import fnmatch
 import glob as _glob
 import os
 import re
 import stat
 from functools import lru_cache
+from collections.abc import Iterator
 from pathlib import Path
 
 from kimicode.security import paths as P
@@ -64,9 +66,13 @@ def read_only_problems(parsed: ParsedCommand, where: Where) -> tuple[str, list[s
     problems: list[str] = []
     for cmd in parsed.commands:
         why = _part_problem(cmd, cwds, where)
-        problems.append(why)
         if not why and cmd.words and cmd.words[0] == "cd":
-            cwds = cwds + _cd_targets(cmd, cwds, where)  # later parts may run in any of them
+            targets = _cd_targets(cmd, cwds)
+            if targets:
+                cwds = cwds + targets  # later parts may run in any of them
+            else:
+                why = "cd to a folder outside the workspace, or one only known when it runs"
+        problems.append(why)
     return line, problems
 
 
@@ -106,8 +112,6 @@ def _part_problem(cmd: SimpleCommand, cwds: list[Path], where: Where) -> str:
         why = spec.check(cmd, cwds, where)
         if why:
             return why
-    if program == "cd" and not _cd_targets(cmd, cwds, where):
-        return "cd to a folder outside the workspace"
     return ""
 
 
@@ -156,14 +160,12 @@ def _glob_problem(word: str, cwds: list[Path], where: Where) -> str:
         base = Path(os.path.normpath(cwd / (literal_dir or "/" if pattern.startswith("/") else literal_dir or ".")))
         if not P.is_inside_workspace(base, where.workspace):
             return f"{_short(word)}: a glob outside the workspace"
-        plain: set[str] = set()  # folders below cwd known to be no link
-        for count, match in enumerate(_glob.iglob(pattern, root_dir=cwd)):
+        for count, (match, linked) in enumerate(_expand(pattern, first, cwd, base)):
             if count >= _GLOB_LIMIT:
                 return f"{_short(word)} matches too many files to check"
             if match.startswith("-"):
                 return f"{_short(word)} matches {match!r}, which would be read as an option"
             literal = Path(os.path.normpath(os.path.join(cwd, match)))
-            linked = _has_link(cwd, match, plain)
             if linked and not P.is_inside_workspace(literal, where.workspace):
                 return f"{_short(word)} matches {match}, which leads out of the workspace"
             # Below the workspace and reached without a link, a secret lies in the user's or kimicode's home
@@ -177,13 +179,34 @@ def _glob_problem(word: str, cwds: list[Path], where: Where) -> str:
     return ""
 
 
+def _expand(pattern: str, first: int, cwd: Path, base: Path) -> Iterator[tuple[str, bool]]:
+    """The glob's matches as bash gives them, each with whether a symbolic link is on its way."""
+    if "/" not in pattern[first:]:
+        # Wildcards in the last part only (`src/*.py`): one directory listing, whose entries say if they are
+        # links; the folders before it were checked as `base`.
+        head, _, last = pattern.rpartition("/")
+        try:
+            entries = list(os.scandir(base))
+        except OSError:
+            return
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith(".") and not last.startswith("."):
+                continue  # bash's * and ? do not match a leading dot
+            if fnmatch.fnmatchcase(entry.name, last):
+                yield (f"{head}/{entry.name}" if head or pattern.startswith("/") else entry.name), entry.is_symlink()
+        return
+    plain: set[str] = set()  # folders known to be no link
+    for match in _glob.iglob(pattern, root_dir=cwd):
+        yield match, _has_link(cwd, match, plain)
+
+
 def _has_link(cwd: Path, match: str, plain: set[str]) -> bool:
-    """Whether any part of `match` below `cwd` (a real folder inside the workspace) is a symbolic link."""
-    prefix = ""
+    """Whether any part of `match` (below `cwd`, a real folder, when relative) is a symbolic link."""
+    prefix = "/" if match.startswith("/") else ""
     for part in match.split("/"):
         if not part or part == ".":
             continue
-        prefix = f"{prefix}/{part}" if prefix else part
+        prefix = f"{prefix}/{part}" if prefix not in ("", "/") else f"{prefix}{part}"
         if prefix in plain:
             continue
         try:
@@ -224,13 +247,16 @@ def _redirect_problem(op: str, target: str, cwds: list[Path], where: Where) -> s
     return ""
 
 
-def _cd_targets(cmd: SimpleCommand, cwds: list[Path], where: Where) -> list[Path]:
-    """The folders `cd` moves to, when each is inside the workspace; [] when any is not or cannot be known."""
+def _cd_targets(cmd: SimpleCommand, cwds: list[Path]) -> list[Path]:
+    """The real folders `cd` moves to when each is inside the workspace (`cwds[0]`, real); [] when any is not
+    or cannot be known."""
     operands = [w for w in cmd.words[1:] if w not in ("-P", "-L", "-e", "-@", "--")]
     if len(operands) != 1 or (cmd.literal and not all(cmd.literal[1:])) or operands[0] == "-":
         return []
+    root = str(cwds[0])
     targets = [Path(os.path.realpath(cwd / operands[0])) for cwd in cwds]
-    return targets if all(P.is_inside_workspace(t, where.workspace) for t in targets) else []
+    inside = all(str(t) == root or str(t).startswith(root.rstrip("/") + "/") for t in targets)
+    return targets if inside else []
 
 
 def _short(text: str) -> str:

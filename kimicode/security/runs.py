@@ -65,7 +65,7 @@ KNOWN_PROGRAMS = frozenset(
     hostname nproc lsof tput clear stty locale groups arch tty ip ss netstat ping dig nslookup host openssl
     ssh-keygen awk gawk mawk nawk iconv dos2unix unix2dos split csplit truncate shred numfmt factor expr bc dc
     env nice nohup timeout stdbuf setsid ionice sudo doas xargs command exec time python python3 node perl ruby
-    php deno pipx bundle gem rake composer npx
+    php deno pipx bundle gem rake composer
     """.split()
 )
 _AWK = frozenset({"awk", "gawk", "mawk", "nawk"})

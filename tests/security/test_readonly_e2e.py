@@ -177,3 +177,29 @@ def test_read_only_commands_run_with_the_workspace_read_only(
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "--sandbox", "workspace-write", "status")
     assert proc.returncode == 0, proc.stderr
     assert fake_llm.chat_requests[-1].tool_results()[0]["content"].startswith("README")
+
+
+DENIED_SPELLINGS = [
+    "bash -c 'touch {m}'",
+    "eval 'touch {m}'",
+    "echo touch {m} | sh",
+    "T=touch; $T {m}",
+    "$(echo touch) {m}",
+    "python3 -c 'import pathlib; pathlib.Path(\"{m}\").touch()'",
+    "git -c alias.x='!touch {m}' x",
+    "awk 'BEGIN {{ system(\"touch {m}\") }}'",
+    "cp /usr/bin/touch ./t && ./t {m}",
+]
+
+
+def test_a_deny_rule_holds_under_yes_for_every_spelling(fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
+    write_home_config(home, FAST + '[permissions]\ndeny = ["bash(touch *)"]\n')
+    markers = [f"m{i}" for i in range(len(DENIED_SPELLINGS))]
+    calls = [ToolCall("bash", {"command": c.format(m=m)}) for c, m in zip(DENIED_SPELLINGS, markers)]
+    fake_llm.script(Reply(tool_calls=calls), Reply(content="done"))
+    proc = kimicode(fake_llm, home, workspace, "-p", "-y", "make files")
+    assert proc.returncode == 0, proc.stderr
+    assert [m for m in markers if (workspace / m).exists()] == []
+    lines = refusals(proc.stderr)
+    assert len(lines) == len(DENIED_SPELLINGS), proc.stderr
+    assert all("bash(touch *)" in line for line in lines)

@@ -161,7 +161,12 @@ def test_ordinary_reading_runs_unasked(env, stance: str, command: str) -> None:
 def test_a_glob_that_matches_a_link_to_a_secret_is_not_read_only(env) -> None:
     (env["ws"] / "src" / "key").symlink_to(env["user"] / ".ssh" / "id_rsa")
     assert decide(env, "cat src/*", headless=True).action == "deny"
+    assert decide(env, "cat */k?y", headless=True).action == "deny"
+    assert decide(env, f"cat {env['ws']}/src/*", headless=True).action == "deny"
     assert decide(env, "cat src/*.py", headless=True).action == "allow"
+    assert decide(env, f"cat {env['ws']}/*/*.py", headless=True).action == "allow"
+    (env["ws"] / "src" / ".env").write_text("TOKEN=x\n")
+    assert decide(env, "cat src/.e*", headless=True).action == "deny"
 
 
 def test_a_glob_that_matches_an_option_is_not_read_only(env) -> None:
@@ -196,3 +201,8 @@ def test_plan_mode_and_headless_run_read_only_commands_with_the_workspace_read_o
 def test_cd_out_of_the_workspace_then_a_relative_secret_is_not_read_only(env) -> None:
     assert decide(env, f"cd {env['user']}/.ssh && cat id_rsa", headless=True).action == "deny"
     assert decide(env, "cd ~ && cat .git-credentials", headless=True).action == "deny"
+
+
+@pytest.mark.parametrize("command", ['cat "$HOME/.ssh/id_rsa"', 'cat "$HOME"/.ssh/id_rsa', 'cat "${HOME}/.ssh/id_rsa"'])
+def test_a_quoted_home_variable_does_not_hide_a_secret_from_yes(env, command: str) -> None:
+    assert decide(env, command, yolo=True).action == "deny"
