@@ -512,8 +512,8 @@ class Agent:
                 self.before_write(self.ctx.resolve(args["path"]))
         if tool.echoes_arguments:
             return ToolResult(call.arguments)
-        if isinstance(args.get("path"), str):  # this call's own task: the check serves only this call
-            OPENED_CHECK.set(self._opened_check(tool, args, decision))
+        # Set in this call's own task, and for every call, so a check never outlives the call it serves.
+        OPENED_CHECK.set(self._opened_check(tool, args, decision) if isinstance(args.get("path"), str) else None)
         try:
             return await tool.run(args, self.ctx)
         except ToolError as exc:
