@@ -99,3 +99,15 @@ def test_trust_covers_what_was_shown_not_what_appeared_after(fake_llm: FakeLLM, 
     assert not any(name.startswith("mcp__proj__") for name in fake_llm.chat_requests[0].tool_names())
     assert "not trusted" in proc.stderr
     assert live_processes_with(marker) == []
+
+
+@pytest.mark.parametrize("name", [".mcp.json", ".kimicode/config.toml"])
+def test_a_fifo_among_the_project_files_does_not_hang_the_run(
+    fake_llm: FakeLLM, home: Path, workspace: Path, name: str
+) -> None:
+    (workspace / name).parent.mkdir(exist_ok=True)
+    os.mkfifo(workspace / name)
+    fake_llm.script(Reply(content="done"))
+    proc = run_cli(["-p", "hi"], home=home, cwd=workspace, base_url=fake_llm.base_url, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
