@@ -350,23 +350,24 @@ def user_endpoint(home: Path, env: dict[str, str] | None = None, flag: str | Non
     return chosen.rstrip("/")
 
 
-def project_widening(work_dir: Path, home: Path | None = None) -> list[str]:
+def project_widening(work_dir: Path, home: Path | None = None, files: ProjectFiles | None = None) -> list[str]:
     """The lines of the project's config.toml that would widen the user's settings (see split_project)."""
     work_dir = work_dir.resolve()
     base, _ = _user_layer(home or kimicode_home(), work_dir)
-    values, rules = _project_layer(work_dir)
+    values, rules = _project_layer(work_dir, files)
     return split_project(base, values, rules)[2]
 
 
-def widening_settings(work_dir: Path, home: Path | None = None) -> list[str]:
+def widening_settings(work_dir: Path, home: Path | None = None, files: ProjectFiles | None = None) -> list[str]:
     """What trusting the folder would turn on, one human line each ("yolo = true", "allow bash(rm *)" ...).
 
     Compared with the user's own settings in ``home`` (default: KIMICODE_HOME), so a project value that only
-    repeats or tightens them is not listed.
+    repeats or tightens them is not listed. ``files``: the project files as read once, so what is shown is
+    what the stored fingerprint covers.
     """
     from kimicode.security.trust import project_mcp_lines
 
-    return project_widening(work_dir, home) + project_mcp_lines(work_dir)
+    return project_widening(work_dir, home, files) + project_mcp_lines(work_dir, files)
 
 
 def load_config(

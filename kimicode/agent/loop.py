@@ -536,8 +536,8 @@ class Agent:
         if decision.read_only_everything and ctx.sandbox is not None and ctx.sandbox.active:
             # Allowed only because it reads: the sandbox holds the workspace read-only too.
             ctx = replace(ctx, sandbox=replace(ctx.sandbox, read_only_everything=True))
-        if isinstance(args.get("path"), str):  # this call's own task: the check serves only this call
-            OPENED_CHECK.set(self._opened_check(tool, args, decision))
+        # Set in this call's own task, and for every call, so a check never outlives the call it serves.
+        OPENED_CHECK.set(self._opened_check(tool, args, decision) if isinstance(args.get("path"), str) else None)
         try:
             return await tool.run(args, ctx)
         except ToolError as exc:

@@ -20,7 +20,7 @@ def trust(
 ) -> None:
     """Trust this folder: its .kimicode/config.toml and MCP files may widen what kimicode does."""
     from kimicode.config import widening_settings
-    from kimicode.security.trust import TrustStore, project_fingerprint
+    from kimicode.security.trust import ProjectFiles, TrustStore
 
     workspace = (work_dir or Path.cwd()).resolve()
     if not workspace.is_dir():
@@ -33,14 +33,15 @@ def trust(
         store.revoke(workspace)
         typer.echo(f"{workspace} is no longer trusted" if known else f"{workspace} was not trusted")
         return
+    files = ProjectFiles(workspace)  # read once: what is listed is what the fingerprint covers
     try:
-        settings = widening_settings(workspace, home)
+        settings = widening_settings(workspace, home, files)
     except ConfigError as exc:
         typer.echo(f"kimicode: {exc}", err=True)
         raise typer.Exit(2) from exc
     for line in settings:
         typer.echo(f"  {line}")
-    store.set(workspace, True, project_fingerprint(workspace))
+    store.set(workspace, True, files.fingerprint())
     if settings:
         typer.echo(f"trusted {workspace}: the settings above apply until its project files change")
     else:

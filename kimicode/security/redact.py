@@ -58,7 +58,8 @@ _needles: tuple[str, ...] = ()
 # The secrets and their prefix-less bodies: looked for in text with percent-escapes decoded.
 _bodies: tuple[str, ...] = ()
 _pattern: re.Pattern[str] | None = None
-_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+# A percent-escape of a byte some registered secret has: only text with one is decoded to look further.
+_escape_probe: re.Pattern[str] | None = None
 # What a key split over lines or words is split by (str.translate deletes these at C speed).
 _NO_WHITESPACE = dict.fromkeys(map(ord, " \t\n\r\f\v\u00a0\u2028\u2029"))
 
@@ -66,7 +67,7 @@ _NO_WHITESPACE = dict.fromkeys(map(ord, " \t\n\r\f\v\u00a0\u2028\u2029"))
 def register(value: str | None) -> None:
     """Remember ``value`` as a secret from now on, with every derived form it can take in text (computed
     once, here). Short or empty values are ignored."""
-    global _known, _needles, _bodies
+    global _known, _needles, _bodies, _escape_probe
     if not value:
         return
     value = value.strip()
@@ -82,6 +83,8 @@ def register(value: str | None) -> None:
             forms = {form for body in bodies for form in _derived_forms(body)}
             _needles = tuple(sorted(set(_needles) | forms, key=len, reverse=True))
             _bodies = tuple(sorted({*_bodies, *bodies}, key=len, reverse=True))
+            hexes = sorted({f"{byte:02x}" for body in _bodies for byte in body.encode()})
+            _escape_probe = re.compile(f"%(?i:{'|'.join(hexes)})")
 
 
 def _derived_forms(body: str) -> set[str]:
@@ -129,7 +132,8 @@ def _redact_secrets(text: str) -> str:
         for form in needles:
             if form in compact:
                 text = _split_pattern(form).sub(REDACTED, text)
-    if "%" in compact and _PERCENT.search(compact):
+    probe = _escape_probe
+    if probe is not None and "%" in compact and probe.search(compact):
         decoded = unquote(compact, errors="surrogateescape")
         for body in bodies:
             if body in decoded:

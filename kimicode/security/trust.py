@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,12 +123,7 @@ class ProjectFiles:
     loaded unchecked. ``None`` stands for a file that was absent or unreadable."""
 
     def __init__(self, workspace: Path) -> None:
-        self.data: dict[Path, bytes | None] = {}
-        for path in fingerprinted_files(workspace):
-            try:
-                self.data[path] = path.read_bytes()
-            except OSError:
-                self.data[path] = None
+        self.data: dict[Path, bytes | None] = {path: _read_regular(path) for path in fingerprinted_files(workspace)}
 
     def fingerprint(self) -> str:
         """sha256 over each file's name and bytes (absent ones count as absent)."""
@@ -138,6 +135,37 @@ class ProjectFiles:
             else:
                 digest.update(len(data).to_bytes(8, "big") + data)
         return digest.hexdigest()
+
+
+# Project settings are small; a bigger "config" is not read whole at every start.
+MAX_PROJECT_FILE_BYTES = 4 * 1024 * 1024
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of sane size (else None, as if absent): a FIFO or a
+    device named like a config file must not hang every start in the folder (it is stat-ed, then opened
+    non-blocking and checked again)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        parts: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 1 << 16):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > MAX_PROJECT_FILE_BYTES:
+                return None  # not a settings file anyone wrote by hand: neither trusted nor loaded
+        return b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def project_fingerprint(workspace: Path) -> str:

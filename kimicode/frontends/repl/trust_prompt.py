@@ -20,10 +20,11 @@ def settle_trust(config: Config, flags: dict[str, Any]) -> Config:
     """The config to run with: unchanged, or rebuilt with the project's settings once the user trusts them."""
     if config.trusted or not config.ignored_project_settings:
         return config
-    from kimicode.security.trust import TrustStore, project_fingerprint
+    from kimicode.security.trust import ProjectFiles, TrustStore
 
     store = TrustStore(config.home)
-    fingerprint = project_fingerprint(config.work_dir)
+    # The files as read for this config: the settings listed below come from these very bytes.
+    fingerprint = (config.project_files or ProjectFiles(config.work_dir)).fingerprint()
     record = store.record(config.work_dir)
     out = sys.stdout
     if record and record.decision == "ignored" and record.config_hash == fingerprint:
