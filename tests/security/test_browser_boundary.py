@@ -151,6 +151,7 @@ def test_metadata_and_private_addresses_stay_unreached_directly_and_by_redirect(
     # The local server answered (so every redirect and frame below was really attempted)...
     assert hits.get("127.0.0.1:/to-metadata") == 1 and hits.get("127.0.0.1:/to-private") == 1, hits
     assert hits.get("127.0.0.1:/frames.html") == 1 and hits.get("127.0.0.1:/control") == 1, hits
+    assert "127.0.0.1:/sneaky" not in hits  # a name resolving to this machine, refused like fetch refuses it
     # ...and nothing reached the metadata address or the private one, with or without -y.
     assert not [key for key in hits if not key.startswith("127.0.0.1:")], hits
     results = facts["results"]
