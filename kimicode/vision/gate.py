@@ -102,8 +102,8 @@ class Gate:
             size = _answer_length(method, answer)
             if size is None:
                 await _pipe(up_reader, writer)  # ends when the server closes
-            elif size:
-                writer.write(await up_reader.readexactly(size))
+            else:
+                await _pipe(up_reader, writer, size)
             await writer.drain()
         finally:
             up_writer.close()
@@ -175,11 +175,18 @@ def _origin_request(method: bytes, target: urls.Target, version: bytes, header_b
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, size: int | None = None) -> None:
+    """Copy to the end of ``source``, or ``size`` bytes of it."""
+    left = size
     try:
-        while chunk := await source.read(65536):
+        while left is None or left > 0:
+            chunk = await source.read(65536 if left is None else min(65536, left))
+            if not chunk:
+                return
             sink.write(chunk)
             await sink.drain()
+            if left is not None:
+                left -= len(chunk)
     except OSError:
         pass
 
