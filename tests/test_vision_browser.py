@@ -606,3 +606,25 @@ def test_chromium_renders_inside_its_own_sandbox(run: Any, tmp_path: Path) -> No
     ours = os.readlink("/proc/self/ns/user")
     for renderer in renderers:
         assert "Seccomp:\t2" in renderer and "CapEff:\t0000000000000000" in renderer and ours not in renderer
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root Chromium refuses its sandbox without the user namespace")
+def test_a_browser_without_its_sandbox_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kimicode.vision.browser as browser_module
+    from kimicode.vision.browser import UNSANDBOXED_NOTE
+
+    monkeypatch.setattr(browser_module, "sandbox_wrapper", lambda executable: None)  # as if unshare were missing
+    (tmp_path / "p.html").write_text("<p>hello</p>")
+
+    async def two_shots() -> list[str]:
+        browser = Browser(workspace=tmp_path)
+        try:
+            return [(await browser.screenshot("p.html"))[0].note for _ in range(2)]
+        finally:
+            await browser.close()
+
+    try:
+        notes = asyncio.run(two_shots())
+    except VisionError as exc:
+        pytest.skip(f"no usable Chromium on this machine ({exc})")
+    assert notes == [UNSANDBOXED_NOTE, ""]

@@ -294,6 +294,9 @@ class Policy:
             return self._path(tool.name, local if local.is_absolute() else ctx.workspace / local, ctx.workspace, False)
         if parts.scheme in ("http", "https"):
             return self._network(tool, url, "opens a page")
+        if parts.scheme in ("data", "about"):
+            # A page written inline: the browser's gate and file route judge whatever it loads.
+            return _allow("a page given inline")
         for kind in ("deny", "ask"):
             rule = self._rule(kind, tool.name, url=target)
             if rule is not None:

@@ -51,6 +51,10 @@ NO_CHROMIUM_MESSAGE = (
     "or `playwright install chromium`"
 )
 MAX_SCROLL_FRAMES = 20
+UNSANDBOXED_NOTE = (
+    "Chromium runs without its own sandbox on this machine (no user namespaces), so a page that exploits it "
+    "runs as you; its network and files are still limited"
+)
 MAX_PAGE_ERRORS = 10
 # After each scroll: two animation frames so scroll/IntersectionObserver handlers run, then a pause
 # so the CSS transitions they start are (mostly) finished in the picture.
@@ -135,6 +139,7 @@ class Browser:
         self._gate: Any = None
         self.boundary = Boundary()
         self.sandboxed = False  # Chromium's own sandbox is on (known after start)
+        self._told_unsandboxed = False
 
     @property
     def started(self) -> bool:
@@ -285,6 +290,9 @@ class Browser:
             for frame in frames:
                 frame.scale = chosen.scale
             first.device = chosen.describe() if device else ""
+            if not self.sandboxed and not self._told_unsandboxed:
+                self._told_unsandboxed = True  # once per browser: it is a fact about the machine
+                first.note = "; ".join(filter(None, [first.note, UNSANDBOXED_NOTE]))
             return frames
         except PlaywrightError as exc:
             raise VisionError(f"screenshot of {url} failed: {_first_line(exc)}") from None

@@ -6,9 +6,10 @@ request of its own) names its host here. The host is read by the same parser as 
 once, judged by the same function as ``fetch`` (kimicode/security/urls.py), and connected to at the very
 address judged: Chromium itself resolves no names, so a name cannot be re-pointed in between.
 
-Plain http requests are forwarded one per connection (``Connection: close``), so a kept-alive proxy
-connection cannot carry a second request to a host nobody judged; https and WebSockets go through CONNECT
-tunnels, judged by host and port.
+Plain http requests are forwarded one per connection: the request and its body (by Content-Length) go
+to the server, its answer comes back marked ``Connection: close``, and the connection ends, so a kept-alive
+proxy connection cannot carry a second request to a server judged for the first. https and WebSockets go
+through CONNECT tunnels, judged by host and port.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Gate:
         text = where.decode("ascii", "replace")
         tunnel = method == b"CONNECT"
         try:
-            target = urls.parse_authority(text) if tunnel else urls.parse(text)
+            target = urls.parse_authority(text) if tunnel else urls.parse(text, ("http", "ws"))
         except urls.UrlError as exc:
             await self._refuse(writer, text, str(exc))
             return
@@ -73,6 +74,11 @@ class Gate:
         problem = self._problem(target, addresses)
         if problem:
             await self._refuse(writer, target.url if not tunnel else text, problem)
+            return
+        length = 0 if tunnel else _body_length(header_block)
+        if length < 0:
+            writer.write(b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
             return
         upstream = await self._connect(addresses, target.port)
         if upstream is None:
@@ -85,10 +91,20 @@ class Gate:
             if tunnel:
                 writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 await writer.drain()
+                await _pipe_both(reader, writer, up_reader, up_writer)
+                return
+            up_writer.write(_origin_request(method, target, version, header_block))
+            if length:
+                up_writer.write(await reader.readexactly(length))
+            await up_writer.drain()
+            answer = await up_reader.readuntil(b"\r\n\r\n")
+            writer.write(_closing(answer))
+            size = _answer_length(method, answer)
+            if size is None:
+                await _pipe(up_reader, writer)  # ends when the server closes
             else:
-                up_writer.write(_origin_request(method, target, version, header_block))
-                await up_writer.drain()
-            await _pipe_both(reader, writer, up_reader, up_writer)
+                await _pipe(up_reader, writer, size)
+            await writer.drain()
         finally:
             up_writer.close()
 
@@ -112,6 +128,42 @@ class Gate:
         await writer.drain()
 
 
+def _body_length(header_block: bytes) -> int:
+    """The request body's length; -1 for a chunked body (not forwarded: its end is not known up front)."""
+    length = 0
+    for line in header_block.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return -1
+        if name == b"content-length":
+            length = int(value.strip())
+    return length
+
+
+def _answer_length(method: bytes, head: bytes) -> int | None:
+    """The response body's length when the head says it, so a server that keeps the connection open
+    cannot hold the page; None: read to the end."""
+    status = head.split(b" ", 2)[1] if head.count(b" ") >= 1 else b""
+    if method == b"HEAD" or status in (b"204", b"304") or status.startswith(b"1"):
+        return 0
+    length: int | None = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value.strip())
+    return length
+
+
+def _closing(head: bytes) -> bytes:
+    """A response head that tells the browser this connection ends with the response."""
+    lines = [line for line in head.split(b"\r\n") if line and line.partition(b":")[0].strip().lower() not in _DROPPED]
+    return b"\r\n".join([*lines, b"Connection: close", b"Proxy-Connection: close"]) + b"\r\n\r\n"
+
+
 def _origin_request(method: bytes, target: urls.Target, version: bytes, header_block: bytes) -> bytes:
     """The proxy request rewritten for the server: origin-form path, one request per connection."""
     lines = [f"{method.decode('ascii', 'replace')} {target.rest or '/'} ".encode() + (version or b"HTTP/1.1")]
@@ -123,20 +175,29 @@ def _origin_request(method: bytes, target: urls.Target, version: bytes, header_b
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, size: int | None = None) -> None:
+    """Copy to the end of ``source``, or ``size`` bytes of it."""
+    left = size
+    try:
+        while left is None or left > 0:
+            chunk = await source.read(65536 if left is None else min(65536, left))
+            if not chunk:
+                return
+            sink.write(chunk)
+            await sink.drain()
+            if left is not None:
+                left -= len(chunk)
+    except OSError:
+        pass
+
+
 async def _pipe_both(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter,
 ) -> None:
-    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while chunk := await source.read(65536):
-                sink.write(chunk)
-                await sink.drain()
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError, RuntimeError):
-                if sink.can_write_eof():
-                    sink.write_eof()
-
-    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+    """A tunnel: both ways until either side ends, then both end."""
+    tasks = [asyncio.ensure_future(_pipe(reader, up_writer)), asyncio.ensure_future(_pipe(up_reader, writer))]
+    _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

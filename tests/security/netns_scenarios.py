@@ -80,21 +80,25 @@ def browser_addresses(args: dict[str, Any]) -> dict[str, Any]:
 
     hits: Counter[str] = Counter()
     listen_everywhere(hits)
-    frames = (
+    port_box: list[int] = []
+    frames = lambda: (  # noqa: E731 - needs the port, known once the server listens
         "<html><body>"
         "<iframe src='http://169.254.169.254/latest/meta-data/frame'></iframe>"
         "<iframe src='http://meta.example.com/named'></iframe>"
         "<iframe src='http://0xa9fea9fe/hex'></iframe>"
         "<img src='http://10.0.0.5/img'><img src='http://[fd00:ec2::254]/v6'>"
         "<img src='http://100.100.100.200/alibaba'><img src='http://intranet.example.com/named'>"
+        # A name this namespace resolves to this machine: Chromium must not look it up itself.
+        f"<img src='http://sneaky.example.com:{port_box[0]}/sneaky'>"
         "<img src='/control'></body></html>"
     )
     routes = {
         "/to-metadata": redirect("http://169.254.169.254/latest/meta-data/"),
         "/to-private": redirect("http://10.0.0.5/admin"),
-        "/frames.html": page(frames),
+        "/frames.html": lambda handler: page(frames())(handler),
     }
     port = listen("127.0.0.1", 0, hits, routes)
+    port_box.append(port)
     local = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as scratch, FakeLLM() as fake_llm:
         home = Path(scratch) / "kimihome"

@@ -151,6 +151,7 @@ def test_metadata_and_private_addresses_stay_unreached_directly_and_by_redirect(
     # The local server answered (so every redirect and frame below was really attempted)...
     assert hits.get("127.0.0.1:/to-metadata") == 1 and hits.get("127.0.0.1:/to-private") == 1, hits
     assert hits.get("127.0.0.1:/frames.html") == 1 and hits.get("127.0.0.1:/control") == 1, hits
+    assert "127.0.0.1:/sneaky" not in hits  # a name resolving to this machine, refused like fetch refuses it
     # ...and nothing reached the metadata address or the private one, with or without -y.
     assert not [key for key in hits if not key.startswith("127.0.0.1:")], hits
     results = facts["results"]
@@ -187,3 +188,51 @@ def test_a_private_address_written_as_host_and_port_is_asked_like_fetch(tmp_path
     assert decide(headless=True, rules=[("allow", "screenshot(http://10.0.0.5:8080/*)", "user config")]) == "allow"
     assert decide(headless=True) == "deny"
     assert decide(headless=True, yolo=True, rules=[]) == "deny"
+
+
+def test_the_gate_carries_one_request_per_connection_to_a_server_that_keeps_it_open() -> None:
+    # A server that ignores "Connection: close" must not receive the browser's next request on a reused
+    # proxy connection: that request was judged for another host, and carries its cookies.
+    import asyncio
+    import socket
+
+    from kimicode.vision.boundary import Boundary
+    from kimicode.vision.gate import Gate
+
+    received = bytearray()
+    ended = threading.Event()
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def keep_open() -> None:
+        try:
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(30)
+                while b"\r\n\r\n" not in received:
+                    received.extend(connection.recv(65536))
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+                while chunk := connection.recv(65536):  # until the gate closes its side
+                    received.extend(chunk)
+        finally:
+            ended.set()
+
+    threading.Thread(target=keep_open, daemon=True).start()
+    port = server.getsockname()[1]
+
+    async def two_requests() -> bytes:
+        gate = Gate(Boundary().network_problem)
+        await gate.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", gate.port)
+        writer.write(f"GET http://127.0.0.1:{port}/first HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        writer.write(b"GET http://example.com/second HTTP/1.1\r\nHost: example.com\r\nCookie: other=1\r\n\r\n")
+        await writer.drain()
+        answer = await reader.read()  # to the end: the gate closes after the first answer
+        writer.close()
+        await gate.close()
+        return answer
+
+    answer = asyncio.run(two_requests())
+    assert ended.wait(30)
+    server.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in answer and answer.endswith(b"ok")
+    assert b"/first" in received and b"/second" not in received and b"other=1" not in received
