@@ -9,8 +9,8 @@ Order matters to bubblewrap (a later mount covers an earlier one), so the argume
 2. private, empty ``/tmp``, ``/run`` (and ``$XDG_RUNTIME_DIR`` where it lies elsewhere): every unix socket
    a host program made there (tmux, ssh-agent, D-Bus, docker) is out of reach — a read-only mount does
    not stop ``connect()``, only an absent path does;
-3. what stays visible in them read-only (a repository's ``.git`` above a workspace that lies in ``/tmp``)
-   and the sockets the user named;
+3. what stays visible in them read-only (a repository above a workspace that lies in ``/tmp``, the file
+   a ``/etc/resolv.conf`` link leads to), links that lead out of them, and the sockets the user named;
 4. the private temporary directory and the writable roots;
 5. inside the writable roots: folders bound over themselves so that they cannot be renamed (a mount point
    cannot be: ``rename(2)`` fails with EBUSY), then the protected paths read-only — themselves mount
@@ -49,6 +49,9 @@ class BwrapSpec:
     private_dirs: tuple[Path, ...] = tuple(Path(p) for p in PRIVATE_DIRS)  # tmpfs inside (real folders only)
     runtime_dir: Path | None = None  # $XDG_RUNTIME_DIR: an empty private folder inside
     disable_userns: bool = True  # no nested user namespace (bubblewrap 0.8 and later)
+    # Symbolic links in the private folders that lead out of them, made again inside: NixOS keeps the whole
+    # system behind /run/current-system. (link, target)
+    links: tuple[tuple[Path, str], ...] = ()
 
 
 def bwrap_argv(spec: BwrapSpec) -> list[str]:
@@ -61,6 +64,8 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
         args += ["--tmpfs", str(path)]
     if spec.runtime_dir is not None:
         args += ["--perms", "0700", "--dir", str(spec.runtime_dir)]
+    for link, target in spec.links:
+        args += ["--symlink", target, str(link)]
     for path in spec.visible:
         args += ["--ro-bind", str(path), str(path)]
     for path in spec.sockets:

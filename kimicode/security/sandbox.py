@@ -49,7 +49,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kimicode.security.bwrap_argv import PRIVATE_DIRS, BwrapSpec, bwrap_argv
+from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv
+from kimicode.security.hostfiles import (
+    existing as _existing,
+    git_file_targets as _git_file_targets,
+    hidden_system_files as _hidden_system_files,
+    links_out as _links_out,
+    private_dirs as _private_dirs,
+    real as _real,
+    under_private as _under_private,
+    within as _within,
+)
 from kimicode.security.placeholders import Placeholders
 from kimicode.security.seatbelt import seatbelt_profile
 
@@ -204,6 +214,7 @@ class Sandbox:
             if real is not None and real.is_dir() and _under_private(real) and real not in visible:
                 if not any(_within(real, root) for root in writable):
                     visible.append(real)
+        visible += _hidden_system_files()
         return BwrapSpec(
             program=self.program,
             cwd=_real(cwd) or cwd,
@@ -221,6 +232,7 @@ class Sandbox:
             private_dirs=_private_dirs(),
             runtime_dir=Path(runtime) if runtime.startswith("/") else None,
             disable_userns=self.disable_userns,
+            links=_links_out(),
         )
 
     def env(self) -> dict[str, str]:
@@ -235,59 +247,6 @@ class Sandbox:
             return "off"
         net = "network on" if self.network else "no network"
         return f"{self.mode} ({self.backend}, {net})"
-
-
-def _real(path: Path) -> Path | None:
-    try:
-        return Path(os.path.realpath(path))
-    except (OSError, ValueError):
-        return None
-
-
-def _existing(path: Path) -> Path | None:
-    """The real path of ``path`` when it exists (the common case, a missing path, costs one stat)."""
-    if not os.path.lexists(path):
-        return None
-    real = _real(path)
-    return real if real is not None and real.exists() else None
-
-
-def _within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-@functools.lru_cache(maxsize=1)
-def _private_dirs() -> tuple[Path, ...]:
-    """The folders of PRIVATE_DIRS that are folders here (``/var/run`` is mostly a link to ``/run``)."""
-    return tuple(Path(p) for p in PRIVATE_DIRS if os.path.isdir(p) and not os.path.islink(p))
-
-
-def _under_private(path: Path) -> bool:
-    return any(_within(path, root) for root in _private_dirs())
-
-
-def _git_file_targets(dot_git: Path) -> list[Path]:
-    """Where a ``.git`` file (``gitdir: ...``, a linked worktree's) leads: its git dir and that one's common dir."""
-    try:
-        if not dot_git.is_file():
-            return []
-        first = dot_git.read_text(encoding="utf-8", errors="replace").splitlines()[0]
-    except (OSError, IndexError):
-        return []
-    if not first.startswith("gitdir:"):
-        return []
-    targets: list[Path] = []
-    git_dir = _existing(dot_git.parent / first[len("gitdir:") :].strip())
-    if git_dir is not None and git_dir.is_dir():
-        targets.append(git_dir)
-        try:
-            common = (git_dir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            common = ""
-        real = _existing(git_dir / common) if common else None
-        if real is not None and real.is_dir():
-            targets.append(real)
-    return targets
 
 
 @functools.lru_cache(maxsize=None)

@@ -127,3 +127,12 @@ def test_an_older_bubblewrap_without_disable_userns_still_drops_every_capability
     argv = bwrap_argv(spec(uid=0, gid=0, disable_userns=False))
     assert "--disable-userns" not in argv
     assert "--unshare-user" in argv and argv[argv.index("--cap-drop") + 1] == "ALL"
+
+
+def test_links_out_of_the_private_folders_are_made_again_after_them() -> None:
+    link = (Path("/run/current-system"), "/nix/store/abc-system")
+    argv = bwrap_argv(spec(links=(link,), visible=(Path("/run/systemd/resolve/stub-resolv.conf"),)))
+    at = argv.index("--symlink")
+    assert argv[at : at + 3] == ["--symlink", "/nix/store/abc-system", "/run/current-system"]
+    assert position(argv, "--tmpfs", "/run") < at
+    assert position(argv, "--tmpfs", "/run") < position(argv, "--ro-bind", "/run/systemd/resolve/stub-resolv.conf")
