@@ -208,10 +208,14 @@ class Sandbox:
         # The workspace (in read-only mode) and a repository above it stay readable where a private /tmp
         # would hide them; the whole repository, since git stops looking for .git at a file-system boundary.
         readable = [self.workspace, cwd, *self.extra_writable, *([self.git_dir.parent] if self.git_dir else [])]
+        # So do the folders of PATH there (tools unpacked in /tmp), but never a whole private folder.
+        readable += [Path(d) for d in os.environ.get("PATH", "").split(os.pathsep) if d.startswith("/")]
         visible: list[Path] = []
         for path in readable:
             real = _real(path)
-            if real is not None and real.is_dir() and _under_private(real) and real not in visible:
+            if real is None or real in _private_dirs():
+                continue
+            if real.is_dir() and _under_private(real) and real not in visible:
                 if not any(_within(real, root) for root in writable):
                     visible.append(real)
         visible += _hidden_system_files()
