@@ -23,7 +23,7 @@ def existing(path: Path) -> Path | None:
     if not os.path.lexists(path):
         return None
     resolved = real(path)
-    return resolved if resolved is not None and resolved.exists() else None
+    return resolved if resolved is not None and os.path.exists(resolved) else None
 
 
 def within(path: Path, root: Path) -> bool:
@@ -44,7 +44,7 @@ def under_private(path: Path) -> bool:
 def hidden_system_files() -> tuple[Path, ...]:
     """System files a private folder would hide: /etc/resolv.conf is often a link into /run (systemd-resolved)."""
     resolved = existing(Path("/etc/resolv.conf"))
-    return (resolved,) if resolved is not None and resolved.is_file() and under_private(resolved) else ()
+    return (resolved,) if resolved is not None and os.path.isfile(resolved) and under_private(resolved) else ()
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,8 +60,11 @@ def links_out() -> tuple[tuple[Path, str], ...]:
             continue
         for link in entries:
             resolved = existing(link)
-            if resolved is not None and not under_private(resolved) and not stat.S_ISSOCK(resolved.stat().st_mode):
-                links.append((link, os.readlink(link)))
+            try:
+                if resolved is not None and not under_private(resolved) and not stat.S_ISSOCK(os.stat(resolved).st_mode):
+                    links.append((link, os.readlink(link)))
+            except OSError:
+                continue
     return tuple(links)
 
 
@@ -77,13 +80,13 @@ def git_file_targets(dot_git: Path) -> list[Path]:
         return []
     targets: list[Path] = []
     git_dir = existing(dot_git.parent / first[len("gitdir:") :].strip())
-    if git_dir is not None and git_dir.is_dir():
+    if git_dir is not None and os.path.isdir(git_dir):
         targets.append(git_dir)
         try:
             common = (git_dir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
             common = ""
         resolved = existing(git_dir / common) if common else None
-        if resolved is not None and resolved.is_dir():
+        if resolved is not None and os.path.isdir(resolved):
             targets.append(resolved)
     return targets

@@ -102,8 +102,8 @@ class Sandbox:
     home: Path = field(default_factory=lambda: Path.home() / ".kimicode")  # KIMICODE_HOME
     extra_writable: tuple[Path, ...] = ()
     program: str = ""  # the bwrap / sandbox-exec executable
-    # The repository's .git folder when the workspace is a subfolder of a repository: writable too, so that
-    # commits work, with the same hooks/config protection.
+    # The repository's .git folder when the workspace is a subfolder of a repository: read-only like all
+    # outside the workspace, and kept visible (the whole repository) where the workspace lies in /tmp.
     git_dir: Path | None = None
     sockets: tuple[Path, ...] = ()  # host unix sockets the user allows inside (sandbox_sockets)
     disable_userns: bool = True  # bubblewrap knows --disable-userns (0.8 and later)
@@ -144,7 +144,7 @@ class Sandbox:
         roots: list[Path] = []
         for path in (self.workspace, cwd, *self.extra_writable):
             real = _real(path)
-            if real is not None and real.is_dir() and not any(_within(real, root) for root in roots):
+            if real is not None and os.path.isdir(real) and not any(_within(real, root) for root in roots):
                 roots = [root for root in roots if not _within(root, real)] + [real]
         return roots
 
@@ -166,7 +166,8 @@ class Sandbox:
                     continue
                 for parent in reversed(Path(rel).parents[:-1]):  # .github for .github/workflows
                     folder = self._placeholders.claim(root / parent)
-                    if folder is not None and folder not in immovable:
+                    # Bound writable over itself: only where it is writable anyway (not a link leading out).
+                    if folder is not None and any(_within(folder, r) for r in roots) and folder not in immovable:
                         immovable.append(folder)
                 real = self._placeholders.claim(path)
                 # A protected name that points outside the writable roots is read-only already.
@@ -215,7 +216,7 @@ class Sandbox:
             real = _real(path)
             if real is None or real in _private_dirs():
                 continue
-            if real.is_dir() and _under_private(real) and real not in visible:
+            if os.path.isdir(real) and _under_private(real) and real not in visible:
                 if not any(_within(real, root) for root in writable):
                     visible.append(real)
         visible += _hidden_system_files()

@@ -244,3 +244,13 @@ def test_links_in_run_that_lead_out_of_it_still_work(box: Box) -> None:
     finally:
         link.unlink()
     assert "ran" in str(result["out"]), result["out"]
+
+
+@needs_bwrap
+def test_a_protected_folders_parent_that_links_out_of_the_workspace_stays_read_only(box: Box) -> None:
+    elsewhere = box.outside / "github"
+    elsewhere.mkdir()
+    os.chown(elsewhere, box.uid, box.uid)
+    (box.workspace / ".github").symlink_to(elsewhere)
+    box.sandboxed(f"touch {elsewhere}/planted .github/planted2")
+    assert list(elsewhere.iterdir()) == []
