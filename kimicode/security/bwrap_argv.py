@@ -71,12 +71,21 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
     for path in spec.sockets:
         args += ["--bind", str(path), str(path)]
     args += ["--bind", str(spec.temp_dir), str(spec.temp_dir)]
-    for path in spec.writable:
-        args += ["--bind", str(path), str(path)]
-    for path in spec.immovable:
-        args += ["--bind", str(path), str(path)]
-    for path in spec.protected:
-        args += ["--ro-bind", str(path), str(path)]
+    # A writable root inside a protected path (a swarm sub-agent's worktree under .git) comes after that
+    # path's read-only mount, which would cover it, and its own protected paths after it.
+    inner = [w for w in spec.writable if any(w != p and _under(w, [p]) for p in spec.protected)]
+    outer = [w for w in spec.writable if w not in inner]
+    for layer in (outer, inner):
+        owners = {p: _owner(p, spec.writable, inner) for p in (*spec.immovable, *spec.protected)}
+        mine = [p for p, owner in owners.items() if owner in layer or (owner is None and layer is outer)]
+        for path in layer:
+            args += ["--bind", str(path), str(path)]
+        for path in spec.immovable:
+            if path in mine:
+                args += ["--bind", str(path), str(path)]
+        for path in spec.protected:
+            if path in mine:
+                args += ["--ro-bind", str(path), str(path)]
     # A secret in a private directory is out of sight already, unless something around it is bound again.
     bound = [*spec.visible, *spec.writable, spec.temp_dir]
     for path in _shown(spec.hidden_dirs, private, bound):
@@ -105,6 +114,12 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
+
+
+def _owner(path: Path, writable: Iterable[Path], inner: list[Path]) -> Path | None:
+    """The writable root whose layer mounts ``path``: the innermost one it lies in (or is)."""
+    roots = [w for w in writable if _under(path, [w]) and (path != w or w not in inner)]
+    return max(roots, key=lambda w: len(w.parts), default=None)
 
 
 def _shown(paths: Iterable[Path], private: list[Path], bound: list[Path]) -> list[Path]:

@@ -144,8 +144,13 @@ class Sandbox:
         roots: list[Path] = []
         for path in (self.workspace, cwd, *self.extra_writable):
             real = _real(path)
-            if real is not None and os.path.isdir(real) and not any(_within(real, root) for root in roots):
-                roots = [root for root in roots if not _within(root, real)] + [real]
+            if real is None or not os.path.isdir(real):
+                continue
+            # A folder inside another root's protected path (a swarm sub-agent's worktree under .git) is a
+            # root of its own: writable, with its own protected paths, although the path around it is not.
+            if not any(_within(real, root) and not _in_protected(real, root) for root in roots):
+                roots = [root for root in roots if not (_within(root, real) and not _in_protected(root, real))]
+                roots.append(real)
         return roots
 
     def _protected(self, roots: Sequence[Path]) -> tuple[list[Path], list[Path]]:  # bubblewrap's
@@ -326,6 +331,10 @@ def detect_sandbox(
     else:
         why = f"no sandbox on {sys.platform}"
     return Sandbox(mode="off", backend="none", unavailable=why, **base)  # type: ignore[arg-type]
+
+
+def _in_protected(path: Path, root: Path) -> bool:
+    return path != root and any(_within(path, root / rel) for rel in PROTECTED)
 
 
 def _git_dir_above(workspace: Path) -> Path | None:

@@ -136,3 +136,12 @@ def test_links_out_of_the_private_folders_are_made_again_after_them() -> None:
     assert argv[at : at + 3] == ["--symlink", "/nix/store/abc-system", "/run/current-system"]
     assert position(argv, "--tmpfs", "/run") < at
     assert position(argv, "--tmpfs", "/run") < position(argv, "--ro-bind", "/run/systemd/resolve/stub-resolv.conf")
+
+
+def test_a_writable_worktree_inside_the_read_only_git_is_mounted_after_it() -> None:
+    worktree = WS / ".git" / "kimicode-worktrees" / "sub-1"
+    argv = bwrap_argv(spec(writable=(WS, worktree), protected=(WS / ".git", worktree / ".git", WS / ".mcp.json")))
+    assert position(argv, "--bind", WS) < position(argv, "--ro-bind", WS / ".git")
+    assert position(argv, "--ro-bind", WS / ".git") < position(argv, "--bind", worktree)
+    assert position(argv, "--bind", worktree) < position(argv, "--ro-bind", worktree / ".git")
+    assert position(argv, "--ro-bind", WS / ".mcp.json") < position(argv, "--bind", worktree)

@@ -554,3 +554,18 @@ def test_sandbox_sockets_must_be_absolute_paths(fake_llm: FakeLLM, kimihome: Pat
     assert proc.returncode != 0
     assert "sandbox_sockets must be a list of absolute socket paths" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@needs_bwrap
+def test_a_sub_agents_worktree_under_git_is_writable_and_git_around_it_is_not(workspace: Path, kimihome: Path) -> None:
+    git(workspace, "init", "-q")
+    git(workspace, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "one")
+    worktree = workspace / ".git" / "kimicode-worktrees" / "sub-1"
+    git(workspace, "worktree", "add", "-q", "--detach", str(worktree))
+    config, pointer = (workspace / ".git" / "config").read_text(), (worktree / ".git").read_text()
+    sandbox = sandbox_for(workspace, kimihome)
+    ctx = ToolContext(workspace=worktree, sandbox=sandbox)  # as the swarm gives a sub-agent its worktree
+    result = bash(ctx, "echo mine > own.txt; echo '[core]' >> ../../config; echo 'gitdir: /x' > .git; mv .git g")
+    assert (worktree / "own.txt").read_text() == "mine\n", result.text
+    assert (workspace / ".git" / "config").read_text() == config
+    assert (worktree / ".git").read_text() == pointer
