@@ -113,7 +113,8 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:
-    return any(path == root or root in path.parents for root in roots)
+    inside = str(path)
+    return any(inside == str(root) or inside.startswith(str(root).rstrip("/") + "/") for root in roots)
 
 
 def _owner(path: Path, writable: Iterable[Path], inner: list[Path]) -> Path | None:

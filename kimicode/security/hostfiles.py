@@ -27,7 +27,9 @@ def existing(path: Path) -> Path | None:
 
 
 def within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    # By the strings: pathlib's ``parents`` is slow enough to show in the cost of every command.
+    inside, top = str(path), str(root)
+    return inside == top or inside.startswith(top if top.endswith("/") else top + "/")
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,6 +40,17 @@ def private_dirs() -> tuple[Path, ...]:
 
 def under_private(path: Path) -> bool:
     return any(within(path, root) for root in private_dirs())
+
+
+@functools.lru_cache(maxsize=4)
+def private_path_dirs(path_env: str) -> tuple[Path, ...]:
+    """The folders of a PATH value that lie in a private folder (not one of those itself), as real paths."""
+    found: list[Path] = []
+    for entry in path_env.split(os.pathsep):
+        resolved = real(Path(entry)) if entry.startswith("/") else None
+        if resolved is not None and resolved not in private_dirs() and under_private(resolved):
+            found.append(resolved)
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=1)

@@ -56,6 +56,7 @@ from kimicode.security.hostfiles import (
     hidden_system_files as _hidden_system_files,
     links_out as _links_out,
     private_dirs as _private_dirs,
+    private_path_dirs as _private_path_dirs,
     real as _real,
     under_private as _under_private,
     within as _within,
@@ -215,7 +216,7 @@ class Sandbox:
         # would hide them; the whole repository, since git stops looking for .git at a file-system boundary.
         readable = [self.workspace, cwd, *self.extra_writable, *([self.git_dir.parent] if self.git_dir else [])]
         # So do the folders of PATH there (tools unpacked in /tmp), but never a whole private folder.
-        readable += [Path(d) for d in os.environ.get("PATH", "").split(os.pathsep) if d.startswith("/")]
+        readable += _private_path_dirs(os.environ.get("PATH", ""))
         visible: list[Path] = []
         for path in readable:
             real = _real(path)
