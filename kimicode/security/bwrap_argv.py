@@ -48,6 +48,7 @@ class BwrapSpec:
     hidden_files: tuple[Path, ...] = ()  # secret files: /dev/null inside
     private_dirs: tuple[Path, ...] = tuple(Path(p) for p in PRIVATE_DIRS)  # tmpfs inside (real folders only)
     runtime_dir: Path | None = None  # $XDG_RUNTIME_DIR: an empty private folder inside
+    userns: bool = True  # a user namespace (not where a setuid bubblewrap cannot make one)
     disable_userns: bool = True  # no nested user namespace (bubblewrap 0.8 and later)
     # Symbolic links in the private folders that lead out of them, made again inside: NixOS keeps the whole
     # system behind /run/current-system. (link, target)
@@ -102,8 +103,9 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
     args += ["--unsetenv", "SSH_AUTH_SOCK", "--unsetenv", "DBUS_SESSION_BUS_ADDRESS"]
     # Root outside is nobody special inside: a user namespace mapping kimicode's own ids, no capabilities
     # (bubblewrap keeps them for root unless told), and no nested user namespace to win them back.
-    args += ["--unshare-user", "--uid", str(spec.uid), "--gid", str(spec.gid)]
-    args += ["--disable-userns"] if spec.disable_userns else []
+    if spec.userns:
+        args += ["--unshare-user", "--uid", str(spec.uid), "--gid", str(spec.gid)]
+        args += ["--disable-userns"] if spec.disable_userns else []
     args += ["--cap-drop", "ALL", "--unshare-ipc"]
     # A PID namespace whose init dies with bwrap (and bwrap with kimicode): nothing outlives the command.
     # --new-session: no way back to a terminal (TIOCSTI); the kill still reaches everything through

@@ -107,6 +107,7 @@ class Sandbox:
     # outside the workspace, and kept visible (the whole repository) where the workspace lies in /tmp.
     git_dir: Path | None = None
     sockets: tuple[Path, ...] = ()  # host unix sockets the user allows inside (sandbox_sockets)
+    userns: bool = True  # bubblewrap can make a user namespace here
     disable_userns: bool = True  # bubblewrap knows --disable-userns (0.8 and later)
     _temp_dir: Path | None = None
     _placeholders: Placeholders = field(default_factory=Placeholders, repr=False)
@@ -242,6 +243,7 @@ class Sandbox:
             hidden_files=tuple(blanks),
             private_dirs=_private_dirs(),
             runtime_dir=Path(runtime) if runtime.startswith("/") else None,
+            userns=self.userns,
             disable_userns=self.disable_userns,
             links=_links_out(),
         )
@@ -280,10 +282,11 @@ def _probe(program: str, args: tuple[str, ...]) -> str:
     return ""
 
 
-_BWRAP_PROBE = (
-    *("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"),
-    *("--unshare-user", "--cap-drop", "ALL", "--unshare-pid", "--die-with-parent"),
-)
+_BWRAP_PROBE = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--cap-drop", "ALL", "--unshare-pid", "--die-with-parent")
+# From the strongest to the weakest that still drops every capability: a user namespace without nested ones
+# (bubblewrap 0.8+), a user namespace (older bubblewrap), none (a setuid bubblewrap where the kernel forbids
+# unprivileged user namespaces: as root, no capabilities; as a user, none to begin with).
+_USERNS_CHOICES = ((True, True), (True, False), (False, False))  # (user namespace, --disable-userns)
 
 
 def detect_sandbox(
@@ -314,13 +317,14 @@ def detect_sandbox(
             why = "bubblewrap (bwrap) is not installed"
         else:
             probe = _BWRAP_PROBE if network else (*_BWRAP_PROBE, "--unshare-net")
-            # --disable-userns came with bubblewrap 0.8; older ones still drop every capability without it.
-            disable_userns = not _probe(program, (*probe, "--disable-userns"))
-            why = "" if disable_userns else _probe(program, probe)
-            if not why:
-                return Sandbox(  # type: ignore[arg-type]
-                    mode=mode, backend="bwrap", program=program, disable_userns=disable_userns, **base
-                )
+            for userns, disable_userns in _USERNS_CHOICES:
+                extra = ("--unshare-user",) * userns + ("--disable-userns",) * disable_userns
+                problem = _probe(program, (*probe, *extra))
+                if not problem:
+                    return Sandbox(  # type: ignore[arg-type]
+                        mode=mode, backend="bwrap", program=program, userns=userns, disable_userns=disable_userns, **base
+                    )
+                why = why or problem  # the strongest setting's reason is the one to tell
     elif sys.platform == "darwin":
         program = shutil.which("sandbox-exec")
         if program is None:

@@ -145,3 +145,9 @@ def test_a_writable_worktree_inside_the_read_only_git_is_mounted_after_it() -> N
     assert position(argv, "--ro-bind", WS / ".git") < position(argv, "--bind", worktree)
     assert position(argv, "--bind", worktree) < position(argv, "--ro-bind", worktree / ".git")
     assert position(argv, "--ro-bind", WS / ".mcp.json") < position(argv, "--bind", worktree)
+
+
+def test_without_a_user_namespace_every_capability_is_still_dropped() -> None:
+    argv = bwrap_argv(spec(uid=0, gid=0, userns=False, disable_userns=False))
+    assert "--unshare-user" not in argv and "--uid" not in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"

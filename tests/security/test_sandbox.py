@@ -265,6 +265,28 @@ def test_a_bubblewrap_without_disable_userns_still_drops_every_capability(
     assert (workspace / "made.txt").read_text() == "hi\n"
 
 
+@needs_bwrap
+def test_a_bubblewrap_that_cannot_make_a_user_namespace_still_drops_every_capability(
+    workspace: Path, kimihome: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A setuid bubblewrap where the kernel forbids unprivileged user namespaces: the sandbox still works.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    setuid_like = fake_bin / "bwrap"
+    setuid_like.write_text(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --unshare-user ] && "
+        "{ echo 'bwrap: No permissions to create new namespace' >&2; exit 1; }; done\n"
+        f"exec {shutil.which('bwrap')} \"$@\"\n"
+    )
+    setuid_like.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    sandbox = detect_sandbox("workspace-write", False, workspace, kimihome)
+    assert sandbox.backend == "bwrap", sandbox.unavailable
+    result = bash(ToolContext(workspace=workspace, sandbox=sandbox), "grep CapEff /proc/self/status; echo hi > made.txt")
+    assert "CapEff:\t0000000000000000" in result.text, result.text
+    assert (workspace / "made.txt").read_text() == "hi\n"
+
+
 # -- end to end: the CLI with the scripted model -------------------------------------------------------
 
 
