@@ -9,8 +9,8 @@ Order matters to bubblewrap (a later mount covers an earlier one), so the argume
 2. private, empty ``/tmp``, ``/run`` (and ``$XDG_RUNTIME_DIR`` where it lies elsewhere): every unix socket
    a host program made there (tmux, ssh-agent, D-Bus, docker) is out of reach — a read-only mount does
    not stop ``connect()``, only an absent path does;
-3. what stays visible in them read-only (a repository's ``.git`` above a workspace that lies in ``/tmp``)
-   and the sockets the user named;
+3. what stays visible in them read-only (a repository above a workspace that lies in ``/tmp``, the file
+   a ``/etc/resolv.conf`` link leads to), links that lead out of them, and the sockets the user named;
 4. the private temporary directory and the writable roots;
 5. inside the writable roots: folders bound over themselves so that they cannot be renamed (a mount point
    cannot be: ``rename(2)`` fails with EBUSY), then the protected paths read-only — themselves mount
@@ -48,7 +48,11 @@ class BwrapSpec:
     hidden_files: tuple[Path, ...] = ()  # secret files: /dev/null inside
     private_dirs: tuple[Path, ...] = tuple(Path(p) for p in PRIVATE_DIRS)  # tmpfs inside (real folders only)
     runtime_dir: Path | None = None  # $XDG_RUNTIME_DIR: an empty private folder inside
+    userns: bool = True  # a user namespace (not where a setuid bubblewrap cannot make one)
     disable_userns: bool = True  # no nested user namespace (bubblewrap 0.8 and later)
+    # Symbolic links in the private folders that lead out of them, made again inside: NixOS keeps the whole
+    # system behind /run/current-system. (link, target)
+    links: tuple[tuple[Path, str], ...] = ()
 
 
 def bwrap_argv(spec: BwrapSpec) -> list[str]:
@@ -61,17 +65,28 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
         args += ["--tmpfs", str(path)]
     if spec.runtime_dir is not None:
         args += ["--perms", "0700", "--dir", str(spec.runtime_dir)]
+    for link, target in spec.links:
+        args += ["--symlink", target, str(link)]
     for path in spec.visible:
         args += ["--ro-bind", str(path), str(path)]
     for path in spec.sockets:
         args += ["--bind", str(path), str(path)]
     args += ["--bind", str(spec.temp_dir), str(spec.temp_dir)]
-    for path in spec.writable:
-        args += ["--bind", str(path), str(path)]
-    for path in spec.immovable:
-        args += ["--bind", str(path), str(path)]
-    for path in spec.protected:
-        args += ["--ro-bind", str(path), str(path)]
+    # A writable root inside a protected path (a swarm sub-agent's worktree under .git) comes after that
+    # path's read-only mount, which would cover it, and its own protected paths after it.
+    inner = [w for w in spec.writable if any(w != p and _under(w, [p]) for p in spec.protected)]
+    outer = [w for w in spec.writable if w not in inner]
+    for layer in (outer, inner):
+        owners = {p: _owner(p, spec.writable, inner) for p in (*spec.immovable, *spec.protected)}
+        mine = [p for p, owner in owners.items() if owner in layer or (owner is None and layer is outer)]
+        for path in layer:
+            args += ["--bind", str(path), str(path)]
+        for path in spec.immovable:
+            if path in mine:
+                args += ["--bind", str(path), str(path)]
+        for path in spec.protected:
+            if path in mine:
+                args += ["--ro-bind", str(path), str(path)]
     # A secret in a private directory is out of sight already, unless something around it is bound again.
     bound = [*spec.visible, *spec.writable, spec.temp_dir]
     for path in _shown(spec.hidden_dirs, private, bound):
@@ -88,8 +103,9 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
     args += ["--unsetenv", "SSH_AUTH_SOCK", "--unsetenv", "DBUS_SESSION_BUS_ADDRESS"]
     # Root outside is nobody special inside: a user namespace mapping kimicode's own ids, no capabilities
     # (bubblewrap keeps them for root unless told), and no nested user namespace to win them back.
-    args += ["--unshare-user", "--uid", str(spec.uid), "--gid", str(spec.gid)]
-    args += ["--disable-userns"] if spec.disable_userns else []
+    if spec.userns:
+        args += ["--unshare-user", "--uid", str(spec.uid), "--gid", str(spec.gid)]
+        args += ["--disable-userns"] if spec.disable_userns else []
     args += ["--cap-drop", "ALL", "--unshare-ipc"]
     # A PID namespace whose init dies with bwrap (and bwrap with kimicode): nothing outlives the command.
     # --new-session: no way back to a terminal (TIOCSTI); the kill still reaches everything through
@@ -99,7 +115,14 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:
-    return any(path == root or root in path.parents for root in roots)
+    inside = str(path)
+    return any(inside == str(root) or inside.startswith(str(root).rstrip("/") + "/") for root in roots)
+
+
+def _owner(path: Path, writable: Iterable[Path], inner: list[Path]) -> Path | None:
+    """The writable root whose layer mounts ``path``: the innermost one it lies in (or is)."""
+    roots = [w for w in writable if _under(path, [w]) and (path != w or w not in inner)]
+    return max(roots, key=lambda w: len(w.parts), default=None)
 
 
 def _shown(paths: Iterable[Path], private: list[Path], bound: list[Path]) -> list[Path]:

@@ -42,8 +42,8 @@ class Placeholders:
             real = Path(os.path.realpath(path))
         except (OSError, ValueError):
             return None
-        if not real.is_dir():
-            return real if real.exists() else None
+        if not os.path.isdir(real):
+            return real if os.path.exists(real) else None
         if made:
             self._made.append(real)
             if not self._registered:

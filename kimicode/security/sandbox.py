@@ -49,7 +49,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kimicode.security.bwrap_argv import PRIVATE_DIRS, BwrapSpec, bwrap_argv
+from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv
+from kimicode.security.hostfiles import (
+    existing as _existing,
+    git_file_targets as _git_file_targets,
+    hidden_system_files as _hidden_system_files,
+    links_out as _links_out,
+    private_dirs as _private_dirs,
+    private_path_dirs as _private_path_dirs,
+    real as _real,
+    under_private as _under_private,
+    within as _within,
+)
 from kimicode.security.placeholders import Placeholders
 from kimicode.security.seatbelt import seatbelt_profile
 from kimicode.security.paths import HOME_SECRETS, KIMICODE_SECRETS, is_env_file
@@ -89,13 +100,14 @@ class Sandbox:
     home: Path = field(default_factory=lambda: Path.home() / ".kimicode")  # KIMICODE_HOME
     extra_writable: tuple[Path, ...] = ()
     program: str = ""  # the bwrap / sandbox-exec executable
-    # The repository's .git folder when the workspace is a subfolder of a repository: writable too, so that
-    # commits work, with the same hooks/config protection.
+    # The repository's .git folder when the workspace is a subfolder of a repository: read-only like all
+    # outside the workspace, and kept visible (the whole repository) where the workspace lies in /tmp.
     git_dir: Path | None = None
     # The workspace bound read-only too, whatever the mode: for commands allowed as read-only where nothing
     # may write (headless without -y, plan mode), so a misjudged command cannot write.
     read_only_everything: bool = False
     sockets: tuple[Path, ...] = ()  # host unix sockets the user allows inside (sandbox_sockets)
+    userns: bool = True  # bubblewrap can make a user namespace here
     disable_userns: bool = True  # bubblewrap knows --disable-userns (0.8 and later)
     _temp_dir: Path | None = None
     _placeholders: Placeholders = field(default_factory=Placeholders, repr=False)
@@ -134,8 +146,13 @@ class Sandbox:
         roots: list[Path] = []
         for path in (self.workspace, cwd, *self.extra_writable):
             real = _real(path)
-            if real is not None and real.is_dir() and not any(_within(real, root) for root in roots):
-                roots = [root for root in roots if not _within(root, real)] + [real]
+            if real is None or not os.path.isdir(real):
+                continue
+            # A folder inside another root's protected path (a swarm sub-agent's worktree under .git) is a
+            # root of its own: writable, with its own protected paths, although the path around it is not.
+            if not any(_within(real, root) and not _in_protected(real, root) for root in roots):
+                roots = [root for root in roots if not (_within(root, real) and not _in_protected(root, real))]
+                roots.append(real)
         return roots
 
     def _protected(self, roots: Sequence[Path]) -> tuple[list[Path], list[Path]]:  # bubblewrap's
@@ -156,7 +173,8 @@ class Sandbox:
                     continue
                 for parent in reversed(Path(rel).parents[:-1]):  # .github for .github/workflows
                     folder = self._placeholders.claim(root / parent)
-                    if folder is not None and folder not in immovable:
+                    # Bound writable over itself: only where it is writable anyway (not a link leading out).
+                    if folder is not None and any(_within(folder, r) for r in roots) and folder not in immovable:
                         immovable.append(folder)
                 real = self._placeholders.claim(path)
                 # A protected name that points outside the writable roots is read-only already.
@@ -200,12 +218,17 @@ class Sandbox:
         # The workspace (in read-only mode) and a repository above it stay readable where a private /tmp
         # would hide them; the whole repository, since git stops looking for .git at a file-system boundary.
         readable = [self.workspace, cwd, *self.extra_writable, *([self.git_dir.parent] if self.git_dir else [])]
+        # So do the folders of PATH there (tools unpacked in /tmp), but never a whole private folder.
+        readable += _private_path_dirs(os.environ.get("PATH", ""))
         visible: list[Path] = []
         for path in readable:
             real = _real(path)
-            if real is not None and real.is_dir() and _under_private(real) and real not in visible:
+            if real is None or real in _private_dirs():
+                continue
+            if os.path.isdir(real) and _under_private(real) and real not in visible:
                 if not any(_within(real, root) for root in writable):
                     visible.append(real)
+        visible += _hidden_system_files()
         return BwrapSpec(
             program=self.program,
             cwd=_real(cwd) or cwd,
@@ -222,7 +245,9 @@ class Sandbox:
             hidden_files=tuple(blanks),
             private_dirs=_private_dirs(),
             runtime_dir=Path(runtime) if runtime.startswith("/") else None,
+            userns=self.userns,
             disable_userns=self.disable_userns,
+            links=_links_out(),
         )
 
     def env(self) -> dict[str, str]:
@@ -237,59 +262,6 @@ class Sandbox:
             return "off"
         net = "network on" if self.network else "no network"
         return f"{self.mode} ({self.backend}, {net})"
-
-
-def _real(path: Path) -> Path | None:
-    try:
-        return Path(os.path.realpath(path))
-    except (OSError, ValueError):
-        return None
-
-
-def _existing(path: Path) -> Path | None:
-    """The real path of ``path`` when it exists (the common case, a missing path, costs one stat)."""
-    if not os.path.lexists(path):
-        return None
-    real = _real(path)
-    return real if real is not None and real.exists() else None
-
-
-def _within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-@functools.lru_cache(maxsize=1)
-def _private_dirs() -> tuple[Path, ...]:
-    """The folders of PRIVATE_DIRS that are folders here (``/var/run`` is mostly a link to ``/run``)."""
-    return tuple(Path(p) for p in PRIVATE_DIRS if os.path.isdir(p) and not os.path.islink(p))
-
-
-def _under_private(path: Path) -> bool:
-    return any(_within(path, root) for root in _private_dirs())
-
-
-def _git_file_targets(dot_git: Path) -> list[Path]:
-    """Where a ``.git`` file (``gitdir: ...``, a linked worktree's) leads: its git dir and that one's common dir."""
-    try:
-        if not dot_git.is_file():
-            return []
-        first = dot_git.read_text(encoding="utf-8", errors="replace").splitlines()[0]
-    except (OSError, IndexError):
-        return []
-    if not first.startswith("gitdir:"):
-        return []
-    targets: list[Path] = []
-    git_dir = _existing(dot_git.parent / first[len("gitdir:") :].strip())
-    if git_dir is not None and git_dir.is_dir():
-        targets.append(git_dir)
-        try:
-            common = (git_dir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            common = ""
-        real = _existing(git_dir / common) if common else None
-        if real is not None and real.is_dir():
-            targets.append(real)
-    return targets
 
 
 @functools.lru_cache(maxsize=None)
@@ -312,10 +284,11 @@ def _probe(program: str, args: tuple[str, ...]) -> str:
     return ""
 
 
-_BWRAP_PROBE = (
-    *("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"),
-    *("--unshare-user", "--cap-drop", "ALL", "--unshare-pid", "--die-with-parent"),
-)
+_BWRAP_PROBE = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--cap-drop", "ALL", "--unshare-pid", "--die-with-parent")
+# From the strongest to the weakest that still drops every capability: a user namespace without nested ones
+# (bubblewrap 0.8+), a user namespace (older bubblewrap), none (a setuid bubblewrap where the kernel forbids
+# unprivileged user namespaces: as root, no capabilities; as a user, none to begin with).
+_USERNS_CHOICES = ((True, True), (True, False), (False, False))  # (user namespace, --disable-userns)
 
 
 def detect_sandbox(
@@ -346,13 +319,14 @@ def detect_sandbox(
             why = "bubblewrap (bwrap) is not installed"
         else:
             probe = _BWRAP_PROBE if network else (*_BWRAP_PROBE, "--unshare-net")
-            # --disable-userns came with bubblewrap 0.8; older ones still drop every capability without it.
-            disable_userns = not _probe(program, (*probe, "--disable-userns"))
-            why = "" if disable_userns else _probe(program, probe)
-            if not why:
-                return Sandbox(  # type: ignore[arg-type]
-                    mode=mode, backend="bwrap", program=program, disable_userns=disable_userns, **base
-                )
+            for userns, disable_userns in _USERNS_CHOICES:
+                extra = ("--unshare-user",) * userns + ("--disable-userns",) * disable_userns
+                problem = _probe(program, (*probe, *extra))
+                if not problem:
+                    return Sandbox(  # type: ignore[arg-type]
+                        mode=mode, backend="bwrap", program=program, userns=userns, disable_userns=disable_userns, **base
+                    )
+                why = why or problem  # the strongest setting's reason is the one to tell
     elif sys.platform == "darwin":
         program = shutil.which("sandbox-exec")
         if program is None:
@@ -364,6 +338,10 @@ def detect_sandbox(
     else:
         why = f"no sandbox on {sys.platform}"
     return Sandbox(mode="off", backend="none", unavailable=why, **base)  # type: ignore[arg-type]
+
+
+def _in_protected(path: Path, root: Path) -> bool:
+    return path != root and any(_within(path, root / rel) for rel in PROTECTED)
 
 
 def _git_dir_above(workspace: Path) -> Path | None:

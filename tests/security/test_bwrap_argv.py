@@ -127,3 +127,27 @@ def test_an_older_bubblewrap_without_disable_userns_still_drops_every_capability
     argv = bwrap_argv(spec(uid=0, gid=0, disable_userns=False))
     assert "--disable-userns" not in argv
     assert "--unshare-user" in argv and argv[argv.index("--cap-drop") + 1] == "ALL"
+
+
+def test_links_out_of_the_private_folders_are_made_again_after_them() -> None:
+    link = (Path("/run/current-system"), "/nix/store/abc-system")
+    argv = bwrap_argv(spec(links=(link,), visible=(Path("/run/systemd/resolve/stub-resolv.conf"),)))
+    at = argv.index("--symlink")
+    assert argv[at : at + 3] == ["--symlink", "/nix/store/abc-system", "/run/current-system"]
+    assert position(argv, "--tmpfs", "/run") < at
+    assert position(argv, "--tmpfs", "/run") < position(argv, "--ro-bind", "/run/systemd/resolve/stub-resolv.conf")
+
+
+def test_a_writable_worktree_inside_the_read_only_git_is_mounted_after_it() -> None:
+    worktree = WS / ".git" / "kimicode-worktrees" / "sub-1"
+    argv = bwrap_argv(spec(writable=(WS, worktree), protected=(WS / ".git", worktree / ".git", WS / ".mcp.json")))
+    assert position(argv, "--bind", WS) < position(argv, "--ro-bind", WS / ".git")
+    assert position(argv, "--ro-bind", WS / ".git") < position(argv, "--bind", worktree)
+    assert position(argv, "--bind", worktree) < position(argv, "--ro-bind", worktree / ".git")
+    assert position(argv, "--ro-bind", WS / ".mcp.json") < position(argv, "--bind", worktree)
+
+
+def test_without_a_user_namespace_every_capability_is_still_dropped() -> None:
+    argv = bwrap_argv(spec(uid=0, gid=0, userns=False, disable_userns=False))
+    assert "--unshare-user" not in argv and "--uid" not in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"

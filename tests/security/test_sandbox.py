@@ -265,6 +265,28 @@ def test_a_bubblewrap_without_disable_userns_still_drops_every_capability(
     assert (workspace / "made.txt").read_text() == "hi\n"
 
 
+@needs_bwrap
+def test_a_bubblewrap_that_cannot_make_a_user_namespace_still_drops_every_capability(
+    workspace: Path, kimihome: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A setuid bubblewrap where the kernel forbids unprivileged user namespaces: the sandbox still works.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    setuid_like = fake_bin / "bwrap"
+    setuid_like.write_text(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --unshare-user ] && "
+        "{ echo 'bwrap: No permissions to create new namespace' >&2; exit 1; }; done\n"
+        f"exec {shutil.which('bwrap')} \"$@\"\n"
+    )
+    setuid_like.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    sandbox = detect_sandbox("workspace-write", False, workspace, kimihome)
+    assert sandbox.backend == "bwrap", sandbox.unavailable
+    result = bash(ToolContext(workspace=workspace, sandbox=sandbox), "grep CapEff /proc/self/status; echo hi > made.txt")
+    assert "CapEff:\t0000000000000000" in result.text, result.text
+    assert (workspace / "made.txt").read_text() == "hi\n"
+
+
 # -- end to end: the CLI with the scripted model -------------------------------------------------------
 
 
@@ -554,3 +576,18 @@ def test_sandbox_sockets_must_be_absolute_paths(fake_llm: FakeLLM, kimihome: Pat
     assert proc.returncode != 0
     assert "sandbox_sockets must be a list of absolute socket paths" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@needs_bwrap
+def test_a_sub_agents_worktree_under_git_is_writable_and_git_around_it_is_not(workspace: Path, kimihome: Path) -> None:
+    git(workspace, "init", "-q")
+    git(workspace, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "one")
+    worktree = workspace / ".git" / "kimicode-worktrees" / "sub-1"
+    git(workspace, "worktree", "add", "-q", "--detach", str(worktree))
+    config, pointer = (workspace / ".git" / "config").read_text(), (worktree / ".git").read_text()
+    sandbox = sandbox_for(workspace, kimihome)
+    ctx = ToolContext(workspace=worktree, sandbox=sandbox)  # as the swarm gives a sub-agent its worktree
+    result = bash(ctx, "echo mine > own.txt; echo '[core]' >> ../../config; echo 'gitdir: /x' > .git; mv .git g")
+    assert (worktree / "own.txt").read_text() == "mine\n", result.text
+    assert (workspace / ".git" / "config").read_text() == config
+    assert (worktree / ".git").read_text() == pointer

@@ -232,3 +232,25 @@ def test_a_worktrees_git_file_cannot_be_pointed_elsewhere(box: Box, base: Path) 
     assert (box.workspace / ".git").read_text() == pointer, result["out"]
     box.after()
     assert not box.marker.exists()
+
+
+@needs_bwrap
+def test_links_in_run_that_lead_out_of_it_still_work(box: Box) -> None:
+    # NixOS keeps the whole system behind /run/current-system: a private /run must not take it away.
+    link = Path("/run") / f"kimicode-test-{uuid.uuid4().hex[:8]}"
+    link.symlink_to("/usr/bin")
+    try:
+        result = box.sandboxed(f"{link}/env true && echo ran")
+    finally:
+        link.unlink()
+    assert "ran" in str(result["out"]), result["out"]
+
+
+@needs_bwrap
+def test_a_protected_folders_parent_that_links_out_of_the_workspace_stays_read_only(box: Box) -> None:
+    elsewhere = box.outside / "github"
+    elsewhere.mkdir()
+    os.chown(elsewhere, box.uid, box.uid)
+    (box.workspace / ".github").symlink_to(elsewhere)
+    box.sandboxed(f"touch {elsewhere}/planted .github/planted2")
+    assert list(elsewhere.iterdir()) == []
