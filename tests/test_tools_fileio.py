@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kimicode.tools.base import ToolError
-from kimicode.tools.fileio import BinaryFileError, count_lines, read_text_file, write_text_file
+from kimicode.tools.fileio import BinaryFileError, count_lines, read_text_file
+from kimicode.tools.filewrite import write_text_file
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kimicode.tools.fileio import fsync_directory
+from kimicode.tools.filewrite import fsync_directory
 
 RESULTS = "results.jsonl"
 

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_bool, reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, load_text, save_text
+from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, load_text
+from kimicode.tools.filewrite import save_text
 from kimicode.tools.safeopen import lstat_target
 
 

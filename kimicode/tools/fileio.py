@@ -299,35 +299,3 @@ async def load_text(ctx: ToolContext, path: Path) -> TextFile:
         lone = _lone_lf_lines(text)
         text = text.replace("\r\n", "\n")
     return dataclasses.replace(disk, text=text, newline=newline, lone_lf_lines=lone)
-
-
-async def save_text(
-    ctx: ToolContext,
-    path: Path,
-    text: str,
-    like: TextFile | None = None,
-    splice: Splice | None = None,
-    make_parents: bool = False,
-) -> None:
-    """``write_text_file``, or through the editor when one holds the files (same refusals first)."""
-    from kimicode.tools.filewrite import writable_target
-
-    if ctx.files is not None:
-        found, _ = writable_target(path)
-        try:
-            target = found.real
-        finally:
-            found.close()
-        encode_text(text, like, splice)  # a character the file's encoding cannot hold is refused here too
-        content, before = text, None
-        if like is not None:
-            crlf = like.newline == "\r\n"
-            content = restore_endings(text, like, splice) if crlf else text
-            before = restore_endings(like.text, like) if crlf else like.text
-        if await ctx.files.write_text(target, content, before):
-            return
-    write_text_file(path, text, like, splice, make_parents)
-
-
-# The write side lives in its own module (it imports this one); these names stay importable from here.
-from kimicode.tools.filewrite import fsync_directory, write_text_file  # noqa: E402

@@ -12,8 +12,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from kimicode.tools.base import ToolError
-from kimicode.tools.fileio import Splice, TextFile, encode_text
+from kimicode.tools.base import ToolContext, ToolError
+from kimicode.tools.fileio import Splice, TextFile, encode_text, restore_endings
 from kimicode.tools.safeopen import Target, locate_for_writing, make_missing, refuse_special
 
 _OPEN_EXISTING = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -191,3 +191,29 @@ def fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+async def save_text(
+    ctx: ToolContext,
+    path: Path,
+    text: str,
+    like: TextFile | None = None,
+    splice: Splice | None = None,
+    make_parents: bool = False,
+) -> None:
+    """``write_text_file``, or through the editor when one holds the files (same refusals first)."""
+    if ctx.files is not None:
+        found, _ = writable_target(path)
+        try:
+            target = found.real
+        finally:
+            found.close()
+        encode_text(text, like, splice)  # a character the file's encoding cannot hold is refused here too
+        content, before = text, None
+        if like is not None:
+            crlf = like.newline == "\r\n"
+            content = restore_endings(text, like, splice) if crlf else text
+            before = restore_endings(like.text, like) if crlf else like.text
+        if await ctx.files.write_text(target, content, before):
+            return
+    write_text_file(path, text, like, splice, make_parents)

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import load_text, save_text
+from kimicode.tools.fileio import load_text
+from kimicode.tools.filewrite import save_text
 from kimicode.tools.safeopen import lstat_target
 from kimicode.tools.snippets import snippet
 
