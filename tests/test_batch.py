@@ -134,7 +134,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, local_run: LocalRun) -
     head = subprocess.Popen(
         [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1",
          # Every port it listens on is a free one (its defaults are fixed: two clusters at once would clash).
-         f"--port={port}", f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
+         f"--port={port}", f"--dashboard-agent-listen-port={_free_port()}",
          f"--metrics-export-port={_free_port()}", "--num-cpus=6", "--include-dashboard=false", "--object-store-memory=80000000",
          f"--temp-dir={temp}", "--disable-usage-stats"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,

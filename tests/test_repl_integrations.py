@@ -19,7 +19,9 @@ pytestmark = pytest.mark.quick_retries
 
 SWE_TOOLS = {"bash", "view", "createfile", "strreplace", "insert", "submit"}
 ROLES = ("researcher", "fact checker", "reviewer")
-IMAGE_LINE = re.compile(r"\[image \S*shot\.png 64x48 image/png, \d+ KB\]")
+# The REPL wraps the line at the terminal's width (a long workspace path moves "KB]" to the next line).
+_GAP = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])+"  # a space, or where the line wrapped: a line break and cursor moves
+IMAGE_LINE = re.compile(rf"\[image{_GAP}\S*shot\.png{_GAP}64x48{_GAP}image/png,{_GAP}\d+{_GAP}KB\]")
 
 
 def user_content(request: RecordedRequest) -> object:
@@ -144,7 +146,7 @@ def test_image_mention_and_pasted_path_attach_images(spawn, fake_llm: FakeLLM, w
     assert "IHDR" not in str(first)  # the image went as an image, not as text
     # a message that is only a (terminal-escaped) image path attaches it and waits for the words
     repl.send_line(str(dropped).replace(" ", "\\ "))
-    repl.expect(re.compile(r"attached \[image .*my screen\.png 30x20 image/png"))
+    repl.expect(re.compile(rf"attached{_GAP}\[image{_GAP}\S*my{_GAP}screen\.png{_GAP}30x20{_GAP}image/png"))
     repl.wait_prompt()
     assert len(fake_llm.chat_requests) == 1
     repl.send_line("and this one?")
