@@ -220,6 +220,9 @@ class Sandbox:
         readable = [self.workspace, cwd, *self.extra_writable, *([self.git_dir.parent] if self.git_dir else [])]
         # So do the folders of PATH there (tools unpacked in /tmp), but never a whole private folder.
         readable += _private_path_dirs(os.environ.get("PATH", ""))
+        # And what kimicode itself runs inside (the port bridge's relay): this interpreter's environment and
+        # kimicode's own files, read-only, where they lie in /tmp (a venv or a checkout there).
+        readable += [Path(sys.prefix), Path(__file__).resolve().parent.parent]
         visible: list[Path] = []
         for path in readable:
             real = _real(path)
