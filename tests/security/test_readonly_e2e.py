@@ -17,18 +17,15 @@ import pytest
 from kimicode.tools.bash import exit_line
 
 from tests.clirun import run_cli, write_home_config
+from tests.conftest import QUICK_RETRIES as FAST
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.sandboxing import needs_bwrap
 
-FAST = "retry_base_delay = 0.01\nmax_retries = 1\n"
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, FAST)
-    return home
+# KIMICODE_HOME comes from tests/conftest.py, with quick retries.
+pytestmark = pytest.mark.quick_retries
 
 
 @pytest.fixture

@@ -12,23 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.clirun import run_cli, write_home_config
+from tests.conftest import QUICK_RETRIES as FAST
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 
-FAST = "retry_base_delay = 0.01\nmax_retries = 1\n"
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "kimihome"
-    write_home_config(home, FAST)
-    return home
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "proj"
-    ws.mkdir()
-    return ws
+# KIMICODE_HOME and the workspace come from tests/conftest.py, the home with quick retries.
+pytestmark = pytest.mark.quick_retries
 
 
 @pytest.fixture
