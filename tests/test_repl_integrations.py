@@ -266,7 +266,12 @@ def test_screenshot_result_shows_a_line_per_image_never_base64(spawn, fake_llm: 
     repl.expect("I see a green box.", timeout=90)
     out = repl.transcript
     assert re.search(r"● screenshot.*box\.html", out), out
-    assert re.search(r"^ +\[image .*800x600 image/png, \d+ KB\]$", out, re.MULTILINE), out
+    # What the tool printed (its ⎿ block), so a failure says whether the capture failed or the line is missing.
+    result = out[out.find("⎿") :] if "⎿" in out else out[-3000:]
+    assert "✗" not in result.split("\n", 1)[0], result
+    # Not anchored to a line: the stream carries the live status line's redraws, which the terminal draws
+    # over but this transcript keeps beside the text (the image line can come right after one).
+    assert re.search(r"\[image [^\]\n]*800x600 image/png, \d+ KB\]", out), result
     assert "base64" not in repl.transcript and "iVBOR" not in repl.transcript
     assert image_parts(fake_llm.chat_requests[1].messages[-1]["content"]) or any(
         image_parts(m.get("content")) for m in fake_llm.chat_requests[1].messages
