@@ -59,24 +59,26 @@ def checkpoint_ms(repo: Path) -> tuple[float, float]:
     hardened_fn = layer._hardened
     checkpoints = Checkpoints(repo, "20261206-000000-bench0")
     checkpoints.snapshot("warm")
-    hardened, plain = [], []
+    hardened: list[float] = []
+    plain: list[float] = []
     for i in range(ROUNDS):
         for kind, sink in (("hardened", hardened), ("plain", plain)):
             layer._hardened = hardened_fn if kind == "hardened" else _plain  # type: ignore[assignment]
             (repo / "pkg0" / "mod0.py").write_text(f"VALUE = {i} {kind}\n")
-            sink.append(timed(lambda: checkpoints.snapshot(f"{kind} {i}")))
-    layer._hardened = hardened_fn  # type: ignore[assignment]
+            sink.append(timed(lambda label=f"{kind} {i}": checkpoints.snapshot(label)))  # type: ignore[misc]
+    layer._hardened = hardened_fn
     return statistics.median(hardened), statistics.median(plain)
 
 
 def one_command_ms(repo: Path) -> tuple[float, float]:
     hardened_fn = layer._hardened
-    hardened, plain = [], []
+    hardened: list[float] = []
+    plain: list[float] = []
     for _ in range(ROUNDS * 3):
         for kind, sink in (("hardened", hardened), ("plain", plain)):
             layer._hardened = hardened_fn if kind == "hardened" else _plain  # type: ignore[assignment]
             sink.append(timed(lambda: layer.run_git("rev-parse", "HEAD", cwd=repo, error=RuntimeError)))
-    layer._hardened = hardened_fn  # type: ignore[assignment]
+    layer._hardened = hardened_fn
     return statistics.median(hardened), statistics.median(plain)
 
 
