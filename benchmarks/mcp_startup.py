@@ -15,9 +15,9 @@ waits, so a slow server never holds back its first request. This benchmark shows
 Each part: one warm-up round, then `--runs` interleaved rounds; medians with min–max; whether the slow
 server's tools were in the first request. The project sets no number here, so the verdicts check the
 claims: start() returns at once (≤ 50 ms); headless with `mcp_startup_wait = 0` and the REPL do not wait
-for the slow server (the slow server's tools are absent from the first request and the servers add less
-than half its delay: what they do add is three server processes competing for the CPU); headless at the
-default waits for it (its tools are in the first request).
+for the slow server (its tools are absent from every first request); headless at the default waits for it
+(its tools are in every first request). The time the servers add is printed as well: on a loaded 2-core
+machine it is mostly the three server processes competing with kimicode for the CPU, not waiting.
 
     python benchmarks/mcp_startup.py [--runs 3] [--delay 2]
 """
@@ -159,20 +159,19 @@ def main() -> None:
     print(f"   3 servers                               {got['repl'].show(ms, 0, 'ms')}; {offered(seen['repl'])}")
 
     print(target_line("start() returns (median)", returned.median * ms, START_TARGET_S * ms, "ms"))
-    half = options.delay / 2 * ms
     checks = [
         ("headless, mcp_startup_wait = 0", got["nowait"].median - got["bare"].median, seen["nowait"], False),
         ("REPL", got["repl"].median - got["repl_bare"].median, seen["repl"], False),
         ("headless, default mcp_startup_wait", got["wait"].median - got["bare"].median, seen["wait"], True),
     ]
     for label, added, slow_seen, should_wait in checks:
-        runs_with_slow = sum(slow_seen[1:])
-        waited = added * ms >= half and runs_with_slow == len(slow_seen) - 1
-        skipped = added * ms < half and runs_with_slow == 0
+        # Whether the first request waited for the slow server shows in its tool list; the time added is
+        # printed too, but on a loaded machine it is mostly three server processes competing for the CPU.
+        runs_with_slow, kept = sum(slow_seen[1:]), len(slow_seen) - 1
+        ok = runs_with_slow == (kept if should_wait else 0)
         claim = "waits for the slow server" if should_wait else "does not wait for the slow server"
-        ok = waited if should_wait else skipped
-        print(f"{label}: {claim}: {added * ms:.0f} ms added (medians; half the delay is {half:.0f} ms), "
-              f"its tools in {runs_with_slow} of {len(slow_seen) - 1} first requests: {'PASS' if ok else 'MISS'}")
+        print(f"{label}: {claim}: its tools in {runs_with_slow} of {kept} first requests "
+              f"({added * ms:+.0f} ms, medians): {'PASS' if ok else 'MISS'}")
     print(machine_line())
 
 
