@@ -7,7 +7,8 @@ One warm-up round, then `--runs` rounds; each round runs, one after the other: a
 (one reply), a `--steps`-step loop of `bash true` with the sandbox on (the default, workspace-write), the
 same loop with `--sandbox off`, and 50 bare `bash -c true` spawns. Per step = (loop wall − one-shot wall) /
 steps, taken within each round. Prints medians with min–max and the project's targets with a verdict:
-one-shot wall ≤ 0.5 s; per step beyond the command ≤ 2 ms with the sandbox on; first request ≤ 8 KB.
+one-shot wall ≤ 0.5 s; per step beyond the command ≤ 2 ms with the sandbox on; first request ≤ 8 KB;
+the request after 100 steps (the 101st of the loop) ≤ 30 KB.
 Also: the sandbox's own cost per command (sandbox on − off), peak RSS (no target is set for it), and the
 cost of building a long request (ours vs the SDK's typed path).
 """
@@ -99,6 +100,7 @@ def request_build_ms(n_messages: int) -> tuple[float, float]:
 ONE_SHOT_TARGET_S = 0.5
 PER_STEP_TARGET_MS = 2.0
 FIRST_REQUEST_TARGET_B = 8192
+LAST_REQUEST_TARGET_B = 30 * 1024  # the request after 100 steps
 
 
 def main() -> None:
@@ -136,6 +138,11 @@ def main() -> None:
                 spawn.append(bare)
                 rss.extend((peak, peak_on, peak_off))
         first_request_bytes = len(fake.requests[0].raw)
+        # The last loop's final request carries every step's call and result.
+        last_request = fake.requests[-1]
+        if len(last_request.tool_results()) != opts.steps:
+            raise SystemExit(f"the last request holds {len(last_request.tool_results())} tool results, not {opts.steps}")
+        last_request_bytes = len(last_request.raw)
     one_s, spawn_s = stats(one_shot), stats(spawn)
     on_s, off_s = stats(per_step_on), stats(per_step_off)
     # Within a round: what the step costs beyond spawning the command itself.
@@ -157,12 +164,16 @@ def main() -> None:
         print(f"{label:<52} {value}")
     print(f"{'peak RSS of one kimicode process':<52} max {max(rss)} MB (no target set)")
     print(f"{'first request (system prompt + tools)':<52} {first_request_bytes} B")
+    print(f"{f'request {opts.steps + 1} of the {opts.steps}-step loop':<52} {last_request_bytes} B")
     print(f"request build, 400 messages: ours {ours_ms:.2f} ms vs SDK typed path {sdk_ms:.2f} ms "
           f"(ratio {sdk_ms / ours_ms:.0f}x, medians of 7)")
     print(target_line("one-shot wall (median)", one_s.median, ONE_SHOT_TARGET_S, "s", digits=2))
     print(target_line("per step beyond the command, sandbox on (median)", beyond_on.median * ms,
                       PER_STEP_TARGET_MS, "ms"))
     print(target_line("first request", first_request_bytes, FIRST_REQUEST_TARGET_B, "B", digits=0))
+    if opts.steps == 100:
+        print(target_line("request 101 of the 100-step loop", last_request_bytes, LAST_REQUEST_TARGET_B, "B",
+                          digits=0))
     print(machine_line())
 
 
