@@ -40,6 +40,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -67,7 +68,7 @@ def write_test_video(path: Path, seconds: int = 60, fps: int = 30) -> None:
     height, width = 1080, 1920
     rows, cols = np.mgrid[0:height, 0:width]
     base = np.dstack([(cols // 8) % 256, (rows // 8) % 256, ((rows + cols) // 16) % 256]).astype(np.uint8)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise SystemExit("cannot write the test video (OpenCV without an MPEG-4 encoder)")
     for index in range(seconds * fps):
@@ -84,7 +85,7 @@ def reencoded(source: Path, target: Path, codec: str, options: dict[str, str], g
     import av
 
     with av.open(str(source)) as src, av.open(str(target), "w") as out:
-        stream = out.add_stream(codec, rate=30)
+        stream: Any = out.add_stream(codec, rate=30)  # a video stream: the stubs give a union of all kinds
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
@@ -118,7 +119,7 @@ def write_screen_video(path: Path, codec: str, options: dict[str, str], gop: int
 
     height, width, fps = 1080, 1920, 30
     with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=fps)
+        stream: Any = out.add_stream(codec, rate=fps)  # a video stream: the stubs give a union of all kinds
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
