@@ -4,8 +4,10 @@
 The scripted model server answers every request after the same delay. The model's time to first token
 is measured with a plain streaming HTTP request to it (no agent in between); the agent's with the ACP
 SDK's client side driving a real `kimicode acp` subprocess: the prompt is sent, and the clock stops when
-the first agent_message_chunk arrives. Prints medians, the difference, and the first turn of a fresh
-process separately (it imports the model client's SDK, unless that was warmed meanwhile).
+the first agent_message_chunk arrives. The two are interleaved (a direct request, then a turn, and so on)
+so both see the same load. The first turn of a fresh process is the warm-up: it is printed on its own
+(it imports the model client's SDK, unless that was warmed meanwhile) and kept out of the medians. Prints
+medians with min–max, the difference of the medians, and a verdict against the target.
 
     python benchmarks/acp_latency.py [TURNS] [DELAY_MS]
     ACP_BENCH_IDLE=3 python benchmarks/acp_latency.py   # the first prompt 3 s after session/new (a user typing)
@@ -21,7 +23,6 @@ import asyncio
 import http.client
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from acp import text_block  # noqa: E402
 
+from benchmarks.harness import check_runs, machine_line, stats, target_line  # noqa: E402
 from tests.acpclient import EditorClient, running_agent  # noqa: E402
 from tests.clirun import write_home_config  # noqa: E402
 from tests.fake_llm import FakeLLM, Reply  # noqa: E402
@@ -45,7 +47,7 @@ def model_first_token(base_url: str) -> float:
     parts = urlsplit(base_url)
     body = json.dumps({"model": "kimi-k2.5", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
     started = time.perf_counter()
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     connection.request("POST", parts.path + "/chat/completions", body, {"Content-Type": "application/json", "Authorization": "Bearer test-key"})
     response = connection.getresponse()
     while True:
@@ -61,15 +63,17 @@ def model_first_token(base_url: str) -> float:
             return elapsed
 
 
-async def agent_first_chunks(base_url: str, home: Path, ws: Path, turns: int) -> list[float]:
-    """Seconds from session/prompt to the first agent_message_chunk, one per turn (the first is a fresh
-    process's first turn)."""
+async def interleaved_firsts(base_url: str, home: Path, ws: Path, turns: int) -> tuple[list[float], list[float]]:
+    """Per turn: seconds to the model's first token over plain HTTP, then seconds from session/prompt to the
+    first agent_message_chunk (the first turn is a fresh process's first turn)."""
     client = EditorClient()
     firsts: list[float] = []
+    direct: list[float] = []
     async with running_agent(client, home, ws, base_url) as (conn, _):
         session = await conn.new_session(cwd=str(ws), mcp_servers=[])
         await asyncio.sleep(float(os.environ.get("ACP_BENCH_IDLE", "0.3")))  # the user typing the first prompt
         for turn in range(turns):
+            direct.append(await asyncio.to_thread(model_first_token, base_url))
             seen = len(client.updates)
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -78,28 +82,27 @@ async def agent_first_chunks(base_url: str, home: Path, ws: Path, turns: int) ->
                 at for at, update in client.update_times[seen:] if update.session_update == "agent_message_chunk"
             )
             firsts.append(chunk_at - started)
-    return firsts
+    return direct, firsts
 
 
 def main() -> None:
-    turns = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    turns = check_runs(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
     delay = (float(sys.argv[2]) if len(sys.argv) > 2 else 100.0) / 1000
     with tempfile.TemporaryDirectory() as tmp, FakeLLM() as fake:
         home, ws = Path(tmp) / "home", Path(tmp) / "ws"
         ws.mkdir()
         write_home_config(home, "")
         fake.responder = lambda request: Reply(content="Hello from the model, streamed in small pieces.", delay=delay)
-        model = [model_first_token(fake.base_url) for _ in range(turns)]
-        agent = asyncio.run(agent_first_chunks(fake.base_url, home, ws, turns + 1))
-    cold, warm = agent[0], agent[1:]
-    model_ms = statistics.median(model) * 1000
-    agent_ms = statistics.median(warm) * 1000
-    difference = agent_ms - model_ms
-    print(f"model first token (direct HTTP, {turns} runs, server delay {delay * 1000:.0f} ms): median {model_ms:.1f} ms")
-    print(f"session/prompt -> first agent_message_chunk ({turns} turns): median {agent_ms:.1f} ms "
-          f"(min {min(warm) * 1000:.1f}, max {max(warm) * 1000:.1f})")
-    print(f"difference: {difference:+.1f} ms (target <= {TARGET_MS:.0f} ms) {'OK' if difference <= TARGET_MS else 'OVER'}")
-    print(f"first turn of a fresh process: {cold * 1000:.1f} ms ({cold * 1000 - model_ms:+.1f} ms over the model)")
+        direct, agent = asyncio.run(interleaved_firsts(fake.base_url, home, ws, turns + 1))
+    cold = agent[0]
+    model, warm = stats(direct[1:]), stats(agent[1:])
+    difference = (warm.median - model.median) * 1000
+    print(f"model first token (direct HTTP, server delay {delay * 1000:.0f} ms): {model.show(1000, 1, 'ms')}")
+    print(f"session/prompt -> first agent_message_chunk:        {warm.show(1000, 1, 'ms')}")
+    print(target_line("agent over the model (difference of the medians)", difference, TARGET_MS, "ms"))
+    print(f"first turn of a fresh process (warm-up, not in the medians): {cold * 1000:.1f} ms "
+          f"({(cold - model.median) * 1000:+.1f} ms over the model)")
+    print(machine_line())
 
 
 if __name__ == "__main__":

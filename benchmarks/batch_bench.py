@@ -1,6 +1,7 @@
 """kimicode batch: throughput of the local pool and of Ray, and what Ray adds per task.
 
-    python benchmarks/batch_bench.py [--tasks 100] [--latency 0.3] [--workers 1,4,16] [--engines local,ray]
+    python benchmarks/batch_bench.py [--runs 3] [--tasks 16] [--latency 0.3] [--workers 4,16] [--engines local]
+    python benchmarks/batch_bench.py --full     # 100 tasks at 1, 4 and 16 workers, local and Ray (about 30 min)
 
 N small tasks over 4 local git repositories against the scripted model server: each agent makes two model
 turns of `--latency` seconds (createfile, then submit) and the check greps the file. Every run is the real
@@ -9,19 +10,19 @@ fresh OUT folder. Ray runs use one single-node cluster on 127.0.0.1 started here
 many CPUs as the largest --workers), so cluster start-up is not counted; the driver's connect time is
 measured with a batch that has nothing left to do and subtracted.
 
-Prints wall time, tasks/min and the median task duration per engine and worker count, the speedup over
-1 worker, and Ray's added cost per task: (Ray wall − local wall − connect) × workers / N.
-
-Measured here (2 shared cores, load 4–7 from other jobs): local 24.5 / 51.6 / 53.2 tasks/min at 1 / 4 / 16
-workers, Ray 20.9 / 53.8 / 53.9; Ray adds ≈ +0.4 s per task at 1 worker and nothing measurable at 4 and 16;
-driver connect 2.9 s. Past 4 workers both are CPU-bound: each agent process costs ≈ 1.7 s of CPU to start
-(the openai SDK import dominates), so 2 cores cap a batch near 50 tasks/min whatever the worker count.
+A warm-up batch of 2 tasks runs first (thrown away); then `--runs` rounds, each running every engine and
+worker count once, interleaved. Prints, per engine and worker count, medians with min–max of wall time and
+tasks/min, the median task duration, the speedup over the first worker count, and the share of the ideal
+(every worker busy with nothing but the model: ⌈N / workers⌉ × 2 × latency), with a verdict against the
+target: ≥ 50% of ideal at 16 workers. With both engines: Ray's added cost per task,
+(Ray wall − local wall − connect) × workers / N.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -36,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import Stats, check_runs, machine_line, stats, target_line  # noqa: E402
 from tests.batch_script import make_repos, responder  # noqa: E402
 from tests.clirun import cli_env, write_home_config  # noqa: E402
 from tests.fake_llm import FakeLLM  # noqa: E402
@@ -75,15 +77,29 @@ def start_ray(env: dict[str, str], cpus: int, temp: Path) -> tuple[subprocess.Po
     return head, f"127.0.0.1:{port}"
 
 
+IDEAL_SHARE_TARGET = 50.0  # percent of ideal, at TARGET_WORKERS
+TARGET_WORKERS = 16
+
+
+def ideal_per_minute(tasks: int, workers: int, latency: float) -> float:
+    return tasks / (math.ceil(tasks / workers) * 2 * latency) * 60
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3, help="kept rounds (after a warm-up batch)")
+    parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.3)
-    parser.add_argument("--workers", default="1,4,16")
-    parser.add_argument("--engines", default="local,ray")
+    parser.add_argument("--workers", default="4,16")
+    parser.add_argument("--engines", default="local")
+    parser.add_argument("--full", action="store_true", help="100 tasks at 1, 4, 16 workers, local and Ray")
     args = parser.parse_args()
+    check_runs(args.runs)
+    if args.full:
+        args.tasks, args.workers, args.engines = 100, "1,4,16", "local,ray"
     worker_counts = [int(w) for w in args.workers.split(",")]
     engines = args.engines.split(",")
+    configs = [(engine, workers) for engine in engines for workers in worker_counts]
 
     root = Path(tempfile.mkdtemp(prefix="kimicode-batch-bench-"))
     home = root / "home"
@@ -91,7 +107,10 @@ def main() -> None:
     repos = make_repos(root, 4)
     tasks = root / "TASKS.jsonl"
     write_tasks(tasks, repos, args.tasks)
-    rows: dict[tuple[str, int], dict[str, float]] = {}
+    warm = root / "WARM.jsonl"
+    write_tasks(warm, repos, 2)
+    walls: dict[tuple[str, int], list[float]] = {config: [] for config in configs}
+    medians: dict[tuple[str, int], list[float]] = {config: [] for config in configs}
     head = None
     try:
         with FakeLLM() as server:
@@ -103,17 +122,19 @@ def main() -> None:
                 temp = Path(f"/tmp/kbb{os.getpid()}")
                 head, address = start_ray(env, max(worker_counts), temp)
                 connect = _ray_connect_time(tasks, address, env, root)
-            for engine in engines:
-                for workers in worker_counts:
-                    out = root / f"out-{engine}-{workers}"
+            run_batch([str(warm), "--workers", "2", "--out", str(root / "out-warm")], env, root)
+            for round_number in range(args.runs):
+                for engine, workers in configs:
+                    out = root / f"out-{engine}-{workers}-{round_number}"
                     extra = ["--ray", address] if engine == "ray" else []
                     wall, records, _ = run_batch(
                         [str(tasks), "--workers", str(workers), "--out", str(out), *extra], env, root
                     )
                     assert len(records) == args.tasks and all(r["status"] == "done" for r in records), records[:2]
-                    median = statistics.median(int(r["duration_ms"]) for r in records) / 1000  # type: ignore[arg-type]
-                    rows[(engine, workers)] = {"wall": wall, "median": median}
-                    print(f"  {engine:5} {workers:3} workers: {wall:7.1f}s wall, "
+                    median = statistics.median(int(str(r["duration_ms"])) for r in records) / 1000
+                    walls[(engine, workers)].append(wall)
+                    medians[(engine, workers)].append(median)
+                    print(f"  round {round_number + 1}: {engine:5} {workers:3} workers: {wall:7.1f}s wall, "
                           f"{args.tasks / wall * 60:6.1f} tasks/min, median task {median:.2f}s", flush=True)
     finally:
         if head is not None:
@@ -124,20 +145,30 @@ def main() -> None:
                 os.killpg(head.pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"\n{args.tasks} tasks, 2 model turns of {args.latency * 1000:.0f} ms each, {os.cpu_count()} CPUs")
-    print(f"{'engine':6} {'workers':>7} {'wall s':>8} {'tasks/min':>10} {'median task s':>14} {'speedup':>8}")
-    for (engine, workers), row in rows.items():
-        base = rows.get((engine, worker_counts[0]))
-        speedup = base["wall"] / row["wall"] if base else float("nan")
-        print(f"{engine:6} {workers:7d} {row['wall']:8.1f} {args.tasks / row['wall'] * 60:10.1f} "
-              f"{row['median']:14.2f} {speedup:7.2f}×")
+    wall_s: dict[tuple[str, int], Stats] = {c: stats(v) for c, v in walls.items()}
+    rate_s = {c: stats([args.tasks / w * 60 for w in v]) for c, v in walls.items()}
+    print(f"\n{args.tasks} tasks, 2 model turns of {args.latency * 1000:.0f} ms each, {os.cpu_count()} CPUs, "
+          f"{args.runs} rounds")
+    for engine, workers in configs:
+        base = wall_s[(engine, worker_counts[0])]
+        ideal = ideal_per_minute(args.tasks, workers, args.latency)
+        share = rate_s[(engine, workers)].median / ideal * 100
+        print(f"{engine:5} {workers:3} workers: wall {wall_s[(engine, workers)].show(unit='s')}; "
+              f"tasks/min {rate_s[(engine, workers)].show()}; median task {statistics.median(medians[(engine, workers)]):.2f}s; "
+              f"speedup {base.median / wall_s[(engine, workers)].median:.2f}x; {share:.1f}% of ideal ({ideal:.0f}/min)")
+    for engine in engines:
+        if TARGET_WORKERS in worker_counts:
+            ideal = ideal_per_minute(args.tasks, TARGET_WORKERS, args.latency)
+            share = rate_s[(engine, TARGET_WORKERS)].median / ideal * 100
+            print(target_line(f"{engine}, {TARGET_WORKERS} workers: share of ideal (median)", share,
+                              IDEAL_SHARE_TARGET, "%", higher_is_better=True))
     if "ray" in engines and "local" in engines:
         print(f"\nRay driver connect (a batch with nothing to do): {connect:.2f}s")
         for workers in worker_counts:
-            local, ray = rows[("local", workers)], rows[("ray", workers)]
-            added = (ray["wall"] - local["wall"] - connect) * workers / args.tasks
-            print(f"workers {workers:3d}: Ray/local wall {ray['wall'] / local['wall']:.2f}×, "
-                  f"added per task {added * 1000:+.0f} ms (median task {ray['median'] - local['median']:+.2f}s)")
+            local, ray = wall_s[("local", workers)].median, wall_s[("ray", workers)].median
+            added = (ray - local - connect) * workers / args.tasks
+            print(f"workers {workers:3d}: Ray/local wall {ray / local:.2f}x, added per task {added * 1000:+.0f} ms")
+    print(machine_line())
 
 
 def _ray_connect_time(tasks: Path, address: str, env: dict[str, str], root: Path) -> float:

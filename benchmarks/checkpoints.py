@@ -1,5 +1,6 @@
 """Git checkpoints: GitPython's import cost, one git command through kimicode's runner (GitPython's command
-layer) vs a bare subprocess, and snapshot/undo timings.
+layer) vs a bare subprocess (interleaved, after a warm-up call), and snapshot/undo timings. Medians with
+min–max; no target is set for these.
 
 Run: python benchmarks/checkpoints.py
 """
@@ -7,7 +8,6 @@ Run: python benchmarks/checkpoints.py
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,29 +16,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import Stats, machine_line, stats  # noqa: E402
 from kimicode.vcs.checkpoints import Checkpoints  # noqa: E402
 
 FILES = 2000
 ROUNDS = 7
 
 
-def import_gitpython_ms() -> float:
+def import_gitpython_ms() -> Stats:
     code = "import time; t = time.perf_counter(); import git; print((time.perf_counter() - t) * 1000)"
     runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
             for _ in range(ROUNDS)]
-    return statistics.median(runs)
+    return stats(runs)
 
 
-def git_call_ms(repo: Path) -> float:
+def git_call_ms(repo: Path) -> Stats:
     runs = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
         subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True, check=True)
         runs.append((time.perf_counter() - start) * 1000)
-    return statistics.median(runs)
+    return stats(runs)
 
 
-def runner_call_ms(repo: Path) -> tuple[float, float]:
+def runner_call_ms(repo: Path) -> tuple[Stats, Stats]:
     """(kimicode's run_git, bare subprocess.run) medians for the same command, interleaved against noise."""
     from kimicode.vcs.git import run_git
 
@@ -51,7 +52,7 @@ def runner_call_ms(repo: Path) -> tuple[float, float]:
         start = time.perf_counter()
         subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True, check=True)
         bare.append((time.perf_counter() - start) * 1000)
-    return statistics.median(ours), statistics.median(bare)
+    return stats(ours), stats(bare)
 
 
 def make_repo(root: Path) -> None:
@@ -67,13 +68,14 @@ def make_repo(root: Path) -> None:
 
 
 def main() -> None:
-    print(f"import git (GitPython)         {import_gitpython_ms():7.1f} ms  (paid once at start-up if imported)")
+    print(f"import git (GitPython)          {import_gitpython_ms().show(1.0, 1, 'ms')}  (paid once if imported)")
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         make_repo(repo)
-        print(f"one git subprocess (rev-parse) {git_call_ms(repo):7.1f} ms")
+        print(f"one git subprocess (rev-parse)  {git_call_ms(repo).show(1.0, 1, 'ms')}")
         ours, bare = runner_call_ms(repo)
-        print(f"  through kimicode's run_git   {ours:7.1f} ms  (bare subprocess {bare:.1f} ms, ratio {ours / bare:.2f})")
+        print(f"  through kimicode's run_git    {ours.show(1.0, 1, 'ms')}")
+        print(f"  bare subprocess, alternating  {bare.show(1.0, 1, 'ms')}, ratio {ours.median / bare.median:.2f}")
         snapshots, undos = [], []
         for n in range(ROUNDS):
             checkpoints = Checkpoints(repo, f"bench-{n}")
@@ -86,8 +88,9 @@ def main() -> None:
             start = time.perf_counter()
             checkpoints.undo()
             undos.append((time.perf_counter() - start) * 1000)
-        print(f"snapshot, {FILES} tracked files   {statistics.median(snapshots):7.1f} ms")
-        print(f"undo of 6 changed files        {statistics.median(undos):7.1f} ms")
+        print(f"snapshot, {FILES} tracked files    {stats(snapshots).show(1.0, 1, 'ms')}")
+        print(f"undo of 6 changed files         {stats(undos).show(1.0, 1, 'ms')}")
+    print(machine_line())
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """What the endpoint profile costs, and how long verify-endpoint takes against the scripted server.
 
-    python benchmarks/endpoint_bench.py [--runs 5]
+    python benchmarks/endpoint_bench.py [--runs 3]
 
-Prints medians: building and serialising one request with the endpoint profile's field choices against a
-body built with every field unconditionally (the way requests were built before profiles), for short and
-long histories, the profile's share of that; the one-time GET /models probe a run against an unknown
-endpoint makes; and `kimicode verify-endpoint` wall time against the scripted server.
+Prints medians with min–max: building and serialising one request with the endpoint profile's field
+choices against a body built with every field unconditionally (the way requests were built before
+profiles), for short and long histories, interleaved in rounds after a warm-up round (a round's sample is
+the median of a batch of builds); the one-time GET /models probe a run against an unknown endpoint makes;
+and `kimicode verify-endpoint --json` wall time against the scripted server, with the number of checks it
+ran (counted from its output) and their summed time. No target is set for these.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.harness import check_runs, interleaved, machine_line, stats  # noqa: E402
 from kimicode.config import Config  # noqa: E402
 from kimicode.llm.client import ChatClient  # noqa: E402
 from kimicode.llm.endpoint import EndpointProfile  # noqa: E402
@@ -59,62 +62,77 @@ def median_us(fn: Any, repeat: int) -> float:
     return statistics.median(samples)
 
 
+def measures(client: ChatClient, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """One sample each: the median of 200 builds with the profile, 200 unconditional ones, 200 field scans."""
+    from kimicode.llm.client import _optional_fields
+
+    body = client.build_body(messages, [], thinking=True, max_tokens=4096, session_id="s")
+    return {
+        "profile": lambda: median_us(
+            lambda: json.dumps(client.build_body(messages, [], thinking=True, max_tokens=4096, session_id="s")), 200
+        ),
+        "plain": lambda: median_us(lambda: json.dumps(unconditional_body("kimi-k2.5", messages, True)), 200),
+        "scan": lambda: median_us(lambda: _optional_fields(body), 200),
+    }
+
+
 def build_cost(runs: int) -> None:
-    print("request building, median µs (build + json.dumps)")
+    print("request building, µs (build + json.dumps), median of the rounds (min–max)")
     for base_url in ("https://api.moonshot.ai/v1", "http://127.0.0.1:8080/v1"):
         config = Config(base_url=base_url, model="kimi-k2.5")
         client = ChatClient(config, profile_for("kimi-k2.5"), EndpointProfile(base_url))
         for steps in (1, 200):
             messages = history(steps)
-            ours = median_us(
-                lambda: json.dumps(client.build_body(messages, [], thinking=True, max_tokens=4096, session_id="s")),
-                runs * 40,
-            )
-            plain = median_us(lambda: json.dumps(unconditional_body("kimi-k2.5", messages, True)), runs * 40)
-            from kimicode.llm.client import _optional_fields
-
-            body = client.build_body(messages, [], thinking=True, max_tokens=4096, session_id="s")
-            scan = median_us(lambda: _optional_fields(body), runs * 40)
-            print(f"  {base_url:<28} {2 * steps + 1:>4} messages: profile {ours:8.1f}  unconditional {plain:8.1f}"
-                  f"  ratio {ours / plain:4.2f}  (field scan {scan:.1f})")
+            got = interleaved(measures(client, messages), runs)
+            ratio = got["profile"].median / got["plain"].median
+            print(f"  {base_url:<28} {2 * steps + 1:>4} messages: profile {got['profile'].show()}"
+                  f"  unconditional {got['plain'].show()}  ratio {ratio:4.2f}  (field scan {got['scan'].show()})")
 
 
 def probe_cost(runs: int) -> None:
     with FakeLLM(models_style="llama.cpp") as server:
         samples = []
-        for _ in range(runs * 4):
+        for n in range(runs * 4 + 1):
             started = time.perf_counter()
             fetch_models(server.base_url)
-            samples.append((time.perf_counter() - started) * 1000)
-    print(f"GET /models probe (once per run, loopback): median {statistics.median(samples):.2f} ms")
+            if n:  # the first opens the connection pool's imports: a warm-up
+                samples.append((time.perf_counter() - started) * 1000)
+    print(f"GET /models probe (once per run, loopback): {stats(samples).show(1.0, 2, 'ms')}")
 
 
 def verify_time(runs: int) -> None:
-    walls, battery = [], []
+    walls, battery, counts = [], [], set()
     with FakeLLM(context_window=16384) as server:
         server.responder = CompetentModel()
-        for _ in range(runs):
+        for n in range(runs + 1):
             home = Path(tempfile.mkdtemp()) / "home"
             started = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "kimicode", "verify-endpoint"], env=cli_env(home, server.base_url),
+                [sys.executable, "-m", "kimicode", "verify-endpoint", "--json"], env=cli_env(home, server.base_url),
                 capture_output=True, text=True, cwd=REPO,
             )
-            walls.append(time.perf_counter() - started)
+            wall = time.perf_counter() - started
             if proc.returncode != 0:
                 raise SystemExit(proc.stdout + proc.stderr)
-            battery.append(float(proc.stdout.strip().splitlines()[-1].rsplit("(", 1)[1].split(" s")[0]))
-    print(f"verify-endpoint against the scripted server: wall median {statistics.median(walls):.2f} s "
-          f"(the 15 checks themselves {statistics.median(battery):.2f} s)")
+            checks = json.loads(proc.stdout)["checks"]
+            counts.add(len(checks))
+            if n:  # run 0 warms the file cache and .pyc files
+                walls.append(wall)
+                battery.append(sum(float(check["ms"]) for check in checks) / 1000)
+    count = "/".join(str(c) for c in sorted(counts))
+    print(f"verify-endpoint against the scripted server: wall {stats(walls).show(1.0, 2, 's')}")
+    print(f"  its {count} checks themselves (sum of their times): {stats(battery).show(1.0, 2, 's')}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3, help="kept rounds (after one warm-up round)")
     args = parser.parse_args()
+    check_runs(args.runs)
     build_cost(args.runs)
     probe_cost(args.runs)
     verify_time(args.runs)
+    print(machine_line())
 
 
 if __name__ == "__main__":

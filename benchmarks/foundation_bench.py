@@ -1,9 +1,16 @@
-"""Foundation timings against the scripted model server (medians over several runs).
+"""Foundation timings against the scripted model server.
 
-    python benchmarks/foundation_bench.py [--runs 5]
+    python benchmarks/foundation_bench.py [--runs 3] [--steps 100]
+    python benchmarks/foundation_bench.py --runs 7      # the longer version
 
-Prints: one-shot wall time (`kimicode -p`, one reply), per-step overhead (100 `bash true` steps), peak RSS,
-the size of the first request, and the cost of building a long request (ours vs the SDK's typed path).
+One warm-up round, then `--runs` rounds; each round runs, one after the other: a one-shot `kimicode -p`
+(one reply), a `--steps`-step loop of `bash true` with the sandbox on (the default, workspace-write), the
+same loop with `--sandbox off`, and 50 bare `bash -c true` spawns. Per step = (loop wall − one-shot wall) /
+steps, taken within each round. Prints medians with min–max and the project's targets with a verdict:
+one-shot wall ≤ 0.5 s; per step beyond the command ≤ 2 ms with the sandbox on; first request ≤ 8 KB;
+the request after 100 steps (the 101st of the loop) ≤ 30 KB.
+Also: the sandbox's own cost per command (sandbox on − off), peak RSS (no target is set for it), and the
+cost of building a long request (ours vs the SDK's typed path).
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.harness import check_runs, machine_line, stats, target_line  # noqa: E402
 from tests.clirun import cli_env, write_home_config  # noqa: E402
 from tests.fake_llm import FakeLLM, Reply, ToolCall  # noqa: E402
 
@@ -80,50 +87,94 @@ def request_build_ms(n_messages: int) -> tuple[float, float]:
         params = {"model": "kimi-k2.5", "messages": messages, "stream": True}
         json.dumps(maybe_transform(params, completion_create_params.CompletionCreateParamsStreaming)).encode()
 
-    def median_ms(fn) -> float:  # type: ignore[no-untyped-def]
-        samples = []
-        for _ in range(7):
+    samples: dict[str, list[float]] = {"ours": [], "sdk": []}
+    for round_number in range(8):  # interleaved; round 0 warms up
+        for name, fn in (("ours", ours), ("sdk", sdk)):
             t = time.perf_counter()
             fn()
-            samples.append((time.perf_counter() - t) * 1000)
-        return statistics.median(samples)
+            if round_number:
+                samples[name].append((time.perf_counter() - t) * 1000)
+    return stats(samples["ours"]).median, stats(samples["sdk"]).median
 
-    return median_ms(ours), median_ms(sdk)
+
+ONE_SHOT_TARGET_S = 0.5
+PER_STEP_TARGET_MS = 2.0
+FIRST_REQUEST_TARGET_B = 8192
+LAST_REQUEST_TARGET_B = 30 * 1024  # the request after 100 steps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3, help="kept rounds (after one warm-up round)")
     parser.add_argument("--steps", type=int, default=100)
     opts = parser.parse_args()
+    check_runs(opts.runs)
+    one_shot: list[float] = []
+    per_step_on: list[float] = []
+    per_step_off: list[float] = []
+    spawn: list[float] = []
+    rss: list[int] = []
+    loop_args = ["-p", "-y", "--max-steps", str(opts.steps + 5)]
     with tempfile.TemporaryDirectory() as tmp, FakeLLM() as fake:
         home, cwd = Path(tmp) / "home", Path(tmp) / "ws"
         cwd.mkdir()
         write_home_config(home, "")
-        one_shot, rss = [], []
-        for _ in range(opts.runs):
-            fake.script(Reply(content="done"))
-            wall, peak = run_once(fake, home, cwd, ["-p", "say done"])
-            one_shot.append(wall)
-            rss.append(peak)
-        first_request_bytes = len(fake.requests[0].raw)
 
-        long_runs = []
-        for _ in range(max(opts.runs // 2, 2)):
-            fake.script(*[Reply(tool_calls=[ToolCall("bash", {"command": "true"})]) for _ in range(opts.steps)], Reply(content="done"))
-            wall, peak = run_once(fake, home, cwd, ["-p", "-y", "--max-steps", str(opts.steps + 5), "loop"])
-            long_runs.append(wall)
-            rss.append(peak)
-    spawn = bash_spawn_seconds()
-    one = statistics.median(one_shot)
-    per_step = (statistics.median(long_runs) - one) / opts.steps
+        def loop(extra: list[str]) -> tuple[float, int]:
+            fake.script(*[Reply(tool_calls=[ToolCall("bash", {"command": "true"})]) for _ in range(opts.steps)],
+                        Reply(content="done"))
+            return run_once(fake, home, cwd, [*loop_args, *extra, "loop"])
+
+        for round_number in range(1 + opts.runs):  # round 0 warms up: .pyc files, the file cache
+            fake.script(Reply(content="done"))
+            one, peak = run_once(fake, home, cwd, ["-p", "say done"])
+            on, peak_on = loop([])
+            off, peak_off = loop(["--sandbox", "off"])
+            bare = bash_spawn_seconds()
+            if round_number:
+                one_shot.append(one)
+                per_step_on.append((on - one) / opts.steps)
+                per_step_off.append((off - one) / opts.steps)
+                spawn.append(bare)
+                rss.extend((peak, peak_on, peak_off))
+        first_request_bytes = len(fake.requests[0].raw)
+        # The last loop's final request carries every step's call and result.
+        last_request = fake.requests[-1]
+        if len(last_request.tool_results()) != opts.steps:
+            raise SystemExit(f"the last request holds {len(last_request.tool_results())} tool results, not {opts.steps}")
+        last_request_bytes = len(last_request.raw)
+    one_s, spawn_s = stats(one_shot), stats(spawn)
+    on_s, off_s = stats(per_step_on), stats(per_step_off)
+    # Within a round: what the step costs beyond spawning the command itself.
+    beyond_on = stats([s - b for s, b in zip(per_step_on, spawn, strict=True)])
+    beyond_off = stats([s - b for s, b in zip(per_step_off, spawn, strict=True)])
+    sandbox_cost = stats([a - b for a, b in zip(per_step_on, per_step_off, strict=True)])
     ours_ms, sdk_ms = request_build_ms(400)
-    print(f"one-shot wall (kimicode -p, 1 reply)      median {one * 1000:7.0f} ms   target ≤ 1500 ms")
-    print(f"per step ({opts.steps} × bash true)             median {per_step * 1000:7.1f} ms   (bash spawn alone {spawn * 1000:.1f} ms)")
-    print(f"per-step overhead beyond the command       median {(per_step - spawn) * 1000:7.1f} ms   target ≤ 5 ms")
-    print(f"peak RSS                                   max    {max(rss):7d} MB   target ≤ 80 MB")
-    print(f"first request (system prompt + tools)             {first_request_bytes:7d} B    target ≤ 8192 B")
-    print(f"request build, 400 messages: ours {ours_ms:.2f} ms vs SDK typed path {sdk_ms:.2f} ms  (ratio {sdk_ms / ours_ms:.0f}x)")
+    ms = 1000.0
+    rows = [
+        ("one-shot wall (kimicode -p, 1 reply)", one_s.show(ms, 0, "ms")),
+        (f"per step, {opts.steps} x bash true, sandbox on (default)", on_s.show(ms, 1, "ms")),
+        (f"per step, {opts.steps} x bash true, --sandbox off", off_s.show(ms, 1, "ms")),
+        ("bash -c true spawned alone", spawn_s.show(ms, 1, "ms")),
+        ("per step beyond the command, sandbox on", beyond_on.show(ms, 1, "ms")),
+        ("per step beyond the command, --sandbox off", beyond_off.show(ms, 1, "ms")),
+        ("  of which the sandbox per command (on − off)", sandbox_cost.show(ms, 1, "ms")),
+    ]
+    for label, value in rows:
+        print(f"{label:<52} {value}")
+    print(f"{'peak RSS of one kimicode process':<52} max {max(rss)} MB (no target set)")
+    print(f"{'first request (system prompt + tools)':<52} {first_request_bytes} B")
+    print(f"{f'request {opts.steps + 1} of the {opts.steps}-step loop':<52} {last_request_bytes} B")
+    print(f"request build, 400 messages: ours {ours_ms:.2f} ms vs SDK typed path {sdk_ms:.2f} ms "
+          f"(ratio {sdk_ms / ours_ms:.0f}x, medians of 7)")
+    print(target_line("one-shot wall (median)", one_s.median, ONE_SHOT_TARGET_S, "s", digits=2))
+    print(target_line("per step beyond the command, sandbox on (median)", beyond_on.median * ms,
+                      PER_STEP_TARGET_MS, "ms"))
+    print(target_line("first request", first_request_bytes, FIRST_REQUEST_TARGET_B, "B", digits=0))
+    if opts.steps == 100:
+        print(target_line("request 101 of the 100-step loop", last_request_bytes, LAST_REQUEST_TARGET_B, "B",
+                          digits=0))
+    print(machine_line())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The cost of running git as data: a checkpoint with the hardened layer vs the plain one it replaced, and
 the control-file fingerprint the bash tool takes before and after each command.
 
-Medians of interleaved runs (hardened, plain, hardened, ...) against one repository of FILES files, each
-round changing one file so that every snapshot makes a new checkpoint.
+Medians with min–max of interleaved runs (hardened, plain, hardened, ...) after a warm-up, against one
+repository of FILES files, each round changing one file so that every snapshot makes a new checkpoint.
+No target is set for this.
 
 Run: python benchmarks/git_hardening.py
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import Stats, machine_line, stats  # noqa: E402
 from kimicode.vcs import git as layer  # noqa: E402
 from kimicode.vcs.checkpoints import Checkpoints  # noqa: E402
 from kimicode.vcs.gitdrivers import RACY_SECONDS  # noqa: E402
@@ -55,29 +57,31 @@ def timed(action: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def checkpoint_ms(repo: Path) -> tuple[float, float]:
+def checkpoint_ms(repo: Path) -> tuple[Stats, Stats]:
     hardened_fn = layer._hardened
     checkpoints = Checkpoints(repo, "20261206-000000-bench0")
     checkpoints.snapshot("warm")
-    hardened, plain = [], []
+    hardened: list[float] = []
+    plain: list[float] = []
     for i in range(ROUNDS):
         for kind, sink in (("hardened", hardened), ("plain", plain)):
             layer._hardened = hardened_fn if kind == "hardened" else _plain  # type: ignore[assignment]
             (repo / "pkg0" / "mod0.py").write_text(f"VALUE = {i} {kind}\n")
-            sink.append(timed(lambda: checkpoints.snapshot(f"{kind} {i}")))
-    layer._hardened = hardened_fn  # type: ignore[assignment]
-    return statistics.median(hardened), statistics.median(plain)
+            sink.append(timed(lambda label=f"{kind} {i}": checkpoints.snapshot(label)))  # type: ignore[misc]
+    layer._hardened = hardened_fn
+    return stats(hardened), stats(plain)
 
 
-def one_command_ms(repo: Path) -> tuple[float, float]:
+def one_command_ms(repo: Path) -> tuple[Stats, Stats]:
     hardened_fn = layer._hardened
-    hardened, plain = [], []
+    hardened: list[float] = []
+    plain: list[float] = []
     for _ in range(ROUNDS * 3):
         for kind, sink in (("hardened", hardened), ("plain", plain)):
             layer._hardened = hardened_fn if kind == "hardened" else _plain  # type: ignore[assignment]
             sink.append(timed(lambda: layer.run_git("rev-parse", "HEAD", cwd=repo, error=RuntimeError)))
-    layer._hardened = hardened_fn  # type: ignore[assignment]
-    return statistics.median(hardened), statistics.median(plain)
+    layer._hardened = hardened_fn
+    return stats(hardened), stats(plain)
 
 
 def fingerprint_ms(repo: Path) -> tuple[float, float]:
@@ -99,13 +103,15 @@ def main() -> None:
         # Config files younger than RACY_SECONDS are listed on every command; a session's are older.
         time.sleep(RACY_SECONDS + 0.1)
         hardened, plain = checkpoint_ms(repo)
-        print(f"checkpoint ({FILES} files): hardened {hardened:.1f} ms, plain {plain:.1f} ms, "
-              f"+{hardened - plain:.1f} ms per checkpoint")
+        print(f"checkpoint ({FILES} files): hardened {hardened.show(1.0, 1, 'ms')}, plain {plain.show(1.0, 1, 'ms')}, "
+              f"{hardened.median - plain.median:+.1f} ms per checkpoint")
         hardened, plain = one_command_ms(repo)
-        print(f"one git command: hardened {hardened:.1f} ms, plain {plain:.1f} ms, +{hardened - plain:.1f} ms")
+        print(f"one git command: hardened {hardened.show(1.0, 1, 'ms')}, plain {plain.show(1.0, 1, 'ms')}, "
+              f"{hardened.median - plain.median:+.1f} ms")
         steady, fresh = fingerprint_ms(repo)
         print(f"control-file fingerprint: {steady:.2f} ms (index unchanged), {fresh:.2f} ms (index re-read); "
               f"two per bash command")
+    print(machine_line())
 
 
 if __name__ == "__main__":

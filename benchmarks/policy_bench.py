@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import machine_line, target_line  # noqa: E402
 from kimicode.security.policy import Policy  # noqa: E402
 from kimicode.security.shell import parse_command  # noqa: E402
 from kimicode.tools.base import ToolContext  # noqa: E402
@@ -56,6 +57,7 @@ RULES = [
     ("allow", "view(~/.config/app/**)", "user config"),
 ]
 ROUNDS = 200
+HARD_TARGET_US = 1000.0  # Policy.decide per call on the hard commands
 
 
 def main() -> None:
@@ -71,7 +73,9 @@ def main() -> None:
         cold: list[float] = []
         warm: list[float] = []
         hard: list[float] = []
-        for round_ in range(ROUNDS):
+        for command in HARD + COMMANDS:  # warm-up: imports, the grammar's first walks
+            policy.decide(tool, {"command": f"{command} # warm-up"}, ctx)
+        for round_ in range(ROUNDS):  # hard, cold and warm interleaved, so load hits them alike
             for command in HARD:
                 text = f"{command} # {round_}"
                 start = time.perf_counter()
@@ -97,6 +101,8 @@ def main() -> None:
     print(f"  warm (parse cached):     median {statistics.median(warm):7.1f} µs   p95 {_p95(warm):7.1f} µs")
     print(f"  of which parsing (cold): median {statistics.median(parse):7.1f} µs")
     print(f"  hard commands (cold, {len(HARD)} shapes): median {statistics.median(hard):7.1f} µs   p95 {_p95(hard):7.1f} µs   max {max(hard):7.1f} µs")
+    print(target_line("hard commands, Policy.decide (median)", statistics.median(hard), HARD_TARGET_US, "µs"))
+    print(machine_line())
 
 
 def _p95(values: list[float]) -> float:

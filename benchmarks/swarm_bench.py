@@ -1,12 +1,20 @@
 """Agent Swarm vs one agent: 50 sub-agents × 4 steps at 300 ms model latency, against the scripted server.
 
-    python benchmarks/swarm_bench.py [--agents 50] [--steps 4] [--latency 0.3] [--repeat 3] [--single-repeat 1]
+    python benchmarks/swarm_bench.py [--runs 3] [--agents 50] [--steps 4] [--latency 0.3] [--serial-parts 10]
+    python benchmarks/swarm_bench.py --full      # the single agent does all 50 parts (about 4 min)
 
 Each sub-agent does what a small sub-task does, one tool call per step: createfile, bash (checks the
 file), strreplace, submit. `--all-bash` makes every non-final step a bash command instead (process start-up
 on a 2-core machine then shows in the numbers). The single agent makes the same model turns and tool calls
-(a view in place of each submit) and then answers. Prints wall times (median), the speedup (target ≥ 25×)
-and wall time / critical path (critical_steps × latency; target ≤ 1.3).
+(a view in place of each submit) and then answers.
+
+Settings are kimicode's defaults (swarm concurrency, sandbox, limits) except `yolo` (an unattended run
+approves its own actions) and `max_steps` (the single agent needs more steps than the default allows).
+By default the single agent does `--serial-parts` of the parts and its wall time is scaled per model turn
+to the whole work (printed as an estimate); `--full` runs it on every part. One warm-up round, then
+`--runs` rounds, each a swarm run and a single-agent run, interleaved. Prints medians with min–max, the
+speedup over serial (target ≥ 25×) and the swarm's wall / critical path (critical_steps × latency;
+target ≤ 1.3), each with a verdict.
 """
 
 from __future__ import annotations
@@ -15,14 +23,15 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import statistics
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.harness import check_runs, machine_line, stats, target_line  # noqa: E402
 from kimicode.agent import events as ev  # noqa: E402
 from kimicode.agent.policy import ApprovalDecision  # noqa: E402
 from kimicode.agent.runtime import build_runtime  # noqa: E402
@@ -102,7 +111,7 @@ class RemoteServer:
         self._process.join(timeout=10)
 
 
-def _serve(conn, kind: str, agents: int, steps: int, latency: float) -> None:  # type: ignore[no-untyped-def]
+def _serve(conn: Connection, kind: str, agents: int, steps: int, latency: float) -> None:
     make = swarm_responder if kind == "swarm" else single_responder
     with FakeLLM() as fake:
         fake.responder = make(agents, steps, latency)
@@ -123,8 +132,6 @@ async def one_run(fake: FakeLLM | RemoteServer, mode: str, agents: int, steps: i
             home=Path(tmp) / "home",
             yolo=True,
             max_steps=agents * steps + 10,
-            swarm_concurrency=agents,
-            swarm_max_steps=steps + 2,
         )
         agent = build_runtime(config).agent(approve_all)
         started = time.perf_counter()
@@ -139,48 +146,68 @@ async def one_run(fake: FakeLLM | RemoteServer, mode: str, agents: int, steps: i
         return wall, result
 
 
+SPEEDUP_TARGET = 25.0
+CRITICAL_PATH_TARGET = 1.3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="kept rounds (after one warm-up round)")
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.3)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--single-repeat", type=int, default=1)
+    parser.add_argument("--serial-parts", type=int, default=10, help="parts the single agent does (scaled up)")
+    parser.add_argument("--full", action="store_true", help="the single agent does every part")
     parser.add_argument("--chunk", type=int, default=6, help="characters per streamed delta")
     parser.add_argument("--all-bash", action="store_true", help="every work step is a bash command")
     args = parser.parse_args()
+    check_runs(args.runs)
+    parts = args.agents if args.full else min(args.serial_parts, args.agents)
 
     swarm_server = RemoteServer("swarm", args.agents, args.steps, args.latency)
+    single_server = RemoteServer("single", parts, args.steps, args.latency)
+    swarm_runs: list[tuple[float, ev.RunResult]] = []
+    single_runs: list[tuple[float, ev.RunResult]] = []
     try:
-        asyncio.run(one_run(swarm_server, "swarm", args.agents, args.steps))  # warm-up: imports, first run
-        swarm_runs = [asyncio.run(one_run(swarm_server, "swarm", args.agents, args.steps)) for _ in range(args.repeat)]
+        for round_number in range(1 + args.runs):  # round 0 warms up: imports, .pyc, the file cache
+            swarm = asyncio.run(one_run(swarm_server, "swarm", args.agents, args.steps))
+            single = asyncio.run(one_run(single_server, "agent", parts, args.steps))
+            if round_number:
+                swarm_runs.append(swarm)
+                single_runs.append(single)
         peak = swarm_server.max_in_flight()
     finally:
         swarm_server.close()
-    single_server = RemoteServer("single", args.agents, args.steps, args.latency)
-    try:
-        single_runs = [
-            asyncio.run(one_run(single_server, "agent", args.agents, args.steps)) for _ in range(args.single_repeat)
-        ]
-    finally:
         single_server.close()
 
-    swarm_wall = statistics.median(wall for wall, _ in swarm_runs)
+    swarm_wall = stats([wall for wall, _ in swarm_runs])
     result = swarm_runs[0][1]
     critical = result.extra["critical_steps"]
     critical_path = critical * args.latency
+    # The single agent's wall per model turn, times the turns the whole work takes (every part, then the answer).
+    whole_turns = args.agents * args.steps + 1
+    serial = stats([wall / run.num_steps * whole_turns for wall, run in single_runs])
+    speedup = stats([s / w for s, w in zip(serial.samples, swarm_wall.samples, strict=True)])
+    on_path = stats([w / critical_path for w in swarm_wall.samples])
     steps_kind = "bash" if args.all_bash else "createfile/bash/strreplace"
+    concurrency = Config(api_key="bench").swarm_concurrency
     print(f"work: {args.agents} sub-agents x {args.steps} steps ({steps_kind} + submit), "
-          f"model latency {args.latency * 1000:.0f} ms")
-    print(f"swarm:  wall {swarm_wall:.2f} s (median of {args.repeat}: {', '.join(f'{w:.2f}' for w, _ in swarm_runs)})")
+          f"model latency {args.latency * 1000:.0f} ms; swarm concurrency {concurrency} (the default), "
+          f"sandbox {Config(api_key='bench').sandbox} (the default)")
+    print(f"swarm:  wall {swarm_wall.show(unit='s', digits=2)}")
     print(f"        critical_steps {critical}, total_steps {result.extra['total_steps']}, "
           f"total_tool_calls {result.extra['total_tool_calls']}, peak requests in flight {peak}")
-    if single_runs:
-        single_wall = statistics.median(wall for wall, _ in single_runs)
-        print(f"single: wall {single_wall:.2f} s (median of {args.single_repeat}), steps {single_runs[0][1].num_steps}")
-        print(f"speedup single/swarm: {single_wall / swarm_wall:.1f}x (target >= 25x)")
-    print(f"wall / critical path ({critical} x {args.latency:.2f} s = {critical_path:.2f} s): "
-          f"{swarm_wall / critical_path:.2f} (target <= 1.3)")
+    single_wall = stats([wall for wall, _ in single_runs])
+    print(f"single: {parts} of {args.agents} parts, {single_runs[0][1].num_steps} turns, "
+          f"wall {single_wall.show(unit='s', digits=2)}")
+    how = "measured" if parts == args.agents else f"estimated: per-turn wall x {whole_turns} turns"
+    print(f"serial, all {args.agents} parts ({how}): {serial.show(unit='s', digits=1)}")
+    print(f"speedup serial/swarm: {speedup.show(unit='x', digits=1)}")
+    print(f"swarm wall / critical path ({critical} x {args.latency:.2f} s = {critical_path:.2f} s): "
+          f"{on_path.show(digits=2)}")
+    print(target_line("speedup (median)", speedup.median, SPEEDUP_TARGET, "x", higher_is_better=True))
+    print(target_line("wall / critical path (median)", on_path.median, CRITICAL_PATH_TARGET, "x", digits=2))
+    print(machine_line())
 
 
 if __name__ == "__main__":
