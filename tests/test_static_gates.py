@@ -4,9 +4,9 @@ Both run as one would by hand, from the repository root with the settings in pyp
 [tool.mypy]), through this interpreter, so that the versions the ``test`` extra installs are the ones that
 judge. Missing, they skip here and fail in CI (tests/sandboxing.py's ``missing``).
 
-mypy keeps its cache in the repository's ``.mypy_cache``: a cold run takes about half a minute, a warm one
-about a second. One test runs mypy, and the gates share an xdist group, so no two workers write that cache at
-once.
+mypy keeps its cache in the repository's ``.mypy_cache``: a cold run takes half a minute on an idle 2-core
+machine (longer under load), a warm one a second or a few. One test runs mypy, and the gates share an xdist
+group, so no two workers write that cache at once.
 """
 
 from __future__ import annotations
