@@ -5,6 +5,7 @@ carried into a conversation, and which tools are offered when."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from kimicode.agent import events as ev
@@ -42,12 +43,19 @@ def test_leaving_plan_mode_mid_turn_is_said_to_the_model(fake_llm: FakeLLM, tmp_
 
 def test_steering_that_never_reached_the_model_can_be_taken_back(fake_llm: FakeLLM, tmp_path: Path) -> None:
     agent = build_runtime(config(fake_llm, tmp_path, max_steps=1)).agent()
-    fake_llm.script(Reply(tool_calls=[ToolCall("view", {"path": "."})], delay=0.5))
+    steered = threading.Event()
+
+    def responder(request: RecordedRequest) -> Reply:
+        assert steered.wait(30)  # the model answers only once the user has spoken
+        return Reply(tool_calls=[ToolCall("view", {"path": "."})])
+
+    fake_llm.responder = responder
 
     async def scenario() -> list[ev.Event]:
         run = asyncio.ensure_future(collect(agent, "look"))
-        await asyncio.sleep(0.2)
+        assert await asyncio.to_thread(fake_llm.wait_for_requests, 1)  # the model is answering
         agent.steer("one more thing")
+        steered.set()
         assert agent.steering == ["one more thing"]
         return await run
 

@@ -11,6 +11,9 @@ import pytest
 
 from kimicode.agent.context import (
     COMPACTION_PROMPT,
+    DEFAULT_COMPACT_THRESHOLD,
+    IMAGE_PATCH_PIXELS,
+    IMAGE_TOKEN_CAP,
     UNKNOWN_MEDIA_TOKENS,
     CompactionError,
     compact,
@@ -39,10 +42,13 @@ def test_estimate_is_about_a_quarter_of_the_bytes() -> None:
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
 def test_images_count_by_pixels_not_base64_size(fmt: str) -> None:
     text_only = estimate_tokens([{"role": "user", "content": [text_part("look")]}])
-    small = estimate_tokens([user_message("look", [_image(fmt, (280, 140))])]) - text_only
-    assert small == 10 * 5  # one token per 28x28 patch
+    patch = IMAGE_PATCH_PIXELS
+    small = estimate_tokens([user_message("look", [_image(fmt, (10 * patch, 5 * patch))])]) - text_only
+    assert small == 10 * 5  # one token per patch
+    started = estimate_tokens([user_message("look", [_image(fmt, (10 * patch + 1, 5 * patch))])]) - text_only
+    assert started == 11 * 5  # a patch begun counts whole
     huge = estimate_tokens([user_message("look", [_image(fmt, (5000, 5000))])]) - text_only
-    assert huge == 4096  # capped
+    assert huge == IMAGE_TOKEN_CAP < (5000 // patch) ** 2  # capped
 
 
 def test_unreadable_images_get_a_fixed_budget() -> None:
@@ -51,8 +57,9 @@ def test_unreadable_images_get_a_fixed_budget() -> None:
 
 
 def test_should_compact() -> None:
-    assert not should_compact(84_000, 100_000)
-    assert should_compact(85_000, 100_000)
+    at = int(100_000 * DEFAULT_COMPACT_THRESHOLD)
+    assert not should_compact(at - 1, 100_000)
+    assert should_compact(at, 100_000)
     assert should_compact(60_000, 100_000, threshold=0.5)
     assert not should_compact(10, 0)
 

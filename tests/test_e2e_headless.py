@@ -241,7 +241,7 @@ def test_unknown_tool_and_bad_arguments_are_errors_for_the_model(fake_llm: FakeL
 
 
 def test_max_steps_exits_1(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    fake_llm.script(*[Reply(tool_calls=[ToolCall("view", {"path": f"calc.py", "view_range": [1, i + 1 if i < 2 else -1]})]) for i in range(3)])
+    fake_llm.script(*[Reply(tool_calls=[ToolCall("view", {"path": "calc.py", "view_range": [1, i + 1 if i < 2 else -1]})]) for i in range(3)])
     proc = kimicode(fake_llm, home, repo, "-p", "loop", "--max-steps", "2", "--output-format", "json")
     assert proc.returncode == 1
     result = json.loads(proc.stdout)

@@ -37,7 +37,7 @@ def test_user_and_project_skills_in_the_system_prompt(fake_llm: FakeLLM, setup: 
     home, user_home, project = setup
     user_skills = user_home / ".claude" / "skills"
     pdf = write_skill(user_skills, "pdf", "name: pdf-tools\ndescription: Fill and merge PDF forms: use for any .pdf work")
-    shadowed = write_skill(user_skills, "deploy", "name: deploy\ndescription: The user's old deploy steps")
+    write_skill(user_skills, "deploy", "name: deploy\ndescription: The user's old deploy steps")
     broken = write_skill(user_skills, "broken", "name: broken")  # no description: invalid
     project_skills = project / ".agents" / "skills"
     deploy = write_skill(project_skills, "deploy", "name: deploy\ndescription: Deploy this project with make ship")

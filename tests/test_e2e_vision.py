@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kimicode.vision.compare import SIMILARITY_TARGET
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.fake_llm.recorded import RecordedRequest
@@ -269,7 +270,7 @@ def test_compare_loop_marks_the_overlap_then_passes_after_the_fix(fake_llm: Fake
 
     after_first = fake_llm.chat_requests[1]
     before = similarity_in(tool_text(after_first))
-    assert before < 0.95
+    assert before < SIMILARITY_TARGET
     pictures = dict(images_in(after_first))
     capture = pictures["overlap.html at 1280x800"]
     [diff] = [image for label, image in pictures.items() if label.startswith("diff vs design.png")]
@@ -284,7 +285,7 @@ def test_compare_loop_marks_the_overlap_then_passes_after_the_fix(fake_llm: Fake
 
     after_fix = fake_llm.chat_requests[3]
     text = tool_text(after_fix)
-    assert similarity_in(text) >= 0.95 > before
+    assert similarity_in(text) >= SIMILARITY_TARGET > before
     assert "no diff image sent" in text
     new_labels = [label for label, _ in images_in(after_fix)][len(images_in(after_first)) :]
     assert new_labels == ["overlap.html at 1280x800"]  # the fixed capture alone: no diff, no reference

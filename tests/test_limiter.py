@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from kimicode.config import Config
 from kimicode.llm.client import ChatClient
@@ -39,21 +40,45 @@ def test_grows_only_while_callers_wait_and_halves_once_per_window() -> None:
     asyncio.run(scenario())
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until ``condition`` holds: ordered by what happened, never by a clock."""
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0)  # one turn of the loop
+    raise AssertionError("the condition did not hold within 100 turns of the event loop")
+
+
 def test_a_waiting_caller_gets_the_next_free_slot() -> None:
     async def scenario() -> None:
         limiter = AdaptiveLimiter(1)
         first = await limiter.acquire()
         waiting = asyncio.ensure_future(limiter.acquire())
-        await asyncio.sleep(0.01)
+        await until(lambda: len(limiter._waiters) == 1)  # it has found the limit full and queued
         assert not waiting.done()
         limiter.release(first, "ok")
-        second = await asyncio.wait_for(waiting, 1)
-        limiter.release(second, "ok")
-        cancelled = asyncio.ensure_future(limiter.acquire())
-        held = await limiter.acquire() if not cancelled.done() else await cancelled
-        cancelled.cancel()
-        limiter.release(held, "ok")
+        await until(waiting.done)
+        limiter.release(waiting.result(), "ok")
         assert limiter.in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_caller_woken_then_cancelled_passes_its_turn_to_the_next() -> None:
+    async def scenario() -> None:
+        limiter = AdaptiveLimiter(1, ceiling=1)  # one slot that no success can widen
+        held = await limiter.acquire()
+        woken = asyncio.ensure_future(limiter.acquire())
+        await until(lambda: len(limiter._waiters) == 1)
+        behind = asyncio.ensure_future(limiter.acquire())
+        await until(lambda: len(limiter._waiters) == 2)  # both suspended, in this order
+        limiter.release(held, "ok")  # the one free slot goes to `woken`...
+        woken.cancel()  # ...which is cancelled before it runs to take it
+        await until(woken.done)
+        assert woken.cancelled()
+        await until(behind.done)  # without the hand-over nobody would release again: `behind` would wait forever
+        limiter.release(behind.result(), "ok")
+        assert limiter.in_flight == 0 and not limiter._waiters
 
     asyncio.run(scenario())
 

@@ -4,6 +4,7 @@ and the sandbox's port bridge with real bubblewrap."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 import urllib.request
@@ -51,6 +52,26 @@ def run(coro):  # type: ignore[no-untyped-def]
 def fetch(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as response:
         return response.read().decode()
+
+
+def open_gate(fifo: Path) -> bool:
+    """Open and close ``fifo`` for writing, which ends a reader's wait; False while nobody reads it."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # ENXIO: no reader yet
+        return False
+    return True
+
+
+def running_as(name: str) -> bool:
+    """A process runs whose argv[0] is ``name`` (a command that got as far as its ``exec -a name``)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().split(b"\0")[0] == name.encode():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 @pytest.fixture
@@ -136,18 +157,22 @@ def test_without_background_tasks_a_timeout_still_kills(workspace: Path, tmp_pat
 
 
 def test_the_user_moves_a_running_command_to_the_background(workspace: Path, tmp_path: Path, marker: str) -> None:
+    gate = tmp_path / "gate"  # the command writes nothing until the test has opened and closed this FIFO
+    os.mkfifo(gate)
+
     async def scenario() -> ToolResult:
         ctx = context(workspace, tmp_path)
-        call = asyncio.ensure_future(BASH.run({"command": f"echo started; exec -a {marker} sleep 30"}, ctx))
-        assert await asyncio.to_thread(wait_until, lambda: bool(processes_with(marker)), 5)
+        command = f"cat {gate} >/dev/null; echo started; exec -a {marker} sleep 30"
+        call = asyncio.ensure_future(BASH.run({"command": command}, ctx))
         for _ in range(250):  # (on a loaded machine the command runs before its supervisor registers it)
             if ctx.tasks.has_foreground:  # type: ignore[union-attr]
                 break
             await asyncio.sleep(0.02)
         assert ctx.tasks.has_foreground  # type: ignore[union-attr]
-        # Ctrl-B lands before the loop has read what the command already wrote (a busy machine): the
-        # result must still hold it. (Blocking the loop here puts "started" in the pipe, unread.)
-        time.sleep(0.3)
+        # Ctrl-B lands before the loop has read what the command already wrote (a busy machine): the result
+        # must still hold it. From here to the detach the loop is blocked, so "started" stays in the pipe, unread.
+        assert wait_until(lambda: open_gate(gate), 10), "the command never opened the gate"
+        assert wait_until(lambda: running_as(marker), 10)  # past its echo: "started" is in the pipe
         assert ctx.tasks.detach_foreground() == 1  # type: ignore[union-attr]
         result = await call
         assert ctx.tasks.get("1").running and processes_with(marker)  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from PIL import Image as PILImage
 
 from kimicode.vision.errors import VisionError
 from kimicode.vision.images import (
+    PATCH_PIXELS,
     encode_image_bytes,
     encode_image_file,
     estimate_image_tokens,
@@ -30,9 +31,10 @@ def _close(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int 
 
 
 def test_token_estimate_counts_started_patches() -> None:
-    assert estimate_image_tokens(28, 28) == 1
-    assert estimate_image_tokens(29, 28) == 2
-    assert estimate_image_tokens(1280, 800) == 46 * 29
+    patch = PATCH_PIXELS
+    assert estimate_image_tokens(patch, patch) == 1
+    assert estimate_image_tokens(patch + 1, patch) == 2
+    assert estimate_image_tokens(45 * patch + 1, 28 * patch + patch - 1) == 46 * 29
     assert estimate_image_tokens(0, 10) == 0
 
 

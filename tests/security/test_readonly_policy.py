@@ -4,7 +4,6 @@ unasked: headless without -y, the REPL (and ACP: the same policy, not headless),
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any

@@ -250,7 +250,7 @@ def test_at_path_attachments_leave_secret_files_out(env) -> None:
     (env["ws"] / "plain.txt").write_text("ordinary\n")
     text, attached = attach_mentions(f"see @notes @{env['user']}/.npmrc and @plain.txt", env["ws"])
     assert attached == ["plain.txt"] and "TOPSECRET" not in text and "ordinary" in text
-    assert image_mentions(f"@../userhome/.ssh/key.png", env["ws"]) == []
+    assert image_mentions("@../userhome/.ssh/key.png", env["ws"]) == []
 
 
 def test_a_projects_add_dirs_and_escalation_wait_for_trust(env) -> None:

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from kimicode.session.store import INTERRUPTED_TOOL_RESULT, SessionStore
 from tests.clirun import cli_env, run_cli
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
-from tests.replpty import Repl
+from tests.replpty import Repl, wait_until
 
 # KIMICODE_HOME with quick retries (conftest's home): a faulty reply fails in milliseconds.
 pytestmark = pytest.mark.quick_retries
@@ -37,9 +36,9 @@ def texts(path: Path) -> list[str]:
     return [str(r["message"].get("content")) for r in records(path) if r.get("type") == "message"]
 
 
-# The first process's tool call runs until the test lets it finish, so the second process certainly starts
-# while the first is mid-call (however slow the machine).
-WAIT_FOR_GO = "for i in $(seq 600); do [ -f go ] && break; sleep 0.1; done; echo A-finished"
+# The first process's tool call says it has started (the file "running"), then runs until the test lets it
+# finish, so the second process certainly starts while the first is mid-call (however slow the machine).
+WAIT_FOR_GO = "touch running; for i in $(seq 600); do [ -f go ] && break; sleep 0.1; done; echo A-finished"
 
 
 def by_task(request: RecordedRequest) -> Reply:
@@ -71,7 +70,7 @@ def test_second_headless_continue_forks_and_leaves_the_first_alone(home: Path, w
         )
         try:
             assert fake.wait_for_requests(2, timeout=30)
-            time.sleep(0.5)  # the first process is now running its tool call
+            assert wait_until(lambda: (workspace / "running").exists(), 30)  # the first is running its tool call
             second = run_cli(["-p", "-C", "task B"], home=home, cwd=workspace, base_url=fake.base_url)
             assert first.poll() is None, "the first run ended before the second one started; the test proves nothing"
             (workspace / "go").touch()

@@ -7,7 +7,6 @@ Each attack runs the real CLI (or the real REPL in a pty) in a folder whose `.ki
 from __future__ import annotations
 
 import json
-import os
 import stat
 import tomllib
 from pathlib import Path
