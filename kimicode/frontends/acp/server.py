@@ -2,6 +2,13 @@
 
 Speaks ACP version 1 (``acp.PROTOCOL_VERSION`` of the agent-client-protocol SDK). Logs go to
 ``KIMICODE_HOME/logs/acp.log``; stdout carries protocol messages only (see stdio.py).
+
+Invariants:
+- Every request is answered, with a response or one ``RequestError`` whose message a user can act on
+  (no key: ACP's auth-required code, so the editor offers its auth methods); never a traceback.
+- A session's workspace is the editor's ``cwd``, absolute and an existing directory, and its settings are
+  loaded from there as for any run (an untrusted folder's own settings are ignored, and the user is told).
+- When the connection ends, every open session is closed (their turns cancelled, their commands killed).
 """
 
 from __future__ import annotations

@@ -1,5 +1,12 @@
 """Tool calls as editors show them: kind, title, locations (with lines), diffs, output; and a stored
-conversation replayed as the updates that would have shown it live (``session/load``)."""
+conversation replayed as the updates that would have shown it live (``session/load``).
+
+Invariants:
+- Pure: these describe a call from its name and arguments (and the workspace); nothing here runs a tool.
+- What an editor shows of a result is clipped to SHOWN_OUTPUT_CHARS; the model always gets all of it.
+- A replayed conversation shows what the live one did, except what was never shown live (the system
+  prompt, the messages that carry a tool's images to the model).
+"""
 
 from __future__ import annotations
 
