@@ -356,7 +356,9 @@ class AcpSession:
     # -- slash commands ------------------------------------------------------------------------------
 
     async def _command(self, name: str, arg: str) -> None:
-        say = lambda text: self.send(h.update_agent_message_text(text))  # noqa: E731
+        async def say(text: str) -> None:
+            await self.send(h.update_agent_message_text(text))
+
         if name == "compact":
             try:
                 event = await self.agent.compact()
