@@ -551,7 +551,7 @@ def test_initialize_claims_what_is_there(fake_llm: FakeLLM, home: Path, ws: Path
 
 
 def test_the_plan_follows_the_todo_list() -> None:
-    from kimicode.frontends.acp.session import plan_entries
+    from kimicode.frontends.acp.updates import plan_entries
 
     entries = plan_entries([
         {"content": "read the code", "status": "done"},

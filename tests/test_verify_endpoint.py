@@ -186,3 +186,15 @@ def test_a_base_url_that_is_not_one_is_a_usage_error_with_one_line(home: Path, w
     proc = run_cli(["verify-endpoint", "--base-url", "localhost:8000/v1"], home=home, cwd=workspace)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "is not usable" in proc.stderr and "http://" in proc.stderr
+
+
+def test_error_shapes_ask_with_a_wrong_key_and_an_unknown_model(home: Path, workspace: Path) -> None:
+    # The server checks the key the CLI runs with (clirun's), so only the deliberately wrong one is refused.
+    with FakeLLM(context_window=16384, api_key="test-key") as server:
+        server.responder = CompetentModel()
+        code, report = verify(server, home, workspace, "--skip", "long_context")
+        sent = [(r.headers.get("authorization"), r.body.get("model")) for r in server.chat_requests[-2:]]
+    assert code == 0, failing(report)
+    detail = next(c["detail"] for c in report["checks"] if c["name"] == "error_shapes")
+    assert detail.startswith("a wrong key: 401; "), detail
+    assert sent == [("Bearer kimicode-verify-invalid-key", "kimi-k2.5"), ("Bearer test-key", "kimicode-verify-no-such-model")]

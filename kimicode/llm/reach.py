@@ -33,7 +33,7 @@ def base_url_problem(url: str) -> str:
     with a host."""
     try:
         parts = urlsplit(url.strip())
-        parts.port  # raises ValueError for a port that is not a number
+        _ = parts.port  # raises ValueError for a port that is not a number
     except ValueError as exc:
         return f"it cannot be read as a URL ({exc})"
     if parts.scheme not in ("http", "https"):

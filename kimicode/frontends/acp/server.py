@@ -2,6 +2,13 @@
 
 Speaks ACP version 1 (``acp.PROTOCOL_VERSION`` of the agent-client-protocol SDK). Logs go to
 ``KIMICODE_HOME/logs/acp.log``; stdout carries protocol messages only (see stdio.py).
+
+Invariants:
+- Every request is answered, with a response or one ``RequestError`` whose message a user can act on
+  (no key: ACP's auth-required code, so the editor offers its auth methods); never a traceback.
+- A session's workspace is the editor's ``cwd``, absolute and an existing directory, and its settings are
+  loaded from there as for any run (an untrusted folder's own settings are ignored, and the user is told).
+- When the connection ends, every open session is closed (their turns cancelled, their commands killed).
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +45,9 @@ from acp.schema import (
 
 from kimicode import __version__
 from kimicode.config import NO_KEY, Config, ConfigError, kimicode_home, load_config
-from kimicode.frontends.acp.session import (
-    AcpSession,
-    config_options,
-    current_mode,
-    mcp_servers_from_client,
-    session_modes,
-    workspace_of,
-)
+from kimicode.frontends.acp.options import config_options, current_mode, session_modes
+from kimicode.frontends.acp.session import AcpSession
+from kimicode.mcp.server_config import McpServerConfig
 
 log = logging.getLogger("kimicode.acp")
 
@@ -63,6 +66,34 @@ def _ignored_line(config: Config) -> str:
         f"this folder is not trusted, so its own settings were ignored: {'; '.join(config.ignored_project_settings)} "
         "(to use them, run `kimicode trust` in it and start a new session)"
     )
+
+
+def workspace_of(cwd: str) -> Path:
+    """The session's workspace from the editor's ``cwd``: absolute and an existing directory."""
+    path = Path(cwd)
+    if not path.is_absolute():
+        raise RequestError.invalid_params({"cwd": f"cwd must be an absolute path, got {cwd!r}"})
+    if not path.is_dir():
+        raise RequestError.invalid_params({"cwd": f"{cwd} is not a directory"})
+    return path
+
+
+def mcp_servers_from_client(servers: Sequence[Any] | None) -> list[McpServerConfig]:
+    """The servers an editor passes (stdio, http, sse), in kimicode's form."""
+    converted: list[McpServerConfig] = []
+    for server in servers or []:
+        kind = getattr(server, "type", None)
+        if kind in ("http", "sse"):
+            headers = {header.name: header.value for header in server.headers or []}
+            converted.append(McpServerConfig(server.name, kind, url=server.url, headers=headers, source="editor"))
+        elif getattr(server, "command", None):
+            env = {variable.name: variable.value for variable in server.env or []}
+            converted.append(
+                McpServerConfig(server.name, "stdio", command=server.command, args=list(server.args or []), env=env, source="editor")
+            )
+        else:
+            log.info("MCP server %s of type %s not supported; skipped", getattr(server, "name", "?"), kind)
+    return converted
 
 
 class KimicodeAgent:
@@ -220,7 +251,7 @@ class KimicodeAgent:
 
     async def prompt(self, prompt: list[Any], session_id: str, **_: Any) -> PromptResponse:
         session = self._session(session_id)
-        return PromptResponse(stop_reason=await session.prompt(prompt))  # type: ignore[arg-type]
+        return PromptResponse(stop_reason=await session.prompt(prompt))
 
     async def cancel(self, session_id: str, **_: Any) -> None:
         session = self.sessions.get(session_id)
@@ -259,7 +290,9 @@ async def _serve(agent: KimicodeAgent, in_fd: int, out_fd: int) -> None:
     from kimicode.frontends.acp.stdio import JsonRpcLines, open_streams
 
     reader, writer = await open_streams(in_fd, out_fd)
-    connection = AgentSideConnection(agent, JsonRpcLines(reader, writer), listening=False)
+    # The SDK's Agent protocol lists every method, the optional and unstable ones too, while its router
+    # looks each one up by name: an agent that leaves some out is what the SDK itself expects.
+    connection = AgentSideConnection(agent, JsonRpcLines(reader, writer), listening=False)  # type: ignore[arg-type]
     try:
         await connection.listen()
     finally:

@@ -3,8 +3,16 @@
 A session's parts live in a task of their own for the session's whole life (MCP servers enter and leave
 their contexts in one task). A prompt runs the agent in a child task, so ``session/cancel`` can cancel
 the turn — the running command is killed with it — and the prompt still answers, with ``cancelled``.
-Every event of the turn becomes a ``session/update``; approvals become ``session/request_permission``
-and their answers go into the same policy as the REPL's (allow always = the REPL's "a": this session).
+Every event of the turn becomes a ``session/update`` (updates.py); approvals become
+``session/request_permission`` (approvals.py) and their answers go into the same policy as the REPL's.
+What the editor may choose (modes, approvals, model, slash commands) is described in options.py.
+
+Invariants:
+- At most one turn runs in a session; modes, approvals and the model change only between turns.
+- A prompt always answers: with a stop reason, ``cancelled`` after session/cancel, or one error.
+- The events of a turn reach the editor in the order they happened, through one sender task, and a slow
+  editor never holds the run back; a finished turn waits at most FLUSH_TIMEOUT for them to be sent.
+- The runtime the assembly made is closed by the assembly; one a mode switch made is closed here.
 """
 
 from __future__ import annotations
@@ -12,156 +20,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acp import RequestError
 from acp import helpers as h
-from acp.schema import (
-    AllowedOutcome,
-    AvailableCommand,
-    AvailableCommandInput,
-    ClientCapabilities,
-    ConfigOptionUpdate,
-    PermissionOption,
-    SessionConfigOptionSelect,
-    SessionConfigSelectOption,
-    SessionMode,
-    SessionModeState,
-    ToolCallUpdate,
-    UnstructuredCommandInput,
-)
+from acp.schema import ClientCapabilities, ConfigOptionUpdate, StopReason
 
 from kimicode.agent import events as ev
 from kimicode.agent.loop import Agent
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
-from kimicode.config import MODES, Config
-from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals, call_key
-from kimicode.frontends.acp.prompt import prompt_input
-from kimicode.frontends.acp.toolcalls import (
-    EDIT_TOOLS,
-    diff_contents,
-    replay,
-    result_contents,
-    tool_kind,
-    tool_locations,
-    tool_title,
+from kimicode.config import Config
+from kimicode.frontends.acp import approvals
+from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals
+from kimicode.frontends.acp.options import (
+    ACP_MODES,
+    PLAN,
+    STANCE_INFO,
+    available_commands,
+    config_options,
+    current_mode,
+    slash_command,
 )
+from kimicode.frontends.acp.prompt import prompt_input
+from kimicode.frontends.acp.toolcalls import replay
+from kimicode.frontends.acp.updates import TurnUpdates
 from kimicode.frontends.common.media import MediaError
 from kimicode.frontends.common.sessions import OpenedSession
 from kimicode.mcp.server_config import McpServerConfig
+from kimicode.tools.base import Tool
 
 if TYPE_CHECKING:
     from kimicode.tools.propose_plan import PlanReview
 
 log = logging.getLogger("kimicode.acp")
 
-PLAN = "plan"
-
-# What each mode offers (DESIGN.md B.7). A mode added to config.MODES shows up in the editor's mode picker
-# by itself; a line here gives it its description.
-MODE_INFO = {
-    "instant": ("Instant", "No thinking; the SWE tools (bash, view, edits)"),
-    "thinking": ("Thinking", "Thinks before it acts; the SWE tools"),
-    "agent": ("Agent", "Thinking, the SWE tools, screenshot, skills and MCP tools"),
-    "swarm": ("Swarm", "Agent, plus sub-agents that work in parallel (spawn_agents)"),
-    PLAN: ("Plan", "Reads and plans, changes nothing; the plan is proposed for approval before any work"),
-}
-# Editors show one mode picker; plan mode is the policy's stance rather than a set of tools, so picking it
-# keeps the current mode's tools and picking a mode again leaves plan mode.
-ACP_MODES = (*MODES, PLAN)
-# The approval stance (the REPL's Shift-Tab), also offered as an option of its own.
-STANCE_INFO = {"ask": "Ask before edits and commands", "auto-edit": "Edit without asking; ask before commands", PLAN: "Plan only"}
-# Slash commands that make sense in an editor (its own UI does sessions, undo and diffs).
-COMMANDS = {
-    "compact": ("Summarise older history now to free context", None),
-    "mode": ("Show or switch the mode", "instant, thinking, agent, swarm or plan"),
-    "model": ("Show or switch the model", "a model name"),
-    "cost": ("Tokens and cost of this session so far", None),
-}
 # How long a finished or cancelled turn waits for its last updates to reach the editor (seconds).
 FLUSH_TIMEOUT = 5.0
-STOP_REASONS = {"success": "end_turn", "error_max_steps": "max_turn_requests", "interrupted": "cancelled"}
-
-
-def _mode_info(mode: str) -> tuple[str, str | None]:
-    name, description = MODE_INFO.get(mode, (mode.title(), ""))
-    return name, description or None
-
-
-def current_mode(config: Config, stance: str) -> str:
-    """The mode id the editor shows: plan mode while the stance is "plan", else the run's mode."""
-    return PLAN if stance == PLAN else config.mode
-
-
-def session_modes(current: str) -> SessionModeState:
-    modes = [SessionMode(id=mode, name=_mode_info(mode)[0], description=_mode_info(mode)[1]) for mode in ACP_MODES]
-    return SessionModeState(current_mode_id=current, available_modes=modes)
-
-
-def config_options(config: Config, stance: str = "ask") -> list[SessionConfigOptionSelect]:
-    from kimicode.llm.profiles import known_models
-
-    models = [config.model, *(m for m in known_models() if m != config.model)]
-    return [
-        SessionConfigOptionSelect(
-            type="select",
-            id="mode",
-            name="Mode",
-            category="mode",
-            current_value=current_mode(config, stance),
-            options=[SessionConfigSelectOption(value=mode, name=_mode_info(mode)[0]) for mode in ACP_MODES],
-        ),
-        SessionConfigOptionSelect(
-            type="select",
-            id="approvals",
-            name="Approvals",
-            current_value=stance,
-            options=[SessionConfigSelectOption(value=value, name=name) for value, name in STANCE_INFO.items()],
-        ),
-        SessionConfigOptionSelect(
-            type="select",
-            id="model",
-            name="Model",
-            category="model",
-            current_value=config.model,
-            options=[SessionConfigSelectOption(value=model, name=model) for model in models],
-        ),
-    ]
-
-
-def available_commands() -> list[AvailableCommand]:
-    return [
-        AvailableCommand(
-            name=name,
-            description=description,
-            input=AvailableCommandInput(UnstructuredCommandInput(hint=hint)) if hint else None,
-        )
-        for name, (description, hint) in COMMANDS.items()
-    ]
-
-
-def mcp_servers_from_client(servers: Sequence[Any] | None) -> list[McpServerConfig]:
-    """The servers an editor passes (stdio, http, sse), in kimicode's form."""
-    converted: list[McpServerConfig] = []
-    for server in servers or []:
-        kind = getattr(server, "type", None)
-        if kind in ("http", "sse"):
-            headers = {header.name: header.value for header in server.headers or []}
-            converted.append(McpServerConfig(server.name, kind, url=server.url, headers=headers, source="editor"))
-        elif getattr(server, "command", None):
-            env = {variable.name: variable.value for variable in server.env or []}
-            converted.append(
-                McpServerConfig(server.name, "stdio", command=server.command, args=list(server.args or []), env=env, source="editor")
-            )
-        else:
-            log.info("MCP server %s of type %s not supported; skipped", getattr(server, "name", "?"), kind)
-    return converted
+STOP_REASONS: dict[str, StopReason] = {
+    "success": "end_turn",
+    "error_max_steps": "max_turn_requests",
+    "interrupted": "cancelled",
+}
 
 
 class AcpSession:
+    """One session of an editor's: its run, its turns, and what the editor is told about them."""
+
     def __init__(
         self,
         conn: Any,
@@ -180,6 +86,7 @@ class AcpSession:
             conn, self.id, config.work_dir, bool(fs and fs.read_text_file), bool(fs and fs.write_text_file)
         )
         self.terminals = EditorTerminals(conn, self.id, self._show_terminal) if client.terminal else None
+        self.updates = TurnUpdates(self.send, self.files, self.terminals, config.work_dir, self._current_tools)
         self.runtime: Runtime
         self.agent: Agent
         self.mcp: Any = None
@@ -188,9 +95,6 @@ class AcpSession:
         self._owner: asyncio.Task[None] | None = None
         self._turn: asyncio.Task[ev.RunResult | None] | None = None
         self._cancelled = False
-        self._asked: dict[str, asyncio.Event] = {}  # approvals wait until their call is on screen
-        self._shown: dict[str, asyncio.Event] = {}  # calls the editor was told about, until they end
-        self._open_calls: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (tool, args) until it ends
         self._notices: list[str] = []
         self._announced = False
         self._first_runtime: Runtime  # the assembly's own: it closes that one when the session ends
@@ -238,6 +142,13 @@ class AcpSession:
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.runtime.client.prepare))
         task.add_done_callback(lambda done: done.cancelled() or done.exception())  # a failure shows at the request
 
+    @property
+    def workspace(self) -> Path:
+        return self.config.work_dir
+
+    def _current_tools(self) -> dict[str, Tool]:
+        return self.agent.current_tools()
+
     def _adapt(self, runtime: Runtime) -> None:
         runtime.ctx.files = self.files
         runtime.ctx.commands = self.terminals
@@ -260,6 +171,10 @@ class AcpSession:
             await self.conn.session_update(session_id=self.id, update=update)
         except ConnectionError:
             log.info("session %s: the editor is gone; update dropped", self.id)
+
+    async def _show_terminal(self, key: str, terminal: str) -> None:
+        """A command running in the editor's terminal: the call shows it while it runs."""
+        await self.send(h.update_tool_call(key, status="in_progress", content=[h.tool_terminal_ref(terminal)]))
 
     def notify(self, text: str) -> None:
         """A one-line notice for the user (an MCP server failed, settings ignored): said once the editor
@@ -347,52 +262,24 @@ class AcpSession:
         options = config_options(self.config, self.stance)
         await self.send(ConfigOptionUpdate(session_update="config_option_update", config_options=options))
 
-    # -- plan mode -----------------------------------------------------------------------------------
+    # -- questions to the user (approvals.py) ----------------------------------------------------------
+
+    async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
+        return await approvals.approve(self, request)
 
     async def review_plan(self, plan: str) -> PlanReview:
-        """propose_plan's question, as a permission request on its tool call: start asking before edits,
-        start with edits allowed, or keep planning."""
-        from kimicode.tools.base import CURRENT_TOOL_CALL
-        from kimicode.tools.propose_plan import PlanReview
-
-        key = call_key(*CURRENT_TOOL_CALL.get())
-        await self._shown.setdefault(key, asyncio.Event()).wait()  # the call is on the editor's screen
-        options = [
-            PermissionOption(option_id="start_ask", name="Yes, and ask before edits", kind="allow_once"),
-            PermissionOption(option_id="start_auto_edit", name="Yes, and allow edits", kind="allow_always"),
-            PermissionOption(option_id="keep_planning", name="No, keep planning", kind="reject_once"),
-        ]
-        tool_call = ToolCallUpdate(
-            tool_call_id=key,
-            title="Ready to start on this plan?",
-            kind="switch_mode",
-            status="pending",
-            content=[h.tool_content(h.text_block(plan))],
-        )
-        try:
-            response = await self.conn.request_permission(session_id=self.id, tool_call=tool_call, options=options)
-        except (RequestError, ConnectionError) as exc:
-            log.info("session/request_permission failed: %s", exc)
-            return PlanReview(False, plan, feedback="the editor did not answer")
-        outcome = response.outcome
-        chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else ""
-        if chosen not in ("start_ask", "start_auto_edit"):
-            return PlanReview(False, plan, feedback="The user wants to keep planning.")
-        stance = "auto-edit" if chosen == "start_auto_edit" else "ask"
-        self.agent.policy.stance = stance
-        await self.mode_changed()
-        return PlanReview(True, plan, stance=stance)
+        return await approvals.review_plan(self, plan)
 
     # -- a turn --------------------------------------------------------------------------------------
 
-    async def prompt(self, blocks: list[Any]) -> str:
+    async def prompt(self, blocks: list[Any]) -> StopReason:
         if self._turn is not None and not self._turn.done():
             raise RequestError.invalid_request({"details": "a turn is already running in this session"})
         try:
             text, images = await prompt_input(self.config, blocks, self.files, self.agent.client.profile)
         except MediaError as exc:
             raise RequestError.invalid_params({"prompt": str(exc)}) from None
-        command = _slash_command(text)
+        command = slash_command(text)
         if command is not None:
             await self._command(*command)
             return "end_turn"
@@ -403,13 +290,13 @@ class AcpSession:
         except asyncio.CancelledError:
             this = asyncio.current_task()
             if self._cancelled and this is not None and not this.cancelling():
-                await self._end_open_calls("cancelled by the user")
+                await self.updates.end_open_calls("cancelled by the user")
                 return "cancelled"
             self._turn.cancel()
             raise
         finally:
             self._turn = None
-        await self._end_open_calls("the turn ended before this call finished")
+        await self.updates.end_open_calls("the turn ended before this call finished")
         return await self._outcome(result)
 
     def cancel(self) -> None:
@@ -453,9 +340,9 @@ class AcpSession:
 
     async def _send_in_order(self, outbox: asyncio.Queue[ev.Event | None]) -> None:
         while (event := await outbox.get()) is not None:
-            await self._forward(event)
+            await self.updates.forward(event)
 
-    async def _outcome(self, result: ev.RunResult | None) -> str:
+    async def _outcome(self, result: ev.RunResult | None) -> StopReason:
         if result is None:
             raise RequestError.internal_error({"details": "the turn ended without a result"})
         if result.subtype == "error":
@@ -466,134 +353,16 @@ class AcpSession:
             await self.send(h.update_agent_message_text(f"\n\n{result.result}"))
         return STOP_REASONS.get(result.subtype, "end_turn")
 
-    async def _forward(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TextDelta):
-            if not event.agent:
-                await self.send(h.update_agent_message_text(event.text))
-        elif isinstance(event, ev.ThinkingDelta):
-            if not event.agent:
-                await self.send(h.update_agent_thought_text(event.text))
-        elif isinstance(event, ev.ToolCallStart):
-            await self._call_started(event)
-        elif isinstance(event, ev.ApprovalRequest):
-            self._asked.setdefault(call_key(event.agent, event.call_id), asyncio.Event()).set()
-        elif isinstance(event, ev.ToolCallEnd):
-            await self._call_ended(event)
-        elif isinstance(event, ev.TodoUpdate):
-            if not event.agent:
-                await self.send(h.update_plan(plan_entries(event.items)))
-        elif isinstance(event, ev.Error) and event.retrying and not event.agent:
-            await self.send(h.update_agent_thought_text(f"\n({event.message})\n"))
-
-    async def _call_started(self, event: ev.ToolCallStart) -> None:
-        key = call_key(event.agent, event.call_id)
-        self._open_calls[key] = (event.name, event.args)
-        workspace = self.config.work_dir
-        title = tool_title(event.name, event.args, workspace, self.agent.current_tools().get(event.name))
-        if event.agent:
-            title = f"[{event.agent}] {title}"
-        await self.send(
-            h.start_tool_call(
-                key,
-                title,
-                kind=tool_kind(event.name, event.args),  # type: ignore[arg-type]
-                status="pending",
-                locations=tool_locations(event.name, event.args, workspace),
-                raw_input=event.args,
-            )
-        )
-        self._shown.setdefault(key, asyncio.Event()).set()
-
-    async def _call_ended(self, event: ev.ToolCallEnd) -> None:
-        key = call_key(event.agent, event.call_id)
-        self._shown.pop(key, None)
-        name, args = self._open_calls.pop(key, (event.name, {}))
-        status = "failed" if event.result.is_error else "completed"
-        writes = self.files.written.pop(key, [])
-        terminal = self.terminals.used.pop(key, None) if self.terminals is not None else None
-        if writes:
-            diffs, places = diff_contents(writes)
-            await self.send(h.update_tool_call(key, status=status, content=diffs, locations=places))
-        elif terminal is not None:
-            output = {"output": event.result.text}
-            await self.send(h.update_tool_call(key, status=status, content=[h.tool_terminal_ref(terminal)], raw_output=output))
-        else:
-            contents = result_contents(name, tool_kind(name, args), event.result)
-            await self.send(h.update_tool_call(key, status=status, content=contents))
-
-    async def _end_open_calls(self, why: str) -> None:
-        for key in list(self._open_calls):
-            self._open_calls.pop(key)
-            self.files.written.pop(key, None)
-            await self.send(h.update_tool_call(key, status="failed", content=[h.tool_content(h.text_block(why))]))
-
-    async def _show_terminal(self, key: str, terminal: str) -> None:
-        await self.send(h.update_tool_call(key, status="in_progress", content=[h.tool_terminal_ref(terminal)]))
-
-    # -- approvals -----------------------------------------------------------------------------------
-
-    async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
-        key = call_key(request.agent, request.call_id)
-        await self._asked.setdefault(key, asyncio.Event()).wait()
-        self._asked.pop(key, None)
-        options = [PermissionOption(option_id="allow_once", name="Allow once", kind="allow_once")]
-        if request.rememberable:
-            options.append(PermissionOption(option_id="allow_always", name=self._always_label(request), kind="allow_always"))
-        options.append(PermissionOption(option_id="reject", name="Reject", kind="reject_once"))
-        workspace = self.config.work_dir
-        title = tool_title(request.tool, request.args, workspace, self.agent.current_tools().get(request.tool))
-        tool_call = ToolCallUpdate(
-            tool_call_id=key,
-            title=f"{title} — {request.reason}" if request.reason else title,
-            kind=tool_kind(request.tool, request.args),  # type: ignore[arg-type]
-            status="pending",
-            content=await self._preview(request) or None,
-            locations=tool_locations(request.tool, request.args, workspace) or None,
-            raw_input=request.args,
-        )
-        try:
-            response = await self.conn.request_permission(session_id=self.id, tool_call=tool_call, options=options)
-        except (RequestError, ConnectionError) as exc:
-            log.info("session/request_permission failed: %s", exc)
-            return ApprovalDecision(False, "the editor did not answer the approval question")
-        outcome = response.outcome
-        chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else ""
-        if chosen not in ("allow_once", "allow_always"):
-            why = "The user cancelled the turn." if outcome.outcome == "cancelled" else ""
-            return ApprovalDecision(False, why)
-        await self.send(h.update_tool_call(key, status="in_progress"))
-        return ApprovalDecision(True, remember=chosen == "allow_always")
-
-    def _always_label(self, request: ev.ApprovalRequest) -> str:
-        tool = self.agent.current_tools().get(request.tool)
-        texts = self.agent.policy.rule_texts(tool, request.args, self.agent.ctx) if tool is not None else []
-        what = ", ".join(texts)
-        return f"Always allow {what} in this session" if what and len(what) <= 60 else "Always allow in this session"
-
-    async def _preview(self, request: ev.ApprovalRequest) -> list[Any]:
-        """The diff an edit waiting for approval would make, so the user sees what they allow."""
-        if request.tool not in EDIT_TOOLS or not isinstance(request.args.get("path"), str):
-            return []
-        from kimicode.tools.base import ToolError
-
-        try:
-            path = self.agent.ctx.resolve(request.args["path"])
-        except ToolError:
-            return []
-        before = await self.files.current_text(path) if path.is_file() else None
-        after = edited_text(request.tool, request.args, before)
-        if after is None:
-            return []
-        return [h.tool_diff_content(str(path), after, before)]
-
     # -- slash commands ------------------------------------------------------------------------------
 
     async def _command(self, name: str, arg: str) -> None:
-        say = lambda text: self.send(h.update_agent_message_text(text))  # noqa: E731
+        async def say(text: str) -> None:
+            await self.send(h.update_agent_message_text(text))
+
         if name == "compact":
             try:
                 event = await self.agent.compact()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to compact is one line to the user; the session goes on
                 await say(f"Could not compact: {getattr(exc, 'message', exc)}")
                 return
             await say("Nothing to compact yet." if event is None else f"Compacted: {event.tokens_before:,} → {event.tokens_after:,} tokens.")
@@ -614,56 +383,3 @@ class AcpSession:
                 f"{totals.prompt_tokens:,} input tokens ({totals.cached_tokens:,} cached), "
                 f"{totals.completion_tokens:,} output tokens, {totals.tool_calls} tool calls, ${totals.cost:.4f}."
             )
-
-
-def _slash_command(text: str) -> tuple[str, str] | None:
-    if not text.startswith("/"):
-        return None
-    head, _, rest = text[1:].partition(" ")
-    return (head, rest.strip()) if head in COMMANDS else None
-
-
-def plan_entries(items: list[dict[str, str]]) -> list[Any]:
-    """A todo list as the editor's plan: pending, in progress, completed."""
-    statuses = {"pending": "pending", "in_progress": "in_progress", "done": "completed", "completed": "completed"}
-    return [
-        h.plan_entry(str(item.get("content", "")), status=statuses.get(str(item.get("status")), "pending"))  # type: ignore[arg-type]
-        for item in items
-    ]
-
-
-def edited_text(tool: str, args: dict[str, Any], before: str | None) -> str | None:
-    """The text an edit call would leave (None when it would fail: no unique match, a bad line)."""
-    from kimicode.tools.insert import insert_after_line
-    from kimicode.tools.strreplace import match_starts
-
-    if tool == "createfile":
-        content = args.get("content")
-        return content if isinstance(content, str) else None
-    if before is None:
-        return None
-    text = before.replace("\r\n", "\n")
-    if tool == "strreplace":
-        old, new = args.get("old_str"), args.get("new_str")
-        if not isinstance(old, str) or not isinstance(new, str) or not old:
-            return None
-        starts = match_starts(text, old.replace("\r\n", "\n"))
-        if len(starts) != 1:
-            return None
-        return text[: starts[0]] + new.replace("\r\n", "\n") + text[starts[0] + len(old.replace("\r\n", "\n")) :]
-    if tool == "insert":
-        line, new = args.get("insert_line"), args.get("new_str")
-        if not isinstance(line, int) or not isinstance(new, str) or not new:
-            return None
-        return insert_after_line(text, line, new.replace("\r\n", "\n"))
-    return None
-
-
-def workspace_of(cwd: str) -> Path:
-    """The session's workspace from the editor's ``cwd``: absolute and an existing directory."""
-    path = Path(cwd)
-    if not path.is_absolute():
-        raise RequestError.invalid_params({"cwd": f"cwd must be an absolute path, got {cwd!r}"})
-    if not path.is_dir():
-        raise RequestError.invalid_params({"cwd": f"{cwd} is not a directory"})
-    return path

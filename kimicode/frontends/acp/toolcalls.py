@@ -1,5 +1,12 @@
 """Tool calls as editors show them: kind, title, locations (with lines), diffs, output; and a stored
-conversation replayed as the updates that would have shown it live (``session/load``)."""
+conversation replayed as the updates that would have shown it live (``session/load``).
+
+Invariants:
+- Pure: these describe a call from its name and arguments (and the workspace); nothing here runs a tool.
+- What an editor shows of a result is clipped to SHOWN_OUTPUT_CHARS; the model always gets all of it.
+- A replayed conversation shows what the live one did, except what was never shown live (the system
+  prompt, the messages that carry a tool's images to the model).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from acp import helpers as h
-from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCallLocation
+from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCallLocation, ToolKind
 
 from kimicode.frontends.acp.editor import Written, call_key
 from kimicode.llm.messages import SUMMARY_PREFIX, Message, is_tool_image_carrier, message_text
 from kimicode.tools.base import Tool, ToolResult, truncate_middle
 
-KINDS = {
+KINDS: dict[str, ToolKind] = {
     "view": "read",
     "createfile": "edit",
     "strreplace": "edit",
@@ -50,7 +57,7 @@ def _is_search(command: Any) -> bool:
     return True
 
 
-def tool_kind(name: str, args: dict[str, Any]) -> str:
+def tool_kind(name: str, args: dict[str, Any]) -> ToolKind:
     if name == "bash" and _is_search(args.get("command")):
         return "search"
     if name == "screenshot":
@@ -111,7 +118,7 @@ def first_changed_line(before: str | None, after: str) -> int:
     if before is None:
         return 1
     old, new = before.splitlines(), after.splitlines()
-    for number, (a, b) in enumerate(zip(old, new), 1):
+    for number, (a, b) in enumerate(zip(old, new, strict=False), 1):
         if a != b:
             return number
     return min(len(old), len(new)) + 1
@@ -161,7 +168,8 @@ def replay(messages: list[Message], tools: dict[str, Tool], workspace: Path) -> 
             if text.startswith(SUMMARY_PREFIX):
                 yield h.update_agent_message_text(text)
                 continue
-            for part in message.get("content") if isinstance(message.get("content"), list) else []:
+            content = message.get("content")
+            for part in content if isinstance(content, list) else []:
                 url = (part.get("image_url") or {}).get("url", "") if part.get("type") == "image_url" else ""
                 if url.startswith("data:") and ";base64," in url:
                     mime, data = url[5:].split(";base64,", 1)
@@ -186,7 +194,7 @@ def replay(messages: list[Message], tools: dict[str, Tool], workspace: Path) -> 
                 yield h.start_tool_call(
                     call_id,
                     tool_title(name, args, workspace, tools.get(name)),
-                    kind=tool_kind(name, args),  # type: ignore[arg-type]
+                    kind=tool_kind(name, args),
                     status="in_progress",
                     locations=tool_locations(name, args, workspace),
                     raw_input=args,

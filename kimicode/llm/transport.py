@@ -1,0 +1,211 @@
+"""One attempt at a request over HTTP (through the openai SDK's low-level ``post``), and what its failures mean.
+
+Invariants:
+- Every failure leaves as an ``LLMError`` (or a subclass) that says in one line what went wrong; those
+  worth another attempt are marked ``retryable``, and nothing here retries (llm/retry.py does).
+- A 401/403 is an ``AuthError``; an overflow the endpoint states is a ``ContextOverflowError`` (with the
+  window, when stated); a refusal of images is marked ``images_refused``, of optional fields ``rejected``.
+- A stream counts as a reply only once a choice finished; one that carried no event at all is an
+  ``EmptyStreamError`` (the caller may ask the same request unstreamed).
+- The payload is sent as given: these functions never build or change a request.
+- ``openai`` is imported inside the functions (kimicode --help must not load it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from kimicode.llm.errors import (
+    AuthError,
+    ContextOverflowError,
+    LLMError,
+    context_overflow,
+    error_text,
+    images_refused,
+    rejected_fields,
+)
+from kimicode.llm.reach import unreachable
+from kimicode.llm.reply import (
+    ChunkCallback,
+    DeltaCallback,
+    Reply,
+    ToolCallRequest,
+    absorb,
+    completion_reply,
+    gather_calls,
+)
+
+if TYPE_CHECKING:
+    from kimicode.config import Config
+
+class EmptyStreamError(LLMError):
+    """A 200 stream that carried no event at all."""
+
+
+class ConnectionBroke(LLMError):
+    """The connection failed before an unstreamed answer came."""
+
+
+async def stream_once(
+    sdk: Any,
+    config: Config,
+    payload: bytes,
+    sent: list[str],
+    on_text: DeltaCallback | None,
+    on_thinking: DeltaCallback | None,
+    on_chunk: ChunkCallback | None,
+) -> Reply:
+    """The streamed request once: its deltas through the callbacks as they come, then the whole reply."""
+    import openai
+    from openai import AsyncStream
+
+    reply = Reply()
+    calls: dict[int, ToolCallRequest] = {}
+    received = 0
+    try:
+        stream = await sdk.post(
+            "/chat/completions",
+            cast_to=object,
+            content=payload,
+            options={"headers": {"Content-Type": "application/json"}},
+            stream=True,
+            stream_cls=AsyncStream[object],
+        )
+        try:
+            async for chunk in stream:
+                received += 1
+                if on_chunk is not None and isinstance(chunk, dict):
+                    on_chunk(chunk)
+                absorb(chunk, reply, calls, on_text, on_thinking)
+        finally:
+            await stream.close()
+    except openai.APIStatusError as exc:
+        raise status_error(exc, sent, bool(config.api_key)) from exc
+    except openai.APITimeoutError as exc:
+        raise stalled(config) from exc
+    except openai.APIConnectionError as exc:
+        broke = LLMError(f"connection to {config.base_url} failed or broke mid-reply", retryable=True)
+        raise unreachable(config.base_url, exc) or broke from exc
+    except openai.APIError as exc:
+        # An error event inside a 200 stream (LM Studio reports an overflow this way, vLLM some errors).
+        overflow = context_overflow(exc.body) or context_overflow(exc.message)
+        if overflow is not None:
+            raise overflow_error(error_text(exc.body, exc.message), None, overflow) from exc
+        raise LLMError(f"the model stream reported an error: {exc.message}", retryable=True) from exc
+    except json.JSONDecodeError as exc:
+        raise LLMError("the model stream sent a malformed chunk", retryable=True) from exc
+    except Exception as exc:
+        # Some SDK versions let the HTTP library's own errors escape while a stream is read.
+        if not type(exc).__module__.startswith("httpx"):
+            raise
+        if "Timeout" in type(exc).__name__:
+            raise stalled(config) from exc
+        broke = LLMError(f"connection to {config.base_url} failed or broke mid-reply", retryable=True)
+        raise unreachable(config.base_url, exc) or broke from exc
+    gather_calls(reply, calls)
+    if not reply.finish_reason:
+        if not received:
+            raise EmptyStreamError("the endpoint answered with an empty stream", retryable=True)
+        raise LLMError("the model stream ended before the reply was complete", retryable=True)
+    return reply
+
+
+async def plain_once(
+    sdk: Any,
+    config: Config,
+    payload: bytes,
+    sent: list[str],
+    on_text: DeltaCallback | None,
+    on_thinking: DeltaCallback | None,
+) -> Reply:
+    """The request without streaming: one JSON completion, told through the callbacks at once."""
+    import openai
+
+    try:
+        data = await sdk.post(
+            "/chat/completions",
+            cast_to=object,
+            content=payload,
+            options={"headers": {"Content-Type": "application/json"}},
+        )
+    except openai.APIStatusError as exc:
+        raise status_error(exc, sent, bool(config.api_key)) from exc
+    except openai.APITimeoutError as exc:
+        raise stalled(config) from exc
+    except openai.APIConnectionError as exc:
+        broken = ConnectionBroke(f"connection to {config.base_url} failed", retryable=True)
+        raise unreachable(config.base_url, exc) or broken from exc
+    return completion_reply(data, on_text, on_thinking)
+
+
+def stalled(config: Config) -> LLMError:
+    return LLMError(f"no data from the endpoint for {config.stream_stall_timeout:g} s", retryable=True)
+
+
+def overflow_error(detail: str, status: int | None, overflow: Any) -> ContextOverflowError:
+    return ContextOverflowError(
+        f"the conversation exceeded the model's context ({detail})",
+        status=status,
+        limit=overflow.limit,
+        prompt_tokens=overflow.prompt_tokens,
+    )
+
+
+def status_error(exc: Any, sent: list[str], keyed: bool = True) -> LLMError:
+    """What an HTTP error status means, given the optional fields the request ``sent``."""
+    status: int = exc.status_code
+    body = error_body(exc)
+    detail = error_detail(exc, body)
+    if status in (401, 403):
+        if not keyed:
+            return AuthError(
+                f"the endpoint wants an API key ({status}: {detail}); set KIMI_API_KEY or api_key in config.toml",
+                status=status,
+            )
+        return AuthError(
+            f"the API rejected the key ({status}: {detail}); check KIMI_API_KEY or api_key in config.toml",
+            status=status,
+        )
+    overflow = context_overflow(body)
+    if overflow is not None and status != 429:
+        return overflow_error(detail, status, overflow)
+    if status != 429 and images_refused(body):  # (llama.cpp answered it 500: not a failure to retry)
+        err = LLMError(f"the model endpoint answered {status}: {detail}", status=status)
+        err.images_refused = True
+        return err
+    if status == 429 or status >= 500 or status == 408:
+        err = LLMError(f"the model endpoint answered {status}: {detail}", status=status, retryable=True)
+        err.retry_after = retry_after(exc)
+        return err
+    err = LLMError(f"the model endpoint answered {status}: {detail}", status=status)
+    err.rejected = rejected_fields(status, body, sent)
+    return err
+
+
+def error_body(exc: Any) -> Any:
+    """The error body as the endpoint sent it (the SDK unwraps ``{"error": ...}``; the raw text is kept)."""
+    response = getattr(exc, "response", None)
+    try:
+        text = response.text if response is not None else ""
+    except Exception:  # noqa: BLE001 - a streamed response whose body was not read: the SDK's own body then
+        text = ""
+    if text:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return getattr(exc, "body", None)
+
+
+def error_detail(exc: Any, body: Any) -> str:
+    fallback = str(getattr(exc, "message", exc)).splitlines()[0][:300]
+    return error_text(body, fallback)[:600]
+
+
+def retry_after(exc: Any) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
