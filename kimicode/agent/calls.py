@@ -207,7 +207,8 @@ class ToolCalls:
 
         def check(real: Path) -> None:
             again = host.policy.decide(tool, {**args, "path": str(real)}, host.ctx)
-            same = again.action == "allow" or (again.action == decided.action == "ask" and again.reason == decided.reason)
+            asked_alike = again.action == decided.action == "ask" and again.reason == decided.reason
+            same = again.action == "allow" or asked_alike
             if not same:
                 raise ToolError(
                     f"{args['path']} leads to {real} now, which is not what was decided on ({again.reason}); "
@@ -216,7 +217,9 @@ class ToolCalls:
 
         return check
 
-    def _refuse(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], decision: Decision, emit: Emit) -> ToolResult:
+    def _refuse(
+        self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], decision: Decision, emit: Emit
+    ) -> ToolResult:
         emit(ev.Refused(call.id, call.name, tool.summary(args), decision.reason, self.host.agent_id))
         if decision.planning:
             return ToolResult(notes.PLAN_REFUSAL.format(name=call.name), is_error=True)
@@ -226,7 +229,8 @@ class ToolCalls:
         host = self.host
         try:
             host.policy.keep_rule(tool, args, host.ctx)
-        except Exception as exc:  # noqa: BLE001 - the call was approved; a rule that cannot be saved still covers this session
+        except Exception as exc:  # noqa: BLE001 - whatever stops the save (disk, permissions, a bad file)
+            # The call was approved; a rule that cannot be saved still covers this session.
             host.policy.remember(tool, args, host.ctx)
             emit(ev.Error(f"could not save the rule for this project: {exc}", agent=host.agent_id))
 
