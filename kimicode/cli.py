@@ -186,7 +186,7 @@ def main() -> None:
 
     # stderr is one channel with one filter: progress, warnings, errors and tracebacks all pass it.
     register_environment()
-    sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
+    sys.stderr = RedactingStream(sys.stderr)
     from kimicode.security.childenv import withhold_keys
 
     withhold_keys()  # after registering them for redaction: nothing kimicode starts inherits them
@@ -214,7 +214,8 @@ def main() -> None:
             if show is None:
                 raise
             show()
-            sys.exit(_usage_error_exit(argv, str(getattr(exc, "format_message", lambda: exc)())))
+            format_message = getattr(exc, "format_message", None)
+            sys.exit(_usage_error_exit(argv, str(format_message() if format_message is not None else exc)))
         sys.exit(code if isinstance(code, int) else 0)
 
 

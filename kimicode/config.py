@@ -6,19 +6,37 @@ ones (model, mode, thinking_style ...). Settings that widen (``yolo = true``, an
 rules, a looser sandbox, the network, higher limits, anything not known to be harmless) wait for trust:
 ``--trust`` for one run, or the stored decision (kimicode.security.trust) while the files are unchanged.
 Environment variables and flags are the user's own and always apply.
+
+Reading one file is kimicode.config_file; what the project may set untrusted is kimicode.config_project.
+
+Invariants:
+- ``load_config`` returns a Config whose every value passed ``_check`` or raises ConfigError (one line for
+  the user; the CLI exits 2). It never raises anything else for bad input.
+- The user's API key is registered for redaction before anything else can print it.
+- The project's files are read once: trust, settings and MCP servers are all decided on the same bytes.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kimicode.security.redact import register as register_secret
+from kimicode.config_file import (
+    ESCALATION_MODES,
+    SANDBOX_MODES,
+    ConfigError,
+    Rule,
+    parse_file,
+    read_toml,
+    valid_rule,
+)
+from kimicode.config_project import split_project
 from kimicode.security.childenv import environment
+from kimicode.security.redact import register as register_secret
 
 if TYPE_CHECKING:
     from kimicode.security.trust import ProjectFiles
@@ -27,11 +45,6 @@ DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
 DEFAULT_MODEL = "kimi-k2.5"
 MODES = ("instant", "thinking", "agent", "swarm")
 THINKING_STYLES = ("auto", "moonshot", "chat_template", "none")
-SANDBOX_MODES = ("read-only", "workspace-write", "off")  # strictest first
-RULE_KINDS = ("allow", "ask", "deny")
-ESCALATION_MODES = ("ask", "auto")  # strictest first
-# `tool(pattern)`, or a bare tool name that may be a glob (`mcp__github__*`).
-RULE_SYNTAX = re.compile(r"[A-Za-z0-9_$*?\-]+(\(.+\))?", re.DOTALL)  # "$": a provider builtin ($web_search)
 # Where a rule came from, as /permissions shows it.
 SOURCE_USER, SOURCE_PROJECT, SOURCE_SAVED = "user config", "project config", "saved for this project"
 
@@ -41,10 +54,6 @@ NO_KEY = (
     "no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY), or put api_key = \"...\" in {home}/config.toml "
     "(get a key at https://platform.moonshot.ai)"
 )
-
-
-class ConfigError(Exception):
-    """A configuration problem the user must fix; the CLI prints it as one line and exits 2."""
 
 
 @dataclass
@@ -124,191 +133,10 @@ class Config:
         return self.mode != "instant"
 
 
-# Keys a config.toml may set, with the type each must have.
-_FILE_KEYS: dict[str, type] = {
-    "api_key": str,
-    "base_url": str,
-    "model": str,
-    "mode": str,
-    "yolo": bool,
-    "max_steps": int,
-    "thinking_style": str,
-    "context_window": int,
-    "max_output_tokens": int,
-    "max_retries": int,
-    "retry_base_delay": float,
-    "video_input": str,
-    "video_max_frames": int,
-    "video_token_budget": int,
-    "request_timeout": float,
-    "stream_stall_timeout": float,
-    "swarm_concurrency": int,
-    "swarm_max_agents": int,
-    "swarm_max_tool_calls": int,
-    "swarm_max_steps": int,
-    "swarm_isolation": str,
-    "mcp_startup_wait": float,
-    "sandbox": str,
-    "sandbox_network": bool,
-    "sandbox_sockets": list,
-    "pass_env": list,
-    "add_dirs": list,
-    "escalation": str,
-    "notify_after": float,
-    "hyperlink_format": str,
-}
-
-# Project values of these apply untrusted: they change how the model is asked, not what it may do.
-HARMLESS_KEYS = frozenset(
-    {
-        "model",
-        "mode",
-        "thinking_style",
-        "context_window",
-        "max_output_tokens",
-        "retry_base_delay",
-        "video_input",
-        "swarm_isolation",
-        "mcp_startup_wait",
-        "notify_after",
-    }
-)
-# Limits: a lower project value narrows and applies; a higher one widens (longer, costlier runs).
-LIMIT_KEYS = frozenset(
-    {
-        "max_steps",
-        "max_retries",
-        "request_timeout",
-        "stream_stall_timeout",
-        "swarm_concurrency",
-        "swarm_max_agents",
-        "swarm_max_tool_calls",
-        "swarm_max_steps",
-        "video_max_frames",
-        "video_token_budget",
-    }
-)
-SECRET_KEYS = frozenset({"api_key"})
-
-
-def kimicode_home(env: dict[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    value = env.get("KIMICODE_HOME")
+def kimicode_home(env: Mapping[str, str] | None = None) -> Path:
+    source: Mapping[str, str] = os.environ if env is None else env
+    value = source.get("KIMICODE_HOME")
     return Path(value).expanduser() if value else Path.home() / ".kimicode"
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
-
-
-Rule = tuple[str, str]  # (kind, rule text)
-
-
-def _parse_file(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[Rule]]:
-    """The known keys of one config.toml, type-checked, and its [permissions] rules, syntax-checked."""
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        expected = _FILE_KEYS.get(key)
-        if expected is None:
-            continue  # unknown keys belong to other features (mcp, skills ...) or newer versions
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{path}: '{key}' must be a {expected.__name__}, got {value!r}")
-        values[key] = value
-    if "sandbox" in values and values["sandbox"] not in SANDBOX_MODES:
-        raise ConfigError(f"{path}: sandbox must be one of {', '.join(SANDBOX_MODES)}, got {values['sandbox']!r}")
-    sockets = values.get("sandbox_sockets", [])
-    if not all(isinstance(v, str) and v.startswith("/") for v in sockets):
-        raise ConfigError(f"{path}: sandbox_sockets must be a list of absolute socket paths, got {sockets!r}")
-    if "add_dirs" in values:
-        if not all(isinstance(v, str) and v.strip() for v in values["add_dirs"]):
-            raise ConfigError(f"{path}: add_dirs must be a list of folder paths, got {values['add_dirs']!r}")
-        values["add_dirs"] = [_folder(v, path.parent.parent if path.parent.name == ".kimicode" else None) for v in values["add_dirs"]]
-    if "escalation" in values and values["escalation"] not in ESCALATION_MODES:
-        raise ConfigError(f"{path}: escalation must be one of {', '.join(ESCALATION_MODES)}, got {values['escalation']!r}")
-    if "pass_env" in values and not all(isinstance(v, str) and v for v in values["pass_env"]):
-        raise ConfigError(f"{path}: pass_env must be a list of environment variable names, got {values['pass_env']!r}")
-    return values, _parse_rules(data.get("permissions"), path)
-
-
-def _folder(text: str, base: Path | None) -> Path:
-    """A folder named in a config file: ``~`` expanded; relative to the project for a project's file."""
-    path = Path(os.path.expanduser(text.strip()))
-    if not path.is_absolute():
-        path = (base or Path.home()) / path
-    return Path(os.path.normpath(path))
-
-
-def _parse_rules(table: Any, path: Path) -> list[Rule]:
-    if table is None:
-        return []
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [permissions] must be a table with allow, ask and deny lists")
-    rules: list[Rule] = []
-    for kind in RULE_KINDS:
-        entries = table.get(kind, [])
-        if not isinstance(entries, list):
-            raise ConfigError(f"{path}: [permissions] {kind} must be a list of rules such as \"bash(git status)\"")
-        for entry in entries:
-            if not isinstance(entry, str) or not valid_rule(entry):
-                raise ConfigError(
-                    f"{path}: [permissions] {kind} entry {entry!r} is not a rule: write tool(pattern) such as "
-                    "bash(npm test *), or a tool name such as mcp__github__*"
-                )
-            rules.append((kind, entry.strip()))
-    return rules
-
-
-def valid_rule(text: str) -> bool:
-    return bool(RULE_SYNTAX.fullmatch(text.strip()))
-
-
-def _shown(key: str, value: Any) -> str:
-    """One line for a setting; keys are never shown."""
-    if key in SECRET_KEYS:
-        return f"{key} = (a key)"
-    if isinstance(value, bool):
-        return f"{key} = {'true' if value else 'false'}"
-    if isinstance(value, list):
-        return f"{key} = [{', '.join(str(v) for v in value)}]"
-    return f"{key} = {value}"
-
-
-def _widens(base: Config, key: str, value: Any) -> bool:
-    """Would this project value let a run do more than the user's own settings allow?"""
-    current = getattr(base, key)
-    if key in HARMLESS_KEYS:
-        return False
-    if key in ("yolo", "sandbox_network"):
-        return bool(value) and not current
-    if key == "escalation":
-        return ESCALATION_MODES.index(value) > ESCALATION_MODES.index(current)
-    if key == "add_dirs":
-        return bool(set(value) - set(current))
-    if key == "sandbox":
-        return SANDBOX_MODES.index(value) > SANDBOX_MODES.index(current)
-    if key in LIMIT_KEYS:
-        return bool(value > current)
-    return bool(value != current)  # endpoints, keys and whatever is not known to be harmless
-
-
-def split_project(
-    base: Config, values: dict[str, Any], rules: list[Rule]
-) -> tuple[dict[str, Any], list[Rule], list[str]]:
-    """The project's settings in three parts: values that may apply untrusted, rules that may, and the
-    human lines of everything that would widen ``base`` (applied only when trusted)."""
-    safe = {k: v for k, v in values.items() if not _widens(base, k, v)}
-    widening = [_shown(k, v) for k, v in values.items() if k not in safe]
-    safe_rules = [(kind, text) for kind, text in rules if kind != "allow"]
-    widening += [f"{kind} {text}" for kind, text in rules if kind == "allow"]
-    return safe, safe_rules, widening
 
 
 def _user_layer(home: Path, work_dir: Path) -> tuple[Config, list[tuple[str, str, str]]]:
@@ -317,7 +145,7 @@ def _user_layer(home: Path, work_dir: Path) -> tuple[Config, list[tuple[str, str
     config.home = home
     config.work_dir = work_dir
     path = home / "config.toml"
-    values, rules = _parse_file(read_toml(path), path)
+    values, rules = parse_file(read_toml(path), path)
     for key, value in values.items():
         setattr(config, key, value)
     return config, [(kind, text, SOURCE_USER) for kind, text in rules]
@@ -328,15 +156,15 @@ def _project_layer(work_dir: Path, files: ProjectFiles | None = None) -> tuple[d
     parsed rather than the file read again (what was fingerprinted is what applies)."""
     path = work_dir / ".kimicode" / "config.toml"
     if files is None:
-        return _parse_file(read_toml(path), path)
+        return parse_file(read_toml(path), path)
     key = work_dir.resolve() / ".kimicode" / "config.toml"  # as ProjectFiles names it
     if key not in files.data:
-        return _parse_file(read_toml(path), path)
+        return parse_file(read_toml(path), path)
     data = files.data[key]
     if data is None:
-        return _parse_file({}, path)
+        return parse_file({}, path)
     try:
-        return _parse_file(tomllib.loads(data.decode("utf-8")), path)
+        return parse_file(tomllib.loads(data.decode("utf-8")), path)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
 
@@ -402,9 +230,9 @@ def load_config(
     rules += [("allow", text, SOURCE_SAVED) for text in store.rules(config.work_dir) if valid_rule(text)]
     config.permission_rules = rules
 
-    key = env.get("KIMI_API_KEY") or env.get("MOONSHOT_API_KEY")
-    if key:
-        config.api_key = key.strip()
+    api_key = env.get("KIMI_API_KEY") or env.get("MOONSHOT_API_KEY")
+    if api_key:
+        config.api_key = api_key.strip()
     if env.get("KIMI_BASE_URL"):
         config.base_url = env["KIMI_BASE_URL"]
     if env.get("KIMI_MODEL"):
@@ -418,6 +246,12 @@ def load_config(
             setattr(config, name, value)
     register_secret(config.api_key)
     config.base_url = config.base_url.rstrip("/")
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    """Every value of the finished Config is one the run can use; else the one-line ConfigError."""
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode '{config.mode}': use one of {', '.join(MODES)}")
     if config.sandbox not in SANDBOX_MODES:
@@ -445,4 +279,3 @@ def load_config(
     for name in ("swarm_concurrency", "swarm_max_agents", "swarm_max_tool_calls", "swarm_max_steps"):
         if getattr(config, name) < 1:
             raise ConfigError(f"config key '{name}' must be at least 1, got {getattr(config, name)}")
-    return config

@@ -14,12 +14,8 @@ from pathlib import Path
 import pytest
 
 from kimicode.llm.messages import SUMMARY_PREFIX
-from kimicode.session.store import (
-    INTERRUPTED_TOOL_RESULT,
-    SessionNotFound,
-    SessionStore,
-    workspace_hash,
-)
+from kimicode.session.replay import INTERRUPTED_TOOL_RESULT
+from kimicode.session.store import SessionNotFound, SessionStore, workspace_hash
 
 SECRET = "sk-test-0123456789abcdefSECRET"
 

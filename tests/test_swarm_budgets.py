@@ -13,10 +13,10 @@ import pytest
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import build_runtime
-from kimicode.agent.swarm import annotate_result
+from kimicode.agent.swarm_accounting import annotate_result
 from kimicode.config import Config
-from kimicode.tools.spawn_agents import parse_agents
 from kimicode.tools.base import ToolError
+from kimicode.tools.spawn_agents import parse_agents
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
 from tests.swarm_script import is_sub_agent, main_requests, steps_done, sub_requests, task_number
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimicode.agent.loop import Agent, Approver, refuse_all
+from kimicode.agent.callbacks import Approver, refuse_all
+from kimicode.agent.loop import Agent
 from kimicode.agent.prompt import build_system_prompt
 from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
-from kimicode.agent.swarm import Swarm, SwarmLimits, annotate_result
+from kimicode.agent.swarm import Swarm, SwarmLimits
+from kimicode.agent.swarm_accounting import annotate_result
 from kimicode.config import Config
 from kimicode.discovery.skills import SkillCatalog
 from kimicode.llm.client import ChatClient

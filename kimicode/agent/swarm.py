@@ -4,68 +4,47 @@ Each sub-agent is an ordinary ``Agent`` with its own history (its role added to 
 verbatim as the user message), the workspace's ToolContext (so the per-file locks are shared) and the same
 ChatClient. The swarm caps how many run at once, how many are alive, how many tool calls the whole swarm
 makes and how many steps each takes; it forwards sub-agent events to the orchestrator's event stream and
-accounts steps as Kimi K2.5's PARL work does:
-
-    CriticalSteps = Σ over orchestrator steps t of (S_main(t) + max_i S_sub,i(t))
-
-with S_main(t) = 1 and the max over the sub-agents spawned in step t (0 when none were).
-
-That formula assumes every sub-agent of a step runs at once. With more sub-agents than
-``swarm_concurrency`` they queue behind the cap in waves, and the real critical path is longer: the result
-also reports ``forced_waves`` (waves beyond the first that the cap forced), ``critical_steps_capped``
-(the same sum with each step's sub-agents list-scheduled, in spawn order, on ``swarm_concurrency`` slots),
-``queued_sub_agents`` (how many waited for a slot), and ``concurrency_reached`` / ``concurrency_limit``
-(most model requests in flight at once, and the endpoint's adaptive limit at the end; kimicode/llm/limiter.py).
+accounts steps as Kimi K2.5's PARL work does (kimicode.agent.swarm_accounting), adding
+``concurrency_reached`` / ``concurrency_limit`` (most model requests in flight at once, and the endpoint's
+adaptive limit at the end; kimicode/llm/limiter.py).
 
 With isolation "worktree" (and a workspace inside a git repository) each sub-agent of a wave works in its
 own git worktree of the workspace's current state instead, and the wave's end merges their changes back in
 the order they were started (kimicode.vcs.worktrees); each result then says what was merged or conflicted.
+
+Invariants:
+- At most ``concurrency`` sub-agents run at once and ``max_agents`` are alive; tool calls past
+  ``max_tool_calls`` are refused (and end the sub-agent that hit the budget), counted across the whole run.
+- Every spawned sub-agent reports "queued", then "running" when it gets a slot, then exactly one end state,
+  and is accounted once; cancelling the orchestrator cancels every sub-agent and waits for each to close.
+- Sub-agents ask the orchestrator's approver under its policy; they never approve anything themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import heapq
 import itertools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from kimicode.agent import events as ev
-from kimicode.agent.loop import CURRENT_EMIT, CURRENT_STEP, Agent, Approver, Emit, RunTotals, refuse_all
+from kimicode.agent.accounting import RunTotals
+from kimicode.agent.callbacks import CURRENT_EMIT, CURRENT_STEP, Approver, Emit, refuse_all
+from kimicode.agent.loop import Agent
+from kimicode.agent.swarm_accounting import RunAccounting, SubAgentOutcome, SubState, annotate_result, capped_figures
+from kimicode.agent.swarm_report import ROLE_PROMPT, WORKTREE_PROMPT, first_line, format_outcomes, judge
 from kimicode.llm.client import ChatClient
 from kimicode.security.policy import Policy
-from kimicode.tools.base import Tool, ToolContext, ToolResult, truncate_middle
+from kimicode.tools.base import Tool, ToolContext, ToolResult
 
 if TYPE_CHECKING:
     from kimicode.vcs.worktrees import WaveWorktrees
 
-SubState = Literal["queued", "running", "done", "failed", "cancelled"]
 Isolation = Literal["shared", "worktree"]
 ISOLATIONS: tuple[str, ...] = ("shared", "worktree")
-
-# Characters of all sub-agent results together in one spawn_agents result, and the least one gets.
-RESULTS_BUDGET_CHARS = 40_000
-MIN_RESULT_CHARS = 800
-
-ROLE_PROMPT = """\
-# Your role: {role}
-
-You are sub-agent {agent_id}, one of several agents working in parallel for an orchestrating agent, in the
-same workspace. Do exactly the task in the user message, nothing more. Other agents may be editing other
-files at the same time: touch only the files your task needs. Nobody will answer questions, so decide
-sensibly and note assumptions. You have at most {max_steps} steps. When the task is done, call `submit`
-with a summary of what you did, what you found and what the orchestrator must know (paths, results,
-problems).
-"""
-
-WORKTREE_PROMPT = """
-Your workspace is {workspace}: a private git worktree holding a copy of the shared workspace as it was when
-you started. Work only there (use relative paths, or absolute paths under it); never write to the original
-workspace directly. When you finish, your changes are merged back into the shared workspace for you.
-"""
 
 
 @dataclass(frozen=True)
@@ -74,88 +53,6 @@ class SwarmLimits:
     max_agents: int = 100  # sub-agents alive (queued or running) at once
     max_tool_calls: int = 1500  # tool calls across every sub-agent of the run
     max_steps: int = 30  # steps per sub-agent
-
-
-@dataclass
-class SubAgentOutcome:
-    agent_id: str
-    role: str
-    state: SubState
-    steps: int
-    tool_calls: int
-    text: str
-    merge_note: str = ""  # worktree isolation: what of its changes was merged, or what conflicted
-
-
-@dataclass
-class RunAccounting:
-    """Steps, tool calls and usage of the sub-agents of one orchestrator run."""
-
-    longest_by_step: dict[int, int] = field(default_factory=dict)  # orchestrator step -> max sub steps
-    # orchestrator step -> (spawn order, steps) of each of its sub-agents
-    steps_by_step: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
-    queued: int = 0  # sub-agents that waited for a slot behind the concurrency cap
-    sub_agents: int = 0
-    failed: int = 0
-    sub_steps: int = 0
-    sub_tool_calls: int = 0
-    usage: RunTotals = field(default_factory=RunTotals)
-
-    def record(self, orchestrator_step: int, outcome: SubAgentOutcome, totals: RunTotals) -> None:
-        self.longest_by_step[orchestrator_step] = max(self.longest_by_step.get(orchestrator_step, 0), outcome.steps)
-        order = int(outcome.agent_id.rpartition("-")[2] or 0)
-        self.steps_by_step.setdefault(orchestrator_step, []).append((order, outcome.steps))
-        self.sub_agents += 1
-        self.failed += outcome.state != "done"
-        self.sub_steps += outcome.steps
-        self.sub_tool_calls += outcome.tool_calls
-        self.usage.prompt_tokens += totals.prompt_tokens
-        self.usage.completion_tokens += totals.completion_tokens
-        self.usage.cached_tokens += totals.cached_tokens
-        self.usage.cost += totals.cost
-
-
-def annotate_result(result: ev.RunResult, accounting: RunAccounting | None = None) -> None:
-    """Put critical_steps, total_steps and total_tool_calls (and the swarm's usage) into the result."""
-    accounting = accounting or RunAccounting()
-    main_steps = result.num_steps
-    main_tool_calls = int(result.usage.get("tool_calls", 0))
-    result.extra["critical_steps"] = main_steps + sum(accounting.longest_by_step.values())
-    result.extra["total_steps"] = main_steps + accounting.sub_steps
-    result.extra["total_tool_calls"] = main_tool_calls + accounting.sub_tool_calls
-    if accounting.sub_agents:
-        usage = result.usage
-        sub = accounting.usage
-        usage["input_tokens"] = usage.get("input_tokens", 0) + sub.prompt_tokens
-        usage["output_tokens"] = usage.get("output_tokens", 0) + sub.completion_tokens
-        usage["cached_input_tokens"] = usage.get("cached_input_tokens", 0) + sub.cached_tokens
-        usage["cost_usd"] = round(usage.get("cost_usd", 0.0) + sub.cost, 6)
-        usage["tool_calls"] = main_tool_calls + accounting.sub_tool_calls
-        result.extra["sub_agents"] = accounting.sub_agents
-        result.extra["sub_agents_failed"] = accounting.failed
-
-
-def capped_figures(accounting: RunAccounting, main_steps: int, concurrency: int) -> dict[str, int]:
-    """What the concurrency cap did to the critical path: extra waves, and the path with queueing."""
-    slots = max(1, concurrency)
-    waves = 0
-    critical = main_steps
-    for runs in accounting.steps_by_step.values():
-        waves += -(-len(runs) // slots) - 1
-        critical += _makespan([steps for _, steps in sorted(runs)], slots)
-    return {"forced_waves": waves, "critical_steps_capped": critical, "queued_sub_agents": accounting.queued}
-
-
-def _makespan(durations: list[int], slots: int) -> int:
-    """Steps until the last finishes when each starts, in order, on the first free of ``slots``."""
-    free_at = [0] * min(slots, len(durations))
-    heapq.heapify(free_at)
-    end = 0
-    for duration in durations:
-        start = heapq.heappop(free_at)
-        end = max(end, start + duration)
-        heapq.heappush(free_at, start + duration)
-    return end
 
 
 class ToolBudget:
@@ -349,12 +246,12 @@ class Swarm:
         except asyncio.CancelledError:
             state, text = "cancelled", "cancelled before it finished"
             raise
-        except Exception as exc:  # one broken sub-agent must not sink the others
+        except Exception as exc:  # noqa: BLE001 - one broken sub-agent must not sink the others
             state, text = "failed", f"failed unexpectedly: {type(exc).__name__}: {exc}"
         finally:
             outcome = SubAgentOutcome(sub.agent_id, sub.role, state, sub.steps, sub.tool_calls, text)
             self.accounting.record(step, outcome, agent.totals if agent else RunTotals())
-            emit(ev.SubAgentUpdate(sub.agent_id, sub.role, state, sub.steps, sub.last_tool, _first_line(text)))
+            emit(ev.SubAgentUpdate(sub.agent_id, sub.role, state, sub.steps, sub.last_tool, first_line(text)))
         return outcome
 
     def _gate(self, sub: _SubAgent) -> str | None:
@@ -369,7 +266,7 @@ class Swarm:
         try:
             async for event in run:
                 if isinstance(event, ev.Done):
-                    return _judge(event.result, self.limits.max_steps)
+                    return judge(event.result, self.limits.max_steps)
                 if isinstance(event, ev.StepStart):
                     sub.steps = event.step
                     emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running", sub.steps, sub.last_tool))
@@ -412,36 +309,6 @@ def _discard_wave(wave: WaveWorktrees, agent_ids: list[str]) -> None:
         wave.close()
     except (WorktreeError, OSError):
         pass  # cancelling must go on; `git worktree prune` tidies leftovers later
-
-
-def _judge(result: ev.RunResult, max_steps: int) -> tuple[SubState, str]:
-    if result.subtype == "success":
-        return "done", result.result.strip() or "(finished without a summary)"
-    if result.subtype == "error_max_steps":
-        last = result.result.strip()
-        return "failed", f"stopped at its step limit ({max_steps} steps)" + (f"; last said: {last}" if last else "")
-    return "failed", f"failed: {result.result.strip()}"
-
-
-def format_outcomes(outcomes: list[SubAgentOutcome], notes: list[str]) -> str:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.state] = counts.get(outcome.state, 0) + 1
-    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
-    lines = [*notes, f"{len(outcomes)} sub-agents ran ({tally})."]
-    per_result = max(MIN_RESULT_CHARS, RESULTS_BUDGET_CHARS // max(len(outcomes), 1))
-    for outcome in outcomes:
-        lines.append("")
-        lines.append(f"## {outcome.agent_id} ({outcome.role}): {outcome.state} after {outcome.steps} steps")
-        lines.append(truncate_middle(outcome.text, per_result))
-        if outcome.merge_note:
-            lines.append(outcome.merge_note)
-    return "\n".join(lines)
-
-
-def _first_line(text: str) -> str:
-    stripped = text.strip()
-    return stripped.splitlines()[0][:200] if stripped else ""
 
 
 def _ignore(event: Any) -> None:

@@ -10,6 +10,7 @@ pool there needs to be. Ray (kimicode/batch/ray_engine.py) replaces only the par
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -167,7 +168,7 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
     async def worker() -> None:
         while (spec := schedule.next()) is not None:
             folder = fresh_task_dir(options.out, spec.id)
-            outcome = await run_task(spec, folder, work_root, env, lambda text, i=spec.id: reporter.line(i, text))
+            outcome = await run_task(spec, folder, work_root, env, functools.partial(reporter.line, spec.id))
             schedule.record(outcome.record)
 
     workers = [asyncio.ensure_future(worker()) for _ in range(max(1, options.workers))]

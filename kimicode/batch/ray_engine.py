@@ -186,7 +186,7 @@ async def _schedule(
             ray.cancel(ref, force=True)
     try:
         stats = await asyncio.wait_for(actor.stats.remote(), 10)
-    except Exception:  # the summary can do without the limiter's figures
+    except Exception:  # noqa: BLE001 - the summary can do without the limiter's figures
         stats = {}
     return schedule.close(summarize(stats), interrupted)
 
@@ -196,7 +196,7 @@ def _collect(ray: Any, ref: Any, spec: TaskSpec, out: Path) -> dict[str, Any]:
     folder = fresh_task_dir(out, spec.id)
     try:
         value = ray.get(ref)
-    except Exception as exc:  # the worker died or Ray lost the task: a result, not a crash of the batch
+    except Exception as exc:  # noqa: BLE001 - the worker died or Ray lost the task: a result, not a crash of the batch
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         (folder / "patch.diff").write_text("")
         return {"id": spec.id, "status": "failed", "reason": f"ray: {first}", "result": "", "num_steps": 0,

@@ -76,9 +76,8 @@ def _run(
 ) -> int:
     from kimicode.batch.driver import BatchOptions, run_local
     from kimicode.batch.tasks import Defaults, TaskFileError, is_url, load_tasks
-    from kimicode.config import ConfigError, load_config
+    from kimicode.config import NO_KEY, ConfigError, load_config
     from kimicode.manage.batch_view import JsonReporter, TextReporter
-    from kimicode.config import NO_KEY
 
     try:
         config = load_config()

@@ -176,8 +176,8 @@ def import_(
     work_dir: Annotated[Optional[Path], typer.Option("-w", "--work-dir", help="Project to look in (default: current).")] = None,
 ) -> None:
     """Import the servers configured for Claude, Cursor, VS Code, Zed, Windsurf, Gemini, Codex and Kimi."""
-    from kimicode.mcp.store import McpStoreError, import_servers, store_path
     from kimicode.manage.mcp_import import describe_found, describe_report, discover, new_servers
+    from kimicode.mcp.store import McpStoreError, import_servers, store_path
 
     home = _home()
     discovery = discover((work_dir or Path.cwd()).resolve())

@@ -76,9 +76,9 @@ def test_lock_is_released_on_close_and_names_the_holder(tmp_path) -> None:
 
 
 def test_without_fcntl_sessions_are_used_unlocked(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kimicode.session.store as store_module
+    import kimicode.session.lock as lock_module
 
-    monkeypatch.setattr(store_module, "fcntl", None)
+    monkeypatch.setattr(lock_module, "fcntl", None)
     store = SessionStore(tmp_path / "home")
     one = store.create(tmp_path, "m", "agent")
     one.append_message({"role": "user", "content": "hi"})

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kimicode.session.store import INTERRUPTED_TOOL_RESULT, SessionStore
+from kimicode.session.replay import INTERRUPTED_TOOL_RESULT
+from kimicode.session.store import SessionStore
 from tests.clirun import cli_env, run_cli
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
 from tests.replpty import Repl, wait_until

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kimicode.agent.loop import Agent, Approver
+from kimicode.agent.callbacks import Approver
+from kimicode.agent.loop import Agent
 from kimicode.agent.runtime import AGENT_MODES, Runtime, build_runtime
 from kimicode.config import Config
 from kimicode.frontends.common.sessions import OpenedSession, bind_agent, fresh_history
@@ -22,8 +23,8 @@ from kimicode.frontends.common.sessions import OpenedSession, bind_agent, fresh_
 if TYPE_CHECKING:
     from kimicode.llm.setup import ModelSetup
     from kimicode.mcp.manager import McpManager
-    from kimicode.tools.background import TaskManager
     from kimicode.mcp.server_config import McpServerConfig
+    from kimicode.tools.background import TaskManager
 
 
 @dataclass

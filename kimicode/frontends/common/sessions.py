@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kimicode.agent.loop import Agent, Approver
+from kimicode.agent.callbacks import Approver
+from kimicode.agent.loop import Agent
 from kimicode.agent.runtime import Runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Message, system_message
-from kimicode.session.store import Session, SessionInfo, SessionInUse, SessionNotFound, SessionStore
+from kimicode.session.listing import SessionInfo
+from kimicode.session.store import Session, SessionInUse, SessionNotFound, SessionStore
 
 __all__ = [
     "OpenedSession",

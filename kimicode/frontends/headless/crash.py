@@ -30,7 +30,7 @@ def keep_traceback(config: Config, exc: BaseException, session: Session | None) 
         try:
             session.append_record(RECORD_ERROR, kind="internal", error=f"{type(exc).__name__}: {exc}", traceback=text)
             return session.path
-        except Exception:  # the session store may be what failed: the logs folder is the fallback
+        except Exception:  # noqa: BLE001 - the session store may be what failed: the logs folder is the fallback
             pass
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     path = config.home / "logs" / f"error-{session.id if session else stamp}-{os.getpid()}.log"

@@ -61,7 +61,7 @@ def launch_headless(config: Config, task_arg: str | None, fmt: str, options: dic
     opened: list[Any] = []  # the session once one is open, for the error record
     try:
         return _launch(config, task_arg, fmt, options, started, opened)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug still ends with one line and the result object, never a traceback
         from kimicode.frontends.headless.crash import internal_error_line
 
         session = opened[0].session if opened else None
@@ -106,7 +106,13 @@ def _launch(
         media, parts = load_media(config, options.get("images") or [], options.get("video"), model.profile)
     except MediaError as exc:  # unreadable media is a usage problem, said in one line
         return stop("usage", str(exc))
-    from kimicode.frontends.common.sessions import SessionInUse, SessionNotFound, fork_notice, fork_session, open_session
+    from kimicode.frontends.common.sessions import (
+        SessionInUse,
+        SessionNotFound,
+        fork_notice,
+        fork_session,
+        open_session,
+    )
 
     resume = options.get("resume")
     if resume is not None and not resume.strip():
@@ -136,7 +142,7 @@ def _launch(
         why = f"interrupted by {received[0].name}" if received else "interrupted"
         code = exit_code_for(received[0]) if received else EXIT_INTERRUPTED
         return stop("interrupted", why, code, session_id=opened.session.id)
-    except Exception as exc:  # said here, while the session can still take the traceback
+    except Exception as exc:  # noqa: BLE001 - said here, while the session can still take the traceback
         from kimicode.frontends.headless.crash import internal_error_line
 
         line = internal_error_line(config, exc, opened.session)
