@@ -584,7 +584,8 @@ class Policy:
         name = tool.name
         if name == "bash":
             from kimicode.security.codeflags import loading_pairs
-            from kimicode.security.shell import command_prefix, parse_command
+            from kimicode.security.prefix import command_prefix
+            from kimicode.security.shell import parse_command
 
             texts: list[str] = []
             parsed = parse_command(str(args.get("command") or ""))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kimicode.security import gitrepo
 from kimicode.security import paths as P
-from kimicode.security.shell import SimpleCommand
+from kimicode.security.shell_types import SimpleCommand
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kimicode.security import paths as P
 from kimicode.security.programs import NOT_READ_ONLY, PROGRAMS, Where, unsafe_option
-from kimicode.security.shell import ParsedCommand, SimpleCommand
+from kimicode.security.shell_types import ParsedCommand, SimpleCommand
 
 __all__ = ["Where", "is_read_only", "read_only_problems"]
 
