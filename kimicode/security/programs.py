@@ -82,9 +82,9 @@ def unsafe_option(cmd: SimpleCommand, spec: Program) -> str:
             if word in spec.unsafe:
                 return f"{word}: {spec.unsafe[word]}"
             for letter in word[1:]:
-                why = spec.unsafe.get(f"-{letter}")
-                if why is not None:
-                    return f"-{letter}: {why}"
+                letter_why = spec.unsafe.get(f"-{letter}")
+                if letter_why is not None:
+                    return f"-{letter}: {letter_why}"
                 if letter in spec.value_short:
                     break
     return ""

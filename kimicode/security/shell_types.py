@@ -3,7 +3,8 @@
 Invariants (kimicode/security/shell.py builds these; the policy and the read-only proof rely on them):
 - `ParsedCommand.commands` holds every simple command in source order, those inside substitutions included.
 - A word keeps its source text whenever it expands at run time (`$x`, a glob, braces, `~`); its `literal`
-  flag is then False. Only a literal word is the value the program receives.
+  flag is then False. Only a literal word is the value the program receives. `literal` has one flag per
+  word (a command with no words has none).
 - Whatever is not analysed is reported, never guessed: `opaque` (loops, functions, `eval`, a shell given
   code ...), `hidden` (commands exist that are not in `commands`), `error` (the text does not parse).
 """

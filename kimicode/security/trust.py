@@ -89,7 +89,8 @@ class TrustStore:
         table = self._load()
         entry = table.get(_key(workspace))
         entry = entry if isinstance(entry, dict) else {"decision": ""}
-        rules = entry.get("rules") if isinstance(entry.get("rules"), list) else []
+        saved = entry.get("rules")
+        rules: list[Any] = saved if isinstance(saved, list) else []
         if rule not in rules:
             rules.append(rule)
         entry["rules"] = rules
