@@ -31,13 +31,14 @@ from urllib.parse import urlsplit
 
 from kimicode.security import paths as P
 from kimicode.security.decision import PLAN_RULE, Action, Decision, allow, stricter
-from kimicode.security.judge import STANCES, WITH_Y, Judge
+from kimicode.security.judge import WITH_Y, Judge
 from kimicode.security.policy_bash import decide_bash
 from kimicode.security.policy_web import decide_fetch, decide_screenshot
 from kimicode.security.rules import EDIT_TOOLS, PATH_TOOLS, Rule
 from kimicode.tools.base import Tool, ToolContext, ToolError
 
-__all__ = ["Action", "Decision", "PLAN_RULE", "Policy", "SAVED_SOURCE", "SESSION_SOURCE", "STANCES"]
+# Decision is imported from here by the agent loop.
+__all__ = ["Decision", "Policy", "SAVED_SOURCE", "SESSION_SOURCE"]
 
 SESSION_SOURCE = "this session"
 SAVED_SOURCE = "saved for this project"  # the same label config layering gives them
