@@ -24,17 +24,19 @@ PR_GET_DUMPABLE = 3
 def _prctl(option: int) -> int:
     import _ctypes
 
-    class _Int(_ctypes._SimpleCData):  # type: ignore[name-defined,misc]
+    class _Int(_ctypes._SimpleCData):
         _type_ = "i"
 
-    class _Function(_ctypes.CFuncPtr):  # type: ignore[name-defined,misc]
+    class _Function(_ctypes.CFuncPtr):
         _flags_ = _ctypes.FUNCFLAG_CDECL
         _restype_ = _Int
 
     class _Process:  # what CFuncPtr looks a symbol up in: the running program and the libc it links
-        _handle = _ctypes.dlopen(None, 0)
+        # The stub allows a path only; dlopen(NULL) is the running program itself.
+        _handle = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]
 
-    prctl = _Function(("prctl", _Process()))
+    # The stub wants a CDLL; CFuncPtr reads only `_handle`, and importing ctypes for CDLL is what this avoids.
+    prctl = _Function(("prctl", _Process()))  # type: ignore[arg-type]
     return int(prctl(option, 0, 0, 0, 0))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import sys
 from collections.abc import Iterable
@@ -117,7 +118,7 @@ class PortBridge:
                 continue
             try:
                 self._servers[port] = await asyncio.start_server(
-                    lambda r, w, port=port: self._relay(port, r, w), "127.0.0.1", port
+                    functools.partial(self._relay, port), "127.0.0.1", port
                 )
             except OSError as exc:
                 self.unavailable[port] = "already in use on this machine" if exc.errno == errno.EADDRINUSE else str(exc.strerror or exc)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kimicode.security import gitrepo
 from kimicode.security import paths as P
-from kimicode.security.shell import SimpleCommand
+from kimicode.security.shell_types import SimpleCommand
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,9 @@ def unsafe_option(cmd: SimpleCommand, spec: Program) -> str:
             if word in spec.unsafe:
                 return f"{word}: {spec.unsafe[word]}"
             for letter in word[1:]:
-                why = spec.unsafe.get(f"-{letter}")
-                if why is not None:
-                    return f"-{letter}: {why}"
+                letter_why = spec.unsafe.get(f"-{letter}")
+                if letter_why is not None:
+                    return f"-{letter}: {letter_why}"
                 if letter in spec.value_short:
                     break
     return ""

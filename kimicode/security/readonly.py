@@ -15,13 +15,13 @@ import glob as _glob
 import os
 import re
 import stat
-from functools import lru_cache
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 from kimicode.security import paths as P
 from kimicode.security.programs import NOT_READ_ONLY, PROGRAMS, Where, unsafe_option
-from kimicode.security.shell import ParsedCommand, SimpleCommand
+from kimicode.security.shell_types import ParsedCommand, SimpleCommand
 
 __all__ = ["Where", "is_read_only", "read_only_problems"]
 
@@ -99,7 +99,7 @@ def _part_problem(cmd: SimpleCommand, cwds: list[Path], where: Where) -> str:
         if why:
             return why
     options_matter = bool(spec.unsafe) or spec.check is not None
-    for word, plain in zip(cmd.words[1:], literal[1:]):
+    for word, plain in zip(cmd.words[1:], literal[1:], strict=True):
         if program == "[[" and not plain:
             continue  # no splitting or globbing inside [[ ]]; what evaluates is judged by _test_ok and the parser
         why = _word_problem(program, word, plain, options_matter, cwds, where)

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-KINDS = ("allow", "ask", "deny")
+from kimicode.security.decision import Action
+
+KINDS = tuple(Action)  # compares equal to "allow", "ask", "deny"
 # Tools whose pattern is a path, and the alias that names all editing tools.
 PATH_TOOLS = frozenset({"view", "createfile", "strreplace", "insert"})
 EDIT_TOOLS = frozenset({"createfile", "strreplace", "insert"})
@@ -35,7 +37,7 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    kind: str  # "allow" | "ask" | "deny"
+    kind: Action
     tool: str  # a tool name or a glob over names ("mcp__github__*"); "edit" = the editing tools
     pattern: str | None  # None: every call of the tool
     source: str = ""  # where it came from: "user config", "project config", "saved for this project", ...
@@ -62,7 +64,7 @@ def parse_rule(text: str, kind: str = "allow", source: str = "") -> Rule:
         pattern = pattern.strip()
         if not pattern or pattern == "*" or pattern == "**":
             pattern = None  # bash(*) is the same as bash
-    return Rule(kind, tool, pattern, source, text.strip())
+    return Rule(Action(kind), tool, pattern, source, text.strip())
 
 
 def parse_rules(entries: list[tuple[str, str, str]]) -> list[Rule]:

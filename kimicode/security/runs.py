@@ -15,17 +15,17 @@ import shutil
 from pathlib import Path
 
 from kimicode.security import paths as P
-from kimicode.security.shell import (
-    _OPAQUE_PROGRAMS,
-    _SHELLS,
-    _SUBCOMMAND_PROGRAMS,
-    ParsedCommand,
-    _basename,
-    _inner_argvs,
-    _interpreter,
-    _wrapped,
-    parse_command,
+from kimicode.security.launchers import (
+    OPAQUE_PROGRAMS,
+    SHELLS,
+    SUBCOMMAND_PROGRAMS,
+    basename,
+    inner_argvs,
+    interpreter_options,
+    unwrap,
 )
+from kimicode.security.shell import parse_command
+from kimicode.security.shell_types import ParsedCommand
 
 MAX_DEPTH = 3  # `bash -c 'bash -c "…"'` nested deeper than this is unknown
 # Programs given by a path in these folders are the system's own (a deny rule matches their basename).
@@ -99,7 +99,7 @@ def runs(parsed: ParsedCommand, depth: int = 0) -> list[tuple[str, ...]]:
     `find -exec` run, and the commands inside a literal `bash -c '…'` (read and walked the same way)."""
     found: list[tuple[str, ...]] = []
     for part in parsed.commands:
-        for argv in (part.words, *_inner_argvs(part.words)):
+        for argv in (part.words, *inner_argvs(part.words)):
             if not argv:
                 continue
             found.append(argv)
@@ -129,7 +129,7 @@ def unknown_reason(parsed: ParsedCommand, workspace: Path, depth: int = 0) -> st
             continue
         if part.literal and not part.literal[0]:
             return f"the program of {_shown(part.text)} is decided when it runs"
-        for argv in (part.words, *_inner_argvs(part.words)):
+        for argv in (part.words, *inner_argvs(part.words)):
             why = _argv_reason(argv, workspace, path_changed, depth, part.literal if argv is part.words else None)
             if why:
                 return why
@@ -145,30 +145,30 @@ def _argv_reason(
     program = argv[0]
     if not first and _EXPANDED.search(program) or "{}" in program:
         return f"the program `{program}` is decided when it runs"
-    name = _basename(program)
+    name = basename(program)
     if "/" in program:
         folder = os.path.dirname(os.path.normpath(program))
         if folder not in SYSTEM_DIRS:
             return f"runs `{program}`, a program kimicode cannot know by its name"
-    if name in _OPAQUE_PROGRAMS and name != "exec":
+    if name in OPAQUE_PROGRAMS and name != "exec":
         return f"{name} runs code kimicode cannot see before it runs"
     if name in RUNNERS:
         return f"{name}: {RUNNERS[name]}"
-    wrapped = _wrapped(argv)
+    wrapped = unwrap(argv)
     if wrapped is not None and not wrapped[1]:
         return f"{name} with options kimicode does not know: the command it runs is unknown"
     if name == "env" and any(w.startswith(("-S", "--split-string")) for w in argv[1:]):
         return "env -S splits a string into a command"
     if name in ("mapfile", "readarray") and any(w.startswith("-C") for w in argv[1:]):
         return f"{name} -C runs a callback"
-    if name in _SHELLS:
+    if name in SHELLS:
         code = _literal_shell_code(argv, literal or ())
         if code is None or depth >= MAX_DEPTH:
             return f"{name} runs code kimicode cannot see before it runs (a script, stdin or a variable)"
         why = unknown_reason(parse_command(code), workspace, depth + 1)
         if why:
             return why
-    code_options = _interpreter(name)
+    code_options = interpreter_options(name)
     if code_options is not None and not _interpreter_known(argv):
         return f"{name} runs code it is given (inline, on stdin or in a script)"
     if name in _AWK and _awk_runs(argv):
@@ -187,7 +187,7 @@ def _argv_reason(
         if name != "find" and any(w == option or w.startswith(option + ("" if option.endswith("=") else "=")) or
                                   (len(option) == 2 and w.startswith(option)) for w in argv[1:]):
             return f"{name} {option} runs a program named in its value"
-    if name not in BUILTINS and name not in KNOWN_PROGRAMS and name not in _SHELLS and _interpreter(name) is None:
+    if name not in BUILTINS and name not in KNOWN_PROGRAMS and name not in SHELLS and interpreter_options(name) is None:
         return f"`{name}` is not a program kimicode knows, so a deny rule cannot be checked against what it runs"
     if "/" not in program and name not in BUILTINS:
         if path_changed:
@@ -204,7 +204,7 @@ def _argv_reason(
 def _literal_shell_code(argv: tuple[str, ...], literal: tuple[bool, ...] = ()) -> str | None:
     """The code of `bash -c 'CODE'` when it is plain text (no expansion); None otherwise. Without the parser's
     `literal` flags (a wrapped command), code with any expansion character is not plain."""
-    if _basename(argv[0]) not in _SHELLS or _basename(argv[0]) == "busybox":
+    if basename(argv[0]) not in SHELLS or basename(argv[0]) == "busybox":
         return None
     for i, word in enumerate(argv[1:], 1):
         if word.startswith("-") and not word.startswith("--") and "c" in word[1:] and set(word[1:]) <= set("cexuvlE"):
@@ -256,7 +256,7 @@ def _git_reason(argv: tuple[str, ...]) -> str:
         option = argv[i].split("=", 1)[0]
         if option in ("-c", "--config-env", "--exec-path"):
             return f"git {option} can define commands (aliases, pagers, external programs)"
-        i += 2 if option in _SUBCOMMAND_PROGRAMS["git"].arg_options and "=" not in argv[i] else 1
+        i += 2 if option in SUBCOMMAND_PROGRAMS["git"].arg_options and "=" not in argv[i] else 1
     if i < len(argv) and argv[i] not in _GIT_BUILTINS:
         return f"git {argv[i]}: not a git command, so an alias that can run anything"
     return ""
@@ -264,8 +264,8 @@ def _git_reason(argv: tuple[str, ...]) -> str:
 
 def _subcommand_runs(argv: tuple[str, ...]) -> list[tuple[str, ...]]:
     """`uv run pytest`, `npm exec x`, `poetry run x`: the command run by a package manager's subcommand."""
-    name = _basename(argv[0])
-    spec = _SUBCOMMAND_PROGRAMS.get(name)
+    name = basename(argv[0])
+    spec = SUBCOMMAND_PROGRAMS.get(name)
     if spec is None or not spec.runs:
         return []
     i = 1

@@ -49,21 +49,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kimicode.security import hostfiles as H
 from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv
-from kimicode.security.hostfiles import (
-    existing as _existing,
-    git_file_targets as _git_file_targets,
-    hidden_system_files as _hidden_system_files,
-    links_out as _links_out,
-    private_dirs as _private_dirs,
-    private_path_dirs as _private_path_dirs,
-    real as _real,
-    under_private as _under_private,
-    within as _within,
-)
+from kimicode.security.paths import HOME_SECRETS, KIMICODE_SECRETS, is_env_file
 from kimicode.security.placeholders import Placeholders
 from kimicode.security.seatbelt import seatbelt_profile
-from kimicode.security.paths import HOME_SECRETS, KIMICODE_SECRETS, is_env_file
 
 MODES = ("read-only", "workspace-write", "off")
 
@@ -145,13 +135,13 @@ class Sandbox:
             return []
         roots: list[Path] = []
         for path in (self.workspace, cwd, *self.extra_writable):
-            real = _real(path)
+            real = H.real(path)
             if real is None or not os.path.isdir(real):
                 continue
             # A folder inside another root's protected path (a swarm sub-agent's worktree under .git) is a
             # root of its own: writable, with its own protected paths, although the path around it is not.
-            if not any(_within(real, root) and not _in_protected(real, root) for root in roots):
-                roots = [root for root in roots if not (_within(root, real) and not _in_protected(root, real))]
+            if not any(H.within(real, root) and not _in_protected(real, root) for root in roots):
+                roots = [root for root in roots if not (H.within(root, real) and not _in_protected(root, real))]
                 roots.append(real)
         return roots
 
@@ -166,7 +156,7 @@ class Sandbox:
         for root in roots:
             # In a subfolder of a repository a new .git is a nested repository like any other folder's: no
             # placeholder, which would make the subfolder look like the top of a repository to kimicode.
-            in_repo = (self.git_dir if root == _real(self.workspace) else _git_dir_above(root)) is not None
+            in_repo = (self.git_dir if root == H.real(self.workspace) else _git_dir_above(root)) is not None
             for rel in PROTECTED:
                 path = root / rel
                 if rel == ".git" and in_repo and not os.path.lexists(path):
@@ -174,18 +164,18 @@ class Sandbox:
                 for parent in reversed(Path(rel).parents[:-1]):  # .github for .github/workflows
                     folder = self._placeholders.claim(root / parent)
                     # Bound writable over itself: only where it is writable anyway (not a link leading out).
-                    if folder is not None and any(_within(folder, r) for r in roots) and folder not in immovable:
+                    if folder is not None and any(H.within(folder, r) for r in roots) and folder not in immovable:
                         immovable.append(folder)
                 real = self._placeholders.claim(path)
                 # A protected name that points outside the writable roots is read-only already.
-                if real is not None and any(_within(real, r) for r in roots) and real not in protected:
+                if real is not None and any(H.within(real, r) for r in roots) and real not in protected:
                     protected.append(real)
-            protected += [p for p in _git_file_targets(root / ".git") if any(_within(p, r) for r in roots)]
+            protected += [p for p in H.git_file_targets(root / ".git") if any(H.within(p, r) for r in roots)]
         return immovable, protected
 
     def _env_files(self) -> list[Path]:
         found: list[Path] = []
-        for root in {_real(self.workspace), *(_real(p) for p in self.extra_writable)}:
+        for root in {H.real(self.workspace), *(H.real(p) for p in self.extra_writable)}:
             if root is None:
                 continue
             try:
@@ -200,13 +190,13 @@ class Sandbox:
     def _secrets(self) -> tuple[list[Path], list[Path]]:
         """(folders to empty, files to blank), only those that exist."""
         user = Path.home()
-        found = [_existing(user / name) for name in HOME_SECRETS]
+        found = [H.existing(user / name) for name in HOME_SECRETS]
         dirs = [p for p in found if p is not None and p.is_dir()]
-        files = [p for p in found if p is not None and not p.is_dir()]
-        files += [_existing(self.home / f) for f in SECRET_HOME_FILES]
+        files: list[Path | None] = [p for p in found if p is not None and not p.is_dir()]
+        files += [H.existing(self.home / f) for f in SECRET_HOME_FILES]
         files += self._env_files()
         sock = os.environ.get("SSH_AUTH_SOCK")
-        files += [_existing(Path(s)) for s in (*SOCKETS, *([sock] if sock else []))]
+        files += [H.existing(Path(s)) for s in (*SOCKETS, *([sock] if sock else []))]
         blanks = [p for p in files if p is not None and not p.is_dir()]
         return dirs, blanks
 
@@ -219,22 +209,22 @@ class Sandbox:
         # would hide them; the whole repository, since git stops looking for .git at a file-system boundary.
         readable = [self.workspace, cwd, *self.extra_writable, *([self.git_dir.parent] if self.git_dir else [])]
         # So do the folders of PATH there (tools unpacked in /tmp), but never a whole private folder.
-        readable += _private_path_dirs(os.environ.get("PATH", ""))
+        readable += H.private_path_dirs(os.environ.get("PATH", ""))
         # And what kimicode itself runs inside (the port bridge's relay): this interpreter's environment and
         # kimicode's own files, read-only, where they lie in /tmp (a venv or a checkout there).
         readable += [Path(sys.prefix), Path(__file__).resolve().parent.parent]
         visible: list[Path] = []
         for path in readable:
-            real = _real(path)
-            if real is None or real in _private_dirs():
+            real = H.real(path)
+            if real is None or real in H.private_dirs():
                 continue
-            if os.path.isdir(real) and _under_private(real) and real not in visible:
-                if not any(_within(real, root) for root in writable):
+            if os.path.isdir(real) and H.under_private(real) and real not in visible:
+                if not any(H.within(real, root) for root in writable):
                     visible.append(real)
-        visible += _hidden_system_files()
+        visible += H.hidden_system_files()
         return BwrapSpec(
             program=self.program,
-            cwd=_real(cwd) or cwd,
+            cwd=H.real(cwd) or cwd,
             temp_dir=self.temp_dir,
             uid=os.getuid(),
             gid=os.getgid(),
@@ -243,14 +233,14 @@ class Sandbox:
             immovable=tuple(immovable),
             protected=tuple(protected),
             visible=tuple(visible),
-            sockets=tuple(p for p in (_existing(s) for s in self.sockets) if p is not None),
+            sockets=tuple(p for p in (H.existing(s) for s in self.sockets) if p is not None),
             hidden_dirs=tuple(dirs),
             hidden_files=tuple(blanks),
-            private_dirs=_private_dirs(),
+            private_dirs=H.private_dirs(),
             runtime_dir=Path(runtime) if runtime.startswith("/") else None,
             userns=self.userns,
             disable_userns=self.disable_userns,
-            links=_links_out(),
+            links=H.links_out(),
         )
 
     def env(self) -> dict[str, str]:
@@ -305,16 +295,17 @@ def detect_sandbox(
     """The sandbox this machine can give for ``mode``; mode "off" (with ``unavailable`` said) where none works."""
     if mode not in MODES:
         raise ValueError(f"unknown sandbox mode {mode!r}")
-    base = {
-        "network": network,
-        "workspace": workspace,
-        "home": home,
-        "extra_writable": tuple(extra_writable),
-        "sockets": tuple(sockets),
-        "git_dir": _git_dir_above(workspace),
-    }
+    make = functools.partial(
+        Sandbox,
+        network=network,
+        workspace=workspace,
+        home=home,
+        extra_writable=tuple(extra_writable),
+        sockets=tuple(sockets),
+        git_dir=_git_dir_above(workspace),
+    )
     if mode == "off":
-        return Sandbox(mode="off", backend="none", **base)  # type: ignore[arg-type]
+        return make(mode="off", backend="none")
     why = ""
     if sys.platform.startswith("linux"):
         program = shutil.which("bwrap")
@@ -326,8 +317,8 @@ def detect_sandbox(
                 extra = ("--unshare-user",) * userns + ("--disable-userns",) * disable_userns
                 problem = _probe(program, (*probe, *extra))
                 if not problem:
-                    return Sandbox(  # type: ignore[arg-type]
-                        mode=mode, backend="bwrap", program=program, userns=userns, disable_userns=disable_userns, **base
+                    return make(
+                        mode=mode, backend="bwrap", program=program, userns=userns, disable_userns=disable_userns
                     )
                 why = why or problem  # the strongest setting's reason is the one to tell
     elif sys.platform == "darwin":
@@ -337,19 +328,19 @@ def detect_sandbox(
         else:
             why = _probe(program, ("-p", "(version 1)(allow default)"))
             if not why:
-                return Sandbox(mode=mode, backend="seatbelt", program=program, **base)  # type: ignore[arg-type]
+                return make(mode=mode, backend="seatbelt", program=program)
     else:
         why = f"no sandbox on {sys.platform}"
-    return Sandbox(mode="off", backend="none", unavailable=why, **base)  # type: ignore[arg-type]
+    return make(mode="off", backend="none", unavailable=why)
 
 
 def _in_protected(path: Path, root: Path) -> bool:
-    return path != root and any(_within(path, root / rel) for rel in PROTECTED)
+    return path != root and any(H.within(path, root / rel) for rel in PROTECTED)
 
 
 def _git_dir_above(workspace: Path) -> Path | None:
     """The .git folder of the repository the workspace lies in, when its top is above the workspace."""
-    start = _real(workspace)
+    start = H.real(workspace)
     if start is None:
         return None
     for folder in start.parents:

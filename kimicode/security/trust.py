@@ -20,7 +20,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kimicode.jsonfile import write_json_atomic
 
@@ -31,11 +31,21 @@ TRUST_FILE = "trust.json"
 PROJECT_CONFIG = ".kimicode/config.toml"
 
 
+# "" when only rules were saved so far (or trust.json holds a value this version does not know).
+TrustDecision = Literal["trusted", "ignored", ""]
+
+
 @dataclass
 class TrustRecord:
-    decision: str  # "trusted", "ignored", or "" (only saved rules so far)
+    decision: TrustDecision
     config_hash: str = ""
     rules: list[str] = field(default_factory=list)
+
+
+def _decision(value: object) -> TrustDecision:
+    if value == "trusted":
+        return "trusted"
+    return "ignored" if value == "ignored" else ""
 
 
 def _key(workspace: Path) -> str:
@@ -66,7 +76,7 @@ class TrustStore:
             return None
         rules = entry.get("rules")
         return TrustRecord(
-            decision=str(entry.get("decision") or ""),
+            decision=_decision(entry.get("decision")),
             config_hash=str(entry.get("config_hash") or ""),
             rules=[str(r) for r in rules] if isinstance(rules, list) else [],
         )
@@ -89,7 +99,8 @@ class TrustStore:
         table = self._load()
         entry = table.get(_key(workspace))
         entry = entry if isinstance(entry, dict) else {"decision": ""}
-        rules = entry.get("rules") if isinstance(entry.get("rules"), list) else []
+        saved = entry.get("rules")
+        rules: list[Any] = saved if isinstance(saved, list) else []
         if rule not in rules:
             rules.append(rule)
         entry["rules"] = rules

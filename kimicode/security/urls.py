@@ -22,6 +22,7 @@ import ipaddress
 import re
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kimicode.security.network import (
@@ -193,7 +194,17 @@ async def resolve(target: Target) -> tuple[str, ...]:
     return _pin(target, infos)
 
 
-def _pin(target: Target, infos: list[tuple]) -> tuple[str, ...]:  # type: ignore[type-arg]
+# One answer of getaddrinfo: family, type, protocol, canonical name, socket address (its first item the address).
+_AddressInfo = tuple[
+    socket.AddressFamily,
+    socket.SocketKind,
+    int,
+    str,
+    "tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]",
+]
+
+
+def _pin(target: Target, infos: Sequence[_AddressInfo]) -> tuple[str, ...]:
     addresses: list[str] = []
     for info in infos:
         address = str(info[4][0])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from kimicode.security.decision import Action
 from kimicode.security.policy import Policy
 from kimicode.security.rules import RuleError, parse_rule
 from kimicode.tools.base import Tool, ToolContext
@@ -269,6 +271,17 @@ def test_rule_syntax() -> None:
         parse_rule("bash(oops", "allow")
     with pytest.raises(RuleError):
         parse_rule("bash(x)", "maybe")
+
+
+def test_decisions_read_and_serialize_as_the_plain_words(env) -> None:
+    """The action is an enum; what the user reads and any JSON made from a decision stay the plain words."""
+    p = policy(env, rules=[("deny", "bash(rm *)", "project config")])
+    decision = bash(p, env, "rm -rf build")
+    assert decision.action is Action.DENY and decision.action == "deny"
+    assert decision.reason == "denied by the rule deny bash(rm *) (project config)"
+    assert json.dumps({"action": decision.action}) == '{"action": "deny"}'
+    assert f"{bash(p, env, 'ls').action}" == "allow"
+    assert [f"{r.kind}" for r in p.listing()] == ["deny"]
 
 
 def test_session_answers_are_listed_as_rules(env) -> None:

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from kimicode.security.launchers import inner_commands
 from kimicode.security.policy import SESSION_SOURCE, Policy
-from kimicode.security.shell import (
-    ParsedCommand,
-    Redirect,
-    command_prefix,
-    inner_commands,
-    parse_command,
-)
+from kimicode.security.prefix import command_prefix
+from kimicode.security.shell import parse_command
+from kimicode.security.shell_types import ParsedCommand, Redirect
 from kimicode.tools.base import ToolContext
 from kimicode.tools.bash import BashTool
 from tests.clirun import REPO
@@ -305,6 +302,21 @@ def test_what_does_not_parse_is_an_error(source: str) -> None:
     assert parsed.error
     assert not is_read_only(parsed)
     assert not runs_unasked(source, {"ls", "echo", "echo unterminated"})
+
+
+def test_commands_inside_a_parse_error_in_a_chain_are_still_seen() -> None:
+    # `||` then `&&` leaves `{ rm x; }` inside a parse error at the second level of an `a && b || ...` chain.
+    source = "{ a && b || && { rm x; } rm y; } > out"
+    parsed = parse_command(source)
+    assert parsed.error
+    by_words = {cmd.words: cmd for cmd in parsed.commands}
+    assert ("rm", "x") in by_words
+    # Run directly by the group, so the group's redirection is its own too.
+    assert by_words[("rm", "x")].redirects == (Redirect(">", "out"),)
+    ws = _WORKSPACE[0]
+    policy = Policy(workspace=ws, home=ws.parent / "kimihome", rules=[("deny", "bash(rm *)", "config")], yolo=True)
+    decision = policy.decide(BASH, {"command": source}, ToolContext(workspace=ws))
+    assert decision.action == "deny" and "rm" in decision.reason
 
 
 def test_bare_and_declared_assignments_are_parts_of_their_own() -> None:

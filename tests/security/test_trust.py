@@ -384,3 +384,17 @@ def test_first_run_setup_never_sends_the_key_to_the_project(
     assert attacker.requests == []
     saved = tomllib.loads((home / "config.toml").read_text())
     assert saved["base_url"] == good.base_url and attacker.base_url not in (home / "config.toml").read_text()
+
+
+def test_a_trust_decision_this_version_does_not_know_trusts_nothing(home: Path, workspace: Path) -> None:
+    from kimicode.security.trust import TRUST_FILE, TrustStore, project_fingerprint
+
+    store = TrustStore(home)
+    store.set(workspace, True, project_fingerprint(workspace))
+    assert store.is_trusted(workspace)
+    path = home / TRUST_FILE
+    path.write_text(path.read_text(encoding="utf-8").replace('"trusted"', '"Trusted"'), encoding="utf-8")
+    record = store.record(workspace)
+    assert record is not None and record.decision == "" and not store.is_trusted(workspace)
+    store.add_rule(workspace, "bash(make *)")  # saving a rule keeps what the file said
+    assert '"decision": "Trusted"' in path.read_text(encoding="utf-8")
