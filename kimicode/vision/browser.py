@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 
 from kimicode.vision.boundary import Boundary, FileGuard, gate_args, sandbox_wrapper
 from kimicode.vision.errors import VisionError
+from kimicode.vision.gate import Refusal
+from kimicode.vision.page_report import PageRequests, compose, watch_errors
 
 if TYPE_CHECKING:
     from kimicode.vision.actions import Action
@@ -43,6 +45,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # The on-device model's manifest is fetched from the component updater on demand, which
+    # --disable-component-update does not stop; a local manifest (here: none) replaces that request.
+    f"--optimization-guide-manifest-override={os.devnull}",
 ]
 SYSTEM_BROWSERS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
 FALLBACK_PATHS = ["/usr/bin/chromium"]
@@ -55,7 +60,6 @@ UNSANDBOXED_NOTE = (
     "Chromium runs without its own sandbox on this machine (no user namespaces), so a page that exploits it "
     "runs as you; its network and files are still limited"
 )
-MAX_PAGE_ERRORS = 10
 # After each scroll: two animation frames so scroll/IntersectionObserver handlers run, then a pause
 # so the CSS transitions they start are (mostly) finished in the picture.
 SCROLL_SETTLE_SECONDS = 0.35
@@ -144,6 +148,11 @@ class Browser:
     @property
     def started(self) -> bool:
         return self._browser is not None and self._browser.is_connected()
+
+    @property
+    def gate_port(self) -> int:
+        """The loopback port all of Chromium's traffic goes through (0 before start)."""
+        return self._gate.port if self._gate is not None else 0
 
     async def start(self) -> None:
         async with self._lock:
@@ -261,11 +270,20 @@ class Browser:
         page_file = Path(unquote(urlsplit(url).path)) if url.startswith("file:") else None
         root = workspace or self.workspace
         refused: list[str] = []
-        await context.route("**/*", FileGuard([root] if root else [], page_file, refused))
+        requests = PageRequests()
+        requests.watch(context)
+        await context.route("**/*", requests.routed(FileGuard([root] if root else [], page_file, refused)))
         address = self.boundary.allow_address(url)
-        gate_seen = len(self._gate.refused)
+        gate_refusals: list[Refusal] = []
+        gate = self._gate
+
+        def heard(refusal: Refusal) -> None:
+            gate_refusals.append(refusal)
+
         page = await context.new_page()
-        errors = _watch_errors(page)
+        requests.watch_page(page)
+        errors = watch_errors(page)
+        gate.listeners.add(heard)  # before the page asks for anything: it has not navigated yet
         try:
             note = await _load(page, url, timeout, self._gate.unreachable)
             if actions:
@@ -283,9 +301,7 @@ class Browser:
             from kimicode.vision.pagefacts import overflow_facts
 
             first = frames[0]
-            refused += self._gate.refused[gate_seen:]
-            first.page_errors = [f"refused {line}" for line in refused[:MAX_PAGE_ERRORS]]
-            first.page_errors += errors[: MAX_PAGE_ERRORS - len(first.page_errors)]
+            first.page_errors = compose(refused, gate_refusals, requests, errors)
             first.facts = [line for line in [element_line, *await overflow_facts(page)] if line]
             for frame in frames:
                 frame.scale = chosen.scale
@@ -297,6 +313,7 @@ class Browser:
         except PlaywrightError as exc:
             raise VisionError(f"screenshot of {url} failed: {_first_line(exc)}") from None
         finally:
+            gate.listeners.discard(heard)
             self.boundary.release(address)
             try:
                 await context.close()
@@ -329,32 +346,6 @@ async def _scroll_y(page: Any) -> int:
         return int(await page.evaluate("Math.round(scrollY)"))
     except Exception:  # noqa: BLE001
         return 0
-
-
-def _watch_errors(page: Any) -> list[str]:
-    """Collect what usually explains a blank or broken page: script errors and resources that failed."""
-    errors: list[str] = []
-
-    def add(text: str) -> None:
-        if len(errors) < MAX_PAGE_ERRORS:
-            errors.append(" ".join(text.split())[:300])
-
-    page.on("pageerror", lambda error: add(f"uncaught error: {error}"))
-    def console(message: Any) -> None:
-        # "Failed to load resource" repeats what the request lines below say, without the URL.
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            add(f"console error: {message.text}")
-
-    page.on("console", console)
-    page.on("requestfailed", lambda request: add(f"failed to load {request.url}: {request.failure or 'error'}"))
-    # The document's own status is noted separately; this catches scripts, styles, images and API calls.
-    page.on(
-        "response",
-        lambda response: add(f"HTTP {response.status} for {response.url}")
-        if response.status >= 400 and response.request.resource_type != "document"
-        else None,
-    )
-    return errors
 
 
 async def _load(page: Any, url: str, timeout: float, unreachable: set[tuple[str, int]]) -> str:
