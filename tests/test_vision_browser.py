@@ -17,7 +17,6 @@ from PIL import Image as PILImage
 from kimicode.tools.base import ToolContext, ToolResult
 from kimicode.tools.screenshot import ScreenshotTool
 from kimicode.vision.browser import (
-    NO_CHROMIUM_MESSAGE,
     Browser,
     close_session_browsers,
     resolve_target,
@@ -25,6 +24,7 @@ from kimicode.vision.browser import (
 )
 from kimicode.vision.errors import VisionError
 from kimicode.vision.images import estimate_image_tokens
+from kimicode.vision.launch import NO_CHROMIUM_MESSAGE
 from tests.sandboxing import missing
 
 T = TypeVar("T")
@@ -229,12 +229,12 @@ def test_page_whose_document_never_arrives_times_out_cleanly(run: Any, slow_site
 
 
 def test_no_browser_anywhere_says_how_to_install_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kimicode.vision.browser as browser_module
+    import kimicode.vision.launch as launch_module
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("KIMICODE_CHROMIUM", raising=False)
-    monkeypatch.setattr(browser_module, "FALLBACK_PATHS", [str(tmp_path / "no-chromium")])
-    monkeypatch.setattr(browser_module, "_playwright_executable", lambda chromium: None)
+    monkeypatch.setattr(launch_module, "FALLBACK_PATHS", [str(tmp_path / "no-chromium")])
+    monkeypatch.setattr(launch_module, "playwright_executable", lambda chromium: None)
 
     with pytest.raises(VisionError) as error:
         asyncio.run(Browser().start())
@@ -610,10 +610,10 @@ def test_chromium_renders_inside_its_own_sandbox(run: Any, tmp_path: Path) -> No
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="as root Chromium refuses its sandbox without the user namespace")
 def test_a_browser_without_its_sandbox_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kimicode.vision.browser as browser_module
+    import kimicode.vision.launch as launch_module
     from kimicode.vision.browser import UNSANDBOXED_NOTE
 
-    monkeypatch.setattr(browser_module, "sandbox_wrapper", lambda executable: None)  # as if unshare were missing
+    monkeypatch.setattr(launch_module, "sandbox_wrapper", lambda executable: None)  # as if unshare were missing
     (tmp_path / "p.html").write_text("<p>hello</p>")
 
     async def two_shots() -> list[str]:
