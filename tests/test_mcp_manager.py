@@ -6,8 +6,9 @@ import asyncio
 import warnings
 from pathlib import Path
 
-from kimicode.mcp.manager import McpManager, mcp_tool_name
+from kimicode.mcp.manager import McpManager
 from kimicode.mcp.server_config import McpServerConfig
+from kimicode.mcp.tools import mcp_tool_name
 from kimicode.tools.base import Tool, ToolContext
 from tests.mcp_servers.fixtures import http_server, live_processes_with, stdio_config
 

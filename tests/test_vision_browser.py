@@ -17,7 +17,6 @@ from PIL import Image as PILImage
 from kimicode.tools.base import ToolContext, ToolResult
 from kimicode.tools.screenshot import ScreenshotTool
 from kimicode.vision.browser import (
-    NO_CHROMIUM_MESSAGE,
     Browser,
     close_session_browsers,
     resolve_target,
@@ -25,6 +24,7 @@ from kimicode.vision.browser import (
 )
 from kimicode.vision.errors import VisionError
 from kimicode.vision.images import estimate_image_tokens
+from kimicode.vision.launch import NO_CHROMIUM_MESSAGE
 from tests.sandboxing import missing
 
 T = TypeVar("T")
@@ -77,7 +77,7 @@ def _pixels(data: bytes) -> PILImage.Image:
 
 
 def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int = 12) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=False))
 
 
 async def _shoot(target: str, **options: Any) -> list[bytes]:
@@ -229,12 +229,12 @@ def test_page_whose_document_never_arrives_times_out_cleanly(run: Any, slow_site
 
 
 def test_no_browser_anywhere_says_how_to_install_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kimicode.vision.browser as browser_module
+    import kimicode.vision.launch as launch_module
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("KIMICODE_CHROMIUM", raising=False)
-    monkeypatch.setattr(browser_module, "FALLBACK_PATHS", [str(tmp_path / "no-chromium")])
-    monkeypatch.setattr(browser_module, "_playwright_executable", lambda chromium: None)
+    monkeypatch.setattr(launch_module, "FALLBACK_PATHS", [str(tmp_path / "no-chromium")])
+    monkeypatch.setattr(launch_module, "playwright_executable", lambda chromium: None)
 
     with pytest.raises(VisionError) as error:
         asyncio.run(Browser().start())
@@ -610,10 +610,10 @@ def test_chromium_renders_inside_its_own_sandbox(run: Any, tmp_path: Path) -> No
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="as root Chromium refuses its sandbox without the user namespace")
 def test_a_browser_without_its_sandbox_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kimicode.vision.browser as browser_module
+    import kimicode.vision.launch as launch_module
     from kimicode.vision.browser import UNSANDBOXED_NOTE
 
-    monkeypatch.setattr(browser_module, "sandbox_wrapper", lambda executable: None)  # as if unshare were missing
+    monkeypatch.setattr(launch_module, "sandbox_wrapper", lambda executable: None)  # as if unshare were missing
     (tmp_path / "p.html").write_text("<p>hello</p>")
 
     async def two_shots() -> list[str]:
@@ -628,3 +628,63 @@ def test_a_browser_without_its_sandbox_says_so_once(tmp_path: Path, monkeypatch:
     except VisionError as exc:
         pytest.skip(f"no usable Chromium on this machine ({exc})")
     assert notes == [UNSANDBOXED_NOTE, ""]
+
+
+class _BackgroundTrigger(BaseHTTPRequestHandler):
+    """/trigger.js: before answering, asks the browser's gate for two refused addresses itself, the way
+    Chromium's own background services do (an updater, an account check): requests no page made."""
+
+    gate_port = 0
+    answers: list[bytes] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        for request in (
+            b"GET http://169.254.169.254/from-the-background HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n",
+            b"CONNECT 169.254.169.254:9443 HTTP/1.1\r\nHost: 169.254.169.254:9443\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", self.gate_port)) as raw:
+                raw.sendall(request)
+                self.answers.append(b"".join(iter(lambda: raw.recv(65536), b"")))  # to the gate's close
+        body = b"document.title = 'triggered'"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/javascript")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_report_holds_the_pages_refused_requests_not_the_browsers_own(run: Any, tmp_path: Path) -> None:
+    # A background request cannot be made to happen on cue in Chromium, so the test's server makes the
+    # browser's kind of request at the gate while the page loads: outside the page's context, like them.
+    async def gate_port() -> int:
+        return session_browser().gate_port
+
+    _BackgroundTrigger.gate_port = run(gate_port())
+    _BackgroundTrigger.answers = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BackgroundTrigger)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    trigger = f"<script src='http://127.0.0.1:{server.server_address[1]}/trigger.js'></script>"
+    (tmp_path / "plain.html").write_text(BOX_PAGE.replace("<body", f"<head>{trigger}</head><body"))
+    (tmp_path / "reaching.html").write_text(BOX_PAGE.replace("<body", f"<head>{trigger}</head><body").replace(
+        "</body>",
+        "<img src='http://169.254.169.254/from-the-page'><img src='https://169.254.169.254:8443/x.png'></body>",
+    ))
+    try:
+        plain = _screenshot(run, tmp_path, target="plain.html")
+        reaching = _screenshot(run, tmp_path, target="reaching.html")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # The background requests were made and refused, during each page's load...
+    assert len(_BackgroundTrigger.answers) == 4, _BackgroundTrigger.answers
+    assert all(answer.startswith(b"HTTP/1.1 403") for answer in _BackgroundTrigger.answers)
+    # ...but only what the page itself asked for is reported as the page's problem.
+    assert not plain.is_error and "refused" not in plain.text, plain.text
+    assert "- refused http://169.254.169.254/from-the-page: " in reaching.text, reaching.text
+    assert "- refused 169.254.169.254:8443: " in reaching.text, reaching.text
+    assert "from-the-background" not in reaching.text and "9443" not in reaching.text, reaching.text

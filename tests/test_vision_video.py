@@ -461,13 +461,13 @@ def test_skipping_decode_work_changes_nothing_the_model_sees(
 ) -> None:
     # The scan skips frames (keyframes as anchors, unreferenced B-frames) and later decodes stretches again
     # after a seek. What it sends must be byte for byte what a decoder that decodes every frame gives.
-    import kimicode.vision.video_av as video_av
+    import kimicode.vision.video_layout as video_layout
 
     _pyav_only(monkeypatch)
     clip = _long_clip(tmp_path / "motion.mp4", 45, MOTION_CUTS, {450: 1, 1030: 4}, writer)
     skipping = sample_video(clip)
-    monkeypatch.setattr(video_av, "_KEYFRAMES", "DEFAULT")
-    monkeypatch.setattr(video_av, "_REFERENCES", "DEFAULT")
+    monkeypatch.setattr(video_layout, "KEYFRAMES", video_layout.DECODE)
+    monkeypatch.setattr(video_layout, "REFERENCES", video_layout.DECODE)
     everything = sample_video(clip)
     assert [f.label for f in skipping] == [f.label for f in everything]
     assert [f.data for f in skipping] == [f.data for f in everything]
@@ -481,24 +481,24 @@ def test_decoding_parts_of_a_clip_side_by_side_changes_nothing_the_model_sees(
     # keyframes at 20 s and 40 s (H.264: the second decoder starts there), so the change at a part's first
     # frame is decided only once the part before it is decoded. What is sent must be byte for byte what one
     # decoder gives.
-    import kimicode.vision.video_av as video_av
+    import kimicode.vision.video_layout as video_layout
 
     _pyav_only(monkeypatch)
     cuts = {301: 1, 600: 2, 904: 3, 1200: 4}
     clip = _long_clip(tmp_path / "motion.mp4", 45, cuts, {450: 1, 1030: 4}, writer)
     decoders: list[int] = []
-    split = video_av._Layout.split
+    split = video_layout.Layout.split
 
     def counted(self: object, levels: list, count: int) -> list:
         dealt = split(self, levels, count)  # type: ignore[arg-type]
         decoders.append(len(dealt))
         return dealt
 
-    monkeypatch.setattr(video_av._Layout, "split", counted)
-    monkeypatch.setattr(video_av, "_cores", lambda: 2)
+    monkeypatch.setattr(video_layout.Layout, "split", counted)
+    monkeypatch.setattr(video_layout, "cores", lambda: 2)
     side_by_side = sample_video(clip)
     assert decoders and decoders[0] == 2, decoders  # the forward pass ran on two decoders
-    monkeypatch.setattr(video_av, "_cores", lambda: 1)
+    monkeypatch.setattr(video_layout, "cores", lambda: 1)
     one = sample_video(clip)
     assert decoders[-1] == 1
     assert [f.label for f in side_by_side] == [f.label for f in one]

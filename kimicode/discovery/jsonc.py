@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any, Literal
 
 PieceKind = Literal["string", "line-comment", "block-comment", "blank", "code"]
@@ -48,7 +49,7 @@ def strip_jsonc(text: str) -> str:
     """Remove // and /* */ comments and trailing commas, leaving string contents untouched."""
     cut = pieces(text)
     code = [index for index, (kind, _, _) in enumerate(cut) if kind in ("code", "string")]
-    following = {here: there for here, there in zip(code, code[1:])}
+    following = dict(pairwise(code))
     out: list[str] = []
     for index, (kind, start, end) in enumerate(cut):
         if kind == "line-comment":

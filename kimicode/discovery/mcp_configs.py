@@ -15,12 +15,9 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kimicode.discovery.jsonc import loads_jsonc
-
-if TYPE_CHECKING:
-    from kimicode.security.trust import ProjectFiles
 from kimicode.discovery.skills import find_project_root
 from kimicode.mcp.server_config import (
     McpServerConfig,
@@ -113,7 +110,15 @@ def find_mcp_servers(workspace: Path, home: Path, platform: str = sys.platform) 
     return _read_all(readers, workspace, home, project_mcp_files(workspace))
 
 
-def find_project_mcp_servers(workspace: Path, files: ProjectFiles | None = None) -> McpDiscovery:
+class ReadFiles(Protocol):
+    """Files read once, by path (None: absent or unreadable), as workspace trust read them to fingerprint
+    (kimicode.security.trust.ProjectFiles); named here by what it holds, so discovery needs no trust."""
+
+    @property
+    def data(self) -> Mapping[Path, bytes | None]: ...
+
+
+def find_project_mcp_servers(workspace: Path, files: ReadFiles | None = None) -> McpDiscovery:
     """Only the servers the project's own files configure (none of the user's). ``files``: the project
     files as read for the trust check; their bytes are parsed, not the files read again."""
     snapshot = files.data if files is not None else None
@@ -133,10 +138,11 @@ def _read_all(
     placeholders = {"workspaceFolder": str(find_project_root(workspace)), "userHome": str(home)}
     for path, reader in readers:
         known = snapshot is not None and path in snapshot
-        if (snapshot[path] is None) if known else not path.is_file():  # type: ignore[index]
+        recorded = snapshot.get(path) if snapshot is not None else None
+        if (recorded is None) if known else not path.is_file():
             continue
         try:
-            data = _parse(path, snapshot[path]) if known else _load(path)  # type: ignore[index, arg-type]
+            data = _parse(path, recorded) if recorded is not None else _load(path)
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             result.problems.append((path, f"cannot parse {path}: {_one_line(exc)}"))
             continue

@@ -166,7 +166,7 @@ class Checkpoints:
         ).split("\0")
         to_checkout: list[str] = []
         to_delete: list[str] = []
-        for status, path in zip(changes[0::2], changes[1::2]):
+        for status, path in zip(changes[0::2], changes[1::2], strict=False):  # (a trailing "")
             (to_delete if status == "D" else to_checkout).append(path)
         # Deletions first: a file may have to make way for a directory of the same name.
         for path in to_delete:

@@ -188,7 +188,7 @@ def _execute(
 ) -> tuple[int, Any, Any]:
     handle = _stdin_file(stdin, errors) if stdin is not None else None
     try:
-        return layer.execute(  # type: ignore[no-any-return]
+        return layer.execute(
             command,
             istream=handle,
             with_extended_output=True,

@@ -105,7 +105,7 @@ def global_options(transport: bool) -> list[str]:
     """The options before the command name: no pager, the forced keys, no transport unless ``transport``."""
     options = ["--no-pager", *_pairs(EXECUTING_KEYS)]
     if not transport:
-        options += _pairs(NO_TRANSPORT)  # type: ignore[arg-type]
+        options += _pairs(NO_TRANSPORT)
     return options
 
 

@@ -163,6 +163,7 @@ class WaveWorktrees:
             return MergeReport()
         theirs = self._commit(theirs_tree, f"kimicode swarm {checkout.agent_id}")
         ours_tree = self._tree_of(self.git.toplevel, self.user_index)
+        conflicts: list[str]
         if ours_tree == base_tree:
             merged_tree, conflicts = theirs_tree, []
         else:
@@ -198,7 +199,7 @@ class WaveWorktrees:
         ).split("\0")
         to_checkout: list[str] = []
         to_delete: list[str] = []
-        for status, path in zip(listing[0::2], listing[1::2]):
+        for status, path in zip(listing[0::2], listing[1::2], strict=False):  # (a trailing "")
             (to_delete if status == "D" else to_checkout).append(path)
         for path in to_delete:
             _delete(self.git.toplevel / path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from kimicode.security import urls
 
@@ -26,6 +27,20 @@ CONNECT_TIMEOUT_S = 10.0
 _DROPPED = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One connection the gate refused. Whose it was is not known here: every context of the browser,
+    and the browser's own background services, share the gate."""
+
+    shown: str  # the URL of a plain request, host:port of a tunnel, or the text that did not parse
+    why: str
+    tunnel: bool
+    target: urls.Target | None  # None when the request named no readable host
+
+    def __str__(self) -> str:
+        return f"{self.shown}: {self.why}"
+
+
 class Gate:
     """The proxy; ``problem(target, addresses)`` says why a connection is refused ("" lets it through)."""
 
@@ -33,7 +48,8 @@ class Gate:
         self._problem = problem
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
-        self.refused: list[str] = []  # "URL: why", for the page's report
+        # Called with each refusal as it happens; a screenshot listens for the time it runs.
+        self.listeners: set[Callable[[Refusal], None]] = set()
         self.unreachable: set[tuple[str, int]] = set()  # (host, port) nothing answered at
 
     async def start(self) -> int:
@@ -68,12 +84,12 @@ class Gate:
         try:
             target = urls.parse_authority(text) if tunnel else urls.parse(text, ("http", "ws"))
         except urls.UrlError as exc:
-            await self._refuse(writer, text, str(exc))
+            await self._refuse(writer, Refusal(text, str(exc), tunnel, None))
             return
         addresses = await urls.resolve(target)
         problem = self._problem(target, addresses)
         if problem:
-            await self._refuse(writer, target.url if not tunnel else text, problem)
+            await self._refuse(writer, Refusal(text if tunnel else target.url, problem, tunnel, target))
             return
         length = 0 if tunnel else _body_length(header_block)
         if length < 0:
@@ -118,9 +134,10 @@ class Gate:
                 continue
         return None
 
-    async def _refuse(self, writer: asyncio.StreamWriter, url: str, why: str) -> None:
-        self.refused.append(f"{url}: {why}")
-        body = f"kimicode refused to open {url}: {why}\n".encode()
+    async def _refuse(self, writer: asyncio.StreamWriter, refusal: Refusal) -> None:
+        for listener in list(self.listeners):
+            listener(refusal)
+        body = f"kimicode refused to open {refusal}\n".encode()
         writer.write(
             b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body

@@ -92,7 +92,7 @@ def _encode(data: bytes, max_tokens: int, label: str, source: str, keep_lossless
     if not data:
         raise VisionError(f"cannot read image {source}: the file is empty")
     try:
-        img = PILImageModule.open(io.BytesIO(data))
+        img: PILImage = PILImageModule.open(io.BytesIO(data))
         source_format = (img.format or "").upper()
         raw_width, raw_height = img.size
         orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation

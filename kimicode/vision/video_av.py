@@ -25,6 +25,15 @@ Measured (60 s 1080p, 32 frames, CPU seconds on 2 shared cores): the frames the 
 need are most of the cost. In a long GOP each sample needs every reference frame back to its keyframe;
 skipping all B-frames instead of only unreferenced ones would save a third on H.264 but corrupts most
 frames of x264's default output (P-frames are predicted from B-frames), and FFmpeg does not flag them.
+
+Invariants:
+- Every frame the scan sends decodes exactly as it would with every frame decoded: only frames nothing
+  is predicted from are skipped (``video_layout``'s plans), and a part after a seek starts on a keyframe.
+- The record (thumbnails, colour frames, candidates) is shared by the decoders of a clip's parts and
+  changed only under ``_Scanner.lock``; a part's first frame is compared with the frame before it only
+  once every part is decoded.
+- At most ``_CANDIDATES_PER_FRAME`` colour frames per frame that may be sent are held for possible
+  changes: a stronger change pushes out the weakest.
 """
 
 from __future__ import annotations
@@ -32,18 +41,16 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
-from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kimicode.vision.images import fit_within_tokens
+from kimicode.vision import video_layout, video_pixels
+from kimicode.vision.video_layout import Layout, Unsupported, open_video
 from kimicode.vision.video_scenes import (
-    CHROMA_GRID,
     FLASH_SECONDS,
-    LUMA_GRID,
     Frame,
     Scan,
     Thumb,
@@ -58,23 +65,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Unsupported", "scan"]
 
-_DECODE = "DEFAULT"  # skip_frame levels: decode the packet
-_REFERENCES = "NONREF"  # decode it if other frames are predicted from it
-_KEYFRAMES = "NONKEY"  # decode it if it is a keyframe
 _KEYFRAME_MODE_RATIO = 0.4  # keyframes as anchors when that decodes at most this share of the references
 _MAX_REFUSED = 50  # refused packets before a first decoded frame: the OpenCV scan gets its turn
-# Decoders of their own for parts of the clip only when no part holds more than this share of the work.
-_SHARE_WORTH_IT = 0.75
 _CANDIDATES_PER_FRAME = 2  # colour frames of possible scene changes kept, per frame that may be sent
-# Pixel formats whose planes are 8-bit Y, U, V (or Y alone) and can be sampled as they are.
-_PLANAR_8BIT = {
-    "gray", "yuv410p", "yuv411p", "yuv420p", "yuv422p", "yuv440p", "yuv444p",
-    "yuvj411p", "yuvj420p", "yuvj422p", "yuvj440p", "yuvj444p",
-}  # fmt: skip
-
-
-class Unsupported(Exception):
-    """PyAV is not installed or cannot read this file: the caller falls back to OpenCV."""
 
 
 def scan(path: Path, max_frames: int, max_fps: float, threshold: float, token_budget: int) -> Scan:
@@ -86,7 +79,7 @@ def scan(path: Path, max_frames: int, max_fps: float, threshold: float, token_bu
     error = getattr(av, "FFmpegError", None) or av.error.FFmpegError
     try:
         with _quiet(av):
-            layout = _Layout.read(av, path)
+            layout = Layout.read(av, path)
             scanner = _Scanner(av, path, layout, max_frames, max_fps, threshold, token_budget)
             scanner.forward()
             scanner.replay()
@@ -105,7 +98,7 @@ def _quiet(av: Any) -> Iterator[None]:
     """
     logging = getattr(av, "logging", None)
     level = logging.get_level() if logging is not None and hasattr(logging, "get_level") else None
-    if level is None:
+    if logging is None or level is None:
         yield
         return
     logging.set_level(logging.PANIC)
@@ -114,158 +107,9 @@ def _quiet(av: Any) -> Iterator[None]:
     finally:
         logging.set_level(level)
 
-
-def _open(av: Any, path: Path, threads: int = 0) -> Any:
-    """The file's first video stream, its decoder on ``threads`` threads (0: one a core)."""
-    try:
-        # A clip's tags may be in any encoding: before PyAV 19 undecodable ones raise unless ignored.
-        container = av.open(str(path), metadata_errors="ignore")
-    except TypeError as exc:
-        if "metadata_errors" not in str(exc):
-            raise
-        container = av.open(str(path))  # PyAV 19 dropped the argument
-    if not container.streams.video:
-        container.close()
-        raise Unsupported("no video stream")
-    stream = container.streams.video[0]
-    threads = threads or _cores()
-    if threads > 1:
-        stream.thread_type = "AUTO"  # frame and slice threads ...
-    stream.codec_context.thread_count = threads  # ... one a core (FFmpeg's one more only adds switching)
-    return container
-
-
-def _cores() -> int:
-    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    return max(1, min(16, len(usable)))
-
-
-class _Layout:
-    """A video stream as its container describes it: packet timestamps and keyframe flags, no decoding."""
-
-    def __init__(self, packets: list[tuple[int, bool]], time_base: Fraction, rate: float) -> None:
-        self.packet_pts = [pts for pts, _ in packets]  # decode order
-        self.pts = sorted(set(self.packet_pts))  # display order
-        self.index_of = {pts: i for i, pts in enumerate(self.pts)}
-        self.shown = [self.index_of[pts] for pts in self.packet_pts]  # decode position -> frame number
-        self.position_of = {pts: j for j, pts in enumerate(self.packet_pts)}
-        self.decode_position = [0] * len(self.pts)  # frame number -> decode position
-        for j, index in enumerate(self.shown):
-            self.decode_position[index] = j
-        self.gop_starts = [j for j, (_, key) in enumerate(packets) if key]
-        if not self.gop_starts or self.gop_starts[0] != 0:
-            self.gop_starts.insert(0, 0)  # a stream cut out of a longer one may not start on a keyframe
-        self.starts = set(self.gop_starts)
-        self.reordered = any(b < a for a, b in zip(self.shown, self.shown[1:]))  # B-frames
-        unit = float(time_base)
-        self.times = [(pts - self.pts[0]) * unit for pts in self.pts]
-        span = self.times[-1]
-        self.fps = rate if 0 < rate <= 1000 else ((len(self.pts) - 1) / span if span > 0 else 25.0)
-
-    @classmethod
-    def read(cls, av: Any, path: Path) -> _Layout:
-        container = _open(av, path)
-        try:
-            stream = container.streams.video[0]
-            packets: list[tuple[int, bool]] = []
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                if packet.pts is None:
-                    raise Unsupported("packets without timestamps")  # raw elementary streams, some AVI
-                packets.append((packet.pts, bool(packet.is_keyframe)))
-            if not packets:
-                raise Unsupported("no video packets")
-            rate = stream.average_rate or stream.guessed_rate or 0
-            return cls(packets, stream.time_base, float(rate))
-        finally:
-            container.close()
-
-    def __len__(self) -> int:
-        return len(self.pts)
-
-    def gops(self) -> list[range]:
-        """Decode positions of each GOP, from its keyframe to the packet before the next one."""
-        ends = [*self.gop_starts[1:], len(self.packet_pts)]
-        return [range(start, end) for start, end in zip(self.gop_starts, ends)]
-
-    def plan(self, wanted: set[int], base: str | None) -> list[str | None]:
-        """The ``skip_frame`` level for each packet (None: not sent) so that the ``wanted`` frames decode.
-
-        In a GOP with a wanted frame, every packet decoded before the last wanted one may be a frame it is
-        predicted from, so the references among them are decoded; after it, ``base`` applies.
-        """
-        levels: list[str | None] = [base] * len(self.packet_pts)
-        gops = self.gops()
-        for number, gop in enumerate(gops):
-            hits = [j for j in gop if self.shown[j] in wanted]
-            if not hits:
-                continue
-            for j in range(gop.start, hits[-1] + 1):
-                levels[j] = _DECODE if self.shown[j] in wanted else _REFERENCES
-            if number > 0 and any(self.shown[j] < self.shown[gop.start] for j in hits):
-                # A wanted leading picture (shown before its keyframe, an open GOP) is predicted from the
-                # GOP before as well.
-                for j in gops[number - 1]:
-                    if levels[j] != _DECODE:
-                        levels[j] = _REFERENCES
-        return levels
-
-    def reach(self, frames: range) -> int:
-        """Packets a decoder sends to reach ``frames`` from the keyframe before them (an upper bound)."""
-        positions = [self.decode_position[i] for i in frames]
-        first, last = min(positions), max(positions)
-        start = self.gop_starts[bisect.bisect_right(self.gop_starts, first) - 1]
-        return last - start + 1
-
-    def cost(self, levels: list[str | None], positions: range | None = None) -> int:
-        """Packets sent to the decoder, roughly what decoding takes (keyframes count for what they are)."""
-        span = positions if positions is not None else range(len(levels))
-        return sum(1 for j in span if levels[j] is not None and (levels[j] != _KEYFRAMES or j in self.starts))
-
-    def closed(self, gop: range) -> bool:
-        """No frame of the GOP is shown before its keyframe: it decodes without the GOP before it."""
-        return min(self.shown[j] for j in gop) == self.shown[gop.start]
-
-    def split(self, levels: list[str | None], decoders: int) -> list[list[range]]:
-        """The packets to send, as runs of consecutive GOPs, dealt to at most ``decoders`` decoders.
-
-        Each decoder gets consecutive GOPs of about the same work, and it seeks only between its runs.
-        FFmpeg's frame threads keep a core only ~70% busy on H.264 (each frame waits for the rows it is
-        predicted from) while decoders of their own, each on one core, share nothing: on 2 cores a 60 s
-        1080p H.264 clip decodes in 1.6-1.9 s instead of 2.1-2.7 s. A stream with one long GOP (a browser's
-        recording) has nothing to deal and keeps the one decoder with its threads.
-        """
-        units: list[tuple[range, int]] = []  # GOPs to send, an open GOP joined to the one before it
-        for gop in self.gops():
-            work = self.cost(levels, gop)
-            if not work:
-                continue
-            if units and units[-1][0].stop == gop.start and not self.closed(gop):
-                joined, before = units.pop()
-                units.append((range(joined.start, gop.stop), before + work))
-            else:
-                units.append((gop, work))
-        groups = _balanced([work for _, work in units], decoders)
-        total = sum(work for _, work in units)
-        if len(groups) < 2 or max(sum(units[i][1] for i in group) for group in groups) > _SHARE_WORTH_IT * total:
-            groups = [list(range(len(units)))]
-        dealt = []
-        for group in groups:
-            runs: list[range] = []
-            for i in group:
-                gop = units[i][0]
-                if runs and runs[-1].stop == gop.start:
-                    runs[-1] = range(runs[-1].start, gop.stop)
-                else:
-                    runs.append(gop)
-            dealt.append(runs)
-        return dealt
-
-
 class _Scanner:
     def __init__(
-        self, av: Any, path: Path, layout: _Layout, max_frames: int, max_fps: float, threshold: float, budget: int
+        self, av: Any, path: Path, layout: Layout, max_frames: int, max_fps: float, threshold: float, budget: int
     ) -> None:
         self.av = av
         self.path = path
@@ -293,10 +137,10 @@ class _Scanner:
     def forward(self) -> None:
         """One pass from the start: the uniform samples, and the keyframes or all references as anchors."""
         layout = self.layout
-        by_keyframes = layout.plan(self.uniform, _KEYFRAMES)
+        by_keyframes = layout.plan(self.uniform, video_layout.KEYFRAMES)
         references = len(layout) // 2 if layout.reordered else len(layout)
         keyframe_anchors = layout.cost(by_keyframes) <= _KEYFRAME_MODE_RATIO * references
-        levels = by_keyframes if keyframe_anchors else layout.plan(self.uniform, _REFERENCES)
+        levels = by_keyframes if keyframe_anchors else layout.plan(self.uniform, video_layout.REFERENCES)
         self._decode_all(levels, None)
 
     def replay(self) -> None:
@@ -308,9 +152,9 @@ class _Scanner:
         instead, once, from the start.
         """
         thumbs, count, order = self.result.thumbs, len(self.layout), self.decoded
-        steps = [difference(thumbs[a], thumbs[b]) for a, b in zip(order, order[1:])]
+        steps = [difference(thumbs[a], thumbs[b]) for a, b in pairwise(order)]
         stretches = []
-        for k, (before, after) in enumerate(zip(order, order[1:])):
+        for k, (before, after) in enumerate(pairwise(order)):
             gap = after - before
             if gap == 1:
                 continue
@@ -336,11 +180,11 @@ class _Scanner:
 
     def _decode_all(self, levels: list[str | None], needed: set[int] | None) -> None:
         """Send the packets ``levels`` names, through one decoder or several on parts of the clip."""
-        dealt = self.layout.split(levels, _cores())
+        dealt = self.layout.split(levels, video_layout.cores())
         if len(dealt) == 1:
             self._decode_runs(dealt[0], levels, needed, 0)
         else:
-            threads = max(1, _cores() // len(dealt))
+            threads = max(1, video_layout.cores() // len(dealt))
             # PyAV lets go of the GIL while FFmpeg decodes: the decoders run side by side in threads.
             with concurrent.futures.ThreadPoolExecutor(len(dealt), thread_name_prefix="video-decode") as pool:
                 parts = [pool.submit(self._decode_runs, runs, levels, needed, threads) for runs in dealt]
@@ -359,7 +203,7 @@ class _Scanner:
         """Decode runs of GOPs with a decoder of their own, seeking to each run's keyframe."""
         layout = self.layout
         reformatter = self.av.video.reformatter.VideoReformatter()  # (it keeps FFmpeg's scaler: one a decoder)
-        container = _open(self.av, self.path, threads)
+        container = open_video(self.av, self.path, threads)
         try:
             stream = container.streams.video[0]
             context = stream.codec_context
@@ -427,7 +271,7 @@ class _Scanner:
             index = min(max(0, bisect.bisect_left(layout.pts, frame.pts)), len(layout) - 1)
         if needed is not None and index not in needed:
             return False  # a replay decodes its GOP's start only to reach the frames it is after
-        thumb = _thumb(frame)
+        thumb = video_pixels.thumb(frame)
         colour, uniform = self.result.colour, index in self.uniform
         with self.lock:
             previous = self._record(index, thumb, needed is None)
@@ -436,7 +280,7 @@ class _Scanner:
             change = None if uniform or first else self._change(index, previous, thumb)
             if not (uniform or first or self._worth_keeping(change)):
                 return True
-        pixels = _colour(frame, self.keep_tokens, reformatter)
+        pixels = video_pixels.colour(frame, self.keep_tokens, reformatter)
         with self.lock:
             if uniform:
                 colour[index] = Frame(index, layout.times[index], pixels)
@@ -488,76 +332,8 @@ class _Scanner:
         self.candidates[index] = change
         self.result.colour[index] = Frame(index, self.layout.times[index], pixels, change)
 
-
-def _balanced(works: list[int], parts: int) -> list[list[int]]:
-    """``works`` cut into at most ``parts`` consecutive groups (indices) whose largest sum is smallest."""
-    if parts < 2 or len(works) < 2:
-        return [list(range(len(works)))]
-
-    def cut(limit: int) -> list[list[int]]:
-        groups: list[list[int]] = [[]]
-        total = 0
-        for i, work in enumerate(works):
-            if groups[-1] and total + work > limit:
-                groups.append([])
-                total = 0
-            groups[-1].append(i)
-            total += work
-        return groups
-
-    low, high = max(works), sum(works)
-    while low < high:  # the smallest largest sum with which ``parts`` groups suffice
-        middle = (low + high) // 2
-        if len(cut(middle)) <= parts:
-            high = middle
-        else:
-            low = middle + 1
-    return cut(low)
-
-
 def _uniform_by_time(times: list[float], duration: float, count: int) -> list[int]:
     """``count`` frames evenly spread in time from the first frame on (the frame shown at each moment)."""
     count = max(1, min(count, len(times)))
     step = duration / count
     return sorted({max(0, bisect.bisect_right(times, i * step + 1e-6) - 1) for i in range(count)})
-
-
-def _thumb(frame: Any) -> Thumb:
-    """Means over a grid of Y, U and V, from samples of the decoder's planes as they are."""
-    if frame.format.name not in _PLANAR_8BIT:
-        # Deeper or packed formats (10-bit, RGB): a small 8-bit copy first.
-        frame = frame.reformat(width=LUMA_GRID[0] * 4, height=LUMA_GRID[1] * 4, format="yuv444p")
-    import numpy as np
-
-    grids = (LUMA_GRID, CHROMA_GRID, CHROMA_GRID)
-    return np.concatenate([_plane_thumb(plane, grid).ravel() for plane, grid in zip(frame.planes, grids)])
-
-
-def _plane_thumb(plane: Any, grid: tuple[int, int]) -> np.ndarray:
-    import cv2
-    import numpy as np
-
-    width, height, line = plane.width, plane.height, plane.line_size
-    rows = np.frombuffer(plane, np.uint8, count=line * height).reshape(height, line)
-    # About four samples a cell each way: reading every pixel of a 1080p plane costs more than decoding.
-    step_y, step_x = max(1, height // (grid[1] * 4)), max(1, width // (grid[0] * 4))
-    sample = np.ascontiguousarray(rows[step_y // 2 : height : step_y, step_x // 2 : width : step_x])
-    return cv2.resize(sample, grid, interpolation=cv2.INTER_AREA)
-
-
-def _colour(frame: Any, max_tokens: int, reformatter: Any) -> np.ndarray:
-    """The frame upright in BGR, scaled by FFmpeg straight to the largest size that may be sent."""
-    import numpy as np
-
-    rotation = round(float(getattr(frame, "rotation", 0) or 0)) % 360  # counter-clockwise, for display
-    sideways = rotation in (90, 270)
-    width, height = (frame.height, frame.width) if sideways else (frame.width, frame.height)
-    target_w, target_h = fit_within_tokens(width, height, max_tokens)
-    if sideways:
-        target_w, target_h = target_h, target_w
-    # One reformatter for all frames: it keeps FFmpeg's scaler between calls (building one costs ~6 ms).
-    pixels = reformatter.reformat(frame, width=target_w, height=target_h, format="bgr24", interpolation="AREA")
-    pixels = pixels.to_ndarray()
-    if rotation in (90, 180, 270):
-        pixels = np.ascontiguousarray(np.rot90(pixels, k=rotation // 90))
-    return pixels

@@ -10,7 +10,8 @@ of something else) is a flash, not a cut: the frame it returns on is no change a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from itertools import pairwise
+from typing import TYPE_CHECKING, TypeAlias
 
 from kimicode.vision.images import DEFAULT_MAX_TOKENS, fit_within_tokens
 
@@ -44,7 +45,7 @@ LUMA_GRID = (32, 18)  # thumbnail cells (width, height) of the luma plane ...
 CHROMA_GRID = (16, 9)  # ... and of each colour plane
 # A thumbnail: uint8 cell means, the luma grid's then (when the scanner has colour) U's and V's, flat
 # (864 bytes a frame: an hour at 30 fps is 93 MB).
-Thumb = "np.ndarray"
+Thumb: TypeAlias = "np.ndarray"
 _LUMA_CELLS = LUMA_GRID[0] * LUMA_GRID[1]
 _CHROMA_CELLS = CHROMA_GRID[0] * CHROMA_GRID[1]
 _PLANE_STARTS = (0, _LUMA_CELLS, _LUMA_CELLS + _CHROMA_CELLS)
@@ -112,7 +113,7 @@ def scene_changes(scan: Scan, threshold: float, window: int) -> list[Change]:
     """
     order = sorted(scan.thumbs)
     thumbs = scan.thumbs
-    steps = [difference(thumbs[a], thumbs[b]) for a, b in zip(order, order[1:])]
+    steps = [difference(thumbs[a], thumbs[b]) for a, b in pairwise(order)]
     changes: list[Change] = []
     within_flash = -1  # frames up to here belong to a flash already found
     for k in range(1, len(order)):

@@ -13,12 +13,12 @@ import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EMU_PER_MM = 36000
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
 
@@ -34,7 +34,7 @@ def load_document(path: Path) -> Any:
         fail(f"{path} is not a .docx (not a zip package; legacy .doc must be converted first)")
     try:
         return docx.Document(str(path))
-    except Exception as exc:  # python-docx raises several unrelated types for broken packages
+    except Exception as exc:  # noqa: BLE001 - python-docx raises several unrelated types for broken packages
         fail(f"cannot open {path} as a Word document: {exc}")
 
 
@@ -144,9 +144,9 @@ def main() -> int:
             if not args.outline:
                 print("\n".join(table_lines(block, table_number, args.width)))
             continue
-        line = paragraph_line(block, args.width, args.outline)
-        if line is not None:
-            print(line)
+        text = paragraph_line(block, args.width, args.outline)
+        if text is not None:
+            print(text)
     return 0
 
 

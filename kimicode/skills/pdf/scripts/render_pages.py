@@ -14,12 +14,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 CONVERT_TIMEOUT_SECONDS = 300
 RENDER_TIMEOUT_SECONDS = 300
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
 

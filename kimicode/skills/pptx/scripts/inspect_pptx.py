@@ -13,12 +13,12 @@ import argparse
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EMU_PER_MM = 36000
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
 
@@ -34,7 +34,7 @@ def open_presentation(path: Path) -> Any:
         fail(f"{path} is not a .pptx (not a zip package; legacy .ppt must be converted first)")
     try:
         return Presentation(str(path))
-    except Exception as exc:  # python-pptx raises several unrelated types for broken packages
+    except Exception as exc:  # noqa: BLE001 - python-pptx raises several unrelated types for broken packages
         fail(f"cannot open {path} as a presentation: {exc}")
 
 
@@ -90,7 +90,7 @@ def shape_type_of(shape: Any) -> Any:
     """The MSO_SHAPE_TYPE, or None for shapes python-pptx cannot classify (it raises for some)."""
     try:
         return shape.shape_type
-    except Exception:
+    except Exception:  # noqa: BLE001 - see above: python-pptx raises for shapes it cannot classify
         return None
 
 
@@ -127,7 +127,7 @@ def shape_lines(shape: Any, width: int, depth: int = 1) -> tuple[list[str], list
     elif shape_type == MSO_SHAPE_TYPE.PICTURE or hasattr(shape, "image"):
         try:
             image = f"{shape.image.content_type}, {shape.image.size[0]}x{shape.image.size[1]} px"
-        except Exception:
+        except Exception:  # noqa: BLE001 - a damaged picture is named, not a reason to stop
             image = "image not readable"
         size = f"{shape.width / EMU_PER_MM:.0f}x{shape.height / EMU_PER_MM:.0f} mm" if shape.width else ""
         lines.append(f"{pad}[picture {shape.name!r}] {size} {image}")

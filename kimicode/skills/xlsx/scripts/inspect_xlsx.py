@@ -17,7 +17,7 @@ import re
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ERROR_VALUES = ("#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#N/A", "#NUM!", "#NULL!", "#SPILL!", "#CALC!")
 # Sheet references inside formulas: 'My Sheet'!A1 or Sheet2!A1.
@@ -25,7 +25,7 @@ SHEET_REFERENCE = re.compile(r"(?:'((?:[^']|'')+)'|(?<![#\w.])([A-Za-z_][\w.]*))
 STRING_LITERAL = re.compile(r'"(?:[^"]|"")*"')
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
 
@@ -45,9 +45,8 @@ def load_workbooks(path: Path) -> tuple[Any, Any]:
             openpyxl.load_workbook(path, data_only=False),
             openpyxl.load_workbook(path, data_only=True),
         )
-    except Exception as exc:  # openpyxl raises many unrelated types for broken packages
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many unrelated types for broken packages
         fail(f"cannot open {path} as a workbook: {exc}")
-    raise AssertionError("unreachable")
 
 
 def show(value: Any, width: int = 40) -> str:

@@ -1,0 +1,241 @@
+"""One MCP server's connection, owned for its whole life by one asyncio task.
+
+The task enters and exits the SDK's transport and session contexts (anyio requires both in the same
+task); tool calls are sent on the session from the callers' tasks, so several can be in flight at once.
+
+Invariants:
+- A server's state only moves forward: starting -> ready -> stopped, or starting/ready -> failed (once,
+  with the reason kept); ``settled`` is set as soon as it is ready or failed.
+- ``session`` is not None only while the server is ready.
+- Whatever a server does (exits, hangs in its handshake, prints garbage) stays inside its task: it is
+  marked failed with its stderr and kimicode's notes in its log file, redacted, and nothing is raised.
+- A stdio server gets only its own settings in its environment, never the model's API keys.
+- The ``mcp`` SDK is imported only inside the functions that talk to servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from kimicode.mcp.server_config import McpServerConfig
+from kimicode.security.redact import redact
+
+__all__ = ["ServerRunner", "ServerState", "RemoteTool", "flatten", "is_connection_closed"]
+
+ServerState = Literal["starting", "ready", "failed", "stopped"]
+
+
+@dataclass
+class RemoteTool:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    read_only: bool
+
+
+class ServerRunner:
+    """Owns one server's connection for its whole life, inside one task."""
+
+    def __init__(self, config: McpServerConfig, log_path: Path, start_timeout: float) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.start_timeout = start_timeout
+        self.state: ServerState = "starting"
+        self.error = ""
+        self.tools: list[RemoteTool] = []
+        self.session: Any = None
+        self.settled = asyncio.Event()  # set once the server is ready or failed
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._log: TextIO | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"mcp-server-{self.config.name}")
+
+    def fail(self, reason: str) -> None:
+        """Mark the server failed (once) and ask its task to tear the connection down."""
+        if self.state in ("starting", "ready"):
+            self.state = "failed"
+            self.error = reason
+            self._write_log(f"[kimicode] server marked failed: {reason}\n")
+        self.settled.set()
+        self._stop.set()
+
+    async def stop(self, timeout: float) -> None:
+        self._stop.set()
+        if self._task is None:
+            return
+        if self.state == "starting":
+            # A server still in its handshake never looks at _stop; waiting would only delay the exit.
+            timeout = 0
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+            try:
+                await self._task
+            except BaseException:  # noqa: BLE001 - teardown of a stuck server; already reported
+                pass
+        except BaseException:  # noqa: BLE001
+            pass
+
+    def _write_log(self, text: str) -> None:
+        if self._log is not None and not self._log.closed:
+            self._log.write(redact(text))
+            self._log.flush()
+
+    async def _run(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+        try:
+            await self._serve(log)
+        except BaseException as exc:  # noqa: BLE001 - any failure of one server must stay contained
+            if isinstance(exc, asyncio.CancelledError) and self._stop.is_set():
+                pass
+            elif self.state in ("starting", "ready") and not self._stop.is_set():
+                self.fail(describe_failure(exc, self.config))
+            else:
+                self._write_log(f"[kimicode] during shutdown: {flatten(exc)}\n")
+        finally:
+            self.session = None
+            if self.state in ("starting", "ready"):
+                self.state = "stopped"
+            self.settled.set()
+            log.close()
+
+    async def _serve(self, log: TextIO) -> None:
+        import anyio
+        from mcp.client.session import ClientSession
+
+        config = self.config.expanded()
+        self._write_log(f"[kimicode] starting MCP server '{config.name}': {config.describe()}\n")
+        async with AsyncExitStack() as stack:
+            read_stream, write_stream = await stack.enter_async_context(self._transport(config, log))
+            session = await stack.enter_async_context(
+                ClientSession(read_stream, write_stream, message_handler=self._on_message)
+            )
+            with anyio.fail_after(self.start_timeout):
+                await session.initialize()
+                self.tools = await list_tools(session)
+            if self.state != "starting":
+                return  # garbage on stdout during the handshake already failed it
+            self.session = session
+            self.state = "ready"
+            self._write_log(f"[kimicode] ready with {len(self.tools)} tools\n")
+            self.settled.set()
+            await self._stop.wait()
+
+    def _transport(self, config: McpServerConfig, log: TextIO) -> Any:
+        if config.transport == "stdio":
+            from mcp.client.stdio import StdioServerParameters, stdio_client
+
+            from kimicode.security.childenv import server_env
+
+            params = StdioServerParameters(
+                command=config.command,
+                args=config.args,
+                env=server_env(config.env),  # its own settings only: never the model's API keys
+                cwd=config.cwd or None,
+                encoding_error_handler="replace",
+            )
+            return stdio_client(params, errlog=log)  # its stderr goes to its log file
+        if config.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            return sse_client(config.url, headers=config.headers or None)
+        return _streamable_http(config)
+
+    async def _on_message(self, message: Any) -> None:
+        # Transport faults (a stdout line that is not JSON-RPC) arrive here as exceptions.
+        if isinstance(message, Exception):
+            text = flatten(message)
+            self._write_log(f"[kimicode] protocol error: {text}\n")
+            self.fail(f"sent something that is not MCP on its output ({text[:120]})")
+
+
+HTTP_TIMEOUT = 30.0  # connect, write, pool (s)
+HTTP_STREAM_READ_TIMEOUT = 300.0  # a server may hold a streamed response open
+
+
+def _streamable_http(config: McpServerConfig) -> Any:
+    from contextlib import asynccontextmanager
+
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    @asynccontextmanager
+    async def connect() -> Any:
+        # The SDK's own client settings, made here: a response stream may stay open for minutes, so only the
+        # read timeout is long. Redirects are the transport's business (it follows them within the origin).
+        timeout = httpx2.Timeout(HTTP_TIMEOUT, read=HTTP_STREAM_READ_TIMEOUT)
+        async with httpx2.AsyncClient(headers=config.headers or None, timeout=timeout) as client:
+            async with streamable_http_client(config.url, http_client=client) as streams:
+                yield streams
+
+    return connect()
+
+
+async def list_tools(session: Any) -> list[RemoteTool]:
+    tools: list[RemoteTool] = []
+    cursor: str | None = None
+    while True:
+        if cursor is None:
+            listing = await session.list_tools()
+        else:
+            from mcp_types import PaginatedRequestParams
+
+            listing = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
+        for tool in listing.tools:
+            annotations = getattr(tool, "annotations", None)
+            read_only = bool(getattr(annotations, "read_only_hint", False)) if annotations else False
+            tools.append(
+                RemoteTool(
+                    name=tool.name,
+                    description=tool.description or "",
+                    input_schema=dict(tool.input_schema or {}),
+                    read_only=read_only,
+                )
+            )
+        cursor = listing.next_cursor
+        if not cursor:
+            return tools
+
+
+def flatten(exc: BaseException) -> str:
+    """The innermost meaningful message of a possibly nested exception group, on one line."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe_failure(exc: BaseException, config: McpServerConfig) -> str:
+    inner = exc
+    while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
+        inner = inner.exceptions[0]
+    if isinstance(inner, FileNotFoundError) and config.transport == "stdio":
+        return f"command not found: {config.command!r} (install it or fix the command in mcp.json)"
+    if isinstance(inner, TimeoutError):
+        return "did not finish starting in time (start timeout)"
+    if is_connection_closed(inner):
+        return "exited or closed the connection"
+    if config.transport != "stdio":
+        return f"cannot use {config.url}: {flatten(inner)}"
+    return flatten(inner)
+
+
+def is_connection_closed(exc: BaseException) -> bool:
+    try:
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import CONNECTION_CLOSED
+    except ImportError:  # pragma: no cover - the SDK is a dependency
+        return False
+    if isinstance(exc, MCPError):
+        return exc.code == CONNECTION_CLOSED
+    import anyio
+
+    return isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream))
