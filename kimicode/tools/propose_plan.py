@@ -12,22 +12,11 @@ The tool is offered only while the stance is "plan" (``plan_only``), so it costs
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from kimicode.tools.base import Tool, ToolContext, ToolResult
-
-
-@dataclass
-class PlanReview:
-    accepted: bool
-    plan: str  # the plan as the user left it (edited or not)
-    stance: str = "ask"  # accepted: the stance the work continues in ("ask" or "auto-edit")
-    feedback: str = ""  # rejected: why
-
-
-PlanReviewer = Callable[[str], Awaitable[PlanReview]]
+from kimicode.tools.plan_review import PlanReview as PlanReview
+from kimicode.tools.plan_review import PlanReviewer as PlanReviewer
 
 STANCE_WORDS = {
     "ask": "file edits and commands ask the user first",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from kimicode.tools.args import optional_int, reports_errors, require_str
-from kimicode.tools.background import MAX_WAIT_S, TaskTool
+from kimicode.tools.background import MAX_WAIT_S
 from kimicode.tools.base import ToolContext, ToolError, ToolResult
+from kimicode.tools.task_tool import TaskTool
 
 
 class TaskOutputTool(TaskTool):

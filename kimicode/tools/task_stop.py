@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_str
-from kimicode.tools.background import TaskTool
 from kimicode.tools.base import ToolContext, ToolResult
+from kimicode.tools.task_tool import TaskTool
 
 
 class TaskStopTool(TaskTool):

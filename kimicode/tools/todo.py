@@ -6,27 +6,14 @@ after the call and tells the front ends (``TodoUpdate``), which show it, and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.todo_list import TodoList as TodoList
 
 STATUSES = ("pending", "in_progress", "done")
 MAX_ITEMS = 50
 MAX_CONTENT_CHARS = 300
-
-
-@dataclass
-class TodoList:
-    items: list[dict[str, str]] = field(default_factory=list)
-    version: int = 0
-
-    def replace(self, items: list[dict[str, str]]) -> None:
-        self.items = [dict(item) for item in items]
-        self.version += 1
-
-    def snapshot(self) -> list[dict[str, str]]:
-        return [dict(item) for item in self.items]
 
 
 def parse_items(value: Any) -> list[dict[str, str]]:
