@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 
 _T = TypeVar("_T", bound=Tool)
-RunFn = Callable[[_T, dict[str, Any], ToolContext], Awaitable[ToolResult]]
+RunFn = Callable[[_T, dict[str, Any], ToolContext], Coroutine[Any, Any, ToolResult]]
 
 
 def reports_errors(run: RunFn[_T]) -> RunFn[_T]:

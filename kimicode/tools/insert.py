@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import stat
 from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_int, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import count_lines, load_text
-from kimicode.tools.filewrite import save_text
-from kimicode.tools.safeopen import lstat_target
+from kimicode.tools.fileio import count_lines
+from kimicode.tools.filewrite import editing, save_text
 from kimicode.tools.snippets import snippet
 
 
@@ -36,11 +34,7 @@ class InsertTool(Tool):
         new_str = require_str(args, "new_str").replace("\r\n", "\n")
         if not new_str:
             raise ToolError("new_str is empty; nothing to insert")
-        async with ctx.file_locks.lock(path):
-            found = lstat_target(path)
-            if found is not None and stat.S_ISDIR(found.st_mode):
-                raise ToolError(f"{path} is a directory; give a file path")
-            original = await load_text(ctx, path)
+        async with editing(ctx, path) as original:
             text = original.text
             total = count_lines(text)
             if not 0 <= insert_line <= total:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-import stat
 from typing import Any, ClassVar
 
 from kimicode.tools.args import reports_errors, require_str
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import load_text
-from kimicode.tools.filewrite import save_text
-from kimicode.tools.safeopen import lstat_target
+from kimicode.tools.filewrite import editing, save_text
 from kimicode.tools.snippets import snippet
 
 # Naming every match of a very common string helps nobody.
@@ -42,11 +39,7 @@ class StrReplaceTool(Tool):
         new_str = require_str(args, "new_str").replace("\r\n", "\n")
         if not old_str:
             raise ToolError("old_str is empty; give the exact text to replace (use insert to add new lines)")
-        async with ctx.file_locks.lock(path):
-            found = lstat_target(path)
-            if found is not None and stat.S_ISDIR(found.st_mode):
-                raise ToolError(f"{path} is a directory; give a file path")
-            original = await load_text(ctx, path)
+        async with editing(ctx, path) as original:
             text = original.text
             starts = match_starts(text, old_str)
             if not starts:

@@ -278,6 +278,6 @@ def _view_image(path: Path, fd: int) -> ToolResult:
         image = encode_image_bytes(data, label=str(path))
     except ToolError:
         raise
-    except Exception as e:  # a corrupt or unsupported image is the model's to hear about, not a crash
+    except Exception as e:  # noqa: BLE001 - a corrupt or unsupported image is the model's to hear about, not a crash
         raise ToolError(f"cannot read image {path}: {e}") from None
     return ToolResult(text=f"{path} (image, {image.width}x{image.height})", images=[image])
