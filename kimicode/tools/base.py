@@ -17,6 +17,7 @@ from kimicode.tools.result import ToolResult as ToolResult
 if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
     from kimicode.tools.background import TaskManager
+    from kimicode.tools.params import ToolParams
     from kimicode.tools.plan_review import PlanReviewer
     from kimicode.tools.todo_list import TodoList
 
@@ -139,6 +140,9 @@ class Tool:
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # The arguments as a typed model (kimicode.tools.params): a built-in tool sets ``params`` and its
+    # ``parameters``, the JSON schema the model reads, is made from it. An MCP tool sets the server's schema.
+    params: ClassVar[type[ToolParams]]
     parameters: ClassVar[dict[str, Any]]
     # Read-only tools never need approval.
     read_only: ClassVar[bool] = False
@@ -147,6 +151,13 @@ class Tool:
     echoes_arguments: ClassVar[bool] = False
     # Offered only while the approval stance is "plan" (the plan hand-over).
     plan_only: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "params" in cls.__dict__ and "parameters" not in cls.__dict__:
+            from kimicode.tools.params import json_schema
+
+            cls.parameters = json_schema(cls.params)
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise NotImplementedError

@@ -7,12 +7,15 @@ import contextlib
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Field
 
 from kimicode.security.childenv import command_env as child_env
 from kimicode.security.orphans import command_mark
-from kimicode.tools.args import optional_bool, optional_int, reports_errors, require_str
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import UNLISTED, Flag, Int, Str, ToolParams, checked_by, json_schema
 from kimicode.tools.process import (
     DRAIN_GRACE_S,
     KILL_GRACE_S,
@@ -44,6 +47,34 @@ def command_env(ctx: ToolContext) -> dict[str, str]:
     return env
 
 
+def _reason(value: object) -> str:
+    if not isinstance(value, str):
+        raise ToolError("parameter 'escalate' must be a string: the reason the command needs to leave the sandbox")
+    return value
+
+
+Reason = Annotated[str, checked_by(_reason)]
+
+
+class BashParams(ToolParams):
+    command: Str = Field(description="The bash command to run.")
+    timeout: Int = Field(DEFAULT_TIMEOUT_S, description="Seconds before it and its children are killed (default 120).")
+    escalate: Reason | None = Field(
+        None, description="Why it must leave the sandbox (network, writes outside, a lasting server); asks the user."
+    )
+    # Not offered without background tasks, yet read: asking for one there is told it is not available.
+    background: Annotated[Flag | None, UNLISTED] = None
+
+
+class BackgroundBashParams(ToolParams):
+    """Agent and swarm modes: shorter words, and the background switch."""
+
+    command: Str
+    timeout: Int = Field(DEFAULT_TIMEOUT_S, description="Seconds (default 120); then it moves to the background.")
+    background: Flag | None = None
+    escalate: Reason | None = Field(None, description="Why it must leave the sandbox (network, writes outside); asks the user.")
+
+
 class BashTool(Tool):
     """``background=True`` (agent and swarm modes) adds the ``background`` parameter and moves a command
     still running at its timeout to the background; without it (the SWE toolset) such a command is killed."""
@@ -54,47 +85,19 @@ class BashTool(Tool):
         "keeps head and tail. Sandboxed: no network, writes only in the workspace and $TMPDIR; background jobs "
         "end with the command."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "command": {"type": "string", "description": "The bash command to run."},
-            "timeout": {
-                "type": "integer",
-                "description": "Seconds before it and its children are killed (default 120).",
-                "default": DEFAULT_TIMEOUT_S,
-            },
-            "escalate": {
-                "type": "string",
-                "description": "Why it must leave the sandbox (network, writes outside, a lasting server); asks the user.",
-            },
-        },
-        "required": ["command"],
-    }
+    params: ClassVar[type[BashParams] | type[BackgroundBashParams]] = BashParams
     BACKGROUND_DESCRIPTION: ClassVar[str] = (
         "Run `bash -c` in the workspace; returns merged output and exit code. No stdin; long output "
         "keeps head and tail. Sandboxed: no network, writes only in the workspace and $TMPDIR. "
         "background: true for servers and watchers (returns a task id)."
     )
-    BACKGROUND_PARAMETERS: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "command": {"type": "string"},
-            "timeout": {
-                "type": "integer",
-                "description": "Seconds (default 120); then it moves to the background.",
-                "default": DEFAULT_TIMEOUT_S,
-            },
-            "background": {"type": "boolean"},
-            "escalate": {"type": "string", "description": "Why it must leave the sandbox (network, writes outside); asks the user."},
-        },
-        "required": ["command"],
-    }
 
     def __init__(self, background: bool = False) -> None:
         self.background = background
         if background:
             self.description = self.BACKGROUND_DESCRIPTION  # type: ignore[misc]
-            self.parameters = self.BACKGROUND_PARAMETERS  # type: ignore[misc]
+            self.params = BackgroundBashParams  # type: ignore[misc]
+            self.parameters = json_schema(BackgroundBashParams)  # type: ignore[misc]
 
     def summary(self, args: dict[str, Any]) -> str:
         command = args.get("command")
@@ -120,18 +123,14 @@ class BashTool(Tool):
 
     @reports_errors
     async def _run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        command = require_str(args, "command")
+        given = self.params.parse(args)
+        command, timeout, escalate, background = given.command, given.timeout, given.escalate, given.background
         if not command.strip():
             raise ToolError("parameter 'command' is empty: give a bash command to run")
-        timeout = optional_int(args, "timeout", DEFAULT_TIMEOUT_S)
         if timeout <= 0:
             raise ToolError(f"timeout must be a positive number of seconds, got {timeout}")
         if not ctx.workspace.is_dir():
             raise ToolError(f"workspace {ctx.workspace} is not a directory")
-        escalate = args.get("escalate")
-        if escalate is not None and not isinstance(escalate, str):
-            raise ToolError("parameter 'escalate' must be a string: the reason the command needs to leave the sandbox")
-        background = optional_bool(args, "background")
         sandboxed = ctx.sandbox is not None and ctx.sandbox.active and not (escalate or "").strip()
         tasks = ctx.tasks if self.background else None
         if background:

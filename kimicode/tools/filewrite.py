@@ -7,16 +7,14 @@ descriptor, so a link swapped in after the check cannot carry the write into ano
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from kimicode.tools.base import ToolContext, ToolError
-from kimicode.tools.fileio import Splice, TextFile, encode_text, load_text, restore_endings
-from kimicode.tools.safeopen import Target, locate_for_writing, lstat_target, make_missing, refuse_special
+from kimicode.tools.fileio import Splice, TextFile, encode_text, restore_endings
+from kimicode.tools.safeopen import Target, locate_for_writing, make_missing, refuse_special
 
 _OPEN_EXISTING = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -220,14 +218,3 @@ async def save_text(
             return
     write_text_file(path, text, like, splice, make_parents)
 
-
-@contextlib.asynccontextmanager
-async def editing(ctx: ToolContext, path: Path) -> AsyncIterator[TextFile]:
-    """An existing file's text, its lock held until the edit is saved (``strreplace``, ``insert``).
-
-    A directory is refused by name before it is read: "is a directory" says more than a failed open."""
-    async with ctx.file_locks.lock(path):
-        found = lstat_target(path)
-        if found is not None and stat.S_ISDIR(found.st_mode):
-            raise ToolError(f"{path} is a directory; give a file path")
-        yield await load_text(ctx, path)

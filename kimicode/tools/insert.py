@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kimicode.tools.args import reports_errors, require_int, require_str
+from pydantic import Field
+
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.editing import EditParams, editing
 from kimicode.tools.fileio import count_lines
-from kimicode.tools.filewrite import editing, save_text
+from kimicode.tools.filewrite import save_text
+from kimicode.tools.params import Int, Str
 from kimicode.tools.snippets import snippet
+
+
+class InsertParams(EditParams):
+    insert_line: Int = Field(description="Insert after this line; 0 inserts at the top.")
+    new_str: Str = Field(description="The lines to insert.")
 
 
 class InsertTool(Tool):
@@ -17,21 +26,14 @@ class InsertTool(Tool):
         "Insert new_str as new lines after line insert_line of a file (0 = at the top, the last line's "
         "number = at the end). Returns the edited region with line numbers."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "File to edit, relative to the workspace or absolute."},
-            "insert_line": {"type": "integer", "description": "Insert after this line; 0 inserts at the top."},
-            "new_str": {"type": "string", "description": "The lines to insert."},
-        },
-        "required": ["path", "insert_line", "new_str"],
-    }
+    params: ClassVar[type[InsertParams]] = InsertParams
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        path = ctx.resolve(require_str(args, "path"))
-        insert_line = require_int(args, "insert_line")
-        new_str = require_str(args, "new_str").replace("\r\n", "\n")
+        given = InsertParams.parse(args)
+        path = ctx.resolve(given.path)
+        insert_line = given.insert_line
+        new_str = given.new_str.replace("\r\n", "\n")
         if not new_str:
             raise ToolError("new_str is empty; nothing to insert")
         async with editing(ctx, path) as original:
