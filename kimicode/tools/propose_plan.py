@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kimicode.tools.base import Tool, ToolContext, ToolResult
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import Str, ToolParams
 from kimicode.tools.plan_review import PlanReview as PlanReview
 from kimicode.tools.plan_review import PlanReviewer as PlanReviewer
 
@@ -25,22 +26,25 @@ STANCE_WORDS = {
 }
 
 
+class ProposePlanParams(ToolParams):
+    plan: Str
+
+
 class ProposePlanTool(Tool):
     name: ClassVar[str] = "propose_plan"
     description: ClassVar[str] = (
         "Plan mode: hand your finished plan (markdown: steps, files, how to verify) to the user, who "
         "accepts, edits or rejects it."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"plan": {"type": "string"}},
-        "required": ["plan"],
-    }
+    params: ClassVar[type[ProposePlanParams]] = ProposePlanParams
     read_only: ClassVar[bool] = True
     plan_only: ClassVar[bool] = True
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        plan = str(args.get("plan") or "").strip()
+        try:
+            plan = ProposePlanParams.parse(args).plan.strip()
+        except ToolError as exc:
+            return ToolResult(f"Error: {exc}", is_error=True)
         if not plan:
             return ToolResult("Error: 'plan' is empty: write the plan as markdown", is_error=True)
         if ctx.review_plan is None:
