@@ -4,7 +4,8 @@ reads and the check its arguments pass before the tool runs.
 Invariants:
 - The schema is made here from the fields, not by pydantic's generator, which adds titles, ``$defs`` and
   ``anyOf`` for optional fields: every request carries every schema, so each byte is paid on every step.
-  A property lists its type, then its description, then its default when that is not None.
+  A property lists its type, then its description, then its default when that is not None (a list of
+  objects puts the objects' shape last).
 - JSON null counts as "not given", as it always has; an optional field without a default worth naming is
   ``X | None = None``, and its schema is X's.
 - Coercions are those a model's slips need: "5" or 5.0 for 5, "true" for true. A boolean for a number is
@@ -142,6 +143,8 @@ def json_schema(params: type[BaseModel]) -> dict[str, Any]:
             required.append(name)
         elif field.default is not None:
             schema["default"] = field.default
+        if "properties" in schema.get("items", {}):
+            schema["items"] = schema.pop("items")  # a list of objects: what it is for before each one's shape
         properties[name] = schema
     return {"type": "object", "properties": properties, "required": required}
 
