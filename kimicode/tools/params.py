@@ -10,7 +10,7 @@ Invariants:
   ``X | None = None``, and its schema is X's.
 - Coercions are those a model's slips need: "5" or 5.0 for 5, "true" for true. A boolean for a number is
   refused. Every error is one line naming the parameter, raised as ToolError for the model to read.
-- Models defer building their validators to the first call, so registering the tools costs no start-up.
+- Models defer building their validators to their first call: importing the tools only collects fields.
 """
 
 from __future__ import annotations
