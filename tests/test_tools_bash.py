@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from kimicode.tools.base import MAX_OUTPUT_CHARS, ToolContext, ToolResult
-from kimicode.tools.bash import BashTool, BoundedOutput
+from kimicode.tools.bash import BashTool
+from kimicode.tools.process import BoundedOutput
 
 
 def run(ctx: ToolContext, command: str, **extra: object) -> ToolResult:

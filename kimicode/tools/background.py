@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kimicode.security.portbridge import PortBridge, listening_ports, process_tree
-from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError
-from kimicode.tools.bash import DRAIN_GRACE_S, KILL_GRACE_S, BoundedOutput, exit_line, kill_group, pump
+from kimicode.tools.process import DRAIN_GRACE_S, KILL_GRACE_S, BoundedOutput, exit_line, kill_group, pump
+from kimicode.tools.result import MAX_OUTPUT_CHARS, ToolError
 
 MAX_RUNNING = 16
 # Seconds between looks at a task's listening ports: often while a server is starting, then calmly.
@@ -341,18 +341,3 @@ class TaskManager:
                 moved += 1
         return moved
 
-
-class TaskTool(Tool):
-    """What task_output and task_stop share: offered from the session's first task on, and the manager."""
-
-    # They read a task, or end what an approved call started: never a question of their own.
-    read_only = True
-
-    def offered(self, ctx: ToolContext, stance: str) -> bool:
-        return ctx.tasks is not None and bool(ctx.tasks.tasks)
-
-    @staticmethod
-    def manager(ctx: ToolContext) -> TaskManager:
-        if ctx.tasks is None:
-            raise ToolError("background tasks are not available in this run")
-        return ctx.tasks

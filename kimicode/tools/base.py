@@ -10,30 +10,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from kimicode.llm.messages import Image
+from kimicode.tools.result import MAX_OUTPUT_CHARS as MAX_OUTPUT_CHARS
+from kimicode.tools.result import ToolError as ToolError
+from kimicode.tools.result import ToolResult as ToolResult
 
 if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
     from kimicode.tools.background import TaskManager
-    from kimicode.tools.propose_plan import PlanReviewer
-    from kimicode.tools.todo import TodoList
+    from kimicode.tools.params import ToolParams
+    from kimicode.tools.plan_review import PlanReviewer
+    from kimicode.tools.todo_list import TodoList
 
-# One place for how much a tool may return to the model (characters).
-MAX_OUTPUT_CHARS = 16_000
 # fetch: its max_chars (default 20 000, DESIGN.md B.9) goes up to this; what it downloads stops here.
 FETCH_MAX_CHARS = 100_000
 FETCH_MAX_DOWNLOAD_BYTES = 10 * 1024 * 1024
 # One line of numbered output around an edit longer than this is cut: a minified file can be one 10 MB line.
 MAX_LINE_CHARS = 2_000
-
-
-@dataclass
-class ToolResult:
-    text: str
-    images: list[Image] = field(default_factory=list)
-    is_error: bool = False
-    # Set by `submit`: the loop ends after this step.
-    submitted: bool = False
 
 
 # The tool call running in this task, as (agent id, call id): set by the agent loop for each call, so a
@@ -66,10 +58,6 @@ class EditorCommands(Protocol):
         """Run ``argv`` (already wrapped in the sandbox) to its end; None to run it locally. Cancelling
         the call must kill the command."""
         ...
-
-
-class ToolError(Exception):
-    """Raised inside a tool for a problem the model should read and fix (bad path, no match...)."""
 
 
 # Set by the agent loop for each call that names a path: judges again, on the real path of what a file tool
@@ -152,6 +140,9 @@ class Tool:
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # The arguments as a typed model (kimicode.tools.params): a built-in tool sets ``params`` and its
+    # ``parameters``, the JSON schema the model reads, is made from it. An MCP tool sets the server's schema.
+    params: ClassVar[type[ToolParams]]
     parameters: ClassVar[dict[str, Any]]
     # Read-only tools never need approval.
     read_only: ClassVar[bool] = False
@@ -160,6 +151,13 @@ class Tool:
     echoes_arguments: ClassVar[bool] = False
     # Offered only while the approval stance is "plan" (the plan hand-over).
     plan_only: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "params" in cls.__dict__ and "parameters" not in cls.__dict__:
+            from kimicode.tools.params import json_schema
+
+            cls.parameters = json_schema(cls.params)
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise NotImplementedError

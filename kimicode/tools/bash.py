@@ -6,82 +6,33 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Field
 
 from kimicode.security.childenv import command_env as child_env
 from kimicode.security.orphans import command_mark
-from kimicode.tools.args import optional_bool, optional_int, reports_errors, require_str
-from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.args import reports_errors
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import UNLISTED, Flag, Int, Str, ToolParams, checked_by, json_schema
+from kimicode.tools.process import (
+    DRAIN_GRACE_S,
+    KILL_GRACE_S,
+    BoundedOutput,
+    exit_line,
+    kill_group,
+    pump,
+)
 
 if TYPE_CHECKING:
     from kimicode.tools.background import TaskManager
 
 DEFAULT_TIMEOUT_S = 120
-READ_CHUNK_BYTES = 64 * 1024
-# Room kept for the elision note and the exit-code line inside MAX_OUTPUT_CHARS.
-_NOTES_RESERVE = 400
-HEAD_BYTES = MAX_OUTPUT_CHARS * 2 // 5
-TAIL_BYTES = MAX_OUTPUT_CHARS - HEAD_BYTES - _NOTES_RESERVE
-# After the shell exits, how long to wait for output still in the pipe. Longer means a background job
-# that inherited the pipe (`server &`) is holding it open; we stop reading rather than hang.
-DRAIN_GRACE_S = 1.0
 # A command moved to the background: how long its output may be quiet, and at most waited for, before the
 # result is written (what came before the move belongs in it).
 CATCH_UP_QUIET_S = 0.03
 CATCH_UP_MAX_S = 0.3
-# After SIGKILL, how long to wait for the process to be reaped and the pipe to close.
-KILL_GRACE_S = 2.0
-
-
-class BoundedOutput:
-    """Keeps the first ``head_limit`` and the last ``tail_limit`` bytes of a stream of any length."""
-
-    def __init__(self, head_limit: int = HEAD_BYTES, tail_limit: int = TAIL_BYTES) -> None:
-        self.head_limit = head_limit
-        self.tail_limit = tail_limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        # Set when the command moved to the background: its output goes there (the task's log) instead.
-        self.sink: Callable[[bytes], None] | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        if self.sink is not None:
-            self.sink(chunk)
-            return
-        self.total += len(chunk)
-        room = self.head_limit - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if not chunk:
-            return
-        if len(chunk) >= self.tail_limit:
-            self.tail = bytearray(chunk[-self.tail_limit :])
-        else:
-            self.tail += chunk
-            excess = len(self.tail) - self.tail_limit
-            if excess > 0:
-                del self.tail[:excess]
-
-    def render(self) -> str:
-        head = self.head.decode("utf-8", errors="replace")
-        elided = self.total - len(self.head) - len(self.tail)
-        if elided <= 0:
-            return head + self.tail.decode("utf-8", errors="replace")
-        tail = bytes(self.tail)
-        # The cut may split a UTF-8 character; drop its continuation bytes rather than show junk.
-        skip = 0
-        while skip < min(3, len(tail)) and 0x80 <= tail[skip] <= 0xBF:
-            skip += 1
-        note = (
-            f"\n[... {elided} bytes of output elided ({self.total} in all); "
-            f"redirect the output to a file and grep it to see the rest ...]\n"
-        )
-        return head + note + tail[skip:].decode("utf-8", errors="replace")
 
 
 def command_env(ctx: ToolContext) -> dict[str, str]:
@@ -96,12 +47,32 @@ def command_env(ctx: ToolContext) -> dict[str, str]:
     return env
 
 
-def kill_group(pgid: int) -> None:
-    """SIGKILL every process in the group, grandchildren included."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass  # already gone
+def _reason(value: object) -> str:
+    if not isinstance(value, str):
+        raise ToolError("parameter 'escalate' must be a string: the reason the command needs to leave the sandbox")
+    return value
+
+
+Reason = Annotated[str, checked_by(_reason)]
+
+
+class BashParams(ToolParams):
+    command: Str = Field(description="The bash command to run.")
+    timeout: Int = Field(DEFAULT_TIMEOUT_S, description="Seconds before it and its children are killed (default 120).")
+    escalate: Reason | None = Field(
+        None, description="Why it must leave the sandbox (network, writes outside, a lasting server); asks the user."
+    )
+    # Not offered without background tasks, yet read: asking for one there is told it is not available.
+    background: Annotated[Flag | None, UNLISTED] = None
+
+
+class BackgroundBashParams(ToolParams):
+    """Agent and swarm modes: shorter words, and the background switch."""
+
+    command: Str
+    timeout: Int = Field(DEFAULT_TIMEOUT_S, description="Seconds (default 120); then it moves to the background.")
+    background: Flag | None = None
+    escalate: Reason | None = Field(None, description="Why it must leave the sandbox (network, writes outside); asks the user.")
 
 
 class BashTool(Tool):
@@ -114,47 +85,19 @@ class BashTool(Tool):
         "keeps head and tail. Sandboxed: no network, writes only in the workspace and $TMPDIR; background jobs "
         "end with the command."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "command": {"type": "string", "description": "The bash command to run."},
-            "timeout": {
-                "type": "integer",
-                "description": "Seconds before it and its children are killed (default 120).",
-                "default": DEFAULT_TIMEOUT_S,
-            },
-            "escalate": {
-                "type": "string",
-                "description": "Why it must leave the sandbox (network, writes outside, a lasting server); asks the user.",
-            },
-        },
-        "required": ["command"],
-    }
+    params: ClassVar[type[BashParams] | type[BackgroundBashParams]] = BashParams
     BACKGROUND_DESCRIPTION: ClassVar[str] = (
         "Run `bash -c` in the workspace; returns merged output and exit code. No stdin; long output "
         "keeps head and tail. Sandboxed: no network, writes only in the workspace and $TMPDIR. "
         "background: true for servers and watchers (returns a task id)."
     )
-    BACKGROUND_PARAMETERS: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "command": {"type": "string"},
-            "timeout": {
-                "type": "integer",
-                "description": "Seconds (default 120); then it moves to the background.",
-                "default": DEFAULT_TIMEOUT_S,
-            },
-            "background": {"type": "boolean"},
-            "escalate": {"type": "string", "description": "Why it must leave the sandbox (network, writes outside); asks the user."},
-        },
-        "required": ["command"],
-    }
 
     def __init__(self, background: bool = False) -> None:
         self.background = background
         if background:
             self.description = self.BACKGROUND_DESCRIPTION  # type: ignore[misc]
-            self.parameters = self.BACKGROUND_PARAMETERS  # type: ignore[misc]
+            self.params = BackgroundBashParams  # type: ignore[misc]
+            self.parameters = json_schema(BackgroundBashParams)  # type: ignore[misc]
 
     def summary(self, args: dict[str, Any]) -> str:
         command = args.get("command")
@@ -180,18 +123,14 @@ class BashTool(Tool):
 
     @reports_errors
     async def _run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        command = require_str(args, "command")
+        given = self.params.parse(args)
+        command, timeout, escalate, background = given.command, given.timeout, given.escalate, given.background
         if not command.strip():
             raise ToolError("parameter 'command' is empty: give a bash command to run")
-        timeout = optional_int(args, "timeout", DEFAULT_TIMEOUT_S)
         if timeout <= 0:
             raise ToolError(f"timeout must be a positive number of seconds, got {timeout}")
         if not ctx.workspace.is_dir():
             raise ToolError(f"workspace {ctx.workspace} is not a directory")
-        escalate = args.get("escalate")
-        if escalate is not None and not isinstance(escalate, str):
-            raise ToolError("parameter 'escalate' must be a string: the reason the command needs to leave the sandbox")
-        background = optional_bool(args, "background")
         sandboxed = ctx.sandbox is not None and ctx.sandbox.active and not (escalate or "").strip()
         tasks = ctx.tasks if self.background else None
         if background:
@@ -256,23 +195,6 @@ async def _start_background(command: str, sandboxed: bool, ctx: ToolContext, tas
     return ToolResult(text, is_error=task.state == "failed")
 
 
-async def pump(read_fd: int, output: BoundedOutput) -> None:
-    """Read the pipe to its end; closes ``read_fd``."""
-    loop = asyncio.get_running_loop()
-    stream = asyncio.StreamReader(limit=READ_CHUNK_BYTES)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
-    )
-    try:
-        while True:
-            chunk = await stream.read(READ_CHUNK_BYTES)
-            if not chunk:
-                return
-            output.feed(chunk)
-    finally:
-        transport.close()
-
-
 async def _caught_up(output: BoundedOutput, reader: asyncio.Future[None]) -> None:
     """Let the reader take in what the command wrote before it was moved (a loaded machine may not have
     read it yet), so that the result shows it rather than only the task's log: until nothing new came for
@@ -328,7 +250,7 @@ async def _supervise(
                 reader.cancel()
                 try:
                     await reader  # let it close the pipe
-                except (asyncio.CancelledError, Exception):
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - cancelled here: how it ended changes nothing
                     pass
     if not moved and not reader.cancelled() and reader.exception() is not None:
         raise ToolError(f"reading the command's output failed: {reader.exception()}")
@@ -367,20 +289,9 @@ def moved_note(task_id: str, why: str, timeout: int, sandboxed: bool) -> str:
 async def _reap(proc: asyncio.subprocess.Process, reader: asyncio.Future[None]) -> None:
     """Wait briefly for the killed process to be collected and its pipe to close (no zombies)."""
     waiter = asyncio.ensure_future(proc.wait())
+    watched: set[asyncio.Future[Any]] = {waiter, reader}
     try:
-        await asyncio.wait({waiter, reader}, timeout=KILL_GRACE_S)
+        await asyncio.wait(watched, timeout=KILL_GRACE_S)
     finally:
         if not waiter.done():
             waiter.cancel()
-
-
-def exit_line(returncode: int | None) -> str:
-    if returncode is None:
-        return "[exit code: unknown]"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"[exit code: {128 - returncode} (killed by {name})]"
-    return f"[exit code: {returncode}]"

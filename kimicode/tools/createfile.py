@@ -5,11 +5,20 @@ from __future__ import annotations
 import stat
 from typing import Any, ClassVar
 
-from kimicode.tools.args import optional_bool, reports_errors, require_str
+from pydantic import Field
+
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.fileio import BinaryFileError, TextFile, count_lines, load_text
 from kimicode.tools.filewrite import save_text
+from kimicode.tools.params import Flag, Str, ToolParams
 from kimicode.tools.safeopen import lstat_target
+
+
+class CreateFileParams(ToolParams):
+    path: Str = Field(description="File to create, relative to the workspace or absolute.")
+    content: Str = Field(description="The whole content of the file.")
+    overwrite: Flag = Field(False, description="Replace the file if it exists (default false).")
 
 
 class CreateFileTool(Tool):
@@ -18,25 +27,13 @@ class CreateFileTool(Tool):
         "Create a file with the given content; missing parent directories are created. An existing "
         "file is refused unless overwrite is true; to change part of a file use strreplace or insert."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "File to create, relative to the workspace or absolute."},
-            "content": {"type": "string", "description": "The whole content of the file."},
-            "overwrite": {
-                "type": "boolean",
-                "description": "Replace the file if it exists (default false).",
-                "default": False,
-            },
-        },
-        "required": ["path", "content"],
-    }
+    params: ClassVar[type[CreateFileParams]] = CreateFileParams
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        path = ctx.resolve(require_str(args, "path"))
-        content = require_str(args, "content")
-        overwrite = optional_bool(args, "overwrite", False)
+        given = CreateFileParams.parse(args)
+        path = ctx.resolve(given.path)
+        content, overwrite = given.content, given.overwrite
         async with ctx.file_locks.lock(path):
             found = lstat_target(path)
             if found is not None and stat.S_ISDIR(found.st_mode):

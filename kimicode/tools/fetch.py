@@ -19,7 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kimicode.tools.base import FETCH_MAX_CHARS, FETCH_MAX_DOWNLOAD_BYTES, Tool, ToolContext, ToolResult
+from pydantic import Field
+
+from kimicode.tools.base import FETCH_MAX_CHARS, FETCH_MAX_DOWNLOAD_BYTES, Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import Int, Str, ToolParams
 
 if TYPE_CHECKING:
     from kimicode.security.urls import Target
@@ -52,20 +55,18 @@ class Download:
     redirect: str = ""  # a redirect that was not followed (another origin)
 
 
+class FetchParams(ToolParams):
+    url: Str = Field(description="http:// or https:// URL")
+    max_chars: Int = DEFAULT_MAX_CHARS
+
+
 class FetchTool(Tool):
     name: ClassVar[str] = "fetch"
     description: ClassVar[str] = (
         "Read a web page (http/https) as Markdown, or a PDF's text. For documentation, changelogs, issues. "
         "max_chars bounds the text returned."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "url": {"type": "string", "description": "http:// or https:// URL"},
-            "max_chars": {"type": "integer", "default": DEFAULT_MAX_CHARS},
-        },
-        "required": ["url"],
-    }
+    params: ClassVar[type[FetchParams]] = FetchParams
     # It changes nothing on this machine; whether it may reach a URL is decided by the policy.
     read_only: ClassVar[bool] = True
 
@@ -73,14 +74,14 @@ class FetchTool(Tool):
         return f"fetch {args.get('url', '')}"
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        url = str(args.get("url") or "").strip()
+        try:
+            given = FetchParams.parse(args)
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        url = given.url.strip()
         if not url:
             return ToolResult("url is empty: give an http:// or https:// URL", is_error=True)
-        try:
-            max_chars = int(args.get("max_chars") or DEFAULT_MAX_CHARS)
-        except (TypeError, ValueError):
-            max_chars = DEFAULT_MAX_CHARS
-        max_chars = max(MIN_MAX_CHARS, min(max_chars, FETCH_MAX_CHARS))
+        max_chars = max(MIN_MAX_CHARS, min(given.max_chars or DEFAULT_MAX_CHARS, FETCH_MAX_CHARS))
         try:
             async with asyncio.timeout(TOTAL_TIMEOUT_S):
                 download = await download_page(url)

@@ -217,3 +217,4 @@ async def save_text(
         if await ctx.files.write_text(target, content, before):
             return
     write_text_file(path, text, like, splice, make_parents)
+

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import stat
 from typing import Any, ClassVar
 
-from kimicode.tools.args import reports_errors, require_int, require_str
+from pydantic import Field
+
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import count_lines, load_text
+from kimicode.tools.editing import EditParams, editing
+from kimicode.tools.fileio import count_lines
 from kimicode.tools.filewrite import save_text
-from kimicode.tools.safeopen import lstat_target
+from kimicode.tools.params import Int, Str
 from kimicode.tools.snippets import snippet
+
+
+class InsertParams(EditParams):
+    insert_line: Int = Field(description="Insert after this line; 0 inserts at the top.")
+    new_str: Str = Field(description="The lines to insert.")
 
 
 class InsertTool(Tool):
@@ -19,28 +26,17 @@ class InsertTool(Tool):
         "Insert new_str as new lines after line insert_line of a file (0 = at the top, the last line's "
         "number = at the end). Returns the edited region with line numbers."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "File to edit, relative to the workspace or absolute."},
-            "insert_line": {"type": "integer", "description": "Insert after this line; 0 inserts at the top."},
-            "new_str": {"type": "string", "description": "The lines to insert."},
-        },
-        "required": ["path", "insert_line", "new_str"],
-    }
+    params: ClassVar[type[InsertParams]] = InsertParams
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        path = ctx.resolve(require_str(args, "path"))
-        insert_line = require_int(args, "insert_line")
-        new_str = require_str(args, "new_str").replace("\r\n", "\n")
+        given = InsertParams.parse(args)
+        path = ctx.resolve(given.path)
+        insert_line = given.insert_line
+        new_str = given.new_str.replace("\r\n", "\n")
         if not new_str:
             raise ToolError("new_str is empty; nothing to insert")
-        async with ctx.file_locks.lock(path):
-            found = lstat_target(path)
-            if found is not None and stat.S_ISDIR(found.st_mode):
-                raise ToolError(f"{path} is a directory; give a file path")
-            original = await load_text(ctx, path)
+        async with editing(ctx, path) as original:
             text = original.text
             total = count_lines(text)
             if not 0 <= insert_line <= total:

@@ -12,22 +12,12 @@ The tool is offered only while the stance is "plan" (``plan_only``), so it costs
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from kimicode.tools.base import Tool, ToolContext, ToolResult
-
-
-@dataclass
-class PlanReview:
-    accepted: bool
-    plan: str  # the plan as the user left it (edited or not)
-    stance: str = "ask"  # accepted: the stance the work continues in ("ask" or "auto-edit")
-    feedback: str = ""  # rejected: why
-
-
-PlanReviewer = Callable[[str], Awaitable[PlanReview]]
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import Str, ToolParams
+from kimicode.tools.plan_review import PlanReview as PlanReview
+from kimicode.tools.plan_review import PlanReviewer as PlanReviewer
 
 STANCE_WORDS = {
     "ask": "file edits and commands ask the user first",
@@ -36,22 +26,25 @@ STANCE_WORDS = {
 }
 
 
+class ProposePlanParams(ToolParams):
+    plan: Str
+
+
 class ProposePlanTool(Tool):
     name: ClassVar[str] = "propose_plan"
     description: ClassVar[str] = (
         "Plan mode: hand your finished plan (markdown: steps, files, how to verify) to the user, who "
         "accepts, edits or rejects it."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"plan": {"type": "string"}},
-        "required": ["plan"],
-    }
+    params: ClassVar[type[ProposePlanParams]] = ProposePlanParams
     read_only: ClassVar[bool] = True
     plan_only: ClassVar[bool] = True
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        plan = str(args.get("plan") or "").strip()
+        try:
+            plan = ProposePlanParams.parse(args).plan.strip()
+        except ToolError as exc:
+            return ToolResult(f"Error: {exc}", is_error=True)
         if not plan:
             return ToolResult("Error: 'plan' is empty: write the plan as markdown", is_error=True)
         if ctx.review_plan is None:

@@ -10,15 +10,40 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field, PlainValidator
 
 from kimicode.llm.messages import Image
-from kimicode.tools.base import Tool, ToolContext, ToolResult
+from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import Flag, Int, OneOf, Str, ToolParams
 
 # All frames of one call together; one frame alone is still capped by the per-image budget (4096).
 SCREENSHOT_TOKEN_BUDGET = 24_000
 PER_IMAGE_TOKENS = 4096
 MAX_LISTED_REGIONS = 5
+
+
+def _for_parse_actions(value: Any) -> Any:
+    return value  # kimicode.vision.actions checks each action and names the one at fault
+
+
+class ScreenshotParams(ToolParams):
+    target: Str = Field(description="URL or local HTML file path")
+    width: Int = 1280
+    height: Int = 800
+    full_page: Flag | None = None
+    scroll_frames: Int | None = None
+    actions: Annotated[list[dict[str, Any]], PlainValidator(_for_parse_actions)] | None = Field(
+        None,
+        description="run first: {click|hover|wait_for|scroll_to: selector, text, ms or y}, "
+        "{type: selector, text}, {press: key}",
+    )
+    selector: Str | None = Field(None, description="capture one element")
+    device: Str | None = Field(None, description="phone, tablet, iPhone 15...")
+    # The browser names a scheme it does not know; the model is told the two there are.
+    color_scheme: Annotated[Str, OneOf(("light", "dark"))] | None = None
+    reference: Str | None = Field(None, description="image or video path")
 
 
 class ScreenshotTool(Tool):
@@ -27,27 +52,7 @@ class ScreenshotTool(Tool):
         "Render a URL or local HTML file in headless Chromium and look at it. full_page: whole page; "
         "scroll_frames=N: N frames while scrolling; reference: compare with a design (similarity, diff)."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "target": {"type": "string", "description": "URL or local HTML file path"},
-            "width": {"type": "integer", "default": 1280},
-            "height": {"type": "integer", "default": 800},
-            "full_page": {"type": "boolean"},
-            "scroll_frames": {"type": "integer"},
-            "actions": {
-                "type": "array",
-                "items": {"type": "object"},
-                "description": "run first: {click|hover|wait_for|scroll_to: selector, text, ms or y}, "
-                "{type: selector, text}, {press: key}",
-            },
-            "selector": {"type": "string", "description": "capture one element"},
-            "device": {"type": "string", "description": "phone, tablet, iPhone 15..."},
-            "color_scheme": {"type": "string", "enum": ["light", "dark"]},
-            "reference": {"type": "string", "description": "image or video path"},
-        },
-        "required": ["target"],
-    }
+    params: ClassVar[type[ScreenshotParams]] = ScreenshotParams
     read_only: ClassVar[bool] = True
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -56,12 +61,14 @@ class ScreenshotTool(Tool):
         from kimicode.vision.errors import VisionError
 
         try:
-            target = str(args.get("target") or "")
-            width = _int_arg(args, "width", 1280)
-            height = _int_arg(args, "height", 800)
-            full_page = bool(args.get("full_page", False))
-            scroll_frames = _int_arg(args, "scroll_frames", 0)
-            selector = str(args.get("selector") or "").strip()
+            given = ScreenshotParams.parse(args)
+        except ToolError as exc:
+            return ToolResult(text=str(exc), is_error=True)
+        try:
+            target, width, height = given.target, given.width, given.height
+            full_page = bool(given.full_page)
+            scroll_frames = given.scroll_frames or 0
+            selector = (given.selector or "").strip()
             if selector or scroll_frames:
                 full_page = False  # an element, or viewport-sized frames, by definition
             if selector:
@@ -73,12 +80,12 @@ class ScreenshotTool(Tool):
                 full_page=full_page,
                 scroll_frames=scroll_frames,
                 workspace=ctx.workspace,
-                actions=parse_actions(args.get("actions")),
+                actions=parse_actions(given.actions),
                 selector=selector,
-                device=str(args.get("device") or "").strip(),
-                color_scheme=str(args.get("color_scheme") or "").strip().lower(),
+                device=(given.device or "").strip(),
+                color_scheme=(given.color_scheme or "").strip().lower(),
             )
-            reference = str(args.get("reference") or "").strip()
+            reference = (given.reference or "").strip()
             report = _Report(target, width, height, full_page, selector, ctx)
             report.add_frames(frames)
             if reference:
@@ -89,18 +96,6 @@ class ScreenshotTool(Tool):
         except VisionError as exc:
             return ToolResult(text=str(exc), is_error=True)
         return report.result()
-
-
-def _int_arg(args: dict[str, Any], key: str, default: int) -> int:
-    from kimicode.vision.errors import VisionError
-
-    value = args.get(key, default)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise VisionError(f"{key} must be an integer, got {value!r}") from None
 
 
 def _encode(png: bytes, label: str, max_tokens: int = PER_IMAGE_TOKENS) -> Image:

@@ -6,15 +6,33 @@ The tool itself only checks the request; running the sub-agents is the job of th
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
+
+from pydantic import Field
 
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import ToolParams, checked_by
 
 
 class SubAgentRunner(Protocol):
     async def spawn(self, agents: list[tuple[str, str]], ctx: ToolContext) -> ToolResult:
         """Run one sub-agent per (role, task) pair and report each one's result."""
         ...
+
+
+class SubAgent(ToolParams):
+    role: str = Field(description="Who it is, e.g. 'test writer', 'reviewer'.")
+    task: str = Field(description="Its complete, self-contained task.")
+
+
+def _checked_agents(value: Any) -> list[dict[str, str]]:
+    return [{"role": role, "task": task} for role, task in parse_agents(value)]
+
+
+class SpawnAgentsParams(ToolParams):
+    agents: Annotated[list[SubAgent], checked_by(_checked_agents)] = Field(
+        description="The sub-agents to run, in parallel."
+    )
 
 
 class SpawnAgentsTool(Tool):
@@ -27,24 +45,7 @@ class SpawnAgentsTool(Tool):
         "different files to edit. All of them finish before this call returns with each one's result; "
         "you may call it again for another wave. Up to 100 sub-agents per call."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "agents": {
-                "type": "array",
-                "description": "The sub-agents to run, in parallel.",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "role": {"type": "string", "description": "Who it is, e.g. 'test writer', 'reviewer'."},
-                        "task": {"type": "string", "description": "Its complete, self-contained task."},
-                    },
-                    "required": ["role", "task"],
-                },
-            }
-        },
-        "required": ["agents"],
-    }
+    params: ClassVar[type[SpawnAgentsParams]] = SpawnAgentsParams
     # Sub-agents ask for approval of their own actions, one by one.
     read_only: ClassVar[bool] = True
 
@@ -53,7 +54,7 @@ class SpawnAgentsTool(Tool):
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         try:
-            agents = parse_agents(args.get("agents"))
+            agents = [(agent.role, agent.task) for agent in SpawnAgentsParams.parse(args).agents]
         except ToolError as exc:
             return ToolResult(f"Error: {exc}", is_error=True)
         return await self.runner.spawn(agents, ctx)

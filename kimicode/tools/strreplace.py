@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import re
-import stat
 from typing import Any, ClassVar
 
-from kimicode.tools.args import reports_errors, require_str
+from pydantic import Field
+
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
-from kimicode.tools.fileio import load_text
+from kimicode.tools.editing import EditParams, editing
 from kimicode.tools.filewrite import save_text
-from kimicode.tools.safeopen import lstat_target
+from kimicode.tools.params import Str
 from kimicode.tools.snippets import snippet
 
 # Naming every match of a very common string helps nobody.
 MAX_LISTED_MATCHES = 20
+
+
+class StrReplaceParams(EditParams):
+    old_str: Str = Field(description="Exact text to replace; must occur once.")
+    new_str: Str = Field(description="Replacement text (may be empty to delete).")
 
 
 class StrReplaceTool(Tool):
@@ -24,29 +30,18 @@ class StrReplaceTool(Tool):
         "character (indentation too); include enough surrounding lines to make it unique. Returns the "
         "edited region with line numbers."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "File to edit, relative to the workspace or absolute."},
-            "old_str": {"type": "string", "description": "Exact text to replace; must occur once."},
-            "new_str": {"type": "string", "description": "Replacement text (may be empty to delete)."},
-        },
-        "required": ["path", "old_str", "new_str"],
-    }
+    params: ClassVar[type[StrReplaceParams]] = StrReplaceParams
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        path = ctx.resolve(require_str(args, "path"))
+        given = StrReplaceParams.parse(args)
+        path = ctx.resolve(given.path)
         # The file's text is normalised to "\n", so the model's text must be too.
-        old_str = require_str(args, "old_str").replace("\r\n", "\n")
-        new_str = require_str(args, "new_str").replace("\r\n", "\n")
+        old_str = given.old_str.replace("\r\n", "\n")
+        new_str = given.new_str.replace("\r\n", "\n")
         if not old_str:
             raise ToolError("old_str is empty; give the exact text to replace (use insert to add new lines)")
-        async with ctx.file_locks.lock(path):
-            found = lstat_target(path)
-            if found is not None and stat.S_ISDIR(found.st_mode):
-                raise ToolError(f"{path} is a directory; give a file path")
-            original = await load_text(ctx, path)
+        async with editing(ctx, path) as original:
             text = original.text
             starts = match_starts(text, old_str)
             if not starts:

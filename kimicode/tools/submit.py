@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kimicode.tools.args import optional_str, reports_errors
+from pydantic import Field
+
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import Tool, ToolContext, ToolResult, truncate_middle
+from kimicode.tools.params import Str, ToolParams
 
 # The change set is for reading at a glance; a huge status is clipped.
 MAX_CHANGESET_CHARS = 4000
 GIT_TIMEOUT_S = 20
+
+
+class SubmitParams(ToolParams):
+    summary: Str | None = Field(None, description="What was done and how it was verified.")
 
 
 class SubmitTool(Tool):
@@ -19,18 +26,12 @@ class SubmitTool(Tool):
         "Finish the task. Call it once the work is done and checked; summary says what you changed "
         "and how you verified it."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "summary": {"type": "string", "description": "What was done and how it was verified."},
-        },
-        "required": [],
-    }
+    params: ClassVar[type[SubmitParams]] = SubmitParams
     read_only: ClassVar[bool] = True
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        text = optional_str(args, "summary").strip() or "Task submitted."
+        text = (SubmitParams.parse(args).summary or "").strip() or "Task submitted."
         changes = await git_change_set(ctx.workspace)
         if changes is not None:
             text += "\n\n" + changes

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kimicode.tools.args import optional_int, reports_errors, require_str
-from kimicode.tools.background import MAX_WAIT_S, TaskTool
+from kimicode.tools.args import reports_errors
+from kimicode.tools.background import MAX_WAIT_S
 from kimicode.tools.base import ToolContext, ToolError, ToolResult
+from kimicode.tools.params import Int, Str, ToolParams
+from kimicode.tools.task_tool import TaskTool
+
+
+class TaskOutputParams(ToolParams):
+    task_id: Str
+    wait_seconds: Int = 0
 
 
 class TaskOutputTool(TaskTool):
     name: ClassVar[str] = "task_output"
     description: ClassVar[str] = "New output and state of a background task; wait_seconds waits for it to end."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"task_id": {"type": "string"}, "wait_seconds": {"type": "integer", "default": 0}},
-        "required": ["task_id"],
-    }
+    params: ClassVar[type[TaskOutputParams]] = TaskOutputParams
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        task = self.manager(ctx).get(require_str(args, "task_id"))
-        wait = optional_int(args, "wait_seconds", 0)
+        given = TaskOutputParams.parse(args)
+        task = self.manager(ctx).get(given.task_id)
+        wait = given.wait_seconds
         if wait < 0:
             raise ToolError(f"wait_seconds must be 0 or more, got {wait}")
         await task.wait(min(wait, MAX_WAIT_S))

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kimicode.tools.args import reports_errors, require_str
-from kimicode.tools.background import TaskTool
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import ToolContext, ToolResult
+from kimicode.tools.params import Str, ToolParams
+from kimicode.tools.task_tool import TaskTool
+
+
+class TaskStopParams(ToolParams):
+    task_id: Str
 
 
 class TaskStopTool(TaskTool):
     name: ClassVar[str] = "task_stop"
     description: ClassVar[str] = "Stop a background task and what it started."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"task_id": {"type": "string"}},
-        "required": ["task_id"],
-    }
+    params: ClassVar[type[TaskStopParams]] = TaskStopParams
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        task = await self.manager(ctx).stop(require_str(args, "task_id"))
+        task = await self.manager(ctx).stop(TaskStopParams.parse(args).task_id)
         output = task.unread()
         if output and not output.endswith("\n"):
             output += "\n"

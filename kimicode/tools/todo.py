@@ -6,27 +6,16 @@ after the call and tells the front ends (``TodoUpdate``), which show it, and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.params import ToolParams, checked_by
+from kimicode.tools.todo_list import TodoList as TodoList
 
-STATUSES = ("pending", "in_progress", "done")
+Status = Literal["pending", "in_progress", "done"]
+STATUSES: tuple[str, ...] = get_args(Status)
 MAX_ITEMS = 50
 MAX_CONTENT_CHARS = 300
-
-
-@dataclass
-class TodoList:
-    items: list[dict[str, str]] = field(default_factory=list)
-    version: int = 0
-
-    def replace(self, items: list[dict[str, str]]) -> None:
-        self.items = [dict(item) for item in items]
-        self.version += 1
-
-    def snapshot(self) -> list[dict[str, str]]:
-        return [dict(item) for item in self.items]
 
 
 def parse_items(value: Any) -> list[dict[str, str]]:
@@ -56,32 +45,25 @@ def todo_summary(items: list[dict[str, str]]) -> str:
     return f"{line}; in progress: {current}" if current else line
 
 
+class TodoItem(ToolParams):
+    content: str
+    status: Status
+
+
+class TodoParams(ToolParams):
+    items: Annotated[list[TodoItem], checked_by(parse_items)]
+
+
 class TodoTool(Tool):
     name: ClassVar[str] = "todo"
     description: ClassVar[str] = "Replace your task list (the whole list each call)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "items": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "content": {"type": "string"},
-                        "status": {"type": "string", "enum": list(STATUSES)},
-                    },
-                    "required": ["content", "status"],
-                },
-            }
-        },
-        "required": ["items"],
-    }
+    params: ClassVar[type[TodoParams]] = TodoParams
     # It changes nothing outside the conversation: never asked, allowed in plan mode.
     read_only: ClassVar[bool] = True
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         try:
-            items = parse_items(args.get("items"))
+            items = [item.model_dump() for item in TodoParams.parse(args).items]
         except ToolError as exc:
             return ToolResult(f"Error: {exc}", is_error=True)
         if ctx.todo is None:

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kimicode.tools.args import optional_int_pair, reports_errors, require_str
+from pydantic import Field
+
+from kimicode.tools.args import reports_errors
 from kimicode.tools.base import MAX_OUTPUT_CHARS, Tool, ToolContext, ToolError, ToolResult, clip_line
 from kimicode.tools.fileio import (
     format_size,
@@ -18,6 +20,7 @@ from kimicode.tools.fileio import (
     sniff_encoding,
     text_file_from_bytes,
 )
+from kimicode.tools.params import IntPair, Str, ToolParams
 from kimicode.tools.safeopen import open_for_reading
 from kimicode.tools.snippets import numbered
 
@@ -35,6 +38,13 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+class ViewParams(ToolParams):
+    path: Str = Field(description="File or directory, relative to the workspace or absolute.")
+    view_range: IntPair | None = Field(
+        None, description="[start, end] line numbers, 1-based, inclusive; end -1 means to the end."
+    )
+
+
 class ViewTool(Tool):
     name: ClassVar[str] = "view"
     description: ClassVar[str] = (
@@ -42,26 +52,14 @@ class ViewTool(Tool):
         "directory's entries up to 2 levels deep (hidden ones skipped); or an image file "
         "(png/jpg/gif/webp), which you then see. View before editing: strreplace needs the exact text."
     )
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "File or directory, relative to the workspace or absolute."},
-            "view_range": {
-                "type": "array",
-                "items": {"type": "integer"},
-                "minItems": 2,
-                "maxItems": 2,
-                "description": "[start, end] line numbers, 1-based, inclusive; end -1 means to the end.",
-            },
-        },
-        "required": ["path"],
-    }
+    params: ClassVar[type[ViewParams]] = ViewParams
     read_only: ClassVar[bool] = True
 
     @reports_errors
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        path = ctx.resolve(require_str(args, "path"))
-        view_range = optional_int_pair(args, "view_range")
+        given = ViewParams.parse(args)
+        path = ctx.resolve(given.path)
+        view_range = (given.view_range[0], given.view_range[1]) if given.view_range is not None else None
         # One descriptor, opened without following a link the walk did not judge: what is listed, shown
         # or seen is what the policy decided on, whatever the name points at by now.
         try:
@@ -278,6 +276,6 @@ def _view_image(path: Path, fd: int) -> ToolResult:
         image = encode_image_bytes(data, label=str(path))
     except ToolError:
         raise
-    except Exception as e:  # a corrupt or unsupported image is the model's to hear about, not a crash
+    except Exception as e:  # noqa: BLE001 - a corrupt or unsupported image is the model's to hear about, not a crash
         raise ToolError(f"cannot read image {path}: {e}") from None
     return ToolResult(text=f"{path} (image, {image.width}x{image.height})", images=[image])

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from kimicode.tools.base import Tool, ToolContext, ToolResult
+from kimicode.tools.params import ToolParams
 
 MOONSHOT_HOSTS = frozenset({"api.moonshot.ai", "api.moonshot.cn"})
 
@@ -21,10 +22,14 @@ def is_moonshot_endpoint(base_url: str) -> bool:
     return (urlsplit(base_url).hostname or "").lower().rstrip(".") in MOONSHOT_HOSTS
 
 
+class WebSearchParams(ToolParams):
+    """None declared: whatever the endpoint's search sends is handed back unchanged, never read here."""
+
+
 class WebSearchTool(Tool):
     name: ClassVar[str] = "$web_search"
     description: ClassVar[str] = "Search the web (run by the Moonshot endpoint)."
-    parameters: ClassVar[dict[str, Any]] = {"type": "object"}
+    params: ClassVar[type[WebSearchParams]] = WebSearchParams
     read_only: ClassVar[bool] = True
     echoes_arguments: ClassVar[bool] = True
 

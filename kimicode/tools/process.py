@@ -1,0 +1,108 @@
+"""Running a command's process group: reading its merged output bounded in memory, killing everything it
+started, and naming how it ended. Shared by ``bash`` and the background tasks, below both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+
+from kimicode.tools.result import MAX_OUTPUT_CHARS
+
+READ_CHUNK_BYTES = 64 * 1024
+# Room kept for the elision note and the exit-code line inside MAX_OUTPUT_CHARS.
+_NOTES_RESERVE = 400
+HEAD_BYTES = MAX_OUTPUT_CHARS * 2 // 5
+TAIL_BYTES = MAX_OUTPUT_CHARS - HEAD_BYTES - _NOTES_RESERVE
+# After the shell exits, how long to wait for output still in the pipe. Longer means a background job
+# that inherited the pipe (`server &`) is holding it open; we stop reading rather than hang.
+DRAIN_GRACE_S = 1.0
+# After SIGKILL, how long to wait for the process to be reaped and the pipe to close.
+KILL_GRACE_S = 2.0
+
+
+class BoundedOutput:
+    """Keeps the first ``head_limit`` and the last ``tail_limit`` bytes of a stream of any length."""
+
+    def __init__(self, head_limit: int = HEAD_BYTES, tail_limit: int = TAIL_BYTES) -> None:
+        self.head_limit = head_limit
+        self.tail_limit = tail_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        # Set when the command moved to the background: its output goes there (the task's log) instead.
+        self.sink: Callable[[bytes], None] | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self.sink is not None:
+            self.sink(chunk)
+            return
+        self.total += len(chunk)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        if len(chunk) >= self.tail_limit:
+            self.tail = bytearray(chunk[-self.tail_limit :])
+        else:
+            self.tail += chunk
+            excess = len(self.tail) - self.tail_limit
+            if excess > 0:
+                del self.tail[:excess]
+
+    def render(self) -> str:
+        head = self.head.decode("utf-8", errors="replace")
+        elided = self.total - len(self.head) - len(self.tail)
+        if elided <= 0:
+            return head + self.tail.decode("utf-8", errors="replace")
+        tail = bytes(self.tail)
+        # The cut may split a UTF-8 character; drop its continuation bytes rather than show junk.
+        skip = 0
+        while skip < min(3, len(tail)) and 0x80 <= tail[skip] <= 0xBF:
+            skip += 1
+        note = (
+            f"\n[... {elided} bytes of output elided ({self.total} in all); "
+            f"redirect the output to a file and grep it to see the rest ...]\n"
+        )
+        return head + note + tail[skip:].decode("utf-8", errors="replace")
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process in the group, grandchildren included."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
+async def pump(read_fd: int, output: BoundedOutput) -> None:
+    """Read the pipe to its end; closes ``read_fd``."""
+    loop = asyncio.get_running_loop()
+    stream = asyncio.StreamReader(limit=READ_CHUNK_BYTES)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
+    )
+    try:
+        while True:
+            chunk = await stream.read(READ_CHUNK_BYTES)
+            if not chunk:
+                return
+            output.feed(chunk)
+    finally:
+        transport.close()
+
+
+def exit_line(returncode: int | None) -> str:
+    if returncode is None:
+        return "[exit code: unknown]"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"[exit code: {128 - returncode} (killed by {name})]"
+    return f"[exit code: {returncode}]"
