@@ -25,8 +25,7 @@ import re
 import sys
 from typing import Any
 
-from prompt_toolkit.input import ansi_escape_sequences
-from prompt_toolkit.input import vt100_parser
+from prompt_toolkit.input import ansi_escape_sequences, vt100_parser
 from prompt_toolkit.key_binding.key_processor import KeyPress
 from prompt_toolkit.keys import Keys
 
@@ -114,7 +113,7 @@ def _ctrl_key(char: str) -> Keys | None:
     return _CTRL_PUNCTUATION.get(char)
 
 
-class _Decoded(tuple):  # type: ignore[type-arg]
+class _Decoded(tuple[KeyPress, ...]):
     """Key presses decoded from one CSI u sequence (a non-empty tuple, so the parser sees a match)."""
 
 
