@@ -27,7 +27,8 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime, build_runtime
 from kimicode.config import Config
 from kimicode.llm.messages import Image
-from kimicode.frontends.repl import commands, tasks_command, verbs  # noqa: F401 (they register /tasks, /init, /fork …)
+from kimicode.frontends.repl import commands
+from kimicode.frontends.repl.catalog import repl_commands
 from kimicode.frontends.repl.live import LiveArea
 from kimicode.frontends.common.media import MediaError, attach_image_files, attach_video_file, image_mentions, pasted_image_path
 from kimicode.frontends.repl.render import Renderer
@@ -100,6 +101,7 @@ class Repl:
         self.options = options
         self.renderer = Renderer()
         self.want_exit = False
+        self.commands = repl_commands()  # the slash commands (kimicode.frontends.repl.catalog)
         # Media for the next message (--image/--video, or /image and /video).
         self.pending_images: list[Image] = []
         self.pending_parts: list[dict[str, Any]] = []
@@ -302,7 +304,7 @@ class Repl:
             input=prompt_input(),
             output=prompt_output(self.terminal.keyboard_mode),
             history=WorkspaceHistory(self.config.home, self.config.work_dir),
-            completer=MentionCompleter(self.config.work_dir, commands.slash_names),
+            completer=MentionCompleter(self.config.work_dir, self.commands.slash_names),
             complete_while_typing=True,
             bottom_toolbar=self.toolbar,
             enable_history_search=False,
@@ -388,7 +390,7 @@ class Repl:
             return
         parsed = commands.parse(text)
         if self.turn_running:
-            command = commands.COMMANDS.get(parsed[0]) if parsed else None
+            command = self.commands.get(parsed[0]) if parsed else None
             if command is not None and command.while_running:
                 self._echo(text)
                 await self._command(*parsed)  # type: ignore[misc]
@@ -523,7 +525,7 @@ class Repl:
                 self._unpaused.set()
 
     async def _command(self, name: str, arg: str) -> None:
-        command = commands.COMMANDS.get(name)
+        command = self.commands.get(name)
         if command is None:
             self.renderer.error(f"unknown command /{name}; /help lists them")
             return
@@ -663,6 +665,9 @@ class Repl:
 
     # -- what commands call --------------------------------------------------------------------------
 
+    def request_exit(self) -> None:
+        self.want_exit = True
+
     def new_session(self) -> None:
         from kimicode.frontends.common.sessions import new_session
 
@@ -776,6 +781,9 @@ class Repl:
         for image in images:
             self.renderer.dim(f"attached {image.describe()}")
         return True
+
+    def attach_part(self, part: dict[str, Any]) -> None:
+        self.pending_parts.append(part)
 
     async def attach_video(self, path: Path) -> bool:
         try:  # frame sampling (or the upload) runs off the event loop

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kimicode.frontends.repl.commands import slash
+from kimicode.frontends.repl.commands import SlashCommand
 from kimicode.tools.base import ToolError
 
 if TYPE_CHECKING:
-    from kimicode.frontends.repl.app import Repl
+    from kimicode.frontends.repl.control import ReplControl
     from kimicode.tools.background import BackgroundTask
 
 STATE_STYLES = {"running": "cyan", "done": "green", "failed": "red", "stopped": "dim"}
@@ -24,8 +24,7 @@ def task_line(task: BackgroundTask) -> str:
     return f"  {task.id:>3}  {state:<11} {runtime:>7}  {task.command[:60]}{ports}{last}"
 
 
-@slash("tasks", "background tasks: state, runtime, last line; /tasks stop ID ends one", "[stop ID]", while_running=True)
-async def _tasks(repl: Repl, arg: str) -> None:
+async def _tasks(repl: ReplControl, arg: str) -> None:
     words = arg.split()
     if words and words[0] == "stop":
         if len(words) != 2:
@@ -47,3 +46,8 @@ async def _tasks(repl: Repl, arg: str) -> None:
         return
     for task in tasks:
         repl.renderer.listing(task_line(task), STATE_STYLES.get(task.state, ""))
+
+
+COMMAND = SlashCommand(
+    "tasks", "background tasks: state, runtime, last line; /tasks stop ID ends one", _tasks, "[stop ID]", while_running=True
+)
