@@ -1,4 +1,5 @@
-"""``/tasks``: the session's background tasks (state, runtime, ports, last line); ``/tasks stop ID`` ends one."""
+"""``/tasks``: the session's background tasks (state, runtime, ports, last line); ``/tasks stop ID`` ends one.
+And the line printed when a task ends by itself."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from kimicode.tools.base import ToolError
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.control import ReplControl
+    from kimicode.frontends.repl.render import Renderer
     from kimicode.tools.background import BackgroundTask
 
 STATE_STYLES = {"running": "cyan", "done": "green", "failed": "red", "stopped": "dim"}
@@ -22,6 +24,18 @@ def task_line(task: BackgroundTask) -> str:
     ports = " · " + ", ".join(f"127.0.0.1:{port}" for port in task.ports) if task.ports else ""
     last = f" · {task.last_line}" if task.last_line else ""
     return f"  {task.id:>3}  {state:<11} {runtime:>7}  {task.command[:60]}{ports}{last}"
+
+
+def report_end(task: BackgroundTask, renderer: Renderer) -> None:
+    """One line when a background task ends by itself (done or failed), while the session goes on."""
+    if task.state in ("done", "failed") and task.ended is not None:
+        code = f"exit {task.exit_code}" if task.exit_code is not None else "ended"
+        last = f" — {task.last_line}" if task.last_line else ""
+        line = f"task {task.id} ({task.command[:60]}) {task.state}, {code}, after {task.runtime:.0f}s{last}"
+        if task.state == "failed":
+            renderer.warn(line)
+        else:
+            renderer.dim(line)
 
 
 async def _tasks(repl: ReplControl, arg: str) -> None:
