@@ -9,7 +9,7 @@ Where each job lives (modules of this package): the open session, its agent, run
 and undo in conversation; choosing a session to resume in session_choice; the prompt in prompt_loop; what
 a typed line does in dispatch; one turn in turns; approvals in approvals; what goes with the next message
 in next_message; the slash commands in commands (the registry) and catalog (the list), which do to the
-REPL only what control.ReplControl offers.
+REPL only what control.ReplControl offers; what happens once before the first prompt in startup.
 
 Start-up is kept short: the model client's SDK (openai, ~1 s to import) loads in a background thread once
 the prompt is on screen, while the user types.
@@ -36,6 +36,7 @@ from kimicode.frontends.repl.live import LiveArea
 from kimicode.frontends.repl.next_message import NextMessage
 from kimicode.frontends.repl.prompt_loop import PROMPT, LivePrompt, build_session, idle_toolbar
 from kimicode.frontends.repl.render import Renderer
+from kimicode.frontends.repl.startup import attach_terminal, banner, offer_mcp_import
 from kimicode.frontends.repl.tasks_command import report_end
 from kimicode.frontends.repl.turns import PLAN_SHOWN, TurnRunner
 
@@ -96,7 +97,7 @@ class Repl:
         self.stop_signal: signal.Signals | None = None
         # Imports the model client in the background once the prompt shows (see _warm_imports).
         self.warmer: threading.Thread | None = None
-        self._attach_terminal()
+        self.terminal, self.notifier = attach_terminal(config, self.renderer)
         # Working alongside the agent: the area above the prompt, the prompt that stays live, the turn
         # that runs meanwhile, and questions that pause the prompt (one at a time: sub-agents may ask together).
         self.live = LiveArea()
@@ -130,12 +131,12 @@ class Repl:
             self.renderer.error(str(exc))
         if self.options.get("resume") is not None and not str(self.options["resume"]).strip():
             await self.resume(None)
-        self._banner()
+        banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer)
         self.warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)
         asyncio.get_running_loop().call_later(0.1, self.warmer.start)
         from kimicode.agent.mcp_run import running_mcp
 
-        self._offer_mcp_import()
+        offer_mcp_import(self.config, self.renderer)
         try:
             async with running_mcp(self.config, self.renderer.warn) as mcp:
                 self.mcp = mcp
@@ -145,15 +146,6 @@ class Repl:
                 return await self._loop()
         finally:
             await self.conversation.close()
-
-    def _offer_mcp_import(self) -> None:
-        """First interactive run: offer the MCP servers other agents already use (asked once)."""
-        from kimicode.manage.mcp_import import first_run_mcp_offer
-
-        try:
-            first_run_mcp_offer(self.config)
-        except Exception as exc:  # noqa: BLE001 - discovery problems must not keep the REPL from starting
-            self.renderer.warn(f"could not look for other agents' MCP servers: {exc}")
 
     async def _open_first_session(self) -> int | None:
         resume = self.options.get("resume")
@@ -183,32 +175,6 @@ class Repl:
         from kimicode.frontends.repl.session_choice import offer_fork
 
         return await offer_fork(self.config, self.renderer, self.prompt.paused, busy, otherwise)
-
-    def _banner(self) -> None:
-        session = self.opened.session
-        state = f"resumed session {session.id} ({len(self.opened.history)} messages)" if self.opened.resumed else f"session {session.id}"
-        self.renderer.info(f"kimicode · {self.config.model} · {self.config.work_dir}", "bold")
-        self.renderer.dim(f"{state} · /help · Enter sends, {self.terminal.newline_hint()}")
-        from kimicode.security.sandbox import unavailable_notice
-
-        notice = unavailable_notice(self.runtime.ctx.sandbox)
-        if notice:
-            self.renderer.warn(notice)
-
-    def _attach_terminal(self) -> None:
-        """What the terminal can do (environment variables only: cheap): links, notifications, keys."""
-        from kimicode.frontends.repl.links import Linker, choose_format
-        from kimicode.frontends.repl.notify import Notifier
-        from kimicode.frontends.repl.terminal import detect
-
-        self.terminal = detect()
-        pattern = choose_format(self.terminal, self.config.hyperlink_format)
-        self.renderer.links = Linker(self.config.work_dir, pattern) if pattern else None
-        self.notifier = Notifier(self.terminal, self.config.notify_after, self._write_terminal)
-
-    def _write_terminal(self, sequence: str) -> None:
-        self.renderer.console.file.write(sequence)
-        self.renderer.console.file.flush()
 
     # -- the prompt ----------------------------------------------------------------------------------
 
