@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kimicode.frontends.common.media import image_mentions, pasted_image_path, resolve_user_path
-from kimicode.frontends.repl.app import attach_mentions
+from kimicode.frontends.repl.next_message import attach_mentions
 
 
 def make_files(ws: Path) -> None:

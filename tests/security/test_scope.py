@@ -241,7 +241,7 @@ def test_the_sandbox_hides_the_same_list(env) -> None:
 
 def test_at_path_attachments_leave_secret_files_out(env) -> None:
     from kimicode.frontends.common.media import image_mentions
-    from kimicode.frontends.repl.app import attach_mentions
+    from kimicode.frontends.repl.next_message import attach_mentions
 
     (env["user"] / ".npmrc").write_text("//registry/:_authToken=TOPSECRET\n")
     (env["user"] / ".ssh").mkdir()

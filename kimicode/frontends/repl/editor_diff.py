@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kimicode.agent.prompt import git_root
-from kimicode.frontends.repl.terminal import Terminal
+from kimicode.frontends.repl.terminal import EDITOR_LABELS, Terminal
 
 MAX_FILES = 10
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
@@ -100,6 +101,22 @@ def original_text(current: str, change: FileDiff) -> str | None:
                 old.append(text)
     old.extend(lines[position:])
     return "".join(old)
+
+
+def show_in_editor(diff: str, terminal: Terminal, workspace: Path, folder: Path, say: Callable[[str], None]) -> bool:
+    """Open ``diff`` in the diff view of the editor this terminal belongs to and ``say`` what was opened;
+    False (nothing said) when there is no such editor or no file could be opened."""
+    launcher = diff_launcher(terminal)
+    if launcher is None:
+        return False
+    opened, skipped = open_diffs(diff, launcher, workspace, folder)
+    if not opened:
+        return False
+    label = EDITOR_LABELS.get(terminal.editor or "", "the editor")
+    say(f"opened {len(opened)} file(s) in {label}'s diff view: {', '.join(opened)}")
+    if skipped:
+        say(f"not opened: {', '.join(skipped)} (/diff text prints every change here)")
+    return True
 
 
 def open_diffs(diff: str, launcher: list[str], workspace: Path, folder: Path) -> tuple[list[str], list[str]]:

@@ -23,12 +23,16 @@ from __future__ import annotations
 import atexit
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prompt_toolkit.input import ansi_escape_sequences
-from prompt_toolkit.input import vt100_parser
+from prompt_toolkit.input import ansi_escape_sequences, vt100_parser
 from prompt_toolkit.key_binding.key_processor import KeyPress
 from prompt_toolkit.keys import Keys
+
+if TYPE_CHECKING:
+    from prompt_toolkit.key_binding import KeyBindings
+
+    from kimicode.frontends.repl.control import ReplControl
 
 # What every form of Shift-Enter becomes: the key pair input.py binds to "insert a newline".
 NEWLINE_KEYS = (Keys.Escape, Keys.ControlM)
@@ -114,7 +118,7 @@ def _ctrl_key(char: str) -> Keys | None:
     return _CTRL_PUNCTUATION.get(char)
 
 
-class _Decoded(tuple):  # type: ignore[type-arg]
+class _Decoded(tuple[KeyPress, ...]):
     """Key presses decoded from one CSI u sequence (a non-empty tuple, so the parser sees a match)."""
 
 
@@ -187,7 +191,7 @@ def prompt_output(mode: tuple[str, str] | None) -> Any:
     return KeyboardModeOutput.from_pty(sys.stdout, term=os.environ.get("TERM"))
 
 
-def prompt_bindings(repl: Any) -> Any:
+def prompt_bindings(repl: ReplControl) -> KeyBindings:
     """Ctrl-G (edit the prompt in an editor) and Ctrl-V (paste a clipboard image) for the main prompt."""
     from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.document import Document

@@ -123,7 +123,7 @@ def live_output() -> Iterator[None]:
     """sys.stdout goes above the running prompt for the length of the block."""
     original = sys.stdout
     proxy = LiveStdout(original)
-    sys.stdout = proxy  # type: ignore[assignment]
+    sys.stdout = proxy
     try:
         yield
     finally:

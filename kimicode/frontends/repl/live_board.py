@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from typing import TextIO
+from typing import IO
 
 from kimicode.agent.events import SubAgentUpdate, TodoUpdate
 from kimicode.frontends.repl.board import SwarmBoard
@@ -25,7 +25,7 @@ ERASE_DOWN = "\r\x1b[J"
 
 
 class LiveBoard:
-    def __init__(self, out: TextIO, width: int, height: int, live: bool) -> None:
+    def __init__(self, out: IO[str], width: int, height: int, live: bool) -> None:
         self.out = out
         self.width = max(width - 1, 20)  # one column spare: a line that fills the row wraps on some terminals
         self.max_rows = max(height - SPARE_LINES - 2, 3)

@@ -15,10 +15,10 @@ from prompt_toolkit.filters import Condition, has_completions
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 if TYPE_CHECKING:
-    from kimicode.frontends.repl.app import Repl
+    from kimicode.frontends.repl.control import ReplControl
 
 
-def alongside_bindings(repl: Repl) -> KeyBindings:
+def alongside_bindings(repl: ReplControl) -> KeyBindings:
     bindings = KeyBindings()
     running = Condition(lambda: repl.turn_running)
     empty_line = Condition(lambda: not repl.prompt_text())

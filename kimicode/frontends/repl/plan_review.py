@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 from kimicode.tools.propose_plan import PlanReview
 
 if TYPE_CHECKING:
-    from kimicode.frontends.repl.app import Repl
+    from kimicode.frontends.repl.control import ReplControl
 
 PLAN_KEYS = {"a": "auto-edit", "y": "ask", "enter": "ask", "e": "edit", "n": "reject", "escape": "reject"}
 QUESTION = "  [y] accept, ask before changes  [a] accept, auto-edit  [e] edit the plan  [n] keep planning  › "
 ACCEPTED = {"ask": "accepted; edits and commands ask first", "auto-edit": "accepted; file edits run without asking (auto-edit)"}
 
 
-async def review_plan(repl: Repl, plan: str) -> PlanReview:
+async def review_plan(repl: ReplControl, plan: str) -> PlanReview:
     from kimicode.frontends.repl.input import ask_choice
 
     renderer = repl.renderer

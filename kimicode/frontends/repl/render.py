@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.text import Text
 
 from kimicode.agent import events as ev
-from kimicode.security.redact import redact
-from kimicode.frontends.repl.markdown_stream import MarkdownLines
 from kimicode.frontends.repl.live_board import LiveBoard
+from kimicode.frontends.repl.markdown_stream import MarkdownLines
+from kimicode.security.redact import redact
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.links import Linker

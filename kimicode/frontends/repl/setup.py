@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,21 @@ async def needs_key(base_url: str, users_endpoint: str) -> bool:
         return True
     except OSError:
         pass  # not up yet: the first request says so
+    return False
+
+
+async def key_ready(config: Config, ask: object, flag_base_url: str | None, error: Callable[[str], None]) -> bool:
+    """Can the session start? Yes with a key, with a server on this machine that needs none, or once the
+    guided setup found one; no (after one ``error`` line, or none when the user quit the setup) otherwise."""
+    users_endpoint = user_endpoint(config.home, flag=flag_base_url)
+    if config.api_key or not await needs_key(config.base_url, users_endpoint):
+        return True
+    try:
+        if await guided_setup(config, ask, flag_base_url):
+            return True
+    except (EOFError, KeyboardInterrupt):
+        return False
+    error("no working API key; set KIMI_API_KEY or run kimicode again")
     return False
 
 

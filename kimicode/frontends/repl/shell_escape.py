@@ -23,14 +23,14 @@ from kimicode.security.redact import redact
 from kimicode.tools.base import truncate_middle
 
 if TYPE_CHECKING:
-    from kimicode.frontends.repl.app import Repl
+    from kimicode.frontends.repl.control import ReplControl
 
 TIMEOUT_S = 600  # the user can Ctrl-C sooner; this only stops a command forgotten in the background
 SHOWN_LINES = 20
 CONTEXT_CHARS = 8_000  # of one command's output, in the next message
 
 
-async def run_shell_escape(repl: Repl, command: str) -> None:
+async def run_shell_escape(repl: ReplControl, command: str) -> None:
     from kimicode.tools.bash import BashTool
 
     if not command.strip():
@@ -55,9 +55,7 @@ async def run_shell_escape(repl: Repl, command: str) -> None:
     if hidden:
         repl.renderer.dim(f"  … +{hidden} lines")
     block = f'<shell command="{_attribute(command)}">\n{truncate_middle(output, CONTEXT_CHARS)}\n</shell>'
-    repl.pending_parts.append(
-        text_part(f"The user ran this shell command in the workspace; its output follows.\n{block}")
-    )
+    repl.attach_part(text_part(f"The user ran this shell command in the workspace; its output follows.\n{block}"))
     repl.renderer.dim("  (the output goes with your next message)")
 
 

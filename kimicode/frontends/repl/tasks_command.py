@@ -1,14 +1,16 @@
-"""``/tasks``: the session's background tasks (state, runtime, ports, last line); ``/tasks stop ID`` ends one."""
+"""``/tasks``: the session's background tasks (state, runtime, ports, last line); ``/tasks stop ID`` ends one.
+And the line printed when a task ends by itself."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kimicode.frontends.repl.commands import slash
+from kimicode.frontends.repl.commands import SlashCommand
 from kimicode.tools.base import ToolError
 
 if TYPE_CHECKING:
-    from kimicode.frontends.repl.app import Repl
+    from kimicode.frontends.repl.control import ReplControl
+    from kimicode.frontends.repl.render import Renderer
     from kimicode.tools.background import BackgroundTask
 
 STATE_STYLES = {"running": "cyan", "done": "green", "failed": "red", "stopped": "dim"}
@@ -24,8 +26,19 @@ def task_line(task: BackgroundTask) -> str:
     return f"  {task.id:>3}  {state:<11} {runtime:>7}  {task.command[:60]}{ports}{last}"
 
 
-@slash("tasks", "background tasks: state, runtime, last line; /tasks stop ID ends one", "[stop ID]", while_running=True)
-async def _tasks(repl: Repl, arg: str) -> None:
+def report_end(task: BackgroundTask, renderer: Renderer) -> None:
+    """One line when a background task ends by itself (done or failed), while the session goes on."""
+    if task.state in ("done", "failed") and task.ended is not None:
+        code = f"exit {task.exit_code}" if task.exit_code is not None else "ended"
+        last = f" — {task.last_line}" if task.last_line else ""
+        line = f"task {task.id} ({task.command[:60]}) {task.state}, {code}, after {task.runtime:.0f}s{last}"
+        if task.state == "failed":
+            renderer.warn(line)
+        else:
+            renderer.dim(line)
+
+
+async def _tasks(repl: ReplControl, arg: str) -> None:
     words = arg.split()
     if words and words[0] == "stop":
         if len(words) != 2:
@@ -47,3 +60,8 @@ async def _tasks(repl: Repl, arg: str) -> None:
         return
     for task in tasks:
         repl.renderer.listing(task_line(task), STATE_STYLES.get(task.state, ""))
+
+
+COMMAND = SlashCommand(
+    "tasks", "background tasks: state, runtime, last line; /tasks stop ID ends one", _tasks, "[stop ID]", while_running=True
+)

@@ -1,7 +1,7 @@
 """Session verbs and editor-terminal commands: /init, /fork, /export, /title, /terminal-setup, and ``!cmd``.
 
-Importing this module registers them (kimicode.frontends.repl.commands); each handler is small and
-leaves the work to the module that owns it.
+They are listed in ``COMMANDS`` (kimicode.frontends.repl.catalog puts them in the registry); each handler
+is small and leaves the work to the module that owns it.
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimicode.frontends.repl.commands import SHELL_ESCAPE, SlashCommand, register, slash
+from kimicode.frontends.repl.commands import SHELL_ESCAPE, SlashCommand
 
 if TYPE_CHECKING:
-    from kimicode.frontends.repl.app import Repl
+    from kimicode.frontends.repl.control import ReplControl
 
 YES_NO = {"y": "yes", "n": "no", "escape": "no", "enter": "no"}
 
 
-@slash("init", "explore the repository and write AGENTS.md (edits ask as usual)", "[FOCUS]")
-async def _init(repl: Repl, arg: str) -> None:
+async def _init(repl: ReplControl, arg: str) -> None:
     from string import Template
 
     from kimicode.agent.prompt import INSTRUCTION_FILES, load_prompt
@@ -33,8 +32,7 @@ async def _init(repl: Repl, arg: str) -> None:
     await repl.run_turn(Template(load_prompt("init.md")).safe_substitute(existing=existing, focus=focus).strip())
 
 
-@slash("fork", "continue in a new session with the conversation so far (this one stays as it was)", "[TITLE]")
-async def _fork(repl: Repl, arg: str) -> None:
+async def _fork(repl: ReplControl, arg: str) -> None:
     from kimicode.frontends.common.sessions import fork_of
 
     source = repl.opened.session
@@ -51,8 +49,7 @@ async def _fork(repl: Repl, arg: str) -> None:
     )
 
 
-@slash("export", "write this conversation as Markdown (default: kimicode-<session>.md here)", "[FILE]")
-async def _export(repl: Repl, arg: str) -> None:
+async def _export(repl: ReplControl, arg: str) -> None:
     from kimicode.frontends.common.media import resolve_user_path
     from kimicode.frontends.repl.export import transcript_markdown
     from kimicode.frontends.repl.input import ask_choice
@@ -80,8 +77,7 @@ async def _export(repl: Repl, arg: str) -> None:
     repl.renderer.listing(f"exported {count} messages to {path}", "green")
 
 
-@slash("title", "show or set this session's title (kimicode sessions lists it)", "[TEXT]")
-async def _title(repl: Repl, arg: str) -> None:
+async def _title(repl: ReplControl, arg: str) -> None:
     from kimicode.frontends.common.sessions import session_store
 
     session = repl.opened.session
@@ -95,8 +91,7 @@ async def _title(repl: Repl, arg: str) -> None:
         repl.renderer.info(f"title: {info.title}")
 
 
-@slash("terminal-setup", "make Shift-Enter insert a newline in VS Code, Cursor, Windsurf or Zed", "[EDITOR]")
-async def _terminal_setup(repl: Repl, arg: str) -> None:
+async def _terminal_setup(repl: ReplControl, arg: str) -> None:
     from kimicode.frontends.repl.input import ask_choice
     from kimicode.frontends.repl.terminal import KITTY_PUSH
     from kimicode.frontends.repl.terminal_setup import VSCODE_FOLDERS, SetupError, apply, keybindings_path, plan
@@ -152,13 +147,10 @@ def _entry_lines(entry: dict[str, object]) -> list[str]:
     return json.dumps(entry, indent=2).splitlines()
 
 
-async def _shell(repl: Repl, arg: str) -> None:
+async def _shell(repl: ReplControl, arg: str) -> None:
     from kimicode.frontends.repl.shell_escape import run_shell_escape
 
     await run_shell_escape(repl, arg)
-
-
-register(SlashCommand(SHELL_ESCAPE, "run a shell command yourself; its output goes with your next message", _shell, "cmd"))
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -174,3 +166,17 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+COMMANDS = (
+    SlashCommand("init", "explore the repository and write AGENTS.md (edits ask as usual)", _init, "[FOCUS]"),
+    SlashCommand(
+        "fork", "continue in a new session with the conversation so far (this one stays as it was)", _fork, "[TITLE]"
+    ),
+    SlashCommand("export", "write this conversation as Markdown (default: kimicode-<session>.md here)", _export, "[FILE]"),
+    SlashCommand("title", "show or set this session's title (kimicode sessions lists it)", _title, "[TEXT]"),
+    SlashCommand(
+        "terminal-setup", "make Shift-Enter insert a newline in VS Code, Cursor, Windsurf or Zed", _terminal_setup, "[EDITOR]"
+    ),
+    SlashCommand(SHELL_ESCAPE, "run a shell command yourself; its output goes with your next message", _shell, "cmd"),
+)
