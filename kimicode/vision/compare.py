@@ -236,7 +236,7 @@ def _content_mask(pixels: np.ndarray) -> np.ndarray:
 
     quantised = pixels.astype(np.uint8) >> 4
     keys = (quantised[..., 0].astype(np.int32) << 8) | (quantised[..., 1].astype(np.int32) << 4) | quantised[..., 2]
-    background_key = int(np.bincount(keys.ravel(), minlength=4096).argmax())
+    background_key = int(np.argmax(np.bincount(keys.ravel(), minlength=4096)))
     background = np.array([(background_key >> 8) & 15, (background_key >> 4) & 15, background_key & 15]) * 16 + 8
     differs = _channel_max(np.abs(pixels - background.astype(np.float32))) > _BACKGROUND_TOLERANCE
     grown = cv2.dilate(differs.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7)))
