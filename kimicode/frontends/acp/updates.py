@@ -6,6 +6,8 @@ Invariants:
   with the reason the turn ended before it did.
 - A question about a call (an approval, a plan review) is asked only once the editor shows that call:
   ``shown_asked`` and ``on_screen`` wait for the events that say so.
+- A call is announced ``pending``; it is ``in_progress`` once it runs: unasked (``CallRunning``, put in the
+  stream by the session when the policy lets the call run without a question) or once the user allowed it.
 - Sub-agents' tool calls are shown, titled with the agent's name; their text and thinking are not.
 - Calls are keyed by ``editor.call_key`` (the agent and its call id), the same key the editor's file and
   terminal bridges record under.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,14 @@ PLAN_STATUSES: dict[str, PlanEntryStatus] = {
     "done": "completed",
     "completed": "completed",
 }
+
+
+@dataclass
+class CallRunning:
+    """The call announced by the ToolCallStart before this runs without asking anyone (see AcpSession)."""
+
+    call_id: str
+    agent: str = ""
 
 
 def plan_entries(items: list[dict[str, str]]) -> list[Any]:
@@ -70,8 +81,12 @@ class TurnUpdates:
         """Until the editor was told about call ``key``."""
         await self._shown.setdefault(key, asyncio.Event()).wait()
 
-    async def forward(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TextDelta):
+    async def forward(self, event: ev.Event | CallRunning) -> None:
+        if isinstance(event, CallRunning):
+            key = call_key(event.agent, event.call_id)
+            if key in self._open_calls:  # not ended already (a refusal, a call that failed at once)
+                await self.send(h.update_tool_call(key, status="in_progress"))
+        elif isinstance(event, ev.TextDelta):
             if not event.agent:
                 await self.send(h.update_agent_message_text(event.text))
         elif isinstance(event, ev.ThinkingDelta):
