@@ -83,3 +83,19 @@ def test_the_call_is_announced_before_the_editor_is_asked_for_its_files(fake_llm
     for call in client.of_kind("tool_call"):
         assert statuses(client, call.tool_call_id) == ["pending", "in_progress", "completed"]
 
+
+def test_load_replays_a_call_in_the_state_it_ended_in(fake_llm: FakeLLM, home: Path, ws: Path) -> None:
+    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "sleep 60"})]))
+    live = EditorClient()
+    session_id = run(cancelled_sleep(live, home, ws, fake_llm.base_url))
+    later = EditorClient()
+
+    async def load() -> None:
+        async with running_agent(later, home, ws, fake_llm.base_url) as (conn, _):
+            await conn.load_session(cwd=str(ws), session_id=session_id, mcp_servers=[])
+
+    run(load())
+    call = live.of_kind("tool_call")[0].tool_call_id
+    assert later.of_kind("tool_call")[0].tool_call_id == call
+    assert statuses(live, call)[-1] == "failed"
+    assert statuses(later, call)[-1] == statuses(live, call)[-1]

@@ -32,7 +32,7 @@ from kimicode.agent.loop import Agent
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
 from kimicode.config import Config
-from kimicode.frontends.acp import approvals
+from kimicode.frontends.acp import approvals, outcomes
 from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals
 from kimicode.frontends.acp.options import (
     ACP_MODES,
@@ -86,7 +86,10 @@ class AcpSession:
             conn, self.id, config.work_dir, bool(fs and fs.read_text_file), bool(fs and fs.write_text_file)
         )
         self.terminals = EditorTerminals(conn, self.id, self._show_terminal) if client.terminal else None
-        self.updates = TurnUpdates(self.send, self.files, self.terminals, config.work_dir, self._current_tools)
+        self.updates = TurnUpdates(
+            self.send, self.files, self.terminals, config.work_dir, self._current_tools,
+            failed=lambda key: outcomes.record_failed(opened.session, key),
+        )
         self.files.shown = self.updates.on_screen
         self.runtime: Runtime
         self.agent: Agent
@@ -195,7 +198,8 @@ class AcpSession:
         self._notices.clear()
 
     async def replay(self) -> None:
-        for update in replay(self.opened.history, self.agent.current_tools(), self.config.work_dir):
+        failed = outcomes.failed_calls(self.opened.session.path)
+        for update in replay(self.opened.history, self.agent.current_tools(), self.config.work_dir, failed):
             await self.send(update)
 
     # -- modes and models ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 Invariants:
 - A tool call the editor was told about always ends: with its result, or (``end_open_calls``) failed
-  with the reason the turn ended before it did.
+  with the reason the turn ended before it did. Each failed one is handed to ``failed`` (outcomes.py).
 - A question about a call (an approval, a plan review) is asked only once the editor shows that call:
   ``shown_asked`` and ``on_screen`` wait for the events that say so.
 - A call is announced ``pending``; it is ``in_progress`` once it runs: unasked (``CallRunning``, put in the
@@ -62,12 +62,14 @@ class TurnUpdates:
         terminals: EditorTerminals | None,
         workspace: Path,
         tools: Callable[[], dict[str, Tool]],
+        failed: Callable[[str], None] = lambda key: None,
     ) -> None:
         self.send = send
         self.files = files
         self.terminals = terminals
         self.workspace = workspace
         self.tools = tools  # the agent's tools now (a mode switch changes them)
+        self.failed = failed  # told each call that ends failed (kept for session/load's replay)
         self._asked: dict[str, asyncio.Event] = {}  # approvals wait until their call is on screen
         self._shown: dict[str, asyncio.Event] = {}  # calls the editor was told about, until they end
         self._open_calls: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (tool, args) until it ends
@@ -127,6 +129,8 @@ class TurnUpdates:
         self._shown.pop(key, None)
         name, args = self._open_calls.pop(key, (event.name, {}))
         status: ToolCallStatus = "failed" if event.result.is_error else "completed"
+        if status == "failed":
+            self.failed(key)
         writes = self.files.written.pop(key, [])
         terminal = self.terminals.used.pop(key, None) if self.terminals is not None else None
         if writes:
@@ -144,4 +148,5 @@ class TurnUpdates:
         for key in list(self._open_calls):
             self._open_calls.pop(key)
             self.files.written.pop(key, None)
+            self.failed(key)
             await self.send(h.update_tool_call(key, status="failed", content=[h.tool_content(h.text_block(why))]))
