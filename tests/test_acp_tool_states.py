@@ -99,3 +99,18 @@ def test_load_replays_a_call_in_the_state_it_ended_in(fake_llm: FakeLLM, home: P
     assert later.of_kind("tool_call")[0].tool_call_id == call
     assert statuses(live, call)[-1] == "failed"
     assert statuses(later, call)[-1] == statuses(live, call)[-1]
+
+
+def test_the_failed_calls_are_read_from_a_damaged_log(tmp_path: Path) -> None:
+    from kimicode.frontends.acp.outcomes import RECORD_CALL_FAILED, failed_calls
+
+    log = tmp_path / "s.jsonl"
+    log.write_text(
+        '{"type":"session","id":"s"}\n'
+        '{"type":"message","message":{"role":"tool","tool_call_id":"a","content":"call_failed"}}\n'
+        f'{{"type":"{RECORD_CALL_FAILED}","call":"a"}}\n'
+        f'{{"type":"{RECORD_CALL_FAILED}","call":7}}\n'
+        f'{{"type":"{RECORD_CALL_FAILED}","call":"b"'  # cut off when the process was killed
+    )
+    assert failed_calls(log) == {"a"}
+    assert failed_calls(tmp_path / "missing.jsonl") == set()
