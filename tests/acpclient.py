@@ -50,6 +50,8 @@ class EditorClient:
         self.fs = fs
         self.terminal = terminal
         self.updates: list[tuple[str, Any]] = []  # (session id, update) in arrival order
+        # Everything the agent sent, in arrival order: ("update", update) or (method, path) for fs/*.
+        self.received: list[tuple[str, Any]] = []
         self.update_times: list[tuple[float, Any]] = []
         self.permission_requests: list[Any] = []
         self.answers: list[str] = []  # option ids to pick, in order; "cancel" answers cancelled
@@ -70,6 +72,7 @@ class EditorClient:
 
     async def session_update(self, session_id: str, update: Any, **_: Any) -> None:
         self.updates.append((session_id, update))
+        self.received.append(("update", update))
         self.update_times.append((asyncio.get_running_loop().time(), update))
 
     async def request_permission(self, session_id: str, tool_call: Any, options: list[Any], **_: Any) -> RequestPermissionResponse:
@@ -84,6 +87,7 @@ class EditorClient:
 
     async def read_text_file(self, session_id: str, path: str, line: int | None = None, limit: int | None = None, **_: Any) -> ReadTextFileResponse:
         self.reads.append(path)
+        self.received.append(("fs/read_text_file", path))
         if path in self.buffers:
             return ReadTextFileResponse(content=self.buffers[path])
         try:
@@ -93,6 +97,7 @@ class EditorClient:
 
     async def write_text_file(self, session_id: str, path: str, content: str, **_: Any) -> WriteTextFileResponse:
         self.writes.append((path, content))
+        self.received.append(("fs/write_text_file", path))
         self.buffers[path] = content
         return WriteTextFileResponse()
 

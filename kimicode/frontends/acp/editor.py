@@ -55,6 +55,13 @@ class EditorFiles:
         self.read = read
         self.write = write
         self.written: dict[str, list[Written]] = {}  # call key -> its writes, in order
+        # Until the editor shows call KEY (set by the session): a call's fs request never comes first.
+        self.shown: Callable[[str], Awaitable[None]] | None = None
+
+    async def _after_announcement(self) -> None:
+        key = current_call_key()
+        if key and self.shown is not None:  # outside a call (a prompt's resource link) nothing is announced
+            await self.shown(key)
 
     def _held(self, path: Path) -> bool:
         """Files of the editor's project: the workspace, not its .git (sub-agents' worktrees live there)."""
@@ -69,6 +76,7 @@ class EditorFiles:
             return None
         from acp import RequestError
 
+        await self._after_announcement()
         try:
             response = await self.conn.read_text_file(session_id=self.session_id, path=str(path))
         except (RequestError, ConnectionError) as exc:  # the disk read reports what is wrong, in its words
@@ -82,6 +90,7 @@ class EditorFiles:
             return False
         from acp import RequestError
 
+        await self._after_announcement()
         try:
             await self.conn.write_text_file(session_id=self.session_id, path=str(path), content=text)
         except (RequestError, ConnectionError) as exc:

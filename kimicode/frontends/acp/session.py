@@ -32,7 +32,7 @@ from kimicode.agent.loop import Agent
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
 from kimicode.config import Config
-from kimicode.frontends.acp import approvals
+from kimicode.frontends.acp import approvals, outcomes
 from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals
 from kimicode.frontends.acp.options import (
     ACP_MODES,
@@ -45,7 +45,7 @@ from kimicode.frontends.acp.options import (
 )
 from kimicode.frontends.acp.prompt import prompt_input
 from kimicode.frontends.acp.toolcalls import replay
-from kimicode.frontends.acp.updates import TurnUpdates
+from kimicode.frontends.acp.updates import CallRunning, TurnUpdates
 from kimicode.frontends.common.media import MediaError
 from kimicode.frontends.common.sessions import OpenedSession
 from kimicode.mcp.server_config import McpServerConfig
@@ -86,7 +86,11 @@ class AcpSession:
             conn, self.id, config.work_dir, bool(fs and fs.read_text_file), bool(fs and fs.write_text_file)
         )
         self.terminals = EditorTerminals(conn, self.id, self._show_terminal) if client.terminal else None
-        self.updates = TurnUpdates(self.send, self.files, self.terminals, config.work_dir, self._current_tools)
+        self.updates = TurnUpdates(
+            self.send, self.files, self.terminals, config.work_dir, self._current_tools,
+            failed=lambda key: outcomes.record_failed(opened.session, key),
+        )
+        self.files.shown = self.updates.on_screen
         self.runtime: Runtime
         self.agent: Agent
         self.mcp: Any = None
@@ -194,7 +198,8 @@ class AcpSession:
         self._notices.clear()
 
     async def replay(self) -> None:
-        for update in replay(self.opened.history, self.agent.current_tools(), self.config.work_dir):
+        failed = outcomes.failed_calls(self.opened.session.path)
+        for update in replay(self.opened.history, self.agent.current_tools(), self.config.work_dir, failed):
             await self.send(update)
 
     # -- modes and models ----------------------------------------------------------------------------
@@ -316,13 +321,16 @@ class AcpSession:
         results: list[ev.RunResult] = []
         # Every event goes into the outbox as it happens and a task of its own sends them in order: a slow
         # editor never holds the run back, and a cancel still tells the editor about the call it ended.
-        outbox: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+        outbox: asyncio.Queue[ev.Event | CallRunning | None] = asyncio.Queue()
 
         def emit(event: ev.Event) -> None:
             if isinstance(event, ev.Done):
                 results.append(event.result)
-            else:
-                outbox.put_nowait(event)
+                return
+            outbox.put_nowait(event)
+            # Judged as the call is announced, before the loop decides on it: both see the same policy state.
+            if isinstance(event, ev.ToolCallStart) and approvals.runs_unasked(self.agent, event):
+                outbox.put_nowait(CallRunning(event.call_id, event.agent))
 
         sender = asyncio.create_task(self._send_in_order(outbox), name=f"acp-updates-{self.id}")
         try:
@@ -338,7 +346,7 @@ class AcpSession:
                 raise
         return results[0] if results else None
 
-    async def _send_in_order(self, outbox: asyncio.Queue[ev.Event | None]) -> None:
+    async def _send_in_order(self, outbox: asyncio.Queue[ev.Event | CallRunning | None]) -> None:
         while (event := await outbox.get()) is not None:
             await self.updates.forward(event)
 

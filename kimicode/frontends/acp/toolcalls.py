@@ -5,18 +5,19 @@ Invariants:
 - Pure: these describe a call from its name and arguments (and the workspace); nothing here runs a tool.
 - What an editor shows of a result is clipped to SHOWN_OUTPUT_CHARS; the model always gets all of it.
 - A replayed conversation shows what the live one did, except what was never shown live (the system
-  prompt, the messages that carry a tool's images to the model).
+  prompt, the messages that carry a tool's images to the model); a call ends as it ended live, failed
+  or completed, as far as the session's log says (outcomes.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 from acp import helpers as h
-from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCallLocation, ToolKind
+from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCallLocation, ToolCallStatus, ToolKind
 
 from kimicode.frontends.acp.editor import Written, call_key
 from kimicode.llm.messages import SUMMARY_PREFIX, Message, is_tool_image_carrier, message_text
@@ -155,9 +156,11 @@ def result_contents(name: str, kind: str, result: ToolResult) -> list[ContentToo
 # -- replaying a stored conversation --------------------------------------------------------------------
 
 
-def replay(messages: list[Message], tools: dict[str, Tool], workspace: Path) -> Iterator[Any]:
+def replay(
+    messages: list[Message], tools: dict[str, Tool], workspace: Path, failed: Collection[str] = ()
+) -> Iterator[Any]:
     """The session updates that show ``messages`` as they happened: user and agent messages, thinking,
-    tool calls with their results."""
+    tool calls with their results (``failed``: the keys of the calls that ended failed)."""
     calls: dict[str, tuple[str, dict[str, Any]]] = {}
     for message in messages:
         role = message.get("role")
@@ -205,6 +208,7 @@ def replay(messages: list[Message], tools: dict[str, Tool], workspace: Path) -> 
                 continue
             name, args = calls.pop(call_id)
             result = ToolResult(message_text(message))
+            status: ToolCallStatus = "failed" if call_id in failed else "completed"
             yield h.update_tool_call(
-                call_id, status="completed", content=result_contents(name, tool_kind(name, args), result)
+                call_id, status=status, content=result_contents(name, tool_kind(name, args), result)
             )

@@ -3,9 +3,11 @@
 
 Invariants:
 - A tool call the editor was told about always ends: with its result, or (``end_open_calls``) failed
-  with the reason the turn ended before it did.
+  with the reason the turn ended before it did. Each failed one is handed to ``failed`` (outcomes.py).
 - A question about a call (an approval, a plan review) is asked only once the editor shows that call:
   ``shown_asked`` and ``on_screen`` wait for the events that say so.
+- A call is announced ``pending``; it is ``in_progress`` once it runs: unasked (``CallRunning``, put in the
+  stream by the session when the policy lets the call run without a question) or once the user allowed it.
 - Sub-agents' tool calls are shown, titled with the agent's name; their text and thinking are not.
 - Calls are keyed by ``editor.call_key`` (the agent and its call id), the same key the editor's file and
   terminal bridges record under.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,14 @@ PLAN_STATUSES: dict[str, PlanEntryStatus] = {
 }
 
 
+@dataclass
+class CallRunning:
+    """The call announced by the ToolCallStart before this runs without asking anyone (see AcpSession)."""
+
+    call_id: str
+    agent: str = ""
+
+
 def plan_entries(items: list[dict[str, str]]) -> list[Any]:
     """A todo list as the editor's plan: pending, in progress, completed."""
     return [
@@ -51,12 +62,14 @@ class TurnUpdates:
         terminals: EditorTerminals | None,
         workspace: Path,
         tools: Callable[[], dict[str, Tool]],
+        failed: Callable[[str], None] = lambda key: None,
     ) -> None:
         self.send = send
         self.files = files
         self.terminals = terminals
         self.workspace = workspace
         self.tools = tools  # the agent's tools now (a mode switch changes them)
+        self.failed = failed  # told each call that ends failed (kept for session/load's replay)
         self._asked: dict[str, asyncio.Event] = {}  # approvals wait until their call is on screen
         self._shown: dict[str, asyncio.Event] = {}  # calls the editor was told about, until they end
         self._open_calls: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (tool, args) until it ends
@@ -70,8 +83,12 @@ class TurnUpdates:
         """Until the editor was told about call ``key``."""
         await self._shown.setdefault(key, asyncio.Event()).wait()
 
-    async def forward(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TextDelta):
+    async def forward(self, event: ev.Event | CallRunning) -> None:
+        if isinstance(event, CallRunning):
+            key = call_key(event.agent, event.call_id)
+            if key in self._open_calls:  # not ended already (a refusal, a call that failed at once)
+                await self.send(h.update_tool_call(key, status="in_progress"))
+        elif isinstance(event, ev.TextDelta):
             if not event.agent:
                 await self.send(h.update_agent_message_text(event.text))
         elif isinstance(event, ev.ThinkingDelta):
@@ -112,6 +129,8 @@ class TurnUpdates:
         self._shown.pop(key, None)
         name, args = self._open_calls.pop(key, (event.name, {}))
         status: ToolCallStatus = "failed" if event.result.is_error else "completed"
+        if status == "failed":
+            self.failed(key)
         writes = self.files.written.pop(key, [])
         terminal = self.terminals.used.pop(key, None) if self.terminals is not None else None
         if writes:
@@ -129,4 +148,5 @@ class TurnUpdates:
         for key in list(self._open_calls):
             self._open_calls.pop(key)
             self.files.written.pop(key, None)
+            self.failed(key)
             await self.send(h.update_tool_call(key, status="failed", content=[h.tool_content(h.text_block(why))]))
