@@ -224,6 +224,12 @@ class RemoteLimiter:
 _LOCAL: dict[str, AdaptiveLimiter] = {}
 
 
+def forget_limiters() -> None:
+    """Drop this process's limits, so the next run starts from its floor as a fresh process would
+    (a benchmark that runs several independent swarms in one process)."""
+    _LOCAL.clear()
+
+
 def limiter_for(endpoint: str, start: int) -> Limiter:
     """This process's limiter for ``endpoint`` (created at ``start`` by its first user)."""
     limiter = _LOCAL.get(endpoint)
