@@ -34,7 +34,7 @@ class FakeClock:
 
 async def queue_callers(limiter: AdaptiveLimiter, count: int) -> list[asyncio.Future[int]]:
     """``count`` callers asking at once; returns when those beyond the limit are suspended in its queue."""
-    callers = [asyncio.ensure_future(limiter.acquire()) for _ in range(count)]
+    callers: list[asyncio.Future[int]] = [asyncio.ensure_future(limiter.acquire()) for _ in range(count)]
     await until(lambda: limiter.in_flight + len(limiter._waiters) == count)
     return callers
 
