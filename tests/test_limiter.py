@@ -209,3 +209,28 @@ def test_a_crowd_of_clients_finds_the_servers_concurrency_without_a_storm_of_429
         assert stats.throttled == server.throttled
         assert 0 < server.throttled <= served // 6, f"{server.throttled} 429s for {served} requests"
 
+
+
+def test_a_swarm_wide_crowd_at_default_settings_against_a_narrower_server_loses_no_request() -> None:
+    floor = Config(api_key="k").swarm_concurrency
+    server_limit, callers, requests_each = floor // 2, floor * 5 // 2, 4  # 10 at once, 50 callers
+    with FakeLLM() as server:
+        server.concurrency_limit = server_limit
+        server.throttle_retry_after = 0.05
+        server.responder = lambda request: Reply(content="ok", delay=0.03)
+        config = Config(api_key="k", base_url=server.base_url)  # default retries and floor
+        client = ChatClient(config, profile_for(config.model))
+
+        async def caller() -> None:
+            for _ in range(requests_each):
+                reply = await client.complete([{"role": "user", "content": "hi"}], [], thinking=False)
+                assert reply.content == "ok"
+
+        async def crowd() -> None:
+            await asyncio.gather(*(caller() for _ in range(callers)))
+
+        asyncio.run(crowd())  # every caller got every reply: none gave up on a 429
+        served = callers * requests_each
+        assert client.limiter.stats().throttled == server.throttled  # every 429 reached the limiter
+        # the first burst at the floor overshoots once; after that the limit stays near what the server allows
+        assert server.throttled <= (floor - server_limit) + served // 10, f"{server.throttled} 429s"
