@@ -56,7 +56,8 @@ class LimiterStats:
 
 
 class AdaptiveLimiter:
-    """The AIMD state for one endpoint. ``acquire`` waits for a slot; ``release`` reports how it went."""
+    """The slow-start and AIMD state for one endpoint. ``acquire`` waits for a slot; ``release`` reports how it
+    went."""
 
     def __init__(self, start: int, ceiling: int = MAX_LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = max(1, min(start, ceiling))
