@@ -1,9 +1,21 @@
 """One adaptive concurrency limit per endpoint, shared by everything that talks to it.
 
-AIMD, as TCP does it: the limit starts at ``swarm_concurrency``; after a window of ``limit`` successful
-requests during which callers actually waited for a slot, it grows by one; a 429 halves it (once per
-window: 429s of requests granted before the last decrease do not halve it again) and, with Retry-After,
-pauses every new request until then. So a fleet finds what the account allows without a storm of 429s.
+As TCP does it: slow start, then AIMD. The limit starts at ``swarm_concurrency`` (the floor):
+
+- slow start: each successful request adds one slot while a caller is waiting for one (or was turned away
+  since the last success), so the limit doubles per window of ``limit`` successes that had demand beyond
+  it. A swarm wider than the floor reaches its width within a model turn or two instead of in waves.
+- the first 429 ends slow start for good (``ssthresh`` := the halved limit; slow start also ends when the
+  limit reaches ``ssthresh``, the ceiling until then). From there, AIMD: after a window of ``limit``
+  successful requests during which callers actually waited for a slot, the limit grows by one.
+- a 429 halves the limit (once per window: 429s of requests granted before the last decrease do not halve
+  it again) and, with Retry-After, pauses every new request until then. Callers held back by that pause
+  are not demand: they never make the limit grow.
+
+Invariants: ``1 <= limit <= ceiling``; ``in_flight`` never exceeds the limit at the moment of the grant;
+the limit grows only on a success that saw a caller wanting more, shrinks only on a 429; a caller that is
+woken and then cancelled hands its turn to the next. So a fleet finds what the account allows quickly and
+without a storm of 429s.
 
 Where the limit lives:
 - in-process (one ``AdaptiveLimiter`` per endpoint in this process): swarm sub-agents share it;
@@ -23,6 +35,7 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -43,30 +56,39 @@ class LimiterStats:
 
 
 class AdaptiveLimiter:
-    """The AIMD state for one endpoint. ``acquire`` waits for a slot; ``release`` reports how it went."""
+    """The slow-start and AIMD state for one endpoint. ``acquire`` waits for a slot; ``release`` reports how it
+    went."""
 
-    def __init__(self, start: int, ceiling: int = MAX_LIMIT) -> None:
+    def __init__(self, start: int, ceiling: int = MAX_LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = max(1, min(start, ceiling))
         self.ceiling = ceiling
+        self.ssthresh = ceiling  # below it, slow start; the first 429 lowers it to the halved limit
         self.in_flight = 0
         self.peak = 0
         self.throttled = 0
         self.granted = 0
         self._successes = 0
         self._saturated = False  # someone waited for a slot during this window: growing is worth it
+        self._turned_away = False  # someone found the limit full since the last success (slow start)
         self._last_decrease = 0  # grant number at the last halving
         self._pause_until = 0.0
+        self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._woken = 0  # waiters handed a slot that have not yet run to take it: the slot is theirs
 
     def stats(self) -> LimiterStats:
         return LimiterStats(self.limit, self.peak, self.throttled, self.granted)
 
+    @property
+    def in_slow_start(self) -> bool:
+        return self.limit < self.ssthresh
+
     def try_acquire(self) -> int | None:
         """A grant number when a slot is free now, else None (and the window counts as saturated)."""
-        if time.monotonic() < self._pause_until:
+        if self._clock() < self._pause_until:
             return None  # held back by Retry-After: not a sign that the limit is too low
-        if self.in_flight >= self.limit:
-            self._saturated = True
+        if self.in_flight + self._woken >= self.limit:
+            self._saturated = self._turned_away = True
             return None
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
@@ -78,7 +100,7 @@ class AdaptiveLimiter:
             grant = self.try_acquire()
             if grant is not None:
                 return grant
-            pause = self._pause_until - time.monotonic()
+            pause = self._pause_until - self._clock()
             if pause > 0:
                 await asyncio.sleep(pause)
                 continue
@@ -88,18 +110,24 @@ class AdaptiveLimiter:
                 await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
+                    self._woken -= 1
                     self._wake()  # we were woken but leave: pass the turn on
                 raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+            self._woken -= 1  # the slot kept for us is taken (or lost to a pause) right below
 
     def release(self, grant: int, outcome: Outcome, retry_after: float | None = None) -> None:
         self.in_flight = max(0, self.in_flight - 1)
         if outcome == "ok":
             self._successes += 1
+            if self.in_slow_start:
+                if self._waiters or self._turned_away:
+                    self.limit = min(self.ssthresh, self.limit + 1)
+                self._turned_away = False
             if self._successes >= self.limit:
-                if self._saturated:
+                if (self._saturated or self._waiters) and not self.in_slow_start:
                     self.limit = min(self.ceiling, self.limit + 1)
                 self._successes = 0
                 self._saturated = False
@@ -109,16 +137,18 @@ class AdaptiveLimiter:
                 self.limit = max(1, self.limit // 2)
                 self._last_decrease = self.granted
                 self._successes = 0
+            self.ssthresh = min(self.ssthresh, self.limit)
             if retry_after:
-                self._pause_until = max(self._pause_until, time.monotonic() + min(retry_after, 120.0))
+                self._pause_until = max(self._pause_until, self._clock() + min(retry_after, 120.0))
         self._wake()
 
     def _wake(self) -> None:
-        free = max(1, self.limit - self.in_flight)
+        free = self.limit - self.in_flight - self._woken
         while self._waiters and free > 0:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._woken += 1
                 free -= 1
 
 
@@ -222,6 +252,12 @@ class RemoteLimiter:
 
 
 _LOCAL: dict[str, AdaptiveLimiter] = {}
+
+
+def forget_limiters() -> None:
+    """Drop this process's limits, so the next run starts from its floor as a fresh process would
+    (a benchmark that runs several independent swarms in one process)."""
+    _LOCAL.clear()
 
 
 def limiter_for(endpoint: str, start: int) -> Limiter:
