@@ -47,6 +47,11 @@ __all__ = ["AuthError", "ChatClient", "ContextOverflowError", "LLMError", "Reply
 _optional_fields = optional_fields
 
 
+def load_sdk() -> None:
+    """Import the openai SDK now, ahead of the first request, for a caller that knows one will be made."""
+    import openai  # noqa: F401 - heavy: only for callers that will send a request
+
+
 class ChatClient:
     """Talks to one endpoint for one model. ``endpoint`` is what is known about the endpoint (the fields
     it takes, its windows); what the client learns while talking is kept there and saved to ``store``."""
