@@ -17,7 +17,7 @@ HELP_OPTIONS = ["-h", "--help"]
 def plain_help(command: Any) -> Any:
     """Restyle ``command`` (a click command as typer built it) and everything below it; returns it."""
     if hasattr(command, "rich_markup_mode"):
-        command.rich_markup_mode = None  # type: ignore[attr-defined]
+        command.rich_markup_mode = None
     command.context_settings.setdefault("help_option_names", HELP_OPTIONS)
     for param in command.params:
         _plain_param(param)
@@ -35,11 +35,11 @@ def _plain_param(param: Any) -> None:
             longest = max(param.opts, key=len).lstrip("-")
             param.metavar = longest.upper().replace("-", "_")
         metavar = param.metavar
-        param.display_type_rich = lambda ctx, _m=metavar: _m  # type: ignore[method-assign]
+        param.display_type_rich = lambda ctx, _m=metavar: _m
     elif param.param_type_name == "argument":
         name = (param.metavar or param.name or "value").upper()
         param.metavar = name  # typer adds "..." for a list itself
-        param.display_type_rich = _no_type  # type: ignore[method-assign]
+        param.display_type_rich = _no_type
 
 
 def _no_type(*_: Any, **__: Any) -> None:
