@@ -132,8 +132,10 @@ def run(
         "flags": flags,  # to rebuild the config when the REPL's trust question is answered
     }
     if interactive:
+        from kimicode.frontends.common.heap import loaded
         from kimicode.frontends.launch import launch_repl
 
+        loaded()
         code = launch_repl(config, task, options)
     else:
         from kimicode.frontends.launch import launch_headless
@@ -182,6 +184,17 @@ def _optional_resume_id(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    from kimicode.frontends.common import heap
+
+    heap.pause_collection()  # until the run's modules are loaded (frontends/common/heap.py says why)
+    try:
+        _main()
+    finally:
+        heap.before_exit()
+
+
+def _main() -> None:
+    from kimicode.frontends.common.heap import loaded
     from kimicode.security.redact import RedactingStream, register_environment
 
     # stderr is one channel with one filter: progress, warnings, errors and tracebacks all pass it.
@@ -199,11 +212,13 @@ def main() -> None:
     from kimicode.cli_help import plain_help
 
     if argv and argv[0] == "acp":  # a front end of its own, not a management verb
+        loaded()
         plain_help(typer.main.get_command(acp_app)).main(args=argv[1:], prog_name="kimicode acp")
     elif argv and argv[0] in SUBCOMMANDS:
         from kimicode.manage import register
 
         register(manage_app)
+        loaded()
         plain_help(typer.main.get_command(manage_app)).main(args=argv, prog_name="kimicode")
     else:
         command = plain_help(typer.main.get_command(run_app))

@@ -26,6 +26,7 @@ from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
+    from kimicode.security.sandbox import Sandbox
     from kimicode.tools.background import TaskManager
 
 
@@ -167,19 +168,34 @@ def vision_tools(config: Config, profile: ModelProfile) -> tuple[list[Tool], lis
     return [ScreenshotTool()], [load_prompt("visual.md")]
 
 
-def command_context(config: Config, tasks: TaskManager | None = None) -> ToolContext:
-    """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose, and (in
-    the agent modes) the session's background tasks: ``tasks``, or a new manager."""
-
+def config_sandbox(config: Config) -> Sandbox:
+    """The sandbox the config asks for, as this machine can give it (the machine's answer is kept for the
+    process, so asking again costs nothing)."""
     from kimicode.security.sandbox import detect_sandbox
 
-    sandbox = detect_sandbox(
+    return detect_sandbox(
         getattr(config, "sandbox", "workspace-write"),
         getattr(config, "sandbox_network", False),
         config.work_dir,
         config.home,
         sockets=[Path(p) for p in getattr(config, "sandbox_sockets", [])],
     )
+
+
+def probe_sandbox(config: Config) -> None:
+    """Ask the machine for the config's sandbox ahead of the run, from a thread: starting bubblewrap is
+    mostly waiting, so the caller can load modules meanwhile. A problem is met again, and said, when the
+    run asks for the sandbox."""
+    try:
+        config_sandbox(config)
+    except Exception:  # noqa: BLE001 - the run asks again and reports it there
+        return
+
+
+def command_context(config: Config, tasks: TaskManager | None = None) -> ToolContext:
+    """The tools' context: the workspace, the sandbox for commands, the variables passed on purpose, and (in
+    the agent modes) the session's background tasks: ``tasks``, or a new manager."""
+    sandbox = config_sandbox(config)
     from kimicode.security.childenv import environment
 
     own = environment()

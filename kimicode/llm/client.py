@@ -20,6 +20,8 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any, Unpack
@@ -47,6 +49,11 @@ __all__ = ["AuthError", "ChatClient", "ContextOverflowError", "LLMError", "Reply
 _optional_fields = optional_fields
 
 
+def load_sdk() -> None:
+    """Import the openai SDK now, ahead of the first request, for a caller that knows one will be made."""
+    import openai  # noqa: F401 - heavy: only for callers that will send a request
+
+
 class ChatClient:
     """Talks to one endpoint for one model. ``endpoint`` is what is known about the endpoint (the fields
     it takes, its windows); what the client learns while talking is kept there and saved to ``store``."""
@@ -63,6 +70,8 @@ class ChatClient:
         self.endpoint = endpoint or EndpointProfile(config.base_url, vendor_of(config.base_url))
         self.store = store
         self._sdk: Any = None
+        self._sdk_lock = threading.Lock()  # prepare() may run in a thread while a request wants the client
+        self._preparing: asyncio.Task[None] | None = None
         self._limiter: Limiter | None = None
         self._probed = False
         self._probe_lock = asyncio.Lock()
@@ -72,6 +81,10 @@ class ChatClient:
 
     async def aclose(self) -> None:
         """Close the HTTP connections (and say so to the event loop before it closes)."""
+        preparing, self._preparing = self._preparing, None
+        if preparing is not None:  # a client still being made is closed too, once it is made
+            with contextlib.suppress(Exception):
+                await asyncio.shield(preparing)
         sdk, self._sdk = self._sdk, None
         if sdk is not None:
             await sdk.close()
@@ -90,19 +103,29 @@ class ChatClient:
         self._client()
 
     def _client(self) -> Any:
-        if self._sdk is None:
-            from openai import AsyncOpenAI  # heavy: only when the first request is made
+        with self._sdk_lock:
+            if self._sdk is None:
+                from openai import AsyncOpenAI  # heavy: only when the first request is made
 
-            self._sdk = AsyncOpenAI(
-                api_key=self.config.api_key or "missing",
-                base_url=self.config.base_url,
-                max_retries=0,  # retries live here, where broken streams are retried too
-                # A plain number is the limit for each network operation: connecting, and every read of
-                # the stream. So this is the stall limit (no byte for that long); the total deadline
-                # across attempts is kept in complete().
-                timeout=self.config.stream_stall_timeout,
-            )
-        return self._sdk
+                self._sdk = AsyncOpenAI(
+                    api_key=self.config.api_key or "missing",
+                    base_url=self.config.base_url,
+                    max_retries=0,  # retries live here, where broken streams are retried too
+                    # A plain number is the limit for each network operation: connecting, and every read of
+                    # the stream. So this is the stall limit (no byte for that long); the total deadline
+                    # across attempts is kept in complete().
+                    timeout=self.config.stream_stall_timeout,
+                )
+            return self._sdk
+
+    async def _sdk_ready(self) -> Any:
+        """The SDK's client, once the thread ready() started to make it is done; had making it failed, it is
+        made here again, which raises what went wrong where it was always raised."""
+        preparing, self._preparing = self._preparing, None
+        if preparing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(preparing)  # a cancelled request leaves the making to finish
+        return self._client()
 
     def build_body(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **options: Unpack[BodyOptions]) -> dict[str, Any]:
         """The request as plain JSON: only the optional fields this endpoint takes (llm/endpoint.py)."""
@@ -156,6 +179,10 @@ class ChatClient:
         requests of a swarm that start together all wait for it)."""
         if self._probed:
             return
+        if self._sdk is None and self._preparing is None:
+            # Its HTTP transport loads TLS certificates in C, which lets other threads run: made in a thread
+            # while the endpoint is asked and the first body is built.
+            self._preparing = asyncio.ensure_future(asyncio.to_thread(self.prepare))
         async with self._probe_lock:
             if not self._probed:
                 await self._probe_models()
@@ -210,7 +237,7 @@ class ChatClient:
     ) -> Reply:
         payload = encode(body)
         sent = optional_fields(body)
-        self._client()  # the SDK's first import takes a moment; it is no part of the endpoint's time
+        await self._sdk_ready()  # making it takes a moment, which is no part of the endpoint's time
 
         def attempt(plain: bytes | None) -> Awaitable[Reply]:
             return self._limited_attempt(payload, sent, on_text, on_thinking, on_chunk, plain)

@@ -132,6 +132,8 @@ def _launch(
     from kimicode.frontends.common.signals import cancel_on_signals, exit_code_for
     from kimicode.security.orphans import adopt_orphans, end_orphans
 
+    _load_run_modules(config)
+
     adopt_orphans()  # what an unsandboxed command leaves running ends with the session
     received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
     try:
@@ -150,6 +152,24 @@ def _launch(
     finally:
         opened.session.close()
         end_orphans()
+
+
+def _load_run_modules(config: Config) -> None:
+    """What the run needs, loaded now, while the collector is paused (frontends/common/heap.py); the first
+    request needs the SDK, so the task checks above are what may spare its import. The sandbox is probed
+    meanwhile: that is mostly waiting for bubblewrap, which the import can use."""
+    import threading
+
+    import kimicode.frontends.common.assembly  # noqa: F401 - loaded for the run below
+    from kimicode.agent.runtime import probe_sandbox
+    from kimicode.frontends.common.heap import loaded
+    from kimicode.llm.client import load_sdk
+
+    probing = threading.Thread(target=probe_sandbox, args=(config,), name="sandbox-probe", daemon=True)
+    probing.start()
+    load_sdk()
+    probing.join()
+    loaded()
 
 
 async def run_headless(

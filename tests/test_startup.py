@@ -1,0 +1,68 @@
+"""Start-up of a one-shot run (`kimicode -p`): what it loads, and that the collector it pauses while loading
+works again once the run does (kimicode/frontends/common/heap.py).
+
+The process is observed from inside by a ``sitecustomize`` put first on its path: at exit it writes down
+whether the openai SDK was imported and whether the cyclic collector is on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from kimicode.frontends.headless.printer import EXIT_USAGE
+from tests.clirun import REPO, run_cli
+from tests.fake_llm import FakeLLM, Reply
+
+WATCH = """\
+import atexit, gc, json, os, sys
+
+def _write() -> None:
+    state = {"openai": "openai" in sys.modules, "collecting": gc.isenabled()}
+    with open(os.environ["STARTUP_WATCH_OUT"], "w", encoding="utf-8") as handle:
+        json.dump(state, handle)
+
+atexit.register(_write)  # registered first, so it runs after every handler kimicode registers
+"""
+
+
+@pytest.fixture
+def watch(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    site = tmp_path / "watch"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(WATCH, encoding="utf-8")
+    out = tmp_path / "state.json"
+    env = {"PYTHONPATH": os.pathsep.join([str(site), str(REPO)]), "STARTUP_WATCH_OUT": str(out)}
+    return env, out
+
+
+def test_a_run_loads_the_sdk_and_collects_again(
+    fake_llm: FakeLLM, home: Path, workspace: Path, watch: tuple[dict[str, str], Path]
+) -> None:
+    env, out = watch
+    fake_llm.script(Reply(content="done"))
+    proc = run_cli(["-p", "say done"], home=home, cwd=workspace, base_url=fake_llm.base_url, env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    assert json.loads(out.read_text(encoding="utf-8")) == {"openai": True, "collecting": True}
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "base_url"),
+    [
+        (["-p"], "", None),  # no task
+        (["-p", "hi"], "", "ftp://example.invalid/v1"),  # no endpoint to talk to
+    ],
+    ids=["no-task", "bad-base-url"],
+)
+def test_a_run_refused_before_its_request_does_not_load_the_sdk(
+    args: list[str], stdin: str, base_url: str | None, home: Path, workspace: Path, watch: tuple[dict[str, str], Path]
+) -> None:
+    env, out = watch
+    proc = run_cli(args, home=home, cwd=workspace, base_url=base_url, stdin=stdin, env_extra=env)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr  # one line, no traceback
+    assert json.loads(out.read_text(encoding="utf-8"))["openai"] is False
