@@ -3,7 +3,8 @@ run the tool, and turn whatever happens into a result the model reads.
 
 Invariants:
 - Every call gets exactly one ToolCallStart and one ToolCallEnd, and a result: a call that cannot run, is
-  refused or raises still ends with a result that says why, so the history stays valid to send.
+  refused or raises still ends with a result that says why, so the history stays valid to send. Between
+  them, a ToolCallRunning says the call passed every check and its tool starts now (only then).
 - Whether a call may run is decided by ``Policy.decide`` alone; an approval question is asked one at a time,
   in call order, and the decision is made again under that lock (an earlier answer may cover it).
 - A tool that opens a path is checked again on the real path it opened (``OPENED_CHECK``), so a link
@@ -163,6 +164,7 @@ class ToolCalls:
         if host.before_write and not tool.read_only and isinstance(args.get("path"), str):
             with contextlib.suppress(ToolError, OSError):
                 host.before_write(host.ctx.resolve(args["path"]))
+        emit(ev.ToolCallRunning(call.id, call.name, host.agent_id))
         if tool.echoes_arguments:
             return ToolResult(call.arguments)
         ctx = host.ctx

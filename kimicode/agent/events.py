@@ -36,6 +36,15 @@ class ToolCallStart:
 
 
 @dataclass
+class ToolCallRunning:
+    """The call passed every check (policy, approval, gate) and its tool starts now."""
+
+    call_id: str
+    name: str
+    agent: str = ""
+
+
+@dataclass
 class ToolCallEnd:
     call_id: str
     name: str
@@ -158,6 +167,7 @@ Event = (
     | ThinkingDelta
     | StepStart
     | ToolCallStart
+    | ToolCallRunning
     | ToolCallEnd
     | ApprovalRequest
     | Refused

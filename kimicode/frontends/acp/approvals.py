@@ -8,8 +8,7 @@ Invariants:
 - "Allow always" is offered only for a request the policy can remember, and means this session only (the
   REPL's "a"); the decision itself is the policy's (agent/policy.py), never made here.
 - The preview is computed from the file as the editor holds it; an edit that would fail shows none.
-- Whether a call runs without a question (``runs_unasked``) is the policy's own decision, asked again when
-  the call is announced: it only chooses the state the editor shows, never whether the call runs.
+- An allowed call turns ``in_progress`` when the core says it starts (updates.py), not here.
 """
 
 from __future__ import annotations
@@ -82,24 +81,7 @@ async def approve(session: Asking, request: ev.ApprovalRequest) -> ApprovalDecis
     if chosen not in ("allow_once", "allow_always"):
         why = "The user cancelled the turn." if outcome.outcome == "cancelled" else ""
         return ApprovalDecision(False, why)
-    await session.send(h.update_tool_call(key, status="in_progress"))
     return ApprovalDecision(True, remember=chosen == "allow_always")
-
-
-def runs_unasked(agent: Agent, call: ev.ToolCallStart) -> bool:
-    """Whether the policy lets ``call`` run now without asking (then it runs as soon as it is announced)."""
-    if call.agent or agent.tool_gate is not None:  # a sub-agent's calls answer to its own policy and gate
-        return False
-    tool = agent.current_tools().get(call.name)
-    if tool is None:
-        return False
-    from kimicode.tools.validate import validate_args
-
-    try:
-        validate_args(tool.parameters, call.args)  # arguments the loop refuses never run
-        return agent.policy.decide(tool, call.args, agent.ctx).action == "allow"
-    except Exception:  # noqa: BLE001 - a call the policy cannot judge fails in the loop, which says why
-        return False
 
 
 def _always_label(agent: Agent, request: ev.ApprovalRequest) -> str:

@@ -45,7 +45,7 @@ from kimicode.frontends.acp.options import (
 )
 from kimicode.frontends.acp.prompt import prompt_input
 from kimicode.frontends.acp.toolcalls import replay
-from kimicode.frontends.acp.updates import CallRunning, TurnUpdates
+from kimicode.frontends.acp.updates import TurnUpdates
 from kimicode.frontends.common.media import MediaError
 from kimicode.frontends.common.sessions import OpenedSession
 from kimicode.mcp.server_config import McpServerConfig
@@ -321,16 +321,13 @@ class AcpSession:
         results: list[ev.RunResult] = []
         # Every event goes into the outbox as it happens and a task of its own sends them in order: a slow
         # editor never holds the run back, and a cancel still tells the editor about the call it ended.
-        outbox: asyncio.Queue[ev.Event | CallRunning | None] = asyncio.Queue()
+        outbox: asyncio.Queue[ev.Event | None] = asyncio.Queue()
 
         def emit(event: ev.Event) -> None:
             if isinstance(event, ev.Done):
                 results.append(event.result)
                 return
             outbox.put_nowait(event)
-            # Judged as the call is announced, before the loop decides on it: both see the same policy state.
-            if isinstance(event, ev.ToolCallStart) and approvals.runs_unasked(self.agent, event):
-                outbox.put_nowait(CallRunning(event.call_id, event.agent))
 
         sender = asyncio.create_task(self._send_in_order(outbox), name=f"acp-updates-{self.id}")
         try:
@@ -346,7 +343,7 @@ class AcpSession:
                 raise
         return results[0] if results else None
 
-    async def _send_in_order(self, outbox: asyncio.Queue[ev.Event | CallRunning | None]) -> None:
+    async def _send_in_order(self, outbox: asyncio.Queue[ev.Event | None]) -> None:
         while (event := await outbox.get()) is not None:
             await self.updates.forward(event)
 

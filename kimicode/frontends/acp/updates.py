@@ -6,8 +6,8 @@ Invariants:
   with the reason the turn ended before it did. Each failed one is handed to ``failed`` (outcomes.py).
 - A question about a call (an approval, a plan review) is asked only once the editor shows that call:
   ``shown_asked`` and ``on_screen`` wait for the events that say so.
-- A call is announced ``pending``; it is ``in_progress`` once it runs: unasked (``CallRunning``, put in the
-  stream by the session when the policy lets the call run without a question) or once the user allowed it.
+- A call is announced ``pending``; it is ``in_progress`` once the core says its tool starts
+  (``ToolCallRunning``, asked or not, sub-agents' calls too), or as soon as the user allowed it.
 - Sub-agents' tool calls are shown, titled with the agent's name; their text and thinking are not.
 - Calls are keyed by ``editor.call_key`` (the agent and its call id), the same key the editor's file and
   terminal bridges record under.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,6 @@ PLAN_STATUSES: dict[str, PlanEntryStatus] = {
     "done": "completed",
     "completed": "completed",
 }
-
-
-@dataclass
-class CallRunning:
-    """The call announced by the ToolCallStart before this runs without asking anyone (see AcpSession)."""
-
-    call_id: str
-    agent: str = ""
 
 
 def plan_entries(items: list[dict[str, str]]) -> list[Any]:
@@ -73,6 +64,7 @@ class TurnUpdates:
         self._asked: dict[str, asyncio.Event] = {}  # approvals wait until their call is on screen
         self._shown: dict[str, asyncio.Event] = {}  # calls the editor was told about, until they end
         self._open_calls: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (tool, args) until it ends
+        self._running: set[str] = set()  # calls the editor was told are in progress
 
     async def shown_asked(self, key: str) -> None:
         """Until the approval question for call ``key`` may be asked (its call is on the editor's screen)."""
@@ -83,10 +75,11 @@ class TurnUpdates:
         """Until the editor was told about call ``key``."""
         await self._shown.setdefault(key, asyncio.Event()).wait()
 
-    async def forward(self, event: ev.Event | CallRunning) -> None:
-        if isinstance(event, CallRunning):
+    async def forward(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ToolCallRunning):
             key = call_key(event.agent, event.call_id)
-            if key in self._open_calls:  # not ended already (a refusal, a call that failed at once)
+            if key in self._open_calls and key not in self._running:  # an allowed question said so already
+                self._running.add(key)
                 await self.send(h.update_tool_call(key, status="in_progress"))
         elif isinstance(event, ev.TextDelta):
             if not event.agent:
