@@ -3,7 +3,8 @@
 The agent runs as a `kimicode -p --output-format json` subprocess in the task's checkout: the very path a
 user's script takes, and a crash, a hang or a runaway memory use stays inside that one task. Each process
 gets its own process group (a timeout or a cancel ends the whole group) and dies with the process that
-started it (PR_SET_PDEATHSIG), so a killed driver leaves no agent running on behind it.
+started it (PR_SET_PDEATHSIG), so a killed driver leaves no agent running on behind it (how: process.py).
+In the local pool that process is a fork of one warm, pre-imported process (warm.py), the same otherwise.
 
 The same function runs in the local pool and inside a Ray task; it only needs the task, a folder for
 artifacts, a folder for checkouts and the agent's environment.
@@ -17,18 +18,15 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimicode.batch.process import LineCallback, run_process
 from kimicode.batch.tasks import TaskSpec, is_url
-
-LineCallback = Callable[[str], None]
-KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a task's process group
+from kimicode.batch.warm import WarmPool
 
 
 def _user_trusts(repo: Path, checkout: Path) -> bool:
@@ -94,14 +92,21 @@ class _Run:
     base: str = ""
     agent: dict[str, Any] = field(default_factory=dict)
     check_exit: int | None = None
+    pool: WarmPool | None = None
 
 
 async def run_task(
-    spec: TaskSpec, folder: Path, work_root: Path, env: dict[str, str], on_line: LineCallback | None = None
+    spec: TaskSpec,
+    folder: Path,
+    work_root: Path,
+    env: dict[str, str],
+    on_line: LineCallback | None = None,
+    pool: WarmPool | None = None,
 ) -> Outcome:
     """Run ``spec`` with artifacts in ``folder`` and its checkout under ``work_root``; never raises for a
-    failure of the task itself (that is a result), only for cancellation."""
-    run = _Run(spec, folder, work_root, env, on_line or (lambda line: None))
+    failure of the task itself (that is a result), only for cancellation. With ``pool`` the agent is a fork
+    of its warm process (kimicode/batch/warm.py) where that is possible."""
+    run = _Run(spec, folder, work_root, env, on_line or (lambda line: None), pool=pool)
     started = time.monotonic()
     status, reason = "done", ""
     try:
@@ -150,7 +155,8 @@ async def _pipeline(run: _Run) -> tuple[str, str]:
 
     env = {**environment(), **run.env}  # the agent is kimicode itself: it gets the endpoint key
     code, stdout = await run_process(
-        agent_argv(spec, run.checkout), run.checkout, spec.task, run.folder / "agent.log", run.on_line, env=env
+        agent_argv(spec, run.checkout), run.checkout, spec.task, run.folder / "agent.log", run.on_line, env=env,
+        pool=run.pool,
     )
     run.agent = _parse_result(stdout)
     if code != 0 or run.agent.get("is_error", True):
@@ -279,81 +285,6 @@ def _parse_result(stdout: str) -> dict[str, Any]:
         if isinstance(value, dict) and value.get("type") == "result":
             return value
     return {}
-
-
-async def run_process(
-    argv: list[str],
-    cwd: Path,
-    stdin_text: str | None,
-    log: Path,
-    on_line: LineCallback,
-    env: dict[str, str] | None = None,
-) -> tuple[int, str]:
-    """Run one command of a task: stderr (and for shell steps stdout) to ``log`` line by line, each line
-    also to ``on_line``; returns the exit code and stdout (the agent's json). Cancelling ends its group."""
-    shell_step = argv[0] == "bash"
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.PIPE if stdin_text is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT if shell_step else asyncio.subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
-    try:
-        if stdin_text is not None and proc.stdin is not None:
-            proc.stdin.write(stdin_text.encode("utf-8"))
-            with contextlib.suppress(ConnectionError):
-                await proc.stdin.drain()
-            proc.stdin.close()
-        with open(log, "a", encoding="utf-8", errors="replace") as sink:
-            if shell_step:
-                assert proc.stdout is not None
-                await _pump(proc.stdout, sink, on_line)
-                stdout = ""
-            else:
-                assert proc.stdout is not None and proc.stderr is not None
-                out_task = asyncio.ensure_future(proc.stdout.read())
-                await _pump(proc.stderr, sink, on_line)
-                stdout = (await out_task).decode("utf-8", errors="replace")
-        return await proc.wait(), stdout
-    finally:
-        if proc.returncode is None:
-            await _end_group(proc)
-
-
-async def _pump(stream: asyncio.StreamReader, sink: Any, on_line: LineCallback) -> None:
-    while True:
-        raw = await stream.readline()
-        if not raw:
-            return
-        line = raw.decode("utf-8", errors="replace")
-        sink.write(line)
-        sink.flush()
-        if line.strip():
-            on_line(line.strip())
-
-
-async def _end_group(proc: asyncio.subprocess.Process) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            await asyncio.wait_for(proc.wait(), wait)
-            return
-        except TimeoutError:
-            continue
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the process that started us dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _git(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> str:
