@@ -33,19 +33,61 @@ import sys
 import traceback
 from typing import Any
 
-# What the headless run path imports; a module missing here is imported by each child instead.
+# What the headless run path imports (found by diffing sys.modules after a `kimicode -p` run); a module
+# missing here is imported by each child instead, one that fails to import here is left to the child.
 WARM_MODULES = (
     "openai",
     "httpx",
+    "httpcore",
+    "httpcore2",
+    "h11",
+    "anyio",
+    "anyio.abc",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "anyio._backends._asyncio",
+    "importlib.resources.readers",
+    "typer._adapters",
+    "truststore",
+    "ctypes",
+    "queue",
+    "concurrent.futures.thread",
+    "stringprep",
+    "encodings.idna",
     "kimicode.cli",
+    "kimicode.cli_help",
     "kimicode.frontends.launch",
     "kimicode.frontends.headless.run",
+    "kimicode.frontends.common.assembly",
+    "kimicode.frontends.common.sessions",
+    "kimicode.frontends.common.signals",
+    "kimicode.discovery.mcp_configs",
     "kimicode.agent.loop",
     "kimicode.agent.runtime",
+    "kimicode.agent.mcp_run",
+    "kimicode.agent.prompts",
     "kimicode.llm.client",
+    "kimicode.llm.models",
+    "kimicode.mcp.manager",
+    "kimicode.session.store",
+    "kimicode.session.replay",
+    "kimicode.session.listing",
     "kimicode.security.redact",
     "kimicode.security.childenv",
     "kimicode.security.dumpable",
+    "kimicode.security.sandbox",
+    "kimicode.security.trust",
+    "kimicode.security.portbridge",
+    "kimicode.tools.registry",
+    *(
+        f"kimicode.tools.{name}"
+        for name in (
+            "background bash createfile fetch fileio filewrite insert propose_plan screenshot strreplace submit "
+            "task_output task_stop view web_search"
+        ).split()
+    ),
+    "kimicode.vision.browser",
 )
 MAX_REQUEST = 4 * 1024 * 1024  # one task's argv, cwd and environment
 FDS_PER_REQUEST = 4
