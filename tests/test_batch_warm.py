@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kimicode.batch.process import run_process
-from kimicode.batch.warm import WARM_ENV, WarmPool
+from kimicode.batch.warm import WARM_ENV, WarmPool, agent_prefix
 from tests.batch_script import HOME_CONFIG, comparable, make_repos, read_results, responder, write_tasks
 from tests.clirun import cli_env, write_home_config
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply
@@ -120,7 +120,7 @@ def test_a_crash_or_a_timeout_takes_only_its_own_fork(fake_llm: FakeLLM, tmp_pat
             assert await crashing.wait() == -signal.SIGSEGV  # as asyncio reports a signal death
 
             # A task whose time is up is cancelled mid-request: its group goes, nothing else does.
-            argv = [sys.executable, "-m", "kimicode", *_agent_args(workspace)]
+            argv = [*agent_prefix(), *_agent_args(workspace)]
             log = tmp_path / "hang.log"
             hanging = asyncio.ensure_future(
                 run_process(argv, workspace, "HANG please", log, lambda line: None, env=env, pool=pool)
@@ -164,7 +164,7 @@ def test_each_fork_gets_its_own_environment_and_the_warm_process_never_holds_a_k
             start_block = Path(f"/proc/{pool.proc.pid}/environ").read_bytes()
             assert b"key-a" not in start_block and b"KIMI_API_KEY" not in start_block
             for name in ("a", "b"):
-                argv = [sys.executable, "-m", "kimicode", *_agent_args(workspace)]
+                argv = [*agent_prefix(), *_agent_args(workspace)]
                 code, out = await run_process(
                     argv, workspace, f"task {name}", tmp_path / f"{name}.log", lambda line: None,
                     env=envs[name], pool=pool,
@@ -180,3 +180,32 @@ def test_each_fork_gets_its_own_environment_and_the_warm_process_never_holds_a_k
     # Each task's KIMICODE_HOME is its own: its session is there and nowhere else.
     assert len(list((homes["a"] / "sessions").glob("*/*.jsonl"))) == 1
     assert len(list((homes["b"] / "sessions").glob("*/*.jsonl"))) == 1
+
+
+def test_a_checkout_cannot_stand_in_for_kimicode_or_its_libraries(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """The agent starts in the task's checkout, a repository nobody vouched for: its `kimicode/` or
+    `openai.py` must not be what the agent (holding the endpoint key, outside the sandbox) imports."""
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    repo = make_repos(tmp_path, 1)[0]
+    marker = tmp_path / "hijacked"
+    payload = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
+    for name in ("kimicode/__init__.py", "kimicode/__main__.py", "openai.py", "typer.py"):
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(payload)
+    subprocess.run("git add -A && git -c user.name=t -c user.email=t@t commit -qm shadows", shell=True, cwd=repo,
+                   check=True)
+    tasks = tmp_path / "TASKS.jsonl"
+    write_tasks(tasks, [repo], 1)
+    fake_llm.responder = responder()
+    for warm in ("1", "0"):
+        env = {**cli_env(home, fake_llm.base_url), WARM_ENV: warm}
+        # No empty PYTHONPATH entry: that one names the working directory on purpose.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in env["PYTHONPATH"].split(os.pathsep) if p)
+        proc = subprocess.run(
+            [sys.executable, "-m", "kimicode", "batch", str(tasks), "--out", f"out{warm}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert [r["status"] for r in read_results(tmp_path / f"out{warm}")] == ["done"]
+    assert not marker.exists(), marker.read_text()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kimicode.batch.warm import ForkedAgent, WarmPool, note
+from kimicode.batch.warm import ForkedAgent, WarmPool, agent_prefix, note
 
 LineCallback = Callable[[str], None]
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a task's process group
@@ -33,14 +33,15 @@ async def run_process(
 ) -> tuple[int, str]:
     """Run one command of a task: stderr (and for shell steps stdout) to ``log`` line by line, each line
     also to ``on_line``; returns the exit code and stdout (the agent's json). Cancelling ends its group.
-    With ``pool``, ``argv`` is the agent's (``python -m kimicode ...``) and is forked from the pool."""
+    With ``pool``, the agent (``argv`` starting with ``agent_prefix()``) is forked from the pool."""
     shell_step = argv[0] == "bash"
     proc: asyncio.subprocess.Process | ForkedAgent | None = None
-    if pool is not None and env is not None:
+    prefix = agent_prefix()
+    if pool is not None and env is not None and argv[: len(prefix)] == prefix:
         why = pool.unfit(env)
         if not why:
             try:
-                proc = await pool.spawn(argv[3:], cwd, env, stdin_text is not None)
+                proc = await pool.spawn(argv[len(prefix) :], cwd, env, stdin_text is not None)
             except OSError as exc:
                 why = str(exc)
         if why:

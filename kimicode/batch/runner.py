@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 from kimicode.batch.process import LineCallback, run_process
 from kimicode.batch.tasks import TaskSpec, is_url
-from kimicode.batch.warm import WarmPool
+from kimicode.batch.warm import WarmPool, agent_prefix
 
 
 def _user_trusts(repo: Path, checkout: Path) -> bool:
@@ -50,7 +49,7 @@ def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
     could otherwise widen what the agent may do or point it, with the user's key, at another endpoint.
     -y never approves leaving the sandbox: --allow-escalation goes along only when the batch was given it.
     """
-    argv = [sys.executable, "-m", "kimicode", "-p", "--output-format", "json", "-y", "-w", str(checkout)]
+    argv = [*agent_prefix(), "-p", "--output-format", "json", "-y", "-w", str(checkout)]
     if not is_url(spec.repo) and _user_trusts(Path(spec.repo), checkout):
         argv.append("--trust")
     if spec.allow_escalation:

@@ -32,6 +32,12 @@ _START_ONLY = ("PYTHON", "LD_")  # read by the interpreter or the loader at star
 _MESSAGE = 65536
 
 
+def agent_prefix() -> list[str]:
+    """How the agent is started fresh: ``-P`` keeps the working directory (the task's checkout, which
+    nobody vouched for) off ``sys.path``, so its ``kimicode/`` or ``openai.py`` is never what is imported."""
+    return [sys.executable, "-P", "-m", "kimicode"]
+
+
 def warm_wanted(env: dict[str, str]) -> str:
     """Why the warm pool is not used here, or ""."""
     if env.get(WARM_ENV, "1") == "0":
