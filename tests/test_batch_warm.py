@@ -209,3 +209,28 @@ def test_a_checkout_cannot_stand_in_for_kimicode_or_its_libraries(fake_llm: Fake
         assert proc.returncode == 0, proc.stderr
         assert [r["status"] for r in read_results(tmp_path / f"out{warm}")] == ["done"]
     assert not marker.exists(), marker.read_text()
+
+
+def test_when_the_warm_process_is_gone_the_agent_is_a_fresh_process_and_that_is_said(
+    fake_llm: FakeLLM, tmp_path: Path, capsys: Any
+) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    fake_llm.responder = _answer_or_hang(threading.Event())
+    env = cli_env(home, fake_llm.base_url)
+
+    async def scenario() -> tuple[int, str]:
+        pool = await WarmPool.start(env, tmp_path, "test")
+        pool.proc.kill()
+        pool.proc.wait()
+        try:
+            argv = [*agent_prefix(), *_agent_args(workspace)]
+            return await run_process(argv, workspace, "task", tmp_path / "a.log", lambda line: None, env=env, pool=pool)
+        finally:
+            pool.close()
+
+    code, out = asyncio.run(scenario())
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["result"] == "finished"
+    assert "kimicode batch: starting fresh agent processes: the warm process is gone" in capsys.readouterr().err

@@ -188,8 +188,8 @@ class WarmPool:
                 finally:
                     loop.remove_writer(self.control)
             except OSError as exc:
-                self.lost = f"the warm process is gone ({exc})"
-                raise
+                self.lost = f"the warm process is gone ({exc.strerror or exc})"
+                raise OSError(self.lost) from exc
 
     def close(self) -> None:
         """End the zygote (an end of file on its socket) and wait for it; its tasks have ended by now."""
