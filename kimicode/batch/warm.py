@@ -112,6 +112,7 @@ class WarmPool:
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # a failure to start is one line from the driver (note), not a traceback
                 start_new_session=True,  # a Ctrl-C at the terminal is the driver's to handle
             )
         finally:
