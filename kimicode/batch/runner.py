@@ -88,6 +88,7 @@ class _Run:
     # The checkout's git directory as made, before the agent ran: the patch is read through it, whatever
     # the agent's commands did to the checkout's `.git`.
     git_dir: Path | None = None
+    lock: Path | None = None  # serialises worktree changes of the local repository (several tasks share it)
     base: str = ""
     agent: dict[str, Any] = field(default_factory=dict)
     check_exit: int | None = None
@@ -185,24 +186,31 @@ async def _checkout(run: _Run) -> None:
         repo = Path(spec.repo)
         if not repo.is_dir():
             raise CheckoutError(f"{repo} is not a directory on this machine")
-        try:
-            top = Path((await _git_async(["rev-parse", "--show-toplevel"], repo)).strip())
-            common = (await _git_async(["rev-parse", "--git-common-dir"], repo)).strip()
+        try:  # one git for both answers: a task starts a dozen processes, each costs a start-up
+            top, common = _two_lines(await _git_async(["rev-parse", "--show-toplevel", "--git-common-dir"], repo))
         except CheckoutError as exc:
             raise CheckoutError(f"{repo} is not a git repository ({exc})") from exc
-        lock = (repo / common).resolve() / "kimicode-batch.lock"
-        run.repo_root = top
-        await asyncio.to_thread(_add_worktree, top, lock, path, spec.ref or "HEAD")
+        run.lock = (repo / common).resolve() / "kimicode-batch.lock"
+        run.repo_root = Path(top)
+        await asyncio.to_thread(_add_worktree, run.repo_root, run.lock, path, spec.ref or "HEAD")
     run.checkout = path
-    run.base = (await _git_async(["rev-parse", "HEAD"], path)).strip()
-    run.git_dir = Path((await _git_async(["rev-parse", "--absolute-git-dir"], path)).strip()).resolve()
+    run.base, git_dir = _two_lines(await _git_async(["rev-parse", "HEAD", "--absolute-git-dir"], path))
+    run.git_dir = Path(git_dir).resolve()
+
+
+def _two_lines(output: str) -> tuple[str, str]:
+    lines = output.splitlines()
+    if len(lines) != 2:
+        raise CheckoutError(f"unexpected answer from git rev-parse: {output.strip()!r}")
+    return lines[0].strip(), lines[1].strip()
 
 
 def _add_worktree(top: Path, lock: Path, path: Path, ref: str) -> None:
     """`git worktree add`, one at a time per repository (several tasks and processes share it)."""
     with _locked(lock):
-        _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
-        _remove_tree(path)
+        if path.exists() or path.is_symlink():  # left by a killed run; a missing one is pruned below
+            _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
+            _remove_tree(path)
         _git(["worktree", "prune"], top)
         _git(["worktree", "add", "--quiet", "--detach", str(path), ref], top)
 
@@ -234,10 +242,8 @@ async def _finish(run: _Run) -> None:
         _append(run.folder / "agent.log", f"kimicode batch: could not collect the patch: {exc}\n")
     _copy_session(run)
     if checkout is not None:
-        if run.repo_root is not None:
-            lock_dir = (await _git_async(["rev-parse", "--git-common-dir"], run.repo_root)).strip()
-            lock = (run.repo_root / lock_dir).resolve() / "kimicode-batch.lock"
-            await asyncio.to_thread(_remove_worktree, run.repo_root, lock, checkout)
+        if run.repo_root is not None and run.lock is not None:
+            await asyncio.to_thread(_remove_worktree, run.repo_root, run.lock, checkout)
         else:
             await asyncio.to_thread(_remove_tree, checkout)
 
