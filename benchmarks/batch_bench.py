@@ -2,13 +2,15 @@
 
     python benchmarks/batch_bench.py [--runs 3] [--tasks 16] [--latency 0.3] [--workers 4,16] [--engines local]
     python benchmarks/batch_bench.py --full     # 100 tasks at 1, 4 and 16 workers, local and Ray (about 30 min)
+    python benchmarks/batch_bench.py --engines local,local-fresh   # warm forks against a fresh process per task
 
 N small tasks over 4 local git repositories against the scripted model server: each agent makes two model
 turns of `--latency` seconds (createfile, then submit) and the check greps the file. Every run is the real
 `kimicode batch` CLI with default settings, except the endpoint (the scripted server, no rate limit) and a
 fresh OUT folder. Ray runs use one single-node cluster on 127.0.0.1 started here (`ray start --head`, as
 many CPUs as the largest --workers), so cluster start-up is not counted; the driver's connect time is
-measured with a batch that has nothing left to do and subtracted.
+measured with a batch that has nothing left to do and subtracted. ``local-fresh`` is the local pool with
+KIMICODE_BATCH_WARM=0: each agent a fresh interpreter instead of a fork of the warm process.
 
 A warm-up batch of 2 tasks runs first (thrown away); then `--runs` rounds, each running every engine and
 worker count once, interleaved. Prints, per engine and worker count, medians with min–max of wall time and
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import Stats, check_runs, machine_line, stats, target_line  # noqa: E402
+from kimicode.batch.warm import WARM_ENV  # noqa: E402
 from tests.batch_script import make_repos, responder  # noqa: E402
 from tests.clirun import cli_env, write_home_config  # noqa: E402
 from tests.fake_llm import FakeLLM  # noqa: E402
@@ -122,13 +125,17 @@ def main() -> None:
                 temp = Path(f"/tmp/kbb{os.getpid()}")
                 head, address = start_ray(env, max(worker_counts), temp)
                 connect = _ray_connect_time(tasks, address, env, root)
-            run_batch([str(warm), "--workers", "2", "--out", str(root / "out-warm")], env, root)
+            for number, engine in enumerate(engines):  # the warm-up: each engine once, thrown away
+                warm_env = {**env, WARM_ENV: "0"} if engine == "local-fresh" else env
+                extra = ["--ray", address] if engine == "ray" else []
+                run_batch([str(warm), "--workers", "2", "--out", str(root / f"out-warm{number}"), *extra], warm_env, root)
             for round_number in range(args.runs):
                 for engine, workers in configs:
                     out = root / f"out-{engine}-{workers}-{round_number}"
                     extra = ["--ray", address] if engine == "ray" else []
+                    run_env = {**env, WARM_ENV: "0"} if engine == "local-fresh" else env
                     wall, records, _ = run_batch(
-                        [str(tasks), "--workers", str(workers), "--out", str(out), *extra], env, root
+                        [str(tasks), "--workers", str(workers), "--out", str(out), *extra], run_env, root
                     )
                     assert len(records) == args.tasks and all(r["status"] == "done" for r in records), records[:2]
                     median = statistics.median(int(str(r["duration_ms"])) for r in records) / 1000

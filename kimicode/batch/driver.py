@@ -21,6 +21,7 @@ from kimicode.batch.limiter_service import LimiterService, LocalBackend, summari
 from kimicode.batch.results import ResultsFile, fresh_task_dir
 from kimicode.batch.runner import run_task
 from kimicode.batch.tasks import TaskSpec
+from kimicode.batch.warm import WarmPool, note, warm_wanted
 from kimicode.llm.limiter import LIMITER_ENV
 
 WORK_DIR = ".work"  # OUT/.work/<id>: the local pool's checkouts while tasks run
@@ -164,11 +165,13 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
     service = LimiterService(backend)
     env = {**options.agent_env, LIMITER_ENV: await service.start()}
     work_root = options.out / WORK_DIR
+    pool = await _warm_pool(env, options.out, work_root)
 
     async def worker() -> None:
         while (spec := schedule.next()) is not None:
             folder = fresh_task_dir(options.out, spec.id)
-            outcome = await run_task(spec, folder, work_root, env, functools.partial(reporter.line, spec.id))
+            line = functools.partial(reporter.line, spec.id)
+            outcome = await run_task(spec, folder, work_root, env, line, pool=pool)
             schedule.record(outcome.record)
 
     workers = [asyncio.ensure_future(worker()) for _ in range(max(1, options.workers))]
@@ -183,5 +186,22 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
         await asyncio.gather(*workers, return_exceptions=True)
     finally:
         await service.close()
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
     stats = {key: s.as_dict() for key, s in backend.stats().items()}
     return schedule.close(summarize(stats), interrupted)
+
+
+async def _warm_pool(env: dict[str, str], out: Path, work_root: Path) -> WarmPool | None:
+    """The warm process the agents fork from, or None (then each is a fresh process; said once)."""
+    from kimicode.security.childenv import environment
+
+    full = {**environment(), **env}  # what each task's agent gets (runner.py)
+    why = warm_wanted(full)
+    if not why:
+        try:
+            return await WarmPool.start(full, out, str(work_root.resolve()))
+        except OSError as exc:
+            why = str(exc)
+    note(why)
+    return None

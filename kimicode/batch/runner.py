@@ -3,7 +3,8 @@
 The agent runs as a `kimicode -p --output-format json` subprocess in the task's checkout: the very path a
 user's script takes, and a crash, a hang or a runaway memory use stays inside that one task. Each process
 gets its own process group (a timeout or a cancel ends the whole group) and dies with the process that
-started it (PR_SET_PDEATHSIG), so a killed driver leaves no agent running on behind it.
+started it (PR_SET_PDEATHSIG), so a killed driver leaves no agent running on behind it (how: process.py).
+In the local pool that process is a fork of one warm, pre-imported process (warm.py), the same otherwise.
 
 The same function runs in the local pool and inside a Ray task; it only needs the task, a folder for
 artifacts, a folder for checkouts and the agent's environment.
@@ -17,18 +18,14 @@ import fcntl
 import json
 import os
 import shutil
-import signal
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimicode.batch.process import LineCallback, run_process
 from kimicode.batch.tasks import TaskSpec, is_url
-
-LineCallback = Callable[[str], None]
-KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a task's process group
+from kimicode.batch.warm import WarmPool, agent_prefix
 
 
 def _user_trusts(repo: Path, checkout: Path) -> bool:
@@ -52,7 +49,7 @@ def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
     could otherwise widen what the agent may do or point it, with the user's key, at another endpoint.
     -y never approves leaving the sandbox: --allow-escalation goes along only when the batch was given it.
     """
-    argv = [sys.executable, "-m", "kimicode", "-p", "--output-format", "json", "-y", "-w", str(checkout)]
+    argv = [*agent_prefix(), "-p", "--output-format", "json", "-y", "-w", str(checkout)]
     if not is_url(spec.repo) and _user_trusts(Path(spec.repo), checkout):
         argv.append("--trust")
     if spec.allow_escalation:
@@ -91,17 +88,25 @@ class _Run:
     # The checkout's git directory as made, before the agent ran: the patch is read through it, whatever
     # the agent's commands did to the checkout's `.git`.
     git_dir: Path | None = None
+    lock: Path | None = None  # serialises worktree changes of the local repository (several tasks share it)
     base: str = ""
     agent: dict[str, Any] = field(default_factory=dict)
     check_exit: int | None = None
+    pool: WarmPool | None = None
 
 
 async def run_task(
-    spec: TaskSpec, folder: Path, work_root: Path, env: dict[str, str], on_line: LineCallback | None = None
+    spec: TaskSpec,
+    folder: Path,
+    work_root: Path,
+    env: dict[str, str],
+    on_line: LineCallback | None = None,
+    pool: WarmPool | None = None,
 ) -> Outcome:
     """Run ``spec`` with artifacts in ``folder`` and its checkout under ``work_root``; never raises for a
-    failure of the task itself (that is a result), only for cancellation."""
-    run = _Run(spec, folder, work_root, env, on_line or (lambda line: None))
+    failure of the task itself (that is a result), only for cancellation. With ``pool`` the agent is a fork
+    of its warm process (kimicode/batch/warm.py) where that is possible."""
+    run = _Run(spec, folder, work_root, env, on_line or (lambda line: None), pool=pool)
     started = time.monotonic()
     status, reason = "done", ""
     try:
@@ -150,7 +155,8 @@ async def _pipeline(run: _Run) -> tuple[str, str]:
 
     env = {**environment(), **run.env}  # the agent is kimicode itself: it gets the endpoint key
     code, stdout = await run_process(
-        agent_argv(spec, run.checkout), run.checkout, spec.task, run.folder / "agent.log", run.on_line, env=env
+        agent_argv(spec, run.checkout), run.checkout, spec.task, run.folder / "agent.log", run.on_line, env=env,
+        pool=run.pool,
     )
     run.agent = _parse_result(stdout)
     if code != 0 or run.agent.get("is_error", True):
@@ -180,24 +186,31 @@ async def _checkout(run: _Run) -> None:
         repo = Path(spec.repo)
         if not repo.is_dir():
             raise CheckoutError(f"{repo} is not a directory on this machine")
-        try:
-            top = Path((await _git_async(["rev-parse", "--show-toplevel"], repo)).strip())
-            common = (await _git_async(["rev-parse", "--git-common-dir"], repo)).strip()
+        try:  # one git for both answers: a task starts a dozen processes, each costs a start-up
+            top, common = _two_lines(await _git_async(["rev-parse", "--show-toplevel", "--git-common-dir"], repo))
         except CheckoutError as exc:
             raise CheckoutError(f"{repo} is not a git repository ({exc})") from exc
-        lock = (repo / common).resolve() / "kimicode-batch.lock"
-        run.repo_root = top
-        await asyncio.to_thread(_add_worktree, top, lock, path, spec.ref or "HEAD")
+        run.lock = (repo / common).resolve() / "kimicode-batch.lock"
+        run.repo_root = Path(top)
+        await asyncio.to_thread(_add_worktree, run.repo_root, run.lock, path, spec.ref or "HEAD")
     run.checkout = path
-    run.base = (await _git_async(["rev-parse", "HEAD"], path)).strip()
-    run.git_dir = Path((await _git_async(["rev-parse", "--absolute-git-dir"], path)).strip()).resolve()
+    run.base, git_dir = _two_lines(await _git_async(["rev-parse", "HEAD", "--absolute-git-dir"], path))
+    run.git_dir = Path(git_dir).resolve()
+
+
+def _two_lines(output: str) -> tuple[str, str]:
+    lines = output.splitlines()
+    if len(lines) != 2:
+        raise CheckoutError(f"unexpected answer from git rev-parse: {output.strip()!r}")
+    return lines[0].strip(), lines[1].strip()
 
 
 def _add_worktree(top: Path, lock: Path, path: Path, ref: str) -> None:
     """`git worktree add`, one at a time per repository (several tasks and processes share it)."""
     with _locked(lock):
-        _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
-        _remove_tree(path)
+        if path.exists() or path.is_symlink():  # left by a killed run; a missing one is pruned below
+            _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
+            _remove_tree(path)
         _git(["worktree", "prune"], top)
         _git(["worktree", "add", "--quiet", "--detach", str(path), ref], top)
 
@@ -229,10 +242,8 @@ async def _finish(run: _Run) -> None:
         _append(run.folder / "agent.log", f"kimicode batch: could not collect the patch: {exc}\n")
     _copy_session(run)
     if checkout is not None:
-        if run.repo_root is not None:
-            lock_dir = (await _git_async(["rev-parse", "--git-common-dir"], run.repo_root)).strip()
-            lock = (run.repo_root / lock_dir).resolve() / "kimicode-batch.lock"
-            await asyncio.to_thread(_remove_worktree, run.repo_root, lock, checkout)
+        if run.repo_root is not None and run.lock is not None:
+            await asyncio.to_thread(_remove_worktree, run.repo_root, run.lock, checkout)
         else:
             await asyncio.to_thread(_remove_tree, checkout)
 
@@ -279,81 +290,6 @@ def _parse_result(stdout: str) -> dict[str, Any]:
         if isinstance(value, dict) and value.get("type") == "result":
             return value
     return {}
-
-
-async def run_process(
-    argv: list[str],
-    cwd: Path,
-    stdin_text: str | None,
-    log: Path,
-    on_line: LineCallback,
-    env: dict[str, str] | None = None,
-) -> tuple[int, str]:
-    """Run one command of a task: stderr (and for shell steps stdout) to ``log`` line by line, each line
-    also to ``on_line``; returns the exit code and stdout (the agent's json). Cancelling ends its group."""
-    shell_step = argv[0] == "bash"
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.PIPE if stdin_text is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT if shell_step else asyncio.subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
-    try:
-        if stdin_text is not None and proc.stdin is not None:
-            proc.stdin.write(stdin_text.encode("utf-8"))
-            with contextlib.suppress(ConnectionError):
-                await proc.stdin.drain()
-            proc.stdin.close()
-        with open(log, "a", encoding="utf-8", errors="replace") as sink:
-            if shell_step:
-                assert proc.stdout is not None
-                await _pump(proc.stdout, sink, on_line)
-                stdout = ""
-            else:
-                assert proc.stdout is not None and proc.stderr is not None
-                out_task = asyncio.ensure_future(proc.stdout.read())
-                await _pump(proc.stderr, sink, on_line)
-                stdout = (await out_task).decode("utf-8", errors="replace")
-        return await proc.wait(), stdout
-    finally:
-        if proc.returncode is None:
-            await _end_group(proc)
-
-
-async def _pump(stream: asyncio.StreamReader, sink: Any, on_line: LineCallback) -> None:
-    while True:
-        raw = await stream.readline()
-        if not raw:
-            return
-        line = raw.decode("utf-8", errors="replace")
-        sink.write(line)
-        sink.flush()
-        if line.strip():
-            on_line(line.strip())
-
-
-async def _end_group(proc: asyncio.subprocess.Process) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            await asyncio.wait_for(proc.wait(), wait)
-            return
-        except TimeoutError:
-            continue
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the process that started us dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _git(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> str:
