@@ -42,7 +42,10 @@ def test_a_message_typed_during_a_turn_is_queued_edited_and_sent_after_it(spawn,
     repl.send(CTRL_C)  # ... and drops it
     repl.send_line("the follow-up")
     repl.expect("queued: the follow-up")
-    assert len(fake_llm.chat_requests) == 1  # nothing was sent while the turn ran
+    # The turn's own request may still be on its way (the first one loads the client); once it is in, it is
+    # the only one: the queued messages wait for the turn to end (its reply is held for 2.5 s).
+    assert fake_llm.wait_for_requests(1, timeout=20)
+    assert len(fake_llm.chat_requests) == 1
     repl.expect("First answer")
     repl.expect("Second answer")
     repl.wait_prompt()
