@@ -110,13 +110,22 @@ class ServerRunner:
     async def _serve(self, log: TextIO) -> None:
         import anyio
         from mcp.client.session import ClientSession
+        from mcp_types import Implementation
+
+        import kimicode
 
         config = self.config.expanded()
         self._write_log(f"[kimicode] starting MCP server '{config.name}': {config.describe()}\n")
         async with AsyncExitStack() as stack:
             read_stream, write_stream = await stack.enter_async_context(self._transport(config, log))
             session = await stack.enter_async_context(
-                ClientSession(read_stream, write_stream, message_handler=self._on_message)
+                ClientSession(
+                    read_stream,
+                    write_stream,
+                    message_handler=self._on_message,
+                    # Servers log, rate-limit and adapt by client name; the SDK's default says "mcp 0.1.0".
+                    client_info=Implementation(name="kimicode", version=kimicode.__version__),
+                )
             )
             with anyio.fail_after(self.start_timeout):
                 await session.initialize()

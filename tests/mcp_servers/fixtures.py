@@ -31,11 +31,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def http_server(transport: str = "streamable-http") -> Iterator[str]:
-    """Run the demo server over HTTP; yields its URL and stops it afterwards."""
+def http_server(transport: str = "streamable-http", *extra: str) -> Iterator[str]:
+    """Run the demo server over HTTP (``extra``: more demo_server flags); yields its URL and stops it afterwards."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(DEMO_SERVER), "--port", str(port), "--transport", transport],
+        [sys.executable, str(DEMO_SERVER), "--port", str(port), "--transport", transport, *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
