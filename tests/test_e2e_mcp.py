@@ -214,3 +214,16 @@ def test_instant_mode_does_not_start_mcp_servers(fake_llm: FakeLLM, home: Path, 
     assert not any(name.startswith("mcp__") for name in fake_llm.chat_requests[0].tool_names())
     proc = kimicode(fake_llm, home, project, "-p", "hi")  # agent mode starts it, and says it failed
     assert proc.returncode == 0 and "'ghost'" in proc.stderr
+
+
+def test_task_only_tool_is_not_offered_to_the_model(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    jobs = stdio_config("jobs", "--task-tools")  # research: taskSupport "required"; lookup: "optional"
+    save_servers(home, [jobs])
+    fake_llm.script(Reply(tool_calls=[ToolCall("mcp__jobs__lookup", {"word": "tea"})]), Reply(content="done"))
+    proc = kimicode(fake_llm, home, project, "-p", "-y", "look it up")
+    assert proc.returncode == 0, proc.stderr
+    first = set(fake_llm.chat_requests[0].tool_names())
+    assert "mcp__jobs__lookup" in first and "mcp__jobs__research" not in first
+    assert fake_llm.chat_requests[1].tool_results()[-1]["content"] == "looked up tea"
+    log = (home / "logs" / "jobs.log").read_text()
+    assert "not offered (they run only as tasks" in log and "research" in log

@@ -11,6 +11,9 @@ Invariants:
   marked failed with its stderr and kimicode's notes in its log file, redacted, and nothing is raised.
 - A stdio server gets only its own settings in its environment, never the model's API keys.
 - The ``mcp`` SDK is imported only inside the functions that talk to servers.
+- A tool that can only run as a task (``execution.taskSupport: "required"``, MCP 2025-11-25) is never
+  offered: kimicode calls tools directly, and such a call always fails. It is named in ``held_back`` and in
+  the server's log instead. Tools that may run as tasks ("optional") are offered as plain tools.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class ServerRunner:
         self.state: ServerState = "starting"
         self.error = ""
         self.tools: list[RemoteTool] = []
+        self.held_back: list[str] = []  # tools not offered: they run only as tasks
         self.session: Any = None
         self.settled = asyncio.Event()  # set once the server is ready or failed
         self._stop = asyncio.Event()
@@ -129,12 +133,17 @@ class ServerRunner:
             )
             with anyio.fail_after(self.start_timeout):
                 await session.initialize()
-                self.tools = await list_tools(session)
+                self.tools, self.held_back = await list_tools(session)
             if self.state != "starting":
                 return  # garbage on stdout during the handshake already failed it
             self.session = session
             self.state = "ready"
             self._write_log(f"[kimicode] ready with {len(self.tools)} tools\n")
+            if self.held_back:
+                self._write_log(
+                    f"[kimicode] not offered (they run only as tasks, which kimicode does not run yet): "
+                    f"{', '.join(self.held_back)}\n"
+                )
             self.settled.set()
             await self._stop.wait()
 
@@ -188,8 +197,10 @@ def _streamable_http(config: McpServerConfig) -> Any:
     return connect()
 
 
-async def list_tools(session: Any) -> list[RemoteTool]:
+async def list_tools(session: Any) -> tuple[list[RemoteTool], list[str]]:
+    """The server's tools kimicode can call, and the names of those that run only as tasks."""
     tools: list[RemoteTool] = []
+    task_only: list[str] = []
     cursor: str | None = None
     while True:
         if cursor is None:
@@ -199,6 +210,10 @@ async def list_tools(session: Any) -> list[RemoteTool]:
 
             listing = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
         for tool in listing.tools:
+            execution = getattr(tool, "execution", None)
+            if getattr(execution, "task_support", None) == "required":
+                task_only.append(tool.name)
+                continue
             annotations = getattr(tool, "annotations", None)
             read_only = bool(getattr(annotations, "read_only_hint", False)) if annotations else False
             tools.append(
@@ -211,7 +226,7 @@ async def list_tools(session: Any) -> list[RemoteTool]:
             )
         cursor = listing.next_cursor
         if not cursor:
-            return tools
+            return tools, task_only
 
 
 def flatten(exc: BaseException) -> str:
