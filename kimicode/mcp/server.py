@@ -51,6 +51,7 @@ class ServerRunner:
         self.error = ""
         self.tools: list[RemoteTool] = []
         self.held_back: list[str] = []  # tools not offered: they run only as tasks
+        self.unauthorized = False  # an HTTP server answered 401: it wants a sign-in kimicode cannot do yet
         self.session: Any = None
         self.settled = asyncio.Event()  # set once the server is ready or failed
         self._stop = asyncio.Event()
@@ -101,7 +102,7 @@ class ServerRunner:
             if isinstance(exc, asyncio.CancelledError) and self._stop.is_set():
                 pass
             elif self.state in ("starting", "ready") and not self._stop.is_set():
-                self.fail(describe_failure(exc, self.config))
+                self.fail(describe_failure(exc, self.config, self.unauthorized))
             else:
                 self._write_log(f"[kimicode] during shutdown: {flatten(exc)}\n")
         finally:
@@ -165,8 +166,14 @@ class ServerRunner:
             from mcp.client.sse import sse_client
 
             return sse_client(config.url, headers=config.headers or None)
-        return _streamable_http(config)
+        return _streamable_http(config, self._on_http_response)
 
+    async def _on_http_response(self, response: Any) -> None:
+        # The transport turns a 401 into a bare "error response"; the status is only visible here.
+        if response.status_code == 401:
+            self.unauthorized = True
+            challenge = response.headers.get("www-authenticate", "")
+            self._write_log(f"[kimicode] 401 Unauthorized from {response.url} (WWW-Authenticate: {challenge})\n")
     async def _on_message(self, message: Any) -> None:
         # Transport faults (a stdout line that is not JSON-RPC) arrive here as exceptions.
         if isinstance(message, Exception):
@@ -179,7 +186,7 @@ HTTP_TIMEOUT = 30.0  # connect, write, pool (s)
 HTTP_STREAM_READ_TIMEOUT = 300.0  # a server may hold a streamed response open
 
 
-def _streamable_http(config: McpServerConfig) -> Any:
+def _streamable_http(config: McpServerConfig, on_response: Any) -> Any:
     from contextlib import asynccontextmanager
 
     import httpx2
@@ -190,7 +197,8 @@ def _streamable_http(config: McpServerConfig) -> Any:
         # The SDK's own client settings, made here: a response stream may stay open for minutes, so only the
         # read timeout is long. Redirects are the transport's business (it follows them within the origin).
         timeout = httpx2.Timeout(HTTP_TIMEOUT, read=HTTP_STREAM_READ_TIMEOUT)
-        async with httpx2.AsyncClient(headers=config.headers or None, timeout=timeout) as client:
+        hooks = {"response": [on_response]}
+        async with httpx2.AsyncClient(headers=config.headers or None, timeout=timeout, event_hooks=hooks) as client:
             async with streamable_http_client(config.url, http_client=client) as streams:
                 yield streams
 
@@ -237,10 +245,12 @@ def flatten(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def describe_failure(exc: BaseException, config: McpServerConfig) -> str:
+def describe_failure(exc: BaseException, config: McpServerConfig, unauthorized: bool = False) -> str:
     inner = exc
     while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
         inner = inner.exceptions[0]
+    if unauthorized or _status_of(inner) == 401:
+        return sign_in_needed(config)
     if isinstance(inner, FileNotFoundError) and config.transport == "stdio":
         return f"command not found: {config.command!r} (install it or fix the command in mcp.json)"
     if isinstance(inner, TimeoutError):
@@ -250,6 +260,32 @@ def describe_failure(exc: BaseException, config: McpServerConfig) -> str:
     if config.transport != "stdio":
         return f"cannot use {config.url}: {flatten(inner)}"
     return flatten(inner)
+
+
+def sign_in_needed(config: McpServerConfig) -> str:
+    """Why a server that answered 401 is unusable, and the one way round it kimicode has today."""
+    if any(key.lower() == "authorization" for key in config.headers):
+        return (
+            "refused the token in its Authorization header (401 Unauthorized); check or renew the token "
+            "its headers give in mcp.json"
+        )
+    variable = _token_var(config.name)
+    return (
+        "needs you to sign in (it answered 401 Unauthorized); kimicode cannot sign in to MCP servers yet: "
+        f'give it a token with "headers": {{"Authorization": "Bearer ${{{variable}}}"}} in mcp.json and set {variable}'
+    )
+
+
+def _token_var(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in name.upper()).strip("_")
+    return f"{cleaned or 'MCP'}_TOKEN"
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a failed response (the SSE transport raises it as it is)."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
 
 
 def is_connection_closed(exc: BaseException) -> bool:
