@@ -14,7 +14,7 @@ from kimicode.mcp.server_config import McpServerConfig
 from kimicode.mcp.store import save_servers
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
-from tests.mcp_servers.fixtures import http_server, live_processes_with, stdio_config
+from tests.mcp_servers.fixtures import http_server, live_processes_with, stdio_config, unauthorized_server
 
 # Wait for servers before the first request so the scripted calls find their tools.
 WAIT_FOR_SERVERS = "retry_base_delay = 0.01\nmax_retries = 2\nmcp_startup_wait = 30\n"
@@ -214,3 +214,51 @@ def test_instant_mode_does_not_start_mcp_servers(fake_llm: FakeLLM, home: Path, 
     assert not any(name.startswith("mcp__") for name in fake_llm.chat_requests[0].tool_names())
     proc = kimicode(fake_llm, home, project, "-p", "hi")  # agent mode starts it, and says it failed
     assert proc.returncode == 0 and "'ghost'" in proc.stderr
+
+
+def test_task_only_tool_is_not_offered_to_the_model(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    jobs = stdio_config("jobs", "--task-tools")  # research: taskSupport "required"; lookup: "optional"
+    save_servers(home, [jobs])
+    fake_llm.script(Reply(tool_calls=[ToolCall("mcp__jobs__lookup", {"word": "tea"})]), Reply(content="done"))
+    proc = kimicode(fake_llm, home, project, "-p", "-y", "look it up")
+    assert proc.returncode == 0, proc.stderr
+    first = set(fake_llm.chat_requests[0].tool_names())
+    assert "mcp__jobs__lookup" in first and "mcp__jobs__research" not in first
+    assert fake_llm.chat_requests[1].tool_results()[-1]["content"] == "looked up tea"
+    log = (home / "logs" / "jobs.log").read_text()
+    assert "not offered (they run only as tasks" in log and "research" in log
+
+
+def test_server_answering_401_gets_one_sign_in_line_and_the_run_goes_on(
+    fake_llm: FakeLLM, home: Path, project: Path
+) -> None:
+    with unauthorized_server() as (url, authorizations):
+        locked = McpServerConfig(name="locked", transport="http", url=url, source="test")
+        save_servers(home, [locked, stdio_config("demo")])
+        fake_llm.script(Reply(tool_calls=[ToolCall("mcp__demo__echo", {"text": "still works"})]), Reply(content="ok"))
+        proc = kimicode(fake_llm, home, project, "-p", "-y", "hi")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+    assert authorizations  # the server was really asked
+    lines = [line for line in proc.stderr.splitlines() if "'locked'" in line]
+    assert len(lines) == 1, proc.stderr
+    assert "needs you to sign in (it answered 401 Unauthorized)" in lines[0]
+    assert "cannot sign in to MCP servers yet" in lines[0] and '"Authorization": "Bearer ${' in lines[0]
+    assert "MCPError" not in proc.stderr and "Traceback" not in proc.stderr
+    tools = fake_llm.chat_requests[0].tool_names()
+    assert "mcp__demo__echo" in tools and not any(name.startswith("mcp__locked__") for name in tools)
+    assert fake_llm.chat_requests[1].tool_results()[-1]["content"] == "still works"
+
+
+def test_server_refusing_the_configured_token_says_so(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    with unauthorized_server() as (url, authorizations):
+        headers = {"Authorization": "Bearer ${LOCKED_TOKEN}"}
+        save_servers(home, [McpServerConfig(name="locked", transport="http", url=url, headers=headers, source="t")])
+        fake_llm.script(Reply(content="ok"))
+        token = {"LOCKED_TOKEN": "stale-token-123"}
+        proc = run_cli(["-p", "hi"], home=home, cwd=project, base_url=fake_llm.base_url, timeout=90, env_extra=token)
+    assert proc.returncode == 0, proc.stderr
+    assert authorizations and authorizations[0] == "Bearer stale-token-123"
+    [line] = [line for line in proc.stderr.splitlines() if "'locked'" in line]
+    assert "refused the token in its Authorization header (401 Unauthorized)" in line
+    assert "stale-token-123" not in proc.stderr

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class ServerStatus:
     error: str
     source: str
     log_path: Path
+    held_back: list[str] = field(default_factory=list)  # tools not offered: they run only as tasks
 
 
 class McpManager:
@@ -106,6 +107,7 @@ class McpManager:
                 error=runner.error,
                 source=runner.config.source,
                 log_path=runner.log_path,
+                held_back=list(runner.held_back),
             )
             for name, runner in self._runners.items()
         ]

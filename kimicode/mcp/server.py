@@ -11,6 +11,9 @@ Invariants:
   marked failed with its stderr and kimicode's notes in its log file, redacted, and nothing is raised.
 - A stdio server gets only its own settings in its environment, never the model's API keys.
 - The ``mcp`` SDK is imported only inside the functions that talk to servers.
+- A tool that can only run as a task (``execution.taskSupport: "required"``, MCP 2025-11-25) is never
+  offered: kimicode calls tools directly, and such a call always fails. It is named in ``held_back`` and in
+  the server's log instead. Tools that may run as tasks ("optional") are offered as plain tools.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class ServerRunner:
         self.state: ServerState = "starting"
         self.error = ""
         self.tools: list[RemoteTool] = []
+        self.held_back: list[str] = []  # tools not offered: they run only as tasks
+        self.unauthorized = False  # an HTTP server answered 401: it wants a sign-in kimicode cannot do yet
         self.session: Any = None
         self.settled = asyncio.Event()  # set once the server is ready or failed
         self._stop = asyncio.Event()
@@ -97,7 +102,7 @@ class ServerRunner:
             if isinstance(exc, asyncio.CancelledError) and self._stop.is_set():
                 pass
             elif self.state in ("starting", "ready") and not self._stop.is_set():
-                self.fail(describe_failure(exc, self.config))
+                self.fail(describe_failure(exc, self.config, self.unauthorized))
             else:
                 self._write_log(f"[kimicode] during shutdown: {flatten(exc)}\n")
         finally:
@@ -110,22 +115,36 @@ class ServerRunner:
     async def _serve(self, log: TextIO) -> None:
         import anyio
         from mcp.client.session import ClientSession
+        from mcp_types import Implementation
+
+        import kimicode
 
         config = self.config.expanded()
         self._write_log(f"[kimicode] starting MCP server '{config.name}': {config.describe()}\n")
         async with AsyncExitStack() as stack:
             read_stream, write_stream = await stack.enter_async_context(self._transport(config, log))
             session = await stack.enter_async_context(
-                ClientSession(read_stream, write_stream, message_handler=self._on_message)
+                ClientSession(
+                    read_stream,
+                    write_stream,
+                    message_handler=self._on_message,
+                    # Servers log, rate-limit and adapt by client name; the SDK's default says "mcp 0.1.0".
+                    client_info=Implementation(name="kimicode", version=kimicode.__version__),
+                )
             )
             with anyio.fail_after(self.start_timeout):
                 await session.initialize()
-                self.tools = await list_tools(session)
+                self.tools, self.held_back = await list_tools(session)
             if self.state != "starting":
                 return  # garbage on stdout during the handshake already failed it
             self.session = session
             self.state = "ready"
             self._write_log(f"[kimicode] ready with {len(self.tools)} tools\n")
+            if self.held_back:
+                self._write_log(
+                    f"[kimicode] not offered (they run only as tasks, which kimicode does not run yet): "
+                    f"{', '.join(self.held_back)}\n"
+                )
             self.settled.set()
             await self._stop.wait()
 
@@ -147,8 +166,14 @@ class ServerRunner:
             from mcp.client.sse import sse_client
 
             return sse_client(config.url, headers=config.headers or None)
-        return _streamable_http(config)
+        return _streamable_http(config, self._on_http_response)
 
+    async def _on_http_response(self, response: Any) -> None:
+        # The transport turns a 401 into a bare "error response"; the status is only visible here.
+        if response.status_code == 401:
+            self.unauthorized = True
+            challenge = response.headers.get("www-authenticate", "")
+            self._write_log(f"[kimicode] 401 Unauthorized from {response.url} (WWW-Authenticate: {challenge})\n")
     async def _on_message(self, message: Any) -> None:
         # Transport faults (a stdout line that is not JSON-RPC) arrive here as exceptions.
         if isinstance(message, Exception):
@@ -161,7 +186,7 @@ HTTP_TIMEOUT = 30.0  # connect, write, pool (s)
 HTTP_STREAM_READ_TIMEOUT = 300.0  # a server may hold a streamed response open
 
 
-def _streamable_http(config: McpServerConfig) -> Any:
+def _streamable_http(config: McpServerConfig, on_response: Any) -> Any:
     from contextlib import asynccontextmanager
 
     import httpx2
@@ -172,15 +197,18 @@ def _streamable_http(config: McpServerConfig) -> Any:
         # The SDK's own client settings, made here: a response stream may stay open for minutes, so only the
         # read timeout is long. Redirects are the transport's business (it follows them within the origin).
         timeout = httpx2.Timeout(HTTP_TIMEOUT, read=HTTP_STREAM_READ_TIMEOUT)
-        async with httpx2.AsyncClient(headers=config.headers or None, timeout=timeout) as client:
+        hooks = {"response": [on_response]}
+        async with httpx2.AsyncClient(headers=config.headers or None, timeout=timeout, event_hooks=hooks) as client:
             async with streamable_http_client(config.url, http_client=client) as streams:
                 yield streams
 
     return connect()
 
 
-async def list_tools(session: Any) -> list[RemoteTool]:
+async def list_tools(session: Any) -> tuple[list[RemoteTool], list[str]]:
+    """The server's tools kimicode can call, and the names of those that run only as tasks."""
     tools: list[RemoteTool] = []
+    task_only: list[str] = []
     cursor: str | None = None
     while True:
         if cursor is None:
@@ -190,6 +218,10 @@ async def list_tools(session: Any) -> list[RemoteTool]:
 
             listing = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
         for tool in listing.tools:
+            execution = getattr(tool, "execution", None)
+            if getattr(execution, "task_support", None) == "required":
+                task_only.append(tool.name)
+                continue
             annotations = getattr(tool, "annotations", None)
             read_only = bool(getattr(annotations, "read_only_hint", False)) if annotations else False
             tools.append(
@@ -202,7 +234,7 @@ async def list_tools(session: Any) -> list[RemoteTool]:
             )
         cursor = listing.next_cursor
         if not cursor:
-            return tools
+            return tools, task_only
 
 
 def flatten(exc: BaseException) -> str:
@@ -213,10 +245,12 @@ def flatten(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def describe_failure(exc: BaseException, config: McpServerConfig) -> str:
+def describe_failure(exc: BaseException, config: McpServerConfig, unauthorized: bool = False) -> str:
     inner = exc
     while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
         inner = inner.exceptions[0]
+    if unauthorized or _status_of(inner) == 401:
+        return sign_in_needed(config)
     if isinstance(inner, FileNotFoundError) and config.transport == "stdio":
         return f"command not found: {config.command!r} (install it or fix the command in mcp.json)"
     if isinstance(inner, TimeoutError):
@@ -226,6 +260,32 @@ def describe_failure(exc: BaseException, config: McpServerConfig) -> str:
     if config.transport != "stdio":
         return f"cannot use {config.url}: {flatten(inner)}"
     return flatten(inner)
+
+
+def sign_in_needed(config: McpServerConfig) -> str:
+    """Why a server that answered 401 is unusable, and the one way round it kimicode has today."""
+    if any(key.lower() == "authorization" for key in config.headers):
+        return (
+            "refused the token in its Authorization header (401 Unauthorized); check or renew the token "
+            "its headers give in mcp.json"
+        )
+    variable = _token_var(config.name)
+    return (
+        "needs you to sign in (it answered 401 Unauthorized); kimicode cannot sign in to MCP servers yet: "
+        f'give it a token with "headers": {{"Authorization": "Bearer ${{{variable}}}"}} in mcp.json and set {variable}'
+    )
+
+
+def _token_var(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in name.upper()).strip("_")
+    return f"{cleaned or 'MCP'}_TOKEN"
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a failed response (the SSE transport raises it as it is)."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
 
 
 def is_connection_closed(exc: BaseException) -> bool:

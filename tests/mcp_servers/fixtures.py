@@ -31,11 +31,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def http_server(transport: str = "streamable-http") -> Iterator[str]:
-    """Run the demo server over HTTP; yields its URL and stops it afterwards."""
+def http_server(transport: str = "streamable-http", *extra: str) -> Iterator[str]:
+    """Run the demo server over HTTP (``extra``: more demo_server flags); yields its URL and stops it afterwards."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(DEMO_SERVER), "--port", str(port), "--transport", transport],
+        [sys.executable, str(DEMO_SERVER), "--port", str(port), "--transport", transport, *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -70,3 +70,43 @@ def live_processes_with(marker: str) -> list[int]:
         if marker in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+@contextmanager
+def unauthorized_server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that answers every request 401 with a Bearer challenge, as a remote MCP
+    server that wants OAuth does; yields its URL and the Authorization headers it was sent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    authorizations: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _refuse(self) -> None:
+            authorizations.append(self.headers.get("Authorization", ""))
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            host, port = self.server.server_address[:2]
+            metadata = f"http://{host}:{port}/.well-known/oauth-protected-resource/mcp"
+            body = b'{"error": "invalid_token"}'
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer resource_metadata="{metadata}"')
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_DELETE = _refuse
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/mcp", authorizations
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
