@@ -150,7 +150,7 @@ def process_table() -> dict[int, tuple[int, str]]:
         finally:
             os.close(fd)
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-        fields = stat[stat.rfind(b")") + 2 :].split()
+        fields = stat[stat.rfind(b")") + 2 :].split(None, 2)  # (state, parent pid, the rest)
         if len(fields) > 1:
             table[int(name)] = (int(fields[1]), fields[0].decode("ascii", "replace"))
     return table
