@@ -3,8 +3,9 @@ refuses it naming the way out, an interactive one asks. The reasons are what the
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -15,12 +16,17 @@ from kimicode.tools.fetch import FetchTool
 from kimicode.tools.screenshot import ScreenshotTool
 from kimicode.tools.view import ViewTool
 
-HOST = "collect.invalid"  # (never resolves: nothing leaves the machine)
+HOST = "collect.invalid"
+
+
+def _no_lookup(*args: object, **kwargs: object) -> NoReturn:
+    raise socket.gaierror(socket.EAI_NONAME, "not looked up in this test")
 
 
 @pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path / "userhome"))
+    monkeypatch.setattr(socket, "getaddrinfo", _no_lookup)  # no name is looked up: nothing leaves the machine
     (tmp_path / "kimihome").mkdir()
     (tmp_path / "proj").mkdir()
     (tmp_path / "elsewhere.txt").write_text("x")
