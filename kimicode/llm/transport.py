@@ -65,6 +65,7 @@ async def stream_once(
     reply = Reply()
     calls: dict[int, ToolCallRequest] = {}
     received = 0
+
     def broke() -> LLMError:
         return LLMError(f"connection to {config.base_url} failed or broke mid-reply", retryable=True)
 
@@ -87,7 +88,7 @@ async def stream_once(
             finally:
                 await stream.close()
     except LLMError:
-        raise  # (mapped by sdk_failures)
+        raise  # (already what it means: mapped by sdk_failures, or raised while a chunk was read)
     except openai.APIError as exc:
         # An error event inside a 200 stream (LM Studio reports an overflow this way, vLLM some errors).
         overflow = context_overflow(exc.body) or context_overflow(exc.message)
