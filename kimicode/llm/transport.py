@@ -14,6 +14,8 @@ Invariants:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from kimicode.llm.errors import (
@@ -63,30 +65,30 @@ async def stream_once(
     reply = Reply()
     calls: dict[int, ToolCallRequest] = {}
     received = 0
+
+    def broke() -> LLMError:
+        return LLMError(f"connection to {config.base_url} failed or broke mid-reply", retryable=True)
+
     try:
-        stream = await sdk.post(
-            "/chat/completions",
-            cast_to=object,
-            content=payload,
-            options={"headers": {"Content-Type": "application/json"}},
-            stream=True,
-            stream_cls=AsyncStream[object],
-        )
-        try:
-            async for chunk in stream:
-                received += 1
-                if on_chunk is not None and isinstance(chunk, dict):
-                    on_chunk(chunk)
-                absorb(chunk, reply, calls, on_text, on_thinking)
-        finally:
-            await stream.close()
-    except openai.APIStatusError as exc:
-        raise status_error(exc, sent, bool(config.api_key)) from exc
-    except openai.APITimeoutError as exc:
-        raise stalled(config) from exc
-    except openai.APIConnectionError as exc:
-        broke = LLMError(f"connection to {config.base_url} failed or broke mid-reply", retryable=True)
-        raise unreachable(config.base_url, exc) or broke from exc
+        with sdk_failures(config, sent, broke):
+            stream = await sdk.post(
+                "/chat/completions",
+                cast_to=object,
+                content=payload,
+                options={"headers": {"Content-Type": "application/json"}},
+                stream=True,
+                stream_cls=AsyncStream[object],
+            )
+            try:
+                async for chunk in stream:
+                    received += 1
+                    if on_chunk is not None and isinstance(chunk, dict):
+                        on_chunk(chunk)
+                    absorb(chunk, reply, calls, on_text, on_thinking)
+            finally:
+                await stream.close()
+    except LLMError:
+        raise  # (already what it means: mapped by sdk_failures, or raised while a chunk was read)
     except openai.APIError as exc:
         # An error event inside a 200 stream (LM Studio reports an overflow this way, vLLM some errors).
         overflow = context_overflow(exc.body) or context_overflow(exc.message)
@@ -101,8 +103,7 @@ async def stream_once(
             raise
         if "Timeout" in type(exc).__name__:
             raise stalled(config) from exc
-        broke = LLMError(f"connection to {config.base_url} failed or broke mid-reply", retryable=True)
-        raise unreachable(config.base_url, exc) or broke from exc
+        raise unreachable(config.base_url, exc) or broke() from exc
     gather_calls(reply, calls)
     if not reply.finish_reason:
         if not received:
@@ -120,23 +121,34 @@ async def plain_once(
     on_thinking: DeltaCallback | None,
 ) -> Reply:
     """The request without streaming: one JSON completion, told through the callbacks at once."""
-    import openai
 
-    try:
+    def broke() -> LLMError:
+        return ConnectionBroke(f"connection to {config.base_url} failed", retryable=True)
+
+    with sdk_failures(config, sent, broke):
         data = await sdk.post(
             "/chat/completions",
             cast_to=object,
             content=payload,
             options={"headers": {"Content-Type": "application/json"}},
         )
+    return completion_reply(data, on_text, on_thinking)
+
+
+@contextmanager
+def sdk_failures(config: Config, sent: list[str], broke: Callable[[], LLMError]) -> Iterator[None]:
+    """The SDK's status, timeout and connection errors as what they mean; ``broke`` is the error for a
+    connection that failed while the endpoint is reachable (the two calls word it differently)."""
+    import openai
+
+    try:
+        yield
     except openai.APIStatusError as exc:
         raise status_error(exc, sent, bool(config.api_key)) from exc
-    except openai.APITimeoutError as exc:
+    except openai.APITimeoutError as exc:  # (a kind of APIConnectionError: tested first)
         raise stalled(config) from exc
     except openai.APIConnectionError as exc:
-        broken = ConnectionBroke(f"connection to {config.base_url} failed", retryable=True)
-        raise unreachable(config.base_url, exc) or broken from exc
-    return completion_reply(data, on_text, on_thinking)
+        raise unreachable(config.base_url, exc) or broke() from exc
 
 
 def stalled(config: Config) -> LLMError:

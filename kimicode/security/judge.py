@@ -75,6 +75,17 @@ class Judge:
 
     # -- rules ---------------------------------------------------------------------------------------
 
+    def ask_unless(self, rule: Rule | None, why: str, way_out: str = WITH_Y) -> Decision:
+        """What the user decides: an allow ``rule`` or -y allows it; a headless run refuses it, the reason
+        naming ``way_out``; otherwise it is asked."""
+        if rule is not None:
+            return allowed_by(rule)
+        if self.yolo:
+            return allow("yolo")
+        if self.headless:
+            return Decision(Action.DENY, f"{why}; {way_out}")
+        return Decision(Action.ASK, why)
+
     def by_rule(self, rule: Rule) -> Decision:
         """What a matching rule decides: deny and ask rules are never covered by an answer."""
         if rule.kind == Action.DENY:
@@ -111,13 +122,7 @@ class Judge:
             return self._write(name, target, workspace, forms, explicit, in_scope)
         if in_scope or any(P.inside(f, d) for f in forms for d in self.skill_dirs):
             return allow("read inside the workspace")
-        if explicit is not None:
-            return allowed_by(explicit)
-        if self.yolo:
-            return allow("yolo")
-        if self.headless:
-            return Decision(Action.DENY, f"reads outside the workspace; {WITH_Y}")
-        return Decision(Action.ASK, "reads outside the workspace")
+        return self.ask_unless(explicit, "reads outside the workspace")
 
     def _write(
         self, name: str, target: Path, workspace: Path, forms: list[Path], explicit: Rule | None, in_scope: bool

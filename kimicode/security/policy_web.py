@@ -46,13 +46,7 @@ def decide_screenshot(judge: Judge, tool: Tool, args: dict[str, Any], ctx: ToolC
         if rule is not None:
             return judge.by_rule(rule)
     rule = judge.rules.find(Action.ALLOW, tool.name, url=target)
-    if rule is not None:
-        return allowed_by(rule)
-    if judge.yolo:
-        return allow("yolo")
-    if judge.headless:
-        return Decision(Action.DENY, f"opens a {parts.scheme or 'local'}: page; {WITH_Y} or a screenshot(URL) rule")
-    return Decision(Action.ASK, f"opens a {parts.scheme or 'local'}: page")
+    return judge.ask_unless(rule, f"opens a {parts.scheme or 'local'}: page", f"{WITH_Y} or a screenshot(URL) rule")
 
 
 def decide_fetch(judge: Judge, tool: Tool, args: dict[str, Any]) -> Decision:
@@ -110,10 +104,4 @@ def _network(judge: Judge, tool: Tool, url: str, doing: str) -> Decision:
             return Decision(Action.DENY, f"{why}; {only}", "", False)
         return Decision(Action.ASK, why, "", False)
     rule = judge.rules.find_url(Action.ALLOW, tool.name, url, target.url)
-    if rule is not None:
-        return allowed_by(rule)
-    if judge.yolo:
-        return allow("yolo")
-    if judge.headless:
-        return Decision(Action.DENY, f"{doing} on {host}, off this machine; {WITH_Y} or a {tool.name}(URL) rule")
-    return Decision(Action.ASK, f"{doing} on {host}, off this machine")
+    return judge.ask_unless(rule, f"{doing} on {host}, off this machine", f"{WITH_Y} or a {tool.name}(URL) rule")
