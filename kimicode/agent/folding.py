@@ -73,7 +73,10 @@ def fold_text(text: str) -> str:
 
 
 class Folder:
-    """Builds the messages of each request from the full history; one per conversation."""
+    """Builds the messages of each request from the full history; one per conversation.
+
+    Each old step is folded once, when it leaves the newest steps, and its saving kept, so a request
+    costs about as much with a thousand steps behind it as with ten."""
 
     def __init__(self) -> None:
         self._reset()
@@ -82,36 +85,48 @@ class Folder:
         self._behind: list[Message] = []  # the history's messages before the boundary, as they were
         self._sent: list[Message] = []  # what is sent for them
         self._first_call: dict[str, str] = {}  # result text -> the call that first returned it
+        # Steps past the boundary already folded, waiting for the chunk to fill.
+        self._pending: list[Message] = []  # their messages, as they were
+        self._pending_units: list[list[Message]] = []  # their folded form, unit by unit
+        self._pending_saved = 0  # bytes folding them saves (a repeated step saves all of its own)
+        self._run_key: str | None = None
 
     def request(self, messages: list[Message]) -> list[Message]:
         """The messages to send for ``messages``: the part behind the boundary folded, the rest as is."""
-        if not self._still_behind(messages):
+        if not self._still_seen(messages):
             self._reset()  # the history changed behind the boundary: start over
         boundary = len(self._behind)
         candidate = _keep_start(messages, boundary)
-        if candidate > boundary:
-            seen = dict(self._first_call)
-            pending = _collapse([[_fold(m, seen) for m in unit] for unit in step_units(messages[boundary:candidate])])
-            saved = sum(_size(m) for m in messages[boundary:candidate]) - sum(_size(m) for m in pending)
-            if saved >= FOLD_CHUNK_BYTES:
-                self._behind.extend(messages[boundary:candidate])
-                self._sent.extend(pending)
-                self._first_call = seen
+        start = boundary + len(self._pending)
+        for unit in step_units(messages[start:candidate]) if candidate > start else []:
+            self._add_pending(unit)
+        if self._pending_saved >= FOLD_CHUNK_BYTES:
+            self._behind.extend(self._pending)
+            self._sent.extend(_collapse(self._pending_units))
+            self._pending, self._pending_units, self._pending_saved, self._run_key = [], [], 0, None
         return [*self._sent, *messages[len(self._behind) :]]
 
-    def _still_behind(self, messages: list[Message]) -> bool:
-        behind = self._behind
-        return len(messages) >= len(behind) and all(a is b for a, b in zip(messages, behind, strict=False))
+    def _add_pending(self, unit: list[Message]) -> None:
+        folded = [_fold(m, self._first_call) for m in unit]
+        key = _repeat_key(folded)
+        before = sum(_size(m) for m in unit)
+        repeat = key is not None and key == self._run_key
+        self._pending_saved += before if repeat else before - sum(_size(m) for m in folded)
+        self._run_key = key
+        self._pending.extend(unit)
+        self._pending_units.append(folded)
+
+    def _still_seen(self, messages: list[Message]) -> bool:
+        seen = [*self._behind, *self._pending]
+        return len(messages) >= len(seen) and all(a is b for a, b in zip(messages, seen, strict=False))
 
 
 def _keep_start(messages: list[Message], boundary: int) -> int:
     """Index of the first message always sent in full: the start of the FOLD_KEEP_STEPS-th newest
     tool-calling step (``boundary`` when there are not that many steps after it)."""
-    index = len(messages)
     steps = 0
-    for unit in reversed(step_units(messages[boundary:])):
-        index -= len(unit)
-        if unit[0].get("tool_calls"):
+    for index in range(len(messages) - 1, boundary - 1, -1):
+        if messages[index].get("role") == "assistant" and messages[index].get("tool_calls"):
             steps += 1
             if steps == FOLD_KEEP_STEPS:
                 return index
