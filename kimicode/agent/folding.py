@@ -25,9 +25,9 @@ from kimicode.llm.messages import Message
 
 # The newest tool-calling steps always sent in full: the model may still be working from them.
 FOLD_KEEP_STEPS = 2
-# The boundary moves only when that saves at least this much of every later request (bytes, ~2k tokens):
+# The boundary moves only when that saves at least this much of every later request (bytes, ~4k tokens):
 # a larger value keeps the cached prefix longer but sends more stale output.
-FOLD_CHUNK_BYTES = 8192
+FOLD_CHUNK_BYTES = 16384
 # An old result longer than this (characters) is cut to its first and last lines.
 FOLD_MIN_CHARS = 1200
 FOLD_HEAD_CHARS = 600
