@@ -2,12 +2,14 @@
 
 The session log and ``Agent.messages`` keep every result in full; only the request carries the folded
 form. A result the model read several steps ago is cut to its first and last lines with a line saying how
-to see it again, a result identical to an earlier one is named instead of repeated, and the loop's
-"you made this exact call N times" note, superseded by the newest one, is dropped from old results.
+to see it again, a result identical to an earlier one is named instead of repeated, a run of the same
+call with the same output is sent once with how often it was made, and the loop's "you made this exact
+call N times" note, superseded by the newest one, is dropped from old results.
 
 Invariants:
-- Folding never splits a tool-calling assistant message from its results, never touches an assistant,
-  system or user message, and never folds the newest ``FOLD_KEEP_STEPS`` tool-calling steps.
+- Folding never splits a tool-calling assistant message from its results, never changes an assistant,
+  system or user message (a repeated step is left out whole), and never folds the newest
+  ``FOLD_KEEP_STEPS`` tool-calling steps.
 - The prompt cache works by prefix, so folding moves in chunks: the boundary advances only when folding
   the part behind it saves at least ``FOLD_CHUNK_BYTES``, and then everything older is folded at once.
   Between two advances the folded part is sent byte for byte as before.
@@ -69,7 +71,8 @@ def fold_text(text: str) -> str:
     tail_start = tail_start + 1 if 0 <= tail_start < len(text) - 1 else len(text) - FOLD_TAIL_CHARS
     left_out = text[head_end:tail_start]
     note = folded_lines_note(left_out.count("\n"), len(left_out))
-    return f"{text[:head_end].rstrip(chr(10))}\n{note}\n{text[tail_start:]}"
+    head = text[:head_end].rstrip("\n")
+    return f"{head}\n{note}\n{text[tail_start:]}"
 
 
 class Folder:
