@@ -14,6 +14,9 @@ from kimicode.agent.folding import (
     FOLD_KEEP_STEPS,
     FOLD_MIN_CHARS,
     Folder,
+    fold_text,
+    folded_lines_note,
+    repeated_run_note,
     same_output_note,
 )
 from kimicode.agent.notes import repeated
@@ -23,6 +26,7 @@ from tests.fake_llm.script import Reply, ToolCall
 from tests.fake_llm.server import FakeLLM
 
 STEPS = 100
+RUN_NOTE_START = repeated_run_note(7).split("7")[0]
 
 
 @pytest.fixture
@@ -59,7 +63,11 @@ def test_a_100_step_loop_sends_a_small_101st_request_and_logs_every_result(fake:
     assert len(requests) == STEPS + 1
     assert len(requests[0].raw) <= FIRST_REQUEST_TARGET_B
     assert len(requests[-1].raw) <= LAST_REQUEST_TARGET_B
-    assert len(requests[-1].tool_results()) < STEPS  # repeats of the same call are sent once
+    # A run of the same call with the same output is sent once, saying how often it was made.
+    sent_results = [m["content"] for m in requests[-1].tool_results()]
+    assert len(sent_results) < STEPS
+    runs = [int(c.rsplit(RUN_NOTE_START, 1)[1].split()[0]) for c in sent_results if RUN_NOTE_START in c]
+    assert runs and sum(runs) + len(sent_results) - len(runs) == STEPS
     logged = _session_messages(home)
     # The first requests carry the history exactly as logged: nothing is folded before it is read.
     for request in requests[: FOLD_KEEP_STEPS + 1]:
@@ -133,3 +141,16 @@ def test_small_savings_wait_for_a_chunk() -> None:
     for number in range(FOLD_KEEP_STEPS + 1):
         history.extend(_step(number, "x" * (FOLD_MIN_CHARS + FOLD_CHUNK_BYTES // 4)))
     assert folder.request(history) == history
+
+
+def test_fold_text_keeps_head_and_tail_and_says_what_is_left_out() -> None:
+    lines = [f"line {i}" for i in range(1000)]
+    folded = fold_text("\n".join(lines))
+    assert folded.startswith("line 0\nline 1\n") and folded.endswith("line 998\nline 999")
+    assert "line 500" not in folded and len(folded) < FOLD_MIN_CHARS
+    kept = folded.splitlines()
+    left_out = len(lines) - len(kept) + 1
+    assert any(line.startswith(folded_lines_note(left_out, 0).split(" lines")[0]) for line in kept)
+    one_line = "x" * 5000
+    assert fold_text(one_line).startswith("x" * FOLD_HEAD_CHARS + "\n[") and len(fold_text(one_line)) < 1200
+    assert fold_text("short\n" * 10) == "short\n" * 10
