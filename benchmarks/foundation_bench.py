@@ -103,6 +103,25 @@ FIRST_REQUEST_TARGET_B = 8192
 LAST_REQUEST_TARGET_B = 30 * 1024  # the request after 100 steps
 
 
+def prefix_reuse(bodies: list[dict]) -> tuple[int, float]:
+    """How many requests start with all of the previous one's messages, and the mean share of each request's
+    bytes (tools, then messages: the order the endpoint lays the prompt out in) that the previous one had."""
+
+    def size(value: object) -> int:
+        return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+    extending, shares = 0, []
+    for before, after in zip(bodies, bodies[1:], strict=False):
+        old, new = before["messages"], after["messages"]
+        same = 0
+        while same < min(len(old), len(new)) and old[same] == new[same]:
+            same += 1
+        extending += same == len(old)
+        shared = size(after.get("tools")) + sum(size(m) for m in new[:same])
+        shares.append(shared / size(after))
+    return extending, sum(shares) / max(1, len(shares))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3, help="kept rounds (after one warm-up round)")
@@ -138,11 +157,14 @@ def main() -> None:
                 spawn.append(bare)
                 rss.extend((peak, peak_on, peak_off))
         first_request_bytes = len(fake.requests[0].raw)
-        # The last loop's final request carries every step's call and result.
-        last_request = fake.requests[-1]
-        if len(last_request.tool_results()) != opts.steps:
-            raise SystemExit(f"the last request holds {len(last_request.tool_results())} tool results, not {opts.steps}")
+        # The last loop's requests: the task alone, then one more step's result in each (old results may be
+        # folded and runs of the same call sent once, so the last request no longer holds all 100).
+        loop_requests = fake.requests[-(opts.steps + 1):]
+        if loop_requests[0].tool_results() or not all(r.tool_results() for r in loop_requests[1:]):
+            raise SystemExit(f"the last {opts.steps + 1} requests are not the {opts.steps}-step loop")
+        last_request = loop_requests[-1]
         last_request_bytes = len(last_request.raw)
+        extending, prefix_share = prefix_reuse([r.body for r in loop_requests])
     one_s, spawn_s = stats(one_shot), stats(spawn)
     on_s, off_s = stats(per_step_on), stats(per_step_off)
     # Within a round: what the step costs beyond spawning the command itself.
@@ -165,6 +187,9 @@ def main() -> None:
     print(f"{'peak RSS of one kimicode process':<52} max {max(rss)} MB (no target set)")
     print(f"{'first request (system prompt + tools)':<52} {first_request_bytes} B")
     print(f"{f'request {opts.steps + 1} of the {opts.steps}-step loop':<52} {last_request_bytes} B")
+    print(f"{'requests that extend the previous one byte for byte':<52} {extending}/{opts.steps}")
+    print(f"{'bytes of a request that are the previous one (mean)':<52} {prefix_share:.1%} "
+          "(tools first, as the prompt is laid out)")
     print(f"request build, 400 messages: ours {ours_ms:.2f} ms vs SDK typed path {sdk_ms:.2f} ms "
           f"(ratio {sdk_ms / ours_ms:.0f}x, medians of 7)")
     print(target_line("one-shot wall (median)", one_s.median, ONE_SHOT_TARGET_S, "s", digits=2))

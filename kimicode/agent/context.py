@@ -84,7 +84,7 @@ async def compact(
     """
     tokens_before = estimate_tokens(messages)
     start = 1 if messages and messages[0].get("role") == "system" else 0
-    units = _units(messages[start:])
+    units = step_units(messages[start:])
     cut = _tail_start(units, keep_recent_tokens)
     old = [m for unit in units[:cut] for m in unit]
     if not old:
@@ -109,7 +109,7 @@ def summary_request(old: list[Message], instruction: str = "") -> list[Message]:
     ]
 
 
-def _units(body: list[Message]) -> list[list[Message]]:
+def step_units(body: list[Message]) -> list[list[Message]]:
     """Messages grouped so that a tool-calling assistant message stays with its results."""
     units: list[list[Message]] = []
     for message in body:

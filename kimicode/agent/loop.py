@@ -29,6 +29,7 @@ from kimicode.agent.accounting import MIN_REPLY_TOKENS, ContextMeter, RunTotals,
 from kimicode.agent.callbacks import CURRENT_EMIT, CURRENT_STEP, Approver, Emit, ToolGate, refuse_all
 from kimicode.agent.calls import ToolCalls
 from kimicode.agent.context import DEFAULT_COMPACT_THRESHOLD, CompactionResult, should_compact
+from kimicode.agent.folding import Folder
 from kimicode.agent.stream import pulled
 from kimicode.llm.client import ChatClient, ContextOverflowError, LLMError, Reply
 from kimicode.llm.messages import Image, Message, assistant_message, system_message, tool_messages, user_message
@@ -85,6 +86,7 @@ class Agent:
         self._planning_said = False  # the history's last word on plan mode is that it is on
         self.running = False
         self._meter = ContextMeter(self.messages)
+        self._folder = Folder()  # what is sent of old tool results (the history keeps them whole)
         if not self.messages:
             self._append(system_message(self.system_prompt))
 
@@ -309,7 +311,7 @@ class Agent:
         max_tokens = reply_budget(profile.context_window, profile.max_output_tokens, self.context_tokens, unmeasured)
         agent = self.agent_id
         reply = await self.client.complete(
-            self.messages,
+            self._folder.request(self.messages),
             schemas,
             thinking=self.thinking,
             max_tokens=max_tokens,
