@@ -32,7 +32,7 @@ def run_swarm(fake_llm: FakeLLM, tmp_path: Path, config: str = "") -> dict:
     home = tmp_path / "home"
     write_home_config(home, config)
     workspace = tmp_path / "ws"
-    workspace.mkdir()
+    workspace.mkdir(exist_ok=True)
     proc = run_cli(
         ["-p", "-y", "--mode", "swarm", "--output-format", "json", "do the work"],
         home=home, cwd=workspace, base_url=fake_llm.base_url, timeout=120,
@@ -86,3 +86,33 @@ def test_a_server_that_takes_ten_fails_no_sub_agent(fake_llm: FakeLLM, tmp_path:
     assert fake_llm.throttled > 0
     assert fake_llm.max_in_flight <= width
     assert result["sub_agents"] == AGENTS and result["sub_agents_failed"] == 0
+
+
+TOOL_SLOTS = 2
+WORKERS = 5
+# Each command marks itself running and waits (up to 2 s) until three are running at once, then writes how
+# many it saw: with two tool slots no command ever sees three.
+COMMAND = (
+    "touch run/{i}; n=0; while [ $(ls run | wc -l) -lt 3 ] && [ $n -lt 200 ]; do sleep 0.01; n=$((n+1)); done; "
+    "ls run | wc -l > seen-{i}.txt; rm run/{i}"
+)
+
+
+def test_tool_runs_hold_swarm_concurrency_slots(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    def responder(request: RecordedRequest) -> Reply:
+        if not is_sub_agent(request):
+            if steps_done(request) == 0:
+                agents = [{"role": "worker", "task": f"TASK-{i}: run"} for i in range(WORKERS)]
+                return Reply(tool_calls=[ToolCall("spawn_agents", {"agents": agents})])
+            return Reply(content="all done")
+        i = task_number(request)
+        if steps_done(request) == 0:
+            return Reply(tool_calls=[ToolCall("bash", {"command": COMMAND.format(i=i)})])
+        return Reply(content=f"worker {i} finished")
+
+    fake_llm.responder = responder
+    (tmp_path / "ws" / "run").mkdir(parents=True)
+    result = run_swarm(fake_llm, tmp_path, f"swarm_concurrency = {TOOL_SLOTS}\n")
+    assert result["sub_agents_failed"] == 0
+    seen = [int((tmp_path / "ws" / f"seen-{i}.txt").read_text()) for i in range(WORKERS)]
+    assert max(seen) == TOOL_SLOTS, seen
