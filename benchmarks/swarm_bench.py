@@ -153,13 +153,17 @@ async def one_run(fake: FakeLLM | RemoteServer, mode: str, agents: int, steps: i
             max_steps=agents * steps + 10,
         )
         forget_limiters()  # start from the floor, as a new process does
-        agent = build_runtime(config).agent(approve_all)
+        runtime = build_runtime(config)
+        agent = runtime.agent(approve_all)
         started = time.perf_counter()
         result: ev.RunResult | None = None
-        async for event in agent.run("build every part"):
-            if isinstance(event, ev.Done):
-                result = event.result
-        wall = time.perf_counter() - started
+        try:
+            async for event in agent.run("build every part"):
+                if isinstance(event, ev.Done):
+                    result = event.result
+            wall = time.perf_counter() - started
+        finally:
+            await runtime.aclose()  # its HTTP connections close inside this loop, not after it is gone
         assert result is not None and result.subtype == "success", result
         written = sum(1 for _ in (workspace / "out").iterdir())
         assert written == agents, f"{written} parts written, expected {agents}"

@@ -1,15 +1,17 @@
-"""Swarm json output: the waves the concurrency cap forced, and the concurrency the run reached."""
+"""Swarm json output: the waves the endpoint's limit forced (none when nothing queued), and the concurrency\nthe run reached."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from kimicode.config import Config
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
+from tests.swarm_gate import RoundGate
 from tests.swarm_script import is_sub_agent, steps_done, task_number
 
-# Steps each sub-agent takes, in spawn order; with 2 slots they run in 3 waves.
+# Steps each sub-agent takes, in spawn order.
 SUB_STEPS = [3, 1, 1, 2, 1]
 
 
@@ -26,27 +28,48 @@ def responder(request: RecordedRequest) -> Reply:
     return Reply(delay=0.02, content=f"worker {i} finished")
 
 
-def test_swarm_json_reports_forced_waves_and_concurrency_reached(fake_llm: FakeLLM, tmp_path: Path) -> None:
+def run_json(fake_llm: FakeLLM, tmp_path: Path, config: str) -> tuple[dict, str]:
     home = tmp_path / "home"
-    write_home_config(home, "swarm_concurrency = 2\n")
+    write_home_config(home, config)
     workspace = tmp_path / "ws"
-    workspace.mkdir()
-    fake_llm.responder = responder
+    workspace.mkdir(exist_ok=True)
     proc = run_cli(
         ["-p", "-y", "--mode", "swarm", "--output-format", "json", "do the work"],
         home=home, cwd=workspace, base_url=fake_llm.base_url,
     )
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
-    assert result["critical_steps"] == 2 + 3  # as if all five ran at once
-    # 5 sub-agents on 2 slots: 3 waves, 2 forced; list-scheduled in spawn order the step's longest path is 4
-    assert result["forced_waves"] == 2
-    assert result["critical_steps_capped"] == 2 + 4
-    assert result["queued_sub_agents"] == 3
-    assert result["concurrency_reached"] == 2 == fake_llm.max_in_flight
-    assert result["concurrency_limit"] == 2
-
     text = run_cli(["-p", "-y", "--mode", "swarm", "do the work"], home=home, cwd=workspace, base_url=fake_llm.base_url)
     assert text.returncode == 0, text.stderr
-    assert "6 with the 2 extra waves the concurrency cap forced" in text.stderr
-    assert "concurrency reached 2 (limit 2)" in text.stderr
+    return json.loads(proc.stdout), text.stderr
+
+
+def test_nothing_queued_reports_no_waves(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    assert Config(api_key="k").swarm_concurrency > len(SUB_STEPS)  # the limit takes all five at once
+    fake_llm.responder = responder
+    result, text = run_json(fake_llm, tmp_path, "")
+    assert result["critical_steps"] == 2 + 3  # all five ran at once
+    assert result["forced_waves"] == 0
+    assert result["critical_steps_capped"] == result["critical_steps"]
+    assert result["queued_sub_agents"] == 0
+    assert result["concurrency_reached"] == fake_llm.max_in_flight <= len(SUB_STEPS)
+    assert "extra waves" not in text
+
+
+def test_swarm_json_reports_forced_waves_and_concurrency_reached(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    gate = RoundGate(len(SUB_STEPS))
+
+    def held(request: RecordedRequest) -> Reply:
+        if is_sub_agent(request) and steps_done(request) == 0:
+            gate.hold()  # the limit (2) lets two through; all five have asked before they are answered
+        return responder(request)
+
+    fake_llm.responder = held
+    result, text = run_json(fake_llm, tmp_path, "swarm_concurrency = 2\n")
+    assert result["critical_steps"] == 2 + 3  # as if all five ran at once
+    # the first steps of five sub-agents met a limit of 2: three queued, at least one wave more
+    assert result["queued_sub_agents"] == 3
+    assert result["forced_waves"] >= 1
+    assert result["critical_steps_capped"] >= result["critical_steps"]
+    assert result["concurrency_reached"] == fake_llm.max_in_flight >= 2
+    assert result["concurrency_limit"] >= 2
+    assert "extra waves" in text

@@ -2,21 +2,24 @@
 
 Each sub-agent is an ordinary ``Agent`` with its own history (its role added to the system prompt, its task
 verbatim as the user message), the workspace's ToolContext (so the per-file locks are shared) and the same
-ChatClient. The swarm caps how many run at once, how many are alive, how many tool calls the whole swarm
-makes and how many steps each takes; it forwards sub-agent events to the orchestrator's event stream and
-accounts steps as Kimi K2.5's PARL work does (kimicode.agent.swarm_accounting), adding
+ChatClient. Every spawned sub-agent starts at once: how many talk to the model at a time is the endpoint's
+adaptive limit (kimicode/llm/limiter.py, slow start from ``swarm_concurrency``), which their requests queue
+at, so the swarm is as wide as the endpoint takes rather than running in waves. The swarm caps how many are
+alive, how many tool calls run at once (``concurrency``: 50 commands at once would starve a small machine)
+and are made in all, and how many steps each takes; it forwards sub-agent events to the orchestrator's event
+stream and accounts steps as Kimi K2.5's PARL work does (kimicode.agent.swarm_accounting), adding
 ``concurrency_reached`` / ``concurrency_limit`` (most model requests in flight at once, and the endpoint's
-adaptive limit at the end; kimicode/llm/limiter.py).
+adaptive limit at the end).
 
 With isolation "worktree" (and a workspace inside a git repository) each sub-agent of a wave works in its
 own git worktree of the workspace's current state instead, and the wave's end merges their changes back in
 the order they were started (kimicode.vcs.worktrees); each result then says what was merged or conflicted.
 
 Invariants:
-- At most ``concurrency`` sub-agents run at once and ``max_agents`` are alive; tool calls past
-  ``max_tool_calls`` are refused (and end the sub-agent that hit the budget), counted across the whole run.
-- Every spawned sub-agent reports "queued", then "running" when it gets a slot, then exactly one end state,
-  and is accounted once; cancelling the orchestrator cancels every sub-agent and waits for each to close.
+- At most ``max_agents`` sub-agents are alive and ``concurrency`` of their tool calls run at once; tool calls
+  past ``max_tool_calls`` are refused (and end the sub-agent that hit the budget), counted across the run.
+- Every spawned sub-agent reports "queued", then "running" once its agent is made, then exactly one end
+  state, and is accounted once; cancelling the orchestrator cancels every sub-agent and waits for each to close.
 - Sub-agents ask the orchestrator's approver under its policy; they never approve anything themselves.
 """
 
@@ -36,6 +39,7 @@ from kimicode.agent.callbacks import CURRENT_EMIT, CURRENT_STEP, Approver, Emit,
 from kimicode.agent.loop import Agent
 from kimicode.agent.swarm_accounting import RunAccounting, SubAgentOutcome, SubState, annotate_result, capped_figures
 from kimicode.agent.swarm_report import ROLE_PROMPT, WORKTREE_PROMPT, first_line, format_outcomes, judge
+from kimicode.agent.swarm_tools import bound_tools
 from kimicode.llm.client import ChatClient
 from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext, ToolResult
@@ -49,7 +53,7 @@ ISOLATIONS: tuple[str, ...] = ("shared", "worktree")
 
 @dataclass(frozen=True)
 class SwarmLimits:
-    concurrency: int = 20  # sub-agents talking to the model / running tools at once
+    concurrency: int = 20  # sub-agents' tool calls running at once (the model's width is the limiter's)
     max_agents: int = 100  # sub-agents alive (queued or running) at once
     max_tool_calls: int = 1500  # tool calls across every sub-agent of the run
     max_steps: int = 30  # steps per sub-agent
@@ -88,6 +92,8 @@ class _SubAgent:
     tool_calls: int = 0
     last_tool: str = ""
     out_of_budget: bool = False
+    asking: bool = False  # its current step's model request is not answered yet
+    queued: bool = False  # one of its model requests found the endpoint's limit full
 
 
 class Swarm:
@@ -116,7 +122,8 @@ class Swarm:
         self.extra_tools: Callable[[], list[Tool]] | None = None
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
-        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._tool_slots = asyncio.Semaphore(limits.concurrency)
+        self._asking = 0  # sub-agents waiting for a model reply now (queued at the limiter or in flight)
         self._alive = 0
         self._ids = itertools.count(1)
         self._waves = itertools.count(1)
@@ -139,7 +146,7 @@ class Swarm:
     def finish_run(self, result: ev.RunResult) -> None:
         """The orchestrator's on_done: account the run, then start the next run's budget afresh."""
         annotate_result(result, self.accounting)
-        result.extra.update(capped_figures(self.accounting, result.num_steps, self.limits.concurrency))
+        result.extra.update(capped_figures(self.accounting, result.num_steps))
         result.extra["concurrency_reached"] = self.client.peak_in_flight
         result.extra["concurrency_limit"] = self.client.limiter.stats().limit
         self.accounting = RunAccounting()
@@ -218,38 +225,36 @@ class Swarm:
         state: SubState = "failed"
         text = ""
         try:
-            if self._slots.locked():
-                self.accounting.queued += 1
-            async with self._slots:
-                role_prompt = ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id, max_steps=self.limits.max_steps)
-                if wave is not None:
-                    async with self._worktree_setup:
-                        workspace = await asyncio.to_thread(wave.add, sub.agent_id)
-                    ctx = dataclasses.replace(ctx, workspace=workspace)
-                    role_prompt += WORKTREE_PROMPT.format(workspace=workspace)
-                agent = Agent(
-                    client=self.client,
-                    tools=self.tools,
-                    extra_tools=self._read_only_extras if self.extra_tools else None,
-                    ctx=ctx,
-                    system_prompt=self.system_prompt + "\n\n" + role_prompt,
-                    approver=self.approver,
-                    policy=self.policy,
-                    max_steps=self.limits.max_steps,
-                    thinking=self.thinking,
-                    session_id=f"{self.session_id}-{sub.agent_id}" if self.session_id else "",
-                    agent_id=sub.agent_id,
-                    tool_gate=lambda name: self._gate(sub),
-                )
-                emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running"))
-                state, text = await self._drive(agent, sub, emit)
+            role_prompt = ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id, max_steps=self.limits.max_steps)
+            if wave is not None:
+                async with self._worktree_setup:
+                    workspace = await asyncio.to_thread(wave.add, sub.agent_id)
+                ctx = dataclasses.replace(ctx, workspace=workspace)
+                role_prompt += WORKTREE_PROMPT.format(workspace=workspace)
+            agent = Agent(
+                client=self.client,
+                tools=bound_tools(self.tools, self._tool_slots),
+                extra_tools=self._read_only_extras if self.extra_tools else None,
+                ctx=ctx,
+                system_prompt=self.system_prompt + "\n\n" + role_prompt,
+                approver=self.approver,
+                policy=self.policy,
+                max_steps=self.limits.max_steps,
+                thinking=self.thinking,
+                session_id=f"{self.session_id}-{sub.agent_id}" if self.session_id else "",
+                agent_id=sub.agent_id,
+                tool_gate=lambda name: self._gate(sub),
+            )
+            emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running"))
+            state, text = await self._drive(agent, sub, emit, step)
         except asyncio.CancelledError:
             state, text = "cancelled", "cancelled before it finished"
             raise
         except Exception as exc:  # noqa: BLE001 - one broken sub-agent must not sink the others
             state, text = "failed", f"failed unexpectedly: {type(exc).__name__}: {exc}"
         finally:
-            outcome = SubAgentOutcome(sub.agent_id, sub.role, state, sub.steps, sub.tool_calls, text)
+            self._answered(sub)
+            outcome = SubAgentOutcome(sub.agent_id, sub.role, state, sub.steps, sub.tool_calls, text, sub.queued)
             self.accounting.record(step, outcome, agent.totals if agent else RunTotals())
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, state, sub.steps, sub.last_tool, first_line(text)))
         return outcome
@@ -261,7 +266,23 @@ class Swarm:
         sub.out_of_budget = True
         return self.budget.refusal()
 
-    async def _drive(self, agent: Agent, sub: _SubAgent, emit: Emit) -> tuple[SubState, str]:
+    def _asks(self, sub: _SubAgent, step: int) -> None:
+        """A sub-agent's step asks the model: note the endpoint's limit now, and whether the swarm's own
+        requests already fill it (then this one queues at the limiter)."""
+        self._answered(sub)
+        limit = self.client.limiter.stats().limit
+        full = self._asking >= limit
+        sub.queued = sub.queued or full
+        self.accounting.ask(step, limit, full)
+        self._asking += 1
+        sub.asking = True
+
+    def _answered(self, sub: _SubAgent) -> None:
+        if sub.asking:
+            sub.asking = False
+            self._asking -= 1
+
+    async def _drive(self, agent: Agent, sub: _SubAgent, emit: Emit, step: int) -> tuple[SubState, str]:
         run = agent.run(sub.task)
         try:
             async for event in run:
@@ -269,8 +290,10 @@ class Swarm:
                     return judge(event.result, self.limits.max_steps)
                 if isinstance(event, ev.StepStart):
                     sub.steps = event.step
+                    self._asks(sub, step)
                     emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running", sub.steps, sub.last_tool))
                 elif isinstance(event, ev.ToolCallStart):
+                    self._answered(sub)
                     sub.last_tool = event.summary
                     emit(event)
                     emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running", sub.steps, sub.last_tool))

@@ -4,11 +4,16 @@
 
 with S_main(t) = 1 and the max over the sub-agents spawned in step t (0 when none were).
 
-That formula assumes every sub-agent of a step runs at once. With more sub-agents than ``swarm_concurrency``
-they queue behind the cap in waves, and the real critical path is longer: ``capped_figures`` also reports
-``forced_waves`` (waves beyond the first that the cap forced), ``critical_steps_capped`` (the same sum with
-each step's sub-agents list-scheduled, in spawn order, on ``swarm_concurrency`` slots) and
-``queued_sub_agents`` (how many waited for a slot).
+That formula assumes every sub-agent of a step talks to the model at once. Every sub-agent starts, but
+their requests pass the endpoint's adaptive limit (kimicode/llm/limiter.py); when a step's sub-agents ask
+for more than it allows, some queue there and the real critical path is longer. Each sub-agent step notes
+the limit as it asks and whether the swarm's own unanswered requests already fill it. ``capped_figures``
+reports, per orchestrator step whose sub-agents queued at all, with that step's width W = the mean of the
+limits its sub-agents' steps saw (the limit over time, sampled per request):
+``forced_waves`` (waves beyond the first: ceil(sub-agents / W) - 1), ``critical_steps_capped`` (the same
+sum with the step's sub-agents list-scheduled, in spawn order, on W slots) and ``queued_sub_agents`` (how
+many had a request that found the limit full). A step whose sub-agents never queued adds no wave and its
+uncapped longest path; a run where nothing queued reports 0 waves, 0 queued and the uncapped path.
 
 Invariants:
 - Every sub-agent that was started is recorded exactly once, whatever its end (done, failed, cancelled).
@@ -35,6 +40,7 @@ class SubAgentOutcome:
     steps: int
     tool_calls: int
     text: str
+    queued: bool = False  # one of its model requests found the endpoint's limit full
     merge_note: str = ""  # worktree isolation: what of its changes was merged, or what conflicted
 
 
@@ -45,7 +51,10 @@ class RunAccounting:
     longest_by_step: dict[int, int] = field(default_factory=dict)  # orchestrator step -> max sub steps
     # orchestrator step -> (spawn order, steps) of each of its sub-agents
     steps_by_step: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
-    queued: int = 0  # sub-agents that waited for a slot behind the concurrency cap
+    queued: int = 0  # sub-agents with a model request that found the endpoint's limit full
+    # orchestrator step -> limits its sub-agents' steps saw as they asked the model, and how many found it full
+    limits_by_step: dict[int, list[int]] = field(default_factory=dict)
+    full_by_step: dict[int, int] = field(default_factory=dict)
     sub_agents: int = 0
     failed: int = 0
     sub_steps: int = 0
@@ -57,6 +66,7 @@ class RunAccounting:
         order = int(outcome.agent_id.rpartition("-")[2] or 0)
         self.steps_by_step.setdefault(orchestrator_step, []).append((order, outcome.steps))
         self.sub_agents += 1
+        self.queued += outcome.queued
         self.failed += outcome.state != "done"
         self.sub_steps += outcome.steps
         self.sub_tool_calls += outcome.tool_calls
@@ -64,6 +74,12 @@ class RunAccounting:
         self.usage.completion_tokens += totals.completion_tokens
         self.usage.cached_tokens += totals.cached_tokens
         self.usage.cost += totals.cost
+
+
+    def ask(self, orchestrator_step: int, limit: int, full: bool) -> None:
+        """A sub-agent step of ``orchestrator_step`` asked the model while the limit was ``limit``."""
+        self.limits_by_step.setdefault(orchestrator_step, []).append(limit)
+        self.full_by_step[orchestrator_step] = self.full_by_step.get(orchestrator_step, 0) + full
 
 
 def annotate_result(result: ev.RunResult, accounting: RunAccounting | None = None) -> None:
@@ -86,12 +102,16 @@ def annotate_result(result: ev.RunResult, accounting: RunAccounting | None = Non
         result.extra["sub_agents_failed"] = accounting.failed
 
 
-def capped_figures(accounting: RunAccounting, main_steps: int, concurrency: int) -> dict[str, int]:
-    """What the concurrency cap did to the critical path: extra waves, and the path with queueing."""
-    slots = max(1, concurrency)
+def capped_figures(accounting: RunAccounting, main_steps: int) -> dict[str, int]:
+    """What the endpoint's limit did to the critical path: extra waves, and the path with queueing."""
     waves = 0
     critical = main_steps
-    for runs in accounting.steps_by_step.values():
+    for step, runs in accounting.steps_by_step.items():
+        limits = accounting.limits_by_step.get(step, [])
+        if not accounting.full_by_step.get(step) or not limits:
+            critical += max((steps for _, steps in runs), default=0)
+            continue
+        slots = max(1, round(sum(limits) / len(limits)))
         waves += -(-len(runs) // slots) - 1
         critical += _makespan([steps for _, steps in sorted(runs)], slots)
     return {"forced_waves": waves, "critical_steps_capped": critical, "queued_sub_agents": accounting.queued}
