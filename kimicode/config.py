@@ -80,8 +80,8 @@ class Config:
     # Seconds without a byte from the endpoint before an attempt counts as stalled (and is retried).
     stream_stall_timeout: float = 90.0
     debug: bool = False
-    # Agent Swarm (mode "swarm"): sub-agents running at once, alive at once, tool calls across the
-    # whole swarm, and steps per sub-agent.
+    # Agent Swarm (mode "swarm"): where the shared request limit starts (and the slots sub-agents' tool runs
+    # share), sub-agents alive at once, tool calls across the whole swarm, and steps per sub-agent.
     swarm_concurrency: int = 20
     swarm_max_agents: int = 100
     swarm_max_tool_calls: int = 1500

@@ -259,7 +259,7 @@ def run_summary(result: ev.RunResult) -> str:
         # The critical path only differs from the total when sub-agents ran in parallel.
         path = f"{extra['critical_steps']} on the critical path"
         if extra.get("forced_waves"):
-            path += f", {extra['critical_steps_capped']} with the {extra['forced_waves']} extra waves the concurrency cap forced"
+            path += f", {extra['critical_steps_capped']} with the {extra['forced_waves']} extra waves the endpoint's request limit forced"
         parts[0] += f" ({path})"
         parts.append(f"{extra['sub_agents']} sub-agents")
         if extra.get("concurrency_reached"):
