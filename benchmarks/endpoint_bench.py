@@ -64,7 +64,7 @@ def median_us(fn: Any, repeat: int) -> float:
 
 def measures(client: ChatClient, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """One sample each: the median of 200 builds with the profile, 200 unconditional ones, 200 field scans."""
-    from kimicode.llm.client import _optional_fields
+    from kimicode.llm.request import optional_fields
 
     body = client.build_body(messages, [], thinking=True, max_tokens=4096, session_id="s")
     return {
@@ -72,7 +72,7 @@ def measures(client: ChatClient, messages: list[dict[str, Any]]) -> dict[str, An
             lambda: json.dumps(client.build_body(messages, [], thinking=True, max_tokens=4096, session_id="s")), 200
         ),
         "plain": lambda: median_us(lambda: json.dumps(unconditional_body("kimi-k2.5", messages, True)), 200),
-        "scan": lambda: median_us(lambda: _optional_fields(body), 200),
+        "scan": lambda: median_us(lambda: optional_fields(body), 200),
     }
 
 

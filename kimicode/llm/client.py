@@ -45,9 +45,6 @@ from kimicode.llm.transport import plain_once, stream_once
 
 __all__ = ["AuthError", "ChatClient", "ContextOverflowError", "LLMError", "Reply", "TokenUsage", "ToolCallRequest"]
 
-# The scan of a body for the fields an endpoint may refuse, under the name benchmarks/endpoint_bench.py times.
-_optional_fields = optional_fields
-
 
 def load_sdk() -> None:
     """Import the openai SDK now, ahead of the first request, for a caller that knows one will be made."""

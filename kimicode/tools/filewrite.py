@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from kimicode.tools.base import ToolContext, ToolError
@@ -167,22 +168,17 @@ def _remove_quietly(name: str, dir_fd: int) -> None:
 
 def _fsync_at(dir_fd: int) -> None:
     """Make the rename itself durable; not every filesystem allows it, and that is fine."""
-    try:
-        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    _fsync_opened(lambda: os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd))
 
 
 def fsync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable; not every filesystem allows it, and that is fine."""
+    _fsync_opened(lambda: os.open(directory, os.O_RDONLY))
+
+
+def _fsync_opened(open_directory: Callable[[], int]) -> None:
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = open_directory()
     except OSError:
         return
     try:
