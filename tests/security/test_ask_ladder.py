@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -15,18 +15,15 @@ from kimicode.tools.base import Tool, ToolContext
 from kimicode.tools.fetch import FetchTool
 from kimicode.tools.screenshot import ScreenshotTool
 from kimicode.tools.view import ViewTool
+from tests.security.offline import no_name_lookup
 
 HOST = "collect.invalid"
-
-
-def _no_lookup(*args: object, **kwargs: object) -> NoReturn:
-    raise socket.gaierror(socket.EAI_NONAME, "not looked up in this test")
 
 
 @pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path / "userhome"))
-    monkeypatch.setattr(socket, "getaddrinfo", _no_lookup)  # no name is looked up: nothing leaves the machine
+    monkeypatch.setattr(socket, "getaddrinfo", no_name_lookup)  # no name is looked up: nothing leaves the machine
     (tmp_path / "kimihome").mkdir()
     (tmp_path / "proj").mkdir()
     (tmp_path / "elsewhere.txt").write_text("x")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from kimicode.tools.bash import BashTool
 from kimicode.tools.createfile import CreateFileTool
 from kimicode.tools.screenshot import ScreenshotTool
 from kimicode.tools.view import ViewTool
+from tests.security.offline import no_name_lookup
 
 BASH, VIEW, CREATE, SHOT = BashTool(), ViewTool(), CreateFileTool(), ScreenshotTool()
 
@@ -216,7 +218,8 @@ def test_reads_outside_the_workspace_ask_or_are_refused_headless(env) -> None:
 # -- screenshots ----------------------------------------------------------------------------------------
 
 
-def test_screenshot_of_a_remote_page_asks_local_ones_run(env) -> None:
+def test_screenshot_of_a_remote_page_asks_local_ones_run(env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", no_name_lookup)  # no name is looked up: nothing leaves the machine
     p = policy(env, headless=True)
     for target in ["http://127.0.0.1:8000/", "http://localhost:3000/x", "http://[::1]:8080/", "index.html"]:
         assert p.decide(SHOT, {"target": target}, ctx(env)).action == "allow", target
