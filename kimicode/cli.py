@@ -18,7 +18,7 @@ from kimicode import __version__
 from kimicode.config import MODES, SANDBOX_MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint", "plugin")
 
 EXIT_USAGE = 2
 
@@ -44,7 +44,7 @@ def _version(value: bool) -> None:
     epilog=(
         "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
         "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
-        "kimicode verify-endpoint · Editors: kimicode acp"
+        "kimicode verify-endpoint · kimicode plugin install|list|enable|disable|remove · Editors: kimicode acp"
     ),
 )
 def run(
