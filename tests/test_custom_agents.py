@@ -5,6 +5,7 @@ are read from."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,20 @@ def test_project_agents_wait_for_trust_and_an_unknown_name_is_one_line(
     proc = run_cli(["--agent", "planner", "-p", "x"], home=home, cwd=workspace, base_url=fake_llm.base_url)
     assert proc.returncode == 0, proc.stderr
     assert set(fake_llm.chat_requests[0].tool_names()) == {"view", *ALWAYS_TOOLS}
+
+
+def test_agents_command_lists_each_agent_with_its_source(spawn, home: Path, workspace: Path) -> None:
+    user_agents = home.parent / "userhome" / ".claude" / "agents"
+    user_agents.mkdir(parents=True)
+    (user_agents / "writer.md").write_text("---\ndescription: Writes docs\ntools: Read, Write\n---\nWrite.\n")
+    (user_agents / "broken.md").write_text("no front matter\n")
+    repl = spawn("--trust")
+    repl.wait_prompt()
+    repl.send_line("/agents")
+    start = len(repl.transcript)
+    repl.expect("invalid:")
+    repl.wait_prompt()
+    out = repl.transcript[start:]
+    assert re.search(r"reviewer\s+project:\.claude/agents · view · model kimi-reviewer", out), out
+    assert re.search(r"writer\s+user:~/\.claude/agents · view, createfile", out), out
+    assert "broken.md" in out and "Traceback" not in repl.transcript
