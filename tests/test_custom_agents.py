@@ -154,3 +154,20 @@ def test_agents_command_lists_each_agent_with_its_source(spawn, home: Path, work
     assert re.search(r"reviewer\s+project:\.claude/agents · view · model kimi-reviewer", out), out
     assert re.search(r"writer\s+user:~/\.claude/agents · view, createfile", out), out
     assert "broken.md" in out and "Traceback" not in repl.transcript
+
+
+def test_a_read_only_stance_keeps_only_tools_that_change_nothing(
+    fake_llm: FakeLLM, home: Path, workspace: Path
+) -> None:
+    (home / "agents").mkdir()
+    (home / "agents" / "auditor.md").write_text("---\ndescription: Audits\npermissionMode: plan\n---\nAudit.\n")
+    (home / "agents" / "loose.md").write_text("---\ndescription: Loose\npermissionMode: yolo-please\n---\n")
+    fake_llm.responder = bash_then_submit
+    proc = run_cli(["--agent", "auditor", "-y", "-p", "audit"], home=home, cwd=workspace, base_url=fake_llm.base_url)
+    assert proc.returncode == 0, proc.stderr
+    offered = set(fake_llm.chat_requests[0].tool_names())
+    assert {"view", "submit"} <= offered and not offered & {"bash", "createfile", "strreplace", "insert"}
+    assert not (workspace / PWNED).exists()
+    proc = run_cli(["--agent", "loose", "-p", "x"], home=home, cwd=workspace, base_url=fake_llm.base_url)
+    assert proc.returncode == 2  # an unknown stance makes the file invalid, never a looser agent
+    assert proc.stderr.strip() == "kimicode: no agent named 'loose' (known: auditor)"

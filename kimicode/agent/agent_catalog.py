@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimicode.config import Config
-from kimicode.extensions.agents import AgentCatalog, AgentSpec, find_agents
+from kimicode.extensions.agents import ALWAYS_TOOLS, AgentCatalog, AgentSpec, find_agents
 from kimicode.llm.client import ChatClient
 from kimicode.tools.base import Tool
 
@@ -65,21 +65,28 @@ def agent_instructions(agent: AgentSpec) -> str:
 
 def allowed_tools(tools: dict[str, Tool], agent: AgentSpec | None) -> dict[str, Tool]:
     """``tools`` narrowed to what ``agent`` allows (all of them for no agent or no allowlist)."""
-    if agent is None or agent.tools is None:
+    if agent is None:
         return tools
-    return {name: tool for name, tool in tools.items() if agent.allows(name)}
+    return {name: tool for name, tool in tools.items() if _allowed(agent, tool)}
+
+
+def _allowed(agent: AgentSpec, tool: Tool) -> bool:
+    if not agent.allows(tool.name):
+        return False
+    # A read-only stance keeps what changes nothing; spawn_agents is "read-only" only for approvals.
+    return not agent.read_only or tool.name in ALWAYS_TOOLS or (tool.read_only and tool.name != "spawn_agents")
 
 
 def allowed_extras(
     extras: Callable[[], list[Tool]] | None, agent: AgentSpec | None
 ) -> Callable[[], list[Tool]] | None:
     """Late-joining tools (MCP servers) narrowed the same way, asked afresh on every step."""
-    if extras is None or agent is None or agent.tools is None:
+    if extras is None or agent is None or (agent.tools is None and not agent.read_only):
         return extras
     named = agent
 
     def narrowed() -> list[Tool]:
-        return [tool for tool in extras() if named.allows(tool.name)]
+        return [tool for tool in extras() if _allowed(named, tool)]
 
     return narrowed
 

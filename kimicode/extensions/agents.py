@@ -46,6 +46,14 @@ ALWAYS_TOOLS: tuple[str, ...] = ("submit",)
 # Claude Code's model aliases name Anthropic models; on a Kimi endpoint they mean "the run's model".
 INHERIT_MODELS = frozenset({"", "inherit", "sonnet", "opus", "haiku", "default"})
 
+# The permission stance: Claude Code's permissionMode, Codex's sandbox_mode. Only a narrowing one takes
+# effect (read-only tools); a widening one (bypassPermissions, acceptEdits) is read and ignored: an agent
+# file never loosens what the user's settings ask for.
+STANCE_KEYS: tuple[str, ...] = ("permissionMode", "permission-mode", "permission_mode", "sandbox_mode")
+READ_ONLY_STANCES = frozenset({"plan", "read-only", "readonly"})
+KNOWN_STANCES = READ_ONLY_STANCES | {"default", "ask", "acceptedits", "bypasspermissions", "workspace-write",
+                                     "danger-full-access", "auto-edit", "dontask"}
+
 MAX_AGENT_FILE_BYTES = 256_000
 
 
@@ -58,6 +66,7 @@ class AgentSpec:
     path: Path
     tools: tuple[str, ...] | None = None  # kimicode tool names or patterns; None: every tool it would get
     model: str = ""  # "" runs on the run's model
+    read_only: bool = False  # its permission stance: only tools that change nothing (and no spawning)
 
     def allows(self, tool_name: str) -> bool:
         if self.tools is None or tool_name in ALWAYS_TOOLS:
@@ -153,6 +162,9 @@ def load_agent(path: Path, source: str) -> AgentSpec:
         raise FrontmatterError(f"name {name!r} may hold only letters, digits, '-', '_' and '.'")
     tools = data.get("tools", data.get("allowed-tools"))
     model = _text(data.get("model"))
+    stance = next((_text(data.get(key)) for key in STANCE_KEYS if key in data), "")
+    if stance and stance.lower() not in KNOWN_STANCES:
+        raise FrontmatterError(f"unknown permission stance {stance!r} (kimicode knows {', '.join(sorted(KNOWN_STANCES))})")
     return AgentSpec(
         name=name,
         description=description,
@@ -161,6 +173,7 @@ def load_agent(path: Path, source: str) -> AgentSpec:
         path=path,
         tools=None if tools is None or tools == "" else kimicode_tools(tools),
         model="" if model.lower() in INHERIT_MODELS else model,
+        read_only=stance.lower() in READ_ONLY_STANCES,
     )
 
 
