@@ -41,4 +41,4 @@ async def _agents(repl: ReplControl, arg: str) -> None:
         repl.renderer.listing(line, style)
 
 
-COMMAND = SlashCommand("agents", "list the custom agents (name, source, tools)", _agents, while_running=True)
+COMMAND = SlashCommand("agents", "list the custom agents (name, source, tools)", _agents)
