@@ -171,3 +171,13 @@ def test_a_read_only_stance_keeps_only_tools_that_change_nothing(
     proc = run_cli(["--agent", "loose", "-p", "x"], home=home, cwd=workspace, base_url=fake_llm.base_url)
     assert proc.returncode == 2  # an unknown stance makes the file invalid, never a looser agent
     assert proc.stderr.strip() == "kimicode: no agent named 'loose' (known: auditor)"
+
+
+def test_claude_code_tool_names_mean_kimicode_tools(tmp_path: Path) -> None:
+    from kimicode.extensions.agents import load_agent
+
+    path = tmp_path / "a.md"
+    path.write_text("---\ndescription: d\ntools: Bash(git *), Edit, MultiEdit, Grep, Glob, WebFetch, Task, mcp__gh__*\n---\n")
+    agent = load_agent(path, "test")
+    assert agent.tools == ("bash", "strreplace", "insert", "view", "fetch", "mcp__gh__*")
+    assert agent.name == "a" and agent.allows("mcp__gh__issues") and not agent.allows("createfile")

@@ -152,12 +152,14 @@ def test_bad_installs_say_one_line_and_change_nothing(home: Path, workspace: Pat
     (plugin / "skills" / "leak").symlink_to("/etc")
     assert cli(["plugin", "install", str(plugin)], home, workspace).returncode == 0
     assert not (home / "plugins" / "demo" / "skills" / "leak").exists()  # links are not copied
+    reserved = make_plugin(tmp_path / "reserved", name="marketplaces")
     for args, said in (
         (["plugin", "install", str(plugin)], "a plugin named 'demo' is installed already"),
         (["plugin", "install", str(tmp_path / "nowhere")], "is neither a folder nor a git URL"),
         (["plugin", "install", str(workspace)], "is not a plugin: no .kimicode-plugin/plugin.json"),
         (["plugin", "enable", "ghost"], "no plugin named 'ghost' is installed (installed: demo)"),
         (["plugin", "install", "x@nomarket"], "no marketplace named 'nomarket'"),
+        (["plugin", "install", str(reserved)], "may not be named 'marketplaces'"),
     ):
         proc = cli(args, home, workspace)
         assert proc.returncode == 1, args

@@ -180,7 +180,7 @@ def load_agent(path: Path, source: str) -> AgentSpec:
 def kimicode_tools(value: Any) -> tuple[str, ...]:
     """An allowlist in kimicode's tool names: a comma (or space) string or a list; aliases mapped, tools with
     no counterpart dropped. ``*`` alone means every tool."""
-    words = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    words = value if isinstance(value, list) else _split_tools(str(value))
     names: list[str] = []
     for word in (str(w).strip() for w in words):
         base = word.split("(", 1)[0].strip()  # Claude's "Bash(git *)" narrows bash; bash it is
@@ -190,6 +190,20 @@ def kimicode_tools(value: Any) -> tuple[str, ...]:
             if name not in names:
                 names.append(name)
     return tuple(names)
+
+
+def _split_tools(text: str) -> list[str]:
+    """Words split at commas and spaces outside parentheses: ``Bash(git *), Read`` is two tools."""
+    words: list[str] = []
+    current, depth = "", 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth <= 0 and (char == "," or char.isspace()):
+            words.append(current)
+            current, depth = "", 0
+        else:
+            current += char
+    return [word for word in [*words, current] if word.strip()]
 
 
 def _text(value: Any) -> str:

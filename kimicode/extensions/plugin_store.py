@@ -20,6 +20,9 @@ from kimicode.extensions.plugin_index import PLUGINS_DIR, InstalledPlugin, index
 from kimicode.extensions.plugins import Manifest, PluginError, read_manifest
 from kimicode.jsonfile import write_json_atomic
 
+# Names under KIMICODE_HOME/plugins/ that are kimicode's own, never a plugin's folder.
+RESERVED_NAMES = frozenset({"marketplaces", "plugins.json", "marketplaces.json"})
+
 
 def plugins_root(home: Path) -> Path:
     return home / PLUGINS_DIR
@@ -80,6 +83,8 @@ def install(source: str, home: Path, record_source: str = "") -> tuple[Installed
     root_dir = plugins_root(home)
     with staged(source, root_dir) as copy:
         manifest = read_manifest(copy)
+        if manifest.name in RESERVED_NAMES:
+            raise PluginError(f"a plugin may not be named '{manifest.name}' (kimicode keeps its own files there)")
         target = root_dir / manifest.name
         if target.exists() or any(p.name == manifest.name for p in installed_plugins(home)):
             raise PluginError(
