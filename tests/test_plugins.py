@@ -165,3 +165,20 @@ def test_bad_installs_say_one_line_and_change_nothing(home: Path, workspace: Pat
         assert proc.returncode == 1, args
         assert len(proc.stderr.strip().splitlines()) == 1 and said in proc.stderr, proc.stderr
     assert sorted(p.name for p in (home / "plugins").iterdir()) == ["demo", "plugins.json"]  # no staging left
+
+
+def test_cloning_a_plugin_runs_no_git_hook(home: Path, workspace: Path, tmp_path: Path) -> None:
+    """A post-checkout hook the user's git config points every clone at does not run for a plugin install."""
+    marker = tmp_path / "hook-ran"
+    hooks = tmp_path / "githooks"
+    hooks.mkdir()
+    (hooks / "post-checkout").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    (hooks / "post-checkout").chmod(0o755)
+    userhome = home.parent / "userhome"  # HOME of the CLI runs (tests/clirun.py)
+    userhome.mkdir(parents=True, exist_ok=True)
+    (userhome / ".gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
+    url = git_repository(make_plugin(tmp_path / "src"))
+    proc = cli(["plugin", "install", url], home, workspace)
+    assert proc.returncode == 0, proc.stderr
+    assert (home / "plugins" / "demo" / ".claude-plugin" / "plugin.json").is_file()
+    assert not marker.exists()
