@@ -130,7 +130,10 @@ def test_project_agents_wait_for_trust_and_an_unknown_name_is_one_line(
     )
     proc = run_cli(["--agent", "reviewer", "-p", "x"], home=home, cwd=workspace, base_url=fake_llm.base_url)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "kimicode: no agent named 'reviewer' (known: planner)"
+    assert proc.stderr.strip() == (
+        "kimicode: no agent named 'reviewer' (known: planner); the project's agent of that name loads once the "
+        "folder is trusted (--trust, kimicode trust)"
+    )
     assert not fake_llm.chat_requests
 
     fake_llm.responder = lambda request: Reply(content="planned")

@@ -135,7 +135,10 @@ def chosen_agent(config: Config, flags: dict[str, object]) -> str:
     catalog = find_run_agents(config.work_dir, config.home, config.trusted)
     agent = catalog.get(config.agent)
     if agent is None:
-        return unknown_agent_line(config.agent, catalog)
+        line = unknown_agent_line(config.agent, catalog)
+        if not config.trusted and find_run_agents(config.work_dir, config.home, True).get(config.agent):
+            line += "; the project's agent of that name loads once the folder is trusted (--trust, kimicode trust)"
+        return line
     if agent.model and not flags.get("model"):
         config.model = flags["model"] = agent.model
     return ""
