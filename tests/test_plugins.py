@@ -130,7 +130,10 @@ def test_a_plugin_from_a_git_repository_brings_its_agent_skill_and_server_until_
 
 def test_a_marketplace_lists_plugins_to_install_by_name(home: Path, workspace: Path, tmp_path: Path) -> None:
     market = tmp_path / "market"
-    make_plugin(market / "plugins" / "two", name="two")
+    two = make_plugin(market / "plugins" / "two", name="two")
+    manifest = json.loads((two / ".claude-plugin" / "plugin.json").read_text())
+    manifest["mcpServers"] = {"inline": {"command": "${KIMICODE_PLUGIN_ROOT}/serve"}}
+    (two / ".claude-plugin" / "plugin.json").write_text(json.dumps(manifest))
     (market / ".claude-plugin").mkdir()
     listing = {"name": "team", "plugins": [
         {"name": "two", "source": "./plugins/two", "description": "The second"},
@@ -142,7 +145,13 @@ def test_a_marketplace_lists_plugins_to_install_by_name(home: Path, workspace: P
     assert "added marketplace team (2 plugins)" in proc.stdout and "two@team — The second" in proc.stdout
     proc = cli(["plugin", "install", "two@team"], home, workspace)
     assert proc.returncode == 0, proc.stderr
-    assert "[enabled] from two@team" in cli(["plugin", "list"], home, workspace).stdout
+    listing = cli(["plugin", "list"], home, workspace).stdout
+    assert "[enabled] from two@team" in listing and "mcp servers: demo, inline" in listing
+    from kimicode.discovery.mcp_configs import find_plugin_mcp_servers
+
+    servers = {server.name: server for server in find_plugin_mcp_servers(home).servers}
+    assert servers["inline"].command == str(home / "plugins" / "two" / "serve")
+    assert servers["demo"].args[0] == str(home / "plugins" / "two" / "server.py")
     proc = cli(["plugin", "install", "escape@team"], home, workspace)
     assert proc.returncode == 1 and "outside the marketplace" in proc.stderr
 

@@ -133,11 +133,13 @@ def find_plugin_mcp_servers(kimicode_home: Path) -> McpDiscovery:
     ``${KIMICODE_PLUGIN_ROOT}`` expanded to each plugin's folder. Installing a plugin trusted it, so these
     need no folder trust; they are never copied into the user's list (disabling the plugin stops them)."""
     from kimicode.extensions.plugin_index import enabled_plugins
-    from kimicode.extensions.plugins import root_placeholders
+    from kimicode.extensions.plugins import manifest_path, root_placeholders
 
     result = McpDiscovery()
     for plugin in enabled_plugins(kimicode_home):
-        found = _read_all([(plugin.root / ".mcp.json", _read_mcp_servers)], plugin.root, Path.home(), [])
+        files = [plugin.root / ".mcp.json", manifest_path(plugin.root)]  # plugin.json may list them inline
+        readers: list[tuple[Path, Reader]] = [(path, _read_mcp_servers) for path in files if path is not None]
+        found = _read_all(readers, plugin.root, Path.home(), [])
         result.problems += found.problems
         result.files_read += found.files_read
         for server in found.servers:

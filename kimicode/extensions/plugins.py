@@ -87,10 +87,11 @@ def read_contents(root: Path) -> Contents:
     table = hooks.get("hooks", hooks) if isinstance(hooks, dict) else None
     if isinstance(table, dict):
         contents.hooks = [str(event) for event in table]
-    servers = _json_or_none(root / ".mcp.json")
-    table = servers.get("mcpServers") if isinstance(servers, dict) else None
-    if isinstance(table, dict):
-        contents.mcp_servers = [str(name) for name in table]
+    for server_file in (root / ".mcp.json", manifest_path(root)):  # plugin.json may list servers inline
+        servers = _json_or_none(server_file) if server_file is not None else None
+        table = servers.get("mcpServers") if isinstance(servers, dict) else None
+        if isinstance(table, dict):
+            contents.mcp_servers += [str(name) for name in table if str(name) not in contents.mcp_servers]
     return contents
 
 
