@@ -18,7 +18,7 @@ from kimicode import __version__
 from kimicode.config import MODES, SANDBOX_MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint", "plugin")
 
 EXIT_USAGE = 2
 
@@ -44,7 +44,7 @@ def _version(value: bool) -> None:
     epilog=(
         "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
         "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
-        "kimicode verify-endpoint · Editors: kimicode acp"
+        "kimicode verify-endpoint · kimicode plugin install|list|enable|disable|remove · Editors: kimicode acp"
     ),
 )
 def run(
@@ -58,6 +58,7 @@ def run(
     base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="OpenAI-compatible endpoint URL.")] = None,
     local: Annotated[bool, typer.Option("--local", help="Use an OpenAI-compatible server on this machine (Ollama, LM Studio, llama.cpp, vLLM, SGLang); no key needed.")] = False,
     mode: Annotated[Optional[str], typer.Option("--mode", metavar="MODE", help="instant, thinking, agent or swarm.")] = None,
+    agent: Annotated[Optional[str], typer.Option("--agent", metavar="NAME", help="Run as a custom agent (.claude/agents/NAME.md ...): its instructions, tools and model.")] = None,
     image: Annotated[Optional[list[Path]], typer.Option("--image", metavar="PATH", help="Attach an image to the first message (repeatable).")] = None,
     video: Annotated[Optional[Path], typer.Option("--video", metavar="PATH", help="Attach a video to the first message.")] = None,
     continue_session: Annotated[bool, typer.Option("-C", "--continue", help="Continue this workspace's last session.")] = False,
@@ -107,6 +108,7 @@ def run(
         "stance": "plan" if plan else None,
         "add_dirs": [folder.expanduser().resolve() for folder in add_dir] if add_dir else None,
         "escalation": "auto" if allow_escalation else None,
+        "agent": agent,
     }
     if local and base_url:
         raise fail("--local and --base-url both name the endpoint: give one")
@@ -122,6 +124,12 @@ def run(
             typer.echo(f"kimicode: using {server.name} at {config.base_url}, model {config.model}", err=True)
     except ConfigError as exc:
         raise refuse(str(exc), "config") from exc
+    if agent is not None:
+        from kimicode.agent.agent_catalog import chosen_agent
+
+        problem = chosen_agent(config, flags)
+        if problem:
+            raise refuse(problem)
 
     options = {
         "images": list(image or []),

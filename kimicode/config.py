@@ -103,6 +103,9 @@ class Config:
     # The approval stance the run starts in: "ask", "auto-edit" or "plan" (--plan); the REPL cycles it
     # with Shift-Tab. Not a config.toml key: a run plans because the user asked for it.
     stance: str = "ask"
+    # A custom agent the main agent runs as (--agent NAME): its instructions, tool allowlist and model.
+    # Not a config.toml key: a run is an agent's because the user asked for it.
+    agent: str = ""
     sandbox: str = "workspace-write"  # "read-only" | "workspace-write" | "off"
     sandbox_network: bool = False
     # Host unix sockets sandboxed commands may reach although /tmp and /run are private inside (an ssh-agent).

@@ -76,6 +76,7 @@ def configured_manager(
     except McpStoreError as exc:
         report(f"{exc}; continuing without MCP servers")
         servers = []
+    servers += plugin_servers(config, servers, report)
     if config.trusted:
         servers += project_servers(config, servers, report)
     if extra:
@@ -88,6 +89,17 @@ def configured_manager(
         expanded = server.expanded()
         register_mcp_values(expanded.env, expanded.headers)
     return McpManager(servers, log_dir=logs_dir(config))
+
+
+def plugin_servers(config: Config, user_servers: list[McpServerConfig], report: Report) -> list[McpServerConfig]:
+    """The enabled plugins' enabled servers (installing a plugin trusted them); mcp.json's of a name wins."""
+    from kimicode.discovery.mcp_configs import find_plugin_mcp_servers
+
+    found = find_plugin_mcp_servers(config.home)
+    for _path, problem in found.problems:
+        report(problem)
+    taken = {server.name for server in user_servers}
+    return [server for server in found.servers if server.enabled and server.name not in taken]
 
 
 def project_servers(config: Config, user_servers: list[McpServerConfig], report: Report) -> list[McpServerConfig]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kimicode.agent.agent_catalog import AgentSetup, agent_instructions, allowed_extras, allowed_tools
 from kimicode.agent.callbacks import Approver, refuse_all
 from kimicode.agent.loop import Agent
 from kimicode.agent.prompt import build_system_prompt
@@ -26,6 +27,7 @@ from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
+    from kimicode.extensions.agents import AgentCatalog, AgentSpec
     from kimicode.security.sandbox import Sandbox
     from kimicode.tools.background import TaskManager
 
@@ -52,9 +54,16 @@ class Runtime:
     headless: bool = False
     # The model and endpoint facts this run was built with (derived once, in build_runtime's caller).
     model: ModelSetup | None = None
+    # The custom agents found (None in modes without them), and the one the main agent runs as (--agent).
+    agents: AgentCatalog | None = None
+    main_agent: AgentSpec | None = None
+    # Clients for named sub-agents' own models, made on first use; closed with the run's.
+    agent_clients: dict[str, ChatClient] = field(default_factory=dict)
 
     async def aclose(self) -> None:
-        """Release the model client's connections (sub-agents share it)."""
+        """Release the model clients' connections (sub-agents share them)."""
+        for client in self.agent_clients.values():
+            await client.aclose()
         await self.client.aclose()
 
     def switch_model(self) -> ChatClient:
@@ -89,6 +98,8 @@ class Runtime:
         settings.update(overrides)
         if self.config.mode not in AGENT_MODES:
             settings.pop("extra_tools", None)  # MCP tools belong to the agent modes (DESIGN.md B.7)
+        elif self.main_agent is not None:  # --agent: its allowlist narrows the MCP tools too
+            settings["extra_tools"] = allowed_extras(settings.get("extra_tools"), self.main_agent)  # type: ignore[arg-type]
         if self.swarm is not None and "on_done" not in overrides:
             self.swarm.bind(settings["approver"], settings["policy"], settings.get("extra_tools"))  # type: ignore[arg-type]
             settings["on_done"] = self.swarm.finish_run
@@ -232,6 +243,7 @@ def build_runtime(
         skills = find_skills(workspace, config.home)
         sections.append(skills_section(skills))  # bounded; empty when there are no skills
     client = ChatClient(config, model.profile, model.endpoint, model.store)
+    named = AgentSetup.find(config, AGENT_MODES)  # custom agents: --agent, and spawn_agents' named ones
     system_prompt = build_system_prompt(workspace, sections)
     session = session_id or new_session_id()
     swarm: Swarm | None = None
@@ -253,7 +265,11 @@ def build_runtime(
             isolation="worktree" if config.swarm_isolation == "worktree" else "shared",
         )
         tools["spawn_agents"] = SpawnAgentsTool(swarm)
-        system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION])
+        swarm.named, swarm.client_for = named.for_swarm(config, model)
+        system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION, *named.orchestrator_sections()])
+    if named.main is not None:  # --agent: its allowlist and its instructions, on top of the mode's own
+        tools = allowed_tools(tools, named.main)
+        system_prompt = system_prompt.rstrip("\n") + "\n\n" + agent_instructions(named.main)
     return Runtime(
         config=config,
         client=client,
@@ -266,4 +282,7 @@ def build_runtime(
         swarm=swarm,
         headless=headless,
         model=model,
+        agents=named.catalog,
+        main_agent=named.main,
+        agent_clients=named.clients,
     )

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from kimicode.agent import events as ev
 from kimicode.agent.accounting import RunTotals
+from kimicode.agent.agent_catalog import agent_instructions, allowed_extras, allowed_tools
 from kimicode.agent.callbacks import CURRENT_EMIT, CURRENT_STEP, Approver, Emit, refuse_all
 from kimicode.agent.loop import Agent
 from kimicode.agent.swarm_accounting import RunAccounting, SubAgentOutcome, SubState, annotate_result, capped_figures
@@ -43,8 +44,10 @@ from kimicode.agent.swarm_tools import bound_tools
 from kimicode.llm.client import ChatClient
 from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext, ToolResult
+from kimicode.tools.spawn_agents import SubTask
 
 if TYPE_CHECKING:
+    from kimicode.extensions.agents import AgentSpec
     from kimicode.vcs.worktrees import WaveWorktrees
 
 Isolation = Literal["shared", "worktree"]
@@ -94,6 +97,7 @@ class _SubAgent:
     out_of_budget: bool = False
     asking: bool = False  # its current step's model request is not answered yet
     queued: bool = False  # one of its model requests found the endpoint's limit full
+    agent: AgentSpec | None = None  # the named agent it runs as, if any
 
 
 class Swarm:
@@ -120,6 +124,9 @@ class Swarm:
         self.approver: Approver = refuse_all
         self.policy = Policy()
         self.extra_tools: Callable[[], list[Tool]] | None = None
+        # Named agents (custom agents) spawn_agents may ask for, and a client for another model than the run's.
+        self.named: dict[str, AgentSpec] = {}
+        self.client_for: Callable[[str], ChatClient] | None = None
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
         self._tool_slots = asyncio.Semaphore(limits.concurrency)
@@ -152,7 +159,14 @@ class Swarm:
         self.accounting = RunAccounting()
         self.budget = ToolBudget(self.limits.max_tool_calls)
 
-    async def spawn(self, agents: list[tuple[str, str]], ctx: ToolContext) -> ToolResult:
+    async def spawn(self, agents: list[SubTask], ctx: ToolContext) -> ToolResult:
+        unknown = sorted({sub.agent for sub in agents if sub.agent and sub.agent not in self.named})
+        if unknown:
+            known = ", ".join(self.named) or "none"
+            return ToolResult(
+                f"No sub-agents started: no named agent {', '.join(repr(n) for n in unknown)} (known: {known}).",
+                is_error=True,
+            )
         if self.budget.exhausted:
             return ToolResult(
                 f"No sub-agents started: the swarm's budget of {self.budget.limit} tool calls is used up. "
@@ -181,7 +195,10 @@ class Swarm:
             wave, note = await self._open_wave(ctx)
             if note:
                 notes.append(note)
-        subs = [_SubAgent(f"sub-{next(self._ids)}", role, task) for role, task in agents]
+        subs = [
+            _SubAgent(f"sub-{next(self._ids)}", sub.role, sub.task, agent=self.named.get(sub.agent) if sub.agent else None)
+            for sub in agents
+        ]
         self._alive += len(subs)
         for sub in subs:
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "queued"))
@@ -231,10 +248,12 @@ class Swarm:
                     workspace = await asyncio.to_thread(wave.add, sub.agent_id)
                 ctx = dataclasses.replace(ctx, workspace=workspace)
                 role_prompt += WORKTREE_PROMPT.format(workspace=workspace)
+            if sub.agent is not None:
+                role_prompt += "\n" + agent_instructions(sub.agent)
             agent = Agent(
-                client=self.client,
-                tools=bound_tools(self.tools, self._tool_slots),
-                extra_tools=self._read_only_extras if self.extra_tools else None,
+                client=self._client(sub.agent),
+                tools=allowed_tools(bound_tools(self.tools, self._tool_slots), sub.agent),
+                extra_tools=allowed_extras(self._read_only_extras if self.extra_tools else None, sub.agent),
                 ctx=ctx,
                 system_prompt=self.system_prompt + "\n\n" + role_prompt,
                 approver=self.approver,
@@ -258,6 +277,12 @@ class Swarm:
             self.accounting.record(step, outcome, agent.totals if agent else RunTotals())
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, state, sub.steps, sub.last_tool, first_line(text)))
         return outcome
+
+    def _client(self, agent: AgentSpec | None) -> ChatClient:
+        """The run's client, or one for the named agent's own model (same endpoint and request limit)."""
+        if agent is None or not agent.model or self.client_for is None:
+            return self.client
+        return self.client_for(agent.model)
 
     def _gate(self, sub: _SubAgent) -> str | None:
         if self.budget.take():

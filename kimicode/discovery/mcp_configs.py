@@ -32,6 +32,7 @@ __all__ = [
     "discover_mcp_servers",
     "expand_vars",
     "find_mcp_servers",
+    "find_plugin_mcp_servers",
     "find_project_mcp_servers",
     "project_mcp_files",
 ]
@@ -125,6 +126,28 @@ def find_project_mcp_servers(workspace: Path, files: ReadFiles | None = None) ->
     if snapshot is not None:
         workspace = workspace.resolve()  # as the snapshot names its files
     return _read_all(_project_readers(workspace), workspace, Path.home(), project_mcp_files(workspace), snapshot)
+
+
+def find_plugin_mcp_servers(kimicode_home: Path) -> McpDiscovery:
+    """The servers of the enabled plugins' ``.mcp.json`` files, ``${CLAUDE_PLUGIN_ROOT}`` and
+    ``${KIMICODE_PLUGIN_ROOT}`` expanded to each plugin's folder. Installing a plugin trusted it, so these
+    need no folder trust; they are never copied into the user's list (disabling the plugin stops them)."""
+    from kimicode.extensions.plugin_index import enabled_plugins
+    from kimicode.extensions.plugins import manifest_path, root_placeholders
+
+    result = McpDiscovery()
+    for plugin in enabled_plugins(kimicode_home):
+        files = [plugin.root / ".mcp.json", manifest_path(plugin.root)]  # plugin.json may list them inline
+        readers: list[tuple[Path, Reader]] = [(path, _read_mcp_servers) for path in files if path is not None]
+        found = _read_all(readers, plugin.root, Path.home(), [])
+        result.problems += found.problems
+        result.files_read += found.files_read
+        for server in found.servers:
+            server = _with_placeholders(server, root_placeholders(plugin.root))
+            server.source = f"{plugin.label} ({server.source})"
+            if not any(s.name == server.name for s in result.servers):
+                result.servers.append(server)
+    return result
 
 
 def _read_all(

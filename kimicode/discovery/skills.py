@@ -81,6 +81,7 @@ def skill_search_dirs(
     dirs: list[tuple[Path, str]] = [(project / rel, f"project:{rel}") for rel in PROJECT_SKILL_DIRS]
     dirs.append((kimicode_home / "skills", "kimicode-home"))
     dirs.extend((home / rel, f"user:~/{rel}") for rel in USER_SKILL_DIRS)
+    dirs.extend((root / "skills", label) for root, label in _plugin_dirs(kimicode_home))
     if builtin_dir is not None:
         dirs.append((builtin_dir, "builtin"))
     # The same folder can be reached twice (workspace == home, KIMICODE_HOME == ~/.kimicode): keep the first.
@@ -92,6 +93,13 @@ def skill_search_dirs(
             seen.add(key)
             unique.append((folder, label))
     return unique
+
+
+def _plugin_dirs(kimicode_home: Path) -> list[tuple[Path, str]]:
+    """The enabled plugins' folders, each with its label (installing a plugin trusted it)."""
+    from kimicode.extensions.plugin_index import enabled_plugins
+
+    return [(plugin.root, plugin.label) for plugin in enabled_plugins(kimicode_home)]
 
 
 def discover_skills(

@@ -6,7 +6,7 @@ The tool itself only checks the request; running the sub-agents is the job of th
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, NamedTuple, Protocol
 
 from pydantic import Field
 
@@ -14,19 +14,26 @@ from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.params import ToolParams, checked_by
 
 
+class SubTask(NamedTuple):
+    role: str
+    task: str
+    agent: str = ""  # a named agent (custom agents); "" for an ad-hoc sub-agent
+
+
 class SubAgentRunner(Protocol):
-    async def spawn(self, agents: list[tuple[str, str]], ctx: ToolContext) -> ToolResult:
-        """Run one sub-agent per (role, task) pair and report each one's result."""
+    async def spawn(self, agents: list[SubTask], ctx: ToolContext) -> ToolResult:
+        """Run one sub-agent per sub-task and report each one's result."""
         ...
 
 
 class SubAgent(ToolParams):
     role: str = Field(description="Who it is, e.g. 'test writer', 'reviewer'.")
     task: str = Field(description="Its complete, self-contained task.")
+    agent: str | None = Field(None, description="Optional: the name of a named agent to run it.")
 
 
 def _checked_agents(value: Any) -> list[dict[str, str]]:
-    return [{"role": role, "task": task} for role, task in parse_agents(value)]
+    return [sub._asdict() for sub in parse_sub_tasks(value)]
 
 
 class SpawnAgentsParams(ToolParams):
@@ -54,7 +61,7 @@ class SpawnAgentsTool(Tool):
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         try:
-            agents = [(agent.role, agent.task) for agent in SpawnAgentsParams.parse(args).agents]
+            agents = [SubTask(a.role, a.task, a.agent or "") for a in SpawnAgentsParams.parse(args).agents]
         except ToolError as exc:
             return ToolResult(f"Error: {exc}", is_error=True)
         return await self.runner.spawn(agents, ctx)
@@ -67,9 +74,14 @@ class SpawnAgentsTool(Tool):
 
 def parse_agents(value: Any) -> list[tuple[str, str]]:
     """The (role, task) pairs of a request; a malformed entry is an error naming its index."""
+    return [(sub.role, sub.task) for sub in parse_sub_tasks(value)]
+
+
+def parse_sub_tasks(value: Any) -> list[SubTask]:
+    """The sub-tasks of a request; a malformed entry is an error naming its index."""
     if not isinstance(value, list) or not value:
         raise ToolError("'agents' must be a non-empty list of {role, task} objects")
-    parsed: list[tuple[str, str]] = []
+    parsed: list[SubTask] = []
     for index, entry in enumerate(value):
         if not isinstance(entry, dict):
             raise ToolError(f"agents[{index}] must be an object with 'role' and 'task'")
@@ -78,5 +90,8 @@ def parse_agents(value: Any) -> list[tuple[str, str]]:
             raise ToolError(f"agents[{index}] has no 'task': give each sub-agent its complete task as text")
         if role is not None and not isinstance(role, str):
             raise ToolError(f"agents[{index}].role must be a string")
-        parsed.append(((role or "").strip() or "worker", task))
+        agent = entry.get("agent")
+        if agent is not None and not isinstance(agent, str):
+            raise ToolError(f"agents[{index}].agent must be the name of a named agent")
+        parsed.append(SubTask((role or "").strip() or (agent or "").strip() or "worker", task, (agent or "").strip()))
     return parsed
