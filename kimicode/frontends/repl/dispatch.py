@@ -1,5 +1,6 @@
-"""What the user sends: a slash command runs (during a turn only those marked ``while_running``), a message
-starts a turn or, during one, waits in the queue; when the turn ends the queue is sent in order."""
+"""What the user sends: a slash command runs (during a turn only those marked ``while_running``), ``#text``
+goes to AGENTS.md, a message starts a turn or, during one, waits in the queue; when the turn ends the queue
+is sent in order."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kimicode.frontends.repl.commands import CommandRegistry, parse
+from kimicode.frontends.repl.custom_commands import is_memory_line, remember
 from kimicode.frontends.repl.prompt_loop import PROMPT
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ class Dispatcher:
         if parsed is not None:
             await self._run(*parsed)
             return
+        if is_memory_line(text):
+            await remember(self._repl, text)
+            return
         self._start_turn(text)
 
     async def send_queue(self) -> None:
@@ -48,12 +53,12 @@ class Dispatcher:
         while queue and not self._repl.turn_running and not self._exiting():
             first = queue.pop(0)
             parsed = parse(first)
-            if parsed is not None:
+            if parsed is not None or is_memory_line(first):
                 self._echo(first)
-                await self._run(*parsed)
+                await (self._run(*parsed) if parsed is not None else remember(self._repl, first))
                 continue
             batch = [first]
-            while queue and parse(queue[0]) is None:
+            while queue and parse(queue[0]) is None and not is_memory_line(queue[0]):
                 batch.append(queue.pop(0))
             text = "\n\n".join(batch)
             self._echo(text)
