@@ -11,7 +11,7 @@ answers).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +22,6 @@ from kimicode.extensions.commands_expand import expand, policed_shell
 if TYPE_CHECKING:
     from kimicode.security.policy import Policy
     from kimicode.tools.base import ToolContext
-
-ToolGate = Callable[[str], str | None]
 
 # Claude Code's tool names, as the kimicode tools that do the same.
 TOOL_ALIASES: dict[str, tuple[str, ...]] = {
@@ -91,15 +89,20 @@ def allowed_tool_names(command: CustomCommand) -> set[str] | None:
     return names
 
 
-def tool_gate(command: CustomCommand) -> ToolGate | None:
-    allowed = allowed_tool_names(command)
-    if allowed is None:
-        return None
-    listed = ", ".join(sorted(allowed - set(ALWAYS_ALLOWED))) or "none"
+class CommandGate:
+    """A tool gate for one command's turn (a front end recognises its own gate to lift it afterwards)."""
 
-    def gate(name: str) -> str | None:
-        if name in allowed:
+    def __init__(self, name: str, allowed: set[str]) -> None:
+        self.name = name
+        self.allowed = allowed
+
+    def __call__(self, tool: str) -> str | None:
+        if tool in self.allowed:
             return None
-        return f"/{command.name} allows only these tools (allowed-tools): {listed}; {name} was not called"
+        listed = ", ".join(sorted(self.allowed - set(ALWAYS_ALLOWED))) or "none"
+        return f"/{self.name} allows only these tools (allowed-tools): {listed}; {tool} was not called"
 
-    return gate
+
+def tool_gate(command: CustomCommand) -> CommandGate | None:
+    allowed = allowed_tool_names(command)
+    return None if allowed is None else CommandGate(command.name, allowed)
