@@ -20,7 +20,10 @@ def test_custom_command_completes_lists_and_runs_and_hash_remembers(
     (home / "commands").mkdir(parents=True)
     (home / "commands" / "review.md").write_text("---\ndescription: Review the code\n---\nPlease review $ARGUMENTS now.\n")
     fake_llm.script(Reply(content="Reviewed it all"))
-    repl: Repl = spawn()
+    editor = home.parent / "fake-editor"
+    editor.write_text('#!/bin/sh\necho "- written in the editor" >> "$1"\n')
+    editor.chmod(0o755)
+    repl: Repl = spawn(env={"EDITOR": str(editor)})
     repl.expect("extensions: 1 command")
     repl.wait_prompt()
     repl.send_line("/help")
@@ -39,4 +42,10 @@ def test_custom_command_completes_lists_and_runs_and_hash_remembers(
     repl.send("p")
     repl.expect("added to")
     assert (workspace / GLOBAL_FILE).read_text() == "- always run the linter\n"
-    assert len(fake_llm.chat_requests) == 1  # the memory line went to the file, not to the model
+    repl.wait_prompt()
+    repl.send_line("/memory")
+    repl.expect("[g] global")
+    repl.send("g")
+    repl.expect("read from the next session on")
+    assert (home / GLOBAL_FILE).read_text() == "- written in the editor\n"
+    assert len(fake_llm.chat_requests) == 1  # the memory lines went to the files, not to the model

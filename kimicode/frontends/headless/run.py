@@ -31,6 +31,9 @@ from kimicode.llm.messages import Image
 if TYPE_CHECKING:
     from kimicode.llm.setup import ModelSetup
 
+MAX_PROBLEM_LINES = 5  # of custom command files that could not be read
+
+
 def _say(message: str) -> None:
     sys.stderr.write(f"kimicode: {message}\n")
     sys.stderr.flush()
@@ -200,6 +203,8 @@ async def run_headless(
         printer.start(list(run.agent.current_tools()), extensions)  # what the first request offers
         report_skill_problems(run.runtime, notice)
         report_sandbox(run.runtime, notice)
+        for problem in commands.problems[:MAX_PROBLEM_LINES]:
+            notice(f"custom command not read: {problem}")
         agent = run.agent
         if task.startswith("/"):  # a custom command: its template, expanded, is the task
             from kimicode.extensions.commands_expand import ExpansionError

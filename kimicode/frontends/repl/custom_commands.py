@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kimicode.frontends.repl.render import Renderer
 
 MEMORY_MARK = "#"
+MAX_PROBLEM_LINES = 5  # of custom command files that could not be read, at start-up
 WHERE_KEYS = {"p": "project", "enter": "project", "g": "global", "escape": "cancel"}
 
 
@@ -76,6 +77,8 @@ def extensions_notice(config: Config, registry: Iterable[SlashCommand], renderer
         renderer.dim(f"extensions: {line}")
     builtin = {command.name for command in commands if not is_custom(command)}
     found = find_commands(config.work_dir, config.home)
+    for problem in found.problems[:MAX_PROBLEM_LINES]:
+        renderer.warn(f"custom command not read: {problem}")
     shadowed = [f"/{name} ({command.source})" for name, command in found.commands.items() if name in builtin]
     if shadowed:
         renderer.dim(f"left out, a built-in command has the name: {', '.join(shadowed)}")

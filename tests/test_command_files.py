@@ -1,0 +1,116 @@
+"""Finding and expanding custom command files: precedence, namespaces, plugins, Gemini's format, bad files
+and the placeholders (the CLI tests in test_custom_commands.py show them end to end)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from kimicode.extensions.commands import MAX_FILE_BYTES, find_commands
+from kimicode.extensions.commands_expand import ExpansionError, expand, substitute
+from kimicode.extensions.plugin_index import index_path
+from kimicode.extensions.summary import extension_counts, extensions_line
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> tuple[Path, Path, Path]:
+    ws, kimihome, userhome = tmp_path / "ws", tmp_path / "kimihome", tmp_path / "userhome"
+    for folder in (ws, kimihome, userhome):
+        folder.mkdir()
+    return ws, kimihome, userhome
+
+
+def test_project_over_user_and_kimicode_over_other_agents(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws / ".claude/commands/review.md", "claude project")
+    write(ws / ".kimicode/commands/review.md", "kimicode project")
+    write(kimihome / "commands/review.md", "kimicode user")
+    write(kimihome / "commands/mine.md", "kimicode user mine")
+    write(userhome / ".claude/commands/mine.md", "claude user mine")
+    write(userhome / ".codex/prompts/ship.md", "codex")
+    write(userhome / ".claude/commands/.hidden/x.md", "hidden")
+    catalog = find_commands(ws, kimihome, userhome, plugins=[])
+    assert catalog.commands["review"].template == "kimicode project"
+    assert catalog.commands["mine"].template == "kimicode user mine"
+    assert catalog.commands["ship"].source == "user ~/.codex/prompts"
+    assert sorted(catalog.commands) == ["mine", "review", "ship"]
+
+
+def test_plugin_commands_are_namespaced_and_disabled_ones_load_nothing(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    plugin = kimihome / "plugins" / "tools"
+    write(plugin / "commands/lint.md", "---\ndescription: Lint it\n---\nLint $ARGUMENTS")
+    write(plugin / "commands/deep/check.md", "Check")
+    record = {"plugins": [{"name": "tools", "root": str(plugin), "enabled": True}]}
+    write(index_path(kimihome), json.dumps(record))
+    catalog = find_commands(ws, kimihome, userhome)
+    assert sorted(catalog.commands) == ["tools:deep:check", "tools:lint"]
+    assert catalog.commands["tools:lint"].source == "plugin tools"
+    assert extension_counts(ws, kimihome, userhome) == {"hooks": 0, "commands": 2, "agents": 0, "plugins": 1}
+    record["plugins"][0]["enabled"] = False
+    write(index_path(kimihome), json.dumps(record))
+    assert len(find_commands(ws, kimihome, userhome)) == 0
+
+
+def test_gemini_toml_and_bad_files_are_reported_not_fatal(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws / ".gemini/commands/a/b.toml", 'description = "B"\nprompt = "Do {{args}} now"\n')
+    write(ws / ".gemini/commands/broken.toml", "prompt = ")
+    write(ws / ".gemini/commands/noprompt.toml", 'description = "x"\n')
+    write(ws / ".claude/commands/huge.md", "x" * (MAX_FILE_BYTES + 1))
+    write(ws / ".claude/commands/badmeta.md", "---\n: nope\n---\nbody")
+    catalog = find_commands(ws, kimihome, userhome, plugins=[])
+    assert list(catalog.commands) == ["a:b"] and catalog.commands["a:b"].description == "B"
+    assert asyncio.run(expand(catalog.commands["a:b"], "x y", ws, None)) == "Do x y now"
+    assert len(catalog.problems) == 4 and all(str(ws) in line for line in catalog.problems)
+
+
+def test_placeholders(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws / ".claude/commands/plain.md", "No placeholder here.")
+    write(ws / ".claude/commands/pos.md", "---\nallowed-tools: Bash(git diff:*), Read\n---\n[$1] [$2] [$ARGUMENTS]")
+    catalog = find_commands(ws, kimihome, userhome, plugins=[])
+    assert substitute(catalog.commands["plain"], "extra words") == "No placeholder here.\n\nextra words"
+    assert substitute(catalog.commands["plain"], "") == "No placeholder here."
+    assert substitute(catalog.commands["pos"], "'a b' c") == "[a b] [c] ['a b' c]"
+    assert catalog.commands["pos"].allowed_tools == ("Bash(git diff:*)", "Read")
+
+
+def test_at_words_that_name_no_file_stay_and_output_is_not_expanded_again(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws / "notes.txt", "see @notes.txt and !`echo again`")
+    write(ws / ".claude/commands/x.md", "Mail me@example.com, use @dataclass, read @notes.txt.")
+    catalog = find_commands(ws, kimihome, userhome, plugins=[])
+    text = asyncio.run(expand(catalog.commands["x"], "", ws, None))
+    assert text == ('Mail me@example.com, use @dataclass, read <file path="notes.txt">\n'
+                    "see @notes.txt and !`echo again`\n</file>.")
+
+
+def test_shell_runner_output_goes_in_place_and_untrusted_is_refused(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws / ".gemini/commands/g.toml", 'prompt = "Log: !{git log -1}"\n')
+    command = find_commands(ws, kimihome, userhome, plugins=[]).commands["g"]
+    ran: list[str] = []
+
+    async def shell(line: str) -> str:
+        ran.append(line)
+        return "abc123"
+
+    assert asyncio.run(expand(command, "", ws, shell)) == "Log: abc123"
+    assert ran == ["git log -1"]
+    with pytest.raises(ExpansionError, match="not trusted"):
+        asyncio.run(expand(command, "", ws, None))
+
+
+def test_the_line_names_each_kind_found() -> None:
+    assert extensions_line({"hooks": 3, "commands": 5, "agents": 2, "plugins": 1}) == "3 hooks, 5 commands, 2 agents, 1 plugin"
+    assert extensions_line({"hooks": 1, "commands": 0}) == "1 hook"
+    assert extensions_line({}) == ""
