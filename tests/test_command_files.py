@@ -114,3 +114,12 @@ def test_the_line_names_each_kind_found() -> None:
     assert extensions_line({"hooks": 3, "commands": 5, "agents": 2, "plugins": 1}) == "3 hooks, 5 commands, 2 agents, 1 plugin"
     assert extensions_line({"hooks": 1, "commands": 0}) == "1 hook"
     assert extensions_line({}) == ""
+
+
+def test_a_secret_file_is_never_included(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws / ".env", "API_TOKEN=hunter2\n")
+    write(ws / ".claude/commands/env.md", "Check @.env please")
+    command = find_commands(ws, kimihome, userhome, plugins=[]).commands["env"]
+    with pytest.raises(ExpansionError, match=r"@\.env .*secret"):
+        asyncio.run(expand(command, "", ws, None))

@@ -3,7 +3,8 @@
 - ``$ARGUMENTS`` (Gemini: ``{{args}}``) is everything after the command's name; ``$1``…``$9`` its words
   (shell-style quoting). A template with no placeholder gets the arguments appended.
 - ``@path`` (Gemini: ``@{path}``) includes a file of the workspace, bounded and passed through the secret
-  redactor; a path leading out of the workspace stops the command with one line. A word that names no file
+  redactor; a path leading out of the workspace, or a secret path (the policy's list: ``.env``, keys …),
+  stops the command with one line. A word that names no file
   stays as it is (``@decorator``, an e-mail address).
 - ``!`cmd` `` (Gemini: ``!{cmd}``) puts the command's output in its place. Only in a trusted folder, and
   only as any ``bash`` call runs: ``Policy.decide`` says whether, the sandbox holds it (``policed_shell``).
@@ -121,6 +122,12 @@ def _include(raw: str, workspace: Path, name: str) -> str | None:
     root = workspace.resolve()
     if real != root and root not in real.parents:
         raise ExpansionError(f"/{name}: @{raw} is outside the workspace, so it is not included; nothing was sent")
+    from kimicode.config import kimicode_home
+    from kimicode.security.paths import secret_reason
+
+    secret = secret_reason(candidate, kimicode_home()) or secret_reason(real, kimicode_home())
+    if secret:  # the policy's one list: what `view` refuses and `@path` in a message leaves out
+        raise ExpansionError(f"/{name}: @{raw} is {secret}, so it is not included; nothing was sent")
     try:
         with real.open(encoding="utf-8", errors="replace") as file:
             content = file.read(MAX_INCLUDE_CHARS + 1)
