@@ -19,7 +19,7 @@ def test_custom_command_completes_lists_and_runs_and_hash_remembers(
 ) -> None:
     (home / "commands").mkdir(parents=True)
     (home / "commands" / "review.md").write_text("---\ndescription: Review the code\n---\nPlease review $ARGUMENTS now.\n")
-    fake_llm.script(Reply(content="Reviewed it all"))
+    fake_llm.script(Reply(content="Reviewed it all"), Reply(content="Looking at issue 7"))
     editor = home.parent / "fake-editor"
     editor.write_text('#!/bin/sh\necho "- written in the editor" >> "$1"\n')
     editor.chmod(0o755)
@@ -49,3 +49,9 @@ def test_custom_command_completes_lists_and_runs_and_hash_remembers(
     repl.expect("read from the next session on")
     assert (home / GLOBAL_FILE).read_text() == "- written in the editor\n"
     assert len(fake_llm.chat_requests) == 1  # the memory lines went to the files, not to the model
+    repl.wait_prompt()
+    repl.send_line("#7 fails again")
+    repl.expect("[m] send it as a message")
+    repl.send("m")
+    repl.expect("Looking at issue 7")
+    assert fake_llm.chat_requests[1].messages[-1]["content"] == "#7 fails again"

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 MEMORY_MARK = "#"
 MAX_PROBLEM_LINES = 5  # of custom command files that could not be read, at start-up
 WHERE_KEYS = {"p": "project", "enter": "project", "g": "global", "escape": "cancel"}
+# ``#text`` may have been meant for the model ("#123 fails again"): it can still go as a message.
+REMEMBER_KEYS = {**WHERE_KEYS, "m": "message"}
 
 
 def custom_slash_commands(config: Config, reserved: Collection[str]) -> list[SlashCommand]:
@@ -102,25 +104,33 @@ def project_memory_path(workspace: Path) -> Path:
     return workspace / INSTRUCTION_FILES[0]
 
 
-async def _where(repl: ReplControl, verb: str) -> Path | None:
+async def _where(repl: ReplControl, verb: str, keys: dict[str, str] = WHERE_KEYS) -> Path | str:
+    """The file chosen, or the answer that chose none ("message", "cancel")."""
     from kimicode.extensions.memory import GLOBAL_FILE
     from kimicode.frontends.repl.input import ask_choice
 
     project = project_memory_path(repl.config.work_dir)
     global_file = repl.config.home / GLOBAL_FILE
-    answer = await ask_choice(f"  {verb}: [p] this project's {project.name}  [g] global {global_file}  › ", WHERE_KEYS)
-    if answer not in ("project", "global"):
+    extra = "  [m] send it as a message" if "m" in keys else ""
+    answer = await ask_choice(f"  {verb}: [p] this project's {project.name}  [g] global {global_file}{extra}  › ", keys)
+    if answer == "project":
+        return project
+    if answer == "global":
+        return global_file
+    if answer != "message":
         repl.renderer.dim("nothing changed")
-        return None
-    return project if answer == "project" else global_file
+    return answer
 
 
 async def remember(repl: ReplControl, text: str) -> None:
-    """``#text``: one more line in the project's or the global instructions (asked which)."""
+    """``#text``: one more line in the project's or the global instructions (asked which), or a message."""
     from kimicode.extensions.memory import append_memory
 
-    path = await _where(repl, "remember in")
-    if path is None:
+    path = await _where(repl, "remember in", REMEMBER_KEYS)
+    if path == "message":
+        await repl.run_turn(text)
+        return
+    if not isinstance(path, Path):
         return
     try:
         line = append_memory(path, text[len(MEMORY_MARK):])
@@ -136,9 +146,10 @@ async def _memory(repl: ReplControl, arg: str) -> None:
 
     from kimicode.frontends.repl.editor import EditorError, editor_command
 
-    path = await _where(repl, "edit")
-    if path is None:
+    chosen = await _where(repl, "edit")
+    if not isinstance(chosen, Path):
         return
+    path = chosen
 
     def run() -> None:
         import subprocess
