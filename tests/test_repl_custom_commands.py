@@ -18,7 +18,11 @@ def test_custom_command_completes_lists_and_runs_and_hash_remembers(
     spawn, fake_llm: FakeLLM, home: Path, workspace: Path
 ) -> None:
     (home / "commands").mkdir(parents=True)
-    (home / "commands" / "review.md").write_text("---\ndescription: Review the code\n---\nPlease review $ARGUMENTS now.\n")
+    (home / "commands" / "review.md").write_text(
+        "---\ndescription: Review the code\n---\nPlease review $ARGUMENTS now, as @rules.md says.\n"
+    )
+    (workspace / "rules.md").write_text("RULE-TEXT mentions @other.md\n")
+    (workspace / "other.md").write_text("OTHER-TEXT\n")
     fake_llm.script(Reply(content="Reviewed it all"), Reply(content="Looking at issue 7"))
     editor = home.parent / "fake-editor"
     editor.write_text('#!/bin/sh\necho "- written in the editor" >> "$1"\n')
@@ -35,7 +39,9 @@ def test_custom_command_completes_lists_and_runs_and_hash_remembers(
     repl.expect("/review")
     repl.send_line(" src")
     repl.expect("Reviewed it all")
-    assert fake_llm.chat_requests[0].messages[-1] == {"role": "user", "content": "Please review src now."}
+    sent = fake_llm.chat_requests[0].messages[-1]["content"]
+    assert sent.startswith("Please review src now, as @rules.md says.")
+    assert sent.count("RULE-TEXT") == 1 and "OTHER-TEXT" not in sent  # attached once, its own mentions not followed
     repl.wait_prompt()
     repl.send_line("#always run the linter")
     repl.expect("[g] global")

@@ -74,8 +74,12 @@ def substitute(command: CustomCommand, arguments: str) -> str:
     return text
 
 
-async def expand(command: CustomCommand, arguments: str, workspace: Path, shell: ShellRunner | None) -> str:
-    """The prompt to send. ``shell`` is None where ``!`` commands may not run (a folder not trusted)."""
+async def expand(
+    command: CustomCommand, arguments: str, workspace: Path, shell: ShellRunner | None, *, includes: bool = True
+) -> str:
+    """The prompt to send. ``shell`` is None where ``!`` commands may not run (a folder not trusted).
+    ``includes=False`` leaves ``@path`` as written, for a front end that attaches mentions itself (the REPL
+    does, for every message: one way, not two)."""
     text = substitute(command, arguments)
     if shell is None and has_shell(text):
         raise ExpansionError(
@@ -95,7 +99,7 @@ async def expand(command: CustomCommand, arguments: str, workspace: Path, shell:
             pieces.append(await shell(shell_command))
             continue
         raw = match.group("gpath") or match.group("path") or ""
-        included = _include(raw.rstrip(".:!?"), workspace, command.name)
+        included = _include(raw.rstrip(".:!?"), workspace, command.name) if includes else None
         if included is None:
             pieces.append(match.group(0))
             continue

@@ -48,7 +48,8 @@ async def _use(command: CustomCommand, repl: ReplControl, arg: str) -> None:
     config = repl.config
     shell = policed_shell(repl.agent.policy, repl.agent.ctx) if config.trusted else None
     try:
-        prompt = await expand(command, arg, config.work_dir, shell)
+        # @path is left to the REPL's own mentions, which attach files of every message (next_message.py).
+        prompt = await expand(command, arg, config.work_dir, shell, includes=False)
     except ExpansionError as exc:
         repl.renderer.error(str(exc))
         return
