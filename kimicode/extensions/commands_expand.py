@@ -87,7 +87,7 @@ async def expand(
             "(`kimicode trust`, or --trust for one run)"
         )
     pieces: list[str] = []
-    position = includes = runs = 0
+    position = files = runs = 0
     for match in _SPECIAL.finditer(text):
         pieces.append(text[position : match.start()])
         position = match.end()
@@ -103,8 +103,8 @@ async def expand(
         if included is None:
             pieces.append(match.group(0))
             continue
-        includes += 1
-        if includes > MAX_INCLUDES:
+        files += 1
+        if files > MAX_INCLUDES:
             raise ExpansionError(f"/{command.name} includes more than {MAX_INCLUDES} files; nothing was sent")
         pieces.append(included + raw[len(raw.rstrip(".:!?")) :])
     pieces.append(text[position:])
