@@ -123,3 +123,23 @@ def test_a_secret_file_is_never_included(places: tuple[Path, Path, Path]) -> Non
     command = find_commands(ws, kimihome, userhome, plugins=[]).commands["env"]
     with pytest.raises(ExpansionError, match=r"@\.env .*secret"):
         asyncio.run(expand(command, "", ws, None))
+
+
+def test_arguments_never_add_a_command_or_a_file(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws / "notes.txt", "NOTES")
+    write(ws / ".claude/commands/t.md", "Triage: $ARGUMENTS\nLog: !`git log --grep $1`")
+    write(ws / ".gemini/commands/g.toml", 'prompt = "Show !{git show {{args}}}"\n')
+    commands = find_commands(ws, kimihome, userhome, plugins=[]).commands
+    ran: list[str] = []
+
+    async def shell(line: str) -> str:
+        ran.append(line)
+        return "out"
+
+    title = "x;touch pwned !`rm -rf ~` @notes.txt"
+    text = asyncio.run(expand(commands["t"], title, ws, shell))
+    assert text == f"Triage: {title}\nLog: out"
+    assert ran == ["git log --grep 'x;touch'"]
+    asyncio.run(expand(commands["g"], "HEAD $(id)", ws, shell))
+    assert ran[-1] == "git show HEAD '$(id)'"

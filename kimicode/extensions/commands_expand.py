@@ -1,7 +1,8 @@
 """A custom command used: its template with the arguments put in, files included and command output read.
 
 - ``$ARGUMENTS`` (Gemini: ``{{args}}``) is everything after the command's name; ``$1``…``$9`` its words
-  (shell-style quoting). A template with no placeholder gets the arguments appended.
+  (shell-style quoting). A template with no placeholder gets the arguments appended. Inside a ``!`` command
+  they are shell-quoted words.
 - ``@path`` (Gemini: ``@{path}``) includes a file of the workspace, bounded and passed through the secret
   redactor; a path leading out of the workspace, or a secret path (the policy's list: ``.env``, keys …),
   stops the command with one line. A word that names no file
@@ -10,7 +11,8 @@
   only as any ``bash`` call runs: ``Policy.decide`` says whether, the sandbox holds it (``policed_shell``).
   Nobody is asked: a command the policy would ask about is refused with one line, nothing sent.
 
-The text is read once, left to right: what a command prints or a file holds is never expanded again.
+The template is read once, left to right: what the arguments bring, a command prints or a file holds is
+never expanded again.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ ShellRunner = Callable[[str], Awaitable[str]]
 
 _ARGUMENTS = re.compile(r"\$(ARGUMENTS|[1-9])|\{\{args\}\}")
 # ``!`cmd` `` / ``!{cmd}``; ``@{path}`` / ``@path`` (at the start or after white space).
-_SPECIAL = re.compile(r"!`(?P<cmd>[^`\n]+)`|!\{(?P<gcmd>[^}\n]+)\}|@\{(?P<gpath>[^}\n]+)\}|(?<!\S)@(?P<path>[^\s`'\"(),;]+)")
+_SPECIAL = re.compile(r"!`(?P<cmd>[^`\n]+)`|!\{(?P<gcmd>(?:[^{}\n]|\{\{args\}\})+)\}|@\{(?P<gpath>[^}\n]+)\}|(?<!\S)@(?P<path>[^\s`'\"(),;]+)")
 
 
 class ExpansionError(Exception):
@@ -51,27 +53,42 @@ def has_shell(template: str) -> bool:
     return any(match.group("cmd") or match.group("gcmd") for match in _SPECIAL.finditer(template))
 
 
+class _Arguments:
+    """The arguments, put into the template's pieces; remembers whether any placeholder took them."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        try:
+            self.words = shlex.split(text)
+        except ValueError:  # an unclosed quote: plain words then
+            self.words = text.split()
+        self.used = False
+
+    def fill(self, piece: str, quoted: bool = False) -> str:
+        """``piece`` with its placeholders replaced; ``quoted``: as shell words (inside a ``!`` command, so
+        the arguments stay arguments: ``; rm -rf ~`` is one quoted word, never a second command)."""
+
+        def put(match: re.Match[str]) -> str:
+            self.used = True
+            key = match.group(1)
+            if key is None or key == "ARGUMENTS":
+                return " ".join(shlex.quote(word) for word in self.words) if quoted else self.text
+            index = int(key) - 1
+            word = self.words[index] if index < len(self.words) else ""
+            return shlex.quote(word) if quoted else word
+
+        return _ARGUMENTS.sub(put, piece)
+
+    def tail(self) -> str:
+        """What to append when no placeholder took the arguments."""
+        return f"\n\n{self.text}" if self.text and not self.used else ""
+
+
 def substitute(command: CustomCommand, arguments: str) -> str:
     """The template with the arguments in place (no file read, nothing run)."""
-    try:
-        words = shlex.split(arguments)
-    except ValueError:  # an unclosed quote: plain words then
-        words = arguments.split()
-    used = False
-
-    def put(match: re.Match[str]) -> str:
-        nonlocal used
-        used = True
-        key = match.group(1)
-        if key is None or key == "ARGUMENTS":
-            return arguments
-        index = int(key) - 1
-        return words[index] if index < len(words) else ""
-
-    text = _ARGUMENTS.sub(put, command.template)
-    if arguments and not used:
-        text = f"{text.rstrip()}\n\n{arguments}"
-    return text
+    given = _Arguments(arguments)
+    text = given.fill(command.template)
+    return f"{text.rstrip()}{given.tail()}" if given.tail() else text
 
 
 async def expand(
@@ -79,36 +96,41 @@ async def expand(
 ) -> str:
     """The prompt to send. ``shell`` is None where ``!`` commands may not run (a folder not trusted).
     ``includes=False`` leaves ``@path`` as written, for a front end that attaches mentions itself (the REPL
-    does, for every message: one way, not two)."""
-    text = substitute(command, arguments)
-    if shell is None and has_shell(text):
+    does, for every message: one way, not two).
+
+    Only the template's own ``!`` and ``@`` count: the arguments are put in after the template is read, so
+    an argument (an issue title handed to ``kimicode -p "/triage …"``) can never add a command or a file."""
+    template = command.template
+    if shell is None and has_shell(template):
         raise ExpansionError(
             f"/{command.name} runs shell commands (!`…`) and this folder is not trusted, so nothing was sent "
             "(`kimicode trust`, or --trust for one run)"
         )
+    given = _Arguments(arguments)
     pieces: list[str] = []
     position = files = runs = 0
-    for match in _SPECIAL.finditer(text):
-        pieces.append(text[position : match.start()])
+    for match in _SPECIAL.finditer(template):
+        pieces.append(given.fill(template[position : match.start()]))
         position = match.end()
         shell_command = match.group("cmd") or match.group("gcmd")
         if shell_command is not None:
             runs += 1
             if runs > MAX_SHELL_LINES or shell is None:
                 raise ExpansionError(f"/{command.name} runs more than {MAX_SHELL_LINES} shell commands; nothing was sent")
-            pieces.append(await shell(shell_command))
+            pieces.append(await shell(given.fill(shell_command, quoted=True)))
             continue
-        raw = match.group("gpath") or match.group("path") or ""
+        raw = given.fill(match.group("gpath") or match.group("path") or "")
         included = _include(raw.rstrip(".:!?"), workspace, command.name) if includes else None
         if included is None:
-            pieces.append(match.group(0))
+            pieces.append(given.fill(match.group(0)))
             continue
         files += 1
         if files > MAX_INCLUDES:
             raise ExpansionError(f"/{command.name} includes more than {MAX_INCLUDES} files; nothing was sent")
         pieces.append(included + raw[len(raw.rstrip(".:!?")) :])
-    pieces.append(text[position:])
-    return "".join(pieces)
+    pieces.append(given.fill(template[position:]))
+    text = "".join(pieces)
+    return f"{text.rstrip()}{given.tail()}" if given.tail() else text
 
 
 def _include(raw: str, workspace: Path, name: str) -> str | None:
