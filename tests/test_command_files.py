@@ -143,3 +143,27 @@ def test_arguments_never_add_a_command_or_a_file(places: tuple[Path, Path, Path]
     assert ran == ["git log --grep 'x;touch'"]
     asyncio.run(expand(commands["g"], "HEAD $(id)", ws, shell))
     assert ran[-1] == "git show HEAD '$(id)'"
+
+
+def test_a_built_in_repl_command_keeps_its_name_and_the_start_up_line_says_so(
+    places: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from kimicode.frontends.repl.catalog import repl_commands
+    from kimicode.frontends.repl.custom_commands import extensions_notice, is_custom
+
+    ws, kimihome, userhome = places
+    monkeypatch.setenv("HOME", str(userhome))
+    write(ws / ".claude/commands/model.md", "not the built-in")
+    write(ws / ".claude/commands/review.md", "---\ndescription: Review\n---\nReview")
+    config = SimpleNamespace(work_dir=ws, home=kimihome)
+    registry = repl_commands(config)  # type: ignore[arg-type]
+    model, review = registry.get("model"), registry.get("review")
+    assert model is not None and not is_custom(model)
+    assert review is not None and is_custom(review) and review.help == "Review (project .claude/commands)"
+    lines: list[str] = []
+    renderer = SimpleNamespace(dim=lines.append, warn=lines.append)
+    extensions_notice(config, registry, renderer)  # type: ignore[arg-type]
+    assert lines == ["extensions: 1 command",
+                     "left out, a built-in command has the name: /model (project .claude/commands)"]
