@@ -116,6 +116,36 @@ def test_the_line_names_each_kind_found() -> None:
     assert extensions_line({}) == ""
 
 
+def test_a_file_outside_the_workspace_is_never_included(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(ws.parent / "outside.txt", "not yours")
+    write(ws / ".claude/commands/leak.md", "Show @../outside.txt")
+    command = find_commands(ws, kimihome, userhome, plugins=[]).commands["leak"]
+    with pytest.raises(ExpansionError, match=r"@\.\./outside\.txt is outside the workspace"):
+        asyncio.run(expand(command, "", ws, None))
+
+
+def test_shell_lines_run_only_as_the_policy_allows(places: tuple[Path, Path, Path]) -> None:
+    from kimicode.extensions.commands_expand import policed_shell
+    from kimicode.security.policy import Policy
+    from kimicode.tools.base import ToolContext
+
+    ws, kimihome, userhome = places
+    write(ws / "keep.txt", "x")
+    write(ws / ".claude/commands/ok.md", "Said: !`echo hello`")
+    write(ws / ".claude/commands/rm.md", "!`rm keep.txt`")
+    commands = find_commands(ws, kimihome, userhome, plugins=[]).commands
+    ctx = ToolContext(workspace=ws)
+    asking = policed_shell(Policy(workspace=ws), ctx)  # the REPL's stance: rm would be asked about
+    assert asyncio.run(expand(commands["ok"], "", ws, asking)) == "Said: hello"
+    with pytest.raises(ExpansionError, match=r"!`rm keep.txt` was not run \(runs a shell command"):
+        asyncio.run(expand(commands["rm"], "", ws, asking))
+    headless = policed_shell(Policy(workspace=ws, headless=True), ctx)
+    with pytest.raises(ExpansionError, match="was not run"):
+        asyncio.run(expand(commands["rm"], "", ws, headless))
+    assert (ws / "keep.txt").exists()
+
+
 def test_a_secret_file_is_never_included(places: tuple[Path, Path, Path]) -> None:
     ws, kimihome, userhome = places
     write(ws / ".env", "API_TOKEN=hunter2\n")

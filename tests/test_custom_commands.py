@@ -58,30 +58,19 @@ def test_claude_command_with_arguments_is_the_first_request(fake_llm: FakeLLM, h
     assert fake_llm.chat_requests[0].body["messages"][-1] == {"role": "user", "content": "Review the code in src for bugs."}
 
 
-def test_namespaced_positional_and_gemini_commands(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    write(repo / ".kimicode/commands/frontend/fix.md", "Fix $2 in $1, not $3.")
+def test_a_namespaced_gemini_command(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
     write(userhome(home) / ".gemini/commands/git/explain.toml",
           'description = "Explain"\nprompt = """Explain {{args}} simply."""\n')
-    fake_llm.script(Reply(content="ok"), Reply(content="ok"))
-    assert run(fake_llm, home, repo, "-p", '/frontend:fix "the header" color').returncode == 0
-    assert first_user_text(fake_llm) == "Fix color in the header, not ."
-    before = len(fake_llm.chat_requests)
-    assert run(fake_llm, home, repo, "-p", "/git:explain rebase").returncode == 0
-    assert fake_llm.chat_requests[before].body["messages"][-1]["content"] == "Explain rebase simply."
-
-
-def test_at_path_includes_a_workspace_file_and_refuses_one_outside(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    write(repo / ".claude/commands/explain.md", "Explain @src/app.py to me.")
-    write(repo.parent / "outside.txt", "not yours")
-    write(repo / ".claude/commands/leak.md", "Show @../outside.txt")
     fake_llm.script(Reply(content="ok"))
-    assert run(fake_llm, home, repo, "-p", "/explain").returncode == 0
-    assert first_user_text(fake_llm) == "Explain <file path=\"src/app.py\">\nprint('hello')\n\n</file> to me."
-    before = len(fake_llm.chat_requests)
-    proc = run(fake_llm, home, repo, "-p", "/leak")
-    assert proc.returncode == 2
-    assert "@../outside.txt is outside the workspace" in proc.stderr and "Traceback" not in proc.stderr
-    assert len(fake_llm.chat_requests) == before
+    assert run(fake_llm, home, repo, "-p", "/git:explain rebase").returncode == 0
+    assert fake_llm.chat_requests[0].body["messages"][-1]["content"] == "Explain rebase simply."
+
+
+def test_positional_arguments_and_an_at_path_include(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
+    write(repo / ".kimicode/commands/frontend/explain.md", "Explain @src/app.py to $2, then $1 (not $3).")
+    fake_llm.script(Reply(content="ok"))
+    assert run(fake_llm, home, repo, "-p", '/frontend:explain "the team" me').returncode == 0
+    assert first_user_text(fake_llm) == "Explain <file path=\"src/app.py\">\nprint('hello')\n\n</file> to me, then the team (not )."
 
 
 def test_shell_lines_run_only_in_a_trusted_folder(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
@@ -97,14 +86,6 @@ def test_shell_lines_run_only_in_a_trusted_folder(fake_llm: FakeLLM, home: Path,
     assert first_user_text(fake_llm) == "Branch state:\nfrom-the-shell\nSummarise it."
 
 
-def test_shell_line_the_policy_denies_is_not_run(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    write_home_config(home, 'max_retries = 1\n[permissions]\ndeny = ["bash(rm *)"]\n')
-    write(repo / ".claude/commands/clean.md", "!`rm src/app.py`")
-    proc = run(fake_llm, home, repo, "-p", "-y", "--trust", "/clean")
-    assert proc.returncode == 2 and "!`rm src/app.py` was not run" in proc.stderr, proc.stderr
-    assert (repo / "src/app.py").exists() and fake_llm.chat_requests == []
-
-
 def test_allowed_tools_restrict_the_turn(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
     write(repo / ".claude/commands/look.md", "---\nallowed-tools: Read, Bash(git status:*)\n---\nLook around.")
     fake_llm.script(
@@ -118,22 +99,19 @@ def test_allowed_tools_restrict_the_turn(fake_llm: FakeLLM, home: Path, repo: Pa
     assert result["role"] == "tool" and "allowed-tools" in result["content"] and "bash, view" in result["content"]
 
 
-def test_init_event_counts_extensions(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
+def test_init_event_counts_extensions_and_global_instructions_come_first(
+    fake_llm: FakeLLM, home: Path, repo: Path
+) -> None:
     write(repo / ".claude/commands/a.md", "A")
     write(userhome(home) / ".codex/prompts/b.md", "B")
+    write(home / "AGENTS.md", "GLOBAL-RULE-ONE")
+    write(userhome(home) / ".claude/CLAUDE.md", "CLAUDE-GLOBAL-RULE")
+    write(repo / "AGENTS.md", "PROJECT-RULE")
     fake_llm.script(Reply(content="ok"))
     proc = run(fake_llm, home, repo, "-p", "hi", "--output-format", "stream-json")
     assert proc.returncode == 0, proc.stderr
     init = json.loads(proc.stdout.splitlines()[0])
     assert init["subtype"] == "init"
     assert init["extensions"] == {"hooks": 0, "commands": 2, "agents": 0, "plugins": 0}
-
-
-def test_global_instructions_come_before_the_project_s(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    write(home / "AGENTS.md", "GLOBAL-RULE-ONE")
-    write(userhome(home) / ".claude/CLAUDE.md", "CLAUDE-GLOBAL-RULE")
-    write(repo / "AGENTS.md", "PROJECT-RULE")
-    fake_llm.script(Reply(content="ok"))
-    assert run(fake_llm, home, repo, "-p", "hi").returncode == 0
     system = fake_llm.chat_requests[0].body["messages"][0]["content"]
     assert 0 < system.index("GLOBAL-RULE-ONE") < system.index("CLAUDE-GLOBAL-RULE") < system.index("PROJECT-RULE")
