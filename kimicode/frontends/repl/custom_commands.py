@@ -41,7 +41,9 @@ def custom_slash_commands(config: Config, reserved: Collection[str]) -> list[Sla
     return found
 
 
-async def _use(command: CustomCommand, repl: ReplControl, arg: str) -> None:
+async def prepare(command: CustomCommand, repl: ReplControl, arg: str) -> str | None:
+    """The prompt for the command's turn, its ``allowed-tools`` gate set on the agent until the next turn
+    starts (lift_gate); None when it cannot be used (said in one line)."""
     from kimicode.extensions.commands_expand import ExpansionError, expand, policed_shell
     from kimicode.extensions.commands_use import tool_gate
 
@@ -52,20 +54,41 @@ async def _use(command: CustomCommand, repl: ReplControl, arg: str) -> None:
         prompt = await expand(command, arg, config.work_dir, shell, includes=False)
     except ExpansionError as exc:
         repl.renderer.error(str(exc))
-        return
-    agent = repl.agent
-    previous = agent.tool_gate
+        return None
+    lift_gate(repl)
     gate = tool_gate(command)
     if gate is not None:
-        agent.tool_gate = gate  # this turn only (commands_use: allowed-tools)
+        repl.agent.tool_gate = gate
+    return prompt
+
+
+def lift_gate(repl: ReplControl) -> None:
+    """A turn that is not a command's starts: the last command's tool restriction ends."""
+    from kimicode.extensions.commands_use import CommandGate
+
+    if isinstance(repl.agent.tool_gate, CommandGate):
+        repl.agent.tool_gate = None
+
+
+async def _use(command: CustomCommand, repl: ReplControl, arg: str) -> None:
+    """The command's handler where no dispatcher starts the turn in the background (the dispatcher does,
+    so the prompt stays live as for any message: custom_command_of)."""
+    prompt = await prepare(command, repl, arg)
+    if prompt is None:
+        return
     try:
         await repl.run_turn(prompt)
     finally:
-        agent.tool_gate = previous
+        lift_gate(repl)
+
+
+def custom_command_of(command: SlashCommand) -> CustomCommand | None:
+    handler = command.handler
+    return handler.args[0] if isinstance(handler, partial) and handler.func is _use else None
 
 
 def is_custom(command: SlashCommand) -> bool:
-    return isinstance(command.handler, partial) and command.handler.func is _use
+    return custom_command_of(command) is not None
 
 
 def extensions_notice(config: Config, registry: Iterable[SlashCommand], renderer: Renderer) -> None:
