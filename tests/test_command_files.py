@@ -197,3 +197,18 @@ def test_a_built_in_repl_command_keeps_its_name_and_the_start_up_line_says_so(
     extensions_notice(config, registry, renderer)  # type: ignore[arg-type]
     assert lines == ["extensions: 1 command",
                      "left out, a built-in command has the name: /model (project .claude/commands)"]
+
+
+def test_a_project_command_linking_out_of_the_workspace_is_not_read(places: tuple[Path, Path, Path]) -> None:
+    ws, kimihome, userhome = places
+    write(userhome / ".ssh/id_rsa", "PRIVATE KEY")
+    (ws / ".claude/commands").mkdir(parents=True)
+    (ws / ".claude/commands/review.md").symlink_to(userhome / ".ssh/id_rsa")
+    (ws / ".claude/commands/team").symlink_to(userhome / ".ssh", target_is_directory=True)
+    write(userhome / ".ssh/config.md", "Host *")
+    write(userhome / "mine.md", "my own")
+    (userhome / ".claude/commands").mkdir(parents=True)
+    (userhome / ".claude/commands/mine.md").symlink_to(userhome / "mine.md")  # yours: followed
+    catalog = find_commands(ws, kimihome, userhome, plugins=[])
+    assert sorted(catalog.commands) == ["mine"]
+    assert sum("outside the workspace" in line for line in catalog.problems) == 2

@@ -44,6 +44,9 @@ class CommandFolder:
     source: str  # how /help names where a command came from
     project: bool
     prefix: str = ""  # a plugin's name and a colon
+    # A project's files must really be inside it: a link out (to ~/.ssh/id_rsa) would send that file to the
+    # model as a prompt. Your own folders may link where you like.
+    within: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,9 @@ def command_folders(
 ) -> list[CommandFolder]:
     """Every folder commands are read from, in precedence order (the module's docstring)."""
     folders = [
-        CommandFolder(workspace / ".kimicode" / "commands", "markdown", "project .kimicode/commands", True),
-        CommandFolder(workspace / ".claude" / "commands", "markdown", "project .claude/commands", True),
-        CommandFolder(workspace / ".gemini" / "commands", "gemini", "project .gemini/commands", True),
+        CommandFolder(workspace / ".kimicode" / "commands", "markdown", "project .kimicode/commands", True, "", workspace),
+        CommandFolder(workspace / ".claude" / "commands", "markdown", "project .claude/commands", True, "", workspace),
+        CommandFolder(workspace / ".gemini" / "commands", "gemini", "project .gemini/commands", True, "", workspace),
         CommandFolder(kimicode_home / "commands", "markdown", f"user {_tilde(kimicode_home / 'commands', user_home)}", False),
         CommandFolder(user_home / ".claude" / "commands", "markdown", "user ~/.claude/commands", False),
         CommandFolder(user_home / ".gemini" / "commands", "gemini", "user ~/.gemini/commands", False),
@@ -154,6 +157,10 @@ def _files(root: Path, suffix: str) -> list[tuple[Path, list[str]]]:
 
 
 def _read_file(path: Path, name: str, folder: CommandFolder) -> CustomCommand:
+    if folder.within is not None:
+        root, real = folder.within.resolve(), path.resolve()
+        if root not in real.parents:
+            raise ValueError(f"leads to {real}, outside the workspace; not read")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ValueError(f"larger than {MAX_FILE_BYTES // 1000} KB; not read as a command")
     text = path.read_text(encoding="utf-8", errors="replace")
