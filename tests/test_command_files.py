@@ -212,3 +212,17 @@ def test_a_project_command_linking_out_of_the_workspace_is_not_read(places: tupl
     catalog = find_commands(ws, kimihome, userhome, plugins=[])
     assert sorted(catalog.commands) == ["mine"]
     assert sum("outside the workspace" in line for line in catalog.problems) == 2
+
+
+def test_memory_lines_append_and_never_write_through_a_link_out(tmp_path: Path) -> None:
+    from kimicode.extensions.memory import append_memory
+
+    ws = tmp_path / "ws"
+    write(ws / "AGENTS.md", "# Rules")
+    assert append_memory(ws / "AGENTS.md", "  use   tabs ", ws) == "- use tabs"
+    assert (ws / "AGENTS.md").read_text() == "# Rules\n- use tabs\n"
+    write(tmp_path / "bashrc", "export A=1\n")
+    (ws / "CLAUDE.md").symlink_to(tmp_path / "bashrc")
+    with pytest.raises(ValueError, match="outside"):
+        append_memory(ws / "CLAUDE.md", "x", ws)
+    assert (tmp_path / "bashrc").read_text() == "export A=1\n"

@@ -35,11 +35,15 @@ def global_instructions(kimicode_home: Path, user_home: Path | None = None) -> l
     return found
 
 
-def append_memory(path: Path, text: str) -> str:
-    """Append ``text`` as one list item at the end of ``path`` (created if missing); returns the line."""
+def append_memory(path: Path, text: str, within: Path | None = None) -> str:
+    """Append ``text`` as one list item at the end of ``path`` (created if missing); returns the line.
+    ``within``: the folder the file must really be in (a project's AGENTS.md linking to ~/.bashrc is not
+    written through)."""
     line = " ".join(text.split())[:MAX_MEMORY_LINE]
     if not line:
         raise ValueError("nothing to remember: write the text after #")
+    if within is not None and within.resolve() not in path.resolve().parents:
+        raise ValueError(f"it leads to {path.resolve()}, outside {within}; nothing was written")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with path.open("rb") as file:

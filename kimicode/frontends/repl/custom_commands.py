@@ -157,7 +157,8 @@ async def remember(repl: ReplControl, text: str) -> None:
     if not isinstance(path, Path):
         return
     try:
-        line = append_memory(path, text[len(MEMORY_MARK):])
+        within = repl.config.work_dir if path.parent == repl.config.work_dir else None  # the project's file
+        line = append_memory(path, text[len(MEMORY_MARK):], within)
     except (OSError, ValueError) as exc:
         repl.renderer.error(f"could not write {path}: {getattr(exc, 'strerror', None) or exc}")
         return
