@@ -132,7 +132,8 @@ def _read_folder(folder: CommandFolder, problems: list[str]) -> list[CustomComma
 
 
 def _files(root: Path, suffix: str) -> list[tuple[Path, list[str]]]:
-    """(file, name parts) under ``root``, sorted, hidden entries and links out of the folder left out."""
+    """(file, name parts) under ``root``, sorted, hidden entries left out, ``MAX_DEPTH`` folders deep at most
+    (a link that loops ends there; where a project's link leads is checked as the file is read)."""
     if not root.is_dir():
         return []
     found: list[tuple[Path, list[str]]] = []
