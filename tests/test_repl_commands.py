@@ -19,7 +19,7 @@ REPL_PACKAGE = Path(__file__).resolve().parents[1] / "kimicode" / "frontends" / 
 EXPECTED = {
     "help", "exit", "quit", "clear", "compact", "mode", "model", "thinking", "yolo", "permissions", "cost", "undo",
     "diff", "sessions", "resume", "image", "video", "skills", "mcp", "init", "fork", "export", "title",
-    "terminal-setup", "tasks", "agents", SHELL_ESCAPE,
+    "terminal-setup", "tasks", "agents", "memory", SHELL_ESCAPE,
 }
 RUN_WHILE_A_TURN_RUNS = {"help", "exit", "quit", "yolo", "permissions", "cost", "tasks"}
 

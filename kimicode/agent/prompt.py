@@ -45,14 +45,20 @@ def project_instructions(workspace: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def build_system_prompt(workspace: Path, sections: list[str] | None = None) -> str:
-    """The base prompt, then project instructions, then feature sections (skills, visual loop ...)."""
+def build_system_prompt(workspace: Path, sections: list[str] | None = None, home: Path | None = None) -> str:
+    """The base prompt, then the user's global instructions, the project's, then feature sections (skills,
+    visual loop ...). ``home``: KIMICODE_HOME (default: from the environment)."""
+    from kimicode.config import kimicode_home
+    from kimicode.extensions.memory import global_instructions
+
     base = Template(load_prompt("system.md")).safe_substitute(
         workspace=str(workspace),
         date=datetime.date.today().isoformat(),
         os=f"{platform.system()} {platform.release()}",
     )
     parts = [base.strip()]
+    for path, text in global_instructions(home or kimicode_home()):  # the project's come later: they can narrow them
+        parts.append(f"# The user's instructions for every project ({path.name}, from {path.parent})\n\n{text.strip()}")
     for path, text in project_instructions(workspace):
         parts.append(f"# Project instructions ({path.name}, from {path.parent})\n\n{text.strip()}")
     parts.extend(section.strip() for section in sections or [] if section.strip())

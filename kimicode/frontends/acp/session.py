@@ -33,6 +33,7 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
 from kimicode.config import Config
 from kimicode.frontends.acp import approvals, outcomes
+from kimicode.frontends.acp.custom import custom_available, custom_catalog, use_custom_command
 from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals
 from kimicode.frontends.acp.options import (
     ACP_MODES,
@@ -192,7 +193,8 @@ class AcpSession:
     async def announce(self) -> None:
         """Right after session/new or session/load answered: commands, then what was noted meanwhile."""
         self._announced = True
-        await self.send(h.update_available_commands(available_commands()))
+        self.custom = custom_catalog(self.config)  # the user's own commands, read when the editor is told them
+        await self.send(h.update_available_commands([*available_commands(), *custom_available(self.custom)]))
         for text in self._notices:
             await self.send(h.update_agent_message_text(f"_kimicode: {text}_\n\n"))
         self._notices.clear()
@@ -288,8 +290,11 @@ class AcpSession:
         if command is not None:
             await self._command(*command)
             return "end_turn"
+        prompt = await use_custom_command(self, text)  # the text itself, or the custom command it names
+        if prompt is None:
+            return "end_turn"
         self._cancelled = False
-        self._turn = asyncio.create_task(self._consume(text, images))
+        self._turn = asyncio.create_task(self._consume(prompt, images))
         try:
             result = await self._turn
         except asyncio.CancelledError:

@@ -83,7 +83,8 @@ class HeadlessPrinter:
         self.err.write(f"kimicode: {line}\n")
         self.err.flush()
 
-    def start(self, tools: list[str]) -> None:
+    def start(self, tools: list[str], extensions: dict[str, int] | None = None) -> None:
+        """``extensions``: how many hooks, commands, agents and plugins were found (kimicode.extensions.summary)."""
         if self.stream:
             self._emit_json(
                 {
@@ -95,6 +96,7 @@ class HeadlessPrinter:
                     "cwd": str(self.config.work_dir),
                     "tools": tools,
                     "version": __version__,
+                    "extensions": extensions or {},
                 }
             )
 

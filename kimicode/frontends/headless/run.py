@@ -31,6 +31,9 @@ from kimicode.llm.messages import Image
 if TYPE_CHECKING:
     from kimicode.llm.setup import ModelSetup
 
+MAX_PROBLEM_LINES = 5  # of custom command files that could not be read
+
+
 def _say(message: str) -> None:
     sys.stderr.write(f"kimicode: {message}\n")
     sys.stderr.flush()
@@ -192,10 +195,32 @@ async def run_headless(
     async with assembled_run(
         config, opened, headless_approver(), report=notice, headless=True, mcp_wait=config.mcp_startup_wait, model=model
     ) as run:
-        printer.start(list(run.agent.current_tools()))  # what the first request offers
+        from kimicode.extensions.commands import find_commands
+        from kimicode.extensions.summary import extension_counts
+
+        commands = find_commands(config.work_dir, config.home)
+        extensions = extension_counts(
+            config.work_dir, config.home, counts={"commands": len(commands)}, trusted=config.trusted
+        )
+        printer.start(list(run.agent.current_tools()), extensions)  # what the first request offers
         report_skill_problems(run.runtime, notice)
         report_sandbox(run.runtime, notice)
+        for problem in commands.problems[:MAX_PROBLEM_LINES]:
+            notice(f"custom command not read: {problem}")
         agent = run.agent
+        if task.startswith("/"):  # a custom command: its template, expanded, is the task
+            from kimicode.extensions.commands_expand import ExpansionError
+            from kimicode.extensions.commands_use import expand_message, tool_gate
+
+            try:
+                used = await expand_message(
+                    task, commands, config.work_dir, trusted=config.trusted, policy=agent.policy, ctx=agent.ctx
+                )
+            except ExpansionError as exc:
+                return early_exit(fmt, "usage", str(exc), EXIT_USAGE, session_id=opened.session.id)
+            if used is not None:
+                task = used.prompt
+                agent.tool_gate = tool_gate(used.command)
         if steering is not None:
             from kimicode.frontends.headless.input_stream import follow
 

@@ -31,6 +31,7 @@ from kimicode.frontends.common.sessions import OpenedSession, SessionInUse, Sess
 from kimicode.frontends.repl.approvals import OnScreen, ask_approval
 from kimicode.frontends.repl.catalog import repl_commands
 from kimicode.frontends.repl.conversation import Conversation
+from kimicode.frontends.repl.custom_commands import extensions_notice
 from kimicode.frontends.repl.dispatch import Dispatcher
 from kimicode.frontends.repl.live import LiveArea
 from kimicode.frontends.repl.next_message import NextMessage
@@ -91,7 +92,7 @@ class Repl:
         self.options = options
         self.renderer = Renderer()
         self.want_exit = False
-        self.commands = repl_commands()
+        self.commands = repl_commands(config)
         self.mcp: McpManager | None = None  # the MCP servers of this session, when any are configured
         # SIGTERM or SIGHUP received: the turn is cancelled, the session saved, and the REPL ends.
         self.stop_signal: signal.Signals | None = None
@@ -132,6 +133,7 @@ class Repl:
         if self.options.get("resume") is not None and not str(self.options["resume"]).strip():
             await self.resume(None)
         banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer)
+        extensions_notice(self.config, self.commands, self.renderer)
         self.warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)
         asyncio.get_running_loop().call_later(0.1, self.warmer.start)
         from kimicode.agent.mcp_run import running_mcp

@@ -6,11 +6,29 @@ what exists is read here and a command module can be imported, or tested, on its
 
 from __future__ import annotations
 
-from kimicode.frontends.repl import agents_command, session_commands, settings_commands, tasks_command, verbs
+from typing import TYPE_CHECKING
+
+from kimicode.frontends.repl import (
+    agents_command,
+    custom_commands,
+    session_commands,
+    settings_commands,
+    tasks_command,
+    verbs,
+)
 from kimicode.frontends.repl.commands import CommandRegistry
 
+if TYPE_CHECKING:
+    from kimicode.config import Config
 
-def repl_commands() -> CommandRegistry:
-    return CommandRegistry(
-        [*session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND, agents_command.COMMAND]
-    )
+
+def repl_commands(config: Config | None = None) -> CommandRegistry:
+    """The built-in commands, then (given ``config``) the user's own whose names no built-in has."""
+    builtin = [
+        *session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND,
+        agents_command.COMMAND, custom_commands.MEMORY_COMMAND,
+    ]
+    if config is None:
+        return CommandRegistry(builtin)
+    reserved = {command.name for command in CommandRegistry(builtin)}
+    return CommandRegistry([*builtin, *custom_commands.custom_slash_commands(config, reserved)])
