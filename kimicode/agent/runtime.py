@@ -48,6 +48,8 @@ class Runtime:
     prompt_sections: list[str] = field(default_factory=list)
     # The skills found for this run (None in modes without skills); front ends report its invalid ones.
     skills: SkillCatalog | None = None
+    # Project instruction files that were not read (they lead out of the project); front ends say so.
+    instruction_problems: list[str] = field(default_factory=list)
     # Set in swarm mode: runs the sub-agents the spawn_agents tool asks for.
     swarm: Swarm | None = None
     # Headless runs have nobody to ask: what would be asked is refused (DESIGN.md B.1, B.8).
@@ -244,7 +246,8 @@ def build_runtime(
         sections.append(skills_section(skills))  # bounded; empty when there are no skills
     client = ChatClient(config, model.profile, model.endpoint, model.store)
     named = AgentSetup.find(config, AGENT_MODES)  # custom agents: --agent, and spawn_agents' named ones
-    system_prompt = build_system_prompt(workspace, sections)
+    instruction_problems: list[str] = []
+    system_prompt = build_system_prompt(workspace, sections, skipped=instruction_problems)
     session = session_id or new_session_id()
     swarm: Swarm | None = None
     if config.mode == "swarm":
@@ -279,6 +282,7 @@ def build_runtime(
         session_id=session,
         prompt_sections=sections,
         skills=skills,
+        instruction_problems=instruction_problems,
         swarm=swarm,
         headless=headless,
         model=model,

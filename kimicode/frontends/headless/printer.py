@@ -312,7 +312,10 @@ def report_sandbox(runtime: Runtime, notice: Callable[[str], None]) -> None:
 
 
 def report_skill_problems(runtime: Runtime, notice: Callable[[str], None]) -> None:
-    """One stderr line per SKILL.md that was skipped, so a broken skill is never silently missing."""
+    """One stderr line per SKILL.md (or project instruction file) that was skipped, so neither is ever
+    silently missing."""
+    for problem in runtime.instruction_problems:
+        notice(problem)
     if runtime.skills is None:
         return
     for path, reason in runtime.skills.invalid:

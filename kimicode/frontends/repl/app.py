@@ -134,6 +134,8 @@ class Repl:
             await self.resume(None)
         banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer)
         extensions_notice(self.config, self.commands, self.renderer)
+        for problem in self.runtime.instruction_problems:
+            self.renderer.warn(problem)
         self.warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)
         asyncio.get_running_loop().call_later(0.1, self.warmer.start)
         from kimicode.agent.mcp_run import running_mcp
