@@ -18,7 +18,7 @@ from kimicode import __version__
 from kimicode.config import MODES, SANDBOX_MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint", "rewind")
 
 EXIT_USAGE = 2
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kimicode.session.rewind import user_turns
+from kimicode.session.store import SessionStore
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl
 
@@ -45,3 +47,53 @@ def test_undo_after_clear_names_the_turn_it_undoes(spawn, fake_llm: FakeLLM, wor
     repl.expect(")")
     assert "turn: make file" in repl.transcript, out
     assert not (workspace / "made.txt").exists()
+
+
+def test_esc_esc_on_the_second_of_three_turns_restores_files_and_conversation(
+    spawn, fake_llm: FakeLLM, home: Path, workspace: Path
+) -> None:
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("createfile", {"path": "a.txt", "content": "one\n"})]),
+        Reply(content="done one"),
+        Reply(
+            tool_calls=[
+                ToolCall("strreplace", {"path": "a.txt", "old_str": "one", "new_str": "two"}),
+                ToolCall("createfile", {"path": "b.txt", "content": "bee\n"}),
+            ]
+        ),
+        Reply(content="done two"),
+        Reply(tool_calls=[ToolCall("createfile", {"path": "c.txt", "content": "sea\n"})]),
+        Reply(content="done three"),
+        Reply(content="second again"),
+    )
+    repl: Repl = spawn("-y")
+    for text, answer in (("first turn", "done one"), ("second turn", "done two"), ("third turn", "done three")):
+        repl.wait_prompt()
+        repl.send_line(text)
+        repl.expect(answer)
+    assert (workspace / "a.txt").read_text() == "two\n" and (workspace / "c.txt").exists()
+    repl.wait_prompt()
+    repl.send("\x1b\x1b")
+    listing = repl.expect("rewind to just before which message?")
+    assert "1) first turn" in listing and "2) second turn" in listing and "3) third turn" in listing
+    repl.send_line("2")
+    repl.expect("restore [b] conversation and files")
+    repl.send("b")
+    out = repl.expect("conversation rewound to before message 2")
+    assert "files restored to before message 2" in out
+    assert (workspace / "a.txt").read_text() == "one\n"
+    assert not (workspace / "b.txt").exists() and not (workspace / "c.txt").exists()
+    repl.wait_prompt()
+    repl.send("\r")  # the message came back in the prompt: send it as it is
+    repl.expect("second again")
+    messages = fake_llm.chat_requests[-1].messages
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    assert users == ["first turn", "second turn"]
+    assert messages[-2] == {"role": "assistant", "content": "done one"}
+    repl.wait_prompt()
+    repl.send_line("/exit")
+    assert repl.wait_exit() == 0
+    # the original session is kept with its three messages; the fork has the first and the one sent again
+    store = SessionStore(home)
+    counts = sorted(len(user_turns(store.open(info.id, workspace))) for info in store.list(workspace))
+    assert counts == [2, 3]

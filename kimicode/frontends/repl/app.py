@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from kimicode.agent.policy import ApprovalDecision
     from kimicode.agent.runtime import Runtime
     from kimicode.mcp.manager import McpManager
+    from kimicode.session.rewind import UserTurn
     from kimicode.tools.background import BackgroundTask, TaskManager
     from kimicode.tools.propose_plan import PlanReview
 
@@ -240,7 +241,7 @@ class Repl:
             return
         text, images, parts = message
         try:
-            await asyncio.to_thread(self.conversation.undo.begin_turn, text[:60])
+            await asyncio.to_thread(self.conversation.begin_turn, text[:60])
         except Exception as exc:  # noqa: BLE001 - no checkpoint is no reason to refuse the turn
             self.renderer.warn(f"no undo checkpoint for this turn: {exc}")
         await self.turns.run(self.agent, text, images, parts)
@@ -340,6 +341,12 @@ class Repl:
 
     async def undo(self) -> None:
         await self.conversation.undo_last_turn()
+
+    async def rewind_to(self, turn: UserTurn, conversation: bool, files: bool) -> None:
+        await self.conversation.rewind(turn, conversation, files)
+
+    def prefill_prompt(self, text: str) -> None:
+        self.prompt.prefill(text)
 
     def session_diff(self) -> str:
         return str(self.conversation.undo.diff())
