@@ -97,3 +97,29 @@ def test_esc_esc_on_the_second_of_three_turns_restores_files_and_conversation(
     store = SessionStore(home)
     counts = sorted(len(user_turns(store.open(info.id, workspace))) for info in store.list(workspace))
     assert counts == [2, 3]
+
+
+def test_continue_replays_the_last_turns_and_history_shows_all(spawn, home: Path, workspace: Path) -> None:
+    session = SessionStore(home).create(workspace, "kimi-k2.5", "agent")
+    session.append_message({"role": "system", "content": "sys"})
+    for n in range(1, 6):
+        session.append_message({"role": "user", "content": f"question number {n}"})
+        call = {"id": f"c{n}", "type": "function", "function": {"name": "view", "arguments": f'{{"path": "file{n}.py"}}'}}
+        session.append_message({"role": "assistant", "content": "", "tool_calls": [call]})
+        session.append_message({"role": "tool", "tool_call_id": f"c{n}", "content": "x"})
+        session.append_message({"role": "assistant", "content": f"answer number {n}"})
+    session.close()
+    repl: Repl = spawn("-C")
+    shown = repl.wait_prompt()
+    assert "… 2 earlier turns" in shown
+    for n in (3, 4, 5):
+        assert f"› question number {n}" in shown and f"⚙ view file{n}.py" in shown and f"answer number {n}" in shown
+    assert "question number 2" not in shown
+    assert shown.index("question number 5") < shown.index("resumed session")
+    repl.send_line("/history")
+    full = repl.expect("answer number 5")
+    assert "question number 1" in full and "earlier turn" not in full
+    repl.wait_prompt()
+    repl.send_line("/history 1")
+    last = repl.expect("answer number 5")
+    assert "… 4 earlier turns" in last and "question number 4" not in last

@@ -45,6 +45,10 @@ def banner(config: Config, opened: OpenedSession, terminal: Terminal, sandbox: S
     session = opened.session
     state = f"resumed session {session.id} ({len(opened.history)} messages)" if opened.resumed else f"session {session.id}"
     renderer.info(f"kimicode · {config.model} · {config.work_dir}", "bold")
+    if opened.resumed:
+        from kimicode.frontends.repl.history_view import show_past
+
+        show_past(renderer, session.transcript())
     renderer.dim(f"{state} · /help · Enter sends, {terminal.newline_hint()}")
     from kimicode.security.sandbox import unavailable_notice
 
