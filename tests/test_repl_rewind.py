@@ -123,3 +123,27 @@ def test_continue_replays_the_last_turns_and_history_shows_all(spawn, home: Path
     repl.send_line("/history 1")
     last = repl.expect("answer number 5")
     assert "… 4 earlier turns" in last and "question number 4" not in last
+
+
+def test_model_lists_the_endpoints_models_and_refuses_an_unknown_one(spawn, fake_llm: FakeLLM) -> None:
+    fake_llm.extra_models = [("moonshot-v1-8k", 8192), ("kimi-k2-thinking", None)]
+    fake_llm.script(Reply(content="from the other model"))
+    repl: Repl = spawn()
+    repl.wait_prompt()
+    repl.send_line("/model")
+    listing = repl.expect("switch with /model NAME")
+    assert "* kimi-k2.5" in listing and "262,144 tokens" in listing
+    assert "moonshot-v1-8k" in listing and "8,192 tokens" in listing and "3 models" in listing
+    repl.wait_prompt()
+    repl.send_line("/model no-such-model")
+    refused = repl.expect("it serves")
+    assert "'no-such-model'" in refused and "/model lists the 3" in refused
+    repl.wait_prompt()
+    repl.send_line("/model moonshot-v1-8k")
+    repl.expect("model: moonshot-v1-8k (context 8,192 tokens)")
+    repl.wait_prompt()
+    repl.send_line("hello")
+    repl.expect("from the other model")
+    assert [r.body["model"] for r in fake_llm.chat_requests] == ["moonshot-v1-8k"]
+    # the list was asked for once, however often /model was used
+    assert sum(1 for r in fake_llm.all_requests if r.path == "/v1/models") <= 2
