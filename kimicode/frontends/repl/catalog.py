@@ -6,12 +6,15 @@ what exists is read here and a command module can be imported, or tested, on its
 
 from __future__ import annotations
 
-from kimicode.frontends.repl import history_view, rewind, session_commands, settings_commands, tasks_command, verbs
+from kimicode.frontends.repl import session_commands, settings_commands, tasks_command, verbs
 from kimicode.frontends.repl.commands import CommandRegistry
+from kimicode.frontends.repl.context_view import COMMAND as CONTEXT_COMMAND
+from kimicode.frontends.repl.history_view import COMMAND as HISTORY_COMMAND
+from kimicode.frontends.repl.rewind import COMMAND as REWIND_COMMAND
 
 
 def repl_commands() -> CommandRegistry:
     return CommandRegistry(
-        [*session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND, rewind.COMMAND,
-         history_view.COMMAND]
+        [*session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND]
+        + [REWIND_COMMAND, HISTORY_COMMAND, CONTEXT_COMMAND]
     )
