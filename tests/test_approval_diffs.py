@@ -46,3 +46,43 @@ def test_acp_approval_diff_is_the_whole_file_as_it_will_be_written(
     preview = client.permission_requests[0][0].content[0]
     assert preview.type == "diff" and preview.path == str(target)
     assert preview.old_text == "alpha\r\nbeta\r\ngamma\r\n" and preview.new_text == written
+
+
+def test_repl_approval_shows_a_numbered_diff_with_three_lines_of_context(spawn, fake_llm: FakeLLM, workspace: Path) -> None:
+    (workspace / "code.py").write_text("".join(f"line_{n} = {n}\n" for n in range(1, 21)))
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("strreplace", {"path": "code.py", "old_str": "line_10 = 10", "new_str": "line_10 = 'ten'"})]),
+        Reply(content="edited"),
+    )
+    repl: Repl = spawn()
+    repl.wait_prompt()
+    repl.send_line("edit it")
+    repl.expect("? ")
+    shown = repl.expect("yes once")
+    rows = [line.strip() for line in shown.splitlines()]
+    assert "@@ -7,7 +7,7 @@" in rows
+    assert "7   7   line_7 = 7" in rows and "13  13   line_13 = 13" in rows
+    assert "10     - line_10 = 10" in rows and "10 + line_10 = 'ten'" in rows
+    assert not any("line_6 =" in row or "line_14 =" in row for row in rows)
+    repl.send("y")
+    repl.expect("edited")
+    assert "line_10 = 'ten'\n" in (workspace / "code.py").read_text()
+
+
+def test_repl_long_diff_is_folded_until_asked(spawn, fake_llm: FakeLLM, workspace: Path) -> None:
+    content = "".join(f"row {n}\n" for n in range(1, 101))
+    fake_llm.script(Reply(tool_calls=[ToolCall("createfile", {"path": "long.txt", "content": content})]), Reply(content="made"))
+    repl: Repl = spawn()
+    repl.wait_prompt()
+    repl.send_line("make it")
+    repl.expect("? ")
+    folded = repl.expect("[n] no")
+    assert "more diff lines: [d] shows them" in folded
+    assert "+ row 39" in folded and "+ row 100" not in folded
+    repl.send("d")
+    rest = repl.expect("row 100")
+    assert "100 + row 100" in " ".join(rest.split())
+    repl.expect("[n] no")
+    repl.send("y")
+    repl.expect("made")
+    assert (workspace / "long.txt").read_text() == content

@@ -289,7 +289,9 @@ class Repl:
         async with self._asking, self.prompt.paused():
             board = self.renderer.board
             with board.held() if board is not None else contextlib.nullcontext():
-                return await ask_approval(request, self.renderer, self.notifier, self.ask_line, self.turns.cancel)
+                return await ask_approval(
+                    request, self.renderer, self.notifier, self.ask_line, self.turns.cancel, self.config.work_dir
+                )
 
     async def review_plan(self, plan: str) -> PlanReview:
         from kimicode.frontends.repl.plan_review import review_plan
