@@ -108,7 +108,8 @@ def _row_text(row: DiffRow, width: int, highlight: Any) -> Text:
         return Text(f"  {'':>{width}} {'':>{width}}   {row.text}", style="cyan dim")
     old = str(row.old) if row.old is not None else ""
     new = str(row.new) if row.new is not None else ""
-    line = Text(f"  {old:>{width}} {new:>{width}} ", style="dim")
+    line = Text()
+    line.append(f"  {old:>{width}} {new:>{width}} ", style="dim")
     line.append(f"{row.marker} ", style=_STYLES.get(row.marker, ""))
     code = highlight(row.text)
     if row.marker in _BACKGROUNDS:
