@@ -43,6 +43,7 @@ def _version(value: bool) -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
+        "kimicode rewind SESSION_ID N · "
         "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
         "kimicode verify-endpoint · Editors: kimicode acp"
     ),
