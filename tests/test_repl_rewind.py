@@ -102,7 +102,7 @@ def test_esc_esc_on_the_second_of_three_turns_restores_files_and_conversation(
     assert counts == [2, 3]
 
 
-def test_continue_replays_the_last_turns_and_history_shows_all(spawn, home: Path, workspace: Path) -> None:
+def five_turns(home: Path, workspace: Path) -> None:
     session = SessionStore(home).create(workspace, "kimi-k2.5", "agent")
     session.append_message({"role": "system", "content": "sys"})
     for n in range(1, 6):
@@ -112,6 +112,19 @@ def test_continue_replays_the_last_turns_and_history_shows_all(spawn, home: Path
         session.append_message({"role": "tool", "tool_call_id": f"c{n}", "content": "x"})
         session.append_message({"role": "assistant", "content": f"answer number {n}"})
     session.close()
+
+
+def test_resume_picked_from_the_list_replays_the_last_turns_once(spawn, home: Path, workspace: Path) -> None:
+    five_turns(home, workspace)
+    repl: Repl = spawn("-r")
+    repl.expect("resume which?")
+    repl.send_line("1")
+    shown = repl.wait_prompt()
+    assert shown.count("› question number 5") == 1 and "… 2 earlier turns" in shown
+
+
+def test_continue_replays_the_last_turns_and_history_shows_all(spawn, home: Path, workspace: Path) -> None:
+    five_turns(home, workspace)
     repl: Repl = spawn("-C")
     shown = repl.wait_prompt()
     assert "… 2 earlier turns" in shown

@@ -130,9 +130,10 @@ class Repl:
             await self.next_message.load(self.options.get("images") or [], self.options.get("video"))
         except MediaError as exc:
             self.renderer.error(str(exc))
-        if self.options.get("resume") is not None and not str(self.options["resume"]).strip():
-            await self.resume(None)
-        banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer)
+        picked = self.options.get("resume") is not None and not str(self.options["resume"]).strip()
+        if picked:
+            await self.resume(None)  # (shows the chosen session's last turns itself)
+        banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer, past=not picked)
         self.warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)
         asyncio.get_running_loop().call_later(0.1, self.warmer.start)
         from kimicode.agent.mcp_run import running_mcp
