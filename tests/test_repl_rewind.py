@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -52,9 +53,12 @@ def test_undo_after_clear_names_the_turn_it_undoes(spawn, fake_llm: FakeLLM, wor
     assert not (workspace / "made.txt").exists()
 
 
+@pytest.mark.parametrize("git", [True, False], ids=["git-repo", "plain-dir"])
 def test_esc_esc_on_the_second_of_three_turns_restores_files_and_conversation(
-    spawn, fake_llm: FakeLLM, home: Path, workspace: Path
+    spawn, fake_llm: FakeLLM, home: Path, workspace: Path, git: bool
 ) -> None:
+    if not git:
+        shutil.rmtree(workspace / ".git")  # file backups instead of git checkpoints
     fake_llm.script(
         Reply(tool_calls=[ToolCall("createfile", {"path": "a.txt", "content": "one\n"})]),
         Reply(content="done one"),
@@ -93,6 +97,11 @@ def test_esc_esc_on_the_second_of_three_turns_restores_files_and_conversation(
     users = [m["content"] for m in messages if m["role"] == "user"]
     assert users == ["first turn", "second turn"]
     assert messages[-2] == {"role": "assistant", "content": "done one"}
+    if git:  # the rewind itself can be undone
+        repl.wait_prompt()
+        repl.send_line("/undo")
+        repl.expect("turn: before rewind")
+        assert (workspace / "a.txt").read_text() == "two\n" and (workspace / "c.txt").exists()
     repl.wait_prompt()
     repl.send_line("/exit")
     assert repl.wait_exit() == 0
