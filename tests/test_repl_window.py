@@ -62,3 +62,19 @@ def test_context_shows_the_window_by_part_adding_up_to_the_loops_estimate(
         assert part in rows, out
     assert int(rows["total"].replace(",", "")) == expected
     assert sum(int(v.replace(",", "")) for k, v in rows.items() if k != "total") == expected
+
+
+def test_model_on_an_endpoint_without_a_list_is_taken_with_a_note(spawn, fake_llm: FakeLLM) -> None:
+    fake_llm.lists_models = False
+    fake_llm.script(Reply(content="unchecked model answers"))
+    repl: Repl = spawn()
+    repl.wait_prompt()
+    repl.send_line("/model")
+    repl.expect("the endpoint lists no models")
+    repl.wait_prompt()
+    repl.send_line("/model my-own-model")
+    repl.expect("not checked: the endpoint lists no models")
+    repl.wait_prompt()
+    repl.send_line("hello")
+    repl.expect("unchecked model answers")
+    assert [r.body["model"] for r in fake_llm.chat_requests] == ["my-own-model"]
