@@ -46,6 +46,10 @@ def test_acp_approval_diff_is_the_whole_file_as_it_will_be_written(
     preview = client.permission_requests[0][0].content[0]
     assert preview.type == "diff" and preview.path == str(target)
     assert preview.old_text == "alpha\r\nbeta\r\ngamma\r\n" and preview.new_text == written
+    # the call ends with the same diff: what it wrote
+    final = client.tool_updates(client.of_kind("tool_call")[0].tool_call_id)[-1]
+    assert final.status == "completed"
+    assert (final.content[0].old_text, final.content[0].new_text) == (preview.old_text, preview.new_text)
 
 
 def test_repl_approval_shows_a_numbered_diff_with_three_lines_of_context(spawn, fake_llm: FakeLLM, workspace: Path) -> None:
