@@ -18,7 +18,7 @@ from kimicode import __version__
 from kimicode.config import MODES, SANDBOX_MODES, ConfigError, load_config
 
 # Words that select a management subcommand instead of being read as a task.
-SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint", "plugin")
+SUBCOMMANDS = ("mcp", "skills", "sessions", "trust", "batch", "models", "verify-endpoint", "plugin", "rewind")
 
 EXIT_USAGE = 2
 
@@ -43,6 +43,7 @@ def _version(value: bool) -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
+        "kimicode rewind SESSION_ID N · "
         "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
         "kimicode verify-endpoint · kimicode plugin install|list|enable|disable|remove · Editors: kimicode acp"
     ),

@@ -49,3 +49,26 @@ def test_save_settings_keeps_other_keys_and_tables(tmp_path: Path) -> None:
     save_settings(path, {"api_key": "new", "base_url": "http://127.0.0.1:1/v1"})
     data = tomllib.loads(path.read_text())
     assert data == {"model": "kimi-k2.5", "api_key": "new", "base_url": "http://127.0.0.1:1/v1", "mcp": {"x": 1}}
+
+
+def test_setup_for_a_custom_endpoint_asks_which_model(tmp_path: Path) -> None:
+    home, workspace = tmp_path / "home", tmp_path / "ws"
+    workspace.mkdir()
+    with FakeLLM(api_key="good-key-123") as fake:
+        fake.extra_models = [("qwen3-coder", 131072), ("glm-4.6", None)]
+        fake.script(Reply(content="hello from the chosen model"))
+        repl = Repl(home, workspace, fake.base_url, env={"KIMI_API_KEY": ""})
+        try:
+            repl.expect("API key:")
+            repl.send_line("good-key-123")
+            offered = repl.expect("Model [1]:")
+            assert "1) kimi-k2.5 (262,144 tokens)" in offered and "2) qwen3-coder (131,072 tokens)" in offered
+            assert "3) glm-4.6" in offered
+            repl.send_line("2")
+            repl.wait_prompt()
+            repl.send_line("hi")
+            repl.expect("hello from the chosen model")
+        finally:
+            repl.close()
+        assert fake.chat_requests[0].body["model"] == "qwen3-coder"
+    assert tomllib.loads((home / "config.toml").read_text())["model"] == "qwen3-coder"

@@ -26,6 +26,9 @@ UNKNOWN_MEDIA_TOKENS = 1000
 MESSAGE_OVERHEAD_TOKENS = 4
 
 DEFAULT_COMPACT_THRESHOLD = 0.85
+# Share of the window at which the user is told compaction is near (once per crossing), in time to /compact
+# with a say in what is kept.
+CONTEXT_NOTICE_SHARE = 0.80
 # What the summary request may carry of each old message and of the whole transcript (characters).
 MAX_SUMMARY_PART_CHARS = 4_000
 MAX_TRANSCRIPT_CHARS = 240_000
@@ -235,3 +238,11 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             return width, height
         index += 2 + length
     return None
+
+
+def compaction_split(messages: list[Message], keep_recent_tokens: int) -> tuple[int, int]:
+    """(messages compaction would summarise, messages it would keep verbatim), the system message aside."""
+    start = 1 if messages and messages[0].get("role") == "system" else 0
+    units = step_units(messages[start:])
+    cut = _tail_start(units, keep_recent_tokens)
+    return sum(len(unit) for unit in units[:cut]), sum(len(unit) for unit in units[cut:])

@@ -135,3 +135,27 @@ def teach(endpoint: EndpointProfile, models: list[ModelInfo]) -> None:
     for model in models:
         if model.context_window:
             endpoint.learn_window(model.id, model.context_window, model.window_exact)
+
+
+# The lists already asked for, per endpoint, for this process (/model asks once per endpoint); an endpoint
+# that answered it has no list (404, 405, 501) is remembered as such, an unreachable one is asked again.
+_LISTED: dict[tuple[str, str], list[ModelInfo] | ModelsError] = {}
+NO_LIST_STATUSES = (404, 405, 501)
+
+
+def cached_models(base_url: str, api_key: str = "", timeout: float = MODELS_TIMEOUT_S) -> list[ModelInfo]:
+    """``fetch_models``, asked once per endpoint (and key) in this process; ModelsError as it raises."""
+    key = (normalize(base_url), api_key)
+    known = _LISTED.get(key)
+    if isinstance(known, ModelsError):
+        raise known
+    if known is not None:
+        return known
+    try:
+        models = fetch_models(base_url, api_key, timeout)
+    except ModelsError as exc:
+        if exc.status in NO_LIST_STATUSES:
+            _LISTED[key] = exc
+        raise
+    _LISTED[key] = models
+    return models

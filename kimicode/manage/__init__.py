@@ -1,5 +1,5 @@
 """Management subcommands (`kimicode sessions`, `kimicode mcp ...`, `kimicode skills ...`, `kimicode trust`,
-`kimicode batch`, `kimicode models`, `kimicode verify-endpoint`).
+`kimicode batch`, `kimicode models`, `kimicode verify-endpoint`, `kimicode rewind`).
 
 Each feature contributes one registrar: a function that adds its command(s) to the management app.
 Adding a feature is one line in REGISTRARS.
@@ -15,6 +15,7 @@ from kimicode.manage.batch import register_batch
 from kimicode.manage.mcp import register_mcp
 from kimicode.manage.models import register_models
 from kimicode.manage.plugins import register_plugins
+from kimicode.manage.rewind import register_rewind
 from kimicode.manage.sessions import register_sessions
 from kimicode.manage.skills import register_skills
 from kimicode.manage.trust import register_trust
@@ -31,6 +32,7 @@ REGISTRARS: list[Registrar] = [
     register_models,
     register_verify_endpoint,
     register_plugins,
+    register_rewind,
 ]
 
 

@@ -19,6 +19,9 @@ RECORD_MESSAGE = "message"
 RECORD_COMPACTION = "compaction"
 RECORD_TITLE = "title"
 RECORD_TODO = "todo"  # the model's todo list, whole, each time it changes; the last one is restored
+# Where the files stood when a turn began (an undo provider's mark: kimicode.vcs.marks), written just before
+# the turn's user message; a rewind to that message restores it.
+RECORD_CHECKPOINT = "checkpoint"
 
 # How records start as written (compact separators): listing counts and titles without parsing every line.
 HEADER_PREFIX = b'{"type":"session"'

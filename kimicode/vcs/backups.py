@@ -85,6 +85,20 @@ class FileBackups:
         self._turn_open = False
         return report
 
+    def mark(self) -> dict[str, str]:
+        # Backup turns are numbered as they are made: going back to this point undoes every later one.
+        return {"backups": self.root.name, "turn": str(self._last_turn_number())}
+
+    def undo_after(self, turn: int) -> UndoReport:
+        """Undo every backup turn made after ``turn``, newest first (a rewind); one report for all."""
+        merged = UndoReport()
+        while self._last_turn_number() > turn:
+            report = self.undo()
+            merged.restored += [p for p in report.restored if p not in merged.restored]
+            merged.deleted += [p for p in report.deleted if p not in merged.deleted]
+            merged.label = report.label
+        return merged
+
     def diff(self) -> str:
         """Each touched file from its state before its first write in this session to now."""
         first_state: dict[str, Path | None] = {}

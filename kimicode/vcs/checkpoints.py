@@ -71,7 +71,23 @@ class Checkpoints:
     # -- the UndoProvider protocol -------------------------------------------------------------------
 
     def begin_turn(self, label: str = "") -> None:
-        self.snapshot(label or "before turn")
+        # Always a checkpoint of its own, even when nothing changed since the last one: it carries this
+        # turn's label (what /undo names) and is the point a rewind to this turn's message goes back to.
+        self.snapshot(label or "before turn", new=True)
+
+    def mark(self) -> dict[str, str]:
+        """Where the last ``begin_turn`` left the working tree, as a session record can keep it."""
+        top = self._top()
+        return {"git": top[0]} if top is not None else {}
+
+    def restore_commit(self, commit: str) -> UndoReport:
+        """Put the working tree back as checkpoint ``commit`` holds it (a rewind)."""
+        tree = self._git("rev-parse", "--verify", "--quiet", f"{commit}^{{tree}}").strip()
+        if not tree:
+            raise CheckpointError(f"checkpoint {commit[:12]} is no longer in the repository")
+        report = self._restore(self._write_tree(), tree)
+        report.label = self._git("log", "-1", "--format=%s", commit).strip()
+        return report
 
     def before_write(self, path: Path) -> None:
         """Nothing to do: the snapshot taken at the start of the turn already holds every file."""
@@ -102,11 +118,12 @@ class Checkpoints:
 
     # -- snapshots -----------------------------------------------------------------------------------
 
-    def snapshot(self, label: str) -> str | None:
-        """Record the working tree; returns the checkpoint commit (the existing one if nothing changed)."""
+    def snapshot(self, label: str, new: bool = False) -> str | None:
+        """Record the working tree; returns the checkpoint commit (the existing one if nothing changed,
+        unless ``new``)."""
         tree = self._write_tree()
         top = self._top()
-        if top is not None and top[1] == tree:
+        if top is not None and top[1] == tree and not new:
             return top[0]
         parents = ["-p", top[0]] if top is not None else []
         commit = self._git("commit-tree", tree, *parents, "-m", label or "checkpoint").strip()
@@ -244,6 +261,9 @@ class DeferredUndo:
 
     def undo(self) -> UndoReport:
         return self.resolve().undo()
+
+    def mark(self) -> dict[str, str]:
+        return self.resolve().mark()
 
     def diff(self) -> str:
         return self.resolve().diff()

@@ -32,5 +32,9 @@ class UndoProvider(Protocol):
     def undo(self) -> UndoReport:
         """Put the workspace back as it was before the last turn that changed files."""
 
+    def mark(self) -> dict[str, str]:
+        """Where the last ``begin_turn`` left things (a session ``checkpoint`` record keeps it; a rewind goes
+        back to it through kimicode.vcs.marks); {} when there is no such point."""
+
     def diff(self) -> str:
         """Unified diff of everything the session changed (new files included)."""

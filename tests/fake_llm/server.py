@@ -107,6 +107,9 @@ class FakeLLM:
         self.renames_tool_call_ids = renames_tool_call_ids
         # GET /v1/models as this server software lists a model, with this window (None: its default).
         self.models_style = models_style
+        # More models GET /v1/models lists after ``model``: (id, window or None for the style's default).
+        self.extra_models: list[tuple[str, int | None]] = []
+        self.lists_models = True  # False: GET /v1/models answers 404, as some proxies and servers do
         # Requests estimated over this many tokens (body bytes / 4, plus the reply room asked for) are
         # refused as `overflow_style` refuses them, without taking a scripted reply.
         self.context_window = context_window
@@ -385,8 +388,11 @@ class _Handler(BaseHTTPRequestHandler):
         path, method = self.recorded.path, self.command
         if path == CHAT_PATH and method == "POST":
             self._chat_completions()
+        elif path == "/v1/models" and method == "GET" and not self.app.lists_models:
+            self._send_error(404, "Not Found", "not_found_error")
         elif path == "/v1/models" and method == "GET":
-            self._send_json(200, wire.models_body(self.app.model, self.app.models_style, self.app.context_window))
+            body = wire.models_body(self.app.model, self.app.models_style, self.app.context_window, self.app.extra_models)
+            self._send_json(200, body)
         elif path == "/v1/files" and method == "POST":
             self._upload_file()
         elif path.startswith("/v1/files/") and method in ("GET", "DELETE"):

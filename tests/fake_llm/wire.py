@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,7 +183,17 @@ def error_body(message: str, error_type: str) -> dict[str, Any]:
 MODELS_STYLES = ("moonshot", "vllm", "sglang", "llama.cpp", "llama-cpp-python", "ollama", "lmstudio", "openai")
 
 
-def models_body(model: str, style: str = "moonshot", window: int | None = None) -> dict[str, Any]:
+def models_body(
+    model: str, style: str = "moonshot", window: int | None = None, extra: Sequence[tuple[str, int | None]] = ()
+) -> dict[str, Any]:
+    """The list a server of ``style`` answers: ``model`` first, then each (id, window) of ``extra``."""
+    body = _models_body(model, style, window)
+    for other, other_window in extra:
+        body["data"].append(_models_body(other, style, other_window)["data"][0])
+    return body
+
+
+def _models_body(model: str, style: str, window: int | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": model, "object": "model", "created": int(time.time())}
     if style == "moonshot":  # Moonshot's list
         entry.update(owned_by="moonshot", context_length=window or 262144)

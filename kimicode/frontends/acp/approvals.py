@@ -95,44 +95,17 @@ async def _preview(session: Asking, request: ev.ApprovalRequest) -> list[Any]:
     """The diff an edit waiting for approval would make, so the user sees what they allow."""
     if request.tool not in EDIT_TOOLS or not isinstance(request.args.get("path"), str):
         return []
+    from kimicode.frontends.acp.toolcalls import pending_diff
     from kimicode.tools.base import ToolError
+    from kimicode.tools.fileio import read_text_file
 
     try:
         path = session.agent.ctx.resolve(request.args["path"])
+        buffer = await session.files.read_text(path)
+        like = read_text_file(path) if buffer is None and path.is_file() else None
     except ToolError:
         return []
-    before = await session.files.current_text(path) if path.is_file() else None
-    after = edited_text(request.tool, request.args, before)
-    if after is None:
-        return []
-    return [h.tool_diff_content(str(path), after, before)]
-
-
-def edited_text(tool: str, args: dict[str, Any], before: str | None) -> str | None:
-    """The text an edit call would leave (None when it would fail: no unique match, a bad line)."""
-    from kimicode.tools.insert import insert_after_line
-    from kimicode.tools.strreplace import match_starts
-
-    if tool == "createfile":
-        content = args.get("content")
-        return content if isinstance(content, str) else None
-    if before is None:
-        return None
-    text = before.replace("\r\n", "\n")
-    if tool == "strreplace":
-        old, new = args.get("old_str"), args.get("new_str")
-        if not isinstance(old, str) or not isinstance(new, str) or not old:
-            return None
-        starts = match_starts(text, old.replace("\r\n", "\n"))
-        if len(starts) != 1:
-            return None
-        return text[: starts[0]] + new.replace("\r\n", "\n") + text[starts[0] + len(old.replace("\r\n", "\n")) :]
-    if tool == "insert":
-        line, new = args.get("insert_line"), args.get("new_str")
-        if not isinstance(line, int) or not isinstance(new, str) or not new:
-            return None
-        return insert_after_line(text, line, new.replace("\r\n", "\n"))
-    return None
+    return pending_diff(path, request.tool, request.args, like, buffer)
 
 
 async def review_plan(session: Asking, plan: str) -> PlanReview:

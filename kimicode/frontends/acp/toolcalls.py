@@ -22,6 +22,7 @@ from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCall
 from kimicode.frontends.acp.editor import Written, call_key
 from kimicode.llm.messages import SUMMARY_PREFIX, Message, is_tool_image_carrier, message_text
 from kimicode.tools.base import Tool, ToolResult, truncate_middle
+from kimicode.tools.fileio import TextFile
 
 KINDS: dict[str, ToolKind] = {
     "view": "read",
@@ -134,6 +135,20 @@ def diff_contents(writes: list[Written]) -> tuple[list[FileEditToolCallContent],
     diffs = [h.tool_diff_content(str(path), after, before) for path, (before, after) in merged.items()]
     places = [ToolCallLocation(path=str(path), line=first_changed_line(b, a)) for path, (b, a) in merged.items()]
     return diffs, places
+
+
+def pending_diff(
+    path: Path, tool: str, args: dict[str, Any], like: TextFile | None, buffer: str | None
+) -> list[FileEditToolCallContent]:
+    """An edit waiting for approval as one diff of the whole file: the text before (the editor's buffer,
+    else the file on disk with its own line endings, None when new) and exactly what the edit would write."""
+    from kimicode.tools.edit_preview import preview_edit
+
+    texts = preview_edit(tool, args, like, buffer)
+    if texts is None:
+        return []
+    before, after = texts
+    return [h.tool_diff_content(str(path), after, before)]
 
 
 def fenced(text: str) -> str:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from kimicode.agent.policy import ApprovalDecision
     from kimicode.agent.runtime import Runtime
     from kimicode.mcp.manager import McpManager
+    from kimicode.session.rewind import UserTurn
     from kimicode.tools.background import BackgroundTask, TaskManager
     from kimicode.tools.propose_plan import PlanReview
 
@@ -130,9 +131,10 @@ class Repl:
             await self.next_message.load(self.options.get("images") or [], self.options.get("video"))
         except MediaError as exc:
             self.renderer.error(str(exc))
-        if self.options.get("resume") is not None and not str(self.options["resume"]).strip():
-            await self.resume(None)
-        banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer)
+        picked = self.options.get("resume") is not None and not str(self.options["resume"]).strip()
+        if picked:
+            await self.resume(None)  # (shows the chosen session's last turns itself)
+        banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer, past=not picked)
         extensions_notice(self.config, self.commands, self.renderer)
         for problem in self.runtime.instruction_problems:
             self.renderer.warn(problem)
@@ -244,7 +246,7 @@ class Repl:
             return
         text, images, parts = message
         try:
-            await asyncio.to_thread(self.conversation.undo.begin_turn, text[:60])
+            await asyncio.to_thread(self.conversation.begin_turn, text[:60])
         except Exception as exc:  # noqa: BLE001 - no checkpoint is no reason to refuse the turn
             self.renderer.warn(f"no undo checkpoint for this turn: {exc}")
         await self.turns.run(self.agent, text, images, parts)
@@ -292,7 +294,9 @@ class Repl:
         async with self._asking, self.prompt.paused():
             board = self.renderer.board
             with board.held() if board is not None else contextlib.nullcontext():
-                return await ask_approval(request, self.renderer, self.notifier, self.ask_line, self.turns.cancel)
+                return await ask_approval(
+                    request, self.renderer, self.notifier, self.ask_line, self.turns.cancel, self.config.work_dir
+                )
 
     async def review_plan(self, plan: str) -> PlanReview:
         from kimicode.frontends.repl.plan_review import review_plan
@@ -344,6 +348,12 @@ class Repl:
 
     async def undo(self) -> None:
         await self.conversation.undo_last_turn()
+
+    async def rewind_to(self, turn: UserTurn, conversation: bool, files: bool) -> None:
+        await self.conversation.rewind(turn, conversation, files)
+
+    def prefill_prompt(self, text: str) -> None:
+        self.prompt.prefill(text)
 
     def session_diff(self) -> str:
         return str(self.conversation.undo.diff())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimicode.agent.policy import ApprovalDecision
@@ -47,6 +48,7 @@ async def ask_approval(
     notifier: Notifier,
     ask_line: Callable[[str], Awaitable[str]],
     cancel_turn: Callable[[], None],
+    workspace: Path | None = None,
 ) -> ApprovalDecision:
     """One approval question below the transcript: once, for the session, always (a rule), or no (and why)."""
     from kimicode.frontends.repl.input import APPROVAL_KEYS, ask_choice
@@ -55,6 +57,11 @@ async def ask_approval(
     notifier.approval_needed(request.summary)
     who = f"[{request.agent}] " if request.agent else ""
     renderer.info(f"? {who}{request.summary} — {request.reason}", "yellow bold")
+    from kimicode.frontends.repl.diff_view import EditDiff
+
+    diff = EditDiff.for_request(request, workspace) if workspace is not None else None
+    if diff is not None:
+        diff.show(renderer)
     if request.rememberable:
         if request.remembers:  # what "a" and "!" would store, so the user sees what they allow
             renderer.dim(f"  [a] and [!] allow: {request.remembers}")
@@ -63,7 +70,10 @@ async def ask_approval(
     else:  # protected paths, leaving the sandbox, an ask rule: each call is its own question
         question = "  [y] yes once  [n] no, tell the model why  › "
         keys = {key: answer for key, answer in APPROVAL_KEYS.items() if answer not in ("session", "always")}
-    answer = await ask_choice(question, keys)
+    answer = await ask_choice(question, {**keys, "d": "expand"} if diff is not None and diff.folded else keys)
+    if answer == "expand" and diff is not None:
+        diff.show_rest(renderer)
+        answer = await ask_choice(question, keys)
     renderer.dim(f"  → {APPROVAL_ANSWERS.get(answer, answer)}")
     if answer == "once":
         return ApprovalDecision(True)

@@ -17,6 +17,9 @@ from kimicode.frontends.repl import (
     verbs,
 )
 from kimicode.frontends.repl.commands import CommandRegistry
+from kimicode.frontends.repl.context_view import COMMAND as CONTEXT_COMMAND
+from kimicode.frontends.repl.history_view import COMMAND as HISTORY_COMMAND
+from kimicode.frontends.repl.rewind import COMMAND as REWIND_COMMAND
 
 if TYPE_CHECKING:
     from kimicode.config import Config
@@ -26,7 +29,7 @@ def repl_commands(config: Config | None = None) -> CommandRegistry:
     """The built-in commands, then (given ``config``) the user's own whose names no built-in has."""
     builtin = [
         *session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND,
-        agents_command.COMMAND, custom_commands.MEMORY_COMMAND,
+        agents_command.COMMAND, custom_commands.MEMORY_COMMAND, REWIND_COMMAND, HISTORY_COMMAND, CONTEXT_COMMAND,
     ]
     if config is None:
         return CommandRegistry(builtin)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kimicode.frontends.repl.render import Renderer
     from kimicode.frontends.repl.terminal import Terminal
     from kimicode.mcp.manager import McpManager
+    from kimicode.session.rewind import UserTurn
     from kimicode.tools.background import TaskManager
 
 
@@ -77,6 +78,12 @@ class ReplControl(Protocol):
     async def compact_now(self, instruction: str = "") -> None: ...
 
     async def undo(self) -> None: ...
+
+    async def rewind_to(self, turn: UserTurn, conversation: bool, files: bool) -> None:
+        """Go back to just before ``turn``'s message: the conversation as a fork, the files, or both."""
+
+    def prefill_prompt(self, text: str) -> None:
+        """The next prompt starts with ``text`` (to edit and send)."""
 
     def session_diff(self) -> str: ...
 

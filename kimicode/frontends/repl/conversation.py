@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from kimicode.frontends.repl.render import Renderer
     from kimicode.llm.setup import ModelSetup
     from kimicode.mcp.manager import McpManager
+    from kimicode.session.rewind import UserTurn
     from kimicode.tools.background import BackgroundTask, TaskManager
     from kimicode.tools.propose_plan import PlanReview
     from kimicode.vcs.checkpoints import DeferredUndo
+    from kimicode.vcs.undo import UndoReport
 
 
 class Conversation:
@@ -124,15 +126,61 @@ class Conversation:
         if event is None:
             self._renderer.dim("nothing to compact yet")
 
+    def begin_turn(self, label: str) -> None:
+        """A turn begins (in a worker thread): checkpoint the files, and note where in the log, so a rewind
+        to this message can put them back."""
+        from kimicode.session.records import RECORD_CHECKPOINT
+
+        self.undo.begin_turn(label)
+        mark = self.undo.mark()
+        if mark:
+            self.opened.session.append_record(RECORD_CHECKPOINT, **mark)
+
+    async def rewind(self, turn: UserTurn, conversation: bool, files: bool) -> None:
+        """Back to just before ``turn``'s message: the files first (the present kept as a checkpoint, so
+        /undo takes the rewind back), then the conversation as a fork of this session."""
+        from kimicode.frontends.common.sessions import session_store
+        from kimicode.session.rewind import fork_before
+        from kimicode.vcs.marks import restore_mark
+
+        if files and turn.checkpoint is None:
+            self._renderer.warn(f"no file checkpoint was taken before message {turn.number}; files left as they are")
+        elif files and turn.checkpoint is not None:
+            mark = turn.checkpoint
+
+            def restore() -> UndoReport:
+                self.undo.begin_turn("before rewind")
+                return restore_mark(mark, self._config.work_dir, self._config.home)
+
+            try:
+                report = await asyncio.to_thread(restore)
+            except Exception as exc:  # noqa: BLE001 - a failed restore is one line; the conversation is untouched
+                self._renderer.error(f"files not restored: {exc}")
+                return
+            self._show_report(report)
+            self._renderer.dim(f"files restored to before message {turn.number}")
+        if conversation:
+            source = self.opened.session
+            fork = fork_before(session_store(self._config), source, turn, self._config.model, self._config.mode)
+            loaded = fork.load_messages()
+            self.switch_to(OpenedSession(fork, loaded.messages, loaded.warnings, loaded.todo))
+            self._renderer.dim(
+                f"conversation rewound to before message {turn.number}: new session {fork.id}"
+                f" (session {source.id} is kept as it was)"
+            )
+
+    def _show_report(self, report: UndoReport) -> None:
+        for path in report.restored:
+            self._renderer.info(f"  restored {path}", "green")
+        for path in report.deleted:
+            self._renderer.info(f"  removed  {path}", "red")
+
     async def undo_last_turn(self) -> None:
         report = await asyncio.to_thread(self.undo.undo)
         if report.nothing_to_undo:
             self._renderer.dim("nothing to undo")
             return
-        for path in report.restored:
-            self._renderer.info(f"  restored {path}", "green")
-        for path in report.deleted:
-            self._renderer.info(f"  removed  {path}", "red")
+        self._show_report(report)
         label = f" (turn: {report.label})" if report.label else ""
         self._renderer.dim(f"undid the last turn's file changes{label}")
 

@@ -50,6 +50,12 @@ def alongside_bindings(repl: ReplControl) -> KeyBindings:
         event.current_buffer.text = repl.live.queue.pop()
         event.current_buffer.cursor_position = len(event.current_buffer.text)
 
+    # Esc Esc on an empty prompt between turns: rewind (kimicode.frontends.repl.rewind).
+    @bindings.add("escape", "escape", filter=~running & empty_line & ~has_completions)
+    def _rewind(event: KeyPressEvent) -> None:
+        event.current_buffer.text = "/rewind"
+        event.current_buffer.validate_and_handle()
+
     @bindings.add("c-t")
     def _fold_todo(event: KeyPressEvent) -> None:
         repl.live.todo_expanded = not repl.live.todo_expanded

@@ -45,6 +45,10 @@ class LivePrompt:
         app = self._app
         return app.current_buffer.text if app is not None and app.is_running else ""
 
+    def prefill(self, text: str) -> None:
+        """The next prompt starts with ``text`` (a rewind puts the message back to edit)."""
+        self._draft = text
+
     def end(self) -> None:
         """Leave the prompt as Ctrl-D does (a signal asks the REPL to end)."""
         app = self._app

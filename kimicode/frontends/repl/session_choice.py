@@ -72,6 +72,9 @@ async def resume_session(repl: ReplControl, session_id: str | None, fork: OfferF
             return
         opened = forked
     repl.switch_to(opened)
+    from kimicode.frontends.repl.history_view import show_past
+
+    show_past(renderer, opened.session.transcript())
     for warning in opened.warnings:
         renderer.warn(warning)
     renderer.dim(f"resumed session {opened.session.id} ({len(opened.history)} messages)")

@@ -26,11 +26,9 @@ async def _mode(repl: ReplControl, arg: str) -> None:
 
 
 async def _model(repl: ReplControl, arg: str) -> None:
-    if not arg:
-        repl.renderer.info(f"model: {repl.config.model} at {repl.config.base_url}")
-        return
-    await repl.set_model(arg)
-    repl.renderer.dim(f"model: {arg} (context {repl.agent.client.profile.context_window:,} tokens)")
+    from kimicode.frontends.repl.model_picker import choose_model, list_models
+
+    await (choose_model(repl, arg) if arg else list_models(repl))
 
 
 async def _thinking(repl: ReplControl, arg: str) -> None:
@@ -95,7 +93,7 @@ async def _mcp(repl: ReplControl, arg: str) -> None:
 
 COMMANDS = (
     SlashCommand("mode", "show or set the mode", _mode, "[instant|thinking|agent|swarm]"),
-    SlashCommand("model", "show or set the model", _model, "[NAME]"),
+    SlashCommand("model", "list the endpoint's models, or switch to one", _model, "[NAME]"),
     SlashCommand(
         "thinking",
         "turn thinking on or off; show, hide (collapse) or print the last one",

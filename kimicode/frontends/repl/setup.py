@@ -21,6 +21,7 @@ from kimicode.security.redact import register as register_secret
 
 if TYPE_CHECKING:
     from kimicode.llm.local import LocalServer
+    from kimicode.llm.models import ModelInfo
 
 PLATFORMS = (
     ("Moonshot AI (platform.moonshot.ai)", "https://api.moonshot.ai/v1"),
@@ -34,12 +35,12 @@ class KeyRejected(Exception):
     pass
 
 
-def check_key(base_url: str, key: str) -> int:
-    """GET /models with the key; returns how many models the endpoint lists. KeyRejected on 401/403."""
+def check_key(base_url: str, key: str) -> list[ModelInfo]:
+    """GET /models with the key; returns the models the endpoint lists. KeyRejected on 401/403."""
     from kimicode.llm.models import ModelsError, fetch_models
 
     try:
-        return len(fetch_models(base_url, key, CHECK_TIMEOUT_S))
+        return fetch_models(base_url, key, CHECK_TIMEOUT_S)
     except ModelsError as exc:
         if exc.status in (401, 403):
             raise KeyRejected(f"the endpoint rejected the key ({exc.status})") from exc
@@ -121,18 +122,21 @@ async def guided_setup(config: Config, ask: object, flag_base_url: str | None = 
         key = (await ask("API key: ", True)).strip()  # type: ignore[operator]
         if not key:
             continue
+        models: list[ModelInfo] = []
         try:
-            count = await asyncio.to_thread(check_key, base_url, key)
+            models = await asyncio.to_thread(check_key, base_url, key)
         except KeyRejected as exc:
             say(f"✗ {exc}; try again")
             continue
         except OSError as exc:
             say(f"! could not check the key ({exc}); saving it anyway")
         else:
-            say(f"✓ key works ({count} models available)")
+            say(f"✓ key works ({len(models)} model{'s' if len(models) != 1 else ''} available)")
         settings = {"api_key": key}
         if base_url != DEFAULT_BASE_URL:
             settings["base_url"] = base_url
+        if base_url not in {url for _label, url in PLATFORMS} and models:
+            settings["model"] = config.model = await _ask_model(config.model, models, ask)
         path = config.home / "config.toml"
         save_settings(path, settings)
         say(f"saved to {path} (readable only by you)")
@@ -140,6 +144,21 @@ async def guided_setup(config: Config, ask: object, flag_base_url: str | None = 
         register_secret(key)
         return True
     return False
+
+
+async def _ask_model(current: str, models: list[ModelInfo], ask: object) -> str:
+    """A custom endpoint: which of its models to use (the configured one when it is the only one listed)."""
+    from kimicode.frontends.repl.model_picker import window_of
+
+    ids = [model.id for model in models]
+    if ids == [current]:
+        return current
+    default = ids.index(current) + 1 if current in ids else 1
+    for number, listed in enumerate(models, 1):
+        window = window_of(listed)
+        print(f"  {number}) {listed.id}" + (f" ({window:,} tokens)" if window else ""))
+    choice = (await ask(f"Model [{default}]: ", False)).strip() or str(default)  # type: ignore[operator]
+    return ids[int(choice) - 1] if choice.isdigit() and 1 <= int(choice) <= len(ids) else ids[default - 1]
 
 
 async def _use_local(config: Config, server: LocalServer, ask: object) -> bool:

@@ -41,10 +41,22 @@ def offer_mcp_import(config: Config, renderer: Renderer) -> None:
         renderer.warn(f"could not look for other agents' MCP servers: {exc}")
 
 
-def banner(config: Config, opened: OpenedSession, terminal: Terminal, sandbox: Sandbox | None, renderer: Renderer) -> None:
+def banner(
+    config: Config,
+    opened: OpenedSession,
+    terminal: Terminal,
+    sandbox: Sandbox | None,
+    renderer: Renderer,
+    past: bool = True,
+) -> None:
+    """The first lines: model and workspace, a resumed session's last turns (``past``), the session."""
     session = opened.session
     state = f"resumed session {session.id} ({len(opened.history)} messages)" if opened.resumed else f"session {session.id}"
     renderer.info(f"kimicode · {config.model} · {config.work_dir}", "bold")
+    if opened.resumed and past:
+        from kimicode.frontends.repl.history_view import show_past
+
+        show_past(renderer, session.transcript())
     renderer.dim(f"{state} · /help · Enter sends, {terminal.newline_hint()}")
     from kimicode.security.sandbox import unavailable_notice
 

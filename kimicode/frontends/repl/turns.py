@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kimicode.agent import events as ev
+from kimicode.frontends.repl.context_view import ContextWatch
 
 if TYPE_CHECKING:
     from kimicode.agent.loop import Agent
@@ -47,6 +48,7 @@ class TurnRunner:
         self._runner: asyncio.Task[None] | None = None  # the whole turn, started while the prompt stays live
         self._ticker: asyncio.TimerHandle | None = None
         self._summary = ""  # the first line of the last turn's result, for the notification
+        self._context_watch = ContextWatch()  # the notice before automatic compaction
 
     # -- a turn that runs while the prompt stays live ---------------------------------------------------
 
@@ -113,6 +115,8 @@ class TurnRunner:
                 if isinstance(event, ev.TodoUpdate) and not event.agent:
                     self._live.todo = list(event.items)
                 self._renderer.event(event)
+                if (near := self._context_watch.notice(event)) is not None:
+                    self._renderer.warn(near)
                 if isinstance(event, _REDRAWN):
                     self._redraw()
                 if isinstance(event, ev.ApprovalRequest):
