@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kimicode.agent import events as ev
 from kimicode.agent import notes
@@ -31,6 +31,9 @@ from kimicode.llm.client import ToolCallRequest
 from kimicode.security.policy import Decision, Policy
 from kimicode.tools.base import CURRENT_TOOL_CALL, OPENED_CHECK, Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.validate import ArgumentError, validate_args
+
+if TYPE_CHECKING:
+    from kimicode.extensions.hooks import Hooks
 
 # The same call (tool + arguments) this many times in one run gets a note asking for another approach.
 REPEAT_WARNING_AT = 3
@@ -54,6 +57,10 @@ class CallHost(Protocol):
     def before_write(self) -> Callable[[Path], None] | None: ...
     @property
     def totals(self) -> RunTotals: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def hooks(self) -> Hooks | None: ...
 
     def current_tools(self) -> dict[str, Tool]: ...
 
@@ -78,6 +85,7 @@ class ToolCalls:
         self._approval_lock = asyncio.Lock()
         self._seen: Counter[str] = Counter()
         self._last_answer: dict[str, int] = {}
+        self._notices: set[asyncio.Future[None]] = set()
 
     async def run(self, calls: list[ToolCallRequest], emit: Emit) -> list[ToolResult]:
         """Run one reply's calls concurrently; results in the calls' order. Cancelled, every call is."""
@@ -150,11 +158,37 @@ class ToolCalls:
             result.text += notes.repeated(call.name, repeats)
 
     async def _approved_run(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit) -> ToolResult:
+        """The call run as the PreToolUse hooks and the policy decide, and the PostToolUse hooks' word added."""
+        hooks, host = self.host.hooks, self.host
+        hook: Decision | None = None
+        if hooks is not None and hooks.matching("PreToolUse", tool.name):
+            hook, rewritten = await hooks.before_tool(host.session_id, tool.name, args, self._teller(emit))
+            if rewritten is not None:
+                known = tool.parameters.get("properties", {})
+                try:  # a hook's updatedInput is checked as the model's arguments are
+                    args = validate_args(tool.parameters, {**args, **{k: v for k, v in rewritten.items() if k in known}})
+                except ArgumentError as exc:
+                    return ToolResult(notes.invalid_arguments(call.name, exc), is_error=True)
+        result = await self._decided_run(call, tool, args, emit, hook)
+        if hooks is not None and hooks.matching("PostToolUse", tool.name):
+            said = await hooks.after_tool(
+                host.session_id, tool.name, args, result.text, result.is_error, self._teller(emit)
+            )
+            if said:
+                result.text += "\n\n" + said
+        return result
+
+    def _teller(self, emit: Emit) -> Callable[[str], None]:
+        return lambda message: emit(ev.Error(message, True, self.host.agent_id))
+
+    async def _decided_run(
+        self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit, hook: Decision | None
+    ) -> ToolResult:
         host = self.host
-        decision = host.policy.decide(tool, args, host.ctx)
+        decision = host.policy.decide(tool, args, host.ctx, hook)
         if decision.action == "ask":
             async with self._approval_lock:  # one question at a time, in call order
-                decision = host.policy.decide(tool, args, host.ctx)  # an earlier answer may cover it now
+                decision = host.policy.decide(tool, args, host.ctx, hook)  # an earlier answer may cover it now
                 if decision.action == "ask":
                     refusal = await self._ask(call, tool, args, decision, emit)
                     if refusal is not None:
@@ -193,6 +227,11 @@ class ToolCalls:
             decision.rememberable, remembers,
         )
         emit(request)
+        if host.hooks is not None and host.hooks.has("Notification"):
+            notice = {"message": f"kimicode needs your permission to use {call.name}", "notification_type": "permission_prompt"}
+            asking = asyncio.ensure_future(host.hooks.event("Notification", host.session_id, notice, self._teller(emit)))
+            self._notices.add(asking)  # kept until done: nobody waits on a notification
+            asking.add_done_callback(self._notices.discard)
         answer = await host.approver(request)
         if not answer.approved:
             return ToolResult(notes.not_approved(call.name, answer.feedback), is_error=True)

@@ -26,6 +26,7 @@ from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
+    from kimicode.extensions.hooks import Hooks
     from kimicode.security.sandbox import Sandbox
     from kimicode.tools.background import TaskManager
 
@@ -52,6 +53,8 @@ class Runtime:
     headless: bool = False
     # The model and endpoint facts this run was built with (derived once, in build_runtime's caller).
     model: ModelSetup | None = None
+    # The hooks every agent of this run fires (kimicode.extensions.hooks); None when none are configured.
+    hooks: Hooks | None = None
 
     async def aclose(self) -> None:
         """Release the model client's connections (sub-agents share it)."""
@@ -85,6 +88,7 @@ class Runtime:
             "thinking": self.config.thinking,
             "session_id": self.session_id,
             "on_done": annotate_result,
+            "hooks": self.hooks,
         }
         settings.update(overrides)
         if self.config.mode not in AGENT_MODES:
@@ -232,6 +236,7 @@ def build_runtime(
         skills = find_skills(workspace, config.home)
         sections.append(skills_section(skills))  # bounded; empty when there are no skills
     client = ChatClient(config, model.profile, model.endpoint, model.store)
+    hooks = run_hooks(config)
     system_prompt = build_system_prompt(workspace, sections)
     session = session_id or new_session_id()
     swarm: Swarm | None = None
@@ -252,6 +257,7 @@ def build_runtime(
             session_id=session,
             isolation="worktree" if config.swarm_isolation == "worktree" else "shared",
         )
+        swarm.hooks = hooks  # sub-agents fire the same hooks (their end is SubagentStop)
         tools["spawn_agents"] = SpawnAgentsTool(swarm)
         system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION])
     return Runtime(
@@ -266,4 +272,14 @@ def build_runtime(
         swarm=swarm,
         headless=headless,
         model=model,
+        hooks=hooks,
     )
+
+
+def run_hooks(config: Config) -> Hooks | None:
+    """The hooks configured for this run (the project's only in a trusted folder); None when there are none."""
+    from kimicode.extensions.hooks import Hooks
+    from kimicode.extensions.hooks_config import load_hooks
+
+    found = load_hooks(config)
+    return Hooks(found, config.work_dir, config.home) if found.hooks or found.problems else None

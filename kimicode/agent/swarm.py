@@ -45,6 +45,7 @@ from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext, ToolResult
 
 if TYPE_CHECKING:
+    from kimicode.extensions.hooks import Hooks
     from kimicode.vcs.worktrees import WaveWorktrees
 
 Isolation = Literal["shared", "worktree"]
@@ -120,6 +121,7 @@ class Swarm:
         self.approver: Approver = refuse_all
         self.policy = Policy()
         self.extra_tools: Callable[[], list[Tool]] | None = None
+        self.hooks: Hooks | None = None  # the run's hooks: a sub-agent's end fires SubagentStop
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
         self._tool_slots = asyncio.Semaphore(limits.concurrency)
@@ -244,6 +246,7 @@ class Swarm:
                 session_id=f"{self.session_id}-{sub.agent_id}" if self.session_id else "",
                 agent_id=sub.agent_id,
                 tool_gate=lambda name: self._gate(sub),
+                hooks=self.hooks,
             )
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running"))
             state, text = await self._drive(agent, sub, emit, step)
