@@ -6,11 +6,11 @@ what exists is read here and a command module can be imported, or tested, on its
 
 from __future__ import annotations
 
-from kimicode.frontends.repl import session_commands, settings_commands, tasks_command, verbs
+from kimicode.frontends.repl import hooks_command, session_commands, settings_commands, tasks_command, verbs
 from kimicode.frontends.repl.commands import CommandRegistry
 
 
 def repl_commands() -> CommandRegistry:
     return CommandRegistry(
-        [*session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND]
+        [*session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND, hooks_command.COMMAND]
     )
