@@ -85,6 +85,7 @@ class _Reader:
     def __init__(self) -> None:
         self.hooks: list[HookSpec] = []
         self.problems: list[str] = []
+        self.plugin_root = ""  # set while a plugin's hooks are read
 
     def add(self, spec: HookSpec) -> None:
         if len(self.hooks) < MAX_HOOKS:
@@ -128,7 +129,7 @@ class _Reader:
         if not isinstance(command, str) or not command.strip() or timeout is None:
             self.problems.append(f"{source}: {event} hook needs a command and a positive timeout; left out")
             return
-        self.add(HookSpec(event, matcher, expand(command), timeout, source, dialect))
+        self.add(HookSpec(event, matcher, expand(command), timeout, source, dialect, self.plugin_root))
 
     def flat(self, table: object, source: str) -> None:
         """kimicode's config.toml shape: [[hooks.EVENT]] with matcher, command and timeout."""
@@ -198,7 +199,9 @@ def load_hooks(config: Config, user_home: Path | None = None) -> HookConfig:
         def expand(command: str, root: str = root) -> str:
             return command.replace("${CLAUDE_PLUGIN_ROOT}", root).replace("${KIMICODE_PLUGIN_ROOT}", root)
 
+        reader.plugin_root = root
         reader.json_file(_read(plugin.root / "hooks" / "hooks.json"), plugin.label, "claude", expand)
+        reader.plugin_root = ""
     if config.trusted:
         from kimicode.security.trust import ProjectFiles
 
