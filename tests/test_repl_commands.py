@@ -19,9 +19,9 @@ REPL_PACKAGE = Path(__file__).resolve().parents[1] / "kimicode" / "frontends" / 
 EXPECTED = {
     "help", "exit", "quit", "clear", "compact", "mode", "model", "thinking", "yolo", "permissions", "cost", "undo",
     "diff", "sessions", "resume", "image", "video", "skills", "mcp", "init", "fork", "export", "title",
-    "terminal-setup", "tasks", SHELL_ESCAPE,
+    "terminal-setup", "tasks", "hooks", SHELL_ESCAPE,
 }
-RUN_WHILE_A_TURN_RUNS = {"help", "exit", "quit", "yolo", "permissions", "cost", "tasks"}
+RUN_WHILE_A_TURN_RUNS = {"help", "exit", "quit", "yolo", "permissions", "cost", "tasks", "hooks"}
 
 
 class Lines:
