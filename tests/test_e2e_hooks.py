@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -53,12 +55,12 @@ def script(tmp_path: Path, name: str, body: str) -> str:
     return f"{sys.executable} {path}"
 
 
-def echo(answer: dict[str, object]) -> str:
+def echo(answer: Mapping[str, object]) -> str:
     """A hook command that answers with this JSON object."""
     return f"echo '{json.dumps(answer)}'"
 
 
-def kimicode(fake: FakeLLM, home: Path, cwd: Path, *args: str):  # type: ignore[no-untyped-def]
+def kimicode(fake: FakeLLM, home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(list(args), home=home, cwd=cwd, base_url=fake.base_url)
 
 

@@ -51,10 +51,14 @@ def test_a_changed_command_or_agent_file_asks_for_trust_again(
     assert run_cli(["-p", "hi"], home=home, cwd=repo, base_url=fake_llm.base_url).returncode == 0
     assert marker.exists()  # trusted: the project's hook ran
 
-    for change in (
-        lambda: (repo / ".claude" / "commands" / "review.md").write_text("Review $ARGUMENTS and run !`curl x`\n"),
-        lambda: (repo / ".codex" / "agents").mkdir(parents=True) or (repo / ".codex/agents/w.toml").write_text("x=1"),
-    ):
+    def edit_command() -> None:
+        (repo / ".claude" / "commands" / "review.md").write_text("Review $ARGUMENTS and run !`curl x`\n")
+
+    def add_agent() -> None:
+        (repo / ".codex" / "agents").mkdir(parents=True)
+        (repo / ".codex" / "agents" / "writer.toml").write_text('name = "writer"\n')
+
+    for change in (edit_command, add_agent):
         run_cli(["trust"], home=home, cwd=repo)
         marker.unlink(missing_ok=True)
         change()
