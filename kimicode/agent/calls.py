@@ -86,6 +86,7 @@ class ToolCalls:
         self._seen: Counter[str] = Counter()
         self._last_answer: dict[str, int] = {}
         self._notices: set[asyncio.Future[None]] = set()
+        self._ran: set[str] = set()  # calls that passed every check and started (PostToolUse follows those)
 
     async def run(self, calls: list[ToolCallRequest], emit: Emit) -> list[ToolResult]:
         """Run one reply's calls concurrently; results in the calls' order. Cancelled, every call is."""
@@ -170,7 +171,9 @@ class ToolCalls:
                 except ArgumentError as exc:
                     return ToolResult(notes.invalid_arguments(call.name, exc), is_error=True)
         result = await self._decided_run(call, tool, args, emit, hook)
-        if hooks is not None and hooks.matching("PostToolUse", tool.name):
+        ran = call.id in self._ran
+        self._ran.discard(call.id)
+        if ran and hooks is not None and hooks.matching("PostToolUse", tool.name):  # after what ran, only
             said = await hooks.after_tool(
                 host.session_id, tool.name, args, result.text, result.is_error, self._teller(emit)
             )
@@ -199,6 +202,7 @@ class ToolCalls:
             with contextlib.suppress(ToolError, OSError):
                 host.before_write(host.ctx.resolve(args["path"]))
         emit(ev.ToolCallRunning(call.id, call.name, host.agent_id))
+        self._ran.add(call.id)
         if tool.echoes_arguments:
             return ToolResult(call.arguments)
         ctx = host.ctx
