@@ -205,3 +205,11 @@ def test_a_hanging_hook_is_killed_at_its_timeout(fake_llm: FakeLLM, home: Path, 
     for pid in [int(p) for p in pids.read_text().split()]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # the hook and what it started are gone
+
+
+def test_a_hook_allow_answers_for_a_file_edit_nobody_could_approve(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
+    write_home_config(home, QUICK + f"[[hooks.PreToolUse]]\nmatcher = \"Write\"\ncommand = {json.dumps(echo(ALLOW))}\n")
+    fake_llm.script(Reply(tool_calls=[ToolCall("createfile", {"path": "notes.md", "content": "n\n"})]), Reply(content="ok"))
+    proc = kimicode(fake_llm, home, repo, "-p", "write")  # headless without -y: refused unless the hook allows
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "notes.md").read_text() == "n\n"

@@ -210,7 +210,7 @@ class ToolCalls:
             # Allowed only because it reads: the sandbox holds the workspace read-only too.
             ctx = replace(ctx, sandbox=replace(ctx.sandbox, read_only_everything=True))
         # Set in this call's own task, and for every call, so a check never outlives the call it serves.
-        OPENED_CHECK.set(self._opened_check(tool, args, decision) if isinstance(args.get("path"), str) else None)
+        OPENED_CHECK.set(self._opened_check(tool, args, decision, hook) if isinstance(args.get("path"), str) else None)
         try:
             return await tool.run(args, ctx)
         except ToolError as exc:
@@ -245,13 +245,15 @@ class ToolCalls:
             host.policy.remember(tool, args, host.ctx)
         return None
 
-    def _opened_check(self, tool: Tool, args: dict[str, Any], decided: Decision) -> Callable[[Path], None]:
+    def _opened_check(
+        self, tool: Tool, args: dict[str, Any], decided: Decision, hook: Decision | None = None
+    ) -> Callable[[Path], None]:
         """The decision made again on the real path of what the tool opened: it must allow that file as the
         first decision allowed the path (a link swapped in since then must not lead anywhere else)."""
         host = self.host
 
         def check(real: Path) -> None:
-            again = host.policy.decide(tool, {**args, "path": str(real)}, host.ctx)
+            again = host.policy.decide(tool, {**args, "path": str(real)}, host.ctx, hook)  # as decided: hooks too
             asked_alike = again.action == decided.action == "ask" and again.reason == decided.reason
             same = again.action == "allow" or asked_alike
             if not same:
