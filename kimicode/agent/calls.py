@@ -181,6 +181,11 @@ class ToolCalls:
                 result.text += "\n\n" + said
         return result
 
+    def _decide(self, tool: Tool, args: dict[str, Any], hook: Decision | None) -> Decision:
+        """The policy's decision, with the hooks' say when they had one (the plain call otherwise)."""
+        policy, ctx = self.host.policy, self.host.ctx
+        return policy.decide(tool, args, ctx) if hook is None else policy.decide(tool, args, ctx, hook=hook)
+
     def _teller(self, emit: Emit) -> Callable[[str], None]:
         return lambda message: emit(ev.Error(message, True, self.host.agent_id))
 
@@ -188,10 +193,10 @@ class ToolCalls:
         self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit, hook: Decision | None
     ) -> ToolResult:
         host = self.host
-        decision = host.policy.decide(tool, args, host.ctx, hook)
+        decision = self._decide(tool, args, hook)
         if decision.action == "ask":
             async with self._approval_lock:  # one question at a time, in call order
-                decision = host.policy.decide(tool, args, host.ctx, hook)  # an earlier answer may cover it now
+                decision = self._decide(tool, args, hook)  # an earlier answer may cover it now
                 if decision.action == "ask":
                     refusal = await self._ask(call, tool, args, decision, emit)
                     if refusal is not None:
@@ -250,10 +255,9 @@ class ToolCalls:
     ) -> Callable[[Path], None]:
         """The decision made again on the real path of what the tool opened: it must allow that file as the
         first decision allowed the path (a link swapped in since then must not lead anywhere else)."""
-        host = self.host
 
         def check(real: Path) -> None:
-            again = host.policy.decide(tool, {**args, "path": str(real)}, host.ctx, hook)  # as decided: hooks too
+            again = self._decide(tool, {**args, "path": str(real)}, hook)  # as the call was decided: hooks too
             asked_alike = again.action == decided.action == "ask" and again.reason == decided.reason
             same = again.action == "allow" or asked_alike
             if not same:
