@@ -213,3 +213,32 @@ def test_a_hook_allow_answers_for_a_file_edit_nobody_could_approve(fake_llm: Fak
     proc = kimicode(fake_llm, home, repo, "-p", "write")  # headless without -y: refused unless the hook allows
     assert proc.returncode == 0, proc.stderr
     assert (repo / "notes.md").read_text() == "n\n"
+
+
+def test_a_hook_rewrites_the_call_and_the_policy_decides_on_the_rewrite(
+    fake_llm: FakeLLM, home: Path, repo: Path, tmp_path: Path
+) -> None:
+    rewrite = script(tmp_path, "rewrite.py", (
+        "call = json.load(sys.stdin)\nnew = dict(call['tool_input'], command='echo rewritten > out.txt')\n"
+        "print(json.dumps({'systemMessage': 'the command was rewritten',\n"
+        "                  'hookSpecificOutput': {'hookEventName': 'PreToolUse', 'updatedInput': new}}))\n"
+    ))
+    claude_settings(repo, {"PreToolUse": group(rewrite, "Bash")})
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": "touch ran.txt"})]),
+        Reply(tool_calls=[ToolCall("bash", {"command": "touch second.txt"})]),
+        Reply(content="ok"),
+    )
+    proc = kimicode(fake_llm, home, repo, "-p", "-y", "--trust", "go")
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "out.txt").read_text() == "rewritten\n"
+    assert not (repo / "ran.txt").exists() and not (repo / "second.txt").exists()
+    assert "the command was rewritten" in proc.stderr
+    # the rewritten command is what the policy weighs: a deny rule for it refuses the harmless `ls` asked for
+    (repo / "out.txt").unlink()
+    write_home_config(home, QUICK + '[permissions]\ndeny = ["bash(echo *)"]\n')
+    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "ls"})]), Reply(content="ok"))
+    proc = kimicode(fake_llm, home, repo, "-p", "-y", "--trust", "go")
+    assert proc.returncode == 0, proc.stderr
+    assert not (repo / "out.txt").exists()
+    assert "denied by the rule" in last_content(fake_llm, 4)

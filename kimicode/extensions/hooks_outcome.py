@@ -103,10 +103,10 @@ def _read_answer(answer: dict[str, Any], event: str, out: HookOutcome) -> None:
         out.stop, out.stop_reason = True, _text(answer.get("stopReason"))
     decision = answer.get("decision")
     reason = _text(answer.get("reason"))
-    if decision == "block":
+    if decision in ("block", "deny"):  # "deny": Gemini CLI's spelling
         out.blocked = True
         out.reasons.append(reason)
-    elif decision == "approve" and event == "PreToolUse":  # the older spelling of permissionDecision allow
+    elif decision in ("approve", "allow") and event == "PreToolUse":  # the older spelling of permissionDecision
         out.permission, out.permission_reason = "allow", reason
     permission = specific.get("permissionDecision")
     if permission in ("allow", "ask", "deny"):
