@@ -154,11 +154,19 @@ def test_stop_hook_block_makes_the_agent_go_on_exactly_once(
 def test_untrusted_folder_hooks_do_not_run(fake_llm: FakeLLM, home: Path, repo: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     claude_settings(repo, {"UserPromptSubmit": group(f"touch {marker}"), "PreToolUse": group(f"touch {marker}")})
+    (repo / ".kimicode").mkdir()
+    (repo / ".kimicode" / "config.toml").write_text(f'[[hooks.Stop]]\ncommand = "touch {marker}"\n')
     fake_llm.script(Reply(tool_calls=[ToolCall("view", {"path": "."})]), Reply(content="ok"))
     proc = kimicode(fake_llm, home, repo, "-p", "look")
     assert proc.returncode == 0, proc.stderr
     assert not marker.exists()
-    assert "hooks in .claude/settings.json" in proc.stderr  # the user is told what was left out
+    # the user is told what was left out
+    assert "hooks in .claude/settings.json" in proc.stderr and "hooks in .kimicode/config.toml" in proc.stderr
+    claude_settings(repo, {})
+    fake_llm.script(Reply(content="ok"))
+    proc = kimicode(fake_llm, home, repo, "-p", "--trust", "look")
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()  # trusted: the project's config.toml hook ran
 
 
 def test_a_hook_deny_beats_yolo(fake_llm: FakeLLM, home: Path, repo: Path) -> None:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import stat
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -280,8 +281,8 @@ def project_extension_lines(workspace: Path, files: ProjectFiles | None = None) 
     workspace = workspace.resolve()
     data = (files or ProjectFiles(workspace)).data
     lines: list[str] = []
-    for name in EXTENSION_SETTINGS:
-        if _has_hooks(data.get(workspace / name)):
+    for name in (PROJECT_CONFIG, *EXTENSION_SETTINGS):
+        if _has_hooks(data.get(workspace / name), toml=name == PROJECT_CONFIG):
             lines.append(f"hooks in {name}")
     for name in EXTENSION_FOLDERS:
         count = sum(1 for path in data if path.is_relative_to(workspace / name))
@@ -290,9 +291,9 @@ def project_extension_lines(workspace: Path, files: ProjectFiles | None = None) 
     return lines
 
 
-def _has_hooks(raw: bytes | None) -> bool:
+def _has_hooks(raw: bytes | None, toml: bool = False) -> bool:
     try:
-        parsed = json.loads(raw) if raw is not None else None
-    except ValueError:  # the hooks loader says what is wrong with it, once the folder is trusted
+        parsed = (tomllib.loads(raw.decode()) if toml else json.loads(raw)) if raw is not None else None
+    except ValueError:  # the loaders say what is wrong with it (TOMLDecodeError and UnicodeError are ValueErrors)
         return False
     return isinstance(parsed, dict) and bool(parsed.get("hooks"))
