@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from kimicode.extensions.hooks_outcome import BLOCK_EXIT
-from tests.clirun import run_cli, write_home_config
+from tests.clirun import write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
-
-QUICK = "retry_base_delay = 0.01\nmax_retries = 1\n"
+from tests.hookscript import QUICK, claude_settings, group, kimicode, last_content, script
 
 
 @pytest.fixture
@@ -31,41 +27,6 @@ def repo(tmp_path: Path) -> Path:
     repo = tmp_path / "proj"
     repo.mkdir()
     return repo
-
-
-def claude_settings(repo: Path, hooks: dict[str, object], name: str = "settings.json") -> None:
-    (repo / ".claude").mkdir(exist_ok=True)
-    (repo / ".claude" / name).write_text(json.dumps({"hooks": hooks}))
-
-
-def group(command: str, matcher: str | None = None, timeout: float | None = None) -> list[dict[str, object]]:
-    hook: dict[str, object] = {"type": "command", "command": command}
-    if timeout is not None:
-        hook["timeout"] = timeout
-    entry: dict[str, object] = {"hooks": [hook]}
-    if matcher is not None:
-        entry["matcher"] = matcher
-    return [entry]
-
-
-def script(tmp_path: Path, name: str, body: str) -> str:
-    """A hook written in Python, as the command line that runs it."""
-    path = tmp_path / name
-    path.write_text("import json, os, sys\n" + body)
-    return f"{sys.executable} {path}"
-
-
-def echo(answer: Mapping[str, object]) -> str:
-    """A hook command that answers with this JSON object."""
-    return f"echo '{json.dumps(answer)}'"
-
-
-def kimicode(fake: FakeLLM, home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(list(args), home=home, cwd=cwd, base_url=fake.base_url)
-
-
-def last_content(fake: FakeLLM, request: int) -> str:
-    return str(fake.chat_requests[request].body["messages"][-1]["content"])
 
 
 def test_pre_tool_use_exit_2_blocks_bash_and_the_model_reads_stderr(
@@ -169,39 +130,6 @@ def test_untrusted_folder_hooks_do_not_run(fake_llm: FakeLLM, home: Path, repo: 
     assert marker.exists()  # trusted: the project's config.toml hook ran
 
 
-def test_a_hook_deny_beats_yolo(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    answer = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                     "permissionDecisionReason": "no network tools here"}}
-    write_home_config(home, QUICK + (
-        f"[[hooks.PreToolUse]]\nmatcher = \"bash\"\ncommand = {json.dumps(echo(answer))}\n"
-    ))
-    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "touch ran.txt"})]), Reply(content="ok"))
-    proc = kimicode(fake_llm, home, repo, "-p", "-y", "go")
-    assert proc.returncode == 0, proc.stderr
-    assert not (repo / "ran.txt").exists()
-    assert "no network tools here" in last_content(fake_llm, 1)
-
-
-ALLOW = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow"}}
-
-
-def test_a_hook_allow_never_beats_a_deny_rule(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    write_home_config(home, QUICK + (
-        f"[[hooks.PreToolUse]]\ncommand = {json.dumps(echo(ALLOW))}\n"
-        '[permissions]\ndeny = ["bash(touch denied.txt)"]\n'
-    ))
-    fake_llm.script(
-        Reply(tool_calls=[ToolCall("bash", {"command": "touch denied.txt"})]),
-        Reply(tool_calls=[ToolCall("bash", {"command": "touch allowed.txt"})]),
-        Reply(content="ok"),
-    )
-    proc = kimicode(fake_llm, home, repo, "-p", "go")  # no -y: only the hook's allow lets a command run
-    assert proc.returncode == 0, proc.stderr
-    assert not (repo / "denied.txt").exists()
-    assert "denied by the rule" in last_content(fake_llm, 1)
-    assert (repo / "allowed.txt").exists()
-
-
 def test_a_hanging_hook_is_killed_at_its_timeout(fake_llm: FakeLLM, home: Path, repo: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     claude_settings(repo, {"PreToolUse": group(f"echo $$ >> {pids}; sleep 300 & echo $! >> {pids}; wait", "Bash", 1)})
@@ -213,40 +141,3 @@ def test_a_hanging_hook_is_killed_at_its_timeout(fake_llm: FakeLLM, home: Path, 
     for pid in [int(p) for p in pids.read_text().split()]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # the hook and what it started are gone
-
-
-def test_a_hook_allow_answers_for_a_file_edit_nobody_could_approve(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
-    write_home_config(home, QUICK + f"[[hooks.PreToolUse]]\nmatcher = \"Write\"\ncommand = {json.dumps(echo(ALLOW))}\n")
-    fake_llm.script(Reply(tool_calls=[ToolCall("createfile", {"path": "notes.md", "content": "n\n"})]), Reply(content="ok"))
-    proc = kimicode(fake_llm, home, repo, "-p", "write")  # headless without -y: refused unless the hook allows
-    assert proc.returncode == 0, proc.stderr
-    assert (repo / "notes.md").read_text() == "n\n"
-
-
-def test_a_hook_rewrites_the_call_and_the_policy_decides_on_the_rewrite(
-    fake_llm: FakeLLM, home: Path, repo: Path, tmp_path: Path
-) -> None:
-    rewrite = script(tmp_path, "rewrite.py", (
-        "call = json.load(sys.stdin)\nnew = dict(call['tool_input'], command='echo rewritten > out.txt')\n"
-        "print(json.dumps({'systemMessage': 'the command was rewritten',\n"
-        "                  'hookSpecificOutput': {'hookEventName': 'PreToolUse', 'updatedInput': new}}))\n"
-    ))
-    claude_settings(repo, {"PreToolUse": group(rewrite, "Bash")})
-    fake_llm.script(
-        Reply(tool_calls=[ToolCall("bash", {"command": "touch ran.txt"})]),
-        Reply(tool_calls=[ToolCall("bash", {"command": "touch second.txt"})]),
-        Reply(content="ok"),
-    )
-    proc = kimicode(fake_llm, home, repo, "-p", "-y", "--trust", "go")
-    assert proc.returncode == 0, proc.stderr
-    assert (repo / "out.txt").read_text() == "rewritten\n"
-    assert not (repo / "ran.txt").exists() and not (repo / "second.txt").exists()
-    assert "the command was rewritten" in proc.stderr
-    # the rewritten command is what the policy weighs: a deny rule for it refuses the harmless `ls` asked for
-    (repo / "out.txt").unlink()
-    write_home_config(home, QUICK + '[permissions]\ndeny = ["bash(echo *)"]\n')
-    fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "ls"})]), Reply(content="ok"))
-    proc = kimicode(fake_llm, home, repo, "-p", "-y", "--trust", "go")
-    assert proc.returncode == 0, proc.stderr
-    assert not (repo / "out.txt").exists()
-    assert "denied by the rule" in last_content(fake_llm, 4)
