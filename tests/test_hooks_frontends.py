@@ -69,31 +69,39 @@ def test_acp_fires_hooks_and_a_notification_when_it_asks(
     ws = tmp_path / "proj"
     ws.mkdir()
     log = tmp_path / "events.jsonl"
+    ask = {"hookSpecificOutput": {"permissionDecision": "ask", "permissionDecisionReason": "reads are audited"}}
     write_home_config(home, QUICK + hook("PreToolUse", BLOCK_BASH, "Bash") + hook("Notification", logger(tmp_path, log))
-                      + hook("PostToolUse", "echo checked by the linter; exit 2", "Write"))
+                      + hook("PostToolUse", "echo checked by the linter; exit 2", "Write")
+                      + hook("PreToolUse", f"echo '{json.dumps(ask)}'", "Read"))
+    (ws / "notes.txt").write_text("private\n")
     fake_llm.script(
+        Reply(tool_calls=[ToolCall("view", {"path": "notes.txt"})]),  # read-only, yet the hook asks
         Reply(tool_calls=[ToolCall("bash", {"command": "touch ran.txt"})]),
         Reply(tool_calls=[ToolCall("createfile", {"path": "a.txt", "content": "a\n"})]),
         Reply(content="done"),
     )
     client = EditorClient()
-    client.answers = ["allow_once"]
+    client.answers = ["reject", "allow_once"]
 
     async def scenario() -> None:
         async with running_agent(client, home, ws, fake_llm.base_url) as (conn, _):
             session = await conn.new_session(cwd=str(ws), mcp_servers=[])
             await conn.prompt(session_id=session.session_id, prompt=[text_block("go")])
             deadline = time.monotonic() + 30
-            while not logged(log) and time.monotonic() < deadline:  # nobody waits on a notification hook
+            while len(logged(log)) < 2 and time.monotonic() < deadline:  # nobody waits on a notification hook
                 await asyncio.sleep(0.05)
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
+    asked = [request.title for request, _ in client.permission_requests]
+    assert len(asked) == 2 and "notes.txt" in asked[0]
+    assert "did not approve" in str(fake_llm.chat_requests[1].messages[-1]["content"])
+    assert "private" not in str(fake_llm.chat_requests[1].messages)
     assert not (ws / "ran.txt").exists()
-    assert "commands wait for the review" in str(fake_llm.chat_requests[1].messages[-1]["content"])
+    assert "commands wait for the review" in str(fake_llm.chat_requests[2].messages[-1]["content"])
     assert (ws / "a.txt").read_text() == "a\n"  # asked (the notification), approved, written
-    assert "checked by the linter" in str(fake_llm.chat_requests[2].messages[-1]["content"])
-    notices = logged(log)
-    assert notices and "createfile" in str(notices[0]["message"])
+    assert "checked by the linter" in str(fake_llm.chat_requests[3].messages[-1]["content"])
+    notices = [str(n["message"]) for n in logged(log)]
+    assert any("view" in n for n in notices) and any("createfile" in n for n in notices)
 
 
 def test_a_swarm_sub_agent_fires_tool_hooks_and_subagent_stop(fake_llm: FakeLLM, home: Path, tmp_path: Path) -> None:
