@@ -44,7 +44,8 @@ def test_repl_fires_prompt_tool_and_session_end_hooks_and_lists_them(
 ) -> None:
     log = tmp_path / "events.jsonl"
     write_home_config(home, QUICK + hook("UserPromptSubmit", "echo remember the style guide")
-                      + hook("PreToolUse", BLOCK_BASH, "Bash") + hook("SessionEnd", logger(tmp_path, log)))
+                      + hook("PreToolUse", BLOCK_BASH, "Bash") + hook("SessionEnd", logger(tmp_path, log))
+                      + hook("PreCompact", logger(tmp_path, log), "manual"))
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "touch ran.txt"})]), Reply(content="Waiting then"))
     repl: Repl = spawn()
     repl.wait_prompt()
@@ -54,13 +55,17 @@ def test_repl_fires_prompt_tool_and_session_end_hooks_and_lists_them(
     repl.send_line("make a file")
     repl.expect("Waiting then")
     repl.wait_prompt()
+    repl.send_line("/compact keep the file names")
+    repl.wait_prompt()
     repl.send_line("/exit")
     assert repl.wait_exit() == 0
     assert "PreToolUse" in repl.transcript and "[config.toml]" in repl.transcript
     assert "remember the style guide" in str(fake_llm.chat_requests[0].messages[-1]["content"])
     assert "commands wait for the review" in str(fake_llm.chat_requests[1].messages[-1]["content"])
     assert not (workspace / "ran.txt").exists()
-    assert [e["hook_event_name"] for e in logged(log)] == ["SessionEnd"]
+    events = logged(log)
+    assert [e["hook_event_name"] for e in events] == ["PreCompact", "SessionEnd"]
+    assert (events[0]["trigger"], events[0]["custom_instructions"]) == ("manual", "keep the file names")
 
 
 def test_acp_fires_hooks_and_a_notification_when_it_asks(

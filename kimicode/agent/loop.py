@@ -240,13 +240,13 @@ class Agent:
         """Tokens the next request will carry: the last reported count plus what was added since."""
         return self._meter.tokens
 
-    async def compact(self, emit: Emit | None = None, instruction: str = "") -> ev.Compacted | None:
+    async def compact(self, emit: Emit | None = None, instruction: str = "", auto: bool = False) -> ev.Compacted | None:
         """Summarise older history now (keeping what ``instruction`` asks for); None when there was nothing
         old enough to summarise."""
         from kimicode.agent.compaction import compact_history
 
         if self.hooks is not None and self.hooks.has("PreCompact"):
-            trigger = "manual" if instruction or emit is None else "auto"
+            trigger = "auto" if auto else "manual"
             fields = {"trigger": trigger, "custom_instructions": instruction}
             await self.hooks.event("PreCompact", self.session_id, fields, self._hook_teller(emit or _ignore), trigger)
         outcome = await compact_history(self.client, self.messages, self.session_id, instruction)
@@ -315,7 +315,7 @@ class Agent:
 
         if should_compact(self.context_tokens, self.client.profile.context_window, self.compact_threshold):
             try:
-                await self.compact(emit)
+                await self.compact(emit, auto=True)
             except (LLMError, CompactionError) as err:  # carry on uncompacted; the overflow path retries
                 emit(ev.Error(f"could not compact the history: {getattr(err, 'message', err)}", agent=self.agent_id))
         try:
@@ -331,7 +331,7 @@ class Agent:
                 except ContextOverflowError:
                     pass
             try:
-                compacted = await self.compact(emit)
+                compacted = await self.compact(emit, auto=True)
             except CompactionError:
                 compacted = None
             if compacted is None:
