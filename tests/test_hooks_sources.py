@@ -117,3 +117,28 @@ def test_a_malformed_hook_is_one_line_and_the_others_still_run(
     assert "unknown hook event 'NoSuchEvent'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert [e["prompt"] for e in logged(log)] == ["hi"]
+
+
+def test_codex_hooks_json_and_config_toml_hooks_fire(fake_llm: FakeLLM, home: Path, repo: Path, tmp_path: Path) -> None:
+    pre_cmd, pre_log = logger(tmp_path, "codex-pre")
+    post_cmd, post_log = logger(tmp_path, "codex-post")
+    (user_home(home) / ".codex").mkdir(parents=True)
+    (user_home(home) / ".codex" / "hooks.json").write_text(json.dumps(
+        {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": pre_cmd, "timeout": 30}]}]}}
+    ))
+    (repo / ".codex").mkdir()
+    (repo / ".codex" / "config.toml").write_text(
+        '[[hooks.PostToolUse]]\nmatcher = "apply_patch"\n'
+        f'[[hooks.PostToolUse.hooks]]\ntype = "command"\ncommand = {json.dumps(post_cmd)}\n'
+        "[hooks.state]\n"  # Codex's own record of reviewed hooks: not an event
+    )
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": "true"})]),
+        Reply(tool_calls=[ToolCall("createfile", {"path": "a.txt", "content": "a\n"})]),
+        Reply(content="ok"),
+    )
+    proc = run_cli(["-p", "-y", "--trust", "go"], home=home, cwd=repo, base_url=fake_llm.base_url)
+    assert proc.returncode == 0, proc.stderr
+    assert "hooks:" not in proc.stderr  # no problem reported
+    assert [e["tool_name"] for e in logged(pre_log)] == ["Bash"]
+    assert [e["tool_name"] for e in logged(post_log)] == ["apply_patch"]

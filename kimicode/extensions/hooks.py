@@ -1,7 +1,7 @@
 """The run's hooks: which match an event, the JSON each is handed, and their answers merged.
 
 A hook configured for Claude Code sees Claude Code's tool names and argument names (``Bash``,
-``tool_input.file_path``), one configured for Gemini CLI sees Gemini's, one configured in kimicode sees
+``tool_input.file_path``), one configured for Gemini CLI or Codex sees theirs, one configured in kimicode sees
 kimicode's; matchers match any of the names, so ``Edit|Write`` matches ``strreplace``, ``insert`` and
 ``createfile``.
 
@@ -43,6 +43,12 @@ GEMINI_NAMES: dict[str, tuple[str, ...]] = {
     "view": ("read_file",),
     "fetch": ("web_fetch",),
 }
+CODEX_NAMES: dict[str, tuple[str, ...]] = {
+    "bash": ("Bash",),
+    "createfile": ("apply_patch",),
+    "strreplace": ("apply_patch",),
+    "insert": ("apply_patch",),
+}
 # Claude Code's argument names for kimicode's (a hook's updatedInput is mapped back).
 CLAUDE_ARGS = {"path": "file_path", "old_str": "old_string", "new_str": "new_string"}
 _SIMPLE = re.compile(r"[A-Za-z0-9_|]*")
@@ -51,7 +57,7 @@ Tell = Callable[[str], None]
 
 
 def tool_names(tool: str) -> set[str]:
-    return {tool, *CLAUDE_NAMES.get(tool, ()), *GEMINI_NAMES.get(tool, ())}
+    return {tool, *CLAUDE_NAMES.get(tool, ()), *GEMINI_NAMES.get(tool, ()), *CODEX_NAMES.get(tool, ())}
 
 
 def matches(matcher: str, names: set[str]) -> bool:
@@ -69,7 +75,8 @@ def matches(matcher: str, names: set[str]) -> bool:
 
 
 def _dialect_name(dialect: str, tool: str) -> str:
-    table = CLAUDE_NAMES if dialect == "claude" else GEMINI_NAMES if dialect == "gemini" else {}
+    tables = {"claude": CLAUDE_NAMES, "gemini": GEMINI_NAMES, "codex": CODEX_NAMES}
+    table = tables.get(dialect, {})
     return table.get(tool, (tool,))[0]
 
 

@@ -51,6 +51,10 @@ GEMINI_EVENTS = {
 # The project files hooks come from, relative to the workspace (all part of the trust fingerprint).
 PROJECT_CLAUDE_SETTINGS = (".claude/settings.json", ".claude/settings.local.json")
 PROJECT_GEMINI_SETTINGS = ".gemini/settings.json"
+# Codex: a hooks.json in Claude Code's shape, or the same as [hooks] tables of its config.toml.
+PROJECT_CODEX_HOOKS = (".codex/hooks.json", ".codex/config.toml")
+# Keys of Codex's [hooks] table that are not events (its own record of which hooks the user reviewed).
+CODEX_NOT_EVENTS = ("state",)
 PROJECT_CONFIG = ".kimicode/config.toml"
 
 
@@ -61,7 +65,7 @@ class HookSpec:
     command: str
     timeout: float
     source: str  # where it was configured, as /hooks shows it
-    dialect: str = "kimicode"  # "kimicode" | "claude" | "gemini": the tool names its script expects
+    dialect: str = "kimicode"  # "kimicode" | "claude" | "gemini" | "codex": the tool names its script expects
     plugin_root: str = ""
 
 
@@ -102,6 +106,8 @@ class _Reader:
             self.problems.append(f"{source}: hooks must be an object of events; left out")
             return
         for name, groups in table.items():
+            if dialect == "codex" and name in CODEX_NOT_EVENTS:
+                continue
             event = GEMINI_EVENTS.get(name) if dialect == "gemini" else name
             if event not in EVENTS:
                 self.problems.append(f"{source}: unknown hook event {name!r}; left out")
@@ -164,7 +170,7 @@ class _Reader:
         if isinstance(parsed, dict):
             self.nested(parsed.get("hooks"), source, dialect, expand)
 
-    def toml_file(self, data: bytes | None, source: str) -> None:
+    def toml_file(self, data: bytes | None, source: str, dialect: str = "kimicode") -> None:
         if data is None:
             return
         try:
@@ -172,7 +178,16 @@ class _Reader:
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             self.problems.append(f"{source}: not valid TOML ({exc}); its hooks are left out")
             return
-        self.flat(parsed.get("hooks"), source)
+        if dialect == "codex":  # [[hooks.EVENT]] groups with [[hooks.EVENT.hooks]] handlers
+            self.nested(parsed.get("hooks"), source, dialect)
+        else:
+            self.flat(parsed.get("hooks"), source)
+
+    def codex(self, files: tuple[bytes | None, bytes | None], prefix: str) -> None:
+        """Codex's hooks.json and its config.toml's [hooks], as read from ``files``."""
+        hooks_json, config_toml = files
+        self.json_file(hooks_json, f"{prefix}.codex/hooks.json", "codex")
+        self.toml_file(config_toml, f"{prefix}.codex/config.toml", "codex")
 
 
 def _read(path: Path) -> bytes | None:
@@ -182,7 +197,7 @@ def _read(path: Path) -> bytes | None:
 
 
 def load_hooks(config: Config, user_home: Path | None = None) -> HookConfig:
-    """Every hook this run has: the user's own (config.toml, ~/.claude, ~/.gemini, enabled plugins) and, in a
+    """Every hook this run has: the user's own (config.toml, ~/.claude, ~/.gemini, ~/.codex, enabled plugins) and, in a
     trusted folder, the project's."""
     from kimicode.extensions.plugin_index import enabled_plugins
     from kimicode.security.paths import user_home as default_user_home
@@ -193,6 +208,7 @@ def load_hooks(config: Config, user_home: Path | None = None) -> HookConfig:
     reader.toml_file(_read(home / "config.toml"), "config.toml")
     reader.json_file(_read(user / ".claude" / "settings.json"), "~/.claude/settings.json", "claude")
     reader.json_file(_read(user / ".gemini" / "settings.json"), "~/.gemini/settings.json", "gemini")
+    reader.codex((_read(user / ".codex" / "hooks.json"), _read(user / ".codex" / "config.toml")), "~/")
     for plugin in enabled_plugins(home):
         root = str(plugin.root)
 
@@ -215,6 +231,8 @@ def load_hooks(config: Config, user_home: Path | None = None) -> HookConfig:
         for relative in PROJECT_CLAUDE_SETTINGS:
             reader.json_file(project(relative), relative, "claude")
         reader.json_file(project(PROJECT_GEMINI_SETTINGS), PROJECT_GEMINI_SETTINGS, "gemini")
+        codex_json, codex_toml = PROJECT_CODEX_HOOKS
+        reader.codex((project(codex_json), project(codex_toml)), "")
     return HookConfig(reader.hooks, reader.problems)
 
 

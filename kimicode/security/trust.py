@@ -143,7 +143,13 @@ def _base_files(workspace: Path) -> set[Path]:
 # they run the project's code or widen what an agent may do, so they load only in a trusted folder and a
 # change to any of them asks again. Settings files are fingerprinted where they are; folders, every regular
 # file in them (links are not followed, nothing but a regular file is ever opened).
-EXTENSION_SETTINGS = (".claude/settings.json", ".claude/settings.local.json", ".gemini/settings.json")
+EXTENSION_SETTINGS = (
+    ".claude/settings.json",
+    ".claude/settings.local.json",
+    ".gemini/settings.json",
+    ".codex/hooks.json",
+    ".codex/config.toml",
+)
 EXTENSION_FOLDERS = (
     ".kimicode/commands",
     ".claude/commands",
@@ -282,7 +288,7 @@ def project_extension_lines(workspace: Path, files: ProjectFiles | None = None) 
     data = (files or ProjectFiles(workspace)).data
     lines: list[str] = []
     for name in (PROJECT_CONFIG, *EXTENSION_SETTINGS):
-        if _has_hooks(data.get(workspace / name), toml=name == PROJECT_CONFIG):
+        if _has_hooks(data.get(workspace / name), toml=name.endswith(".toml")):
             lines.append(f"hooks in {name}")
     for name in EXTENSION_FOLDERS:
         count = sum(1 for path in data if path.is_relative_to(workspace / name))
