@@ -107,11 +107,14 @@ def test_init_event_counts_extensions_and_global_instructions_come_first(
     write(home / "AGENTS.md", "GLOBAL-RULE-ONE")
     write(userhome(home) / ".claude/CLAUDE.md", "CLAUDE-GLOBAL-RULE")
     write(repo / "AGENTS.md", "PROJECT-RULE")
+    write(userhome(home) / ".claude/agents/helper.md", "---\nname: helper\ndescription: Helps\n---\nHelp.")
+    config = home / "config.toml"
+    config.write_text(config.read_text() + '[[hooks.Stop]]\ncommand = "true"\n')
     fake_llm.script(Reply(content="ok"))
     proc = run(fake_llm, home, repo, "-p", "hi", "--output-format", "stream-json")
     assert proc.returncode == 0, proc.stderr
     init = json.loads(proc.stdout.splitlines()[0])
     assert init["subtype"] == "init"
-    assert init["extensions"] == {"hooks": 0, "commands": 2, "agents": 0, "plugins": 0}
+    assert init["extensions"] == {"hooks": 1, "commands": 2, "agents": 1, "plugins": 0}
     system = fake_llm.chat_requests[0].body["messages"][0]["content"]
     assert 0 < system.index("GLOBAL-RULE-ONE") < system.index("CLAUDE-GLOBAL-RULE") < system.index("PROJECT-RULE")

@@ -20,9 +20,9 @@ EXPECTED = {
     "help", "exit", "quit", "clear", "compact", "mode", "model", "thinking", "yolo", "permissions", "cost", "undo",
     "diff", "sessions", "resume", "image", "video", "skills", "mcp", "init", "fork", "export", "title",
     "terminal-setup", "tasks", "agents", "memory", SHELL_ESCAPE,
-    "rewind", "history", "context",
+    "rewind", "history", "context", "hooks",
 }
-RUN_WHILE_A_TURN_RUNS = {"help", "exit", "quit", "yolo", "permissions", "cost", "tasks", "history", "context"}
+RUN_WHILE_A_TURN_RUNS = {"help", "exit", "quit", "yolo", "permissions", "cost", "tasks", "history", "context", "hooks"}
 
 
 class Lines:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kimicode.agent import events as ev
 from kimicode.agent import notes
@@ -31,6 +31,9 @@ from kimicode.llm.client import ToolCallRequest
 from kimicode.security.policy import Decision, Policy
 from kimicode.tools.base import CURRENT_TOOL_CALL, OPENED_CHECK, Tool, ToolContext, ToolError, ToolResult
 from kimicode.tools.validate import ArgumentError, validate_args
+
+if TYPE_CHECKING:
+    from kimicode.extensions.hooks import Hooks
 
 # The same call (tool + arguments) this many times in one run gets a note asking for another approach.
 REPEAT_WARNING_AT = 3
@@ -54,6 +57,10 @@ class CallHost(Protocol):
     def before_write(self) -> Callable[[Path], None] | None: ...
     @property
     def totals(self) -> RunTotals: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def hooks(self) -> Hooks | None: ...
 
     def current_tools(self) -> dict[str, Tool]: ...
 
@@ -78,6 +85,8 @@ class ToolCalls:
         self._approval_lock = asyncio.Lock()
         self._seen: Counter[str] = Counter()
         self._last_answer: dict[str, int] = {}
+        self._notices: set[asyncio.Future[None]] = set()
+        self._ran: set[str] = set()  # calls that passed every check and started (PostToolUse follows those)
 
     async def run(self, calls: list[ToolCallRequest], emit: Emit) -> list[ToolResult]:
         """Run one reply's calls concurrently; results in the calls' order. Cancelled, every call is."""
@@ -150,11 +159,44 @@ class ToolCalls:
             result.text += notes.repeated(call.name, repeats)
 
     async def _approved_run(self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit) -> ToolResult:
+        """The call run as the PreToolUse hooks and the policy decide, and the PostToolUse hooks' word added."""
+        hooks, host = self.host.hooks, self.host
+        hook: Decision | None = None
+        if hooks is not None and hooks.matching("PreToolUse", tool.name):
+            hook, rewritten = await hooks.before_tool(host.session_id, tool.name, args, self._teller(emit))
+            if rewritten is not None:
+                known = tool.parameters.get("properties", {})
+                try:  # a hook's updatedInput is checked as the model's arguments are
+                    args = validate_args(tool.parameters, {**args, **{k: v for k, v in rewritten.items() if k in known}})
+                except ArgumentError as exc:
+                    return ToolResult(notes.invalid_arguments(call.name, exc), is_error=True)
+        result = await self._decided_run(call, tool, args, emit, hook)
+        ran = call.id in self._ran
+        self._ran.discard(call.id)
+        if ran and hooks is not None and hooks.matching("PostToolUse", tool.name):  # after what ran, only
+            said = await hooks.after_tool(
+                host.session_id, tool.name, args, result.text, result.is_error, self._teller(emit)
+            )
+            if said:
+                result.text += "\n\n" + said
+        return result
+
+    def _decide(self, tool: Tool, args: dict[str, Any], hook: Decision | None) -> Decision:
+        """The policy's decision, with the hooks' say when they had one (the plain call otherwise)."""
+        policy, ctx = self.host.policy, self.host.ctx
+        return policy.decide(tool, args, ctx) if hook is None else policy.decide(tool, args, ctx, hook=hook)
+
+    def _teller(self, emit: Emit) -> Callable[[str], None]:
+        return lambda message: emit(ev.Error(message, True, self.host.agent_id))
+
+    async def _decided_run(
+        self, call: ToolCallRequest, tool: Tool, args: dict[str, Any], emit: Emit, hook: Decision | None
+    ) -> ToolResult:
         host = self.host
-        decision = host.policy.decide(tool, args, host.ctx)
+        decision = self._decide(tool, args, hook)
         if decision.action == "ask":
             async with self._approval_lock:  # one question at a time, in call order
-                decision = host.policy.decide(tool, args, host.ctx)  # an earlier answer may cover it now
+                decision = self._decide(tool, args, hook)  # an earlier answer may cover it now
                 if decision.action == "ask":
                     refusal = await self._ask(call, tool, args, decision, emit)
                     if refusal is not None:
@@ -165,6 +207,7 @@ class ToolCalls:
             with contextlib.suppress(ToolError, OSError):
                 host.before_write(host.ctx.resolve(args["path"]))
         emit(ev.ToolCallRunning(call.id, call.name, host.agent_id))
+        self._ran.add(call.id)
         if tool.echoes_arguments:
             return ToolResult(call.arguments)
         ctx = host.ctx
@@ -172,7 +215,7 @@ class ToolCalls:
             # Allowed only because it reads: the sandbox holds the workspace read-only too.
             ctx = replace(ctx, sandbox=replace(ctx.sandbox, read_only_everything=True))
         # Set in this call's own task, and for every call, so a check never outlives the call it serves.
-        OPENED_CHECK.set(self._opened_check(tool, args, decision) if isinstance(args.get("path"), str) else None)
+        OPENED_CHECK.set(self._opened_check(tool, args, decision, hook) if isinstance(args.get("path"), str) else None)
         try:
             return await tool.run(args, ctx)
         except ToolError as exc:
@@ -193,6 +236,11 @@ class ToolCalls:
             decision.rememberable, remembers,
         )
         emit(request)
+        if host.hooks is not None and host.hooks.has("Notification"):
+            notice = {"message": f"kimicode needs your permission to use {call.name}", "notification_type": "permission_prompt"}
+            asking = asyncio.ensure_future(host.hooks.event("Notification", host.session_id, notice, self._teller(emit)))
+            self._notices.add(asking)  # kept until done: nobody waits on a notification
+            asking.add_done_callback(self._notices.discard)
         answer = await host.approver(request)
         if not answer.approved:
             return ToolResult(notes.not_approved(call.name, answer.feedback), is_error=True)
@@ -202,13 +250,14 @@ class ToolCalls:
             host.policy.remember(tool, args, host.ctx)
         return None
 
-    def _opened_check(self, tool: Tool, args: dict[str, Any], decided: Decision) -> Callable[[Path], None]:
+    def _opened_check(
+        self, tool: Tool, args: dict[str, Any], decided: Decision, hook: Decision | None = None
+    ) -> Callable[[Path], None]:
         """The decision made again on the real path of what the tool opened: it must allow that file as the
         first decision allowed the path (a link swapped in since then must not lead anywhere else)."""
-        host = self.host
 
         def check(real: Path) -> None:
-            again = host.policy.decide(tool, {**args, "path": str(real)}, host.ctx)
+            again = self._decide(tool, {**args, "path": str(real)}, hook)  # as the call was decided: hooks too
             asked_alike = again.action == decided.action == "ask" and again.reason == decided.reason
             same = again.action == "allow" or asked_alike
             if not same:

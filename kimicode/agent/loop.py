@@ -38,6 +38,7 @@ from kimicode.tools.base import Tool, ToolContext
 from kimicode.tools.todo import TodoList
 
 if TYPE_CHECKING:
+    from kimicode.extensions.hooks import Hooks
     from kimicode.tools.background import BackgroundTask
 
 @dataclass
@@ -72,6 +73,8 @@ class Agent:
     on_todo: Callable[[list[dict[str, str]]], None] | None = None
     # The todo list this conversation starts with (a resumed session's last one).
     todo_items: list[dict[str, str]] = field(default_factory=list)
+    # The run's hooks (kimicode.extensions.hooks); fired here and by the tool calls.
+    hooks: Hooks | None = None
 
     def __post_init__(self) -> None:
         # One conversation, one record of the pictures it was shown and one todo list (sub-agents and /new
@@ -109,6 +112,16 @@ class Agent:
         hands events over only as fast as they are read)."""
         started = time.monotonic()
         CURRENT_EMIT.set(emit)
+        self._stop_continued = False
+        if self.hooks is not None and not self.agent_id:
+            resumed = any(m.get("role") == "assistant" for m in self.messages)
+            task, dropped = await self.hooks.before_prompt(self.session_id, task, resumed, self._hook_teller(emit))
+            if dropped:  # a UserPromptSubmit hook refused the prompt: it never reaches the model
+                emit(ev.Error(f"prompt blocked by a hook: {dropped}", agent=self.agent_id))
+                blocked = ev.RunResult("error", dropped, submitted=False, num_steps=0)
+                blocked.usage = self.totals.as_dict()
+                emit(ev.Done(blocked))
+                return
         self._append(user_message(task, images, parts))
         self.running = True
         # The main agent reports the session's background tasks as they change (sub-agents share them).
@@ -155,11 +168,11 @@ class Agent:
                 last_text = reply.content or last_text
                 self._append(assistant_message(reply.content, [c.wire() for c in reply.tool_calls], reply.reasoning))
                 if not reply.tool_calls:
-                    if self._steering:
-                        continue  # the user spoke while the model answered: the turn goes on to hear it
+                    if self._steering or await self._stop_hooks(reply.content, emit):
+                        continue  # the user spoke while the model answered, or a Stop hook wants more
                     return ev.RunResult("success", reply.content, submitted=False, num_steps=steps)
                 submitted = await self._run_calls(reply, emit)
-                if submitted is not None and not self._steering:
+                if submitted is not None and not self._steering and not await self._stop_hooks(submitted, emit):
                     return ev.RunResult("success", submitted, submitted=True, num_steps=steps)
         except LLMError as err:
             emit(ev.Error(err.message, agent=self.agent_id))
@@ -185,6 +198,24 @@ class Agent:
                 self._append(message)
         return next((r.text for r in results if r.submitted and not r.is_error), None)
 
+    # -- hooks -------------------------------------------------------------------------------------------
+
+    async def _stop_hooks(self, last: str, emit: Emit) -> bool:
+        """Stop (SubagentStop for a sub-agent): True when a hook sends the agent on. Once per turn: the
+        second time, the hooks are told (``stop_hook_active``) and the turn ends whatever they answer."""
+        if self.hooks is None:
+            return False
+        already = self._stop_continued
+        why = await self.hooks.stop(self.session_id, bool(self.agent_id), already, last, self._hook_teller(emit))
+        if not why or already:
+            return False
+        self._stop_continued = True
+        self._append(user_message(why))
+        return True
+
+    def _hook_teller(self, emit: Emit) -> Callable[[str], None]:
+        return lambda message: emit(ev.Error(message, True, self.agent_id))
+
     # -- the history -----------------------------------------------------------------------------------
 
     def _append(self, message: Message) -> None:
@@ -209,11 +240,15 @@ class Agent:
         """Tokens the next request will carry: the last reported count plus what was added since."""
         return self._meter.tokens
 
-    async def compact(self, emit: Emit | None = None, instruction: str = "") -> ev.Compacted | None:
+    async def compact(self, emit: Emit | None = None, instruction: str = "", auto: bool = False) -> ev.Compacted | None:
         """Summarise older history now (keeping what ``instruction`` asks for); None when there was nothing
         old enough to summarise."""
         from kimicode.agent.compaction import compact_history
 
+        if self.hooks is not None and self.hooks.has("PreCompact"):
+            trigger = "auto" if auto else "manual"
+            fields = {"trigger": trigger, "custom_instructions": instruction}
+            await self.hooks.event("PreCompact", self.session_id, fields, self._hook_teller(emit or _ignore), trigger)
         outcome = await compact_history(self.client, self.messages, self.session_id, instruction)
         if not outcome.replaced_count:
             return None
@@ -280,7 +315,7 @@ class Agent:
 
         if should_compact(self.context_tokens, self.client.profile.context_window, self.compact_threshold):
             try:
-                await self.compact(emit)
+                await self.compact(emit, auto=True)
             except (LLMError, CompactionError) as err:  # carry on uncompacted; the overflow path retries
                 emit(ev.Error(f"could not compact the history: {getattr(err, 'message', err)}", agent=self.agent_id))
         try:
@@ -296,7 +331,7 @@ class Agent:
                 except ContextOverflowError:
                     pass
             try:
-                compacted = await self.compact(emit)
+                compacted = await self.compact(emit, auto=True)
             except CompactionError:
                 compacted = None
             if compacted is None:
@@ -344,6 +379,10 @@ def task_event(task: BackgroundTask) -> ev.TaskUpdate:
     return ev.TaskUpdate(
         task.id, task.command, task.state, task.exit_code, task.last_line, ports=list(task.ports)  # type: ignore[arg-type]
     )
+
+
+def _ignore(event: ev.Event) -> None:
+    return None
 
 
 def _unusable(reply: Reply) -> str:

@@ -28,6 +28,7 @@ from kimicode.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
     from kimicode.extensions.agents import AgentCatalog, AgentSpec
+    from kimicode.extensions.hooks import Hooks
     from kimicode.security.sandbox import Sandbox
     from kimicode.tools.background import TaskManager
 
@@ -61,6 +62,8 @@ class Runtime:
     main_agent: AgentSpec | None = None
     # Clients for named sub-agents' own models, made on first use; closed with the run's.
     agent_clients: dict[str, ChatClient] = field(default_factory=dict)
+    # The hooks every agent of this run fires (kimicode.extensions.hooks); None when none are configured.
+    hooks: Hooks | None = None
 
     async def aclose(self) -> None:
         """Release the model clients' connections (sub-agents share them)."""
@@ -96,6 +99,7 @@ class Runtime:
             "thinking": self.config.thinking,
             "session_id": self.session_id,
             "on_done": annotate_result,
+            "hooks": self.hooks,
         }
         settings.update(overrides)
         if self.config.mode not in AGENT_MODES:
@@ -246,6 +250,7 @@ def build_runtime(
         sections.append(skills_section(skills))  # bounded; empty when there are no skills
     client = ChatClient(config, model.profile, model.endpoint, model.store)
     named = AgentSetup.find(config, AGENT_MODES)  # custom agents: --agent, and spawn_agents' named ones
+    hooks = run_hooks(config)
     instruction_problems: list[str] = []
     system_prompt = build_system_prompt(workspace, sections, skipped=instruction_problems)
     session = session_id or new_session_id()
@@ -267,6 +272,7 @@ def build_runtime(
             session_id=session,
             isolation="worktree" if config.swarm_isolation == "worktree" else "shared",
         )
+        swarm.hooks = hooks  # sub-agents fire the same hooks (their end is SubagentStop)
         tools["spawn_agents"] = SpawnAgentsTool(swarm)
         swarm.named, swarm.client_for = named.for_swarm(config, model)
         system_prompt = build_system_prompt(workspace, [*sections, ORCHESTRATOR_SECTION, *named.orchestrator_sections()])
@@ -289,4 +295,14 @@ def build_runtime(
         agents=named.catalog,
         main_agent=named.main,
         agent_clients=named.clients,
+        hooks=hooks,
     )
+
+
+def run_hooks(config: Config) -> Hooks | None:
+    """The hooks configured for this run (the project's only in a trusted folder); None when there are none."""
+    from kimicode.extensions.hooks import Hooks
+    from kimicode.extensions.hooks_config import load_hooks
+
+    found = load_hooks(config)
+    return Hooks(found, config.work_dir, config.home) if found.hooks or found.problems else None

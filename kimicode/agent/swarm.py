@@ -48,6 +48,7 @@ from kimicode.tools.spawn_agents import SubTask
 
 if TYPE_CHECKING:
     from kimicode.extensions.agents import AgentSpec
+    from kimicode.extensions.hooks import Hooks
     from kimicode.vcs.worktrees import WaveWorktrees
 
 Isolation = Literal["shared", "worktree"]
@@ -127,6 +128,7 @@ class Swarm:
         # Named agents (custom agents) spawn_agents may ask for, and a client for another model than the run's.
         self.named: dict[str, AgentSpec] = {}
         self.client_for: Callable[[str], ChatClient] | None = None
+        self.hooks: Hooks | None = None  # the run's hooks: a sub-agent's end fires SubagentStop
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
         self._tool_slots = asyncio.Semaphore(limits.concurrency)
@@ -263,6 +265,7 @@ class Swarm:
                 session_id=f"{self.session_id}-{sub.agent_id}" if self.session_id else "",
                 agent_id=sub.agent_id,
                 tool_gate=lambda name: self._gate(sub),
+                hooks=self.hooks,
             )
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "running"))
             state, text = await self._drive(agent, sub, emit, step)

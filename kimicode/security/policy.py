@@ -16,7 +16,8 @@ Where each part lives: the settings and what files and rules decide (judge.py), 
 Here: which of those a tool call goes to, and what a "yes" to it records.
 
 Invariants:
-- Every tool call gets exactly one Decision from `decide`; nothing else grants a call.
+- Every tool call gets exactly one Decision from `decide`; nothing else grants a call. A PreToolUse hook's
+  answer is weighed here too (`decide(..., hook=)`): its deny beats -y, its allow never beats a deny.
 - Plan mode refuses whatever is not proven to only read, before any rule or -y is consulted, and what it lets
   through as a command runs with the whole file system read-only.
 - An answer ("a", "always") records allow rules only (`rule_texts`), never for what was not asked about, and
@@ -25,6 +26,7 @@ Invariants:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,7 +49,35 @@ SAVED_SOURCE = "saved for this project"  # the same label config layering gives 
 class Policy(Judge):
     # -- the decision --------------------------------------------------------------------------------
 
-    def decide(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
+    def decide(self, tool: Tool, args: dict[str, Any], ctx: ToolContext, hook: Decision | None = None) -> Decision:
+        """``hook``: what the PreToolUse hooks said of the call (kimicode.extensions.hooks.tool_verdict)."""
+        decision = self._decide(tool, args, ctx)
+        return decision if hook is None else self._with_hook(decision, hook, tool, args, ctx)
+
+    def _with_hook(self, decision: Decision, hook: Decision, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
+        """A hook's deny beats everything, -y included; its ask makes the call asked (refused headless); its
+        allow stands for the user's yes to a question, never for more: a deny rule, a secret path, plan mode
+        and what must be asked every time stay as they were."""
+        if hook.action == Action.DENY:
+            return hook
+        if hook.action == Action.ASK:
+            if decision.action == Action.DENY:
+                return decision
+            if self.headless:
+                return Decision(Action.DENY, f"{hook.reason}; nobody can answer in a headless run", hook.rule, False)
+            return Decision(Action.ASK, hook.reason, hook.rule, False)
+        if decision.action == Action.ASK:
+            return hook if decision.rememberable else decision
+        if decision.action == Action.DENY and self.headless and decision.rememberable and not decision.rule:
+            # Refused only because nobody can be asked: the hook answers the question an interactive run asks.
+            asking = copy.copy(self)
+            asking.headless = False
+            again = asking._decide(tool, args, ctx)
+            if again.action == Action.ASK and again.rememberable:
+                return hook
+        return decision
+
+    def _decide(self, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
         if self.stance == "plan" and not self._only_reads(tool, args, ctx):
             what = "a command that is not read-only" if tool.name == "bash" else "a change"
             return Decision(

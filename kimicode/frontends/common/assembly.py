@@ -73,6 +73,10 @@ async def assembled_run(
     finally:
         from kimicode.vision.browser import close_session_browsers
 
+        if runtime.hooks is not None:  # the session's end, whichever way the run ended
+            with contextlib.suppress(Exception):  # noqa: BLE001 - a hook must not hide the run's result
+                await runtime.hooks.event("SessionEnd", runtime.session_id, {"reason": "exit"}, report)
+
         if runtime.ctx.tasks is not None:
             await runtime.ctx.tasks.close()  # background tasks end with the session
         with contextlib.suppress(Exception):  # a browser that will not close must not hide the run's result
@@ -95,6 +99,8 @@ def rebuilt_for_mode(
     on ``old``'s conversation, session log, todo list, permission answers and totals; ``tasks``: the
     session's background tasks, kept across the switch."""
     runtime = build_runtime(config, session_id=session_id, tasks=tasks, model=model)
+    if runtime.hooks is not None and old.hooks is not None:
+        runtime.hooks.carry_over(old.hooks)  # the session started once, whatever its mode
     if adapt_runtime is not None:
         adapt_runtime(runtime)
     agent = runtime.agent(

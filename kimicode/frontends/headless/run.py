@@ -200,7 +200,8 @@ async def run_headless(
 
         commands = find_commands(config.work_dir, config.home)
         extensions = extension_counts(
-            config.work_dir, config.home, counts={"commands": len(commands)}, trusted=config.trusted
+            config.work_dir, config.home, counts={"commands": len(commands), "hooks": len(run.runtime.hooks or ())},
+            trusted=config.trusted,
         )
         printer.start(list(run.agent.current_tools()), extensions)  # what the first request offers
         report_skill_problems(run.runtime, notice)

@@ -135,7 +135,7 @@ class Repl:
         if picked:
             await self.resume(None)  # (shows the chosen session's last turns itself)
         banner(self.config, self.opened, self.terminal, self.runtime.ctx.sandbox, self.renderer, past=not picked)
-        extensions_notice(self.config, self.commands, self.renderer)
+        extensions_notice(self.config, self.commands, self.renderer, len(self.runtime.hooks or ()))
         for problem in self.runtime.instruction_problems:
             self.renderer.warn(problem)
         self.warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from kimicode.frontends.repl import (
     agents_command,
     custom_commands,
+    hooks_command,
     session_commands,
     settings_commands,
     tasks_command,
@@ -30,6 +31,7 @@ def repl_commands(config: Config | None = None) -> CommandRegistry:
     builtin = [
         *session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND,
         agents_command.COMMAND, custom_commands.MEMORY_COMMAND, REWIND_COMMAND, HISTORY_COMMAND, CONTEXT_COMMAND,
+        hooks_command.COMMAND,
     ]
     if config is None:
         return CommandRegistry(builtin)

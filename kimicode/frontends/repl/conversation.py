@@ -188,6 +188,8 @@ class Conversation:
         """The REPL ends: background tasks (this session's and earlier ones'), browsers and clients go."""
         from kimicode.vision.browser import close_session_browsers
 
+        if self.runtime.hooks is not None:
+            await self.runtime.hooks.event("SessionEnd", self.opened.session.id, {"reason": "exit"}, self._renderer.dim)
         await asyncio.gather(self.tasks.close(), *self._closing, return_exceptions=True)  # tasks end with the session
         with contextlib.suppress(Exception):
             await close_session_browsers()

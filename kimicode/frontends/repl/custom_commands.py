@@ -91,14 +91,16 @@ def is_custom(command: SlashCommand) -> bool:
     return custom_command_of(command) is not None
 
 
-def extensions_notice(config: Config, registry: Iterable[SlashCommand], renderer: Renderer) -> None:
+def extensions_notice(config: Config, registry: Iterable[SlashCommand], renderer: Renderer, hooks: int = 0) -> None:
     """The start-up line: what was found, once ("5 commands, 1 plugin"), and which names a built-in keeps."""
     from kimicode.extensions.commands import find_commands
     from kimicode.extensions.summary import extension_counts, extensions_line
 
     commands = list(registry)
     custom = sum(1 for command in commands if is_custom(command))
-    line = extensions_line(extension_counts(config.work_dir, config.home, counts={"commands": custom}, trusted=config.trusted))
+    line = extensions_line(
+        extension_counts(config.work_dir, config.home, counts={"commands": custom, "hooks": hooks}, trusted=config.trusted)
+    )
     if line:
         renderer.dim(f"extensions: {line}")
     builtin = {command.name for command in commands if not is_custom(command)}
