@@ -42,7 +42,7 @@ def _version(value: bool) -> None:
 @run_app.command(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
-        "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
+        "Management: kimicode mcp list|add|remove|import|test|login|logout · kimicode skills list · kimicode sessions · "
         "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
         "kimicode verify-endpoint · Editors: kimicode acp"
     ),

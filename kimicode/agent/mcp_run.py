@@ -40,6 +40,8 @@ def logs_dir(config: Config) -> Path:
 
 def failure_line(status: ServerStatus) -> str:
     """One line: which server failed, why, and where its log is."""
+    if status.needs_sign_in:  # what to run is the whole message
+        return f"MCP server '{status.name}' {status.error}"
     why = f": {status.error}" if status.error else ""
     return f"MCP server '{status.name}' failed{why} (log: {status.log_path})"
 
@@ -87,7 +89,7 @@ def configured_manager(
         register_mcp_values(server.env, server.headers)
         expanded = server.expanded()
         register_mcp_values(expanded.env, expanded.headers)
-    return McpManager(servers, log_dir=logs_dir(config))
+    return McpManager(servers, log_dir=logs_dir(config), home=config.home)
 
 
 def project_servers(config: Config, user_servers: list[McpServerConfig], report: Report) -> list[McpServerConfig]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kimicode.mcp.results import convert_result
-from kimicode.mcp.server import ServerRunner, ServerState, flatten, is_connection_closed
+from kimicode.mcp.server import SIGN_IN_PREFIX, ServerRunner, ServerState, flatten, is_connection_closed
 from kimicode.mcp.server_config import McpServerConfig
 from kimicode.mcp.tools import make_tool, sanitize_name
 from kimicode.security.redact import redact
@@ -40,6 +40,7 @@ class ServerStatus:
     source: str
     log_path: Path
     held_back: list[str] = field(default_factory=list)  # tools not offered: they run only as tasks
+    needs_sign_in: bool = False  # failed because only `kimicode mcp login NAME` can make it work
 
 
 class McpManager:
@@ -51,7 +52,9 @@ class McpManager:
         log_dir: Path,
         start_timeout: float = 30.0,
         call_timeout: float = 120.0,
+        home: Path | None = None,
     ) -> None:
+        """``home``: KIMICODE_HOME, whose ``mcp-tokens/`` hold OAuth sign-ins (None: remote servers get none)."""
         self.log_dir = log_dir
         self.call_timeout = call_timeout
         self._runners: dict[str, ServerRunner] = {}
@@ -59,7 +62,7 @@ class McpManager:
             if not config.enabled:
                 continue
             log_path = log_dir / f"{sanitize_name(config.name)}.log"
-            self._runners[config.name] = ServerRunner(config, log_path, start_timeout)
+            self._runners[config.name] = ServerRunner(config, log_path, start_timeout, home)
         self._started = False
         self._tool_cache: dict[str, list[Tool]] = {}
 
@@ -108,6 +111,7 @@ class McpManager:
                 source=runner.config.source,
                 log_path=runner.log_path,
                 held_back=list(runner.held_back),
+                needs_sign_in=runner.state == "failed" and runner.error.startswith(SIGN_IN_PREFIX),
             )
             for name, runner in self._runners.items()
         ]
