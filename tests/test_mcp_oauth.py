@@ -20,7 +20,7 @@ from kimicode.mcp.store import save_servers
 from kimicode.mcp.token_store import TOKEN_DIR_NAME
 from tests.clirun import REPO, cli_env, run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
-from tests.mcp_servers.fixtures import free_port
+from tests.mcp_servers.fixtures import free_port, http_server
 from tests.mcp_servers.oauth_server import AuthState, oauth_server
 
 BROWSER = f"{sys.executable} {REPO / 'tests' / 'mcp_servers' / 'fetch_browser.py'} %s"
@@ -179,3 +179,9 @@ def test_login_refuses_servers_that_cannot_sign_in(home: Path, project: Path) ->
     proc = run_cli(["mcp", "login", "nope"], home=home, cwd=project)
     assert proc.returncode == 2 and "no MCP server named 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr and os.listdir(home).count(TOKEN_DIR_NAME) == 0
+    with http_server() as url:  # a server without OAuth: nothing to sign in to, and nothing kept
+        save_servers(home, [McpServerConfig(name="open", transport="http", url=url, source="t")])
+        proc = run_cli(["mcp", "login", "open", "--no-browser"], home=home, cwd=project, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert "MCP server 'open' did not ask for a sign-in" in proc.stdout
+    assert token_files(home) == []

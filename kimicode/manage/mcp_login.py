@@ -62,6 +62,11 @@ def login(
         raise _fail(f"could not sign in to MCP server '{name}': {exc}", EXIT_FAILED) from exc
     except KeyboardInterrupt:
         raise _fail(f"sign-in to MCP server '{name}' interrupted", EXIT_FAILED) from None
+    from kimicode.mcp.token_store import sign_in_state
+
+    if not sign_in_state(home, server.name, server.url):
+        typer.echo(f"MCP server '{name}' did not ask for a sign-in: it works without one ({count} tools)")
+        return
     typer.echo(f"signed in to MCP server '{name}' ({count} tools)")
 
 
