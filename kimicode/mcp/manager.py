@@ -24,7 +24,7 @@ from typing import Any
 from kimicode.mcp.results import convert_result
 from kimicode.mcp.server import SIGN_IN_PREFIX, ServerRunner, ServerState, flatten, is_connection_closed
 from kimicode.mcp.server_config import McpServerConfig
-from kimicode.mcp.tools import make_tool, sanitize_name
+from kimicode.mcp.tools import OnProgress, make_tool, sanitize_name
 from kimicode.security.redact import redact
 from kimicode.tools.base import Tool, ToolResult
 
@@ -116,8 +116,12 @@ class McpManager:
             for name, runner in self._runners.items()
         ]
 
-    async def call_tool(self, server: str, tool: str, args: dict[str, Any]) -> ToolResult:
-        """Call one remote tool; every failure comes back as an is_error result naming the server."""
+    async def call_tool(
+        self, server: str, tool: str, args: dict[str, Any], on_progress: OnProgress | None = None
+    ) -> ToolResult:
+        """Call one remote tool; every failure comes back as an is_error result naming the server.
+
+        Every call carries a progress token (the server may then report progress); ``on_progress`` hears it."""
         runner = self._runners.get(server)
         if runner is None:
             return ToolResult(f"MCP server '{server}' is not configured.", is_error=True)
@@ -132,7 +136,8 @@ class McpManager:
                 is_error=True,
             )
         try:
-            result = await asyncio.wait_for(session.call_tool(tool, args or {}), self.call_timeout)
+            call = session.call_tool(tool, args or {}, progress_callback=on_progress or _ignore_progress)
+            result = await asyncio.wait_for(call, self.call_timeout)
         except asyncio.TimeoutError:
             return ToolResult(
                 f"MCP server '{server}' did not answer {tool} within {self.call_timeout:g}s; "
@@ -159,6 +164,10 @@ class McpManager:
         for runner in self._runners.values():
             if runner.state in ("starting", "ready"):
                 runner.state = "stopped"
+
+
+async def _ignore_progress(progress: float, total: float | None, message: str | None) -> None:
+    pass
 
 
 def _quiet_sdk_logging(log_dir: Path) -> None:
