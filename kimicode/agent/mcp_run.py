@@ -89,7 +89,14 @@ def configured_manager(
         register_mcp_values(server.env, server.headers)
         expanded = server.expanded()
         register_mcp_values(expanded.env, expanded.headers)
-    return McpManager(servers, log_dir=logs_dir(config), home=config.home)
+    from kimicode.mcp.elicit import unattended_asker
+
+    roots = [config.work_dir, *config.add_dirs]
+    manager = McpManager(servers, log_dir=logs_dir(config), home=config.home, roots=roots)
+    # Until a front end that can ask the user says otherwise, a server's question is declined (or, with -y,
+    # answered with its defaults) in one line.
+    manager.requests.asker = unattended_asker(report, config.yolo)
+    return manager
 
 
 def project_servers(config: Config, user_servers: list[McpServerConfig], report: Report) -> list[McpServerConfig]:

@@ -16,11 +16,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimicode.mcp.elicit import ServerRequests
 from kimicode.mcp.results import convert_result
 from kimicode.mcp.server import SIGN_IN_PREFIX, ServerRunner, ServerState, flatten, is_connection_closed
 from kimicode.mcp.server_config import McpServerConfig
@@ -53,16 +55,21 @@ class McpManager:
         start_timeout: float = 30.0,
         call_timeout: float = 120.0,
         home: Path | None = None,
+        roots: list[Path] | None = None,
     ) -> None:
-        """``home``: KIMICODE_HOME, whose ``mcp-tokens/`` hold OAuth sign-ins (None: remote servers get none)."""
+        """``home``: KIMICODE_HOME, whose ``mcp-tokens/`` hold OAuth sign-ins (None: remote servers get none).
+        ``roots``: the folders kimicode works in, told to servers that ask (the workspace, ``--add-dir``)."""
         self.log_dir = log_dir
         self.call_timeout = call_timeout
+        self.requests = ServerRequests(list(roots or []))  # elicitation and roots; front ends set its asker
         self._runners: dict[str, ServerRunner] = {}
         for config in servers:
             if not config.enabled:
                 continue
             log_path = log_dir / f"{sanitize_name(config.name)}.log"
-            self._runners[config.name] = ServerRunner(config, log_path, start_timeout, home)
+            self._runners[config.name] = ServerRunner(
+                config, log_path, start_timeout, home, self.requests.callbacks(config.name)
+            )
         self._started = False
         self._tool_cache: dict[str, list[Tool]] = {}
 
@@ -137,7 +144,7 @@ class McpManager:
             )
         try:
             call = session.call_tool(tool, args or {}, progress_callback=on_progress or _ignore_progress)
-            result = await asyncio.wait_for(call, self.call_timeout)
+            result = await self._within_timeout(call)
         except asyncio.TimeoutError:
             return ToolResult(
                 f"MCP server '{server}' did not answer {tool} within {self.call_timeout:g}s; "
@@ -157,6 +164,24 @@ class McpManager:
                 )
             return ToolResult(f"MCP server '{server}' rejected {tool}: {flatten(inner)}", is_error=True)
         return convert_result(result, label=f"{server}/{tool}")
+
+    async def _within_timeout(self, call: Any) -> Any:
+        """``call``'s result, given ``call_timeout`` of its own time: a window in which a server's question
+        waited for the user does not count (asyncio.TimeoutError when one without a question runs out)."""
+        task = asyncio.ensure_future(call)
+        try:
+            while True:
+                asked_before = self.requests.asked
+                done, _ = await asyncio.wait({task}, timeout=self.call_timeout)
+                if done:
+                    return task.result()
+                if not self.requests.asking and self.requests.asked == asked_before:
+                    raise asyncio.TimeoutError
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop every server and wait for their processes to be reaped."""

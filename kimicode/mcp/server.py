@@ -44,9 +44,15 @@ class ServerRunner:
     """Owns one server's connection for its whole life, inside one task."""
 
     def __init__(
-        self, config: McpServerConfig, log_path: Path, start_timeout: float, home: Path | None = None
+        self,
+        config: McpServerConfig,
+        log_path: Path,
+        start_timeout: float,
+        home: Path | None = None,
+        callbacks: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.callbacks = callbacks or {}  # answers to the server's own requests (elicitation, roots)
         self.home = home  # KIMICODE_HOME, where OAuth sign-ins are kept (None: no OAuth)
         self.log_path = log_path
         self.start_timeout = start_timeout
@@ -137,6 +143,7 @@ class ServerRunner:
                     read_stream,
                     write_stream,
                     message_handler=self._on_message,
+                    **self.callbacks,
                     # Servers log, rate-limit and adapt by client name; the SDK's default says "mcp 0.1.0".
                     client_info=Implementation(name="kimicode", version=kimicode.__version__),
                 )

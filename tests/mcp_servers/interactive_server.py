@@ -17,6 +17,7 @@ import os
 def build_server(defaults: bool, hold: str) -> "object":
     import anyio
     from mcp.server.mcpserver import Context, MCPServer
+    from mcp_types import ToolAnnotations
     from pydantic import BaseModel, Field
 
     server = MCPServer("interactive", log_level="WARNING")
@@ -43,19 +44,19 @@ def build_server(defaults: bool, hold: str) -> "object":
             await ctx.report_progress(done, steps, f"step {done} of {steps}")
         return f"counted {steps}"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def roots(ctx: Context) -> str:
         """The roots the client declared, as JSON."""
         listing = await ctx.session.list_roots()
         return json.dumps([{"uri": str(root.uri), "name": root.name} for root in listing.roots])
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))  # runs unasked, even without -y
     async def ask_name(ctx: Context) -> str:
         """Ask the user for a name and a number of cups."""
         answer = await ctx.elicit("Who is ordering tea?", Order)
         if answer.action == "accept":
             return f"accepted: {answer.data.name} wants {answer.data.cups} cups"
-        return f"{answer.action}ed"
+        return {"decline": "declined", "cancel": "cancelled"}[answer.action]
 
     return server
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from kimicode.agent.loop import Agent
     from kimicode.agent.policy import ApprovalDecision
     from kimicode.agent.runtime import Runtime
+    from kimicode.mcp.elicit import Answer, Question
     from kimicode.mcp.manager import McpManager
     from kimicode.tools.background import BackgroundTask, TaskManager
     from kimicode.tools.propose_plan import PlanReview
@@ -140,6 +141,8 @@ class Repl:
         try:
             async with running_mcp(self.config, self.renderer.warn) as mcp:
                 self.mcp = mcp
+                if mcp is not None:
+                    mcp.requests.asker = self.answer_server  # a server's question asks the user
                 self.conversation.use_mcp(mcp)
                 if task:
                     self.start_turn(task)
@@ -289,6 +292,13 @@ class Repl:
             board = self.renderer.board
             with board.held() if board is not None else contextlib.nullcontext():
                 return await ask_approval(request, self.renderer, self.notifier, self.ask_line, self.turns.cancel)
+
+    async def answer_server(self, question: Question) -> Answer:
+        from kimicode.mcp.elicit import ask_in_lines
+
+        async with self._asking, self.prompt.paused():
+            self.renderer.close_stream()
+            return await ask_in_lines(question, lambda line: self.renderer.info(line, "yellow"), self.ask_line)
 
     async def review_plan(self, plan: str) -> PlanReview:
         from kimicode.frontends.repl.plan_review import review_plan
