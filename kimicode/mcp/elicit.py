@@ -14,7 +14,8 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +70,7 @@ class Question:
     message: str
     fields: list[Field] = field(default_factory=list)
     url: str = ""  # a URL-mode question: the user is asked to open this address
+    call: tuple[str, str] = ("", "")  # (agent, call id) of the tool call the question came during, if known
 
     def defaults(self) -> dict[str, Any] | None:
         """Every field's default, or None when some field the server requires has none."""
@@ -181,6 +183,17 @@ class ServerRequests:
         self.asking = 0  # questions waiting for the user now
         self.asked = 0  # questions asked so far (a call that asked one gets more time)
         self._one_at_a_time = asyncio.Lock()
+        self._calls: dict[str, list[tuple[str, str]]] = {}  # server -> (agent, call id) of its running calls
+
+    @contextlib.contextmanager
+    def running(self, server: str, call: tuple[str, str]) -> Iterator[None]:
+        """While a tool call of ``server`` runs: a question the server asks meanwhile belongs to it."""
+        calls = self._calls.setdefault(server, [])
+        calls.append(call)
+        try:
+            yield
+        finally:
+            calls.remove(call)
 
     def callbacks(self, server: str) -> dict[str, Any]:
         """The ``ClientSession`` callbacks for server ``server`` (declaring them declares the capabilities)."""
@@ -188,7 +201,10 @@ class ServerRequests:
         async def elicit(context: Any, params: Any) -> Any:
             from mcp_types import ElicitResult
 
-            answer = await self.ask(question_from(server, params))
+            question = question_from(server, params)
+            if self._calls.get(server):
+                question.call = self._calls[server][-1]
+            answer = await self.ask(question)
             return ElicitResult(action=answer.action, content=answer.content if answer.action == "accept" else None)
 
         async def list_roots(context: Any) -> Any:

@@ -28,7 +28,7 @@ from kimicode.mcp.server import SIGN_IN_PREFIX, ServerRunner, ServerState, flatt
 from kimicode.mcp.server_config import McpServerConfig
 from kimicode.mcp.tools import OnProgress, make_tool, sanitize_name
 from kimicode.security.redact import redact
-from kimicode.tools.base import Tool, ToolResult
+from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolResult
 
 __all__ = ["McpManager", "ServerStatus"]
 
@@ -144,7 +144,8 @@ class McpManager:
             )
         try:
             call = session.call_tool(tool, args or {}, progress_callback=on_progress or _ignore_progress)
-            result = await self._within_timeout(call)
+            with self.requests.running(server, CURRENT_TOOL_CALL.get()):
+                result = await self._within_timeout(call)
         except asyncio.TimeoutError:
             return ToolResult(
                 f"MCP server '{server}' did not answer {tool} within {self.call_timeout:g}s; "
