@@ -96,7 +96,15 @@ def configured_manager(
     # Until a front end that can ask the user says otherwise, a server's question is declined (or, with -y,
     # answered with its defaults) in one line.
     manager.requests.asker = unattended_asker(report, config.yolo)
+    manager.blob_dir = resources_dir(config)
     return manager
+
+
+def resources_dir(config: Config) -> Path:
+    """Where binary resources from MCP results are saved: the folder of this workspace's sessions."""
+    from kimicode.session.store import workspace_hash
+
+    return config.home / "sessions" / workspace_hash(config.work_dir) / "mcp-resources"
 
 
 def project_servers(config: Config, user_servers: list[McpServerConfig], report: Report) -> list[McpServerConfig]:

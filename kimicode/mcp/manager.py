@@ -62,6 +62,7 @@ class McpManager:
         self.log_dir = log_dir
         self.call_timeout = call_timeout
         self.requests = ServerRequests(list(roots or []))  # elicitation and roots; front ends set its asker
+        self.blob_dir: Path | None = None  # where binary resources in results are saved (None: not saved)
         self._runners: dict[str, ServerRunner] = {}
         for config in servers:
             if not config.enabled:
@@ -164,7 +165,7 @@ class McpManager:
                     is_error=True,
                 )
             return ToolResult(f"MCP server '{server}' rejected {tool}: {flatten(inner)}", is_error=True)
-        return convert_result(result, label=f"{server}/{tool}")
+        return convert_result(result, label=f"{server}/{tool}", blob_dir=self.blob_dir)
 
     async def _within_timeout(self, call: Any) -> Any:
         """``call``'s result, given ``call_timeout`` of its own time: a window in which a server's question

@@ -1,7 +1,7 @@
 """A real MCP server (stdio) that talks back to its client, for the tests.
 
 Tools: countdown(steps) reports progress once per step (with a total and a message) and then answers;
-roots() lists the roots the client declared; ask_name() asks the user, by elicitation, for a name and
+roots() lists the roots the client declared; report() returns a resource link and an embedded binary resource; ask_name() asks the user, by elicitation, for a name and
 a number of cups (``--defaults``: both fields carry defaults) and answers with what came back.
 ``--hold`` makes countdown wait, before its last step, until the file named by --hold exists, so a test can
 look at the running call without sleeping.
@@ -10,14 +10,17 @@ look at the running call without sleeping.
 # No `from __future__ import annotations`: the SDK reads tool signatures at runtime.
 
 import argparse
+import base64
 import json
 import os
+
+CHART = b"\x89PNG\r\n\x1a\nnot really a chart"  # the bytes report() embeds
 
 
 def build_server(defaults: bool, hold: str) -> "object":
     import anyio
     from mcp.server.mcpserver import Context, MCPServer
-    from mcp_types import ToolAnnotations
+    from mcp_types import BlobResourceContents, EmbeddedResource, ResourceLink, ToolAnnotations
     from pydantic import BaseModel, Field
 
     server = MCPServer("interactive", log_level="WARNING")
@@ -43,6 +46,18 @@ def build_server(defaults: bool, hold: str) -> "object":
                     await anyio.sleep(0.02)
             await ctx.report_progress(done, steps, f"step {done} of {steps}")
         return f"counted {steps}"
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    def report() -> list:  # type: ignore[type-arg]
+        """A link to a report and its chart, embedded as a binary resource."""
+        link = ResourceLink(
+            name="q3.csv", title="Q3 sales", uri="file:///reports/q3.csv", mime_type="text/csv",
+            description="Sales by region", size=2048,
+        )
+        chart = BlobResourceContents(
+            uri="file:///reports/../../etc/chart", mime_type="image/png", blob=base64.b64encode(CHART).decode()
+        )
+        return [link, EmbeddedResource(resource=chart)]
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def roots(ctx: Context) -> str:
