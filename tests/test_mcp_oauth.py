@@ -172,6 +172,19 @@ def test_pasted_address_signs_in_with_a_client_registered_by_hand(home: Path, pr
     assert "s3cret-by-hand" not in record.read_text()  # the secret stays in the environment
 
 
+def test_a_refused_sign_in_is_one_line_and_keeps_no_tokens(home: Path, project: Path) -> None:
+    with oauth_server() as auth:
+        auth.deny = True
+        add_wiki(home, auth)
+        proc = login(home, project)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "kimicode: could not sign in to MCP server 'wiki': the authorization server refused the sign-in: "
+        "access_denied (the user said no)"
+    )
+    assert auth.grants == [] and not any("tokens" in path.read_text() for path in token_files(home))
+
+
 def test_login_refuses_servers_that_cannot_sign_in(home: Path, project: Path) -> None:
     save_servers(home, [McpServerConfig(name="local", command="true", source="t")])
     proc = run_cli(["mcp", "login", "local"], home=home, cwd=project)

@@ -31,7 +31,7 @@ __all__ = ["CallbackListener", "LoginError", "login", "can_open_browser"]
 CALLBACK_PATH = "/callback"
 _PAGE = (
     b"<!doctype html><meta charset=utf-8><title>kimicode</title>"
-    b"<p>Signed in. You can close this tab and go back to the terminal.</p>"
+    b"<p>kimicode has the answer. You can close this tab and go back to the terminal.</p>"
 )
 
 
@@ -140,7 +140,10 @@ async def login(
     """Sign in to ``config`` (expanded) and connect once with the new tokens; returns its tool count."""
     import webbrowser
 
+    from kimicode.mcp.manager import quiet_sdk_logging
     from kimicode.mcp.oauth import make_provider
+
+    quiet_sdk_logging(home / "logs")  # the SDK logs a failed flow with its traceback: to the file, not the screen
 
     listener = CallbackListener()
     storage = FileTokenStorage(token_path(home, config.name, config.url))

@@ -30,7 +30,7 @@ from kimicode.mcp.tools import OnProgress, make_tool, sanitize_name
 from kimicode.security.redact import redact
 from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolResult
 
-__all__ = ["McpManager", "ServerStatus"]
+__all__ = ["McpManager", "ServerStatus", "quiet_sdk_logging"]
 
 
 @dataclass
@@ -79,7 +79,7 @@ class McpManager:
         if self._started:
             return
         self._started = True
-        _quiet_sdk_logging(self.log_dir)
+        quiet_sdk_logging(self.log_dir)
         for runner in self._runners.values():
             runner.start()
 
@@ -197,7 +197,7 @@ async def _ignore_progress(progress: float, total: float | None, message: str | 
     pass
 
 
-def _quiet_sdk_logging(log_dir: Path) -> None:
+def quiet_sdk_logging(log_dir: Path) -> None:
     """Send the SDK's own log records to a file, so a misbehaving server never prints on the user's screen."""
     logger = logging.getLogger("mcp")
     if any(getattr(h, "_kimicode", False) for h in logger.handlers):

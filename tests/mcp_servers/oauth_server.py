@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 class AuthState:
     base: str = ""
     access_ttl: int = 3600
+    deny: bool = False  # the user says no on the sign-in page
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     access: dict[str, float] = field(default_factory=dict)  # token -> expiry time
@@ -130,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
         code = secrets.token_urlsafe(16)
         state.codes[code] = dict(query)
         back = urlencode({"code": code, "state": query["state"], "iss": state.issuer})
+        if state.deny:
+            back = urlencode({"error": "access_denied", "error_description": "the user said no", "state": query["state"]})
         self._send(302, headers={"Location": f"{query['redirect_uri']}?{back}"})
 
     def do_POST(self) -> None:
