@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from kimicode.config import Config
+from kimicode.frontends.common.integrations import mcp_lines
 from kimicode.mcp.login import CALLBACK_PATH
 from kimicode.mcp.oauth import REFRESH_MARGIN
 from kimicode.mcp.server_config import McpServerConfig
@@ -99,6 +101,8 @@ def test_sign_in_with_the_browser_then_runs_use_and_refresh_the_tokens(
         first_token = auth.mcp_tokens[-1]
         assert first_token and first_token in record.read_text()
         assert "signed in" in run_cli(["mcp", "list"], home=home, cwd=project).stdout.replace("not signed in", "")
+        [(wiki_line, _)] = [line for line in mcp_lines(None, Config(home=home, mode="agent")) if "wiki" in line[0]]
+        assert wiki_line.rstrip().endswith("[t]  signed in")  # what /mcp shows
 
         seen = len(auth.mcp_tokens)
         proc = ask_whoami(fake_llm, home, project)
