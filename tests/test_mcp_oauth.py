@@ -5,6 +5,7 @@ pasted address), tokens kept 0600, used and refreshed by later runs, a revoked s
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -196,6 +197,15 @@ def test_login_refuses_servers_that_cannot_sign_in(home: Path, project: Path) ->
     proc = run_cli(["mcp", "login", "nope"], home=home, cwd=project)
     assert proc.returncode == 2 and "no MCP server named 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr and os.listdir(home).count(TOKEN_DIR_NAME) == 0
+    with socket.socket() as taken:  # the port a client registered by hand returns to is busy: say so
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        save_servers(home, [McpServerConfig(name="fixed", transport="http", url="http://127.0.0.1:9/mcp",
+                                            oauth={"client_id": "c", "callback_port": str(port)}, source="t")])
+        proc = run_cli(["mcp", "login", "fixed", "--no-browser"], home=home, cwd=project)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"kimicode: could not sign in to MCP server 'fixed': cannot listen on 127.0.0.1:{port}")
     with http_server() as url:  # a server without OAuth: nothing to sign in to, and nothing kept
         save_servers(home, [McpServerConfig(name="open", transport="http", url=url, source="t")])
         proc = run_cli(["mcp", "login", "open", "--no-browser"], home=home, cwd=project, timeout=90)

@@ -47,14 +47,15 @@ class CallbackListener:
         self._server: asyncio.Server | None = None
         self.port = 0
 
-    async def start(self, preferred_port: int = 0) -> None:
+    async def start(self, preferred_port: int = 0, required: bool = False) -> None:
+        """Listen on ``preferred_port`` (0: any); another free port when it is taken, unless ``required``."""
         for port in dict.fromkeys((preferred_port, 0)):
             try:
                 self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
                 break
-            except OSError:
-                if port == 0:
-                    raise
+            except OSError as exc:
+                if port == 0 or required:
+                    raise LoginError(f"cannot listen on 127.0.0.1:{port} for the browser's return: {exc.strerror}") from exc
         assert self._server is not None
         self.port = int(self._server.sockets[0].getsockname()[1])
 
@@ -149,7 +150,11 @@ async def login(
     storage = FileTokenStorage(token_path(home, config.name, config.url))
     record = storage.record()
     client_uris = (record.get("client") or {}).get("redirect_uris") or []
-    await listener.start(int(config.oauth.get("callback_port") or _port_of(client_uris) or 0))
+    fixed = config.oauth.get("callback_port", "")
+    if fixed and not fixed.isdigit():
+        raise LoginError(f"oauth.callback_port in mcp.json must be a port number, not {fixed!r}")
+    # A client registered by hand knows one redirect address: its port must be the one used.
+    await listener.start(int(fixed or _port_of(client_uris) or 0), required=bool(fixed))
     try:
         if config.oauth.get("client_id") or listener.redirect_uri not in client_uris:
             storage.forget_client()  # registered for another address (or replaced by the configured client)
