@@ -177,6 +177,18 @@ def test_pasted_address_signs_in_with_a_client_registered_by_hand(home: Path, pr
     assert "s3cret-by-hand" not in record.read_text()  # the secret stays in the environment
 
 
+def test_sign_in_over_the_sse_transport(fake_llm: FakeLLM, home: Path, project: Path) -> None:
+    with oauth_server() as auth:
+        save_servers(home, [McpServerConfig(name="wiki", transport="sse", url=auth.sse, source="t")])
+        proc = login(home, project)
+        assert proc.returncode == 0, proc.stderr
+        assert "signed in to MCP server 'wiki' (1 tools)" in proc.stdout and auth.problems == []
+        proc = ask_whoami(fake_llm, home, project)
+        assert proc.returncode == 0, proc.stderr
+        assert fake_llm.chat_requests[-1].tool_results()[-1]["content"] == "signed in as alice"
+        assert auth.grants == ["authorization_code"] and "" not in auth.mcp_tokens[-3:]
+
+
 def test_a_refused_sign_in_is_one_line_and_keeps_no_tokens(home: Path, project: Path) -> None:
     with oauth_server() as auth:
         auth.deny = True

@@ -4,8 +4,9 @@
 - ``/.well-known/oauth-authorization-server/auth``: authorization-server metadata (RFC 8414 path form);
 - ``/auth/register``: dynamic client registration; ``/auth/authorize``: approves at once and redirects
   back (the "browser" step); ``/auth/token``: code exchange with PKCE verification, and refresh;
-- ``/mcp``: a minimal streamable-HTTP MCP server (JSON responses) with one tool, ``whoami``; without a
-  live access token it answers 401 with a ``resource_metadata`` challenge.
+- ``/mcp``: a minimal streamable-HTTP MCP server (JSON responses) with one tool, ``whoami``, and the same
+  server over the SSE transport at ``/sse`` (+ ``/messages``); without a live access token both answer 401
+  with a ``resource_metadata`` challenge.
 
 Everything a client did wrong is kept in ``problems`` (a test asserts it stays empty).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import queue
 import secrets
 import threading
 import time
@@ -40,10 +42,20 @@ class AuthState:
     client_auth: list[str] = field(default_factory=list)  # how each token request authenticated
     mcp_tokens: list[str] = field(default_factory=list)  # bearer token of each /mcp request ("" if none)
     problems: list[str] = field(default_factory=list)
+    streams: dict[str, queue.Queue[dict[str, Any]]] = field(default_factory=dict)  # SSE session -> its outbox
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def resource(self) -> str:
         return f"{self.base}/mcp"
+
+    @property
+    def sse(self) -> str:
+        return f"{self.base}/sse"
+
+    @property
+    def resources(self) -> tuple[str, str]:
+        return (self.resource, self.sse)
 
     @property
     def issuer(self) -> str:
@@ -89,8 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state, url = self.state, urlsplit(self.path)
-        if url.path == "/.well-known/oauth-protected-resource/mcp":
-            self._send(200, {"resource": state.resource, "authorization_servers": [state.issuer]})
+        if url.path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource/sse"):
+            resource = state.base + url.path.removeprefix("/.well-known/oauth-protected-resource")
+            self._send(200, {"resource": resource, "authorization_servers": [state.issuer]})
         elif url.path == "/.well-known/oauth-authorization-server/auth":
             self._send(200, {
                 "issuer": state.issuer,
@@ -107,6 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._authorize({k: v[0] for k, v in parse_qs(url.query).items()})
         elif url.path == "/mcp":
             self._send(405)
+        elif url.path == "/sse":
+            self._sse()
         else:
             self._send(404, {"error": "not_found"})
 
@@ -119,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ("unknown client", client is None),
                 ("redirect_uri not registered", client is not None and query.get("redirect_uri") not in client["redirect_uris"]),
                 ("no S256 PKCE challenge", query.get("code_challenge_method") != "S256" or not query.get("code_challenge")),
-                ("wrong resource", query.get("resource") != state.resource),
+                ("wrong resource", query.get("resource") not in state.resources),
                 ("no state", not query.get("state")),
             )
             if bad
@@ -143,6 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._token({k: v[0] for k, v in parse_qs(self._body().decode()).items()})
         elif path == "/mcp":
             self._mcp(self._body())
+        elif path == "/messages":
+            self._post_message(self._body())
         else:
             self._send(404, {"error": "not_found"})
 
@@ -181,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not wrong and _challenge(form.get("code_verifier", "")) != issued["code_challenge"]:  # type: ignore[index]
                 state.problems.append("PKCE verifier does not match the challenge")
                 wrong = True
-            if wrong or form.get("resource") != state.resource:
+            if wrong or form.get("resource") not in state.resources:
                 self._send(400, {"error": "invalid_grant"})
                 return
         elif grant == "refresh_token":
@@ -195,33 +212,82 @@ class _Handler(BaseHTTPRequestHandler):
         state.grants.append(grant)
         self._send(200, state.issue(client_id), {"Cache-Control": "no-store"})
 
-    def _mcp(self, body: bytes) -> None:
+    def _authorized(self) -> bool:
+        """Whether the request carries a live access token; answers 401 with the challenge when not."""
         state = self.state
         header = self.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         state.mcp_tokens.append(token)
-        if state.access.get(token, 0) < time.time():
-            challenge = f'Bearer error="invalid_token", resource_metadata="{state.base}/.well-known/oauth-protected-resource/mcp"'
-            self._send(401, {"error": "invalid_token"}, {"WWW-Authenticate": challenge})
+        if state.access.get(token, 0) >= time.time():
+            return True
+        name = "sse" if urlsplit(self.path).path in ("/sse", "/messages") else "mcp"
+        challenge = f'Bearer error="invalid_token", resource_metadata="{state.base}/.well-known/oauth-protected-resource/{name}"'
+        self._send(401, {"error": "invalid_token"}, {"WWW-Authenticate": challenge})
+        return False
+
+    def _mcp(self, body: bytes) -> None:
+        if not self._authorized():
             return
-        message = json.loads(body)
-        method, ident = message.get("method"), message.get("id")
-        if ident is None:
-            self._send(202)
+        reply = _answer(json.loads(body))
+        self._send(202) if reply is None else self._send(200, reply)
+
+    def _sse(self) -> None:
+        """The SSE transport: this stream carries the answers to what is posted to /messages?sid=..."""
+        if not self._authorized():
             return
-        if method == "initialize":
-            result: Any = {
-                "protocolVersion": message["params"]["protocolVersion"],
-                "capabilities": {"tools": {}},
-                "serverInfo": {"name": "wiki", "version": "1"},
-            }
-        elif method == "tools/list":
-            result = {"tools": [{"name": "whoami", "description": "Who is signed in.", "inputSchema": {"type": "object"}}]}
-        elif method == "tools/call":
-            result = {"content": [{"type": "text", "text": "signed in as alice"}]}
-        else:
-            result = {}
-        self._send(200, {"jsonrpc": "2.0", "id": ident, "result": result})
+        sid = secrets.token_hex(8)
+        outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.state.streams[sid] = outbox
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        try:
+            self.wfile.write(f"event: endpoint\ndata: /messages?sid={sid}\n\n".encode())
+            self.wfile.flush()
+            while not self.state.stopping.is_set():
+                try:
+                    message = outbox.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                self.wfile.write(f"event: message\ndata: {json.dumps(message)}\n\n".encode())
+                self.wfile.flush()
+        except OSError:
+            pass
+        finally:
+            self.state.streams.pop(sid, None)
+
+    def _post_message(self, body: bytes) -> None:
+        if not self._authorized():
+            return
+        outbox = self.state.streams.get(parse_qs(urlsplit(self.path).query).get("sid", [""])[0])
+        if outbox is None:
+            self._send(404, {"error": "no such stream"})
+            return
+        reply = _answer(json.loads(body))
+        self._send(202)
+        if reply is not None:
+            outbox.put(reply)
+
+
+def _answer(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON-RPC answer of the protected MCP server (None for a notification)."""
+    method, ident = message.get("method"), message.get("id")
+    if ident is None:
+        return None
+    if method == "initialize":
+        result: Any = {
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "wiki", "version": "1"},
+        }
+    elif method == "tools/list":
+        result = {"tools": [{"name": "whoami", "description": "Who is signed in.", "inputSchema": {"type": "object"}}]}
+    elif method == "tools/call":
+        result = {"content": [{"type": "text", "text": "signed in as alice"}]}
+    else:
+        result = {}
+    return {"jsonrpc": "2.0", "id": ident, "result": result}
 
 
 @contextmanager
@@ -236,6 +302,7 @@ def oauth_server(access_ttl: int = 3600) -> Iterator[AuthState]:
     try:
         yield state
     finally:
+        state.stopping.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
