@@ -12,7 +12,8 @@ import itertools
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from acp import RequestError
 from acp import helpers as h
@@ -22,8 +23,19 @@ from kimicode.frontends.acp.editor import call_key
 from kimicode.frontends.acp.updates import TurnUpdates
 from kimicode.mcp.elicit import Answer, Question
 
+if TYPE_CHECKING:
+    from kimicode.mcp.manager import McpManager
+
 log = logging.getLogger("kimicode.acp")
 _numbers = itertools.count(1)
+
+
+def send_questions_to_editor(
+    mcp: McpManager | None, conn: Any, session_id: str, updates: TurnUpdates, notify: Callable[[str], None]
+) -> None:
+    """From now on the session's MCP servers' questions are asked in the editor."""
+    if mcp is not None:
+        mcp.requests.asker = partial(ask_editor, conn, session_id, updates, notify)
 
 
 async def ask_editor(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,7 @@ from kimicode.agent.runtime import Runtime
 from kimicode.config import Config
 from kimicode.frontends.acp import approvals, outcomes
 from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals
-from kimicode.frontends.acp.elicit import ask_editor
+from kimicode.frontends.acp.elicit import send_questions_to_editor
 from kimicode.frontends.acp.options import (
     ACP_MODES,
     PLAN,
@@ -126,8 +125,7 @@ class AcpSession:
                 adapt_runtime=self._adapt,
             ) as run:
                 self.runtime, self.agent, self.mcp = run.runtime, run.agent, run.mcp
-                if self.mcp is not None:  # an MCP server's question goes to the editor
-                    self.mcp.requests.asker = partial(ask_editor, self.conn, self.id, self.updates, self.notify)
+                send_questions_to_editor(self.mcp, self.conn, self.id, self.updates, self.notify)
                 self._first_runtime = run.runtime
                 self._prepare_client()
                 self._ready.set_result(None)
