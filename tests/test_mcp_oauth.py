@@ -224,3 +224,12 @@ def test_login_refuses_servers_that_cannot_sign_in(home: Path, project: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert "MCP server 'open' did not ask for a sign-in" in proc.stdout
     assert token_files(home) == []
+
+
+def test_the_repl_says_which_login_to_run(spawn, home: Path) -> None:
+    with oauth_server() as auth:
+        add_wiki(home, auth)
+        repl = spawn()
+        repl.expect("MCP server 'wiki' needs you to sign in: run `kimicode mcp login wiki`")
+        repl.wait_prompt()
+    assert auth.registrations == 0 and auth.grants == []
