@@ -233,3 +233,12 @@ def test_the_repl_says_which_login_to_run(spawn, home: Path) -> None:
         repl.expect("MCP server 'wiki' needs you to sign in: run `kimicode mcp login wiki`")
         repl.wait_prompt()
     assert auth.registrations == 0 and auth.grants == []
+
+
+def test_oauth_settings_are_read_in_the_spellings_configurations_use() -> None:
+    from kimicode.mcp.server_config import config_from_entry
+
+    entry = {"type": "http", "url": "https://x.example/mcp", "oauth": {"clientId": "abc", "callbackPort": 8765, "junk": 1}}
+    server = config_from_entry("x", entry, "claude")
+    assert server is not None and server.oauth == {"client_id": "abc", "callback_port": "8765"}
+    assert server.to_json()["oauth"] == {"client_id": "abc", "callback_port": "8765"}
