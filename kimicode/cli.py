@@ -42,8 +42,8 @@ def _version(value: bool) -> None:
 @run_app.command(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
-        "Management: kimicode mcp list|add|remove|import|test · kimicode skills list · kimicode sessions · "
-        "kimicode rewind SESSION_ID N · "
+        "Management: kimicode mcp list|add|remove|import|test|login|logout · kimicode skills list · "
+        "kimicode sessions · kimicode rewind SESSION_ID N · "
         "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
         "kimicode verify-endpoint · kimicode plugin install|list|enable|disable|remove · Editors: kimicode acp"
     ),

@@ -242,8 +242,7 @@ def test_server_answering_401_gets_one_sign_in_line_and_the_run_goes_on(
     assert authorizations  # the server was really asked
     lines = [line for line in proc.stderr.splitlines() if "'locked'" in line]
     assert len(lines) == 1, proc.stderr
-    assert "needs you to sign in (it answered 401 Unauthorized)" in lines[0]
-    assert "cannot sign in to MCP servers yet" in lines[0] and '"Authorization": "Bearer ${' in lines[0]
+    assert lines[0] == "kimicode: MCP server 'locked' needs you to sign in: run `kimicode mcp login locked`"
     assert "MCPError" not in proc.stderr and "Traceback" not in proc.stderr
     tools = fake_llm.chat_requests[0].tool_names()
     assert "mcp__demo__echo" in tools and not any(name.startswith("mcp__locked__") for name in tools)

@@ -45,6 +45,26 @@ class ToolCallRunning:
 
 
 @dataclass
+class ToolProgress:
+    """A running call reported how far it got (an MCP server's progress notification)."""
+
+    call_id: str
+    progress: float
+    total: float | None = None
+    message: str = ""
+    agent: str = ""
+
+    def describe(self) -> str:
+        """How far the call got, in one short line: "3/10 copying b.txt", "7 uploading"."""
+
+        def number(value: float) -> str:
+            return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+        done = f"{number(self.progress)}/{number(self.total)}" if self.total else number(self.progress)
+        return f"{done} {self.message}".strip()
+
+
+@dataclass
 class ToolCallEnd:
     call_id: str
     name: str
@@ -168,6 +188,7 @@ Event = (
     | StepStart
     | ToolCallStart
     | ToolCallRunning
+    | ToolProgress
     | ToolCallEnd
     | ApprovalRequest
     | Refused

@@ -40,6 +40,8 @@ def logs_dir(config: Config) -> Path:
 
 def failure_line(status: ServerStatus) -> str:
     """One line: which server failed, why, and where its log is."""
+    if status.needs_sign_in:  # what to run is the whole message
+        return f"MCP server '{status.name}' {status.error}"
     why = f": {status.error}" if status.error else ""
     return f"MCP server '{status.name}' failed{why} (log: {status.log_path})"
 
@@ -88,7 +90,22 @@ def configured_manager(
         register_mcp_values(server.env, server.headers)
         expanded = server.expanded()
         register_mcp_values(expanded.env, expanded.headers)
-    return McpManager(servers, log_dir=logs_dir(config))
+    from kimicode.mcp.elicit import unattended_asker
+
+    roots = [config.work_dir, *config.add_dirs]
+    manager = McpManager(servers, log_dir=logs_dir(config), home=config.home, roots=roots)
+    # Until a front end that can ask the user says otherwise, a server's question is declined (or, with -y,
+    # answered with its defaults) in one line.
+    manager.requests.asker = unattended_asker(report, config.yolo)
+    manager.blob_dir = resources_dir(config)
+    return manager
+
+
+def resources_dir(config: Config) -> Path:
+    """Where binary resources from MCP results are saved: the folder of this workspace's sessions."""
+    from kimicode.session.store import workspace_hash
+
+    return config.home / "sessions" / workspace_hash(config.work_dir) / "mcp-resources"
 
 
 def plugin_servers(config: Config, user_servers: list[McpServerConfig], report: Report) -> list[McpServerConfig]:

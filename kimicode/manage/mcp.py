@@ -1,4 +1,4 @@
-"""`kimicode mcp list|add|remove|import|test`: manage the MCP servers in KIMICODE_HOME/mcp.json."""
+"""`kimicode mcp list|add|remove|import|test` (login/logout: manage/mcp_login.py): manage the MCP servers in KIMICODE_HOME/mcp.json."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ mcp_app = typer.Typer(
 
 
 def register_mcp(app: typer.Typer) -> None:
+    from kimicode.manage.mcp_login import add_login_commands
+
+    add_login_commands(mcp_app)
     app.add_typer(mcp_app, name="mcp")
 
 
@@ -46,6 +49,7 @@ def list_servers(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for servers with --check.")] = 30.0,
 ) -> None:
     """List the configured servers: name, transport, state (with --check), source."""
+    from kimicode.mcp.oauth import sign_in_label
     from kimicode.mcp.store import store_path
 
     home = _home()
@@ -64,6 +68,7 @@ def list_servers(
             columns.append(f"{state:<18}")
         columns.append(_target(server))
         columns.append(f"[{server.source or 'kimicode'}]")
+        columns.append(sign_in_label(home, server))
         typer.echo("  ".join(columns).rstrip())
 
 
@@ -71,7 +76,7 @@ async def _check_states(servers: list, home: Path, timeout: float) -> dict[str, 
     from kimicode.agent.mcp_run import logs_dir_for_home
     from kimicode.mcp.manager import McpManager
 
-    manager = McpManager(servers, log_dir=logs_dir_for_home(home), start_timeout=timeout)
+    manager = McpManager(servers, log_dir=logs_dir_for_home(home), start_timeout=timeout, home=home)
     manager.start()
     try:
         await manager.wait_ready(timeout + 1)
@@ -232,7 +237,7 @@ async def _test_server(server, home: Path, timeout: float) -> bool:  # server: M
     from kimicode.agent.mcp_run import logs_dir_for_home
     from kimicode.mcp.manager import McpManager
 
-    manager = McpManager([server], log_dir=logs_dir_for_home(home), start_timeout=timeout)
+    manager = McpManager([server], log_dir=logs_dir_for_home(home), start_timeout=timeout, home=home)
     manager.start()
     try:
         await manager.wait_ready(timeout + 1)

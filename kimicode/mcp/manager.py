@@ -16,19 +16,21 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimicode.mcp.elicit import ServerRequests
 from kimicode.mcp.results import convert_result
-from kimicode.mcp.server import ServerRunner, ServerState, flatten, is_connection_closed
+from kimicode.mcp.server import SIGN_IN_PREFIX, ServerRunner, ServerState, flatten, is_connection_closed
 from kimicode.mcp.server_config import McpServerConfig
-from kimicode.mcp.tools import make_tool, sanitize_name
+from kimicode.mcp.tools import OnProgress, make_tool, sanitize_name
 from kimicode.security.redact import redact
-from kimicode.tools.base import Tool, ToolResult
+from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolResult
 
-__all__ = ["McpManager", "ServerStatus"]
+__all__ = ["McpManager", "ServerStatus", "quiet_sdk_logging"]
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ServerStatus:
     source: str
     log_path: Path
     held_back: list[str] = field(default_factory=list)  # tools not offered: they run only as tasks
+    needs_sign_in: bool = False  # failed because only `kimicode mcp login NAME` can make it work
 
 
 class McpManager:
@@ -51,15 +54,23 @@ class McpManager:
         log_dir: Path,
         start_timeout: float = 30.0,
         call_timeout: float = 120.0,
+        home: Path | None = None,
+        roots: list[Path] | None = None,
     ) -> None:
+        """``home``: KIMICODE_HOME, whose ``mcp-tokens/`` hold OAuth sign-ins (None: remote servers get none).
+        ``roots``: the folders kimicode works in, told to servers that ask (the workspace, ``--add-dir``)."""
         self.log_dir = log_dir
         self.call_timeout = call_timeout
+        self.requests = ServerRequests(list(roots or []))  # elicitation and roots; front ends set its asker
+        self.blob_dir: Path | None = None  # where binary resources in results are saved (None: not saved)
         self._runners: dict[str, ServerRunner] = {}
         for config in servers:
             if not config.enabled:
                 continue
             log_path = log_dir / f"{sanitize_name(config.name)}.log"
-            self._runners[config.name] = ServerRunner(config, log_path, start_timeout)
+            self._runners[config.name] = ServerRunner(
+                config, log_path, start_timeout, home, self.requests.callbacks(config.name)
+            )
         self._started = False
         self._tool_cache: dict[str, list[Tool]] = {}
 
@@ -68,7 +79,7 @@ class McpManager:
         if self._started:
             return
         self._started = True
-        _quiet_sdk_logging(self.log_dir)
+        quiet_sdk_logging(self.log_dir)
         for runner in self._runners.values():
             runner.start()
 
@@ -108,12 +119,17 @@ class McpManager:
                 source=runner.config.source,
                 log_path=runner.log_path,
                 held_back=list(runner.held_back),
+                needs_sign_in=runner.state == "failed" and runner.error.startswith(SIGN_IN_PREFIX),
             )
             for name, runner in self._runners.items()
         ]
 
-    async def call_tool(self, server: str, tool: str, args: dict[str, Any]) -> ToolResult:
-        """Call one remote tool; every failure comes back as an is_error result naming the server."""
+    async def call_tool(
+        self, server: str, tool: str, args: dict[str, Any], on_progress: OnProgress | None = None
+    ) -> ToolResult:
+        """Call one remote tool; every failure comes back as an is_error result naming the server.
+
+        Every call carries a progress token (the server may then report progress); ``on_progress`` hears it."""
         runner = self._runners.get(server)
         if runner is None:
             return ToolResult(f"MCP server '{server}' is not configured.", is_error=True)
@@ -128,7 +144,9 @@ class McpManager:
                 is_error=True,
             )
         try:
-            result = await asyncio.wait_for(session.call_tool(tool, args or {}), self.call_timeout)
+            call = session.call_tool(tool, args or {}, progress_callback=on_progress or _ignore_progress)
+            with self.requests.running(server, CURRENT_TOOL_CALL.get()):
+                result = await self._within_timeout(call)
         except asyncio.TimeoutError:
             return ToolResult(
                 f"MCP server '{server}' did not answer {tool} within {self.call_timeout:g}s; "
@@ -147,7 +165,25 @@ class McpManager:
                     is_error=True,
                 )
             return ToolResult(f"MCP server '{server}' rejected {tool}: {flatten(inner)}", is_error=True)
-        return convert_result(result, label=f"{server}/{tool}")
+        return convert_result(result, label=f"{server}/{tool}", blob_dir=self.blob_dir)
+
+    async def _within_timeout(self, call: Any) -> Any:
+        """``call``'s result, given ``call_timeout`` of its own time: a window in which a server's question
+        waited for the user does not count (asyncio.TimeoutError when one without a question runs out)."""
+        task = asyncio.ensure_future(call)
+        try:
+            while True:
+                asked_before = self.requests.asked
+                done, _ = await asyncio.wait({task}, timeout=self.call_timeout)
+                if done:
+                    return task.result()
+                if not self.requests.asking and self.requests.asked == asked_before:
+                    raise asyncio.TimeoutError
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop every server and wait for their processes to be reaped."""
@@ -157,7 +193,11 @@ class McpManager:
                 runner.state = "stopped"
 
 
-def _quiet_sdk_logging(log_dir: Path) -> None:
+async def _ignore_progress(progress: float, total: float | None, message: str | None) -> None:
+    pass
+
+
+def quiet_sdk_logging(log_dir: Path) -> None:
     """Send the SDK's own log records to a file, so a misbehaving server never prints on the user's screen."""
     logger = logging.getLogger("mcp")
     if any(getattr(h, "_kimicode", False) for h in logger.handlers):

@@ -43,15 +43,25 @@ class RemoteTool:
 class ServerRunner:
     """Owns one server's connection for its whole life, inside one task."""
 
-    def __init__(self, config: McpServerConfig, log_path: Path, start_timeout: float) -> None:
+    def __init__(
+        self,
+        config: McpServerConfig,
+        log_path: Path,
+        start_timeout: float,
+        home: Path | None = None,
+        callbacks: dict[str, Any] | None = None,
+    ) -> None:
         self.config = config
+        self.callbacks = callbacks or {}  # answers to the server's own requests (elicitation, roots)
+        self.home = home  # KIMICODE_HOME, where OAuth sign-ins are kept (None: no OAuth)
         self.log_path = log_path
         self.start_timeout = start_timeout
         self.state: ServerState = "starting"
         self.error = ""
         self.tools: list[RemoteTool] = []
         self.held_back: list[str] = []  # tools not offered: they run only as tasks
-        self.unauthorized = False  # an HTTP server answered 401: it wants a sign-in kimicode cannot do yet
+        self.unauthorized = False  # an HTTP server answered 401
+        self.auth: Any = None  # the OAuth provider of a remote server's connection, if it uses one
         self.session: Any = None
         self.settled = asyncio.Event()  # set once the server is ready or failed
         self._stop = asyncio.Event()
@@ -88,6 +98,11 @@ class ServerRunner:
         except BaseException:  # noqa: BLE001
             pass
 
+    @property
+    def needs_sign_in(self) -> bool:
+        """The server refused every token kimicode holds for it: only `kimicode mcp login` helps."""
+        return bool(getattr(self.auth, "sign_in_needed", False))
+
     def _write_log(self, text: str) -> None:
         if self._log is not None and not self._log.closed:
             self._log.write(redact(text))
@@ -102,7 +117,7 @@ class ServerRunner:
             if isinstance(exc, asyncio.CancelledError) and self._stop.is_set():
                 pass
             elif self.state in ("starting", "ready") and not self._stop.is_set():
-                self.fail(describe_failure(exc, self.config, self.unauthorized))
+                self.fail(describe_failure(exc, self.config, self.unauthorized or self.needs_sign_in))
             else:
                 self._write_log(f"[kimicode] during shutdown: {flatten(exc)}\n")
         finally:
@@ -128,6 +143,7 @@ class ServerRunner:
                     read_stream,
                     write_stream,
                     message_handler=self._on_message,
+                    **self.callbacks,
                     # Servers log, rate-limit and adapt by client name; the SDK's default says "mcp 0.1.0".
                     client_info=Implementation(name="kimicode", version=kimicode.__version__),
                 )
@@ -162,16 +178,19 @@ class ServerRunner:
                 encoding_error_handler="replace",
             )
             return stdio_client(params, errlog=log)  # its stderr goes to its log file
+        from kimicode.mcp.oauth import connection_auth
+
+        self.auth = connection_auth(config, self.home)
         if config.transport == "sse":
             from mcp.client.sse import sse_client
 
-            return sse_client(config.url, headers=config.headers or None)
-        return _streamable_http(config, self._on_http_response)
+            return sse_client(config.url, headers=config.headers or None, auth=self.auth)
+        return _streamable_http(config, self._on_http_response, self.auth)
 
     async def _on_http_response(self, response: Any) -> None:
         # The transport turns a 401 into a bare "error response"; the status is only visible here.
+        self.unauthorized = response.status_code == 401  # a refresh's retry may still succeed
         if response.status_code == 401:
-            self.unauthorized = True
             challenge = response.headers.get("www-authenticate", "")
             self._write_log(f"[kimicode] 401 Unauthorized from {response.url} (WWW-Authenticate: {challenge})\n")
     async def _on_message(self, message: Any) -> None:
@@ -186,7 +205,7 @@ HTTP_TIMEOUT = 30.0  # connect, write, pool (s)
 HTTP_STREAM_READ_TIMEOUT = 300.0  # a server may hold a streamed response open
 
 
-def _streamable_http(config: McpServerConfig, on_response: Any) -> Any:
+def _streamable_http(config: McpServerConfig, on_response: Any, auth: Any = None) -> Any:
     from contextlib import asynccontextmanager
 
     import httpx2
@@ -198,7 +217,9 @@ def _streamable_http(config: McpServerConfig, on_response: Any) -> Any:
         # read timeout is long. Redirects are the transport's business (it follows them within the origin).
         timeout = httpx2.Timeout(HTTP_TIMEOUT, read=HTTP_STREAM_READ_TIMEOUT)
         hooks = {"response": [on_response]}
-        async with httpx2.AsyncClient(headers=config.headers or None, timeout=timeout, event_hooks=hooks) as client:
+        async with httpx2.AsyncClient(
+            headers=config.headers or None, timeout=timeout, event_hooks=hooks, auth=auth
+        ) as client:
             async with streamable_http_client(config.url, http_client=client) as streams:
                 yield streams
 
@@ -262,23 +283,23 @@ def describe_failure(exc: BaseException, config: McpServerConfig, unauthorized: 
     return flatten(inner)
 
 
+SIGN_IN_PREFIX = "needs you to sign in: run "
+
+
 def sign_in_needed(config: McpServerConfig) -> str:
-    """Why a server that answered 401 is unusable, and the one way round it kimicode has today."""
+    """Why a server that answered 401 is unusable, and what to do about it."""
     if any(key.lower() == "authorization" for key in config.headers):
         return (
             "refused the token in its Authorization header (401 Unauthorized); check or renew the token "
             "its headers give in mcp.json"
         )
-    variable = _token_var(config.name)
-    return (
-        "needs you to sign in (it answered 401 Unauthorized); kimicode cannot sign in to MCP servers yet: "
-        f'give it a token with "headers": {{"Authorization": "Bearer ${{{variable}}}"}} in mcp.json and set {variable}'
-    )
+    return f"{SIGN_IN_PREFIX}{login_command(config.name)}"
 
 
-def _token_var(name: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() else "_" for ch in name.upper()).strip("_")
-    return f"{cleaned or 'MCP'}_TOKEN"
+def login_command(name: str) -> str:
+    import shlex
+
+    return f"`kimicode mcp login {shlex.quote(name)}`"
 
 
 def _status_of(exc: BaseException) -> int | None:

@@ -58,6 +58,9 @@ class McpServerConfig:
     headers: dict[str, str] = field(default_factory=dict)
     source: str = ""
     enabled: bool = True
+    # OAuth settings for a remote server (client_id, client_secret, scope, callback_port); none needed when
+    # the server's authorization server registers clients itself.
+    oauth: dict[str, str] = field(default_factory=dict)
 
     def same_server(self, other: McpServerConfig) -> bool:
         """True when both launch/contact the same thing (name and source do not matter)."""
@@ -86,6 +89,7 @@ class McpServerConfig:
             cwd=expand_vars(self.cwd, values),
             url=expand_vars(self.url, values),
             headers={k: expand_vars(v, values) for k, v in self.headers.items()},
+            oauth={k: expand_vars(v, values) for k, v in self.oauth.items()},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -104,6 +108,8 @@ class McpServerConfig:
             entry["url"] = self.url
             if self.headers:
                 entry["headers"] = dict(self.headers)
+            if self.oauth:
+                entry["oauth"] = dict(self.oauth)
         if self.source:
             entry["source"] = self.source
         if not self.enabled:
@@ -187,7 +193,30 @@ def config_from_entry(name: str, entry: Mapping[str, Any], source: str) -> McpSe
         headers=headers,
         source=source,
         enabled=enabled,
+        oauth=_oauth_settings(entry.get("oauth")),
     )
+
+
+# The OAuth keys understood, in the spellings configurations use (Claude Code writes clientId, callbackPort).
+_OAUTH_KEYS = {
+    "client_id": "client_id",
+    "clientid": "client_id",
+    "client_secret": "client_secret",
+    "clientsecret": "client_secret",
+    "scope": "scope",
+    "scopes": "scope",
+    "callback_port": "callback_port",
+    "callbackport": "callback_port",
+}
+
+
+def _oauth_settings(value: Any) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for key, item in _str_map(value).items():
+        known = _OAUTH_KEYS.get(key.replace("-", "_").lower()) or _OAUTH_KEYS.get(key.lower().replace("_", ""))
+        if known and item:
+            settings[known] = item
+    return settings
 
 
 def guess_url_transport(url: str) -> Transport:

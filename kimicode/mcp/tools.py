@@ -10,10 +10,14 @@ Invariants:
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from kimicode.mcp.server import RemoteTool
-from kimicode.tools.base import Tool, ToolContext, ToolResult
+from kimicode.tools.base import CURRENT_TOOL_CALL, Tool, ToolContext, ToolResult
+
+# Called with (progress, total, message) for each progress notification of a call.
+OnProgress = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 
 __all__ = ["MAX_TOOL_NAME", "McpTool", "ToolCaller", "make_tool", "mcp_tool_name", "sanitize_name"]
 
@@ -24,7 +28,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 class ToolCaller(Protocol):
     """What a tool needs of the manager: a way to call its remote tool."""
 
-    async def call_tool(self, server: str, tool: str, args: dict[str, Any]) -> ToolResult: ...
+    async def call_tool(
+        self, server: str, tool: str, args: dict[str, Any], on_progress: OnProgress | None = None
+    ) -> ToolResult: ...
 
 
 def sanitize_name(text: str) -> str:
@@ -52,10 +58,25 @@ class McpTool(Tool):
         self._manager = manager
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        return await self._manager.call_tool(self.server_name, self.remote_name, args)
+        return await self._manager.call_tool(self.server_name, self.remote_name, args, progress_events())
 
     def summary(self, args: dict[str, Any]) -> str:
         return f"{self.server_name}:{self.remote_name}"
+
+
+def progress_events() -> OnProgress:
+    """Progress of the call running in this task, as ``ToolProgress`` events of the agent running it."""
+    from kimicode.agent import events as ev
+    from kimicode.agent.callbacks import CURRENT_EMIT
+
+    emit = CURRENT_EMIT.get()
+    agent, call_id = CURRENT_TOOL_CALL.get()
+
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        if emit is not None and call_id:
+            emit(ev.ToolProgress(call_id, progress, total, message or "", agent))
+
+    return report
 
 
 def make_tool(manager: ToolCaller, server: str, remote: RemoteTool) -> McpTool:

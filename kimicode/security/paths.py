@@ -67,8 +67,9 @@ HOME_SECRETS = (
     ".npmrc",
     ".pypirc",
 )
-# Secrets in KIMICODE_HOME: the user's config holds the API key; trust.json decides what runs unasked.
-KIMICODE_SECRETS = ("config.toml", "trust.json")
+# Secrets in KIMICODE_HOME (folders cover everything below them): the user's config holds the API key;
+# trust.json decides what runs unasked; MCP servers' sign-in tokens; the local server's token.
+KIMICODE_SECRETS = ("config.toml", "trust.json", "mcp-tokens", "serve.token")
 # `.env` files hold keys; these templates hold none, and builds read them.
 ENV_TEMPLATES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"})
 
@@ -135,7 +136,7 @@ def secret_reason(path: Path, kimicode_home: Path, home: Path | None = None) -> 
                 return f"a secret path (~/{name})"
         for name in KIMICODE_SECRETS:
             for base in variants(kimicode_home):
-                if p == base / name:
+                if inside(p, base / name):
                     return f"a secret path (kimicode's {name})"
         if is_env_file(p.name):
             return "a secret path (.env files)"

@@ -72,7 +72,8 @@ PROTECTED = (
     ".github/workflows",
 )
 # Secret paths (one list with the policy's, kimicode/security/paths.py): below the user's home, folders
-# are emptied and files blanked inside the sandbox; in KIMICODE_HOME, the user's key and trust decisions.
+# are emptied and files blanked inside the sandbox; in KIMICODE_HOME, the user's key, trust decisions and
+# sign-in tokens.
 SECRET_HOME_FILES = KIMICODE_SECRETS
 # Local sockets that would let a contained command act with more power than the sandbox gives it.
 SOCKETS = ("/run/docker.sock", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock")
@@ -193,7 +194,9 @@ class Sandbox:
         found = [H.existing(user / name) for name in HOME_SECRETS]
         dirs = [p for p in found if p is not None and p.is_dir()]
         files: list[Path | None] = [p for p in found if p is not None and not p.is_dir()]
-        files += [H.existing(self.home / f) for f in SECRET_HOME_FILES]
+        found = [H.existing(self.home / name) for name in SECRET_HOME_FILES]
+        dirs += [p for p in found if p is not None and p.is_dir()]
+        files += [p for p in found if p is not None and not p.is_dir()]
         files += self._env_files()
         sock = os.environ.get("SSH_AUTH_SOCK")
         files += [H.existing(Path(s)) for s in (*SOCKETS, *([sock] if sock else []))]

@@ -35,6 +35,7 @@ from kimicode.config import Config
 from kimicode.frontends.acp import approvals, outcomes
 from kimicode.frontends.acp.custom import custom_available, custom_catalog, use_custom_command
 from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals
+from kimicode.frontends.acp.elicit import send_questions_to_editor
 from kimicode.frontends.acp.options import (
     ACP_MODES,
     PLAN,
@@ -125,6 +126,7 @@ class AcpSession:
                 adapt_runtime=self._adapt,
             ) as run:
                 self.runtime, self.agent, self.mcp = run.runtime, run.agent, run.mcp
+                send_questions_to_editor(self.mcp, self.conn, self.id, self.updates, self.notify)
                 self._first_runtime = run.runtime
                 self._prepare_client()
                 self._ready.set_result(None)

@@ -93,6 +93,11 @@ class TurnUpdates:
             self._asked.setdefault(call_key(event.agent, event.call_id), asyncio.Event()).set()
         elif isinstance(event, ev.ToolCallEnd):
             await self._call_ended(event)
+        elif isinstance(event, ev.ToolProgress):
+            key = call_key(event.agent, event.call_id)
+            if key in self._open_calls:  # the call's content is, for now, how far it got
+                text = h.text_block(f"progress: {event.describe()}")
+                await self.send(h.update_tool_call(key, content=[h.tool_content(text)]))
         elif isinstance(event, ev.TodoUpdate):
             if not event.agent:
                 await self.send(h.update_plan(plan_entries(event.items)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimicode.config import Config
@@ -9,6 +10,7 @@ from kimicode.config import Config
 if TYPE_CHECKING:
     from kimicode.discovery.skills import SkillCatalog
     from kimicode.mcp.manager import McpManager, ServerStatus
+    from kimicode.mcp.server_config import McpServerConfig
 
 Line = tuple[str, str]  # (text, rich style)
 AGENT_MODES = ("agent", "swarm")
@@ -59,10 +61,18 @@ def mcp_lines(manager: McpManager | None, config: Config) -> list[Line]:
         status = running.get(server.name)
         state, style = _state(status) if server.enabled else ("disabled", "dim")
         source = server.source or "kimicode"
-        lines.append((f"  {server.name:<{width}}  {server.transport:<5}  {state:<18}  [{source}]", style))
+        signed = _sign_in(config.home, server)  # who is signed in, for a server that signs in with OAuth
+        lines.append((f"  {server.name:<{width}}  {server.transport:<5}  {state:<18}  [{source}]{signed}", style))
         if status is not None and status.state == "failed":
             lines.append((f"      {status.error} (log: {status.log_path})", "red"))
     return lines
+
+
+def _sign_in(home: Path, server: McpServerConfig) -> str:
+    from kimicode.mcp.oauth import sign_in_label
+
+    state = sign_in_label(home, server)
+    return f"  {state}" if state else ""
 
 
 def _state(status: ServerStatus | None) -> tuple[str, str]:

@@ -130,6 +130,15 @@ class HeadlessPrinter:
             )
         self._progress(f"→ {event.summary}")
 
+    def _on_ToolProgress(self, event: ev.ToolProgress) -> None:
+        if self.stream:  # stream-json only: text mode keeps stderr to one line per call
+            line: dict[str, Any] = {"type": "progress", "tool_call_id": event.call_id, "progress": event.progress}
+            if event.total is not None:
+                line["total"] = event.total
+            if event.message:
+                line["message"] = event.message
+            self._emit_json({**line, "agent": event.agent})
+
     def _on_ToolCallEnd(self, event: ev.ToolCallEnd) -> None:
         result = event.result
         if self.stream:

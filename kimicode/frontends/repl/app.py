@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from kimicode.agent.loop import Agent
     from kimicode.agent.policy import ApprovalDecision
     from kimicode.agent.runtime import Runtime
+    from kimicode.mcp.elicit import Answer, Question
     from kimicode.mcp.manager import McpManager
     from kimicode.session.rewind import UserTurn
     from kimicode.tools.background import BackgroundTask, TaskManager
@@ -146,6 +147,8 @@ class Repl:
         try:
             async with running_mcp(self.config, self.renderer.warn) as mcp:
                 self.mcp = mcp
+                if mcp is not None:
+                    mcp.requests.asker = self.answer_server  # a server's question asks the user
                 self.conversation.use_mcp(mcp)
                 if task:
                     self.start_turn(task)
@@ -297,6 +300,13 @@ class Repl:
                 return await ask_approval(
                     request, self.renderer, self.notifier, self.ask_line, self.turns.cancel, self.config.work_dir
                 )
+
+    async def answer_server(self, question: Question) -> Answer:
+        from kimicode.mcp.elicit import ask_in_lines
+
+        async with self._asking, self.prompt.paused():
+            self.renderer.close_stream()
+            return await ask_in_lines(question, lambda line: self.renderer.info(line, "yellow"), self.ask_line)
 
     async def review_plan(self, plan: str) -> PlanReview:
         from kimicode.frontends.repl.plan_review import review_plan

@@ -69,6 +69,7 @@ class Renderer:
         self._line = ""  # the answer's current line, as streamed so far
         self._line_wrapped = False
         self._refused: set[str] = set()  # call ids whose refusal line was shown
+        self._progress_shown: dict[str, tuple[int, str]] = {}  # call id -> (tenth of the total, message) last shown
         self.links: Linker | None = None  # file paths as OSC 8 links, where the terminal has them
         self.hold_partial = False  # write whole lines only; the partial one is the prompt's to show
         self.on_partial: Callable[[], None] | None = None  # the partial line changed
@@ -147,6 +148,8 @@ class Renderer:
             self._stream("thinking", event.text, "dim italic")
         elif isinstance(event, ev.ToolCallStart):
             self.tool_start(event)
+        elif isinstance(event, ev.ToolProgress):
+            self.tool_progress(event)
         elif isinstance(event, ev.ToolCallEnd):
             if event.name == "spawn_agents":
                 self.finish_board()
@@ -260,6 +263,16 @@ class Renderer:
         if event.name in EDIT_TOOLS:
             self.edit_diff(event.name, event.args)
 
+    def tool_progress(self, event: ev.ToolProgress) -> None:
+        """A running call's progress, under its line: a new line per tenth of the total or new message, so a
+        server that reports every byte cannot flood the screen."""
+        tenth = int(10 * event.progress / event.total) if event.total else -1
+        if self._progress_shown.get(event.call_id) == (tenth, event.message):
+            return
+        self._progress_shown[event.call_id] = (tenth, event.message)
+        self.close_stream()
+        self.console.print(Text(f"  ⋯ {redact(event.describe())}", style="dim"), soft_wrap=False, overflow="ellipsis", no_wrap=True)
+
     def edit_diff(self, name: str, args: dict[str, Any]) -> None:
         pairs = edit_diff_lines(name, args)
         shown, hidden = pairs[:DIFF_PREVIEW_LINES], max(len(pairs) - DIFF_PREVIEW_LINES, 0)
@@ -278,6 +291,7 @@ class Renderer:
 
     def tool_end(self, event: ev.ToolCallEnd) -> None:
         self.close_stream()
+        self._progress_shown.pop(event.call_id, None)
         if self.links is not None:
             self.links.forget()  # the call may have created or removed files
         result = event.result
@@ -336,3 +350,4 @@ class Renderer:
 
     def _linked(self, text: Text, line_hint: int | None = None) -> Text:
         return self.links.decorate(text, line_hint) if self.links is not None else text
+
