@@ -96,8 +96,9 @@ class Instance:
     def close(self) -> None:
         """End the sandbox and everything in it (the supervisor dies with bubblewrap: --die-with-parent)."""
         self.broken = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
+        if self.popen.poll() is None:  # (not yet reaped: the pid is still bubblewrap's, not reused)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
         self.channel.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=START_TIMEOUT_S)

@@ -33,32 +33,41 @@ READY = b"ready"
 IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
 
 
-def snapshot(roots: list[str]) -> dict[str, tuple[int, int]]:
-    """(path -> (device, inode)) of everything in the private folders, not crossing into mounts."""
-    seen: dict[str, tuple[int, int]] = {}
+def snapshot(roots: list[str]) -> dict[str, int]:
+    """(path -> inode) of everything in the private folders, not descending into other file systems (the
+    binds in them: the workspace, the temporary folder, device nodes)."""
+    seen: dict[str, int] = {}
     for root in roots:
         try:
             info = os.lstat(root)
         except OSError:
             continue
-        seen[root] = (info.st_dev, info.st_ino)
-        _walk(root, info.st_dev, seen)
+        seen[root] = info.st_ino
+        _walk(root, info.st_dev, seen, None)
     return seen
 
 
-def _walk(folder: str, device: int, seen: dict[str, tuple[int, int]]) -> None:
+def _walk(folder: str, device: int, seen: dict[str, int], before: dict[str, int] | None) -> int:
+    """Record what is in ``folder`` into ``seen``; with ``before``, first remove what is not in it (what a
+    command added). Returns how many entries of ``before`` were found again."""
+    found = 0
     try:
         entries = list(os.scandir(folder))
     except OSError:
-        return
+        return found
     for entry in entries:
+        if before is not None and entry.path not in before:
+            _remove(entry.path, device)
+            continue
+        seen[entry.path] = entry.inode()
+        found += 1
         try:
-            info = entry.stat(follow_symlinks=False)
+            # Only folders are looked at closer (d_type needs no stat): one on another device is a mount.
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_dev == device:
+                found += _walk(entry.path, device, seen, before)
         except OSError:
             continue
-        seen[entry.path] = (info.st_dev, info.st_ino)
-        if stat.S_ISDIR(info.st_mode) and info.st_dev == device:
-            _walk(entry.path, device, seen)
+    return found
 
 
 def _remove(path: str, device: int) -> None:
@@ -87,29 +96,19 @@ def _remove(path: str, device: int) -> None:
             pass
 
 
-def restore(roots: list[str], before: dict[str, tuple[int, int]]) -> bool:
-    """Remove what commands added to the private folders; False when what was there has changed."""
+def restore(roots: list[str], before: dict[str, int]) -> bool:
+    """Remove what commands added to the private folders; False when what was there has changed (moved,
+    replaced or removed: the sandbox cannot be put back as it was)."""
+    seen: dict[str, int] = {}
+    found = 0
     for root in roots:
-        if root not in before:
-            continue
-        _restore(root, before[root][0], before)
-    return snapshot(roots) == before
-
-
-def _restore(folder: str, device: int, before: dict[str, tuple[int, int]]) -> None:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        if entry.path not in before:
-            _remove(entry.path, device)
-            continue
         try:
-            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_dev == device:
-                _restore(entry.path, device, before)
+            info = os.lstat(root)
         except OSError:
             continue
+        seen[root] = info.st_ino
+        found += 1 + _walk(root, info.st_dev, seen, before)
+    return found == len(before) and seen == before
 
 
 def clear_ipc() -> None:
