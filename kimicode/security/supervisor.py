@@ -12,14 +12,16 @@ argv and environment): the command starts in a session and process group of its 
 stdout and stderr the host's pipe. When it exits, everything else in the namespace is killed and reaped
 (what it started, however it detached), the private folders (``/tmp``, ``/run``, ``/dev``...) are put
 back as they were at start, System V IPC objects are removed, and the exit status goes back (a signal N
-reads as 128+N, as bubblewrap reports it). A private folder whose layout a command changed (a folder
-around a mount point renamed) cannot be put back: the reply then says "retire" and the host starts a
-fresh sandbox for the next command.
+reads as 128+N, as bubblewrap reports it). What cannot be put back — a private folder whose layout a
+command changed (a folder around a mount point renamed), or this process's resource limits, CPU affinity
+or scheduling lowered by a command (``prlimit --pid 1``, ``taskset -p``), which later commands would
+inherit — makes the reply say "retire": the host starts a fresh sandbox for the next command.
 
 Standard library only, nothing of kimicode.
 """
 
 import os
+import resource
 import signal
 import socket
 import stat
@@ -109,6 +111,13 @@ def restore(roots: list[str], before: dict[str, int]) -> bool:
         seen[root] = info.st_ino
         found += 1 + _walk(root, info.st_dev, seen, before)
     return found == len(before) and seen == before
+
+
+def own_state() -> tuple[object, ...]:
+    """What a command of the same user may change in this process without ptrace, and later commands
+    would inherit: its resource limits (prlimit), CPU affinity, scheduling policy and priority."""
+    limits = tuple(resource.getrlimit(getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_"))
+    return limits, sorted(os.sched_getaffinity(0)), os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def clear_ipc() -> None:
@@ -215,6 +224,7 @@ def main() -> None:
         os.dup2(null, fd)
     os.close(null)
     before = snapshot(roots)
+    state = own_state()
     channel.sendall(READY)
     while True:
         request = receive(channel)
@@ -222,7 +232,7 @@ def main() -> None:
             return
         code = run(*request)
         end_all()
-        intact = restore(roots, before)
+        intact = restore(roots, before) and own_state() == state
         clear_ipc()
         try:
             channel.sendall(REPLY.pack(code, 0 if intact else 1))

@@ -24,7 +24,7 @@ from tests.security.test_sandbox_escape import Box
 # Runs each step through the bash tool, all in one session: ["sandbox", command] in the session sandbox,
 # ["host", command] as the user's own shell outside it. Prints one JSON result per step.
 STEPS_DRIVER = """
-import asyncio, json, re, subprocess, sys
+import asyncio, json, os, re, subprocess, sys
 from pathlib import Path
 from kimicode.security.sandbox import detect_sandbox
 from kimicode.tools.base import ToolContext
@@ -37,6 +37,13 @@ ctx = ToolContext(workspace=workspace, sandbox=sandbox)
 async def main():
     results = []
     for where, command in steps:
+        if where == "end-supervisor":  # as the OOM killer would, from outside: the sandbox's PID 1
+            bwrap = sandbox.sessions.idle[-1].popen.pid
+            for pid in open(f"/proc/{bwrap}/task/{bwrap}/children").read().split():
+                os.kill(int(pid), 9)
+            os.waitid(os.P_PID, bwrap, os.WEXITED | os.WNOWAIT)
+            results.append({"code": 0, "out": "", "sandbox": bwrap})
+            continue
         if where == "host":
             proc = subprocess.run(["bash", "-c", command], cwd=workspace, capture_output=True, text=True)
             results.append({"code": proc.returncode, "out": proc.stdout + proc.stderr, "sandbox": None})
@@ -181,3 +188,24 @@ def test_commands_at_the_same_time_get_sandboxes_of_their_own(box: Box) -> None:
     assert proc.returncode == 0, proc.stderr
     a, b = json.loads(proc.stdout.splitlines()[-1])
     assert "A\n[exit code: 0]" in a["out"] and "B\n[exit code: 0]" in b["out"], (a, b)
+
+
+@needs_bwrap
+def test_limits_a_command_puts_on_the_supervisor_do_not_reach_the_next_command(box: Box) -> None:
+    # Same user, so prlimit and taskset work on PID 1 without ptrace; later commands would inherit them.
+    first, second = steps(
+        box,
+        ("sandbox", "prlimit --pid 1 --nofile=12:12 --fsize=1:1 && taskset -p 1 1 >/dev/null && echo lowered"),
+        ("sandbox", "ulimit -n; ulimit -f; head -c 4096 /dev/zero > big && wc -c < big"),
+    )
+    assert "lowered" in str(first["out"]), first["out"]
+    out = str(second["out"])
+    assert "\n12\n" not in f"\n{out}" and "4096" in out and second["code"] == 0, out
+    assert first["sandbox"] != second["sandbox"]
+
+
+@needs_bwrap
+def test_a_supervisor_that_died_between_commands_is_replaced_without_a_word(box: Box) -> None:
+    first, ended, second = steps(box, ("sandbox", "echo one"), ("end-supervisor", ""), ("sandbox", "echo two"))
+    assert first["sandbox"] == ended["sandbox"]
+    assert "two\n[exit code: 0]" in str(second["out"]) and second["sandbox"] != first["sandbox"], second
