@@ -59,22 +59,42 @@ asyncio.run(main())
 """
 
 # What test_sandbox_escape's attacks run through: a warm-up command first, then the attack in the same
-# (reused) sandbox.
+# session sandbox (the bash tool's own path to it, without the tool's imports); prints the attack's result
+# as that module's driver does.
 ATTACK_DRIVER = """
-import json, subprocess, sys
-steps = json.dumps([["sandbox", "true"], ["sandbox", sys.argv[3]]])
-proc = subprocess.run([sys.executable, "-c", DRIVER, sys.argv[1], sys.argv[2], steps], capture_output=True, text=True)
-assert proc.returncode == 0, proc.stderr
-first, attack = json.loads(proc.stdout.splitlines()[-1])
-assert first["sandbox"] is not None and first["sandbox"] == attack["sandbox"] or attack["sandbox"] is None, (first, attack)
-print(json.dumps({"code": attack["code"], "out": attack["out"]}))
+import asyncio, json, os, sys
+from pathlib import Path
+from kimicode.security.childenv import command_env
+from kimicode.security.sandbox import detect_sandbox
+from kimicode.security.sandbox_session import start_command
+workspace, home, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+sandbox = detect_sandbox("workspace-write", False, workspace, home)
+assert sandbox.backend == "bwrap", sandbox.unavailable
+
+async def run(text):
+    started = await start_command(sandbox, ["bash", "-c", text], workspace, command_env())
+    assert started is not None, "no session sandbox"
+    proc, fd = started
+    out = b""
+    while chunk := await asyncio.to_thread(os.read, fd, 65536):
+        out += chunk
+    os.close(fd)
+    code = await proc.wait()
+    proc.finish()
+    return code, out.decode(errors="replace"), proc.instance
+
+async def main():
+    first, attack = await run("true"), await run(command)
+    assert first[2] is attack[2], "the attack ran in a fresh sandbox, not the one that served a command"
+    print(json.dumps({"code": attack[0], "out": attack[1]}))
+
+asyncio.run(main())
 """
 
 
 @pytest.fixture(autouse=True)
 def _through_the_session_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    driver = f"DRIVER = {STEPS_DRIVER!r}\n{ATTACK_DRIVER}"
-    monkeypatch.setattr(escape, "DRIVER", driver)
+    monkeypatch.setattr(escape, "DRIVER", ATTACK_DRIVER)
     yield
 
 
