@@ -10,7 +10,9 @@ A sandbox is reused only for a command whose sandbox would be exactly the same: 
 (``BwrapSpec``: stance, network, writable roots, protected and secret paths, cwd) and the identity (device,
 inode) of every path bound in, so that a ``.git`` renamed and rebuilt on the host, a ``.env`` or a
 credential file that appeared since, an added folder or an escalation all get a fresh sandbox. One sandbox
-runs one command at a time: commands at the same time get sandboxes of their own.
+runs one command at a time: commands at the same time get sandboxes of their own. The first command of a
+kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes: a session sandbox
+is started for the second, so a lone command does not pay for it.
 
 A command that runs into its timeout, is cancelled, or is moved to the background takes its whole sandbox
 with it (killed with the command, never reused). A supervisor that is gone (it cannot be killed from
@@ -38,7 +40,9 @@ if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
 
 START_TIMEOUT_S = 10.0
-MAX_IDLE = 4  # sandboxes kept for reuse per kimicode process
+# Session sandboxes alive at once per Sandbox (in use or idle, ~12 MB each): more commands at the same time
+# (a wide swarm) get a bubblewrap each, as before, rather than a sandbox started and dropped per command.
+MAX_LIVE = 8
 DISABLE_VARIABLE = "KIMICODE_SANDBOX_PER_COMMAND"  # "1": a new bubblewrap per command, as before
 _SOURCE: str | None = None
 # What the sandbox's python runs: the supervisor's text, read from the channel (a short command line in
@@ -145,6 +149,7 @@ class SandboxedCommand:
     def finish(self) -> None:
         """The caller is done with the command: its sandbox serves the next one if the command ended on
         its own, else it ends (killed, cancelled: killed already; moved: when the command ends)."""
+        self.pool.busy -= 1
         if not self._done.done():
             if self.detached:
                 return
@@ -160,6 +165,10 @@ class Pool:
 
     def __init__(self) -> None:
         self.idle: list[Instance] = []
+        self.busy = 0  # instances running a command
+        # Keys a command was run for: a session sandbox is started for the second command of a kind, so a
+        # run with a single command (a one-shot -p) does not pay for starting one (python: tens of ms).
+        self.seen: set[Key] = set()
         _POOLS.append(self)
 
     def take(self, key: Key) -> Instance | None:
@@ -174,8 +183,17 @@ class Pool:
 
     def put(self, instance: Instance) -> None:
         self.idle.append(instance)
-        while len(self.idle) > MAX_IDLE:
+        while len(self.idle) > MAX_LIVE:
             self.idle.pop(0).close()
+
+    def room(self, key: Key) -> bool:
+        """Whether a new session sandbox may start for ``key`` (seen before, and under MAX_LIVE)."""
+        if key not in self.seen:
+            if len(self.seen) > 64:
+                self.seen.clear()
+            self.seen.add(key)
+            return False
+        return self.busy + len(self.idle) < MAX_LIVE
 
     def close(self) -> None:
         while self.idle:
@@ -273,7 +291,9 @@ async def start_command(
         sandbox.sessions = Pool()
     pool: Pool = sandbox.sessions
     for _ in range(2):  # a supervisor found gone is replaced once
-        instance = pool.take(key) or await _start(spec, key)
+        instance = pool.take(key)
+        if instance is None and pool.room(key):
+            instance = await _start(spec, key)
         if instance is None:
             return None
         read_fd, write_fd = os.pipe()
@@ -282,6 +302,7 @@ async def start_command(
         finally:
             os.close(write_fd)
         if sent:
+            pool.busy += 1
             return SandboxedCommand(instance, pool), read_fd
         os.close(read_fd)
         await asyncio.to_thread(instance.close)

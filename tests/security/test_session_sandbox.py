@@ -29,12 +29,17 @@ from pathlib import Path
 from kimicode.security.sandbox import detect_sandbox
 from kimicode.tools.base import ToolContext
 from kimicode.tools.bash import BashTool
+import kimicode.security.sandbox_session as session
+served = []  # the session sandbox (its bubblewrap's pid) of each command that ran in one
+finish = session.SandboxedCommand.finish
+session.SandboxedCommand.finish = lambda self: (served.append(self.instance.popen.pid), finish(self))[1]
 workspace, home, steps = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
 sandbox = detect_sandbox("workspace-write", False, workspace, home)
 assert sandbox.backend == "bwrap", sandbox.unavailable
 ctx = ToolContext(workspace=workspace, sandbox=sandbox)
 
 async def main():
+    await BashTool().run({"command": "true"}, ctx)  # the first command of a kind: a bubblewrap of its own
     results = []
     for where, command in steps:
         if where == "end-supervisor":  # as the OOM killer would, from outside: the sandbox's PID 1
@@ -48,11 +53,11 @@ async def main():
             proc = subprocess.run(["bash", "-c", command], cwd=workspace, capture_output=True, text=True)
             results.append({"code": proc.returncode, "out": proc.stdout + proc.stderr, "sandbox": None})
             continue
+        count = len(served)
         text = (await BashTool().run({"command": command, "timeout": 30}, ctx)).text
         found = re.findall(r"\\[exit code: (\\d+)", text)
-        idle = sandbox.sessions.idle if sandbox.sessions else []
         results.append({"code": int(found[-1]) if found else None, "out": text,
-                        "sandbox": idle[-1].popen.pid if idle else None})
+                        "sandbox": served[-1] if len(served) > count else None})
     print(json.dumps(results))
 
 asyncio.run(main())
@@ -84,6 +89,8 @@ async def run(text):
     return code, out.decode(errors="replace"), proc.instance
 
 async def main():
+    # The first command of a kind gets a bubblewrap of its own (no session sandbox for a lone command).
+    assert await start_command(sandbox, ["true"], workspace, command_env()) is None
     first, attack = await run("true"), await run(command)
     assert first[2] is attack[2], "the attack ran in a fresh sandbox, not the one that served a command"
     print(json.dumps({"code": attack[0], "out": attack[1]}))
@@ -197,6 +204,7 @@ def test_commands_at_the_same_time_get_sandboxes_of_their_own(box: Box) -> None:
     driver = STEPS_DRIVER.replace(
         "async def main():",
         "async def main():\n"
+        "    await BashTool().run({'command': 'true'}, ctx)\n"
         "    waits = BashTool().run({'command': 'while [ ! -e go ]; do :; done; echo A', 'timeout': 20}, ctx)\n"
         "    starts = BashTool().run({'command': 'touch go; echo B', 'timeout': 20}, ctx)\n"
         "    a, b = await asyncio.gather(waits, starts)\n"
