@@ -169,6 +169,7 @@ class Pool:
         # Keys a command was run for: a session sandbox is started for the second command of a kind, so a
         # run with a single command (a one-shot -p) does not pay for starting one (python: tens of ms).
         self.seen: set[Key] = set()
+        self.failed = False  # a session sandbox would not start here: bubblewrap per command from then on
         _POOLS.append(self)
 
     def take(self, key: Key) -> Instance | None:
@@ -193,7 +194,7 @@ class Pool:
                 self.seen.clear()
             self.seen.add(key)
             return False
-        return self.busy + len(self.idle) < MAX_LIVE
+        return not self.failed and self.busy + len(self.idle) < MAX_LIVE
 
     def close(self) -> None:
         while self.idle:
@@ -294,6 +295,7 @@ async def start_command(
         instance = pool.take(key)
         if instance is None and pool.room(key):
             instance = await _start(spec, key)
+            pool.failed = instance is None
         if instance is None:
             return None
         read_fd, write_fd = os.pipe()

@@ -8,6 +8,7 @@ supervisor and its channel as a target, and the host changing what the sandbox w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
+import kimicode.security.sandbox_session as session
 import tests.security.test_sandbox_escape as escape
+from kimicode.security.sandbox import detect_sandbox
+from kimicode.tools.base import ToolContext
+from kimicode.tools.bash import BashTool
 from tests.mcp_servers.fixtures import live_processes_with
 from tests.sandboxing import needs_bwrap
 from tests.security.test_sandbox_escape import *  # noqa: F403 - every attack, again against this sandbox
@@ -237,3 +242,18 @@ def test_a_supervisor_that_died_between_commands_is_replaced_without_a_word(box:
     first, ended, second = steps(box, ("sandbox", "echo one"), ("end-supervisor", ""), ("sandbox", "echo two"))
     assert first["sandbox"] == ended["sandbox"]
     assert "two\n[exit code: 0]" in str(second["out"]) and second["sandbox"] != first["sandbox"], second
+
+
+@needs_bwrap
+def test_where_no_session_sandbox_starts_each_command_gets_a_bubblewrap_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session, "BOOTSTRAP", "raise SystemExit(3)")  # as a python that cannot run there
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    sandbox = detect_sandbox("workspace-write", False, workspace, tmp_path / "home")
+    ctx = ToolContext(workspace=workspace, sandbox=sandbox)
+    for n in range(3):
+        text = asyncio.run(BashTool().run({"command": f"touch /tmp/{n}; ls /tmp | grep -cx '[0-9]'; mkdir .git/x"}, ctx)).text
+        assert text.startswith("1\n") and "[exit code: 1]" in text, text  # private /tmp; .git read-only
+    assert sandbox.sessions is not None and sandbox.sessions.failed and not sandbox.sessions.idle
