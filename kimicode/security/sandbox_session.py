@@ -250,6 +250,9 @@ async def _start(spec: BwrapSpec, key: Key) -> Instance | None:
                 data += chunk
     except (OSError, TimeoutError):
         pass
+    except BaseException:  # cancelled while it starts
+        instance.close()
+        raise
     if data != READY:
         await asyncio.to_thread(instance.close)
         return None
@@ -298,11 +301,17 @@ async def start_command(
             pool.failed = instance is None
         if instance is None:
             return None
-        read_fd, write_fd = os.pipe()
+        read_fd = write_fd = -1
         try:
+            read_fd, write_fd = os.pipe()
             sent = await _send(instance, body, write_fd)
-        finally:
-            os.close(write_fd)
+        except BaseException:  # cancelled, or out of descriptors: the sandbox is in no state to reuse
+            for fd in (read_fd, write_fd):
+                if fd >= 0:
+                    os.close(fd)
+            instance.close()
+            raise
+        os.close(write_fd)
         if sent:
             pool.busy += 1
             return SandboxedCommand(instance, pool), read_fd

@@ -185,6 +185,8 @@ async def _in_session_sandbox(argv: list[str], ctx: ToolContext) -> tuple[Sandbo
         return await start_command(ctx.sandbox, argv, ctx.workspace, command_env(ctx))  # type: ignore[arg-type]
     except ValueError as e:  # a NUL byte in the command
         raise ToolError(f"cannot start {argv[0]}: {e}") from None
+    except OSError:  # (out of descriptors or processes: a bubblewrap of its own says why, if it fails too)
+        return None
 
 
 async def _start_background(command: str, sandboxed: bool, ctx: ToolContext, tasks: TaskManager | None) -> ToolResult:

@@ -9,8 +9,10 @@ supervisor and its channel as a target, and the host changing what the sandbox w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from kimicode.tools.base import ToolContext
 from kimicode.tools.bash import BashTool
 from tests.mcp_servers.fixtures import live_processes_with
 from tests.sandboxing import needs_bwrap
+from tests.security.test_sandbox import wait_gone
 from tests.security.test_sandbox_escape import *  # noqa: F403 - every attack, again against this sandbox
 from tests.security.test_sandbox_escape import Box
 
@@ -257,3 +260,28 @@ def test_where_no_session_sandbox_starts_each_command_gets_a_bubblewrap_of_its_o
         text = asyncio.run(BashTool().run({"command": f"touch /tmp/{n}; ls /tmp | grep -cx '[0-9]'; mkdir .git/x"}, ctx)).text
         assert text.startswith("1\n") and "[exit code: 1]" in text, text  # private /tmp; .git read-only
     assert sandbox.sessions is not None and sandbox.sessions.failed and not sandbox.sessions.idle
+
+
+@needs_bwrap
+def test_an_interrupted_command_takes_its_sandbox_and_everything_in_it_along(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    sandbox = detect_sandbox("workspace-write", False, workspace, tmp_path / "home")
+    ctx = ToolContext(workspace=workspace, sandbox=sandbox)
+    tag = f"held-{uuid.uuid4().hex[:8]}"
+
+    async def interrupt() -> str:
+        await BashTool().run({"command": "true"}, ctx)  # the first of its kind: a bubblewrap of its own
+        await BashTool().run({"command": "true"}, ctx)  # the session sandbox starts
+        served = sandbox.sessions.idle[-1]
+        call = asyncio.ensure_future(BashTool().run({"command": f"(setsid sleep 600 {tag} &); touch started; sleep 600 {tag}"}, ctx))
+        while not (workspace / "started").exists():  # the command is running
+            await asyncio.sleep(0.01)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        assert served not in sandbox.sessions.idle and not served.alive
+        return (await BashTool().run({"command": "echo next"}, ctx)).text
+
+    assert "next\n[exit code: 0]" in asyncio.run(interrupt())
+    assert wait_gone(tag) == []
