@@ -95,12 +95,11 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
         args += ["--ro-bind", "/dev/null", str(path)]
     if not spec.network:
         args.append("--unshare-net")
-    tmp = str(spec.temp_dir)
-    for name in ("TMPDIR", "TMP", "TEMP"):
-        args += ["--setenv", name, tmp]
-    # Caches under ~/.cache are read-only here; a cold private cache beats a build tool failing (go, pip).
-    args += ["--setenv", "XDG_CACHE_HOME", f"{tmp}/.cache"]
-    args += ["--unsetenv", "SSH_AUTH_SOCK", "--unsetenv", "DBUS_SESSION_BUS_ADDRESS"]
+    set_env, unset = sandbox_env(spec)
+    for name, value in set_env.items():
+        args += ["--setenv", name, value]
+    for name in unset:
+        args += ["--unsetenv", name]
     # Root outside is nobody special inside: a user namespace mapping kimicode's own ids, no capabilities
     # (bubblewrap keeps them for root unless told), and no nested user namespace to win them back.
     if spec.userns:
@@ -112,6 +111,14 @@ def bwrap_argv(spec: BwrapSpec) -> list[str]:
     # the namespace, since killing the outer bwrap takes the namespace's init with it.
     args += ["--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(spec.cwd)]
     return args
+
+
+def sandbox_env(spec: BwrapSpec) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(variables set, variables removed) in a sandboxed command's environment."""
+    tmp = str(spec.temp_dir)
+    # Caches under ~/.cache are read-only here; a cold private cache beats a build tool failing (go, pip).
+    values = {"TMPDIR": tmp, "TMP": tmp, "TEMP": tmp, "XDG_CACHE_HOME": f"{tmp}/.cache"}
+    return values, ("SSH_AUTH_SOCK", "DBUS_SESSION_BUS_ADDRESS")
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:

@@ -165,6 +165,9 @@ def end_orphans(rounds: int = 5) -> int:
     """
     if not sys.platform.startswith("linux"):
         return 0
+    sessions = sys.modules.get("kimicode.security.sandbox_session")
+    if sessions is not None:
+        sessions.close_all()  # the idle session sandboxes are kimicode's own, not orphans to count
     killed = 0
     own_group = os.getpgrp()
     watchdog = _watchdog

@@ -23,7 +23,9 @@ Inside the sandbox (modes "workspace-write" and "read-only"), as root and as any
 - the network is cut (a new network namespace, which also hides abstract unix sockets) unless
   ``sandbox_network = true`` or the call escalated;
 - bubblewrap runs the command in a new PID namespace whose init dies with the command: whatever it starts
-  (``&``, ``setsid``, double forks) ends when the command ends.
+  (``&``, ``setsid``, double forks) ends when the command ends. The bash tool reuses one sandbox for
+  many commands where nothing about it changed (sandbox_session.py): its supervisor ends everything but
+  itself after each command, so the same holds.
 
 The exact bubblewrap arguments are built by a pure function in bwrap_argv.py from what this module finds.
 
@@ -48,6 +50,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kimicode.security import hostfiles as H
 from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv
@@ -102,6 +105,8 @@ class Sandbox:
     disable_userns: bool = True  # bubblewrap knows --disable-userns (0.8 and later)
     _temp_dir: Path | None = None
     _placeholders: Placeholders = field(default_factory=Placeholders, repr=False)
+    # Session-long sandboxes kept for reuse (sandbox_session.Pool), made on first use.
+    sessions: Any = field(default=None, repr=False, compare=False)
 
     @property
     def active(self) -> bool:
@@ -128,6 +133,10 @@ class Sandbox:
             profile = seatbelt_profile(writable, self.temp_dir, protected, self._secrets(), network)
             return [self.program, "-p", profile, *argv]  # the caller adds env() to the environment
         return bwrap_argv(self.bwrap_spec(writable, cwd, network)) + ["--", *argv]
+
+    def spec_for(self, cwd: Path, *, allow_network: bool = False) -> BwrapSpec:
+        """What bubblewrap's sandbox is for a command in ``cwd`` (the machine as it is now)."""
+        return self.bwrap_spec(self._writable_roots(cwd), cwd, self.network or allow_network)
 
     # -- what the sandbox opens and closes -----------------------------------------------------------
 

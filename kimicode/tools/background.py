@@ -25,7 +25,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kimicode.security.portbridge import PortBridge, listening_ports, process_tree
-from kimicode.tools.process import DRAIN_GRACE_S, KILL_GRACE_S, BoundedOutput, exit_line, kill_group, pump
+from kimicode.tools.process import (
+    DRAIN_GRACE_S,
+    KILL_GRACE_S,
+    BoundedOutput,
+    CommandProcess,
+    exit_line,
+    kill_group,
+    pump,
+)
 from kimicode.tools.result import MAX_OUTPUT_CHARS, ToolError
 
 MAX_RUNNING = 16
@@ -45,7 +53,7 @@ Listener = Callable[["BackgroundTask"], None]
 
 class BackgroundTask:
     def __init__(
-        self, task_id: str, command: str, proc: asyncio.subprocess.Process, log_path: Path, *,
+        self, task_id: str, command: str, proc: CommandProcess, log_path: Path, *,
         sandboxed: bool, bridge: PortBridge | None, moved: str = "",
     ) -> None:
         self.id = task_id
@@ -207,14 +215,14 @@ class TaskManager:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return self.log_dir / f"task-{task_id}.log"
 
-    def _new(self, proc: asyncio.subprocess.Process, command: str, sandboxed: bool, bridge: PortBridge | None, moved: str) -> BackgroundTask:
+    def _new(self, proc: CommandProcess, command: str, sandboxed: bool, bridge: PortBridge | None, moved: str) -> BackgroundTask:
         task_id = str(next(self._ids))
         task = BackgroundTask(task_id, command, proc, self._log_path(task_id), sandboxed=sandboxed, bridge=bridge, moved=moved)
         self.tasks[task_id] = task
         return task
 
     def launch(
-        self, proc: asyncio.subprocess.Process, read_fd: int, command: str, *, sandboxed: bool, bridge_socket: Path | None
+        self, proc: CommandProcess, read_fd: int, command: str, *, sandboxed: bool, bridge_socket: Path | None
     ) -> BackgroundTask:
         """Take a command just started for the background (its output pipe is ``read_fd``)."""
         bridge = PortBridge(bridge_socket) if bridge_socket is not None else None
@@ -225,7 +233,7 @@ class TaskManager:
         return task
 
     def adopt(
-        self, proc: asyncio.subprocess.Process, reader: asyncio.Future[None], output: BoundedOutput, command: str, *,
+        self, proc: CommandProcess, reader: asyncio.Future[None], output: BoundedOutput, command: str, *,
         sandboxed: bool, why: str, started: float | None = None,
     ) -> BackgroundTask:
         """Take over a foreground command that is still running (``why``: "timeout" or "user")."""

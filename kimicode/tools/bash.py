@@ -20,12 +20,14 @@ from kimicode.tools.process import (
     DRAIN_GRACE_S,
     KILL_GRACE_S,
     BoundedOutput,
+    CommandProcess,
     exit_line,
     kill_group,
     pump,
 )
 
 if TYPE_CHECKING:
+    from kimicode.security.sandbox_session import SandboxedCommand
     from kimicode.tools.background import TaskManager
 
 DEFAULT_TIMEOUT_S = 120
@@ -136,6 +138,10 @@ class BashTool(Tool):
         if background:
             return await _start_background(command, sandboxed, ctx, tasks)
         argv = ["bash", "-c", command]
+        if sandboxed and ctx.commands is None:
+            session = await _in_session_sandbox(argv, ctx)
+            if session is not None:
+                return await _supervise(session[0], session[1], timeout, command, sandboxed, tasks)
         if sandboxed:
             argv = ctx.sandbox.wrap(argv, ctx.workspace)  # type: ignore[union-attr]
         if ctx.commands is not None:  # an editor's terminal, where the user watches it (ACP)
@@ -168,6 +174,19 @@ async def spawn(argv: list[str], ctx: ToolContext) -> tuple[asyncio.subprocess.P
         os.close(read_fd)
         raise ToolError(f"cannot start {argv[0]}: {getattr(e, 'strerror', None) or e}") from None
     return proc, read_fd
+
+
+async def _in_session_sandbox(argv: list[str], ctx: ToolContext) -> tuple[SandboxedCommand, int] | None:
+    """The command started in the session's long-lived sandbox (sandbox_session.py); None where there is
+    none, and the command gets a bubblewrap of its own."""
+    from kimicode.security.sandbox_session import start_command
+
+    try:
+        return await start_command(ctx.sandbox, argv, ctx.workspace, command_env(ctx))  # type: ignore[arg-type]
+    except ValueError as e:  # a NUL byte in the command
+        raise ToolError(f"cannot start {argv[0]}: {e}") from None
+    except OSError:  # (out of descriptors or processes: a bubblewrap of its own says why, if it fails too)
+        return None
 
 
 async def _start_background(command: str, sandboxed: bool, ctx: ToolContext, tasks: TaskManager | None) -> ToolResult:
@@ -207,7 +226,23 @@ async def _caught_up(output: BoundedOutput, reader: asyncio.Future[None]) -> Non
 
 
 async def _supervise(
-    proc: asyncio.subprocess.Process,
+    proc: asyncio.subprocess.Process | SandboxedCommand,
+    read_fd: int,
+    timeout: int,
+    command: str,
+    sandboxed: bool,
+    tasks: TaskManager | None,
+) -> ToolResult:
+    if isinstance(proc, asyncio.subprocess.Process):
+        return await _supervised(proc, read_fd, timeout, command, sandboxed, tasks)
+    try:
+        return await _supervised(proc, read_fd, timeout, command, sandboxed, tasks)
+    finally:
+        proc.finish()  # a session sandbox: reused after a command that ended on its own, else ended
+
+
+async def _supervised(
+    proc: asyncio.subprocess.Process | SandboxedCommand,
     read_fd: int,
     timeout: int,
     command: str,
@@ -231,6 +266,8 @@ async def _supervise(
                 pipe_left_open = not drained
             elif tasks is not None and not tasks.refusal():
                 moved = "user" if detach in done else "timeout"
+                if not isinstance(proc, asyncio.subprocess.Process):
+                    proc.detached = True  # its sandbox goes with it to the background
             else:
                 timed_out = True
                 kill_group(proc.pid)
@@ -286,7 +323,7 @@ def moved_note(task_id: str, why: str, timeout: int, sandboxed: bool) -> str:
     return note + "]"
 
 
-async def _reap(proc: asyncio.subprocess.Process, reader: asyncio.Future[None]) -> None:
+async def _reap(proc: CommandProcess, reader: asyncio.Future[None]) -> None:
     """Wait briefly for the killed process to be collected and its pipe to close (no zombies)."""
     waiter = asyncio.ensure_future(proc.wait())
     watched: set[asyncio.Future[Any]] = {waiter, reader}

@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Callable
+from typing import Protocol
 
 from kimicode.tools.result import MAX_OUTPUT_CHARS
 
@@ -21,6 +22,19 @@ TAIL_BYTES = MAX_OUTPUT_CHARS - HEAD_BYTES - _NOTES_RESERVE
 DRAIN_GRACE_S = 1.0
 # After SIGKILL, how long to wait for the process to be reaped and the pipe to close.
 KILL_GRACE_S = 2.0
+
+
+class CommandProcess(Protocol):
+    """A running command as bash and the background tasks handle it: an asyncio process, or a command in a
+    session sandbox (security/sandbox_session.py). ``pid`` names the process group that a kill ends."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
 
 
 class BoundedOutput:

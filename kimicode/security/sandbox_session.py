@@ -1,0 +1,320 @@
+"""One bubblewrap sandbox for many commands: started once, reused while nothing about it has changed.
+
+Starting bubblewrap (namespaces, a dozen binds) costs several milliseconds per command. Instead a sandbox
+is started once, with supervisor.py as its PID 1, and each command is a request to it over a socket pair
+only kimicode and the supervisor hold (see supervisor.py for what it does per command: its own session
+and process group; afterwards every other process of the sandbox killed, the private folders put back as
+they were, System V IPC cleared).
+
+A sandbox is reused only for a command whose sandbox would be exactly the same: the bubblewrap arguments
+(``BwrapSpec``: stance, network, writable roots, protected and secret paths, cwd) and the identity (device,
+inode) of every path bound in, so that a ``.git`` renamed and rebuilt on the host, a ``.env`` or a
+credential file that appeared since, an added folder or an escalation all get a fresh sandbox. One sandbox
+runs one command at a time: commands at the same time get sandboxes of their own. The first command of a
+kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes: a session sandbox
+is started for the second, so a lone command does not pay for it.
+
+A command that runs into its timeout, is cancelled, or is moved to the background takes its whole sandbox
+with it (killed with the command, never reused). A supervisor that is gone (it cannot be killed from
+inside; the OOM killer can) is replaced once, transparently, when the request cannot be delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv, sandbox_env
+from kimicode.security.supervisor import HEADER, READY, REPLY
+
+if TYPE_CHECKING:
+    from kimicode.security.sandbox import Sandbox
+
+START_TIMEOUT_S = 10.0
+# Session sandboxes alive at once per Sandbox (in use or idle, ~12 MB each): more commands at the same time
+# (a wide swarm) get a bubblewrap each, as before, rather than a sandbox started and dropped per command.
+MAX_LIVE = 8
+DISABLE_VARIABLE = "KIMICODE_SANDBOX_PER_COMMAND"  # "1": a new bubblewrap per command, as before
+_SOURCE: str | None = None
+# What the sandbox's python runs: the supervisor's text, read from the channel (a short command line in
+# ``ps``, and no file of kimicode's read inside the sandbox).
+BOOTSTRAP = (
+    "import os\nsize = int.from_bytes(os.read(0, 4), 'big')\ncode = b''\n"
+    "while len(code) < size:\n    part = os.read(0, size - len(code))\n    if not part: raise SystemExit(3)\n"
+    "    code += part\nexec(compile(code, 'kimicode-supervisor', 'exec'))\n"
+)
+Key = tuple[BwrapSpec, tuple[tuple[int, int], ...]]
+
+
+def _source() -> str:
+    """The supervisor's text, read once: the sandbox runs this copy, not a file a command could rewrite."""
+    global _SOURCE
+    if _SOURCE is None:
+        _SOURCE = Path(__file__).with_name("supervisor.py").read_text(encoding="utf-8")
+    return _SOURCE
+
+
+def identity(spec: BwrapSpec) -> tuple[tuple[int, int], ...]:
+    """(device, inode) of every path the sandbox binds or hides: a path replaced on the host changes it."""
+    paths = [spec.cwd, spec.temp_dir, *spec.writable, *spec.immovable, *spec.protected, *spec.visible,
+             *spec.sockets, *spec.hidden_dirs, *spec.hidden_files]
+    found = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            found.append((info.st_dev, info.st_ino))
+        except OSError:
+            found.append((-1, -1))
+    return tuple(found)
+
+
+class Instance:
+    """One running sandbox: the outer bubblewrap (its own process group) and the supervisor's channel."""
+
+    def __init__(self, key: Key, popen: subprocess.Popen[bytes], channel: socket.socket) -> None:
+        self.key = key
+        self.popen = popen
+        self.channel = channel
+        self.broken = False
+
+    @property
+    def alive(self) -> bool:
+        if self.broken or self.popen.poll() is not None:
+            return False
+        try:  # the supervisor gone, bubblewrap not yet: the channel is at its end
+            return self.channel.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        """End the sandbox and everything in it (the supervisor dies with bubblewrap: --die-with-parent)."""
+        self.broken = True
+        if self.popen.poll() is None:  # (not yet reaped: the pid is still bubblewrap's, not reused)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+        self.channel.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=START_TIMEOUT_S)
+
+
+class SandboxedCommand:
+    """A command running in a session sandbox, as bash.py and the background tasks see a process: ``pid``
+    is the sandbox's process group (killing it ends the sandbox and the command), ``wait`` its exit code."""
+
+    def __init__(self, instance: Instance, pool: Pool) -> None:
+        self.instance = instance
+        self.pool = pool
+        self.pid = instance.popen.pid
+        self.returncode: int | None = None
+        self.detached = False  # moved to the background: the task owns the sandbox, which ends with it
+        self._retire = True
+        self._done = asyncio.ensure_future(self._reply())
+
+    async def _reply(self) -> int:
+        loop = asyncio.get_running_loop()
+        data = b""
+        try:
+            while len(data) < REPLY.size:
+                chunk = await loop.sock_recv(self.instance.channel, REPLY.size - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            data = b""
+        if len(data) == REPLY.size:
+            code, retire = REPLY.unpack(data)
+            self._retire = bool(retire)
+            self.returncode = code
+        else:  # the sandbox was killed (timeout, cancel, stop) or its supervisor died
+            await asyncio.to_thread(self.instance.close)
+            self.returncode = self.instance.popen.returncode if self.instance.popen.returncode else -signal.SIGKILL
+        if self.detached:
+            await asyncio.to_thread(self.instance.close)
+        return self.returncode
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._done)
+
+    def finish(self) -> None:
+        """The caller is done with the command: its sandbox serves the next one if the command ended on
+        its own, else it ends (killed, cancelled: killed already; moved: when the command ends)."""
+        self.pool.busy -= 1
+        if not self._done.done():
+            if self.detached:
+                return
+            self._done.cancel()
+        elif not self._done.cancelled() and not self._retire and not self.detached and self.instance.alive:
+            self.pool.put(self.instance)
+            return
+        self.instance.close()
+
+
+class Pool:
+    """The idle sandboxes of one ``Sandbox``, by key."""
+
+    def __init__(self) -> None:
+        self.idle: list[Instance] = []
+        self.busy = 0  # instances running a command
+        # Keys a command was run for: a session sandbox is started for the second command of a kind, so a
+        # run with a single command (a one-shot -p) does not pay for starting one (python: tens of ms).
+        self.seen: set[Key] = set()
+        self.failed = False  # a session sandbox would not start here: bubblewrap per command from then on
+        _POOLS.append(self)
+
+    def take(self, key: Key) -> Instance | None:
+        for instance in list(self.idle):
+            if not instance.alive:
+                self.idle.remove(instance)
+                instance.close()
+            elif instance.key == key:
+                self.idle.remove(instance)
+                return instance
+        return None
+
+    def put(self, instance: Instance) -> None:
+        self.idle.append(instance)
+        while len(self.idle) > MAX_LIVE:
+            self.idle.pop(0).close()
+
+    def room(self, key: Key) -> bool:
+        """Whether a new session sandbox may start for ``key`` (seen before, and under MAX_LIVE)."""
+        if key not in self.seen:
+            if len(self.seen) > 64:
+                self.seen.clear()
+            self.seen.add(key)
+            return False
+        return not self.failed and self.busy + len(self.idle) < MAX_LIVE
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().close()
+
+
+_POOLS: list[Pool] = []
+
+
+def close_all() -> None:
+    """End every idle session sandbox (at the end of the session; bubblewrap also dies with kimicode)."""
+    for pool in _POOLS:
+        pool.close()
+
+
+atexit.register(close_all)
+
+
+def enabled(sandbox: Sandbox) -> bool:
+    return sandbox.active and sandbox.backend == "bwrap" and os.environ.get(DISABLE_VARIABLE, "") != "1"
+
+
+async def _start(spec: BwrapSpec, key: Key) -> Instance | None:
+    roots = [str(p) for p in spec.private_dirs] + ([str(spec.runtime_dir)] if spec.runtime_dir else []) + ["/dev"]
+    argv = [*bwrap_argv(spec), "--as-pid-1", "--", sys.executable, "-I", "-S", "-c", BOOTSTRAP, *roots]
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        popen = subprocess.Popen(
+            argv, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+            start_new_session=True, env={"PATH": os.environ.get("PATH", os.defpath)},
+        )
+    except (OSError, ValueError):
+        ours.close()
+        return None
+    finally:
+        theirs.close()
+    instance = Instance(key, popen, ours)
+    source = _source().encode()
+    try:
+        ours.sendall(HEADER.pack(len(source)) + source)  # (before the first request: the buffer has room)
+    except OSError:
+        await asyncio.to_thread(instance.close)
+        return None
+    ours.setblocking(False)
+    loop = asyncio.get_running_loop()
+    data = b""
+    try:
+        async with asyncio.timeout(START_TIMEOUT_S):
+            while len(data) < len(READY):
+                chunk = await loop.sock_recv(ours, len(READY) - len(data))
+                if not chunk:
+                    break
+                data += chunk
+    except (OSError, TimeoutError):
+        pass
+    except BaseException:  # cancelled while it starts
+        instance.close()
+        raise
+    if data != READY:
+        await asyncio.to_thread(instance.close)
+        return None
+    return instance
+
+
+def _request(cwd: Path, argv: list[str], env: Mapping[str, str]) -> bytes:
+    items = [os.fsencode(cwd), str(len(argv)).encode(), *map(os.fsencode, argv)]
+    items += [os.fsencode(f"{k}={v}") for k, v in env.items()]
+    if any(b"\0" in item for item in items):
+        raise ValueError("embedded null byte")
+    return b"\0".join(items)
+
+
+async def _send(instance: Instance, body: bytes, write_fd: int) -> bool:
+    try:
+        socket.send_fds(instance.channel, [HEADER.pack(len(body))], [write_fd])
+        await asyncio.get_running_loop().sock_sendall(instance.channel, body)
+    except OSError:
+        return False
+    return True
+
+
+async def start_command(
+    sandbox: Sandbox, argv: list[str], cwd: Path, env: Mapping[str, str], *, allow_network: bool = False
+) -> tuple[SandboxedCommand, int] | None:
+    """Run ``argv`` in a session sandbox: (the command, the reading end of its merged output); None when
+    no session sandbox can serve it (the caller then wraps the command in a bubblewrap of its own).
+
+    Raises ValueError for a NUL byte in the command or its environment, as starting a process would.
+    """
+    if not enabled(sandbox):
+        return None
+    spec = sandbox.spec_for(cwd, allow_network=allow_network)
+    set_env, unset = sandbox_env(spec)
+    full = {k: v for k, v in env.items() if k not in unset} | set_env
+    body = _request(spec.cwd, argv, full)
+    key: Key = (spec, identity(spec))
+    if sandbox.sessions is None:
+        sandbox.sessions = Pool()
+    pool: Pool = sandbox.sessions
+    for _ in range(2):  # a supervisor found gone is replaced once
+        instance = pool.take(key)
+        if instance is None and pool.room(key):
+            instance = await _start(spec, key)
+            pool.failed = instance is None
+        if instance is None:
+            return None
+        read_fd = write_fd = -1
+        try:
+            read_fd, write_fd = os.pipe()
+            sent = await _send(instance, body, write_fd)
+        except BaseException:  # cancelled, or out of descriptors: the sandbox is in no state to reuse
+            for fd in (read_fd, write_fd):
+                if fd >= 0:
+                    os.close(fd)
+            instance.close()
+            raise
+        os.close(write_fd)
+        if sent:
+            pool.busy += 1
+            return SandboxedCommand(instance, pool), read_fd
+        os.close(read_fd)
+        await asyncio.to_thread(instance.close)
+    return None
