@@ -107,8 +107,10 @@ class LivePrompt:
     async def ask_line(self, message: str, password: bool = False) -> str:
         from prompt_toolkit import PromptSession
 
+        from kimicode.frontends.repl.live import terminal_output
+
         async with self.paused():
-            answer: str = await PromptSession().prompt_async(message, is_password=password, handle_sigint=False)
+            answer: str = await PromptSession(output=terminal_output()).prompt_async(message, is_password=password, handle_sigint=False)
             return answer
 
 
