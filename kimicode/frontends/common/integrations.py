@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kimicode.config import Config
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.discovery.skills import SkillCatalog
@@ -69,7 +70,7 @@ def _state(status: ServerStatus | None) -> tuple[str, str]:
     if status is None:
         return "not started", "dim"
     if status.state == "ready":
-        return f"ready ({status.tool_count} tools)", "green"
+        return f"ready ({plural(status.tool_count, 'tool')})", "green"
     if status.state == "failed":
         return "failed", "red"
     return status.state, "yellow"

@@ -15,6 +15,7 @@ from typing import Any
 from kimicode.config import Config
 from kimicode.llm.messages import Image
 from kimicode.llm.profiles import ModelProfile, profile_for
+from kimicode.wording import plural
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -167,7 +168,7 @@ def attach_video_file(
         raise MediaError(f"no frames could be read from {path}; is it a video file?")
     span = f"{frames[0].label} … {frames[-1].label}" if frames[0].label else ""
     sent_kb = sum(len(frame.data) for frame in frames) // 1024
-    return frames, parts, f"video {path} ({size}): {len(frames)} frames {span} ({sent_kb} KB)".replace("  ", " ")
+    return frames, parts, f"video {path} ({size}): {plural(len(frames), 'frame')} {span} ({sent_kb} KB)".replace("  ", " ")
 
 
 def _size(path: Path) -> str:

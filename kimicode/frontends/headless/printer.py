@@ -14,6 +14,7 @@ from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.config import Config
 from kimicode.security.redact import redact, redact_obj
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.agent.runtime import Runtime
@@ -169,7 +170,7 @@ class HeadlessPrinter:
             self._emit_json({"type": "subagent", **asdict(event)})
         elif event.state in ("done", "failed", "cancelled"):
             why = f": {event.result}" if event.state == "failed" and event.result else ""
-            self._progress(f"[{event.agent} {event.role}] {event.state} after {event.steps} steps{why}")
+            self._progress(f"[{event.agent} {event.role}] {event.state} after {plural(event.steps, 'step')}{why}")
 
     def _on_Compacted(self, event: ev.Compacted) -> None:
         if self.stream:
@@ -261,7 +262,7 @@ def run_summary(result: ev.RunResult) -> str:
         if extra.get("forced_waves"):
             path += f", {extra['critical_steps_capped']} with the {extra['forced_waves']} extra waves the endpoint's request limit forced"
         parts[0] += f" ({path})"
-        parts.append(f"{extra['sub_agents']} sub-agents")
+        parts.append(plural(extra['sub_agents'], 'sub-agent'))
         if extra.get("concurrency_reached"):
             parts.append(f"concurrency reached {extra['concurrency_reached']} (limit {extra['concurrency_limit']})")
     parts.append(f"{result.duration_ms / 1000:.1f}s")

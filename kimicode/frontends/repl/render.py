@@ -24,6 +24,7 @@ from kimicode.agent import events as ev
 from kimicode.frontends.repl.live_board import LiveBoard
 from kimicode.frontends.repl.markdown_stream import CODE_FRAME, MarkdownLines, screen_cut, table
 from kimicode.security.redact import redact
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.links import Linker
@@ -328,7 +329,7 @@ class Renderer:
             prefix = "  ⎿ " if index == 0 else "    "
             self.console.print(self._linked(Text(prefix + text[:400], style="dim")), soft_wrap=True)
         if hidden:
-            self.console.print(Text(f"    … +{hidden} lines", style="dim"))
+            self.console.print(Text(f"    … +{plural(hidden, 'line')}", style="dim"))
         self.image_lines(result.images)
 
     def image_lines(self, images: list[Any]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kimicode.agent import events as ev
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.agent.loop import Agent
@@ -145,5 +146,5 @@ def swarm_accounting(extra: dict[str, Any]) -> str:
     ]
     if extra.get("sub_agents"):
         failed = extra.get("sub_agents_failed", 0)
-        parts.append(f"{extra['sub_agents']} sub-agents" + (f" ({failed} failed)" if failed else ""))
+        parts.append(plural(extra['sub_agents'], 'sub-agent') + (f" ({failed} failed)" if failed else ""))
     return "swarm: " + " · ".join(parts)
