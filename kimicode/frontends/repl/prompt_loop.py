@@ -158,8 +158,11 @@ def idle_toolbar(config: Config, agent: Agent) -> str:
         config.mode,
         f"thinking {'on' if agent.thinking else 'off'}",
         f"context {percent}%",
-        f"${agent.totals.cost:.4f}",
     ]
+    from kimicode.llm.prices import prices_known
+
+    if prices_known(config):  # elsewhere a dollar figure would be a guess
+        parts.append(f"${agent.totals.cost:.4f}")
     if agent.policy.yolo:
         parts.append("YOLO")
     parts.append(STANCE_LABELS.get(agent.policy.stance, agent.policy.stance))
