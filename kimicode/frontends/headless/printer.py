@@ -232,7 +232,7 @@ class HeadlessPrinter:
             self._errors_said.add(result.result)  # the model's closing words go out as its answer, below
             self.err.write(
                 f"kimicode: every action this run needed was refused ({plural(len(self._calls), 'tool call')}); "
-                "nothing was done: run with -y, or allow them with [permissions] rules\n"
+                "nothing was done (the lines above say why each was refused)\n"
             )
             self.err.flush()
             if self.fmt == "text" and result.result:
