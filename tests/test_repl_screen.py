@@ -108,6 +108,9 @@ def test_a_markdown_table_is_drawn_as_a_table(tmux: TmuxRepl, fake_llm: FakeLLM)
     assert re.search(r"│ name\s+│\s+score │", screen), screen
     assert re.search(r"│ alpha\s+│\s+10 │", screen), screen  # right-aligned, as the rule's colon asks
     assert "╭" in screen and "╰" in screen
+    rows = tmux.wait_for(lambda rows: bool(PROMPT_READY.search("\n".join(rows))), what="the prompt again")
+    bottom = next(row for row in rows if PROMPT_READY.search(row))
+    assert "$" not in bottom  # the scripted endpoint's prices are not known: tokens only
 
 
 def test_twenty_approvals_leave_no_terminal_reply_on_screen(
