@@ -47,3 +47,22 @@ def test_screen_cut_keeps_words_whole() -> None:
     assert screen_cut("alpha bravo", 11) == 11
     assert screen_cut("abcdefghij", 4) == 4  # a word longer than the screen is the only one cut
     assert screen_cut("漢字 漢字漢字", 6) == 2  # wide characters take two cells each
+
+
+def test_a_streamed_line_is_committed_at_the_screen_width_and_its_rest_is_no_bullet() -> None:
+    import io
+
+    from rich.console import Console
+
+    from kimicode.agent import events as ev
+    from kimicode.frontends.repl.render import Renderer
+
+    out = io.StringIO()
+    renderer = Renderer(Console(file=out, width=30, force_terminal=False))
+    renderer.hold_partial = True
+    renderer.event(ev.TextDelta("- a bullet whose text is long enough to wrap and then "))
+    assert out.getvalue() == "• a bullet whose text is long\n"  # one full screen line, cut at a space
+    assert renderer.partial() == ("text", "enough to wrap and then ")
+    renderer.event(ev.TextDelta("- 3 = 2 is not a bullet\n"))
+    renderer.close_stream()
+    assert out.getvalue().splitlines()[1:] == ["enough to wrap and then - 3 =", "2 is not a bullet"]

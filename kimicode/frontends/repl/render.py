@@ -22,7 +22,7 @@ from rich.text import Text
 
 from kimicode.agent import events as ev
 from kimicode.frontends.repl.live_board import LiveBoard
-from kimicode.frontends.repl.markdown_stream import CODE_FRAME, MarkdownLines, screen_cut, table
+from kimicode.frontends.repl.markdown_stream import CODE_FRAME, MarkdownLines, inline, screen_cut, table
 from kimicode.security.redact import redact
 from kimicode.wording import plural
 
@@ -72,6 +72,7 @@ class Renderer:
         self._line = ""  # the answer's current line, as streamed so far
         self._line_wrapped = False
         self._table: list[str] = []  # rows of a markdown table being streamed, drawn once it ends
+        self._continuing = False  # the line being streamed continues one cut at the screen's width
         self._refused: set[str] = set()  # call ids whose refusal line was shown
         self.links: Linker | None = None  # file paths as OSC 8 links, where the terminal has them
         self.hold_partial = False  # write whole lines only; the partial one is the prompt's to show
@@ -199,17 +200,23 @@ class Renderer:
         kind, line = self._streaming, self._line
         self._streaming, self._line = "", ""
         if line:
-            self._held_line(kind, line)
+            self._held_line(kind, line, self._continuing)
+        self._continuing = False
         if kind == "text":
             self._draw_table()
             self._markdown.flush()
         if self.on_partial:
             self.on_partial()
 
-    def _held_line(self, kind: str, line: str) -> None:
+    def _held_line(self, kind: str, line: str, continued: bool = False) -> None:
+        """A finished line; ``continued``: the rest of a line cut at the screen's width, whose start says
+        nothing about what it is (a "- " there is no bullet)."""
         if kind != "text":
             if self.show_thinking:
                 self.console.print(Text(line, style="dim italic"))
+            return
+        if continued and not self._markdown.in_code:
+            self.console.print(inline(line))
             return
         if self._markdown.table_row(line):
             self._table.append(line)
@@ -231,7 +238,8 @@ class Renderer:
         for index, piece in enumerate(text.split("\n")):
             if index:
                 line, self._line = self._line, ""
-                self._held_line(kind, line)
+                self._held_line(kind, line, self._continuing)
+                self._continuing = False
             self._line += piece
             self._commit_full_screen_lines(kind)
         if self.on_partial:
@@ -244,13 +252,14 @@ class Renderer:
         if kind == "text" and not code and self._markdown.table_row(self._line):
             return  # a table row is drawn with its table; the raw row may be clipped meanwhile
         width = max(self.console.width - (CODE_FRAME if code else 0), 20)
-        while len(self._line) > width and (self._line.isascii() or cell_len(self._line) > width):
+        while (len(self._line) if self._line.isascii() else cell_len(self._line)) > width:
             cut = screen_cut(self._line, width)
             if cut >= len(self._line):
                 return
             head, rest = self._line[:cut], self._line[cut:]
             self._line = rest if code else rest.lstrip(" ")
-            self._held_line(kind, head)
+            self._held_line(kind, head, self._continuing)
+            self._continuing = True
 
     def _stream(self, kind: str, text: str, style: str) -> None:
         if self._streaming != kind:
