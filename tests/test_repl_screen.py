@@ -93,6 +93,7 @@ def test_a_wide_paragraph_keeps_growing_as_it_streams(tmux: TmuxRepl, fake_llm: 
     for row in answer_rows:  # wrapped at spaces: no row starts or ends inside a word
         assert all(token in words for token in row.split()), row
         assert len(row.rstrip()) <= 80
+    assert not ECHOED_REPLY.search(tmux.history())  # the prompt redrew below streamed text 40 times
 
 
 def test_a_markdown_table_is_drawn_as_a_table(tmux: TmuxRepl, fake_llm: FakeLLM) -> None:
