@@ -146,13 +146,8 @@ class MarkdownLines:
 
 def _highlighter(language: str) -> Any:
     """Line-by-line syntax colouring for a fenced block (each line as it completes), None if unknown."""
-    from pygments.util import ClassNotFound
     from rich.syntax import Syntax
 
-    try:
-        from pygments.lexers import get_lexer_by_name
-
-        get_lexer_by_name(language.split()[0])
-    except (ClassNotFound, IndexError):
-        return None
-    return Syntax("", language.split()[0], theme="ansi_dark", background_color="default")
+    name = language.split()[0] if language.split() else ""
+    syntax = Syntax("", name, theme="ansi_dark", background_color="default")
+    return syntax if name and syntax.lexer is not None else None
