@@ -115,6 +115,8 @@ def run(
         raise fail("--local and --base-url both name the endpoint: give one")
     try:
         config = load_config(work_dir=work_dir, flags=flags)
+        for line in config.warnings:  # a typo in a config file changes nothing, so say so
+            typer.echo(f"kimicode: {line}", err=True)
         if local:
             from kimicode.llm.local import use_local
 

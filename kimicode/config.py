@@ -32,6 +32,7 @@ from kimicode.config_file import (
     Rule,
     parse_file,
     read_toml,
+    unknown_key_lines,
     valid_rule,
 )
 from kimicode.config_project import split_project
@@ -130,10 +131,19 @@ class Config:
     # REPL: how file paths become links ("auto" picks by terminal; "none", "file", "vscode", ... or a
     # pattern with {path} {line} {column} {host}; see kimicode/frontends/repl/links.py).
     hyperlink_format: str = "auto"
+    # USD per million tokens (input, cached input, output) by model name, from [prices."MODEL"]: costs are
+    # shown only for these and for Kimi models on Moonshot's own API (kimicode/llm/prices.py).
+    prices: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    # Lines to show once at start: keys in a config file that nothing reads.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def thinking(self) -> bool:
         return self.mode != "instant"
+
+
+def _field_names() -> set[str]:
+    return {f.name for f in fields(Config)}
 
 
 def kimicode_home(env: Mapping[str, str] | None = None) -> Path:
@@ -148,28 +158,33 @@ def _user_layer(home: Path, work_dir: Path) -> tuple[Config, list[tuple[str, str
     config.home = home
     config.work_dir = work_dir
     path = home / "config.toml"
-    values, rules = parse_file(read_toml(path), path)
+    data = read_toml(path)
+    values, rules = parse_file(data, path)
     for key, value in values.items():
         setattr(config, key, value)
+    config.warnings = unknown_key_lines(data, path, _field_names())
     return config, [(kind, text, SOURCE_USER) for kind, text in rules]
 
 
-def _project_layer(work_dir: Path, files: ProjectFiles | None = None) -> tuple[dict[str, Any], list[Rule]]:
+def _project_layer(
+    work_dir: Path, files: ProjectFiles | None = None, warnings: list[str] | None = None
+) -> tuple[dict[str, Any], list[Rule]]:
     """The project's config.toml; ``files``: the project files as read for the trust check, whose bytes are
-    parsed rather than the file read again (what was fingerprinted is what applies)."""
+    parsed rather than the file read again (what was fingerprinted is what applies). Keys nothing reads
+    are named in ``warnings``."""
     path = work_dir / ".kimicode" / "config.toml"
-    if files is None:
-        return parse_file(read_toml(path), path)
     key = work_dir.resolve() / ".kimicode" / "config.toml"  # as ProjectFiles names it
-    if key not in files.data:
-        return parse_file(read_toml(path), path)
-    data = files.data[key]
-    if data is None:
-        return parse_file({}, path)
-    try:
-        return parse_file(tomllib.loads(data.decode("utf-8")), path)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
+    if files is None or key not in files.data:
+        data = read_toml(path)
+    else:
+        raw = files.data[key]
+        try:
+            data = tomllib.loads(raw.decode("utf-8")) if raw is not None else {}
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
+    if warnings is not None:
+        warnings += unknown_key_lines(data, path, _field_names())
+    return parse_file(data, path)
 
 
 def user_endpoint(home: Path, env: dict[str, str] | None = None, flag: str | None = None) -> str:
@@ -218,7 +233,7 @@ def load_config(
     register_secret(config.api_key)  # the user's own key: hidden in every output even when env overrides it
     # Read once: the trust fingerprint, the project's settings and its MCP servers all come from these bytes.
     files = config.project_files = ProjectFiles(config.work_dir)
-    values, project_rules = _project_layer(config.work_dir, files)
+    values, project_rules = _project_layer(config.work_dir, files, config.warnings)
     store = TrustStore(home)
     config.trusted = bool(flags.get("trust")) or store.is_trusted(config.work_dir, files)
     if config.trusted:
@@ -241,7 +256,7 @@ def load_config(
     if env.get("KIMI_MODEL"):
         config.model = env["KIMI_MODEL"]
 
-    known = {f.name for f in fields(Config)} - {"trusted", "permission_rules", "ignored_project_settings", "project_files"}
+    known = {f.name for f in fields(Config)} - {"trusted", "permission_rules", "ignored_project_settings", "project_files", "warnings"}
     for name, value in flags.items():
         if value is not None and name in known:
             if name == "add_dirs":  # the flag adds to the configured folders

@@ -1,13 +1,15 @@
 """One config.toml read and checked: the keys it may set, their types, and its [permissions] rules.
 
 Invariants:
-- Unknown keys are passed over (they belong to other features or newer versions); a known key of the wrong
-  type, a bad enum value or a malformed rule is a ConfigError naming the file and key, never a traceback.
+- An unknown key changes nothing and costs one warning line naming the closest known key (``modle`` → did
+  you mean ``model``?); a known key of the wrong type, a bad enum value or a malformed rule is a ConfigError
+  naming the file and key, never a traceback.
 - Folders named in a project's file are relative to the project; in the user's file, to the home folder.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -62,6 +64,73 @@ _FILE_KEYS: dict[str, type] = {
 }
 
 
+# Tables other parts of kimicode read from config.toml themselves (hooks: DESIGN.md B.14).
+TABLES = frozenset({"permissions", "hooks", "mcp", "mcp_servers", "prices"})
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
+_PRICE_KEYS = ("input", "cached_input", "output")
+
+
+def unknown_key_lines(data: dict[str, Any], path: Path, fields: set[str]) -> list[str]:
+    """One warning line per top-level key nothing reads, with the closest known key when there is one.
+    Known: the settings above, ``fields`` (the Config's own), and the tables other parts read."""
+    known = set(_FILE_KEYS) | fields | TABLES
+    lines = []
+    for key in data:
+        if key in known:
+            continue
+        close = closest(key, known)
+        hint = f"did you mean '{close}'?" if close else "it is ignored"
+        lines.append(f"{path}: unknown key '{key}' ({hint})")
+    return lines
+
+
+def closest(word: str, choices: set[str]) -> str | None:
+    """The choice a typo most likely meant: fewest edits (a swap of two neighbours is one), then the same
+    length (``modle`` is ``model``, not ``mode``); else difflib's best guess, if any."""
+    scored = sorted((_edits(word, choice), abs(len(choice) - len(word)), choice) for choice in choices)
+    if scored and scored[0][0] <= max(1, len(word) // 3):
+        return scored[0][2]
+    guesses = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return guesses[0] if guesses else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of neighbours turning ``a`` into ``b``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def parse_prices(table: Any, path: Path) -> dict[str, tuple[float, float, float]]:
+    """``[prices."MODEL"]`` with ``input``, ``output`` and optional ``cached_input`` in USD per million
+    tokens: (input, cached input, output) by model name."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [prices] must hold one table per model, such as [prices.\"my-model\"]")
+    prices: dict[str, tuple[float, float, float]] = {}
+    for model, entry in table.items():
+        if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
+            raise ConfigError(f"{path}: [prices.\"{model}\"] needs input and output (USD per million tokens)")
+        numbers: dict[str, float] = {}
+        for key in _PRICE_KEYS:
+            value = entry.get(key, entry["input"])
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"{path}: [prices.\"{model}\"] {key} must be a number of 0 or more, got {value!r}")
+            numbers[key] = float(value)
+        extra = set(entry) - set(_PRICE_KEYS)
+        if extra:
+            raise ConfigError(f"{path}: [prices.\"{model}\"] has unknown keys {', '.join(sorted(extra))}: use input, cached_input, output")
+        prices[str(model)] = (numbers["input"], numbers["cached_input"], numbers["output"])
+    return prices
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -78,12 +147,14 @@ def parse_file(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[R
     for key, value in data.items():
         expected = _FILE_KEYS.get(key)
         if expected is None:
-            continue  # unknown keys belong to other features (mcp, skills ...) or newer versions
+            continue  # tables other features read, or a key unknown_key_lines warns about
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{path}: '{key}' must be a {expected.__name__}, got {value!r}")
+            raise ConfigError(f"{path}: '{key}' must be {_TYPE_NAMES.get(expected, expected.__name__)}, got {value!r}")
         values[key] = value
+    if "prices" in data:
+        values["prices"] = parse_prices(data["prices"], path)
     if "sandbox" in values and values["sandbox"] not in SANDBOX_MODES:
         raise ConfigError(f"{path}: sandbox must be one of {', '.join(SANDBOX_MODES)}, got {values['sandbox']!r}")
     sockets = values.get("sandbox_sockets", [])

@@ -240,7 +240,7 @@ def test_kill_9_of_the_driver_then_rerun_runs_no_task_twice_and_loses_none(fake_
 
 def test_max_cost_stops_the_schedule_and_a_rerun_finishes(fake_llm: FakeLLM, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    write_home_config(home, HOME_CONFIG)
+    write_home_config(home, HOME_CONFIG + '[prices."kimi-k2.5"]\ninput = 0.6\noutput = 3.0\n')  # a cost to count
     repos = make_repos(tmp_path, 1)
     tasks = tmp_path / "TASKS.jsonl"
     ids = write_tasks(tasks, repos, 4)

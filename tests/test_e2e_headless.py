@@ -90,6 +90,8 @@ def test_request_carries_kimi_settings(fake_llm: FakeLLM, home: Path, repo: Path
 
 
 def test_json_output_and_stdin_task(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
+    # prices configured for the model: a cost is counted on any endpoint (kimicode/llm/prices.py)
+    write_home_config(home, FAST_RETRIES + '[prices."kimi-k2.5"]\ninput = 0.6\ncached_input = 0.1\noutput = 3.0\n')
     fake_llm.script(Reply(content="The file has 2 lines.", usage={"prompt_tokens": 1000, "completion_tokens": 10, "total_tokens": 1010, "cached_tokens": 400}))
     proc = kimicode(fake_llm, home, repo, "-p", "--output-format", "json", stdin="how long is calc.py?\n")
     assert proc.returncode == 0, proc.stderr

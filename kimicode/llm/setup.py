@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from kimicode.config import Config
 from kimicode.llm.endpoint import EndpointProfile, EndpointStore
+from kimicode.llm.prices import priced_profile
 from kimicode.llm.profiles import ModelProfile, profile_for
 
 
@@ -30,7 +31,7 @@ def fitted_profile(config: Config, endpoint: EndpointProfile) -> ModelProfile:
     """The model's profile with what this run knows better: the user's overrides, then the window this
     endpoint reported (a server may run a model with less context than the model has), and no vision
     where the endpoint refused the model's images (no screenshot tool is offered then)."""
-    profile = profile_for(config.model)
+    profile = priced_profile(profile_for(config.model), config)
     window = config.context_window or endpoint.windows.get(config.model, 0)
     if window:
         profile = replace(profile, context_window=window)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from kimicode.batch.driver import BatchSummary
 from kimicode.batch.results import RESULTS, read_results
+from kimicode.wording import plural
 
 LAST_LINE_CHARS = 80
 
@@ -66,7 +67,7 @@ class TextReporter:
         c = self.counts
         c.total, c.skipped, c.queued = total, skipped, len(queued)
         already = f", {skipped} already finished" if skipped else ""
-        self._say(f"kimicode batch: {total} tasks{already}, {len(queued)} to run ({engine})")
+        self._say(f"kimicode batch: {plural(total, 'task')}{already}, {len(queued)} to run ({engine})")
         if self.live_enabled:
             from rich.console import Console
             from rich.live import Live
@@ -179,7 +180,7 @@ def print_table(records: list[dict[str, Any]], out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(records)} tasks", title_justify="left")
+    table = Table(title=plural(len(records), "task"), title_justify="left")
     for name, justify in (("id", "left"), ("status", "left"), ("steps", "right"), ("tokens", "right"),
                           ("cost", "right"), ("time", "right"), ("reason / result", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import typer
 
 from kimicode.config import kimicode_home
 from kimicode.manage.common import fail as _fail
+from kimicode.wording import plural
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -83,7 +84,7 @@ async def _check_states(servers: list, home: Path, timeout: float) -> dict[str, 
         states: dict[str, str] = {}
         for status in manager.status():
             if status.state == "ready":
-                states[status.name] = f"ready ({status.tool_count} tools)"
+                states[status.name] = f"ready ({plural(status.tool_count, 'tool')})"
             elif status.state == "failed":
                 states[status.name] = "failed"
                 typer.echo(f"kimicode: MCP server '{status.name}' failed: {status.error} (log: {status.log_path})", err=True)
@@ -247,7 +248,7 @@ async def _test_server(server, home: Path, timeout: float) -> bool:  # server: M
             typer.echo(f"kimicode: MCP server '{server.name}' failed: {why} (log: {status.log_path})", err=True)
             return False
         tools = manager.tools()
-        typer.echo(f"MCP server '{server.name}' is ready ({server.transport}: {_target(server)}), {len(tools)} tools:")
+        typer.echo(f"MCP server '{server.name}' is ready ({server.transport}: {_target(server)}), {plural(len(tools), 'tool')}:")
         for tool in tools:
             note = " (read-only)" if tool.read_only else ""
             first_line = (tool.description or "").strip().splitlines()[0] if tool.description.strip() else ""

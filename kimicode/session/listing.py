@@ -3,7 +3,8 @@
 Invariants:
 - Listing never raises on a damaged or vanishing file: an unreadable file is left out, a bad line is passed
   over.
-- The title is the last one set with /title, else the first user text, cut to TITLE_CHARS.
+- The title is the last one set with /title, else the first user text without the files attached to it,
+  cut to TITLE_CHARS.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from kimicode.llm.messages import message_text
 from kimicode.session.records import HEADER_PREFIX, MESSAGE_PREFIX, TITLE_PREFIX
 
 TITLE_CHARS = 60
+# Where a message's attached files begin (kimicode.frontends.common.media.file_block): a title ends there.
+ATTACHMENT_OPENING = '<file path="'
 
 
 @dataclass
@@ -83,5 +86,6 @@ def _title_of(raw: bytes) -> str:
     if isinstance(content, list):  # the typed text is the last part; earlier ones are attached context
         texts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
         message = {"content": texts[-1] if texts else ""}
-    text = " ".join(message_text(message).split())
+    typed = message_text(message)
+    text = " ".join(typed.split("\n\n" + ATTACHMENT_OPENING, 1)[0].split())
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"

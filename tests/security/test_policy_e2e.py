@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kimicode.frontends.headless.printer import EXIT_REFUSED
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.replpty import Repl
@@ -140,7 +141,7 @@ def test_headless_review_cannot_read_secrets_or_send_them_away(
 def test_refusals_are_events_in_stream_json(fake_llm: FakeLLM, home: Path, workspace: Path) -> None:
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "touch X"})]), Reply(content="ok"))
     proc = kimicode(fake_llm, home, workspace, "-p", "go", "--output-format", "stream-json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_REFUSED, proc.stderr  # every call refused (DESIGN.md B.13)
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     refused = [e for e in events if e["type"] == "refused"]
     assert len(refused) == 1 and refused[0]["tool"] == "bash" and refused[0]["summary"] == "bash touch X"
@@ -153,14 +154,14 @@ def test_headless_protected_writes_need_trust_and_yes(fake_llm: FakeLLM, home: P
     fake_llm.script(Reply(tool_calls=[ToolCall("createfile", {"path": path, "content": "yolo = true\n"})]), Reply(content="ok"))
     target = user_home / path[2:] if path.startswith("~/") else workspace / path
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "configure")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_REFUSED, proc.stderr  # every call refused (DESIGN.md B.13)
     lines = refusals(proc.stderr)
     assert len(lines) == 1 and ("protected" in lines[0] or "start-up" in lines[0]), proc.stderr
     assert ("createfile(~/.bashrc)" if path.startswith("~/") else "trusted") in lines[0], proc.stderr
     assert not target.exists() or "yolo" not in target.read_text()
     fake_llm.script(Reply(tool_calls=[ToolCall("createfile", {"path": path, "content": "yolo = true\n"})]), Reply(content="ok"))
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "--trust", "configure")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == (EXIT_REFUSED if path.startswith("~/") else 0), proc.stderr
     if path.startswith("~/"):  # a trusted folder opens its own settings, never the user's start-up files
         assert len(refusals(proc.stderr)) == 1 and not target.exists(), proc.stderr
         return

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kimicode.frontends.headless.printer import EXIT_REFUSED
 from kimicode.tools.bash import exit_line
 
 from tests.clirun import run_cli, write_home_config
@@ -74,7 +75,7 @@ def test_subscript_substitutions_do_not_run(
     calls = [ToolCall("bash", {"command": a.format(m=m)}) for a, m in zip(SUBSCRIPT_ATTACKS, markers)]
     fake_llm.script(Reply(tool_calls=calls), Reply(content="done"))
     proc = kimicode(fake_llm, home, workspace, *flags, "--sandbox", sandbox, "look around")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_REFUSED, proc.stderr  # every call refused (DESIGN.md B.13)
     assert [m for m in markers if m.exists()] == []
     lines = refusals(proc.stderr)
     assert len(lines) == len(SUBSCRIPT_ATTACKS), proc.stderr
@@ -102,7 +103,7 @@ def test_no_sandbox_dev_tcp_in_any_spelling_connects_nowhere(
     ]
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": c}) for c in commands]), Reply(content="done"))
     proc = kimicode(fake_llm, home, workspace, "-p", "--sandbox", "off", "read")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_REFUSED, proc.stderr  # every call refused (DESIGN.md B.13)
     assert len(refusals(proc.stderr)) == len(commands), proc.stderr
     readable, _, _ = select.select([listener], [], [], 0)  # a connection would be waiting in the backlog
     assert readable == []
@@ -127,7 +128,7 @@ def test_no_sandbox_git_into_a_bare_repository_runs_no_diff_external(
     calls = ["git -C evil.git diff HEAD~1 HEAD", "cd evil.git && git diff HEAD~1 HEAD", "git --git-dir=evil.git log -p"]
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": c}) for c in calls]), Reply(content="done"))
     proc = kimicode(fake_llm, home, workspace, "-p", "--sandbox", "off", "review")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_REFUSED, proc.stderr  # every call refused (DESIGN.md B.13)
     assert not marker.exists()
     assert len(refusals(proc.stderr)) == len(calls), proc.stderr
 
@@ -139,7 +140,7 @@ def test_no_sandbox_secret_globs_print_nothing(
     calls = ["cat ~/.ss?/id_rsa ~/.git-credential?", "cat $HOME/.ss*/id_rsa", "cat keys/*", "cat ../*/.ssh/id_rsa"]
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": c}) for c in calls]), Reply(content="done"))
     proc = kimicode(fake_llm, home, workspace, "-p", "--sandbox", "off", "read")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_REFUSED, proc.stderr  # every call refused (DESIGN.md B.13)
     results = [r["content"] for r in fake_llm.chat_requests[1].tool_results()]
     assert len(results) == len(calls)
     assert not any("sekrit" in text for text in results)
@@ -195,7 +196,7 @@ def test_a_deny_rule_holds_under_yes_for_every_spelling(fake_llm: FakeLLM, home:
     calls = [ToolCall("bash", {"command": c.format(m=m)}) for c, m in zip(DENIED_SPELLINGS, markers)]
     fake_llm.script(Reply(tool_calls=calls), Reply(content="done"))
     proc = kimicode(fake_llm, home, workspace, "-p", "-y", "make files")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == EXIT_REFUSED, proc.stderr  # every call refused (DESIGN.md B.13)
     assert [m for m in markers if (workspace / m).exists()] == []
     lines = refusals(proc.stderr)
     assert len(lines) == len(DENIED_SPELLINGS), proc.stderr

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimicode.config import Config
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.discovery.skills import SkillCatalog
@@ -79,7 +80,7 @@ def _state(status: ServerStatus | None) -> tuple[str, str]:
     if status is None:
         return "not started", "dim"
     if status.state == "ready":
-        return f"ready ({status.tool_count} tools)", "green"
+        return f"ready ({plural(status.tool_count, 'tool')})", "green"
     if status.state == "failed":
         return "failed", "red"
     return status.state, "yellow"

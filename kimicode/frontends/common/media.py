@@ -15,6 +15,8 @@ from typing import Any
 from kimicode.config import Config
 from kimicode.llm.messages import Image
 from kimicode.llm.profiles import ModelProfile, profile_for
+from kimicode.session.listing import ATTACHMENT_OPENING
+from kimicode.wording import plural
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -23,6 +25,7 @@ __all__ = [
     "attach_image_bytes",
     "attach_image_files",
     "attach_video_file",
+    "expand_mentions",
     "file_block",
     "image_mentions",
     "is_image_path",
@@ -151,8 +154,43 @@ def attach_image_bytes(config: Config, data: bytes, profile: ModelProfile, label
 
 
 def file_block(name: str, content: str) -> str:
-    """A file's text as the model sees an attached file."""
-    return f'<file path="{name}">\n{content.rstrip()}\n</file>'
+    """A file's text as the model sees an attached file (after the typed text, which titles a session)."""
+    return f'{ATTACHMENT_OPENING}{name}">\n{content.rstrip()}\n</file>'
+
+
+def expand_mentions(text: str, workspace: Path) -> tuple[str, list[str], list[str]]:
+    """``text`` with the content of each ``@path`` naming a readable text file appended, the names
+    attached, and one line for each named file left out that the user should hear about (too big).
+
+    Images are left out (they go as images: image_mentions); so are secrets (never sent) and names that
+    are no file (``@someone``)."""
+    blocks: list[str] = []
+    attached: list[str] = []
+    problems: list[str] = []
+    for match in MENTION.finditer(text):
+        name = match.group(1).rstrip(".,;:!?)")
+        path = (workspace / name).resolve()
+        try:
+            if name in attached or not path.is_file() or is_image_path(path) or is_secret(workspace / name):
+                continue
+            size = path.stat().st_size
+        except OSError:  # a name too long to be a path
+            continue
+        if size > MAX_ATTACH_BYTES:
+            problems.append(
+                f"@{name} not attached: {_size(path)} is over the {MAX_ATTACH_BYTES // 1024} KB limit for an "
+                "attached file (ask for the part that matters, or let the agent view it)"
+            )
+            continue
+        try:
+            content = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        attached.append(name)
+        blocks.append(file_block(name, content))
+    if not blocks:
+        return text, [], problems
+    return text + "\n\n" + "\n\n".join(blocks), attached, problems
 
 
 def attach_video_file(
@@ -167,7 +205,7 @@ def attach_video_file(
         raise MediaError(f"no frames could be read from {path}; is it a video file?")
     span = f"{frames[0].label} … {frames[-1].label}" if frames[0].label else ""
     sent_kb = sum(len(frame.data) for frame in frames) // 1024
-    return frames, parts, f"video {path} ({size}): {len(frames)} frames {span} ({sent_kb} KB)".replace("  ", " ")
+    return frames, parts, f"video {path} ({size}): {plural(len(frames), 'frame')} {span} ({sent_kb} KB)".replace("  ", " ")
 
 
 def _size(path: Path) -> str:

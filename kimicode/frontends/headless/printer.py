@@ -14,11 +14,14 @@ from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.config import Config
 from kimicode.security.redact import redact, redact_obj
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.agent.runtime import Runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Every action the run needed was refused (DESIGN.md B.13; the rule is HeadlessPrinter.all_refused).
+EXIT_REFUSED = 3
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 
 
@@ -32,6 +35,11 @@ def compose_task(argument: str | None, stdin_text: str | None) -> str:
 
 
 def result_object(result: ev.RunResult, config: Config, session_id: str) -> dict[str, Any]:
+    from kimicode.llm.prices import shown_cost
+
+    usage = dict(result.usage)
+    if "cost_usd" in usage:  # null where the endpoint's prices are not known (kimicode/llm/prices.py)
+        usage["cost_usd"] = shown_cost(config, float(usage["cost_usd"] or 0.0))
     return {
         "type": "result",
         "subtype": "error" if result.subtype == "interrupted" else result.subtype,
@@ -40,7 +48,7 @@ def result_object(result: ev.RunResult, config: Config, session_id: str) -> dict
         "submitted": result.submitted,
         "session_id": session_id,
         "num_steps": result.num_steps,
-        "usage": result.usage,
+        "usage": usage,
         "duration_ms": result.duration_ms,
         "model": config.model,
         "mode": config.mode,
@@ -67,6 +75,8 @@ class HeadlessPrinter:
         self._refused: set[str] = set()  # call ids already reported by their refusal line
         self._tasks_seen: set[str] = set()  # background tasks whose start was said
         self._errors_said: set[str] = set()  # the main agent's final errors, already on stderr
+        self._calls: set[str] = set()  # every tool call of the run (sub-agents' too) …
+        self._denied: set[str] = set()  # … and those refused, by the policy or by the headless approver
 
     def _emit_json(self, obj: dict[str, Any]) -> None:
         # stdout's one filter for json and stream-json: strings are redacted before they are escaped.
@@ -121,9 +131,19 @@ class HeadlessPrinter:
             if thinking:
                 message["thinking"] = thinking
             self._emit_json(message)
-        self._emit_json({"type": "usage", **asdict(event)})
+        from kimicode.llm.prices import shown_cost
+
+        figures = asdict(event)
+        figures["cost"], figures["total_cost"] = shown_cost(self.config, event.cost), shown_cost(self.config, event.total_cost)
+        self._emit_json({"type": "usage", **figures})
+
+    def all_refused(self, result: ev.RunResult) -> bool:
+        """The run ended, but only because the model gave up: it made at least one tool call, every one was
+        refused, and it did not submit. A closing text answer does not count as the work it asked to do."""
+        return result.subtype == "success" and not result.submitted and bool(self._calls) and self._calls <= self._denied
 
     def _on_ToolCallStart(self, event: ev.ToolCallStart) -> None:
+        self._calls.add(event.call_id)
         if self.stream:
             self._emit_json(
                 {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args, "agent": event.agent}
@@ -159,12 +179,16 @@ class HeadlessPrinter:
 
     def _on_Refused(self, event: ev.Refused) -> None:
         self._refused.add(event.call_id)
+        self._calls.add(event.call_id)
+        self._denied.add(event.call_id)
         if self.stream:
             self._emit_json({"type": "refused", **asdict(event)})
         self.err.write(refusal_line(event) + "\n")  # every format: a refusal is never silent
         self.err.flush()
 
     def _on_ApprovalRequest(self, event: ev.ApprovalRequest) -> None:
+        self._calls.add(event.call_id)
+        self._denied.add(event.call_id)  # nobody answers yes headless (headless_approver)
         if self.stream:
             self._emit_json({"type": "approval_request", **asdict(event)})
 
@@ -180,7 +204,7 @@ class HeadlessPrinter:
             self._emit_json({"type": "subagent", **asdict(event)})
         elif event.state in ("done", "failed", "cancelled"):
             why = f": {event.result}" if event.state == "failed" and event.result else ""
-            self._progress(f"[{event.agent} {event.role}] {event.state} after {event.steps} steps{why}")
+            self._progress(f"[{event.agent} {event.role}] {event.state} after {plural(event.steps, 'step')}{why}")
 
     def _on_Compacted(self, event: ev.Compacted) -> None:
         if self.stream:
@@ -213,10 +237,21 @@ class HeadlessPrinter:
             self._progress(f"task {event.task_id} {event.state}{code}: {event.command[:120]}")
 
     def finish(self, result: ev.RunResult) -> None:
+        if self.all_refused(result):
+            result.subtype = "error"
+            result.extra["error_kind"] = "refused"
+            self._errors_said.add(result.result)  # the model's closing words go out as its answer, below
+            self.err.write(
+                f"kimicode: every action this run needed was refused ({plural(len(self._calls), 'tool call')}); "
+                "nothing was done (the lines above say why each was refused)\n"
+            )
+            self.err.flush()
+            if self.fmt == "text" and result.result:
+                self.out.write(redact(result.result.rstrip("\n")) + "\n")
         obj = result_object(result, self.config, self.session_id)
         if self.fmt == "text":
             # A run that failed before the model said a word has nothing to account for.
-            summary = run_summary(result) if result.usage.get("input_tokens") or not result.is_error else ""
+            summary = run_summary(result, self.config) if result.usage.get("input_tokens") or not result.is_error else ""
             if summary:
                 self._progress(f"kimicode: {summary}")
             if result.is_error:
@@ -258,8 +293,11 @@ def early_exit(
     return code
 
 
-def run_summary(result: ev.RunResult) -> str:
-    """One line of accounting for the end of a run: steps, critical path, tool calls, time, cost."""
+def run_summary(result: ev.RunResult, config: Config) -> str:
+    """One line of accounting for the end of a run: steps, critical path, tool calls, time, and the cost
+    where the prices are known (else the tokens)."""
+    from kimicode.llm.prices import prices_known
+
     extra = result.extra
     if "critical_steps" not in extra:
         return ""
@@ -272,11 +310,15 @@ def run_summary(result: ev.RunResult) -> str:
         if extra.get("forced_waves"):
             path += f", {extra['critical_steps_capped']} with the {extra['forced_waves']} extra waves the endpoint's request limit forced"
         parts[0] += f" ({path})"
-        parts.append(f"{extra['sub_agents']} sub-agents")
+        parts.append(plural(extra['sub_agents'], 'sub-agent'))
         if extra.get("concurrency_reached"):
             parts.append(f"concurrency reached {extra['concurrency_reached']} (limit {extra['concurrency_limit']})")
     parts.append(f"{result.duration_ms / 1000:.1f}s")
-    parts.append(f"${float(result.usage.get('cost_usd', 0.0)):.4f}")
+    if prices_known(config):
+        parts.append(f"${float(result.usage.get('cost_usd', 0.0)):.4f}")
+    else:
+        tokens = int(result.usage.get("input_tokens", 0)) + int(result.usage.get("output_tokens", 0))
+        parts.append(plural(tokens, "token"))
     return ", ".join(parts)
 
 
@@ -308,6 +350,8 @@ def exit_code(result: ev.RunResult) -> int:
         return EXIT_INTERRUPTED
     if result.extra.get("error_kind") == "auth":
         return EXIT_USAGE
+    if result.extra.get("error_kind") == "refused":
+        return EXIT_REFUSED
     return EXIT_FAILED
 
 

@@ -91,6 +91,9 @@ def _launch(
         task = compose_task(task_arg, _read_stdin())
     if not task:
         return stop("usage", "no task: give it as an argument (kimicode -p \"fix the failing test\") or on stdin")
+    task, mentioned_images = _mentions(config, task)
+    if mentioned_images:
+        options = {**options, "images": [*(options.get("images") or []), *mentioned_images]}
     from kimicode.config import user_endpoint
     from kimicode.llm.endpoint import keyless_ok
     from kimicode.llm.reach import base_url_line, base_url_problem
@@ -155,6 +158,20 @@ def _launch(
     finally:
         opened.session.close()
         end_orphans()
+
+
+def _mentions(config: Config, task: str) -> tuple[str, list[Any]]:
+    """``@path`` as in the REPL: a text file's content goes with the task, an image as an image; a file
+    over the size limit is named on stderr (the run goes on without it)."""
+    from kimicode.frontends.common.media import expand_mentions, image_mentions
+
+    images = image_mentions(task, config.work_dir)  # the task's own mentions, not those in attached files
+    expanded, attached, problems = expand_mentions(task, config.work_dir)
+    for line in problems:
+        _say(line)
+    for name in attached:
+        _say(f"attached {name}")
+    return expanded, images
 
 
 def _load_run_modules(config: Config) -> None:

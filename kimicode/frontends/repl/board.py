@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kimicode.agent.events import SubAgentUpdate, TodoUpdate
+from kimicode.wording import plural
 
 STATE_MARKS = {"queued": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "⊘"}
 
@@ -62,7 +63,7 @@ class SwarmBoard:
             counts[row.state] = counts.get(row.state, 0) + 1
         order = ("running", "queued", "done", "failed", "cancelled")
         parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
-        return f"swarm: {len(self.rows)} sub-agents" + (f" ({', '.join(parts)})" if parts else "")
+        return f"swarm: {plural(len(self.rows), 'sub-agent')}" + (f" ({', '.join(parts)})" if parts else "")
 
     def lines(self, width: int = 100, max_rows: int = 30) -> list[str]:
         """The summary, then one line per sub-agent (running first), each clipped to ``width``."""

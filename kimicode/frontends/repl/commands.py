@@ -57,11 +57,18 @@ class CommandRegistry:
         """The commands typed with a slash (what Tab completes after ``/``)."""
         return sorted(name for name in self._commands if name != SHELL_ESCAPE)
 
+    @staticmethod
+    def label(command: SlashCommand) -> str:
+        """How /help names a command: ``/name usage`` (``!command`` for the shell escape)."""
+        if command.name == SHELL_ESCAPE:
+            return f"{SHELL_ESCAPE}{command.usage}"
+        return f"/{command.name} {command.usage}" if command.usage else f"/{command.name}"
+
     async def _help(self, repl: ReplControl, arg: str) -> None:
-        for command in self:
-            usage = f" {command.usage}" if command.usage else ""
-            label = f"{SHELL_ESCAPE}{command.usage}" if command.name == SHELL_ESCAPE else f"/{command.name}{usage}"
-            repl.renderer.info(f"  {label:<25} {command.help}")
+        rows = [(self.label(command), command.help) for command in self]
+        width = max(len(label) for label, _ in rows)  # the longest usage sets the column
+        for label, text in rows:
+            repl.renderer.info(f"  {label:<{width}}  {text}")
         for line in KEYS_HELP:
             repl.renderer.dim(line)
 

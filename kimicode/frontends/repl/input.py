@@ -93,5 +93,7 @@ async def ask_choice(message: str, keys: dict[str, str] = APPROVAL_KEYS) -> str:
     bindings.add("c-c")(lambda event: event.app.exit(result="cancel"))
     bindings.add("c-d")(lambda event: event.app.exit(result="cancel"))
     bindings.add("<any>")(lambda event: None)
-    session: PromptSession[str] = PromptSession(message, key_bindings=bindings)
+    from kimicode.frontends.repl.live import terminal_output
+
+    session: PromptSession[str] = PromptSession(message, key_bindings=bindings, output=terminal_output())
     return await session.prompt_async(handle_sigint=False)

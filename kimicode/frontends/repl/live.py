@@ -118,6 +118,18 @@ class LiveStdout:
         return getattr(self._real, "errors", "strict")
 
 
+def terminal_output() -> Any:
+    """A prompt-toolkit output that draws straight on the terminal, for a question asked during a turn.
+
+    Left to itself prompt-toolkit would write through sys.stdout, the proxy above, which holds writes back
+    and hands them to ``run_in_terminal``: the question's cursor-position request would then reach the
+    terminal while the keyboard is in cooked mode and its answer (``ESC[16;9R``) be echoed on screen."""
+    from prompt_toolkit.output.defaults import create_output
+
+    out = sys.stdout
+    return create_output(stdout=out._real if isinstance(out, LiveStdout) else out)
+
+
 @contextlib.contextmanager
 def live_output() -> Iterator[None]:
     """sys.stdout goes above the running prompt for the length of the block."""

@@ -7,13 +7,63 @@ clean scrollback) while headings, lists, emphasis, inline code and fenced code b
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 _INLINE = re.compile(r"(`[^`]+`|\*\*[^*]+\*\*|__[^_]+__|(?<![\w*])\*[^*\s][^*]*\*(?!\w)|\[[^\]]+\]\([^)]+\))")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
 _NUMBERED = re.compile(r"^(\s*)(\d+)[.)]\s+(.*)$")
+_TABLE_RULE = re.compile(r"^\s*:?-{1,}:?\s*$")
+# Columns a fenced code line loses to its "  │ " frame.
+CODE_FRAME = 4
+
+
+def screen_cut(line: str, width: int) -> int:
+    """Where a line wider than ``width`` cells is cut so that its first part fills one screen line: at the
+    last space that fits (words are never split), or mid-word only for a word longer than the screen."""
+    width = max(width, 1)
+    if line.isascii():
+        fit = width
+    else:  # wide characters (CJK) take two cells
+        fit, cells = 0, 0
+        while fit < len(line) and cells + cell_len(line[fit]) <= width:
+            cells += cell_len(line[fit])
+            fit += 1
+    if fit >= len(line):
+        return len(line)
+    if line[fit] == " ":
+        return fit
+    space = line.rfind(" ", 0, fit)
+    return space if space > 0 else max(fit, 1)
+
+
+def table_cells(row: str) -> list[str]:
+    inner = row.strip()
+    inner = inner[1:] if inner.startswith("|") else inner
+    inner = inner[:-1] if inner.endswith("|") else inner
+    return [cell.strip() for cell in inner.split("|")]
+
+
+def table(rows: list[str]) -> Any:
+    """A rich Table for markdown table rows (header, rule, body), or None when they are not one."""
+    if len(rows) < 2 or not all(_TABLE_RULE.match(cell) for cell in table_cells(rows[1])):
+        return None
+    from rich import box
+    from rich.table import Table
+
+    header, rule = table_cells(rows[0]), table_cells(rows[1])
+    grid = Table(box=box.ROUNDED, show_lines=False, header_style="bold")
+    for index, name in enumerate(header):
+        marks = rule[index] if index < len(rule) else ""
+        justify = "center" if marks.startswith(":") and marks.endswith(":") else "right" if marks.endswith(":") else "left"
+        grid.add_column(inline(name), justify=justify)  # type: ignore[arg-type]
+    for row in rows[2:]:
+        cells = table_cells(row)
+        grid.add_row(*(inline(cell) for cell in (cells + [""] * len(header))[: len(header)]))
+    return grid
 
 
 def inline(text: str, base: str = "") -> Text:
@@ -44,6 +94,7 @@ class MarkdownLines:
     def __init__(self) -> None:
         self._pending = ""
         self._in_code = False
+        self._syntax: Any = None  # the open code block's highlighter (its fence named a language)
 
     def feed(self, text: str) -> list[Text]:
         """Styled lines completed by this piece of text."""
@@ -56,14 +107,28 @@ class MarkdownLines:
         rest, self._pending = self._pending, ""
         lines = [self.line(rest)] if rest else []
         self._in_code = False
+        self._syntax = None
         return lines
+
+    @property
+    def in_code(self) -> bool:
+        return self._in_code
+
+    def table_row(self, line: str) -> bool:
+        """Whether ``line`` belongs to a markdown table (held back until the table is complete)."""
+        return not self._in_code and line.lstrip().startswith("|")
 
     def line(self, line: str) -> Text:
         if line.lstrip().startswith("```"):
             self._in_code = not self._in_code
             language = line.strip()[3:]
+            self._syntax = _highlighter(language) if self._in_code and language else None
             return Text(f"  ╭ {language}" if self._in_code and language else ("  ╭" if self._in_code else "  ╰"), style="dim")
         if self._in_code:
+            if self._syntax is not None:
+                coloured = self._syntax.highlight(line)
+                coloured.rstrip()
+                return Text.assemble(("  │ ", "dim"), coloured)
             return Text(f"  │ {line}", style="green")
         heading = _HEADING.match(line)
         if heading:
@@ -77,3 +142,12 @@ class MarkdownLines:
         if line.startswith(">"):
             return inline(line[1:].lstrip(), "italic dim")
         return inline(line)
+
+
+def _highlighter(language: str) -> Any:
+    """Line-by-line syntax colouring for a fenced block (each line as it completes), None if unknown."""
+    from rich.syntax import Syntax
+
+    name = language.split()[0] if language.split() else ""
+    syntax = Syntax("", name, theme="ansi_dark", background_color="default")
+    return syntax if name and syntax.lexer is not None else None

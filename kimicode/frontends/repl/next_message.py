@@ -17,6 +17,7 @@ from kimicode.frontends.common.media import (
     MediaError,
     attach_image_files,
     attach_video_file,
+    expand_mentions,
     image_mentions,
     pasted_image_path,
 )
@@ -84,35 +85,17 @@ class NextMessage:
         mentioned = image_mentions(text, work_dir)
         if mentioned and not self.attach_images(mentioned):
             return None
-        text, attached = attach_mentions(text, work_dir)
+        text, attached, problems = expand_mentions(text, work_dir)
         for path in attached:
             self._renderer.dim(f"attached {path}")
+        for problem in problems:
+            self._renderer.warn(problem)
         images, self.images = self.images, []
         parts, self.parts = self.parts, []
         return text, images or None, parts or None
 
 
 def attach_mentions(text: str, workspace: Path) -> tuple[str, list[str]]:
-    """Append the content of each ``@path`` that names a readable text file in the workspace.
-
-    Image files are left out: they are attached as images (kimicode.frontends.common.media.image_mentions)."""
-    from kimicode.frontends.common.media import MAX_ATTACH_BYTES, file_block, is_image_path, is_secret
-
-    blocks: list[str] = []
-    attached: list[str] = []
-    for match in MENTION.finditer(text):
-        name = match.group(1).rstrip(".,;:!?)")
-        path = (workspace / name).resolve()
-        if name in attached or not path.is_file() or path.stat().st_size > MAX_ATTACH_BYTES or is_image_path(path):
-            continue
-        if is_secret(workspace / name):  # `@notes` linking to ~/.ssh/id_rsa: secrets never go to the model
-            continue
-        try:
-            content = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        attached.append(name)
-        blocks.append(file_block(name, content))
-    if not blocks:
-        return text, []
-    return text + "\n\n" + "\n\n".join(blocks), attached
+    """``text`` with the files its ``@path`` mentions appended, and their names (see expand_mentions)."""
+    text, attached, _ = expand_mentions(text, workspace)
+    return text, attached

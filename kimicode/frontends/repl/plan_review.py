@@ -57,8 +57,10 @@ async def _edit(plan: str) -> str | None:
     """The plan in a multi-line editor; None when the edit is abandoned (Ctrl-C)."""
     from prompt_toolkit import PromptSession
 
+    from kimicode.frontends.repl.live import terminal_output
+
     session: PromptSession[str] = PromptSession(
-        "  ", multiline=True, enable_open_in_editor=True, erase_when_done=True, bottom_toolbar=" Alt-Enter or Esc Enter: done · Ctrl-X Ctrl-E: $EDITOR · Ctrl-C: keep it as it was"
+        "  ", output=terminal_output(), multiline=True, enable_open_in_editor=True, erase_when_done=True, bottom_toolbar=" Alt-Enter or Esc Enter: done · Ctrl-X Ctrl-E: $EDITOR · Ctrl-C: keep it as it was"
     )
     try:
         return await session.prompt_async(default=plan, handle_sigint=False)

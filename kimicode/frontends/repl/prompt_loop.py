@@ -111,8 +111,10 @@ class LivePrompt:
     async def ask_line(self, message: str, password: bool = False) -> str:
         from prompt_toolkit import PromptSession
 
+        from kimicode.frontends.repl.live import terminal_output
+
         async with self.paused():
-            answer: str = await PromptSession().prompt_async(message, is_password=password, handle_sigint=False)
+            answer: str = await PromptSession(output=terminal_output()).prompt_async(message, is_password=password, handle_sigint=False)
             return answer
 
 
@@ -160,8 +162,11 @@ def idle_toolbar(config: Config, agent: Agent) -> str:
         config.mode,
         f"thinking {'on' if agent.thinking else 'off'}",
         f"context {percent}%",
-        f"${agent.totals.cost:.4f}",
     ]
+    from kimicode.llm.prices import prices_known
+
+    if prices_known(config):  # elsewhere a dollar figure would be a guess
+        parts.append(f"${agent.totals.cost:.4f}")
     if agent.policy.yolo:
         parts.append("YOLO")
     parts.append(STANCE_LABELS.get(agent.policy.stance, agent.policy.stance))

@@ -4,8 +4,11 @@ coloured diffs for edits, folded long output. NO_COLOR is honoured by rich itsel
 Text is written as it streams (no live region that repaints the screen), so nothing flickers and the
 scrollback stays a plain record of the session. The one exception is the swarm board: a few lines redrawn
 in place while sub-agents run (kimicode.frontends.repl.live_board), then left in the scrollback as they ended.
-With ``hold_partial`` (the prompt stays live during a turn) only whole lines are written; the line still
-being streamed is shown by the prompt above its input (``partial``), so the prompt never lands mid-line.
+With ``hold_partial`` (the prompt stays live during a turn) only whole screen lines are written: a line
+still being streamed is cut at the terminal's width (at a space) as it grows, each full screen line goes to
+the scrollback and the rest is shown by the prompt above its input (``partial``), so a long paragraph
+keeps growing on screen and the prompt never lands mid-line. Markdown tables are held back until their
+last row and then drawn as a table; fenced code is coloured line by line as each line completes.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
 from kimicode.agent import events as ev
 from kimicode.frontends.repl.live_board import LiveBoard
-from kimicode.frontends.repl.markdown_stream import MarkdownLines
+from kimicode.frontends.repl.markdown_stream import CODE_FRAME, MarkdownLines, inline, screen_cut, table
 from kimicode.security.redact import redact
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.links import Linker
@@ -28,8 +33,6 @@ if TYPE_CHECKING:
 OUTPUT_PREVIEW_LINES = 4
 DIFF_PREVIEW_LINES = 40
 EDIT_TOOLS = ("strreplace", "insert", "createfile")
-# A streamed line longer than this many screen widths is written in pieces (at a space) as it grows.
-PARTIAL_SCREEN_WIDTHS = 3
 
 
 def make_console() -> Console:
@@ -68,6 +71,8 @@ class Renderer:
         self.last_thinking = ""
         self._line = ""  # the answer's current line, as streamed so far
         self._line_wrapped = False
+        self._table: list[str] = []  # rows of a markdown table being streamed, drawn once it ends
+        self._continuing = False  # the line being streamed continues one cut at the screen's width
         self._refused: set[str] = set()  # call ids whose refusal line was shown
         self._progress_shown: dict[str, tuple[int, str]] = {}  # call id -> (tenth of the total, message) last shown
         self.links: Linker | None = None  # file paths as OSC 8 links, where the terminal has them
@@ -76,9 +81,11 @@ class Renderer:
 
     def partial(self) -> tuple[str, str]:
         """("text" or "thinking", the line being streamed) while ``hold_partial``; ("", "") otherwise."""
-        if not self.hold_partial or not self._line or (self._streaming == "thinking" and not self.show_thinking):
+        if not self.hold_partial or (self._streaming == "thinking" and not self.show_thinking):
             return ("", "")
-        return (self._streaming, self._line)
+        if self._table and self._streaming == "text":  # the rows so far, raw, until the table is drawn
+            return ("text", "\n".join([*self._table, self._line] if self._line else self._table))
+        return (self._streaming, self._line) if self._line else ("", "")
 
     # -- plain messages ------------------------------------------------------------------------------
 
@@ -196,33 +203,66 @@ class Renderer:
         kind, line = self._streaming, self._line
         self._streaming, self._line = "", ""
         if line:
-            self._held_line(kind, line)
+            self._held_line(kind, line, self._continuing)
+        self._continuing = False
         if kind == "text":
+            self._draw_table()
             self._markdown.flush()
         if self.on_partial:
             self.on_partial()
 
-    def _held_line(self, kind: str, line: str) -> None:
-        if kind == "text":
-            self.console.print(self._markdown.line(line), soft_wrap=True)
-        elif self.show_thinking:
-            self.console.print(Text(line, style="dim italic"), soft_wrap=True)
+    def _held_line(self, kind: str, line: str, continued: bool = False) -> None:
+        """A finished line; ``continued``: the rest of a line cut at the screen's width, whose start says
+        nothing about what it is (a "- " there is no bullet)."""
+        if kind != "text":
+            if self.show_thinking:
+                self.console.print(Text(line, style="dim italic"))
+            return
+        if continued and not self._markdown.in_code:
+            self.console.print(inline(line))
+            return
+        if self._markdown.table_row(line):
+            self._table.append(line)
+            return
+        self._draw_table()
+        self.console.print(self._markdown.line(line))  # rich wraps at spaces should a line still be too wide
+
+    def _draw_table(self) -> None:
+        rows, self._table = self._table, []
+        grid = table(rows) if rows else None
+        if grid is not None:
+            self.console.print(grid)
+            return
+        for row in rows:
+            self.console.print(self._markdown.line(row))
 
     def _stream_held(self, kind: str, text: str) -> None:
-        """Whole lines to the scrollback; the rest waits in ``_line`` for the prompt to show."""
-        limit = max(self.console.width, 40) * PARTIAL_SCREEN_WIDTHS
+        """Whole screen lines to the scrollback; the rest waits in ``_line`` for the prompt to show."""
         for index, piece in enumerate(text.split("\n")):
             if index:
                 line, self._line = self._line, ""
-                self._held_line(kind, line)
+                self._held_line(kind, line, self._continuing)
+                self._continuing = False
             self._line += piece
-            if len(self._line) > limit:  # a paragraph with no newline: write what wrapped, at a space
-                cut = self._line.rfind(" ", 0, limit)
-                cut = cut if cut > 0 else limit
-                self._held_line(kind, self._line[:cut])
-                self._line = self._line[cut:].lstrip(" ")
+            self._commit_full_screen_lines(kind)
         if self.on_partial:
             self.on_partial()
+
+    def _commit_full_screen_lines(self, kind: str) -> None:
+        """A line wider than the screen: the part that fills whole screen lines is written (cut at spaces),
+        so the live line above the prompt is never wider than the terminal (it would be clipped there)."""
+        code = kind == "text" and self._markdown.in_code
+        if kind == "text" and not code and self._markdown.table_row(self._line):
+            return  # a table row is drawn with its table; the raw row may be clipped meanwhile
+        width = max(self.console.width - (CODE_FRAME if code else 0), 20)
+        while (len(self._line) if self._line.isascii() else cell_len(self._line)) > width:
+            cut = screen_cut(self._line, width)
+            if cut >= len(self._line):
+                return
+            head, rest = self._line[:cut], self._line[cut:]
+            self._line = rest if code else rest.lstrip(" ")
+            self._held_line(kind, head, self._continuing)
+            self._continuing = True
 
     def _stream(self, kind: str, text: str, style: str) -> None:
         if self._streaming != kind:
@@ -312,7 +352,7 @@ class Renderer:
             prefix = "  ⎿ " if index == 0 else "    "
             self.console.print(self._linked(Text(prefix + text[:400], style="dim")), soft_wrap=True)
         if hidden:
-            self.console.print(Text(f"    … +{hidden} lines", style="dim"))
+            self.console.print(Text(f"    … +{plural(hidden, 'line')}", style="dim"))
         self.image_lines(result.images)
 
     def image_lines(self, images: list[Any]) -> None:

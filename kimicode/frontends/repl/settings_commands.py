@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kimicode.frontends.repl.commands import SlashCommand
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.control import ReplControl
@@ -70,10 +71,13 @@ async def _permissions(repl: ReplControl, arg: str) -> None:
 
 
 async def _cost(repl: ReplControl, arg: str) -> None:
+    from kimicode.llm.prices import prices_known
+
     totals = repl.agent.totals
+    cost = f" · ${totals.cost:.4f}" if prices_known(repl.config) else " · no prices known for this endpoint"
     repl.renderer.info(
         f"input {totals.prompt_tokens:,} tokens ({totals.cached_tokens:,} cached) · "
-        f"output {totals.completion_tokens:,} tokens · {totals.tool_calls} tool calls · ${totals.cost:.4f}"
+        f"output {totals.completion_tokens:,} tokens · {plural(totals.tool_calls, 'tool call')}{cost}"
     )
 
 

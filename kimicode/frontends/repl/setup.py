@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from kimicode.config import DEFAULT_BASE_URL, Config, user_endpoint
 from kimicode.security.redact import register as register_secret
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.llm.local import LocalServer
@@ -131,7 +132,7 @@ async def guided_setup(config: Config, ask: object, flag_base_url: str | None = 
         except OSError as exc:
             say(f"! could not check the key ({exc}); saving it anyway")
         else:
-            say(f"✓ key works ({len(models)} model{'s' if len(models) != 1 else ''} available)")
+            say(f"✓ key works ({plural(len(models), 'model')} available)")
         settings = {"api_key": key}
         if base_url != DEFAULT_BASE_URL:
             settings["base_url"] = base_url

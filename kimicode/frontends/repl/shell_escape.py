@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from kimicode.llm.messages import text_part
 from kimicode.security.redact import redact
 from kimicode.tools.base import truncate_middle
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.control import ReplControl
@@ -53,7 +54,7 @@ async def run_shell_escape(repl: ReplControl, command: str) -> None:
     for line in shown:
         repl.renderer.listing(f"  {line}", "dim")
     if hidden:
-        repl.renderer.dim(f"  … +{hidden} lines")
+        repl.renderer.dim(f"  … +{plural(hidden, 'line')}")
     block = f'<shell command="{_attribute(command)}">\n{truncate_middle(output, CONTEXT_CHARS)}\n</shell>'
     repl.attach_part(text_part(f"The user ran this shell command in the workspace; its output follows.\n{block}"))
     repl.renderer.dim("  (the output goes with your next message)")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kimicode.agent import events as ev
 from kimicode.frontends.repl.context_view import ContextWatch
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.agent.loop import Agent
@@ -149,5 +150,5 @@ def swarm_accounting(extra: dict[str, Any]) -> str:
     ]
     if extra.get("sub_agents"):
         failed = extra.get("sub_agents_failed", 0)
-        parts.append(f"{extra['sub_agents']} sub-agents" + (f" ({failed} failed)" if failed else ""))
+        parts.append(plural(extra['sub_agents'], 'sub-agent') + (f" ({failed} failed)" if failed else ""))
     return "swarm: " + " · ".join(parts)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimicode.frontends.repl.commands import SHELL_ESCAPE, SlashCommand
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.control import ReplControl
@@ -44,7 +45,7 @@ async def _fork(repl: ReplControl, arg: str) -> None:
         forked.session.set_title(arg)
     repl.switch_to(forked)
     repl.renderer.dim(
-        f"forked: now in session {forked.session.id} ({len(forked.history)} messages); "
+        f"forked: now in session {forked.session.id} ({plural(len(forked.history), 'message')}); "
         f"session {source.id} is unchanged (/resume {source.id} goes back)"
     )
 
@@ -74,7 +75,7 @@ async def _export(repl: ReplControl, arg: str) -> None:
         repl.renderer.error(f"cannot write {path}: {exc.strerror or exc}; give another file: /export FILE")
         return
     count = sum(1 for message in messages if message.get("role") in ("user", "assistant"))
-    repl.renderer.listing(f"exported {count} messages to {path}", "green")
+    repl.renderer.listing(f"exported {plural(count, 'message')} to {path}", "green")
 
 
 async def _title(repl: ReplControl, arg: str) -> None:
