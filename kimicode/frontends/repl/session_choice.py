@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 from kimicode.frontends.common.sessions import SessionInUse, SessionNotFound, describe_sessions, open_session
+from kimicode.wording import plural
 
 if TYPE_CHECKING:
     from kimicode.config import Config
@@ -77,4 +78,4 @@ async def resume_session(repl: ReplControl, session_id: str | None, fork: OfferF
     show_past(renderer, opened.session.transcript())
     for warning in opened.warnings:
         renderer.warn(warning)
-    renderer.dim(f"resumed session {opened.session.id} ({len(opened.history)} messages)")
+    renderer.dim(f"resumed session {opened.session.id} ({plural(len(opened.history), 'message')})")

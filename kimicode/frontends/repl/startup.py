@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kimicode.wording import plural
+
 if TYPE_CHECKING:
     from kimicode.config import Config
     from kimicode.frontends.common.sessions import OpenedSession
@@ -51,7 +53,7 @@ def banner(
 ) -> None:
     """The first lines: model and workspace, a resumed session's last turns (``past``), the session."""
     session = opened.session
-    state = f"resumed session {session.id} ({len(opened.history)} messages)" if opened.resumed else f"session {session.id}"
+    state = f"resumed session {session.id} ({plural(len(opened.history), 'message')})" if opened.resumed else f"session {session.id}"
     renderer.info(f"kimicode · {config.model} · {config.work_dir}", "bold")
     if opened.resumed and past:
         from kimicode.frontends.repl.history_view import show_past
