@@ -54,8 +54,18 @@ class HeadlessPrinter:
     Each event type has its own small method (``_on_<Type>``), looked up once per type.
     """
 
-    def __init__(self, config: Config, session_id: str, fmt: str, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        session_id: str,
+        fmt: str,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        sink: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """``sink``: takes each stream-json object (already redacted) instead of ``out`` (the HTTP server)."""
         self.config = config
+        self.sink = sink
         self.session_id = session_id
         self.fmt = fmt
         self.stream = fmt == "stream-json"
@@ -70,6 +80,9 @@ class HeadlessPrinter:
 
     def _emit_json(self, obj: dict[str, Any]) -> None:
         # stdout's one filter for json and stream-json: strings are redacted before they are escaped.
+        if self.sink is not None:
+            self.sink(redact_obj(obj))
+            return
         self.out.write(json.dumps(redact_obj(obj), ensure_ascii=False) + "\n")
         self.out.flush()
 
