@@ -37,6 +37,14 @@ class UserMessage(Event):
 
 
 @dataclass
+class History(Event):
+    """A resumed session's earlier messages (role and text), sent once when it opens."""
+
+    type: ClassVar[str] = "history"
+    messages: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
 class TextDelta(Event):
     type: ClassVar[str] = "text_delta"
     text: str = ""
@@ -208,7 +216,7 @@ class Unknown(Event):
 
 KINDS: dict[str, type[Event]] = {
     kind.type: kind
-    for kind in (Init, UserMessage, TextDelta, ThinkingDelta, Assistant, ToolCallStart, ToolCallEnd, ApprovalRequest,
+    for kind in (Init, History, UserMessage, TextDelta, ThinkingDelta, Assistant, ToolCallStart, ToolCallEnd, ApprovalRequest,
                  ApprovalResolved, Image, Usage, TodoUpdate, TaskUpdate, SubAgentUpdate, Refused, Compacted, Notice,
                  Error, Gap, Done)
 }

@@ -29,6 +29,11 @@ STATIC = Path(__file__).with_name("static")
 Handler = Callable[[Request], Awaitable[Response]]
 # The largest request body taken (a message with a few screenshots as data URLs).
 MAX_BODY = 32 * 1024 * 1024
+# The page runs only its own scripts: nothing inline, nothing from elsewhere, pictures only as data URLs.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -71,7 +76,8 @@ def build_app(hub: Hub) -> Starlette:
         return hub.get(request.path_params["sid"])
 
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
+        headers = {"cache-control": "no-store", "content-security-policy": CSP, "x-frame-options": "DENY"}
+        return FileResponse(STATIC / "index.html", headers=headers)
 
     async def openapi(request: Request) -> Response:
         from kimicode.frontends.web.openapi import document

@@ -87,6 +87,8 @@ class WebSession:
         self._turn: asyncio.Task[None] | None = None
         self._pending: dict[str, tuple[asyncio.Future[str], dict[str, Any]]] = {}
         self._open_calls: dict[str, str] = {}  # call id -> tool name, started and not ended
+        firsts = [m.get("content") for m in opened.history if m.get("role") == "user"]
+        self.title = _title(firsts[0] if firsts and isinstance(firsts[0], str) else "")
 
     def _publish(self, event: dict[str, Any]) -> None:
         self.events.publish(event)
@@ -97,6 +99,12 @@ class WebSession:
         self._owner = asyncio.create_task(self._own(), name=f"web-session-{self.id}")
         await asyncio.shield(self._ready)
         self.printer.start(list(self.agent.current_tools()))
+        if self.opened.history:  # a resumed session: what was said so far, for a client that shows it
+            from kimicode.llm.messages import message_text
+
+            said = [(m.get("role"), message_text(m)) for m in self.opened.history]
+            shown = [{"role": role, "text": text} for role, text in said if role in ("user", "assistant") and text.strip()]
+            self._publish(redact_obj({"type": "history", "messages": shown}))
 
     async def _own(self) -> None:
         from kimicode.frontends.common.assembly import assembled_run
@@ -148,6 +156,7 @@ class WebSession:
         return {
             "id": self.id,
             "workspace": str(self.config.work_dir),
+            "title": self.title,
             "mode": PLAN if self.agent.policy.stance == PLAN else self.config.mode,
             "model": self.config.model,
             "running": self.running,
@@ -181,6 +190,7 @@ class WebSession:
         if not text.strip() and not images:
             raise SessionError(400, "the message is empty")
         first = self.events.last_id + 1
+        self.title = self.title or _title(text)
         self._publish({"type": "user", "content": text, "agent": "", "images": len(images)})
         self._turn = asyncio.create_task(self._run(text, images), name=f"web-turn-{self.id}")
         return first
@@ -368,3 +378,7 @@ class WebSession:
         files = sorted({line[6:] for line in diff.splitlines() if line.startswith("+++ b/")} |
                        {line[6:] for line in diff.splitlines() if line.startswith("--- a/")})
         return {"files": files, "diff": redact_obj(diff)}
+
+
+def _title(text: str) -> str:
+    return " ".join(text.split())[:60]
