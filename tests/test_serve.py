@@ -3,6 +3,7 @@ scripted model server as the model."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -271,3 +272,40 @@ def test_help_loads_neither_the_server_nor_the_model_client(places: tuple[Path, 
     assert done.returncode == 0, done.stderr
     assert "--workspace" in done.stdout and "--no-browser" in done.stdout and "serve|web" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_images_steering_mode_and_model(server: Server, api: httpx2.Client, llm: FakeLLM, places: tuple[Path, Path]) -> None:
+    import base64
+
+    from tests.mcp_servers.demo_server import red_square_png
+
+    ws = places[1]
+    sid = new_session(api, ws)
+    bad = api.post(f"/sessions/{sid}/messages", json={"text": "look", "images": ["https://example.invalid/x.png"]})
+    assert bad.status_code == 400 and "data URL" in bad.json()["error"]
+    assert api.post(f"/sessions/{sid}/steer", json={"text": "nothing runs"}).status_code == 409
+    # a message with a picture, during which the user steers and tries to switch modes
+    llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "touch steered.txt"})]), Reply(content="A red square; and hi."))
+    url = "data:image/png;base64," + base64.b64encode(red_square_png()).decode()
+    api.post(f"/sessions/{sid}/messages", json={"text": "what is this?", "images": [url]})
+    asked = [e for _, e in read_events(api, sid, lambda e: e["type"] == "approval_request")][-1]
+    assert asked["type"] == "approval_request"
+    assert api.post(f"/sessions/{sid}/messages", json={"text": "another"}).status_code == 409
+    assert api.post(f"/sessions/{sid}/mode", json={"mode": "instant"}).status_code == 409
+    assert api.post(f"/sessions/{sid}/steer", json={"text": "also say hi"}).status_code == 202
+    api.post(f"/sessions/{sid}/approvals/{asked['call_id']}", json={"decision": "allow"})
+    events = [e for _, e in read_events(api, sid, is_result)]
+    assert {"type": "user", "content": "also say hi", "agent": ""} in events
+    first, second = llm.requests[-2].body["messages"], llm.requests[-1].body["messages"]
+    assert any(part.get("type") == "image_url" for part in first[-1]["content"])
+    assert "also say hi" in json.dumps(second)
+    # between turns: plan mode (the stance), another mode, another model
+    assert api.post(f"/sessions/{sid}/mode", json={"mode": "plan"}).json()["mode"] == "plan"
+    assert api.post(f"/sessions/{sid}/mode", json={"mode": "instant"}).json()["mode"] == "instant"
+    assert api.post(f"/sessions/{sid}/mode", json={"mode": "fast"}).status_code == 400
+    assert api.post(f"/sessions/{sid}/model", json={"model": "kimi-other"}).json()["model"] == "kimi-other"
+    llm.script(Reply(content="switched"))
+    last = api.get(f"/sessions/{sid}").json()["last_event_id"]
+    api.post(f"/sessions/{sid}/messages", json={"text": "still there?"})
+    assert [e for _, e in read_events(api, sid, is_result, after=last)][-1]["result"] == "switched"
+    assert llm.requests[-1].body["model"] == "kimi-other"

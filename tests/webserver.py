@@ -67,7 +67,8 @@ def read_events(
     client: httpx2.Client, sid: str, until: Callable[[dict[str, Any]], bool], after: int | None = None,
     last_event_id: int | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(id, event) from the session's SSE stream, until an event ``until`` accepts (included)."""
+    """(id, event) from the session's SSE stream, until an event ``until`` accepts (included) or the turn's
+    result (so a test waiting for something that never comes fails instead of hanging)."""
     headers = {"last-event-id": str(last_event_id)} if last_event_id is not None else {}
     params = {"after": str(after)} if after is not None else {}
     with client.stream("GET", f"/sessions/{sid}/events", headers=headers, params=params) as response:
@@ -80,7 +81,7 @@ def read_events(
             elif line.startswith("data: "):
                 event = json.loads(line[6:])
                 yield event_id, event
-                if until(event):
+                if until(event) or is_result(event):
                     return
 
 

@@ -26,6 +26,8 @@ __all__ = ["ApprovalRequest", "Client", "Done", "Event", "KimicodeError", "Sessi
 
 # Reconnections of one turn's event stream before send() gives up.
 RECONNECTS = 5
+# Where `kimicode serve` keeps its token for local clients, in KIMICODE_HOME (0600).
+TOKEN_FILE = "serve.token"
 
 
 class KimicodeError(Exception):
@@ -36,10 +38,9 @@ class KimicodeError(Exception):
 
 def default_token() -> str:
     from kimicode.config import kimicode_home
-    from kimicode.frontends.web.auth import read_token
 
     try:
-        return read_token(kimicode_home())
+        return (kimicode_home() / TOKEN_FILE).read_text(encoding="utf-8").strip()
     except OSError:
         raise KimicodeError(0, "no token given and none saved: start `kimicode serve`, or pass Client(url, token)") from None
 

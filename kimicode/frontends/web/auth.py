@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from kimicode.sdk import TOKEN_FILE
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-TOKEN_FILE = "serve.token"
 COOKIE = "kimicode_web"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
@@ -53,10 +54,6 @@ def write_token(home: Path, token: str) -> Path:
         out.write(token + "\n")
     os.chmod(path, 0o600)  # a file left from before keeps its mode through O_TRUNC
     return path
-
-
-def read_token(home: Path) -> str:
-    return (home / TOKEN_FILE).read_text(encoding="utf-8").strip()
 
 
 class Gate:

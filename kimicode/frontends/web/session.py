@@ -2,7 +2,7 @@
 
 Like an ACP session (frontends/acp/session.py), its parts live in a task of their own for the session's
 life, and a turn runs in a child task, so ``cancel`` ends the turn and kills the command it runs. Every
-event of a turn becomes one or more stream-json objects (the headless printer's, plus ``text_delta`` /
+event of a turn becomes one or more stream-json objects (frontends/common/stream_json.py, plus ``text_delta`` /
 ``thinking_delta`` while the reply streams and ``image`` for a tool's picture) in the session's EventLog.
 
 Invariants:
@@ -29,7 +29,7 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
 from kimicode.config import MODES, Config
 from kimicode.frontends.common.sessions import OpenedSession
-from kimicode.frontends.headless.printer import HeadlessPrinter
+from kimicode.frontends.common.stream_json import StreamJson, init_object, result_object
 from kimicode.frontends.web.eventlog import EventLog
 from kimicode.llm.messages import Image
 from kimicode.security.redact import redact_obj
@@ -50,23 +50,6 @@ class SessionError(Exception):
         self.status = status
 
 
-class _LogLines:
-    """Where the printer's stderr lines (notices, refusals) go: the log, and the stream as a notice."""
-
-    def __init__(self, publish: Any) -> None:
-        self.publish = publish
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            if line.strip():
-                log.info("%s", line)
-                self.publish({"type": "notice", "message": line.removeprefix("kimicode: ")})
-        return len(text)
-
-    def flush(self) -> None:
-        return None
-
-
 class WebSession:
     def __init__(self, config: Config, opened: OpenedSession, events: EventLog | None = None) -> None:
         from kimicode.vcs.checkpoints import DeferredUndo
@@ -76,7 +59,7 @@ class WebSession:
         self.id = opened.session.id
         self.events = events or EventLog()
         self.undo = DeferredUndo(config.work_dir, config.home, self.id)
-        self.printer = HeadlessPrinter(config, self.id, "stream-json", err=_LogLines(self._publish), sink=self._publish)  # type: ignore[arg-type]
+        self.json = StreamJson()
         self.runtime: Runtime
         self.agent: Agent
         self.mcp: Any = None
@@ -91,20 +74,22 @@ class WebSession:
         self.title = _title(firsts[0] if firsts and isinstance(firsts[0], str) else "")
 
     def _publish(self, event: dict[str, Any]) -> None:
-        self.events.publish(event)
+        # The stream's one filter: every string is redacted before it leaves (a key split across two
+        # text_delta pieces is the exception: the whole ``assistant`` message that follows is redacted whole).
+        self.events.publish(redact_obj(event))
 
     # -- life -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._owner = asyncio.create_task(self._own(), name=f"web-session-{self.id}")
         await asyncio.shield(self._ready)
-        self.printer.start(list(self.agent.current_tools()))
+        self._publish(init_object(self.config, self.id, list(self.agent.current_tools())))
         if self.opened.history:  # a resumed session: what was said so far, for a client that shows it
             from kimicode.llm.messages import message_text
 
             said = [(m.get("role"), message_text(m)) for m in self.opened.history]
             shown = [{"role": role, "text": text} for role, text in said if role in ("user", "assistant") and text.strip()]
-            self._publish(redact_obj({"type": "history", "messages": shown}))
+            self._publish({"type": "history", "messages": shown})
 
     async def _own(self) -> None:
         from kimicode.frontends.common.assembly import assembled_run
@@ -205,26 +190,30 @@ class WebSession:
             result = ev.RunResult("interrupted", "cancelled by the user", submitted=False, num_steps=0)
             result.usage = self.agent.totals.as_dict()
             result.extra["error_kind"] = "interrupted"
-            self.printer.finish(result)
+            self._finish(result)
         except Exception as exc:  # noqa: BLE001 - a bug ends the turn with one error result, the session goes on
             log.exception("session %s: the turn failed", self.id)
             self._end_open_calls("the turn ended with an error")
-            self.printer.finish(ev.RunResult("error", f"internal error: {exc}", submitted=False, num_steps=0))
+            self._finish(ev.RunResult("error", f"internal error: {exc}", submitted=False, num_steps=0))
+
+    def _finish(self, result: ev.RunResult) -> None:
+        self._publish(result_object(result, self.config, self.id))
 
     def _emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Done):
-            self.printer.finish(event.result)
+            self._finish(event.result)
             return
         if isinstance(event, ev.ApprovalRequest):
             return  # the approver publishes the question, with its options
         if isinstance(event, (ev.TextDelta, ev.ThinkingDelta)):
             kind = "text_delta" if isinstance(event, ev.TextDelta) else "thinking_delta"
-            self._publish(redact_obj({"type": kind, "text": event.text, "agent": event.agent}))
+            self._publish({"type": kind, "text": event.text, "agent": event.agent})
         elif isinstance(event, ev.ToolCallStart):
             self._open_calls[event.call_id] = event.name
         elif isinstance(event, ev.ToolCallEnd):
             self._open_calls.pop(event.call_id, None)
-        self.printer.event(event)
+        for obj in self.json.convert(event):
+            self._publish(obj)
         if isinstance(event, ev.ToolCallEnd):
             for image in event.result.images:
                 self._publish({"type": "image", "call_id": event.call_id, "label": image.label, "data_url": image.data_url()})
@@ -251,6 +240,7 @@ class WebSession:
     # -- questions to the user ------------------------------------------------------------------------
 
     async def _ask(self, call_id: str, event: dict[str, Any]) -> tuple[str, str]:
+        event = redact_obj(event)  # as published: what a client listing the open questions sees too
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = (future, event)
         self._publish(event)
@@ -272,7 +262,7 @@ class WebSession:
         diff = await asyncio.to_thread(self._preview, request)
         if diff:
             event["diff"] = diff
-        decision, reason = await self._ask(request.call_id, redact_obj(event))
+        decision, reason = await self._ask(request.call_id, event)
         if decision == "deny":
             return ApprovalDecision(False, reason)
         return ApprovalDecision(True, remember=decision == "allow_session")
@@ -281,7 +271,7 @@ class WebSession:
         """The diff an edit waiting for approval would make, so the user sees what they allow."""
         import difflib
 
-        from kimicode.frontends.acp.approvals import edited_text
+        from kimicode.frontends.common.edits import edited_text
         from kimicode.tools.base import ToolError
 
         if not isinstance(request.args.get("path"), str):
@@ -306,7 +296,7 @@ class WebSession:
             "type": "approval_request", "call_id": call_id, "tool": "propose_plan", "arguments": {"plan": plan},
             "options": list(DECISIONS), "summary": "Ready to start on this plan?", "reason": "plan review", "agent": "",
         }
-        decision, reason = await self._ask(call_id, redact_obj(event))
+        decision, reason = await self._ask(call_id, event)
         if decision == "deny":
             return PlanReview(False, plan, feedback=reason or "The user wants to keep planning.")
         stance = "auto-edit" if decision == "allow_session" else "ask"
