@@ -4,7 +4,6 @@ scripted model server as the model."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import threading
 import time
@@ -229,9 +228,27 @@ def test_a_session_is_resumed_from_disk_by_a_new_server(server: Server, llm: Fak
             assert "The password is swordfish." in sent  # the model saw the earlier conversation
             forked = api.post(f"/sessions/{sid}/fork")
             assert forked.status_code == 201 and forked.json()["id"] != sid
+        # stopping the server ends the streams still open cleanly, then the process exits 0
+        outcome: list[object] = []
+
+        def watch() -> None:
+            try:
+                with later.client() as client:
+                    outcome.append(len(list(read_events(client, sid, lambda e: False, after=10**6))))
+            except Exception as exc:  # noqa: BLE001 - whatever ended the stream is the test's finding
+                outcome.append(exc)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        api = later.client()
+        deadline = time.monotonic() + 30
+        while api.get(f"/sessions/{sid}").json()["readers"] == 0:
+            assert time.monotonic() < deadline, "the stream never opened"
+            time.sleep(0.05)
     finally:
-        assert later.stop() in (0, -15)
-    assert os.path.exists(home)
+        code = later.stop()
+    watcher.join(30)
+    assert outcome == [0] and code in (0, -15)  # uvicorn ends by the signal it was stopped with
 
 
 def test_a_non_loopback_address_is_served_only_when_named_and_is_warned_about(llm: FakeLLM, places: tuple[Path, Path]) -> None:

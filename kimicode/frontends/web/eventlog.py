@@ -28,6 +28,7 @@ class EventLog:
         self._next = 1
         self._wake = asyncio.Event()
         self.closed = False
+        self.readers = 0  # streams following the log now
 
     @property
     def last_id(self) -> int:
@@ -58,6 +59,14 @@ class EventLog:
 
     async def follow(self, last: int) -> AsyncIterator[tuple[int, str] | None]:
         """Every event after ``last`` as it comes; None when KEEPALIVE passed without one."""
+        self.readers += 1
+        try:
+            async for item in self._follow(last):
+                yield item
+        finally:
+            self.readers -= 1
+
+    async def _follow(self, last: int) -> AsyncIterator[tuple[int, str] | None]:
         while True:
             wake = self._wake
             batch = self.since(last)

@@ -131,6 +131,11 @@ class Hub:
                 return item
         raise SessionError(404, f"no session {session_id!r}")
 
+    def end_streams(self) -> None:
+        """Every reader's event stream ends (the server is stopping)."""
+        for session in self.sessions.values():
+            session.events.close()
+
     async def close_all(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:

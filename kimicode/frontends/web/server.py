@@ -11,6 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import sys
@@ -110,12 +111,21 @@ def _serve(gate: Gate, flags: dict[str, Any], workspaces: list[Path], sock: sock
     from kimicode.security.orphans import adopt_orphans, end_orphans
 
     adopt_orphans()  # what an unsandboxed command leaves running ends with the server
-    app = gate.wrap(build_app(Hub(flags, workspaces)))
+    hub = Hub(flags, workspaces)
+    app = gate.wrap(build_app(hub))
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5,
         server_header=False, date_header=False,
     )
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Event streams never end by themselves: ended now, the graceful shutdown need not wait them out.
+            with contextlib.suppress(RuntimeError):  # no loop running: nothing is streaming either
+                asyncio.get_running_loop().call_soon_threadsafe(hub.end_streams)
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     try:
         asyncio.run(server.serve(sockets=[sock]))
     except KeyboardInterrupt:

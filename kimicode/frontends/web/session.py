@@ -147,6 +147,7 @@ class WebSession:
             "running": self.running,
             "open": True,
             "last_event_id": self.events.last_id,
+            "readers": self.events.readers,
             "pending_approvals": [event for _, event in self._pending.values()],
             "todo": self.agent.ctx.todo.snapshot() if self.agent.ctx.todo is not None else [],
         }
