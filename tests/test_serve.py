@@ -326,3 +326,17 @@ def test_images_steering_mode_and_model(server: Server, api: httpx2.Client, llm:
     api.post(f"/sessions/{sid}/messages", json={"text": "still there?"})
     assert [e for _, e in read_events(api, sid, is_result, after=last)][-1]["result"] == "switched"
     assert llm.requests[-1].body["model"] == "kimi-other"
+
+
+def test_plan_mode_asks_the_client_to_review_the_plan(server: Server, api: httpx2.Client, llm: FakeLLM, places: tuple[Path, Path]) -> None:
+    ws = places[1]
+    sid = new_session(api, ws)
+    assert api.post(f"/sessions/{sid}/mode", json={"mode": "plan"}).json()["mode"] == "plan"
+    llm.script(Reply(tool_calls=[ToolCall("propose_plan", {"plan": "1. Add `parse_date`\n2. Test it"})]), Reply(content="Starting."))
+    api.post(f"/sessions/{sid}/messages", json={"text": "plan the parser"})
+    asked = [e for _, e in read_events(api, sid, lambda e: e["type"] == "approval_request")][-1]
+    assert asked["tool"] == "propose_plan" and "parse_date" in asked["arguments"]["plan"]
+    api.post(f"/sessions/{sid}/approvals/{asked['call_id']}", json={"decision": "allow_session"})
+    assert [e for _, e in read_events(api, sid, is_result)][-1]["result"] == "Starting."
+    assert api.get(f"/sessions/{sid}").json()["mode"] == "agent"  # out of plan mode, edits allowed
+    assert "edits in the workspace run without asking" in llm.requests[-1].tool_results()[-1]["content"]
