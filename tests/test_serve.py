@@ -340,3 +340,27 @@ def test_plan_mode_asks_the_client_to_review_the_plan(server: Server, api: httpx
     assert [e for _, e in read_events(api, sid, is_result)][-1]["result"] == "Starting."
     assert api.get(f"/sessions/{sid}").json()["mode"] == "agent"  # out of plan mode, edits allowed
     assert "edits in the workspace run without asking" in llm.requests[-1].tool_results()[-1]["content"]
+
+
+def test_bad_start_options_are_one_line_and_exit_2(places: tuple[Path, Path]) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.clirun import cli_env
+
+    home, ws = places
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        cases = {
+            ("--workspace", str(ws / "missing")): "is not a folder",
+            ("--port", port, "--workspace", str(ws)): f"cannot listen on 127.0.0.1:{port}",
+            ("--mode", "fast"): "unknown --mode 'fast'",
+        }
+        for args, said in cases.items():
+            done = subprocess.run([sys.executable, "-m", "kimicode", "serve", *args], env=cli_env(home), cwd=ws,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2 and said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+            assert done.stdout == ""
