@@ -364,3 +364,20 @@ def test_bad_start_options_are_one_line_and_exit_2(places: tuple[Path, Path]) ->
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 2 and said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
             assert done.stdout == ""
+
+
+def test_cancel_while_a_question_is_open(server: Server, api: httpx2.Client, llm: FakeLLM, places: tuple[Path, Path]) -> None:
+    ws = places[1]
+    sid = new_session(api, ws)
+    llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "touch never.txt"})]))
+    api.post(f"/sessions/{sid}/messages", json={"text": "go"})
+    asked = [e for _, e in read_events(api, sid, lambda e: e["type"] == "approval_request")][-1]
+    assert asked["type"] == "approval_request"
+    api.post(f"/sessions/{sid}/cancel")
+    events = [e for _, e in read_events(api, sid, is_result)]
+    assert {"type": "approval_resolved", "call_id": asked["call_id"], "decision": "cancelled"} in events
+    assert events[-1]["error_kind"] == "interrupted"
+    assert api.get(f"/sessions/{sid}").json()["pending_approvals"] == []
+    late = api.post(f"/sessions/{sid}/approvals/{asked['call_id']}", json={"decision": "allow"})
+    assert late.status_code == 404
+    assert not (ws / "never.txt").exists()

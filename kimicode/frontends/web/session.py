@@ -69,7 +69,7 @@ class WebSession:
         self._owner: asyncio.Task[None] | None = None
         self._turn: asyncio.Task[None] | None = None
         self._pending: dict[str, tuple[asyncio.Future[str], dict[str, Any]]] = {}
-        self._open_calls: dict[str, str] = {}  # call id -> tool name, started and not ended
+        self._open_calls: dict[tuple[str, str], str] = {}  # (agent, call id) -> tool name, started and not ended
         firsts = [m.get("content") for m in opened.history if m.get("role") == "user"]
         self.title = _title(firsts[0] if firsts and isinstance(firsts[0], str) else "")
 
@@ -210,9 +210,9 @@ class WebSession:
             kind = "text_delta" if isinstance(event, ev.TextDelta) else "thinking_delta"
             self._publish({"type": kind, "text": event.text, "agent": event.agent})
         elif isinstance(event, ev.ToolCallStart):
-            self._open_calls[event.call_id] = event.name
+            self._open_calls[(event.agent, event.call_id)] = event.name
         elif isinstance(event, ev.ToolCallEnd):
-            self._open_calls.pop(event.call_id, None)
+            self._open_calls.pop((event.agent, event.call_id), None)
         for obj in self.json.convert(event):
             self._publish(obj)
         if isinstance(event, ev.ToolCallEnd):
@@ -220,8 +220,8 @@ class WebSession:
                 self._publish({"type": "image", "call_id": event.call_id, "label": image.label, "data_url": image.data_url()})
 
     def _end_open_calls(self, why: str) -> None:
-        for call_id, name in list(self._open_calls.items()):
-            self._publish({"type": "tool_result", "id": call_id, "name": name, "is_error": True, "content": why, "images": [], "agent": ""})
+        for (agent, call_id), name in list(self._open_calls.items()):
+            self._publish({"type": "tool_result", "id": call_id, "name": name, "is_error": True, "content": why, "images": [], "agent": agent})
         self._open_calls.clear()
 
     def steer(self, text: str) -> None:
@@ -247,6 +247,9 @@ class WebSession:
         self._publish(event)
         try:
             answer = await future
+        except asyncio.CancelledError:  # the turn was cancelled: the question is gone for every client
+            self._publish({"type": "approval_resolved", "call_id": call_id, "decision": "cancelled"})
+            raise
         finally:
             self._pending.pop(call_id, None)
         decision, _, reason = answer.partition("\n")
@@ -256,14 +259,14 @@ class WebSession:
     async def approve(self, request: ev.ApprovalRequest) -> ApprovalDecision:
         options = ["allow", "allow_session", "deny"] if request.rememberable else ["allow", "deny"]
         event: dict[str, Any] = {
-            "type": "approval_request", "call_id": request.call_id, "tool": request.tool,
+            "type": "approval_request", "call_id": question_id(request.agent, request.call_id), "tool": request.tool,
             "arguments": request.args, "options": options, "summary": request.summary,
             "reason": request.reason, "agent": request.agent, "remembers": request.remembers,
         }
         diff = await asyncio.to_thread(self._preview, request)
         if diff:
             event["diff"] = diff
-        decision, reason = await self._ask(request.call_id, event)
+        decision, reason = await self._ask(event["call_id"], event)
         if decision == "deny":
             return ApprovalDecision(False, reason)
         return ApprovalDecision(True, remember=decision == "allow_session")
@@ -292,7 +295,7 @@ class WebSession:
     async def review_plan(self, plan: str) -> PlanReview:
         from kimicode.tools.base import CURRENT_TOOL_CALL
 
-        call_id = CURRENT_TOOL_CALL.get()[1]
+        call_id = question_id(*CURRENT_TOOL_CALL.get())
         event = {
             "type": "approval_request", "call_id": call_id, "tool": "propose_plan", "arguments": {"plan": plan},
             "options": list(DECISIONS), "summary": "Ready to start on this plan?", "reason": "plan review", "agent": "",
@@ -373,3 +376,9 @@ class WebSession:
 
 def _title(text: str) -> str:
     return " ".join(text.split())[:60]
+
+
+def question_id(agent: str, call_id: str) -> str:
+    """A question's id: the call's own for the main agent; sub-agents number their calls alike, so theirs
+    carry the agent's id too."""
+    return f"{agent}/{call_id}" if agent else call_id

@@ -228,7 +228,7 @@ class KcChat extends HTMLElement {
     if (!card) return;
     card.classList.add("answered", event.decision);
     for (const button of card.querySelectorAll("button")) button.disabled = true;
-    card.querySelector(".buttons").append(el("span", { class: "decision" }, event.decision === "deny" ? "denied" : "allowed"));
+    card.querySelector(".buttons").append(el("span", { class: "decision" }, { deny: "denied", cancelled: "cancelled" }[event.decision] || "allowed"));
     this.input.focus();
   }
 
