@@ -14,7 +14,7 @@ import pytest
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.mcp_servers.demo_server import red_square_png
 from tests.sandboxing import missing
-from tests.webserver import Server, start_server
+from tests.webserver import Server, gone, start_server
 
 NOTES = Path("/work/notes")
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
@@ -65,6 +65,13 @@ def keep(page: Any, tmp_path: Path, name: str) -> None:
         shutil.copy(shot, NOTES / f"web-{name}.png")
 
 
+def wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while not gone(pid):
+        assert time.monotonic() < deadline, f"process {pid} still runs"
+        time.sleep(0.02)
+
+
 def send(page: Any, text: str) -> None:
     box = page.get_by_label("Message")
     box.fill(text)
@@ -80,7 +87,7 @@ def test_desktop_login_stream_approve_and_picture(server: Server, browser: Any, 
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server.login_url)
     assert page.url == f"{server.url}/"
-    page.wait_for_selector(".sessions li.current")  # the first visit opens a session in the workspace
+    page.wait_for_selector("kc-app[data-ready] .sessions li.current")  # the first visit opens a session in the workspace
 
     llm.script(Reply(content=REPLY, chunk_delay=0.01))
     box = page.get_by_label("Message")
@@ -131,7 +138,7 @@ def test_phone_cancel_a_turn_with_esc(server: Server, browser: Any, llm: FakeLLM
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(f"{server.url}/login?token={server.token}")  # the token itself logs in too
-    page.get_by_label("Message").wait_for()
+    page.wait_for_selector("kc-app[data-ready]")
     page.get_by_role("button", name="Sessions").click()
     page.get_by_role("button", name="New session", exact=True).click()
     page.wait_for_selector(".panels")
@@ -149,7 +156,7 @@ def test_phone_cancel_a_turn_with_esc(server: Server, browser: Any, llm: FakeLLM
     keep(page, tmp_path, "phone")
     page.keyboard.press("Escape")
     page.locator(".notice.error", has_text="cancelled").wait_for()
-    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    wait_gone(pid)  # killed with its group; a killed process may take a moment to finish dying
     assert page.locator(".tool.failed").count() == 1
     assert page.locator("button.cancel").is_hidden()
     context.close()

@@ -85,8 +85,17 @@ def read_events(
                     return
 
 
+def gone(pid: int) -> bool:
+    """The process has ended (exited, or a zombie waiting for its parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
 def is_result(event: dict[str, Any]) -> bool:
     return event.get("type") == "result"
 
 
-__all__ = ["REPO", "Server", "is_result", "read_events", "start_server"]
+__all__ = ["REPO", "Server", "gone", "is_result", "read_events", "start_server"]

@@ -32,13 +32,14 @@ class KcApp extends HTMLElement {
       list.append(item);
     }
     this.sidebar.replaceChildren(el("div", { class: "create" }, select, create), list);
-    if (!this.chat.sessionId && sessions.length === 0 && workspaces.length) this.create(workspaces[0]);
+    if (!this.chat.sessionId && sessions.length === 0 && workspaces.length) await this.create(workspaces[0]);
+    else this.dataset.ready = "1"; // the list is shown and nothing more is on its way (tests wait for it)
   }
 
   async create(workspace) {
     try {
       const session = await api("POST", "/sessions", { workspace });
-      this.show(session);
+      await this.show(session);
     } catch (error) {
       this.chat.notice(error.message, "error");
     }
@@ -56,7 +57,7 @@ class KcApp extends HTMLElement {
   show(session) {
     this.classList.remove("show-list");
     this.chat.follow(session);
-    this.refresh();
+    return this.refresh();
   }
 }
 
