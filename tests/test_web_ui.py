@@ -18,7 +18,8 @@ from tests.webserver import Server, gone, start_server
 
 NOTES = Path("/work/notes")
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-REPLY = f"Here is **bold** and `code`:\n\n```python\nprint('hi')  # greet\n```\n\n{HOSTILE}\n"
+LINKS = "[docs](https://example.invalid/docs) and [click me](javascript:window.__pwned=3)"
+REPLY = f"Here is **bold** and `code`:\n\n```python\nprint('hi')  # greet\n```\n\n{HOSTILE}\n\n{LINKS}\n"
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +101,18 @@ def test_desktop_login_stream_approve_and_picture(server: Server, browser: Any, 
     assert page.locator(".msg.user").inner_text() == "first line\nsecond line"
     reply = page.locator(".msg.assistant").last
     reply.locator("pre.code").wait_for()
-    page.locator(".msg.assistant", has_text="__pwned=2").wait_for()  # the whole reply is in
+    page.locator(".msg.assistant", has_text="__pwned=3").wait_for()  # the whole reply is in
     assert reply.locator("strong").inner_text() == "bold"
     assert reply.locator(".tk-c").inner_text() == "# greet"  # highlighted code
     # the hostile markup is shown as text: no element made from it, nothing of it ran
     assert HOSTILE in reply.inner_text()
     assert reply.locator("img, script").count() == 0
     assert page.evaluate("window.__pwned") is None
+    # only http(s) links become links, and they open apart from the page
+    links = reply.locator("a")
+    assert links.count() == 1 and links.get_attribute("href") == "https://example.invalid/docs"
+    assert links.get_attribute("rel") == "noopener noreferrer"
+    assert "[click me](javascript:window.__pwned=3)" in reply.inner_text()
 
     llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "echo approved > ok.txt"})]), Reply(content="Wrote ok.txt."))
     send(page, "write ok.txt")
