@@ -27,6 +27,7 @@ class KcChat extends HTMLElement {
     this.append(el("div", { class: "panels" }, el("details", { class: "todo-panel", open: "" }, el("summary", {}, "Todo"), this.todo),
       el("details", { class: "tasks-panel" }, el("summary", {}, "Background tasks"), this.tasks)), this.log, composer);
     this.input.addEventListener("keydown", (e) => this.key(e));
+    this.log.addEventListener("scroll", () => (this.following = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40));
     this.input.addEventListener("paste", (e) => this.attach([...e.clipboardData.files].filter((f) => f.type.startsWith("image/"))));
     document.addEventListener("keydown", (e) => e.key === "Escape" && this.running && this.cancel());
   }
@@ -100,11 +101,11 @@ class KcChat extends HTMLElement {
     this.classList.toggle("running", running);
   }
 
-  // Changes to the log keep it scrolled to the end when the reader was there (and leave it alone otherwise).
+  // Changes to the log keep it scrolled to the end while the reader follows it (a reader who scrolled up
+  // to read is left alone); ``following`` changes only when the reader scrolls.
   stick(change) {
-    const atBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
     const result = change();
-    if (atBottom) this.log.scrollTop = this.log.scrollHeight;
+    if (this.following !== false) this.log.scrollTop = this.log.scrollHeight;
     return result;
   }
 
