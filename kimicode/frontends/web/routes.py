@@ -9,6 +9,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -119,7 +120,8 @@ def build_app(hub: Hub) -> Starlette:
         urls = body.get("images") or []
         if not isinstance(urls, list):
             raise SessionError(400, "'images' must be a list of data URLs")
-        first = session.send(text, session.images_of(urls))
+        images = await asyncio.to_thread(session.images_of, urls) if urls else []  # decoding: off the loop
+        first = session.send(text, images)
         return JSONResponse({"accepted": True, "first_event_id": first}, status_code=202)
 
     async def steer(request: Request) -> Response:
@@ -151,8 +153,6 @@ def build_app(hub: Hub) -> Starlette:
         return JSONResponse({"messages": session_of(request).transcript()})
 
     async def changes(request: Request) -> Response:
-        import asyncio
-
         return JSONResponse(await asyncio.to_thread(session_of(request).changes))
 
     async def events(request: Request) -> Response:
