@@ -75,6 +75,13 @@ def test_events_are_typed_and_a_denial_reaches_the_model(server: Server, llm: Fa
                 if isinstance(event, ev.ApprovalRequest):
                     await session.deny(event.call_id, "not today")
             assert session.id in [s["id"] for s in await client.sessions()]
+            # a reader that stopped after the third event resumes right after it (Last-Event-ID)
+            resumed = []
+            async for event in client.events(session.id, seen[2].id):
+                resumed.append(event)
+                if isinstance(event, ev.Done):
+                    break
+            assert [(e.id, e.raw) for e in resumed] == [(e.id, e.raw) for e in seen[3:]]
             return seen
 
     seen = asyncio.run(asyncio.wait_for(scenario(), 60))
