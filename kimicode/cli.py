@@ -45,7 +45,8 @@ def _version(value: bool) -> None:
         "Management: kimicode mcp list|add|remove|import|test|login|logout · kimicode skills list · "
         "kimicode sessions · kimicode rewind SESSION_ID N · "
         "kimicode trust [--revoke] · kimicode batch TASKS.jsonl · kimicode models [--local] · "
-        "kimicode verify-endpoint · kimicode plugin install|list|enable|disable|remove · Editors: kimicode acp"
+        "kimicode verify-endpoint · kimicode plugin install|list|enable|disable|remove · Editors: kimicode acp · "
+        "Server: kimicode serve|web"
     ),
 )
 def run(
@@ -222,7 +223,12 @@ def _main() -> None:
     argv = _optional_resume_id(sys.argv[1:])
     from kimicode.cli_help import plain_help
 
-    if argv and argv[0] == "acp":  # a front end of its own, not a management verb
+    if argv and argv[0] in ("serve", "web"):  # the HTTP server and web UI (frontends/web)
+        from kimicode.frontends.web.command import main as serve_main
+
+        loaded()
+        serve_main(argv)
+    elif argv and argv[0] == "acp":  # a front end of its own, not a management verb
         loaded()
         plain_help(typer.main.get_command(acp_app)).main(args=argv[1:], prog_name="kimicode acp")
     elif argv and argv[0] in SUBCOMMANDS:

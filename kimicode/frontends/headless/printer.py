@@ -6,13 +6,12 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO
 
-from kimicode import __version__
 from kimicode.agent import events as ev
 from kimicode.agent.policy import ApprovalDecision
 from kimicode.config import Config
+from kimicode.frontends.common.stream_json import StreamJson, init_object, result_object
 from kimicode.security.redact import redact, redact_obj
 from kimicode.wording import plural
 
@@ -34,32 +33,11 @@ def compose_task(argument: str | None, stdin_text: str | None) -> str:
     return argument or stdin_text
 
 
-def result_object(result: ev.RunResult, config: Config, session_id: str) -> dict[str, Any]:
-    from kimicode.llm.prices import shown_cost
-
-    usage = dict(result.usage)
-    if "cost_usd" in usage:  # null where the endpoint's prices are not known (kimicode/llm/prices.py)
-        usage["cost_usd"] = shown_cost(config, float(usage["cost_usd"] or 0.0))
-    return {
-        "type": "result",
-        "subtype": "error" if result.subtype == "interrupted" else result.subtype,
-        "is_error": result.is_error,
-        "result": result.result,
-        "submitted": result.submitted,
-        "session_id": session_id,
-        "num_steps": result.num_steps,
-        "usage": usage,
-        "duration_ms": result.duration_ms,
-        "model": config.model,
-        "mode": config.mode,
-        **result.extra,
-    }
-
-
 class HeadlessPrinter:
-    """Renders events: progress on stderr; the result (text/json) or every event (stream-json) on stdout.
+    """Renders events: progress on stderr; the result (text/json) or every event (stream-json, converted by
+    frontends/common/stream_json.py) on stdout.
 
-    Each event type has its own small method (``_on_<Type>``), looked up once per type.
+    Each event type has its own small method (``_on_<Type>``) for what goes to stderr.
     """
 
     def __init__(self, config: Config, session_id: str, fmt: str, out: TextIO | None = None, err: TextIO | None = None) -> None:
@@ -70,8 +48,7 @@ class HeadlessPrinter:
         # Looked up now, not at import: the CLI puts a redacting filter over sys.stderr before it runs.
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self._text: dict[str, str] = {}
-        self._thinking: dict[str, str] = {}
+        self._json = StreamJson(config)
         self._refused: set[str] = set()  # call ids already reported by their refusal line
         self._tasks_seen: set[str] = set()  # background tasks whose start was said
         self._errors_said: set[str] = set()  # the main agent's final errors, already on stderr
@@ -96,46 +73,15 @@ class HeadlessPrinter:
     def start(self, tools: list[str], extensions: dict[str, int] | None = None) -> None:
         """``extensions``: how many hooks, commands, agents and plugins were found (kimicode.extensions.summary)."""
         if self.stream:
-            self._emit_json(
-                {
-                    "type": "system",
-                    "subtype": "init",
-                    "session_id": self.session_id,
-                    "model": self.config.model,
-                    "mode": self.config.mode,
-                    "cwd": str(self.config.work_dir),
-                    "tools": tools,
-                    "version": __version__,
-                    "extensions": extensions or {},
-                }
-            )
+            self._emit_json(init_object(self.config, self.session_id, tools, extensions))
 
     def event(self, event: ev.Event) -> None:
+        if self.stream:
+            for obj in self._json.convert(event):
+                self._emit_json(obj)
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
-
-    def _on_TextDelta(self, event: ev.TextDelta) -> None:
-        self._text[event.agent] = self._text.get(event.agent, "") + event.text
-
-    def _on_ThinkingDelta(self, event: ev.ThinkingDelta) -> None:
-        self._thinking[event.agent] = self._thinking.get(event.agent, "") + event.text
-
-    def _on_Usage(self, event: ev.Usage) -> None:
-        # The step's reply is complete when its usage arrives: that is when stream-json shows it whole.
-        text, thinking = self._text.pop(event.agent, ""), self._thinking.pop(event.agent, "")
-        if not self.stream:
-            return
-        if text or thinking:
-            message: dict[str, Any] = {"type": "assistant", "text": text, "agent": event.agent}
-            if thinking:
-                message["thinking"] = thinking
-            self._emit_json(message)
-        from kimicode.llm.prices import shown_cost
-
-        figures = asdict(event)
-        figures["cost"], figures["total_cost"] = shown_cost(self.config, event.cost), shown_cost(self.config, event.total_cost)
-        self._emit_json({"type": "usage", **figures})
 
     def all_refused(self, result: ev.RunResult) -> bool:
         """The run ended, but only because the model gave up: it made at least one tool call, every one was
@@ -144,36 +90,11 @@ class HeadlessPrinter:
 
     def _on_ToolCallStart(self, event: ev.ToolCallStart) -> None:
         self._calls.add(event.call_id)
-        if self.stream:
-            self._emit_json(
-                {"type": "tool_use", "id": event.call_id, "name": event.name, "input": event.args, "agent": event.agent}
-            )
         self._progress(f"→ {event.summary}")
-
-    def _on_ToolProgress(self, event: ev.ToolProgress) -> None:
-        if self.stream:  # stream-json only: text mode keeps stderr to one line per call
-            line: dict[str, Any] = {"type": "progress", "tool_call_id": event.call_id, "progress": event.progress}
-            if event.total is not None:
-                line["total"] = event.total
-            if event.message:
-                line["message"] = event.message
-            self._emit_json({**line, "agent": event.agent})
 
     def _on_ToolCallEnd(self, event: ev.ToolCallEnd) -> None:
         result = event.result
-        if self.stream:
-            self._emit_json(
-                {
-                    "type": "tool_result",
-                    "id": event.call_id,
-                    "name": event.name,
-                    "is_error": result.is_error,
-                    "content": result.text,
-                    "images": [image.describe() for image in result.images],
-                    "agent": event.agent,
-                }
-            )
-        elif result.is_error and event.call_id not in self._refused:
+        if result.is_error and event.call_id not in self._refused:
             first = result.text.strip().splitlines()[0] if result.text.strip() else "failed"
             self._progress(f"  ✗ {first[:200]}")
 
@@ -181,52 +102,37 @@ class HeadlessPrinter:
         self._refused.add(event.call_id)
         self._calls.add(event.call_id)
         self._denied.add(event.call_id)
-        if self.stream:
-            self._emit_json({"type": "refused", **asdict(event)})
         self.err.write(refusal_line(event) + "\n")  # every format: a refusal is never silent
         self.err.flush()
 
     def _on_ApprovalRequest(self, event: ev.ApprovalRequest) -> None:
         self._calls.add(event.call_id)
         self._denied.add(event.call_id)  # nobody answers yes headless (headless_approver)
-        if self.stream:
-            self._emit_json({"type": "approval_request", **asdict(event)})
 
     def _on_Error(self, event: ev.Error) -> None:
-        if self.stream:
-            self._emit_json({"type": "error", "message": event.message, "retrying": event.retrying, "agent": event.agent})
         self._progress(f"kimicode: {event.message}")
         if not self.stream and not event.retrying and not event.agent:  # (stream-json: on stdout only)
             self._errors_said.add(event.message)
 
     def _on_SubAgentUpdate(self, event: ev.SubAgentUpdate) -> None:
-        if self.stream:
-            self._emit_json({"type": "subagent", **asdict(event)})
-        elif event.state in ("done", "failed", "cancelled"):
+        if event.state in ("done", "failed", "cancelled"):
             why = f": {event.result}" if event.state == "failed" and event.result else ""
             self._progress(f"[{event.agent} {event.role}] {event.state} after {plural(event.steps, 'step')}{why}")
 
     def _on_Compacted(self, event: ev.Compacted) -> None:
-        if self.stream:
-            self._emit_json({"type": "compacted", **asdict(event)})
         self._progress(f"kimicode: context compacted ({event.tokens_before} → {event.tokens_after} tokens)")
 
     def _on_Steered(self, event: ev.Steered) -> None:
-        if self.stream:
-            self._emit_json({"type": "user", "content": event.text, "agent": event.agent})
         self._progress(f"» {' '.join(event.text.split())[:200]}")
 
     def _on_TodoUpdate(self, event: ev.TodoUpdate) -> None:
         from kimicode.tools.todo import todo_summary
 
-        if self.stream:
-            self._emit_json({"type": "todo", "items": event.items, "agent": event.agent})
         who = f"[{event.agent}] " if event.agent else ""
         self._progress(f"{who}todo: {todo_summary(event.items)}")
 
     def _on_TaskUpdate(self, event: ev.TaskUpdate) -> None:
         if self.stream:
-            self._emit_json({"type": "task", **asdict(event)})
             return
         if event.state == "running":
             if event.task_id not in self._tasks_seen:
