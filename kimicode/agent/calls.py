@@ -87,6 +87,12 @@ class ToolCalls:
         self._last_answer: dict[str, int] = {}
         self._notices: set[asyncio.Future[None]] = set()
         self._ran: set[str] = set()  # calls that passed every check and started (PostToolUse follows those)
+        self._stop: str | None = None  # why a PostToolUse hook ends the turn after this reply's calls
+
+    def take_stop(self) -> str | None:
+        """Why a PostToolUse hook (``continue: false``) ends the turn once the calls ran; None: it goes on."""
+        stop, self._stop = self._stop, None
+        return stop
 
     async def run(self, calls: list[ToolCallRequest], emit: Emit) -> list[ToolResult]:
         """Run one reply's calls concurrently; results in the calls' order. Cancelled, every call is."""
@@ -174,11 +180,14 @@ class ToolCalls:
         ran = call.id in self._ran
         self._ran.discard(call.id)
         if ran and hooks is not None and hooks.matching("PostToolUse", tool.name):  # after what ran, only
-            said = await hooks.after_tool(
+            said, stop = await hooks.after_tool(
                 host.session_id, tool.name, args, result.text, result.is_error, self._teller(emit)
             )
             if said:
                 result.text += "\n\n" + said
+            if stop is not None and self._stop is None:
+                self._stop = stop
+                self._teller(emit)(stop)
         return result
 
     def _decide(self, tool: Tool, args: dict[str, Any], hook: Decision | None) -> Decision:

@@ -172,6 +172,8 @@ class Agent:
                         continue  # the user spoke while the model answered, or a Stop hook wants more
                     return ev.RunResult("success", reply.content, submitted=False, num_steps=steps)
                 submitted = await self._run_calls(reply, emit)
+                if (halted := self._calls.take_stop()) is not None:  # a PostToolUse hook's continue: false
+                    return ev.RunResult("success", halted, submitted=False, num_steps=steps)
                 if submitted is not None and not self._steering and not await self._stop_hooks(submitted, emit):
                     return ev.RunResult("success", submitted, submitted=True, num_steps=steps)
         except LLMError as err:

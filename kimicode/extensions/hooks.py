@@ -90,10 +90,12 @@ class Hooks:
         self.home = home
         self._events = {spec.event for spec in self.specs}
         self._started: set[str] = set()  # sessions whose SessionStart was fired
+        self._opening: dict[str, asyncio.Future[list[str]]] = {}  # its context, for the session's first prompt
 
     def carry_over(self, previous: Hooks) -> None:
         """The same session goes on with these hooks (a mode switch rebuilt them): it has started already."""
         self._started |= previous._started
+        self._opening.update(previous._opening)
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -160,17 +162,26 @@ class Hooks:
                 shown[theirs] = value
         return shown
 
-    async def session_start(self, session_id: str, resumed: bool, tell: Tell) -> list[str]:
-        """SessionStart, once per session (with the configuration's problems told first); its context."""
+    def open_session(self, session_id: str, source: str, tell: Tell) -> None:
+        """SessionStart as a session opens (``source``: startup, resume or clear), once per session, run in
+        the background (the configuration's problems told first); its context waits for the first prompt."""
         if session_id in self._started:
-            return []
+            return
         self._started.add(session_id)
+        self._opening[session_id] = asyncio.ensure_future(self._session_start(session_id, source, tell))
+
+    async def _session_start(self, session_id: str, source: str, tell: Tell) -> list[str]:
         for problem in self.problems:
             tell(f"hooks: {problem}")
-        source = "resume" if resumed else "startup"
         outcome = await self.fire("SessionStart", session_id, {"source": source}, subject=source)
         _tell_all(outcome, tell)
         return outcome.context
+
+    async def session_start(self, session_id: str, resumed: bool, tell: Tell) -> list[str]:
+        """The context SessionStart adds to the session's first prompt; fired now if no front end opened it."""
+        self.open_session(session_id, "resume" if resumed else "startup", tell)
+        opening = self._opening.pop(session_id, None)
+        return await opening if opening is not None else []
 
     async def prompt(self, session_id: str, prompt: str, tell: Tell) -> tuple[str, str]:
         """UserPromptSubmit: (context to add, "") or ("", why the prompt was dropped)."""
@@ -209,18 +220,23 @@ class Hooks:
 
     async def after_tool(
         self, session_id: str, tool: str, args: dict[str, Any], text: str, failed: bool, tell: Tell
-    ) -> str:
-        """PostToolUse: what the hooks add to the result the model reads ("" for nothing)."""
+    ) -> tuple[str, str | None]:
+        """PostToolUse: what the hooks add to the result the model reads ("" for nothing), and why the turn
+        stops after this call (``continue: false``; None: it goes on)."""
         response = {"output": text, "success": not failed}
         outcome = await self.fire(
             "PostToolUse", session_id, {"tool_response": response}, tool=tool, tool_input=args
         )
         _tell_all(outcome, tell)
         said = [f"A PostToolUse hook reported: {outcome.reason}"] if outcome.blocked else []
-        return "\n\n".join([*said, *outcome.context])
+        stop = f"stopped by a PostToolUse hook: {outcome.stop_reason or 'no reason given'}" if outcome.stop else None
+        return "\n\n".join([*said, *outcome.context]), stop
 
     async def event(self, event: str, session_id: str, fields: dict[str, Any], tell: Tell, subject: str = "") -> None:
         """An event nothing waits on for an answer (Notification, PreCompact, SessionEnd)."""
+        opening = self._opening.pop(session_id, None) if event == "SessionEnd" else None
+        if opening is not None:  # a session that ends before its first prompt: started, then ended
+            await asyncio.wait([opening])
         outcome = await self.fire(event, session_id, fields, subject=subject)
         _tell_all(outcome, tell)
         if outcome.blocked:

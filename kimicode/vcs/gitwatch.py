@@ -48,7 +48,7 @@ def _listing(folder: Path) -> object:
 
 def fingerprint(workspace: Path) -> Fingerprint:
     """What identifies the repository around ``workspace`` and what its git would run."""
-    dotgit = find_dotgit(workspace)
+    dotgit = _nearest_dotgit(workspace)
     if dotgit is None:
         return (("no repository", str(Path(workspace).resolve())),)
     parts: list[tuple[str, object]] = [(".git", str(dotgit)), ("stat .git", _stat(dotgit, with_times=False))]
@@ -59,7 +59,7 @@ def fingerprint(workspace: Path) -> Fingerprint:
         except OSError:
             parts.append(("pointer", None))
     try:
-        layout = find_layout(workspace)
+        layout = find_layout(dotgit.parent)
     except GitRefused as exc:
         return (*parts, ("refused", str(exc)))
     if layout is None:
@@ -75,6 +75,28 @@ def fingerprint(workspace: Path) -> Fingerprint:
     for link in gitlinks(layout.git_dir / "index"):
         parts.append((f"gitlink {link}", _stat(layout.toplevel / link / ".git", with_times=False)))
     return tuple(parts)
+
+
+def _nearest_dotgit(workspace: Path) -> Path | None:
+    """The nearest ``.git`` at or above ``workspace`` that is not an empty folder.
+
+    An empty ``.git`` folder is what the sandbox puts in place as a mount point in a folder that is no
+    repository (security/placeholders.py), made while a command starts: git itself looks past it, as
+    past any folder that holds no repository, and so does this watch. Anything put into it is seen.
+    """
+    found = find_dotgit(workspace)
+    while found is not None and not found.is_symlink() and found.is_dir() and _empty(found):
+        above = found.parent.parent
+        found = find_dotgit(above) if above != found.parent else None  # "/.git" has nothing above
+    return found
+
+
+def _empty(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False  # unreadable: not known to be empty, so taken as a repository
 
 
 def changed_note(workspace: Path, before: Fingerprint) -> str:

@@ -69,6 +69,8 @@ async def assembled_run(
             if mcp is not None:
                 overrides["extra_tools"] = mcp.tools
             agent = bind_agent(runtime, opened, approver, **overrides)
+            if runtime.hooks is not None:
+                runtime.hooks.open_session(opened.session.id, "resume" if opened.resumed else "startup", report)
             yield AssembledRun(config, opened, runtime, agent, mcp)
     finally:
         from kimicode.vision.browser import close_session_browsers

@@ -108,6 +108,7 @@ class Repl:
         self._on_screen = OnScreen()  # questions wait until the events before them are on screen
         self._asking = asyncio.Lock()
         self.conversation = Conversation(config, self.renderer, self.live, self.approve, self.review_plan, self._task_changed)
+        self.notifier.on_idle = self.conversation.notify_hooks
         self.next_message = NextMessage(config, self.renderer, lambda: self.agent.client.profile)
         self.turns = TurnRunner(config, self.renderer, self.notifier, self.live, self._on_screen, self.prompt.invalidate)
         self.dispatch = Dispatcher(self, self.commands, self.start_turn, lambda: self.want_exit)

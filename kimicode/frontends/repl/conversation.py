@@ -70,6 +70,7 @@ class Conversation:
         self._live.todo = list(opened.todo)
         self._undo = DeferredUndo(self._config.work_dir, self._config.home, opened.session.id)
         self.agent.before_write = self._undo.before_write
+        self._open_hooks("resume" if opened.resumed else "startup")
 
     def use_mcp(self, mcp: McpManager | None) -> None:
         """The session's MCP servers are up: their tools join the agent's."""
@@ -80,14 +81,29 @@ class Conversation:
     def new_session(self) -> None:
         from kimicode.frontends.common.sessions import new_session
 
-        self.switch_to(new_session(self._config))
+        self.switch_to(new_session(self._config), "clear")
 
-    def switch_to(self, opened: OpenedSession) -> None:
-        """Continue in ``opened`` (the current session is saved and released)."""
+    def switch_to(self, opened: OpenedSession, source: str = "resume") -> None:
+        """Continue in ``opened`` (the current session is saved and released); ``source``: SessionStart's."""
         self.opened.session.close()
         self.opened = opened
         self._new_tasks()
         self._rebind()
+        self._open_hooks(source)
+
+    def notify_hooks(self, message: str) -> None:
+        """A long turn ended while the user may be away: the Notification hook, which nobody waits on."""
+        hooks = self.runtime.hooks
+        if hooks is None or not hooks.has("Notification"):
+            return
+        fields = {"message": message, "notification_type": "idle_prompt"}
+        notice = asyncio.ensure_future(hooks.event("Notification", self.opened.session.id, fields, self._renderer.warn))
+        self._closing.add(notice)  # kept until done, and awaited on close
+        notice.add_done_callback(self._closing.discard)
+
+    def _open_hooks(self, source: str) -> None:
+        if self.runtime.hooks is not None:
+            self.runtime.hooks.open_session(self.opened.session.id, source, self._renderer.warn)
 
     async def set_mode(self, mode: str) -> None:
         """Switch mode: rebuild the tools and system prompt for it (DESIGN.md B.7), keeping the history."""

@@ -24,6 +24,8 @@ class Notifier:
         self._write = write
         self._started: float | None = None
         self.clock = time.monotonic
+        # Told the message when a long turn ends (the Notification hook); an approval fires it in the core.
+        self.on_idle: Callable[[str], None] | None = None
 
     def turn_started(self) -> None:
         self._started = self.clock()
@@ -34,7 +36,10 @@ class Notifier:
     def turn_ended(self, summary: str) -> None:
         if self._long():
             elapsed = self.clock() - (self._started or 0.0)
-            self._send(f"done after {_duration(elapsed)}" + (f": {summary}" if summary else ""))
+            body = f"done after {_duration(elapsed)}" + (f": {summary}" if summary else "")
+            self._send(body)
+            if self.on_idle is not None:
+                self.on_idle(body)
         self._started = None
 
     def turn_cancelled(self) -> None:
