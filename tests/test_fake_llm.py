@@ -371,7 +371,15 @@ def test_responder_chooses_reply_from_the_request(fake_llm: FakeLLM) -> None:
 
 
 def test_thirty_concurrent_sdk_requests_are_all_in_flight_at_once(fake_llm: FakeLLM) -> None:
-    fake_llm.script(*[Reply(content=f"r{i}", delay=0.3) for i in range(30)])
+    all_arrived = threading.Barrier(30, timeout=60)  # each reply waits for the 30th request
+    replies = iter(range(30))
+
+    def responder(request: RecordedRequest) -> Reply:
+        number = next(replies)
+        all_arrived.wait()
+        return Reply(content=f"r{number}")
+
+    fake_llm.responder = responder
 
     async def thirty_at_once() -> list[str]:
         async with async_sdk(fake_llm) as client:
@@ -388,7 +396,13 @@ def test_thirty_concurrent_sdk_requests_are_all_in_flight_at_once(fake_llm: Fake
 
 
 def test_a_hundred_concurrent_raw_requests_are_served(fake_llm: FakeLLM) -> None:
-    fake_llm.responder = lambda request: Reply(content=request.last_user_text().upper(), delay=0.5)
+    all_arrived = threading.Barrier(100, timeout=60)  # each reply waits for the 100th request: all in flight at once
+
+    def responder(request: RecordedRequest) -> Reply:
+        all_arrived.wait()
+        return Reply(content=request.last_user_text().upper())
+
+    fake_llm.responder = responder
     results: dict[int, str] = {}
 
     def call(i: int) -> None:
