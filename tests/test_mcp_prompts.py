@@ -79,3 +79,30 @@ def test_an_unknown_resource_is_one_line_and_nothing_is_sent(fake_llm: FakeLLM, 
     assert proc.returncode == 2, proc.stderr
     assert "@srv:file:///missing.txt could not be read: MCP server 'srv' refused" in proc.stderr
     assert "Traceback" not in proc.stderr and fake_llm.chat_requests == []
+
+
+def test_an_editor_is_offered_the_prompts_and_runs_one(fake_llm: FakeLLM, dirs: tuple[Path, Path]) -> None:
+    import asyncio
+
+    from acp import text_block
+
+    from tests.acpclient import EditorClient, running_agent
+
+    home, project = dirs
+    fake_llm.script(Reply(content="reviewed"))
+    client = EditorClient()
+
+    async def scenario() -> None:
+        async with running_agent(client, home, project, fake_llm.base_url) as (conn, _):
+            session = await conn.new_session(cwd=str(project), mcp_servers=[])
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("/mcp__srv__review main.py")])
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("/mcp__srv__review")])
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))
+    offered = {c.name: c for c in client.of_kind("available_commands_update")[-1].available_commands}
+    review = offered["mcp__srv__review"]
+    assert review.description == "Review one file (MCP server srv)" and "compact" in offered
+    assert review.input is not None and review.input.root.hint == "FILE [FOCUS]"
+    assert len(fake_llm.chat_requests) == 1  # the second one lacked its argument
+    assert b"Please review main.py." in fake_llm.chat_requests[0].raw
+    assert "/mcp__srv__review needs the argument file" in client.agent_text()
