@@ -13,16 +13,13 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kimicode.llm.messages import Image
-from kimicode.mcp.tools import sanitize_name
-
-if TYPE_CHECKING:
-    from kimicode.mcp.manager import McpManager
 
 __all__ = ["PromptArg", "PromptArgError", "RemotePrompt", "command_name", "list_prompts", "parse_arguments", "turn_of"]
 
@@ -60,7 +57,12 @@ class RemotePrompt:
 
 
 def command_name(server: str, prompt: str) -> str:
-    return f"{COMMAND_PREFIX}{sanitize_name(server)}__{sanitize_name(prompt)}"
+    return f"{COMMAND_PREFIX}{_word(server)}__{_word(prompt)}"
+
+
+def _word(text: str) -> str:
+    # A command is one word the REPL, -p and editors split on spaces and tell from a path by its "/".
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", text) or "_"
 
 
 def declares(session: Any, capability: str) -> bool:
@@ -150,34 +152,3 @@ def turn_of(result: Any, label: str, blob_dir: Path | None) -> tuple[str, list[I
             texts.append(f"[{kind or 'some'} content from {label} is not supported and was left out]")
     return "\n\n".join(text for text in texts if text), images
 
-
-def find_prompt(manager: McpManager, command: str) -> RemotePrompt | None:
-    return next((prompt for prompt in manager.prompts() if prompt.command == command), None)
-
-
-async def use_prompt(manager: McpManager, prompt: RemotePrompt, words: str) -> tuple[str, list[Image]]:
-    """The user's turn the prompt gives for the typed words; PromptArgError (one line) when there is none."""
-    values = parse_arguments(prompt, words)
-    result = await manager.get_prompt(prompt.server, prompt.name, values)
-    if isinstance(result, str):
-        raise PromptArgError(f"/{prompt.command}: {result}")
-    text, images = turn_of(result, f"{prompt.server}/{prompt.name}", manager.blob_dir)
-    if not text and not images:
-        raise PromptArgError(f"/{prompt.command}: the server's prompt was empty; nothing was sent")
-    return text, images
-
-
-async def expand_prompt_command(text: str, manager: McpManager | None) -> tuple[str, list[Image]] | None:
-    """The turn of ``/mcp__SERVER__PROMPT args``; None when ``text`` names no MCP prompt. A command of that
-    form naming no prompt of a ready server raises PromptArgError."""
-    stripped = text.strip()
-    if not stripped.startswith("/" + COMMAND_PREFIX):
-        return None
-    head, _, words = stripped[1:].partition(" ")
-    head, _, more = head.partition("\n")
-    words = f"{more} {words}".strip()
-    prompt = find_prompt(manager, head) if manager is not None else None
-    if prompt is None or manager is None:
-        names = ", ".join(f"/{p.command}" for p in manager.prompts()) if manager is not None else ""
-        raise PromptArgError(f"no MCP server offers the prompt /{head} (offered: {names or 'none'})")
-    return await use_prompt(manager, prompt, words)

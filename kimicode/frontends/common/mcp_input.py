@@ -23,8 +23,10 @@ async def mcp_input(
     """The message to send, its images, and the resources it attached (as ``@SERVER:URI``)."""
     if manager is None:
         return text, images, []
-    from kimicode.mcp.prompts import PromptArgError, expand_prompt_command
-    from kimicode.mcp.resources import MentionError, expand_resource_mentions
+    from kimicode.mcp.mentions import expand_resource_mentions
+    from kimicode.mcp.prompt_use import expand_prompt_command
+    from kimicode.mcp.prompts import PromptArgError
+    from kimicode.mcp.resources import MentionError
 
     try:
         turn = await expand_prompt_command(text, manager)
