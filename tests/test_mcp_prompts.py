@@ -72,13 +72,32 @@ def test_resource_mentions_attach_text_and_save_blobs(fake_llm: FakeLLM, dirs: t
     assert f"saved to {saved[0]}" in text
 
 
-def test_an_unknown_resource_is_one_line_and_nothing_is_sent(fake_llm: FakeLLM, dirs: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize(("mention", "line"), [
+    ("@srv:file:///missing.txt", "@srv:file:///missing.txt could not be read: MCP server 'srv' refused"),
+    ("@nosuch:file:///notes.txt", "@nosuch:file:///notes.txt: no MCP server is named 'nosuch' (servers: srv)"),
+])
+def test_an_unreadable_resource_is_one_line_and_nothing_is_sent(
+    fake_llm: FakeLLM, dirs: tuple[Path, Path], mention: str, line: str
+) -> None:
     home, project = dirs
-    proc = run_cli(["-p", "read @srv:file:///missing.txt"], home=home, cwd=project, base_url=fake_llm.base_url,
-                   timeout=90)
+    proc = run_cli(["-p", f"read {mention}"], home=home, cwd=project, base_url=fake_llm.base_url, timeout=90)
     assert proc.returncode == 2, proc.stderr
-    assert "@srv:file:///missing.txt could not be read: MCP server 'srv' refused" in proc.stderr
+    assert line in proc.stderr
     assert "Traceback" not in proc.stderr and fake_llm.chat_requests == []
+
+
+def test_arguments_by_position_and_name() -> None:
+    from kimicode.mcp.prompts import PromptArg, PromptArgError, RemotePrompt, parse_arguments
+
+    review = RemotePrompt("srv", "review", "", (PromptArg("file", True), PromptArg("focus", False)))
+    assert parse_arguments(review, "a.py") == {"file": "a.py"}
+    assert parse_arguments(review, "a.py error handling") == {"file": "a.py", "focus": "error handling"}
+    assert parse_arguments(review, "focus=speed a.py") == {"focus": "speed", "file": "a.py"}
+    assert parse_arguments(review, "'my file.py'") == {"file": "my file.py"}
+    with pytest.raises(PromptArgError, match="has no argument 'colour'"):
+        parse_arguments(review, "colour=red a.py")
+    with pytest.raises(PromptArgError, match="needs the argument file"):
+        parse_arguments(review, "focus=speed")
 
 
 def test_an_editor_is_offered_the_prompts_and_runs_one(fake_llm: FakeLLM, dirs: tuple[Path, Path]) -> None:

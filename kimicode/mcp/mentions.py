@@ -14,10 +14,14 @@ __all__ = ["expand_resource_mentions", "mentions_in"]
 
 
 def mentions_in(text: str, servers: set[str]) -> list[tuple[str, str]]:
-    """(server, uri) of each mention of one of ``servers`` in ``text``, in order, once each."""
+    """(server, uri) of each mention of one of ``servers`` in ``text``, in order, once each. Raises
+    MentionError for ``@NAME:scheme://...`` when no server is named NAME: plainly meant as a resource."""
     found: list[tuple[str, str]] = []
     for match in MENTION.finditer(text):
         pair = (match.group(1), match.group(2).rstrip(".,;!?)"))
+        if pair[0] not in servers and "://" in pair[1]:
+            known = ", ".join(sorted(servers)) or "none"
+            raise MentionError(f"@{pair[0]}:{pair[1]}: no MCP server is named {pair[0]!r} (servers: {known})")
         if pair[0] in servers and pair not in found:
             found.append(pair)
     return found
@@ -26,9 +30,9 @@ def mentions_in(text: str, servers: set[str]) -> list[tuple[str, str]]:
 async def expand_resource_mentions(text: str, manager: McpManager | None) -> tuple[str, list[str]]:
     """``text`` with each mentioned resource's content appended, and the mentions attached; raises
     MentionError when one cannot be read."""
+    pairs = mentions_in(text, set(manager.server_names()) if manager is not None else set())
     if manager is None:
         return text, []
-    pairs = mentions_in(text, set(manager.server_names()))
     blocks: list[str] = []
     for server, uri in pairs:
         blocks.append(await read_block(manager, server, uri))
