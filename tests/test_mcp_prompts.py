@@ -19,8 +19,8 @@ from tests.mcp_servers.prompt_server import LOGO, NOTES, PIXEL
 PROMPT_SERVER = Path(__file__).parent / "mcp_servers" / "prompt_server.py"
 
 
-def prompt_config() -> McpServerConfig:
-    return McpServerConfig(name="srv", command=sys.executable, args=[str(PROMPT_SERVER)], source="t")
+def prompt_config(*extra: str) -> McpServerConfig:
+    return McpServerConfig(name="srv", command=sys.executable, args=[str(PROMPT_SERVER), *extra], source="t")
 
 
 @pytest.fixture
@@ -125,3 +125,15 @@ def test_an_editor_is_offered_the_prompts_and_runs_one(fake_llm: FakeLLM, dirs: 
     assert len(fake_llm.chat_requests) == 1  # the second one lacked its argument
     assert b"Please review main.py." in fake_llm.chat_requests[0].raw
     assert "/mcp__srv__review needs the argument file" in client.agent_text()
+
+
+def test_a_failing_prompt_list_is_one_warning_and_the_server_stays(fake_llm: FakeLLM, dirs: tuple[Path, Path]) -> None:
+    home, project = dirs
+    save_servers(home, [prompt_config("--broken-prompts")])
+    fake_llm.script(Reply(content="noted"))
+    proc = run_cli(["-p", "what does @srv:file:///notes.txt say?"], home=home, cwd=project,
+                   base_url=fake_llm.base_url, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    warning = "MCP server 'srv' could not list its prompts (it works without them): "
+    assert proc.stderr.count(warning) == 1 and "prompts are broken today" in proc.stderr
+    assert NOTES in str(first_user_content(fake_llm)[-1]["text"])  # its resources still work

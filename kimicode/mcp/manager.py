@@ -43,6 +43,7 @@ class ServerStatus:
     log_path: Path
     held_back: list[str] = field(default_factory=list)  # tools not offered: they run only as tasks
     needs_sign_in: bool = False  # failed because only `kimicode mcp login NAME` can make it work
+    notes: list[str] = field(default_factory=list)  # what it works without ("could not list its prompts: ...")
 
 
 class McpManager:
@@ -120,6 +121,7 @@ class McpManager:
                 log_path=runner.log_path,
                 held_back=list(runner.held_back),
                 needs_sign_in=runner.state == "failed" and runner.error.startswith(SIGN_IN_PREFIX),
+                notes=list(runner.notes),
             )
             for name, runner in self._runners.items()
         ]

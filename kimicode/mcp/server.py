@@ -62,6 +62,7 @@ class ServerRunner:
         self.held_back: list[str] = []  # tools not offered: they run only as tasks
         self.prompts: list[Any] = []  # RemotePrompt, listed once per connection (kimicode/mcp/prompts.py)
         self.resources: list[Any] = []  # RemoteResource, for completion (kimicode/mcp/resources.py)
+        self.notes: list[str] = []  # what it works without, said once to the user
         self.unauthorized = False  # an HTTP server answered 401
         self.auth: Any = None  # the OAuth provider of a remote server's connection, if it uses one
         self.session: Any = None
@@ -179,7 +180,8 @@ class ServerRunner:
                 with anyio.fail_after(EXTRAS_TIMEOUT):
                     setattr(self, what, await lister(session, self.config.name))
             except Exception as exc:  # noqa: BLE001 - the server's tools stay usable without its prompts
-                self._write_log(f"[kimicode] could not list {what}: {flatten(exc)}\n")
+                self.notes.append(f"could not list its {what} (it works without them): {flatten(exc)}")
+                self._write_log(f"[kimicode] {self.notes[-1]}\n")
 
     def _transport(self, config: McpServerConfig, log: TextIO) -> Any:
         if config.transport == "stdio":

@@ -1,7 +1,7 @@
 """A real MCP server (stdio) with prompts and resources, for the tests.
 
 Prompts: review(file, focus="") — file is required — answers with one user message naming both, then an
-image. Resources: file:///notes.txt (text, NOTES) and file:///logo.png (binary, LOGO).
+image (``--broken-prompts``: listing them fails). Resources: file:///notes.txt (text, NOTES) and file:///logo.png (binary, LOGO).
 """
 
 # No `from __future__ import annotations`: the SDK reads prompt signatures at runtime.
@@ -11,7 +11,7 @@ LOGO = b"\x89PNG\r\n\x1a\nnot really a logo"
 PIXEL = b"\x89PNG\r\n\x1a\nreview pixel"  # the image the review prompt returns
 
 
-def build_server() -> "object":
+def build_server(broken_prompts: bool = False) -> "object":
     import base64
 
     from mcp.server.mcpserver import MCPServer
@@ -34,8 +34,16 @@ def build_server() -> "object":
     def logo() -> bytes:
         return LOGO
 
+    if broken_prompts:  # prompts/list fails: the server must stay usable
+
+        async def broken() -> list:  # type: ignore[type-arg]
+            raise ValueError("prompts are broken today")
+
+        server.list_prompts = broken  # type: ignore[method-assign]
     return server
 
 
 if __name__ == "__main__":
-    build_server().run()  # type: ignore[attr-defined]
+    import sys
+
+    build_server("--broken-prompts" in sys.argv).run()  # type: ignore[attr-defined]
