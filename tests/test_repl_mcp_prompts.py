@@ -1,5 +1,5 @@
-"""The REPL in a pty with a real MCP server (tests/mcp_servers/prompt_server.py): once it has connected its
-prompt completes with Tab, /help lists it, it runs as a command; @SERVER: completes to its resources and a
+"""The REPL in a pty with a real MCP server (tests/mcp_servers/prompt_server.py): its prompt runs as a command
+(typed at once, it waits for the server to connect), completes with Tab, /help lists it; @SERVER: completes to its resources and a
 mention attaches one; a failing read is one line and nothing is sent."""
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ def test_a_prompt_completes_lists_and_runs_and_a_resource_is_attached(
     spawn, fake_llm: FakeLLM, home: Path
 ) -> None:
     save_servers(home, [prompt_config()])
-    fake_llm.script(Reply(content="Reviewed main"), Reply(content="Read the notes"))
+    fake_llm.script(Reply(content="Reviewed main"), Reply(content="Reviewed app"), Reply(content="Read the notes"))
     repl: Repl = spawn("-y")
     repl.wait_prompt()
-    for _ in range(60):  # the server connects in the background; ask until it is up
-        start = len(repl.transcript)
-        repl.send_line("/mcp")
-        repl.wait_prompt()
-        if re.search(r"srv\s+stdio\s+ready", repl.transcript[start:]):
-            break
+    # Typed at once: the server may still be connecting, and the command then waits for it.
+    repl.send_line("/mcp__srv__review main.py")
+    repl.expect("Reviewed main")
+    assert b"Please review main.py." in fake_llm.chat_requests[0].raw
+    repl.wait_prompt()
     repl.send_line("/help")
     out = repl.expect("Ctrl-J new line")
     assert re.search(r"/mcp__srv__review FILE \[FOCUS\]\s+Review one file \(MCP server srv\)", out), out
@@ -38,9 +37,9 @@ def test_a_prompt_completes_lists_and_runs_and_a_resource_is_attached(
     repl.send("/mcp__srv__r")
     repl.send("\t")
     repl.expect("/mcp__srv__review")
-    repl.send_line(" main.py")
-    repl.expect("Reviewed main")
-    assert b"Please review main.py." in fake_llm.chat_requests[0].raw
+    repl.send_line(" app.py speed")
+    repl.expect("Reviewed app")
+    assert b"Please review app.py with a focus on speed." in fake_llm.chat_requests[1].raw
     repl.wait_prompt()
     repl.send_line("/mcp__srv__review")
     repl.expect("/mcp__srv__review needs the argument file")
@@ -50,11 +49,11 @@ def test_a_prompt_completes_lists_and_runs_and_a_resource_is_attached(
     repl.expect("srv:file:///notes.txt")
     repl.send_line(" say?")
     repl.expect("Read the notes")
-    sent = fake_llm.chat_requests[1].messages[-1]["content"]
+    sent = fake_llm.chat_requests[2].messages[-1]["content"]
     text = sent if isinstance(sent, str) else sent[-1]["text"]
     assert f'<resource server="srv" uri="file:///notes.txt">\n{NOTES}\n</resource>' in text
     repl.wait_prompt()
     repl.send_line("and @srv:file:///gone.txt?")
     repl.expect("@srv:file:///gone.txt could not be read")
     repl.wait_prompt()
-    assert len(fake_llm.chat_requests) == 2
+    assert len(fake_llm.chat_requests) == 3

@@ -10,9 +10,11 @@ name. Resource completions come from each ready server's listing (made once per 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kimicode.frontends.repl.commands import CommandRegistry, SlashCommand
+from kimicode.mcp.prompts import COMMAND_PREFIX
 
 if TYPE_CHECKING:
     from kimicode.frontends.repl.control import ReplControl
@@ -43,13 +45,34 @@ class LiveCommands(CommandRegistry):
         return found
 
     def get(self, name: str) -> SlashCommand | None:
-        return super().get(name) or self._prompts().get(name)
+        found = super().get(name) or self._prompts().get(name)
+        manager = self._mcp()
+        if found is None and name.startswith(COMMAND_PREFIX) and manager is not None and _starting(manager):
+            # Typed before its server connected: the command waits for the servers, then runs or says why not.
+            return SlashCommand(name, "MCP prompt", partial(_when_connected, self, name))
+        return found
 
     def __iter__(self) -> Iterator[SlashCommand]:
         return iter(sorted([*super().__iter__(), *self._prompts().values()], key=lambda c: c.name))
 
     def slash_names(self) -> list[str]:
         return sorted([*super().slash_names(), *self._prompts()])
+
+
+def _starting(manager: McpManager) -> bool:
+    return any(status.state == "starting" for status in manager.status())
+
+
+async def _when_connected(commands: LiveCommands, name: str, repl: ReplControl, arg: str) -> None:
+    manager = repl.mcp
+    if manager is not None and _starting(manager):
+        repl.renderer.dim("waiting for the MCP servers to connect…")
+        await manager.wait_ready(repl.config.mcp_startup_wait)
+    command = commands.get(name)
+    if command is None or (isinstance(command.handler, partial) and command.handler.func is _when_connected):
+        repl.renderer.error(f"unknown command /{name}; /help lists them")
+        return
+    await command.handler(repl, arg)
 
 
 def describe(prompt: RemotePrompt) -> str:
