@@ -52,13 +52,17 @@ class FailureReporter:
     def __init__(self, manager: McpManager, report: Report) -> None:
         self.manager = manager
         self.report = report
-        self._reported: set[str] = set()
+        self._reported: set[object] = set()
 
     def check(self) -> None:
         for status in self.manager.status():
             if status.state == "failed" and status.name not in self._reported:
                 self._reported.add(status.name)
                 self.report(failure_line(status))
+            for note in status.notes:  # e.g. its prompts could not be listed: it works without them
+                if (status.name, note) not in self._reported:
+                    self._reported.add((status.name, note))
+                    self.report(f"MCP server '{status.name}' {note}")
 
     async def watch(self) -> None:
         while True:

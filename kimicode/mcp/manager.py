@@ -43,6 +43,7 @@ class ServerStatus:
     log_path: Path
     held_back: list[str] = field(default_factory=list)  # tools not offered: they run only as tasks
     needs_sign_in: bool = False  # failed because only `kimicode mcp login NAME` can make it work
+    notes: list[str] = field(default_factory=list)  # what it works without ("could not list its prompts: ...")
 
 
 class McpManager:
@@ -120,9 +121,45 @@ class McpManager:
                 log_path=runner.log_path,
                 held_back=list(runner.held_back),
                 needs_sign_in=runner.state == "failed" and runner.error.startswith(SIGN_IN_PREFIX),
+                notes=list(runner.notes),
             )
             for name, runner in self._runners.items()
         ]
+
+    def server_names(self) -> list[str]:
+        return list(self._runners)
+
+    def prompts(self) -> list[Any]:
+        """The RemotePrompts of the servers ready now (kimicode/mcp/prompts.py)."""
+        return [p for runner in self._runners.values() if runner.state == "ready" for p in runner.prompts]
+
+    def resources(self) -> list[Any]:
+        """The RemoteResources the servers ready now listed (kimicode/mcp/resources.py)."""
+        return [r for runner in self._runners.values() if runner.state == "ready" for r in runner.resources]
+
+    async def get_prompt(self, server: str, name: str, args: dict[str, str]) -> Any:
+        """The server's GetPromptResult, or a str saying why there is none."""
+        return await self._ask(server, lambda session: session.get_prompt(name, args))
+
+    async def read_resource(self, server: str, uri: str) -> Any:
+        """The server's ReadResourceResult, or a str saying why there is none."""
+        return await self._ask(server, lambda session: session.read_resource(uri))
+
+    async def _ask(self, server: str, request: Any) -> Any:
+        runner = self._runners.get(server)
+        if runner is None:
+            return f"MCP server '{server}' is not configured"
+        if runner.state == "starting":
+            await runner.settled.wait()
+        if runner.state != "ready" or runner.session is None:
+            why = f": {runner.error}" if runner.error else ""
+            return f"MCP server '{server}' is not available ({runner.state}{why})"
+        try:
+            return await self._within_timeout(request(runner.session))
+        except asyncio.TimeoutError:
+            return f"MCP server '{server}' did not answer within {self.call_timeout:g}s"
+        except Exception as exc:  # noqa: BLE001 - said to the user in one line
+            return f"MCP server '{server}' refused: {flatten(exc)}"
 
     async def call_tool(
         self, server: str, tool: str, args: dict[str, Any], on_progress: OnProgress | None = None

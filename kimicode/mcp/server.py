@@ -60,6 +60,9 @@ class ServerRunner:
         self.error = ""
         self.tools: list[RemoteTool] = []
         self.held_back: list[str] = []  # tools not offered: they run only as tasks
+        self.prompts: list[Any] = []  # RemotePrompt, listed once per connection (kimicode/mcp/prompts.py)
+        self.resources: list[Any] = []  # RemoteResource, for completion (kimicode/mcp/resources.py)
+        self.notes: list[str] = []  # what it works without, said once to the user
         self.unauthorized = False  # an HTTP server answered 401
         self.auth: Any = None  # the OAuth provider of a remote server's connection, if it uses one
         self.session: Any = None
@@ -151,6 +154,7 @@ class ServerRunner:
             with anyio.fail_after(self.start_timeout):
                 await session.initialize()
                 self.tools, self.held_back = await list_tools(session)
+            await self._list_extras(session)
             if self.state != "starting":
                 return  # garbage on stdout during the handshake already failed it
             self.session = session
@@ -163,6 +167,21 @@ class ServerRunner:
                 )
             self.settled.set()
             await self._stop.wait()
+
+    async def _list_extras(self, session: Any) -> None:
+        """Prompts and resources, bounded in time; a failing list is a note in the log, never a failure."""
+        import anyio
+
+        from kimicode.mcp.prompts import list_prompts
+        from kimicode.mcp.resources import list_resources
+
+        for what, lister in (("prompts", list_prompts), ("resources", list_resources)):
+            try:
+                with anyio.fail_after(EXTRAS_TIMEOUT):
+                    setattr(self, what, await lister(session, self.config.name))
+            except Exception as exc:  # noqa: BLE001 - the server's tools stay usable without its prompts
+                self.notes.append(f"could not list its {what} (it works without them): {flatten(exc)}")
+                self._write_log(f"[kimicode] {self.notes[-1]}\n")
 
     def _transport(self, config: McpServerConfig, log: TextIO) -> Any:
         if config.transport == "stdio":
@@ -201,6 +220,7 @@ class ServerRunner:
             self.fail(f"sent something that is not MCP on its output ({text[:120]})")
 
 
+EXTRAS_TIMEOUT = 10.0  # to list a server's prompts, or its resources (s)
 HTTP_TIMEOUT = 30.0  # connect, write, pool (s)
 HTTP_STREAM_READ_TIMEOUT = 300.0  # a server may hold a streamed response open
 

@@ -33,14 +33,13 @@ from kimicode.agent.policy import ApprovalDecision
 from kimicode.agent.runtime import Runtime
 from kimicode.config import Config
 from kimicode.frontends.acp import approvals, outcomes
-from kimicode.frontends.acp.custom import custom_available, custom_catalog, use_custom_command
+from kimicode.frontends.acp.custom import announce_commands, use_custom_command
 from kimicode.frontends.acp.editor import EditorFiles, EditorTerminals
 from kimicode.frontends.acp.elicit import send_questions_to_editor
 from kimicode.frontends.acp.options import (
     ACP_MODES,
     PLAN,
     STANCE_INFO,
-    available_commands,
     config_options,
     current_mode,
     slash_command,
@@ -195,8 +194,7 @@ class AcpSession:
     async def announce(self) -> None:
         """Right after session/new or session/load answered: commands, then what was noted meanwhile."""
         self._announced = True
-        self.custom = custom_catalog(self.config)  # the user's own commands, read when the editor is told them
-        await self.send(h.update_available_commands([*available_commands(), *custom_available(self.custom)]))
+        await announce_commands(self)  # kimicode's, the user's own and the MCP servers' prompts
         for text in self._notices:
             await self.send(h.update_agent_message_text(f"_kimicode: {text}_\n\n"))
         self._notices.clear()
@@ -292,9 +290,10 @@ class AcpSession:
         if command is not None:
             await self._command(*command)
             return "end_turn"
-        prompt = await use_custom_command(self, text)  # the text itself, or the custom command it names
-        if prompt is None:
+        used = await use_custom_command(self, text, images)  # the text itself, or the command it names
+        if used is None:
             return "end_turn"
+        prompt, images = used
         self._cancelled = False
         self._turn = asyncio.create_task(self._consume(prompt, images))
         try:

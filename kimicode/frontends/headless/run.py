@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from kimicode.agent import events as ev
 from kimicode.config import NO_KEY, Config
+from kimicode.frontends.common.mcp_input import McpInputError, mcp_input
 from kimicode.frontends.common.media import MediaError, load_media
 from kimicode.frontends.headless.printer import (
     EXIT_FAILED,
@@ -239,6 +240,10 @@ async def run_headless(
             if used is not None:
                 task = used.prompt
                 agent.tool_gate = tool_gate(used.command)
+        try:  # a server's prompt as /mcp__SERVER__PROMPT, its resources as @SERVER:URI
+            task, images, _ = await mcp_input(task, images, run.mcp)
+        except McpInputError as exc:
+            return early_exit(fmt, "usage", str(exc), EXIT_USAGE, session_id=opened.session.id)
         if steering is not None:
             from kimicode.frontends.headless.input_stream import follow
 

@@ -34,6 +34,7 @@ from kimicode.frontends.repl.conversation import Conversation
 from kimicode.frontends.repl.custom_commands import extensions_notice
 from kimicode.frontends.repl.dispatch import Dispatcher
 from kimicode.frontends.repl.live import LiveArea
+from kimicode.frontends.repl.mcp_prompts import with_resources as mcp_resources
 from kimicode.frontends.repl.next_message import NextMessage
 from kimicode.frontends.repl.prompt_loop import PROMPT, LivePrompt, build_session, idle_toolbar
 from kimicode.frontends.repl.render import Renderer
@@ -94,7 +95,7 @@ class Repl:
         self.options = options
         self.renderer = Renderer()
         self.want_exit = False
-        self.commands = repl_commands(config)
+        self.commands = repl_commands(config, lambda: self.mcp)  # with the MCP prompts as servers connect
         self.mcp: McpManager | None = None  # the MCP servers of this session, when any are configured
         # SIGTERM or SIGHUP received: the turn is cancelled, the session saved, and the REPL ends.
         self.stop_signal: signal.Signals | None = None
@@ -245,7 +246,8 @@ class Repl:
             asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.dispatch.send_queue()))
 
     async def run_turn(self, text: str) -> None:
-        message = self.next_message.compose(text)
+        with_resources = await mcp_resources(text, self.mcp, self.renderer)  # @SERVER:URI mentions attached
+        message = self.next_message.compose(with_resources) if with_resources is not None else None
         if message is None:
             return
         text, images, parts = message

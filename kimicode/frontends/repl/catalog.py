@@ -20,14 +20,19 @@ from kimicode.frontends.repl import (
 from kimicode.frontends.repl.commands import CommandRegistry
 from kimicode.frontends.repl.context_view import COMMAND as CONTEXT_COMMAND
 from kimicode.frontends.repl.history_view import COMMAND as HISTORY_COMMAND
+from kimicode.frontends.repl.mcp_prompts import LiveCommands
 from kimicode.frontends.repl.rewind import COMMAND as REWIND_COMMAND
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kimicode.config import Config
+    from kimicode.mcp.manager import McpManager
 
 
-def repl_commands(config: Config | None = None) -> CommandRegistry:
-    """The built-in commands, then (given ``config``) the user's own whose names no built-in has."""
+def repl_commands(config: Config | None = None, mcp: Callable[[], McpManager | None] | None = None) -> CommandRegistry:
+    """The built-in commands, then (given ``config``) the user's own whose names no built-in has, and (given
+    ``mcp``, the session's MCP servers) their prompts as they connect."""
     builtin = [
         *session_commands.COMMANDS, *settings_commands.COMMANDS, *verbs.COMMANDS, tasks_command.COMMAND,
         agents_command.COMMAND, custom_commands.MEMORY_COMMAND, REWIND_COMMAND, HISTORY_COMMAND, CONTEXT_COMMAND,
@@ -36,4 +41,5 @@ def repl_commands(config: Config | None = None) -> CommandRegistry:
     if config is None:
         return CommandRegistry(builtin)
     reserved = {command.name for command in CommandRegistry(builtin)}
-    return CommandRegistry([*builtin, *custom_commands.custom_slash_commands(config, reserved)])
+    commands = [*builtin, *custom_commands.custom_slash_commands(config, reserved)]
+    return CommandRegistry(commands) if mcp is None else LiveCommands(commands, mcp, custom_commands.prompt_command)

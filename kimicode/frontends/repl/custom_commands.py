@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from kimicode.extensions.commands import CustomCommand
     from kimicode.frontends.repl.control import ReplControl
     from kimicode.frontends.repl.render import Renderer
+    from kimicode.mcp.prompts import RemotePrompt
 
 MEMORY_MARK = "#"
 MAX_PROBLEM_LINES = 5  # of custom command files that could not be read, at start-up
@@ -41,12 +42,25 @@ def custom_slash_commands(config: Config, reserved: Collection[str]) -> list[Sla
     return found
 
 
-async def prepare(command: CustomCommand, repl: ReplControl, arg: str) -> str | None:
+def prompt_command(prompt: RemotePrompt) -> SlashCommand:
+    """An MCP server's prompt as a command (kimicode.frontends.repl.mcp_prompts lists them as they connect)."""
+    from kimicode.frontends.repl.mcp_prompts import describe
+
+    return SlashCommand(prompt.command, describe(prompt), partial(_use, prompt), prompt.usage)
+
+
+async def prepare(command: CustomCommand | RemotePrompt, repl: ReplControl, arg: str) -> str | None:
     """The prompt for the command's turn, its ``allowed-tools`` gate set on the agent until the next turn
-    starts (lift_gate); None when it cannot be used (said in one line)."""
+    starts (lift_gate); None when it cannot be used (said in one line). An MCP prompt's turn is the server's."""
     from kimicode.extensions.commands_expand import ExpansionError, expand, policed_shell
     from kimicode.extensions.commands_use import tool_gate
+    from kimicode.mcp.prompts import RemotePrompt
 
+    if isinstance(command, RemotePrompt):
+        from kimicode.frontends.repl.mcp_prompts import prepare_prompt
+
+        lift_gate(repl)
+        return await prepare_prompt(command, repl, arg)
     config = repl.config
     shell = policed_shell(repl.agent.policy, repl.agent.ctx) if config.trusted else None
     try:
@@ -70,7 +84,7 @@ def lift_gate(repl: ReplControl) -> None:
         repl.agent.tool_gate = None
 
 
-async def _use(command: CustomCommand, repl: ReplControl, arg: str) -> None:
+async def _use(command: CustomCommand | RemotePrompt, repl: ReplControl, arg: str) -> None:
     """The command's handler where no dispatcher starts the turn in the background (the dispatcher does,
     so the prompt stays live as for any message: custom_command_of)."""
     prompt = await prepare(command, repl, arg)
@@ -82,13 +96,17 @@ async def _use(command: CustomCommand, repl: ReplControl, arg: str) -> None:
         lift_gate(repl)
 
 
-def custom_command_of(command: SlashCommand) -> CustomCommand | None:
+def custom_command_of(command: SlashCommand) -> CustomCommand | RemotePrompt | None:
+    """The user's command or MCP prompt the command runs (the dispatcher starts its turn in the background)."""
     handler = command.handler
     return handler.args[0] if isinstance(handler, partial) and handler.func is _use else None
 
 
 def is_custom(command: SlashCommand) -> bool:
-    return custom_command_of(command) is not None
+    """One of the user's own commands (an MCP prompt is not)."""
+    from kimicode.extensions.commands import CustomCommand
+
+    return isinstance(custom_command_of(command), CustomCommand)
 
 
 def extensions_notice(config: Config, registry: Iterable[SlashCommand], renderer: Renderer, hooks: int = 0) -> None:

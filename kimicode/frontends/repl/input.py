@@ -12,6 +12,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 MAX_PATH_COMPLETIONS = 50
+MAX_RESOURCE_COMPLETIONS = 50
 
 
 def main_key_bindings() -> KeyBindings:
@@ -44,11 +45,16 @@ def main_key_bindings() -> KeyBindings:
 
 
 class MentionCompleter(Completer):
-    """Slash commands at the start of the input; workspace paths after ``@``."""
+    """Slash commands at the start of the input; workspace paths, and MCP resources (``SERVER:URI``,
+    from ``resources``), after ``@``."""
 
-    def __init__(self, workspace: Path, command_names: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self, workspace: Path, command_names: Callable[[], Iterable[str]],
+        resources: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
         self.workspace = workspace
         self.command_names = command_names
+        self.resources = resources
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         before = document.text_before_cursor
@@ -59,7 +65,13 @@ class MentionCompleter(Completer):
             return
         word = before.split()[-1] if before and not before[-1].isspace() else ""
         if word.startswith("@"):
+            yield from self._resources(word[1:])
             yield from self._paths(word[1:])
+
+    def _resources(self, partial: str) -> Iterable[Completion]:
+        matching = [mention for mention in self.resources() if mention.startswith(partial) and mention != partial]
+        for mention in matching[:MAX_RESOURCE_COMPLETIONS]:
+            yield Completion(mention, start_position=-len(partial), display=mention)
 
     def _paths(self, partial: str) -> Iterable[Completion]:
         folder, _, stem = partial.rpartition("/")

@@ -132,6 +132,7 @@ def build_session(
     from kimicode.frontends.repl.input import MentionCompleter, main_key_bindings
     from kimicode.frontends.repl.keys import install_sequences, prompt_bindings, prompt_input, prompt_output
     from kimicode.frontends.repl.live_keys import alongside_bindings
+    from kimicode.frontends.repl.mcp_prompts import resource_mentions
 
     config = repl.config
     config.home.mkdir(parents=True, exist_ok=True)
@@ -143,7 +144,7 @@ def build_session(
         input=prompt_input(),
         output=prompt_output(repl.terminal.keyboard_mode),
         history=WorkspaceHistory(config.home, config.work_dir),
-        completer=MentionCompleter(config.work_dir, command_names),
+        completer=MentionCompleter(config.work_dir, command_names, lambda: resource_mentions(repl.mcp)),
         complete_while_typing=True,
         bottom_toolbar=toolbar,
         enable_history_search=False,
