@@ -131,6 +131,9 @@ def test_desktop_login_stream_approve_and_picture(server: Server, browser: Any, 
     assert shot.get_attribute("src").startswith("data:image/png;base64,")
     page.locator(".msg.assistant", has_text="A red square.").wait_for()
     assert page.evaluate("document.querySelector('.tool img.shot').naturalWidth") > 0
+    status = page.locator("header .status")
+    assert "tokens in context" in status.inner_text()
+    assert "$" not in status.inner_text()  # the scripted endpoint's prices are not known: no cost is made up
     keep(page, tmp_path, "desktop")
     assert errors == []
     # the login link was spent by this visit

@@ -246,7 +246,10 @@ class KcChat extends HTMLElement {
   }
 
   on_usage(event) {
-    if (!event.agent) this.status(`$${Number(event.total_cost).toFixed(4)} · ${event.context_tokens.toLocaleString()} tokens in context`);
+    if (event.agent) return;
+    // total_cost is null where the endpoint's prices are not known: then no cost is shown
+    const cost = event.total_cost == null ? "" : `$${Number(event.total_cost).toFixed(4)} · `;
+    this.status(`${cost}${event.context_tokens.toLocaleString()} tokens in context`);
   }
 
   on_refused(event) {
