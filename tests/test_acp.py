@@ -324,11 +324,13 @@ def test_slash_commands_answer_without_the_model(fake_llm: FakeLLM, home: Path, 
             session = await conn.new_session(cwd=str(ws), mcp_servers=[])
             await conn.prompt(session_id=session.session_id, prompt=[text_block("/mode thinking")])
             await conn.prompt(session_id=session.session_id, prompt=[text_block("/compact")])
+            await conn.prompt(session_id=session.session_id, prompt=[text_block("/cost")])
 
     run(scenario())
     assert not fake_llm.chat_requests
     text = client.agent_text()
     assert "Mode: thinking" in text and "screenshot" not in text and "Nothing to compact yet." in text
+    assert "0 tool calls." in text and "$" not in text  # a local endpoint's prices are not known: no cost
     assert [u.current_mode_id for u in client.of_kind("current_mode_update")] == ["thinking"]
 
 

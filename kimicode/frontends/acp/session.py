@@ -389,8 +389,11 @@ class AcpSession:
                 await self.options_changed()
             await say(f"Model: {self.config.model} at {self.config.base_url}.")
         elif name == "cost":
+            from kimicode.llm.prices import prices_known
+
             totals = self.agent.totals
             await say(
                 f"{totals.prompt_tokens:,} input tokens ({totals.cached_tokens:,} cached), "
-                f"{totals.completion_tokens:,} output tokens, {totals.tool_calls} tool calls, ${totals.cost:.4f}."
+                f"{totals.completion_tokens:,} output tokens, {totals.tool_calls} tool call{'s' * (totals.tool_calls != 1)}"
+                + (f", ${totals.cost:.4f}." if prices_known(self.config) else ".")
             )
