@@ -92,6 +92,7 @@ class AdaptiveLimiter:
         self._full_since: float | None = None  # when this window's limit was first found full (slow start)
         self._probe_timer: asyncio.TimerHandle | None = None
         self._probe_loop: asyncio.AbstractEventLoop | None = None  # a timer of a finished loop never fires
+        self._probe_due = 0.0  # the loop's time the timer was set for
 
     def stats(self) -> LimiterStats:
         return LimiterStats(self.limit, self.peak, self.throttled, self.granted)
@@ -146,6 +147,7 @@ class AdaptiveLimiter:
             return
         wait = max(0.0, self._full_since + self._probe - self._clock())
         self._probe_loop = loop
+        self._probe_due = loop.time() + wait
         self._probe_timer = loop.call_later(wait, self.probe)
 
     def probe(self) -> None:
@@ -157,6 +159,13 @@ class AdaptiveLimiter:
             return
         if self._clock() < full_since + self._probe or self._clock() < self._pause_until:
             return  # not yet (or the endpoint asked for a pause); the next caller turned away re-arms it
+        loop = self._probe_loop
+        if loop is not None and loop.is_running() and loop.time() - self._probe_due > self._probe / 2:
+            # The timer ran late: this process is busy (still sending the window, say), so a refusal may
+            # be waiting unread. Look again once it has kept up for a whole probe time.
+            self._full_since = self._clock()
+            self._arm_probe(loop)
+            return
         self._grow(min(self.ssthresh, 2 * self.limit))
         self._wake()
         if self._waiters:  # still wider than the new limit: the next window is full now
