@@ -150,6 +150,24 @@ def test_a_429_within_the_probe_time_stops_the_timed_doubling() -> None:
     asyncio.run(scenario())
 
 
+def test_a_refusal_read_after_a_timed_doubling_halves_the_limit_it_was_sent_under() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        limiter = AdaptiveLimiter(20, clock=clock)
+        requests = await queue_callers(limiter, 50)
+        first_window = [request.result() for request in requests if request.done()]
+        clock.now += SLOW_START_PROBE
+        limiter.probe()  # a busy process: the doubling happens before the first window's 429s are read
+        await until(lambda: limiter._woken == 0)
+        assert limiter.limit == 40 and limiter.in_flight == 40
+        limiter.release(first_window[0], "throttled", retry_after=1.0)
+        assert limiter.limit == 10 and limiter.ssthresh == 10  # half of the 20 it was refused under, not of 40
+        for request in requests:
+            request.cancel()
+
+    asyncio.run(scenario())
+
+
 def test_the_probe_timer_lets_fifty_callers_in_before_any_reply() -> None:
     """The real clock and the loop's timer: 50 callers, none answered, all granted (the old limiter would
     have kept 30 waiting until the first replies)."""

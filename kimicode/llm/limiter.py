@@ -93,6 +93,7 @@ class AdaptiveLimiter:
         self._probe_timer: asyncio.TimerHandle | None = None
         self._probe_loop: asyncio.AbstractEventLoop | None = None  # a timer of a finished loop never fires
         self._probe_due = 0.0  # the loop's time the timer was set for
+        self._probed_from = (0, 0)  # (grants made, limit) when the probe last doubled the limit
 
     def stats(self) -> LimiterStats:
         return LimiterStats(self.limit, self.peak, self.throttled, self.granted)
@@ -166,6 +167,7 @@ class AdaptiveLimiter:
             self._full_since = self._clock()
             self._arm_probe(loop)
             return
+        self._probed_from = (self.granted, self.limit)
         self._grow(min(self.ssthresh, 2 * self.limit))
         self._wake()
         if self._waiters:  # still wider than the new limit: the next window is full now
@@ -194,7 +196,11 @@ class AdaptiveLimiter:
         elif outcome == "throttled":
             self.throttled += 1
             if grant > self._last_decrease:
-                self._grow(max(1, self.limit // 2))
+                granted_then, limit_then = self._probed_from
+                # Refused from before the last timed doubling: that doubling came before the refusal was
+                # read, so halve what was in force when this request was let through.
+                base = limit_then if grant <= granted_then else self.limit
+                self._grow(max(1, min(self.limit, base) // 2))
                 self._last_decrease = self.granted
                 self._successes = 0
             self.ssthresh = min(self.ssthresh, self.limit)
