@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from kimicode.agent.swarm_report import SUB_AGENT_PROMPT
 from tests.fake_llm import RecordedRequest
 
-SUB_MARKER = "You are sub-agent sub-"
+SUB_MARKER = SUB_AGENT_PROMPT.splitlines()[0]  # the heading of the sub-agents' part of the system prompt
 TASK_ID = re.compile(r"TASK-(\d+)")
 
 

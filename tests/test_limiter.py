@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from kimicode.config import Config
 from kimicode.llm.client import ChatClient
-from kimicode.llm.limiter import AdaptiveLimiter
+from kimicode.llm.limiter import SLOW_START_PROBE, AdaptiveLimiter
 from kimicode.llm.profiles import profile_for
 from tests.fake_llm import FakeLLM, Reply
 
@@ -52,7 +52,7 @@ async def release_granted(limiter: AdaptiveLimiter, callers: list[asyncio.Future
 
 def test_slow_start_doubles_the_limit_per_saturated_window_until_the_first_429() -> None:
     async def scenario() -> None:
-        limiter = AdaptiveLimiter(2)
+        limiter = AdaptiveLimiter(2, clock=FakeClock())  # no probe time passes: growth by replies alone
         callers = await queue_callers(limiter, 100)
         done: set[int] = set()
         limits, windows = [limiter.limit], []
@@ -82,7 +82,7 @@ def test_a_swarm_of_the_default_width_has_every_agent_started_after_its_first_wi
     async def scenario() -> None:
         floor = Config(api_key="k").swarm_concurrency
         width = floor * 5 // 2  # 50 agents at the default floor of 20
-        limiter = AdaptiveLimiter(floor)
+        limiter = AdaptiveLimiter(floor, clock=FakeClock())  # no probe time passes: growth by replies alone
         requests = await queue_callers(limiter, width)  # every agent's first request, at once
         assert limiter.in_flight == floor
 
@@ -107,9 +107,86 @@ def test_a_swarm_of_the_default_width_has_every_agent_started_after_its_first_wi
     asyncio.run(scenario())
 
 
+def test_a_full_window_unrefused_for_the_probe_time_doubles_before_any_reply() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        floor = Config(api_key="k").swarm_concurrency
+        width = floor * 5 // 2  # 50 agents at the default floor of 20
+        limiter = AdaptiveLimiter(floor, clock=clock)
+        requests = await queue_callers(limiter, width)
+        full_since = clock.now
+        clock.now = full_since + SLOW_START_PROBE / 2
+        limiter.probe()
+        assert limiter.limit == floor  # not yet held long enough to count as accepted
+        clock.now = full_since + SLOW_START_PROBE
+        limiter.probe()
+        await until(lambda: limiter._woken == 0)
+        assert limiter.limit == 2 * floor and limiter.in_flight == 2 * floor  # no reply yet: doubled by time
+        limiter.probe()
+        assert limiter.limit == 2 * floor  # the new window has not been held for the probe time yet
+        clock.now += SLOW_START_PROBE
+        limiter.probe()
+        await until(lambda: limiter._woken == 0)
+        assert limiter.in_flight == width and not limiter._waiters and limiter.throttled == 0
+        for request in requests:
+            request.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_429_within_the_probe_time_stops_the_timed_doubling() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        limiter = AdaptiveLimiter(20, clock=clock)
+        requests = await queue_callers(limiter, 50)
+        limiter.release(requests[0].result(), "throttled", retry_after=1.0)  # the endpoint refuses one
+        clock.now += SLOW_START_PROBE
+        limiter.probe()
+        assert limiter.limit == 10 and not limiter.in_slow_start
+        assert limiter.in_flight == 19 and len(limiter._waiters) == 30  # nobody let in over the halved limit
+        for request in requests:
+            request.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_refusal_read_after_a_timed_doubling_halves_the_limit_it_was_sent_under() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        limiter = AdaptiveLimiter(20, clock=clock)
+        requests = await queue_callers(limiter, 50)
+        first_window = [request.result() for request in requests if request.done()]
+        clock.now += SLOW_START_PROBE
+        limiter.probe()  # a busy process: the doubling happens before the first window's 429s are read
+        await until(lambda: limiter._woken == 0)
+        assert limiter.limit == 40 and limiter.in_flight == 40
+        limiter.release(first_window[0], "throttled", retry_after=1.0)
+        assert limiter.limit == 10 and limiter.ssthresh == 10  # half of the 20 it was refused under, not of 40
+        for request in requests:
+            request.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_the_probe_timer_lets_fifty_callers_in_before_any_reply() -> None:
+    """The real clock and the loop's timer: 50 callers, none answered, all granted (the old limiter would
+    have kept 30 waiting until the first replies)."""
+
+    async def scenario() -> None:
+        floor = Config(api_key="k").swarm_concurrency
+        width = floor * 5 // 2
+        limiter = AdaptiveLimiter(floor)
+        requests = [asyncio.ensure_future(limiter.acquire()) for _ in range(width)]
+        # the timeout only stops a broken limiter from hanging the test; nothing is released meanwhile
+        done, pending = await asyncio.wait(requests, timeout=30)
+        assert not pending and limiter.peak == width and limiter.throttled == 0
+
+    asyncio.run(scenario())
+
+
 def test_nothing_grows_without_callers_waiting() -> None:
     async def scenario() -> None:
-        limiter = AdaptiveLimiter(4)
+        limiter = AdaptiveLimiter(4, clock=FakeClock())
         for _ in range(20):
             limiter.release(await limiter.acquire(), "ok")
         assert limiter.limit == 4 and limiter.in_slow_start

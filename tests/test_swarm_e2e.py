@@ -89,15 +89,39 @@ def test_twenty_sub_agents_build_in_parallel_and_one_failure_is_contained(
     assert "(doomed): failed" in report and "sub-agent model is down" in report
     assert "gave up after 4 attempts" in report
 
-    # each sub-agent: its own context, the task verbatim, the role in the system prompt, no spawning
+    # each sub-agent: its own context, its role and then the task verbatim as the user message, no spawning
     subs = sub_requests(fake_llm.chat_requests)
     first_of_3 = next(r for r in subs if steps_done(r) == 0 and task_number(r) == 3)
     assert [m["role"] for m in first_of_3.messages] == ["system", "user"]
-    assert first_user_text(first_of_3) == part_task(3)
-    assert "# Your role: builder 3" in first_of_3.messages[0]["content"]
+    assert first_user_text(first_of_3).startswith("# Your role: builder 3\n")
+    assert first_user_text(first_of_3).endswith("\n" + part_task(3))
     assert "spawn_agents" not in first_of_3.tool_names()
     assert {"bash", "view", "createfile", "strreplace", "insert", "submit"} <= set(first_of_3.tool_names())
     assert "spawn_agents" in main_requests(fake_llm.chat_requests)[0].tool_names()
+
+
+def common_prefix(a: bytes, b: bytes) -> bytes:
+    n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return a[:n]
+
+
+def test_sub_agents_first_requests_share_every_byte_before_their_user_message(
+    fake_llm: FakeLLM, home: Path, workspace: Path
+) -> None:
+    """An endpoint that caches prompts by prefix serves all but the task: the same system prompt and tool
+    list bytes, and nothing that sets a sub-agent apart before its user message."""
+    fake_llm.responder = swarm_responder
+    proc = run_cli(["-p", "-y", "--mode", "swarm", "build all the parts"], home=home, cwd=workspace,
+                   base_url=fake_llm.base_url, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    firsts = {task_number(r): r for r in sub_requests(fake_llm.chat_requests) if steps_done(r) == 0}
+    a, b = firsts[3], firsts[11]
+    shared = common_prefix(a.raw, b.raw)
+    user_message = a.raw.index(b'{"role":"user"')
+    assert a.raw.index(b'"tools":') < a.raw.index(b'"messages":')  # the tool list is part of the prefix
+    assert len(shared) > user_message, (a.raw[len(shared) - 80:len(shared) + 40], user_message)
+    assert a.messages[0] == b.messages[0] and a.body["tools"] == b.body["tools"]
+    assert first_user_text(a).endswith(part_task(3)) and first_user_text(b).endswith(part_task(11))
 
 
 def test_stream_json_carries_sub_agent_events_and_text_mode_ends_with_a_summary(

@@ -10,7 +10,7 @@ import pytest
 
 from tests.clirun import run_cli, write_home_config
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
-from tests.swarm_script import is_sub_agent, main_requests, steps_done, task_number
+from tests.swarm_script import first_user_text, is_sub_agent, main_requests, steps_done, task_number
 
 SHARED_LINES = [f"line {n}" for n in range(1, 10)]
 
@@ -94,7 +94,7 @@ def test_three_sub_agents_edit_one_file_in_worktrees_and_all_changes_land(fake_l
     assert "Merged into the workspace: own2.txt, shared.txt" in report
     # each sub-agent was told where its private workspace is, and it is not the user's
     first = next(r for r in fake_llm.chat_requests if is_sub_agent(r))
-    assert "kimicode-worktrees" in first.messages[0]["content"]
+    assert "kimicode-worktrees" in first_user_text(first)
 
 
 def test_conflicting_edits_land_once_and_the_other_is_reported_with_its_worktree(fake_llm: FakeLLM, home: Path, repo: Path) -> None:

@@ -64,12 +64,15 @@ def test_swarm_json_reports_forced_waves_and_concurrency_reached(fake_llm: FakeL
         return responder(request)
 
     fake_llm.responder = held
+    # An endpoint that takes two at once: slow start probes wider, is refused (429), and holds at two.
+    fake_llm.concurrency_limit = 2
     result, text = run_json(fake_llm, tmp_path, "swarm_concurrency = 2\n")
     assert result["critical_steps"] == 2 + 3  # as if all five ran at once
     # the first steps of five sub-agents met a limit of 2: three queued, at least one wave more
-    assert result["queued_sub_agents"] == 3
+    assert result["queued_sub_agents"] >= 3  # and a later step may find the two slots taken again
     assert result["forced_waves"] >= 1
     assert result["critical_steps_capped"] >= result["critical_steps"]
-    assert result["concurrency_reached"] == fake_llm.max_in_flight >= 2
+    # requests in flight from the client's side, counting those the endpoint refused
+    assert result["concurrency_reached"] >= fake_llm.max_in_flight == 2
     assert result["concurrency_limit"] >= 2
     assert "extra waves" in text

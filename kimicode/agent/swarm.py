@@ -1,8 +1,9 @@
 """Agent Swarm: sub-agents run in parallel for an orchestrating agent, within shared budgets.
 
-Each sub-agent is an ordinary ``Agent`` with its own history (its role added to the system prompt, its task
-verbatim as the user message), the workspace's ToolContext (so the per-file locks are shared) and the same
-ChatClient. Every spawned sub-agent starts at once: how many talk to the model at a time is the endpoint's
+Each sub-agent is an ordinary ``Agent`` with its own history (the run's system prompt with the sub-agents'
+common part, the same bytes for every plain sub-agent; its role, id and then its task verbatim as the user
+message, so an endpoint's prompt cache serves all but that), the workspace's ToolContext (so the per-file
+locks are shared) and the same ChatClient. Every spawned sub-agent starts at once: how many talk to the model at a time is the endpoint's
 adaptive limit (kimicode/llm/limiter.py, slow start from ``swarm_concurrency``), which their requests queue
 at, so the swarm is as wide as the endpoint takes rather than running in waves. The swarm caps how many are
 alive, how many tool calls run at once (``concurrency``: 50 commands at once would starve a small machine)
@@ -39,7 +40,15 @@ from kimicode.agent.agent_catalog import agent_instructions, allowed_extras, all
 from kimicode.agent.callbacks import CURRENT_EMIT, CURRENT_STEP, Approver, Emit, refuse_all
 from kimicode.agent.loop import Agent
 from kimicode.agent.swarm_accounting import RunAccounting, SubAgentOutcome, SubState, annotate_result, capped_figures
-from kimicode.agent.swarm_report import ROLE_PROMPT, WORKTREE_PROMPT, first_line, format_outcomes, judge
+from kimicode.agent.swarm_report import (
+    ROLE_PROMPT,
+    SUB_AGENT_PROMPT,
+    TASK_HEADING,
+    WORKTREE_PROMPT,
+    first_line,
+    format_outcomes,
+    judge,
+)
 from kimicode.agent.swarm_tools import bound_tools
 from kimicode.llm.client import ChatClient
 from kimicode.security.policy import Policy
@@ -92,6 +101,7 @@ class _SubAgent:
     agent_id: str
     role: str
     task: str
+    opening: str = ""  # what sets this sub-agent apart (role, id, workspace): its user message opens with it
     steps: int = 0
     tool_calls: int = 0
     last_tool: str = ""
@@ -244,20 +254,23 @@ class Swarm:
         state: SubState = "failed"
         text = ""
         try:
-            role_prompt = ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id, max_steps=self.limits.max_steps)
+            # Shared by every plain sub-agent byte for byte (the prompt cache's prefix); what differs opens
+            # the user message, before the task.
+            system_prompt = self.system_prompt + "\n\n" + SUB_AGENT_PROMPT.format(max_steps=self.limits.max_steps)
+            sub.opening = ROLE_PROMPT.format(role=sub.role, agent_id=sub.agent_id)
             if wave is not None:
                 async with self._worktree_setup:
                     workspace = await asyncio.to_thread(wave.add, sub.agent_id)
                 ctx = dataclasses.replace(ctx, workspace=workspace)
-                role_prompt += WORKTREE_PROMPT.format(workspace=workspace)
+                sub.opening += WORKTREE_PROMPT.format(workspace=workspace)
             if sub.agent is not None:
-                role_prompt += "\n" + agent_instructions(sub.agent)
+                system_prompt += "\n" + agent_instructions(sub.agent)
             agent = Agent(
                 client=self._client(sub.agent),
                 tools=allowed_tools(bound_tools(self.tools, self._tool_slots), sub.agent),
                 extra_tools=allowed_extras(self._read_only_extras if self.extra_tools else None, sub.agent),
                 ctx=ctx,
-                system_prompt=self.system_prompt + "\n\n" + role_prompt,
+                system_prompt=system_prompt,
                 approver=self.approver,
                 policy=self.policy,
                 max_steps=self.limits.max_steps,
@@ -311,7 +324,7 @@ class Swarm:
             self._asking -= 1
 
     async def _drive(self, agent: Agent, sub: _SubAgent, emit: Emit, step: int) -> tuple[SubState, str]:
-        run = agent.run(sub.task)
+        run = agent.run(sub.opening + TASK_HEADING + sub.task)
         try:
             async for event in run:
                 if isinstance(event, ev.Done):

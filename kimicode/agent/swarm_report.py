@@ -17,15 +17,24 @@ from kimicode.tools.base import truncate_middle
 RESULTS_BUDGET_CHARS = 40_000
 MIN_RESULT_CHARS = 800
 
+# The sub-agents' system prompt is the same for every plain sub-agent of a run, byte for byte, and so is
+# their tool list: what sets one apart (role, id, private workspace) opens its user message, before its task.
+# An endpoint that caches prompts by prefix then serves all but the task from its cache.
+SUB_AGENT_PROMPT = """\
+# You are a sub-agent
+
+You are one of several agents working in parallel for an orchestrating agent, in the same workspace. Your
+role, your id and your task are in the user message: do exactly that task, nothing more. Other agents may be
+editing other files at the same time: touch only the files your task needs. Nobody will answer questions, so
+decide sensibly and note assumptions. You have at most {max_steps} steps. When the task is done, call
+`submit` with a summary of what you did, what you found and what the orchestrator must know (paths,
+results, problems).
+"""
+
 ROLE_PROMPT = """\
 # Your role: {role}
 
-You are sub-agent {agent_id}, one of several agents working in parallel for an orchestrating agent, in the
-same workspace. Do exactly the task in the user message, nothing more. Other agents may be editing other
-files at the same time: touch only the files your task needs. Nobody will answer questions, so decide
-sensibly and note assumptions. You have at most {max_steps} steps. When the task is done, call `submit`
-with a summary of what you did, what you found and what the orchestrator must know (paths, results,
-problems).
+You are sub-agent {agent_id}.
 """
 
 WORKTREE_PROMPT = """
@@ -33,6 +42,8 @@ Your workspace is {workspace}: a private git worktree holding a copy of the shar
 you started. Work only there (use relative paths, or absolute paths under it); never write to the original
 workspace directly. When you finish, your changes are merged back into the shared workspace for you.
 """
+
+TASK_HEADING = "\n# Your task\n\n"
 
 
 def judge(result: ev.RunResult, max_steps: int) -> tuple[SubState, str]:

@@ -165,7 +165,8 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
     service = LimiterService(backend)
     env = {**options.agent_env, LIMITER_ENV: await service.start()}
     work_root = options.out / WORK_DIR
-    pool = await _warm_pool(env, options.out, work_root)
+    # Started, not awaited: tasks check out while the warm process imports, and wait for it at their agent.
+    pool = asyncio.ensure_future(_warm_pool(env, options.out, work_root))
 
     async def worker() -> None:
         while (spec := schedule.next()) is not None:
@@ -186,8 +187,9 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
         await asyncio.gather(*workers, return_exceptions=True)
     finally:
         await service.close()
-        if pool is not None:
-            await asyncio.to_thread(pool.close)
+        warm = await asyncio.shield(pool)  # a warm process still starting is closed once it has started
+        if warm is not None:
+            await asyncio.to_thread(warm.close)
     stats = {key: s.as_dict() for key, s in backend.stats().items()}
     return schedule.close(summarize(stats), interrupted)
 

@@ -92,7 +92,8 @@ class _Run:
     base: str = ""
     agent: dict[str, Any] = field(default_factory=dict)
     check_exit: int | None = None
-    pool: WarmPool | None = None
+    # The warm pool, or its start still under way: a task checks out while the warm process imports.
+    pool: WarmPool | asyncio.Future[WarmPool | None] | None = None
 
 
 async def run_task(
@@ -101,11 +102,12 @@ async def run_task(
     work_root: Path,
     env: dict[str, str],
     on_line: LineCallback | None = None,
-    pool: WarmPool | None = None,
+    pool: WarmPool | asyncio.Future[WarmPool | None] | None = None,
 ) -> Outcome:
     """Run ``spec`` with artifacts in ``folder`` and its checkout under ``work_root``; never raises for a
     failure of the task itself (that is a result), only for cancellation. With ``pool`` the agent is a fork
-    of its warm process (kimicode/batch/warm.py) where that is possible."""
+    of its warm process (kimicode/batch/warm.py) where that is possible; a pool still starting is waited
+    for only when the agent starts."""
     run = _Run(spec, folder, work_root, env, on_line or (lambda line: None), pool=pool)
     started = time.monotonic()
     status, reason = "done", ""
@@ -154,9 +156,10 @@ async def _pipeline(run: _Run) -> tuple[str, str]:
     from kimicode.security.childenv import environment
 
     env = {**environment(), **run.env}  # the agent is kimicode itself: it gets the endpoint key
+    pool = await asyncio.shield(run.pool) if isinstance(run.pool, asyncio.Future) else run.pool
     code, stdout = await run_process(
         agent_argv(spec, run.checkout), run.checkout, spec.task, run.folder / "agent.log", run.on_line, env=env,
-        pool=run.pool,
+        pool=pool,
     )
     run.agent = _parse_result(stdout)
     if code != 0 or run.agent.get("is_error", True):
@@ -211,8 +214,13 @@ def _add_worktree(top: Path, lock: Path, path: Path, ref: str) -> None:
         if path.exists() or path.is_symlink():  # left by a killed run; a missing one is pruned below
             _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
             _remove_tree(path)
-        _git(["worktree", "prune"], top)
-        _git(["worktree", "add", "--quiet", "--detach", str(path), ref], top)
+        # Pruning is only needed when git still lists a checkout that is gone (a killed run): try without
+        # first, as each git costs a process start under this lock, which every task of the repository takes.
+        try:
+            _git(["worktree", "add", "--quiet", "--detach", str(path), ref], top)
+        except CheckoutError:
+            _git(["worktree", "prune"], top)
+            _git(["worktree", "add", "--quiet", "--detach", str(path), ref], top)
 
 
 @contextlib.contextmanager
@@ -266,9 +274,10 @@ def _note_moved_git_dir(run: _Run, checkout: Path) -> None:
 
 def _remove_worktree(top: Path, lock: Path, path: Path) -> None:
     with _locked(lock):
-        _git(["worktree", "remove", "--force", str(path)], top, ok=(0, 128))
+        removed = _git_status(["worktree", "remove", "--force", str(path)], top) == 0
         _remove_tree(path)
-        _git(["worktree", "prune"], top)
+        if not removed:  # git could not remove it (moved .git, say): drop what it still lists
+            _git(["worktree", "prune"], top)
 
 
 def _copy_session(run: _Run) -> None:
@@ -296,6 +305,12 @@ def _git(args: list[str], cwd: Path, ok: tuple[int, ...] = (0,), env: dict[str, 
     from kimicode.vcs.git import run_git  # hardened: a checkout's config and attributes run nothing
 
     return run_git(*args, cwd=cwd, error=CheckoutError, ok=ok, env=env).stdout
+
+
+def _git_status(args: list[str], cwd: Path) -> int:
+    from kimicode.vcs.git import run_git
+
+    return run_git(*args, cwd=cwd, error=CheckoutError, ok=(0, 128)).returncode
 
 
 async def _git_async(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:

@@ -105,6 +105,14 @@ def _warm() -> None:
     for name in WARM_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    # What every task's agent would otherwise make again: the CLI's command and the TLS context (the
+    # certificate store). Neither holds a key or a thread; a failure is left to the child.
+    with contextlib.suppress(Exception):
+        from kimicode.cli import run_command
+        from kimicode.llm.tls import shared_tls_context
+
+        run_command()
+        shared_tls_context()
 
 
 def _exit_code(code: Any) -> int:

@@ -4,7 +4,10 @@ As TCP does it: slow start, then AIMD. The limit starts at ``swarm_concurrency``
 
 - slow start: each successful request adds one slot while a caller is waiting for one (or was turned away
   since the last success), so the limit doubles per window of ``limit`` successes that had demand beyond
-  it. A swarm wider than the floor reaches its width within a model turn or two instead of in waves.
+  it. A model turn takes seconds, though, and a refusal comes back in one network round trip: so while
+  callers wait, a full window the endpoint has held for ``SLOW_START_PROBE`` without refusing any also
+  doubles the limit. A swarm of 50 at the default floor of 20 is at full width ~0.2 s in, not one model
+  turn later; an endpoint that refuses says so (429) within the probe, which ends slow start as below.
 - the first 429 ends slow start for good (``ssthresh`` := the halved limit; slow start also ends when the
   limit reaches ``ssthresh``, the ceiling until then). From there, AIMD: after a window of ``limit``
   successful requests during which callers actually waited for a slot, the limit grows by one.
@@ -30,6 +33,7 @@ Where the limit lives:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -42,6 +46,9 @@ from typing import Literal, Protocol
 Outcome = Literal["ok", "throttled", "error"]
 LIMITER_ENV = "KIMICODE_LIMITER"
 MAX_LIMIT = 1000  # a ceiling only so a runaway count stays printable; accounts cap far lower
+# How long a full window must go unrefused before slow start doubles it: a 429 is the endpoint's gateway
+# answering at once, one round trip (tens of ms), long before a model turn (seconds) ends.
+SLOW_START_PROBE = 0.1
 
 
 @dataclass
@@ -59,7 +66,13 @@ class AdaptiveLimiter:
     """The slow-start and AIMD state for one endpoint. ``acquire`` waits for a slot; ``release`` reports how it
     went."""
 
-    def __init__(self, start: int, ceiling: int = MAX_LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        start: int,
+        ceiling: int = MAX_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+        probe: float = SLOW_START_PROBE,
+    ) -> None:
         self.limit = max(1, min(start, ceiling))
         self.ceiling = ceiling
         self.ssthresh = ceiling  # below it, slow start; the first 429 lowers it to the halved limit
@@ -75,6 +88,12 @@ class AdaptiveLimiter:
         self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._woken = 0  # waiters handed a slot that have not yet run to take it: the slot is theirs
+        self._probe = probe
+        self._full_since: float | None = None  # when this window's limit was first found full (slow start)
+        self._probe_timer: asyncio.TimerHandle | None = None
+        self._probe_loop: asyncio.AbstractEventLoop | None = None  # a timer of a finished loop never fires
+        self._probe_due = 0.0  # the loop's time the timer was set for
+        self._probed_from = (0, 0)  # (grants made, limit) when the probe last doubled the limit
 
     def stats(self) -> LimiterStats:
         return LimiterStats(self.limit, self.peak, self.throttled, self.granted)
@@ -89,6 +108,8 @@ class AdaptiveLimiter:
             return None  # held back by Retry-After: not a sign that the limit is too low
         if self.in_flight + self._woken >= self.limit:
             self._saturated = self._turned_away = True
+            if self._full_since is None and self.in_slow_start:
+                self._full_since = self._clock()
             return None
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
@@ -104,8 +125,10 @@ class AdaptiveLimiter:
             if pause > 0:
                 await asyncio.sleep(pause)
                 continue
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
+            self._arm_probe(loop)
             try:
                 await waiter
             except asyncio.CancelledError:
@@ -118,13 +141,52 @@ class AdaptiveLimiter:
                     self._waiters.remove(waiter)
             self._woken -= 1  # the slot kept for us is taken (or lost to a pause) right below
 
+    def _arm_probe(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._full_since is None or not self.in_slow_start:
+            return
+        if self._probe_timer is not None and self._probe_loop is loop:
+            return
+        wait = max(0.0, self._full_since + self._probe - self._clock())
+        self._probe_loop = loop
+        self._probe_due = loop.time() + wait
+        self._probe_timer = loop.call_later(wait, self.probe)
+
+    def probe(self) -> None:
+        """Slow start's timed step: double the limit if its full window has gone unrefused for the probe
+        time while callers wait (called by a timer; the clock decides, so a test may call it)."""
+        self._probe_timer = None
+        full_since = self._full_since
+        if full_since is None or not self.in_slow_start or not self._waiters:
+            return
+        if self._clock() < full_since + self._probe or self._clock() < self._pause_until:
+            return  # not yet (or the endpoint asked for a pause); the next caller turned away re-arms it
+        loop = self._probe_loop
+        if loop is not None and loop.is_running() and loop.time() - self._probe_due > self._probe / 2:
+            # The timer ran late: this process is busy (still sending the window, say), so a refusal may
+            # be waiting unread. Look again once it has kept up for a whole probe time.
+            self._full_since = self._clock()
+            self._arm_probe(loop)
+            return
+        self._probed_from = (self.granted, self.limit)
+        self._grow(min(self.ssthresh, 2 * self.limit))
+        self._wake()
+        if self._waiters:  # still wider than the new limit: the next window is full now
+            self._full_since = self._clock()
+            with contextlib.suppress(RuntimeError):  # no loop: the next caller turned away arms it
+                self._arm_probe(asyncio.get_running_loop())
+
+    def _grow(self, limit: int) -> None:
+        if limit != self.limit:
+            self.limit = limit
+            self._full_since = None  # a new window: it must fill and go unrefused again
+
     def release(self, grant: int, outcome: Outcome, retry_after: float | None = None) -> None:
         self.in_flight = max(0, self.in_flight - 1)
         if outcome == "ok":
             self._successes += 1
             if self.in_slow_start:
                 if self._waiters or self._turned_away:
-                    self.limit = min(self.ssthresh, self.limit + 1)
+                    self._grow(min(self.ssthresh, self.limit + 1))
                 self._turned_away = False
             if self._successes >= self.limit:
                 if (self._saturated or self._waiters) and not self.in_slow_start:
@@ -134,12 +196,18 @@ class AdaptiveLimiter:
         elif outcome == "throttled":
             self.throttled += 1
             if grant > self._last_decrease:
-                self.limit = max(1, self.limit // 2)
+                granted_then, limit_then = self._probed_from
+                # Refused from before the last timed doubling: that doubling came before the refusal was
+                # read, so halve what was in force when this request was let through.
+                base = limit_then if grant <= granted_then else self.limit
+                self._grow(max(1, min(self.limit, base) // 2))
                 self._last_decrease = self.granted
                 self._successes = 0
             self.ssthresh = min(self.ssthresh, self.limit)
             if retry_after:
                 self._pause_until = max(self._pause_until, self._clock() + min(retry_after, 120.0))
+        if not self._waiters:
+            self._full_since = None  # nobody waits: the window is not full any more
         self._wake()
 
     def _wake(self) -> None:

@@ -7,7 +7,8 @@ Invariants:
 - Messages are sent as given, except that ``reasoning_content`` is dropped where the endpoint refuses it
   and each image or video part becomes a line saying it was not sent where the model takes none.
 - The bytes are compact JSON with non-ASCII kept as UTF-8: the prompt cache and the request size both
-  depend on that form staying the same from one request to the next.
+  depend on that form staying the same from one request to the next. The fields that never change (model,
+  options, tools) come before the messages, so two requests' bytes agree up to their first different message.
 """
 
 from __future__ import annotations
@@ -70,7 +71,19 @@ def build_body(
             body["thinking"] = {"type": "enabled" if thinking else "disabled"}
         elif style == "chat_template":
             body["chat_template_kwargs"] = {"thinking": thinking}
-    return body
+    return in_prefix_order(body)
+
+
+# What stays the same from request to request first, the messages after it, what changes per request last: the
+# bytes of one sub-agent's request and another's (or of a step's and the next step's) then share one prefix, as
+# far as their messages agree.
+_LAST_FIELDS = ("messages", *MAX_TOKENS_FIELDS, "prompt_cache_key")
+
+
+def in_prefix_order(body: dict[str, Any]) -> dict[str, Any]:
+    ordered = {key: value for key, value in body.items() if key not in _LAST_FIELDS}
+    ordered.update((key, body[key]) for key in _LAST_FIELDS if key in body)
+    return ordered
 
 
 def encode(body: dict[str, Any]) -> bytes:

@@ -7,6 +7,7 @@ descriptor, so a link swapped in after the check cannot carry the write into ano
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import stat
@@ -212,5 +213,6 @@ async def save_text(
             before = restore_endings(like.text, like) if crlf else like.text
         if await ctx.files.write_text(target, content, before):
             return
-    write_text_file(path, text, like, splice, make_parents)
+    # In a thread: the fsync (milliseconds, far more on a busy disk) would stall every other agent of a swarm.
+    await asyncio.to_thread(write_text_file, path, text, like, splice, make_parents)
 

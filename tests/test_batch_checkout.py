@@ -1,0 +1,41 @@
+"""A task's checkout where a killed run left git's bookkeeping behind: a worktree git still lists but whose
+folder is gone, and one whose folder is still there. The batch prunes only when git needs it, so both must
+still check out and leave the repository's worktree list as it found it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from kimicode.batch.driver import WORK_DIR
+from tests.batch_script import HOME_CONFIG, make_repos, read_results, responder, write_tasks
+from tests.clirun import run_cli, write_home_config
+from tests.fake_llm import FakeLLM
+
+
+def worktrees(repo: Path) -> list[str]:
+    listing = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    return [line for line in listing.stdout.splitlines() if line.startswith("worktree ")]
+
+
+def test_checkouts_left_by_a_killed_run_are_replaced(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    (repo,) = make_repos(tmp_path, count=1)
+    tasks = tmp_path / "TASKS.jsonl"
+    ids = write_tasks(tasks, [repo], 2)
+    before = worktrees(repo)
+    work = tmp_path / "out" / WORK_DIR
+    for task_id in ids:  # what a run killed mid-task leaves: git still lists both checkouts
+        subprocess.run(["git", "worktree", "add", "--quiet", "--detach", str(work / task_id)], cwd=repo, check=True)
+    shutil.rmtree(work / ids[0])  # this one's folder is gone, the other's is still there
+    assert len(worktrees(repo)) == len(before) + 2
+
+    with FakeLLM() as server:
+        server.responder = responder(0.0)
+        proc = run_cli(["batch", str(tasks), "--workers", "2", "--out", "out"], home=home, cwd=tmp_path,
+                       base_url=server.base_url, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert {r["id"]: r["status"] for r in read_results(tmp_path / "out")} == dict.fromkeys(ids, "done")
+    assert worktrees(repo) == before
