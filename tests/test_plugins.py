@@ -1,5 +1,6 @@
 """Plugins through the real CLI and the scripted model server: installed from a local git repository, its
-agent, skill and MCP server working in one run; disabled, none of them load; marketplaces; bad input."""
+command, agent, hook, skill and MCP server working in one run; disabled, none of them load; marketplaces;
+bad input."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def make_plugin(folder: Path, name: str = "demo") -> Path:
     (folder / "hooks").mkdir()
     (folder / "hooks" / "hooks.json").write_text(json.dumps(HOOKS))
     (folder / "hooks" / "touch.sh").write_text("#!/bin/sh\ntouch hooked\n")
+    (folder / "hooks" / "touch.sh").chmod(0o755)
     shutil.copy(DEMO_SERVER, folder / "server.py")
     server = {"command": sys.executable, "args": ["${CLAUDE_PLUGIN_ROOT}/server.py", "--name", "plugin-demo"]}
     (folder / ".mcp.json").write_text(json.dumps({"mcpServers": {"demo": server}}))
@@ -79,6 +81,7 @@ def responder(request: RecordedRequest) -> Reply:
     if steps_done(request) == 0:
         return Reply(tool_calls=[
             ToolCall("mcp__demo__echo", {"text": "from the plugin"}),
+            ToolCall("createfile", {"path": "notes.txt", "content": "x\n"}),  # its PostToolUse hook on Write
             ToolCall("spawn_agents", {"agents": [{"role": "h", "task": "Help.", "agent": "helper"}]}),
         ])
     return Reply(content="done")
@@ -102,9 +105,12 @@ def test_a_plugin_from_a_git_repository_brings_its_agent_skill_and_server_until_
         assert line in listing
 
     fake_llm.responder = responder
-    proc = cli(["-p", "-y", "--mode", "swarm", "go"], home, workspace, fake_llm)  # an untrusted folder
+    # an untrusted folder: installing the plugin was the act of trust
+    proc = cli(["-p", "-y", "--mode", "swarm", "/demo:ns:review src"], home, workspace, fake_llm)
     assert proc.returncode == 0, proc.stderr
     first, second = main_requests(fake_llm.chat_requests)[:2]
+    assert first.messages[-1]["content"].rstrip() == "Review src"  # its command
+    assert (workspace / "hooked").exists()  # its hook ran after the write
     prompt = first.messages[0]["content"]
     assert "demo-skill — Shows how demos are done" in prompt and "- helper — Helps with demos" in prompt
     assert "mcp__demo__echo" in first.tool_names()
@@ -115,10 +121,16 @@ def test_a_plugin_from_a_git_repository_brings_its_agent_skill_and_server_until_
     assert cli(["plugin", "disable", "demo"], home, workspace).stdout == "plugin demo disabled\n"
     assert "[disabled]" in cli(["plugin", "list"], home, workspace).stdout
     before = len(fake_llm.chat_requests)
-    fake_llm.responder = lambda request: Reply(content="plain")
-    proc = cli(["-p", "--mode", "swarm", "go"], home, workspace, fake_llm)
+    fake_llm.responder = lambda request: (
+        Reply(tool_calls=[ToolCall("createfile", {"path": "more.txt", "content": "x\n"})])
+        if steps_done(request) == 0 else Reply(content="plain")
+    )
+    (workspace / "hooked").unlink()
+    proc = cli(["-p", "-y", "--mode", "swarm", "/demo:ns:review src"], home, workspace, fake_llm)
     assert proc.returncode == 0, proc.stderr
     first = fake_llm.chat_requests[before]
+    assert first.messages[-1]["content"] == "/demo:ns:review src"  # no such command: sent as written
+    assert (workspace / "more.txt").exists() and not (workspace / "hooked").exists()  # written, and no hook ran
     assert "demo-skill" not in first.messages[0]["content"] and "helper" not in first.messages[0]["content"]
     assert not [name for name in first.tool_names() if name.startswith("mcp__")]
     proc = cli(["--agent", "helper", "-p", "x"], home, workspace, fake_llm)
