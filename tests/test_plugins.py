@@ -100,7 +100,7 @@ def test_a_plugin_from_a_git_repository_brings_its_agent_skill_and_server_until_
 
     listing = cli(["plugin", "list"], home, workspace).stdout
     assert f"demo 1.2.0 — Demo plugin [enabled] from {url}" in listing
-    for line in ("commands: /ns:review", "agents: helper", "skills: demo-skill", "hooks: PostToolUse",
+    for line in ("commands: /demo:ns:review", "agents: helper", "skills: demo-skill", "hooks: PostToolUse",
                  "mcp servers: demo"):
         assert line in listing
 

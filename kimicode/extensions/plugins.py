@@ -74,9 +74,13 @@ def read_contents(root: Path) -> Contents:
     contents = Contents()
     commands = root / "commands"
     if commands.is_dir():
+        try:
+            named = (read_manifest(root).name,)  # a plugin's commands are named /plugin:command
+        except PluginError:
+            named = ()
         for path in sorted(commands.rglob("*.md")):
             parts = path.relative_to(commands).with_suffix("").parts
-            contents.commands.append("/" + ":".join(parts))
+            contents.commands.append("/" + ":".join((*named, *parts)))
     agents = root / "agents"
     if agents.is_dir():
         contents.agents = [path.stem for path in sorted(agents.iterdir()) if path.suffix in (".md", ".toml")]
