@@ -74,10 +74,11 @@ def read_contents(root: Path) -> Contents:
     contents = Contents()
     commands = root / "commands"
     if commands.is_dir():
+        named: tuple[str, ...] = ()
         try:
             named = (read_manifest(root).name,)  # a plugin's commands are named /plugin:command
         except PluginError:
-            named = ()
+            pass
         for path in sorted(commands.rglob("*.md")):
             parts = path.relative_to(commands).with_suffix("").parts
             contents.commands.append("/" + ":".join((*named, *parts)))
