@@ -118,6 +118,9 @@ class SandboxedCommand:
         self.pid = instance.popen.pid
         self.returncode: int | None = None
         self.detached = False  # moved to the background: the task owns the sandbox, which ends with it
+        # Its sandbox was sent SIGKILL (timeout, interrupt): never reused, even if the command's reply came
+        # first (it ended just then), since the sandbox may still look alive while it dies.
+        self.killed = False
         self._retire = True
         self._done = asyncio.ensure_future(self._reply())
 
@@ -154,7 +157,7 @@ class SandboxedCommand:
             if self.detached:
                 return
             self._done.cancel()
-        elif not self._done.cancelled() and not self._retire and not self.detached and self.instance.alive:
+        elif not (self._done.cancelled() or self._retire or self.detached or self.killed) and self.instance.alive:
             self.pool.put(self.instance)
             return
         self.instance.close()

@@ -270,11 +270,11 @@ async def _supervised(
                     proc.detached = True  # its sandbox goes with it to the background
             else:
                 timed_out = True
-                kill_group(proc.pid)
+                _kill(proc)
                 await _reap(proc, reader)
         except asyncio.CancelledError:
             # The user interrupted the turn: nothing the command started may outlive it.
-            kill_group(proc.pid)
+            _kill(proc)
             try:
                 await _reap(proc, reader)
             except asyncio.CancelledError:
@@ -310,6 +310,12 @@ async def _supervised(
             "Redirect background jobs: `cmd > log 2>&1 &`]\n"
         )
     return ToolResult(text=f"{text}{notes}{exit_line(proc.returncode)}")
+
+
+def _kill(proc: asyncio.subprocess.Process | SandboxedCommand) -> None:
+    if not isinstance(proc, asyncio.subprocess.Process):
+        proc.killed = True  # a session sandbox killed with its command is never reused
+    kill_group(proc.pid)
 
 
 def moved_note(task_id: str, why: str, timeout: int, sandboxed: bool) -> str:

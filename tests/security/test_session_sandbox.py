@@ -122,11 +122,12 @@ def steps(box: Box, *todo: tuple[str, str]) -> list[dict[str, object]]:
 @needs_bwrap
 def test_what_a_command_leaves_running_is_gone_before_the_next_starts(box: Box) -> None:
     tag = box.marker.name
+    forged = f"FORGED-{tag}"  # (its own word: the same attack may run for another user at the same time)
     # A left-behind writer that would forge the next command's output (its pipe, through /proc) and plant
     # a file in the workspace, detached every way a process can be.
     plant = (
-        f"setsid nohup bash -c 'trap \"\" PIPE HUP TERM; while :; do echo FORGED > {tag}; "
-        "for f in /proc/[0-9]*/fd/1; do echo FORGED >> $f; done 2>/dev/null; done' >/dev/null 2>&1 & "
+        f"setsid nohup bash -c 'trap \"\" PIPE HUP TERM; while :; do echo {forged} > {tag}; "
+        f"for f in /proc/[0-9]*/fd/1; do echo {forged} >> $f; done 2>/dev/null; done' >/dev/null 2>&1 & "
         "( ( sleep 600 & ) & ) ; echo planted"
     )
     first, between, second = steps(box, ("sandbox", plant), ("host", f"rm -f {tag}; echo cleared"),
@@ -135,7 +136,7 @@ def test_what_a_command_leaves_running_is_gone_before_the_next_starts(box: Box) 
     assert "FORGED" not in str(second["out"]) and "STILL-THERE" not in str(second["out"]), second["out"]
     assert not (box.workspace / tag).exists()
     assert first["sandbox"] == second["sandbox"] is not None  # the same long-lived sandbox served both
-    assert live_processes_with("FORGED") == []
+    assert live_processes_with(forged) == []
 
 
 @needs_bwrap
@@ -274,8 +275,11 @@ def test_an_interrupted_command_takes_its_sandbox_and_everything_in_it_along(tmp
         await BashTool().run({"command": "true"}, ctx)  # the first of its kind: a bubblewrap of its own
         await BashTool().run({"command": "true"}, ctx)  # the session sandbox starts
         served = sandbox.sessions.idle[-1]
-        call = asyncio.ensure_future(BashTool().run({"command": f"(setsid sleep 600 {tag} &); touch started; sleep 600 {tag}"}, ctx))
-        while not (workspace / "started").exists():  # the command is running
+        # Two processes that would run for ten minutes (the tag is their $0): one left in the background
+        # in a session of its own, one the command waits for.
+        held = f"(setsid bash -c 'sleep 600; :' {tag} &); bash -c 'sleep 600; :' {tag}"
+        call = asyncio.ensure_future(BashTool().run({"command": held}, ctx))
+        while len(live_processes_with(tag)) < 2:  # both are running
             await asyncio.sleep(0.01)
         call.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -285,3 +289,38 @@ def test_an_interrupted_command_takes_its_sandbox_and_everything_in_it_along(tmp
 
     assert "next\n[exit code: 0]" in asyncio.run(interrupt())
     assert wait_gone(tag) == []
+
+
+@needs_bwrap
+def test_a_command_interrupted_as_it_ends_does_not_hand_its_dying_sandbox_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    sandbox = detect_sandbox("workspace-write", False, workspace, tmp_path / "home")
+    ctx = ToolContext(workspace=workspace, sandbox=sandbox)
+    replied: list[asyncio.Event] = []
+    reply = session.SandboxedCommand._reply
+
+    async def noted(self: session.SandboxedCommand) -> int:
+        code = await reply(self)
+        replied[-1].set()  # (before the tool sees it: it wakes a few turns of the loop later)
+        return code
+
+    monkeypatch.setattr(session.SandboxedCommand, "_reply", noted)
+
+    async def interrupt() -> str:
+        replied.append(asyncio.Event())
+        await BashTool().run({"command": "true"}, ctx)  # the first of its kind: a bubblewrap of its own
+        await BashTool().run({"command": "true"}, ctx)  # the session sandbox starts
+        served = sandbox.sessions.idle[-1]
+        replied.append(asyncio.Event())
+        call = asyncio.ensure_future(BashTool().run({"command": "echo done"}, ctx))
+        await replied[-1].wait()  # the command ended on its own, and the interrupt comes just then
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        assert served not in sandbox.sessions.idle and not served.alive  # killed with it: never reused
+        return (await BashTool().run({"command": "echo next"}, ctx)).text
+
+    assert "next\n[exit code: 0]" in asyncio.run(interrupt())
