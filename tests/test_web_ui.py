@@ -149,7 +149,14 @@ def test_phone_cancel_a_turn_with_esc(server: Server, browser: Any, llm: FakeLLM
     page.goto(f"{server.url}/login?token={server.token}")  # the token itself logs in too
     page.wait_for_selector("kc-app[data-ready]")
     page.get_by_role("button", name="Sessions").click()
+    # The first visit may have opened a session already (when this test runs first): wait for the new one to be
+    # the current one, or the message would go to the old one.
+    before = page.evaluate("document.querySelector('.sessions li.current')?.dataset.id ?? null")
     page.get_by_role("button", name="New session", exact=True).click()
+    page.wait_for_function(
+        "(before) => { const c = document.querySelector('.sessions li.current'); return c && c.dataset.id !== before; }",
+        arg=before,
+    )
     page.wait_for_selector(".panels")
     llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "echo $$ > pid; sleep 60"})]), Reply(content="unused"))
     send(page, "wait a minute")
