@@ -40,7 +40,7 @@ def test_pre_tool_use_exit_2_blocks_bash_and_the_model_reads_stderr(
     claude_settings(repo, {"PreToolUse": group(hook, "Bash")})
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", {"command": "touch ran.txt"})]), Reply(content="ok"))
     proc = kimicode(fake_llm, home, repo, "-p", "-y", "--trust", "make a file")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # the one action the run needed was refused (DESIGN.md B.13)
     assert not (repo / "ran.txt").exists()
     assert "rm and touch are not allowed in this repository" in last_content(fake_llm, 1)
     payload = json.loads(seen.read_text())

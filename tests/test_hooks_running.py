@@ -89,6 +89,6 @@ def test_post_tool_use_follows_only_calls_that_ran(fake_llm: FakeLLM, home: Path
         Reply(content="ok"),
     )
     proc = run_cli(["-p", "go"], home=home, cwd=repo, base_url=fake_llm.base_url)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # its one action was refused (DESIGN.md B.13)
     assert not (repo / "refused.txt").exists()
     assert not log.exists()
