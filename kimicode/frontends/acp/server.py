@@ -47,6 +47,7 @@ from kimicode import __version__
 from kimicode.config import NO_KEY, Config, ConfigError, kimicode_home, load_config
 from kimicode.frontends.acp.options import config_options, current_mode, session_modes
 from kimicode.frontends.acp.session import AcpSession
+from kimicode.frontends.common.logfile import log_to_file
 from kimicode.mcp.server_config import McpServerConfig
 
 log = logging.getLogger("kimicode.acp")
@@ -265,25 +266,6 @@ class KimicodeAgent:
                 await session.close()
 
 
-def _log_to_file(home: Path, debug: bool) -> None:
-    from kimicode.security.redact import redact
-
-    class Redacting(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            return redact(super().format(record))
-
-    logs = home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(logs / "acp.log", encoding="utf-8")
-    handler.setFormatter(Redacting("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for chatty in ("httpx", "httpx2", "httpcore", "mcp"):  # one line per request is noise without --debug
-        logging.getLogger(chatty).setLevel(logging.DEBUG if debug else logging.WARNING)
-    logging.captureWarnings(True)  # a library's warning goes to the log, not to a stream the editor reads
-
-
 async def _serve(agent: KimicodeAgent, in_fd: int, out_fd: int) -> None:
     from acp.agent.connection import AgentSideConnection
 
@@ -326,7 +308,7 @@ def run_acp(flags: dict[str, Any]) -> int:
     from kimicode.security.orphans import adopt_orphans, end_orphans
 
     in_fd, out_fd = claim_stdio()
-    _log_to_file(kimicode_home(), bool(flags.get("debug")))
+    log_to_file(kimicode_home(), "acp.log", bool(flags.get("debug")))
     log.info("kimicode %s acp started (protocol %s)", __version__, PROTOCOL_VERSION)
     adopt_orphans()  # what an unsandboxed command leaves running ends with the agent
     warmer = threading.Thread(target=_warm_imports, name="warm-imports", daemon=True)

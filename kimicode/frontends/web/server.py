@@ -20,29 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from kimicode.config import kimicode_home
+from kimicode.frontends.common.logfile import log_to_file
 from kimicode.frontends.web.auth import Gate, is_loopback, write_token
 
 log = logging.getLogger("kimicode.web")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5494
-
-
-def _log_to_file(home: Path, debug: bool) -> None:
-    from kimicode.security.redact import redact
-
-    class Redacting(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            return redact(super().format(record))
-
-    logs = home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(logs / "serve.log", encoding="utf-8")
-    handler.setFormatter(Redacting("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for chatty in ("httpx", "httpx2", "httpcore", "mcp", "uvicorn.access"):
-        logging.getLogger(chatty).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -82,7 +65,7 @@ def run_serve(flags: dict[str, Any], host: str, port: int, workspaces: list[Path
         sys.stderr.write(f"kimicode: cannot listen on {host}:{port}: {exc.strerror or exc}\n")
         return 2
     port = sock.getsockname()[1]
-    _log_to_file(home, bool(flags.get("debug")))
+    log_to_file(home, "serve.log", bool(flags.get("debug")), chatty=("uvicorn.access",))
     gate = Gate(host, port)
     token_path = write_token(home, gate.token)
     say(f"kimicode serve: listening on {gate.base_url} (workspaces: {', '.join(map(str, workspaces))})")
