@@ -280,6 +280,27 @@ def test_tool_calls_in_one_reply_run_concurrently(fake_llm: FakeLLM, home: Path,
     assert "met-a" in results[0] and "met-b" in results[1]
 
 
+def test_edits_of_one_file_in_one_reply_run_in_their_order(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
+    # Calls run concurrently, but a model that writes a file and then edits and reads it in the same reply
+    # means "in this order" (str_replace_editor's semantics): calls on the same path wait for the earlier ones.
+    fake_llm.script(
+        Reply(tool_calls=[
+            ToolCall("createfile", {"path": "pkg/new.py", "content": "a = 1\n"}),
+            ToolCall("strreplace", {"path": "pkg/new.py", "old_str": "a = 1", "new_str": "a = 2"}),
+            ToolCall("insert", {"path": "pkg/new.py", "insert_line": 1, "new_str": "b = 3"}),
+            ToolCall("view", {"path": "pkg/new.py"}),
+            ToolCall("view", {"path": "pkg"}),
+        ]),
+        Reply(content="done"),
+    )
+    proc = kimicode(fake_llm, home, repo, "-p", "-y", "write it")
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "pkg" / "new.py").read_text() == "a = 2\nb = 3\n"
+    results = [r["content"] for r in fake_llm.chat_requests[1].tool_results()]
+    assert "a = 2" in results[3] and "b = 3" in results[3], results
+    assert "new.py" in results[4], results
+
+
 def test_repeated_identical_calls_get_a_warning(fake_llm: FakeLLM, home: Path, repo: Path) -> None:
     fake_llm.script(*[Reply(tool_calls=[ToolCall("view", {"path": "calc.py"})]) for _ in range(3)], Reply(content="ok"))
     proc = kimicode(fake_llm, home, repo, "-p", "look")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kimicode.agent import events as ev
 from kimicode.agent import notes
 from kimicode.agent.accounting import RunTotals
+from kimicode.agent.call_order import earlier_overlapping, touched_path
 from kimicode.agent.callbacks import Approver, Emit, ToolGate
 from kimicode.llm.client import ToolCallRequest
 from kimicode.security.policy import Decision, Policy
@@ -99,13 +100,22 @@ class ToolCalls:
         prepared = [self.prepare(call) for call in calls]
         for p in prepared:
             emit(ev.ToolCallStart(p.call.id, p.call.name, p.args, _summary(p), self.host.agent_id))
-        tasks = [asyncio.ensure_future(self._execute(p, emit)) for p in prepared]
+        ctx = self.host.ctx
+        paths = [touched_path(p.call.name, p.args, ctx) if p.tool is not None else None for p in prepared]
+        tasks: list[asyncio.Future[ToolResult]] = []
+        for p, before in zip(prepared, earlier_overlapping(paths), strict=True):
+            tasks.append(asyncio.ensure_future(self._after([tasks[j] for j in before], p, emit)))
         try:
             return list(await asyncio.gather(*tasks))
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
             raise
+
+    async def _after(self, before: list[asyncio.Future[ToolResult]], p: Prepared, emit: Emit) -> ToolResult:
+        if before:  # an earlier call on the same path ends first (kimicode.agent.call_order)
+            await asyncio.wait(before)
+        return await self._execute(p, emit)
 
     def prepare(self, call: ToolCallRequest) -> Prepared:
         tools = self.host.current_tools()
