@@ -3,6 +3,7 @@ see a picture inline, cancel a turn, at desktop and phone sizes; hostile text in
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,7 +17,8 @@ from tests.mcp_servers.demo_server import red_square_png
 from tests.sandboxing import missing
 from tests.webserver import Server, gone, start_server
 
-NOTES = Path("/work/notes")
+# Where the screenshots are also copied, to be looked at after the run (unset: only the test's tmp folder).
+ARTIFACTS = os.environ.get("KIMICODE_TEST_ARTIFACTS", "")
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 LINKS = "[docs](https://example.invalid/docs) and [click me](javascript:window.__pwned=3)"
 REPLY = f"Here is **bold** and `code`:\n\n```python\nprint('hi')  # greet\n```\n\n{HOSTILE}\n\n{LINKS}\n"
@@ -59,11 +61,12 @@ def browser() -> Iterator[Any]:
 
 
 def keep(page: Any, tmp_path: Path, name: str) -> None:
-    """The screenshot as a test artifact, and beside the project's notes when that folder exists."""
+    """The screenshot as a test artifact (and in KIMICODE_TEST_ARTIFACTS when that is set)."""
     shot = tmp_path / f"web-{name}.png"
     page.screenshot(path=str(shot), full_page=False)
-    if NOTES.is_dir():
-        shutil.copy(shot, NOTES / f"web-{name}.png")
+    if ARTIFACTS:
+        Path(ARTIFACTS).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(ARTIFACTS) / f"web-{name}.png")
 
 
 def wait_gone(pid: int) -> None:
