@@ -161,6 +161,16 @@ class EditorClient:
     async def ext_notification(self, method: str, params: dict[str, Any]) -> None:
         return None
 
+    # An editor that has not implemented ACP's elicitation: kimicode asks through request_permission instead.
+    async def create_elicitation(self, message: str, mode: Any, **_: Any) -> Any:
+        raise RequestError.method_not_found("elicitation/create")
+
+    async def complete_elicitation(self, elicitation_id: str, **_: Any) -> None:
+        raise RequestError.method_not_found("elicitation/complete")
+
+    def on_connect(self, conn: Any) -> None:
+        return None
+
     # -- what tests look at --------------------------------------------------------------------------
 
     def of_kind(self, kind: str, session_id: str | None = None) -> list[Any]:
