@@ -2,7 +2,7 @@
 works again once the run does (kimicode/frontends/common/heap.py).
 
 The process is observed from inside by a ``sitecustomize`` put first on its path: at exit it writes down
-whether the openai SDK was imported and whether the cyclic collector is on.
+whether the openai SDK was imported, whether the cyclic collector is on, and every module loaded.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ WATCH = """\
 import atexit, gc, json, os, sys
 
 def _write() -> None:
-    state = {"openai": "openai" in sys.modules, "collecting": gc.isenabled()}
+    state = {"openai": "openai" in sys.modules, "collecting": gc.isenabled(), "modules": sorted(sys.modules)}
     with open(os.environ["STARTUP_WATCH_OUT"], "w", encoding="utf-8") as handle:
         json.dump(state, handle)
 
@@ -47,7 +47,25 @@ def test_a_run_loads_the_sdk_and_collects_again(
     proc = run_cli(["-p", "say done"], home=home, cwd=workspace, base_url=fake_llm.base_url, env_extra=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "done"
-    assert json.loads(out.read_text(encoding="utf-8")) == {"openai": True, "collecting": True}
+    state = json.loads(out.read_text(encoding="utf-8"))
+    assert (state["openai"], state["collecting"]) == (True, True)
+
+
+# Loaded by a plain `import openai`, never used by a run that posts its own request bytes (llm/sdk_import.py).
+SDK_TYPES_UNUSED = ("openai.types.graders", "openai.types.responses.response", "openai.types.eval_create_params")
+
+
+def test_a_one_shot_run_leaves_out_what_its_first_request_does_not_need(
+    fake_llm: FakeLLM, home: Path, workspace: Path, watch: tuple[dict[str, str], Path]
+) -> None:
+    env, out = watch
+    fake_llm.script(Reply(content="done"))
+    proc = run_cli(["-p", "say done"], home=home, cwd=workspace, base_url=fake_llm.base_url, env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    loaded = set(json.loads(out.read_text(encoding="utf-8"))["modules"])
+    assert "openai" in loaded  # the run did talk through the SDK
+    assert loaded.isdisjoint(SDK_TYPES_UNUSED)
 
 
 @pytest.mark.parametrize(

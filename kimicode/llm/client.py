@@ -48,7 +48,9 @@ __all__ = ["AuthError", "ChatClient", "ContextOverflowError", "LLMError", "Reply
 
 def load_sdk() -> None:
     """Import the openai SDK now, ahead of the first request, for a caller that knows one will be made."""
-    import openai  # noqa: F401 - heavy: only for callers that will send a request
+    from kimicode.llm.sdk_import import import_sdk
+
+    import_sdk()
 
 
 class ChatClient:
@@ -102,6 +104,9 @@ class ChatClient:
     def _client(self) -> Any:
         with self._sdk_lock:
             if self._sdk is None:
+                from kimicode.llm.sdk_import import defer_sdk_types
+
+                defer_sdk_types()  # before the SDK's first import (llm/sdk_import.py says why)
                 from openai import AsyncOpenAI, DefaultAsyncHttpxClient  # heavy: only when a request is made
 
                 from kimicode.llm.tls import shared_tls_context
