@@ -53,6 +53,8 @@ def test_a_run_loads_the_sdk_and_collects_again(
 
 # Loaded by a plain `import openai`, never used by a run that posts its own request bytes (llm/sdk_import.py).
 SDK_TYPES_UNUSED = ("openai.types.graders", "openai.types.responses.response", "openai.types.eval_create_params")
+# What only other modes or front ends use: the swarm's orchestration (swarm mode), the REPL's screen.
+OTHER_MODES = ("kimicode.agent.swarm", "kimicode.tools.spawn_agents", "prompt_toolkit", "rich")
 
 
 def test_a_one_shot_run_leaves_out_what_its_first_request_does_not_need(
@@ -66,6 +68,7 @@ def test_a_one_shot_run_leaves_out_what_its_first_request_does_not_need(
     loaded = set(json.loads(out.read_text(encoding="utf-8"))["modules"])
     assert "openai" in loaded  # the run did talk through the SDK
     assert loaded.isdisjoint(SDK_TYPES_UNUSED)
+    assert loaded.isdisjoint(OTHER_MODES)
 
 
 @pytest.mark.parametrize(

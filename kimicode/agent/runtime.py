@@ -16,7 +16,6 @@ from kimicode.agent.callbacks import Approver, refuse_all
 from kimicode.agent.loop import Agent
 from kimicode.agent.prompt import build_system_prompt
 from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
-from kimicode.agent.swarm import Swarm, SwarmLimits
 from kimicode.agent.swarm_accounting import annotate_result
 from kimicode.config import Config
 from kimicode.discovery.skills import SkillCatalog
@@ -27,6 +26,7 @@ from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
+    from kimicode.agent.swarm import Swarm
     from kimicode.extensions.agents import AgentCatalog, AgentSpec
     from kimicode.extensions.hooks import Hooks
     from kimicode.security.sandbox import Sandbox
@@ -255,7 +255,8 @@ def build_runtime(
     system_prompt = build_system_prompt(workspace, sections, skipped=instruction_problems)
     session = session_id or new_session_id()
     swarm: Swarm | None = None
-    if config.mode == "swarm":
+    if config.mode == "swarm":  # (its modules load only for a swarm run)
+        from kimicode.agent.swarm import Swarm, SwarmLimits
         from kimicode.tools.spawn_agents import SpawnAgentsTool
 
         swarm = Swarm(
