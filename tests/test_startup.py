@@ -69,6 +69,10 @@ def test_a_one_shot_run_leaves_out_what_its_first_request_does_not_need(
     assert "openai" in loaded  # the run did talk through the SDK
     assert loaded.isdisjoint(SDK_TYPES_UNUSED)
     assert loaded.isdisjoint(OTHER_MODES)
+    # The machine was asked ahead (llm/sdk_import.py ask_platform): the SDK's headers still say what it is.
+    headers = fake_llm.requests[0].headers
+    assert headers.get("x-stainless-os") not in (None, "", "Unknown")
+    assert headers.get("x-stainless-arch") not in (None, "", "unknown")
 
 
 @pytest.mark.parametrize(

@@ -224,10 +224,15 @@ class ChatClient:
         known yet (llm/endpoint.py says when); a failure only means nothing is learned."""
         if not self.endpoint.needs_models_probe():
             return
+        from kimicode.llm.early_models import PROBE_TIMEOUT_S, take_models
         from kimicode.llm.models import ModelsError, fetch_models, find_model, teach
 
+        early = take_models(self.config.base_url, self.config.api_key)  # asked while the run loaded
         try:
-            models = await asyncio.to_thread(fetch_models, self.config.base_url, self.config.api_key, 3.0)
+            if early is not None:
+                models = await asyncio.wrap_future(early)
+            else:
+                models = await asyncio.to_thread(fetch_models, self.config.base_url, self.config.api_key, PROBE_TIMEOUT_S)
         except ModelsError:
             models = []
         teach(self.endpoint, models)

@@ -16,6 +16,7 @@ Installed before the SDK's first import; if the SDK was imported already, it cha
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import os
@@ -86,6 +87,18 @@ def defer_sdk_types() -> None:
         if DEFERRED in sys.modules or any(isinstance(f, _DeferTypesFinder) for f in sys.meta_path):
             return  # already imported the usual way, or already deferred
         sys.meta_path.insert(0, _DeferTypesFinder())
+
+
+def ask_platform() -> None:
+    """What the SDK asks about the machine before its first request (for its X-Stainless-* headers), asked
+    now: ``platform.platform()`` runs ``uname -p`` in a new process, which the first request would otherwise
+    wait for. The platform module keeps the answers, so the SDK's own later call reads them from there."""
+    import platform
+
+    platform.platform()
+    platform.machine()
+    with contextlib.suppress(OSError):
+        platform.freedesktop_os_release()
 
 
 def import_sdk() -> ModuleType:
