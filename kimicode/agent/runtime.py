@@ -302,8 +302,11 @@ def build_runtime(
 
 def run_hooks(config: Config) -> Hooks | None:
     """The hooks configured for this run (the project's only in a trusted folder); None when there are none."""
-    from kimicode.extensions.hooks import Hooks
     from kimicode.extensions.hooks_config import load_hooks
 
     found = load_hooks(config)
-    return Hooks(found, config.work_dir, config.home) if found.hooks or found.problems else None
+    if not found.hooks and not found.problems:
+        return None  # (the hooks' runner loads only for a run that has some)
+    from kimicode.extensions.hooks import Hooks
+
+    return Hooks(found, config.work_dir, config.home)
