@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kimicode.frontends.headless.printer import EXIT_USAGE
+from kimicode.frontends.headless.printer import EXIT_FAILED, EXIT_USAGE
 from tests.clirun import REPO, run_cli
 from tests.fake_llm import FakeLLM, Reply
 
@@ -92,3 +92,18 @@ def test_a_run_refused_before_its_request_does_not_load_the_sdk(
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert proc.stderr.count("\n") == 1, proc.stderr  # one line, no traceback
     assert json.loads(out.read_text(encoding="utf-8"))["openai"] is False
+
+
+def test_a_certificate_store_that_cannot_be_loaded_is_still_one_line(
+    fake_llm: FakeLLM, home: Path, workspace: Path, tmp_path: Path
+) -> None:
+    """The TLS context is made ahead, in a thread (llm/tls.py): its failure is said once, where the client is
+    made, not as a thread's traceback."""
+    fake_llm.script(Reply(content="done"))
+    missing = str(tmp_path / "no-such-store.pem")
+    proc = run_cli(["-p", "say done"], home=home, cwd=workspace, base_url=fake_llm.base_url,
+                   env_extra={"SSL_CERT_FILE": missing})
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "FileNotFoundError" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert fake_llm.requests == []

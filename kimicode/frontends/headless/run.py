@@ -179,7 +179,8 @@ def _load_run_modules(config: Config, model: ModelSetup) -> None:
     """What the run needs, loaded now, while the collector is paused (frontends/common/heap.py); the first
     request needs the SDK, so the task checks above are what may spare its import. The sandbox is probed
     meanwhile, and the machine asked what the SDK will ask it: both mostly wait for a process (bubblewrap,
-    uname), which the import can use; so is a GET /models the client would ask before its first request."""
+    uname), which the import can use; so is a GET /models the client would ask before its first request.
+    The TLS context is made there too: its certificates load without the interpreter's lock (llm/tls.py)."""
     import threading
 
     if model.endpoint.needs_models_probe():
@@ -192,10 +193,12 @@ def _load_run_modules(config: Config, model: ModelSetup) -> None:
     from kimicode.frontends.common.heap import loaded
     from kimicode.llm.client import load_sdk
     from kimicode.llm.sdk_import import ask_platform
+    from kimicode.llm.tls import make_tls_context_ahead
 
     def probe() -> None:
         probe_sandbox(config)
         ask_platform()
+        make_tls_context_ahead()
 
     probing = threading.Thread(target=probe, name="sandbox-probe", daemon=True)
     probing.start()
