@@ -62,8 +62,10 @@ class _DeferredInit(importlib.abc.Loader):
 
 
 def _is_submodule(folders: list[str], name: str) -> bool:
+    # (a name that is not found here is looked up in the __init__, which is always right, only later)
     return any(
-        os.path.isfile(os.path.join(folder, f"{name}.py")) or os.path.isdir(os.path.join(folder, name))
+        os.path.isdir(os.path.join(folder, name))
+        or any(os.path.isfile(os.path.join(folder, name + suffix)) for suffix in importlib.machinery.all_suffixes())
         for folder in folders
     )
 
