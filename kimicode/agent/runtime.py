@@ -16,7 +16,6 @@ from kimicode.agent.callbacks import Approver, refuse_all
 from kimicode.agent.loop import Agent
 from kimicode.agent.prompt import build_system_prompt
 from kimicode.agent.skill_catalog import SKILL_MODES, find_skills, skills_section
-from kimicode.agent.swarm import Swarm, SwarmLimits
 from kimicode.agent.swarm_accounting import annotate_result
 from kimicode.config import Config
 from kimicode.discovery.skills import SkillCatalog
@@ -27,6 +26,7 @@ from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
+    from kimicode.agent.swarm import Swarm
     from kimicode.extensions.agents import AgentCatalog, AgentSpec
     from kimicode.extensions.hooks import Hooks
     from kimicode.security.sandbox import Sandbox
@@ -255,7 +255,8 @@ def build_runtime(
     system_prompt = build_system_prompt(workspace, sections, skipped=instruction_problems)
     session = session_id or new_session_id()
     swarm: Swarm | None = None
-    if config.mode == "swarm":
+    if config.mode == "swarm":  # (its modules load only for a swarm run)
+        from kimicode.agent.swarm import Swarm, SwarmLimits
         from kimicode.tools.spawn_agents import SpawnAgentsTool
 
         swarm = Swarm(
@@ -301,8 +302,11 @@ def build_runtime(
 
 def run_hooks(config: Config) -> Hooks | None:
     """The hooks configured for this run (the project's only in a trusted folder); None when there are none."""
-    from kimicode.extensions.hooks import Hooks
     from kimicode.extensions.hooks_config import load_hooks
 
     found = load_hooks(config)
-    return Hooks(found, config.work_dir, config.home) if found.hooks or found.problems else None
+    if not found.hooks and not found.problems:
+        return None  # (the hooks' runner loads only for a run that has some)
+    from kimicode.extensions.hooks import Hooks
+
+    return Hooks(found, config.work_dir, config.home)

@@ -48,7 +48,9 @@ __all__ = ["AuthError", "ChatClient", "ContextOverflowError", "LLMError", "Reply
 
 def load_sdk() -> None:
     """Import the openai SDK now, ahead of the first request, for a caller that knows one will be made."""
-    import openai  # noqa: F401 - heavy: only for callers that will send a request
+    from kimicode.llm.sdk_import import import_sdk
+
+    import_sdk()
 
 
 class ChatClient:
@@ -102,6 +104,9 @@ class ChatClient:
     def _client(self) -> Any:
         with self._sdk_lock:
             if self._sdk is None:
+                from kimicode.llm.sdk_import import defer_sdk_types
+
+                defer_sdk_types()  # before the SDK's first import (llm/sdk_import.py says why)
                 from openai import AsyncOpenAI, DefaultAsyncHttpxClient  # heavy: only when a request is made
 
                 from kimicode.llm.tls import shared_tls_context
@@ -219,10 +224,15 @@ class ChatClient:
         known yet (llm/endpoint.py says when); a failure only means nothing is learned."""
         if not self.endpoint.needs_models_probe():
             return
+        from kimicode.llm.early_models import PROBE_TIMEOUT_S, take_models
         from kimicode.llm.models import ModelsError, fetch_models, find_model, teach
 
+        early = take_models(self.config.base_url, self.config.api_key)  # asked while the run loaded
         try:
-            models = await asyncio.to_thread(fetch_models, self.config.base_url, self.config.api_key, 3.0)
+            if early is not None:
+                models = await asyncio.wrap_future(early)
+            else:
+                models = await asyncio.to_thread(fetch_models, self.config.base_url, self.config.api_key, PROBE_TIMEOUT_S)
         except ModelsError:
             models = []
         teach(self.endpoint, models)

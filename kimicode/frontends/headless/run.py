@@ -139,7 +139,7 @@ def _launch(
     from kimicode.frontends.common.signals import cancel_on_signals, exit_code_for
     from kimicode.security.orphans import adopt_orphans, end_orphans
 
-    _load_run_modules(config)
+    _load_run_modules(config, model)
 
     adopt_orphans()  # what an unsandboxed command leaves running ends with the session
     received: list[Any] = []  # the stop signal (SIGINT/SIGTERM/SIGHUP) that ended the run, if one did
@@ -175,18 +175,32 @@ def _mentions(config: Config, task: str) -> tuple[str, list[Any]]:
     return expanded, images
 
 
-def _load_run_modules(config: Config) -> None:
+def _load_run_modules(config: Config, model: ModelSetup) -> None:
     """What the run needs, loaded now, while the collector is paused (frontends/common/heap.py); the first
     request needs the SDK, so the task checks above are what may spare its import. The sandbox is probed
-    meanwhile: that is mostly waiting for bubblewrap, which the import can use."""
+    meanwhile, and the machine asked what the SDK will ask it: both mostly wait for a process (bubblewrap,
+    uname), which the import can use; so is a GET /models the client would ask before its first request.
+    The TLS context is made there too: its certificates load without the interpreter's lock (llm/tls.py)."""
     import threading
+
+    if model.endpoint.needs_models_probe():
+        from kimicode.llm.early_models import ask_models_early
+
+        ask_models_early(config.base_url, config.api_key)
 
     import kimicode.frontends.common.assembly  # noqa: F401 - loaded for the run below
     from kimicode.agent.runtime import probe_sandbox
     from kimicode.frontends.common.heap import loaded
     from kimicode.llm.client import load_sdk
+    from kimicode.llm.sdk_import import ask_platform
+    from kimicode.llm.tls import make_tls_context_ahead
 
-    probing = threading.Thread(target=probe_sandbox, args=(config,), name="sandbox-probe", daemon=True)
+    def probe() -> None:
+        probe_sandbox(config)
+        ask_platform()
+        make_tls_context_ahead()
+
+    probing = threading.Thread(target=probe, name="sandbox-probe", daemon=True)
     probing.start()
     load_sdk()
     probing.join()
