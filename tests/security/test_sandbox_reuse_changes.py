@@ -10,6 +10,8 @@ check that trusted modification times would miss them.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.sandboxing import needs_bwrap
@@ -69,6 +71,11 @@ def test_an_env_file_a_command_made_is_hidden_from_the_next_once_it_holds_a_secr
 
 @needs_bwrap
 def test_secrets_of_the_user_and_of_kimicode_that_appear_between_commands_are_hidden(box: Box) -> None:
+    # Both homes in the workspace (kimicode run in the home folder), where nothing else would hide them.
+    box.userhome, box.home = box.workspace / "user", box.workspace / "user" / ".kimicode"
+    box.home.mkdir(parents=True)
+    for folder in (box.userhome, box.home):
+        os.chown(folder, box.uid, box.uid)
     keys, config = box.userhome / ".ssh" / "id_ed25519", box.home / "config.toml"
     results = steps(
         box,
