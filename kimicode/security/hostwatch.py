@@ -16,6 +16,7 @@ take the reports the other needs): it starts a watcher of its own.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import stat
 import struct
@@ -133,9 +134,12 @@ class Watcher:
             if folder in self.by_folder:
                 continue
             if len(self.by_folder) >= MAX_WATCHES:
+                self.usable = False  # (callers stop paying for tracing what cannot be watched)
                 return False
             wd = self._add(self.fd, os.fsencode(folder), MASK | IN_ONLYDIR | IN_DONT_FOLLOW)
             if wd < 0:
+                if ctypes.get_errno() in (errno.ENOSPC, errno.ENOMEM):  # the user's watches used up
+                    self.usable = False
                 return False
             self.by_folder[folder] = wd
             self.folders[wd] = folder
