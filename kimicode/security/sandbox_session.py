@@ -9,7 +9,8 @@ they were, System V IPC cleared).
 A sandbox is reused only for a command whose sandbox would be exactly the same: the bubblewrap arguments
 (``BwrapSpec``: stance, network, writable roots, protected and secret paths, cwd) and the identity (device,
 inode) of every path bound in, so that a ``.git`` renamed and rebuilt on the host, a ``.env`` or a
-credential file that appeared since, an added folder or an escalation all get a fresh sandbox. One sandbox
+credential file that appeared since, an added folder or an escalation all get a fresh sandbox. (The key
+itself is worked out again only when something it depends on changed: described.py.) One sandbox
 runs one command at a time: commands at the same time get sandboxes of their own. The first command of a
 kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes: a session sandbox
 is started for the second, so a lone command does not pay for it.
