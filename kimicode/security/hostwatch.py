@@ -34,6 +34,18 @@ IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
         | IN_DELETE_SELF | IN_MOVE_SELF)
 EVENT = struct.Struct("iIII")
+# File systems whose every change is made by this machine's kernel, which reports it. Not NFS, SMB, FUSE
+# and the like (another machine or a user-space server changes them unreported): no reuse there.
+LOCAL_FILE_SYSTEMS = frozenset({
+    0xEF53,  # ext2/3/4
+    0x58465342,  # xfs
+    0x9123683E,  # btrfs
+    0x01021994,  # tmpfs
+    0x858458F6,  # ramfs
+    0x794C7630,  # overlayfs
+    0xF2F52010,  # f2fs
+    0x2FC12FC1,  # zfs
+})
 MAX_LINKS = 40  # as the kernel: more links in one resolution is ELOOP
 MAX_WATCHES = 512  # per process: beyond it, no more folders are watched (callers then go without)
 PREFIX = "*"  # a name "*.env": every entry whose name starts with ".env" (a folder listed for them)
@@ -121,6 +133,8 @@ class Watcher:
             libc = ctypes.CDLL(None, use_errno=True)
             self._add = libc.inotify_add_watch
             self._add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+            self._statfs = libc.statfs
+            self._statfs.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
             fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         except (OSError, AttributeError):
             return
@@ -136,6 +150,8 @@ class Watcher:
             if len(self.by_folder) >= MAX_WATCHES:
                 self.usable = False  # (callers stop paying for tracing what cannot be watched)
                 return False
+            if not self._local(folder):
+                return False
             wd = self._add(self.fd, os.fsencode(folder), MASK | IN_ONLYDIR | IN_DONT_FOLLOW)
             if wd < 0:
                 if ctypes.get_errno() in (errno.ENOSPC, errno.ENOMEM):  # the user's watches used up
@@ -144,6 +160,15 @@ class Watcher:
             self.by_folder[folder] = wd
             self.folders[wd] = folder
         return True
+
+    def _local(self, folder: str) -> bool:
+        """Whether ``folder`` lies on a file system in LOCAL_FILE_SYSTEMS (``statfs``'s f_type: the
+        first field, a word, on every Linux ABI; a wrong guess elsewhere only means no reuse)."""
+        buffer = ctypes.create_string_buffer(256)
+        if self._statfs(os.fsencode(folder), buffer) != 0:
+            return False
+        kind = ctypes.c_ulong.from_buffer(buffer).value & 0xFFFFFFFF
+        return kind in LOCAL_FILE_SYSTEMS
 
     def drain(self) -> None:
         """Read every report queued; mark changed each set that depends on what it names."""

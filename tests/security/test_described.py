@@ -139,3 +139,14 @@ def test_a_forked_child_does_not_take_the_reports_its_parent_needs(world: tuple[
         assert os.waitpid(pid, 0)[1] == 0
 
     reused_then_changed(world, change_then_fork)
+
+
+def test_what_lies_on_a_file_system_that_may_change_unreported_is_described_afresh_each_time(
+    world: tuple[Sandbox, Path, list[int]],
+) -> None:
+    sandbox, workspace, fresh_calls = world
+    # /proc stands in for NFS, SMB or FUSE: a file system not known to report every change here.
+    sandbox.sockets = (Path("/proc/self/status"),)
+    for _ in range(5):
+        described.describe(sandbox, workspace)
+    assert len(fresh_calls) == 5
