@@ -26,6 +26,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kimicode.security import hostfiles as H
 from kimicode.security import hostwatch as W
 from kimicode.security.bwrap_argv import BwrapSpec
 from kimicode.security.paths import HOME_SECRETS, is_env_file
@@ -128,6 +129,7 @@ def dependencies(sandbox: Sandbox, cwd: Path, spec: BwrapSpec) -> W.Deps:
     paths = [sandbox.workspace, cwd, *sandbox.extra_writable, *sandbox.sockets, *SOCKETS, *([sock] if sock else [])]
     paths += [Path.home() / name for name in HOME_SECRETS] + [sandbox.home / name for name in SECRET_HOME_FILES]
     paths += [Path(sys.prefix), Path(__file__).resolve().parent.parent, *_spec_paths(spec)]
+    paths += H.private_path_dirs(os.environ.get("PATH", ""))  # kept visible where they exist
     paths += [sandbox.git_dir.parent] if sandbox.git_dir else []
     for root in spec.writable:
         paths += [root / rel for rel in PROTECTED] + [root / ".github"]
