@@ -152,8 +152,9 @@ def test_what_lies_on_a_file_system_that_may_change_unreported_is_described_afre
     assert len(fresh_calls) == 5
 
 
-def test_a_folder_of_path_in_tmp_that_goes_away(world: tuple[Sandbox, Path, list[int]], tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "tools" / "bin").mkdir(parents=True)  # kept visible in the sandbox's private /tmp
+def test_a_folder_of_path_in_tmp_that_appears_or_goes_away(world: tuple[Sandbox, Path, list[int]], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Folders of PATH in /tmp are kept visible in the sandbox's private /tmp where they exist.
     monkeypatch.setenv("PATH", f"{tmp_path / 'tools' / 'bin'}:{os.environ['PATH']}")
+    reused_then_changed(world, lambda: (tmp_path / "tools" / "bin").mkdir(parents=True))
     reused_then_changed(world, lambda: os.rename(tmp_path / "tools", tmp_path / "tools-old"))
