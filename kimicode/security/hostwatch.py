@@ -21,7 +21,6 @@ import os
 import stat
 import struct
 import sys
-import threading
 import weakref
 from collections.abc import Iterable
 
@@ -123,9 +122,8 @@ class Watcher:
         self.fd = -1
         self.pid = os.getpid()
         self.usable = False
-        self.lock = threading.Lock()
         self.by_folder: dict[str, int] = {}  # folder -> watch descriptor
-        self.folders: dict[int, str] = {}
+        self.folders: dict[int, set[str]] = {}  # one folder bound at two places: one watch, two names
         self.sets: weakref.WeakSet[Watched] = weakref.WeakSet()
         if not sys.platform.startswith("linux"):
             return
@@ -158,7 +156,7 @@ class Watcher:
                     self.usable = False
                 return False
             self.by_folder[folder] = wd
-            self.folders[wd] = folder
+            self.folders.setdefault(wd, set()).add(folder)
         return True
 
     def _local(self, folder: str) -> bool:
@@ -188,15 +186,17 @@ class Watcher:
                 if mask & IN_Q_OVERFLOW:
                     self._broken()
                     return
-                folder = self.folders.get(wd)
-                if folder is None:
+                folders = self.folders.get(wd)
+                if folders is None:
                     continue
                 if mask & (IN_IGNORED | IN_UNMOUNT):  # the watch is gone: watched again when next needed
                     del self.folders[wd]
-                    self.by_folder.pop(folder, None)
+                    for folder in folders:
+                        self.by_folder.pop(folder, None)
                 name = os.fsdecode(raw.split(b"\0", 1)[0])
                 for watched in self.sets:
-                    watched.changed(folder, name)
+                    for folder in folders:
+                        watched.changed(folder, name)
 
     def _broken(self) -> None:
         """Reports were lost: everything counts as changed, and watching starts over."""
