@@ -30,6 +30,7 @@ IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
 IN_DELETE_SELF, IN_MOVE_SELF, IN_UNMOUNT, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
 IN_ONLYDIR, IN_DONT_FOLLOW = 0x01000000, 0x02000000
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
+STRUCTURAL = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
         | IN_DELETE_SELF | IN_MOVE_SELF)
 EVENT = struct.Struct("iIII")
@@ -131,6 +132,8 @@ class Watcher:
             libc = ctypes.CDLL(None, use_errno=True)
             self._add = libc.inotify_add_watch
             self._add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+            self._remove = libc.inotify_rm_watch
+            self._remove.argtypes = [ctypes.c_int, ctypes.c_int]
             self._statfs = libc.statfs
             self._statfs.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
             fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
@@ -189,14 +192,33 @@ class Watcher:
                 folders = self.folders.get(wd)
                 if folders is None:
                     continue
-                if mask & (IN_IGNORED | IN_UNMOUNT):  # the watch is gone: watched again when next needed
-                    del self.folders[wd]
-                    for folder in folders:
-                        self.by_folder.pop(folder, None)
                 name = os.fsdecode(raw.split(b"\0", 1)[0])
                 for watched in self.sets:
                     for folder in folders:
                         watched.changed(folder, name)
+                if mask & (IN_IGNORED | IN_UNMOUNT):  # the watch is gone: watched again when next needed
+                    for folder in list(folders):
+                        self._forget(folder)
+                elif mask & (IN_MOVE_SELF | IN_DELETE_SELF):
+                    for folder in list(folders):
+                        self._forget(folder)
+                elif name and mask & STRUCTURAL:
+                    # What was watched under this name is elsewhere now, or gone: a folder that takes the
+                    # name is a new one, to be watched anew (the old watch follows the old folder).
+                    for folder in list(folders):
+                        if os.path.join(folder, name) in self.by_folder:
+                            self._forget(os.path.join(folder, name))
+
+    def _forget(self, path: str) -> None:
+        """Stop counting ``path`` and the folders under it as watched."""
+        inside = path + "/"
+        for folder in [f for f in self.by_folder if f == path or f.startswith(inside)]:
+            wd = self.by_folder.pop(folder)
+            names = self.folders.get(wd, set())
+            names.discard(folder)
+            if not names:
+                self.folders.pop(wd, None)
+                self._remove(self.fd, wd)  # (its IN_IGNORED then finds no folder)
 
     def _broken(self) -> None:
         """Reports were lost: everything counts as changed, and watching starts over."""

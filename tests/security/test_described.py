@@ -158,3 +158,24 @@ def test_a_folder_of_path_in_tmp_that_appears_or_goes_away(world: tuple[Sandbox,
     monkeypatch.setenv("PATH", f"{tmp_path / 'tools' / 'bin'}:{os.environ['PATH']}")
     reused_then_changed(world, lambda: (tmp_path / "tools" / "bin").mkdir(parents=True))
     reused_then_changed(world, lambda: os.rename(tmp_path / "tools", tmp_path / "tools-old"))
+
+
+def test_a_folder_replaced_by_a_new_one_then_filled_is_watched_where_it_now_is(
+    world: tuple[Sandbox, Path, list[int]],
+) -> None:
+    sandbox, workspace, fresh_calls = world
+    home = Path(os.environ["HOME"])
+    (home / ".config").mkdir()
+    for _ in range(3):
+        described.describe(sandbox, workspace)
+    os.rename(home / ".config", home / ".config-old")  # the folder watched moves away; a new one takes its name
+    (home / ".config").mkdir()
+    for _ in range(3):
+        described.describe(sandbox, workspace)
+    count = len(fresh_calls)
+    described.describe(sandbox, workspace)
+    assert len(fresh_calls) == count, "the description was not reused: this test would show nothing"
+    (home / ".config" / "gcloud").mkdir()  # a secret folder, in the new one
+    after = described.describe(sandbox, workspace)
+    assert after == described._fresh(sandbox, workspace, False)
+    assert home / ".config" / "gcloud" in after[0].hidden_dirs
