@@ -9,8 +9,9 @@ path, links followed — and hostwatch.py has the kernel report any change to th
 
 A description is reused only when it was itself computed while every one of its dependencies was already
 watched and no change to them was reported from before it started until after it ended: the first
-command of a kind computes it and starts watching, the second computes it again under watch, and from
-the third on it is reused until a change is reported. A change made before a command starts is reported
+command of a kind only computes it (a lone command pays for no watching), the second also starts
+watching, the third computes it again under watch, and from the fourth on it is reused until a change
+is reported (then the next two compute it again). A change made before a command starts is reported
 before it starts (the kernel queues the report as part of the change), so a ``.env``, a key or a ``.git``
 made, renamed, replaced by a link or moved gets the same sandbox it would get from a fresh description —
 in particular a fresh sandbox where the description differs. Where inotify is not available, each
