@@ -1,7 +1,7 @@
 """Time and CPU the sandbox adds to one `bash` call: `bash true` through the tool, sandboxed vs not.
 
-Series, in alternating rounds of 10 calls (CALLS per series in all, default 60: six rounds; after a
-warm-up round of each):
+Series, alternating call by call (A B C D, A B C D, ...) in rounds of 10 calls each (CALLS per series
+in all, default 60: six rounds; after a warm-up round):
 - unsandboxed;
 - the session-long sandbox (kimicode/security/sandbox_session.py: one bubblewrap started once, its
   supervisor runs each command), its description reused while nothing it depends on changed
@@ -10,7 +10,7 @@ warm-up round of each):
   (KIMICODE_SANDBOX_DESCRIBE_EACH=1), as before it was reused, for comparison;
 - a bubblewrap per command (KIMICODE_SANDBOX_PER_COMMAND=1), for comparison.
 
-Each round's median wall time per call is a sample; CPU is per call over the round: kimicode's own
+Each round's median wall time per call is a sample; CPU is the mean per call over the round: kimicode's own
 process (``time.process_time``) and, for the session sandbox, its supervisor (``se.sum_exec_runtime``
 from ``/proc/PID/sched``, which also holds the command's spawn that the unsandboxed series pays in
 kimicode's process). "The sandbox's own CPU" is kimicode's CPU sandboxed, plus the supervisor's, minus
@@ -64,24 +64,30 @@ def supervisor_ms(sandbox: Sandbox) -> float | None:
     return None
 
 
-async def calls(ctx: ToolContext, n: int, variables: dict[str, str]) -> tuple[float, float, float | None]:
-    """(median wall ms, kimicode's CPU ms per call, the supervisor's CPU ms per call or None)."""
-    tool = BashTool()
+async def call(tool: BashTool, ctx: ToolContext, variables: dict[str, str]) -> tuple[float, float, float | None]:
+    """One call: (wall ms, kimicode's CPU ms, the supervisor's CPU ms or None)."""
     for name in (PER_COMMAND, DESCRIBE_EACH):
         os.environ[name] = variables.get(name, "")
-    times = []
     session = ctx.sandbox is not None and variables.get(PER_COMMAND) != "1"
     supervisor = supervisor_ms(ctx.sandbox) if ctx.sandbox and session else None
     cpu = time.process_time()
-    for _ in range(n):
-        start = time.perf_counter()
-        result = await tool.run({"command": "true"}, ctx)
-        times.append((time.perf_counter() - start) * 1000)
-        assert "[exit code: 0]" in result.text, result.text
-    cpu_ms = (time.process_time() - cpu) * 1000 / n
+    start = time.perf_counter()
+    result = await tool.run({"command": "true"}, ctx)
+    wall = (time.perf_counter() - start) * 1000
+    cpu_ms = (time.process_time() - cpu) * 1000
+    assert "[exit code: 0]" in result.text, result.text
     after = supervisor_ms(ctx.sandbox) if ctx.sandbox and session else None
-    sup = (after - supervisor) / n if after is not None and supervisor is not None else None
-    return statistics.median(times), cpu_ms, sup
+    return wall, cpu_ms, after - supervisor if after is not None and supervisor is not None else None
+
+
+async def round_of(series: dict[str, tuple[ToolContext, dict[str, str]]], n: int) -> dict[str, list[tuple[float, float, float | None]]]:
+    """``n`` calls of each series, alternating call by call (A B C D, A B C D, ...)."""
+    tool = BashTool()
+    taken: dict[str, list[tuple[float, float, float | None]]] = {name: [] for name in series}
+    for _ in range(n):
+        for name, (ctx, variables) in series.items():
+            taken[name].append(await call(tool, ctx, variables))
+    return taken
 
 
 def main() -> int:
@@ -104,18 +110,17 @@ def main() -> int:
             "described each time": (boxed, {DESCRIBE_EACH: "1"}),
             "per command": (boxed, {PER_COMMAND: "1"}),
         }
-        for ctx, variables in series.values():  # warm-up
-            asyncio.run(calls(ctx, 3, variables))
+        asyncio.run(round_of(series, 3))  # warm-up
         wall: dict[str, list[float]] = {name: [] for name in series}
         cpu: dict[str, list[float]] = {name: [] for name in series}
         sup: dict[str, list[float]] = {name: [] for name in series}
         for _ in range(max(CALLS // ROUND, MIN_RUNS)):
-            for name, (ctx, variables) in series.items():
-                w, c, s = asyncio.run(calls(ctx, ROUND, variables))
-                wall[name].append(w)
-                cpu[name].append(c)
-                if s is not None:
-                    sup[name].append(s)
+            for name, taken in asyncio.run(round_of(series, ROUND)).items():
+                wall[name].append(statistics.median(w for w, _, _ in taken))
+                cpu[name].append(statistics.fmean(c for _, c, _ in taken))
+                sups = [s for _, _, s in taken if s is not None]
+                if len(sups) == len(taken):
+                    sup[name].append(statistics.fmean(sups))
         wrap_start = time.perf_counter()
         for _ in range(100):
             sandbox.wrap(["bash", "-c", "true"], workspace)
