@@ -41,6 +41,14 @@ DISABLE_VARIABLE = "KIMICODE_SANDBOX_DESCRIBE_EACH"  # "1": describe the sandbox
 _LOCK = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()  # a fork while another thread held it would leave the child's copy held
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def identity(spec: BwrapSpec) -> tuple[tuple[int, int], ...]:
     """(device, inode) of every path the sandbox binds or hides: a path replaced on the host changes it."""
     found = []
