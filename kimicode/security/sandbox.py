@@ -107,6 +107,8 @@ class Sandbox:
     _placeholders: Placeholders = field(default_factory=Placeholders, repr=False)
     # Session-long sandboxes kept for reuse (sandbox_session.Pool), made on first use.
     sessions: Any = field(default=None, repr=False, compare=False)
+    # Descriptions kept for reuse while nothing they depend on changed (described.py), made on first use.
+    descriptions: Any = field(default=None, repr=False, compare=False)
 
     @property
     def active(self) -> bool:

@@ -9,7 +9,8 @@ they were, System V IPC cleared).
 A sandbox is reused only for a command whose sandbox would be exactly the same: the bubblewrap arguments
 (``BwrapSpec``: stance, network, writable roots, protected and secret paths, cwd) and the identity (device,
 inode) of every path bound in, so that a ``.git`` renamed and rebuilt on the host, a ``.env`` or a
-credential file that appeared since, an added folder or an escalation all get a fresh sandbox. One sandbox
+credential file that appeared since, an added folder or an escalation all get a fresh sandbox. (The key
+itself is worked out again only when something it depends on changed: described.py.) One sandbox
 runs one command at a time: commands at the same time get sandboxes of their own. The first command of a
 kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes: a session sandbox
 is started for the second, so a lone command does not pay for it.
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv, sandbox_env
+from kimicode.security.described import Key, describe
 from kimicode.security.supervisor import HEADER, READY, REPLY
 
 if TYPE_CHECKING:
@@ -52,7 +54,6 @@ BOOTSTRAP = (
     "while len(code) < size:\n    part = os.read(0, size - len(code))\n    if not part: raise SystemExit(3)\n"
     "    code += part\nexec(compile(code, 'kimicode-supervisor', 'exec'))\n"
 )
-Key = tuple[BwrapSpec, tuple[tuple[int, int], ...]]
 
 
 def _source() -> str:
@@ -61,20 +62,6 @@ def _source() -> str:
     if _SOURCE is None:
         _SOURCE = Path(__file__).with_name("supervisor.py").read_text(encoding="utf-8")
     return _SOURCE
-
-
-def identity(spec: BwrapSpec) -> tuple[tuple[int, int], ...]:
-    """(device, inode) of every path the sandbox binds or hides: a path replaced on the host changes it."""
-    paths = [spec.cwd, spec.temp_dir, *spec.writable, *spec.immovable, *spec.protected, *spec.visible,
-             *spec.sockets, *spec.hidden_dirs, *spec.hidden_files]
-    found = []
-    for path in paths:
-        try:
-            info = os.stat(path)
-            found.append((info.st_dev, info.st_ino))
-        except OSError:
-            found.append((-1, -1))
-    return tuple(found)
 
 
 class Instance:
@@ -289,11 +276,11 @@ async def start_command(
     """
     if not enabled(sandbox):
         return None
-    spec = sandbox.spec_for(cwd, allow_network=allow_network)
+    key = describe(sandbox, cwd, allow_network=allow_network)
+    spec = key[0]
     set_env, unset = sandbox_env(spec)
     full = {k: v for k, v in env.items() if k not in unset} | set_env
     body = _request(spec.cwd, argv, full)
-    key: Key = (spec, identity(spec))
     if sandbox.sessions is None:
         sandbox.sessions = Pool()
     pool: Pool = sandbox.sessions
