@@ -284,12 +284,16 @@ async def _serve(agent: KimicodeAgent, in_fd: int, out_fd: int) -> None:
 
 # Imported in the background at start-up, so the first prompt does not wait for them (the model
 # client's SDK takes about a second).
-WARM_IMPORTS = ("openai", "kimicode.llm.client", "kimicode.security.shell")
+WARM_IMPORTS = ("kimicode.llm.client", "kimicode.security.shell")
 
 
 def _warm_imports() -> None:
     import importlib
 
+    with contextlib.suppress(Exception):
+        from kimicode.llm.client import load_sdk
+
+        load_sdk()  # with the type packages a chat client never reads deferred (llm/sdk_import.py)
     for name in WARM_IMPORTS:
         with contextlib.suppress(Exception):
             importlib.import_module(name)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from kimicode.tools.propose_plan import PlanReview
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
-BACKGROUND_IMPORTS = ("openai", "git")  # git: GitPython, for the first turn's checkpoint
+BACKGROUND_IMPORTS = ("git",)  # GitPython, for the first turn's checkpoint (the model client's SDK comes first)
 STANCES = ("ask", "auto-edit", "plan")
 
 
@@ -82,6 +82,10 @@ def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
 
 
 def _warm_imports() -> None:
+    with contextlib.suppress(Exception):
+        from kimicode.llm.client import load_sdk
+
+        load_sdk()  # with the type packages a chat client never reads deferred (llm/sdk_import.py)
     for name in BACKGROUND_IMPORTS:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
