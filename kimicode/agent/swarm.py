@@ -2,8 +2,8 @@
 
 Each sub-agent is an ordinary ``Agent`` with its own history (the run's system prompt with the sub-agents'
 common part, the same bytes for every plain sub-agent; its role, id and then its task verbatim as the user
-message, so an endpoint's prompt cache serves all but that), the workspace's ToolContext (so the per-file
-locks are shared) and the same ChatClient. Every spawned sub-agent starts at once: how many talk to the model at a time is the endpoint's
+message; the orchestrator's session, so its prompt-cache key: an endpoint's prompt cache serves all but the
+task), the workspace's ToolContext (so the per-file locks are shared) and the same ChatClient. Every spawned sub-agent starts at once: how many talk to the model at a time is the endpoint's
 adaptive limit (kimicode/llm/limiter.py, slow start from ``swarm_concurrency``), which their requests queue
 at, so the swarm is as wide as the endpoint takes rather than running in waves. The swarm caps how many are
 alive, how many tool calls run at once (``concurrency``: 50 commands at once would starve a small machine)
@@ -275,7 +275,9 @@ class Swarm:
                 policy=self.policy,
                 max_steps=self.limits.max_steps,
                 thinking=self.thinking,
-                session_id=f"{self.session_id}-{sub.agent_id}" if self.session_id else "",
+                # The orchestrator's session: its key routes every sub-agent to the one prompt cache that holds
+                # their common prefix (hooks see the session whose transcript exists).
+                session_id=self.session_id,
                 agent_id=sub.agent_id,
                 tool_gate=lambda name: self._gate(sub),
                 hooks=self.hooks,
