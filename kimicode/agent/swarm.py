@@ -49,7 +49,7 @@ from kimicode.agent.swarm_report import (
     format_outcomes,
     judge,
 )
-from kimicode.agent.swarm_tools import bound_tools
+from kimicode.agent.swarm_tools import bound_tools, sandbox_slots
 from kimicode.llm.client import ChatClient
 from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext, ToolResult
@@ -142,6 +142,7 @@ class Swarm:
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
         self._tool_slots = asyncio.Semaphore(limits.concurrency)
+        self._sandbox_slots = sandbox_slots()  # the session's long-lived sandboxes, shared by all sub-agents
         self._asking = 0  # sub-agents waiting for a model reply now (queued at the limiter or in flight)
         self._alive = 0
         self._ids = itertools.count(1)
@@ -267,7 +268,7 @@ class Swarm:
                 system_prompt += "\n" + agent_instructions(sub.agent)
             agent = Agent(
                 client=self._client(sub.agent),
-                tools=allowed_tools(bound_tools(self.tools, self._tool_slots), sub.agent),
+                tools=allowed_tools(bound_tools(self.tools, self._tool_slots, self._sandbox_slots), sub.agent),
                 extra_tools=allowed_extras(self._read_only_extras if self.extra_tools else None, sub.agent),
                 ctx=ctx,
                 system_prompt=system_prompt,
