@@ -49,7 +49,7 @@ from kimicode.agent.swarm_report import (
     format_outcomes,
     judge,
 )
-from kimicode.agent.swarm_tools import bound_tools, sandbox_slots
+from kimicode.agent.swarm_tools import bound_tools, sandbox_slots, warm_sandboxes
 from kimicode.llm.client import ChatClient
 from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext, ToolResult
@@ -215,6 +215,7 @@ class Swarm:
         self._alive += len(subs)
         for sub in subs:
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "queued"))
+        warming = warm_sandboxes(ctx, self.tools, len(subs)) if wave is None else None
         tasks = [asyncio.ensure_future(self._run_one(sub, ctx, emit, step, wave)) for sub in subs]
         try:
             outcomes = await asyncio.gather(*tasks)
@@ -228,6 +229,8 @@ class Swarm:
             raise
         finally:
             self._alive -= len(subs)
+            if warming is not None:
+                warming.cancel()  # (done long ago, unless no sub-agent ran a command)
         if wave is not None:
             await asyncio.to_thread(_merge_wave, wave, list(outcomes))
         return ToolResult(format_outcomes(list(outcomes), notes))

@@ -20,9 +20,12 @@ delegated); a slot is released however the run ends (result, error, cancellation
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimicode.tools.base import Tool, ToolContext, ToolResult
+
+if TYPE_CHECKING:
+    from kimicode.security.sandbox import Sandbox
 
 _DELEGATED = ("name", "description", "params", "parameters", "read_only", "echoes_arguments", "plan_only")
 
@@ -85,3 +88,20 @@ def bound_tools(
     return {
         name: BoundedTool(tool, slots, sandboxes if name == "bash" else None) for name, tool in tools.items()
     }
+
+
+def warm_sandboxes(ctx: ToolContext, tools: dict[str, Tool], agents: int) -> asyncio.Task[None] | None:
+    """Start the session's long-lived sandboxes while the sub-agents' first model turns run, so that their
+    first commands find them ready instead of each starting one at the same moment; None when no sub-agent
+    could run a sandboxed command. The caller cancels the task when the sub-agents are done."""
+    if ctx.sandbox is None or "bash" not in tools:
+        return None
+    from kimicode.security.sandbox_session import MAX_LIVE, prewarm
+
+    async def warm(sandbox: Sandbox) -> None:
+        try:
+            await prewarm(sandbox, ctx.workspace, min(agents, MAX_LIVE))
+        except (OSError, ValueError):
+            pass  # only a head start: each command still gets a sandbox as it always does
+
+    return asyncio.ensure_future(warm(ctx.sandbox))
