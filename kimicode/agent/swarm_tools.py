@@ -69,6 +69,8 @@ def in_session_sandbox(args: dict[str, Any], ctx: ToolContext) -> bool:
     runs and whether it may is bash.py's and the policy's)."""
     if ctx.sandbox is None or ctx.commands is not None or args.get("background") is True:
         return False
+    if isinstance(args.get("escalate"), str) and args["escalate"].strip():
+        return False  # runs outside the sandbox
     from kimicode.security.sandbox_session import enabled
 
     return enabled(ctx.sandbox)
