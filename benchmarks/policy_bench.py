@@ -1,19 +1,26 @@
-"""The permission policy's cost per bash call: Policy.decide() on typical commands, with a few rules in force.
+"""The permission policy's cost per call: Policy.decide() on typical bash commands, with a few rules in force,
+and on file-tool calls (createfile, strreplace, view of a file in the workspace, as a swarm's sub-agents make
+them by the hundred).
 
 Parsing is cached per command text, so the first call of a text (cold) and a repeat (warm) are shown apart;
-a model rarely sends the same command twice, so the cold figure is the one that matters.
+a model rarely sends the same command twice, so the cold figure is the one that matters. A file-tool decision
+resolves its paths (symlinks) afresh every time: nothing of one decision is kept for the next. It is measured
+as CPU time (time.process_time), which the machine's load disturbs less than the wall clock; the lstat calls
+per decision are counted too.
 
 Run: python benchmarks/policy_bench.py
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -22,6 +29,9 @@ from kimicode.security.policy import Policy  # noqa: E402
 from kimicode.security.shell import parse_command  # noqa: E402
 from kimicode.tools.base import ToolContext  # noqa: E402
 from kimicode.tools.bash import BashTool  # noqa: E402
+from kimicode.tools.createfile import CreateFileTool  # noqa: E402
+from kimicode.tools.strreplace import StrReplaceTool  # noqa: E402
+from kimicode.tools.view import ViewTool  # noqa: E402
 
 COMMANDS = [
     "git status",
@@ -58,6 +68,7 @@ RULES = [
 ]
 ROUNDS = 200
 HARD_TARGET_US = 1000.0  # Policy.decide per call on the hard commands
+FILE_TARGET_US = 250.0  # Policy.decide per file-tool call (CPU)
 
 
 def main() -> None:
@@ -102,7 +113,48 @@ def main() -> None:
     print(f"  of which parsing (cold): median {statistics.median(parse):7.1f} µs")
     print(f"  hard commands (cold, {len(HARD)} shapes): median {statistics.median(hard):7.1f} µs   p95 {_p95(hard):7.1f} µs   max {max(hard):7.1f} µs")
     print(target_line("hard commands, Policy.decide (median)", statistics.median(hard), HARD_TARGET_US, "µs"))
+    file_cpu, lstats = file_tool_decisions()
+    print(f"policy.decide per file-tool call (createfile, strreplace, view in the workspace), {len(file_cpu)} rounds "
+          f"of {len(FILE_TOOLS)}: CPU median {statistics.median(file_cpu):6.1f} µs "
+          f"(min–max {min(file_cpu):.1f}–{max(file_cpu):.1f}); {lstats} lstat calls per decision")
+    print(target_line("file-tool call, Policy.decide CPU (median)", statistics.median(file_cpu), FILE_TARGET_US, "µs"))
     print(machine_line())
+
+
+FILE_TOOLS = [CreateFileTool(), StrReplaceTool(), ViewTool()]
+
+
+def file_tool_decisions() -> tuple[list[float], int]:
+    """CPU µs per decision, per round (the median of FILE_TOOLS × 50 calls), and lstat calls per decision."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp) / "project"
+        (workspace / "src" / "app").mkdir(parents=True)
+        (workspace / "src" / "app" / "main.py").write_text("x = 1\n")
+        ctx = ToolContext(workspace=workspace)
+        policy = Policy(workspace=workspace, home=Path(tmp) / ".kimihome", rules=RULES, yolo=True)
+        args = {"path": "src/app/main.py"}
+        for tool in FILE_TOOLS:  # warm-up
+            policy.decide(tool, args, ctx)
+        calls = [0]
+        real_lstat = os.lstat
+
+        def counting(*a: Any, **k: Any) -> os.stat_result:
+            calls[0] += 1
+            return real_lstat(*a, **k)
+
+        os.lstat = counting  # posixpath.realpath looks os.lstat up at each call
+        try:
+            policy.decide(FILE_TOOLS[0], args, ctx)
+        finally:
+            os.lstat = real_lstat
+        per_round: list[float] = []
+        for _ in range(ROUNDS // 4):
+            start = time.process_time()
+            for _ in range(50):
+                for tool in FILE_TOOLS:
+                    policy.decide(tool, args, ctx)
+            per_round.append((time.process_time() - start) / (50 * len(FILE_TOOLS)) * 1e6)
+    return per_round, calls[0]
 
 
 def _p95(values: list[float]) -> float:

@@ -2,8 +2,8 @@
 
 Each sub-agent is an ordinary ``Agent`` with its own history (the run's system prompt with the sub-agents'
 common part, the same bytes for every plain sub-agent; its role, id and then its task verbatim as the user
-message, so an endpoint's prompt cache serves all but that), the workspace's ToolContext (so the per-file
-locks are shared) and the same ChatClient. Every spawned sub-agent starts at once: how many talk to the model at a time is the endpoint's
+message; the orchestrator's session, so its prompt-cache key: an endpoint's prompt cache serves all but the
+task), the workspace's ToolContext (so the per-file locks are shared) and the same ChatClient. Every spawned sub-agent starts at once: how many talk to the model at a time is the endpoint's
 adaptive limit (kimicode/llm/limiter.py, slow start from ``swarm_concurrency``), which their requests queue
 at, so the swarm is as wide as the endpoint takes rather than running in waves. The swarm caps how many are
 alive, how many tool calls run at once (``concurrency``: 50 commands at once would starve a small machine)
@@ -49,7 +49,7 @@ from kimicode.agent.swarm_report import (
     format_outcomes,
     judge,
 )
-from kimicode.agent.swarm_tools import bound_tools
+from kimicode.agent.swarm_tools import bound_tools, sandbox_slots, warm_sandboxes
 from kimicode.llm.client import ChatClient
 from kimicode.security.policy import Policy
 from kimicode.tools.base import Tool, ToolContext, ToolResult
@@ -142,6 +142,7 @@ class Swarm:
         self.budget = ToolBudget(limits.max_tool_calls)
         self.accounting = RunAccounting()
         self._tool_slots = asyncio.Semaphore(limits.concurrency)
+        self._sandbox_slots = sandbox_slots()  # the session's long-lived sandboxes, shared by all sub-agents
         self._asking = 0  # sub-agents waiting for a model reply now (queued at the limiter or in flight)
         self._alive = 0
         self._ids = itertools.count(1)
@@ -215,6 +216,8 @@ class Swarm:
         for sub in subs:
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "queued"))
         tasks = [asyncio.ensure_future(self._run_one(sub, ctx, emit, step, wave)) for sub in subs]
+        # After the sub-agents' tasks, so their first requests go out before a sandbox is started.
+        warming = warm_sandboxes(ctx, self.tools, len(subs)) if wave is None else None
         try:
             outcomes = await asyncio.gather(*tasks)
         except asyncio.CancelledError:
@@ -227,6 +230,8 @@ class Swarm:
             raise
         finally:
             self._alive -= len(subs)
+            if warming is not None:
+                warming.cancel()  # (done long ago, unless no sub-agent ran a command)
         if wave is not None:
             await asyncio.to_thread(_merge_wave, wave, list(outcomes))
         return ToolResult(format_outcomes(list(outcomes), notes))
@@ -267,7 +272,7 @@ class Swarm:
                 system_prompt += "\n" + agent_instructions(sub.agent)
             agent = Agent(
                 client=self._client(sub.agent),
-                tools=allowed_tools(bound_tools(self.tools, self._tool_slots), sub.agent),
+                tools=allowed_tools(bound_tools(self.tools, self._tool_slots, self._sandbox_slots), sub.agent),
                 extra_tools=allowed_extras(self._read_only_extras if self.extra_tools else None, sub.agent),
                 ctx=ctx,
                 system_prompt=system_prompt,
@@ -275,7 +280,9 @@ class Swarm:
                 policy=self.policy,
                 max_steps=self.limits.max_steps,
                 thinking=self.thinking,
-                session_id=f"{self.session_id}-{sub.agent_id}" if self.session_id else "",
+                # The orchestrator's session: its key routes every sub-agent to the one prompt cache that holds
+                # their common prefix (hooks see the session whose transcript exists).
+                session_id=self.session_id,
                 agent_id=sub.agent_id,
                 tool_gate=lambda name: self._gate(sub),
                 hooks=self.hooks,

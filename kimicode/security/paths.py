@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 
 # Writes below these folders (anywhere in the workspace) steer kimicode or other tools: its own and other
@@ -82,20 +86,45 @@ def user_home() -> Path:
     return Path(os.path.expanduser("~"))
 
 
+# Paths resolved during the decision in progress (one_decision), by the text as written. One decision asks
+# for the same few paths many times (the target, the workspace, kimicode's home: ~10 resolutions, each an
+# lstat per component); the next decision starts empty, so it sees the file system as it is by then.
+_RESOLVED: ContextVar[dict[str, list[Path]] | None] = ContextVar("kimicode_resolved_paths", default=None)
+
+
+@contextmanager
+def one_decision() -> Iterator[None]:
+    """Within this block (one policy decision, which never awaits) each path is resolved once."""
+    if _RESOLVED.get() is not None:  # a decision inside a decision (a hook's answer weighed): the same one
+        yield
+        return
+    token = _RESOLVED.set({})
+    try:
+        yield
+    finally:
+        _RESOLVED.reset(token)
+
+
 def variants(path: Path) -> list[Path]:
     """The path as written (normalised) and with symlinks resolved, without duplicates."""
-    literal = Path(os.path.normpath(str(path)))
+    text = str(path)
+    memo = _RESOLVED.get()
+    if memo is not None and text in memo:
+        return list(memo[text])
+    literal = Path(os.path.normpath(text))
     try:
         real = Path(os.path.realpath(literal))
     except OSError:
         real = literal
-    return [literal] if real == literal else [literal, real]
+    found = [literal] if real == literal else [literal, real]
+    if memo is not None:
+        memo[text] = found
+    return list(found)
 
 
 def inside(path: Path, root: Path) -> bool:
     """``path`` is ``root`` or below it (both normalised; a string test: ``Path.parents`` is slow)."""
-    text, base = str(path), str(root)
-    return text == base or text.startswith(base if base.endswith(os.sep) else base + os.sep)
+    return inside_text(str(path), str(root))
 
 
 def is_inside_workspace(path: Path, workspace: Path) -> bool:
@@ -127,17 +156,31 @@ def protected_reason(path: Path, workspace: Path, home: Path | None = None) -> s
     return ""
 
 
+def inside_text(text: str, base: str) -> bool:
+    """``inside`` for paths already turned into text (normalised)."""
+    return text == base or text.startswith(base if base.endswith(os.sep) else base + os.sep)
+
+
+@lru_cache(maxsize=64)
+def joined(base: str, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(name, base/name as text) for each name: text only, no file system (so it may be kept)."""
+    return tuple((name, os.path.join(base, name)) for name in names)
+
+
 def secret_reason(path: Path, kimicode_home: Path, home: Path | None = None) -> str:
     """Why ``path`` is a secret path ("" when it is not)."""
     home = home or user_home()
+    home_secrets = joined(str(home), HOME_SECRETS)
+    bases = variants(kimicode_home)
+    own_secrets = [(name, os.path.join(str(base), name)) for name in KIMICODE_SECRETS for base in bases]
     for p in variants(path):
-        for name in HOME_SECRETS:
-            if inside(p, home / name):
+        text = str(p)
+        for name, root in home_secrets:
+            if inside_text(text, root):
                 return f"a secret path (~/{name})"
-        for name in KIMICODE_SECRETS:
-            for base in variants(kimicode_home):
-                if inside(p, base / name):
-                    return f"a secret path (kimicode's {name})"
+        for name, root in own_secrets:
+            if inside_text(text, root):
+                return f"a secret path (kimicode's {name})"
         if is_env_file(p.name):
             return "a secret path (.env files)"
         if is_process_environment(str(p)):

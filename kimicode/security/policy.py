@@ -51,8 +51,9 @@ class Policy(Judge):
 
     def decide(self, tool: Tool, args: dict[str, Any], ctx: ToolContext, hook: Decision | None = None) -> Decision:
         """``hook``: what the PreToolUse hooks said of the call (kimicode.extensions.hooks.tool_verdict)."""
-        decision = self._decide(tool, args, ctx)
-        return decision if hook is None else self._with_hook(decision, hook, tool, args, ctx)
+        with P.one_decision():  # each path resolved once in this decision, afresh in the next
+            decision = self._decide(tool, args, ctx)
+            return decision if hook is None else self._with_hook(decision, hook, tool, args, ctx)
 
     def _with_hook(self, decision: Decision, hook: Decision, tool: Tool, args: dict[str, Any], ctx: ToolContext) -> Decision:
         """A hook's deny beats everything, -y included; its ask makes the call asked (refused headless); its

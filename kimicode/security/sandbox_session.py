@@ -308,3 +308,26 @@ async def start_command(
         os.close(read_fd)
         await asyncio.to_thread(instance.close)
     return None
+
+
+async def prewarm(sandbox: Sandbox, cwd: Path, count: int) -> int:
+    """Start up to ``count`` session sandboxes for commands in ``cwd`` before they come (a swarm whose
+    sub-agents will soon run many commands at once), one after another, left idle in the pool; returns how
+    many started. A command uses one only if its sandbox would be exactly the same then (the key above)."""
+    if not enabled(sandbox) or count <= 0:
+        return 0
+    if sandbox.sessions is None:
+        sandbox.sessions = Pool()
+    pool: Pool = sandbox.sessions
+    spec = sandbox.spec_for(cwd)
+    key: Key = (spec, identity(spec))
+    pool.seen.add(key)  # the commands to come are not the first of their kind
+    started = 0
+    while started < count and not pool.failed and pool.busy + len(pool.idle) < MAX_LIVE:
+        instance = await _start(spec, key)
+        if instance is None:
+            pool.failed = True
+            break
+        pool.put(instance)
+        started += 1
+    return started

@@ -21,7 +21,9 @@ from kimicode.security.paths import (
     GIT_CONFIG_FILES,
     SHELL_STARTUP,
     inside,
+    inside_text,
     is_inside_workspace,
+    joined,
     variants,
 )
 
@@ -53,19 +55,21 @@ def guards(path: Path, *, kimicode_home: Path, home: Path, on_path: Sequence[Pat
             found.append(Guard(root, what))
 
     homes = variants(kimicode_home)
+    user = str(home)
+    # (text, not Path, so a check costs no Path built per name: this runs on every write decision)
+    in_home = [
+        *((name, root, f"a shell start-up file (~/{name})") for name, root in joined(user, SHELL_STARTUP)),
+        *((name, root, f"git's configuration (~/{name})") for name, root in joined(user, GIT_CONFIG_FILES)),
+        *((name, root, f"another tool's settings (~/{name}/)") for name, root in joined(user, AGENT_CONFIG_DIRS)),
+    ]
     for p in variants(path):
+        text = str(p)
         for base in homes:
             if inside(p, base):
                 add(base, f"kimicode's home ({base})")
-        for name in SHELL_STARTUP:
-            if inside(p, home / name):
-                add(home / name, f"a shell start-up file (~/{name})")
-        for name in GIT_CONFIG_FILES:
-            if inside(p, home / name):
-                add(home / name, f"git's configuration (~/{name})")
-        for name in AGENT_CONFIG_DIRS:
-            if inside(p, home / name):
-                add(home / name, f"another tool's settings (~/{name}/)")
+        for name, root, what in in_home:
+            if inside_text(text, root):
+                add(home / name, what)
         for folder in on_path:
             if inside(p, folder):
                 add(folder, f"a folder on PATH ({folder})")
