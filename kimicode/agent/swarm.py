@@ -217,7 +217,7 @@ class Swarm:
             emit(ev.SubAgentUpdate(sub.agent_id, sub.role, "queued"))
         tasks = [asyncio.ensure_future(self._run_one(sub, ctx, emit, step, wave)) for sub in subs]
         # After the sub-agents' tasks, so their first requests go out before a sandbox is started.
-        warming = warm_sandboxes(ctx, self.tools, len(subs)) if wave is None else None
+        warming = warm_sandboxes(ctx, self.tools, len(subs), self._sandbox_slots) if wave is None else None
         try:
             outcomes = await asyncio.gather(*tasks)
         except asyncio.CancelledError:

@@ -92,17 +92,20 @@ def bound_tools(
     }
 
 
-def warm_sandboxes(ctx: ToolContext, tools: dict[str, Tool], agents: int) -> asyncio.Task[None] | None:
+def warm_sandboxes(
+    ctx: ToolContext, tools: dict[str, Tool], agents: int, slots: asyncio.Semaphore
+) -> asyncio.Task[None] | None:
     """Start the session's long-lived sandboxes while the sub-agents' first model turns run, so that their
     first commands find them ready instead of each starting one at the same moment; None when no sub-agent
-    could run a sandboxed command. The caller cancels the task when the sub-agents are done."""
+    could run a sandboxed command. Each start holds one of ``slots`` (the commands' sandbox slots). The caller
+    cancels the task when the sub-agents are done."""
     if ctx.sandbox is None or "bash" not in tools:
         return None
     from kimicode.security.sandbox_session import MAX_LIVE, prewarm
 
     async def warm(sandbox: Sandbox) -> None:
         try:
-            await prewarm(sandbox, ctx.workspace, min(agents, MAX_LIVE))
+            await prewarm(sandbox, ctx.workspace, min(agents, MAX_LIVE), slots)
         except (OSError, ValueError):
             pass  # only a head start: each command still gets a sandbox as it always does
 

@@ -156,6 +156,7 @@ class Pool:
     def __init__(self) -> None:
         self.idle: list[Instance] = []
         self.busy = 0  # instances running a command
+        self.starting = 0  # instances being started (for a command, or ahead of commands)
         # Keys a command was run for: a session sandbox is started for the second command of a kind, so a
         # run with a single command (a one-shot -p) does not pay for starting one (python: tens of ms).
         self.seen: set[Key] = set()
@@ -184,7 +185,10 @@ class Pool:
                 self.seen.clear()
             self.seen.add(key)
             return False
-        return not self.failed and self.busy + len(self.idle) < MAX_LIVE
+        return not self.failed and self.live() < MAX_LIVE
+
+    def live(self) -> int:
+        return self.busy + len(self.idle) + self.starting
 
     def close(self) -> None:
         while self.idle:
@@ -287,7 +291,11 @@ async def start_command(
     for _ in range(2):  # a supervisor found gone is replaced once
         instance = pool.take(key)
         if instance is None and pool.room(key):
-            instance = await _start(spec, key)
+            pool.starting += 1
+            try:
+                instance = await _start(spec, key)
+            finally:
+                pool.starting -= 1
             pool.failed = instance is None
         if instance is None:
             return None
@@ -310,24 +318,33 @@ async def start_command(
     return None
 
 
-async def prewarm(sandbox: Sandbox, cwd: Path, count: int) -> int:
+async def prewarm(sandbox: Sandbox, cwd: Path, count: int, slots: asyncio.Semaphore | None = None) -> int:
     """Start up to ``count`` session sandboxes for commands in ``cwd`` before they come (a swarm whose
     sub-agents will soon run many commands at once), one after another, left idle in the pool; returns how
-    many started. A command uses one only if its sandbox would be exactly the same then (the key above)."""
+    many started. A command uses one only if its sandbox would be exactly the same then (the key above).
+    ``slots``: what the commands to come hold while they run; each start holds one too, so starts ahead and
+    commands together never make more than MAX_LIVE sandboxes."""
     if not enabled(sandbox) or count <= 0:
         return 0
     if sandbox.sessions is None:
         sandbox.sessions = Pool()
     pool: Pool = sandbox.sessions
-    spec = sandbox.spec_for(cwd)
-    key: Key = (spec, identity(spec))
+    key = describe(sandbox, cwd)
+    spec = key[0]
     pool.seen.add(key)  # the commands to come are not the first of their kind
     started = 0
-    while started < count and not pool.failed and pool.busy + len(pool.idle) < MAX_LIVE:
-        instance = await _start(spec, key)
-        if instance is None:
-            pool.failed = True
-            break
-        pool.put(instance)
+    while started < count and not pool.failed and pool.live() < MAX_LIVE:
+        async with slots if slots is not None else contextlib.nullcontext():
+            if pool.failed or pool.live() >= MAX_LIVE:
+                break
+            pool.starting += 1
+            try:
+                instance = await _start(spec, key)
+            finally:
+                pool.starting -= 1
+            if instance is None:
+                pool.failed = True
+                break
+            pool.put(instance)  # idle before the slot is free: the command that takes the slot finds it
         started += 1
     return started
