@@ -9,7 +9,8 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,16 @@ def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def _agent_of(task_id: str) -> tuple[int, int, int]:
-    """(agent, warm process, actor) of the task whose agent waits on the model: the fork working in its checkout."""
+def _agent_of(task_id: str, repo: Path) -> tuple[int, int, int]:
+    """(agent, warm process, actor) of the task whose agent waits on the model: the fork working in its
+    checkout, a worktree of ``repo`` (other batches on this machine have tasks of the same name)."""
     for pid in processes_with(WARM_MARK):
         try:
             cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            gitdir = (cwd / ".git").read_text()
         except OSError:
             continue
-        if cwd.name == task_id and cwd.parent.name == "work":
+        if cwd.name == task_id and gitdir.strip() == f"gitdir: {repo / '.git' / 'worktrees' / task_id}":
             warm = _ppid(pid)
             return pid, warm, _ppid(warm)
     raise AssertionError(f"no forked agent works in the checkout of {task_id}")
@@ -58,29 +61,6 @@ def cluster(root: Path) -> Iterator[str]:
         yield address
 
 
-def _tasks(path: Path, repo: Path, count: int) -> list[str]:
-    ids = [f"t{i:02d}" for i in range(count)]
-    path.write_text("".join(json.dumps({"id": i, "task": f"BATCH-{i}: look around", "repo": str(repo)}) + "\n"
-                            for i in ids))
-    return ids
-
-
-def _batch(root: Path, name: str, cluster: str, answer: Callable[[RecordedRequest], Reply],
-           count: int) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], FakeLLM]:
-    """``count`` tasks on one repository through one Ray actor (--workers 1)."""
-    folder = root / name
-    repo = make_repos(folder, 1)[0]
-    tasks = folder / "TASKS.jsonl"
-    _tasks(tasks, repo, count)
-    with FakeLLM() as server:
-        server.responder = answer
-        proc = run_until_up(lambda: run_cli(
-            ["batch", str(tasks), "--ray", cluster, "--workers", "1", "--out", str(folder / "out")],
-            home=root / "home", cwd=folder, base_url=server.base_url, timeout=300,
-        ))
-    return proc, read_results(folder / "out"), server
-
-
 def _second_turn_output(server: FakeLLM, task_id: str) -> str:
     """What the task's first command printed, as the model was sent it."""
     for request in server.chat_requests:
@@ -89,7 +69,27 @@ def _second_turn_output(server: FakeLLM, task_id: str) -> str:
     raise AssertionError(f"{task_id} never reached its second turn")
 
 
-def test_tasks_through_one_actor_are_forks_of_its_warm_process_and_share_nothing(root: Path, cluster: str) -> None:
+PLANTS, AGENT_KILLED, ACTOR_KILLED = "t00", "t01", "t03"
+LOOKERS = ("t02", "t04")  # look for what PLANTS left
+
+
+@dataclass
+class ActorRun:
+    proc: subprocess.CompletedProcess[str]
+    records: dict[str, dict[str, Any]]
+    server: FakeLLM
+    seen: dict[str, tuple[int, int, int]]  # task id → (agent, warm process, actor) while its agent ran
+    warm_environ: list[bytes]
+    errors: list[str]
+    out: Path
+
+
+@pytest.fixture(scope="module")
+def actor_run(root: Path, cluster: str) -> ActorRun:
+    """Five tasks on one repository through one actor at a time (--workers 1): the first leaves a variable and
+    a file behind, later ones look for them; one task's agent is killed, and later the actor itself."""
+    folder = root / "batch"
+    repo = make_repos(folder, 1)[0].resolve()
     seen: dict[str, tuple[int, int, int]] = {}
     warm_environ: list[bytes] = []
     errors: list[str] = []
@@ -99,67 +99,68 @@ def test_tasks_through_one_actor_are_forks_of_its_warm_process_and_share_nothing
         if steps_done(request) > 0:
             return Reply(tool_calls=[ToolCall("submit", {"summary": f"{task_id} looked"})])
         try:
-            seen[task_id] = _agent_of(task_id)
-            warm_environ.append(Path(f"/proc/{seen[task_id][1]}/environ").read_bytes())
+            seen[task_id] = agent, warm, actor = _agent_of(task_id, repo)
+            warm_environ.append(Path(f"/proc/{warm}/environ").read_bytes())
+            if task_id == AGENT_KILLED:
+                os.kill(agent, signal.SIGKILL)  # the task's agent crashes
+            elif task_id == ACTOR_KILLED:
+                os.kill(actor, signal.SIGKILL)  # the whole worker goes
         except (AssertionError, OSError) as exc:
             errors.append(str(exc))
-        if task_id == "t00":  # leaves what a later task must not find: a variable, a file in its checkout
+        if task_id == PLANTS:
             command = "export KB_LEAK=t00; echo t00 > leak.txt; echo planted"
         else:
             command = 'echo "env=${KB_LEAK:-none}"; cat leak.txt'
         return Reply(tool_calls=[ToolCall("bash", {"command": command})])
 
-    proc, records, server = _batch(root, "share", cluster, answer, 4)
-    assert proc.returncode == 0, proc.stderr
-    assert errors == []
-    assert [(r["id"], r["status"]) for r in records] == [(f"t0{i}", "done") for i in range(4)], records
+    tasks = folder / "TASKS.jsonl"
+    tasks.write_text("".join(json.dumps({"id": f"t0{i}", "task": f"BATCH-t0{i}: look around", "repo": str(repo)})
+                             + "\n" for i in range(5)))
+    with FakeLLM() as server:
+        server.responder = answer
+        proc = run_until_up(lambda: run_cli(
+            ["batch", str(tasks), "--ray", cluster, "--workers", "1", "--out", str(folder / "out")],
+            home=root / "home", cwd=folder, base_url=server.base_url, timeout=300,
+        ))
+    records = {r["id"]: r for r in read_results(folder / "out")}
+    return ActorRun(proc, records, server, seen, warm_environ, errors, folder / "out")
 
-    # one actor, one warm process for all four tasks; each agent its own fork of it
-    assert len({pids[2] for pids in seen.values()}) == 1, seen
-    assert len({pids[1] for pids in seen.values()}) == 1, seen
-    assert len({pids[0] for pids in seen.values()}) == 4, seen
-    # the API key travels with each task, never into the warm process
-    assert all(b"test-key" not in block and b"KIMI_API_KEY=" not in block for block in warm_environ)
-    assert all(r.headers.get("authorization") == "Bearer test-key" for r in server.chat_requests)
 
-    assert "planted" in _second_turn_output(server, "t00")
-    for task_id in ("t01", "t02", "t03"):
-        printed = _second_turn_output(server, task_id)
+@pytest.mark.xdist_group("batch_ray_warm")  # one worker runs the module's batch once
+def test_tasks_through_one_actor_are_forks_of_its_warm_process_and_share_nothing(actor_run: ActorRun) -> None:
+    run = actor_run
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert run.errors == []
+    assert sorted(run.records) == [f"t0{i}" for i in range(5)]
+    assert all(run.records[i]["status"] == "done" for i in (PLANTS, *LOOKERS)), run.records
+
+    # one actor and one warm process served the tasks up to the actor's death; each agent its own fork
+    first = [run.seen[i] for i in ("t00", "t01", "t02", "t03")]
+    assert len({pids[2] for pids in first}) == 1 and len({pids[1] for pids in first}) == 1, run.seen
+    assert len({pids[0] for pids in run.seen.values()}) == 5, run.seen
+    # the API key travels with each task, never into a warm process
+    assert len(run.warm_environ) == 5
+    assert all(b"test-key" not in block and b"KIMI_API_KEY=" not in block for block in run.warm_environ)
+    assert all(r.headers.get("authorization") == "Bearer test-key" for r in run.server.chat_requests)
+
+    assert "planted" in _second_turn_output(run.server, PLANTS)
+    for task_id in LOOKERS:
+        printed = _second_turn_output(run.server, task_id)
         assert "env=none" in printed and "No such file" in printed, printed
 
 
-def test_a_killed_agent_fails_only_its_task_and_a_killed_actor_is_replaced(root: Path, cluster: str) -> None:
-    seen: dict[str, tuple[int, int, int]] = {}
-    errors: list[str] = []
-
-    def answer(request: RecordedRequest) -> Reply:
-        task_id = task_of(request)
-        if steps_done(request) > 0:
-            return Reply(tool_calls=[ToolCall("submit", {"summary": f"{task_id} done"})])
-        try:
-            seen[task_id] = agent, _, actor = _agent_of(task_id)
-            if task_id == "t01":
-                os.kill(agent, signal.SIGKILL)  # the task's agent crashes
-            elif task_id == "t02":
-                os.kill(actor, signal.SIGKILL)  # the whole worker goes
-        except (AssertionError, OSError) as exc:
-            errors.append(str(exc))
-        return Reply(tool_calls=[ToolCall("bash", {"command": "echo hello"})])
-
-    proc, records, _ = _batch(root, "kill", cluster, answer, 4)
-    assert proc.returncode == 0, proc.stderr
-    assert errors == []
-    by_id = {r["id"]: r for r in records}
-    assert sorted(by_id) == ["t00", "t01", "t02", "t03"]
-    assert by_id["t00"]["status"] == by_id["t03"]["status"] == "done", records
-    assert by_id["t01"]["status"] == "failed" and by_id["t01"]["reason"].startswith("agent exit -9"), by_id["t01"]
-    assert by_id["t02"]["status"] == "failed" and by_id["t02"]["reason"].startswith("ray: "), by_id["t02"]
-    assert (root / "kill" / "out" / "t02" / "patch.diff").read_text() == ""
-
-    # after its agent was killed the actor and its warm process served the next task; after the actor was
-    # killed a new actor with a new warm process served the last one
-    assert seen["t00"][1:] == seen["t01"][1:] == seen["t02"][1:], seen
-    assert seen["t03"][2] != seen["t00"][2] and seen["t03"][1] != seen["t00"][1], seen
+@pytest.mark.xdist_group("batch_ray_warm")  # one worker runs the module's batch once
+def test_a_killed_agent_fails_only_its_task_and_a_killed_actor_is_replaced(actor_run: ActorRun) -> None:
+    run = actor_run
+    killed_agent, killed_actor = run.records[AGENT_KILLED], run.records[ACTOR_KILLED]
+    assert killed_agent["status"] == "failed" and killed_agent["reason"].startswith("agent exit -9"), killed_agent
+    assert killed_actor["status"] == "failed" and killed_actor["reason"].startswith("ray: "), killed_actor
+    assert (run.out / ACTOR_KILLED / "patch.diff").read_text() == ""
+    # the task after the killed agent ran on the same actor and warm process; the one after the killed
+    # actor on a new actor with a new warm process
+    assert run.seen["t02"][1:] == run.seen[AGENT_KILLED][1:], run.seen
+    assert run.seen["t04"][2] != run.seen[ACTOR_KILLED][2] and run.seen["t04"][1] != run.seen[ACTOR_KILLED][1]
+    assert run.records["t04"]["status"] == "done"
 
 
 def test_a_task_never_sees_the_environment_of_the_task_before_it(root: Path) -> None:
