@@ -1,4 +1,4 @@
-"""A warm Ray worker for `kimicode batch --ray`: one actor runs many tasks, one at a time.
+"""A warm Ray worker for `kimicode batch --ray`: one actor runs many tasks, several at once.
 
 A Ray task would start each agent as a fresh interpreter that imports the agent's run path (the openai
 SDK above all) before its first request: most of a second of CPU per task. An actor instead keeps what
@@ -30,22 +30,21 @@ from kimicode.llm.limiter import LIMITER_ENV
 
 
 class TaskActor:
-    """Runs batch tasks on one Ray worker, each agent a fork of this actor's warm process."""
+    """Runs batch tasks on one Ray worker (as many at once as Ray lets it: max_concurrency), each agent a
+    fork of this actor's warm process."""
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend  # the worker-side limiter backend (ray_engine.ActorBackend)
         self.root = Path(tempfile.mkdtemp(prefix="kimicode-batch-"))
-        self.service: LimiterService | None = None
-        self.address = ""
+        self.service: asyncio.Future[LimiterService] | None = None
         self.pool: asyncio.Future[WarmPool | None] | None = None
 
     async def run(self, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         """Run one task; its record and artifacts (file name → bytes) travel back to the driver."""
-        if self.service is None:
-            service = LimiterService(self.backend)
-            self.address = await service.start()
-            self.service = service
-        task_env = {**env, LIMITER_ENV: self.address}
+        if self.service is None:  # shared by the tasks the actor runs at once, as their warm process is
+            self.service = asyncio.ensure_future(self._start_service())
+        service = await asyncio.shield(self.service)
+        task_env = {**env, LIMITER_ENV: service.address}
         pool = self._pool(task_env)
         task = TaskSpec(**spec)
         folder = Path(tempfile.mkdtemp(prefix="task-", dir=self.root))
@@ -57,6 +56,11 @@ class TaskActor:
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
         return {"record": outcome.record, "files": files}
+
+    async def _start_service(self) -> LimiterService:
+        service = LimiterService(self.backend)
+        await service.start()
+        return service
 
     def _pool(self, env: dict[str, str]) -> asyncio.Future[WarmPool | None]:
         """The warm process, started with the first task's environment (minus its keys: WarmPool.start),
@@ -92,7 +96,8 @@ class TaskActor:
                 await asyncio.to_thread(warm.close)
             self.pool = None
         if self.service is not None:
-            await self.service.close()
+            service = await asyncio.shield(self.service)
+            await service.close()
             self.service = None
         with contextlib.suppress(OSError):
             await asyncio.to_thread(shutil.rmtree, self.root, True)

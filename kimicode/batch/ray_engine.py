@@ -1,12 +1,13 @@
 """`kimicode batch --ray ADDRESS`: the same tasks as Ray tasks, for more than one machine.
 
-Imported only with --ray (Ray is an optional extra: pip install "kimicode[ray]"). Up to --workers Ray
-actors (kimicode/batch/ray_actor.py) each run many tasks, one at a time, every task's agent a fork of the
-actor's warm process: kimicode.batch.runner.run_task on some node, its checkout and artifacts in a
-temporary folder there; the artifacts travel back with the result (workers share no file system with the
-driver), which writes them to OUT/<id>/ and records the task. An actor that dies (or whose task fails in
-Ray rather than as a result) costs that task a "ray: ..." result and is replaced by a new one. The
-driver's schedule, budget and results file are the local pool's (kimicode/batch/driver.py).
+Imported only with --ray (Ray is an optional extra: pip install "kimicode[ray]"). Ray actors
+(kimicode/batch/ray_actor.py; one per node, with as many tasks at once as the node has CPUs for:
+ray_fleet.py) each run many tasks, every task's agent a fork of the actor's warm process:
+kimicode.batch.runner.run_task on some node, its checkout and artifacts in a temporary folder there; the
+artifacts travel back with the result (workers share no file system with the driver), which writes them
+to OUT/<id>/ and records the task. An actor that dies costs the tasks it was running a "ray: ..." result
+and is replaced by a new one. The driver's schedule, budget and results file are the local pool's
+(kimicode/batch/driver.py).
 
 One rate limiter for the fleet: a Ray actor holds the AIMD state; each task actor starts the limiter
 service on its own 127.0.0.1 with a backend that forwards to that actor, so the agent processes speak the
@@ -27,6 +28,7 @@ from typing import Any
 from kimicode.batch.driver import BatchOptions, BatchSummary, Reporter, Schedule
 from kimicode.batch.limiter_service import LocalBackend, summarize
 from kimicode.batch.ray_actor import TaskActor
+from kimicode.batch.ray_fleet import Fleet, Member, Share, plan
 from kimicode.batch.results import fresh_task_dir
 from kimicode.batch.tasks import TaskSpec, is_url
 from kimicode.config import Config
@@ -149,39 +151,43 @@ async def _schedule(
 ) -> BatchSummary:
     schedule = Schedule(specs, options, reporter, "ray")
     limiter = ray.remote(LimiterActor).options(num_cpus=0, max_concurrency=1000).remote()
-    # One task at a time per actor, so the actor's CPUs are the task's as with a Ray task; Ray never
-    # restarts or retries on its own: a lost actor's task is a result, and the driver starts a new actor.
-    actor_class = ray.remote(TaskActor).options(
-        num_cpus=options.num_cpus, max_concurrency=1, max_restarts=0, max_task_retries=0
-    )
+    # Ray never restarts or retries on its own: a lost actor's tasks are results, and the fleet starts a
+    # new actor in its place.
+    actor_class = ray.remote(TaskActor)
+
+    def start(share: Share) -> Any:
+        placement: dict[str, Any] = {}
+        if share.node:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            placement["scheduling_strategy"] = NodeAffinitySchedulingStrategy(share.node, soft=True)
+        # The actor holds the CPUs of all its tasks, so a node runs no more tasks than Ray tasks would.
+        return actor_class.options(
+            num_cpus=share.slots * max(options.num_cpus, 0.0), max_concurrency=share.slots, max_restarts=0,
+            max_task_retries=0, **placement,
+        ).remote(ActorBackend(limiter))
+
+    def kill(handle: Any) -> None:
+        with contextlib.suppress(Exception):
+            ray.kill(handle)
+
+    fleet = Fleet(plan(ray.nodes(), options.workers, options.num_cpus), start, kill)
     env = {**_worker_env(config), **options.agent_env}
-    width = _width(ray, options)
-    actors: list[Any] = []  # alive, each either idle or running one task
-    idle: list[Any] = []
-    running: dict[Any, tuple[TaskSpec, Any]] = {}
+    running: dict[Any, tuple[TaskSpec, Member]] = {}
     interrupted = False
     try:
         while True:
-            while len(running) < width and (spec := schedule.next()) is not None:
-                if idle:
-                    actor = idle.pop()
-                else:
-                    actor = actor_class.remote(ActorBackend(limiter))
-                    actors.append(actor)
-                running[actor.run.remote(spec.as_dict(), env)] = (spec, actor)
+            while fleet.has_room() and (spec := schedule.next()) is not None:
+                member = fleet.take()
+                running[member.handle.run.remote(spec.as_dict(), env)] = (spec, member)
             if not running:
                 break
             ready, _ = await asyncio.to_thread(ray.wait, list(running), num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
-                spec, actor = running.pop(ref)
+                spec, member = running.pop(ref)
                 record, lost = _collect(ray, ref, spec, options.out)
                 schedule.record(record)
-                if lost:  # died, or failed in a way that leaves its state in doubt: never given another task
-                    actors.remove(actor)
-                    with contextlib.suppress(Exception):
-                        ray.kill(actor)
-                else:
-                    idle.append(actor)
+                fleet.give_back(member, lost)
     except asyncio.CancelledError:
         interrupted = True
         for ref in running:  # the task's own clean-up runs: its agent's group is ended, its checkout removed
@@ -189,21 +195,12 @@ async def _schedule(
                 ray.cancel(ref)
         if running:
             await asyncio.to_thread(ray.wait, list(running), num_returns=len(running), timeout=CANCEL_GRACE)
-    await _close(ray, actors)
+    await _close(ray, fleet.started())
     try:
         stats = await asyncio.wait_for(limiter.stats.remote(), 10)
     except Exception:  # noqa: BLE001 - the summary can do without the limiter's figures
         stats = {}
     return schedule.close(summarize(stats), interrupted)
-
-
-def _width(ray: Any, options: BatchOptions) -> int:
-    """How many actors run at once: --workers, but no more than the cluster has CPUs for (an actor keeps
-    its CPUs while idle, so one that could never be placed would hold its task for good)."""
-    if options.num_cpus <= 0:
-        return max(1, options.workers)
-    cpus = float(ray.cluster_resources().get("CPU", 0.0))
-    return max(1, min(options.workers, int(cpus / options.num_cpus + 1e-9)))
 
 
 async def _close(ray: Any, actors: list[Any]) -> None:
@@ -217,15 +214,16 @@ async def _close(ray: Any, actors: list[Any]) -> None:
 
 
 def _collect(ray: Any, ref: Any, spec: TaskSpec, out: Path) -> tuple[dict[str, Any], bool]:
-    """Write a finished task's artifacts to OUT/<id>/; returns its record and whether its actor was lost."""
+    """Write a finished task's artifacts to OUT/<id>/; returns its record and whether Ray lost its actor."""
     folder = fresh_task_dir(out, spec.id)
     try:
         value = ray.get(ref)
     except Exception as exc:  # noqa: BLE001 - the worker died or Ray lost the task: a result, not a crash of the batch
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         (folder / "patch.diff").write_text("")
+        lost = isinstance(exc, ray.exceptions.RayActorError)
         return {"id": spec.id, "status": "failed", "reason": f"ray: {first}", "result": "", "num_steps": 0,
-                "usage": {}, "duration_ms": 0, "patch": f"{spec.id}/patch.diff"}, True
+                "usage": {}, "duration_ms": 0, "patch": f"{spec.id}/patch.diff"}, lost
     for name, data in value["files"].items():
         (folder / Path(name).name).write_bytes(data)
     return dict(value["record"]), False
