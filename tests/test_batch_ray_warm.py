@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,9 @@ from kimicode.batch.ray_actor import TaskActor
 from kimicode.batch.tasks import TaskSpec
 from tests.batch_script import HOME_CONFIG, make_repos, read_results, task_of
 from tests.clirun import cli_env, run_cli, write_home_config
-from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
+from tests.fake_llm import FakeLLM, Fault, RecordedRequest, Reply, ToolCall
 from tests.raycluster import ray_head, run_until_up
-from tests.replpty import processes_with
+from tests.replpty import processes_with, wait_until
 from tests.swarm_script import steps_done
 
 WARM_MARK = "kimicode.batch.zygote"  # the warm process's command line, which its forks keep
@@ -31,6 +32,13 @@ WARM_MARK = "kimicode.batch.zygote"  # the warm process's command line, which it
 
 def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _agent_of(task_id: str, repo: Path) -> tuple[int, int, int]:
@@ -45,7 +53,16 @@ def _agent_of(task_id: str, repo: Path) -> tuple[int, int, int]:
         if cwd.name == task_id and gitdir.strip() == f"gitdir: {repo / '.git' / 'worktrees' / task_id}":
             warm = _ppid(pid)
             return pid, warm, _ppid(warm)
-    raise AssertionError(f"no forked agent works in the checkout of {task_id}")
+    found = {pid: _where(pid) for pid in processes_with(WARM_MARK)}
+    raise AssertionError(f"no forked agent works in the checkout of {task_id} of {repo}: {found}")
+
+
+def _where(pid: int) -> str:
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        return f"{cwd} {(cwd / '.git').read_text().strip() if (cwd / '.git').is_file() else ''}"
+    except OSError as exc:
+        return str(exc)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +217,43 @@ def test_a_task_never_sees_the_environment_of_the_task_before_it(root: Path) -> 
     assert {"agent.log", "patch.diff", "result.json"} <= set(results[1]["files"])
     assert not folders[0].exists()  # the actor's checkouts and artifacts are gone once it is closed
 
+
+
+@pytest.mark.xdist_group("batch_ray_warm")  # one worker runs the module's batch once
+def test_ctrl_c_ends_the_tasks_on_an_actor_and_leaves_the_batch_resumable(
+    actor_run: ActorRun, root: Path, cluster: str
+) -> None:
+    """Two tasks at once on the two-CPU cluster: one actor, both agents forks of its one warm process."""
+    folder = root / "interrupt"
+    repo = make_repos(folder, 1)[0].resolve()
+    tasks = folder / "TASKS.jsonl"
+    tasks.write_text("".join(json.dumps({"id": i, "task": f"BATCH-{i}: wait", "repo": str(repo)}) + "\n"
+                             for i in ("t00", "t01")))
+    seen: dict[str, tuple[int, int, int]] = {}
+
+    def answer(request: RecordedRequest) -> Reply:
+        seen[task_of(request)] = _agent_of(task_of(request), repo)
+        return Reply(fault=Fault.hang())  # every agent is mid-request when the user presses Ctrl-C
+
+    with FakeLLM() as server:
+        server.responder = answer
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "kimicode", "batch", str(tasks), "--ray", cluster, "--workers", "2", "--out", "out"],
+            cwd=folder, env=cli_env(root / "home", server.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.wait_for_requests(2, timeout=120), "both agents reach the model"
+            driver.send_signal(signal.SIGINT)
+            _, stderr = driver.communicate(timeout=60)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+    assert driver.returncode == 130, stderr
+    assert "interrupted: rerun the same command to finish" in stderr
+    assert read_results(folder / "out") == []  # nothing half-done is recorded
+    assert sorted(seen) == ["t00", "t01"] and seen["t00"][1:] == seen["t01"][1:], seen
+    listed = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout
+    assert len(listed.splitlines()) == 1, listed  # each task's clean-up ran: checkouts removed
+    agents_and_warm = [seen["t00"][0], seen["t01"][0], seen["t00"][1]]
+    assert wait_until(lambda: not any(_alive(pid) for pid in agents_and_warm), timeout=30), agents_and_warm
