@@ -86,8 +86,9 @@ def _second_turn_output(server: FakeLLM, task_id: str) -> str:
     raise AssertionError(f"{task_id} never reached its second turn")
 
 
-PLANTS, AGENT_KILLED, ACTOR_KILLED = "t00", "t01", "t03"
-LOOKERS = ("t02", "t04")  # look for what PLANTS left
+PLANTS = AGENT_KILLED = "t00"  # its agent leaves a variable and a file behind, then is killed
+ACTOR_KILLED = "t02"
+LOOKERS = ("t01", "t03")  # look for what PLANTS left: on the same actor, and on the one that replaced it
 
 
 @dataclass
@@ -103,8 +104,8 @@ class ActorRun:
 
 @pytest.fixture(scope="module")
 def actor_run(root: Path, cluster: str) -> ActorRun:
-    """Five tasks on one repository through one actor at a time (--workers 1): the first leaves a variable and
-    a file behind, later ones look for them; one task's agent is killed, and later the actor itself."""
+    """Four tasks on one repository through one actor at a time (--workers 1): the first leaves a variable and
+    a file behind and its agent is killed, later ones look for them; the third kills its actor."""
     folder = root / "batch"
     repo = make_repos(folder, 1)[0].resolve()
     seen: dict[str, tuple[int, int, int]] = {}
@@ -114,13 +115,13 @@ def actor_run(root: Path, cluster: str) -> ActorRun:
     def answer(request: RecordedRequest) -> Reply:
         task_id = task_of(request)
         if steps_done(request) > 0:
+            if task_id == AGENT_KILLED and task_id in seen:
+                os.kill(seen[task_id][0], signal.SIGKILL)  # the task's agent crashes, after its command ran
             return Reply(tool_calls=[ToolCall("submit", {"summary": f"{task_id} looked"})])
         try:
-            seen[task_id] = agent, warm, actor = _agent_of(task_id, repo)
+            seen[task_id] = _, warm, actor = _agent_of(task_id, repo)
             warm_environ.append(Path(f"/proc/{warm}/environ").read_bytes())
-            if task_id == AGENT_KILLED:
-                os.kill(agent, signal.SIGKILL)  # the task's agent crashes
-            elif task_id == ACTOR_KILLED:
+            if task_id == ACTOR_KILLED:
                 os.kill(actor, signal.SIGKILL)  # the whole worker goes
         except (AssertionError, OSError) as exc:
             errors.append(str(exc))
@@ -132,7 +133,7 @@ def actor_run(root: Path, cluster: str) -> ActorRun:
 
     tasks = folder / "TASKS.jsonl"
     tasks.write_text("".join(json.dumps({"id": f"t0{i}", "task": f"BATCH-t0{i}: look around", "repo": str(repo)})
-                             + "\n" for i in range(5)))
+                             + "\n" for i in range(4)))
     with FakeLLM() as server:
         server.responder = answer
         proc = run_until_up(lambda: run_cli(
@@ -148,15 +149,15 @@ def test_tasks_through_one_actor_are_forks_of_its_warm_process_and_share_nothing
     run = actor_run
     assert run.proc.returncode == 0, run.proc.stderr
     assert run.errors == []
-    assert sorted(run.records) == [f"t0{i}" for i in range(5)]
-    assert all(run.records[i]["status"] == "done" for i in (PLANTS, *LOOKERS)), run.records
+    assert sorted(run.records) == [f"t0{i}" for i in range(4)]
+    assert all(run.records[i]["status"] == "done" for i in LOOKERS), run.records
 
     # one actor and one warm process served the tasks up to the actor's death; each agent its own fork
-    first = [run.seen[i] for i in ("t00", "t01", "t02", "t03")]
+    first = [run.seen[i] for i in ("t00", "t01", "t02")]
     assert len({pids[2] for pids in first}) == 1 and len({pids[1] for pids in first}) == 1, run.seen
-    assert len({pids[0] for pids in run.seen.values()}) == 5, run.seen
+    assert len({pids[0] for pids in run.seen.values()}) == 4, run.seen
     # the API key travels with each task, never into a warm process
-    assert len(run.warm_environ) == 5
+    assert len(run.warm_environ) == 4
     assert all(b"test-key" not in block and b"KIMI_API_KEY=" not in block for block in run.warm_environ)
     assert all(r.headers.get("authorization") == "Bearer test-key" for r in run.server.chat_requests)
 
@@ -175,9 +176,9 @@ def test_a_killed_agent_fails_only_its_task_and_a_killed_actor_is_replaced(actor
     assert (run.out / ACTOR_KILLED / "patch.diff").read_text() == ""
     # the task after the killed agent ran on the same actor and warm process; the one after the killed
     # actor on a new actor with a new warm process
-    assert run.seen["t02"][1:] == run.seen[AGENT_KILLED][1:], run.seen
-    assert run.seen["t04"][2] != run.seen[ACTOR_KILLED][2] and run.seen["t04"][1] != run.seen[ACTOR_KILLED][1]
-    assert run.records["t04"]["status"] == "done"
+    assert run.seen["t01"][1:] == run.seen[AGENT_KILLED][1:], run.seen
+    assert run.seen["t03"][2] != run.seen[ACTOR_KILLED][2] and run.seen["t03"][1] != run.seen[ACTOR_KILLED][1]
+    assert run.records["t03"]["status"] == "done"
 
 
 def test_a_task_never_sees_the_environment_of_the_task_before_it(root: Path) -> None:
