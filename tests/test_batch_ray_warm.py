@@ -181,7 +181,7 @@ def test_a_killed_agent_fails_only_its_task_and_a_killed_actor_is_replaced(actor
     assert run.records["t03"]["status"] == "done"
 
 
-def test_a_task_never_sees_the_environment_of_the_task_before_it(root: Path) -> None:
+def test_a_task_never_sees_the_environment_of_the_task_before_it_and_a_dead_warm_process_is_replaced(root: Path) -> None:
     repo = make_repos(root / "env", 1)[0]
 
     def answer(request: RecordedRequest) -> Reply:
@@ -200,21 +200,29 @@ def test_a_task_never_sees_the_environment_of_the_task_before_it(root: Path) -> 
             folders.append(actor.root)
             try:
                 results = []
-                for task_id, extra in (("t00", {"KB_TASK_SECRET": "t00-secret"}), ("t01", {})):
+                warm_pids = []
+                for task_id, extra in (("t00", {"KB_TASK_SECRET": "t00-secret"}), ("t01", {}), ("t02", {})):
                     spec = TaskSpec(id=task_id, task=f"BATCH-{task_id}: print", repo=str(repo))
                     results.append(await actor.run(spec.as_dict(), {**base, **extra}))
                     assert actor.pool is not None and actor.pool.done()
                     warm = actor.pool.result()
                     assert warm is not None and warm.proc.poll() is None
-                    assert b"t00-secret" in Path(f"/proc/{warm.proc.pid}/environ").read_bytes()  # started by t00
+                    warm_pids.append(warm.proc.pid)
+                    if task_id == "t00":
+                        assert b"t00-secret" in Path(f"/proc/{warm.proc.pid}/environ").read_bytes()  # t00 started it
+                    if task_id == "t01":  # the warm process dies between tasks: the next task gets a new one
+                        os.kill(warm.proc.pid, signal.SIGKILL)
+                        await asyncio.to_thread(warm.proc.wait)
+                assert warm_pids[0] == warm_pids[1] != warm_pids[2]
                 return results
             finally:
                 await actor.close()
 
         results = asyncio.run(scenario())
-        assert [r["record"]["status"] for r in results] == ["done", "done"], results
+        assert [r["record"]["status"] for r in results] == ["done", "done", "done"], results
         assert "secret=t00-secret" in _second_turn_output(server, "t00")
         assert "secret=none" in _second_turn_output(server, "t01")
+        assert "secret=none" in _second_turn_output(server, "t02")
     assert {"agent.log", "patch.diff", "result.json"} <= set(results[1]["files"])
     assert not folders[0].exists()  # the actor's checkouts and artifacts are gone once it is closed
 

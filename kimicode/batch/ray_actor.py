@@ -38,6 +38,7 @@ class TaskActor:
         self.root = Path(tempfile.mkdtemp(prefix="kimicode-batch-"))
         self.service: asyncio.Future[LimiterService] | None = None
         self.pool: asyncio.Future[WarmPool | None] | None = None
+        self.retired: list[WarmPool] = []  # warm processes replaced while tasks may still use them
 
     async def run(self, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         """Run one task; its record and artifacts (file name → bytes) travel back to the driver."""
@@ -68,8 +69,8 @@ class TaskActor:
         if self.pool is not None and self.pool.done():
             warm = None if self.pool.cancelled() else self.pool.result()
             if self.pool.cancelled() or (warm is not None and (warm.lost or warm.proc.poll() is not None)):
-                if warm is not None:
-                    warm.close()
+                if warm is not None:  # closed with the actor: ending it now would end other tasks' agents
+                    self.retired.append(warm)
                 self.pool = None
         if self.pool is None:
             self.pool = asyncio.ensure_future(self._start_pool(env))
@@ -95,6 +96,9 @@ class TaskActor:
             if warm is not None:
                 await asyncio.to_thread(warm.close)
             self.pool = None
+        for warm in self.retired:
+            await asyncio.to_thread(warm.close)
+        self.retired.clear()
         if self.service is not None:
             service = await asyncio.shield(self.service)
             await service.close()
