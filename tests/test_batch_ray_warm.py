@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from kimicode.batch.limiter_service import LocalBackend
-from kimicode.batch.ray_actor import TaskActor
+from kimicode.batch.ray_actor import LIVE_MARK, ROOT_PREFIX, TaskActor, _claim_root, sweep_dead_roots
 from kimicode.batch.tasks import TaskSpec
 from tests.batch_script import HOME_CONFIG, make_repos, read_results, task_of
 from tests.clirun import cli_env, run_cli, write_home_config
@@ -100,6 +101,7 @@ class ActorRun:
     warm_environ: list[bytes]
     errors: list[str]
     out: Path
+    killed_root: list[Path]  # the folder of the actor that was killed
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +113,7 @@ def actor_run(root: Path, cluster: str) -> ActorRun:
     seen: dict[str, tuple[int, int, int]] = {}
     warm_environ: list[bytes] = []
     errors: list[str] = []
+    killed_root: list[Path] = []
 
     def answer(request: RecordedRequest) -> Reply:
         task_id = task_of(request)
@@ -122,6 +125,7 @@ def actor_run(root: Path, cluster: str) -> ActorRun:
             seen[task_id] = _, warm, actor = _agent_of(task_id, repo)
             warm_environ.append(Path(f"/proc/{warm}/environ").read_bytes())
             if task_id == ACTOR_KILLED:
+                killed_root.append(Path(os.readlink(f"/proc/{warm}/cwd")))  # the actor's folder
                 os.kill(actor, signal.SIGKILL)  # the whole worker goes
         except (AssertionError, OSError) as exc:
             errors.append(str(exc))
@@ -141,7 +145,7 @@ def actor_run(root: Path, cluster: str) -> ActorRun:
             home=root / "home", cwd=folder, base_url=server.base_url, timeout=300,
         ))
     records = {r["id"]: r for r in read_results(folder / "out")}
-    return ActorRun(proc, records, server, seen, warm_environ, errors, folder / "out")
+    return ActorRun(proc, records, server, seen, warm_environ, errors, folder / "out", killed_root)
 
 
 @pytest.mark.xdist_group("batch_ray_warm")  # one worker runs the module's batch once
@@ -179,6 +183,8 @@ def test_a_killed_agent_fails_only_its_task_and_a_killed_actor_is_replaced(actor
     assert run.seen["t01"][1:] == run.seen[AGENT_KILLED][1:], run.seen
     assert run.seen["t03"][2] != run.seen[ACTOR_KILLED][2] and run.seen["t03"][1] != run.seen[ACTOR_KILLED][1]
     assert run.records["t03"]["status"] == "done"
+    # what the killed actor's task left in its folder went with the actor that replaced it
+    assert len(run.killed_root) == 1 and not run.killed_root[0].exists(), run.killed_root
 
 
 def test_a_task_never_sees_the_environment_of_the_task_before_it_and_a_dead_warm_process_is_replaced(root: Path) -> None:
@@ -266,3 +272,20 @@ def test_ctrl_c_ends_the_tasks_on_an_actor_and_leaves_the_batch_resumable(
     assert len(listed.splitlines()) == 1, listed  # each task's clean-up ran: checkouts removed
     agents_and_warm = [seen["t00"][0], seen["t01"][0], seen["t00"][1]]
     assert wait_until(lambda: not any(_alive(pid) for pid in agents_and_warm), timeout=30), agents_and_warm
+
+
+def test_only_the_folders_of_dead_actors_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    claim = "from kimicode.batch.ray_actor import _claim_root; print(_claim_root()[0])"
+    env = {**cli_env(tmp_path / "home"), "TMPDIR": str(tmp_path)}
+    dead = Path(subprocess.run([sys.executable, "-c", claim], env=env, capture_output=True, text=True,
+                               check=True).stdout.strip())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    live, fd = _claim_root()
+    other = tmp_path / f"{ROOT_PREFIX}bench"  # the same prefix, but no actor's
+    other.mkdir()
+    try:
+        assert dead.parent == live.parent == tmp_path and (dead / LIVE_MARK).exists()
+        sweep_dead_roots(tmp_path, mine=other)
+        assert not dead.exists() and live.exists() and other.exists()
+    finally:
+        os.close(fd)

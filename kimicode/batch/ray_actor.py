@@ -10,13 +10,17 @@ process group; a crash or a hang takes only its fork. The actor keeps no state o
 task's folders are removed when its artifacts have been read.
 
 The actor process is the warm process's parent: when Ray loses the actor, the warm process and its
-agents die with it (PDEATHSIG), and the driver replaces the actor (kimicode/batch/ray_engine.py).
+agents die with it (PDEATHSIG), and the driver replaces the actor (kimicode/batch/ray_engine.py). What a
+lost actor's tasks left in its folder is removed by the next actor of the same user to start on that node
+(its folder's live mark is no longer locked).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +32,9 @@ from kimicode.batch.tasks import TaskSpec
 from kimicode.batch.warm import WarmPool, note, warm_wanted
 from kimicode.llm.limiter import LIMITER_ENV
 
+ROOT_PREFIX = "kimicode-batch-"  # an actor's folder for its tasks' checkouts and artifacts
+LIVE_MARK = ".actor-alive"  # in it, locked for as long as the actor lives
+
 
 class TaskActor:
     """Runs batch tasks on one Ray worker (as many at once as Ray lets it: max_concurrency), each agent a
@@ -35,7 +42,8 @@ class TaskActor:
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend  # the worker-side limiter backend (ray_engine.ActorBackend)
-        self.root = Path(tempfile.mkdtemp(prefix="kimicode-batch-"))
+        self.root, self._live = _claim_root()
+        sweep_dead_roots(self.root.parent, self.root)
         self.service: asyncio.Future[LimiterService] | None = None
         self.pool: asyncio.Future[WarmPool | None] | None = None
         self.retired: list[WarmPool] = []  # warm processes replaced while tasks may still use them
@@ -105,3 +113,39 @@ class TaskActor:
             self.service = None
         with contextlib.suppress(OSError):
             await asyncio.to_thread(shutil.rmtree, self.root, True)
+        if self._live >= 0:
+            os.close(self._live)
+            self._live = -1
+
+
+def _claim_root() -> tuple[Path, int]:
+    """A fresh folder for this actor, its live mark locked (the lock goes when the process does, however)."""
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+    staged = root / f"{LIVE_MARK}.new"
+    fd = os.open(staged, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(staged, root / LIVE_MARK)  # only ever seen locked: a sweeper never takes a folder being made
+    return root, fd
+
+
+def sweep_dead_roots(parent: Path, mine: Path) -> None:
+    """Remove the folders of this user's actors that died (Ray lost them: nothing ran their close), with
+    what their killed tasks left there; a folder whose live mark is still locked belongs to a live actor."""
+    for folder in parent.glob(f"{ROOT_PREFIX}*"):
+        if folder == mine:
+            continue
+        try:
+            if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            fd = os.open(folder / LIVE_MARK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # not an actor's folder, or gone
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
