@@ -9,7 +9,8 @@ turns of `--latency` seconds (createfile, then submit) and the check greps the f
 `kimicode batch` CLI with default settings, except the endpoint (the scripted server, no rate limit) and a
 fresh OUT folder. Ray runs use one single-node cluster on 127.0.0.1 started here (`ray start --head`, as
 many CPUs as the largest --workers), so cluster start-up is not counted; the driver's connect time is
-measured with a batch that has nothing left to do and subtracted. ``local-fresh`` is the local pool with
+measured with a batch that has nothing left to do and subtracted. Each Ray batch starts its own task actors
+and their warm processes (one per node, kimicode/batch/ray_fleet.py): that start-up is counted in its wall. ``local-fresh`` is the local pool with
 KIMICODE_BATCH_WARM=0: each agent a fresh interpreter instead of a fork of the warm process.
 
 A warm-up batch of 2 tasks runs first (thrown away); then `--runs` rounds, each running every engine and

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from tests.batch_script import (
 )
 from tests.clirun import cli_env, run_cli, write_home_config
 from tests.fake_llm import FakeLLM, Fault, RecordedRequest, Reply
+from tests.raycluster import ray_head, run_until_up
 from tests.replpty import processes_with, wait_until
 
 TASKS = 30
@@ -120,37 +120,11 @@ def test_report_prints_the_summary_table_again(local_run: LocalRun) -> None:
     assert "check failed (exit 1)" in proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory, local_run: LocalRun) -> Iterator[str]:
+def ray_cluster(local_run: LocalRun) -> Iterator[str]:
     """A real single-node Ray cluster on 127.0.0.1, started (and stopped) by this test module."""
-    port = _free_port()
-    temp = Path(f"/tmp/kb{os.getpid()}")  # Ray's socket paths must stay short
-    env = cli_env(local_run.home)
-    env["RAY_USAGE_STATS_ENABLED"] = "0"
-    head = subprocess.Popen(
-        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-         # Every port it listens on is a free one (its defaults are fixed: two clusters at once would clash).
-         f"--port={port}", f"--dashboard-agent-listen-port={_free_port()}",
-         f"--metrics-export-port={_free_port()}", "--num-cpus=6", "--include-dashboard=false", "--object-store-memory=80000000",
-         f"--temp-dir={temp}", "--disable-usage-stats"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        head.send_signal(signal.SIGTERM)  # --block: ending this process stops the cluster it started
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        subprocess.run(["rm", "-rf", str(temp)], check=False)
+    with ray_head(cli_env(local_run.home), cpus=6) as address:
+        yield address
 
 
 @pytest.mark.xdist_group("batch_local_run")  # one worker runs the module's 30-task batch once
@@ -174,13 +148,7 @@ def test_the_same_thirty_tasks_on_a_ray_cluster_give_the_same_results(local_run:
 
 
 def _run_until_cluster_is_up(args: list[str], run: LocalRun, server: FakeLLM) -> subprocess.CompletedProcess[str]:
-    """The head node takes a few seconds to accept drivers; a refused connection is retried, once up it is not."""
-    deadline = time.monotonic() + 60
-    while True:
-        proc = run_cli(args, home=run.home, cwd=run.root, base_url=server.base_url, timeout=300)
-        if proc.returncode != 2 or "cannot connect to the Ray cluster" not in proc.stderr or time.monotonic() > deadline:
-            return proc
-        time.sleep(1)
+    return run_until_up(lambda: run_cli(args, home=run.home, cwd=run.root, base_url=server.base_url, timeout=300))
 
 
 def test_kill_9_of_the_driver_then_rerun_runs_no_task_twice_and_loses_none(fake_llm: FakeLLM, tmp_path: Path) -> None:
