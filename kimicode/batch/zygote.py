@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -34,7 +35,9 @@ import traceback
 from typing import Any
 
 # What the headless run path imports (found by diffing sys.modules after a `kimicode -p` run); a module
-# missing here is imported by each child instead, one that fails to import here is left to the child.
+# missing here is imported, and on a checkout without .pyc files compiled, by each child instead: about
+# 40 ms of CPU per task. tests/test_batch_warm.py fails when the run path imports one not listed here.
+# One that fails to import here is left to the child.
 WARM_MODULES = (
     "openai",
     "httpx",
@@ -48,18 +51,30 @@ WARM_MODULES = (
     "anyio.streams.tls",
     "anyio._backends._asyncio",
     "importlib.resources.readers",
+    "importlib.readers",
     "typer._adapters",
+    "typer._click.decorators",
     "truststore",
     "ctypes",
     "queue",
     "concurrent.futures.thread",
     "stringprep",
     "encodings.idna",
+    "configparser",
+    "getpass",
+    "glob",
+    "mmap",
+    "shlex",
+    "termios",
+    # GitPython, for the change set on submit: its import runs `git version` (the same git for every task:
+    # the warm process has the tasks' PATH), and it is imported by each child otherwise.
+    "git",
     "kimicode.cli",
     "kimicode.cli_help",
     "kimicode.frontends.launch",
     "kimicode.frontends.headless.run",
     "kimicode.frontends.common.assembly",
+    "kimicode.frontends.common.heap",
     "kimicode.frontends.common.sessions",
     "kimicode.frontends.common.signals",
     "kimicode.discovery.mcp_configs",
@@ -67,9 +82,22 @@ WARM_MODULES = (
     "kimicode.agent.runtime",
     "kimicode.agent.mcp_run",
     "kimicode.agent.prompts",
+    "kimicode.extensions.commands",
+    "kimicode.extensions.hooks",
+    "kimicode.extensions.hooks_config",
+    "kimicode.extensions.hooks_outcome",
+    "kimicode.extensions.hooks_run",
+    "kimicode.extensions.memory",
+    "kimicode.extensions.plugin_index",
+    "kimicode.extensions.plugins",
+    "kimicode.extensions.summary",
     "kimicode.llm.client",
     "kimicode.llm.models",
     "kimicode.mcp.manager",
+    "kimicode.mcp.mentions",
+    "kimicode.mcp.prompt_use",
+    "kimicode.mcp.prompts",
+    "kimicode.mcp.resources",
     "kimicode.session.store",
     "kimicode.session.replay",
     "kimicode.session.listing",
@@ -87,6 +115,7 @@ WARM_MODULES = (
             "task_output task_stop view web_search"
         ).split()
     ),
+    "kimicode.vcs.git",
     "kimicode.vision.browser",
 )
 MAX_REQUEST = 4 * 1024 * 1024  # one task's argv, cwd and environment
@@ -102,6 +131,10 @@ def _die_with_parent() -> None:
 
 
 def _warm() -> None:
+    # As a fresh `kimicode` does while its modules load (frontends/common/heap.py): no collection passes
+    # over a heap that only grows. Then everything imported is frozen out of the collector's view, so a
+    # child's collections neither walk it nor write to its pages (each write would copy a page per child).
+    gc.disable()
     for name in WARM_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -113,6 +146,8 @@ def _warm() -> None:
 
         run_command()
         shared_tls_context()
+    gc.freeze()
+    gc.enable()
 
 
 def _exit_code(code: Any) -> int:

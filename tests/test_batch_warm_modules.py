@@ -1,0 +1,51 @@
+"""What the warm process loads before it forks: everything a task's agent imports, so no task pays for it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.batch_script import HOME_CONFIG, make_repos, responder
+from tests.clirun import cli_env, write_home_config
+from tests.fake_llm import FakeLLM
+
+# The warm process's preparation, then one child's run (zygote._run_main, what a fork runs) in this same
+# interpreter: what the run imports on top of the warm process is what each forked agent would import.
+CHILD = """
+import json, sys, threading
+from kimicode.batch import zygote
+
+workspace, report_path = sys.argv[1:3]
+zygote._warm()
+threads = threading.active_count()
+before = set(sys.modules)
+sys.argv = ["kimicode", "-p", "--output-format", "json", "-y", "-w", workspace]
+code = zygote._run_main()
+new = sorted(set(sys.modules) - before)
+with open(report_path, "w") as report:
+    json.dump({"code": code, "threads": threads, "new": new}, report)
+"""
+
+
+def test_a_task_agent_imports_nothing_the_warm_process_has_not_loaded(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    repo = make_repos(tmp_path, 1)[0]
+    fake_llm.responder = responder()
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-P", "-c", CHILD, str(repo), str(report)],
+        cwd=repo, env=cli_env(home, fake_llm.base_url), input="BATCH-t00: write done.txt",
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(report.read_text())
+    assert found["code"] == 0 and json.loads(proc.stdout.strip().splitlines()[-1])["is_error"] is False, proc.stdout
+    assert (repo / "done.txt").read_text() == "t00\n"  # the run did the whole task: both turns, the submit
+    assert found["threads"] == 1  # the warm process forks: it must hold no thread (zygote.py)
+    # Modules of the standard library may still load late (a few are imported inside functions); kimicode's
+    # own and its libraries' must not: each is imported, and without .pyc files compiled, once per task.
+    late = [name for name in found["new"] if name.split(".")[0] not in sys.stdlib_module_names]
+    assert late == [], f"add these to WARM_MODULES in kimicode/batch/zygote.py: {late}"
