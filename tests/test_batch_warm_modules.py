@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from kimicode.batch.process import run_process
+from kimicode.batch.warm import WarmPool, agent_prefix
 from tests.batch_script import HOME_CONFIG, make_repos, responder
 from tests.clirun import cli_env, write_home_config
-from tests.fake_llm import FakeLLM
+from tests.fake_llm import FakeLLM, Reply
 
 # The warm process's preparation, then one child's run (zygote._run_main, what a fork runs) in this same
 # interpreter: what the run imports on top of the warm process is what each forked agent would import.
@@ -49,3 +53,45 @@ def test_a_task_agent_imports_nothing_the_warm_process_has_not_loaded(fake_llm: 
     # own and its libraries' must not: each is imported, and without .pyc files compiled, once per task.
     late = [name for name in found["new"] if name.split(".")[0] not in sys.stdlib_module_names]
     assert late == [], f"add these to WARM_MODULES in kimicode/batch/zygote.py: {late}"
+
+
+def test_forks_parse_their_command_line_as_a_fresh_process_does(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """Every fork parses with the command the warm process built: two tasks with different options, one of
+    them wrong, get what fresh processes get (the second is not served the first one's values)."""
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    fake_llm.responder = lambda request: Reply(content="finished")
+    env = cli_env(home, fake_llm.base_url)
+    runs = {
+        "bad": ["-p", "--output-format", "json", "-y", "-w", str(workspace), "--max-steps", "many"],
+        "mode": ["-p", "--output-format", "json", "-y", "-w", str(workspace), "--mode", "nosuchmode"],
+        "plain": ["-p", "--output-format", "json", "-y", "-w", str(workspace)],
+    }
+
+    async def forked() -> dict[str, tuple[int, dict[str, Any]]]:
+        pool = await WarmPool.start(env, tmp_path, "test")
+        try:
+            seen = {}
+            for name, args in runs.items():
+                code, out = await run_process(
+                    [*agent_prefix(), *args], workspace, "task", tmp_path / f"{name}.log", lambda line: None,
+                    env=env, pool=pool,
+                )
+                seen[name] = (code, json.loads(out.strip().splitlines()[-1]))
+            return seen
+        finally:
+            pool.close()
+
+    fresh = {}
+    for name, args in runs.items():
+        proc = subprocess.run([*agent_prefix(), *args], cwd=workspace, env=env, input="task", capture_output=True,
+                              text=True, timeout=60)
+        fresh[name] = (proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]))
+    seen = asyncio.run(forked())
+    shown = {name: (code, result.get("is_error"), result.get("result")) for name, (code, result) in seen.items()}
+    assert shown == {name: (code, result.get("is_error"), result.get("result")) for name, (code, result) in fresh.items()}
+    assert shown["bad"][0] == shown["mode"][0] != 0
+    assert "--max-steps" in str(shown["bad"][2]) and "--mode" in str(shown["mode"][2])
+    assert shown["plain"] == (0, False, "finished")

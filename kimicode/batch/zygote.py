@@ -141,13 +141,26 @@ def _warm() -> None:
     # What every task's agent would otherwise make again: the CLI's command and the TLS context (the
     # certificate store). Neither holds a key or a thread; a failure is left to the child.
     with contextlib.suppress(Exception):
-        from kimicode.cli import run_command
         from kimicode.llm.tls import shared_tls_context
 
-        run_command()
+        _warm_command()
         shared_tls_context()
     gc.freeze()
     gc.enable()
+
+
+def _warm_command() -> None:
+    """Build the run command once, with each option's value converter (a pydantic adapter per option,
+    built on first use: about a sixth of a child's own CPU), and have every child parse with it. Each
+    child parses with its own copy (a fork), so nothing one task's parse leaves behind reaches another."""
+    import kimicode.cli as cli
+
+    command = cli.run_command()
+    for param in command.params:
+        resolve = getattr(param, "get_runtime_param", None)  # typer's converter, cached on the option
+        if callable(resolve):
+            resolve()
+    setattr(cli, "run_command", lambda: command)  # noqa: B010 - replaces the builder for the forks
 
 
 def _exit_code(code: Any) -> int:
