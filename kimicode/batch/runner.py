@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
     for image in spec.images:
         argv += ["--image", image]
     return argv
+
+
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256
 
 
 class CheckoutError(Exception):
@@ -197,8 +201,27 @@ async def _checkout(run: _Run) -> None:
         run.repo_root = Path(top)
         await asyncio.to_thread(_add_worktree, run.repo_root, run.lock, path, spec.ref or "HEAD")
     run.checkout = path
-    run.base, git_dir = _two_lines(await _git_async(["rev-parse", "HEAD", "--absolute-git-dir"], path))
-    run.git_dir = Path(git_dir).resolve()
+    made = _made_checkout(path)
+    if made is None:
+        base, git_dir = _two_lines(await _git_async(["rev-parse", "HEAD", "--absolute-git-dir"], path))
+        made = base, Path(git_dir).resolve()
+    run.base, run.git_dir = made
+
+
+def _made_checkout(path: Path) -> tuple[str, Path] | None:
+    """The commit and git directory of a checkout git has just made detached, read from its files (git
+    wrote them a moment ago and no command of the task has run): one git process fewer per task. None when
+    HEAD is not a commit id (a fresh clone on its branch): git is asked then."""
+    from kimicode.vcs.layout import GitRefused, find_layout
+
+    try:
+        layout = find_layout(path)
+        head = (layout.git_dir / "HEAD").read_text(encoding="ascii").strip() if layout is not None else ""
+    except (GitRefused, OSError, UnicodeDecodeError):
+        return None
+    if layout is None or layout.toplevel != path.resolve() or not _COMMIT_ID.fullmatch(head):
+        return None
+    return head, layout.git_dir
 
 
 def _two_lines(output: str) -> tuple[str, str]:
