@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,10 @@ from typing import Any
 
 from kimicode.batch.process import run_process
 from kimicode.batch.warm import WarmPool, agent_prefix
-from tests.batch_script import HOME_CONFIG, make_repos, responder
+from tests.batch_script import HOME_CONFIG, make_repos, read_results, responder, task_of, write_tasks
 from tests.clirun import cli_env, write_home_config
-from tests.fake_llm import FakeLLM, Reply
+from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
+from tests.swarm_script import steps_done
 
 # The warm process's preparation, then one child's run (zygote._run_main, what a fork runs) in this same
 # interpreter: what the run imports on top of the warm process is what each forked agent would import.
@@ -95,3 +97,56 @@ def test_forks_parse_their_command_line_as_a_fresh_process_does(fake_llm: FakeLL
     assert shown["bad"][0] == shown["mode"][0] != 0
     assert "--max-steps" in str(shown["bad"][2]) and "--mode" in str(shown["mode"][2])
     assert shown["plain"] == (0, False, "finished")
+
+
+BWRAP_LOG = """#!/bin/bash
+# Logs each start; the sandbox probe (its command is `true`) fails when the FAIL file exists.
+echo "${@: -1}" >> "$(dirname "$0")/starts"
+if [ "${@: -1}" = true ] && [ -e "$(dirname "$0")/FAIL" ]; then echo "no namespaces here" >&2; exit 1; fi
+exec /usr/bin/bwrap "$@"
+"""
+
+
+def _bash_then_submit(request: RecordedRequest) -> Reply:
+    task_id = task_of(request)
+    if steps_done(request) == 0:
+        return Reply(tool_calls=[ToolCall("bash", {"command": f"echo {task_id} > done.txt"})])
+    return Reply(tool_calls=[ToolCall("submit", {"summary": f"{task_id} written"})])
+
+
+def test_the_sandbox_probe_runs_once_per_batch_and_a_failed_one_is_each_tasks_own(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    tasks = tmp_path / "TASKS.jsonl"
+    write_tasks(tasks, make_repos(tmp_path, 2), 3)
+    tasks.write_text(tasks.read_text().replace("test -f missing.txt", "grep -q t07 done.txt"))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "bwrap").write_text(BWRAP_LOG)
+    (tools / "bwrap").chmod(0o755)
+    fake_llm.responder = _bash_then_submit
+    env = cli_env(home, fake_llm.base_url)
+    env["PATH"] = f"{tools}{os.pathsep}{env['PATH']}"
+    for out in ("works", "fails"):
+        (tools / "starts").unlink(missing_ok=True)
+        if out == "fails":
+            (tools / "FAIL").touch()
+        proc = subprocess.run(
+            [sys.executable, "-m", "kimicode", "batch", str(tasks), "--workers", "3", "--out", out],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert [r["status"] for r in read_results(tmp_path / out)] == ["done"] * 3
+        starts = (tools / "starts").read_text().split()
+        logs = [(tmp_path / out / f"t0{i}" / "agent.log").read_text() for i in range(3)]
+        if out == "works":
+            # One probe, by the warm process; each task's command still ran inside bubblewrap.
+            assert starts.count("true") == 1, starts
+            assert len([s for s in starts if s != "true"]) >= 3, starts
+            assert not any("no sandbox for commands" in log for log in logs), logs
+        else:
+            # The warm process kept no failure: every task probed for itself and said why it has no sandbox.
+            assert starts.count("true") == 3 * 4, starts  # the warm process and 3 tasks, 3 settings each
+            assert all("no sandbox for commands" in log and "no namespaces here" in log for log in logs), logs

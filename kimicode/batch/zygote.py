@@ -32,6 +32,7 @@ import signal
 import socket
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 # What the headless run path imports (found by diffing sys.modules after a `kimicode -p` run); a module
@@ -145,8 +146,20 @@ def _warm() -> None:
 
         _warm_command()
         shared_tls_context()
+        _probe_sandbox()
     gc.freeze()
     gc.enable()
+
+
+def _probe_sandbox() -> None:
+    """Ask bubblewrap once, here, whether the default sandbox (no network) works on this machine, instead of
+    once per task. The answer depends only on the machine, the bubblewrap found on PATH (the tasks' PATH)
+    and fixed arguments: nothing of a task goes into it. Only a working answer is kept for the forks; when
+    none works, each task asks again and says why itself."""
+    from kimicode.security import sandbox
+
+    if not sandbox.detect_sandbox("workspace-write", False, Path.cwd(), Path.cwd()).active:
+        sandbox._probe.cache_clear()
 
 
 def _warm_command() -> None:
