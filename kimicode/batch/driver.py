@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kimicode.batch.limiter_service import LimiterService, LocalBackend, summarize
 from kimicode.batch.results import ResultsFile, fresh_task_dir
-from kimicode.batch.runner import run_task
+from kimicode.batch.runner import Worktrees, run_task
 from kimicode.batch.tasks import TaskSpec
 from kimicode.batch.warm import WarmPool, note, warm_wanted
 from kimicode.llm.limiter import LIMITER_ENV
@@ -167,12 +167,13 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
     work_root = options.out / WORK_DIR
     # Started, not awaited: tasks check out while the warm process imports, and wait for it at their agent.
     pool = asyncio.ensure_future(_warm_pool(env, options.out, work_root))
+    worktrees = Worktrees()
 
     async def worker() -> None:
         while (spec := schedule.next()) is not None:
             folder = fresh_task_dir(options.out, spec.id)
             line = functools.partial(reporter.line, spec.id)
-            outcome = await run_task(spec, folder, work_root, env, line, pool=pool)
+            outcome = await run_task(spec, folder, work_root, env, line, pool=pool, worktrees=worktrees)
             schedule.record(outcome.record)
 
     workers = [asyncio.ensure_future(worker()) for _ in range(max(1, options.workers))]
@@ -190,6 +191,7 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
         warm = await asyncio.shield(pool)  # a warm process still starting is closed once it has started
         if warm is not None:
             await asyncio.to_thread(warm.close)
+        await asyncio.to_thread(worktrees.prune)
     stats = {key: s.as_dict() for key, s in backend.stats().items()}
     return schedule.close(summarize(stats), interrupted)
 
