@@ -135,9 +135,29 @@ class Schedule:
         return spec
 
     def record(self, record: dict[str, Any]) -> None:
-        record["patch"] = str(Path(self.options.out_label) / record["id"] / "patch.diff")
+        self._spend(record)
         self.results.add(record)
+        self._count(record)
+
+    async def record_in_thread(self, record: dict[str, Any]) -> None:
+        """``record`` with results.jsonl written (and fsynced) in a thread: meanwhile the loop keeps driving
+        every other task. The budget counts the task at once (no task starts on a budget that is already
+        spent); a cancel does not stop a write under way: the line is counted, then the cancel goes on."""
+        self._spend(record)
+        write = asyncio.ensure_future(asyncio.to_thread(self.results.add, record))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await write
+            self._count(record)
+            raise
+        self._count(record)
+
+    def _spend(self, record: dict[str, Any]) -> None:
+        record["patch"] = str(Path(self.options.out_label) / record["id"] / "patch.diff")
         self.budget.add(record.get("usage") or {})
+
+    def _count(self, record: dict[str, Any]) -> None:
         if record["status"] == "done":
             self.summary.done += 1
         else:
@@ -174,7 +194,7 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
             folder = fresh_task_dir(options.out, spec.id)
             line = functools.partial(reporter.line, spec.id)
             outcome = await run_task(spec, folder, work_root, env, line, pool=pool, worktrees=worktrees)
-            schedule.record(outcome.record)
+            await schedule.record_in_thread(outcome.record)
 
     workers = [asyncio.ensure_future(worker()) for _ in range(max(1, options.workers))]
     interrupted = False
