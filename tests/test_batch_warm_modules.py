@@ -12,6 +12,7 @@ from typing import Any
 
 from kimicode.batch.process import run_process
 from kimicode.batch.warm import WarmPool, agent_prefix
+from kimicode.security.sandbox import _USERNS_CHOICES
 from tests.batch_script import HOME_CONFIG, make_repos, read_results, responder, task_of, write_tasks
 from tests.clirun import cli_env, write_home_config
 from tests.fake_llm import FakeLLM, RecordedRequest, Reply, ToolCall
@@ -148,5 +149,5 @@ def test_the_sandbox_probe_runs_once_per_batch_and_a_failed_one_is_each_tasks_ow
             assert not any("no sandbox for commands" in log for log in logs), logs
         else:
             # The warm process kept no failure: every task probed for itself and said why it has no sandbox.
-            assert starts.count("true") == 3 * 4, starts  # the warm process and 3 tasks, 3 settings each
+            assert starts.count("true") == 4 * len(_USERNS_CHOICES), starts  # the warm process and 3 tasks
             assert all("no sandbox for commands" in log and "no namespaces here" in log for log in logs), logs

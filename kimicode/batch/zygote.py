@@ -15,6 +15,9 @@ Invariants:
 - The child says its pid on its channel once its session exists (so a kill of the group finds it);
   this process says ``{"exit": code}`` there when it has reaped it, code as asyncio reports it (-N for
   signal N). That is the driver's only way to learn the end of a process it did not start.
+- What this process prepares before it forks (modules, the run command, the TLS context, a working
+  sandbox probe) is the same for every task: nothing read from a task's repository or environment, no key,
+  no thread. Anything that depends on a task stays the child's to do.
 - This process never sees the API keys: they travel in a task's env and live only in its child. It dies
   with the driver (PDEATHSIG, and an end of file on FD), and its children die with it.
 """
@@ -37,7 +40,7 @@ from typing import Any
 
 # What the headless run path imports (found by diffing sys.modules after a `kimicode -p` run); a module
 # missing here is imported, and on a checkout without .pyc files compiled, by each child instead: about
-# 40 ms of CPU per task. tests/test_batch_warm.py fails when the run path imports one not listed here.
+# 40 ms of CPU per task. tests/test_batch_warm_modules.py fails when the run path imports one not listed.
 # One that fails to import here is left to the child.
 WARM_MODULES = (
     "openai",
@@ -154,8 +157,8 @@ def _warm() -> None:
 def _probe_sandbox() -> None:
     """Ask bubblewrap once, here, whether the default sandbox (no network) works on this machine, instead of
     once per task. The answer depends only on the machine, the bubblewrap found on PATH (the tasks' PATH)
-    and fixed arguments: nothing of a task goes into it. Only a working answer is kept for the forks; when
-    none works, each task asks again and says why itself."""
+    and fixed arguments: nothing of a task goes into it. When no setting works nothing is kept: each task
+    asks again and says why itself."""
     from kimicode.security import sandbox
 
     if not sandbox.detect_sandbox("workspace-write", False, Path.cwd(), Path.cwd()).active:
