@@ -17,7 +17,9 @@ A warm-up batch of 2 tasks runs first (thrown away); then `--runs` rounds, each 
 worker count once, interleaved. Prints, per engine and worker count, medians with min–max of wall time and
 tasks/min, the median task duration, the speedup over the first worker count, and the share of the ideal
 (every worker busy with nothing but the model: ⌈N / workers⌉ × 2 × latency), with a verdict against the
-target: ≥ 50% of ideal at 16 workers. With both engines: Ray's added cost per task,
+target: ≥ 50% of ideal at 16 workers. For the local pool also the CPU per task of the batch's processes
+(driver, warm process, agents, git, checks: the run's child-process CPU) and of the scripted server (this
+process), and the share of ideal a CPU-bound batch could reach at best with every core free for it. With both engines: Ray's added cost per task,
 (Ray wall − local wall − connect) × workers / N.
 """
 
@@ -27,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -56,11 +59,20 @@ def write_tasks(path: Path, repos: list[Path], count: int) -> None:
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
+def _cpu(who: int) -> float:
+    use = resource.getrusage(who)
+    return use.ru_utime + use.ru_stime
+
+
 def run_batch(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, list[dict[str, object]], str]:
     started = time.perf_counter()
+    cpu_batch, cpu_here = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
     proc = subprocess.run([sys.executable, "-m", "kimicode", "batch", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=7200)
     wall = time.perf_counter() - started
+    # What the batch's processes (driver, warm process, agents, git, checks) and this process (the
+    # scripted server's threads) used: the floor a CPU-bound batch cannot go below on this machine.
+    LAST_CPU[:] = [_cpu(resource.RUSAGE_CHILDREN) - cpu_batch, _cpu(resource.RUSAGE_SELF) - cpu_here]
     if proc.returncode != 0:
         raise SystemExit(f"batch failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     out = Path(args[args.index("--out") + 1])
@@ -81,6 +93,7 @@ def start_ray(env: dict[str, str], cpus: int, temp: Path) -> tuple[subprocess.Po
     return head, f"127.0.0.1:{port}"
 
 
+LAST_CPU: list[float] = [0.0, 0.0]  # CPU seconds of the last run_batch: the batch's processes, this process
 IDEAL_SHARE_TARGET = 50.0  # percent of ideal, at TARGET_WORKERS
 TARGET_WORKERS = 16
 
@@ -115,6 +128,7 @@ def main() -> None:
     write_tasks(warm, repos, 2)
     walls: dict[tuple[str, int], list[float]] = {config: [] for config in configs}
     medians: dict[tuple[str, int], list[float]] = {config: [] for config in configs}
+    cpus: dict[tuple[str, int], list[tuple[float, float]]] = {config: [] for config in configs}
     head = None
     try:
         with FakeLLM() as server:
@@ -141,6 +155,7 @@ def main() -> None:
                     assert len(records) == args.tasks and all(r["status"] == "done" for r in records), records[:2]
                     median = statistics.median(int(str(r["duration_ms"])) for r in records) / 1000
                     walls[(engine, workers)].append(wall)
+                    cpus[(engine, workers)].append((LAST_CPU[0], LAST_CPU[1]))
                     medians[(engine, workers)].append(median)
                     print(f"  round {round_number + 1}: {engine:5} {workers:3} workers: {wall:7.1f}s wall, "
                           f"{args.tasks / wall * 60:6.1f} tasks/min, median task {median:.2f}s", flush=True)
@@ -164,6 +179,16 @@ def main() -> None:
         print(f"{engine:5} {workers:3} workers: wall {wall_s[(engine, workers)].show(unit='s')}; "
               f"tasks/min {rate_s[(engine, workers)].show()}; median task {statistics.median(medians[(engine, workers)]):.2f}s; "
               f"speedup {base.median / wall_s[(engine, workers)].median:.2f}x; {share:.1f}% of ideal ({ideal:.0f}/min)")
+    cores = os.cpu_count() or 1
+    for engine, workers in configs:  # Ray's own processes are not children of the driver: local only
+        if engine.startswith("local"):
+            batch = stats([b / args.tasks for b, _ in cpus[(engine, workers)]])
+            served = stats([h / args.tasks for _, h in cpus[(engine, workers)]])
+            floor = statistics.median(b + h for b, h in cpus[(engine, workers)]) / cores
+            best = min(100.0, math.ceil(args.tasks / workers) * 2 * args.latency / floor * 100) if floor else 100.0
+            print(f"{engine:5} {workers:3} workers: CPU per task: batch processes {batch.show(1000, 0, 'ms')}, "
+                  f"scripted server {served.median * 1000:.0f} ms; all {cores} cores busy with nothing else: "
+                  f"≥ {floor:.1f}s wall, at most {best:.0f}% of ideal")
     for engine in engines:
         if TARGET_WORKERS in worker_counts:
             ideal = ideal_per_minute(args.tasks, TARGET_WORKERS, args.latency)

@@ -4,6 +4,7 @@ still check out and leave the repository's worktree list as it found it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,3 +40,26 @@ def test_checkouts_left_by_a_killed_run_are_replaced(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert {r["id"]: r["status"] for r in read_results(tmp_path / "out")} == dict.fromkeys(ids, "done")
     assert worktrees(repo) == before
+
+
+def test_a_task_at_an_older_ref_is_checked_out_there_and_its_patch_is_against_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    (repo,) = make_repos(tmp_path, count=1)
+    first = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    (repo / "later.txt").write_text("a later commit\n")
+    subprocess.run("git add . && git -c user.name=t -c user.email=t@t commit -qm later", shell=True, cwd=repo,
+                   check=True)
+    tasks = tmp_path / "TASKS.jsonl"
+    tasks.write_text(json.dumps({"id": "t00", "task": "BATCH-t00: write done.txt", "repo": str(repo), "ref": first,
+                                 "check": "test ! -e later.txt && grep -q t00 done.txt"}) + "\n")
+    with FakeLLM() as server:
+        server.responder = responder(0.0)
+        proc = run_cli(["batch", str(tasks), "--out", "out"], home=home, cwd=tmp_path, base_url=server.base_url,
+                       timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["id"], r["status"]) for r in read_results(tmp_path / "out")] == [("t00", "done")]
+    patch = (tmp_path / "out" / "t00" / "patch.diff").read_text()
+    assert "+t00" in patch and "later.txt" not in patch  # against the task's ref, not the branch's head
+    check = subprocess.run(["git", "apply", "--check", str(tmp_path / "out" / "t00" / "patch.diff")], cwd=repo)
+    assert check.returncode == 0

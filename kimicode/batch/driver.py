@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kimicode.batch.limiter_service import LimiterService, LocalBackend, summarize
 from kimicode.batch.results import ResultsFile, fresh_task_dir
-from kimicode.batch.runner import run_task
+from kimicode.batch.runner import Worktrees, run_task
 from kimicode.batch.tasks import TaskSpec
 from kimicode.batch.warm import WarmPool, note, warm_wanted
 from kimicode.llm.limiter import LIMITER_ENV
@@ -135,9 +135,29 @@ class Schedule:
         return spec
 
     def record(self, record: dict[str, Any]) -> None:
-        record["patch"] = str(Path(self.options.out_label) / record["id"] / "patch.diff")
+        self._spend(record)
         self.results.add(record)
+        self._count(record)
+
+    async def record_in_thread(self, record: dict[str, Any]) -> None:
+        """``record`` with results.jsonl written (and fsynced) in a thread: meanwhile the loop keeps driving
+        every other task. The budget counts the task at once (no task starts on a budget that is already
+        spent); a cancel does not stop a write under way: the line is counted, then the cancel goes on."""
+        self._spend(record)
+        write = asyncio.ensure_future(asyncio.to_thread(self.results.add, record))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await write
+            self._count(record)
+            raise
+        self._count(record)
+
+    def _spend(self, record: dict[str, Any]) -> None:
+        record["patch"] = str(Path(self.options.out_label) / record["id"] / "patch.diff")
         self.budget.add(record.get("usage") or {})
+
+    def _count(self, record: dict[str, Any]) -> None:
         if record["status"] == "done":
             self.summary.done += 1
         else:
@@ -167,13 +187,14 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
     work_root = options.out / WORK_DIR
     # Started, not awaited: tasks check out while the warm process imports, and wait for it at their agent.
     pool = asyncio.ensure_future(_warm_pool(env, options.out, work_root))
+    worktrees = Worktrees()
 
     async def worker() -> None:
         while (spec := schedule.next()) is not None:
             folder = fresh_task_dir(options.out, spec.id)
             line = functools.partial(reporter.line, spec.id)
-            outcome = await run_task(spec, folder, work_root, env, line, pool=pool)
-            schedule.record(outcome.record)
+            outcome = await run_task(spec, folder, work_root, env, line, pool=pool, worktrees=worktrees)
+            await schedule.record_in_thread(outcome.record)
 
     workers = [asyncio.ensure_future(worker()) for _ in range(max(1, options.workers))]
     interrupted = False
@@ -190,6 +211,7 @@ async def run_local(specs: list[TaskSpec], options: BatchOptions, reporter: Repo
         warm = await asyncio.shield(pool)  # a warm process still starting is closed once it has started
         if warm is not None:
             await asyncio.to_thread(warm.close)
+        await asyncio.to_thread(worktrees.prune)
     stats = {key: s.as_dict() for key, s in backend.stats().items()}
     return schedule.close(summarize(stats), interrupted)
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,19 @@ class ResultsFile:
         self.out = out
         self.path = out / RESULTS
         self.records: list[dict[str, Any]] = read_results(self.path)
+        # add() may run in threads: one at a time, so each rewrite holds every record added before it and the
+        # last rename is the fullest file.
+        self._lock = threading.Lock()
 
     @property
     def finished(self) -> set[str]:
         return {str(r.get("id")) for r in self.records}
 
     def add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._add(record)
+
+    def _add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records)
         fd, tmp = tempfile.mkstemp(dir=self.out, prefix=".results-", suffix=".tmp")

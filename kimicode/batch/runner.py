@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,9 @@ def agent_argv(spec: TaskSpec, checkout: Path) -> list[str]:
     return argv
 
 
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256
+
+
 class CheckoutError(Exception):
     pass
 
@@ -94,6 +98,7 @@ class _Run:
     check_exit: int | None = None
     # The warm pool, or its start still under way: a task checks out while the warm process imports.
     pool: WarmPool | asyncio.Future[WarmPool | None] | None = None
+    later: Worktrees | None = None  # where git's bookkeeping of a removed checkout is dropped at the batch's end
 
 
 async def run_task(
@@ -103,12 +108,14 @@ async def run_task(
     env: dict[str, str],
     on_line: LineCallback | None = None,
     pool: WarmPool | asyncio.Future[WarmPool | None] | None = None,
+    worktrees: Worktrees | None = None,
 ) -> Outcome:
     """Run ``spec`` with artifacts in ``folder`` and its checkout under ``work_root``; never raises for a
     failure of the task itself (that is a result), only for cancellation. With ``pool`` the agent is a fork
     of its warm process (kimicode/batch/warm.py) where that is possible; a pool still starting is waited
-    for only when the agent starts."""
-    run = _Run(spec, folder, work_root, env, on_line or (lambda line: None), pool=pool)
+    for only when the agent starts. With ``worktrees`` a local repository's checkout is only deleted, and
+    git's record of it dropped by ``worktrees.prune()`` once, at the end of the batch."""
+    run = _Run(spec, folder, work_root, env, on_line or (lambda line: None), pool=pool, later=worktrees)
     started = time.monotonic()
     status, reason = "done", ""
     try:
@@ -197,8 +204,27 @@ async def _checkout(run: _Run) -> None:
         run.repo_root = Path(top)
         await asyncio.to_thread(_add_worktree, run.repo_root, run.lock, path, spec.ref or "HEAD")
     run.checkout = path
-    run.base, git_dir = _two_lines(await _git_async(["rev-parse", "HEAD", "--absolute-git-dir"], path))
-    run.git_dir = Path(git_dir).resolve()
+    made = _made_checkout(path)
+    if made is None:
+        base, git_dir = _two_lines(await _git_async(["rev-parse", "HEAD", "--absolute-git-dir"], path))
+        made = base, Path(git_dir).resolve()
+    run.base, run.git_dir = made
+
+
+def _made_checkout(path: Path) -> tuple[str, Path] | None:
+    """The commit and git directory of a checkout git has just made detached, read from its files (git
+    wrote them a moment ago and no command of the task has run): one git process fewer per task. None when
+    HEAD is not a commit id (a fresh clone on its branch): git is asked then."""
+    from kimicode.vcs.layout import GitRefused, find_layout
+
+    try:
+        layout = find_layout(path)
+        head = (layout.git_dir / "HEAD").read_text(encoding="ascii").strip() if layout is not None else ""
+    except (GitRefused, OSError, UnicodeDecodeError):
+        return None
+    if layout is None or layout.toplevel != path.resolve() or not _COMMIT_ID.fullmatch(head):
+        return None
+    return head, layout.git_dir
 
 
 def _two_lines(output: str) -> tuple[str, str]:
@@ -250,7 +276,10 @@ async def _finish(run: _Run) -> None:
         _append(run.folder / "agent.log", f"kimicode batch: could not collect the patch: {exc}\n")
     _copy_session(run)
     if checkout is not None:
-        if run.repo_root is not None and run.lock is not None:
+        if run.repo_root is not None and run.lock is not None and run.later is not None:
+            run.later.add(run.repo_root, run.lock)
+            await asyncio.to_thread(_remove_tree, checkout)
+        elif run.repo_root is not None and run.lock is not None:
             await asyncio.to_thread(_remove_worktree, run.repo_root, run.lock, checkout)
         else:
             await asyncio.to_thread(_remove_tree, checkout)
@@ -270,6 +299,23 @@ def _note_moved_git_dir(run: _Run, checkout: Path) -> None:
             f"kimicode batch: the task changed its checkout's .git (now: {now}); the patch is read through "
             f"{run.git_dir}, the git directory the checkout was made with\n",
         )
+
+
+class Worktrees:
+    """The local repositories whose removed checkouts git still lists: one `git worktree prune` each at the
+    end of a batch instead of a `git worktree remove` per task. Until then git lists them as prunable; a
+    killed batch leaves them listed, and the next run's checkout of the same id prunes when it must."""
+
+    def __init__(self) -> None:
+        self.repos: dict[Path, Path] = {}  # top → its lock
+
+    def add(self, top: Path, lock: Path) -> None:
+        self.repos[top] = lock
+
+    def prune(self) -> None:
+        for top, lock in self.repos.items():
+            with contextlib.suppress(CheckoutError, OSError), _locked(lock):
+                _git(["worktree", "prune"], top)
 
 
 def _remove_worktree(top: Path, lock: Path, path: Path) -> None:

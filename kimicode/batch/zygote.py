@@ -15,6 +15,9 @@ Invariants:
 - The child says its pid on its channel once its session exists (so a kill of the group finds it);
   this process says ``{"exit": code}`` there when it has reaped it, code as asyncio reports it (-N for
   signal N). That is the driver's only way to learn the end of a process it did not start.
+- What this process prepares before it forks (modules, the run command, the TLS context, a working
+  sandbox probe) is the same for every task: nothing read from a task's repository or environment, no key,
+  no thread. Anything that depends on a task stays the child's to do.
 - This process never sees the API keys: they travel in a task's env and live only in its child. It dies
   with the driver (PDEATHSIG, and an end of file on FD), and its children die with it.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -31,10 +35,13 @@ import signal
 import socket
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 # What the headless run path imports (found by diffing sys.modules after a `kimicode -p` run); a module
-# missing here is imported by each child instead, one that fails to import here is left to the child.
+# missing here is imported, and on a checkout without .pyc files compiled, by each child instead: about
+# 40 ms of CPU per task. tests/test_batch_warm_modules.py fails when the run path imports one not listed.
+# One that fails to import here is left to the child.
 WARM_MODULES = (
     "openai",
     "httpx",
@@ -48,18 +55,30 @@ WARM_MODULES = (
     "anyio.streams.tls",
     "anyio._backends._asyncio",
     "importlib.resources.readers",
+    "importlib.readers",
     "typer._adapters",
+    "typer._click.decorators",
     "truststore",
     "ctypes",
     "queue",
     "concurrent.futures.thread",
     "stringprep",
     "encodings.idna",
+    "configparser",
+    "getpass",
+    "glob",
+    "mmap",
+    "shlex",
+    "termios",
+    # GitPython, for the change set on submit: its import runs `git version` (the same git for every task:
+    # the warm process has the tasks' PATH), and it is imported by each child otherwise.
+    "git",
     "kimicode.cli",
     "kimicode.cli_help",
     "kimicode.frontends.launch",
     "kimicode.frontends.headless.run",
     "kimicode.frontends.common.assembly",
+    "kimicode.frontends.common.heap",
     "kimicode.frontends.common.sessions",
     "kimicode.frontends.common.signals",
     "kimicode.discovery.mcp_configs",
@@ -67,9 +86,22 @@ WARM_MODULES = (
     "kimicode.agent.runtime",
     "kimicode.agent.mcp_run",
     "kimicode.agent.prompts",
+    "kimicode.extensions.commands",
+    "kimicode.extensions.hooks",
+    "kimicode.extensions.hooks_config",
+    "kimicode.extensions.hooks_outcome",
+    "kimicode.extensions.hooks_run",
+    "kimicode.extensions.memory",
+    "kimicode.extensions.plugin_index",
+    "kimicode.extensions.plugins",
+    "kimicode.extensions.summary",
     "kimicode.llm.client",
     "kimicode.llm.models",
     "kimicode.mcp.manager",
+    "kimicode.mcp.mentions",
+    "kimicode.mcp.prompt_use",
+    "kimicode.mcp.prompts",
+    "kimicode.mcp.resources",
     "kimicode.session.store",
     "kimicode.session.replay",
     "kimicode.session.listing",
@@ -87,6 +119,7 @@ WARM_MODULES = (
             "task_output task_stop view web_search"
         ).split()
     ),
+    "kimicode.vcs.git",
     "kimicode.vision.browser",
 )
 MAX_REQUEST = 4 * 1024 * 1024  # one task's argv, cwd and environment
@@ -102,17 +135,48 @@ def _die_with_parent() -> None:
 
 
 def _warm() -> None:
+    # As a fresh `kimicode` does while its modules load (frontends/common/heap.py): no collection passes
+    # over a heap that only grows. Then everything imported is frozen out of the collector's view, so a
+    # child's collections neither walk it nor write to its pages (each write would copy a page per child).
+    gc.disable()
     for name in WARM_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     # What every task's agent would otherwise make again: the CLI's command and the TLS context (the
     # certificate store). Neither holds a key or a thread; a failure is left to the child.
     with contextlib.suppress(Exception):
-        from kimicode.cli import run_command
         from kimicode.llm.tls import shared_tls_context
 
-        run_command()
+        _warm_command()
         shared_tls_context()
+        _probe_sandbox()
+    gc.freeze()
+    gc.enable()
+
+
+def _probe_sandbox() -> None:
+    """Ask bubblewrap once, here, whether the default sandbox (no network) works on this machine, instead of
+    once per task. The answer depends only on the machine, the bubblewrap found on PATH (the tasks' PATH)
+    and fixed arguments: nothing of a task goes into it. When no setting works nothing is kept: each task
+    asks again and says why itself."""
+    from kimicode.security import sandbox
+
+    if not sandbox.detect_sandbox("workspace-write", False, Path.cwd(), Path.cwd()).active:
+        sandbox._probe.cache_clear()
+
+
+def _warm_command() -> None:
+    """Build the run command once, with each option's value converter (a pydantic adapter per option,
+    built on first use: about a sixth of a child's own CPU), and have every child parse with it. Each
+    child parses with its own copy (a fork), so nothing one task's parse leaves behind reaches another."""
+    import kimicode.cli as cli
+
+    command = cli.run_command()
+    for param in command.params:
+        resolve = getattr(param, "get_runtime_param", None)  # typer's converter, cached on the option
+        if callable(resolve):
+            resolve()
+    setattr(cli, "run_command", lambda: command)  # noqa: B010 - replaces the builder for the forks
 
 
 def _exit_code(code: Any) -> int:
