@@ -78,6 +78,7 @@ WARM_MODULES = (
     "kimicode.frontends.launch",
     "kimicode.frontends.headless.run",
     "kimicode.frontends.common.assembly",
+    "kimicode.llm.early_models",
     "kimicode.frontends.common.heap",
     "kimicode.frontends.common.sessions",
     "kimicode.frontends.common.signals",
@@ -139,6 +140,9 @@ def _warm() -> None:
     # over a heap that only grows. Then everything imported is frozen out of the collector's view, so a
     # child's collections neither walk it nor write to its pages (each write would copy a page per child).
     gc.disable()
+    from kimicode.llm.sdk_import import defer_sdk_types
+
+    defer_sdk_types()  # as a fresh run imports the SDK: without the type packages a chat client never reads
     for name in WARM_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
