@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVarTuple, Unpack
 
 _Ts = TypeVarTuple("_Ts")
 
 _installed = False
+_install_lock = threading.Lock()  # loops in several threads may start their first command at once
 
 
 def watch_children() -> None:
@@ -28,10 +30,13 @@ def watch_children() -> None:
     global _installed
     if _installed or sys.version_info >= (3, 12):
         return
-    _installed = True
-    if not _pidfds_work() or type(asyncio.get_child_watcher()) is not asyncio.ThreadedChildWatcher:
-        return  # (a watcher someone chose on purpose is left alone)
-    asyncio.set_child_watcher(PidfdChildWaiter())
+    with _install_lock:
+        if _installed:
+            return
+        _installed = True
+        if not _pidfds_work() or type(asyncio.get_child_watcher()) is not asyncio.ThreadedChildWatcher:
+            return  # (a watcher someone chose on purpose is left alone)
+        asyncio.set_child_watcher(PidfdChildWaiter())
 
 
 def _pidfds_work() -> bool:
