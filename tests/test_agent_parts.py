@@ -84,3 +84,23 @@ def test_a_run_that_dies_without_done_hands_over_its_events_then_its_error() -> 
     with pytest.raises(RuntimeError, match="broken"):
         asyncio.run(read())
     assert [type(e) for e in seen] == [ev.StepStart]
+
+
+def test_every_event_queued_before_the_run_died_is_handed_over_before_its_error() -> None:
+    async def drive(emit: Emit) -> None:
+        for step in range(1, 6):
+            emit(ev.StepStart(step))
+        await asyncio.sleep(0)  # the reader may take some while the run goes on
+        emit(ev.TextDelta("last words"))
+        raise RuntimeError("broken")
+
+    seen: list[ev.Event] = []
+
+    async def read() -> None:
+        async for event in pulled(drive):
+            seen.append(event)
+
+    with pytest.raises(RuntimeError, match="broken"):
+        asyncio.run(read())
+    assert [getattr(e, "step", None) for e in seen] == [1, 2, 3, 4, 5, None]
+    assert isinstance(seen[-1], ev.TextDelta)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -613,3 +614,15 @@ def test_the_competent_model_answers_from_a_result_only_under_its_own_call_id(re
         assert call.id.startswith("call_") and second.choices[0].message.content == UNMATCHED_RESULT
     else:
         assert call.id == "functions.get_weather:0" and "31 °C" in second.choices[0].message.content
+
+
+def test_requests_record_when_they_arrived_and_when_their_answer_ended(fake_llm: FakeLLM) -> None:
+    fake_llm.script(Reply(content="one"), Reply(content="two"))
+    client = sdk(fake_llm)
+    before = time.perf_counter()
+    for _ in range(2):
+        list(client.chat.completions.create(model="kimi-k2.5", messages=USER, stream=True))
+    after = time.perf_counter()
+    first, second = fake_llm.requests
+    # The gap a client leaves between an answer and its next request is second.received - first.answered.
+    assert before <= first.received <= first.answered <= second.received <= second.answered <= after

@@ -154,3 +154,14 @@ def test_fold_text_keeps_head_and_tail_and_says_what_is_left_out() -> None:
     one_line = "x" * 5000
     assert fold_text(one_line).startswith("x" * FOLD_HEAD_CHARS + "\n[") and len(fold_text(one_line)) < 1200
     assert fold_text("short\n" * 10) == "short\n" * 10
+
+
+def test_a_message_replaced_in_the_middle_of_the_history_is_sent_as_it_is_now() -> None:
+    history: list[dict] = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    folder = Folder()
+    for number in range(40):
+        history.extend(_step(number, f"line {number}\n" * 300))
+        folder.request(history)
+    # Same length, same newest messages: only an old result differs (a new dict where the old one was).
+    history[3] = {**history[3], "content": "rewritten"}
+    assert "rewritten" in [m.get("content") for m in folder.request(history)]

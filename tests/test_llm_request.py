@@ -10,7 +10,7 @@ from kimicode.config import Config
 from kimicode.llm.endpoint import EndpointProfile
 from kimicode.llm.profiles import profile_for
 from kimicode.llm.reply import Reply, ToolCallRequest, absorb, gather_calls
-from kimicode.llm.request import MEDIA_NOT_SENT, build_body, encode, encode_unstreamed
+from kimicode.llm.request import MEDIA_NOT_SENT, build_body, encode, encode_unstreamed, optional_fields
 from kimicode.llm.retry import backoff
 
 BASE_URL = "http://127.0.0.1:9/v1"
@@ -67,3 +67,12 @@ def test_the_back_off_follows_retry_after_up_to_two_minutes_and_else_doubles_wit
     assert backoff(1.0, 0, -3.0) == 0.0
     assert 2.0 <= backoff(1.0, 2, None) <= 4.0
     assert 15.0 <= backoff(1.0, 10, None) <= 30.0
+
+
+def test_the_optional_fields_sent_name_reasoning_only_when_a_message_carries_it() -> None:
+    plain = [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}] * 50
+    body = {"model": "m", "messages": plain, "temperature": 0.6}
+    assert optional_fields(body) == ["temperature"]
+    late = [*plain, {"role": "assistant", "content": "", "reasoning_content": "why"}]
+    assert optional_fields({**body, "messages": late}) == ["temperature", "reasoning_content"]
+    assert optional_fields({"model": "m"}) == []

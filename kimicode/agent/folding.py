@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+import operator
 import re
 
 from kimicode.agent import notes
@@ -121,7 +122,9 @@ class Folder:
 
     def _still_seen(self, messages: list[Message]) -> bool:
         seen = [*self._behind, *self._pending]
-        return len(messages) >= len(seen) and all(a is b for a, b in zip(messages, seen, strict=False))
+        # Every step compares the whole history so far: the identity test runs in C (map), not as a
+        # generator's step per message.
+        return len(messages) >= len(seen) and all(map(operator.is_, messages, seen))
 
 
 def _keep_start(messages: list[Message], boundary: int) -> int:

@@ -15,6 +15,7 @@ from kimicode.security.childenv import command_env as child_env
 from kimicode.security.orphans import command_mark
 from kimicode.tools.args import reports_errors
 from kimicode.tools.base import Tool, ToolContext, ToolError, ToolResult
+from kimicode.tools.child_watch import watch_children
 from kimicode.tools.params import UNLISTED, Flag, Int, Str, ToolParams, checked_by, json_schema
 from kimicode.tools.process import (
     DRAIN_GRACE_S,
@@ -156,6 +157,7 @@ async def spawn(argv: list[str], ctx: ToolContext) -> tuple[asyncio.subprocess.P
     """Start ``argv`` in the workspace, its own process group, stdout and stderr on one pipe we read."""
     # Our own pipe, not asyncio's PIPE: asyncio's Process.wait() also waits for its pipes to close,
     # which a background job (`server &`) holding the pipe would stretch until the timeout.
+    watch_children()  # its exit comes with the loop's events, not from a thread started for it
     read_fd, write_fd = os.pipe()
     try:
         try:

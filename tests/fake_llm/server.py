@@ -343,6 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+        self.recorded.answered = time.perf_counter()
 
     def _send_error(self, status: int, message: str, error_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         self._send_json(status, wire.error_body(message, error_type), headers)
@@ -357,6 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         raw = self._read_body()
+        received = time.perf_counter()
         body: Any = None
         if raw:
             try:
@@ -370,6 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             raw=raw,
             time=time.time(),
+            received=received,
         )
         self.app._record(self.recorded)
         try:
@@ -561,6 +564,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "drop_mid_stream":
             raise _ClientGone
         self.wfile.write(b"0\r\n\r\n")
+        self.recorded.answered = time.perf_counter()
 
     def _stall_or_trickle(self, fault: Any) -> None:
         self.wfile.flush()
