@@ -107,3 +107,42 @@ def test_a_certificate_store_that_cannot_be_loaded_is_still_one_line(
     assert proc.stderr.count("\n") == 1 and "FileNotFoundError" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert fake_llm.requests == []
+
+
+def mcp_modules(loaded: set[str]) -> set[str]:
+    """The MCP client's modules among ``loaded``: the SDK's and kimicode's own, but for reading the
+    configuration (which every run does, to find out whether there is a server at all)."""
+    config_only = {"kimicode.mcp", "kimicode.mcp.server_config", "kimicode.mcp.store"}
+    return {
+        name for name in loaded
+        if name == "mcp" or name.startswith("mcp.") or (name.startswith("kimicode.mcp.") and name not in config_only)
+    }
+
+
+def test_a_run_without_mcp_servers_loads_no_mcp_client(
+    fake_llm: FakeLLM, home: Path, workspace: Path, watch: tuple[dict[str, str], Path]
+) -> None:
+    env, out = watch
+    fake_llm.script(Reply(content="done"))
+    proc = run_cli(["-p", "say done"], home=home, cwd=workspace, base_url=fake_llm.base_url, env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    assert mcp_modules(set(json.loads(out.read_text(encoding="utf-8"))["modules"])) == set()
+
+
+@pytest.mark.parametrize(
+    ("task", "said"),
+    [
+        ("/mcp__srv__greet hello", "no MCP server offers the prompt /mcp__srv__greet (offered: none)"),
+        ("read @nosuch:file:///notes.txt", "no MCP server is named 'nosuch' (servers: none)"),
+    ],
+    ids=["prompt-command", "resource-mention"],
+)
+def test_without_servers_an_mcp_prompt_or_resource_is_still_refused(
+    task: str, said: str, fake_llm: FakeLLM, home: Path, workspace: Path
+) -> None:
+    """The MCP modules are left out only for a message that could not name a server's prompt or resource."""
+    proc = run_cli(["-p", task], home=home, cwd=workspace, base_url=fake_llm.base_url)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.count("\n") == 1 and said in proc.stderr, proc.stderr
+    assert fake_llm.requests == []

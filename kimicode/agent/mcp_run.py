@@ -14,12 +14,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimicode.config import Config
-from kimicode.mcp.manager import McpManager, ServerStatus
 from kimicode.mcp.server_config import McpServerConfig
 from kimicode.mcp.store import McpStoreError, load_servers
 from kimicode.security.redact import register_mcp_values
+
+if TYPE_CHECKING:  # the manager and its client modules load only when a server is configured
+    from kimicode.mcp.manager import McpManager, ServerStatus
 
 # How often the watcher looks for servers that have failed since it last looked (seconds).
 WATCH_INTERVAL = 0.2
@@ -95,6 +98,7 @@ def configured_manager(
         expanded = server.expanded()
         register_mcp_values(expanded.env, expanded.headers)
     from kimicode.mcp.elicit import unattended_asker
+    from kimicode.mcp.manager import McpManager
 
     roots = [config.work_dir, *config.add_dirs]
     manager = McpManager(servers, log_dir=logs_dir(config), home=config.home, roots=roots)

@@ -21,6 +21,10 @@ async def mcp_input(
     text: str, images: list[Image] | None, manager: McpManager | None
 ) -> tuple[str, list[Image] | None, list[str]]:
     """The message to send, its images, and the resources it attached (as ``@SERVER:URI``)."""
+    if manager is None and "@" not in text and not text.lstrip().startswith("/"):
+        # Neither a prompt command nor a mention, and no server: nothing to expand or refuse, so the MCP
+        # modules need not load (a run without servers never loads them).
+        return text, images, []
     from kimicode.mcp.mentions import expand_resource_mentions
     from kimicode.mcp.prompt_use import expand_prompt_command
     from kimicode.mcp.prompts import PromptArgError
