@@ -53,9 +53,10 @@ def test_a_run_loads_the_sdk_and_collects_again(
 
 # Loaded by a plain `import openai`, never used by a run that posts its own request bytes (llm/sdk_import.py).
 SDK_TYPES_UNUSED = ("openai.types.graders", "openai.types.responses.response", "openai.types.eval_create_params")
-# What only other runs use: the swarm's orchestration (swarm mode), the REPL's screen, the hooks' runner (a run
-# with hooks configured).
-OTHER_MODES = ("kimicode.agent.swarm", "kimicode.tools.spawn_agents", "prompt_toolkit", "rich", "kimicode.extensions.hooks")
+# What only other runs use: the swarm's orchestration (swarm mode), the REPL's screen,
+# the hooks' runner (a run with hooks configured), the browser (a run that takes a screenshot).
+OTHER_MODES = ("kimicode.agent.swarm", "kimicode.tools.spawn_agents", "prompt_toolkit", "rich", "kimicode.extensions.hooks",
+               "kimicode.vision.browser")
 
 
 def test_a_one_shot_run_leaves_out_what_its_first_request_does_not_need(

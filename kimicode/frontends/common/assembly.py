@@ -10,6 +10,7 @@ its agent across mode, model and session switches.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,16 +74,18 @@ async def assembled_run(
                 runtime.hooks.open_session(opened.session.id, "resume" if opened.resumed else "startup", report)
             yield AssembledRun(config, opened, runtime, agent, mcp)
     finally:
-        from kimicode.vision.browser import close_session_browsers
-
         if runtime.hooks is not None:  # the session's end, whichever way the run ended
             with contextlib.suppress(Exception):  # noqa: BLE001 - a hook must not hide the run's result
                 await runtime.hooks.event("SessionEnd", runtime.session_id, {"reason": "exit"}, report)
 
         if runtime.ctx.tasks is not None:
             await runtime.ctx.tasks.close()  # background tasks end with the session
-        with contextlib.suppress(Exception):  # a browser that will not close must not hide the run's result
-            await close_session_browsers()
+        # A session's browser is started through that module, so a run that never loaded it has none to close
+        # (and need not load it only to find that out).
+        browsers = sys.modules.get("kimicode.vision.browser")
+        if browsers is not None:
+            with contextlib.suppress(Exception):  # a browser that will not close must not hide the run's result
+                await browsers.close_session_browsers()
         await runtime.aclose()  # the model client's connections
 
 
