@@ -4,8 +4,6 @@ Start-up cost matters (`--version`, `--help` must be instant): only typer and th
 here; everything heavy is imported inside the function that needs it.
 """
 
-from __future__ import annotations
-
 import contextlib
 import functools
 import io
@@ -198,10 +196,12 @@ def _optional_resume_id(argv: list[str]) -> list[str]:
 
 @functools.cache
 def run_command() -> Any:
-    """The run command as click sees it (~17 ms to build): a batch's warm process builds it before it forks."""
+    """The run command as click sees it (a few ms to build): a batch's warm process builds it before it forks.
+    Its values are checked without building a validator for each flag left out (kimicode/cli_values.py)."""
     from kimicode.cli_help import plain_help
+    from kimicode.cli_values import build_validators_when_needed
 
-    return plain_help(typer.main.get_command(run_app))
+    return build_validators_when_needed(plain_help(typer.main.get_command(run_app)))
 
 
 def main() -> None:
