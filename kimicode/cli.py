@@ -196,12 +196,10 @@ def _optional_resume_id(argv: list[str]) -> list[str]:
 
 @functools.cache
 def run_command() -> Any:
-    """The run command as click sees it (a few ms to build): a batch's warm process builds it before it forks.
-    Its values are checked without building a validator for each flag left out (kimicode/cli_values.py)."""
+    """The run command as click sees it (a few ms to build): a batch's warm process builds it before it forks."""
     from kimicode.cli_help import plain_help
-    from kimicode.cli_values import build_validators_when_needed
 
-    return build_validators_when_needed(plain_help(typer.main.get_command(run_app)))
+    return plain_help(typer.main.get_command(run_app))
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -148,55 +147,3 @@ def test_without_servers_an_mcp_prompt_or_resource_is_still_refused(
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert proc.stderr.count("\n") == 1 and said in proc.stderr, proc.stderr
     assert fake_llm.requests == []
-
-
-def test_a_run_builds_no_validator_for_flags_it_was_not_given(
-    fake_llm: FakeLLM, home: Path, workspace: Path, watch: tuple[dict[str, str], Path]
-) -> None:
-    """typer's validators (and the module that builds them) wait for a value that needs one (cli_values.py)."""
-    env, out = watch
-    fake_llm.script(Reply(content="done"))
-    proc = run_cli(["-p", "say done"], home=home, cwd=workspace, base_url=fake_llm.base_url, env_extra=env)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "done"
-    assert "typer._adapters" not in set(json.loads(out.read_text(encoding="utf-8"))["modules"])
-
-
-# Each a parse typer's own command and kimicode's must agree on: the values, or the refusal word for word.
-ARGVS = [
-    ["-p", "say done"],
-    ["say", "-p", "--output-format", "json", "--input-format", "stream-json", "-m", "k2", "--mode", "agent"],
-    ["-p", "x", "--max-steps", "4", "--image", "a.png", "--image", "b.png", "--video", "v.mp4", "-w", "."],
-    ["-p", "x", "--max-steps", "4.0", "--add-dir", "~/other", "-r", "abc", "--sandbox", "off", "-y", "-C"],
-    ["-p", "x", "--max-steps", "abc"],
-    ["-p", "x", "--max-steps", "1.5"],
-    ["-p", "x", "--max-steps", "true"],
-    ["-p", "x", "--image"],
-    ["-p", "x", "--bogus"],
-    ["-p", "a\udcff b"],  # a word that was not UTF-8 in argv
-    ["-p", "  spaced\n", "-m", " k2 ", "--output-format", "json "],
-    ["-p", "x", "--base-url", ""],
-]
-
-
-def parsed(command: Any, argv: list[str]) -> tuple[str, Any]:
-    from typer._click.exceptions import ClickException
-
-    try:
-        with command.make_context("kimicode", list(argv)) as ctx:
-            return "values", {name: (type(value), value) for name, value in ctx.params.items()}
-    except ClickException as exc:
-        return type(exc).__name__, exc.format_message()
-
-
-@pytest.mark.parametrize("argv", ARGVS, ids=[" ".join(argv)[:40] for argv in ARGVS])
-def test_flag_values_and_refusals_are_typers_own(argv: list[str]) -> None:
-    import typer.main
-
-    from kimicode.cli import run_app, run_command
-    from kimicode.cli_help import plain_help
-
-    typers = plain_help(typer.main.get_command(run_app))
-    ours = run_command()
-    assert parsed(ours, argv) == parsed(typers, argv)
-    assert parsed(ours, argv) == parsed(typers, argv)  # and again, with whatever the first parse built
