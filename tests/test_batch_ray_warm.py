@@ -259,6 +259,8 @@ def test_ctrl_c_ends_the_tasks_on_an_actor_and_leaves_the_batch_resumable(
         )
         try:
             assert server.wait_for_requests(2, timeout=120), "both agents reach the model"
+            # The server counts a request before its answer is asked for: both agents are found, then Ctrl-C.
+            assert wait_until(lambda: len(seen) == 2, timeout=60), seen
             driver.send_signal(signal.SIGINT)
             _, stderr = driver.communicate(timeout=60)
         finally:
