@@ -3,7 +3,10 @@
 git itself lists them (``git config --get-regexp``, which follows includes); the listing is kept per git
 directory until one of the files it came from changes. A file is known by its stat *and* its bytes (config
 files are small): a rewrite within the file system's timestamp granularity keeps every stat field, so a
-stat alone could not tell a just-written config (every new checkout's) from its rewrite. The overrides travel as GIT_CONFIG_KEY_n /
+stat alone could not tell a just-written config (every new checkout's) from its rewrite. Linked worktrees of
+one repository share a listing when no file read has an ``includeIf`` (whose conditions name a worktree's
+git directory or branch) and none has its own ``config.worktree``: then git reads the very same files for
+each. The overrides travel as GIT_CONFIG_KEY_n /
 GIT_CONFIG_VALUE_n: like ``-c`` they outrank every config file, and a driver name holding ``=`` cannot
 split them.
 """
@@ -30,17 +33,18 @@ _stat = os.stat
 
 def driver_overrides(git_dir: Path, common_dir: Path, env: dict[str, str], listing: Callable[[], str]) -> dict[str, str]:
     """GIT_CONFIG_COUNT/KEY/VALUE entries emptying every driver program; ``listing`` runs git's listing."""
-    key = _sources_key(git_dir, common_dir, env)
+    sources = _sources_key(git_dir, common_dir, env)
+    name, key = sources if sources is not None else ("", None)
     with _lock:
-        cached = _cache.get(str(git_dir))
+        cached = _cache.get(name)
     if key is not None and cached is not None and cached[0] == key:
         pairs = cached[1]
     else:
         pairs = overrides_from_listing(listing())
         # Kept only if nothing changed while git read: else git's listing may be of other bytes than the key's.
-        if key is not None and _sources_key(git_dir, common_dir, env) == key:
+        if sources is not None and _sources_key(git_dir, common_dir, env) == sources:
             with _lock:
-                _cache[str(git_dir)] = (key, pairs)
+                _cache[name] = (sources[1], pairs)
     entries: dict[str, str] = {"GIT_CONFIG_COUNT": str(len(pairs))}
     for n, (name, value) in enumerate(pairs):
         entries[f"GIT_CONFIG_KEY_{n}"] = name
@@ -65,8 +69,9 @@ def overrides_from_listing(config_listing: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _sources_key(git_dir: Path, common_dir: Path, env: dict[str, str]) -> tuple[object, ...] | None:
-    """The stat and bytes of every config file git would read (includes followed); None when not to cache."""
+def _sources_key(git_dir: Path, common_dir: Path, env: dict[str, str]) -> tuple[str, tuple[object, ...]] | None:
+    """Under which name a listing is kept, and the stat and bytes of every config file git would read
+    (includes followed); None when not to cache."""
     home = Path(os.path.expanduser("~"))
     xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
     roots = [Path(os.environ["GIT_CONFIG_GLOBAL"])] if os.environ.get("GIT_CONFIG_GLOBAL") else [
@@ -92,7 +97,13 @@ def _sources_key(git_dir: Path, common_dir: Path, env: dict[str, str]) -> tuple[
         pending += _include_candidates(path, data, home)
     if pending:
         return None  # too many includes to watch: list every time
-    return (tuple(sorted((str(p), s) for p, s in seen.items())), env.get("GIT_CONFIG_PARAMETERS", ""))
+    own = (git_dir / "config.worktree", git_dir / "HEAD")
+    conditional = any(isinstance(s, tuple) and b"includeif" in s[-1].lower() for s in seen.values())
+    name = str(git_dir)
+    if not conditional and seen.get(own[0]) is None:  # what git reads is the same in every worktree
+        name = f"common {common_dir}"
+        seen = {path: s for path, s in seen.items() if path not in own}
+    return name, (tuple(sorted((str(p), s) for p, s in seen.items())), env.get("GIT_CONFIG_PARAMETERS", ""))
 
 
 def _read(path: Path, size: int) -> bytes | None:

@@ -94,3 +94,38 @@ def test_a_driver_written_into_a_fresh_config_between_checkpoints_runs_nothing(r
     assert not marker.exists(), "kimicode's git ran a filter written into the config a moment earlier"
     subprocess.run(["git", "add", "a.txt"], cwd=repo, capture_output=True)
     assert marker.exists(), "the late filter is not live: this test proves nothing"
+
+
+def _worktrees(repo: Path, *names: str) -> list[tuple[Path, Path]]:
+    """(work tree, git directory) of new linked worktrees of ``repo``, each on its own new branch."""
+    made = []
+    for name in names:
+        path = repo.parent / name
+        _git(repo, "worktree", "add", "-q", "-b", name, str(path))
+        made.append((path, repo / ".git" / "worktrees" / name))
+    return made
+
+
+def test_worktrees_of_one_repository_share_one_listing(repo: Path) -> None:
+    listing = _Listing(repo)
+    common = repo / ".git"
+    for _path, git_dir in _worktrees(repo, "w1", "w2", "w3"):
+        assert gitdrivers.driver_overrides(git_dir, common, {}, listing) == {"GIT_CONFIG_COUNT": "0"}
+    assert listing.calls == 1, "each new worktree of the same repository listed the same config again"
+
+
+def test_a_driver_only_one_worktree_includes_is_emptied_in_that_worktree(repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "MARKER"
+    (repo / ".gitattributes").write_text("* filter=late\n")
+    _git(repo, "add", ".gitattributes")
+    _git(repo, "commit", "-qm", "attributes")
+    (first, _), (second, _) = _worktrees(repo, "w1", "w2")
+    only_second = tmp_path / "second.cfg"
+    only_second.write_text(f'[filter "late"]\n\tclean = "touch {marker}; cat"\n')
+    _git(repo, "config", "includeIf.onbranch:w2.path", str(only_second))
+    for path in (first, second):
+        (path / "a.txt").write_text("changed\n")
+        Checkpoints(path, "20261206-000000-bbbbbb").snapshot("after")
+    assert not marker.exists(), "kimicode's git ran a filter that only the second worktree's config includes"
+    subprocess.run(["git", "add", "a.txt"], cwd=second, capture_output=True)
+    assert marker.exists(), "the included filter is not live there: this test proves nothing"
