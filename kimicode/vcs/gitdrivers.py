@@ -4,9 +4,9 @@ git itself lists them (``git config --get-regexp``, which follows includes); the
 directory until one of the files it came from changes. A file is known by its stat *and* its bytes (config
 files are small): a rewrite within the file system's timestamp granularity keeps every stat field, so a
 stat alone could not tell a just-written config (every new checkout's) from its rewrite. Linked worktrees of
-one repository share a listing when no file read has an ``includeIf`` (whose conditions name a worktree's
-git directory or branch) and none has its own ``config.worktree``: then git reads the very same files for
-each. The overrides travel as GIT_CONFIG_KEY_n /
+one repository share a listing when no file read has an include (an ``includeIf`` names a worktree's git
+directory or branch), none has its own ``config.worktree`` and no config comes from the environment: then
+git reads the very same files for each. The overrides travel as GIT_CONFIG_KEY_n /
 GIT_CONFIG_VALUE_n: like ``-c`` they outrank every config file, and a driver name holding ``=`` cannot
 split them.
 """
@@ -46,8 +46,8 @@ def driver_overrides(git_dir: Path, common_dir: Path, env: dict[str, str], listi
             with _lock:
                 _cache[name] = (sources[1], pairs)
     entries: dict[str, str] = {"GIT_CONFIG_COUNT": str(len(pairs))}
-    for n, (name, value) in enumerate(pairs):
-        entries[f"GIT_CONFIG_KEY_{n}"] = name
+    for n, (config_key, value) in enumerate(pairs):
+        entries[f"GIT_CONFIG_KEY_{n}"] = config_key
         entries[f"GIT_CONFIG_VALUE_{n}"] = value
     return entries
 
@@ -98,9 +98,12 @@ def _sources_key(git_dir: Path, common_dir: Path, env: dict[str, str]) -> tuple[
     if pending:
         return None  # too many includes to watch: list every time
     own = (git_dir / "config.worktree", git_dir / "HEAD")
-    conditional = any(isinstance(s, tuple) and b"includeif" in s[-1].lower() for s in seen.values())
+    # Any include at all (one this walk could not follow may hold an includeIf), or config from the
+    # environment: kept per git directory only.
+    includes = any(isinstance(s, tuple) and b"include" in s[-1].lower() for s in seen.values())
+    from_environment = any(v in env or v in os.environ for v in ("GIT_CONFIG_COUNT", "GIT_CONFIG_PARAMETERS"))
     name = str(git_dir)
-    if not conditional and seen.get(own[0]) is None:  # what git reads is the same in every worktree
+    if not includes and not from_environment and seen.get(own[0]) is None:  # the same files in every worktree
         name = f"common {common_dir}"
         seen = {path: s for path, s in seen.items() if path not in own}
     return name, (tuple(sorted((str(p), s) for p, s in seen.items())), env.get("GIT_CONFIG_PARAMETERS", ""))

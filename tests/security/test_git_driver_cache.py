@@ -129,3 +129,21 @@ def test_a_driver_only_one_worktree_includes_is_emptied_in_that_worktree(repo: P
     assert not marker.exists(), "kimicode's git ran a filter that only the second worktree's config includes"
     subprocess.run(["git", "add", "a.txt"], cwd=second, capture_output=True)
     assert marker.exists(), "the included filter is not live there: this test proves nothing"
+
+
+@pytest.mark.parametrize("source", ["include", "environment"])
+def test_worktrees_list_apart_when_config_may_differ_between_them(
+    repo: Path, tmp_path: Path, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = tmp_path / "extra.cfg"
+    extra.write_text("# nothing conditional, yet\n")
+    if source == "include":
+        _git(repo, "config", "include.path", str(extra))
+    else:  # git reads GIT_CONFIG_COUNT/KEY/VALUE too, conditional includes included
+        for name, value in (("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", "includeIf.onbranch:w2.path"),
+                            ("GIT_CONFIG_VALUE_0", str(extra))):
+            monkeypatch.setenv(name, value)
+    listing = _Listing(repo)
+    for _path, git_dir in _worktrees(repo, "w1", "w2"):
+        gitdrivers.driver_overrides(git_dir, repo / ".git", {}, listing)
+    assert listing.calls == 2
