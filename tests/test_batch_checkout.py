@@ -63,3 +63,31 @@ def test_a_task_at_an_older_ref_is_checked_out_there_and_its_patch_is_against_it
     assert "+t00" in patch and "later.txt" not in patch  # against the task's ref, not the branch's head
     check = subprocess.run(["git", "apply", "--check", str(tmp_path / "out" / "t00" / "patch.diff")], cwd=repo)
     assert check.returncode == 0
+
+
+def test_tasks_sharing_a_repository_each_get_their_own_checkout_and_a_folder_that_is_none_fails(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    write_home_config(home, HOME_CONFIG)
+    (repo,) = make_repos(tmp_path, count=1)
+    (repo / "sub").mkdir()
+    (repo / "sub" / "keep.txt").write_text("in a subfolder\n")
+    subprocess.run("git add . && git -c user.name=t -c user.email=t@t commit -qm sub", shell=True, cwd=repo, check=True)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    where = {"t00": repo, "t01": repo / "sub", "t02": plain, "t03": repo}
+    tasks = tmp_path / "TASKS.jsonl"
+    tasks.write_text("".join(json.dumps({"id": i, "task": f"BATCH-{i}: write done.txt", "repo": str(r),
+                                         "check": f"grep -q {i} done.txt"}) + "\n" for i, r in where.items()))
+    with FakeLLM() as server:
+        server.responder = responder(0.0)
+        proc = run_cli(["batch", str(tasks), "--workers", "1", "--out", "out"], home=home, cwd=tmp_path,
+                       base_url=server.base_url, timeout=120)
+    results = {r["id"]: r for r in read_results(tmp_path / "out")}
+    assert {i: r["status"] for i, r in results.items()} == {"t00": "done", "t01": "done", "t02": "failed",
+                                                            "t03": "done"}, proc.stderr
+    assert "is not a git repository" in results["t02"]["reason"]
+    for task_id in ("t00", "t01", "t03"):
+        patch = (tmp_path / "out" / task_id / "patch.diff").read_text()
+        assert f"+{task_id}" in patch and patch.count("+++ b/") == 1, patch

@@ -196,10 +196,16 @@ async def _checkout(run: _Run) -> None:
         repo = Path(spec.repo)
         if not repo.is_dir():
             raise CheckoutError(f"{repo} is not a directory on this machine")
-        try:  # one git for both answers: a task starts a dozen processes, each costs a start-up
-            top, common = _two_lines(await _git_async(["rev-parse", "--show-toplevel", "--git-common-dir"], repo))
-        except CheckoutError as exc:
-            raise CheckoutError(f"{repo} is not a git repository ({exc})") from exc
+        # Asked once per repository and batch: a task starts a dozen processes, each costs a start-up.
+        located = run.later.located.get(spec.repo) if run.later is not None else None
+        if located is None:
+            try:  # one git for both answers
+                located = _two_lines(await _git_async(["rev-parse", "--show-toplevel", "--git-common-dir"], repo))
+            except CheckoutError as exc:
+                raise CheckoutError(f"{repo} is not a git repository ({exc})") from exc
+            if run.later is not None:
+                run.later.located[spec.repo] = located
+        top, common = located
         run.lock = (repo / common).resolve() / "kimicode-batch.lock"
         run.repo_root = Path(top)
         await asyncio.to_thread(_add_worktree, run.repo_root, run.lock, path, spec.ref or "HEAD")
@@ -308,6 +314,7 @@ class Worktrees:
 
     def __init__(self) -> None:
         self.repos: dict[Path, Path] = {}  # top → its lock
+        self.located: dict[str, tuple[str, str]] = {}  # a task's repo → git's top level and common directory
 
     def add(self, top: Path, lock: Path) -> None:
         self.repos[top] = lock

@@ -44,19 +44,23 @@ async def git_change_set(workspace: Path) -> str | None:
     from kimicode.vcs.layout import GitRefused
 
     try:
-        check_repository(workspace)
+        layout = check_repository(workspace)
     except GitRefused as exc:
         return f"Changes: not listed ({exc})."
-    inside = await _git(workspace, "rev-parse", "--is-inside-work-tree")
-    if inside is None or inside.strip() != "true":
-        return None
+    # Found by kimicode, git runs pinned to that work tree with the workspace inside it: no need to ask git.
+    if layout is None:
+        inside = await _git(workspace, "rev-parse", "--is-inside-work-tree")
+        if inside is None or inside.strip() != "true":
+            return None
     status = await _git(workspace, "status", "--porcelain")
     if status is None:
         return None
     if not status.strip():
         return "Changes: none (the git work tree is clean)."
-    # A repository without commits has no HEAD to diff against; the status alone says enough.
-    stat = await _git(workspace, "diff", "--stat", "HEAD")
+    # Untracked files alone are nowhere in a diff against HEAD; a repository without commits has no HEAD to
+    # diff against. Either way the status alone says enough.
+    lines = status.rstrip("\n").split("\n")
+    stat = None if all(line.startswith("?? ") for line in lines) else await _git(workspace, "diff", "--stat", "HEAD")
     parts = ["Changes (git status --porcelain):", status.rstrip()]
     if stat and stat.strip():
         parts += ["", "git diff --stat HEAD:", stat.rstrip()]
