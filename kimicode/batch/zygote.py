@@ -171,16 +171,15 @@ def _probe_sandbox() -> None:
 
 def _warm_command() -> None:
     """Build the run command once, with each option's value converter (a pydantic adapter per option,
-    built on first use: about a sixth of a child's own CPU), and have every child parse with it. Each
-    child parses with its own copy (a fork), so nothing one task's parse leaves behind reaches another."""
-    import kimicode.cli as cli
+    built on first use: about a sixth of a child's own CPU); every child parses with it (``run_command``
+    keeps what it built). Each child parses with its own copy (a fork), so nothing one task's parse leaves
+    behind reaches another."""
+    from kimicode.cli import run_command
 
-    command = cli.run_command()
-    for param in command.params:
+    for param in run_command().params:
         resolve = getattr(param, "get_runtime_param", None)  # typer's converter, cached on the option
         if callable(resolve):
             resolve()
-    setattr(cli, "run_command", lambda: command)  # noqa: B010 - replaces the builder for the forks
 
 
 def _exit_code(code: Any) -> int:

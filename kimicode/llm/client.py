@@ -104,24 +104,22 @@ class ChatClient:
     def _client(self) -> Any:
         with self._sdk_lock:
             if self._sdk is None:
-                from kimicode.llm.sdk_import import defer_sdk_types
-
-                defer_sdk_types()  # before the SDK's first import (llm/sdk_import.py says why)
-                from openai import AsyncOpenAI, DefaultAsyncHttpxClient  # heavy: only when a request is made
-
+                from kimicode.llm.sdk_import import import_sdk
                 from kimicode.llm.tls import shared_tls_context
+
+                openai = import_sdk()  # heavy: only when a request is made
 
                 # A plain number is the limit for each network operation: connecting, and every read of the
                 # stream. So this is the stall limit (no byte for that long); the total deadline across
                 # attempts is kept in complete().
                 timeout = self.config.stream_stall_timeout
-                self._sdk = AsyncOpenAI(
+                self._sdk = openai.AsyncOpenAI(
                     api_key=self.config.api_key or "missing",
                     base_url=self.config.base_url,
                     max_retries=0,  # retries live here, where broken streams are retried too
                     timeout=timeout,
                     # The SDK's own default client, but with the process's TLS context (made once: llm/tls.py).
-                    http_client=DefaultAsyncHttpxClient(
+                    http_client=openai.DefaultAsyncHttpxClient(
                         base_url=self.config.base_url, timeout=timeout, verify=shared_tls_context()
                     ),
                 )

@@ -190,6 +190,14 @@ class Pool:
     def live(self) -> int:
         return self.busy + len(self.idle) + self.starting
 
+    async def start(self, spec: BwrapSpec, key: Key) -> Instance | None:
+        """A new session sandbox for ``key``, counted as live while it starts."""
+        self.starting += 1
+        try:
+            return await _start(spec, key)
+        finally:
+            self.starting -= 1
+
     def close(self) -> None:
         while self.idle:
             self.idle.pop().close()
@@ -205,6 +213,13 @@ def close_all() -> None:
 
 
 atexit.register(close_all)
+
+
+def _pool(sandbox: Sandbox) -> Pool:
+    if sandbox.sessions is None:
+        sandbox.sessions = Pool()
+    pool: Pool = sandbox.sessions
+    return pool
 
 
 def enabled(sandbox: Sandbox) -> bool:
@@ -285,17 +300,11 @@ async def start_command(
     set_env, unset = sandbox_env(spec)
     full = {k: v for k, v in env.items() if k not in unset} | set_env
     body = _request(spec.cwd, argv, full)
-    if sandbox.sessions is None:
-        sandbox.sessions = Pool()
-    pool: Pool = sandbox.sessions
+    pool = _pool(sandbox)
     for _ in range(2):  # a supervisor found gone is replaced once
         instance = pool.take(key)
         if instance is None and pool.room(key):
-            pool.starting += 1
-            try:
-                instance = await _start(spec, key)
-            finally:
-                pool.starting -= 1
+            instance = await pool.start(spec, key)
             pool.failed = instance is None
         if instance is None:
             return None
@@ -326,9 +335,7 @@ async def prewarm(sandbox: Sandbox, cwd: Path, count: int, slots: asyncio.Semaph
     commands together never make more than MAX_LIVE sandboxes."""
     if not enabled(sandbox) or count <= 0:
         return 0
-    if sandbox.sessions is None:
-        sandbox.sessions = Pool()
-    pool: Pool = sandbox.sessions
+    pool = _pool(sandbox)
     key = describe(sandbox, cwd)
     spec = key[0]
     pool.seen.add(key)  # the commands to come are not the first of their kind
@@ -337,11 +344,7 @@ async def prewarm(sandbox: Sandbox, cwd: Path, count: int, slots: asyncio.Semaph
         async with slots if slots is not None else contextlib.nullcontext():
             if pool.failed or pool.live() >= MAX_LIVE:
                 break
-            pool.starting += 1
-            try:
-                instance = await _start(spec, key)
-            finally:
-                pool.starting -= 1
+            instance = await pool.start(spec, key)
             if instance is None:
                 pool.failed = True
                 break
