@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,9 @@ from kimicode.llm.sse import DONE, EventSplitter, MalformedChunk, StreamErrorEve
 if TYPE_CHECKING:
     from kimicode.config import Config
 
+# Takes the closing of a response whose reply is whole, to run it after the reply was handed over.
+CloseLater = Callable[[Coroutine[Any, Any, None]], None]
+
 class EmptyStreamError(LLMError):
     """A 200 stream that carried no event at all."""
 
@@ -61,11 +64,13 @@ async def stream_once(
     on_text: DeltaCallback | None,
     on_thinking: DeltaCallback | None,
     on_chunk: ChunkCallback | None,
+    close_later: CloseLater | None = None,
 ) -> Reply:
     """The streamed request once: its deltas through the callbacks as they come, then the whole reply.
 
     The SDK makes the request and maps its status errors; the events are read from the response's bytes
-    here (llm/sse.py), as they arrive."""
+    here (llm/sse.py), as they arrive. Once ``[DONE]`` made the reply whole, reading the end of the body and
+    closing the response is handed to ``close_later`` (when given), so the reply need not wait for it."""
     import openai
 
     reply = Reply()
@@ -86,6 +91,7 @@ async def stream_once(
                 stream_cls=raw_stream_class(),
             )
         response = raw.response
+        handed_over = False
         try:
             splitter = EventSplitter()
             reads = response.aiter_bytes()
@@ -101,10 +107,15 @@ async def stream_once(
                         on_chunk(chunk)
                     absorb(chunk, reply, calls, on_text, on_thinking)
                 if done:
-                    await drain(reads)
+                    if close_later is None:
+                        await drain(reads)
+                    else:
+                        close_later(finish(reads, response))
+                        handed_over = True
                     break
         finally:
-            await response.aclose()
+            if not handed_over:
+                await response.aclose()
     except LLMError:
         raise  # (already what it means: mapped by sdk_failures, or raised while a chunk was read)
     except StreamErrorEvent as exc:
@@ -142,6 +153,15 @@ async def drain(reads: AsyncIterator[bytes]) -> None:
         async with asyncio.timeout(DRAIN_LIMIT):
             async for _ in reads:
                 pass
+
+
+async def finish(reads: AsyncIterator[bytes], response: Any) -> None:
+    """The rest of a whole reply's body read, and its response closed (its connection free for the next)."""
+    try:
+        await drain(reads)
+    finally:
+        with contextlib.suppress(Exception):  # noqa: BLE001 - no one is left to tell: the reply was handed over
+            await response.aclose()
 
 
 @functools.cache
