@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 # Takes the closing of a response whose reply is whole, to run it after the reply was handed over.
 CloseLater = Callable[[Coroutine[Any, Any, None]], None]
 
+
 class EmptyStreamError(LLMError):
     """A 200 stream that carried no event at all."""
 
@@ -127,7 +128,7 @@ async def stream_once(
     except MalformedChunk as exc:
         raise LLMError("the model stream sent a malformed chunk", retryable=True) from exc
     except openai.APIError as exc:
-        raise LLMError(f"the model endpoint failed: {exc.message}", retryable=True) from exc
+        raise LLMError(f"the model stream reported an error: {exc.message}", retryable=True) from exc
     except Exception as exc:
         # The HTTP library's own errors while the stream is read (the SDK maps only those of the request).
         if not type(exc).__module__.startswith("httpx"):
