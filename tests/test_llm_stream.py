@@ -19,7 +19,7 @@ from kimicode.llm.client import ChatClient
 from kimicode.llm.errors import ContextOverflowError, LLMError
 from kimicode.llm.profiles import profile_for
 from kimicode.llm.reply import Reply
-from kimicode.llm.sse import EventSplitter
+from kimicode.llm.sse import MAX_EVENT_BYTES, EventSplitter, MalformedChunk
 from tests.fake_llm import FakeLLM, Fault, ToolCall
 from tests.fake_llm import Reply as Scripted
 
@@ -81,6 +81,12 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._answer(conn)
+        except OSError:
+            return  # the client hung up (as it does on an error mid-stream)
+
+    def _answer(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         posted = False
         with conn, reader:
@@ -223,6 +229,13 @@ def test_a_stream_cut_before_its_last_event_ends_is_not_a_reply(raw: RawServer) 
     assert isinstance(err, LLMError) and err.message.startswith("the model stream ended before the reply was complete")
 
 
+def test_an_endpoint_that_never_ends_its_event_gets_one_error_not_all_the_memory(raw: RawServer) -> None:
+    piece = b"x" * (1 << 20)
+    endless_line = [b"data: "] + [piece] * (MAX_EVENT_BYTES // len(piece) + 1)
+    (err,) = ask(raw, endless_line)
+    assert isinstance(err, LLMError) and err.message.startswith("the model stream sent a malformed chunk")
+
+
 # -- the scripted server's faults ----------------------------------------------------------------------------
 
 
@@ -281,3 +294,17 @@ def test_every_cut_of_the_bytes_gives_the_same_events() -> None:
         assert splitter.feed(MIXED[:cut]) + splitter.feed(MIXED[cut:]) == MIXED_EVENTS, cut
     splitter = EventSplitter()
     assert [e for i in range(len(MIXED)) for e in splitter.feed(MIXED[i : i + 1])] == MIXED_EVENTS
+
+
+def test_the_limit_is_on_each_event_however_it_comes() -> None:
+    with pytest.raises(MalformedChunk):
+        splitter = EventSplitter(limit=100)
+        for _ in range(11):
+            splitter.feed(b"0123456789")  # one line, never ended
+    with pytest.raises(MalformedChunk):
+        EventSplitter(limit=100).feed(b"data: 0123456789\n" * 10)  # one event of many lines
+    splitter = EventSplitter(limit=100)
+    events = [e for _ in range(50) for e in splitter.feed(b'data: "0123456789"\n\n')]  # many small events
+    assert events == [("", b'"0123456789"')] * 50
+    splitter = EventSplitter(limit=100)
+    assert splitter.feed(b"data: " + b"1" * 40) + splitter.feed(b"1" * 40 + b"\n\n") == [("", b"1" * 80)]

@@ -14,7 +14,10 @@ matters of the SDK's reading:
   event that had only a name or an id, whose empty data is then no JSON, and fails the stream on a ping);
 - ``data: [DONE]`` ends the stream;
 - a chunk that is a JSON object with a non-empty ``error`` is the endpoint reporting an error in a 200
-  stream, and so is any event named ``error``; a ``data`` that is not UTF-8 JSON is a malformed chunk.
+  stream, and so is any event named ``error``; a ``data`` that is not UTF-8 JSON is a malformed chunk;
+- an event (or a line) that grows past ``MAX_EVENT_BYTES`` is a malformed chunk too, and a line that comes in
+  many reads is joined once, when its end arrives: an endpoint that never ends a line costs neither memory
+  without bound nor a copy of all it sent so far on every read.
 
 Pure: no I/O, and nothing here imports the SDK.
 """
@@ -26,6 +29,8 @@ from typing import Any
 
 DONE = b"[DONE]"
 ERROR_EVENT = "error"
+# Far beyond any chunk of a reply (a whole tool call's arguments in one chunk is at most the output limit).
+MAX_EVENT_BYTES = 32 << 20
 UNSPECIFIED_ERROR = "An error occurred during streaming"  # (the SDK's words when the error has no message)
 
 
@@ -46,37 +51,60 @@ class EventSplitter:
     """Splits the bytes of a stream into its events: ``feed`` each read, get the events it completed as
     ``(event name, data)`` pairs (the name is "" when the event had none)."""
 
-    __slots__ = ("_tail", "_skip_lf", "_event", "_data")
+    __slots__ = ("_limit", "_tail", "_skip_lf", "_event", "_data", "_held")
 
-    def __init__(self) -> None:
-        self._tail = b""  # the start of a line whose end has not arrived yet
+    def __init__(self, limit: int = MAX_EVENT_BYTES) -> None:
+        self._limit = limit
+        self._tail: list[bytes] = []  # the reads since the last line end: the start of a line not ended yet
         self._skip_lf = False  # the last read ended in CR: an LF first in the next read is the same line end
         self._event = ""
         self._data: list[bytes] = []
+        self._held = 0  # bytes held for the event being read (its data lines and the unfinished line)
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
+        """The events this read completed; raises ``MalformedChunk`` for an event over the limit."""
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        buffer = self._tail + chunk if self._tail else chunk
+        if b"\n" not in chunk and b"\r" not in chunk:  # (still inside a line: kept, joined when it ends)
+            self._hold(len(chunk))
+            if chunk:
+                self._tail.append(chunk)
+            return []
+        if self._tail:
+            self._tail.append(chunk)
+            buffer = b"".join(self._tail)
+            self._held -= len(buffer) - len(chunk)  # (counted again below, as lines)
+        else:
+            buffer = chunk
         if b"\r" in buffer:
             self._skip_lf = buffer.endswith(b"\r")
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buffer.split(b"\n")
-        self._tail = lines.pop()
+        tail = lines.pop()
+        self._tail = [tail] if tail else []
         events: list[tuple[str, bytes]] = []
         for line in lines:
             if line.startswith(b"data: "):  # (nearly every line of a stream: tested first)
+                self._hold(len(line))
                 self._data.append(line[6:])
             elif not line:
                 if self._data:
                     events.append((self._event, b"\n".join(self._data)))
                     self._data = []
                 self._event = ""
+                self._held = 0
             elif not line.startswith(b":"):
+                self._hold(len(line))
                 self._field(line)
+        self._hold(len(tail))
         return events
+
+    def _hold(self, size: int) -> None:
+        self._held += size
+        if self._held > self._limit:
+            raise MalformedChunk(f"an event of more than {self._limit} bytes")
 
     def _field(self, line: bytes) -> None:
         name, _, value = line.partition(b":")
