@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import replace
 from typing import Any, Unpack
 
@@ -74,6 +74,8 @@ class ChatClient:
         self._limiter: Limiter | None = None
         self._probed = False
         self._probe_lock = asyncio.Lock()
+        # The ends of streams whose replies were handed over, still being read (see _close_later).
+        self._closing: set[asyncio.Task[None]] = set()
         # Model requests of this client in flight now, and the most at once (reported by swarm runs).
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -84,6 +86,7 @@ class ChatClient:
         if preparing is not None:  # a client still being made is closed too, once it is made
             with contextlib.suppress(Exception):
                 await asyncio.shield(preparing)
+        await self._closed()
         sdk, self._sdk = self._sdk, None
         if sdk is not None:
             await sdk.close()
@@ -266,6 +269,8 @@ class ChatClient:
         plain: bytes | None = None,
     ) -> Reply:
         """One request attempt inside a slot of the endpoint's limiter, reporting how it went."""
+        if self._closing:
+            await self._closed()  # so the connection the last reply came on carries this request
         permit = await self.limiter.acquire()
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -273,7 +278,9 @@ class ChatClient:
             if plain is not None:
                 reply = await plain_once(self._client(), self.config, plain, sent, on_text, on_thinking)
             else:
-                reply = await stream_once(self._client(), self.config, payload, sent, on_text, on_thinking, on_chunk)
+                reply = await stream_once(
+                    self._client(), self.config, payload, sent, on_text, on_thinking, on_chunk, self._close_later
+                )
         except LLMError as err:
             permit.done("throttled" if err.status == 429 else "error", err.retry_after)
             raise
@@ -284,3 +291,14 @@ class ChatClient:
             self.in_flight -= 1
         permit.done("ok")
         return reply
+
+    def _close_later(self, closing: Coroutine[Any, Any, None]) -> None:
+        """Read the end of a whole reply's stream and close it in a task: the caller acts on the reply (runs its
+        tools) meanwhile; the next request of this client, and aclose(), wait for it."""
+        task = asyncio.ensure_future(closing)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _closed(self) -> None:
+        while self._closing:
+            await asyncio.wait(set(self._closing))

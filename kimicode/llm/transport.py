@@ -13,8 +13,11 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +40,14 @@ from kimicode.llm.reply import (
     completion_reply,
     gather_calls,
 )
+from kimicode.llm.sse import DONE, EventSplitter, MalformedChunk, StreamErrorEvent, chunk_of
 
 if TYPE_CHECKING:
     from kimicode.config import Config
+
+# Takes the closing of a response whose reply is whole, to run it after the reply was handed over.
+CloseLater = Callable[[Coroutine[Any, Any, None]], None]
+
 
 class EmptyStreamError(LLMError):
     """A 200 stream that carried no event at all."""
@@ -57,10 +65,14 @@ async def stream_once(
     on_text: DeltaCallback | None,
     on_thinking: DeltaCallback | None,
     on_chunk: ChunkCallback | None,
+    close_later: CloseLater | None = None,
 ) -> Reply:
-    """The streamed request once: its deltas through the callbacks as they come, then the whole reply."""
+    """The streamed request once: its deltas through the callbacks as they come, then the whole reply.
+
+    The SDK makes the request and maps its status errors; the events are read from the response's bytes
+    here (llm/sse.py), as they arrive. Once ``[DONE]`` made the reply whole, reading the end of the body and
+    closing the response is handed to ``close_later`` (when given), so the reply need not wait for it."""
     import openai
-    from openai import AsyncStream
 
     reply = Reply()
     calls: dict[int, ToolCallRequest] = {}
@@ -71,34 +83,54 @@ async def stream_once(
 
     try:
         with sdk_failures(config, sent, broke):
-            stream = await sdk.post(
+            raw = await sdk.post(
                 "/chat/completions",
                 cast_to=object,
                 content=payload,
                 options={"headers": {"Content-Type": "application/json"}},
                 stream=True,
-                stream_cls=AsyncStream[object],
+                stream_cls=raw_stream_class(),
             )
-            try:
-                async for chunk in stream:
+        response = raw.response
+        handed_over = False
+        try:
+            splitter = EventSplitter()
+            reads = response.aiter_bytes()
+            done = False
+            async for data in reads:
+                for event, text in splitter.feed(data):
+                    if text.startswith(DONE):
+                        done = True
+                        break
+                    chunk = chunk_of(event, text)
                     received += 1
                     if on_chunk is not None and isinstance(chunk, dict):
                         on_chunk(chunk)
                     absorb(chunk, reply, calls, on_text, on_thinking)
-            finally:
-                await stream.close()
+                if done:
+                    if close_later is None:
+                        await drain(reads)
+                    else:
+                        close_later(finish(reads, response))
+                        handed_over = True
+                    break
+        finally:
+            if not handed_over:
+                await response.aclose()
     except LLMError:
         raise  # (already what it means: mapped by sdk_failures, or raised while a chunk was read)
-    except openai.APIError as exc:
+    except StreamErrorEvent as exc:
         # An error event inside a 200 stream (LM Studio reports an overflow this way, vLLM some errors).
         overflow = context_overflow(exc.body) or context_overflow(exc.message)
         if overflow is not None:
             raise overflow_error(error_text(exc.body, exc.message), None, overflow) from exc
         raise LLMError(f"the model stream reported an error: {exc.message}", retryable=True) from exc
-    except json.JSONDecodeError as exc:
+    except MalformedChunk as exc:
         raise LLMError("the model stream sent a malformed chunk", retryable=True) from exc
+    except openai.APIError as exc:
+        raise LLMError(f"the model stream reported an error: {exc.message}", retryable=True) from exc
     except Exception as exc:
-        # Some SDK versions let the HTTP library's own errors escape while a stream is read.
+        # The HTTP library's own errors while the stream is read (the SDK maps only those of the request).
         if not type(exc).__module__.startswith("httpx"):
             raise
         if "Timeout" in type(exc).__name__:
@@ -110,6 +142,40 @@ async def stream_once(
             raise EmptyStreamError("the endpoint answered with an empty stream", retryable=True)
         raise LLMError("the model stream ended before the reply was complete", retryable=True)
     return reply
+
+
+# After [DONE], what is left of the body (the end of the chunked encoding) is read so the connection can carry
+# the next request; a server that keeps sending after it is given this long, then the connection is closed.
+DRAIN_LIMIT = 0.1
+
+
+async def drain(reads: AsyncIterator[bytes]) -> None:
+    with contextlib.suppress(Exception):  # noqa: BLE001 - the reply is whole: a failure now only costs the connection
+        async with asyncio.timeout(DRAIN_LIMIT):
+            async for _ in reads:
+                pass
+
+
+async def finish(reads: AsyncIterator[bytes], response: Any) -> None:
+    """The rest of a whole reply's body read, and its response closed (its connection free for the next)."""
+    try:
+        await drain(reads)
+    finally:
+        with contextlib.suppress(Exception):  # noqa: BLE001 - no one is left to tell: the reply was handed over
+            await response.aclose()
+
+
+@functools.cache
+def raw_stream_class() -> type:
+    """The stream class handed to the SDK's ``post``: it keeps the SDK's response and reads nothing (the SDK
+    calls it with the response once the status was found good)."""
+    from openai import AsyncStream
+
+    class RawStream(AsyncStream[object]):
+        def __init__(self, *, response: Any, **_: Any) -> None:  # (no super: it would start a reader)
+            self.response = response
+
+    return RawStream
 
 
 async def plain_once(
