@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kimicode.vcs.layout import REFUSED_HEADLINE, GitRefused, find_dotgit, find_layout, within
 
-__all__ = ["CHANGED_HEADLINE", "REFUSED_HEADLINE", "changed_note", "fingerprint", "gitlinks", "refusal"]
+__all__ = ["CHANGED_HEADLINE", "REFUSED_HEADLINE", "changed_note", "fingerprint", "gitlinks", "note", "refusal"]
 
 CHANGED_HEADLINE = "git control files changed"
 UNREADABLE_INDEX = "<index not readable>"  # what gitlinks() says when it cannot parse the index
@@ -101,7 +101,11 @@ def _empty(folder: Path) -> bool:
 
 def changed_note(workspace: Path, before: Fingerprint) -> str:
     """"" when the fingerprint is as ``before``; else the note for the tool result (and git is refused)."""
-    after = fingerprint(workspace)
+    return note(workspace, before, fingerprint(workspace))
+
+
+def note(workspace: Path, before: Fingerprint, after: Fingerprint) -> str:
+    """"" when ``after`` is as ``before``; else the note for the tool result (and git is refused)."""
     if after == before:
         return ""
     what = _describe(before, after)
