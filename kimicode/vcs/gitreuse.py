@@ -33,6 +33,9 @@ __all__ = ["DISABLE_VARIABLE", "dependencies", "taken"]
 
 DISABLE_VARIABLE = "KIMICODE_GIT_WATCH_EACH"  # "1": compute the fingerprint afresh for every command
 MAX_WORKSPACES = 16
+# Watches this reuse may bring the process's count to: the rest stay for the sandbox's description
+# (described.py), which would lose its own reuse were the watcher used up (many worktrees in one swarm).
+MAX_WATCHES = W.MAX_WATCHES // 2
 _LOCK = threading.Lock()
 
 
@@ -79,7 +82,7 @@ async def taken(workspace: Path) -> Fingerprint:
         watcher.sets.add(watched)
     value, deps = await asyncio.to_thread(_computed, workspace)
     with _LOCK:
-        if deps is None or not (watcher.watch(_folders(deps)) and watcher.watch_files(_files(deps))):
+        if deps is None or not _watch(watcher, deps):
             watcher.sets.discard(watched)
             _remember(key, _Known(value, None, unwatchable=True))  # from now on computed as before
             return value
@@ -88,6 +91,13 @@ async def taken(workspace: Path) -> Fingerprint:
         watched.deps = deps
         _remember(key, _Known(value, watched))
     return value
+
+
+def _watch(watcher: W.Watcher, deps: W.Deps) -> bool:
+    """Watch every dependency (False: not all can be, or not within this reuse's share of watches)."""
+    if len(watcher.by_folder) + sum(path not in watcher.by_folder for path in deps) > MAX_WATCHES:
+        return False
+    return watcher.watch(_folders(deps)) and watcher.watch_files(_files(deps))
 
 
 def _remember(key: str, known: _Known) -> None:

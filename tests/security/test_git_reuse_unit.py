@@ -167,3 +167,15 @@ def test_no_reuse_without_inotify(monkeypatch: pytest.MonkeyPatch, workspace: Pa
     for _ in range(6):
         counted.take(workspace)
     assert counted.computed == 6
+
+
+def test_beyond_its_share_of_watches_it_computes_and_leaves_the_watcher_usable(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path
+) -> None:
+    _repository(workspace)
+    monkeypatch.setattr(gitreuse, "MAX_WATCHES", len(W.watcher().by_folder) + 2)
+    counted = Counted(monkeypatch)
+    for _ in range(6):
+        counted.take(workspace)
+    assert counted.computed == 6
+    assert W.watcher().usable  # the sandbox's description keeps its own reuse
