@@ -45,6 +45,7 @@ class _Known:
     def __init__(self, value: Fingerprint, watched: W.Watched | None, unwatchable: bool = False) -> None:
         self.value = value
         self.watched = watched
+        self.watcher = W.watcher() if watched is not None else None  # whose reports it heeds
         self.unwatchable = unwatchable  # its dependencies cannot all be watched: computed each time
 
 
@@ -73,7 +74,7 @@ async def taken(workspace: Path) -> Fingerprint:
     # only reads the host's files.
     with _LOCK:
         watcher.drain()
-        if known.watched is not None and known.watched.fresh:
+        if known.watched is not None and known.watched.fresh and known.watcher is watcher:
             return known.value
         watching_before = set(watcher.by_folder)
         before = known.watched.deps if known.watched is not None else None

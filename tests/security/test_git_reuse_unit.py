@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,16 @@ def _git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
                           capture_output=True, text=True)
     return done.stdout.strip()
+
+
+@pytest.fixture(autouse=True)
+def own_watcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[W.Watcher]:
+    """A watcher of the test's own: the watches earlier tests' folders took do not count against this one."""
+    watcher = W.Watcher()
+    monkeypatch.setattr(W, "_WATCHER", watcher)
+    yield watcher
+    if watcher.fd >= 0:
+        os.close(watcher.fd)
 
 
 def _repository(folder: Path) -> Path:
@@ -179,3 +189,16 @@ def test_beyond_its_share_of_watches_it_computes_and_leaves_the_watcher_usable(
         counted.take(workspace)
     assert counted.computed == 6
     assert W.watcher().usable  # the sandbox's description keeps its own reuse
+
+
+def test_a_forked_child_computes_its_own(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
+    _repository(workspace)
+    counted = Counted(monkeypatch)
+    counted.warm(workspace)
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's reports are not its own to read
+        computed = counted.computed
+        fine = counted.take(workspace) == fingerprint(workspace) and counted.computed == computed + 1
+        os._exit(0 if fine else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
