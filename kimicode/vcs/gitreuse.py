@@ -33,6 +33,7 @@ __all__ = ["DISABLE_VARIABLE", "dependencies", "taken"]
 
 DISABLE_VARIABLE = "KIMICODE_GIT_WATCH_EACH"  # "1": compute the fingerprint afresh for every command
 MAX_WORKSPACES = 16
+RETRY_AFTER = 32  # fingerprints computed plainly before watching is tried again where it could not be
 # Watches this reuse may bring the process's count to: the rest stay for the sandbox's description
 # (described.py), which would lose its own reuse were the watcher used up (many worktrees in one swarm).
 MAX_WATCHES = W.MAX_WATCHES // 2
@@ -42,11 +43,11 @@ _LOCK = threading.Lock()
 class _Known:
     """A workspace's last fingerprint and what it depends on (None: computed with nothing watched)."""
 
-    def __init__(self, value: Fingerprint, watched: W.Watched | None, unwatchable: bool = False) -> None:
+    def __init__(self, value: Fingerprint, watched: W.Watched | None, plain: int = 0) -> None:
         self.value = value
         self.watched = watched
         self.watcher = W.watcher() if watched is not None else None  # whose reports it heeds
-        self.unwatchable = unwatchable  # its dependencies cannot all be watched: computed each time
+        self.plain = plain  # fingerprints still to compute without watching (its dependencies could not be)
 
 
 _known: dict[str, _Known] = {}
@@ -66,9 +67,9 @@ async def taken(workspace: Path) -> Fingerprint:
     key = os.path.abspath(workspace)
     watcher = W.watcher()
     known = _known.get(key)
-    if known is None or known.unwatchable or not watcher.usable or os.environ.get(DISABLE_VARIABLE, "") == "1":
+    if known is None or known.plain or not watcher.usable or os.environ.get(DISABLE_VARIABLE, "") == "1":
         value = await asyncio.to_thread(fingerprint, workspace)  # (a lone command pays for no watching)
-        _remember(key, _Known(value, None, unwatchable=known is not None and known.unwatchable))
+        _remember(key, _Known(value, None, plain=max(0, known.plain - 1) if known is not None else 0))
         return value
     # Every use of the watcher happens here, on the event loop's thread (as described.py's); the thread
     # only reads the host's files.
@@ -85,7 +86,7 @@ async def taken(workspace: Path) -> Fingerprint:
     with _LOCK:
         if deps is None or not _watch(watcher, deps):
             watcher.sets.discard(watched)
-            _remember(key, _Known(value, None, unwatchable=True))  # from now on computed as before
+            _remember(key, _Known(value, None, plain=RETRY_AFTER))  # computed as before, for a while
             return value
         watcher.drain()
         watched.fresh = watched.fresh and _covers(before or {}, deps, watching_before)

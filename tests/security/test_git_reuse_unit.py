@@ -202,3 +202,16 @@ def test_a_forked_child_computes_its_own(monkeypatch: pytest.MonkeyPatch, worksp
         os._exit(0 if fine else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_watching_is_tried_again_once_it_could_not_be(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
+    _repository(workspace)
+    (workspace / ".git" / "modules").mkdir()
+    monkeypatch.setattr(gitreuse, "RETRY_AFTER", 2)
+    counted = Counted(monkeypatch)
+    for _ in range(4):
+        counted.take(workspace)
+    (workspace / ".git" / "modules").rmdir()
+    for _ in range(gitreuse.RETRY_AFTER):
+        counted.take(workspace)
+    assert counted.warm(workspace) == fingerprint(workspace)
