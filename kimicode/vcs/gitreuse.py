@@ -14,7 +14,9 @@ after it ended. The first fingerprint of a workspace only computes (a one-step r
 the second also starts watching, the third computes again under watch; from the fourth on it is reused,
 for the price of one read of the kernel's queue and no thread, until a change is reported. Where inotify
 cannot be had (another system, no watches left, a file system whose changes the kernel may not see, a lost
-report, a forked child), or the repository has ``modules/``, each fingerprint is computed as before.
+report, a forked child), or the repository has ``modules/``, each fingerprint is computed as before. A
+mount or unmount in kimicode's mount namespace (which inotify does not report) makes every kept fingerprint
+stale (mountwatch.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from kimicode.security import hostwatch as W
 from kimicode.vcs.gitwatch import Fingerprint, fingerprint, gitlinks
 from kimicode.vcs.layout import GitRefused, find_layout
+from kimicode.vcs.mountwatch import MOUNTS
 
 __all__ = ["DISABLE_VARIABLE", "dependencies", "taken"]
 
@@ -75,13 +78,15 @@ async def taken(workspace: Path) -> Fingerprint:
     # only reads the host's files.
     with _LOCK:
         watcher.drain()
-        if known.watched is not None and known.watched.fresh and known.watcher is watcher:
+        mounts = MOUNTS.heed()  # (a mount makes no inotify report)
+        if mounts and known.watched is not None and known.watched.fresh and known.watcher is watcher:
             return known.value
         watching_before = set(watcher.by_folder)
         before = known.watched.deps if known.watched is not None else None
         watched = W.Watched()
         watched.deps, watched.fresh = dict(before or {}), before is not None
         watcher.sets.add(watched)
+        MOUNTS.sets.add(watched)
     value, deps = await asyncio.to_thread(_computed, workspace)
     with _LOCK:
         if deps is None or not _watch(watcher, deps):
@@ -89,7 +94,7 @@ async def taken(workspace: Path) -> Fingerprint:
             _remember(key, _Known(value, None, plain=RETRY_AFTER))  # computed as before, for a while
             return value
         watcher.drain()
-        watched.fresh = watched.fresh and _covers(before or {}, deps, watching_before)
+        watched.fresh = MOUNTS.heed() and mounts and watched.fresh and _covers(before or {}, deps, watching_before)
         watched.deps = deps
         _remember(key, _Known(value, watched))
     return value

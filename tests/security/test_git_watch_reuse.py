@@ -11,16 +11,19 @@ link made two steps before: a write there changes the control file with no repor
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from kimicode.vcs.gitwatch import CHANGED_HEADLINE
-from tests.clirun import run_cli
+from tests.clirun import cli_env
 from tests.fake_llm import FakeLLM, Reply, ToolCall
-from tests.sandboxing import needs_bwrap
+from tests.sandboxing import missing, needs_bwrap
 
 pytestmark = pytest.mark.quick_retries
 
@@ -69,7 +72,9 @@ ATTACKS: dict[str, Attack] = {
 }
 
 
-def _session(fake_llm: FakeLLM, home: Path, cwd: Path, steps: list[tuple[str, str]], sandbox: str) -> list[str]:
+def _session(
+    fake_llm: FakeLLM, home: Path, cwd: Path, steps: list[tuple[str, str]], sandbox: str, wrap: list[str] | None = None
+) -> list[str]:
     """Run ``steps`` (command, escalation) as bash calls of one session; the tool result of each.
 
     Each command is put in a script the step runs (`sh FILE`): what a command does to git's files is
@@ -82,7 +87,9 @@ def _session(fake_llm: FakeLLM, home: Path, cwd: Path, steps: list[tuple[str, st
         calls.append(ToolCall("bash", {"command": f"sh {plays / f'{n}.sh'}", **({"escalate": escalate} if escalate else {})}))
     fake_llm.script(*[Reply(tool_calls=[call]) for call in calls], Reply(content="done"))
     escalation = ["--allow-escalation"] if sandbox != "off" else []
-    proc = run_cli(["-p", "-y", "--sandbox", sandbox, *escalation, "go"], home=home, cwd=cwd, base_url=fake_llm.base_url)
+    argv = [*(wrap or []), sys.executable, "-m", "kimicode", "-p", "-y", "--sandbox", sandbox, *escalation, "go"]
+    proc = subprocess.run(argv, cwd=cwd, env=cli_env(home, fake_llm.base_url), input="", capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert len(fake_llm.chat_requests) == len(steps) + 1
     last = fake_llm.chat_requests[-1].messages
@@ -135,4 +142,19 @@ def test_a_repository_made_in_the_sandbox_placeholder_is_noted(
     steps = [*[(c, "") for c in QUIET], (command, "make a repository here"), *[(c, "") for c in QUIET]]
     results = _session(fake_llm, home, workspace, steps, "workspace-write")
     assert (workspace / ".git").is_dir()
+    _check(results, len(QUIET))
+
+
+def test_a_folder_mounted_over_git_is_noted(fake_llm: FakeLLM, home: Path, workspace: Path, tmp_path: Path) -> None:
+    """A mount makes no inotify report: the reuse heeds the mount table too (root, in a mount namespace of
+    the test's own so that the host's table stays as it is)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        missing("root and unshare (a mount namespace of the test's own)")
+    _repository(workspace)
+    other = tmp_path / "other"
+    other.mkdir()
+    _repository(other)
+    (other / ".git" / "hooks" / "post-checkout").write_text("#!/bin/sh\ntouch marker\n")
+    steps = [(c, "") for c in [*QUIET, f"mount --bind {other / '.git'} .git; findmnt -T .git; ls -i -d .git", *QUIET]]
+    results = _session(fake_llm, home, workspace, steps, "off", wrap=["unshare", "-m", "--propagation", "private"])
     _check(results, len(QUIET))
