@@ -215,3 +215,12 @@ def test_watching_is_tried_again_once_it_could_not_be(monkeypatch: pytest.Monkey
     for _ in range(gitreuse.RETRY_AFTER):
         counted.take(workspace)
     assert counted.warm(workspace) == fingerprint(workspace)
+
+
+def test_no_reuse_when_asked_for_none(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
+    _repository(workspace)
+    monkeypatch.setenv(gitreuse.DISABLE_VARIABLE, "1")
+    counted = Counted(monkeypatch)
+    for _ in range(6):
+        counted.take(workspace)
+    assert counted.computed == 6
