@@ -8,6 +8,10 @@ change made before a check is always seen by it — unlike modification times, w
 within one clock tick or can be put back (``touch -r``). A queue that overflowed counts as a change to
 everything.
 
+A folder's watch reports what is done to its entries through that folder only: a file changed through
+another hard link of it is reported to a watch of that file itself (``Watcher.watch_files``), which a
+caller adds for every file whose status or contents it depends on (a ``Deps`` entry ``{path: {SELF}}``).
+
 Where inotify cannot be had (another system, no instance left), ``Watcher.usable`` is False and callers
 work without it. A forked child never reads its parent's queue (the two would share it, and one would
 take the reports the other needs): it starts a watcher of its own.
