@@ -25,7 +25,7 @@ Fingerprint = tuple[tuple[str, object], ...]
 
 _lock = threading.Lock()
 _changed: dict[Path, str] = {}  # work tree or workspace -> what changed there
-_gitlink_cache: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {}
+_gitlink_cache: dict[str, tuple[tuple[int, int, int, int], tuple[str, ...]]] = {}
 
 
 def _stat(path: Path, with_times: bool = True) -> object:
@@ -145,7 +145,7 @@ def gitlinks(index: Path) -> tuple[str, ...]:
         st = os.stat(index)
     except OSError:
         return ()
-    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # (a change time cannot be put back)
     with _lock:
         cached = _gitlink_cache.get(str(index))
     if cached is not None and cached[0] == key:

@@ -224,3 +224,28 @@ def test_no_reuse_when_asked_for_none(monkeypatch: pytest.MonkeyPatch, workspace
     for _ in range(6):
         counted.take(workspace)
     assert counted.computed == 6
+
+
+def test_a_gitlink_written_into_the_index_in_place_with_its_times_put_back(
+    monkeypatch: pytest.MonkeyPatch, workspace: Path, tmp_path: Path
+) -> None:
+    """Same size, same modification time, same inode: only the change time (which no one can set) moved."""
+    _repository(workspace)
+    blob = _git(workspace, "hash-object", "-w", "a.txt")
+    commit = _git(workspace, "rev-parse", "HEAD")
+    indexes = {}
+    for mode, name in (("100644", blob), ("160000", commit)):
+        path = tmp_path / f"index-{mode}"
+        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"{mode},{name},sub"], cwd=workspace,
+                       env={**os.environ, "GIT_INDEX_FILE": str(path)}, check=True)
+        indexes[mode] = path.read_bytes()
+    assert len(indexes["100644"]) == len(indexes["160000"])
+    index = workspace / ".git" / "index"
+    index.write_bytes(indexes["100644"])
+    counted = Counted(monkeypatch)
+    before = counted.warm(workspace)
+    times = os.stat(index)
+    with open(index, "r+b") as f:
+        f.write(indexes["160000"])
+    os.utime(index, ns=(times.st_atime_ns, times.st_mtime_ns))
+    assert counted.take(workspace) == fingerprint(workspace) != before
