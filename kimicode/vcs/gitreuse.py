@@ -10,8 +10,8 @@ itself: a write through another hard link changes it with no report on its folde
 
 The reuse keeps described.py's discipline: a fingerprint is reused only when it was itself computed while
 all its dependencies were already watched and no change to them was reported from before it started until
-after it ended. The first fingerprint of a workspace only computes (a one-step run pays for no watching),
-the second also starts watching, the third computes again under watch; from the fourth on it is reused,
+after it ended. The first fingerprint of a workspace (a command's "before") only computes, the second
+also starts watching, the third computes again under watch; from the fourth on it is reused,
 for the price of one read of the kernel's queue and no thread, until a change is reported. Where inotify
 cannot be had (another system, no watches left, a file system whose changes the kernel may not see, a lost
 report, a forked child), or the repository has ``modules/``, each fingerprint is computed as before. A
@@ -71,7 +71,7 @@ async def taken(workspace: Path) -> Fingerprint:
     watcher = W.watcher()
     known = _known.get(key)
     if known is None or known.plain or not watcher.usable or os.environ.get(DISABLE_VARIABLE, "") == "1":
-        value = await asyncio.to_thread(fingerprint, workspace)  # (a lone command pays for no watching)
+        value = await asyncio.to_thread(fingerprint, workspace)  # (the first: nothing is watched for it)
         _remember(key, _Known(value, None, plain=max(0, known.plain - 1) if known is not None else 0))
         return value
     # Every use of the watcher happens here, on the event loop's thread (as described.py's); the thread
