@@ -2,6 +2,7 @@
 
     python benchmarks/foundation_bench.py [--runs 3] [--steps 100]
     python benchmarks/foundation_bench.py --runs 7      # the longer version
+    python benchmarks/foundation_bench.py --in-repo     # the same, the workspace a git repository
 
 One warm-up round, then `--runs` rounds; each round runs, one after the other: a one-shot `kimicode -p`
 (one reply), a `--steps`-step loop of `bash true` with the sandbox on (the default, workspace-write), the
@@ -21,6 +22,10 @@ what kimicode does in a step (read the end of the stream, decide, run the comman
 request) without the server's own handling of the request (parsing about 25 KB of JSON per step at step 100,
 scripting the answer), which the wall-clock line above includes. Printed as the mean gap minus the bare spawn,
 for all steps and for the first and last ten (a step that grows with the history shows there).
+
+``--in-repo`` changes one thing: the workspace is a git repository (``git init``, one commit, git's sample
+hooks), so that each step's watch of git's control files (vcs/gitwatch.py) has a repository to look at;
+without it the workspace is a plain folder, as before.
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3, help="kept rounds (after one warm-up round)")
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--in-repo", action="store_true", help="the workspace is a git repository (one commit)")
     opts = parser.parse_args()
     check_runs(opts.runs)
     compileall.compile_dir(REPO / "kimicode", quiet=1)  # as an install has them (see the docstring)
@@ -160,6 +166,10 @@ def main() -> None:
         home, cwd = Path(tmp) / "home", Path(tmp) / "ws"
         cwd.mkdir()
         write_home_config(home, "")
+        if opts.in_repo:
+            (cwd / "README").write_text("bench\n")
+            for git in (["init", "-q"], ["add", "-A"], ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "b"]):
+                subprocess.run(["git", *git], cwd=cwd, check=True)
 
         def loop(extra: list[str], gaps_of: list[list[float]] | None) -> tuple[float, int]:
             fake.script(*[Reply(tool_calls=[ToolCall("bash", {"command": "true"})]) for _ in range(opts.steps)],
@@ -215,6 +225,7 @@ def main() -> None:
         ends = [(mean(g[:10]) - b, mean(g[-10:]) - b) for g, b in zip(rounds, spawn, strict=True)]
         rows.append(("  steps 1-10 / last 10",
                      f"{stats([a for a, _ in ends]).median * ms:.2f} / {stats([z for _, z in ends]).median * ms:.2f} ms"))
+    print(f"workspace: {'a git repository (--in-repo)' if opts.in_repo else 'a plain folder'}")
     for label, value in rows:
         print(f"{label:<52} {value}")
     print(f"{'peak RSS of one kimicode process':<52} max {max(rss)} MB (no target set)")

@@ -8,6 +8,10 @@ change made before a check is always seen by it — unlike modification times, w
 within one clock tick or can be put back (``touch -r``). A queue that overflowed counts as a change to
 everything.
 
+A folder's watch reports what is done to its entries through that folder only: a file changed through
+another hard link of it is reported to a watch of that file itself (``Watcher.watch_files``), which a
+caller adds for every file whose status or contents it depends on (a ``Deps`` entry ``{path: {SELF}}``).
+
 Where inotify cannot be had (another system, no instance left), ``Watcher.usable`` is False and callers
 work without it. A forked child never reads its parent's queue (the two would share it, and one would
 take the reports the other needs): it starts a watcher of its own.
@@ -21,6 +25,7 @@ import os
 import stat
 import struct
 import sys
+import threading
 import weakref
 from collections.abc import Iterable
 
@@ -50,7 +55,8 @@ MAX_LINKS = 40  # as the kernel: more links in one resolution is ELOOP
 MAX_WATCHES = 512  # per process: beyond it, no more folders are watched (callers then go without)
 PREFIX = "*"  # a name "*.env": every entry whose name starts with ".env" (a folder listed for them)
 
-Deps = dict[str, set[str]]  # folder -> names looked up in it
+Deps = dict[str, set[str]]  # folder -> names looked up in it; a watched file -> {SELF}
+SELF = ""  # the name a report about a watched path itself carries
 Seen = dict[str, "tuple[int, str] | None"]  # path -> (mode, link target) or None (missing), within one tracing
 
 
@@ -126,6 +132,7 @@ class Watcher:
         self.by_folder: dict[str, int] = {}  # folder -> watch descriptor
         self.folders: dict[int, set[str]] = {}  # one folder bound at two places: one watch, two names
         self.sets: weakref.WeakSet[Watched] = weakref.WeakSet()
+        self.lock = threading.RLock()  # one reader of the queue at a time: reports are taken by the first
         if not sys.platform.startswith("linux"):
             return
         try:
@@ -145,7 +152,18 @@ class Watcher:
     def watch(self, folders: Iterable[str]) -> bool:
         """Watch each folder (parents first, so that a folder replaced after its parent is watched is
         reported by the parent); False when one cannot be watched."""
-        for folder in sorted(folders, key=lambda f: f.count("/")):
+        with self.lock:
+            return self._watch(sorted(folders, key=lambda f: f.count("/")), IN_ONLYDIR)
+
+    def watch_files(self, paths: Iterable[str]) -> bool:
+        """Watch each path's own inode (not followed if a link): a file changed through another hard link
+        of it is reported too, which a watch of the folder holding it does not see. The folder holding each
+        is to be watched first, so that a file replaced by another name is reported there."""
+        with self.lock:
+            return self._watch(paths, 0)
+
+    def _watch(self, folders: Iterable[str], kind: int) -> bool:
+        for folder in folders:
             if folder in self.by_folder:
                 continue
             if len(self.by_folder) >= MAX_WATCHES:
@@ -153,7 +171,7 @@ class Watcher:
                 return False
             if not self._local(folder):
                 return False
-            wd = self._add(self.fd, os.fsencode(folder), MASK | IN_ONLYDIR | IN_DONT_FOLLOW)
+            wd = self._add(self.fd, os.fsencode(folder), MASK | kind | IN_DONT_FOLLOW)
             if wd < 0:
                 if ctypes.get_errno() in (errno.ENOSPC, errno.ENOMEM):  # the user's watches used up
                     self.usable = False
@@ -173,6 +191,10 @@ class Watcher:
 
     def drain(self) -> None:
         """Read every report queued; mark changed each set that depends on what it names."""
+        with self.lock:
+            self._drain()
+
+    def _drain(self) -> None:
         while True:
             try:
                 data = os.read(self.fd, 65536)

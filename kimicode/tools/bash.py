@@ -115,13 +115,14 @@ class BashTool(Tool):
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         # What git would run, before and after: a change is reported and ends kimicode's own git there.
-        from kimicode.vcs.gitwatch import changed_note, fingerprint
+        from kimicode.vcs.gitreuse import taken
+        from kimicode.vcs.gitwatch import note
 
-        before = await asyncio.to_thread(fingerprint, ctx.workspace)
+        before = await taken(ctx.workspace)  # (reused, with no thread, while the kernel reports no change)
         result = await self._run(args, ctx)
-        note = await asyncio.to_thread(changed_note, ctx.workspace, before)
-        if note:
-            result.text = f"{result.text}{'' if result.text.endswith(chr(10)) else chr(10)}{note}"
+        note_text = note(ctx.workspace, before, await taken(ctx.workspace))
+        if note_text:
+            result.text = f"{result.text}{'' if result.text.endswith(chr(10)) else chr(10)}{note_text}"
         return result
 
     @reports_errors

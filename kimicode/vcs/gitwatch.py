@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kimicode.vcs.layout import REFUSED_HEADLINE, GitRefused, find_dotgit, find_layout, within
 
-__all__ = ["CHANGED_HEADLINE", "REFUSED_HEADLINE", "changed_note", "fingerprint", "gitlinks", "refusal"]
+__all__ = ["CHANGED_HEADLINE", "REFUSED_HEADLINE", "changed_note", "fingerprint", "gitlinks", "note", "refusal"]
 
 CHANGED_HEADLINE = "git control files changed"
 UNREADABLE_INDEX = "<index not readable>"  # what gitlinks() says when it cannot parse the index
@@ -25,7 +25,7 @@ Fingerprint = tuple[tuple[str, object], ...]
 
 _lock = threading.Lock()
 _changed: dict[Path, str] = {}  # work tree or workspace -> what changed there
-_gitlink_cache: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {}
+_gitlink_cache: dict[str, tuple[tuple[int, int, int, int], tuple[str, ...]]] = {}
 
 
 def _stat(path: Path, with_times: bool = True) -> object:
@@ -101,7 +101,11 @@ def _empty(folder: Path) -> bool:
 
 def changed_note(workspace: Path, before: Fingerprint) -> str:
     """"" when the fingerprint is as ``before``; else the note for the tool result (and git is refused)."""
-    after = fingerprint(workspace)
+    return note(workspace, before, fingerprint(workspace))
+
+
+def note(workspace: Path, before: Fingerprint, after: Fingerprint) -> str:
+    """"" when ``after`` is as ``before``; else the note for the tool result (and git is refused)."""
     if after == before:
         return ""
     what = _describe(before, after)
@@ -141,7 +145,7 @@ def gitlinks(index: Path) -> tuple[str, ...]:
         st = os.stat(index)
     except OSError:
         return ()
-    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # (a change time cannot be put back)
     with _lock:
         cached = _gitlink_cache.get(str(index))
     if cached is not None and cached[0] == key:
