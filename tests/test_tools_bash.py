@@ -172,3 +172,32 @@ def test_summary_is_the_first_command_line() -> None:
 def test_nul_byte_in_command_is_an_error_not_a_crash(ctx: ToolContext) -> None:
     result = run(ctx, "echo a\x00b")
     assert result.is_error and "cannot start bash" in result.text
+
+
+def test_no_descriptor_is_left_open_after_commands_end_or_are_cancelled(ctx: ToolContext, tmp_path: Path) -> None:
+    """The output pipe is closed whether the command ended, failed to start or was interrupted."""
+
+    def open_fds() -> set[str]:
+        return set(os.listdir("/proc/self/fd"))
+
+    async def scenario() -> tuple[set[str], set[str], list[str]]:
+        tool = BashTool()
+        await tool.run({"command": "true"}, ctx)  # the loop's own descriptors (child watcher) exist now
+        before = open_fds()
+        texts = [(await tool.run({"command": f"echo run {i}; exit {i % 3}"}, ctx)).text for i in range(20)]
+        started = tmp_path / "started"
+        running = asyncio.ensure_future(tool.run({"command": "touch started; echo x; exec sleep 100"}, ctx))
+        for _ in range(2000):  # until it runs (bounded so a failure cannot hang)
+            if started.exists():
+                break
+            await asyncio.sleep(0.01)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        texts.append((await tool.run({"command": "echo a\x00b"}, ctx)).text)
+        return before, open_fds(), texts
+
+    before, after, texts = asyncio.run(scenario())
+    assert texts[:3] == ["run 0\n[exit code: 0]", "run 1\n[exit code: 1]", "run 2\n[exit code: 2]"]
+    assert "cannot start bash" in texts[-1]
+    assert after - before == set()
