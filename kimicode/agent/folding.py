@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import operator
 import re
+from itertools import islice
 
 from kimicode.agent import notes
 from kimicode.agent.context import step_units
@@ -113,18 +114,24 @@ class Folder:
     def _add_pending(self, unit: list[Message]) -> None:
         folded = [_fold(m, self._first_call) for m in unit]
         key = _repeat_key(folded)
-        before = sum(_size(m) for m in unit)
-        repeat = key is not None and key == self._run_key
-        self._pending_saved += before if repeat else before - sum(_size(m) for m in folded)
+        if key is not None and key == self._run_key:  # a repeated step is left out whole
+            saved = sum(_size(m) for m in unit)
+        else:  # a message folding left as it was saves nothing: not serialised to learn that
+            saved = sum(_size(m) - _size(f) for m, f in zip(unit, folded, strict=True) if f is not m)
+        self._pending_saved += saved
         self._run_key = key
         self._pending.extend(unit)
         self._pending_units.append(folded)
 
     def _still_seen(self, messages: list[Message]) -> bool:
-        seen = [*self._behind, *self._pending]
+        behind, pending = self._behind, self._pending
+        if len(messages) < len(behind) + len(pending):
+            return False
         # Every step compares the whole history so far: the identity test runs in C (map), not as a
-        # generator's step per message.
-        return len(messages) >= len(seen) and all(map(operator.is_, messages, seen))
+        # generator's step per message, and without copying either list.
+        return all(map(operator.is_, messages, behind)) and all(
+            map(operator.is_, islice(messages, len(behind), None), pending)
+        )
 
 
 def _keep_start(messages: list[Message], boundary: int) -> int:
