@@ -8,12 +8,13 @@ import signal
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kimicode.tools.base import MAX_OUTPUT_CHARS, ToolContext, ToolResult
 from kimicode.tools.bash import BashTool
-from kimicode.tools.process import BoundedOutput
+from kimicode.tools.process import BoundedOutput, PipeReading
 
 
 def run(ctx: ToolContext, command: str, **extra: object) -> ToolResult:
@@ -201,3 +202,31 @@ def test_no_descriptor_is_left_open_after_commands_end_or_are_cancelled(ctx: Too
     assert texts[:3] == ["run 0\n[exit code: 0]", "run 1\n[exit code: 1]", "run 2\n[exit code: 2]"]
     assert "cannot start bash" in texts[-1]
     assert after - before == set()
+
+
+def test_a_pipe_the_loop_cannot_watch_fails_the_call_and_kills_the_command(ctx: ToolContext, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    async def scenario() -> ToolResult:
+        loop = asyncio.get_running_loop()
+        watch = loop.add_reader
+
+        def refuse(fd: int, callback: Any, *args: Any) -> None:
+            if not isinstance(getattr(callback, "__self__", None), PipeReading):
+                return watch(fd, callback, *args)  # asyncio's own (starting the process)
+            for _ in range(2000):  # the command runs by now (bounded so a failure cannot hang)
+                if pid_file.exists() and pid_file.read_text().strip():
+                    break
+                time.sleep(0.01)
+            raise OSError(28, "No space left on device")
+
+        loop.add_reader = refuse  # type: ignore[method-assign]
+        return await BashTool().run({"command": "echo $$ > pid.tmp; mv pid.tmp pid; exec sleep 100"}, ctx)
+
+    result = asyncio.run(scenario())
+    pid = int(pid_file.read_text())
+    try:
+        assert result.is_error and "reading the command's output failed" in result.text
+        assert not process_alive(pid)
+    finally:
+        kill_if_alive(pid)

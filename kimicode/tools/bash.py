@@ -253,7 +253,11 @@ async def _supervised(
 ) -> ToolResult:
     started = time.monotonic()
     output = BoundedOutput()
-    reader = PipeReading(read_fd, output)
+    try:
+        reader = PipeReading(read_fd, output)
+    except OSError as exc:  # the loop cannot watch the pipe (out of memory for it): nothing may run unread
+        _kill(proc)
+        raise ToolError(f"reading the command's output failed: {exc}") from None
     waiter = asyncio.ensure_future(proc.wait())
     timed_out = False
     pipe_left_open = False
