@@ -230,3 +230,32 @@ def test_a_pipe_the_loop_cannot_watch_fails_the_call_and_kills_the_command(ctx: 
         assert not process_alive(pid)
     finally:
         kill_if_alive(pid)
+
+
+def test_output_that_cannot_be_kept_fails_the_reading_and_closes_the_pipe() -> None:
+    async def scenario() -> tuple[BaseException | None, list[bytes], bool]:
+        read_fd, write_fd = os.pipe()
+        output = BoundedOutput()
+        writes: list[bytes] = []
+
+        def full_disk(chunk: bytes) -> None:
+            writes.append(chunk)
+            raise OSError(28, "No space left on device")
+
+        output.sink = full_disk  # as for a command moved to the background, whose log is full
+        reading = PipeReading(read_fd, output)
+        try:
+            os.write(write_fd, b"first")
+            await asyncio.wait({reading}, timeout=30)
+            try:
+                os.write(write_fd, b"second")
+                reader_closed = False
+            except BrokenPipeError:  # nobody holds the reading end any more
+                reader_closed = True
+        finally:
+            os.close(write_fd)
+        return reading.exception(), writes, reader_closed
+
+    error, writes, reader_closed = asyncio.run(scenario())
+    assert isinstance(error, OSError) and error.errno == 28
+    assert writes == [b"first"] and reader_closed

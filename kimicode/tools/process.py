@@ -121,11 +121,16 @@ class PipeReading(asyncio.Future[None]):
             self._stop()
             self.set_exception(exc)
             return
-        if chunk:
-            self._output.feed(chunk)
+        if not chunk:
+            self._stop()
+            self.set_result(None)
             return
-        self._stop()
-        self.set_result(None)
+        try:
+            self._output.feed(chunk)
+        except Exception as exc:  # noqa: BLE001 - a moved command's log that cannot be written (disk full):
+            # the reading fails with it, as a read error does, rather than in every later callback
+            self._stop()
+            self.set_exception(exc)
 
     def _stop(self) -> None:
         if self._fd >= 0:
