@@ -19,9 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import json
-import operator
 import re
-from itertools import islice
 
 from kimicode.agent import notes
 from kimicode.agent.context import step_units
@@ -125,13 +123,10 @@ class Folder:
 
     def _still_seen(self, messages: list[Message]) -> bool:
         behind, pending = self._behind, self._pending
-        if len(messages) < len(behind) + len(pending):
-            return False
-        # Every step compares the whole history so far: the identity test runs in C (map), not as a
-        # generator's step per message, and without copying either list.
-        return all(map(operator.is_, messages, behind)) and all(
-            map(operator.is_, islice(messages, len(behind), None), pending)
-        )
+        start, end = len(behind), len(behind) + len(pending)
+        # Every step compares the whole history so far, as two list comparisons in C: each message is the
+        # same object (list equality tests identity first), or an equal one, which folds to the same text.
+        return len(messages) >= end and messages[:start] == behind and messages[start:end] == pending
 
 
 def _keep_start(messages: list[Message], boundary: int) -> int:
