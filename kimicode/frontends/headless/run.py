@@ -263,22 +263,15 @@ async def run_headless(
 
             follow(steering, agent.steer, notice, first_line)
         result: ev.RunResult | None = None
-        this = asyncio.current_task()
-
-        def show(event: ev.Event) -> None:
-            # Printed as it happens, in the agent's own step (no queue, no wake-up of a reader per event);
-            # nothing after Done, and nothing once the run is being interrupted, as a reader that stopped.
-            nonlocal result
-            if result is not None or (this is not None and this.cancelling()):
-                return
-            if isinstance(event, ev.Done):
-                result = event.result
-            else:
-                printer.event(event)
-
+        events = agent.run(task, images, parts)
         try:
-            await agent.drive(task, show, images, parts)
+            async for event in events:
+                if isinstance(event, ev.Done):
+                    result = event.result
+                else:
+                    printer.event(event)
         except asyncio.CancelledError:
+            await events.aclose()
             result = ev.RunResult("interrupted", "interrupted by the user", submitted=False, num_steps=0)
             result.usage = agent.totals.as_dict()
     assert result is not None
