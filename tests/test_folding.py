@@ -165,3 +165,20 @@ def test_a_message_replaced_in_the_middle_of_the_history_is_sent_as_it_is_now() 
     # Same length, same newest messages: only an old result differs (a new dict where the old one was).
     history[3] = {**history[3], "content": "rewritten"}
     assert "rewritten" in [m.get("content") for m in folder.request(history)]
+
+
+def test_a_history_rebuilt_with_equal_messages_is_sent_as_before_and_a_changed_one_anew() -> None:
+    """The folded part is kept while every message behind the boundary is the same or an equal one (a
+    history read back from the session log); any other change folds from scratch."""
+    import copy
+
+    history: list[dict] = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    folder = Folder()
+    for number in range(40):
+        history.extend(_step(number, f"line {number}\n" * 300))
+        before = folder.request(history)
+    rebuilt = copy.deepcopy(history)
+    assert folder.request(rebuilt) == before
+    rebuilt[5] = {**rebuilt[5], "content": rebuilt[5]["content"] + "changed"}
+    again = folder.request(rebuilt)
+    assert again == Folder().request(rebuilt) and again != before

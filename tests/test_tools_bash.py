@@ -8,12 +8,13 @@ import signal
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kimicode.tools.base import MAX_OUTPUT_CHARS, ToolContext, ToolResult
 from kimicode.tools.bash import BashTool
-from kimicode.tools.process import BoundedOutput
+from kimicode.tools.process import BoundedOutput, PipeReading
 
 
 def run(ctx: ToolContext, command: str, **extra: object) -> ToolResult:
@@ -172,3 +173,89 @@ def test_summary_is_the_first_command_line() -> None:
 def test_nul_byte_in_command_is_an_error_not_a_crash(ctx: ToolContext) -> None:
     result = run(ctx, "echo a\x00b")
     assert result.is_error and "cannot start bash" in result.text
+
+
+def test_no_descriptor_is_left_open_after_commands_end_or_are_cancelled(ctx: ToolContext, tmp_path: Path) -> None:
+    """The output pipe is closed whether the command ended, failed to start or was interrupted."""
+
+    def open_fds() -> set[str]:
+        return set(os.listdir("/proc/self/fd"))
+
+    async def scenario() -> tuple[set[str], set[str], list[str]]:
+        tool = BashTool()
+        await tool.run({"command": "true"}, ctx)  # the loop's own descriptors (child watcher) exist now
+        before = open_fds()
+        texts = [(await tool.run({"command": f"echo run {i}; exit {i % 3}"}, ctx)).text for i in range(20)]
+        started = tmp_path / "started"
+        running = asyncio.ensure_future(tool.run({"command": "touch started; echo x; exec sleep 100"}, ctx))
+        for _ in range(2000):  # until it runs (bounded so a failure cannot hang)
+            if started.exists():
+                break
+            await asyncio.sleep(0.01)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        texts.append((await tool.run({"command": "echo a\x00b"}, ctx)).text)
+        return before, open_fds(), texts
+
+    before, after, texts = asyncio.run(scenario())
+    assert texts[:3] == ["run 0\n[exit code: 0]", "run 1\n[exit code: 1]", "run 2\n[exit code: 2]"]
+    assert "cannot start bash" in texts[-1]
+    assert after - before == set()
+
+
+def test_a_pipe_the_loop_cannot_watch_fails_the_call_and_kills_the_command(ctx: ToolContext, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    async def scenario() -> ToolResult:
+        loop = asyncio.get_running_loop()
+        watch = loop.add_reader
+
+        def refuse(fd: int, callback: Any, *args: Any) -> None:
+            if not isinstance(getattr(callback, "__self__", None), PipeReading):
+                return watch(fd, callback, *args)  # asyncio's own (starting the process)
+            for _ in range(2000):  # the command runs by now (bounded so a failure cannot hang)
+                if pid_file.exists() and pid_file.read_text().strip():
+                    break
+                time.sleep(0.01)
+            raise OSError(28, "No space left on device")
+
+        loop.add_reader = refuse  # type: ignore[method-assign]
+        return await BashTool().run({"command": "echo $$ > pid.tmp; mv pid.tmp pid; exec sleep 100"}, ctx)
+
+    result = asyncio.run(scenario())
+    pid = int(pid_file.read_text())
+    try:
+        assert result.is_error and "reading the command's output failed" in result.text
+        assert not process_alive(pid)
+    finally:
+        kill_if_alive(pid)
+
+
+def test_output_that_cannot_be_kept_fails_the_reading_and_closes_the_pipe() -> None:
+    async def scenario() -> tuple[BaseException | None, list[bytes], bool]:
+        read_fd, write_fd = os.pipe()
+        output = BoundedOutput()
+        writes: list[bytes] = []
+
+        def full_disk(chunk: bytes) -> None:
+            writes.append(chunk)
+            raise OSError(28, "No space left on device")
+
+        output.sink = full_disk  # as for a command moved to the background, whose log is full
+        reading = PipeReading(read_fd, output)
+        try:
+            os.write(write_fd, b"first")
+            await asyncio.wait({reading}, timeout=30)
+            try:
+                os.write(write_fd, b"second")
+                reader_closed = False
+            except BrokenPipeError:  # nobody holds the reading end any more
+                reader_closed = True
+        finally:
+            os.close(write_fd)
+        return reading.exception(), writes, reader_closed
+
+    error, writes, reader_closed = asyncio.run(scenario())
+    assert isinstance(error, OSError) and error.errno == 28
+    assert writes == [b"first"] and reader_closed

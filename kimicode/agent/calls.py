@@ -104,8 +104,13 @@ class ToolCalls:
         paths = [touched_path(p.call.name, p.args, ctx) if p.tool is not None else None for p in prepared]
         tasks: list[asyncio.Future[ToolResult]] = []
         for p, before in zip(prepared, earlier_overlapping(paths), strict=True):
-            tasks.append(asyncio.ensure_future(self._after([tasks[j] for j in before], p, emit)))
+            waits = [tasks[j] for j in before]
+            # Each call in its own task, so what it sets in its context (CURRENT_TOOL_CALL, a sub-agent's
+            # own) stays with it.
+            tasks.append(asyncio.ensure_future(self._after(waits, p, emit) if waits else self._execute(p, emit)))
         try:
+            if len(tasks) == 1:  # the common reply: one call, awaited without gather's extra future and hop
+                return [await tasks[0]]
             return list(await asyncio.gather(*tasks))
         except asyncio.CancelledError:
             for task in tasks:

@@ -19,7 +19,6 @@ Invariants:
 from __future__ import annotations
 
 import json
-import operator
 import re
 
 from kimicode.agent import notes
@@ -113,18 +112,21 @@ class Folder:
     def _add_pending(self, unit: list[Message]) -> None:
         folded = [_fold(m, self._first_call) for m in unit]
         key = _repeat_key(folded)
-        before = sum(_size(m) for m in unit)
-        repeat = key is not None and key == self._run_key
-        self._pending_saved += before if repeat else before - sum(_size(m) for m in folded)
+        if key is not None and key == self._run_key:  # a repeated step is left out whole
+            saved = sum(_size(m) for m in unit)
+        else:  # a message folding left as it was saves nothing: not serialised to learn that
+            saved = sum(_size(m) - _size(f) for m, f in zip(unit, folded, strict=True) if f is not m)
+        self._pending_saved += saved
         self._run_key = key
         self._pending.extend(unit)
         self._pending_units.append(folded)
 
     def _still_seen(self, messages: list[Message]) -> bool:
-        seen = [*self._behind, *self._pending]
-        # Every step compares the whole history so far: the identity test runs in C (map), not as a
-        # generator's step per message.
-        return len(messages) >= len(seen) and all(map(operator.is_, messages, seen))
+        behind, pending = self._behind, self._pending
+        start, end = len(behind), len(behind) + len(pending)
+        # Every step compares the whole history so far, as two list comparisons in C: each message is the
+        # same object (list equality tests identity first), or an equal one, which folds to the same text.
+        return len(messages) >= end and messages[:start] == behind and messages[start:end] == pending
 
 
 def _keep_start(messages: list[Message], boundary: int) -> int:

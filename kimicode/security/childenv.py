@@ -68,15 +68,31 @@ def scrub_start_environment(names: set[str]) -> bool:
         return False
 
 
+# The last view built, with the raw os.environ and the withheld keys it was built from: every command
+# asks for the environment, and decoding each variable again costs more than comparing the raw bytes.
+_view: tuple[dict[bytes, bytes], dict[str, str], dict[str, str]] | None = None
+
+
 def environment() -> dict[str, str]:
     """kimicode's own view of its environment: what it was started with, withheld keys included."""
-    return {**os.environ, **_taken}
+    return dict(_current())
+
+
+def _current() -> dict[str, str]:
+    """The view of this moment, shared: never to be changed by a caller."""
+    global _view
+    raw = getattr(os.environ, "_data", None)  # (CPython's encoded variables: what os.environ decodes)
+    if not isinstance(raw, dict):
+        return {**os.environ, **_taken}
+    if _view is None or _view[0] != raw or _view[1] != _taken:  # the same bytes decode to the same view
+        _view = (dict(raw), dict(_taken), {**os.environ, **_taken})
+    return _view[2]
 
 
 def command_env(extra: Mapping[str, str] | None = None, pass_env: Iterable[str] = ()) -> dict[str, str]:
     """kimicode's environment without the withheld keys (except those in ``pass_env``), plus ``extra``."""
     keep = set(pass_env)
-    env = {k: v for k, v in environment().items() if k not in WITHHELD or k in keep}
+    env = {k: v for k, v in _current().items() if k not in WITHHELD or k in keep}
     env.update(extra or {})
     return env
 

@@ -67,6 +67,7 @@ class Judge:
         self.home = home or kimicode_home()
         self.skill_dirs = [Path(os.path.realpath(d)) for d in skill_dirs]
         self.user_home = user_home
+        self._home_seen: tuple[str, Path] | None = None
         # Folders that count as the workspace for -y (--add-dir, config add_dirs).
         self.add_dirs = [Path(os.path.normpath(os.path.abspath(d))) for d in add_dirs]
         # --allow-escalation / escalation = "auto": commands may leave the sandbox without a question.
@@ -195,7 +196,17 @@ class Judge:
     # -- what the machine and the command line are ---------------------------------------------------
 
     def resolved_user_home(self) -> Path:
-        return self.user_home or P.user_home()
+        if self.user_home:
+            return self.user_home
+        # The home folder is "~" expanded, which depends on $HOME alone while it is set: kept with the
+        # value it came from, and built again when that changes (a decision asks for it several times).
+        home = os.environ.get("HOME")
+        if home is None:
+            return P.user_home()
+        seen = self._home_seen
+        if seen is None or seen[0] != home:
+            seen = self._home_seen = (home, P.user_home())
+        return seen[1]
 
     def sandboxed(self) -> bool:
         return self.sandbox is not None and getattr(self.sandbox, "mode", "off") != "off"

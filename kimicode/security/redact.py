@@ -188,7 +188,9 @@ def _replace(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """``text`` with every known secret and key-shaped string replaced by ``[redacted]``."""
-    if not text or not isinstance(text, str):
+    if not isinstance(text, str) or len(text) < MIN_SECRET_LENGTH:
+        # Nothing fits: every registered form is MIN_SECRET_LENGTH characters or more, and so is every key
+        # shape (tests check both). Most strings of a record (roles, types, tool names) end here.
         return text
     if _needles:
         text = _redact_secrets(text)

@@ -22,9 +22,9 @@ from kimicode.tools.process import (
     KILL_GRACE_S,
     BoundedOutput,
     CommandProcess,
+    PipeReading,
     exit_line,
     kill_group,
-    pump,
 )
 
 if TYPE_CHECKING:
@@ -254,7 +254,11 @@ async def _supervised(
 ) -> ToolResult:
     started = time.monotonic()
     output = BoundedOutput()
-    reader = asyncio.ensure_future(pump(read_fd, output))
+    try:
+        reader = PipeReading(read_fd, output)
+    except OSError as exc:  # the loop cannot watch the pipe (out of memory for it): nothing may run unread
+        _kill(proc)
+        raise ToolError(f"reading the command's output failed: {exc}") from None
     waiter = asyncio.ensure_future(proc.wait())
     timed_out = False
     pipe_left_open = False
@@ -265,8 +269,9 @@ async def _supervised(
                 {waiter} | ({detach} if detach is not None else set()), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if waiter in done:
-                drained, _ = await asyncio.wait({reader}, timeout=DRAIN_GRACE_S)
-                pipe_left_open = not drained
+                if not reader.done():  # usually read to its end already: no wait, no timer
+                    drained, _ = await asyncio.wait({reader}, timeout=DRAIN_GRACE_S)
+                    pipe_left_open = not drained
             elif tasks is not None and not tasks.refusal():
                 moved = "user" if detach in done else "timeout"
                 if not isinstance(proc, asyncio.subprocess.Process):
@@ -287,11 +292,7 @@ async def _supervised(
             if not waiter.done():
                 waiter.cancel()
             if not moved and not reader.done():
-                reader.cancel()
-                try:
-                    await reader  # let it close the pipe
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - cancelled here: how it ended changes nothing
-                    pass
+                reader.cancel()  # closes the pipe now
     if not moved and not reader.cancelled() and reader.exception() is not None:
         raise ToolError(f"reading the command's output failed: {reader.exception()}")
     if moved:

@@ -93,21 +93,63 @@ def kill_group(pgid: int) -> None:
         pass  # already gone
 
 
+class PipeReading(asyncio.Future[None]):
+    """Reads a pipe to its end into ``output`` from the event loop's readiness callbacks: no task, stream
+    or transport per command (each of those costs wake-ups). Done at end of file, failed with the read's
+    OSError; cancelled, it stops at once. Either way ``read_fd`` is closed by the time it is done."""
+
+    def __init__(self, read_fd: int, output: BoundedOutput) -> None:
+        loop = asyncio.get_running_loop()
+        super().__init__(loop=loop)
+        self._fd = read_fd
+        self._output = output
+        try:
+            os.set_blocking(read_fd, False)
+            loop.add_reader(read_fd, self._ready)
+        except BaseException:
+            os.close(read_fd)
+            raise
+
+    def _ready(self) -> None:
+        # One chunk per wake-up, as asyncio's pipe transport reads: a command that writes without end
+        # must not keep the loop from everything else.
+        try:
+            chunk = os.read(self._fd, READ_CHUNK_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._stop()
+            self.set_exception(exc)
+            return
+        if not chunk:
+            self._stop()
+            self.set_result(None)
+            return
+        try:
+            self._output.feed(chunk)
+        except Exception as exc:  # noqa: BLE001 - a moved command's log that cannot be written (disk full):
+            # the reading fails with it, as a read error does, rather than in every later callback
+            self._stop()
+            self.set_exception(exc)
+
+    def _stop(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            self.get_loop().remove_reader(fd)
+            os.close(fd)
+
+    def cancel(self, msg: object = None) -> bool:
+        self._stop()
+        return super().cancel(msg)
+
+
 async def pump(read_fd: int, output: BoundedOutput) -> None:
-    """Read the pipe to its end; closes ``read_fd``."""
-    loop = asyncio.get_running_loop()
-    stream = asyncio.StreamReader(limit=READ_CHUNK_BYTES)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
-    )
+    """Read the pipe to its end; closes ``read_fd`` (cancelled too)."""
+    reading = PipeReading(read_fd, output)
     try:
-        while True:
-            chunk = await stream.read(READ_CHUNK_BYTES)
-            if not chunk:
-                return
-            output.feed(chunk)
+        await reading
     finally:
-        transport.close()
+        reading.cancel()  # cancelled while waiting: stop reading (nothing happens once it is done)
 
 
 def exit_line(returncode: int | None) -> str:

@@ -66,3 +66,26 @@ def test_a_link_made_harmless_again_is_allowed_again(env: dict[str, Path]) -> No
     assert decide(policy, VIEW, "out/key", env["ws"]) == Action.DENY
     swap_for_link(link, env["ws"] / "out" / "notes.txt")
     assert decide(policy, VIEW, "out/key", env["ws"]) == Action.ALLOW
+
+
+def test_the_home_folder_follows_home_from_one_decision_to_the_next(
+    env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's home is kept between decisions only while $HOME says the same: secrets under a new home
+    are refused on the very next call, in a command as in a file tool."""
+    from kimicode.tools.bash import BashTool
+
+    other = tmp_path / "otherhome"
+    (other / ".ssh").mkdir(parents=True)
+    (other / ".ssh" / "id_rsa").write_text("PRIVATE")
+    policy = Policy(workspace=env["ws"], home=env["kimi"], yolo=True, headless=True)
+    ctx = ToolContext(workspace=env["ws"])
+    bash = BashTool()
+    assert decide(policy, VIEW, str(env["user"] / ".ssh" / "id_rsa"), env["ws"]) == Action.DENY
+    assert policy.decide(bash, {"command": "cat ~/.ssh/id_rsa"}, ctx).action == Action.DENY
+    assert policy.decide(bash, {"command": f"cat {other}/.ssh/id_rsa"}, ctx).action == Action.ALLOW
+    monkeypatch.setenv("HOME", str(other))
+    assert policy.decide(bash, {"command": f"cat {other}/.ssh/id_rsa"}, ctx).action == Action.DENY
+    assert decide(policy, VIEW, str(other / ".ssh" / "id_rsa"), env["ws"]) == Action.DENY
+    monkeypatch.setenv("HOME", str(env["user"]) + "/")  # the same folder, spelt with a slash
+    assert policy.decide(bash, {"command": f"cat {env['user']}/.ssh/id_rsa"}, ctx).action == Action.DENY

@@ -86,3 +86,17 @@ def test_without_fcntl_sessions_are_used_unlocked(tmp_path, monkeypatch: pytest.
     two = store.open(one.id, tmp_path)
     two.lock()
     assert not one.lock_path.exists()
+
+
+def test_text_shorter_than_any_secret_is_returned_as_is_and_longer_text_is_checked() -> None:
+    """redact() returns text under MIN_SECRET_LENGTH untouched: sound only while no key shape and no form of a
+    registered secret can be that short."""
+    import re._parser as sre_parse
+
+    assert sre_parse.parse("|".join(r._SHAPES)).getwidth()[0] >= r.MIN_SECRET_LENGTH
+    secret = uuid.uuid4().hex[: r.MIN_SECRET_LENGTH]  # as short as a secret can be
+    r.register(secret)
+    assert r._needles and min(map(len, r._needles)) >= r.MIN_SECRET_LENGTH
+    assert r.redact(secret) == "[redacted]"
+    assert r.redact(secret[:-1]) == secret[:-1]
+    assert r.redact_obj({"role": "tool", "content": secret}) == {"role": "tool", "content": "[redacted]"}
