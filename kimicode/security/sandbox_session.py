@@ -12,8 +12,9 @@ inode) of every path bound in, so that a ``.git`` renamed and rebuilt on the hos
 credential file that appeared since, an added folder or an escalation all get a fresh sandbox. (The key
 itself is worked out again only when something it depends on changed: described.py.) One sandbox
 runs one command at a time: commands at the same time get sandboxes of their own. The first command of a
-kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes: a session sandbox
-is started for the second, so a lone command does not pay for it.
+kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes, so a lone command
+never waits for a session sandbox to start; one starts meanwhile, ahead, for the next command of that kind
+(which waits for it if it is not ready yet), and is closed unused at exit if none comes.
 
 A command that runs into its timeout, is cancelled, or is moved to the background takes its whole sandbox
 with it (killed with the command, never reused). A supervisor that is gone (it cannot be killed from
@@ -157,9 +158,10 @@ class Pool:
         self.idle: list[Instance] = []
         self.busy = 0  # instances running a command
         self.starting = 0  # instances being started (for a command, or ahead of commands)
-        # Keys a command was run for: a session sandbox is started for the second command of a kind, so a
-        # run with a single command (a one-shot -p) does not pay for starting one (python: tens of ms).
+        # Keys a command was run for: the first command of a kind runs in a bubblewrap of its own while a
+        # session sandbox starts ahead for the next (``ahead``, by key, until it is idle or failed).
         self.seen: set[Key] = set()
+        self.ahead: dict[Key, asyncio.Task[None]] = {}
         self.failed = False  # a session sandbox would not start here: bubblewrap per command from then on
         _POOLS.append(self)
 
@@ -173,19 +175,43 @@ class Pool:
                 return instance
         return None
 
+    async def take_started(self, key: Key) -> Instance | None:
+        """An idle sandbox for ``key``, once the one started ahead for it (if any) is up or failed."""
+        task = self.ahead.get(key)
+        if task is not None:
+            await asyncio.wait({task})  # (a waiter cancelled leaves the start to finish for another)
+        return self.take(key)
+
     def put(self, instance: Instance) -> None:
         self.idle.append(instance)
         while len(self.idle) > MAX_LIVE:
             self.idle.pop(0).close()
 
-    def room(self, key: Key) -> bool:
-        """Whether a new session sandbox may start for ``key`` (seen before, and under MAX_LIVE)."""
+    def room(self, spec: BwrapSpec, key: Key) -> bool:
+        """Whether a new session sandbox may start for ``key`` now: not for the first command of its kind,
+        for which one starts ahead instead (without waiting), and only under MAX_LIVE."""
         if key not in self.seen:
             if len(self.seen) > 64:
                 self.seen.clear()
             self.seen.add(key)
+            if not self.failed and self.live() < MAX_LIVE and key not in self.ahead:
+                self.starting += 1  # (counted before the task runs: a start at the same time sees it)
+                task = asyncio.ensure_future(self._ahead(spec, key))
+                self.ahead[key] = task
+                task.add_done_callback(lambda _: self._ahead_done(key, task))
             return False
         return not self.failed and self.live() < MAX_LIVE
+
+    async def _ahead(self, spec: BwrapSpec, key: Key) -> None:
+        instance = await _start(spec, key)
+        self.failed = self.failed or instance is None
+        if instance is not None:
+            self.put(instance)
+
+    def _ahead_done(self, key: Key, task: asyncio.Task[None]) -> None:
+        self.starting -= 1  # (also for a task cancelled before it ran: no finally of its own would)
+        if self.ahead.get(key) is task:
+            del self.ahead[key]
 
     def live(self) -> int:
         return self.busy + len(self.idle) + self.starting
@@ -204,10 +230,14 @@ class Pool:
 
 
 _POOLS: list[Pool] = []
+_STARTING: set[Instance] = set()  # bubblewrap running, supervisor not yet ready
 
 
 def close_all() -> None:
-    """End every idle session sandbox (at the end of the session; bubblewrap also dies with kimicode)."""
+    """End every session sandbox idle or starting (at the end of the session; a start ahead may not have
+    been waited for; bubblewrap also dies with kimicode)."""
+    for instance in list(_STARTING):
+        instance.close()
     for pool in _POOLS:
         pool.close()
 
@@ -227,6 +257,7 @@ def enabled(sandbox: Sandbox) -> bool:
 
 
 async def _start(spec: BwrapSpec, key: Key) -> Instance | None:
+    """A session sandbox for ``key``, up and ready; None where it would not start."""
     roots = [str(p) for p in spec.private_dirs] + ([str(spec.runtime_dir)] if spec.runtime_dir else []) + ["/dev"]
     argv = [*bwrap_argv(spec), "--as-pid-1", "--", sys.executable, "-I", "-S", "-c", BOOTSTRAP, *roots]
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -241,6 +272,15 @@ async def _start(spec: BwrapSpec, key: Key) -> Instance | None:
     finally:
         theirs.close()
     instance = Instance(key, popen, ours)
+    _STARTING.add(instance)
+    try:
+        return await _ready(instance)
+    finally:
+        _STARTING.discard(instance)
+
+
+async def _ready(instance: Instance) -> Instance | None:
+    ours = instance.channel
     source = _source().encode()
     try:
         ours.sendall(HEADER.pack(len(source)) + source)  # (before the first request: the buffer has room)
@@ -302,8 +342,8 @@ async def start_command(
     body = _request(spec.cwd, argv, full)
     pool = _pool(sandbox)
     for _ in range(2):  # a supervisor found gone is replaced once
-        instance = pool.take(key)
-        if instance is None and pool.room(key):
+        instance = await pool.take_started(key)
+        if instance is None and pool.room(spec, key):
             instance = await pool.start(spec, key)
             pool.failed = instance is None
         if instance is None:
