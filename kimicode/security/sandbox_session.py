@@ -29,71 +29,22 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv, sandbox_env
+from kimicode.security.bwrap_argv import BwrapSpec, sandbox_env
 from kimicode.security.described import Key, describe
-from kimicode.security.supervisor import HEADER, READY, REPLY
+from kimicode.security.sandbox_launch import STARTING, Instance, launch, ready
+from kimicode.security.supervisor import HEADER, REPLY
 
 if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
 
-START_TIMEOUT_S = 10.0
 # Session sandboxes alive at once per Sandbox (in use or idle, ~12 MB each): more commands at the same time
 # (a wide swarm) get a bubblewrap each, as before, rather than a sandbox started and dropped per command.
 MAX_LIVE = 8
 DISABLE_VARIABLE = "KIMICODE_SANDBOX_PER_COMMAND"  # "1": a new bubblewrap per command, as before
-_SOURCE: str | None = None
-# What the sandbox's python runs: the supervisor's text, read from the channel (a short command line in
-# ``ps``, and no file of kimicode's read inside the sandbox).
-BOOTSTRAP = (
-    "import os\nsize = int.from_bytes(os.read(0, 4), 'big')\ncode = b''\n"
-    "while len(code) < size:\n    part = os.read(0, size - len(code))\n    if not part: raise SystemExit(3)\n"
-    "    code += part\nexec(compile(code, 'kimicode-supervisor', 'exec'))\n"
-)
-
-
-def _source() -> str:
-    """The supervisor's text, read once: the sandbox runs this copy, not a file a command could rewrite."""
-    global _SOURCE
-    if _SOURCE is None:
-        _SOURCE = Path(__file__).with_name("supervisor.py").read_text(encoding="utf-8")
-    return _SOURCE
-
-
-class Instance:
-    """One running sandbox: the outer bubblewrap (its own process group) and the supervisor's channel."""
-
-    def __init__(self, key: Key, popen: subprocess.Popen[bytes], channel: socket.socket) -> None:
-        self.key = key
-        self.popen = popen
-        self.channel = channel
-        self.broken = False
-
-    @property
-    def alive(self) -> bool:
-        if self.broken or self.popen.poll() is not None:
-            return False
-        try:  # the supervisor gone, bubblewrap not yet: the channel is at its end
-            return self.channel.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-
-    def close(self) -> None:
-        """End the sandbox and everything in it (the supervisor dies with bubblewrap: --die-with-parent)."""
-        self.broken = True
-        if self.popen.poll() is None:  # (not yet reaped: the pid is still bubblewrap's, not reused)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-        self.channel.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=START_TIMEOUT_S)
 
 
 class SandboxedCommand:
@@ -187,23 +138,29 @@ class Pool:
         while len(self.idle) > MAX_LIVE:
             self.idle.pop(0).close()
 
-    def room(self, spec: BwrapSpec, key: Key) -> bool:
+    def room(self, spec: BwrapSpec, key: Key, meanwhile: Callable[[], object]) -> bool:
         """Whether a new session sandbox may start for ``key`` now: not for the first command of its kind,
-        for which one starts ahead instead (without waiting), and only under MAX_LIVE."""
+        for which one starts ahead instead (without waiting; ``meanwhile`` runs as it starts), and only
+        under MAX_LIVE."""
         if key not in self.seen:
             if len(self.seen) > 64:
                 self.seen.clear()
             self.seen.add(key)
             if not self.failed and self.live() < MAX_LIVE and key not in self.ahead:
                 self.starting += 1  # (counted before the task runs: a start at the same time sees it)
-                task = asyncio.ensure_future(self._ahead(spec, key))
+                task = asyncio.ensure_future(self._ahead(spec, key, meanwhile))
                 self.ahead[key] = task
                 task.add_done_callback(lambda _: self._ahead_done(key, task))
             return False
         return not self.failed and self.live() < MAX_LIVE
 
-    async def _ahead(self, spec: BwrapSpec, key: Key) -> None:
-        instance = await _start(spec, key)
+    async def _ahead(self, spec: BwrapSpec, key: Key, meanwhile: Callable[[], object]) -> None:
+        instance = launch(spec, key)
+        if instance is not None:
+            try:
+                meanwhile()
+            finally:
+                instance = await ready(instance)
         self.failed = self.failed or instance is None
         if instance is not None:
             self.put(instance)
@@ -220,7 +177,8 @@ class Pool:
         """A new session sandbox for ``key``, counted as live while it starts."""
         self.starting += 1
         try:
-            return await _start(spec, key)
+            instance = launch(spec, key)
+            return None if instance is None else await ready(instance)
         finally:
             self.starting -= 1
 
@@ -230,13 +188,12 @@ class Pool:
 
 
 _POOLS: list[Pool] = []
-_STARTING: set[Instance] = set()  # bubblewrap running, supervisor not yet ready
 
 
 def close_all() -> None:
     """End every session sandbox idle or starting (at the end of the session; a start ahead may not have
     been waited for; bubblewrap also dies with kimicode)."""
-    for instance in list(_STARTING):
+    for instance in list(STARTING):
         instance.close()
     for pool in _POOLS:
         pool.close()
@@ -256,56 +213,12 @@ def enabled(sandbox: Sandbox) -> bool:
     return sandbox.active and sandbox.backend == "bwrap" and os.environ.get(DISABLE_VARIABLE, "") != "1"
 
 
-async def _start(spec: BwrapSpec, key: Key) -> Instance | None:
-    """A session sandbox for ``key``, up and ready; None where it would not start."""
-    roots = [str(p) for p in spec.private_dirs] + ([str(spec.runtime_dir)] if spec.runtime_dir else []) + ["/dev"]
-    argv = [*bwrap_argv(spec), "--as-pid-1", "--", sys.executable, "-I", "-S", "-c", BOOTSTRAP, *roots]
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        popen = subprocess.Popen(
-            argv, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
-            start_new_session=True, env={"PATH": os.environ.get("PATH", os.defpath)},
-        )
-    except (OSError, ValueError):
-        ours.close()
-        return None
-    finally:
-        theirs.close()
-    instance = Instance(key, popen, ours)
-    _STARTING.add(instance)
-    try:
-        return await _ready(instance)
-    finally:
-        _STARTING.discard(instance)
-
-
-async def _ready(instance: Instance) -> Instance | None:
-    ours = instance.channel
-    source = _source().encode()
-    try:
-        ours.sendall(HEADER.pack(len(source)) + source)  # (before the first request: the buffer has room)
-    except OSError:
-        await asyncio.to_thread(instance.close)
-        return None
-    ours.setblocking(False)
-    loop = asyncio.get_running_loop()
-    data = b""
-    try:
-        async with asyncio.timeout(START_TIMEOUT_S):
-            while len(data) < len(READY):
-                chunk = await loop.sock_recv(ours, len(READY) - len(data))
-                if not chunk:
-                    break
-                data += chunk
-    except (OSError, TimeoutError):
-        pass
-    except BaseException:  # cancelled while it starts
-        instance.close()
-        raise
-    if data != READY:
-        await asyncio.to_thread(instance.close)
-        return None
-    return instance
+def _describe_ahead(sandbox: Sandbox, cwd: Path, allow_network: bool) -> None:
+    """The description a second command of a kind would work out, worked out while its sandbox starts
+    ahead instead: it starts watching what the description depends on (described.py), so that the next
+    command works it out again under watch (about a millisecond) and the ones after reuse it."""
+    with contextlib.suppress(OSError, ValueError):
+        describe(sandbox, cwd, allow_network=allow_network)
 
 
 def _request(cwd: Path, argv: list[str], env: Mapping[str, str]) -> bytes:
@@ -343,7 +256,7 @@ async def start_command(
     pool = _pool(sandbox)
     for _ in range(2):  # a supervisor found gone is replaced once
         instance = await pool.take_started(key)
-        if instance is None and pool.room(spec, key):
+        if instance is None and pool.room(spec, key, lambda: _describe_ahead(sandbox, cwd, allow_network)):
             instance = await pool.start(spec, key)
             pool.failed = instance is None
         if instance is None:
