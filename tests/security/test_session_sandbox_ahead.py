@@ -24,6 +24,8 @@ from kimicode.security.bwrap_argv import bwrap_argv
 from kimicode.security.childenv import command_env
 from kimicode.security.described import describe
 from kimicode.security.sandbox import Sandbox, detect_sandbox
+from kimicode.tools.base import ToolContext
+from kimicode.tools.bash import BashTool
 from tests.sandboxing import needs_bwrap
 from tests.security.test_sandbox_escape import Box, as_user, base, box  # noqa: F401 - fixtures
 from tests.security.test_session_sandbox import STEPS_DRIVER
@@ -232,3 +234,28 @@ def test_an_ipcrm_a_command_puts_on_path_is_not_what_clears_ipc(box: Box) -> Non
     assert "0\nlooked" in str(second["out"]), second  # cleared by the system's ipcrm
     assert not (box.workspace / "ipcrm-ran").exists()
     assert first["sandbox"] == second["sandbox"] is not None
+
+
+@needs_bwrap
+def test_a_secret_made_after_the_start_ahead_and_its_description_is_hidden_from_the_next_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox, workspace = new_sandbox(tmp_path)
+    launched = noted_starts(monkeypatch)
+    ctx = ToolContext(workspace=workspace, sandbox=sandbox)
+
+    async def main() -> tuple[str, str]:
+        await BashTool().run({"command": "true"}, ctx)
+        pool = sandbox.sessions
+        assert pool is not None and pool.ahead
+        await asyncio.wait(set(pool.ahead.values()))  # started, and the next description worked out
+        assert pool.idle == launched
+        (workspace / ".env").write_text("SECRET-AFTER-9\n")
+        secret = (await BashTool().run({"command": "cat .env; echo read"}, ctx)).text
+        (workspace / ".env").unlink()
+        return secret, (await BashTool().run({"command": "echo again"}, ctx)).text
+
+    secret, again = asyncio.run(main())
+    session.close_all()
+    assert "read" in secret and "SECRET-AFTER-9" not in secret, secret
+    assert "again\n[exit code: 0]" in again, again
