@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import marshal
 import os
 import signal
 import socket
@@ -21,22 +22,24 @@ from kimicode.security.described import Key
 from kimicode.security.supervisor import HEADER, READY
 
 START_TIMEOUT_S = 10.0
-_SOURCE: str | None = None
-# What the sandbox's python runs: the supervisor's text, read from the channel (a short command line in
-# ``ps``, and no file of kimicode's read inside the sandbox).
+_CODE: bytes | None = None
+# What the sandbox's python runs: the supervisor, compiled here and read from the channel (a short command
+# line in ``ps``, no file of kimicode's read inside the sandbox, and no compiling there: marshal's format
+# is that of this very interpreter, which the sandbox runs).
 BOOTSTRAP = (
-    "import os\nsize = int.from_bytes(os.read(0, 4), 'big')\ncode = b''\n"
+    "# kimicode-supervisor\nimport os, marshal\nsize = int.from_bytes(os.read(0, 4), 'big')\ncode = b''\n"
     "while len(code) < size:\n    part = os.read(0, size - len(code))\n    if not part: raise SystemExit(3)\n"
-    "    code += part\nexec(compile(code, 'kimicode-supervisor', 'exec'))\n"
+    "    code += part\nexec(marshal.loads(code))\n"
 )
 
 
-def _source() -> str:
-    """The supervisor's text, read once: the sandbox runs this copy, not a file a command could rewrite."""
-    global _SOURCE
-    if _SOURCE is None:
-        _SOURCE = Path(__file__).with_name("supervisor.py").read_text(encoding="utf-8")
-    return _SOURCE
+def _code() -> bytes:
+    """The supervisor, compiled once: the sandbox runs this copy, not a file a command could rewrite."""
+    global _CODE
+    if _CODE is None:
+        path = Path(__file__).with_name("supervisor.py")
+        _CODE = marshal.dumps(compile(path.read_text(encoding="utf-8"), "kimicode-supervisor", "exec"))
+    return _CODE
 
 
 class Instance:
@@ -103,9 +106,9 @@ async def ready(instance: Instance) -> Instance | None:
 
 async def _ready(instance: Instance) -> Instance | None:
     ours = instance.channel
-    source = _source().encode()
+    code = _code()
     try:
-        ours.sendall(HEADER.pack(len(source)) + source)  # (before the first request: the buffer has room)
+        ours.sendall(HEADER.pack(len(code)) + code)  # (before the first request: the buffer has room)
     except OSError:
         await asyncio.to_thread(instance.close)
         return None

@@ -1,6 +1,6 @@
 """The program that lives inside a session-long sandbox and runs the model's commands there, one at a time.
 
-Started by sandbox_session.py as the sandbox's PID 1 (``bwrap --as-pid-1``), from its source text
+Started by sandbox_launch.py as the sandbox's PID 1 (``bwrap --as-pid-1``), from its code compiled there
 (``python -I -S -c``): it reads no file of kimicode's inside the sandbox, and imports all it needs before
 the first command, so nothing a command writes can change it. Its control channel is a unix socket pair
 it got as stdin, kept on a descriptor no command inherits; it is not dumpable, so a command (same user,
