@@ -156,14 +156,15 @@ class Pool:
 
     async def _ahead(self, spec: BwrapSpec, key: Key, meanwhile: Callable[[], object]) -> None:
         instance = launch(spec, key)
-        if instance is not None:
-            try:
+        try:
+            if instance is not None:
                 meanwhile()
-            finally:
+        finally:  # (the sandbox is kept, or ended, whatever ``meanwhile`` did)
+            if instance is not None:
                 instance = await ready(instance)
-        self.failed = self.failed or instance is None
-        if instance is not None:
-            self.put(instance)
+            self.failed = self.failed or instance is None
+            if instance is not None:
+                self.put(instance)
 
     def _ahead_done(self, key: Key, task: asyncio.Task[None]) -> None:
         self.starting -= 1  # (also for a task cancelled before it ran: no finally of its own would)

@@ -247,8 +247,9 @@ def test_a_secret_made_after_the_start_ahead_and_its_description_is_hidden_from_
     async def main() -> tuple[str, str]:
         await BashTool().run({"command": "true"}, ctx)
         pool = sandbox.sessions
-        assert pool is not None and pool.ahead
-        await asyncio.wait(set(pool.ahead.values()))  # started, and the next description worked out
+        assert pool is not None
+        if pool.ahead:  # started, and the next description worked out (unless done already)
+            await asyncio.wait(set(pool.ahead.values()))
         assert pool.idle == launched
         (workspace / ".env").write_text("SECRET-AFTER-9\n")
         secret = (await BashTool().run({"command": "cat .env; echo read"}, ctx)).text
