@@ -138,9 +138,9 @@ class Pool:
         while len(self.idle) > MAX_LIVE:
             self.idle.pop(0).close()
 
-    def room(self, spec: BwrapSpec, key: Key, meanwhile: Callable[[], object]) -> bool:
+    def room(self, spec: BwrapSpec, key: Key, then: Callable[[], object]) -> bool:
         """Whether a new session sandbox may start for ``key`` now: not for the first command of its kind,
-        for which one starts ahead instead (without waiting; ``meanwhile`` runs as it starts), and only
+        for which one starts ahead instead (without waiting; ``then`` runs once it is ready), and only
         under MAX_LIVE."""
         if key not in self.seen:
             if len(self.seen) > 64:
@@ -148,23 +148,20 @@ class Pool:
             self.seen.add(key)
             if not self.failed and self.live() < MAX_LIVE and key not in self.ahead:
                 self.starting += 1  # (counted before the task runs: a start at the same time sees it)
-                task = asyncio.ensure_future(self._ahead(spec, key, meanwhile))
+                task = asyncio.ensure_future(self._ahead(spec, key, then))
                 self.ahead[key] = task
                 task.add_done_callback(lambda _: self._ahead_done(key, task))
             return False
         return not self.failed and self.live() < MAX_LIVE
 
-    async def _ahead(self, spec: BwrapSpec, key: Key, meanwhile: Callable[[], object]) -> None:
+    async def _ahead(self, spec: BwrapSpec, key: Key, then: Callable[[], object]) -> None:
         instance = launch(spec, key)
-        try:
-            if instance is not None:
-                meanwhile()
-        finally:  # (the sandbox is kept, or ended, whatever ``meanwhile`` did)
-            if instance is not None:
-                instance = await ready(instance)
-            self.failed = self.failed or instance is None
-            if instance is not None:
-                self.put(instance)
+        if instance is not None:
+            instance = await ready(instance)
+        self.failed = self.failed or instance is None
+        if instance is not None:
+            self.put(instance)
+            then()
 
     def _ahead_done(self, key: Key, task: asyncio.Task[None]) -> None:
         self.starting -= 1  # (also for a task cancelled before it ran: no finally of its own would)
@@ -215,9 +212,11 @@ def enabled(sandbox: Sandbox) -> bool:
 
 
 def _describe_ahead(sandbox: Sandbox, cwd: Path, allow_network: bool) -> None:
-    """The description a second command of a kind would work out, worked out while its sandbox starts
-    ahead instead: it starts watching what the description depends on (described.py), so that the next
-    command works it out again under watch (about a millisecond) and the ones after reuse it."""
+    """The description a second command of a kind would work out (about 10 ms: it starts watching what
+    the description depends on, described.py), worked out once its sandbox started ahead is ready, when
+    the model is most likely still answering; the next command then works it out again under watch
+    (about a millisecond) and the ones after reuse it. (Not while the sandbox starts: the first command
+    would wait for it.)"""
     with contextlib.suppress(OSError, ValueError):
         describe(sandbox, cwd, allow_network=allow_network)
 
