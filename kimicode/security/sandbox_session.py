@@ -129,8 +129,10 @@ class Pool:
     async def take_started(self, key: Key) -> Instance | None:
         """An idle sandbox for ``key``, once the one started ahead for it (if any) is up or failed."""
         task = self.ahead.get(key)
-        if task is not None:
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
             await asyncio.wait({task})  # (a waiter cancelled leaves the start to finish for another)
+        elif task is not None and task.get_loop().is_closed():  # its loop ended first: it never will
+            self._ahead_done(key, task)
         return self.take(key)
 
     def put(self, instance: Instance) -> None:

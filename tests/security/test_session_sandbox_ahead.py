@@ -260,3 +260,18 @@ def test_a_secret_made_after_the_start_ahead_and_its_description_is_hidden_from_
     session.close_all()
     assert "read" in secret and "SECRET-AFTER-9" not in secret, secret
     assert "again\n[exit code: 0]" in again, again
+
+
+@needs_bwrap
+def test_a_start_ahead_left_in_a_loop_that_ended_does_not_stop_the_next_loops_commands(tmp_path: Path) -> None:
+    sandbox, workspace = new_sandbox(tmp_path)
+    first = asyncio.new_event_loop()
+    assert first.run_until_complete(run(sandbox, workspace, "true")) is None  # a start ahead, left pending
+    first.close()
+    pool = sandbox.sessions
+    assert pool is not None and pool.ahead and pool.starting == 1
+    # (the bound only ends a hang: waiting on the other loop's task would never return)
+    second = asyncio.run(asyncio.wait_for(run(sandbox, workspace, "echo next"), 10 * launch.START_TIMEOUT_S))
+    assert second is not None and second[0] == "next\n", second
+    assert not pool.ahead and pool.starting == 0 and pool.live() == 1  # the sandbox that served it
+    session.close_all()
