@@ -12,8 +12,9 @@ inode) of every path bound in, so that a ``.git`` renamed and rebuilt on the hos
 credential file that appeared since, an added folder or an escalation all get a fresh sandbox. (The key
 itself is worked out again only when something it depends on changed: described.py.) One sandbox
 runs one command at a time: commands at the same time get sandboxes of their own. The first command of a
-kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes: a session sandbox
-is started for the second, so a lone command does not pay for it.
+kind runs in a bubblewrap of its own, as does every command beyond MAX_LIVE sandboxes, so a lone command
+never waits for a session sandbox to start; one starts meanwhile, ahead, for the next command of that kind
+(which waits for it if it is not ready yet), and is closed unused at exit if none comes.
 
 A command that runs into its timeout, is cancelled, or is moved to the background takes its whole sandbox
 with it (killed with the command, never reused). A supervisor that is gone (it cannot be killed from
@@ -28,71 +29,22 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimicode.security.bwrap_argv import BwrapSpec, bwrap_argv, sandbox_env
+from kimicode.security.bwrap_argv import BwrapSpec, sandbox_env
 from kimicode.security.described import Key, describe
-from kimicode.security.supervisor import HEADER, READY, REPLY
+from kimicode.security.sandbox_launch import STARTING, Instance, launch, ready
+from kimicode.security.supervisor import HEADER, REPLY
 
 if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
 
-START_TIMEOUT_S = 10.0
 # Session sandboxes alive at once per Sandbox (in use or idle, ~12 MB each): more commands at the same time
 # (a wide swarm) get a bubblewrap each, as before, rather than a sandbox started and dropped per command.
 MAX_LIVE = 8
 DISABLE_VARIABLE = "KIMICODE_SANDBOX_PER_COMMAND"  # "1": a new bubblewrap per command, as before
-_SOURCE: str | None = None
-# What the sandbox's python runs: the supervisor's text, read from the channel (a short command line in
-# ``ps``, and no file of kimicode's read inside the sandbox).
-BOOTSTRAP = (
-    "import os\nsize = int.from_bytes(os.read(0, 4), 'big')\ncode = b''\n"
-    "while len(code) < size:\n    part = os.read(0, size - len(code))\n    if not part: raise SystemExit(3)\n"
-    "    code += part\nexec(compile(code, 'kimicode-supervisor', 'exec'))\n"
-)
-
-
-def _source() -> str:
-    """The supervisor's text, read once: the sandbox runs this copy, not a file a command could rewrite."""
-    global _SOURCE
-    if _SOURCE is None:
-        _SOURCE = Path(__file__).with_name("supervisor.py").read_text(encoding="utf-8")
-    return _SOURCE
-
-
-class Instance:
-    """One running sandbox: the outer bubblewrap (its own process group) and the supervisor's channel."""
-
-    def __init__(self, key: Key, popen: subprocess.Popen[bytes], channel: socket.socket) -> None:
-        self.key = key
-        self.popen = popen
-        self.channel = channel
-        self.broken = False
-
-    @property
-    def alive(self) -> bool:
-        if self.broken or self.popen.poll() is not None:
-            return False
-        try:  # the supervisor gone, bubblewrap not yet: the channel is at its end
-            return self.channel.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-
-    def close(self) -> None:
-        """End the sandbox and everything in it (the supervisor dies with bubblewrap: --die-with-parent)."""
-        self.broken = True
-        if self.popen.poll() is None:  # (not yet reaped: the pid is still bubblewrap's, not reused)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-        self.channel.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=START_TIMEOUT_S)
 
 
 class SandboxedCommand:
@@ -157,9 +109,10 @@ class Pool:
         self.idle: list[Instance] = []
         self.busy = 0  # instances running a command
         self.starting = 0  # instances being started (for a command, or ahead of commands)
-        # Keys a command was run for: a session sandbox is started for the second command of a kind, so a
-        # run with a single command (a one-shot -p) does not pay for starting one (python: tens of ms).
+        # Keys a command was run for: the first command of a kind runs in a bubblewrap of its own while a
+        # session sandbox starts ahead for the next (``ahead``, by key, until it is idle or failed).
         self.seen: set[Key] = set()
+        self.ahead: dict[Key, asyncio.Task[None]] = {}
         self.failed = False  # a session sandbox would not start here: bubblewrap per command from then on
         _POOLS.append(self)
 
@@ -173,19 +126,49 @@ class Pool:
                 return instance
         return None
 
+    async def take_started(self, key: Key) -> Instance | None:
+        """An idle sandbox for ``key``, once the one started ahead for it (if any) is up or failed."""
+        task = self.ahead.get(key)
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({task})  # (a waiter cancelled leaves the start to finish for another)
+        elif task is not None and task.get_loop().is_closed():  # its loop ended first: it never will
+            self._ahead_done(key, task)
+        return self.take(key)
+
     def put(self, instance: Instance) -> None:
         self.idle.append(instance)
         while len(self.idle) > MAX_LIVE:
             self.idle.pop(0).close()
 
-    def room(self, key: Key) -> bool:
-        """Whether a new session sandbox may start for ``key`` (seen before, and under MAX_LIVE)."""
+    def room(self, spec: BwrapSpec, key: Key, then: Callable[[], object]) -> bool:
+        """Whether a new session sandbox may start for ``key`` now: not for the first command of its kind,
+        for which one starts ahead instead (without waiting; ``then`` runs once it is ready), and only
+        under MAX_LIVE."""
         if key not in self.seen:
             if len(self.seen) > 64:
                 self.seen.clear()
             self.seen.add(key)
+            if not self.failed and self.live() < MAX_LIVE and key not in self.ahead:
+                self.starting += 1  # (counted before the task runs: a start at the same time sees it)
+                task = asyncio.ensure_future(self._ahead(spec, key, then))
+                self.ahead[key] = task
+                task.add_done_callback(lambda _: self._ahead_done(key, task))
             return False
         return not self.failed and self.live() < MAX_LIVE
+
+    async def _ahead(self, spec: BwrapSpec, key: Key, then: Callable[[], object]) -> None:
+        instance = launch(spec, key)
+        if instance is not None:
+            instance = await ready(instance)
+        self.failed = self.failed or instance is None
+        if instance is not None:
+            self.put(instance)
+            then()
+
+    def _ahead_done(self, key: Key, task: asyncio.Task[None]) -> None:
+        self.starting -= 1  # (also for a task cancelled before it ran: no finally of its own would)
+        if self.ahead.get(key) is task:
+            del self.ahead[key]
 
     def live(self) -> int:
         return self.busy + len(self.idle) + self.starting
@@ -194,7 +177,8 @@ class Pool:
         """A new session sandbox for ``key``, counted as live while it starts."""
         self.starting += 1
         try:
-            return await _start(spec, key)
+            instance = launch(spec, key)
+            return None if instance is None else await ready(instance)
         finally:
             self.starting -= 1
 
@@ -207,7 +191,10 @@ _POOLS: list[Pool] = []
 
 
 def close_all() -> None:
-    """End every idle session sandbox (at the end of the session; bubblewrap also dies with kimicode)."""
+    """End every session sandbox idle or starting (at the end of the session; a start ahead may not have
+    been waited for; bubblewrap also dies with kimicode)."""
+    for instance in list(STARTING):
+        instance.close()
     for pool in _POOLS:
         pool.close()
 
@@ -226,46 +213,14 @@ def enabled(sandbox: Sandbox) -> bool:
     return sandbox.active and sandbox.backend == "bwrap" and os.environ.get(DISABLE_VARIABLE, "") != "1"
 
 
-async def _start(spec: BwrapSpec, key: Key) -> Instance | None:
-    roots = [str(p) for p in spec.private_dirs] + ([str(spec.runtime_dir)] if spec.runtime_dir else []) + ["/dev"]
-    argv = [*bwrap_argv(spec), "--as-pid-1", "--", sys.executable, "-I", "-S", "-c", BOOTSTRAP, *roots]
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        popen = subprocess.Popen(
-            argv, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
-            start_new_session=True, env={"PATH": os.environ.get("PATH", os.defpath)},
-        )
-    except (OSError, ValueError):
-        ours.close()
-        return None
-    finally:
-        theirs.close()
-    instance = Instance(key, popen, ours)
-    source = _source().encode()
-    try:
-        ours.sendall(HEADER.pack(len(source)) + source)  # (before the first request: the buffer has room)
-    except OSError:
-        await asyncio.to_thread(instance.close)
-        return None
-    ours.setblocking(False)
-    loop = asyncio.get_running_loop()
-    data = b""
-    try:
-        async with asyncio.timeout(START_TIMEOUT_S):
-            while len(data) < len(READY):
-                chunk = await loop.sock_recv(ours, len(READY) - len(data))
-                if not chunk:
-                    break
-                data += chunk
-    except (OSError, TimeoutError):
-        pass
-    except BaseException:  # cancelled while it starts
-        instance.close()
-        raise
-    if data != READY:
-        await asyncio.to_thread(instance.close)
-        return None
-    return instance
+def _describe_ahead(sandbox: Sandbox, cwd: Path, allow_network: bool) -> None:
+    """The description a second command of a kind would work out (about 10 ms: it starts watching what
+    the description depends on, described.py), worked out once its sandbox started ahead is ready, when
+    the model is most likely still answering; the next command then works it out again under watch
+    (about a millisecond) and the ones after reuse it. (Not while the sandbox starts: the first command
+    would wait for it.)"""
+    with contextlib.suppress(OSError, ValueError):
+        describe(sandbox, cwd, allow_network=allow_network)
 
 
 def _request(cwd: Path, argv: list[str], env: Mapping[str, str]) -> bytes:
@@ -302,8 +257,8 @@ async def start_command(
     body = _request(spec.cwd, argv, full)
     pool = _pool(sandbox)
     for _ in range(2):  # a supervisor found gone is replaced once
-        instance = pool.take(key)
-        if instance is None and pool.room(key):
+        instance = await pool.take_started(key)
+        if instance is None and pool.room(spec, key, lambda: _describe_ahead(sandbox, cwd, allow_network)):
             instance = await pool.start(spec, key)
             pool.failed = instance is None
         if instance is None:

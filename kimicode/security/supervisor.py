@@ -1,6 +1,6 @@
 """The program that lives inside a session-long sandbox and runs the model's commands there, one at a time.
 
-Started by sandbox_session.py as the sandbox's PID 1 (``bwrap --as-pid-1``), from its source text
+Started by sandbox_launch.py as the sandbox's PID 1 (``bwrap --as-pid-1``), from its code compiled there
 (``python -I -S -c``): it reads no file of kimicode's inside the sandbox, and imports all it needs before
 the first command, so nothing a command writes can change it. Its control channel is a unix socket pair
 it got as stdin, kept on a descriptor no command inherits; it is not dumpable, so a command (same user,
@@ -17,22 +17,25 @@ command changed (a folder around a mount point renamed), or this process's resou
 or scheduling lowered by a command (``prlimit --pid 1``, ``taskset -p``), which later commands would
 inherit — makes the reply say "retire": the host starts a fresh sandbox for the next command.
 
-Standard library only, nothing of kimicode.
+Standard library only, nothing of kimicode; and of it the C modules under the usual ones (``_socket``,
+``_signal``, ``_struct``, ``_ctypes``): their Python wrappers (enums, ``selectors``, ``subprocess``) cost
+the sandbox's start more CPU time than the python it runs in (a session sandbox starts at a command's
+second step, and MAX_LIVE of them for a swarm).
 """
 
+import _signal
+import _socket
+import _stat
+import _struct
 import os
 import resource
-import signal
-import socket
-import stat
-import struct
-import subprocess
 import sys
 
-HEADER = struct.Struct("!I")  # the request body's length; the output descriptor rides on it
-REPLY = struct.Struct("!ii")  # exit status, retire (1: do not send another command)
+HEADER = _struct.Struct("!I")  # the request body's length; the output descriptor rides on it
+REPLY = _struct.Struct("!ii")  # exit status, retire (1: do not send another command)
 READY = b"ready"
 IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
+IPCRM_FOLDERS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/run/current-system/sw/bin")
 
 
 def snapshot(roots: list[str]) -> dict[str, int]:
@@ -80,7 +83,7 @@ def _remove(path: str, device: int) -> None:
         return
     if info.st_dev != device:
         return
-    if stat.S_ISDIR(info.st_mode):
+    if _stat.S_ISDIR(info.st_mode):
         try:
             names = os.listdir(path)
         except OSError:
@@ -126,18 +129,41 @@ def clear_ipc() -> None:
         try:
             with open(table, "rb") as f:
                 if len(f.read().splitlines()) > 1:
-                    subprocess.run(["ipcrm", "--all"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, check=False, close_fds=True)
+                    _ipcrm()
                     return
         except OSError:
             continue
+
+
+def _ipcrm() -> None:
+    # Spawned rather than run through subprocess (not imported: see above), and looked for in the system's
+    # read-only folders only, never a folder of $PATH a command could have put an ``ipcrm`` of its own in.
+    # Its stdin, stdout and stderr are this process's /dev/null; no other descriptor is inheritable here.
+    for folder in IPCRM_FOLDERS:
+        path = os.path.join(folder, "ipcrm")
+        if os.access(path, os.X_OK):
+            break
+    else:
+        return
+    try:
+        child = os.posix_spawn(path, [path, "--all"], {})
+    except OSError:
+        return
+    while True:
+        try:
+            os.waitpid(child, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return
 
 
 def end_all() -> None:
     """Kill and reap every other process of the namespace: as its init, all of them are ours to wait for."""
     while True:
         try:
-            os.kill(-1, signal.SIGKILL)
+            os.kill(-1, _signal.SIGKILL)
         except OSError:
             pass
         try:
@@ -168,7 +194,7 @@ def run(out: int, body: bytes) -> int:
         child = os.posix_spawn(
             program(argv[0], env), argv, env,
             file_actions=[(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)],
-            setsid=True, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT),
+            setsid=True, setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGINT),
         )
     except OSError as exc:
         os.write(out, b"kimicode sandbox: cannot start %s: %s\n" % (argv[0], os.fsencode(exc.strerror or str(exc))))
@@ -188,17 +214,22 @@ def run(out: int, body: bytes) -> int:
             return 128 - code if code < 0 else code
 
 
-def receive(channel: socket.socket) -> tuple[int, bytes] | None:
+def receive(channel: _socket.socket) -> tuple[int, bytes] | None:
     """(output descriptor, body) of the next request; None when the host closed the channel."""
-    try:
-        head, fds, _, _ = socket.recv_fds(channel, HEADER.size, 1)
+    try:  # (MSG_CMSG_CLOEXEC: the descriptor reaches a command only as its stdout and stderr)
+        head, ancillary, _, _ = channel.recvmsg(HEADER.size, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
     except OSError:
         return None
+    fds = [
+        int.from_bytes(data[i : i + 4], sys.byteorder, signed=True)
+        for level, kind, data in ancillary
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+        for i in range(0, len(data) - 3, 4)
+    ]
     if len(head) < HEADER.size or len(fds) != 1:
         for fd in fds:
             os.close(fd)
         return None
-    os.set_inheritable(fds[0], False)
     (size,) = HEADER.unpack(head)
     body = bytearray()
     while len(body) < size:
@@ -210,15 +241,36 @@ def receive(channel: socket.socket) -> tuple[int, bytes] | None:
     return fds[0], bytes(body)
 
 
-def main() -> None:
-    import ctypes
+def undumpable() -> bool:
+    """prctl(PR_SET_DUMPABLE, 0) through _ctypes, as ctypes.CDLL would call it (without ctypes' imports)."""
+    try:
+        import _ctypes
 
-    roots = sys.argv[1:]
-    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE 0
+        class Int(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = Int
+
+        class Library:
+            _handle = _ctypes.dlopen(None, os.RTLD_NOW)  # type: ignore[arg-type]  # (None: the program)
+
+        prctl = Function(("prctl", Library()))  # type: ignore[arg-type]  # (what CDLL hands it)
+    except (ImportError, AttributeError, TypeError, OSError):  # (a python whose _ctypes differs)
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[assignment]
+    return bool(prctl(4, 0, 0, 0, 0) == 0)  # PR_SET_DUMPABLE 0
+
+
+def main() -> None:
+    if not undumpable():
         sys.exit(3)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)  # no handler: as init, the signal never arrives from inside
-    channel = socket.socket(fileno=os.dup(0))  # (os.dup: not inheritable)
+    roots = sys.argv[1:]
+    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
+        _signal.signal(sig, _signal.SIG_DFL)  # no handler: as init, the signal never arrives from inside
+    channel = _socket.socket(fileno=os.dup(0))  # (os.dup: not inheritable)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import kimicode.security.sandbox_launch as launch
 import kimicode.security.sandbox_session as session
 import tests.security.test_sandbox_escape as escape
 from kimicode.security.sandbox import detect_sandbox
@@ -37,6 +38,7 @@ from pathlib import Path
 from kimicode.security.sandbox import detect_sandbox
 from kimicode.tools.base import ToolContext
 from kimicode.tools.bash import BashTool
+import kimicode.security.sandbox_launch as launch
 import kimicode.security.sandbox_session as session
 served = []  # the session sandbox (its bubblewrap's pid) of each command that ran in one
 finish = session.SandboxedCommand.finish
@@ -252,7 +254,7 @@ def test_a_supervisor_that_died_between_commands_is_replaced_without_a_word(box:
 def test_where_no_session_sandbox_starts_each_command_gets_a_bubblewrap_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session, "BOOTSTRAP", "raise SystemExit(3)")  # as a python that cannot run there
+    monkeypatch.setattr(launch, "BOOTSTRAP", "raise SystemExit(3)")  # as a python that cannot run there
     workspace = tmp_path / "ws"
     workspace.mkdir()
     sandbox = detect_sandbox("workspace-write", False, workspace, tmp_path / "home")
