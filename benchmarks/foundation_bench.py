@@ -17,7 +17,7 @@ set (as on some machines), every start would otherwise compile ~300 modules from
 (benchmarks/startup_profile.py measures that case apart).
 
 A second, narrower measure of the same step (labelled "gap", not judged against the target): the scripted
-server notes when it wrote the last byte of answer N and when it had read request N+1; the gap between them is
+server notes when it began writing the last part of answer N and when it had read request N+1; the gap between them is
 what kimicode does in a step (read the end of the stream, decide, run the command, log, build and send the next
 request) without the server's own handling of the request (parsing about 25 KB of JSON per step at step 100,
 scripting the answer), which the wall-clock line above includes. Printed as the mean gap minus the bare spawn,

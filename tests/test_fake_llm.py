@@ -622,6 +622,8 @@ def test_requests_record_when_they_arrived_and_when_their_answer_ended(fake_llm:
     before = time.perf_counter()
     for _ in range(2):
         list(client.chat.completions.create(model="kimi-k2.5", messages=USER, stream=True))
+    # (the SDK stops reading at [DONE]: the server may note the end of its answer after the client moved on)
+    assert fake_llm.wait_for_answers(2)
     after = time.perf_counter()
     first, second = fake_llm.requests
     # The gap a client leaves between an answer and its next request is second.received - first.answered.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from kimicode.config import Config
@@ -45,13 +46,22 @@ def run_json(fake_llm: FakeLLM, tmp_path: Path, config: str) -> tuple[dict, str]
 
 def test_nothing_queued_reports_no_waves(fake_llm: FakeLLM, tmp_path: Path) -> None:
     assert Config(api_key="k").swarm_concurrency > len(SUB_STEPS)  # the limit takes all five at once
-    fake_llm.responder = responder
+    # Each run's five first sub-agent requests are answered once all five are in: how many the server sees
+    # at once is then the client's doing, not how soon the first answer came back on a loaded machine.
+    everyone_asked = threading.Barrier(len(SUB_STEPS), timeout=60)
+
+    def held(request: RecordedRequest) -> Reply:
+        if is_sub_agent(request) and steps_done(request) == 0:
+            everyone_asked.wait()
+        return responder(request)
+
+    fake_llm.responder = held
     result, text = run_json(fake_llm, tmp_path, "")
     assert result["critical_steps"] == 2 + 3  # all five ran at once
     assert result["forced_waves"] == 0
     assert result["critical_steps_capped"] == result["critical_steps"]
     assert result["queued_sub_agents"] == 0
-    assert result["concurrency_reached"] == fake_llm.max_in_flight <= len(SUB_STEPS)
+    assert result["concurrency_reached"] == fake_llm.max_in_flight == len(SUB_STEPS)
     assert "extra waves" not in text
 
 

@@ -15,8 +15,9 @@ class RecordedRequest:
     raw: bytes
     time: float  # time.time() when the request had been read
     status: int | None = None  # what the server answered, once it has (None while in flight or hung)
-    # time.perf_counter() when the body had been read (before it was parsed), and when the answer's last byte
-    # was written (0.0 until then): what a client does between one answer and its next request is the gap.
+    # time.perf_counter() when the body had been read (before it was parsed), and when the answer's last part
+    # began to be written (0.0 until the whole answer is out; FakeLLM.wait_for_answers waits for it): what a
+    # client does between one answer and its next request is the gap.
     received: float = 0.0
     answered: float = 0.0
 

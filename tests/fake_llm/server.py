@@ -174,6 +174,20 @@ class FakeLLM:
                 lambda: sum(1 for r in self.all_requests if path is None or r.path == path) >= n, timeout
             )
 
+    def wait_for_answers(self, n: int, timeout: float = 10.0, path: str | None = CHAT_PATH) -> bool:
+        """Wait until ``n`` requests to ``path`` have had their answer's last byte written (a client may
+        move on as soon as it has read what it needs, before the server has noted that it finished)."""
+        with self._request_arrived:
+            return self._request_arrived.wait_for(
+                lambda: sum(1 for r in self.all_requests if (path is None or r.path == path) and r.answered) >= n,
+                timeout,
+            )
+
+    def _answered(self, recorded: RecordedRequest, ended: float) -> None:
+        with self._request_arrived:
+            recorded.answered = ended
+            self._request_arrived.notify_all()
+
     # ---- lifecycle -------------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -342,8 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
+        ended = time.perf_counter()  # (before the write: the client may act on the bytes before this thread runs on)
         self.wfile.write(data)
-        self.recorded.answered = time.perf_counter()
+        self.app._answered(self.recorded, ended)
 
     def _send_error(self, status: int, message: str, error_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         self._send_json(status, wire.error_body(message, error_type), headers)
@@ -555,16 +570,20 @@ class _Handler(BaseHTTPRequestHandler):
         events = plan.body + plan.closing
         if fault is not None and fault.kind == "drop_mid_stream":
             events = plan.body[: fault.after_chunks]
+        ended = 0.0
         for number, event in enumerate(events):
             if number:
                 self.app._pause(turn.reply.chunk_delay)
             if fault is not None and number == fault.after_chunks and fault.kind in ("stall", "trickle"):
                 self._stall_or_trickle(fault)
+            # The last event's write is when the client can have all it needs: noted before it, since the
+            # client may act on it (and send its next request) before this thread runs on.
+            ended = time.perf_counter()
             self._write_chunk(event)
         if fault is not None and fault.kind == "drop_mid_stream":
             raise _ClientGone
         self.wfile.write(b"0\r\n\r\n")
-        self.recorded.answered = time.perf_counter()
+        self.app._answered(self.recorded, ended or time.perf_counter())
 
     def _stall_or_trickle(self, fault: Any) -> None:
         self.wfile.flush()
