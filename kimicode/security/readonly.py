@@ -11,15 +11,14 @@ of it and no option. Everything else, known or not, is not read-only: default de
 from __future__ import annotations
 
 import fnmatch
-import glob as _glob
 import os
-import re
 import stat
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
 from kimicode.security import paths as P
+from kimicode.security.lazy_re import LazyPattern
 from kimicode.security.programs import NOT_READ_ONLY, PROGRAMS, Where, unsafe_option
 from kimicode.security.shell_types import ParsedCommand, SimpleCommand
 
@@ -28,18 +27,19 @@ __all__ = ["Where", "is_read_only", "read_only_problems"]
 
 # ------------------------------------------------------------------------------------------- the proof
 
+# Patterns compiled on first use: most commands need none of them (lazy_re.py says why).
 # A word bash expands by globbing only: no quotes, escapes, variables, braces or character classes.
-_GLOB_WORD = re.compile(r"^~?[A-Za-z0-9_./@%+,:=^-]*[*?][A-Za-z0-9_./@%+,:=^*?-]*$")
+_GLOB_WORD = LazyPattern(r"^~?[A-Za-z0-9_./@%+,:=^-]*[*?][A-Za-z0-9_./@%+,:=^*?-]*$")
 # A word that is one variable (and a literal tail): `$HOME`, "${HOME}/x".
-_VARIABLE_WORD = re.compile(r'^"?\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})[A-Za-z0-9_./@%+,:=-]*"?$')
+_VARIABLE_WORD = LazyPattern(r'^"?\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})[A-Za-z0-9_./@%+,:=-]*"?$')
 # Double-quoted text with plain variables in it; what evaluates or substitutes is refused by the parser.
-_QUOTED_TEXT = re.compile(r'^"[^"`\\]*"$')
+_QUOTED_TEXT = LazyPattern(r'^"[^"`\\]*"$')
 _PRINTERS = frozenset({"echo"})
-_TILDE_WORD = re.compile(r"^~(?:/[A-Za-z0-9_./@%+,:=-]*)?$")
-_FD_TARGET = re.compile(r"^[0-9]*-?$")
+_TILDE_WORD = LazyPattern(r"^~(?:/[A-Za-z0-9_./@%+,:=-]*)?$")
+_FD_TARGET = LazyPattern(r"^[0-9]*-?$")
 _INPUT = frozenset({"<", "0<"})
 _EXPANDING = frozenset("$`*?[{~\\'\"")
-_DOTS_GLOB = re.compile(r"^\.[*?]+$")
+_DOTS_GLOB = LazyPattern(r"^\.[*?]+$")
 _GLOB_LIMIT = 2000  # matches looked at; a glob matching more is not proven harmless
 
 
@@ -195,8 +195,10 @@ def _expand(pattern: str, first: int, cwd: Path, base: Path) -> Iterator[tuple[s
             if fnmatch.fnmatchcase(entry.name, last):
                 yield (f"{head}/{entry.name}" if head or pattern.startswith("/") else entry.name), entry.is_symlink()
         return
+    import glob  # (here: only a glob over several folders needs it, and the first step imports this module)
+
     plain: set[str] = set()  # folders known to be no link
-    for match in _glob.iglob(pattern, root_dir=cwd):
+    for match in glob.iglob(pattern, root_dir=cwd):
         yield match, _has_link(cwd, match, plain)
 
 

@@ -11,11 +11,11 @@ Invariants:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kimicode.security.launchers import inner_argvs, runs_hidden_code
+from kimicode.security.lazy_re import LazyPattern
 from kimicode.security.shell_types import Redirect, SimpleCommand
 from kimicode.security.shell_words import (
     EVALUATED,
@@ -64,7 +64,7 @@ _STATEMENTS = frozenset(
     | _OPAQUE_STATEMENTS
 )
 _SUBSTITUTIONS = frozenset({"command_substitution", "process_substitution"})
-_FD = re.compile(r"^\d*-?$")  # `>&2`, `>&-` (close), `2>&1-` (move)
+_FD = LazyPattern(r"^\d*-?$")  # `>&2`, `>&-` (close), `2>&1-` (move)
 
 
 class Walk:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from kimicode.security.lazy_re import LazyPattern
+
 if TYPE_CHECKING:
     from tree_sitter import Node
 
@@ -47,11 +49,12 @@ _HIDDEN_SUBSTITUTION = re.compile(r"`|\$\(")
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
 _BRACE = re.compile(r"(?<!\\)\{[^{}]*(,|\.\.)[^{}]*(?<!\\)\}")
 _UNESCAPE_WORD = re.compile(r"\\(\n|.)", re.S)
-_UNESCAPE_DQUOTE = re.compile(r'\\([$`"\\\n])')
-_PROMPT_EXPANSION = re.compile(r"@P\}$")
+# Compiled on first use: only some commands need these (lazy_re.py says why).
+_UNESCAPE_DQUOTE = LazyPattern(r'\\([$`"\\\n])')
+_PROMPT_EXPANSION = LazyPattern(r"@P\}$")
 # ${NAME}, ${#NAME}, ${1}, ${@}: nothing evaluated, nothing assigned.
-_PLAIN_EXPANSION = re.compile(r"^\$\{#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])\}$")
-_ANSI_C = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.S)
+_PLAIN_EXPANSION = LazyPattern(r"^\$\{#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])\}$")
+_ANSI_C = LazyPattern(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.S)
 _ANSI_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "e": "\x1b", "E": "\x1b"}
 
 

@@ -10,9 +10,9 @@ itself: a write through another hard link changes it with no report on its folde
 
 The reuse keeps described.py's discipline: a fingerprint is reused only when it was itself computed while
 all its dependencies were already watched and no change to them was reported from before it started until
-after it ended. The first fingerprint of a workspace (a command's "before") only computes, the second
-also starts watching, the third computes again under watch; from the fourth on it is reused,
-for the price of one read of the kernel's queue and no thread, until a change is reported. Where inotify
+after it ended. The first fingerprint of a workspace (a command's "before") computes and starts watching, the second
+computes again under watch; from the third on it is reused, for the price of one read of the kernel's
+queue and no thread, until a change is reported. Where inotify
 cannot be had (another system, no watches left, a file system whose changes the kernel may not see, a lost
 report, a forked child), or the repository has ``modules/``, each fingerprint is computed as before. A
 mount or unmount in kimicode's mount namespace (which inotify does not report) makes every kept fingerprint
@@ -70,8 +70,8 @@ async def taken(workspace: Path) -> Fingerprint:
     key = os.path.abspath(workspace)
     watcher = W.watcher()
     known = _known.get(key)
-    if known is None or known.plain or not watcher.usable or os.environ.get(DISABLE_VARIABLE, "") == "1":
-        value = await asyncio.to_thread(fingerprint, workspace)  # (the first: nothing is watched for it)
+    if (known is not None and known.plain) or not watcher.usable or os.environ.get(DISABLE_VARIABLE, "") == "1":
+        value = await asyncio.to_thread(fingerprint, workspace)
         _remember(key, _Known(value, None, plain=max(0, known.plain - 1) if known is not None else 0))
         return value
     # Every use of the watcher happens here, on the event loop's thread (as described.py's); the thread
@@ -79,10 +79,11 @@ async def taken(workspace: Path) -> Fingerprint:
     with _LOCK:
         watcher.drain()
         mounts = MOUNTS.heed()  # (a mount makes no inotify report)
-        if mounts and known.watched is not None and known.watched.fresh and known.watcher is watcher:
+        kept = known.watched if known is not None else None
+        if mounts and kept is not None and kept.fresh and known is not None and known.watcher is watcher:
             return known.value
         watching_before = set(watcher.by_folder)
-        before = known.watched.deps if known.watched is not None else None
+        before = kept.deps if kept is not None else None  # (the first: it starts the watch, not yet reusable)
         watched = W.Watched()
         watched.deps, watched.fresh = dict(before or {}), before is not None
         watcher.sets.add(watched)

@@ -249,3 +249,21 @@ def test_a_gitlink_written_into_the_index_in_place_with_its_times_put_back(
         f.write(indexes["160000"])
     os.utime(index, ns=(times.st_atime_ns, times.st_mtime_ns))
     assert counted.take(workspace) == fingerprint(workspace) != before
+
+
+@pytest.mark.parametrize("repository", [True, False], ids=["repository", "plain folder"])
+def test_reused_from_the_third_take(monkeypatch: pytest.MonkeyPatch, workspace: Path, repository: bool) -> None:
+    # The first take already starts the watch: a session's second command (takes three and four) reuses.
+    if repository:
+        _repository(workspace)
+    else:
+        workspace.mkdir(exist_ok=True)
+    counted = Counted(monkeypatch)
+    values = [counted.take(workspace) for _ in range(5)]
+    assert counted.computed == 2
+    assert values == [fingerprint(workspace)] * 5
+    if repository:
+        (workspace / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\n")
+    else:
+        _repository(workspace)
+    assert counted.take(workspace) == fingerprint(workspace) != values[0]  # a change is still seen at once
