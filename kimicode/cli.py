@@ -208,6 +208,12 @@ def main() -> None:
     heap.pause_collection()  # until the run's modules are loaded (frontends/common/heap.py says why)
     try:
         _main()
+    except SystemExit as done:
+        heap.before_exit()
+        from kimicode.frontends.common.quick_exit import end
+
+        end(done.code)  # a headless run that is over ends here, without the interpreter's teardown
+        raise
     finally:
         heap.before_exit()
 

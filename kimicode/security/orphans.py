@@ -23,6 +23,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -89,18 +90,23 @@ def _inherited_fds() -> list[int]:
     return inherited
 
 
-def release_watchdog(wait_s: float = 0.2) -> None:
+def release_watchdog(wait_s: float = 0.2, meanwhile: Callable[[], None] | None = None) -> None:
     """The session is over: the watchdog ends what is still marked (normally nothing) and exits.
 
     Waited for briefly, so that it is not left a zombie; one still checking is left to finish on its own.
+    ``meanwhile`` runs while the watchdog checks (it reads every process's environment).
     """
     global _watchdog, _watchdog_pipe
     if _watchdog_pipe is None or _watchdog is None:
+        if meanwhile is not None:
+            meanwhile()
         return
     os.close(_watchdog_pipe)
     _watchdog_pipe = None
     _mark.clear()  # a later command starts another watchdog, with a mark of its own
     pid, _watchdog = _watchdog, None
+    if meanwhile is not None:
+        meanwhile()
     _reap([pid], wait_s)
 
 
@@ -214,8 +220,16 @@ def end_orphans(rounds: int = 5) -> int:
             except (ProcessLookupError, PermissionError):
                 pass
         _reap(pids)
-    release_watchdog()
+    release_watchdog(meanwhile=_remove_placeholders)
     return killed
+
+
+def _remove_placeholders() -> None:
+    """No sandbox runs any more: the empty folders protected paths were mounted over can go now, while the
+    watchdog checks, rather than one by one at exit (placeholders.py)."""
+    placeholders = sys.modules.get("kimicode.security.placeholders")
+    if placeholders is not None:
+        placeholders.remove_all()
 
 
 def _has_children() -> bool:
