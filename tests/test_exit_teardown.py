@@ -159,3 +159,15 @@ def test_output_that_cannot_be_flushed_is_left_to_the_interpreter_to_report() ->
     )
     assert "left to the interpreter" in run.stderr
     assert run.returncode == 120  # the interpreter's own verdict on output it could not write, as before
+
+
+def test_the_json_result_object_is_whole_when_the_process_ends(tmp_path: Path) -> None:
+    home, ws, tmp = _places(tmp_path)
+    with FakeLLM() as fake:
+        fake.script(Reply(content=LONG_ANSWER))
+        run = subprocess.run(
+            [sys.executable, "-m", "kimicode", "-p", "--output-format", "json", "answer"], cwd=ws,
+            capture_output=True, text=True, env=cli_env(home, fake.base_url, TMPDIR=str(tmp)), timeout=120,
+        )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["result"] == LONG_ANSWER
