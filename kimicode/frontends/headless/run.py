@@ -157,9 +157,11 @@ def _launch(
         line = internal_error_line(config, exc, opened.session)
         return stop("internal", line, EXIT_FAILED, session_id=opened.session.id)
     finally:
-        _end_early()
-        opened.session.close()
-        end_orphans()
+        try:
+            _end_early()
+        finally:  # (the session log is closed whatever happened above)
+            opened.session.close()
+            end_orphans()
 
 
 def _end_early() -> None:
