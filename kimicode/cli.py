@@ -208,14 +208,21 @@ def main() -> None:
     heap.pause_collection()  # until the run's modules are loaded (frontends/common/heap.py says why)
     try:
         _main()
-    except SystemExit as done:
-        heap.before_exit()
-        from kimicode.frontends.common.quick_exit import end
-
-        end(done.code)  # a headless run that is over ends here, without the interpreter's teardown
-        raise
     finally:
         heap.before_exit()
+
+
+def entry() -> None:
+    """The process's own entry point (the ``kimicode`` command, ``python -m kimicode``): ``main``, after which
+    a headless run that is over ends the process at once (frontends/common/quick_exit.py). Code that runs
+    ``main`` inside a process of its own making (the batch zygote's tasks) calls ``main``, which returns."""
+    try:
+        main()
+    except SystemExit as done:
+        from kimicode.frontends.common.quick_exit import end
+
+        end(done.code)
+        raise
 
 
 def _main() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from kimicode.config import Config
+from kimicode.frontends.common.quick_exit import arm
 
 EXIT_INTERRUPTED = 130
 
 
 def launch_headless(config: Config, task: str | None, fmt: str, options: dict[str, Any]) -> int:
-    from kimicode.frontends.common.quick_exit import arm
     from kimicode.frontends.headless.run import launch_headless as run
 
     code = run(config, task, fmt, options)

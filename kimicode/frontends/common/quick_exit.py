@@ -12,8 +12,9 @@ output and error are flushed. It leaves the exit to the interpreter, as before, 
 do more: a thread that is not a daemon still running (the interpreter would wait for it, and so do the
 thread pools' exit hooks), or output that cannot be flushed (the interpreter says so and exits with 120).
 
-Only the process's own entry point (cli.py) calls ``end``, and only once a front end ``arm``-ed it: code
-that runs a front end inside another process (tests, the SDK) never has that process ended.
+Only the process's own entry point (``cli.entry``) calls ``end``, and only once a front end ``arm``-ed it:
+code that runs a front end or ``cli.main`` inside a process of its own (tests, the SDK, the batch zygote's
+tasks) never has that process ended under it.
 """
 
 from __future__ import annotations
