@@ -1,4 +1,4 @@
-from kimicode.cli import main
+from kimicode.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -212,6 +212,19 @@ def main() -> None:
         heap.before_exit()
 
 
+def entry() -> None:
+    """The process's own entry point (the ``kimicode`` command, ``python -m kimicode``): ``main``, after which
+    a headless run that is over ends the process at once (frontends/common/quick_exit.py). Code that runs
+    ``main`` inside a process of its own making (the batch zygote's tasks) calls ``main``, which returns."""
+    try:
+        main()
+    except SystemExit as done:
+        from kimicode.frontends.common.quick_exit import end
+
+        end(done.code)
+        raise
+
+
 def _main() -> None:
     from kimicode.frontends.common.heap import loaded
     from kimicode.security.redact import RedactingStream, register_environment

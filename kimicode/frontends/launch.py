@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kimicode.config import Config
+from kimicode.frontends.common.quick_exit import arm
 
 EXIT_INTERRUPTED = 130
 
@@ -12,7 +13,9 @@ EXIT_INTERRUPTED = 130
 def launch_headless(config: Config, task: str | None, fmt: str, options: dict[str, Any]) -> int:
     from kimicode.frontends.headless.run import launch_headless as run
 
-    return run(config, task, fmt, options)
+    code = run(config, task, fmt, options)
+    arm()  # its session closed, its sandboxes and commands ended: the process may end at once
+    return code
 
 
 def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:

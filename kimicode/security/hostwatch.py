@@ -260,6 +260,21 @@ def watcher() -> Watcher:
     return _WATCHER
 
 
+def let_go() -> None:
+    """The session is over: nothing reused from here on, and the queue closed in a thread of its own
+    (closing one waits for the kernel to retire its watches, several milliseconds) while the exit goes on.
+    A later use starts a watcher of its own, as after a fork."""
+    global _WATCHER
+    current, _WATCHER = _WATCHER, None
+    if current is None or current.fd < 0 or current.pid != os.getpid():
+        return
+    with current.lock:
+        for watched in current.sets:
+            watched.fresh = False
+        fd, current.fd, current.usable = current.fd, -1, False
+    threading.Thread(target=os.close, args=(fd,), name="inotify-close", daemon=True).start()
+
+
 def _forget_in_child() -> None:
     """A forked child shares the parent's queue: it lets go of it unread and starts its own when needed."""
     global _WATCHER

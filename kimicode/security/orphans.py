@@ -16,11 +16,14 @@ than Linux, where only the command's own process group is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -87,26 +90,24 @@ def _inherited_fds() -> list[int]:
     return inherited
 
 
-def release_watchdog(wait_s: float = 0.2) -> None:
+def release_watchdog(wait_s: float = 0.2, meanwhile: Callable[[], None] | None = None) -> None:
     """The session is over: the watchdog ends what is still marked (normally nothing) and exits.
 
     Waited for briefly, so that it is not left a zombie; one still checking is left to finish on its own.
+    ``meanwhile`` runs while the watchdog checks (it reads every process's environment).
     """
     global _watchdog, _watchdog_pipe
     if _watchdog_pipe is None or _watchdog is None:
+        if meanwhile is not None:
+            meanwhile()
         return
     os.close(_watchdog_pipe)
     _watchdog_pipe = None
     _mark.clear()  # a later command starts another watchdog, with a mark of its own
     pid, _watchdog = _watchdog, None
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] or time.monotonic() > deadline:
-                return
-        except ChildProcessError:
-            return
-        time.sleep(0.005)
+    if meanwhile is not None:
+        meanwhile()
+    _reap([pid], wait_s)
 
 
 def adopt_orphans() -> bool:
@@ -125,7 +126,41 @@ def adopt_orphans() -> bool:
 def children(pid: int | None = None) -> list[int]:
     """The live (or zombie) children of ``pid`` (default: this process), from /proc."""
     parent = os.getpid() if pid is None else pid
+    listed = _listed_children(parent)
+    if listed is not None:
+        return listed
     return [child for child, (ppid, _) in process_table().items() if ppid == parent]
+
+
+def _listed_children(parent: int) -> list[int] | None:
+    """The children the kernel lists per thread of ``parent`` (``/proc/PID/task/TID/children``): a few
+    reads instead of one per process on the machine (the watchdog, a child, makes the scan run at every
+    end of a session). None where the kernel has no such list (built without CONFIG_PROC_CHILDREN)."""
+    task_dir = f"/proc/{parent}/task"
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return None
+    found: list[int] = []
+    for tid in tids:
+        try:
+            fd = os.open(f"{task_dir}/{tid}/children", os.O_RDONLY)
+        except FileNotFoundError:
+            if not os.path.exists(f"{task_dir}/{tid}"):
+                continue  # a thread that ended meanwhile
+            return None
+        except OSError:
+            return None
+        try:
+            data = b""
+            while chunk := os.read(fd, 65536):
+                data += chunk
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        found.extend(int(pid) for pid in data.split())
+    return sorted(set(found))
 
 
 def process_table() -> dict[int, tuple[int, str]]:
@@ -185,8 +220,16 @@ def end_orphans(rounds: int = 5) -> int:
             except (ProcessLookupError, PermissionError):
                 pass
         _reap(pids)
-    release_watchdog()
+    release_watchdog(meanwhile=_remove_placeholders)
     return killed
+
+
+def _remove_placeholders() -> None:
+    """No sandbox runs any more: the empty folders protected paths were mounted over can go now, while the
+    watchdog checks, rather than one by one at exit (placeholders.py)."""
+    placeholders = sys.modules.get("kimicode.security.placeholders")
+    if placeholders is not None:
+        placeholders.remove_all()
 
 
 def _has_children() -> bool:
@@ -202,16 +245,42 @@ def _has_children() -> bool:
     return True
 
 
-def _reap(pids: list[int]) -> None:
-    deadline = time.monotonic() + REAP_WAIT_S
-    pending = set(pids)
-    while pending and time.monotonic() < deadline:
-        for pid in list(pending):
+def _reap(pids: list[int], wait_s: float = REAP_WAIT_S) -> None:
+    """Wait (up to ``wait_s`` in all) for each of ``pids`` to end, and reap it: woken by its end (a pidfd)
+    rather than by polling, so that an end of session waits no longer than its processes take to die."""
+    deadline = time.monotonic() + wait_s
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                continue
+        except ChildProcessError:
+            continue  # not ours to wait for, or reaped elsewhere
+        if not _wait_for_end(pid, deadline - time.monotonic()):
+            continue  # still alive at the deadline: left as before
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def _wait_for_end(pid: int, timeout_s: float) -> bool:
+    """Whether ``pid`` ended within ``timeout_s``: a pidfd reads ready once it has (Linux 5.3 and later),
+    else a poll every 10 ms as before."""
+    if timeout_s <= 0:
+        return False
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (OSError, AttributeError):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
             try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return True
             except ChildProcessError:
-                done = pid  # not ours to wait for, or reaped elsewhere
-            if done:
-                pending.discard(pid)
-        if pending:
+                return True
             time.sleep(0.01)
+        return False
+    try:
+        return bool(select.select([pidfd], [], [], timeout_s)[0])
+    finally:
+        os.close(pidfd)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -48,6 +50,7 @@ class Placeholders:
             self._made.append(real)
             if not self._registered:
                 atexit.register(self.remove)
+                _MADE.append(self)
                 self._registered = True
         if real not in self._held and (made or _empty(real)):
             self._hold(real)
@@ -66,20 +69,63 @@ class Placeholders:
         self._held[folder] = fd
 
     def remove(self) -> None:
-        """Remove the empty folders this process made that no other kimicode holds; let go of the rest."""
-        for folder in reversed(self._made):
-            fd = self._held.get(folder)
-            try:
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if _empty(folder):
-                    os.rmdir(folder)
-            except OSError:
-                continue  # in use by another kimicode, or no longer ours to remove
-        for fd in self._held.values():
+        """Remove the empty folders this process made that no other kimicode holds; let go of the rest.
+
+        Folders at the same depth are removed at the same time: removing a folder can wait for the disk
+        (a directory's block freed, several milliseconds each on some file systems), and a dozen one after
+        the other was the longest part of kimicode's exit. Deeper ones first: a placeholder may sit in
+        another (``.github/workflows``). Safe to call again (nothing is left to do)."""
+        made, self._made = self._made, []
+        held, self._held = self._held, {}
+        by_depth: dict[int, list[Path]] = {}
+        for folder in made:
+            by_depth.setdefault(len(folder.parts), []).append(folder)
+        for depth in sorted(by_depth, reverse=True):
+            _each(by_depth[depth], lambda folder: _remove_one(folder, held.pop(folder, None)))
+        for fd in held.values():  # empty folders found, not made: another kimicode's to remove
             os.close(fd)
-        self._made.clear()
-        self._held.clear()
+
+
+def remove_all() -> None:
+    """Every placeholder of this process removed now (at the end of the session, once no sandbox runs), so
+    that the exit does not wait for it later; the handlers registered at exit then find nothing to do."""
+    for placeholders in list(_MADE):
+        placeholders.remove()
+
+
+_MADE: list[Placeholders] = []  # those that made a folder (kept: remove_all and the exit handler)
+
+
+def _remove_one(folder: Path, fd: int | None) -> None:
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if _empty(folder):
+            os.rmdir(folder)
+    except OSError:
+        pass  # in use by another kimicode, or no longer ours to remove
+    finally:
+        if fd is not None:  # (the last reference to a removed folder: this close may be what frees it)
+            os.close(fd)
+
+
+def _each(folders: list[Path], work: Callable[[Path], None]) -> None:
+    """``work`` for every folder, at the same time (a thread each); inline where no thread may start (at
+    interpreter shutdown, Python 3.12 and later)."""
+    threads: list[threading.Thread] = []
+    rest = list(folders)
+    while len(rest) > 1:
+        thread = threading.Thread(target=work, args=(rest[-1],), name="placeholder-removal", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            break
+        threads.append(thread)
+        rest.pop()
+    for folder in rest:
+        work(folder)
+    for thread in threads:
+        thread.join()
 
 
 def _empty(folder: Path) -> bool:

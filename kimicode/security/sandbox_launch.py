@@ -62,12 +62,17 @@ class Instance:
         except OSError:
             return False
 
-    def close(self) -> None:
-        """End the sandbox and everything in it (the supervisor dies with bubblewrap: --die-with-parent)."""
+    def kill(self) -> None:
+        """Send the sandbox SIGKILL without waiting for it to end (``close`` waits): sandboxes killed one
+        after the other this way end at the same time, and one killed early ends while other work goes on."""
         self.broken = True
         if self.popen.poll() is None:  # (not yet reaped: the pid is still bubblewrap's, not reused)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """End the sandbox and everything in it (the supervisor dies with bubblewrap: --die-with-parent)."""
+        self.kill()
         self.channel.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=START_TIMEOUT_S)

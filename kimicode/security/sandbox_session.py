@@ -190,9 +190,17 @@ class Pool:
 _POOLS: list[Pool] = []
 
 
+def kill_all() -> None:
+    """Send every session sandbox idle or starting SIGKILL, not waiting for them: at the end of the session,
+    first thing, so that they end while the rest of it is closed (``close_all`` then reaps them)."""
+    for instance in [*STARTING, *(instance for pool in _POOLS for instance in pool.idle)]:
+        instance.kill()
+
+
 def close_all() -> None:
     """End every session sandbox idle or starting (at the end of the session; a start ahead may not have
-    been waited for; bubblewrap also dies with kimicode)."""
+    been waited for; bubblewrap also dies with kimicode): all are killed, then each waited for."""
+    kill_all()
     for instance in list(STARTING):
         instance.close()
     for pool in _POOLS:

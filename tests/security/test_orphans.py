@@ -48,3 +48,41 @@ def test_an_escaped_unmarked_orphan_ends_with_the_session() -> None:
     assert run.returncode == 0, run.stderr
     assert lines[0] == "0"
     assert lines[2:] == ["1", "gone"]
+
+
+# Children started from a thread (listed under that thread by the kernel), one whose thread has ended, and a
+# zombie are all children; the list the kernel keeps per thread says what a scan of /proc says.
+THREADS = """
+import os, subprocess, threading
+from kimicode.security import orphans
+started = []
+def start():
+    started.append(subprocess.Popen(["sleep", "1000"]))
+keep, up = threading.Event(), threading.Event()
+def start_and_stay():
+    start()
+    up.set()
+    keep.wait()
+ended = threading.Thread(target=start)
+ended.start(); ended.join()
+staying = threading.Thread(target=start_and_stay)
+staying.start()
+up.wait()
+zombie = subprocess.Popen(["true"])
+os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)
+scanned = sorted(c for c, (ppid, _) in orphans.process_table().items() if ppid == os.getpid())
+listed = orphans.children()
+expected = sorted([p.pid for p in started] + [zombie.pid])
+for p in started:
+    p.kill(); p.wait()
+zombie.wait()
+keep.set(); staying.join()
+print(listed == expected, scanned == expected, orphans.children() == [], orphans._listed_children(os.getpid()) is not None)
+"""
+
+
+def test_children_started_from_threads_and_zombies_are_all_listed() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", THREADS], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True", "True", "True"]

@@ -157,8 +157,23 @@ def _launch(
         line = internal_error_line(config, exc, opened.session)
         return stop("internal", line, EXIT_FAILED, session_id=opened.session.id)
     finally:
-        opened.session.close()
-        end_orphans()
+        try:
+            _end_early()
+        finally:  # (the session log is closed whatever happened above)
+            opened.session.close()
+            end_orphans()
+
+
+def _end_early() -> None:
+    """What takes the kernel a while to end, started first, so that it ends while the session is closed:
+    the idle session sandboxes are sent SIGKILL (end_orphans reaps them), the inotify queue is closed in a
+    thread of its own. (Only where the run loaded them.)"""
+    sessions = sys.modules.get("kimicode.security.sandbox_session")
+    if sessions is not None:
+        sessions.kill_all()
+    watches = sys.modules.get("kimicode.security.hostwatch")
+    if watches is not None:
+        watches.let_go()
 
 
 def _mentions(config: Config, task: str) -> tuple[str, list[Any]]:
