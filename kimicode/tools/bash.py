@@ -259,7 +259,10 @@ async def _supervised(
     except OSError as exc:  # the loop cannot watch the pipe (out of memory for it): nothing may run unread
         _kill(proc)
         raise ToolError(f"reading the command's output failed: {exc}") from None
-    waiter = asyncio.ensure_future(proc.wait())
+    # A session sandbox's command hands over its own end (one loop turn from its reply to here); that
+    # future is never cancelled here: finish() decides what becomes of a command that did not end.
+    own_waiter = isinstance(proc, asyncio.subprocess.Process)
+    waiter: asyncio.Future[int] = asyncio.ensure_future(proc.wait()) if own_waiter else proc.ended  # type: ignore[union-attr]
     timed_out = False
     pipe_left_open = False
     moved = ""  # "timeout" or "user": the command goes on in the background
@@ -289,7 +292,7 @@ async def _supervised(
                 pass  # interrupted again while waiting: the group is already killed
             raise
         finally:
-            if not waiter.done():
+            if own_waiter and not waiter.done():
                 waiter.cancel()
             if not moved and not reader.done():
                 reader.cancel()  # closes the pipe now

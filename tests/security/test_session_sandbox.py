@@ -302,14 +302,14 @@ def test_a_command_interrupted_as_it_ends_does_not_hand_its_dying_sandbox_to_the
     sandbox = detect_sandbox("workspace-write", False, workspace, tmp_path / "home")
     ctx = ToolContext(workspace=workspace, sandbox=sandbox)
     replied: list[asyncio.Event] = []
-    reply = session.SandboxedCommand._reply
+    readable = session.SandboxedCommand._readable
 
-    async def noted(self: session.SandboxedCommand) -> int:
-        code = await reply(self)
-        replied[-1].set()  # (before the tool sees it: it wakes a few turns of the loop later)
-        return code
+    def noted(self: session.SandboxedCommand) -> None:
+        readable(self)
+        if self.ended.done():
+            replied[-1].set()  # (as the tool is woken: the interrupt reaches it before it goes on)
 
-    monkeypatch.setattr(session.SandboxedCommand, "_reply", noted)
+    monkeypatch.setattr(session.SandboxedCommand, "_readable", noted)
 
     async def interrupt() -> str:
         replied.append(asyncio.Event())
