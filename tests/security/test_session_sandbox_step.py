@@ -90,3 +90,21 @@ def test_a_command_killed_at_its_timeout_takes_its_sandbox_and_leaves_the_loop_n
     session.close_all()
     assert slow.startswith("started\n") and "timed out after 1s" in slow, slow
     assert "next\n[exit code: 0]" in after and watched == 0
+
+
+@needs_bwrap
+def test_an_environment_larger_than_the_channel_buffer_reaches_the_command_whole(tmp_path: Path) -> None:
+    sandbox, workspace = new_sandbox(tmp_path)
+    big = {f"BIG{n}": chr(ord("a") + n) * 100_000 for n in range(6)}  # 600 KB: sent in more than one part
+
+    async def main() -> list[tuple[str, object] | None]:
+        env = command_env() | big
+        assert await run(sandbox, workspace, "true", env) is None  # the first of its kind: its own bubblewrap
+        show = 'for n in 0 1 2 3 4 5; do v=BIG$n; w=${!v}; printf "%s:%s " "${#w}" "${w: -1}"; done'
+        return [await run(sandbox, workspace, show, env), await run(sandbox, workspace, "echo ok", env)]
+
+    first, second = asyncio.run(main())
+    session.close_all()
+    assert first is not None and first[0] == "100000:a 100000:b 100000:c 100000:d 100000:e 100000:f ", first
+    assert second is not None and second[0] == "ok\n" and second[1] is first[1]
+
