@@ -108,3 +108,35 @@ def test_an_environment_larger_than_the_channel_buffer_reaches_the_command_whole
     assert first is not None and first[0] == "100000:a 100000:b 100000:c 100000:d 100000:e 100000:f ", first
     assert second is not None and second[0] == "ok\n" and second[1] is first[1]
 
+
+
+@needs_bwrap
+def test_the_first_command_is_described_once_and_a_description_handed_over_is_never_used_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox, workspace = new_sandbox(tmp_path)
+    ctx = ToolContext(workspace=workspace, sandbox=sandbox)
+    specs: list[object] = []
+    bwrap_spec = Sandbox.bwrap_spec
+    monkeypatch.setattr(Sandbox, "bwrap_spec", lambda self, *a: specs.append(a) or bwrap_spec(self, *a))
+    secret = workspace / ".env"
+
+    async def main() -> tuple[str, list[str], list[str]]:
+        first = (await BashTool().run({"command": "echo first"}, ctx)).text  # a bubblewrap of its own
+        described = len(specs)
+        other = tmp_path / "other"
+        other.mkdir()
+        assert await session.start_command(sandbox, ["true"], other, command_env()) is None  # first of its kind
+        handed = sandbox.wrap(["true"], other)  # in the same turn: what start_command worked out
+        assert await session.start_command(sandbox, ["true"], workspace / "sub", command_env()) is None
+        await asyncio.sleep(0)  # a turn of the loop later, the host has changed:
+        secret.write_text("KEY=1\n")
+        later = sandbox.wrap(["true"], workspace / "sub")
+        assert described == 1, specs  # the first command: its description worked out once
+        return first, handed, later
+
+    first, handed, later = asyncio.run(main())
+    session.close_all()
+    assert first.startswith("first\n") and "[exit code: 0]" in first, first
+    assert str(tmp_path / "other") in handed
+    assert str(secret) in later  # hidden: described afresh, not the description from before it existed
