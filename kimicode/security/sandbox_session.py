@@ -69,6 +69,7 @@ class SandboxedCommand:
         self._fd = instance.channel.fileno()
         self._reading = True
         self._ending: asyncio.Task[None] | None = None
+        self.on_end: Callable[[], object] | None = None  # called as ``ended`` gets its result, in that turn
         self._loop.add_reader(self._fd, self._readable)
 
     @property
@@ -92,8 +93,7 @@ class SandboxedCommand:
             code, retire = REPLY.unpack(self._data)
             self._retire = bool(retire)
             self.returncode = code
-            if not self._done.done():
-                self._done.set_result(code)
+            self._set_done()
         else:  # (ending the sandbox waits for bubblewrap: in a thread, from a task)
             self._ending = asyncio.ensure_future(self._end())
 
@@ -105,8 +105,14 @@ class SandboxedCommand:
         else:  # the sandbox was killed (timeout, cancel, stop) or its supervisor died
             await asyncio.to_thread(self.instance.close)
             self.returncode = self.instance.popen.returncode if self.instance.popen.returncode else -signal.SIGKILL
+        self._set_done()
+
+    def _set_done(self) -> None:
         if not self._done.done():
+            assert self.returncode is not None
             self._done.set_result(self.returncode)
+            if self.on_end is not None:
+                self.on_end()
 
     def _stop_reading(self) -> None:
         if self._reading:  # (before the channel is closed: the loop must not watch a closed descriptor)

@@ -268,9 +268,7 @@ async def _supervised(
     moved = ""  # "timeout" or "user": the command goes on in the background
     with tasks.foreground() if tasks is not None else contextlib.nullcontext(None) as detach:
         try:
-            done, _ = await asyncio.wait(
-                {waiter} | ({detach} if detach is not None else set()), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            done = await _first_done(waiter, detach, timeout, None if own_waiter else proc)  # type: ignore[arg-type]
             if waiter in done:
                 if not reader.done():  # usually read to its end already: no wait, no timer
                     drained, _ = await asyncio.wait({reader}, timeout=DRAIN_GRACE_S)
@@ -317,6 +315,39 @@ async def _supervised(
             "Redirect background jobs: `cmd > log 2>&1 &`]\n"
         )
     return ToolResult(text=f"{text}{notes}{exit_line(proc.returncode)}")
+
+
+async def _first_done(
+    waiter: asyncio.Future[int], detach: asyncio.Future[Any] | None, timeout: float, session: SandboxedCommand | None
+) -> set[asyncio.Future[Any]]:
+    """Which of ``waiter`` and ``detach`` are done once the first of them is, or the timeout passed. A
+    session sandbox's command calls back in the loop turn that reads its end: the caller goes on in the
+    next turn (asyncio.wait would take one more)."""
+    watched: set[asyncio.Future[Any]] = {waiter} | ({detach} if detach is not None else set())
+    if session is None:
+        done, _ = await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return done
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[None] = loop.create_future()
+
+    def wake(*_: object) -> None:
+        if not first.done():
+            first.set_result(None)
+
+    timer = loop.call_later(timeout, wake)
+    session.on_end = wake
+    if detach is not None:
+        detach.add_done_callback(wake)
+    if waiter.done():
+        wake()
+    try:
+        await first
+    finally:
+        timer.cancel()
+        session.on_end = None
+        if detach is not None:
+            detach.remove_done_callback(wake)
+    return {future for future in watched if future.done()}
 
 
 def _kill(proc: asyncio.subprocess.Process | SandboxedCommand) -> None:
