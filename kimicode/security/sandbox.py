@@ -109,6 +109,10 @@ class Sandbox:
     sessions: Any = field(default=None, repr=False, compare=False)
     # Descriptions kept for reuse while nothing they depend on changed (described.py), made on first use.
     descriptions: Any = field(default=None, repr=False, compare=False)
+    # ((cwd, allow_network), BwrapSpec) a session sandbox could not serve, handed to the ``wrap`` that
+    # follows in the same turn of the event loop (sandbox_session.py), which then need not work it out
+    # again; dropped at the end of that turn, so never used for a later command.
+    handed: Any = field(default=None, repr=False, compare=False)
 
     @property
     def active(self) -> bool:
@@ -128,6 +132,9 @@ class Sandbox:
         if not self.active:
             return list(argv)
         network = self.network or allow_network
+        handed, self.handed = self.handed, None
+        if handed is not None and handed[0] == (cwd, allow_network) and self.backend == "bwrap":
+            return bwrap_argv(handed[1]) + ["--", *argv]
         writable = self._writable_roots(cwd)
         if self.backend == "seatbelt":
             # Seatbelt denies by path: a protected path needs no mount point to stay uncreatable.

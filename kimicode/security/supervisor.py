@@ -116,23 +116,33 @@ def restore(roots: list[str], before: dict[str, int]) -> bool:
     return found == len(before) and seen == before
 
 
+# Every resource limit this python knows, listed once (not per command: it is the same list each time).
+LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
+
+
 def own_state() -> tuple[object, ...]:
     """What a command of the same user may change in this process without ptrace, and later commands
     would inherit: its resource limits (prlimit), CPU affinity, scheduling policy and priority."""
-    limits = tuple(resource.getrlimit(getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_"))
+    limits = tuple(map(resource.getrlimit, LIMITS))
     return limits, sorted(os.sched_getaffinity(0)), os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def clear_ipc() -> None:
     """Remove the System V IPC objects commands made (the namespace outlives each command)."""
     for table in IPC_TABLES:
-        try:
-            with open(table, "rb") as f:
-                if len(f.read().splitlines()) > 1:
-                    _ipcrm()
-                    return
+        try:  # (os calls, not open(): no buffered file object built three times per command)
+            fd = os.open(table, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue
+        try:  # a table is its heading line, then one line per object; a read returns whole lines
+            rows = os.read(fd, 4096).count(b"\n")
+        except OSError:
+            rows = 0
+        finally:
+            os.close(fd)
+        if rows > 1:
+            _ipcrm()
+            return
 
 
 def _ipcrm() -> None:

@@ -259,15 +259,16 @@ async def _supervised(
     except OSError as exc:  # the loop cannot watch the pipe (out of memory for it): nothing may run unread
         _kill(proc)
         raise ToolError(f"reading the command's output failed: {exc}") from None
-    waiter = asyncio.ensure_future(proc.wait())
+    # A session sandbox's command hands over its own end (one loop turn from its reply to here); that
+    # future is never cancelled here: finish() decides what becomes of a command that did not end.
+    own_waiter = isinstance(proc, asyncio.subprocess.Process)
+    waiter: asyncio.Future[int] = asyncio.ensure_future(proc.wait()) if own_waiter else proc.ended  # type: ignore[union-attr]
     timed_out = False
     pipe_left_open = False
     moved = ""  # "timeout" or "user": the command goes on in the background
     with tasks.foreground() if tasks is not None else contextlib.nullcontext(None) as detach:
         try:
-            done, _ = await asyncio.wait(
-                {waiter} | ({detach} if detach is not None else set()), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            done = await _first_done(waiter, detach, timeout, None if own_waiter else proc)  # type: ignore[arg-type]
             if waiter in done:
                 if not reader.done():  # usually read to its end already: no wait, no timer
                     drained, _ = await asyncio.wait({reader}, timeout=DRAIN_GRACE_S)
@@ -289,7 +290,7 @@ async def _supervised(
                 pass  # interrupted again while waiting: the group is already killed
             raise
         finally:
-            if not waiter.done():
+            if own_waiter and not waiter.done():
                 waiter.cancel()
             if not moved and not reader.done():
                 reader.cancel()  # closes the pipe now
@@ -314,6 +315,39 @@ async def _supervised(
             "Redirect background jobs: `cmd > log 2>&1 &`]\n"
         )
     return ToolResult(text=f"{text}{notes}{exit_line(proc.returncode)}")
+
+
+async def _first_done(
+    waiter: asyncio.Future[int], detach: asyncio.Future[Any] | None, timeout: float, session: SandboxedCommand | None
+) -> set[asyncio.Future[Any]]:
+    """Which of ``waiter`` and ``detach`` are done once the first of them is, or the timeout passed. A
+    session sandbox's command calls back in the loop turn that reads its end: the caller goes on in the
+    next turn (asyncio.wait would take one more)."""
+    watched: set[asyncio.Future[Any]] = {waiter} | ({detach} if detach is not None else set())
+    if session is None:
+        done, _ = await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return done
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[None] = loop.create_future()
+
+    def wake(*_: object) -> None:
+        if not first.done():
+            first.set_result(None)
+
+    timer = loop.call_later(timeout, wake)
+    session.on_end = wake
+    if detach is not None:
+        detach.add_done_callback(wake)
+    if waiter.done():
+        wake()
+    try:
+        await first
+    finally:
+        timer.cancel()
+        session.on_end = None
+        if detach is not None:
+            detach.remove_done_callback(wake)
+    return {future for future in watched if future.done()}
 
 
 def _kill(proc: asyncio.subprocess.Process | SandboxedCommand) -> None:

@@ -301,27 +301,25 @@ def test_a_command_interrupted_as_it_ends_does_not_hand_its_dying_sandbox_to_the
     workspace.mkdir()
     sandbox = detect_sandbox("workspace-write", False, workspace, tmp_path / "home")
     ctx = ToolContext(workspace=workspace, sandbox=sandbox)
-    replied: list[asyncio.Event] = []
-    reply = session.SandboxedCommand._reply
+    calls: list[asyncio.Future[object]] = []  # the tool call to interrupt once its command ended
+    readable = session.SandboxedCommand._readable
 
-    async def noted(self: session.SandboxedCommand) -> int:
-        code = await reply(self)
-        replied[-1].set()  # (before the tool sees it: it wakes a few turns of the loop later)
-        return code
+    def noted(self: session.SandboxedCommand) -> None:
+        readable(self)
+        if self.ended.done() and calls:
+            calls.pop().cancel()  # the command ended on its own, and the interrupt comes in that very turn
 
-    monkeypatch.setattr(session.SandboxedCommand, "_reply", noted)
+    monkeypatch.setattr(session.SandboxedCommand, "_readable", noted)
 
     async def interrupt() -> str:
-        replied.append(asyncio.Event())
         await BashTool().run({"command": "true"}, ctx)  # the first of its kind: a bubblewrap of its own
         await BashTool().run({"command": "true"}, ctx)  # the session sandbox starts
         served = sandbox.sessions.idle[-1]
-        replied.append(asyncio.Event())
         call = asyncio.ensure_future(BashTool().run({"command": "echo done"}, ctx))
-        await replied[-1].wait()  # the command ended on its own, and the interrupt comes just then
-        call.cancel()
+        calls.append(call)
         with contextlib.suppress(asyncio.CancelledError):
             await call
+        assert not calls and call.cancelled()
         assert served not in sandbox.sessions.idle and not served.alive  # killed with it: never reused
         return (await BashTool().run({"command": "echo next"}, ctx)).text
 
