@@ -141,12 +141,17 @@ def ask(server: RawServer, *answers: Answer | Callable[[socket.socket], None]) -
     server.answers[:] = answers
     # (a reader that waited for a body's end that never comes would give up at request_timeout: an error)
     config = Config(base_url=server.base_url, api_key="k", model="kimi-k2.5", max_retries=0, request_timeout=10)
+    return complete_each(config, len(answers))
+
+
+def complete_each(config: Config, rounds: int) -> list[Reply | LLMError]:
+    """``rounds`` requests of one client, one after the other: the replies, or the errors."""
 
     async def run() -> list[Reply | LLMError]:
         client = ChatClient(config, profile_for("kimi-k2.5"))
         results: list[Reply | LLMError] = []
         try:
-            for _ in answers:
+            for _ in range(rounds):
                 try:
                     results.append(await client.complete([{"role": "user", "content": "hi"}], [], thinking=False))
                 except LLMError as err:
@@ -240,22 +245,7 @@ def test_an_endpoint_that_never_ends_its_event_gets_one_error_not_all_the_memory
 
 
 def client_run(server: FakeLLM, rounds: int = 1) -> list[Reply | LLMError]:
-    config = Config(base_url=server.base_url, api_key="k", model="kimi-k2.5", max_retries=0)
-
-    async def run() -> list[Reply | LLMError]:
-        client = ChatClient(config, profile_for("kimi-k2.5"))
-        results: list[Reply | LLMError] = []
-        try:
-            for _ in range(rounds):
-                try:
-                    results.append(await client.complete([{"role": "user", "content": "hi"}], [], thinking=False))
-                except LLMError as err:
-                    results.append(err)
-        finally:
-            await client.aclose()
-        return results
-
-    return asyncio.run(run())
+    return complete_each(Config(base_url=server.base_url, api_key="k", model="kimi-k2.5", max_retries=0), rounds)
 
 
 def test_the_scripted_servers_faults_through_the_client(fake_llm: FakeLLM) -> None:

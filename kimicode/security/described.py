@@ -116,17 +116,12 @@ def describe(sandbox: Sandbox, cwd: Path, *, allow_network: bool = False) -> Key
         deps = dependencies(sandbox, cwd, key[0])
         watching = watcher.watch(deps)
         watcher.drain()
-        watched.fresh = watched.fresh and watching and _covers(before or {}, deps, watching_before)
+        watched.fresh = watched.fresh and watching and W.covers(before or {}, deps, watching_before)
         watched.deps = deps
         if len(kinds) >= MAX_KINDS and settings not in kinds:
             kinds.pop(next(iter(kinds)))
         kinds[settings] = Described(key, watched)
         return key
-
-
-def _covers(before: W.Deps, now: W.Deps, watched: set[str]) -> bool:
-    """Whether every dependency of ``now`` was watched, and its reports heeded, all along."""
-    return all(folder in watched and folder in before and names <= before[folder] for folder, names in now.items())
 
 
 def dependencies(sandbox: Sandbox, cwd: Path, spec: BwrapSpec) -> W.Deps:

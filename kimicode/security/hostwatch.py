@@ -288,6 +288,12 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
+def covers(before: Deps, now: Deps, watched: set[str]) -> bool:
+    """Whether every dependency of ``now`` was watched (``watched``: the paths watched before the value
+    was computed) and among ``before``'s, so that its reports were heeded all along."""
+    return all(path in watched and path in before and names <= before[path] for path, names in now.items())
+
+
 class Watched:
     """A set of (folder, name) dependencies, fresh while nothing in it has been reported changed."""
 

@@ -95,7 +95,7 @@ async def taken(workspace: Path) -> Fingerprint:
             _remember(key, _Known(value, None, plain=RETRY_AFTER))  # computed as before, for a while
             return value
         watcher.drain()
-        watched.fresh = MOUNTS.heed() and mounts and watched.fresh and _covers(before or {}, deps, watching_before)
+        watched.fresh = MOUNTS.heed() and mounts and watched.fresh and W.covers(before or {}, deps, watching_before)
         watched.deps = deps
         _remember(key, _Known(value, watched))
     return value
@@ -116,11 +116,6 @@ def _remember(key: str, known: _Known) -> None:
 
 def _computed(workspace: Path) -> tuple[Fingerprint, W.Deps | None]:
     return fingerprint(workspace), dependencies(workspace)
-
-
-def _covers(before: W.Deps, now: W.Deps, watched: set[str]) -> bool:
-    """Whether every dependency of ``now`` was watched, and its reports heeded, all along."""
-    return all(path in watched and path in before and names <= before[path] for path, names in now.items())
 
 
 def _folders(deps: W.Deps) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kimicode.vcs.layout import REFUSED_HEADLINE, GitRefused, find_dotgit, find_layout, within
 
-__all__ = ["CHANGED_HEADLINE", "REFUSED_HEADLINE", "changed_note", "fingerprint", "gitlinks", "note", "refusal"]
+__all__ = ["CHANGED_HEADLINE", "REFUSED_HEADLINE", "fingerprint", "gitlinks", "note", "refusal"]
 
 CHANGED_HEADLINE = "git control files changed"
 UNREADABLE_INDEX = "<index not readable>"  # what gitlinks() says when it cannot parse the index
@@ -97,11 +97,6 @@ def _empty(folder: Path) -> bool:
             return next(entries, None) is None
     except OSError:
         return False  # unreadable: not known to be empty, so taken as a repository
-
-
-def changed_note(workspace: Path, before: Fingerprint) -> str:
-    """"" when the fingerprint is as ``before``; else the note for the tool result (and git is refused)."""
-    return note(workspace, before, fingerprint(workspace))
 
 
 def note(workspace: Path, before: Fingerprint, after: Fingerprint) -> str:
