@@ -74,3 +74,28 @@ def test_every_command_carries_the_mark(mark: dict[str, str], tmp_path: Path) ->
     env = command_env(ToolContext(workspace=tmp_path))
     assert env[orphans.MARK_VARIABLE] == mark[orphans.MARK_VARIABLE]
     assert "KIMI_API_KEY" not in env
+
+
+def test_only_a_whole_entry_is_the_mark_wherever_it_sits_in_the_environment(mark: dict[str, str]) -> None:
+    (name, value), = mark.items()
+    entry = f"{name}={value}"
+    # Marked: the mark after more than a page of other variables (read to its end), and as the first entry.
+    big = {f"FILLER_{i}": "x" * 100 for i in range(200)}
+    late = subprocess.Popen(["sleep", "30"], env={**big, **mark}, start_new_session=True)
+    first = subprocess.Popen(["sleep", "30"], env={**mark, "AFTER": "1"}, start_new_session=True)
+    # Not marked: the mark's text inside another entry, or as part of a longer or shorter one.
+    near = [
+        {"OTHER": entry},
+        {f"X{name}": value},
+        {name: value + "0"},
+        {name: value[:-1]},
+    ]
+    spared = [subprocess.Popen(["sleep", "30"], env=env, start_new_session=True) for env in near]
+    try:
+        orphans.release_watchdog()
+        assert wait_until(lambda: not _alive(late) and not _alive(first), 5), "a marked process outlived the session"
+        assert all(_alive(proc) for proc in spared)
+    finally:
+        for proc in (late, first, *spared):
+            proc.kill()
+            proc.wait()
