@@ -82,6 +82,9 @@ def main() -> None:
         except OSError:
             break
     end_marked(mark)
+    # kimicode's end waits for this exit: nothing is buffered (it writes nothing), so the interpreter's own
+    # teardown, three times what the rest takes here, is skipped.
+    posix._exit(0)
 
 
 if __name__ == "__main__":
