@@ -12,10 +12,11 @@ that left its process group and parent. SIGTERM first, SIGKILL a second later.
 Not covered: a process started with an emptied environment (``env -i``), one of another user, other
 systems than Linux.
 
-Run as ``python -I -S watchdog.py NAME=VALUE`` with the pipe as stdin. It imports nothing of kimicode, and
-only modules built into the interpreter (``posix``, ``_signal``, ``time``): ``os`` and ``signal`` would
-double what its start costs (``signal`` loads ``enum``), and it starts while the session's first command
-runs, next to that command's sandbox.
+Started as a shell that waits on the pipe (orphans.py: at a normal end kimicode itself finds nothing left
+and ends it there); once the pipe closes that shell becomes ``python -I -S watchdog.py NAME=VALUE``. It
+imports nothing of kimicode, and only modules built into the interpreter (``posix``, ``_signal``,
+``time``): ``os`` and ``signal`` would double its start (``signal`` loads ``enum``). kimicode imports
+``marked`` for its own look at the end.
 """
 
 import _signal
@@ -82,8 +83,8 @@ def main() -> None:
         except OSError:
             break
     end_marked(mark)
-    # kimicode's end waits for this exit: nothing is buffered (it writes nothing), so the interpreter's own
-    # teardown, three times what the rest takes here, is skipped.
+    # kimicode's end may wait for this exit: nothing is buffered (it writes nothing), so the interpreter's
+    # own teardown, three times what the rest takes here, is skipped.
     posix._exit(0)
 
 
