@@ -8,10 +8,10 @@ every child still alive when the session ends (MCP servers and browsers are clos
 
 Killed outright (``kill -9``), kimicode runs no code: the watchdog (``watchdog.py``), started with the first
 command, ends what the commands started then, by the mark every command's environment carries. Until then
-it is a shell waiting on a pipe (a Python interpreter's start is ten times the CPU, and the first command's
-sandbox starts at the same time); it becomes the watchdog proper only once the pipe closes without a word
-from kimicode. At a normal end kimicode looks for marked processes itself and, finding none (the usual
-case: ``end_orphans`` ended them), just ends the waiting shell.
+it is a shell waiting on a pipe (a Python interpreter's start is over ten times the CPU, and the first
+command's sandbox starts at the same time); it becomes the watchdog proper only once the pipe closes
+without a word from kimicode. At a normal end kimicode looks for marked processes itself and, finding none
+(the usual case: ``end_orphans`` ended them), just ends the waiting shell.
 
 Not covered: a process that escapes further (re-parented to a subreaper of its own, or started through
 another service such as ``systemd-run``, ``at`` or a terminal multiplexer's server), and other systems
