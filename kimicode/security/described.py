@@ -9,9 +9,9 @@ path, links followed — and hostwatch.py has the kernel report any change to th
 
 A description is reused only when it was itself computed while every one of its dependencies was already
 watched and no change to them was reported from before it started until after it ended: the first
-command of a kind only computes it (a lone command pays for no watching), the second also starts
-watching, the third computes it again under watch, and from the fourth on it is reused until a change
-is reported (then the next one or two compute it again). A change made before a command starts is reported
+command of a kind only computes it (a lone command pays for no watching), the second first watches what
+the first one depended on (traced again, as it resolves now) and computes it under that watch, and from
+the third on it is reused until a change is reported (then the next one or two compute it again). A change made before a command starts is reported
 before it starts (the kernel queues the report as part of the change), so a ``.env``, a key or a ``.git``
 made, renamed, replaced by a link or moved gets the same sandbox it would get from a fresh description —
 in particular a fresh sandbox where the description differs. Where inotify is not available, each
@@ -110,6 +110,12 @@ def describe(sandbox: Sandbox, cwd: Path, *, allow_network: bool = False) -> Key
         # changed meanwhile and it depends on nothing more.
         watched = W.Watched()
         before = known.watched.deps if known.watched is not None else None
+        if before is None:  # the second of a kind: the first one's dependencies, as they resolve now
+            before = dependencies(sandbox, cwd, known.key[0])
+            if not watcher.watch(before):
+                before = None
+            watcher.drain()
+            watching_before = set(watcher.by_folder)
         watched.deps, watched.fresh = dict(before or {}), before is not None
         watcher.sets.add(watched)
         key = _fresh(sandbox, cwd, allow_network)

@@ -7,7 +7,11 @@ the kernel would hand the orphan to init. On Linux kimicode marks itself a child
 every child still alive when the session ends (MCP servers and browsers are closed before that).
 
 Killed outright (``kill -9``), kimicode runs no code: the watchdog (``watchdog.py``), started with the first
-command, ends what the commands started then, by the mark every command's environment carries.
+command, ends what the commands started then, by the mark every command's environment carries. Until then
+it is a shell waiting on a pipe (a Python interpreter's start is over ten times the CPU, and the first
+command's sandbox starts at the same time); it becomes the watchdog proper only once the pipe closes
+without a word from kimicode. At a normal end kimicode looks for marked processes itself and, finding none
+(the usual case: ``end_orphans`` ended them), just ends the waiting shell.
 
 Not covered: a process that escapes further (re-parented to a subreaper of its own, or started through
 another service such as ``systemd-run``, ``at`` or a terminal multiplexer's server), and other systems
@@ -30,6 +34,11 @@ PR_SET_CHILD_SUBREAPER = 36
 REAP_WAIT_S = 1.0
 MARK_VARIABLE = "KIMICODE_SESSION_MARK"
 
+# The watchdog until the pipe closes: a shell that ignores the terminal's signals, reads the pipe to its
+# end (nothing is ever written to it) and then becomes the watchdog ($1 -I -S watchdog.py NAME=VALUE).
+WAITING_SHELL = "/bin/sh"
+WAITING = 'trap "" INT HUP TERM; while read -r _; do :; done; exec "$1" -I -S "$2" "$3"'
+
 _watchdog: int | None = None  # its pid
 _watchdog_pipe: int | None = None  # the writing end: kimicode's alone (not inherited)
 _mark: dict[str, str] = {}
@@ -50,8 +59,8 @@ def command_mark() -> dict[str, str]:
     read_end, write_end = os.pipe()  # (both not inherited: only the copy made stdin below is)
     try:
         _watchdog = os.posix_spawn(
-            sys.executable,
-            [sys.executable, "-I", "-S", script, f"{MARK_VARIABLE}={value}"],
+            WAITING_SHELL,
+            [WAITING_SHELL, "-c", WAITING, "kimicode-watchdog", sys.executable, script, f"{MARK_VARIABLE}={value}"],
             {"PATH": os.environ.get("PATH", os.defpath)},  # nothing else: no key sits in its environment
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, read_end, 0),
@@ -91,16 +100,24 @@ def _inherited_fds() -> list[int]:
 
 
 def release_watchdog(wait_s: float = 0.2, meanwhile: Callable[[], None] | None = None) -> None:
-    """The session is over: the watchdog ends what is still marked (normally nothing) and exits.
+    """The session is over: what is still marked (normally nothing) is ended, and the watchdog too.
 
-    Waited for briefly, so that it is not left a zombie; one still checking is left to finish on its own.
-    ``meanwhile`` runs while the watchdog checks (it reads every process's environment).
+    kimicode looks for marked processes itself (one read of each process's environment, ``watchdog.marked``)
+    and, finding none, ends the watchdog while it still waits; else it closes the pipe and the watchdog ends
+    them (SIGTERM, then SIGKILL). Waited for briefly, so that it is not left a zombie; one still ending
+    processes is left to finish on its own. ``meanwhile`` runs while the watchdog ends.
     """
     global _watchdog, _watchdog_pipe
     if _watchdog_pipe is None or _watchdog is None:
         if meanwhile is not None:
             meanwhile()
         return
+    from kimicode.security.watchdog import marked
+
+    entry = "".join(f"{name}={value}" for name, value in _mark.items()).encode()
+    if not marked(entry):  # (one look, as the watchdog's own: all the commands have ended by now)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(_watchdog, signal.SIGKILL)
     os.close(_watchdog_pipe)
     _watchdog_pipe = None
     _mark.clear()  # a later command starts another watchdog, with a mark of its own

@@ -5,13 +5,13 @@ The proof that a whole command line only reads is in readonly.py."""
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kimicode.security import gitrepo
 from kimicode.security import paths as P
+from kimicode.security.lazy_re import LazyPattern
 from kimicode.security.shell_types import SimpleCommand
 
 
@@ -117,8 +117,9 @@ def _lookup_only(cmd: SimpleCommand, cwds: list[Path], where: Where) -> str:
 
 
 _ARITHMETIC_TESTS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
-_INTEGER = re.compile(r"^[+-]?[0-9]+$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Compiled on first use (lazy_re.py): only `test` with these operators needs them, only a sed script _SED_STEP.
+_INTEGER = LazyPattern(r"^[+-]?[0-9]+$")
+_NAME = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _test_ok(cmd: SimpleCommand, cwds: list[Path], where: Where) -> str:
@@ -137,7 +138,7 @@ def _test_ok(cmd: SimpleCommand, cwds: list[Path], where: Where) -> str:
 
 _SED_ADDRESS = r"(?:[0-9]+(?:~[0-9]+)?|\$|/(?:[^/\\\n]|\\.)*/I?)"
 _SED_PART = r"(?:[^/\\\n]|\\.)*"
-_SED_STEP = re.compile(
+_SED_STEP = LazyPattern(
     rf"\s*(?:{_SED_ADDRESS}(?:\s*,\s*(?:{_SED_ADDRESS}|[+~][0-9]+))?)?\s*!?\s*"
     rf"(?:[pdDqQ][0-9]*|[=lnNgGhHxzP]|s/{_SED_PART}/{_SED_PART}/[gpiImM0-9]*|y/{_SED_PART}/{_SED_PART}/)"
     r"\s*(?:[;\n]|$)"

@@ -179,3 +179,22 @@ def test_a_folder_replaced_by_a_new_one_then_filled_is_watched_where_it_now_is(
     after = described.describe(sandbox, workspace)
     assert after == described._fresh(sandbox, workspace, False)
     assert home / ".config" / "gcloud" in after[0].hidden_dirs
+
+
+def test_the_second_description_of_a_kind_is_computed_under_watch_and_reused_by_the_third(
+    world: tuple[Sandbox, Path, list[int]],
+) -> None:
+    """The second command of a kind watches what the first one's description depended on before it works
+    it out again, so the third reuses it; a change made after that second one is still seen."""
+    sandbox, workspace, fresh_calls = world
+    home = Path(os.environ["HOME"])
+    first = described.describe(sandbox, workspace)
+    (workspace / ".env").write_text("K=1\n")  # before the second: not yet watched, and seen by it
+    second = described.describe(sandbox, workspace)
+    assert second == described._fresh(sandbox, workspace, False) and second != first
+    count = len(fresh_calls)
+    assert described.describe(sandbox, workspace) == second
+    assert len(fresh_calls) == count, "the third description was worked out again"
+    (home / ".ssh").mkdir()  # after the second: reported, so the next one is worked out afresh
+    after = described.describe(sandbox, workspace)
+    assert after == described._fresh(sandbox, workspace, False) and after != second

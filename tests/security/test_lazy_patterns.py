@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from kimicode.security import readonly, shell_walk, shell_words
+from kimicode.security import programs, readonly, shell_walk, shell_words
 from kimicode.security.lazy_re import LazyPattern
 
 REPO = Path(__file__).resolve().parents[2]
 
 LAZY = {
     module.__name__: sorted(name for name, value in vars(module).items() if isinstance(value, LazyPattern))
-    for module in (shell_words, readonly, shell_walk)
+    for module in (shell_words, readonly, shell_walk, programs)
 }
 
 
@@ -56,7 +56,7 @@ from kimicode.security.policy import Policy
 from kimicode.tools.base import ToolContext
 from kimicode.tools.bash import BashTool
 from kimicode.security.lazy_re import LazyPattern
-import kimicode.security.readonly, kimicode.security.shell_walk, kimicode.security.shell_words
+import kimicode.security.programs, kimicode.security.readonly, kimicode.security.shell_walk, kimicode.security.shell_words
 
 ws = Path(tempfile.mkdtemp())
 (ws / "a.py").write_text("")
@@ -66,7 +66,8 @@ for command in sys.argv[1:]:
     decision = policy.decide(BashTool(), {"command": command}, ToolContext(workspace=ws))
     compiled = sorted(
         f"{module.__name__}.{name}"
-        for module in (kimicode.security.readonly, kimicode.security.shell_walk, kimicode.security.shell_words)
+        for module in (kimicode.security.programs, kimicode.security.readonly, kimicode.security.shell_walk,
+                       kimicode.security.shell_words)
         for name, value in vars(module).items()
         if isinstance(value, LazyPattern) and value.is_compiled()
     )
@@ -87,6 +88,7 @@ def test_ordinary_first_commands_compile_none_and_unusual_ones_are_decided_as_be
     got = _decide_in_fresh_process(
         "true", "ls -la", "git status", "cat a.py | grep foo",  # ordinary: nothing compiled
         "ls *.py", "echo $'\\x41'", 'echo "$HOME"', "cat a.py 2>&-", "echo ${x@P}",  # each needs one
+        "sed -n 1p a.py", "sed -n 1w_out a.py", "[[ 1 -eq 2 ]]", "[[ x -eq 2 ]]", "test -v name",
     )
     assert got["true"] == ["allow", []] and got["git status"][1] == [] and got["cat a.py | grep foo"][1] == []
     assert got["ls -la"] == ["allow", []]
@@ -97,3 +99,8 @@ def test_ordinary_first_commands_compile_none_and_unusual_ones_are_decided_as_be
     assert got["cat a.py 2>&-"][0] == "allow" and "kimicode.security.readonly._FD_TARGET" in got["cat a.py 2>&-"][1]
     assert got["echo ${x@P}"][0] == "deny"  # a prompt expansion runs what the variable holds
     assert "kimicode.security.shell_words._PROMPT_EXPANSION" in got["echo ${x@P}"][1]
+    programs_compiled = {p for _, compiled in got.values() for p in compiled if ".programs." in p}
+    assert programs_compiled == {f"kimicode.security.programs.{name}" for name in ("_SED_STEP", "_INTEGER", "_NAME")}
+    assert got["sed -n 1p a.py"][0] == "allow" and got["sed -n 1w_out a.py"][0] != "allow"  # w writes a file
+    assert got["[[ 1 -eq 2 ]]"][0] == "allow" and got["[[ x -eq 2 ]]"][0] != "allow"  # x is evaluated
+    assert got["test -v name"][0] == "allow"

@@ -3,7 +3,9 @@ of kimicode's (no key in its environment, no file descriptor but its pipe and /d
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -74,3 +76,72 @@ def test_every_command_carries_the_mark(mark: dict[str, str], tmp_path: Path) ->
     env = command_env(ToolContext(workspace=tmp_path))
     assert env[orphans.MARK_VARIABLE] == mark[orphans.MARK_VARIABLE]
     assert "KIMI_API_KEY" not in env
+
+
+def test_only_a_whole_entry_is_the_mark_wherever_it_sits_in_the_environment(mark: dict[str, str]) -> None:
+    (name, value), = mark.items()
+    entry = f"{name}={value}"
+    # Marked: the mark after more than a page of other variables (read to its end), and as the first entry.
+    big = {f"FILLER_{i}": "x" * 100 for i in range(200)}
+    late = subprocess.Popen(["sleep", "30"], env={**big, **mark}, start_new_session=True)
+    first = subprocess.Popen(["sleep", "30"], env={**mark, "AFTER": "1"}, start_new_session=True)
+    # Not marked: the mark's text inside another entry, or as part of a longer or shorter one.
+    near = [
+        {"OTHER": entry},
+        {f"X{name}": value},
+        {name: value + "0"},
+        {name: value[:-1]},
+    ]
+    spared = [subprocess.Popen(["sleep", "30"], env=env, start_new_session=True) for env in near]
+    try:
+        orphans.release_watchdog()
+        assert wait_until(lambda: not _alive(late) and not _alive(first), 5), "a marked process outlived the session"
+        assert all(_alive(proc) for proc in spared)
+    finally:
+        for proc in (late, first, *spared):
+            proc.kill()
+            proc.wait()
+
+
+def _ended(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2 :].startswith(b"Z")  # (a zombie has ended; init reaps it)
+
+
+def test_kimicode_killed_outright_leaves_no_unsandboxed_process_it_started(tmp_path: Path) -> None:
+    """Through the CLI, sandbox off: a foreground command and a ``setsid`` escapee outlive a ``kill -9`` of
+    kimicode only until the watchdog, started with the first command, ends them."""
+    from tests.clirun import cli_env, write_home_config
+    from tests.fake_llm import FakeLLM, Reply, ToolCall
+
+    home, ws = tmp_path / "home", tmp_path / "ws"
+    ws.mkdir()
+    write_home_config(home, "")
+    command = "setsid sh -c 'echo $$ > esc.pid; exec sleep 1000' & sleep 1000 & echo $! > fg.pid; touch started; wait"
+    with FakeLLM() as fake:
+        fake.script(
+            Reply(tool_calls=[ToolCall("bash", {"command": "true"})]),
+            Reply(tool_calls=[ToolCall("bash", {"command": command})]),
+            Reply(content="never"),
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kimicode", "-p", "-y", "--sandbox", "off", "loop"], cwd=ws,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(home, fake.base_url),
+        )
+        try:
+            assert wait_until(lambda: (ws / "started").exists() and (ws / "esc.pid").exists() or proc.poll() is not None, 60)
+            assert (ws / "started").exists(), "the command did not run"
+            pids = [int((ws / name).read_text()) for name in ("esc.pid", "fg.pid")]
+            assert not any(_ended(pid) for pid in pids)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    try:
+        assert wait_until(lambda: all(_ended(pid) for pid in pids), 10), "a command's process outlived kimicode"
+    finally:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
