@@ -10,12 +10,14 @@ killed from inside (the kernel drops signals it has no handler for) and it adopt
 Per command (a request: the output pipe's writing end, passed as a descriptor, and the working folder,
 argv and environment): the command starts in a session and process group of its own, stdin /dev/null,
 stdout and stderr the host's pipe. When it exits, everything else in the namespace is killed and reaped
-(what it started, however it detached), the private folders (``/tmp``, ``/run``, ``/dev``...) are put
-back as they were at start, System V IPC objects are removed, and the exit status goes back (a signal N
-reads as 128+N, as bubblewrap reports it). What cannot be put back — a private folder whose layout a
-command changed (a folder around a mount point renamed), or this process's resource limits, CPU affinity
-or scheduling lowered by a command (``prlimit --pid 1``, ``taskset -p``), which later commands would
-inherit — makes the reply say "retire": the host starts a fresh sandbox for the next command.
+(what it started, however it detached) and the exit status goes back (a signal N reads as 128+N, as
+bubblewrap reports it): the output is whole then. Then the private folders (``/tmp``, ``/run``,
+``/dev``...) are put back as they were at start and System V IPC objects removed, off the reply's path;
+a verdict follows, which the host reads before it sends the next command. What cannot be put back — a
+private folder whose layout a command changed (a folder around a mount point renamed), or this
+process's resource limits, CPU affinity or scheduling lowered by a command (``prlimit --pid 1``,
+``taskset -p``), which later commands would inherit — makes the verdict say "retire": the host starts
+a fresh sandbox for the next command.
 
 Standard library only, nothing of kimicode; and of it the C modules under the usual ones (``_socket``,
 ``_signal``, ``_struct``, ``_ctypes``): their Python wrappers (enums, ``selectors``, ``subprocess``) cost
@@ -32,7 +34,11 @@ import resource
 import sys
 
 HEADER = _struct.Struct("!I")  # the request body's length; the output descriptor rides on it
-REPLY = _struct.Struct("!ii")  # exit status, retire (1: do not send another command)
+# A command's reply comes in two messages: its exit status as soon as it and all it started are gone (its
+# output is whole then), and the verdict once the sandbox is put back (1: retire, do not send another
+# command), which the host reads before it sends the next one: the putting back is off the reply's path.
+STATUS = _struct.Struct("!i")
+VERDICT = _struct.Struct("!i")
 READY = b"ready"
 IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
 IPCRM_FOLDERS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/run/current-system/sw/bin")
@@ -294,10 +300,11 @@ def main() -> None:
             return
         code = run(*request)
         end_all()
-        intact = restore(roots, before) and own_state() == state
-        clear_ipc()
         try:
-            channel.sendall(REPLY.pack(code, 0 if intact else 1))
+            channel.sendall(STATUS.pack(code))
+            intact = restore(roots, before) and own_state() == state
+            clear_ipc()
+            channel.sendall(VERDICT.pack(0 if intact else 1))
         except OSError:
             return
         if not intact:
