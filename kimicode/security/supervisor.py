@@ -40,6 +40,12 @@ HEADER = _struct.Struct("!I")  # the request body's length; the output descripto
 STATUS = _struct.Struct("!i")
 VERDICT = _struct.Struct("!i")
 READY = b"ready"
+# The channel's timeout, so that CPython waits for the next request in poll() and only then calls recvmsg():
+# a process asleep in recvmsg() on a unix socket is woken for nothing each time the other end reads what
+# it sent (room to write is freed), and the host reads every reply while this process waits for the next
+# request (a context switch, at worst the host put off, per read); a poll for input is not woken by that.
+# Running into it only starts the wait again.
+WAIT_S = 3600.0
 IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
 IPCRM_FOLDERS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/run/current-system/sw/bin")
 
@@ -232,10 +238,14 @@ def run(out: int, body: bytes) -> int:
 
 def receive(channel: _socket.socket) -> tuple[int, bytes] | None:
     """(output descriptor, body) of the next request; None when the host closed the channel."""
-    try:  # (MSG_CMSG_CLOEXEC: the descriptor reaches a command only as its stdout and stderr)
-        head, ancillary, _, _ = channel.recvmsg(HEADER.size, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
-    except OSError:
-        return None
+    while True:
+        try:  # (MSG_CMSG_CLOEXEC: the descriptor reaches a command only as its stdout and stderr)
+            head, ancillary, _, _ = channel.recvmsg(HEADER.size, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
+            break
+        except TimeoutError:  # (idle for WAIT_S: waiting on)
+            continue
+        except OSError:
+            return None
     fds = [
         int.from_bytes(data[i : i + 4], sys.byteorder, signed=True)
         for level, kind, data in ancillary
@@ -287,6 +297,7 @@ def main() -> None:
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
         _signal.signal(sig, _signal.SIG_DFL)  # no handler: as init, the signal never arrives from inside
     channel = _socket.socket(fileno=os.dup(0))  # (os.dup: not inheritable)
+    channel.settimeout(WAIT_S)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
