@@ -250,11 +250,13 @@ _POOLS: list[Pool] = []
 async def _intact(instance: Instance) -> bool:
     """Read the verdict on the sandbox's last command: True when it is put back as it was; False when it
     must retire (or its supervisor is gone). Waits while the supervisor is still putting it back."""
-    loop = asyncio.get_running_loop()
     data = b""
     try:
         while len(data) < VERDICT.size:
-            chunk = await loop.sock_recv(instance.channel, VERDICT.size - len(data))
+            try:  # (usually there long since: the model answered meanwhile)
+                chunk = instance.channel.recv(VERDICT.size - len(data))
+            except BlockingIOError:
+                chunk = await asyncio.get_running_loop().sock_recv(instance.channel, VERDICT.size - len(data))
             if not chunk:
                 return False
             data += chunk
