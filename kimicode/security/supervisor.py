@@ -259,7 +259,10 @@ def receive(channel: _socket.socket) -> tuple[int, bytes] | None:
     (size,) = HEADER.unpack(head)
     body = bytearray()
     while len(body) < size:
-        chunk = channel.recv(size - len(body))
+        try:
+            chunk = channel.recv(size - len(body))
+        except TimeoutError:  # (the rest of a huge environment, WAIT_S late: waiting on)
+            continue
         if not chunk:
             os.close(fds[0])
             return None

@@ -47,3 +47,40 @@ def test_a_request_after_the_wait_timed_out_is_still_received() -> None:
         host.close()
         os.close(out_read)
         os.close(out_write)
+
+
+class Halting(socket.socket):
+    """The supervisor's end of the channel: the request's body comes in two parts, the second once the wait
+    for it has timed out."""
+
+    def __init__(self, fileno: int, host: socket.socket) -> None:
+        super().__init__(fileno=fileno)
+        self.host = host
+        self.timeouts = 0
+
+    def recv(self, *args: int) -> bytes:
+        try:
+            return super().recv(*args)
+        except TimeoutError:
+            self.timeouts += 1
+            if self.timeouts == 1:
+                self.host.sendall(BODY[4:])
+            raise
+
+
+def test_the_rest_of_a_request_after_the_wait_timed_out_is_still_received() -> None:
+    host, theirs = socket.socketpair()
+    out_read, out_write = os.pipe()
+    channel = Halting(theirs.detach(), host)
+    channel.settimeout(0.001)
+    try:
+        socket.send_fds(host, [HEADER.pack(len(BODY)) + BODY[:4]], [out_write])
+        request = receive(channel)
+        assert channel.timeouts == 1
+        assert request is not None and request[1] == BODY
+        os.close(request[0])
+    finally:
+        channel.close()
+        host.close()
+        os.close(out_read)
+        os.close(out_write)
