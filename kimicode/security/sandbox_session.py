@@ -185,6 +185,14 @@ class Pool:
             return instance
         return None
 
+    async def settle(self) -> None:
+        """Read the verdict of every idle sandbox that has one coming (retired ones end): once done, no
+        supervisor is still putting its sandbox back (benchmarks count that work with its command)."""
+        for instance in list(self.unjudged):
+            self.unjudged.discard(instance)
+            if not await _intact(instance) and instance in self.idle:
+                self._drop(instance)
+
     def put(self, instance: Instance, *, judged: bool = True) -> None:
         self.idle.append(instance)
         if not judged:

@@ -7,18 +7,23 @@ as one), and a sandbox whose verdict is "retire" never gets the next command."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import kimicode.security.sandbox_session as session
 import tests.security.test_sandbox_escape as escape
+from kimicode.security.childenv import command_env
 from tests.clirun import cli_env, write_home_config
 from tests.fake_llm import FakeLLM, Reply, ToolCall
 from tests.fake_llm.recorded import RecordedRequest
 from tests.sandboxing import needs_bwrap
 from tests.security.test_sandbox_escape import Box, as_user
 from tests.security.test_session_sandbox import STEPS_DRIVER
+from tests.security.test_session_sandbox_ahead import new_sandbox
+from tests.security.test_session_sandbox_step import run
 
 # That module's fixtures: a box as root and as uid 1000, in a folder both can reach; root only.
 box, base, _root_only = escape.box, escape.base, escape._root_only
@@ -104,3 +109,25 @@ def test_no_command_is_sent_to_a_sandbox_before_it_is_put_back(base: Path) -> No
     assert results[0]["sandbox"] == results[1]["sandbox"] == results[2]["sandbox"] is not None, results
     # Each command found the sandbox's /tmp as it was at start (the workspace's parent folder, bound in).
     assert len(seen) == len(todo) and all(tmp == seen[0] for tmp in seen) and "left" not in seen[0], seen
+
+
+@needs_bwrap
+def test_settling_keeps_an_intact_sandbox_and_ends_a_retired_one(tmp_path: Path) -> None:
+    sandbox, workspace = new_sandbox(tmp_path)
+
+    async def main() -> list[tuple[int, int]]:
+        env = command_env()
+        seen = []
+        assert await run(sandbox, workspace, "true", env) is None  # the first of its kind: its own bubblewrap
+        for text in (LEAVE, f"{LEAVE}; prlimit --pid 1 --nofile=64:64"):
+            assert await run(sandbox, workspace, text, env) is not None
+            pool = sandbox.sessions
+            assert pool is not None
+            await pool.settle()
+            seen.append((len(pool.idle), len(pool.unjudged)))
+        return seen
+
+    try:
+        assert asyncio.run(main()) == [(1, 0), (0, 0)]
+    finally:
+        session.close_all()
