@@ -10,6 +10,11 @@ in all, default 60: six rounds; after a warm-up round):
   (KIMICODE_SANDBOX_DESCRIBE_EACH=1), as before it was reused, for comparison;
 - a bubblewrap per command (KIMICODE_SANDBOX_PER_COMMAND=1), for comparison.
 
+A session sandbox's supervisor sends the exit status before it puts the sandbox back (its private folders,
+IPC); the next command waits for that, as the model's turn does in a session. The wall time of a call is
+until its result (as the model gets it): the putting back is not in it, while the CPU figures below are
+taken once it is done, so they hold all of it (before that change, the putting back was in the wall time).
+
 Each round's median wall time per call is a sample; CPU is the mean per call over the round: kimicode's own
 process (``time.process_time``) and, for the session sandbox, its supervisor (``se.sum_exec_runtime``
 from ``/proc/PID/sched``, which also holds the command's spawn that the unsandboxed series pays in
@@ -74,6 +79,8 @@ async def call(tool: BashTool, ctx: ToolContext, variables: dict[str, str]) -> t
     start = time.perf_counter()
     result = await tool.run({"command": "true"}, ctx)
     wall = (time.perf_counter() - start) * 1000
+    if session and ctx.sandbox is not None and ctx.sandbox.sessions is not None:
+        await ctx.sandbox.sessions.settle()  # (the sandbox put back, as during the model's turn)
     cpu_ms = (time.process_time() - cpu) * 1000
     assert "[exit code: 0]" in result.text, result.text
     after = supervisor_ms(ctx.sandbox) if ctx.sandbox and session else None

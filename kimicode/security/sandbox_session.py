@@ -28,15 +28,15 @@ import atexit
 import contextlib
 import os
 import signal
-import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kimicode.security.bwrap_argv import BwrapSpec, sandbox_env
+from kimicode.security.bwrap_argv import BwrapSpec
 from kimicode.security.described import Key, describe
 from kimicode.security.sandbox_launch import STARTING, Instance, launch, ready
-from kimicode.security.supervisor import HEADER, REPLY
+from kimicode.security.sandbox_request import request_body, send
+from kimicode.security.supervisor import STATUS, VERDICT
 
 if TYPE_CHECKING:
     from kimicode.security.sandbox import Sandbox
@@ -60,7 +60,6 @@ class SandboxedCommand:
         # Its sandbox was sent SIGKILL (timeout, interrupt): never reused, even if the command's reply came
         # first (it ended just then), since the sandbox may still look alive while it dies.
         self.killed = False
-        self._retire = True
         # The reply is read by a callback of the loop's own, not a task: the command's end reaches whoever
         # awaits ``ended`` in the loop turn that reads it (a task and asyncio.shield each added turns).
         self._loop = asyncio.get_running_loop()
@@ -80,27 +79,24 @@ class SandboxedCommand:
 
     def _readable(self) -> None:
         try:
-            chunk = self.instance.channel.recv(REPLY.size - len(self._data))
+            chunk = self.instance.channel.recv(STATUS.size - len(self._data))
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             chunk = b""
         self._data += chunk
-        if chunk and len(self._data) < REPLY.size:
+        if chunk and len(self._data) < STATUS.size:
             return
-        self._stop_reading()
-        if len(self._data) == REPLY.size and not self.detached:
-            code, retire = REPLY.unpack(self._data)
-            self._retire = bool(retire)
-            self.returncode = code
+        self._stop_reading()  # (the sandbox's verdict that follows is read before its next command)
+        if len(self._data) == STATUS.size and not self.detached:
+            (self.returncode,) = STATUS.unpack(self._data)
             self._set_done()
         else:  # (ending the sandbox waits for bubblewrap: in a thread, from a task)
             self._ending = asyncio.ensure_future(self._end())
 
     async def _end(self) -> None:
-        if len(self._data) == REPLY.size:  # a command moved to the background: its sandbox ends with it
-            code, _ = REPLY.unpack(self._data)
-            self.returncode = code
+        if len(self._data) == STATUS.size:  # a command moved to the background: its sandbox ends with it
+            (self.returncode,) = STATUS.unpack(self._data)
             await asyncio.to_thread(self.instance.close)
         else:  # the sandbox was killed (timeout, cancel, stop) or its supervisor died
             await asyncio.to_thread(self.instance.close)
@@ -133,9 +129,10 @@ class SandboxedCommand:
             self._done.cancel()
             if self._ending is not None:
                 self._ending.cancel()
-        elif not (self._done.cancelled() or self._retire or self.detached or self.killed):
-            # (not checked for life here: Pool.take does, right before the next command would use it)
-            self.pool.put(self.instance)
+        elif not (self._done.cancelled() or self.detached or self.killed):
+            # (neither its verdict nor its life is checked here: Pool.take_started does, right before the
+            # next command would use it, while this one's result goes on to the model meanwhile)
+            self.pool.put(self.instance, judged=False)
             return
         self.instance.close()
 
@@ -145,6 +142,8 @@ class Pool:
 
     def __init__(self) -> None:
         self.idle: list[Instance] = []
+        # Idle instances whose verdict on their last command is not read yet (it may still be on its way).
+        self.unjudged: set[Instance] = set()
         self.busy = 0  # instances running a command
         self.starting = 0  # instances being started (for a command, or ahead of commands)
         # Keys a command was run for: the first command of a kind runs in a bubblewrap of its own while a
@@ -155,28 +154,56 @@ class Pool:
         _POOLS.append(self)
 
     def take(self, key: Key) -> Instance | None:
+        """An idle sandbox for ``key``, its verdict perhaps not read yet (``take_started`` reads it)."""
         for instance in list(self.idle):
-            if not instance.alive:
-                self.idle.remove(instance)
-                instance.close()
-            elif instance.key == key:
-                self.idle.remove(instance)
-                return instance
+            if instance in self.unjudged:  # (a verdict unread makes the channel readable: no life check)
+                if instance.key != key:
+                    continue
+            elif not instance.alive:
+                self._drop(instance)
+                continue
+            elif instance.key != key:
+                continue
+            self.idle.remove(instance)
+            return instance
         return None
 
     async def take_started(self, key: Key) -> Instance | None:
-        """An idle sandbox for ``key``, once the one started ahead for it (if any) is up or failed."""
+        """An idle sandbox for ``key``, once the one started ahead for it (if any) is up or failed, and
+        once it has said it is put back as it was (never a command into a sandbox not yet put back)."""
         task = self.ahead.get(key)
         if task is not None and task.get_loop() is asyncio.get_running_loop():
             await asyncio.wait({task})  # (a waiter cancelled leaves the start to finish for another)
         elif task is not None and task.get_loop().is_closed():  # its loop ended first: it never will
             self._ahead_done(key, task)
-        return self.take(key)
+        while (instance := self.take(key)) is not None:
+            if instance in self.unjudged:
+                self.unjudged.discard(instance)
+                if not await _intact(instance) or not instance.alive:
+                    instance.close()  # retired (or gone): the next command gets a fresh sandbox
+                    continue
+            return instance
+        return None
 
-    def put(self, instance: Instance) -> None:
+    async def settle(self) -> None:
+        """Read the verdict of every idle sandbox that has one coming (retired ones end): once done, no
+        supervisor is still putting its sandbox back (benchmarks count that work with its command)."""
+        for instance in list(self.unjudged):
+            self.unjudged.discard(instance)
+            if not await _intact(instance) and instance in self.idle:
+                self._drop(instance)
+
+    def put(self, instance: Instance, *, judged: bool = True) -> None:
         self.idle.append(instance)
+        if not judged:
+            self.unjudged.add(instance)
         while len(self.idle) > MAX_LIVE:
-            self.idle.pop(0).close()
+            self._drop(self.idle[0])
+
+    def _drop(self, instance: Instance) -> None:
+        self.idle.remove(instance)
+        self.unjudged.discard(instance)
+        instance.close()
 
     def room(self, spec: BwrapSpec, key: Key, then: Callable[[], object]) -> bool:
         """Whether a new session sandbox may start for ``key`` now: not for the first command of its kind,
@@ -222,10 +249,31 @@ class Pool:
 
     def close(self) -> None:
         while self.idle:
-            self.idle.pop().close()
+            self._drop(self.idle[-1])
 
 
 _POOLS: list[Pool] = []
+
+
+async def _intact(instance: Instance) -> bool:
+    """Read the verdict on the sandbox's last command: True when it is put back as it was; False when it
+    must retire (or its supervisor is gone). Waits while the supervisor is still putting it back."""
+    data = b""
+    try:
+        while len(data) < VERDICT.size:
+            try:  # (usually there long since: the model answered meanwhile)
+                chunk = instance.channel.recv(VERDICT.size - len(data))
+            except BlockingIOError:
+                chunk = await asyncio.get_running_loop().sock_recv(instance.channel, VERDICT.size - len(data))
+            if not chunk:
+                return False
+            data += chunk
+    except OSError:
+        return False
+    except BaseException:  # cancelled while waiting: its verdict half read, the sandbox is never reused
+        instance.close()
+        raise
+    return VERDICT.unpack(data) == (0,)
 
 
 def kill_all() -> None:
@@ -269,47 +317,6 @@ def _describe_ahead(sandbox: Sandbox, cwd: Path, allow_network: bool) -> None:
         describe(sandbox, cwd, allow_network=allow_network)
 
 
-# The last environment encoded for a request: (the variables the sandbox sets, a copy of the command's
-# environment, its encoding). A session's commands get the same environment step after step; it is
-# encoded again only when it differs (compared by value: a dict changed in place is seen too).
-_last_env: tuple[dict[str, str], dict[str, str], bytes] | None = None
-
-
-def _env_part(spec: BwrapSpec, env: Mapping[str, str]) -> bytes:
-    global _last_env
-    set_env, unset = sandbox_env(spec)
-    last = _last_env
-    if last is not None and last[0] == set_env and last[1] == env:
-        return last[2]
-    full = {k: v for k, v in env.items() if k not in unset} | set_env
-    items = [os.fsencode(f"{k}={v}") for k, v in full.items()]
-    if any(b"\0" in item for item in items):
-        raise ValueError("embedded null byte")
-    part = b"\0".join(items)
-    _last_env = (set_env, dict(env), part)
-    return part
-
-
-def _request(spec: BwrapSpec, argv: list[str], env: Mapping[str, str]) -> bytes:
-    items = [os.fsencode(spec.cwd), str(len(argv)).encode(), *map(os.fsencode, argv)]
-    if any(b"\0" in item for item in items):
-        raise ValueError("embedded null byte")
-    return b"\0".join([*items, _env_part(spec, env)])  # (an empty environment: one empty item, skipped)
-
-
-async def _send(instance: Instance, body: bytes, write_fd: int) -> bool:
-    # Header, descriptor and body in one message where the buffer takes it (it does but for a huge
-    # environment): one system call and one wake-up of the supervisor, not two.
-    data = HEADER.pack(len(body)) + body
-    try:
-        sent = socket.send_fds(instance.channel, [data], [write_fd])
-        if sent < len(data):
-            await asyncio.get_running_loop().sock_sendall(instance.channel, memoryview(data)[sent:])
-    except OSError:
-        return False
-    return True
-
-
 def _hand_over(sandbox: Sandbox, kind: tuple[Path, bool], spec: BwrapSpec) -> None:
     """The description just worked out, for the bubblewrap of its own the caller wraps the command in
     next, in this same turn of the loop (the first command of a kind: about a millisecond saved)."""
@@ -334,7 +341,7 @@ async def start_command(
         return None
     key = describe(sandbox, cwd, allow_network=allow_network)
     spec = key[0]
-    body = _request(spec, argv, env)
+    body = request_body(spec, argv, env)
     pool = _pool(sandbox)
     for _ in range(2):  # a supervisor found gone is replaced once
         instance = await pool.take_started(key)
@@ -347,7 +354,7 @@ async def start_command(
         read_fd = write_fd = -1
         try:
             read_fd, write_fd = os.pipe()
-            sent = await _send(instance, body, write_fd)
+            sent = await send(instance, body, write_fd)
         except BaseException:  # cancelled, or out of descriptors: the sandbox is in no state to reuse
             for fd in (read_fd, write_fd):
                 if fd >= 0:

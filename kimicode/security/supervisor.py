@@ -10,12 +10,14 @@ killed from inside (the kernel drops signals it has no handler for) and it adopt
 Per command (a request: the output pipe's writing end, passed as a descriptor, and the working folder,
 argv and environment): the command starts in a session and process group of its own, stdin /dev/null,
 stdout and stderr the host's pipe. When it exits, everything else in the namespace is killed and reaped
-(what it started, however it detached), the private folders (``/tmp``, ``/run``, ``/dev``...) are put
-back as they were at start, System V IPC objects are removed, and the exit status goes back (a signal N
-reads as 128+N, as bubblewrap reports it). What cannot be put back — a private folder whose layout a
-command changed (a folder around a mount point renamed), or this process's resource limits, CPU affinity
-or scheduling lowered by a command (``prlimit --pid 1``, ``taskset -p``), which later commands would
-inherit — makes the reply say "retire": the host starts a fresh sandbox for the next command.
+(what it started, however it detached) and the exit status goes back (a signal N reads as 128+N, as
+bubblewrap reports it): the output is whole then. Then the private folders (``/tmp``, ``/run``,
+``/dev``...) are put back as they were at start and System V IPC objects removed, off the reply's path;
+a verdict follows, which the host reads before it sends the next command. What cannot be put back — a
+private folder whose layout a command changed (a folder around a mount point renamed), or this
+process's resource limits, CPU affinity or scheduling lowered by a command (``prlimit --pid 1``,
+``taskset -p``), which later commands would inherit — makes the verdict say "retire": the host starts
+a fresh sandbox for the next command.
 
 Standard library only, nothing of kimicode; and of it the C modules under the usual ones (``_socket``,
 ``_signal``, ``_struct``, ``_ctypes``): their Python wrappers (enums, ``selectors``, ``subprocess``) cost
@@ -32,8 +34,18 @@ import resource
 import sys
 
 HEADER = _struct.Struct("!I")  # the request body's length; the output descriptor rides on it
-REPLY = _struct.Struct("!ii")  # exit status, retire (1: do not send another command)
+# A command's reply comes in two messages: its exit status as soon as it and all it started are gone (its
+# output is whole then), and the verdict once the sandbox is put back (1: retire, do not send another
+# command), which the host reads before it sends the next one: the putting back is off the reply's path.
+STATUS = _struct.Struct("!i")
+VERDICT = _struct.Struct("!i")
 READY = b"ready"
+# The channel's timeout, so that CPython waits for the next request in poll() and only then calls recvmsg():
+# a process asleep in recvmsg() on a unix socket is woken for nothing each time the other end reads what
+# it sent (room to write is freed), and the host reads every reply while this process waits for the next
+# request (a context switch, at worst the host put off, per read); a poll for input is not woken by that.
+# Running into it only starts the wait again.
+WAIT_S = 3600.0
 IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
 IPCRM_FOLDERS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/run/current-system/sw/bin")
 
@@ -226,10 +238,14 @@ def run(out: int, body: bytes) -> int:
 
 def receive(channel: _socket.socket) -> tuple[int, bytes] | None:
     """(output descriptor, body) of the next request; None when the host closed the channel."""
-    try:  # (MSG_CMSG_CLOEXEC: the descriptor reaches a command only as its stdout and stderr)
-        head, ancillary, _, _ = channel.recvmsg(HEADER.size, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
-    except OSError:
-        return None
+    while True:
+        try:  # (MSG_CMSG_CLOEXEC: the descriptor reaches a command only as its stdout and stderr)
+            head, ancillary, _, _ = channel.recvmsg(HEADER.size, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
+            break
+        except TimeoutError:  # (idle for WAIT_S: waiting on)
+            continue
+        except OSError:
+            return None
     fds = [
         int.from_bytes(data[i : i + 4], sys.byteorder, signed=True)
         for level, kind, data in ancillary
@@ -243,7 +259,10 @@ def receive(channel: _socket.socket) -> tuple[int, bytes] | None:
     (size,) = HEADER.unpack(head)
     body = bytearray()
     while len(body) < size:
-        chunk = channel.recv(size - len(body))
+        try:
+            chunk = channel.recv(size - len(body))
+        except TimeoutError:  # (the rest of a huge environment, WAIT_S late: waiting on)
+            continue
         if not chunk:
             os.close(fds[0])
             return None
@@ -281,6 +300,7 @@ def main() -> None:
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
         _signal.signal(sig, _signal.SIG_DFL)  # no handler: as init, the signal never arrives from inside
     channel = _socket.socket(fileno=os.dup(0))  # (os.dup: not inheritable)
+    channel.settimeout(WAIT_S)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -294,10 +314,11 @@ def main() -> None:
             return
         code = run(*request)
         end_all()
-        intact = restore(roots, before) and own_state() == state
-        clear_ipc()
         try:
-            channel.sendall(REPLY.pack(code, 0 if intact else 1))
+            channel.sendall(STATUS.pack(code))
+            intact = restore(roots, before) and own_state() == state
+            clear_ipc()
+            channel.sendall(VERDICT.pack(0 if intact else 1))
         except OSError:
             return
         if not intact:
