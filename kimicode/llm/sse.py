@@ -26,6 +26,7 @@ Pure: no I/O, and nothing here imports the SDK.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 DONE = b"[DONE]"
@@ -119,7 +120,7 @@ class EventSplitter:
 
 # The C scanner json.loads ends in, called directly: a reply's every event pays json.loads's two Python-level
 # frames otherwise, about a third of parsing a chunk.
-_scan = json.JSONDecoder().scan_once
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def chunk_of(event: str, data: bytes) -> Any:
