@@ -16,8 +16,12 @@ import pytest
 from kimicode.config import Config
 from kimicode.llm.client import ChatClient
 from kimicode.llm.direct import CHAT_PATH, JSON_HEADERS, template_for
+from kimicode.llm.errors import AuthError, LLMError
 from kimicode.llm.profiles import profile_for
-from kimicode.llm.transport import raw_stream_class
+from kimicode.llm.request import encode
+from kimicode.llm.transport import raw_stream_class, stream_once
+from tests.fake_llm import FakeLLM, Fault
+from tests.fake_llm import Reply as Scripted
 
 STREAM = (
     b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}\n\n'
@@ -128,3 +132,37 @@ def test_a_cookie_the_server_set_is_sent_back_as_the_sdk_sends_it() -> None:
     assert b"cookie" not in server.heads[0].lower()
     assert b"\r\ncookie: affinity=node-7\r\n" in server.heads[1].lower()
     assert server.heads[1] == server.heads[2]  # (the second from the SDK's post itself)
+
+
+def test_status_failures_from_the_template_are_what_they_were_through_the_sdk(fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        Scripted(content="first"),
+        Scripted(content="never", fault=Fault.auth()),
+        Scripted(content="never", fault=Fault.rate_limit(retry_after=7)),
+        Scripted(content="never", fault=Fault.http(400, "Unrecognized request argument supplied: prompt_cache_key",
+                                                   "invalid_request_error")),
+        Scripted(content="whole"),
+    )
+
+    async def run() -> list[Any]:
+        config = Config(base_url=fake_llm.base_url, api_key="k", model="kimi-k2.5", max_retries=0)
+        client = ChatClient(config, profile_for("kimi-k2.5"))
+        sdk = client._client()
+        results: list[Any] = []
+        try:
+            for _ in range(4):
+                payload = encode(client.build_body(MESSAGES, [], thinking=False, session_id="s1"))
+                try:
+                    results.append(await stream_once(sdk, config, payload, ["prompt_cache_key"], None, None, None))
+                except LLMError as err:
+                    results.append(err)
+            results.append(template_for(sdk) is not None)
+        finally:
+            await client.aclose()
+        return results
+
+    first, auth, limited, refused, templated = asyncio.run(run())
+    assert templated and first.content == "first"
+    assert isinstance(auth, AuthError) and auth.status == 401 and "rejected the key" in auth.message
+    assert limited.status == 429 and limited.retryable and limited.retry_after == 7
+    assert refused.status == 400 and not refused.retryable and refused.rejected == ["prompt_cache_key"]
