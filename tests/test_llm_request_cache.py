@@ -200,3 +200,18 @@ def test_values_pickle_cannot_take_or_keys_that_are_not_text_are_encoded_whole()
     assert encoder.encode(body) == encode(body)
     odd: dict[Any, Any] = {**body_of(messages), 7: "seven"}
     assert encoder.encode(odd) == encode(odd)
+
+
+def test_what_is_kept_stays_within_its_bytes_and_a_larger_history_is_encoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(request_cache, "KEPT_BYTES", 4000)
+    encoder = RequestEncoder()
+    small = [history(3, tag=str(n)) for n in range(6)]
+    for messages in small:
+        encoder.encode(body_of(messages))
+        kept = encoder._conversations
+        assert sum(len(prefix) + len(start) for prefix, start, _ in kept) <= 4000 and kept
+    large = [*history(2), user_message("x" * 5000), *history(1)]
+    for end in (len(large) - 2, len(large)):
+        body = body_of(large[:end])
+        assert encoder.encode(body) == encode(body)
+        assert all(count != end for _, _, count in encoder._conversations)

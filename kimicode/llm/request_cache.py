@@ -14,8 +14,8 @@ Invariants:
 - The bytes are those of ``request.encode`` for the same body, whatever was encoded before (the tests compare
   them across folding, compaction, endpoint refusals and images); anything the cache cannot vouch for (a value
   pickle refuses, a key that is not a string) is encoded whole.
-- Kept per client: the last few conversations' messages (a swarm's sub-agents share a client) and tool lists,
-  each as its pickle and its JSON; the oldest is dropped first.
+- Kept per client: the last few conversations' messages (a swarm's sub-agents share a client) and the fields
+  before them, each as its pickle and its JSON, within ``KEPT_BYTES``; the oldest is dropped first.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from kimicode.llm.request import to_json
 # Conversations remembered per client (a swarm's sub-agents take turns on one client; more than this many at
 # once only costs their requests the pickle, ~25% of encoding them).
 KEPT_CONVERSATIONS = 16
+# What they may hold in all (pickles and JSON): a history of many pictures is encoded whole rather than kept twice.
+KEPT_BYTES = 32 << 20
 KEPT_HEADS = 4  # (model, options and tools: a swarm's agents may be offered different tools)
 _PROTOCOL = 2  # (protocol 4 and up frame the stream with lengths: a history's pickle would not start with an earlier one's)
 _END = pickle.APPENDS + pickle.STOP
@@ -75,8 +77,10 @@ class RequestEncoder:
                 del kept[0]
         # Kept only where the pickle ends with the last batch's appends and the stop, so that what is kept ends
         # where a message ends (a list of one, or a last batch of one, is pickled otherwise: never a prefix).
-        if fingerprint.endswith(_END):
+        if fingerprint.endswith(_END) and len(fingerprint) + len(text) <= KEPT_BYTES:
             kept.append((fingerprint[:-2], text[:-1], len(messages)))
+            while sum(len(prefix) + len(start) for prefix, start, _ in kept) > KEPT_BYTES:
+                del kept[0]
         return text
 
     def _head(self, head: dict[str, Any]) -> bytes:
