@@ -314,3 +314,20 @@ def test_a_chunk_is_read_as_json_loads_reads_it(data: bytes) -> None:
             chunk_of("", data)
     else:
         assert repr(chunk_of("", data)) == repr(expected)  # (repr: NaN is not equal to itself)
+
+
+EVENT_READS = [
+    b'data: {"a": 1}\n\n', b"id: 3\n", b'data: {"b": 2}\n\n', b"event: delta\n", b'data: {"c": 3}\n\n',
+    b"data: x\r", b"\n\n", b'data: {"d": 4}\n\n', b"data: part", b"ial\n\n", b": ping\n\n", b"data: a\ndata: b\n\n",
+    b"data: \xe2\x9c\x93\n\n", b"data: [DONE]\n\n",
+]
+
+
+def test_reads_of_one_whole_event_each_give_the_events_the_whole_stream_gives() -> None:
+    whole = EventSplitter().feed(b"".join(EVENT_READS))
+    assert whole == [("", b'{"a": 1}'), ("", b'{"b": 2}'), ("delta", b'{"c": 3}'), ("", b"x"), ("", b'{"d": 4}'),
+                     ("", b"partial"), ("", b"a\nb"), ("", "✓".encode()), ("", b"[DONE]")]
+    splitter = EventSplitter()
+    assert [event for read in EVENT_READS for event in splitter.feed(read)] == whole
+    with pytest.raises(MalformedChunk):
+        EventSplitter(limit=10).feed(b"data: 0123456789\n\n")  # (one whole event in one read is held to the limit too)

@@ -65,6 +65,18 @@ class EventSplitter:
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
         """The events this read completed; raises ``MalformedChunk`` for an event over the limit."""
+        # A read that is one whole event of one ``data: `` line, nothing pending before it: what nearly every read
+        # of a reply is, split at once (the general reading below gives the same event, a line at a time).
+        if (
+            chunk[:6] == b"data: "
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk[-1:] == b"\n"
+            and not (self._tail or self._data or self._skip_lf or self._event)
+            and b"\r" not in chunk
+            and len(chunk) <= self._limit
+        ):
+            self._held = 0
+            return [("", chunk[6:-2])]
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
