@@ -70,7 +70,7 @@ def _make_template(sdk: Any) -> Template | None:
     ))
     hooks = all(callable(getattr(sdk, name, None)) for name in (
         "_build_request", "_send_request", "_make_status_error_from_response"
-    ))
+    )) and hasattr(getattr(sdk, "_client", None), "cookies")
     if not (plain and hooks):
         return None
     options = FinalRequestOptions.construct(method="post", url=CHAT_PATH, content=b"", headers=JSON_HEADERS)
