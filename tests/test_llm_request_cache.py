@@ -6,7 +6,11 @@ reasoning dropped for an endpoint, several conversations taking turns, histories
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +35,13 @@ def history(steps: int, tag: str = "") -> list[dict[str, Any]]:
         messages.append(assistant_message("", [call], reasoning=f"thinking {step}"))
         messages.extend(tool_messages(f"call_{step}", f"{step}\n[exit code: 0] ✓"))
     return messages
+
+
+def started() -> RequestEncoder:
+    """An encoder past its first request (which it encodes as it is, without keeping anything)."""
+    encoder = RequestEncoder()
+    encoder.encode(body_of([user_message("first")]))
+    return encoder
 
 
 def body_of(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -69,7 +80,8 @@ def test_a_growing_history_encodes_only_its_new_messages_and_the_same_bytes(monk
     for end in range(4, len(messages) + 1, 2):
         body = body_of(messages[:end])
         assert encoder.encode(body) == encode(body)
-        assert counting.messages_encoded() == (end if end == 4 else 2)  # (the first whole, then each new pair)
+        # (the client's first request as a whole body, the second's messages as a list, then each new pair)
+        assert counting.messages_encoded() == {4: 0, 6: 6}.get(end, 2)
 
 
 Change = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
@@ -119,7 +131,7 @@ def shared_strings_split(messages: list[dict[str, Any]]) -> list[dict[str, Any]]
 @pytest.mark.parametrize("change", [changed_text, reordered_keys, retyped_value, nested_call_added,
                                     nested_argument_changed, folded, compacted, copied, shared_strings_split])
 def test_a_history_changed_after_it_was_sent_is_sent_as_it_is_now(change: Change) -> None:
-    encoder = RequestEncoder()
+    encoder = started()
     messages = history(6)
     for end in (8, 10, 12):
         encoder.encode(body_of(messages[:end]))
@@ -134,7 +146,7 @@ def test_a_history_changed_after_it_was_sent_is_sent_as_it_is_now(change: Change
 
 
 def test_tools_changed_in_place_are_sent_as_they_are_now() -> None:
-    encoder = RequestEncoder()
+    encoder = started()
     tools = copy.deepcopy(TOOLS)
     messages = history(2)
     encoder.encode(body_of(messages, tools))
@@ -154,7 +166,7 @@ def test_bodies_an_endpoint_gets_without_reasoning_or_images_are_those_of_a_fres
     open_endpoint = EndpointProfile(config.base_url, "other")
     picture = Image("image/png", b"\x89PNG...", 1, 1, "shot.png")
     messages = [*history(3), user_message("look", images=[picture]), *tool_messages("call_9", "seen", [picture])]
-    encoder = RequestEncoder()
+    encoder = started()
     for endpoint in (open_endpoint, strict, strict, open_endpoint, strict):
         for end in (len(messages) - 3, len(messages)):
             body = build_body(config, profile_for("kimi-k2.5"), endpoint, messages[:end], TOOLS, {"thinking": True})
@@ -162,8 +174,8 @@ def test_bodies_an_endpoint_gets_without_reasoning_or_images_are_those_of_a_fres
 
 
 def test_conversations_taking_turns_on_one_client_each_get_their_own_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = started()
     counting = Counting(monkeypatch)
-    encoder = RequestEncoder()
     agents = [history(8, tag=str(n)) for n in range(KEPT_CONVERSATIONS + 2)]
     for end in (4, 6, 8):
         for messages in agents:
@@ -181,7 +193,7 @@ def test_conversations_taking_turns_on_one_client_each_get_their_own_bytes(monke
 
 @pytest.mark.parametrize("start", [998, 999, 1000, 1001])
 def test_histories_across_a_pickle_batch_boundary_give_the_same_bytes(start: int) -> None:
-    encoder = RequestEncoder()
+    encoder = started()
     messages = [user_message(f"m{n}") for n in range(start + 4)]
     for end in range(start, start + 5):
         body = body_of(messages[:end])
@@ -192,7 +204,7 @@ def test_values_pickle_cannot_take_or_keys_that_are_not_text_are_encoded_whole()
     class Local(str):  # (a class defined in a function: pickle cannot name it)
         pass
 
-    encoder = RequestEncoder()
+    encoder = started()
     messages = history(2)
     encoder.encode(body_of(messages))
     unpicklable = [*messages, {"role": "user", "content": Local("a local text")}]
@@ -204,7 +216,7 @@ def test_values_pickle_cannot_take_or_keys_that_are_not_text_are_encoded_whole()
 
 def test_what_is_kept_stays_within_its_bytes_and_a_larger_history_is_encoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(request_cache, "KEPT_BYTES", 4000)
-    encoder = RequestEncoder()
+    encoder = started()
     small = [history(3, tag=str(n)) for n in range(6)]
     for messages in small:
         encoder.encode(body_of(messages))
@@ -215,3 +227,15 @@ def test_what_is_kept_stays_within_its_bytes_and_a_larger_history_is_encoded_who
         body = body_of(large[:end])
         assert encoder.encode(body) == encode(body)
         assert all(count != end for _, _, count in encoder._conversations)
+
+
+def test_a_clients_first_request_loads_no_pickle_and_the_end_marker_is_pickles() -> None:
+    import pickle
+
+    assert request_cache._END == pickle.APPENDS + pickle.STOP
+    code = ("import sys; from kimicode.llm.request_cache import RequestEncoder; "
+            "RequestEncoder().encode({'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}] * 3}); "
+            "print('pickle' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(request_cache.__file__).parents[2])})
+    assert run.stdout.strip() == "False"  # (kimicode -p makes one request: it need not load pickle)

@@ -20,7 +20,6 @@ Invariants:
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from kimicode.llm.request import to_json
@@ -32,7 +31,7 @@ KEPT_CONVERSATIONS = 16
 KEPT_BYTES = 32 << 20
 KEPT_HEADS = 4  # (model, options and tools: a swarm's agents may be offered different tools)
 _PROTOCOL = 2  # (protocol 4 and up frame the stream with lengths: a history's pickle would not start with an earlier one's)
-_END = pickle.APPENDS + pickle.STOP
+_END = b"e."  # (pickle's APPENDS and STOP)
 
 
 class RequestEncoder:
@@ -44,11 +43,14 @@ class RequestEncoder:
         self._conversations: list[tuple[bytes, bytes, int]] = []
         # (pickle of the fields before the messages (model, options, tools), their JSON): most recent last
         self._heads: list[tuple[bytes, bytes]] = []
+        # A client's first request is encoded as it is: a run of one request (kimicode -p) then never loads pickle.
+        self._first = True
 
     def encode(self, body: dict[str, Any]) -> bytes:
         keys = list(body)
         messages = body.get("messages")
-        if type(messages) is not list or any(type(key) is not str for key in keys):
+        if self._first or type(messages) is not list or any(type(key) is not str for key in keys):
+            self._first = False
             return to_json(body).encode("utf-8")
         split = keys.index("messages")
         parts = [b'"messages":' + self._messages(messages)]
@@ -100,6 +102,8 @@ class RequestEncoder:
 
 
 def _pickled(value: Any) -> bytes | None:
+    import pickle  # (~1 ms to load: only once a client makes its second request)
+
     try:
         return pickle.dumps(value, _PROTOCOL)
     except Exception:  # noqa: BLE001 - any value pickle cannot take is simply encoded whole
