@@ -76,3 +76,26 @@ def test_the_optional_fields_sent_name_reasoning_only_when_a_message_carries_it(
     late = [*plain, {"role": "assistant", "content": "", "reasoning_content": "why"}]
     assert optional_fields({**body, "messages": late}) == ["temperature", "reasoning_content"]
     assert optional_fields({"model": "m"}) == []
+
+
+def test_the_bytes_are_those_of_json_dumps_for_every_kind_of_value_a_request_carries() -> None:
+    # The encoder is made once and skips the circular-reference check: the bytes must not change for it.
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": 'quotes " and \\ back\\slash, tabs\t, bells\x07, nul\x00, CR\r LF\n'},
+            {"role": "user", "content": [{"type": "text", "text": "naïve 日本 😀 \u2028 \x7f"}]},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function",
+             "function": {"name": "bash", "arguments": '{"command": "echo \\"hi\\""}'}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        ],
+        "stream": True,
+        "tools": [{"type": "function", "function": {"name": "t", "parameters": {
+            "type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 2**70}},
+            "enum": (True, False, None, 0.5, 1e16, -0.0)}}}],
+        "temperature": 1.0,
+        "max_tokens": 32768,
+    }
+    reference = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert encode(body) == reference
+    assert encode(body) == reference  # (and again: the encoder is shared between requests)

@@ -19,7 +19,7 @@ from kimicode.llm.client import ChatClient
 from kimicode.llm.errors import ContextOverflowError, LLMError
 from kimicode.llm.profiles import profile_for
 from kimicode.llm.reply import Reply
-from kimicode.llm.sse import MAX_EVENT_BYTES, EventSplitter, MalformedChunk
+from kimicode.llm.sse import MAX_EVENT_BYTES, EventSplitter, MalformedChunk, chunk_of
 from tests.fake_llm import FakeLLM, Fault, ToolCall
 from tests.fake_llm import Reply as Scripted
 
@@ -208,12 +208,13 @@ def test_a_server_that_keeps_sending_after_done_does_not_hold_the_reply(raw: Raw
         (b"data: {not json\n\n", "the model stream sent a malformed chunk"),
         (b'data: {"choices": [{"delta": {"content": "\xff\xfe"}}]}\n\n', "the model stream sent a malformed chunk"),
         (b"data:\n\n", "the model stream sent a malformed chunk"),  # (empty data is no JSON)
+        (b"data: " + b"[" * 200_000 + b"\n\n", "the model stream sent a malformed chunk"),  # (nested past the stack)
         (b'data: {"error": {"message": "boom", "type": "server_error"}}\n\n', "the model stream reported an error: boom"),
         (b'data: {"error": "out of memory"}\n\n', "the model stream reported an error: out of memory"),
         (b'event: error\ndata: {"message": "overloaded"}\n\n', "the model stream reported an error: overloaded"),
         (b"event: error\ndata: {}\n\n", "the model stream reported an error: An error occurred during streaming"),
     ],
-    ids=["not-json", "not-utf8", "empty-data", "error-object", "error-string", "error-event", "error-event-bare"],
+    ids=["not-json", "not-utf8", "empty-data", "too-deep", "error-object", "error-string", "error-event", "error-event-bare"],
 )
 def test_a_bad_or_error_event_is_one_retryable_error(raw: RawServer, data: bytes, message: str) -> None:
     (err,) = ask(raw, [sse(CHUNKS[:2], done=False) + data + sse(CHUNKS[2:])])
@@ -298,3 +299,35 @@ def test_the_limit_is_on_each_event_however_it_comes() -> None:
     assert events == [("", b'"0123456789"')] * 50
     splitter = EventSplitter(limit=100)
     assert splitter.feed(b"data: " + b"1" * 40) + splitter.feed(b"1" * 40 + b"\n\n") == [("", b"1" * 80)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'{"a": [1, 2.5, true, null, "\\u00e9 \xe2\x9c\x93"]}', b' {"a": 1}', b'{"a": 1} \r\n\t', b"\xef\xbb\xbf{}",
+     b'{"a": 1}{"b": 2}', b'{"a": 1} x', b"[1, 2", b"", b" ", b"NaN", b"-Infinity", b'"text"', b"12 13", b"1e400"],
+)
+def test_a_chunk_is_read_as_json_loads_reads_it(data: bytes) -> None:
+    try:
+        expected: Any = json.loads(data.decode("utf-8"))
+    except ValueError:
+        with pytest.raises(MalformedChunk):
+            chunk_of("", data)
+    else:
+        assert repr(chunk_of("", data)) == repr(expected)  # (repr: NaN is not equal to itself)
+
+
+EVENT_READS = [
+    b'data: {"a": 1}\n\n', b"id: 3\n", b'data: {"b": 2}\n\n', b"event: delta\n", b'data: {"c": 3}\n\n',
+    b"data: x\r", b"\n\n", b'data: {"d": 4}\n\n', b"data: part", b"ial\n\n", b": ping\n\n", b"data: a\ndata: b\n\n",
+    b"data: \xe2\x9c\x93\n\n", b"data: [DONE]\n\n",
+]
+
+
+def test_reads_of_one_whole_event_each_give_the_events_the_whole_stream_gives() -> None:
+    whole = EventSplitter().feed(b"".join(EVENT_READS))
+    assert whole == [("", b'{"a": 1}'), ("", b'{"b": 2}'), ("delta", b'{"c": 3}'), ("", b"x"), ("", b'{"d": 4}'),
+                     ("", b"partial"), ("", b"a\nb"), ("", "✓".encode()), ("", b"[DONE]")]
+    splitter = EventSplitter()
+    assert [event for read in EVENT_READS for event in splitter.feed(read)] == whole
+    with pytest.raises(MalformedChunk):
+        EventSplitter(limit=10).feed(b"data: 0123456789\n\n")  # (one whole event in one read is held to the limit too)

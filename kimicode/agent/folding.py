@@ -24,6 +24,7 @@ import re
 from kimicode.agent import notes
 from kimicode.agent.context import step_units
 from kimicode.llm.messages import Message
+from kimicode.llm.request import encode
 
 # The newest tool-calling steps always sent in full: the model may still be working from them.
 FOLD_KEEP_STEPS = 2
@@ -194,4 +195,4 @@ def repeated_run_note(times: int) -> str:
 
 
 def _size(message: Message) -> int:
-    return len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return len(encode(message))  # (its bytes in a request)

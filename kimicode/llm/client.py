@@ -39,7 +39,8 @@ from kimicode.llm.reply import (
     TokenUsage,
     ToolCallRequest,
 )
-from kimicode.llm.request import BodyOptions, build_body, carries_media, encode, optional_fields
+from kimicode.llm.request import BodyOptions, build_body, carries_media, optional_fields
+from kimicode.llm.request_cache import RequestEncoder
 from kimicode.llm.retry import with_retries
 from kimicode.llm.transport import plain_once, stream_once
 
@@ -79,6 +80,7 @@ class ChatClient:
         # Model requests of this client in flight now, and the most at once (reported by swarm runs).
         self.in_flight = 0
         self.peak_in_flight = 0
+        self._encoder = RequestEncoder()  # (reuses the JSON of what the last requests of each conversation sent)
 
     async def aclose(self) -> None:
         """Close the HTTP connections (and say so to the event loop before it closes)."""
@@ -250,7 +252,7 @@ class ChatClient:
         on_retry: RetryCallback | None,
         on_chunk: ChunkCallback | None,
     ) -> Reply:
-        payload = encode(body)
+        payload = self._encoder.encode(body)
         sent = optional_fields(body)
         await self._sdk_ready()  # making it takes a moment, which is no part of the endpoint's time
 

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from kimicode.llm.direct import open_stream
 from kimicode.llm.errors import (
     AuthError,
     ContextOverflowError,
@@ -69,8 +70,8 @@ async def stream_once(
 ) -> Reply:
     """The streamed request once: its deltas through the callbacks as they come, then the whole reply.
 
-    The SDK makes the request and maps its status errors; the events are read from the response's bytes
-    here (llm/sse.py), as they arrive. Once ``[DONE]`` made the reply whole, reading the end of the body and
+    The SDK's request is sent (llm/direct.py) and its status errors mapped as the SDK maps them; the events
+    are read from the response's bytes here (llm/sse.py), as they arrive. Once ``[DONE]`` made the reply whole, reading the end of the body and
     closing the response is handed to ``close_later`` (when given), so the reply need not wait for it."""
     import openai
 
@@ -83,15 +84,7 @@ async def stream_once(
 
     try:
         with sdk_failures(config, sent, broke):
-            raw = await sdk.post(
-                "/chat/completions",
-                cast_to=object,
-                content=payload,
-                options={"headers": {"Content-Type": "application/json"}},
-                stream=True,
-                stream_cls=raw_stream_class(),
-            )
-        response = raw.response
+            response = await open_stream(sdk, payload, raw_stream_class())
         handed_over = False
         try:
             splitter = EventSplitter()
