@@ -113,7 +113,12 @@ def not_http(conn: socket.socket, posted: Posted) -> bool:
     return False
 
 
-@pytest.mark.parametrize("answer", [cut_mid_body, cut_mid_chunk, no_answer, not_http])
+def switches_protocols(conn: socket.socket, posted: Posted) -> bool:
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00")
+    return False
+
+
+@pytest.mark.parametrize("answer", [cut_mid_body, cut_mid_chunk, no_answer, not_http, switches_protocols])
 def test_a_broken_answer_is_the_same_one_line_error_as_through_httpx(
     server: WireServer, monkeypatch: pytest.MonkeyPatch, answer: Answer
 ) -> None:

@@ -221,3 +221,19 @@ def test_the_escape_hatch_keeps_httpx_own_transport(server: WireServer, monkeypa
     reply, module = asyncio.run(run())
     assert isinstance(reply, Reply) and reply.content == "plain"
     assert module.startswith("httpx")
+
+
+def test_a_client_used_again_on_another_event_loop_opens_a_new_connection(server: WireServer) -> None:
+    server.answers[:] = [answer_length("first loop"), answer_length("second loop")]
+    client = client_of(server)
+    first = asyncio.run(ask(client))  # (its connection is kept, on a loop that then ends)
+
+    async def again() -> object:
+        try:
+            return await ask(client)
+        finally:
+            await client.aclose()
+
+    second = asyncio.run(again())
+    assert isinstance(first, Reply) and isinstance(second, Reply) and second.content == "second loop"
+    assert [p.connection for p in server.posts] == [1, 2]

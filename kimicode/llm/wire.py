@@ -169,15 +169,21 @@ def _classes(httpx: ModuleType) -> tuple[type, type]:
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             conn, link = self._conn, self._conn.link
-            with _mapped(httpx, self._request, "read"):
-                while not self._over:
-                    event = conn.h11.next_event()
-                    if event is h11.NEED_DATA:
-                        conn.h11.receive_data(await link.read(self._timeout))
-                    elif type(event) is h11.Data:
-                        yield bytes(event.data)
-                    elif type(event) is h11.EndOfMessage or type(event) is h11.ConnectionClosed:
-                        self._end()
+            try:
+                with _mapped(httpx, self._request, "read"):
+                    while not self._over:
+                        event = conn.h11.next_event()
+                        if event is h11.NEED_DATA:
+                            conn.h11.receive_data(await link.read(self._timeout))
+                        elif type(event) is h11.Data:
+                            yield bytes(event.data)
+                        elif type(event) is h11.EndOfMessage or type(event) is h11.ConnectionClosed:
+                            self._end()
+                        else:  # (h11.PAUSED: nothing more will come that is HTTP)
+                            raise h11.RemoteProtocolError("the server's answer did not end as HTTP/1.1")
+            except BaseException:
+                await self.aclose()  # (a broken or abandoned body: its connection is not used again)
+                raise
 
         def _end(self) -> None:
             self._over = True
@@ -323,6 +329,6 @@ async def _send(
                 machine.receive_data(data)
             elif type(event) is h11.Response:
                 return event
-            elif type(event) is h11.ConnectionClosed:
-                raise h11.RemoteProtocolError(DISCONNECTED)
-            # (an InformationalResponse, 1xx, is passed over)
+            elif type(event) is not h11.InformationalResponse:  # (a 1xx is passed over)
+                # (ConnectionClosed, or PAUSED after a 101: neither is an answer to this request)
+                raise h11.RemoteProtocolError(DISCONNECTED if type(event) is h11.ConnectionClosed else "not HTTP/1.1")

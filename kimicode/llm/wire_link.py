@@ -128,8 +128,10 @@ class Link(asyncio.Protocol):
             raise self._error
 
     def close(self) -> None:
-        if self.transport is not None:
+        if self.transport is not None and not self.loop.is_closed():
             self.transport.close()
+        # (a connection kept from an event loop that has ended has no loop left to close it on: the socket
+        # closes when the transport is collected)
 
 
 async def open_link(host: str, port: int, tls: ssl.SSLContext | None, timeout: float | None) -> Link:
