@@ -189,3 +189,28 @@ def test_an_endless_header_block_or_chunk_line_is_cut_short(server: WireServer, 
     assert line.startswith(f"connection to {server.base_url} failed or broke mid-reply")
     # the client hung up after h11's bound, not after filling memory (a socket's buffers are a few MB at most)
     assert server.sent_bytes < 64 * wire.MAX_EVENT_BYTES
+
+
+def test_a_streamed_request_body_arrives_whole(server: WireServer) -> None:
+    import openai
+
+    from kimicode.llm.tls import shared_tls_context
+
+    httpx = wire.sdk_httpx(openai)
+    server.answers[:] = [answer_length("streamed")]
+    parts = [bytes([65 + n]) * (wire.FIRST_WRITE // 3) for n in range(5)]  # past the first write
+
+    async def body() -> Any:
+        for part in parts:
+            yield part
+
+    async def run() -> Any:
+        transport = wire.wire_transport(openai, server.base_url, shared_tls_context())
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.post(server.base_url + "/chat/completions", content=body())
+            return response.status_code, await response.aread()
+
+    status, answer = asyncio.run(run())
+    assert status == 200 and b"streamed" in answer
+    (posted,) = server.posts
+    assert b"transfer-encoding: chunked" in posted.head.lower() and posted.body == b"".join(parts)

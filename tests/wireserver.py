@@ -47,6 +47,15 @@ def chunked(body: bytes, pieces: int = 3) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
 
 
+def unchunked(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size, _, data = data.partition(b"\r\n")
+        n = int(size, 16)
+        out, data = out + data[:n], data[n + 2 :]
+    return out
+
+
 def answer_chunked(text: str = "hello", extra_head: bytes = b"") -> Answer:
     def send(conn: socket.socket, posted: Posted) -> bool:
         conn.sendall(HEAD + extra_head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(reply_events(text)))
@@ -147,12 +156,21 @@ class WireServer:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
-            while len(body) < length:
-                more = conn.recv(1 << 20)
-                if not more:
-                    return number
-                body += more
-            body, pending = body[:length], body[length:]
+            if b"transfer-encoding: chunked" in head.lower():
+                while b"\r\n0\r\n\r\n" not in b"\r\n" + body:
+                    more = conn.recv(1 << 20)
+                    if not more:
+                        return number
+                    body += more
+                body, _, pending = body.partition(b"0\r\n\r\n")  # (a test's body holds no such line)
+                body = unchunked(body)
+            else:
+                while len(body) < length:
+                    more = conn.recv(1 << 20)
+                    if not more:
+                        return number
+                    body += more
+                body, pending = body[:length], body[length:]
             if not head.startswith(b"POST"):
                 conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 return number

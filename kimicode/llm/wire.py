@@ -12,8 +12,8 @@ Invariants:
 - A kept connection the server ended, broke or wrote on meanwhile is not used (``Link.idle_and_open``); a
   request whose kept connection turns out dead before any byte of an answer came is sent once more on a new
   connection, never after a byte of the answer came (and never one whose body could not be kept to resend).
-- The request's head and (up to ``FIRST_WRITE`` bytes of) its body go out as one write; the answer's body
-  goes to httpx as it arrives.
+- The request's head and its body (a streamed body's first ``FIRST_WRITE`` bytes) go out as one write; the
+  answer's body goes to httpx as it arrives.
 - Failures are httpx's own exception classes, of the httpx the SDK uses (ConnectError, ConnectTimeout,
   ReadTimeout, WriteTimeout, ReadError, WriteError, RemoteProtocolError), so the SDK and llm/transport.py
   read them as they read the default transport's. The limits are the request's ``timeout`` extension.
@@ -41,7 +41,7 @@ from kimicode.llm.wire_link import Link, open_link
 ENV = "KIMICODE_HTTP_TRANSPORT"  # "httpx": the SDK's default transport instead of this one
 MAX_IDLE = 100  # idle connections kept per origin (the SDK's default client keeps as many)
 KEEPALIVE_S = 5.0  # an idle connection older than this is closed rather than used (as httpx's default)
-FIRST_WRITE = 256 * 1024  # body bytes sent with the head in one write (and kept, to send again if need be)
+FIRST_WRITE = 256 * 1024  # bytes of a streamed body sent with the head (and kept, to send again if need be)
 MAX_EVENT_BYTES = 100 * 1024  # the longest header block or chunk line taken from a server (as httpcore)
 
 Origin = tuple[str, str, int]
@@ -235,9 +235,14 @@ def _as_httpx(httpx: ModuleType, phase: str, exc: BaseException, request: Any) -
     return getattr(httpx, kind)(str(exc) or type(exc).__name__, request=request)
 
 
-async def _body_start(request: Any) -> tuple[list[bytes], AsyncIterator[bytes] | None]:
-    """The request body's first chunks (up to ``FIRST_WRITE`` bytes), and what is left of it to stream, if
-    anything: a body wholly in the first part can be sent again."""
+async def _body_start(httpx: ModuleType, request: Any) -> tuple[list[bytes], AsyncIterator[bytes] | None]:
+    """The request body's first chunks, and what is left of it to stream, if anything: a body in memory (the
+    SDK's bytes) is all of it, a streamed one its first ``FIRST_WRITE`` bytes. A body wholly in the first part
+    can be sent again."""
+    try:
+        return [request.content], None
+    except httpx.RequestNotRead:
+        pass  # (streamed)
     chunks: list[bytes] = []
     size = 0
     stream = request.stream.__aiter__()
@@ -256,7 +261,7 @@ async def _exchange(httpx: ModuleType, pool: Pool, request: Any, body_class: typ
     origin: Origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
     if scheme not in ("http", "https"):
         raise httpx.UnsupportedProtocol(f"no transport for {scheme!r} URLs", request=request)
-    chunks, rest = await _body_start(request)
+    chunks, rest = await _body_start(httpx, request)
     for attempt in (1, 2):
         conn = pool.take(origin)
         kept = conn is not None
