@@ -281,7 +281,7 @@ async def _exchange(httpx: ModuleType, pool: Pool, request: Any, body_class: typ
         break
     return httpx.Response(
         head.status_code,
-        headers=head.headers,
+        headers=head.headers.raw_items(),  # (the names as the server wrote them, as httpx keeps them)
         stream=body_class(pool, conn, request, timeouts.get("read")),
         extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
     )
