@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -214,3 +215,48 @@ def test_a_streamed_request_body_arrives_whole(server: WireServer) -> None:
     assert status == 200 and b"streamed" in answer
     (posted,) = server.posts
     assert b"transfer-encoding: chunked" in posted.head.lower() and posted.body == b"".join(parts)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_server_that_never_reads_the_request_is_a_write_timeout(transport: str) -> None:
+    import openai
+
+    from kimicode.llm.tls import shared_tls_context
+
+    httpx = wire.sdk_httpx(openai)
+    deaf = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog: nothing is ever read
+    deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    url = f"http://127.0.0.1:{deaf.getsockname()[1]}/v1/chat/completions"
+
+    async def run() -> BaseException | None:
+        ours = wire.wire_transport(openai, url, shared_tls_context()) if transport == "wire" else None
+        async with httpx.AsyncClient(transport=ours, timeout=0.3) as client:
+            try:
+                await client.post(url, content=b"x" * (64 << 20))  # more than any socket buffers hold
+            except httpx.TransportError as exc:
+                return exc
+        return None
+
+    try:
+        error = asyncio.run(run())
+    finally:
+        deaf.close()
+    assert isinstance(error, httpx.WriteTimeout)
+
+
+def test_a_request_larger_than_one_write_arrives_whole(server: WireServer) -> None:
+    server.answers[:] = [answer_length("big")]
+    config = client_config(server.base_url)
+    history = "é" * (3 * wire.FIRST_WRITE)
+
+    async def run() -> Any:
+        client = ChatClient(config, profile_for(config.model))
+        try:
+            return await client.complete([{"role": "user", "content": history}], [], thinking=False)
+        finally:
+            await client.aclose()
+
+    reply = asyncio.run(run())
+    assert isinstance(reply, Reply) and reply.content == "big"
+    (posted,) = server.posts
+    assert json.loads(posted.body)["messages"][-1]["content"] == history

@@ -12,8 +12,8 @@ Invariants:
 - A kept connection the server ended, broke or wrote on meanwhile is not used (``Link.idle_and_open``); a
   request whose kept connection turns out dead before any byte of an answer came is sent once more on a new
   connection, never after a byte of the answer came (and never one whose body could not be kept to resend).
-- The request's head and its body (a streamed body's first ``FIRST_WRITE`` bytes) go out as one write; the
-  answer's body goes to httpx as it arrives.
+- A request of up to ``FIRST_WRITE`` bytes (head and body; a streamed body's first part) goes out as one
+  write, a larger one in pieces of that size; the answer's body goes to httpx as it arrives.
 - Failures are httpx's own exception classes, of the httpx the SDK uses (ConnectError, ConnectTimeout,
   ReadTimeout, WriteTimeout, ReadError, WriteError, RemoteProtocolError), so the SDK and llm/transport.py
   read them as they read the default transport's. The limits are the request's ``timeout`` extension.
@@ -41,7 +41,7 @@ from kimicode.llm.wire_link import Link, open_link
 ENV = "KIMICODE_HTTP_TRANSPORT"  # "httpx": the SDK's default transport instead of this one
 MAX_IDLE = 100  # idle connections kept per origin (the SDK's default client keeps as many)
 KEEPALIVE_S = 5.0  # an idle connection older than this is closed rather than used (as httpx's default)
-FIRST_WRITE = 256 * 1024  # bytes of a streamed body sent with the head (and kept, to send again if need be)
+FIRST_WRITE = 256 * 1024  # a request up to this size is one write (and a streamed body's part kept to resend)
 MAX_EVENT_BYTES = 100 * 1024  # the longest header block or chunk line taken from a server (as httpcore)
 
 Origin = tuple[str, str, int]
@@ -300,13 +300,21 @@ async def _send(
     machine, link = conn.h11, conn.link
     url = request.url
     out: list[bytes] = [machine.send(h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw)) or b""]
-    out += [machine.send(h11.Data(data=chunk)) or b"" for chunk in chunks if chunk]
+    for chunk in chunks:
+        if chunk:  # (passed through: a large body is not copied to be framed)
+            out += machine.send_with_data_passthrough(h11.Data(data=chunk)) or []
     if rest is None:
         out.append(machine.send(h11.EndOfMessage()) or b"")
     write_timeout = timeouts.get("write")
     try:
         with _mapped(httpx, request, "write"):
-            await link.write(b"".join(out), write_timeout)
+            if sum(map(len, out)) <= FIRST_WRITE:
+                await link.write(b"".join(out), write_timeout)
+            else:  # in pieces, each waiting for the socket to take the last: the buffer stays small
+                for part in out:
+                    view = memoryview(part)
+                    for start in range(0, len(view), FIRST_WRITE):
+                        await link.write(view[start : start + FIRST_WRITE], write_timeout)
             if rest is not None:
                 async for chunk in rest:
                     if chunk:

@@ -109,7 +109,7 @@ class Link(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def write(self, data: bytes, timeout: float | None) -> None:
+    async def write(self, data: bytes | memoryview, timeout: float | None) -> None:
         """Hands ``data`` to the socket as one write; waits (up to ``timeout`` s) only when its buffer is full."""
         transport = self.transport
         if transport is None or transport.is_closing():
