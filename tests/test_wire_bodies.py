@@ -4,6 +4,7 @@ same reply, or the same one-line error, as through httpx's own transport (KIMICO
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import json
 import socket
@@ -260,3 +261,37 @@ def test_a_request_larger_than_one_write_arrives_whole(server: WireServer) -> No
     assert isinstance(reply, Reply) and reply.content == "big"
     (posted,) = server.posts
     assert json.loads(posted.body)["messages"][-1]["content"] == history
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_server_whose_queue_is_full_is_a_connect_timeout(transport: str) -> None:
+    import openai
+
+    from kimicode.llm.tls import shared_tls_context
+
+    httpx = wire.sdk_httpx(openai)
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    waiting = [socket.socket() for _ in range(3)]  # never accepted: the queue fills, later SYNs are dropped
+    for sock in waiting:
+        sock.setblocking(False)
+        assert sock.connect_ex(("127.0.0.1", port)) in (0, errno.EINPROGRESS)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+
+    async def run() -> BaseException | None:
+        ours = wire.wire_transport(openai, url, shared_tls_context()) if transport == "wire" else None
+        async with httpx.AsyncClient(transport=ours, timeout=0.3) as client:
+            try:
+                await client.post(url, content=b"{}")
+            except httpx.TransportError as exc:
+                return exc
+        return None
+
+    try:
+        error = asyncio.run(run())
+    finally:
+        for sock in [*waiting, full]:
+            sock.close()
+    assert isinstance(error, httpx.ConnectTimeout)
