@@ -8,7 +8,8 @@ builds the request, sets its headers and maps its status errors, httpx still dec
 
 Invariants:
 - Connections are kept per origin (scheme, host, port), at most ``MAX_IDLE`` idle each, for ``KEEPALIVE_S``
-  seconds (what the SDK's default client kept). Requests at once each get a connection of their own.
+  seconds (what the SDK's default client kept). Requests at once each get a connection of their own, with
+  no cap here: the endpoint's limiter (llm/limiter.py) bounds the requests in flight, so no PoolTimeout.
 - A kept connection the server ended, broke or wrote on meanwhile is not used (``Link.idle_and_open``); a
   request whose kept connection turns out dead before any byte of an answer came is sent once more on a new
   connection, never after a byte of the answer came (and never one whose body could not be kept to resend).
