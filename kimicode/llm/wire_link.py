@@ -87,7 +87,7 @@ class Link(asyncio.Protocol):
 
     async def read(self, timeout: float | None) -> bytes:
         """What arrived since the last read, waiting up to ``timeout`` s for something to arrive."""
-        if not self._received:
+        while not self._received:
             if self._ended:
                 if self._error is not None:
                     raise self._error
@@ -95,12 +95,11 @@ class Link(asyncio.Protocol):
             waiter = self._reader = self.loop.create_future()
             timer = self.loop.call_later(timeout, _expire, waiter) if timeout is not None else None
             try:
-                await waiter
+                await waiter  # (woken by data, an end, or an error)
             finally:
                 self._reader = None
                 if timer is not None:
                     timer.cancel()
-            return await self.read(timeout)  # (woken: data, an end, or an error is there now)
         data = self._received.popleft() if len(self._received) == 1 else b"".join(self._received)
         self._received.clear()
         self._size = 0
