@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,7 @@ from kimicode.llm.client import ChatClient
 from kimicode.llm.errors import LLMError
 from kimicode.llm.profiles import profile_for
 from kimicode.llm.reply import Reply
+from tests.clirun import cli_env
 from tests.fake_llm import FakeLLM
 from tests.fake_llm import Reply as Scripted
 from tests.wireserver import Answer, Posted, WireServer, answer_chunked, answer_length, ask, client_config
@@ -235,3 +239,13 @@ def test_a_client_used_again_on_another_event_loop_opens_a_new_connection(server
     second = asyncio.run(again())
     assert isinstance(first, Reply) and isinstance(second, Reply) and second.content == "second loop"
     assert [p.connection for p in server.posts] == [1, 2]
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_do_not_load_the_transport(flag: str, tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home", PYTHONPROFILEIMPORTTIME="1")
+    done = subprocess.run([sys.executable, "-m", "kimicode", flag], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "kimicode.cli" in imported or "kimicode" in imported  # (the import log is there to look at)
+    assert not {wire.__name__, "kimicode.llm.wire_link", "h11"} & imported
