@@ -249,3 +249,19 @@ def test_version_and_help_do_not_load_the_transport(flag: str, tmp_path: Path) -
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "kimicode.cli" in imported or "kimicode" in imported  # (the import log is there to look at)
     assert not {wire.__name__, "kimicode.llm.wire_link", "h11"} & imported
+
+
+def test_a_connection_idle_past_the_keep_alive_is_not_used(server: WireServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wire, "KEEPALIVE_S", 0.0)  # every kept connection is too old by its next request
+    server.answers[:] = [answer_length("one"), answer_length("two")]
+
+    async def run() -> list[object]:
+        client = client_of(server)
+        try:
+            return [await ask(client), await ask(client)]
+        finally:
+            await client.aclose()
+
+    assert all(isinstance(r, Reply) for r in asyncio.run(run()))
+    assert [p.connection for p in server.posts] == [1, 2]
+    assert server.wait_for(lambda: server.closed == 2)  # (the old one was closed, not left open)
