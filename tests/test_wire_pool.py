@@ -265,3 +265,22 @@ def test_a_connection_idle_past_the_keep_alive_is_not_used(server: WireServer, m
     assert all(isinstance(r, Reply) for r in asyncio.run(run()))
     assert [p.connection for p in server.posts] == [1, 2]
     assert server.wait_for(lambda: server.closed == 2)  # (the old one was closed, not left open)
+
+
+def test_the_request_sent_once_more_goes_on_a_new_connection_not_another_kept_one(server: WireServer) -> None:
+    def only_new_connections(conn: socket.socket, posted: Posted) -> bool:
+        return posted.connection > 2 and answer_length("fresh")(conn, posted)  # (the first two die unanswered)
+
+    server.answers[:] = [held_until(server, 2)] * 2 + [only_new_connections] * 3
+
+    async def run() -> object:
+        client = client_of(server)
+        try:
+            await asyncio.gather(ask(client), ask(client))  # two connections kept
+            return await ask(client)
+        finally:
+            await client.aclose()
+
+    reply = asyncio.run(run())
+    assert isinstance(reply, Reply) and reply.content == "fresh"
+    assert [p.connection for p in server.posts[2:]] in ([1, 3], [2, 3])

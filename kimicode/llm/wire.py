@@ -264,7 +264,7 @@ async def _exchange(httpx: ModuleType, pool: Pool, request: Any, body_class: typ
         raise httpx.UnsupportedProtocol(f"no transport for {scheme!r} URLs", request=request)
     chunks, rest = await _body_start(httpx, request)
     for attempt in (1, 2):
-        conn = pool.take(origin)
+        conn = pool.take(origin) if attempt == 1 else None  # (once more: on a new connection)
         kept = conn is not None
         if conn is None:
             with _mapped(httpx, request, "connect"):
