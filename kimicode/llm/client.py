@@ -111,8 +111,10 @@ class ChatClient:
             if self._sdk is None:
                 from kimicode.llm.sdk_import import import_sdk
                 from kimicode.llm.tls import shared_tls_context
+                from kimicode.llm.wire import wire_transport
 
                 openai = import_sdk()  # heavy: only when a request is made
+                tls = shared_tls_context()
 
                 # A plain number is the limit for each network operation: connecting, and every read of the
                 # stream. So this is the stall limit (no byte for that long); the total deadline across
@@ -123,9 +125,13 @@ class ChatClient:
                     base_url=self.config.base_url,
                     max_retries=0,  # retries live here, where broken streams are retried too
                     timeout=timeout,
-                    # The SDK's own default client, but with the process's TLS context (made once: llm/tls.py).
+                    # The SDK's own default client, but with the process's TLS context (made once: llm/tls.py)
+                    # and kimicode's connections (llm/wire.py; httpx's own where a proxy is to be used).
                     http_client=openai.DefaultAsyncHttpxClient(
-                        base_url=self.config.base_url, timeout=timeout, verify=shared_tls_context()
+                        base_url=self.config.base_url,
+                        timeout=timeout,
+                        verify=tls,
+                        transport=wire_transport(openai, self.config.base_url, tls),
                     ),
                 )
             return self._sdk
