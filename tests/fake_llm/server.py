@@ -7,6 +7,7 @@ injected fault. Every request is recorded so tests can assert what a client real
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import socket
@@ -24,7 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fake_llm import vendors, wire
+from tests.fake_llm import http11, vendors, wire
 from tests.fake_llm.recorded import RecordedRequest
 from tests.fake_llm.script import Fault, Reply, format_seconds
 
@@ -288,6 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HTTPServer
     server_version = "fake-llm/1"
+    raw_requestline: bytes
 
     # ---- plumbing --------------------------------------------------------------------------------------
 
@@ -304,6 +306,30 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.app._track(self.connection, False)
+
+    def parse_request(self) -> bool:
+        """A plain HTTP/1.1 request line and head, read without http.server's email parser (see
+        http11); any other request line is http.server's to judge, with its own errors."""
+        plain = http11.plain_request_line(self.raw_requestline)
+        if plain is None:
+            return super().parse_request()
+        self.command, self.path = plain
+        self.requestline = self.raw_requestline.decode("ascii").rstrip("\r\n")
+        self.request_version = "HTTP/1.1"
+        self.close_connection = False
+        try:
+            self.headers = http11.read_headers(self.rfile)
+        except http.client.LineTooLong as error:
+            self.send_error(431, "Line too long", str(error))
+            return False
+        except http.client.HTTPException as error:
+            self.send_error(431, "Too many headers", str(error))
+            return False
+        if self.headers.get("Connection", "").lower() == "close":  # (keep-alive is the HTTP/1.1 default)
+            self.close_connection = True
+        if self.headers.get("Expect", "").lower() == "100-continue":
+            return self.handle_expect_100()
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.app.verbose:

@@ -1,0 +1,87 @@
+"""The scripted server's own header reader gives what http.client's email-based one gives, byte for byte."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import random
+
+import pytest
+
+from tests.fake_llm import http11
+
+
+def stdlib(block: bytes) -> object:
+    try:
+        return http.client.parse_headers(io.BytesIO(block)).items()
+    except http.client.HTTPException as error:
+        return (type(error), str(error))
+
+
+def ours(block: bytes) -> object:
+    try:
+        return http11.read_headers(io.BytesIO(block)).items()
+    except http.client.HTTPException as error:
+        return (type(error), str(error))
+
+
+BLOCKS = [
+    b"\r\n",
+    b"",
+    b"Host: a\r\nContent-Length: 5\r\n\r\nbody!",
+    b"Host: a\nX: b\n\n",
+    b"x-dup: a\r\nX-Dup: b\r\nX-Empty:\r\nx-TAB:\tt \t\r\nX-Colon: a:b: c\r\n\r\n",
+    b"X-Folded: one\r\n two\r\n\tthree\r\n\r\n",
+    b" First: folded\r\nX: 1\r\n\r\n",
+    b"Broken header line\r\nX-After: 1\r\n\r\n",
+    b": nameless\r\nX-B:  spaced  \r\n\r\n",
+    b"X Bad: 1\r\nX-C: 2\r\n\r\n",
+    b"From me: 1\r\nX-D: 2\r\n\r\n",
+    b"From: me\r\nX-D: 2\r\n\r\n",
+    b"X-R: a\rb\r\n\r\n",
+    b"X-Name: caf\xc3\xa9 \xff\x85\xa0\r\n\r\n",
+    b"X-Cut: no end of line",
+    b"X: 1\r\n",
+    b"X-Long: " + b"a" * http11.MAX_LINE + b"\r\n\r\n",
+    b"X-Long: " + b"a" * (http11.MAX_LINE - 10) + b"\r\n\r\n",
+    b"X-A: 1\r\n" * http11.MAX_HEADERS + b"\r\n",
+    b"X-A: 1\r\n" * (http11.MAX_HEADERS - 1) + b"\r\n",
+]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_a_header_block_reads_as_http_client_reads_it(block: bytes) -> None:
+    assert ours(block) == stdlib(block)
+
+
+def test_random_header_blocks_read_as_http_client_reads_them() -> None:
+    rng = random.Random(7)
+    alphabet = [b"a", b"X", b"-", b":", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\xe9", b"\x00", b"From ", b"\x7f"]
+    for _ in range(3000):
+        block = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30))) + b"\r\n\r\n"
+        assert ours(block) == stdlib(block), block
+
+
+def test_the_rest_of_the_stream_is_left_unread() -> None:
+    stream = io.BytesIO(b"X: 1\r\n\r\nthe body")
+    http11.read_headers(stream)
+    assert stream.read() == b"the body"
+
+
+@pytest.mark.parametrize(
+    ("line", "plain"),
+    [
+        (b"POST /v1/chat/completions HTTP/1.1\r\n", ("POST", "/v1/chat/completions")),
+        (b"GET /v1/models?x=1 HTTP/1.1\n", ("GET", "/v1/models?x=1")),
+        (b"GET //v1/models HTTP/1.1\r\n", None),  # http.server rewrites the path
+        (b"GET /v1/models HTTP/1.0\r\n", None),
+        (b"GET /v1/models HTTP/2.0\r\n", None),
+        (b"GET  /v1/models HTTP/1.1\r\n", None),
+        (b"GET /v1/\xa0models HTTP/1.1\r\n", None),
+        (b"GET /v1/models HTTP/1.1 x\r\n", None),
+        (b"GET /v1/models HTTP/1.1", None),
+        (b"GARBAGE\r\n", None),
+    ],
+)
+def test_only_plain_request_lines_skip_http_server(line: bytes, plain: tuple[str, str] | None) -> None:
+    assert http11.plain_request_line(line) == plain
