@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import random
 
 import pytest
@@ -85,3 +86,34 @@ def test_the_rest_of_the_stream_is_left_unread() -> None:
 )
 def test_only_plain_request_lines_skip_http_server(line: bytes, plain: tuple[str, str] | None) -> None:
     assert http11.plain_request_line(line) == plain
+
+
+def loads_or_none(raw: bytes) -> object:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b'{"model": "m", "messages": [{"role": "user", "content": "h\xc3\xa9 \xe2\x9c\x93"}]}',
+        b'{"s": "\xed\xa0\x80"}',  # a surrogate encoded in UTF-8: json.loads(bytes) takes it
+        b'{"s": "\\ud800"}',
+        b'{"bad": "\xff"}',
+        b"\xef\xbb\xbf{}",
+        '{"u": "é"}'.encode("utf-16"),
+        '{"u": "é"}'.encode("utf-16-le"),
+        '{"u": "é"}'.encode("utf-32"),
+        b"null",
+        b"[1, 2]",
+        b"NaN",
+        b"{not json",
+        b"{} trailing",
+        b" \n{}",
+    ],
+)
+def test_a_body_parses_as_json_loads_parses_it(raw: bytes) -> None:
+    assert repr(http11.parse_json(raw)) == repr(loads_or_none(raw))  # (repr: NaN != NaN)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 # http.client's limits, which http.server answers 431 for.
 MAX_LINE: int = http.client._MAXLINE  # type: ignore[attr-defined]  # (not in the stubs)
@@ -60,3 +61,19 @@ def read_headers(rfile: _Lines) -> http.client.HTTPMessage:
         name, _, value = line.decode("iso-8859-1").partition(":")
         message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
     return message
+
+
+def parse_json(raw: bytes) -> Any:
+    """``json.loads(raw)``, or None when ``raw`` is empty or not JSON. UTF-8 that decodes strictly is the
+    text json.loads would decode with "surrogatepass", and a strict decoder is the quicker one."""
+    if not raw:
+        return None
+    try:
+        if json.detect_encoding(raw) == "utf-8":
+            try:
+                return json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:  # maybe encoded surrogates, which json.loads(raw) reads
+                pass
+        return json.loads(raw)
+    except ValueError:
+        return None

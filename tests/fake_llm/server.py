@@ -289,6 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HTTPServer
     server_version = "fake-llm/1"
+    rbufsize = 1 << 16  # a request of a long conversation in one read, not one per 8 KB
     raw_requestline: bytes
 
     # ---- plumbing --------------------------------------------------------------------------------------
@@ -400,17 +401,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         raw = self._read_body()
         received = time.perf_counter()
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
         self.recorded = RecordedRequest(
             path=urlsplit(self.path).path,
             method=self.command,
-            headers={name.lower(): value for name, value in self.headers.items()},
-            body=body,
+            # (raw_items is items here: http.client's values are Latin-1 text, never with the surrogates
+            # that items() would wrap)
+            headers={name.lower(): value for name, value in self.headers.raw_items()},
+            body=http11.parse_json(raw),
             raw=raw,
             time=time.time(),
             received=received,
@@ -596,16 +593,21 @@ class _Handler(BaseHTTPRequestHandler):
         events = plan.body + plan.closing
         if fault is not None and fault.kind == "drop_mid_stream":
             events = plan.body[: fault.after_chunks]
+        stall_at = fault.after_chunks if fault is not None and fault.kind in ("stall", "trickle") else -1
+        delay = turn.reply.chunk_delay
+        write = self.wfile.write
+        last = len(events) - 1
         ended = 0.0
         for number, event in enumerate(events):
-            if number:
-                self.app._pause(turn.reply.chunk_delay)
-            if fault is not None and number == fault.after_chunks and fault.kind in ("stall", "trickle"):
+            if number and delay:
+                self.app._pause(delay)
+            if number == stall_at:
                 self._stall_or_trickle(fault)
-            # The last event's write is when the client can have all it needs: noted before it, since the
-            # client may act on it (and send its next request) before this thread runs on.
-            ended = time.perf_counter()
-            self._write_chunk(event)
+            if number == last:
+                # The last event's write is when the client can have all it needs: noted before it, since
+                # the client may act on it (and send its next request) before this thread runs on.
+                ended = time.perf_counter()
+            write(b"%x\r\n%s\r\n" % (len(event), event))
         if fault is not None and fault.kind == "drop_mid_stream":
             raise _ClientGone
         self.wfile.write(b"0\r\n\r\n")
