@@ -407,11 +407,12 @@ class _Handler(BaseHTTPRequestHandler):
             # (raw_items is items here: http.client's values are Latin-1 text, never with the surrogates
             # that items() would wrap)
             headers={name.lower(): value for name, value in self.headers.raw_items()},
-            body=http11.parse_json(raw),
             raw=raw,
             time=time.time(),
             received=received,
         )
+        self.body: Any = http11.parse_json(raw)
+        self.recorded.offer(self.body)
         self.app._record(self.recorded)
         try:
             self._route()
@@ -422,6 +423,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             if self.recorded.status is None:
                 self._send_error(500, f"fake_llm: {type(error).__name__}: {error}", "server_error")
+        finally:
+            self.recorded.withdraw()
+            self.body = None
 
     def _route(self) -> None:
         if not self._authorized():
@@ -471,7 +475,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.app._leave_chat()
 
     def _answer_chat(self) -> None:
-        body = self.recorded.body
+        body = self.body
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self._send_error(400, "Invalid request: body must be JSON with a messages list", "invalid_request_error")
             return
