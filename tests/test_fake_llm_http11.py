@@ -12,16 +12,20 @@ import pytest
 from tests.fake_llm import http11
 
 
-def stdlib(block: bytes) -> object:
+def ours(block: bytes, buffered: bool) -> object:
+    """Read line by line (buffered=False) or, as the server reads, from a buffered reader that has the
+    block at hand; and what is left to read after it."""
+    stream = io.BufferedReader(io.BytesIO(block), 1 << 16) if buffered else io.BytesIO(block)
     try:
-        return http.client.parse_headers(io.BytesIO(block)).items()
+        return http11.read_headers(stream).items(), stream.read()
     except http.client.HTTPException as error:
         return (type(error), str(error))
 
 
-def ours(block: bytes) -> object:
+def reference(block: bytes) -> object:
+    stream = io.BytesIO(block)
     try:
-        return http11.read_headers(io.BytesIO(block)).items()
+        return http.client.parse_headers(stream).items(), stream.read()
     except http.client.HTTPException as error:
         return (type(error), str(error))
 
@@ -47,12 +51,18 @@ BLOCKS = [
     b"X-Long: " + b"a" * (http11.MAX_LINE - 10) + b"\r\n\r\n",
     b"X-A: 1\r\n" * http11.MAX_HEADERS + b"\r\n",
     b"X-A: 1\r\n" * (http11.MAX_HEADERS - 1) + b"\r\n",
+    b"X-A: 1\r\n" * (http11.MAX_HEADERS - 2) + b"\r\n",
+    b"\r\nX: not a header but the body\r\n\r\n",
+    b"\nX: 1\r\n\r\n",
+    b"X: 1\r\nY: 2\r\n\r\nZ: body\r\n\r\n",
+    b"X: " + b"a" * (http11.MAX_LINE - 9) + b"\r\n\r\n",
 ]
 
 
+@pytest.mark.parametrize("buffered", [False, True])
 @pytest.mark.parametrize("block", BLOCKS)
-def test_a_header_block_reads_as_http_client_reads_it(block: bytes) -> None:
-    assert ours(block) == stdlib(block)
+def test_a_header_block_reads_as_http_client_reads_it(block: bytes, buffered: bool) -> None:
+    assert ours(block, buffered) == reference(block)
 
 
 def test_random_header_blocks_read_as_http_client_reads_them() -> None:
@@ -60,7 +70,15 @@ def test_random_header_blocks_read_as_http_client_reads_them() -> None:
     alphabet = [b"a", b"X", b"-", b":", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\xe9", b"\x00", b"From ", b"\x7f"]
     for _ in range(3000):
         block = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30))) + b"\r\n\r\n"
-        assert ours(block) == stdlib(block), block
+        assert ours(block, False) == ours(block, True) == reference(block), block
+
+
+def test_a_plain_block_at_hand_is_taken_in_one_piece() -> None:
+    stream = io.BufferedReader(io.BytesIO(b"Host: a\r\nX-B:\t b \r\n\r\nbody"), 1 << 16)
+    assert http11._buffered_block(stream) == b"Host: a\r\nX-B:\t b \r\n\r\n"
+    assert stream.read() == b"body"
+    folded = io.BufferedReader(io.BytesIO(b"Host: a\r\n b\r\n\r\n"), 1 << 16)
+    assert http11._buffered_block(folded) is None and folded.read(4) == b"Host"  # left to the line reader
 
 
 def test_the_rest_of_the_stream_is_left_unread() -> None:

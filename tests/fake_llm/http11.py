@@ -25,10 +25,15 @@ _PLAIN_REQUEST_LINE = re.compile(rb"([!-~]+) (/[!-~]*) HTTP/1\.1\r?\n")
 # `name: value`, a name of visible characters but ':' and no line break but the one ending the line:
 # what the email parser takes as one field, its value the rest of the line less leading blanks.
 _PLAIN_FIELD = re.compile(rb"[!-9;-~]+:[^\r\n]*\r?\n")
+# A block of such lines, each ending in CRLF, then the blank line; and its fields, values less leading blanks.
+_PLAIN_BLOCK = re.compile(rb"(?:[!-9;-~]+:[^\r\n]*\r\n)*\r\n")
+_FIELDS = re.compile(r"([!-9;-~]+):[ \t]*([^\r\n]*)\r\n")  # (in the block decoded as Latin-1)
 
 
 class _Lines(Protocol):
     def readline(self, size: int = -1, /) -> bytes: ...
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def plain_request_line(raw: bytes) -> tuple[str, str] | None:
@@ -42,6 +47,12 @@ def plain_request_line(raw: bytes) -> tuple[str, str] | None:
 def read_headers(rfile: _Lines) -> http.client.HTTPMessage:
     """The header block up to its blank line, as http.client.parse_headers returns it (same limits,
     same errors, the same fields in the same order)."""
+    block = _buffered_block(rfile)
+    if block is not None:
+        message = http.client.HTTPMessage()
+        for name, value in _FIELDS.findall(block.decode("iso-8859-1")):
+            message.set_raw(name, value)
+        return message
     lines: list[bytes] = []
     plain = True
     while True:
@@ -61,6 +72,27 @@ def read_headers(rfile: _Lines) -> http.client.HTTPMessage:
         name, _, value = line.decode("iso-8859-1").partition(":")
         message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
     return message
+
+
+def _buffered_block(rfile: _Lines) -> bytes | None:
+    """A plain header block already whole in the read buffer, taken from it in one read (rather than a
+    readline per field); None, and nothing taken, for anything else."""
+    peek = getattr(rfile, "peek", None)
+    if peek is None:
+        return None
+    buffered: bytes = peek(MAX_LINE)  # what is buffered (one read first if nothing is)
+    if buffered.startswith(b"\r\n"):
+        block = b"\r\n"
+    else:
+        end = buffered.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        block = buffered[: end + 4]
+    # Within the limits (no line can be too long in a block this short) and plain: else the loop decides.
+    if len(block) > MAX_LINE or block.count(b"\r\n") > MAX_HEADERS or not _PLAIN_BLOCK.fullmatch(block):
+        return None
+    rfile.read(len(block))
+    return block
 
 
 def parse_json(raw: bytes) -> Any:

@@ -291,6 +291,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "fake-llm/1"
     rbufsize = 1 << 16  # a request of a long conversation in one read, not one per 8 KB
     raw_requestline: bytes
+    first_fields: dict[str, str]
+    last_fields: dict[str, str]
 
     # ---- plumbing --------------------------------------------------------------------------------------
 
@@ -313,7 +315,10 @@ class _Handler(BaseHTTPRequestHandler):
         http11); any other request line is http.server's to judge, with its own errors."""
         plain = http11.plain_request_line(self.raw_requestline)
         if plain is None:
-            return super().parse_request()
+            parsed = super().parse_request()
+            if parsed:
+                self._index_headers()
+            return parsed
         self.command, self.path = plain
         self.requestline = self.raw_requestline.decode("ascii").rstrip("\r\n")
         self.request_version = "HTTP/1.1"
@@ -326,11 +331,24 @@ class _Handler(BaseHTTPRequestHandler):
         except http.client.HTTPException as error:
             self.send_error(431, "Too many headers", str(error))
             return False
-        if self.headers.get("Connection", "").lower() == "close":  # (keep-alive is the HTTP/1.1 default)
+        self._index_headers()
+        if self.first_fields.get("connection", "").lower() == "close":  # (keep-alive is the HTTP/1.1 default)
             self.close_connection = True
-        if self.headers.get("Expect", "").lower() == "100-continue":
+        if self.first_fields.get("expect", "").lower() == "100-continue":
             return self.handle_expect_100()
         return True
+
+    def _index_headers(self) -> None:
+        # By lower-case name: the first of a repeated field, as headers.get() finds it (each get is a walk of
+        # every field), and the last, as requests are recorded. (raw_items is items here: http.client's
+        # values are Latin-1 text, never with the surrogates that items() would wrap.)
+        pairs = list(self.headers.raw_items())
+        self.last_fields = {name.lower(): value for name, value in pairs}
+        self.first_fields = (
+            self.last_fields
+            if len(self.last_fields) == len(pairs)
+            else {name.lower(): value for name, value in reversed(pairs)}
+        )
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.app.verbose:
@@ -352,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if "chunked" in self.first_fields.get("transfer-encoding", "").lower():
             parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
@@ -362,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(parts)
                 parts.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
+        length = int(self.first_fields.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
     def _abort(self) -> None:
@@ -404,9 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.recorded = RecordedRequest(
             path=urlsplit(self.path).path,
             method=self.command,
-            # (raw_items is items here: http.client's values are Latin-1 text, never with the surrogates
-            # that items() would wrap)
-            headers={name.lower(): value for name, value in self.headers.raw_items()},
+            headers=self.last_fields,
             raw=raw,
             time=time.time(),
             received=received,
