@@ -35,7 +35,7 @@ _MASKS = [
     (re.compile(rb"chatcmpl-[0-9a-f]{24}"), None),
     (re.compile(rb"call_[0-9a-f]{24}"), None),
     (re.compile(rb"file-[0-9a-f]{20}"), None),
-    (re.compile(rb'"created(?:_at)?": (\d+)'), 1),
+    (re.compile(rb'"created(?:_at)?": ?(\d+)'), 1),
     (re.compile(rb"\r\nDate: ([^\r]*)"), 1),
     (re.compile(rb"\r\nServer: ([^\r]*)"), 1),
 ]

@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.fake_llm import Fault, Reply, ToolCall, wire
+from tests.fake_llm import FakeLLM, Fault, Reply, ToolCall, wire
+
+
+def compact(value: Any) -> bytes:
+    """As the real services write JSON: no blank after "," or ":", non-ASCII as UTF-8."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def reference_events(turn: wire.Turn, usage_style: str, include_usage: bool) -> list[bytes]:
@@ -28,7 +33,7 @@ def reference_events(turn: wire.Turn, usage_style: str, include_usage: bool) -> 
         }
         if usage_nulls:
             payload["usage"] = None
-        return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+        return b"data: " + compact(payload) + b"\n\n"
 
     size = reply.chunk_size
     events = [chunk({"role": "assistant", "content": ""})]
@@ -51,7 +56,7 @@ def reference_events(turn: wire.Turn, usage_style: str, include_usage: bool) -> 
     if include_usage:
         last = {"id": turn.completion_id, "object": "chat.completion.chunk", "created": turn.created,
                 "model": turn.model, "choices": [], "usage": turn.usage}
-        events.append(b"data: " + json.dumps(last, ensure_ascii=False).encode() + b"\n\n")
+        events.append(b"data: " + compact(last) + b"\n\n")
     return [*events, wire.DONE_EVENT]
 
 
@@ -98,3 +103,24 @@ def test_a_lone_surrogate_fails_the_plan_as_json_dumps_does() -> None:
         reference_events(turn, "moonshot", False)
     with pytest.raises(UnicodeEncodeError):  # before any byte is written: the server answers 500
         wire.stream_plan(turn, "moonshot", False)
+
+
+def test_answers_are_compact_json_as_the_real_services_send_them() -> None:
+    """OpenAI and Moonshot write each chunk, and a whole completion, with no blank after "," or ":"."""
+    import http.client
+
+    reply = Reply(content="ünï ✓", reasoning="r", tool_calls=[ToolCall("bash", {"command": "ls -l"})])
+    with FakeLLM(require_key=False) as fake:
+        fake.script(reply, reply)
+        answers = []
+        for stream in (True, False):
+            connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+            connection.request("POST", "/v1/chat/completions", body=json.dumps(body))
+            answers.append(connection.getresponse().read())
+            connection.close()
+    streamed, whole = answers
+    events = [event.removeprefix(b"data: ") for event in streamed.split(b"\n\n") if event]
+    assert events[-1] == b"[DONE]" and len(events) > 5
+    assert all(event == compact(json.loads(event)) for event in events[:-1])
+    assert whole == compact(json.loads(whole))

@@ -647,7 +647,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
     def _complete(self, turn: wire.Turn) -> None:
-        data = json.dumps(wire.completion_body(turn, self.app.usage_style), ensure_ascii=False).encode()
+        data = wire.dumps(wire.completion_body(turn, self.app.usage_style)).encode()
         fault = turn.reply.fault
         if fault is not None and fault.kind == "malformed_chunk":
             self._send_bytes(200, data[: len(data) // 2])  # declared length matches, content is not JSON
