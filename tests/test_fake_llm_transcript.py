@@ -5,8 +5,10 @@ wrote, one entry per socket write (so the write boundaries are part of what is c
 recorded of each request. Values that differ run to run (ids, clocks, the Python version in `Server:`) are
 masked with strings of the same length, so chunk sizes and Content-Length stay comparable.
 
-The transcript was taken from the server as it was before it was made cheaper per request; any change to
-the bytes, the writes or the recorded requests fails here. After an intended change to what clients see:
+The transcript was taken from the server as it was before it was made cheaper per request, and retaken
+once since, when its JSON became compact as the real services write it (every value, write and recording
+the same; only the separators, and so the sizes, changed). Any other change to the bytes, the writes or the
+recorded requests fails here. After an intended change to what clients see:
 `python -m tests.test_fake_llm_transcript --write` and review the diff of tests/fake_llm_transcript.json.
 """
 
