@@ -7,7 +7,6 @@ injected fault. Every request is recorded so tests can assert what a client real
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import socket
@@ -283,16 +282,13 @@ def _shutdown_quietly(connection: socket.socket) -> None:
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(http11.PlainHeadHandler):
     protocol_version = "HTTP/1.1"
     # Streams are many small writes; with Nagle on, each waits ~40 ms for the client's delayed ACK.
     disable_nagle_algorithm = True
     server: _HTTPServer
     server_version = "fake-llm/1"
     rbufsize = 1 << 16  # a request of a long conversation in one read, not one per 8 KB
-    raw_requestline: bytes
-    first_fields: dict[str, str]
-    last_fields: dict[str, str]
 
     # ---- plumbing --------------------------------------------------------------------------------------
 
@@ -309,46 +305,6 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.app._track(self.connection, False)
-
-    def parse_request(self) -> bool:
-        """A plain HTTP/1.1 request line and head, read without http.server's email parser (see
-        http11); any other request line is http.server's to judge, with its own errors."""
-        plain = http11.plain_request_line(self.raw_requestline)
-        if plain is None:
-            parsed = super().parse_request()
-            if parsed:
-                self._index_headers()
-            return parsed
-        self.command, self.path = plain
-        self.requestline = self.raw_requestline.decode("ascii").rstrip("\r\n")
-        self.request_version = "HTTP/1.1"
-        self.close_connection = False
-        try:
-            self.headers = http11.read_headers(self.rfile)
-        except http.client.LineTooLong as error:
-            self.send_error(431, "Line too long", str(error))
-            return False
-        except http.client.HTTPException as error:
-            self.send_error(431, "Too many headers", str(error))
-            return False
-        self._index_headers()
-        if self.first_fields.get("connection", "").lower() == "close":  # (keep-alive is the HTTP/1.1 default)
-            self.close_connection = True
-        if self.first_fields.get("expect", "").lower() == "100-continue":
-            return self.handle_expect_100()
-        return True
-
-    def _index_headers(self) -> None:
-        # By lower-case name: the first of a repeated field, as headers.get() finds it (each get is a walk of
-        # every field), and the last, as requests are recorded. (raw_items is items here: http.client's
-        # values are Latin-1 text, never with the surrogates that items() would wrap.)
-        pairs = list(self.headers.raw_items())
-        self.last_fields = {name.lower(): value for name, value in pairs}
-        self.first_fields = (
-            self.last_fields
-            if len(self.last_fields) == len(pairs)
-            else {name.lower(): value for name, value in reversed(pairs)}
-        )
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.app.verbose:
