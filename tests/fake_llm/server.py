@@ -571,7 +571,7 @@ class _Handler(http11.PlainHeadHandler):
             events = plan.body[: fault.after_chunks]
         stall_at = fault.after_chunks if fault is not None and fault.kind in ("stall", "trickle") else -1
         delay = turn.reply.chunk_delay
-        write = self.wfile.write
+        write = self.connection.sendall  # (what self.wfile.write calls, without its wrapper per event)
         last = len(events) - 1
         ended = 0.0
         for number, event in enumerate(events):
