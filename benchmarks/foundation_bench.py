@@ -28,7 +28,7 @@ is part of the wall-clock line; the gap line leaves out its parsing and answerin
 the request. That server was made cheaper (a plain request's head read without the email parser, the
 events written from text pieces, the bodies no test reads not kept as parsed JSON, which made the
 collector's full passes of this process slower as the rounds went on): its thread's CPU per request of a
-300-step loop went from ≈ 0.75 to ≈ 0.55 ms (its garbage collection from 35–110 to ≈ 4 ms per loop). The
+300-step loop went from ≈ 0.75 to ≈ 0.55 ms (its garbage collection from 30–110 to ≈ 4 ms per loop). The
 per-step lines dropped by about that much without any change to kimicode: compare figures from before and
 after that change knowing the server got cheaper, kimicode did not. At the same time its answers became
 compact JSON, as OpenAI and Moonshot write them: kimicode reads ≈ 7% fewer bytes per answer (1,787 instead
