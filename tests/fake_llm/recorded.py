@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
+
+from tests.fake_llm.http11 import parse_json
+
+_UNREAD: Any = object()
+_first_read = threading.Lock()
 
 
 @dataclass
@@ -11,7 +17,6 @@ class RecordedRequest:
     path: str  # without the query string
     method: str
     headers: dict[str, str]  # lower-case keys
-    body: Any  # parsed JSON (normally a dict), or None when the body is not JSON
     raw: bytes
     time: float  # time.time() when the request had been read
     status: int | None = None  # what the server answered, once it has (None while in flight or hung)
@@ -20,6 +25,30 @@ class RecordedRequest:
     # client does between one answer and its next request is the gap.
     received: float = 0.0
     answered: float = 0.0
+    # `body` parsed: while the request is answered, the server's own parse is what a first reader gets (so a
+    # responder and a later reader hold the same object); a body nobody read by then is parsed from `raw`
+    # when first read. Not keeping the bodies no test reads matters: a test process that held hundreds
+    # of long conversations as parsed JSON paid for them in every full collection, inside timed steps.
+    _parsed: Any = field(default=_UNREAD, repr=False, compare=False)
+    _offered: Any = field(default=_UNREAD, repr=False, compare=False)
+
+    @property
+    def body(self) -> Any:
+        """The parsed JSON (normally a dict), or None when the body is not JSON."""
+        if self._parsed is _UNREAD:
+            with _first_read:
+                if self._parsed is _UNREAD:
+                    offered = self._offered
+                    self._parsed = parse_json(self.raw) if offered is _UNREAD else offered
+        return self._parsed
+
+    def offer(self, body: Any) -> None:
+        """The server's parse of `raw`, for the first reader while the request is answered."""
+        self._offered = body
+
+    def withdraw(self) -> None:
+        """The request is answered: a first reader from now on parses `raw` itself."""
+        self._offered = _UNREAD
 
     @property
     def messages(self) -> list[dict[str, Any]]:

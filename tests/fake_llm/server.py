@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fake_llm import vendors, wire
+from tests.fake_llm import http11, vendors, wire
 from tests.fake_llm.recorded import RecordedRequest
 from tests.fake_llm.script import Fault, Reply, format_seconds
 
@@ -282,12 +282,13 @@ def _shutdown_quietly(connection: socket.socket) -> None:
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(http11.PlainHeadHandler):
     protocol_version = "HTTP/1.1"
     # Streams are many small writes; with Nagle on, each waits ~40 ms for the client's delayed ACK.
     disable_nagle_algorithm = True
     server: _HTTPServer
     server_version = "fake-llm/1"
+    rbufsize = 1 << 16  # a request of a long conversation in one read, not one per 8 KB
 
     # ---- plumbing --------------------------------------------------------------------------------------
 
@@ -325,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        if "chunked" in self.first_fields.get("transfer-encoding", "").lower():
             parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
@@ -335,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(parts)
                 parts.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
+        length = int(self.first_fields.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
     def _abort(self) -> None:
@@ -374,21 +375,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         raw = self._read_body()
         received = time.perf_counter()
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
         self.recorded = RecordedRequest(
             path=urlsplit(self.path).path,
             method=self.command,
-            headers={name.lower(): value for name, value in self.headers.items()},
-            body=body,
+            headers=self.last_fields,
             raw=raw,
             time=time.time(),
             received=received,
         )
+        self.body: Any = http11.parse_json(raw)
+        self.recorded.offer(self.body)
         self.app._record(self.recorded)
         try:
             self._route()
@@ -399,6 +395,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             if self.recorded.status is None:
                 self._send_error(500, f"fake_llm: {type(error).__name__}: {error}", "server_error")
+        finally:
+            self.recorded.withdraw()
+            self.body = None
 
     def _route(self) -> None:
         if not self._authorized():
@@ -448,7 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.app._leave_chat()
 
     def _answer_chat(self) -> None:
-        body = self.recorded.body
+        body = self.body
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self._send_error(400, "Invalid request: body must be JSON with a messages list", "invalid_request_error")
             return
@@ -570,16 +569,21 @@ class _Handler(BaseHTTPRequestHandler):
         events = plan.body + plan.closing
         if fault is not None and fault.kind == "drop_mid_stream":
             events = plan.body[: fault.after_chunks]
+        stall_at = fault.after_chunks if fault is not None and fault.kind in ("stall", "trickle") else -1
+        delay = turn.reply.chunk_delay
+        write = self.connection.sendall  # (what self.wfile.write calls, without its wrapper per event)
+        last = len(events) - 1
         ended = 0.0
         for number, event in enumerate(events):
-            if number:
-                self.app._pause(turn.reply.chunk_delay)
-            if fault is not None and number == fault.after_chunks and fault.kind in ("stall", "trickle"):
+            if number and delay:
+                self.app._pause(delay)
+            if number == stall_at:
                 self._stall_or_trickle(fault)
-            # The last event's write is when the client can have all it needs: noted before it, since the
-            # client may act on it (and send its next request) before this thread runs on.
-            ended = time.perf_counter()
-            self._write_chunk(event)
+            if number == last:
+                # The last event's write is when the client can have all it needs: noted before it, since
+                # the client may act on it (and send its next request) before this thread runs on.
+                ended = time.perf_counter()
+            write(b"%x\r\n%s\r\n" % (len(event), event))
         if fault is not None and fault.kind == "drop_mid_stream":
             raise _ClientGone
         self.wfile.write(b"0\r\n\r\n")
@@ -599,7 +603,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
     def _complete(self, turn: wire.Turn) -> None:
-        data = json.dumps(wire.completion_body(turn, self.app.usage_style), ensure_ascii=False).encode()
+        data = wire.dumps(wire.completion_body(turn, self.app.usage_style)).encode()
         fault = turn.reply.fault
         if fault is not None and fault.kind == "malformed_chunk":
             self._send_bytes(200, data[: len(data) // 2])  # declared length matches, content is not JSON

@@ -18,7 +18,7 @@ USAGE_STYLES = ("moonshot", "openai")
 DONE_EVENT = b"data: [DONE]\n\n"
 KEEP_ALIVE_EVENT = b": keep-alive\n\n"
 # A `data:` line a broken proxy might let through: the start of a chunk, cut off.
-MALFORMED_EVENT = b'data: {"id": "chatcmpl-broken", "object": "chat.completion.chunk", "choices": [{\n\n'
+MALFORMED_EVENT = b'data: {"id":"chatcmpl-broken","object":"chat.completion.chunk","choices":[{\n\n'
 
 
 @dataclass
@@ -91,7 +91,22 @@ def pieces(text: str, size: int) -> list[str]:
 
 
 def sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + dumps(payload).encode() + b"\n\n"
+
+
+def dumps(value: Any) -> str:
+    """JSON as OpenAI and Moonshot send it: compact (no blank after "," or ":"), non-ASCII as UTF-8."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json(value: Any) -> str:
+    """``dumps(value)``; a string by the very function json.dumps uses for it."""
+    if isinstance(value, str):
+        return _encode_string(value)
+    return dumps(value)
+
+
+_encode_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes a str with
 
 
 @dataclass
@@ -101,41 +116,42 @@ class StreamPlan:
 
 
 def stream_plan(turn: Turn, usage_style: str, include_usage: bool) -> StreamPlan:
+    """The events of a streamed turn. Each is ``sse`` of a chunk object (id, object, created, model, choices
+    of one choice: index, delta, finish_reason, then any extra; with OpenAI's usage nulls a "usage":null
+    last), written here from text pieces around each delta: json.dumps of every chunk cost a streamed
+    answer more than anything else the server does after parsing the request."""
     reply = turn.reply
-    openai_usage_nulls = usage_style == "openai" and include_usage
+    head = (
+        f'data: {{"id":{_json(turn.completion_id)},"object":"chat.completion.chunk",'
+        f'"created":{turn.created:d},"model":{_json(turn.model)},"choices":[{{"index":0,"delta":'
+    )
+    usage_null = ',"usage":null' if usage_style == "openai" and include_usage else ""
+    middle = ',"finish_reason":null}]' + usage_null + "}\n\n"
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None, **choice_extra: Any) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "id": turn.completion_id,
-            "object": "chat.completion.chunk",
-            "created": turn.created,
-            "model": turn.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, **choice_extra}],
-        }
-        if openai_usage_nulls:
-            payload["usage"] = None  # OpenAI sends an explicit null on every chunk but the last
-        return payload
+    def event(delta: str) -> bytes:
+        return (head + delta + middle).encode()
 
-    body = [sse(chunk({"role": "assistant", "content": ""}))]
-    body += [sse(chunk({"reasoning_content": p})) for p in pieces(reply.reasoning, reply.chunk_size)]
-    body += [sse(chunk({"content": p})) for p in pieces(reply.content, reply.chunk_size)]
+    body = [event('{"role":"assistant","content":""}')]
+    body += [event(f'{{"reasoning_content":{_json(p)}}}') for p in pieces(reply.reasoning, reply.chunk_size)]
+    body += [event(f'{{"content":{_json(p)}}}') for p in pieces(reply.content, reply.chunk_size)]
     relabel = reply.fault is not None and reply.fault.kind == "rewritten_tool_call_ids"
     for index, (call, call_id, arguments) in enumerate(zip(reply.tool_calls, turn.tool_call_ids, turn.tool_arguments)):
-        opening = {"index": index, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
-        body.append(sse(chunk({"tool_calls": [opening]})))
+        body.append(event(
+            f'{{"tool_calls":[{{"index":{index},"id":{_json(call_id)},"type":"function",'
+            f'"function":{{"name":{_json(call.name)},"arguments":""}}}}]}}'
+        ))
         for number, piece in enumerate(pieces(arguments, reply.chunk_size)):
-            part: dict[str, Any] = {"index": index, "function": {"arguments": piece}}
-            if relabel:
-                part["id"] = f"{call_id}-{number + 1}"
-            body.append(sse(chunk({"tool_calls": [part]})))
+            relabelled = f',"id":{_json(f"{call_id}-{number + 1}")}' if relabel else ""
+            body.append(event(
+                f'{{"tool_calls":[{{"index":{index},"function":{{"arguments":{_json(piece)}}}{relabelled}}}]}}'
+            ))
     if reply.fault is not None and reply.fault.kind == "malformed_chunk":
         body.insert(1, MALFORMED_EVENT)
 
-    finish_reason = reply.default_finish_reason()
-    if usage_style == "moonshot":
-        closing = [sse(chunk({}, finish_reason, usage=turn.usage))]
-    else:
-        closing = [sse(chunk({}, finish_reason))]
+    finish = f'{{}},"finish_reason":{_json(reply.default_finish_reason())}'
+    if usage_style == "moonshot":  # Moonshot puts the usage in the final choice
+        finish += f',"usage":{_json(turn.usage)}'
+    closing = [(head + finish + "}]" + usage_null + "}\n\n").encode()]
     if include_usage:
         closing.append(
             sse(
