@@ -9,6 +9,7 @@ process and no descriptor behind when it fails, is cancelled or is never used.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -57,7 +58,9 @@ async def run(sandbox: Sandbox, cwd: Path, text: str) -> tuple[str, launch.Insta
 
 def open_fds() -> set[str]:
     """This process's sockets and pipes (what a start holds: its channel; not the sandbox's own
-    placeholders, which the first description opens)."""
+    placeholders, which the first description opens). Garbage is collected first: a socket an earlier test
+    in this process left for the collector must not be counted now and found closed later."""
+    gc.collect()
     found = set()
     for fd in os.listdir("/proc/self/fd"):
         try:
@@ -175,7 +178,7 @@ def test_a_lone_command_leaves_its_start_ahead_no_process_and_no_descriptor(
     asyncio.run(main())  # the run ends while the sandbox still starts: the start is cancelled
     assert launched[0].popen.returncode is not None and launched[0].channel.fileno() == -1
     assert not launch.STARTING
-    assert open_fds() == before
+    assert open_fds() <= before  # (nothing new left open)
     assert sandbox.sessions is not None and sandbox.sessions.starting == 0 and not sandbox.sessions.ahead
 
 
@@ -197,7 +200,7 @@ def test_a_start_ahead_that_fails_leaves_nothing_and_the_next_command_its_own_bu
     pool = sandbox.sessions
     assert pool is not None and pool.failed and not pool.idle and pool.live() == 0
     assert len(launched) == 1 and launched[0].popen.returncode is not None
-    assert open_fds() == before
+    assert open_fds() <= before  # (nothing new left open)
 
 
 def test_the_supervisor_imports_only_the_c_modules_it_needs_and_is_not_dumpable() -> None:
