@@ -97,6 +97,8 @@ WARM_MODULES = (
     "kimicode.extensions.plugins",
     "kimicode.extensions.summary",
     "kimicode.llm.client",
+    "kimicode.llm.wire",
+    "kimicode.llm.wire_link",
     "kimicode.llm.models",
     "kimicode.mcp.manager",
     "kimicode.mcp.mentions",
