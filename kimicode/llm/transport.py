@@ -152,6 +152,9 @@ async def drain(reads: AsyncIterator[bytes]) -> None:
 async def finish(reads: AsyncIterator[bytes], response: Any) -> None:
     """The rest of a whole reply's body read, and its response closed (its connection free for the next)."""
     try:
+        # This task was made before the reply's tool calls' tasks, so its first step runs first: yielding once
+        # lets a call run up to its first wait (a command started), and this reading happens meanwhile.
+        await asyncio.sleep(0)
         await drain(reads)
     finally:
         with contextlib.suppress(Exception):  # noqa: BLE001 - no one is left to tell: the reply was handed over
