@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from kimicode.llm.request import encode
 from kimicode.llm.transport import raw_stream_class, stream_once
 from tests.fake_llm import FakeLLM, Fault
 from tests.fake_llm import Reply as Scripted
+from tests.loopback import Listener
 
 STREAM = (
     b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}\n\n'
@@ -37,20 +37,11 @@ class Recorder:
         self.heads: list[bytes] = []
         self.bodies: list[bytes] = []
         self.first_headers = first_headers
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._listener = Listener(self._serve)
+        self.base_url = f"http://127.0.0.1:{self._listener.port}/v1"
 
     def close(self) -> None:
-        self._sock.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self._listener.close()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn, conn.makefile("rb") as reader:

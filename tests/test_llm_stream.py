@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from kimicode.llm.reply import Reply
 from kimicode.llm.sse import MAX_EVENT_BYTES, EventSplitter, MalformedChunk, chunk_of
 from tests.fake_llm import FakeLLM, Fault, ToolCall
 from tests.fake_llm import Reply as Scripted
+from tests.loopback import Listener
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -65,20 +65,11 @@ class RawServer:
     def __init__(self) -> None:
         self.answers: list[Answer | Callable[[socket.socket], None]] = []
         self.connections = 0  # connections that carried a POST
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._listener = Listener(self._serve)
+        self.base_url = f"http://127.0.0.1:{self._listener.port}/v1"
 
     def close(self) -> None:
-        self._sock.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self._listener.close()
 
     def _serve(self, conn: socket.socket) -> None:
         try:

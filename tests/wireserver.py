@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.loopback import Listener
+
 
 @dataclass
 class Posted:
@@ -98,26 +100,17 @@ class WireServer:
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
-        self._sock = socket.create_server((self.host, 0))
-        self.port = self._sock.getsockname()[1]
+        self._listener = Listener(self._serve, self.host)
+        self.port = self._listener.port
         scheme = "https" if self.tls is not None else "http"
         self.base_url = f"{scheme}://{'localhost' if self.tls is not None else self.host}:{self.port}/v1"
-        threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
-        self._sock.close()
+        self._listener.close()
 
     def wait_for(self, done: Callable[[], bool], timeout: float = 10.0) -> bool:
         with self.changed:
             return self.changed.wait_for(done, timeout)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         number = 0
