@@ -152,12 +152,8 @@ def test_a_kept_connection_the_server_ended_is_not_used(server: WireServer) -> N
     assert [p.connection for p in server.posts] == [1, 2]
 
 
-def drops_unanswered(conn: socket.socket, posted: Posted) -> bool:
-    return False  # the request was read; the connection is closed without a byte of answer
-
-
-def test_a_request_whose_kept_connection_dies_before_any_answer_byte_is_sent_once_more(server: WireServer) -> None:
-    server.answers[:] = [answer_length(), drops_unanswered, answer_length("again")]
+def asked_twice(server: WireServer) -> list[object]:
+    """Two requests, one after the other, from one client (closed after): their replies or errors."""
 
     async def run() -> list[object]:
         client = client_of(server)
@@ -166,7 +162,17 @@ def test_a_request_whose_kept_connection_dies_before_any_answer_byte_is_sent_onc
         finally:
             await client.aclose()
 
-    first, second = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def drops_unanswered(conn: socket.socket, posted: Posted) -> bool:
+    return False  # the request was read; the connection is closed without a byte of answer
+
+
+def test_a_request_whose_kept_connection_dies_before_any_answer_byte_is_sent_once_more(server: WireServer) -> None:
+    server.answers[:] = [answer_length(), drops_unanswered, answer_length("again")]
+
+    first, second = asked_twice(server)
     assert isinstance(second, Reply) and second.content == "again"
     assert [p.connection for p in server.posts] == [1, 1, 2]
     assert server.posts[1].body == server.posts[2].body
@@ -180,14 +186,7 @@ def half_a_status_line(conn: socket.socket, posted: Posted) -> bool:
 def test_a_request_is_never_sent_again_once_a_byte_of_its_answer_came(server: WireServer) -> None:
     server.answers[:] = [answer_length(), half_a_status_line]
 
-    async def run() -> list[object]:
-        client = client_of(server)
-        try:
-            return [await ask(client), await ask(client)]
-        finally:
-            await client.aclose()
-
-    first, second = asyncio.run(run())
+    first, second = asked_twice(server)
     assert isinstance(first, Reply) and isinstance(second, LLMError)
     assert str(second).startswith(f"connection to {server.base_url} failed or broke mid-reply")
     assert len(server.posts) == 2
@@ -255,14 +254,7 @@ def test_a_connection_idle_past_the_keep_alive_is_not_used(server: WireServer, m
     monkeypatch.setattr(wire, "KEEPALIVE_S", 0.0)  # every kept connection is too old by its next request
     server.answers[:] = [answer_length("one"), answer_length("two")]
 
-    async def run() -> list[object]:
-        client = client_of(server)
-        try:
-            return [await ask(client), await ask(client)]
-        finally:
-            await client.aclose()
-
-    assert all(isinstance(r, Reply) for r in asyncio.run(run()))
+    assert all(isinstance(r, Reply) for r in asked_twice(server))
     assert [p.connection for p in server.posts] == [1, 2]
     assert server.wait_for(lambda: server.closed == 2)  # (the old one was closed, not left open)
 
