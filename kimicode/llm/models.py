@@ -122,7 +122,7 @@ def fetch_models(base_url: str, api_key: str = "", timeout: float = MODELS_TIMEO
         raise ModelsError(f"cannot reach {url} ({reason})") from exc
     try:
         body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # (RecursionError: nested past the stack)
         raise ModelsError(f"{url} did not answer a JSON model list") from exc
     return parse_models(body)
 

@@ -267,7 +267,7 @@ def error_body(exc: Any) -> Any:
     if text:
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # (not JSON, or nested past the parser's stack: the text it is)
             return text
     return getattr(exc, "body", None)
 
