@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -72,3 +72,38 @@ def nested_models() -> Iterator[str]:
 def test_a_model_list_nested_past_the_stack_is_not_a_model_list(nested_models: str) -> None:
     with pytest.raises(ModelsError, match="did not answer a JSON model list"):
         fetch_models(nested_models)
+
+
+def empty_stream(conn: socket.socket, posted: Posted) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 0\r\n\r\n")
+    return True
+
+
+def json_answer(body: bytes) -> Callable[[socket.socket, Posted], bool]:
+    def send(conn: socket.socket, posted: Posted) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        return True
+
+    return send
+
+
+@pytest.mark.parametrize("body", [b'{"choices": ' + b"[" * DEPTH + b"]" * DEPTH + b"}", b"{not json"], ids=["nested", "not-json"])
+def test_an_unstreamed_answer_that_is_no_json_is_one_clear_error(body: bytes) -> None:
+    # An empty stream is asked again unstreamed; that answer's body is then not a JSON completion.
+    server = WireServer()
+    server.answers[:] = [empty_stream, *[json_answer(body)] * 8, empty_stream]
+
+    async def run() -> object:
+        client = client_of(server)
+        try:
+            return await ask(client)
+        finally:
+            await client.aclose()
+
+    try:
+        error = asyncio.run(run())
+    finally:
+        server.close()
+    assert isinstance(error, LLMError)
+    assert "not a JSON completion" in str(error) and "\n" not in str(error)
+    assert len(server.posts) >= 2 and b'"stream":false' in server.posts[1].body.replace(b" ", b"")

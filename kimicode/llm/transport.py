@@ -187,13 +187,16 @@ async def plain_once(
     def broke() -> LLMError:
         return ConnectionBroke(f"connection to {config.base_url} failed", retryable=True)
 
-    with sdk_failures(config, sent, broke):
-        data = await sdk.post(
-            "/chat/completions",
-            cast_to=object,
-            content=payload,
-            options={"headers": {"Content-Type": "application/json"}},
-        )
+    try:
+        with sdk_failures(config, sent, broke):
+            data = await sdk.post(
+                "/chat/completions",
+                cast_to=object,
+                content=payload,
+                options={"headers": {"Content-Type": "application/json"}},
+            )
+    except (ValueError, RecursionError) as exc:  # the SDK's reading of a 200 body: not JSON, or nested past the stack
+        raise LLMError("the model endpoint answered with a body that is not a JSON completion", retryable=True) from exc
     return completion_reply(data, on_text, on_thinking)
 
 
