@@ -16,7 +16,7 @@ from kimicode.llm.models import ModelsError, fetch_models
 from tests.test_wire_pool import client_of
 from tests.wireserver import Posted, WireServer, ask
 
-DEPTH = 200_000  # far past any recursion limit
+DEPTH = 50_000  # past the recursion limit of every supported Python (3.13 parses 5,000 levels)
 NESTED = b'{"error": ' + b"[" * DEPTH + b"]" * DEPTH + b"}"
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kimicode import jsontext
 from kimicode.agent import events as ev
 from kimicode.agent import notes
 from kimicode.agent.accounting import RunTotals
@@ -128,7 +129,7 @@ class ToolCalls:
         if tool is None:
             return Prepared(call, None, {}, notes.unknown_tool(call.name, list(tools)))
         try:
-            args = json.loads(call.arguments) if call.arguments.strip() else {}
+            args = jsontext.loads(call.arguments) if call.arguments.strip() else {}
         except json.JSONDecodeError as exc:
             return Prepared(call, tool, {}, notes.invalid_json(call.name, exc.msg, exc.pos))
         if not isinstance(args, dict):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from itertools import pairwise
 from typing import Any, Literal
+
+from kimicode import jsontext
 
 PieceKind = Literal["string", "line-comment", "block-comment", "blank", "code"]
 
@@ -69,4 +70,4 @@ def strip_jsonc(text: str) -> str:
 
 def loads_jsonc(text: str) -> Any:
     """Parse JSONC; raises json.JSONDecodeError like json.loads."""
-    return json.loads(strip_jsonc(text.lstrip("\ufeff")))
+    return jsontext.loads(strip_jsonc(text.lstrip("\ufeff")))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from kimicode import jsontext
 from kimicode.discovery.jsonc import loads_jsonc
 from kimicode.discovery.skills import find_project_root
 from kimicode.mcp.server_config import (
@@ -199,7 +200,7 @@ def _parse(path: Path, data: bytes) -> Any:
 
         return tomllib.loads(text)
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except json.JSONDecodeError:
         return loads_jsonc(text)  # comments and trailing commas (Zed, VS Code)
 

@@ -10,12 +10,13 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from kimicode import jsontext
 
 if TYPE_CHECKING:
     from kimicode.config import Config
@@ -163,7 +164,7 @@ class _Reader:
         if data is None:
             return
         try:
-            parsed = json.loads(data.decode("utf-8"))
+            parsed = jsontext.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             self.problems.append(f"{source}: not valid JSON ({exc}); its hooks are left out")
             return

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kimicode import jsontext
 
 MANIFEST_DIRS: tuple[str, ...] = (".kimicode-plugin", ".claude-plugin")
 MANIFEST_FILE = "plugin.json"
@@ -107,7 +108,7 @@ def root_placeholders(root: Path) -> dict[str, str]:
 
 def _json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return jsontext.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PluginError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kimicode import jsontext
 from kimicode.jsonfile import write_json_atomic
 
 TRUST_FILE = "trust.json"
@@ -299,7 +300,7 @@ def project_extension_lines(workspace: Path, files: ProjectFiles | None = None) 
 
 def _has_hooks(raw: bytes | None, toml: bool = False) -> bool:
     try:
-        parsed = (tomllib.loads(raw.decode()) if toml else json.loads(raw)) if raw is not None else None
+        parsed = (tomllib.loads(raw.decode()) if toml else jsontext.loads(raw)) if raw is not None else None
     except ValueError:  # the loaders say what is wrong with it (TOMLDecodeError and UnicodeError are ValueErrors)
         return False
     return isinstance(parsed, dict) and bool(parsed.get("hooks"))

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kimicode import jsontext
 from kimicode.llm.messages import message_text
 from kimicode.session.records import HEADER_PREFIX, MESSAGE_PREFIX, TITLE_PREFIX
 
@@ -51,12 +52,12 @@ def session_info(path: Path) -> SessionInfo | None:
                 title = _title_of(raw)
         elif raw.startswith(TITLE_PREFIX):
             try:
-                set_title = str(json.loads(raw).get("title", "")) or set_title
+                set_title = str(jsontext.loads(raw).get("title", "")) or set_title
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
                 pass
         elif not header and raw.startswith(HEADER_PREFIX):
             try:
-                header = json.loads(raw)
+                header = jsontext.loads(raw)
             except json.JSONDecodeError:
                 header = {}
     updated = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
@@ -77,7 +78,7 @@ def session_info(path: Path) -> SessionInfo | None:
 
 def _title_of(raw: bytes) -> str:
     try:
-        message = json.loads(raw).get("message", {})
+        message = jsontext.loads(raw).get("message", {})
     except json.JSONDecodeError:
         return ""
     if message.get("role") != "user":

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kimicode import jsontext
+
 RECORD_HEADER = "session"
 RECORD_MESSAGE = "message"
 RECORD_COMPACTION = "compaction"
@@ -44,7 +46,7 @@ def read_records(path: Path, warnings: list[str]) -> Iterator[tuple[int, dict[st
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = jsontext.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             warnings.append(
                 f"{path.name} line {lineno}: unreadable (cut off when the process was killed, or corrupt);"
@@ -73,7 +75,7 @@ def read_header(path: Path) -> dict[str, Any] | None:
     with open(path, "rb") as f:
         first = f.readline()
     try:
-        record = json.loads(first)
+        record = jsontext.loads(first)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     return record if isinstance(record, dict) and record.get("type") == RECORD_HEADER else None

@@ -14,11 +14,11 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kimicode import jsontext
 from kimicode.agent import notes
 from kimicode.llm.messages import SUMMARY_PREFIX, Message, message_text
 from kimicode.session.records import RECORD_CHECKPOINT, RECORD_MESSAGE, whole_records
@@ -59,7 +59,7 @@ def user_turns(session: Session) -> list[UserTurn]:
     checkpoint: dict[str, Any] | None = None
     for index, raw in enumerate(whole_records(session.path)):
         try:
-            record = json.loads(raw)
+            record = jsontext.loads(raw)
         except (ValueError, UnicodeDecodeError):
             continue
         if not isinstance(record, dict):

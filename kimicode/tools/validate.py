@@ -6,8 +6,9 @@ does not fit becomes one readable error for the model instead of an exception in
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from kimicode import jsontext
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -47,7 +48,7 @@ def _coerce(name: str, value: Any, expected: str) -> Any:
             return text.lower() == "true"
         elif expected in ("array", "object"):
             try:
-                parsed = json.loads(text)
+                parsed = jsontext.loads(text)
             except ValueError:
                 parsed = None
             if isinstance(parsed, wanted):

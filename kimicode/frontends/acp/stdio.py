@@ -9,11 +9,12 @@ error back instead of being dropped, and the connection stays up.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
 from typing import Any
+
+from kimicode import jsontext
 
 log = logging.getLogger("kimicode.acp")
 
@@ -87,7 +88,7 @@ class JsonRpcLines:
             if not line:
                 continue
             try:
-                message = json.loads(line)
+                message = jsontext.loads(line)
             except (ValueError, UnicodeDecodeError) as exc:
                 log.warning("not JSON: %s", exc)
                 await self.send(_error(None, PARSE_ERROR, f"Parse error: {exc}"))

@@ -19,6 +19,7 @@ from typing import Any
 from acp import helpers as h
 from acp.schema import ContentToolCallContent, FileEditToolCallContent, ToolCallLocation, ToolCallStatus, ToolKind
 
+from kimicode import jsontext
 from kimicode.frontends.acp.editor import Written, call_key
 from kimicode.llm.messages import SUMMARY_PREFIX, Message, is_tool_image_carrier, message_text
 from kimicode.tools.base import Tool, ToolResult, truncate_middle
@@ -203,7 +204,7 @@ def replay(
                 function = call.get("function") or {}
                 name = str(function.get("name", ""))
                 try:
-                    args = json.loads(function.get("arguments") or "{}")
+                    args = jsontext.loads(function.get("arguments") or "{}")
                 except json.JSONDecodeError:
                     args = {}
                 args = args if isinstance(args, dict) else {}

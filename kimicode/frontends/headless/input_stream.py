@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
+from kimicode import jsontext
+
 
 class NotAUserMessage(ValueError):
     pass
@@ -28,7 +30,7 @@ def parse_user_line(line: str) -> str | None:
     if not line:
         return None
     try:
-        obj = json.loads(line)
+        obj = jsontext.loads(line)
     except json.JSONDecodeError as exc:
         raise NotAUserMessage(f"not JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(obj, dict) or obj.get("type") != "user":

@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from kimicode import jsontext
 from kimicode.agent.context import data_url_image_size
 from kimicode.llm.messages import SUMMARY_PREFIX, TOOL_IMAGES_PREFIX, Message
 from kimicode.security.redact import redact
@@ -103,7 +104,7 @@ def _tool_call(call: dict[str, Any], names: dict[str, str]) -> list[str]:
     names[str(call.get("id", ""))] = name
     raw = str(function.get("arguments", ""))
     try:
-        args = json.loads(raw) if raw.strip() else {}
+        args = jsontext.loads(raw) if raw.strip() else {}
         shown = json.dumps(args, ensure_ascii=False, indent=2)
     except json.JSONDecodeError:
         args, shown = {}, raw

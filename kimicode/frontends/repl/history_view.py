@@ -7,10 +7,10 @@ gets, not what the user sees here); the agent's own notes and compaction summari
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kimicode import jsontext
 from kimicode.frontends.repl.commands import SlashCommand
 from kimicode.llm.messages import Message, message_text
 from kimicode.session.rewind import typed_by_user, typed_text
@@ -50,7 +50,7 @@ def _call_line(call: object) -> str:
     function = call.get("function", {}) if isinstance(call, dict) else {}
     name = str(function.get("name", "?"))
     try:
-        arguments = json.loads(function.get("arguments") or "{}")
+        arguments = jsontext.loads(function.get("arguments") or "{}")
     except (ValueError, TypeError):
         arguments = {}
     main = next((v for v in arguments.values() if isinstance(v, str) and v.strip()), "") if isinstance(arguments, dict) else ""

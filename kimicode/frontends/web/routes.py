@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from kimicode import jsontext
 from kimicode.frontends.web.eventlog import last_event_id, sse_message
 from kimicode.frontends.web.hub import Hub
 from kimicode.frontends.web.session import SessionError
@@ -48,7 +48,7 @@ async def _body(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
+        body = jsontext.loads(raw)
     except ValueError:
         raise SessionError(400, "the body is not JSON") from None
     if not isinstance(body, dict):
