@@ -3,7 +3,6 @@ error, like any other bad answer, never a RecursionError escaping the run."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -13,8 +12,7 @@ import pytest
 
 from kimicode.llm.errors import LLMError
 from kimicode.llm.models import ModelsError, fetch_models
-from tests.test_wire_pool import client_of
-from tests.wireserver import Posted, WireServer, ask
+from tests.wireserver import Posted, WireServer, asked
 
 DEPTH = 50_000  # past the recursion limit of every supported Python (3.13 parses 5,000 levels)
 NESTED = b'{"error": ' + b"[" * DEPTH + b"]" * DEPTH + b"}"
@@ -30,16 +28,8 @@ def nested_error(conn: socket.socket, posted: Posted) -> bool:
 def test_an_error_body_nested_past_the_stack_is_the_status_error() -> None:
     server = WireServer()
     server.answers[:] = [nested_error]
-
-    async def run() -> object:
-        client = client_of(server)
-        try:
-            return await ask(client)
-        finally:
-            await client.aclose()
-
     try:
-        error = asyncio.run(run())
+        [error] = asked(server)
     finally:
         server.close()
     assert isinstance(error, LLMError)
@@ -91,17 +81,9 @@ def json_answer(body: bytes) -> Callable[[socket.socket, Posted], bool]:
 def test_an_unstreamed_answer_that_is_no_json_is_one_clear_error(body: bytes) -> None:
     # An empty stream is asked again unstreamed; that answer's body is then not a JSON completion.
     server = WireServer()
-    server.answers[:] = [empty_stream, *[json_answer(body)] * 8, empty_stream]
-
-    async def run() -> object:
-        client = client_of(server)
-        try:
-            return await ask(client)
-        finally:
-            await client.aclose()
-
+    server.answers[:] = [empty_stream, json_answer(body)]
     try:
-        error = asyncio.run(run())
+        [error] = asked(server)
     finally:
         server.close()
     assert isinstance(error, LLMError)

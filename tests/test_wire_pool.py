@@ -25,7 +25,7 @@ from kimicode.llm.reply import Reply
 from tests.clirun import cli_env
 from tests.fake_llm import FakeLLM
 from tests.fake_llm import Reply as Scripted
-from tests.wireserver import Answer, Posted, WireServer, answer_chunked, answer_length, ask, client_config
+from tests.wireserver import Answer, Posted, WireServer, answer_chunked, answer_length, ask, asked, client_config
 
 
 @pytest.fixture
@@ -152,19 +152,6 @@ def test_a_kept_connection_the_server_ended_is_not_used(server: WireServer) -> N
     assert [p.connection for p in server.posts] == [1, 2]
 
 
-def asked_twice(server: WireServer) -> list[object]:
-    """Two requests, one after the other, from one client (closed after): their replies or errors."""
-
-    async def run() -> list[object]:
-        client = client_of(server)
-        try:
-            return [await ask(client), await ask(client)]
-        finally:
-            await client.aclose()
-
-    return asyncio.run(run())
-
-
 def drops_unanswered(conn: socket.socket, posted: Posted) -> bool:
     return False  # the request was read; the connection is closed without a byte of answer
 
@@ -172,7 +159,7 @@ def drops_unanswered(conn: socket.socket, posted: Posted) -> bool:
 def test_a_request_whose_kept_connection_dies_before_any_answer_byte_is_sent_once_more(server: WireServer) -> None:
     server.answers[:] = [answer_length(), drops_unanswered, answer_length("again")]
 
-    first, second = asked_twice(server)
+    first, second = asked(server, 2)
     assert isinstance(second, Reply) and second.content == "again"
     assert [p.connection for p in server.posts] == [1, 1, 2]
     assert server.posts[1].body == server.posts[2].body
@@ -186,7 +173,7 @@ def half_a_status_line(conn: socket.socket, posted: Posted) -> bool:
 def test_a_request_is_never_sent_again_once_a_byte_of_its_answer_came(server: WireServer) -> None:
     server.answers[:] = [answer_length(), half_a_status_line]
 
-    first, second = asked_twice(server)
+    first, second = asked(server, 2)
     assert isinstance(first, Reply) and isinstance(second, LLMError)
     assert str(second).startswith(f"connection to {server.base_url} failed or broke mid-reply")
     assert len(server.posts) == 2
@@ -254,7 +241,7 @@ def test_a_connection_idle_past_the_keep_alive_is_not_used(server: WireServer, m
     monkeypatch.setattr(wire, "KEEPALIVE_S", 0.0)  # every kept connection is too old by its next request
     server.answers[:] = [answer_length("one"), answer_length("two")]
 
-    assert all(isinstance(r, Reply) for r in asked_twice(server))
+    assert all(isinstance(r, Reply) for r in asked(server, 2))
     assert [p.connection for p in server.posts] == [1, 2]
     assert server.wait_for(lambda: server.closed == 2)  # (the old one was closed, not left open)
 

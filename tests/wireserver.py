@@ -6,6 +6,7 @@ first read of each request got, the TLS name and protocol the client asked for."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import ssl
@@ -185,6 +186,23 @@ def client_config(base_url: str, **overrides: Any) -> Any:
 
     settings: dict[str, Any] = {"base_url": base_url, "api_key": "k", "model": "kimi-k2.5", "max_retries": 0, "request_timeout": 10}
     return Config(**{**settings, **overrides})
+
+
+def asked(server: Any, times: int = 1) -> list[Any]:
+    """``times`` requests one after the other from one new client of ``server`` (closed after): each one's
+    reply, or the LLMError it ended with."""
+    from kimicode.llm.client import ChatClient
+    from kimicode.llm.profiles import profile_for
+
+    async def run() -> list[Any]:
+        config = client_config(server.base_url)
+        client = ChatClient(config, profile_for(config.model))
+        try:
+            return [await ask(client) for _ in range(times)]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
 
 
 async def ask(client: Any) -> Any:
