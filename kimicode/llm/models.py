@@ -9,13 +9,13 @@ Servers put the window in different places: ``context_length`` (Moonshot, OpenRo
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from kimicode import jsontext
 from kimicode.llm.endpoint import EndpointProfile, normalize
 
 MODELS_TIMEOUT_S = 5.0
@@ -121,8 +121,8 @@ def fetch_models(base_url: str, api_key: str = "", timeout: float = MODELS_TIMEO
         reason = getattr(exc, "reason", exc)
         raise ModelsError(f"cannot reach {url} ({reason})") from exc
     try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # (RecursionError: nested past the stack)
+        body = jsontext.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ModelsError(f"{url} did not answer a JSON model list") from exc
     return parse_models(body)
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from kimicode import jsontext
 from kimicode.llm.direct import open_stream
 from kimicode.llm.errors import (
     AuthError,
@@ -269,8 +269,8 @@ def error_body(exc: Any) -> Any:
         text = ""
     if text:
         try:
-            return json.loads(text)
-        except (ValueError, RecursionError):  # (not JSON, or nested past the parser's stack: the text it is)
+            return jsontext.loads(text)
+        except ValueError:  # (not JSON, nested past the parser's stack included: the text it is)
             return text
     return getattr(exc, "body", None)
 
