@@ -19,6 +19,7 @@ take the reports the other needs): it starts a watcher of its own.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -261,9 +262,14 @@ def watcher() -> Watcher:
 
 
 def let_go() -> None:
-    """The session is over: nothing reused from here on, and the queue closed in a thread of its own
-    (closing one waits for the kernel to retire its watches, several milliseconds) while the exit goes on.
-    A later use starts a watcher of its own, as after a fork."""
+    """The session is over: nothing reused from here on, and the queue let go of without waiting for it.
+
+    Closing the last reference to an inotify queue waits for the kernel to retire its watches (a grace
+    period: 10–20 ms on a busy machine), and so does the exit of a process that still holds one, whichever
+    thread closes it. A short-lived child given a copy of the queue (``/bin/true``, its standard input) makes
+    its own end the last reference: this process's close returns at once, and the wait is the child's,
+    which a thread of this one reaps. Where no child can be started the queue is closed in that thread. A later use starts a watcher of its own, as after a fork. Called once kimicode's children are
+    ended (orphans.end_orphans would otherwise end the child and wait for it)."""
     global _WATCHER
     current, _WATCHER = _WATCHER, None
     if current is None or current.fd < 0 or current.pid != os.getpid():
@@ -272,7 +278,33 @@ def let_go() -> None:
         for watched in current.sets:
             watched.fresh = False
         fd, current.fd, current.usable = current.fd, -1, False
-    threading.Thread(target=os.close, args=(fd,), name="inotify-close", daemon=True).start()
+    holder = _holder(fd)
+    if holder is not None:
+        os.close(fd)  # (at once: the child, which exits within a millisecond, is to hold the last reference)
+    threading.Thread(target=_close_or_reap, args=(fd, holder), name="inotify-close", daemon=True).start()
+
+
+HOLDERS = ("/bin/true", "/usr/bin/true")  # a program that only exits
+
+
+def _holder(fd: int) -> int | None:
+    """A child holding a copy of ``fd`` until it exits (None: none could be started)."""
+    if fd == 0:  # (a duplicate onto itself would keep close-on-exec: the child would hold nothing)
+        return None
+    for program in HOLDERS:
+        try:
+            return os.posix_spawn(program, [program], {}, file_actions=[(os.POSIX_SPAWN_DUP2, fd, 0)])
+        except OSError:
+            continue
+    return None
+
+
+def _close_or_reap(fd: int, holder: int | None) -> None:
+    if holder is None:
+        os.close(fd)
+        return
+    with contextlib.suppress(ChildProcessError):  # (reaped elsewhere: a later end of orphans)
+        os.waitpid(holder, 0)
 
 
 def _forget_in_child() -> None:

@@ -162,15 +162,20 @@ def _launch(
         finally:  # (the session log is closed whatever happened above)
             opened.session.close()
             end_orphans()
+            _end_late()
 
 
 def _end_early() -> None:
     """What takes the kernel a while to end, started first, so that it ends while the session is closed:
-    the idle session sandboxes are sent SIGKILL (end_orphans reaps them), the inotify queue is closed in a
-    thread of its own. (Only where the run loaded them.)"""
+    the idle session sandboxes are sent SIGKILL (end_orphans reaps them). (Only where the run loaded them.)"""
     sessions = sys.modules.get("kimicode.security.sandbox_session")
     if sessions is not None:
         sessions.kill_all()
+
+
+def _end_late() -> None:
+    """The inotify queue let go of (hostwatch.let_go: handed to a short-lived child, so that neither this
+    process's close nor its exit waits for the kernel to retire the watches), once end_orphans is done."""
     watches = sys.modules.get("kimicode.security.hostwatch")
     if watches is not None:
         watches.let_go()
