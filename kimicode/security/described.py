@@ -112,7 +112,7 @@ def describe(sandbox: Sandbox, cwd: Path, *, allow_network: bool = False) -> Key
         before = known.watched.deps if known.watched is not None else None
         if before is None:  # the second of a kind: the first one's dependencies, as they resolve now
             before = dependencies(sandbox, cwd, known.key[0])
-            if not watcher.watch(before):
+            if not watcher.watch_deps(before):
                 before = None
             watcher.drain()
             watching_before = set(watcher.by_folder)
@@ -120,7 +120,7 @@ def describe(sandbox: Sandbox, cwd: Path, *, allow_network: bool = False) -> Key
         watcher.sets.add(watched)
         key = _fresh(sandbox, cwd, allow_network)
         deps = dependencies(sandbox, cwd, key[0])
-        watching = watcher.watch(deps)
+        watching = watcher.watch_deps(deps)
         watcher.drain()
         watched.fresh = watched.fresh and watching and W.covers(before or {}, deps, watching_before)
         watched.deps = deps
@@ -149,6 +149,11 @@ def dependencies(sandbox: Sandbox, cwd: Path, spec: BwrapSpec) -> W.Deps:
     memo: dict[str, str | None] = {}
     for path in paths:
         W.trace(str(path), deps, seen, memo)
+    for root in spec.writable:  # files whose contents it reads: watched themselves (written in place)
+        for read in _git_files_read(root / ".git"):
+            real = W.trace(str(read), deps, seen, memo)
+            if real is not None and os.path.isfile(real):
+                deps.setdefault(real, set()).add(W.SELF)
     for folder in {sandbox.workspace, *sandbox.extra_writable}:  # listed for .env files
         real = W.trace(str(folder), deps, seen, memo)
         if real is None:
@@ -162,6 +167,13 @@ def dependencies(sandbox: Sandbox, cwd: Path, spec: BwrapSpec) -> W.Deps:
         for name in names:
             W.trace(name, deps, seen, memo)
     return deps
+
+
+def _git_files_read(dot_git: Path) -> list[Path]:
+    """The files whose contents a ``.git`` file makes the description read: that file, and the
+    ``commondir`` file of the git dir it names."""
+    found = _git_file_paths(dot_git)
+    return [dot_git, found[1]] if found else []
 
 
 def _git_file_paths(dot_git: Path) -> list[Path]:

@@ -8,9 +8,16 @@ change made before a check is always seen by it — unlike modification times, w
 within one clock tick or can be put back (``touch -r``). A queue that overflowed counts as a change to
 everything.
 
-A folder's watch reports what is done to its entries through that folder only: a file changed through
-another hard link of it is reported to a watch of that file itself (``Watcher.watch_files``), which a
-caller adds for every file whose status or contents it depends on (a ``Deps`` entry ``{path: {SELF}}``).
+A folder's watch reports the names in it: an entry made, removed, renamed or replaced, and the folder
+itself moved or gone. What is done to an entry in place (its contents written, its permissions changed)
+is reported to a watch of that entry itself (``Watcher.watch_files``), which a caller adds for every
+file or folder whose status or contents it depends on (a ``Deps`` entry ``{path: {SELF}}``): it also sees
+a file changed through another hard link, which no folder's watch does. A folder's watch does not ask for
+its entries' in-place changes because the kernel then marks every entry it has cached, negative ones
+included, when the watch is added (≈ 15 ms for a ``/tmp`` that has seen many files come and go).
+A folder's own permissions decide what a lookup through it finds, for a process subject to them: such a
+process's watch of a folder it owns (whose permissions it, and its commands, may change) asks for the
+folder's own changes too (``_own_changes_matter``).
 
 Where inotify cannot be had (another system, no instance left), ``Watcher.usable`` is False and callers
 work without it. A forked child never reads its parent's queue (the two would share it, and one would
@@ -37,8 +44,11 @@ IN_DELETE_SELF, IN_MOVE_SELF, IN_UNMOUNT, IN_Q_OVERFLOW, IN_IGNORED = 0x400, 0x8
 IN_ONLYDIR, IN_DONT_FOLLOW = 0x01000000, 0x02000000
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 STRUCTURAL = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
-MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
-        | IN_DELETE_SELF | IN_MOVE_SELF)
+NAMES = STRUCTURAL | IN_DELETE_SELF | IN_MOVE_SELF  # a folder's names (and the folder moved or gone)
+MASK = NAMES | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE  # and changes in place: of a watched path itself
+# Effective capabilities (from <linux/capability.h>): with either of the first two, permission bits decide
+# no lookup; with the third, any folder's permissions can be changed.
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1 << 1, 1 << 2, 1 << 3
 EVENT = struct.Struct("iIII")
 # File systems whose every change is made by this machine's kernel, which reports it. Not NFS, SMB, FUSE
 # and the like (another machine or a user-space server changes them unreported): no reuse there.
@@ -131,6 +141,7 @@ class Watcher:
         self.pid = os.getpid()
         self.usable = False
         self.by_folder: dict[str, int] = {}  # folder -> watch descriptor
+        self.in_place: set[str] = set()  # the paths watched for changes in place too (MASK, not NAMES)
         self.folders: dict[int, set[str]] = {}  # one folder bound at two places: one watch, two names
         self.sets: weakref.WeakSet[Watched] = weakref.WeakSet()
         self.lock = threading.RLock()  # one reader of the queue at a time: reports are taken by the first
@@ -151,34 +162,43 @@ class Watcher:
             self.fd, self.usable = fd, True
 
     def watch(self, folders: Iterable[str]) -> bool:
-        """Watch each folder (parents first, so that a folder replaced after its parent is watched is
+        """Watch each folder's names (parents first, so that a folder replaced after its parent is watched is
         reported by the parent); False when one cannot be watched."""
         with self.lock:
             return self._watch(sorted(folders, key=lambda f: f.count("/")), IN_ONLYDIR)
 
     def watch_files(self, paths: Iterable[str]) -> bool:
-        """Watch each path's own inode (not followed if a link): a file changed through another hard link
-        of it is reported too, which a watch of the folder holding it does not see. The folder holding each
-        is to be watched first, so that a file replaced by another name is reported there."""
+        """Watch each path's own inode (not followed if a link) for every change, in place ones included: a
+        file changed through another hard link is reported too. The folder holding each is to be watched
+        first, so that a path replaced by another name is reported there."""
         with self.lock:
             return self._watch(paths, 0)
 
-    def _watch(self, folders: Iterable[str], kind: int) -> bool:
-        for folder in folders:
-            if folder in self.by_folder:
+    def watch_deps(self, deps: Deps) -> bool:
+        """Watch what ``deps`` names: each folder's names, and each ``SELF`` path itself."""
+        return (self.watch([path for path, names in deps.items() if names - {SELF}])
+                and self.watch_files([path for path, names in deps.items() if SELF in names]))
+
+    def _watch(self, paths: Iterable[str], kind: int) -> bool:
+        for path in paths:
+            in_place = not kind or _own_changes_matter(path)
+            if path in self.by_folder and (not in_place or path in self.in_place):
                 continue
-            if len(self.by_folder) >= MAX_WATCHES:
+            if path not in self.by_folder and len(self.by_folder) >= MAX_WATCHES:
                 self.usable = False  # (callers stop paying for tracing what cannot be watched)
                 return False
-            if not self._local(folder):
+            if not self._local(path):
                 return False
-            wd = self._add(self.fd, os.fsencode(folder), MASK | kind | IN_DONT_FOLLOW)
+            # (A path watched before for its names only: the same call widens its watch, same descriptor.)
+            wd = self._add(self.fd, os.fsencode(path), (MASK if in_place else NAMES) | kind | IN_DONT_FOLLOW)
             if wd < 0:
                 if ctypes.get_errno() in (errno.ENOSPC, errno.ENOMEM):  # the user's watches used up
                     self.usable = False
                 return False
-            self.by_folder[folder] = wd
-            self.folders.setdefault(wd, set()).add(folder)
+            self.by_folder[path] = wd
+            self.folders.setdefault(wd, set()).add(path)
+            if in_place:
+                self.in_place.add(path)
         return True
 
     def _local(self, folder: str) -> bool:
@@ -237,6 +257,7 @@ class Watcher:
         inside = path + "/"
         for folder in [f for f in self.by_folder if f == path or f.startswith(inside)]:
             wd = self.by_folder.pop(folder)
+            self.in_place.discard(folder)
             names = self.folders.get(wd, set())
             names.discard(folder)
             if not names:
@@ -249,6 +270,43 @@ class Watcher:
             watched.fresh = False
         os.close(self.fd)
         self.__init__()  # type: ignore[misc]
+
+
+def _own_changes_matter(folder: str) -> bool:
+    """Whether a change to ``folder``'s own permissions may change what this process's lookups through it
+    find and may be made by this process or its commands: not where permissions decide no lookup of this
+    process (the capabilities root has); else for a folder it owns (its permissions are its owner's to
+    change), or any where it may change any folder's. Where it cannot be told: yes."""
+    capabilities = _capabilities()
+    if capabilities is None:
+        return True
+    if capabilities & (CAP_DAC_OVERRIDE | CAP_DAC_READ_SEARCH):
+        return False
+    if capabilities & CAP_FOWNER:
+        return True
+    try:
+        return os.lstat(folder).st_uid == os.geteuid()
+    except OSError:
+        return True
+
+
+_CAPABILITIES: list[int | None] = []  # (read once: a process's capabilities are set when it starts)
+
+
+def _capabilities() -> int | None:
+    """This process's effective capabilities (``CapEff`` in /proc/self/status); None where not known."""
+    if not _CAPABILITIES:
+        found = None
+        try:
+            with open("/proc/self/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"CapEff:"):
+                        found = int(line.split()[1], 16)
+                        break
+        except (OSError, ValueError, IndexError):
+            found = None
+        _CAPABILITIES.append(found)
+    return _CAPABILITIES[0]
 
 
 _WATCHER: Watcher | None = None

@@ -105,7 +105,7 @@ def _watch(watcher: W.Watcher, deps: W.Deps) -> bool:
     """Watch every dependency (False: not all can be, or not within this reuse's share of watches)."""
     if len(watcher.by_folder) + sum(path not in watcher.by_folder for path in deps) > MAX_WATCHES:
         return False
-    return watcher.watch(_folders(deps)) and watcher.watch_files(_files(deps))
+    return watcher.watch_deps(deps)
 
 
 def _remember(key: str, known: _Known) -> None:
@@ -116,14 +116,6 @@ def _remember(key: str, known: _Known) -> None:
 
 def _computed(workspace: Path) -> tuple[Fingerprint, W.Deps | None]:
     return fingerprint(workspace), dependencies(workspace)
-
-
-def _folders(deps: W.Deps) -> list[str]:
-    return [path for path, names in deps.items() if names != {W.SELF}]
-
-
-def _files(deps: W.Deps) -> list[str]:
-    return [path for path, names in deps.items() if W.SELF in names]
 
 
 class _Trace:
@@ -139,17 +131,13 @@ class _Trace:
         return W.trace(os.path.abspath(path), self.deps, self.seen, self.memo)
 
     def entry(self, path: Path | str) -> None:
-        """An ``lstat`` of ``path`` whose result is part of the fingerprint: a file is watched itself."""
+        """An ``lstat`` of ``path`` whose result is part of the fingerprint: watched itself (a folder's mode is
+        part of it too, and a folder's watch reports only the names in it)."""
         folder, name = os.path.split(os.path.abspath(path))
         real = self.follow(folder)
         if real is None or self.follow(os.path.join(real, name)) is None:
             return
-        own = os.path.join(real, name)
-        try:
-            if not stat.S_ISDIR(os.lstat(own).st_mode):
-                self.deps.setdefault(own, set()).add(W.SELF)
-        except OSError:
-            pass  # gone meanwhile: its folder reports it
+        self.deps.setdefault(os.path.join(real, name), set()).add(W.SELF)
 
     def read(self, path: Path | str) -> None:
         """A file whose contents the fingerprint reads (links followed)."""

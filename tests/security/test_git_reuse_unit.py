@@ -104,6 +104,9 @@ REPOSITORY_CHANGES: dict[str, Callable[[Path], None]] = {
     "config.worktree": lambda ws: (ws / ".git/config.worktree").write_text("[core]\n"),
     "commondir": lambda ws: (ws / ".git/commondir").write_text("..\n"),
     "hooks replaced by a link": lambda ws: (ws / ".git/hooks").rename(ws / "h") or (ws / ".git/hooks").symlink_to(ws / "h"),
+    # A folder's mode is part of the fingerprint: changed in place, reported only to a watch of the folder itself.
+    ".git folder's mode": lambda ws: (ws / ".git").chmod(0o700),
+    "hooks folder's mode": lambda ws: (ws / ".git/hooks").chmod(0o700),
 }
 
 
