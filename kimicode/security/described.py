@@ -5,7 +5,9 @@ each resolves to, and the identity of every path bound) looks at a few hundred n
 costs about a millisecond per command, more than running the command in a warm sandbox. Its result is a
 function of the sandbox's settings, a few environment variables and the entries of the host folders it
 looked at. ``dependencies`` lists those (folder, name) pairs — every name resolved on the way to each
-path, links followed — and hostwatch.py has the kernel report any change to them.
+path, links followed — and the files whose contents it reads (a ``.git`` file, the ``commondir`` it leads
+to: watched themselves, as a folder's watch reports names, not writes in place), and hostwatch.py has the
+kernel report any change to them.
 
 A description is reused only when it was itself computed while every one of its dependencies was already
 watched and no change to them was reported from before it started until after it ended: the first

@@ -5,8 +5,9 @@ and of each folder above it (and what is in an empty one: the sandbox's placehol
 to (links, a ``gitdir:`` file, ``commondir``, a linked worktree's ``gitdir``), the control files and hooks
 there, ``.gitmodules``, the index and each nested repository it records. ``dependencies`` lists those
 (folder, name) pairs — every name resolved on the way, links followed, as ``Path.resolve`` or the kernel
-follows them — and every file whose status or contents the fingerprint reads, watched as that file
-itself: a write through another hard link changes it with no report on its folder.
+follows them — and every file or folder whose status or contents the fingerprint reads, watched as that
+path itself: a folder's watch reports the names in it, not what is done to an entry in place (a write, a
+mode changed; a write through another hard link reaches no folder's watch at all).
 
 The reuse keeps described.py's discipline: a fingerprint is reused only when it was itself computed while
 all its dependencies were already watched and no change to them was reported from before it started until
