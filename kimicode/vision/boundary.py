@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -39,21 +40,30 @@ def gate_args(port: int) -> list[str]:
     return [f"--proxy-server=http://127.0.0.1:{port}", *GATED_ARGS]
 
 
+_LAUNCHERS: dict[str, str] = {}  # browser program -> its launcher, made once per process
+
+
 def sandbox_wrapper(executable: str) -> str | None:
     """As root: a launcher that starts ``executable`` as an ordinary user in a user namespace of its own,
-    where Chromium's sandbox works; None when not root or ``unshare`` is missing."""
+    where Chromium's sandbox works; None when not root or ``unshare`` is missing. One per program, reused by
+    every launch of the process and removed when it ends (a folder per launch was left in /tmp)."""
     if os.geteuid() != 0:
         return None
     unshare = shutil.which("unshare")
     if unshare is None:
         return None
+    known = _LAUNCHERS.get(executable)
+    if known is not None and os.path.exists(known):
+        return known
     folder = Path(tempfile.mkdtemp(prefix="kimicode-chromium-"))
+    atexit.register(shutil.rmtree, folder, True)
     launcher = folder / "chromium"
     launcher.write_text(
         "#!/bin/sh\n"
         f"exec {_quote(unshare)} --user --map-user={INNER_UID} --map-group={INNER_UID} -- {_quote(executable)} \"$@\"\n"
     )
     launcher.chmod(0o700)
+    _LAUNCHERS[executable] = str(launcher)
     return str(launcher)
 
 
