@@ -10,17 +10,14 @@ runs in a process of its own, as root or as uid 1000 (``setpriv``), through the 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kimicode.security import hostwatch
-from tests.security.test_sandbox_escape import USER_UID, as_user
+from tests.security.test_sandbox_escape import USER_UID, as_user, base  # noqa: F401 - base: a fixture
 
 pytestmark = [
     pytest.mark.skipif(not hostwatch.watcher().usable, reason="inotify is Linux's"),
@@ -50,14 +47,6 @@ print("fresh" if watched.fresh else "changed")
 """
 
 
-@pytest.fixture
-def base() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="kimicode-modes-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def watch_and_chmod(prefix: list[str], folder: Path, by: str) -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([*prefix, sys.executable, "-c", SCRIPT, str(folder), by], env=env, cwd="/",
@@ -73,7 +62,7 @@ def watch_and_chmod(prefix: list[str], folder: Path, by: str) -> str:
     return out.strip()
 
 
-def test_a_users_own_folder_changed_by_that_user_is_reported(base: Path) -> None:
+def test_a_users_own_folder_changed_by_that_user_is_reported(base: Path) -> None:  # noqa: F811
     folder = base / "mine"
     folder.mkdir()
     os.chown(folder, USER_UID, USER_UID)
@@ -81,7 +70,7 @@ def test_a_users_own_folder_changed_by_that_user_is_reported(base: Path) -> None
 
 
 def test_for_root_without_the_capabilities_that_pass_any_permission_its_folders_changes_are_reported(
-    base: Path,
+    base: Path,  # noqa: F811
 ) -> None:
     folder = base / "roots"
     folder.mkdir()
@@ -89,7 +78,7 @@ def test_for_root_without_the_capabilities_that_pass_any_permission_its_folders_
     assert watch_and_chmod(drop, folder, "self") == "changed"
 
 
-def test_for_root_a_folders_own_mode_is_not_asked_for(base: Path) -> None:
+def test_for_root_a_folders_own_mode_is_not_asked_for(base: Path) -> None:  # noqa: F811
     """(Root looks up through a folder whatever its permissions: the watch asks for its names only, which
     spares the kernel marking every entry of a large folder.)"""
     folder = base / "plain"
@@ -97,7 +86,7 @@ def test_for_root_a_folders_own_mode_is_not_asked_for(base: Path) -> None:
     assert watch_and_chmod([], folder, "self") == "fresh"
 
 
-def test_a_folder_the_user_does_not_own_changed_by_its_owner_is_not_asked_for(base: Path) -> None:
+def test_a_folder_the_user_does_not_own_changed_by_its_owner_is_not_asked_for(base: Path) -> None:  # noqa: F811
     """(Neither the user nor a command of theirs can change its permissions.)"""
     folder = base / "roots"
     folder.mkdir()
