@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -40,7 +41,7 @@ def _pdftoppm_problem() -> str:
 
 
 # What a ``needs`` mark names, and why it is unusable here ("" when it works); checked before each test.
-SYSTEM_NEEDS = {
+SYSTEM_NEEDS: dict[str, tuple[str, Callable[[], str]]] = {
     "bwrap": ("a working bubblewrap (bwrap)", bwrap_problem),
     "pdftoppm": ("poppler-utils' pdftoppm", _pdftoppm_problem),
 }
