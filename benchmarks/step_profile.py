@@ -90,9 +90,9 @@ def main() -> None:
     for key, samples in rows.items():
         print(f"{key:<40} {stats(samples).show(1000.0, 2, 'ms')}")
     steady = statistics.median(rows["steady step (median of steps 11 on)"])
-    once = (statistics.median(rows["step 1"]) + statistics.median(rows["step 2"])
-            + statistics.median(rows["steps 3-10 (together)"]) - 9 * steady
-            + statistics.median(rows["loop: last answer to exit"]) - statistics.median(rows["one-shot: answer to exit"]))
+    median = {key: statistics.median(samples) for key, samples in rows.items()}
+    once = (median["step 1"] + median["step 2"] + median["steps 3-10 (together)"] - 9 * steady
+            + median["loop: last answer to exit"] - median["one-shot: answer to exit"])
     print(f"{'first ten steps and the end beyond steady':<40} {once * 1000:.1f} ms once, "
           f"{once * 1000 / opts.steps:.2f} ms per step of the loop")
     print(machine_line())

@@ -13,10 +13,11 @@ A description is reused only when it was itself computed while every one of its 
 watched and no change to them was reported from before it started until after it ended: the first
 command of a kind only computes it (a lone command pays for no watching), the second first watches what
 the first one depended on (traced again, as it resolves now) and computes it under that watch, and from
-the third on it is reused until a change is reported (then the next one or two compute it again). A change made before a command starts is reported
-before it starts (the kernel queues the report as part of the change), so a ``.env``, a key or a ``.git``
-made, renamed, replaced by a link or moved gets the same sandbox it would get from a fresh description —
-in particular a fresh sandbox where the description differs. Where inotify is not available, each
+the third on it is reused until a change is reported (then the next one or two compute it again). A
+change made before a command starts is reported before it starts (the kernel queues the report as part of
+the change), so a ``.env``, a key or a ``.git`` made, renamed, replaced by a link or moved gets the same
+sandbox it would get from a fresh description — in particular a fresh sandbox where the description
+differs. Where inotify is not available, each
 command is described afresh, as before.
 """
 

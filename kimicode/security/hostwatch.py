@@ -326,8 +326,9 @@ def let_go() -> None:
     period: 10–20 ms on a busy machine), and so does the exit of a process that still holds one, whichever
     thread closes it. A short-lived child given a copy of the queue (``/bin/true``, its standard input) makes
     its own end the last reference: this process's close returns at once, and the wait is the child's,
-    which a thread of this one reaps. Where no child can be started the queue is closed in that thread. A later use starts a watcher of its own, as after a fork. Called once kimicode's children are
-    ended (orphans.end_orphans would otherwise end the child and wait for it)."""
+    which a thread of this one reaps. Where no child can be started the queue is closed in that thread.
+    A later use starts a watcher of its own, as after a fork. Called once kimicode's children are ended
+    (orphans.end_orphans would otherwise end the child and wait for it)."""
     global _WATCHER
     current, _WATCHER = _WATCHER, None
     if current is None or current.fd < 0 or current.pid != os.getpid():
