@@ -171,3 +171,36 @@ def test_the_json_result_object_is_whole_when_the_process_ends(tmp_path: Path) -
         )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["result"] == LONG_ANSWER
+
+
+def test_the_repl_ended_with_ctrl_d_after_sandboxed_steps_leaves_all_recorded_and_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """The interactive kimicode ends as a headless run does (without the interpreter's teardown once its
+    conversation is closed): the session's last record written, its lock, placeholders and sandbox folders
+    gone, no process of it left."""
+    from tests.replpty import Repl
+
+    home, ws, tmp = _places(tmp_path)
+    with FakeLLM() as fake:
+        fake.script(*[Reply(tool_calls=[ToolCall("bash", {"command": f"echo step{i}"})]) for i in range(3)],
+                    Reply(content="ALL-STEPS-DONE"))
+        repl = Repl(home, ws, fake.base_url, "-y", env={"TMPDIR": str(tmp)})
+        try:
+            repl.wait_prompt()
+            repl.send_line("go")
+            repl.expect("ALL-STEPS-DONE")
+            repl.wait_prompt()
+            repl.send("\x04")
+            assert repl.wait_exit() == 0
+        finally:
+            repl.close()
+        assert len(fake.requests) == 4
+    assert "step2" in json.dumps(fake.requests[3].body)
+    logs = list((home / "sessions").glob("*/*.jsonl"))
+    assert len(logs) == 1
+    assert "ALL-STEPS-DONE" in logs[0].read_text().splitlines()[-1]
+    assert not list((home / "sessions").glob("*/*.lock"))
+    assert sorted(p.name for p in ws.iterdir()) == ["keep.txt"]
+    assert list(tmp.iterdir()) == []
+    assert _gone_soon(tmp_path) == []

@@ -27,7 +27,9 @@ def launch_repl(config: Config, task: str | None, options: dict[str, Any]) -> in
     except (EOFError, KeyboardInterrupt):
         return EXIT_INTERRUPTED
 
-    return run_repl(config, task, options)
+    code = run_repl(config, task, options)
+    arm()  # its conversation closed, its sandboxes and commands ended: the process may end at once
+    return code
 
 
 def launch_acp(flags: dict[str, Any]) -> int:

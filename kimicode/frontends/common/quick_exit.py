@@ -44,6 +44,15 @@ def end(code: object) -> None:
     os._exit((code or 0) & 0xFF)
 
 
+def release_watches() -> None:
+    """The inotify queue let go of, where the session used one (security/hostwatch.py ``let_go``: handed to a
+    short-lived child, so that neither its close nor the exit waits for the kernel to retire the watches).
+    Once the session's children are ended (security/orphans.py would end that child and wait for it)."""
+    watches = sys.modules.get("kimicode.security.hostwatch")
+    if watches is not None:
+        watches.let_go()
+
+
 def _threads_to_wait_for() -> bool:
     main = threading.main_thread()
     return any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())

@@ -136,6 +136,7 @@ def _launch(
         _say(f"session {opened.session.id}: {warning}")
     if config.ignored_project_settings:  # headless never asks: it says once what it left out
         _say(ignored_line(config))
+    from kimicode.frontends.common.quick_exit import release_watches
     from kimicode.frontends.common.signals import cancel_on_signals, exit_code_for
     from kimicode.security.orphans import adopt_orphans, end_orphans
 
@@ -162,7 +163,7 @@ def _launch(
         finally:  # (the session log is closed whatever happened above)
             opened.session.close()
             end_orphans()
-            _end_late()
+            release_watches()
 
 
 def _end_early() -> None:
@@ -171,14 +172,6 @@ def _end_early() -> None:
     sessions = sys.modules.get("kimicode.security.sandbox_session")
     if sessions is not None:
         sessions.kill_all()
-
-
-def _end_late() -> None:
-    """The inotify queue let go of (hostwatch.let_go: handed to a short-lived child, so that neither this
-    process's close nor its exit waits for the kernel to retire the watches), once end_orphans is done."""
-    watches = sys.modules.get("kimicode.security.hostwatch")
-    if watches is not None:
-        watches.let_go()
 
 
 def _mentions(config: Config, task: str) -> tuple[str, list[Any]]:

@@ -59,6 +59,7 @@ STANCES = ("ask", "auto-edit", "plan")
 
 
 def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
+    from kimicode.frontends.common.quick_exit import release_watches
     from kimicode.frontends.common.signals import exit_code_for
     from kimicode.security.orphans import adopt_orphans, end_orphans
 
@@ -74,6 +75,7 @@ def run_repl(config: Config, task: str | None, options: dict[str, Any]) -> int:
         code = EXIT_INTERRUPTED
     finally:
         end_orphans()
+        release_watches()
         if repl.warmer is not None and repl.warmer.is_alive():
             # An interpreter that exits while a daemon thread is inside an import can abort (SIGABRT):
             # a quick Ctrl-D right after start-up waits for the import to finish instead.
