@@ -17,7 +17,7 @@ its entries' in-place changes because the kernel then marks every entry it has c
 included, when the watch is added (≈ 15 ms for a ``/tmp`` that has seen many files come and go).
 A folder's own permissions decide what a lookup through it finds, for a process subject to them: such a
 process's watch of a folder it owns (whose permissions it, and its commands, may change) asks for the
-folder's own changes too (``_own_changes_matter``).
+folder's own changes too (folder_modes.py).
 
 Where inotify cannot be had (another system, no instance left), ``Watcher.usable`` is False and callers
 work without it. A forked child never reads its parent's queue (the two would share it, and one would
@@ -37,6 +37,8 @@ import threading
 import weakref
 from collections.abc import Iterable
 
+from kimicode.security.folder_modes import own_changes_matter
+
 # From <sys/inotify.h>.
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
@@ -46,9 +48,6 @@ IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 STRUCTURAL = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 NAMES = STRUCTURAL | IN_DELETE_SELF | IN_MOVE_SELF  # a folder's names (and the folder moved or gone)
 MASK = NAMES | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE  # and changes in place: of a watched path itself
-# Effective capabilities (from <linux/capability.h>): with either of the first two, permission bits decide
-# no lookup; with the third, any folder's permissions can be changed.
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1 << 1, 1 << 2, 1 << 3
 EVENT = struct.Struct("iIII")
 # File systems whose every change is made by this machine's kernel, which reports it. Not NFS, SMB, FUSE
 # and the like (another machine or a user-space server changes them unreported): no reuse there.
@@ -181,7 +180,7 @@ class Watcher:
 
     def _watch(self, paths: Iterable[str], kind: int) -> bool:
         for path in paths:
-            in_place = not kind or _own_changes_matter(path)
+            in_place = not kind or own_changes_matter(path)
             if path in self.by_folder and (not in_place or path in self.in_place):
                 continue
             if path not in self.by_folder and len(self.by_folder) >= MAX_WATCHES:
@@ -270,43 +269,6 @@ class Watcher:
             watched.fresh = False
         os.close(self.fd)
         self.__init__()  # type: ignore[misc]
-
-
-def _own_changes_matter(folder: str) -> bool:
-    """Whether a change to ``folder``'s own permissions may change what this process's lookups through it
-    find and may be made by this process or its commands: not where permissions decide no lookup of this
-    process (the capabilities root has); else for a folder it owns (its permissions are its owner's to
-    change), or any where it may change any folder's. Where it cannot be told: yes."""
-    capabilities = _capabilities()
-    if capabilities is None:
-        return True
-    if capabilities & (CAP_DAC_OVERRIDE | CAP_DAC_READ_SEARCH):
-        return False
-    if capabilities & CAP_FOWNER:
-        return True
-    try:
-        return os.lstat(folder).st_uid == os.geteuid()
-    except OSError:
-        return True
-
-
-_CAPABILITIES: list[int | None] = []  # (read once: a process's capabilities are set when it starts)
-
-
-def _capabilities() -> int | None:
-    """This process's effective capabilities (``CapEff`` in /proc/self/status); None where not known."""
-    if not _CAPABILITIES:
-        found = None
-        try:
-            with open("/proc/self/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"CapEff:"):
-                        found = int(line.split()[1], 16)
-                        break
-        except (OSError, ValueError, IndexError):
-            found = None
-        _CAPABILITIES.append(found)
-    return _CAPABILITIES[0]
 
 
 _WATCHER: Watcher | None = None
