@@ -128,6 +128,19 @@ def test_a_broken_answer_is_the_same_one_line_error_as_through_httpx(
     assert line.startswith(f"connection to {server.base_url} failed or broke mid-reply") and "\n" not in line
 
 
+def whole_then_broken(conn: socket.socket, posted: Posted) -> bool:
+    """The whole reply, [DONE] included, in one write with many chunks, then a chunk line that is not HTTP."""
+    conn.sendall(HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(reply_events("whole"), 12)[:-5] + b"zz\r\n")
+    return False
+
+
+def test_a_reply_whole_before_the_answer_breaks_stands_as_through_httpx(
+    server: WireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Pieces that arrive together go up as one: a break right after them does not lose the ones before it.)"""
+    assert both(server, monkeypatch, whole_then_broken) == ["whole"]
+
+
 def stalls_after(data: bytes) -> Answer:
     def send(conn: socket.socket, posted: Posted) -> bool:
         conn.sendall(data)

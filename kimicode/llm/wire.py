@@ -169,15 +169,29 @@ def _classes(httpx: ModuleType) -> tuple[type, type]:
             self._over = False
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
+            # The body's pieces that had arrived together go up as one (a streamed answer's events, each a
+            # chunk of the chunked encoding, usually arrive several to a read): every piece costs the layers
+            # above (httpx's decoders, the SSE reader) a pass of their own. Nothing waits to be joined: what
+            # is yielded is what h11 had parsed when it next needed data, ended, or failed.
             conn, link = self._conn, self._conn.link
+            pieces: list[bytes] = []
             try:
                 with _mapped(httpx, self._request, "read"):
                     while not self._over:
-                        event = conn.h11.next_event()
+                        try:
+                            event = conn.h11.next_event()
+                        except h11.ProtocolError:
+                            if pieces:
+                                yield b"".join(pieces)  # (what came whole before the break, as it came)
+                            raise
+                        if type(event) is h11.Data:
+                            pieces.append(event.data)
+                            continue
+                        if pieces:
+                            yield pieces[0] if len(pieces) == 1 and type(pieces[0]) is bytes else b"".join(pieces)
+                            pieces = []
                         if event is h11.NEED_DATA:
                             conn.h11.receive_data(await link.read(self._timeout))
-                        elif type(event) is h11.Data:
-                            yield bytes(event.data)
                         elif type(event) is h11.EndOfMessage or type(event) is h11.ConnectionClosed:
                             self._end()
                         else:  # (h11.PAUSED: nothing more will come that is HTTP)
