@@ -144,19 +144,21 @@ def dependencies(sandbox: Sandbox, cwd: Path, spec: BwrapSpec) -> W.Deps:
     paths += [Path(sys.prefix), Path(__file__).resolve().parent.parent, *_spec_paths(spec)]
     paths += H.private_path_dirs(os.environ.get("PATH", ""))  # kept visible where they exist
     paths += [sandbox.git_dir.parent] if sandbox.git_dir else []
+    read: list[Path] = []  # files whose contents it reads: watched themselves (written in place)
     for root in spec.writable:
         paths += [root / rel for rel in PROTECTED] + [root / ".github"]
         paths += [folder / ".git" for folder in root.parents]  # a repository above the root
-        paths += _git_file_paths(root / ".git")
+        led_to = _git_file_paths(root / ".git")
+        paths += led_to
+        read += [root / ".git", led_to[1]] if led_to else []  # (the .git file and the commondir it leads to)
     seen: W.Seen = {}
     memo: dict[str, str | None] = {}
     for path in paths:
         W.trace(str(path), deps, seen, memo)
-    for root in spec.writable:  # files whose contents it reads: watched themselves (written in place)
-        for read in _git_files_read(root / ".git"):
-            real = W.trace(str(read), deps, seen, memo)
-            if real is not None and os.path.isfile(real):
-                deps.setdefault(real, set()).add(W.SELF)
+    for file in read:
+        real = W.trace(str(file), deps, seen, memo)
+        if real is not None and os.path.isfile(real):
+            deps.setdefault(real, set()).add(W.SELF)
     for folder in {sandbox.workspace, *sandbox.extra_writable}:  # listed for .env files
         real = W.trace(str(folder), deps, seen, memo)
         if real is None:
@@ -170,13 +172,6 @@ def dependencies(sandbox: Sandbox, cwd: Path, spec: BwrapSpec) -> W.Deps:
         for name in names:
             W.trace(name, deps, seen, memo)
     return deps
-
-
-def _git_files_read(dot_git: Path) -> list[Path]:
-    """The files whose contents a ``.git`` file makes the description read: that file, and the
-    ``commondir`` file of the git dir it names."""
-    found = _git_file_paths(dot_git)
-    return [dot_git, found[1]] if found else []
 
 
 def _git_file_paths(dot_git: Path) -> list[Path]:

@@ -180,8 +180,10 @@ class Watcher:
 
     def _watch(self, paths: Iterable[str], kind: int) -> bool:
         for path in paths:
+            if path in self.in_place:
+                continue  # (watched for everything already)
             in_place = not kind or own_changes_matter(path)
-            if path in self.by_folder and (not in_place or path in self.in_place):
+            if not in_place and path in self.by_folder:
                 continue
             if path not in self.by_folder and len(self.by_folder) >= MAX_WATCHES:
                 self.usable = False  # (callers stop paying for tracing what cannot be watched)
